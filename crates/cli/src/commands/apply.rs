@@ -1,0 +1,92 @@
+//! `scimbridge apply -f FILE`: validate, then create or update by name. Idempotent.
+
+use std::collections::BTreeSet;
+use std::path::{Path, PathBuf};
+use std::process::ExitCode;
+
+use anyhow::{Context, Result, anyhow};
+use scimbridge_engine::secret::resolve;
+use scimbridge_engine::state::{Saved, Store};
+use scimbridge_model::{ConfigFile, DataStoreType, Secret};
+
+use crate::context::DataDir;
+
+#[derive(Debug, clap::Args)]
+pub struct Args {
+    /// The configuration file (TOML, `version = 1`).
+    #[arg(short = 'f', long = "file")]
+    file: PathBuf,
+}
+
+pub async fn run(data_dir: &Path, args: Args) -> Result<ExitCode> {
+    let text = std::fs::read_to_string(&args.file)
+        .with_context(|| format!("cannot read configuration file {}", args.file.display()))?;
+    let file = ConfigFile::from_toml(&text).map_err(|e| anyhow!("{}: {e}", args.file.display()))?;
+    let base_dir = args.file.parent().map(Path::to_path_buf).unwrap_or_default();
+    let dir = DataDir::open(data_dir, true).await?;
+    for line in apply_config(&dir.store, file, &base_dir).await.map_err(|e| anyhow!("{}: {e:#}", args.file.display()))? {
+        println!("{line}");
+    }
+    Ok(ExitCode::SUCCESS)
+}
+
+/// Validates the file against itself and the stored configuration, then saves it. Returns one
+/// line per object saying what happened.
+pub async fn apply_config(store: &dyn Store, mut file: ConfigFile, base_dir: &Path) -> Result<Vec<String>> {
+    // LDIF paths are stored absolute so that later commands work from any folder.
+    let base_dir = std::path::absolute(base_dir).unwrap_or_else(|_| base_dir.to_path_buf());
+    for data_store in &mut file.data_stores {
+        if data_store.store_type == DataStoreType::Ldif
+            && let Some(path) = &data_store.path
+            && Path::new(path).is_relative()
+        {
+            data_store.path = Some(base_dir.join(path).display().to_string());
+        }
+    }
+    for connection in &mut file.connections {
+        if let Some(stored) = store.connection(&connection.name).await? {
+            connection.keep_omitted_secrets(&stored);
+        }
+    }
+    let known: BTreeSet<String> = store.data_stores().await?.into_iter().map(|d| d.name).collect();
+    file.validate(&known)?;
+
+    let mut lines = Vec::new();
+    for data_store in &file.data_stores {
+        if let Some(path) = &data_store.path
+            && !Path::new(path).exists()
+        {
+            lines.push(format!("warning: data store \"{}\": {path} does not exist yet", data_store.name));
+        }
+        let saved = store.save_data_store(data_store).await?;
+        lines.push(format!("data store \"{}\": {}", data_store.name, describe(saved)));
+    }
+    for connection in &file.connections {
+        for secret in connection.secrets() {
+            if !matches!(secret, Secret::Literal(_))
+                && let Err(e) = resolve(secret)
+            {
+                // The service may run with another environment: warn, do not refuse.
+                lines.push(format!("warning: connection \"{}\": {e}", connection.name));
+            }
+        }
+        let saved = store.save_connection(connection).await?;
+        let state = if connection.active { "active" } else { "inactive" };
+        lines.push(format!(
+            "connection \"{}\" ({state}, {} channel{}): {}",
+            connection.name,
+            connection.channels.len(),
+            if connection.channels.len() == 1 { "" } else { "s" },
+            describe(saved)
+        ));
+    }
+    Ok(lines)
+}
+
+fn describe(saved: Saved) -> &'static str {
+    match saved {
+        Saved::Created => "created",
+        Saved::Updated => "updated",
+        Saved::Unchanged => "unchanged",
+    }
+}

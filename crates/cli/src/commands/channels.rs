@@ -1,0 +1,92 @@
+//! `scimbridge channels`: every channel with its status and counts, like provmgr --show-channels.
+
+use std::path::Path;
+use std::process::ExitCode;
+
+use anyhow::Result;
+use scimbridge_engine::state::Store;
+use scimbridge_model::ChannelKey;
+
+use crate::context::DataDir;
+
+pub async fn run(data_dir: &Path) -> Result<ExitCode> {
+    let dir = DataDir::open(data_dir, false).await?;
+    let mut rows = vec![[
+        "CONNECTION".to_owned(),
+        "CHANNEL".to_owned(),
+        "STATUS".to_owned(),
+        "USERS".to_owned(),
+        "FAILED".to_owned(),
+        "BLOCKED".to_owned(),
+        "LAST CYCLE".to_owned(),
+    ]];
+    for connection in dir.store.connections().await? {
+        for channel in &connection.channels {
+            let key = ChannelKey::new(&connection.name, &channel.name);
+            let counts = dir.store.record_counts(&key).await?;
+            let status = match (connection.active, channel.active) {
+                (true, true) => "active",
+                (false, _) => "inactive (connection)",
+                (true, false) => "inactive",
+            };
+            let last = match dir.store.cycles(&key, 1).await?.first() {
+                None => "never".to_owned(),
+                Some(cycle) => match (&cycle.error, cycle.finished_at_ms) {
+                    (Some(error), _) => format!("{} stopped: {error}", format_utc(cycle.started_at_ms)),
+                    (None, None) => format!("{} running", format_utc(cycle.started_at_ms)),
+                    (None, Some(finished)) => format!(
+                        "{} ok ({} failed)",
+                        format_utc(finished),
+                        cycle.summary.failed
+                    ),
+                },
+            };
+            rows.push([
+                connection.name.clone(),
+                channel.name.clone(),
+                status.to_owned(),
+                counts.users.to_string(),
+                counts.failed.to_string(),
+                counts.blocked.to_string(),
+                last,
+            ]);
+        }
+    }
+    if rows.len() == 1 {
+        println!("no channels (define connections with `scimbridge apply -f FILE`)");
+        return Ok(ExitCode::SUCCESS);
+    }
+    let widths: Vec<usize> = (0..7).map(|i| rows.iter().map(|r| r[i].chars().count()).max().unwrap_or(0)).collect();
+    for row in rows {
+        let cells: Vec<String> = row.iter().zip(&widths).map(|(cell, width)| format!("{cell:<width$}")).collect();
+        println!("{}", cells.join("  ").trim_end());
+    }
+    Ok(ExitCode::SUCCESS)
+}
+
+/// Milliseconds since the epoch as `YYYY-MM-DD HH:MM:SSZ` (UTC).
+pub fn format_utc(ms: i64) -> String {
+    let secs = ms.div_euclid(1000);
+    let (days, rem) = (secs.div_euclid(86_400), secs.rem_euclid(86_400));
+    // Civil-from-days (Howard Hinnant's algorithm).
+    let z = days + 719_468;
+    let era = z.div_euclid(146_097);
+    let doe = z.rem_euclid(146_097);
+    let yoe = (doe - doe / 1460 + doe / 36_524 - doe / 146_096) / 365;
+    let doy = doe - (365 * yoe + yoe / 4 - yoe / 100);
+    let mp = (5 * doy + 2) / 153;
+    let day = doy - (153 * mp + 2) / 5 + 1;
+    let month = if mp < 10 { mp + 3 } else { mp - 9 };
+    let year = yoe + era * 400 + i64::from(month <= 2);
+    format!("{year:04}-{month:02}-{day:02} {:02}:{:02}:{:02}Z", rem / 3600, rem % 3600 / 60, rem % 60)
+}
+
+#[cfg(test)]
+mod tests {
+    #[test]
+    fn formats_utc_timestamps() {
+        assert_eq!(super::format_utc(0), "1970-01-01 00:00:00Z");
+        assert_eq!(super::format_utc(1_795_878_245_000), "2026-11-28 15:04:05Z");
+        assert_eq!(super::format_utc(951_782_400_000), "2000-02-29 00:00:00Z");
+    }
+}

@@ -1,0 +1,63 @@
+//! `scimbridge export [CONNECTION]`: the stored configuration as a file, secrets redacted.
+
+use std::collections::BTreeSet;
+use std::path::Path;
+use std::process::ExitCode;
+
+use anyhow::Result;
+use scimbridge_engine::state::Store;
+use scimbridge_model::ConfigFile;
+use scimbridge_model::config::CONFIG_VERSION;
+
+use crate::context::DataDir;
+
+#[derive(Debug, clap::Args)]
+pub struct Args {
+    /// Export only this connection (and the data stores its channels use).
+    connection: Option<String>,
+}
+
+pub async fn run(data_dir: &Path, args: Args) -> Result<ExitCode> {
+    let dir = DataDir::open(data_dir, false).await?;
+    let connections = match &args.connection {
+        Some(name) => vec![dir.connection(name).await?],
+        None => dir.store.connections().await?,
+    };
+    let used: BTreeSet<&str> = connections.iter().flat_map(|c| c.channels.iter().map(|ch| ch.data_store.as_str())).collect();
+    let data_stores = dir
+        .store
+        .data_stores()
+        .await?
+        .into_iter()
+        .filter(|d| args.connection.is_none() || used.contains(d.name.as_str()))
+        .collect();
+    print!("{}", export_text(data_stores, connections)?);
+    Ok(ExitCode::SUCCESS)
+}
+
+/// Renders the configuration; literal secrets are left out with a comment saying so, and
+/// applying the file again keeps them (an omitted secret keeps its stored value).
+pub fn export_text(
+    data_stores: Vec<scimbridge_model::DataStore>,
+    mut connections: Vec<scimbridge_model::Connection>,
+) -> Result<String> {
+    let mut notes = Vec::new();
+    for connection in &mut connections {
+        if connection.target.access_token.as_ref().is_some_and(|s| s.is_literal()) {
+            connection.target.access_token = None;
+            notes.push(format!(
+                "# connection \"{}\": target.access_token is stored encrypted and left out here; applying this file keeps it.",
+                connection.name
+            ));
+        }
+    }
+    let file = ConfigFile { version: CONFIG_VERSION, data_stores, connections };
+    let mut text = String::from("# scimbridge configuration, exported; apply with: scimbridge apply -f FILE\n");
+    for note in notes {
+        text.push_str(&note);
+        text.push('\n');
+    }
+    text.push('\n');
+    text.push_str(&file.to_toml()?);
+    Ok(text)
+}

@@ -1,0 +1,7 @@
+pub mod apply;
+pub mod channels;
+pub mod export;
+pub mod plan;
+pub mod quickstart;
+pub mod sync;
+pub mod target;

@@ -1,0 +1,199 @@
+//! `scimbridge quickstart`: the sample directory provisioned into the bundled target, end to end,
+//! then every saved edit of the directory file provisioned within seconds.
+
+use std::path::Path;
+use std::process::ExitCode;
+use std::time::{Duration, SystemTime};
+
+use anyhow::{Context, Result};
+use rand::RngCore;
+use scimbridge_model::config::CONFIG_VERSION;
+use scimbridge_model::{
+    AuthenticationMethod, Channel, ConfigFile, Connection, DataStore, DataStoreType, FieldMapping, ProvisioningOptions,
+    ScimField, Secret, SourceLocation, SourceSettings, TargetSettings,
+};
+use scimbridge_target::{BASE_PATH, ScimTarget, TargetConfig};
+
+use crate::commands::apply::apply_config;
+use crate::commands::sync::{print_reports, sync_connection};
+use crate::commands::target::shutdown_signal;
+use crate::context::DataDir;
+use crate::progress::BarProgress;
+
+/// The sample company directory: 1,000 people and 20 groups.
+const SAMPLE_DIRECTORY: &str = include_str!("../../../../examples/directory.ldif");
+
+pub const CONNECTION: &str = "quickstart";
+const DATA_STORE: &str = "sample-directory";
+
+#[derive(Debug, clap::Args)]
+pub struct Args {
+    /// Exit after the first cycle instead of following edits of the directory file.
+    #[arg(long)]
+    once: bool,
+}
+
+pub async fn run(data_dir: &Path, args: Args) -> Result<ExitCode> {
+    std::fs::create_dir_all(data_dir).with_context(|| format!("cannot create data directory {}", data_dir.display()))?;
+    let data_dir = std::path::absolute(data_dir)?;
+    let ldif = data_dir.join("directory.ldif");
+    if ldif.exists() {
+        println!("Directory: {} (your copy; delete it to get the sample back)", ldif.display());
+    } else {
+        std::fs::write(&ldif, SAMPLE_DIRECTORY).with_context(|| format!("cannot write {}", ldif.display()))?;
+        println!("Directory: {} (sample: 1,000 people, 20 groups)", ldif.display());
+    }
+    let token_file = data_dir.join("target-token");
+    let token = read_or_create_token(&token_file)?;
+
+    // The bundled target, in-process, on a free loopback port.
+    let target = ScimTarget::open(TargetConfig { database_path: data_dir.join("target.db"), bearer_token: Some(token) })
+        .await
+        .context("cannot open the bundled target's database")?;
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.context("cannot listen on 127.0.0.1")?;
+    let url = format!("http://{}{BASE_PATH}", listener.local_addr()?);
+    let (stop_target, stopped) = tokio::sync::oneshot::channel::<()>();
+    let server = tokio::spawn(target.serve(listener, async {
+        let _ = stopped.await;
+    }));
+    println!("Target:    {url} (bundled SCIM 2.0 service, bearer token in {})", token_file.display());
+
+    let config = quickstart_config(&ldif, &url, &token_file);
+    let config_file = data_dir.join("quickstart.toml");
+    let text = format!(
+        "# Written by `scimbridge quickstart` on each run; copy it to start your own configuration.\n{}",
+        config.to_toml()?
+    );
+    std::fs::write(&config_file, text).with_context(|| format!("cannot write {}", config_file.display()))?;
+    println!("Config:    {}", config_file.display());
+
+    let dir = DataDir::open(&data_dir, true).await?;
+    apply_config(&dir.store, config, &data_dir).await?;
+    let connection = dir.connection(CONNECTION).await?;
+    println!();
+    let reports = sync_connection(&dir, &connection, &BarProgress::new()).await?;
+    let code = print_reports(&reports);
+
+    if !args.once {
+        println!();
+        println!("What to try next:");
+        println!("  * Look at the target:");
+        println!("      curl -s -H \"Authorization: Bearer $(cat {})\" '{url}/Users?count=2'", token_file.display());
+        println!("  * Edit {} (change a title, delete an entry) and save:", ldif.display());
+        println!("    each save is provisioned within seconds.");
+        println!("  * Press Ctrl-C to stop. `scimbridge --data-dir {} channels` shows the state.", data_dir.display());
+        println!();
+        println!("Watching {} for changes…", ldif.display());
+        watch(&dir, &ldif).await?;
+    }
+    let _ = stop_target.send(());
+    server.await.context("the bundled target stopped abnormally")??;
+    Ok(code)
+}
+
+/// Runs a cycle after each change of the directory file, until Ctrl-C or SIGTERM.
+async fn watch(dir: &DataDir, ldif: &Path) -> Result<()> {
+    let shutdown = shutdown_signal();
+    tokio::pin!(shutdown);
+    let mut last = file_stamp(ldif);
+    loop {
+        tokio::select! {
+            _ = &mut shutdown => {
+                println!("Stopped.");
+                return Ok(());
+            }
+            _ = tokio::time::sleep(Duration::from_millis(200)) => {}
+        }
+        let stamp = file_stamp(ldif);
+        if stamp == last {
+            continue;
+        }
+        // Let an editor finish writing before reading.
+        tokio::time::sleep(Duration::from_millis(100)).await;
+        last = file_stamp(ldif);
+        let connection = dir.connection(CONNECTION).await?;
+        match sync_connection(dir, &connection, &BarProgress::new()).await {
+            Ok(reports) => {
+                print_reports(&reports);
+            }
+            Err(e) => println!("cycle stopped: {e:#} (fix the file and save again)"),
+        }
+    }
+}
+
+fn file_stamp(path: &Path) -> Option<(SystemTime, u64)> {
+    let metadata = std::fs::metadata(path).ok()?;
+    Some((metadata.modified().ok()?, metadata.len()))
+}
+
+fn read_or_create_token(path: &Path) -> Result<String> {
+    if let Ok(text) = std::fs::read_to_string(path) {
+        let token = text.trim().to_owned();
+        if !token.is_empty() {
+            return Ok(token);
+        }
+    }
+    let mut bytes = [0u8; 24];
+    rand::rng().fill_bytes(&mut bytes);
+    let token = hex::encode(bytes);
+    let mut options = std::fs::OpenOptions::new();
+    options.write(true).create(true).truncate(true);
+    #[cfg(unix)]
+    {
+        use std::os::unix::fs::OpenOptionsExt;
+        options.mode(0o600);
+    }
+    use std::io::Write;
+    let mut file = options.open(path).with_context(|| format!("cannot write {}", path.display()))?;
+    writeln!(file, "{token}")?;
+    Ok(token)
+}
+
+fn quickstart_config(ldif: &Path, url: &str, token_file: &Path) -> ConfigFile {
+    let map = |attributes: &[&str]| FieldMapping {
+        attributes: attributes.iter().map(|a| (*a).to_owned()).collect(),
+        default_value: None,
+    };
+    let attribute_mapping = [
+        (ScimField::UserName, map(&["uid"])),
+        (ScimField::ExternalId, map(&["entryUUID"])),
+        (ScimField::GivenName, map(&["givenName"])),
+        (ScimField::FamilyName, map(&["sn"])),
+        (ScimField::FormattedName, map(&["cn"])),
+        (ScimField::DisplayName, map(&["displayName", "cn"])),
+        (ScimField::WorkEmail, map(&["mail"])),
+        (ScimField::Title, map(&["title"])),
+    ]
+    .into_iter()
+    .collect();
+    ConfigFile {
+        version: CONFIG_VERSION,
+        data_stores: vec![DataStore {
+            name: DATA_STORE.into(),
+            store_type: DataStoreType::Ldif,
+            path: Some(ldif.display().to_string()),
+        }],
+        connections: vec![Connection {
+            name: CONNECTION.into(),
+            active: true,
+            target: TargetSettings {
+                scim_url: url.into(),
+                scim_version: Default::default(),
+                authentication: AuthenticationMethod::Oauth2Bearer,
+                access_token: Some(Secret::File(token_file.display().to_string())),
+                unique_user_identifier: Default::default(),
+            },
+            options: ProvisioningOptions::default(),
+            channels: vec![Channel {
+                name: "people".into(),
+                active: true,
+                data_store: DATA_STORE.into(),
+                timeout: 60,
+                source_settings: SourceSettings::default(),
+                source_location: SourceLocation { base_dn: "ou=people,dc=example,dc=com".into() },
+                attribute_mapping,
+            }],
+        }],
+    }
+}
+

@@ -1,0 +1,87 @@
+//! `scimbridge target serve`: the bundled SCIM 2.0 target service.
+
+use std::net::SocketAddr;
+use std::path::PathBuf;
+use std::process::ExitCode;
+
+use anyhow::{Context, Result, anyhow};
+use scimbridge_target::{BASE_PATH, ScimTarget, TargetConfig};
+
+#[derive(Debug, clap::Subcommand)]
+pub enum Command {
+    /// Serve Users and Groups over SCIM 2.0, stored in SQLite, until Ctrl-C or SIGTERM.
+    Serve(ServeArgs),
+}
+
+#[derive(Debug, clap::Args)]
+pub struct ServeArgs {
+    /// Address to listen on.
+    #[arg(long, default_value = "127.0.0.1:8080")]
+    listen: SocketAddr,
+    /// Require this bearer token (discovery endpoints stay open). Prefer --token-file.
+    #[arg(long, env = "SCIMBRIDGE_TARGET_TOKEN", conflicts_with = "token_file", hide_env_values = true)]
+    token: Option<String>,
+    /// Read the required bearer token from a file.
+    #[arg(long)]
+    token_file: Option<PathBuf>,
+    /// SQLite file holding the target's users and groups [default: DATA_DIR/target.db].
+    #[arg(long)]
+    database: Option<PathBuf>,
+}
+
+pub async fn run(data_dir: &std::path::Path, command: Command) -> Result<ExitCode> {
+    let Command::Serve(args) = command;
+    let token = match (&args.token, &args.token_file) {
+        (Some(token), _) => Some(token.clone()),
+        (None, Some(path)) => Some(
+            std::fs::read_to_string(path)
+                .with_context(|| format!("cannot read token file {}", path.display()))?
+                .trim()
+                .to_owned(),
+        ),
+        (None, None) => None,
+    };
+    if token.as_deref() == Some("") {
+        return Err(anyhow!("the bearer token is empty"));
+    }
+    let database_path = args.database.unwrap_or_else(|| data_dir.join("target.db"));
+    if let Some(parent) = database_path.parent().filter(|p| !p.as_os_str().is_empty()) {
+        std::fs::create_dir_all(parent).with_context(|| format!("cannot create {}", parent.display()))?;
+    }
+    let target = ScimTarget::open(TargetConfig { database_path: database_path.clone(), bearer_token: token.clone() })
+        .await
+        .with_context(|| format!("cannot open the target database {}", database_path.display()))?;
+    let listener = tokio::net::TcpListener::bind(args.listen)
+        .await
+        .with_context(|| format!("cannot listen on {}", args.listen))?;
+    let address = listener.local_addr()?;
+    println!("SCIM 2.0 target listening on http://{address}{BASE_PATH} (database {})", database_path.display());
+    if token.is_none() {
+        println!("warning: no --token: every request is accepted");
+    }
+    target.serve(listener, shutdown_signal()).await?;
+    Ok(ExitCode::SUCCESS)
+}
+
+/// Resolves on Ctrl-C (SIGINT) or SIGTERM.
+pub async fn shutdown_signal() {
+    #[cfg(unix)]
+    {
+        use tokio::signal::unix::{SignalKind, signal};
+        match signal(SignalKind::terminate()) {
+            Ok(mut term) => {
+                tokio::select! {
+                    _ = tokio::signal::ctrl_c() => {}
+                    _ = term.recv() => {}
+                }
+            }
+            Err(_) => {
+                let _ = tokio::signal::ctrl_c().await;
+            }
+        }
+    }
+    #[cfg(not(unix))]
+    {
+        let _ = tokio::signal::ctrl_c().await;
+    }
+}

@@ -1,0 +1,91 @@
+//! `scimbridge`: the command line of the provisioning engine.
+
+mod commands;
+mod context;
+mod progress;
+
+use std::path::PathBuf;
+use std::process::ExitCode;
+
+use clap::{Parser, Subcommand};
+
+/// Exit code of a cycle that completed with failed records.
+pub const EXIT_RECORDS_FAILED: u8 = 3;
+
+#[derive(Debug, Parser)]
+#[command(name = "scimbridge", version, about = "Keeps SCIM targets in step with your directory.", long_about = None)]
+struct Cli {
+    /// Folder holding the state store, the secret key and quickstart files.
+    #[arg(long, global = true, env = "SCIMBRIDGE_DATA_DIR", default_value = "./scimbridge-data")]
+    data_dir: PathBuf,
+
+    /// More log output (-v: info, -vv: debug). SCIMBRIDGE_LOG takes a full filter instead.
+    #[arg(short, long, global = true, action = clap::ArgAction::Count)]
+    verbose: u8,
+
+    #[command(subcommand)]
+    command: Command,
+}
+
+#[derive(Debug, Subcommand)]
+enum Command {
+    /// Provision the sample directory into the bundled SCIM target, end to end, then follow edits.
+    Quickstart(commands::quickstart::Args),
+    /// Create or update data stores and connections from a configuration file.
+    Apply(commands::apply::Args),
+    /// Print the stored configuration as a file (secrets redacted).
+    Export(commands::export::Args),
+    /// Show what the next cycle of a connection would do, and why; writes nothing.
+    Plan(commands::plan::Args),
+    /// Run one cycle of every active channel of a connection now, then exit.
+    Sync(commands::sync::Args),
+    /// List channels with their status, user count and failed-record count.
+    Channels,
+    /// The bundled SCIM 2.0 target service.
+    Target {
+        #[command(subcommand)]
+        command: commands::target::Command,
+    },
+}
+
+fn init_logging(verbose: u8) {
+    let default = match verbose {
+        0 => "warn",
+        1 => "info",
+        _ => "debug",
+    };
+    let filter = tracing_subscriber::EnvFilter::try_from_env("SCIMBRIDGE_LOG")
+        .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new(default));
+    tracing_subscriber::fmt().with_env_filter(filter).with_writer(std::io::stderr).with_target(false).init();
+}
+
+fn main() -> ExitCode {
+    let cli = Cli::parse();
+    init_logging(cli.verbose);
+    let runtime = match tokio::runtime::Builder::new_multi_thread().enable_all().build() {
+        Ok(runtime) => runtime,
+        Err(e) => {
+            eprintln!("error: cannot start the async runtime: {e}");
+            return ExitCode::FAILURE;
+        }
+    };
+    let data_dir = cli.data_dir;
+    let result = runtime.block_on(async move {
+        match cli.command {
+            Command::Quickstart(args) => commands::quickstart::run(&data_dir, args).await,
+            Command::Apply(args) => commands::apply::run(&data_dir, args).await,
+            Command::Export(args) => commands::export::run(&data_dir, args).await,
+            Command::Plan(args) => commands::plan::run(&data_dir, args).await,
+            Command::Sync(args) => commands::sync::run(&data_dir, args).await,
+            Command::Channels => commands::channels::run(&data_dir).await,
+            Command::Target { command } => commands::target::run(&data_dir, command).await,
+        }
+    });
+    match result {
+        Ok(code) => code,
+        Err(error) => {
+            eprintln!("error: {error:#}");
+            ExitCode::FAILURE
+        }
+    }
+}

@@ -1,0 +1,76 @@
+//! Progress bars for cycles (drawn only on a terminal) and the cycle summary line.
+
+use std::time::Duration;
+
+use indicatif::{ProgressBar, ProgressStyle};
+use scimbridge_engine::apply::Outcome;
+use scimbridge_engine::{CycleReport, Progress};
+use scimbridge_model::{ChannelKey, PlannedOperation};
+
+pub struct BarProgress {
+    bar: ProgressBar,
+}
+
+impl BarProgress {
+    pub fn new() -> BarProgress {
+        let bar = ProgressBar::hidden();
+        BarProgress { bar }
+    }
+}
+
+impl Progress for BarProgress {
+    fn begin(&self, channel: &ChannelKey, operations: u64) {
+        if operations == 0 {
+            return;
+        }
+        self.bar.set_draw_target(indicatif::ProgressDrawTarget::stderr());
+        self.bar.set_length(operations);
+        self.bar.set_position(0);
+        let style = ProgressStyle::with_template("{prefix} [{bar:40.cyan/blue}] {pos}/{len} {per_sec} eta {eta} {msg}")
+            .unwrap_or_else(|_| ProgressStyle::default_bar())
+            .progress_chars("=> ");
+        self.bar.set_style(style);
+        self.bar.set_prefix(channel.to_string());
+        self.bar.enable_steady_tick(Duration::from_millis(200));
+    }
+
+    fn advance(&self, operation: &PlannedOperation, outcome: &Outcome) {
+        if matches!(outcome, Outcome::Failed(_)) {
+            self.bar.set_message(format!("failed: {}", operation.label()));
+        }
+        self.bar.inc(1);
+    }
+
+    fn end(&self) {
+        self.bar.finish_and_clear();
+    }
+}
+
+/// One line per cycle, stable for scripts and tests.
+pub fn summary_line(report: &CycleReport) -> String {
+    let s = &report.summary;
+    format!(
+        "{}: created {}, linked {}, updated {}, disabled {}, deleted {}, failed {} (unchanged {}, skipped {}, blocked {}) in {:.2} s",
+        report.channel,
+        s.created,
+        s.linked,
+        s.updated,
+        s.disabled,
+        s.deleted,
+        s.failed,
+        s.unchanged,
+        s.skipped,
+        s.blocked,
+        report.duration_ms as f64 / 1000.0
+    )
+}
+
+/// The failed records of a cycle, at most `limit` of them.
+pub fn failure_lines(report: &CycleReport, limit: usize) -> Vec<String> {
+    let mut lines: Vec<String> =
+        report.failures.iter().take(limit).map(|(label, reason)| format!("  failed {label}: {reason}")).collect();
+    if report.failures.len() > limit {
+        lines.push(format!("  … and {} more (scimbridge channels shows the counts)", report.failures.len() - limit));
+    }
+    lines
+}

@@ -1,0 +1,221 @@
+//! Stage 5, apply: the only stage that writes to the target. Each planned operation becomes one
+//! or two SCIM requests and a new record (or none, when the record is dropped).
+
+pub mod scim_client;
+
+use scimbridge_model::{CycleSummary, Operation, PlannedOperation, Record, RecordStatus};
+use serde_json::Value;
+
+pub use scim_client::{ScimClient, ScimClientError};
+
+/// What happened to one planned operation.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Outcome {
+    Created,
+    /// An existing target user was found by the unique user identifier, linked and updated.
+    Linked,
+    Updated,
+    Disabled,
+    Deleted,
+    Unchanged,
+    Skipped,
+    Blocked,
+    Forgotten,
+    Failed(String),
+}
+
+impl Outcome {
+    pub fn count(&self, summary: &mut CycleSummary) {
+        match self {
+            Outcome::Created => summary.created += 1,
+            Outcome::Linked => summary.linked += 1,
+            Outcome::Updated => summary.updated += 1,
+            Outcome::Disabled => summary.disabled += 1,
+            Outcome::Deleted => summary.deleted += 1,
+            Outcome::Unchanged => summary.unchanged += 1,
+            Outcome::Skipped => summary.skipped += 1,
+            Outcome::Blocked => summary.blocked += 1,
+            Outcome::Forgotten => {}
+            Outcome::Failed(_) => summary.failed += 1,
+        }
+    }
+}
+
+/// The result of applying one operation: the record to store (`None` drops it) and the outcome.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Applied {
+    pub record: Option<Record>,
+    pub outcome: Outcome,
+}
+
+/// Performs one operation against the target. Never fails as a whole: a failure is recorded on
+/// the operation's record and the cycle goes on.
+pub async fn apply_operation(client: &ScimClient, op: &PlannedOperation, existing: Option<&Record>) -> Applied {
+    match &op.operation {
+        Operation::Create { image } => match create_or_link(client, op, image).await {
+            Ok((target_id, outcome)) => settled(op, existing, target_id, image, outcome),
+            Err(e) => failed(op, existing, e.to_string(), false),
+        },
+        Operation::Update { target_id, image } | Operation::Disable { target_id, image } => {
+            let outcome = if matches!(op.operation, Operation::Disable { .. }) {
+                Outcome::Disabled
+            } else {
+                Outcome::Updated
+            };
+            match client.replace_user(target_id, image).await {
+                Ok(()) => settled(op, existing, target_id.clone(), image, outcome),
+                Err(e) if e.status() == Some(404) => failed(
+                    op,
+                    existing,
+                    format!("target user {target_id} no longer exists; the next cycle handles it anew"),
+                    true,
+                ),
+                Err(e) => failed(op, existing, e.to_string(), false),
+            }
+        }
+        Operation::Delete { target_id } => match client.delete_user(target_id).await {
+            // Already gone is what we wanted.
+            Ok(()) | Err(ScimClientError::Status { status: 404, .. }) => deleted(op, existing),
+            Err(e) => failed(op, existing, e.to_string(), false),
+        },
+        Operation::Refresh => Applied { record: refreshed(op, existing), outcome: Outcome::Unchanged },
+        Operation::Forget => Applied { record: None, outcome: Outcome::Forgotten },
+        Operation::Skip => Applied {
+            record: Some(Record {
+                status: RecordStatus::Skipped,
+                last_error: Some(op.reason.clone()),
+                target_id: None,
+                applied_image: None,
+                attempts: 0,
+                ..base_record(op, existing)
+            }),
+            outcome: Outcome::Skipped,
+        },
+        Operation::Block => {
+            let mut record = base_record(op, existing);
+            // A leaver keeps its fingerprint so that it is reconsidered once the option allows it.
+            record.source_fingerprint =
+                op.fingerprint.clone().or_else(|| existing.and_then(|r| r.source_fingerprint.clone()));
+            record.status = RecordStatus::Blocked;
+            record.last_error = Some(op.reason.clone());
+            Applied { record: Some(record), outcome: Outcome::Blocked }
+        }
+        Operation::Fail => failed(op, existing, op.reason.clone(), false),
+    }
+}
+
+/// Looks the user up by the unique user identifier before creating it, so a user that already
+/// exists (made by hand, or by a create whose answer was lost) is linked, never duplicated.
+async fn create_or_link(
+    client: &ScimClient,
+    op: &PlannedOperation,
+    image: &Value,
+) -> Result<(String, Outcome), ScimClientError> {
+    let user_name = op.user_name.as_deref().unwrap_or_default();
+    if let Some(id) = client.find_user_by_user_name(user_name).await? {
+        client.replace_user(&id, image).await?;
+        return Ok((id, Outcome::Linked));
+    }
+    match client.create_user(image).await {
+        Ok(id) => Ok((id, Outcome::Created)),
+        // Created by someone else between our look-up and our create: link it.
+        Err(e) if e.status() == Some(409) => match client.find_user_by_user_name(user_name).await? {
+            Some(id) => {
+                client.replace_user(&id, image).await?;
+                Ok((id, Outcome::Linked))
+            }
+            None => Err(e),
+        },
+        Err(e) => Err(e),
+    }
+}
+
+fn base_record(op: &PlannedOperation, existing: Option<&Record>) -> Record {
+    match existing {
+        Some(record) => Record {
+            dn: op.dn.clone(),
+            user_name: op.user_name.clone().or_else(|| record.user_name.clone()),
+            ..record.clone()
+        },
+        None => Record {
+            guid: op.guid.clone(),
+            dn: op.dn.clone(),
+            user_name: op.user_name.clone(),
+            target_id: None,
+            source_fingerprint: None,
+            applied_image: None,
+            status: RecordStatus::Failed,
+            last_error: None,
+            attempts: 0,
+        },
+    }
+}
+
+fn status_of(image: &Value) -> RecordStatus {
+    if image.get("active").and_then(Value::as_bool) == Some(false) {
+        RecordStatus::Disabled
+    } else {
+        RecordStatus::Provisioned
+    }
+}
+
+fn settled(
+    op: &PlannedOperation,
+    existing: Option<&Record>,
+    target_id: String,
+    image: &Value,
+    outcome: Outcome,
+) -> Applied {
+    let record = Record {
+        target_id: Some(target_id),
+        source_fingerprint: op.fingerprint.clone(),
+        applied_image: Some(image.clone()),
+        status: status_of(image),
+        last_error: None,
+        attempts: 0,
+        ..base_record(op, existing)
+    };
+    Applied { record: Some(record), outcome }
+}
+
+fn deleted(op: &PlannedOperation, existing: Option<&Record>) -> Applied {
+    // An entry still in the directory (disabled there) keeps a record saying it was deleted.
+    let record = op.fingerprint.as_ref().map(|fingerprint| Record {
+        target_id: None,
+        source_fingerprint: Some(fingerprint.clone()),
+        applied_image: None,
+        status: RecordStatus::Deleted,
+        last_error: None,
+        attempts: 0,
+        ..base_record(op, existing)
+    });
+    Applied { record, outcome: Outcome::Deleted }
+}
+
+fn refreshed(op: &PlannedOperation, existing: Option<&Record>) -> Option<Record> {
+    let record = existing?;
+    let status = match (record.status, &record.applied_image) {
+        (RecordStatus::Deleted, _) => RecordStatus::Deleted,
+        (_, Some(image)) => status_of(image),
+        (status, None) => status,
+    };
+    Some(Record {
+        source_fingerprint: op.fingerprint.clone(),
+        status,
+        last_error: None,
+        attempts: 0,
+        ..base_record(op, existing)
+    })
+}
+
+fn failed(op: &PlannedOperation, existing: Option<&Record>, reason: String, target_gone: bool) -> Applied {
+    let mut record = base_record(op, existing);
+    record.status = RecordStatus::Failed;
+    record.attempts = existing.map_or(0, |r| r.attempts).saturating_add(1);
+    record.last_error = Some(reason.clone());
+    if target_gone {
+        record.target_id = None;
+        record.applied_image = None;
+    }
+    Applied { record: Some(record), outcome: Outcome::Failed(reason) }
+}

@@ -1,0 +1,18 @@
+//! The provisioning pipeline: source → detect → map → plan → apply → state.
+//!
+//! `detect`, `map` and `plan` are pure: no I/O and no clock, so they are tested with fixtures in
+//! and plan text out. `source` only reads the data store, `apply` is the only stage that writes to
+//! the target, and `state` defines the [`state::Store`] every backend implements. `run` wires one
+//! cycle of one channel together.
+
+pub mod apply;
+pub mod clock;
+pub mod detect;
+pub mod map;
+pub mod plan;
+pub mod run;
+pub mod secret;
+pub mod source;
+pub mod state;
+
+pub use run::{CycleError, CycleReport, NoProgress, Progress, plan_channel, run_cycle};

@@ -1,0 +1,187 @@
+//! Stage 4, plan: decides what to do with each changed entry and each leaver, honouring the
+//! provisioning options. Pure: the plan is the dry run.
+
+use std::collections::HashMap;
+
+use scimbridge_model::{
+    Operation, Plan, PlannedOperation, ProvisioningOptions, Record, RecordStatus, RemoveUserAction,
+};
+
+use crate::map::{DesiredUser, changed_attributes, with_active};
+
+/// A changed or new entry after mapping.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Candidate {
+    pub guid: String,
+    pub dn: String,
+    pub fingerprint: String,
+    /// The mapped user, or why the entry cannot be mapped.
+    pub mapped: Result<DesiredUser, String>,
+}
+
+pub fn plan_users(
+    candidates: Vec<Candidate>,
+    removed: Vec<Record>,
+    records: &HashMap<String, Record>,
+    options: &ProvisioningOptions,
+    unchanged: u64,
+) -> Plan {
+    let mut plan = Plan { operations: Vec::new(), unchanged };
+    for candidate in candidates {
+        let record = records.get(&candidate.guid);
+        let planned = plan_present(candidate, record, options);
+        if planned.operation == Operation::Refresh {
+            plan.unchanged += 1;
+        }
+        plan.operations.push(planned);
+    }
+    for record in removed {
+        plan.operations.push(plan_leaver(record, options));
+    }
+    plan
+}
+
+fn plan_present(candidate: Candidate, record: Option<&Record>, options: &ProvisioningOptions) -> PlannedOperation {
+    let Candidate { guid, dn, fingerprint, mapped } = candidate;
+    let planned = |user_name: Option<String>, operation: Operation, reason: String| PlannedOperation {
+        guid: guid.clone(),
+        dn: dn.clone(),
+        user_name,
+        fingerprint: Some(fingerprint.clone()),
+        operation,
+        reason,
+    };
+    let user = match mapped {
+        Ok(user) => user,
+        Err(reason) => {
+            let user_name = record.and_then(|r| r.user_name.clone());
+            return planned(user_name, Operation::Fail, reason);
+        }
+    };
+    let DesiredUser { user_name, active, image } = user;
+    let name = Some(user_name);
+    let target_id = record.and_then(|r| r.target_id.clone());
+    let applied = record.and_then(|r| r.applied_image.as_ref());
+    let retrying = record.is_some_and(|r| r.status == RecordStatus::Failed);
+
+    match (active, target_id) {
+        (true, None) => {
+            if !options.user_create {
+                return planned(name, Operation::Block, "needs to be created, but user create is off".into());
+            }
+            let reason = match record.map(|r| r.status) {
+                Some(RecordStatus::Failed) => "retrying the create that failed",
+                Some(RecordStatus::Deleted | RecordStatus::Skipped) => "enabled in the directory",
+                _ => "new in the source location",
+            };
+            planned(name, Operation::Create { image }, reason.into())
+        }
+        (true, Some(target_id)) => {
+            if applied == Some(&image) && !retrying {
+                return planned(name, Operation::Refresh, "target already matches".into());
+            }
+            if !options.user_update {
+                return planned(name, Operation::Block, "changed, but user update is off".into());
+            }
+            let was_inactive = applied.and_then(|a| a.get("active")).and_then(|a| a.as_bool()) == Some(false);
+            let reason = if was_inactive {
+                "enabled in the directory again".to_owned()
+            } else if retrying && applied == Some(&image) {
+                "retrying the update that failed".to_owned()
+            } else {
+                format!("changed: {}", changed_attributes(applied, &image).join(", "))
+            };
+            planned(name, Operation::Update { target_id, image }, reason)
+        }
+        (false, None) => {
+            if record.is_some_and(|r| r.status == RecordStatus::Deleted) && !retrying {
+                return planned(name, Operation::Refresh, "deleted from the target while disabled".into());
+            }
+            if !options.provision_disabled_users {
+                return planned(
+                    name,
+                    Operation::Skip,
+                    "disabled in the directory; provision disabled users is off".into(),
+                );
+            }
+            if !options.user_create {
+                return planned(
+                    name,
+                    Operation::Block,
+                    "disabled user needs to be created, but user create is off".into(),
+                );
+            }
+            planned(
+                name,
+                Operation::Create { image },
+                "disabled in the directory; provision disabled users is on".into(),
+            )
+        }
+        (false, Some(target_id)) => {
+            if applied == Some(&image) && !retrying {
+                return planned(name, Operation::Refresh, "target already disabled".into());
+            }
+            if !options.user_disable_delete {
+                return planned(
+                    name,
+                    Operation::Block,
+                    "disabled in the directory, but user disable/delete is off".into(),
+                );
+            }
+            match options.remove_user_action {
+                RemoveUserAction::Disable => planned(
+                    name,
+                    Operation::Disable { target_id, image },
+                    "disabled in the directory".into(),
+                ),
+                RemoveUserAction::Delete => planned(
+                    name,
+                    Operation::Delete { target_id },
+                    "disabled in the directory; remove user action is delete".into(),
+                ),
+            }
+        }
+    }
+}
+
+fn plan_leaver(record: Record, options: &ProvisioningOptions) -> PlannedOperation {
+    let planned = |operation: Operation, reason: &str| PlannedOperation {
+        guid: record.guid.clone(),
+        dn: record.dn.clone(),
+        user_name: record.user_name.clone(),
+        fingerprint: None,
+        operation,
+        reason: reason.to_owned(),
+    };
+    let target_id = match (&record.target_id, record.status) {
+        (Some(target_id), status) if status != RecordStatus::Deleted => target_id.clone(),
+        _ => return planned(Operation::Forget, "left the source location; nothing of it is in the target"),
+    };
+    if !options.user_disable_delete {
+        return planned(
+            Operation::Block,
+            "left the source location, but user disable/delete is off",
+        );
+    }
+    match options.remove_user_action {
+        RemoveUserAction::Delete => planned(
+            Operation::Delete { target_id },
+            "left the source location; remove user action is delete",
+        ),
+        RemoveUserAction::Disable => match &record.applied_image {
+            Some(applied) if applied.get("active").and_then(|a| a.as_bool()) == Some(false) => {
+                planned(Operation::Refresh, "left the source location; target already disabled")
+            }
+            Some(applied) => planned(
+                Operation::Disable { target_id, image: with_active(applied, false) },
+                "left the source location",
+            ),
+            // Linked but never written: there is no image to disable with.
+            None => planned(Operation::Forget, "left the source location before it was written"),
+        },
+    }
+}
+
+#[cfg(test)]
+#[allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
+mod tests;

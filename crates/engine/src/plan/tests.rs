@@ -1,0 +1,149 @@
+use std::collections::HashMap;
+use std::fmt::Write;
+
+use scimbridge_model::{Operation, ProvisioningOptions, Record, RecordStatus, RemoveUserAction};
+use serde_json::json;
+
+use super::{Candidate, plan_users};
+use crate::map::DesiredUser;
+
+fn image(user_name: &str, title: &str, active: bool) -> serde_json::Value {
+    json!({"userName": user_name, "title": title, "active": active})
+}
+
+fn candidate(guid: &str, title: &str, active: bool) -> Candidate {
+    Candidate {
+        guid: guid.into(),
+        dn: format!("uid={guid},ou=people,dc=example,dc=com"),
+        fingerprint: format!("fp-{guid}-{title}-{active}"),
+        mapped: Ok(DesiredUser { user_name: guid.into(), active, image: image(guid, title, active) }),
+    }
+}
+
+fn provisioned(guid: &str, title: &str, active: bool) -> Record {
+    Record {
+        guid: guid.into(),
+        dn: format!("uid={guid},ou=people,dc=example,dc=com"),
+        user_name: Some(guid.into()),
+        target_id: Some(format!("id-{guid}")),
+        source_fingerprint: Some("old".into()),
+        applied_image: Some(image(guid, title, active)),
+        status: if active { RecordStatus::Provisioned } else { RecordStatus::Disabled },
+        last_error: None,
+        attempts: 0,
+    }
+}
+
+/// The five situations a user can be in, planned under the given options.
+fn scenarios(options: &ProvisioningOptions) -> String {
+    let records: HashMap<String, Record> = [
+        provisioned("mover", "Engineer", true),
+        provisioned("leaver", "Engineer", true),
+        provisioned("disabler", "Engineer", true),
+        provisioned("same", "Engineer", true),
+    ]
+    .into_iter()
+    .map(|r| (r.guid.clone(), r))
+    .collect();
+    let candidates = vec![
+        candidate("joiner", "Engineer", true),
+        candidate("disabled-joiner", "Engineer", false),
+        candidate("mover", "Manager", true),
+        candidate("disabler", "Engineer", false),
+        candidate("same", "Engineer", true),
+    ];
+    let removed = vec![records["leaver"].clone()];
+    let plan = plan_users(candidates, removed, &records, options, 0);
+    plan.operations
+        .iter()
+        .map(|o| format!("{}={}", o.guid, o.operation.verb()))
+        .collect::<Vec<_>>()
+        .join(" ")
+}
+
+#[test]
+fn every_provisioning_option_combination() {
+    let mut table = String::new();
+    for bits in 0..32u32 {
+        let options = ProvisioningOptions {
+            user_create: bits & 1 != 0,
+            user_update: bits & 2 != 0,
+            user_disable_delete: bits & 4 != 0,
+            provision_disabled_users: bits & 8 != 0,
+            remove_user_action: if bits & 16 != 0 { RemoveUserAction::Delete } else { RemoveUserAction::Disable },
+        };
+        writeln!(
+            table,
+            "c{} u{} dd{} pdu{} {:<7} | {}",
+            u8::from(options.user_create),
+            u8::from(options.user_update),
+            u8::from(options.user_disable_delete),
+            u8::from(options.provision_disabled_users),
+            options.remove_user_action.to_string(),
+            scenarios(&options)
+        )
+        .unwrap();
+    }
+    let expected = include_str!("option_combinations.txt");
+    assert_eq!(table, expected, "\n{table}");
+}
+
+#[test]
+fn reasons_say_why() {
+    let records: HashMap<String, Record> =
+        [provisioned("mover", "Engineer", true)].into_iter().map(|r| (r.guid.clone(), r)).collect();
+    let plan = plan_users(
+        vec![candidate("mover", "Manager", true), candidate("joiner", "Engineer", true)],
+        vec![],
+        &records,
+        &ProvisioningOptions::default(),
+        3,
+    );
+    assert_eq!(
+        plan.to_string(),
+        "update mover: changed: title\ncreate joiner: new in the source location\nunchanged: 3\n"
+    );
+}
+
+#[test]
+fn a_failed_mapping_fails_only_that_record() {
+    let mut bad = candidate("bad", "x", true);
+    bad.mapped = Err("required field userName has no value (mapped from uid)".into());
+    let plan = plan_users(
+        vec![bad, candidate("good", "x", true)],
+        vec![],
+        &HashMap::new(),
+        &ProvisioningOptions::default(),
+        0,
+    );
+    assert_eq!(plan.operations[0].operation, Operation::Fail);
+    assert!(plan.operations[0].reason.contains("userName"));
+    assert!(matches!(plan.operations[1].operation, Operation::Create { .. }));
+}
+
+#[test]
+fn a_returning_leaver_is_re_enabled_and_a_settled_disable_is_not_repeated() {
+    let mut disabled = provisioned("back", "Engineer", false);
+    disabled.source_fingerprint = None;
+    let records: HashMap<String, Record> = [(disabled.guid.clone(), disabled.clone())].into_iter().collect();
+    let plan = plan_users(
+        vec![candidate("back", "Engineer", true)],
+        vec![],
+        &records,
+        &ProvisioningOptions::default(),
+        0,
+    );
+    assert_eq!(plan.to_string(), "update back: enabled in the directory again\nunchanged: 0\n");
+
+    let plan = plan_users(vec![], vec![disabled], &records, &ProvisioningOptions::default(), 0);
+    assert_eq!(plan.operations[0].operation, Operation::Refresh);
+}
+
+#[test]
+fn a_leaver_that_never_reached_the_target_is_forgotten() {
+    let mut failed = provisioned("ghost", "x", true);
+    failed.target_id = None;
+    failed.status = RecordStatus::Failed;
+    let plan = plan_users(vec![], vec![failed], &HashMap::new(), &ProvisioningOptions::default(), 0);
+    assert_eq!(plan.operations[0].operation, Operation::Forget);
+}

@@ -1,0 +1,193 @@
+//! One cycle of one channel: source → detect → map → plan → apply → state.
+
+use std::collections::HashMap;
+use std::path::Path;
+use std::time::Duration;
+
+use scimbridge_model::{
+    Channel, ChannelKey, Connection, CycleSummary, DataStore, DataStoreType, Operation, Plan,
+    PlannedOperation, Record,
+};
+
+use crate::apply::{Outcome, ScimClient, ScimClientError, apply_operation};
+use crate::clock::Clock;
+use crate::detect::{channel_fingerprint, detect, duplicate_guids};
+use crate::map::map_user;
+use crate::plan::{Candidate, plan_users};
+use crate::source::{SourceError, SourceScan, ldif, normalize_dn};
+use crate::state::{Store, StoreError};
+
+#[derive(Debug, thiserror::Error)]
+pub enum CycleError {
+    #[error(transparent)]
+    Source(#[from] SourceError),
+    #[error(transparent)]
+    Store(#[from] StoreError),
+    #[error(transparent)]
+    Target(#[from] ScimClientError),
+    /// The cycle was stopped to protect the target (nothing was deprovisioned).
+    #[error("cycle stopped: {0}")]
+    Refused(String),
+    #[error("channel {channel}: data store \"{data_store}\" does not exist")]
+    UnknownDataStore { channel: String, data_store: String },
+}
+
+/// Told about the cycle as it goes, for progress bars.
+pub trait Progress: Send + Sync {
+    /// `operations` is the number of operations that write to the target.
+    fn begin(&self, _channel: &ChannelKey, _operations: u64) {}
+    fn advance(&self, _operation: &PlannedOperation, _outcome: &Outcome) {}
+    fn end(&self) {}
+}
+
+/// A [`Progress`] that shows nothing.
+pub struct NoProgress;
+
+impl Progress for NoProgress {}
+
+#[derive(Debug, Clone, PartialEq)]
+pub struct CycleReport {
+    pub channel: ChannelKey,
+    pub cycle_id: i64,
+    pub summary: CycleSummary,
+    pub duration_ms: i64,
+    /// Label and reason of each record that failed.
+    pub failures: Vec<(String, String)>,
+}
+
+/// Reads the channel's data store and computes the plan, writing nothing.
+pub async fn plan_channel(
+    store: &dyn Store,
+    connection: &Connection,
+    channel: &Channel,
+    data_store: &DataStore,
+) -> Result<(Plan, Vec<Record>), CycleError> {
+    let key = ChannelKey::new(&connection.name, &channel.name);
+    let scan = read_source(channel, data_store)?;
+    let records = store.records(&key).await?;
+    let provisioned = records.iter().filter(|r| r.target_id.is_some()).count();
+    if scan.users.is_empty() && provisioned > 0 {
+        return Err(CycleError::Refused(format!(
+            "data store \"{}\" returned no users below {} while {provisioned} are provisioned; \
+             refusing to deprovision everyone (check the data store and the source location)",
+            data_store.name, channel.source_location.base_dn
+        )));
+    }
+    for (guid, dn) in duplicate_guids(&scan.users) {
+        tracing::warn!(channel = %key, %guid, %dn, "entry GUID appears twice; the second entry is ignored");
+    }
+    let fingerprint = channel_fingerprint(&connection.options, channel);
+    let mut changes = detect(scan.users, &records, &fingerprint);
+
+    // Entries that cannot be keyed by GUID are keyed by DN so that they fail alone, on the record.
+    let failure_keys: Vec<String> =
+        scan.failures.iter().map(|f| format!("dn:{}", normalize_dn(&f.dn))).collect();
+    changes.removed.retain(|r| !failure_keys.contains(&r.guid));
+    let mut candidates: Vec<Candidate> = changes
+        .added
+        .into_iter()
+        .chain(changes.modified)
+        .map(|item| Candidate {
+            mapped: map_user(&item.entry, &channel.attribute_mapping).map_err(|e| e.to_string()),
+            guid: item.entry.guid,
+            dn: item.entry.dn,
+            fingerprint: item.fingerprint,
+        })
+        .collect();
+    for (failure, key) in scan.failures.into_iter().zip(failure_keys) {
+        candidates.push(Candidate { guid: key, dn: failure.dn, fingerprint: String::new(), mapped: Err(failure.reason) });
+    }
+    let by_guid: HashMap<String, Record> = records.iter().map(|r| (r.guid.clone(), r.clone())).collect();
+    let plan = plan_users(candidates, changes.removed, &by_guid, &connection.options, changes.unchanged);
+    Ok((plan, records))
+}
+
+fn read_source(channel: &Channel, data_store: &DataStore) -> Result<SourceScan, CycleError> {
+    if channel.data_store != data_store.name {
+        return Err(CycleError::UnknownDataStore {
+            channel: channel.name.clone(),
+            data_store: channel.data_store.clone(),
+        });
+    }
+    match data_store.store_type {
+        DataStoreType::Ldif => {
+            let path = data_store.path.as_deref().unwrap_or_default();
+            Ok(ldif::scan_file(&data_store.name, Path::new(path), &channel.source_settings, &channel.source_location)?)
+        }
+    }
+}
+
+/// Runs one cycle and records it in the history. Records that fail are counted and kept with
+/// their reason; only a failure of the source, the target set-up or the store stops the cycle.
+pub async fn run_cycle(
+    store: &dyn Store,
+    connection: &Connection,
+    channel: &Channel,
+    data_store: &DataStore,
+    clock: &dyn Clock,
+    progress: &dyn Progress,
+) -> Result<CycleReport, CycleError> {
+    let key = ChannelKey::new(&connection.name, &channel.name);
+    let started = clock.now_ms();
+    let cycle_id = store.begin_cycle(&key, started).await?;
+    let result = run_planned(store, connection, channel, data_store, progress, &key).await;
+    let finished = clock.now_ms();
+    match result {
+        Ok((summary, failures)) => {
+            store.end_cycle(cycle_id, finished, &summary, None).await?;
+            Ok(CycleReport { channel: key, cycle_id, summary, duration_ms: finished - started, failures })
+        }
+        Err(error) => {
+            let message = error.to_string();
+            tracing::error!(channel = %key, error = %message, "cycle stopped");
+            store.end_cycle(cycle_id, finished, &CycleSummary::default(), Some(&message)).await?;
+            Err(error)
+        }
+    }
+}
+
+async fn run_planned(
+    store: &dyn Store,
+    connection: &Connection,
+    channel: &Channel,
+    data_store: &DataStore,
+    progress: &dyn Progress,
+    key: &ChannelKey,
+) -> Result<(CycleSummary, Vec<(String, String)>), CycleError> {
+    let (plan, records) = plan_channel(store, connection, channel, data_store).await?;
+    let client = ScimClient::new(&connection.target, Duration::from_secs(channel.timeout))?;
+    let by_guid: HashMap<&str, &Record> = records.iter().map(|r| (r.guid.as_str(), r)).collect();
+    let mut summary = CycleSummary { unchanged: plan.unchanged, ..CycleSummary::default() };
+    let mut failures = Vec::new();
+    let writes = plan.operations.iter().filter(|o| o.operation.writes_target()).count() as u64;
+    progress.begin(key, writes);
+    for op in &plan.operations {
+        let existing = by_guid.get(op.guid.as_str()).copied();
+        let applied = apply_operation(&client, op, existing).await;
+        match &applied.record {
+            Some(record) if existing != Some(record) => store.save_record(key, record).await?,
+            Some(_) => {}
+            None if existing.is_some() => store.delete_record(key, &op.guid).await?,
+            None => {}
+        }
+        match &applied.outcome {
+            Outcome::Failed(reason) => {
+                tracing::warn!(channel = %key, user = op.label(), operation = op.operation.verb(), %reason, "record failed");
+                failures.push((op.label().to_owned(), reason.clone()));
+            }
+            Outcome::Blocked if existing.and_then(|r| r.last_error.as_deref()) != Some(op.reason.as_str()) => {
+                // Once per record, not once per cycle.
+                tracing::warn!(channel = %key, user = op.label(), reason = %op.reason, "action blocked by a provisioning option");
+            }
+            _ => tracing::debug!(channel = %key, "{op}"),
+        }
+        if op.operation != Operation::Refresh {
+            applied.outcome.count(&mut summary);
+        }
+        if op.operation.writes_target() {
+            progress.advance(op, &applied.outcome);
+        }
+    }
+    progress.end();
+    Ok((summary, failures))
+}

@@ -1,0 +1,79 @@
+//! Stage 6, state: what every state store backend provides.
+//!
+//! The interface speaks the product's vocabulary only, so SQLite today and PostgreSQL later
+//! implement the same trait and pass the same conformance suite (`scimbridge-testkit`).
+
+use async_trait::async_trait;
+use scimbridge_model::{ChannelKey, Connection, CycleSummary, DataStore, Record};
+use serde::{Deserialize, Serialize};
+
+#[derive(Debug, thiserror::Error)]
+pub enum StoreError {
+    #[error("state store: {0}")]
+    Backend(String),
+    #[error("state store holds unreadable data: {0}")]
+    Corrupt(String),
+    #[error("state store secret: {0}")]
+    Secret(String),
+}
+
+/// What saving a named configuration object did.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Saved {
+    Created,
+    Updated,
+    Unchanged,
+}
+
+/// One cycle of one channel, as kept in the history.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct CycleRecord {
+    pub id: i64,
+    pub channel: ChannelKey,
+    pub started_at_ms: i64,
+    pub finished_at_ms: Option<i64>,
+    pub summary: CycleSummary,
+    /// Set when the cycle stopped early (for example the data store could not be read).
+    pub error: Option<String>,
+}
+
+/// Record counts of one channel, for `scimbridge channels`.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct RecordCounts {
+    /// Records whose user is in the target (provisioned or disabled).
+    pub users: u64,
+    pub failed: u64,
+    pub blocked: u64,
+}
+
+#[async_trait]
+pub trait Store: Send + Sync {
+    /// Creates or replaces the data store of that name.
+    async fn save_data_store(&self, data_store: &DataStore) -> Result<Saved, StoreError>;
+    async fn data_stores(&self) -> Result<Vec<DataStore>, StoreError>;
+
+    /// Creates or replaces the connection of that name. Literal secrets are kept encrypted.
+    async fn save_connection(&self, connection: &Connection) -> Result<Saved, StoreError>;
+    /// All connections, ordered by name, secrets decrypted.
+    async fn connections(&self) -> Result<Vec<Connection>, StoreError>;
+    async fn connection(&self, name: &str) -> Result<Option<Connection>, StoreError>;
+
+    /// All records of a channel, ordered by GUID.
+    async fn records(&self, channel: &ChannelKey) -> Result<Vec<Record>, StoreError>;
+    /// Inserts or replaces the record with the record's GUID.
+    async fn save_record(&self, channel: &ChannelKey, record: &Record) -> Result<(), StoreError>;
+    async fn delete_record(&self, channel: &ChannelKey, guid: &str) -> Result<(), StoreError>;
+    async fn record_counts(&self, channel: &ChannelKey) -> Result<RecordCounts, StoreError>;
+
+    /// Opens a cycle in the history and returns its id.
+    async fn begin_cycle(&self, channel: &ChannelKey, started_at_ms: i64) -> Result<i64, StoreError>;
+    async fn end_cycle(
+        &self,
+        cycle_id: i64,
+        finished_at_ms: i64,
+        summary: &CycleSummary,
+        error: Option<&str>,
+    ) -> Result<(), StoreError>;
+    /// The most recent cycles of a channel, newest first.
+    async fn cycles(&self, channel: &ChannelKey, limit: u32) -> Result<Vec<CycleRecord>, StoreError>;
+}

@@ -1,0 +1,5 @@
+//! LDAP-side input for scimbridge.
+
+pub mod ldif;
+
+pub use ldif::{LdifAttribute, LdifError, LdifRecord, parse_ldif};

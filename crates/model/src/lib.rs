@@ -1,0 +1,18 @@
+//! The vocabulary of scimbridge, shared by every other crate: data stores, connections, channels,
+//! source entries, records, plans. No I/O happens here.
+
+pub mod config;
+pub mod entry;
+pub mod plan;
+pub mod record;
+pub mod secret;
+
+pub use config::{
+    AttributeMapping, AuthenticationMethod, Channel, ConfigError, ConfigFile, Connection, DataStore,
+    DataStoreType, FieldMapping, ProvisioningOptions, RemoveUserAction, ScimField, ScimVersion,
+    SourceLocation, SourceSettings, TargetSettings, UniqueUserIdentifier,
+};
+pub use entry::{AttributeValue, SourceEntry};
+pub use plan::{Operation, Plan, PlannedOperation};
+pub use record::{ChannelKey, CycleSummary, Record, RecordStatus};
+pub use secret::Secret;

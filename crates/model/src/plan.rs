@@ -1,0 +1,97 @@
+//! Operations a cycle performs, each with its reason.
+
+use std::fmt;
+
+use serde::Serialize;
+
+#[derive(Debug, Clone, PartialEq, Serialize)]
+#[serde(tag = "type", rename_all = "snake_case")]
+pub enum Operation {
+    /// Look the user up by the unique user identifier; link and update it when found, else create it.
+    Create { image: serde_json::Value },
+    /// Replace the target user with the image (also re-enables it).
+    Update { target_id: String, image: serde_json::Value },
+    /// Replace the target user with the image, whose `active` is false.
+    Disable { target_id: String, image: serde_json::Value },
+    Delete { target_id: String },
+    /// The entry left the directory and nothing of it is in the target: drop the record.
+    Forget,
+    /// Nothing to send: the target already matches; only the record is brought up to date.
+    Refresh,
+    /// Not provisioned on purpose (for example a user disabled in the source).
+    Skip,
+    /// A needed action is switched off by a provisioning option.
+    Block,
+    /// The entry cannot be provisioned (for example a required field is missing).
+    Fail,
+}
+
+impl Operation {
+    pub fn verb(&self) -> &'static str {
+        match self {
+            Operation::Create { .. } => "create",
+            Operation::Update { .. } => "update",
+            Operation::Disable { .. } => "disable",
+            Operation::Delete { .. } => "delete",
+            Operation::Forget => "forget",
+            Operation::Refresh => "unchanged",
+            Operation::Skip => "skip",
+            Operation::Block => "blocked",
+            Operation::Fail => "fail",
+        }
+    }
+
+    /// Whether the operation writes to the target.
+    pub fn writes_target(&self) -> bool {
+        matches!(
+            self,
+            Operation::Create { .. }
+                | Operation::Update { .. }
+                | Operation::Disable { .. }
+                | Operation::Delete { .. }
+        )
+    }
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct PlannedOperation {
+    pub guid: String,
+    pub dn: String,
+    pub user_name: Option<String>,
+    /// The entry's fingerprint, stored once the operation settles; `None` when the entry left
+    /// the directory.
+    pub fingerprint: Option<String>,
+    #[serde(flatten)]
+    pub operation: Operation,
+    pub reason: String,
+}
+
+impl PlannedOperation {
+    /// A short name for messages: the user name when known, else the DN.
+    pub fn label(&self) -> &str {
+        self.user_name.as_deref().unwrap_or(&self.dn)
+    }
+}
+
+impl fmt::Display for PlannedOperation {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "{} {}: {}", self.operation.verb(), self.label(), self.reason)
+    }
+}
+
+/// What one cycle of one channel will do.
+#[derive(Debug, Clone, Default, PartialEq, Serialize)]
+pub struct Plan {
+    pub operations: Vec<PlannedOperation>,
+    /// Entries whose target user is already right.
+    pub unchanged: u64,
+}
+
+impl fmt::Display for Plan {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        for operation in self.operations.iter().filter(|o| o.operation != Operation::Refresh) {
+            writeln!(f, "{operation}")?;
+        }
+        writeln!(f, "unchanged: {}", self.unchanged)
+    }
+}

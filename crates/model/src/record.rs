@@ -1,0 +1,121 @@
+//! What the state store knows of each source entry, and of each cycle.
+
+use std::fmt;
+
+use serde::{Deserialize, Serialize};
+
+/// Identifies a channel: connection name plus channel name.
+#[derive(Debug, Clone, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize)]
+pub struct ChannelKey {
+    pub connection: String,
+    pub channel: String,
+}
+
+impl ChannelKey {
+    pub fn new(connection: impl Into<String>, channel: impl Into<String>) -> ChannelKey {
+        ChannelKey { connection: connection.into(), channel: channel.into() }
+    }
+}
+
+impl fmt::Display for ChannelKey {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "{}/{}", self.connection, self.channel)
+    }
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum RecordStatus {
+    /// In the target and active.
+    Provisioned,
+    /// In the target with `active: false`.
+    Disabled,
+    /// Deleted from the target while the entry stays in the directory (disabled there).
+    Deleted,
+    /// Deliberately not in the target: disabled in the source and provision disabled users is off.
+    Skipped,
+    /// A needed action is switched off by a provisioning option; the reason says which.
+    Blocked,
+    /// The last attempt failed; retried next cycle.
+    Failed,
+}
+
+impl RecordStatus {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            RecordStatus::Provisioned => "provisioned",
+            RecordStatus::Disabled => "disabled",
+            RecordStatus::Deleted => "deleted",
+            RecordStatus::Skipped => "skipped",
+            RecordStatus::Blocked => "blocked",
+            RecordStatus::Failed => "failed",
+        }
+    }
+
+    pub fn parse(text: &str) -> Option<RecordStatus> {
+        Some(match text {
+            "provisioned" => RecordStatus::Provisioned,
+            "disabled" => RecordStatus::Disabled,
+            "deleted" => RecordStatus::Deleted,
+            "skipped" => RecordStatus::Skipped,
+            "blocked" => RecordStatus::Blocked,
+            "failed" => RecordStatus::Failed,
+            _ => return None,
+        })
+    }
+}
+
+impl fmt::Display for RecordStatus {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(self.as_str())
+    }
+}
+
+/// The state of one source entry in one channel.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct Record {
+    pub guid: String,
+    pub dn: String,
+    pub user_name: Option<String>,
+    /// The target's `id` for this user, once created or linked.
+    pub target_id: Option<String>,
+    /// Fingerprint of the entry and the channel settings when the record was last settled;
+    /// `None` once the entry left the directory.
+    pub source_fingerprint: Option<String>,
+    /// The SCIM image last written to the target.
+    pub applied_image: Option<serde_json::Value>,
+    pub status: RecordStatus,
+    /// Why the last attempt failed, or which option blocks the needed action.
+    pub last_error: Option<String>,
+    /// Consecutive failed attempts.
+    pub attempts: u32,
+}
+
+/// Counts of one cycle of one channel.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct CycleSummary {
+    pub created: u64,
+    /// Existing target users found by the unique user identifier and linked (then updated).
+    pub linked: u64,
+    pub updated: u64,
+    pub disabled: u64,
+    pub deleted: u64,
+    pub failed: u64,
+    pub blocked: u64,
+    pub skipped: u64,
+    pub unchanged: u64,
+}
+
+impl CycleSummary {
+    pub fn add(&mut self, other: &CycleSummary) {
+        self.created += other.created;
+        self.linked += other.linked;
+        self.updated += other.updated;
+        self.disabled += other.disabled;
+        self.deleted += other.deleted;
+        self.failed += other.failed;
+        self.blocked += other.blocked;
+        self.skipped += other.skipped;
+        self.unchanged += other.unchanged;
+    }
+}

@@ -1,0 +1,8 @@
+//! State store backends. SQLite is the embedded default; every backend implements
+//! [`scimbridge_engine::state::Store`] and passes the conformance suite in `scimbridge-testkit`.
+
+pub mod secrets;
+pub mod sqlite;
+
+pub use secrets::{SecretKey, SecretKeyError};
+pub use sqlite::SqliteStore;

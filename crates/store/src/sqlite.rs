@@ -1,0 +1,301 @@
+//! The embedded SQLite state store (WAL, migrations).
+
+use std::path::Path;
+use std::str::FromStr;
+use std::time::Duration;
+
+use async_trait::async_trait;
+use scimbridge_engine::state::{CycleRecord, RecordCounts, Saved, Store, StoreError};
+use scimbridge_model::{ChannelKey, Connection, CycleSummary, DataStore, Record, RecordStatus, Secret};
+use sqlx::Row;
+use sqlx::sqlite::{SqliteConnectOptions, SqliteJournalMode, SqlitePool, SqlitePoolOptions, SqliteRow, SqliteSynchronous};
+
+use crate::secrets::SecretKey;
+
+static MIGRATOR: sqlx::migrate::Migrator = sqlx::migrate!("./migrations/sqlite");
+
+pub struct SqliteStore {
+    pool: SqlitePool,
+    key: SecretKey,
+}
+
+fn backend(error: impl std::fmt::Display) -> StoreError {
+    StoreError::Backend(error.to_string())
+}
+
+fn corrupt(error: impl std::fmt::Display) -> StoreError {
+    StoreError::Corrupt(error.to_string())
+}
+
+impl SqliteStore {
+    /// Opens (creating when missing) the database file and brings its schema up to date.
+    pub async fn open(path: &Path, key: SecretKey) -> Result<SqliteStore, StoreError> {
+        let options = SqliteConnectOptions::from_str("sqlite:")
+            .map_err(backend)?
+            .filename(path)
+            .create_if_missing(true)
+            .journal_mode(SqliteJournalMode::Wal)
+            .synchronous(SqliteSynchronous::Normal)
+            .busy_timeout(Duration::from_secs(10))
+            .foreign_keys(true);
+        let pool = SqlitePoolOptions::new()
+            .max_connections(4)
+            .connect_with(options)
+            .await
+            .map_err(|e| StoreError::Backend(format!("cannot open {}: {e}", path.display())))?;
+        MIGRATOR.run(&pool).await.map_err(|e| StoreError::Backend(format!("migration failed: {e}")))?;
+        Ok(SqliteStore { pool, key })
+    }
+
+    pub async fn close(&self) {
+        self.pool.close().await;
+    }
+
+    fn secret_owner(connection: &str) -> String {
+        format!("connection/{connection}")
+    }
+
+    fn encrypt_secrets(&self, connection: &Connection) -> Result<Connection, StoreError> {
+        let mut stored = connection.clone();
+        let owner = Self::secret_owner(&connection.name);
+        for secret in stored.secrets_mut() {
+            if let Secret::Literal(value) = secret {
+                let encrypted = self.key.encrypt(value, &owner).map_err(|e| StoreError::Secret(e.to_string()))?;
+                *secret = Secret::Literal(encrypted);
+            }
+        }
+        Ok(stored)
+    }
+
+    fn decrypt_secrets(&self, mut connection: Connection) -> Result<Connection, StoreError> {
+        let owner = Self::secret_owner(&connection.name);
+        for secret in connection.secrets_mut() {
+            if let Secret::Literal(value) = secret {
+                let plain = self.key.decrypt(value, &owner).map_err(|e| StoreError::Secret(e.to_string()))?;
+                *secret = Secret::Literal(plain);
+            }
+        }
+        Ok(connection)
+    }
+
+    fn connection_from_row(&self, row: &SqliteRow) -> Result<Connection, StoreError> {
+        let text: String = row.try_get("config").map_err(corrupt)?;
+        let connection: Connection = serde_json::from_str(&text).map_err(corrupt)?;
+        self.decrypt_secrets(connection)
+    }
+}
+
+fn record_from_row(row: &SqliteRow) -> Result<Record, StoreError> {
+    let status: String = row.try_get("status").map_err(corrupt)?;
+    let applied_image: Option<String> = row.try_get("applied_image").map_err(corrupt)?;
+    let attempts: i64 = row.try_get("attempts").map_err(corrupt)?;
+    Ok(Record {
+        guid: row.try_get("guid").map_err(corrupt)?,
+        dn: row.try_get("dn").map_err(corrupt)?,
+        user_name: row.try_get("user_name").map_err(corrupt)?,
+        target_id: row.try_get("target_id").map_err(corrupt)?,
+        source_fingerprint: row.try_get("source_fingerprint").map_err(corrupt)?,
+        applied_image: applied_image.map(|t| serde_json::from_str(&t)).transpose().map_err(corrupt)?,
+        status: RecordStatus::parse(&status).ok_or_else(|| corrupt(format!("unknown record status {status}")))?,
+        last_error: row.try_get("last_error").map_err(corrupt)?,
+        attempts: u32::try_from(attempts).unwrap_or(u32::MAX),
+    })
+}
+
+fn cycle_from_row(row: &SqliteRow) -> Result<CycleRecord, StoreError> {
+    let summary: Option<String> = row.try_get("summary").map_err(corrupt)?;
+    Ok(CycleRecord {
+        id: row.try_get("id").map_err(corrupt)?,
+        channel: ChannelKey::new(
+            row.try_get::<String, _>("connection").map_err(corrupt)?,
+            row.try_get::<String, _>("channel").map_err(corrupt)?,
+        ),
+        started_at_ms: row.try_get("started_at_ms").map_err(corrupt)?,
+        finished_at_ms: row.try_get("finished_at_ms").map_err(corrupt)?,
+        summary: summary
+            .map(|s| serde_json::from_str(&s))
+            .transpose()
+            .map_err(corrupt)?
+            .unwrap_or_default(),
+        error: row.try_get("error").map_err(corrupt)?,
+    })
+}
+
+#[async_trait]
+impl Store for SqliteStore {
+    async fn save_data_store(&self, data_store: &DataStore) -> Result<Saved, StoreError> {
+        let existing = sqlx::query("SELECT config FROM data_stores WHERE name = ?")
+            .bind(&data_store.name)
+            .fetch_optional(&self.pool)
+            .await
+            .map_err(backend)?;
+        let saved = match existing {
+            None => Saved::Created,
+            Some(row) => {
+                let text: String = row.try_get("config").map_err(corrupt)?;
+                let stored: DataStore = serde_json::from_str(&text).map_err(corrupt)?;
+                if &stored == data_store {
+                    return Ok(Saved::Unchanged);
+                }
+                Saved::Updated
+            }
+        };
+        let config = serde_json::to_string(data_store).map_err(backend)?;
+        sqlx::query("INSERT INTO data_stores (name, config) VALUES (?, ?) ON CONFLICT (name) DO UPDATE SET config = excluded.config")
+            .bind(&data_store.name)
+            .bind(config)
+            .execute(&self.pool)
+            .await
+            .map_err(backend)?;
+        Ok(saved)
+    }
+
+    async fn data_stores(&self) -> Result<Vec<DataStore>, StoreError> {
+        let rows = sqlx::query("SELECT config FROM data_stores ORDER BY name").fetch_all(&self.pool).await.map_err(backend)?;
+        rows.iter()
+            .map(|row| {
+                let text: String = row.try_get("config").map_err(corrupt)?;
+                serde_json::from_str(&text).map_err(corrupt)
+            })
+            .collect()
+    }
+
+    async fn save_connection(&self, connection: &Connection) -> Result<Saved, StoreError> {
+        let saved = match self.connection(&connection.name).await? {
+            None => Saved::Created,
+            Some(stored) if &stored == connection => return Ok(Saved::Unchanged),
+            Some(_) => Saved::Updated,
+        };
+        let config = serde_json::to_string(&self.encrypt_secrets(connection)?).map_err(backend)?;
+        sqlx::query("INSERT INTO connections (name, config) VALUES (?, ?) ON CONFLICT (name) DO UPDATE SET config = excluded.config")
+            .bind(&connection.name)
+            .bind(config)
+            .execute(&self.pool)
+            .await
+            .map_err(backend)?;
+        Ok(saved)
+    }
+
+    async fn connections(&self) -> Result<Vec<Connection>, StoreError> {
+        let rows = sqlx::query("SELECT config FROM connections ORDER BY name").fetch_all(&self.pool).await.map_err(backend)?;
+        rows.iter().map(|row| self.connection_from_row(row)).collect()
+    }
+
+    async fn connection(&self, name: &str) -> Result<Option<Connection>, StoreError> {
+        let row = sqlx::query("SELECT config FROM connections WHERE name = ?")
+            .bind(name)
+            .fetch_optional(&self.pool)
+            .await
+            .map_err(backend)?;
+        row.map(|row| self.connection_from_row(&row)).transpose()
+    }
+
+    async fn records(&self, channel: &ChannelKey) -> Result<Vec<Record>, StoreError> {
+        let rows = sqlx::query("SELECT * FROM records WHERE connection = ? AND channel = ? ORDER BY guid")
+            .bind(&channel.connection)
+            .bind(&channel.channel)
+            .fetch_all(&self.pool)
+            .await
+            .map_err(backend)?;
+        rows.iter().map(record_from_row).collect()
+    }
+
+    async fn save_record(&self, channel: &ChannelKey, record: &Record) -> Result<(), StoreError> {
+        let image = record.applied_image.as_ref().map(|i| i.to_string());
+        sqlx::query(
+            "INSERT INTO records (connection, channel, guid, dn, user_name, target_id, source_fingerprint, applied_image, status, last_error, attempts)
+             VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)
+             ON CONFLICT (connection, channel, guid) DO UPDATE SET
+               dn = excluded.dn, user_name = excluded.user_name, target_id = excluded.target_id,
+               source_fingerprint = excluded.source_fingerprint, applied_image = excluded.applied_image,
+               status = excluded.status, last_error = excluded.last_error, attempts = excluded.attempts",
+        )
+        .bind(&channel.connection)
+        .bind(&channel.channel)
+        .bind(&record.guid)
+        .bind(&record.dn)
+        .bind(&record.user_name)
+        .bind(&record.target_id)
+        .bind(&record.source_fingerprint)
+        .bind(image)
+        .bind(record.status.as_str())
+        .bind(&record.last_error)
+        .bind(i64::from(record.attempts))
+        .execute(&self.pool)
+        .await
+        .map_err(backend)?;
+        Ok(())
+    }
+
+    async fn delete_record(&self, channel: &ChannelKey, guid: &str) -> Result<(), StoreError> {
+        sqlx::query("DELETE FROM records WHERE connection = ? AND channel = ? AND guid = ?")
+            .bind(&channel.connection)
+            .bind(&channel.channel)
+            .bind(guid)
+            .execute(&self.pool)
+            .await
+            .map_err(backend)?;
+        Ok(())
+    }
+
+    async fn record_counts(&self, channel: &ChannelKey) -> Result<RecordCounts, StoreError> {
+        let row = sqlx::query(
+            "SELECT
+               COALESCE(SUM(CASE WHEN target_id IS NOT NULL THEN 1 ELSE 0 END), 0) AS users,
+               COALESCE(SUM(CASE WHEN status = 'failed' THEN 1 ELSE 0 END), 0) AS failed,
+               COALESCE(SUM(CASE WHEN status = 'blocked' THEN 1 ELSE 0 END), 0) AS blocked
+             FROM records WHERE connection = ? AND channel = ?",
+        )
+        .bind(&channel.connection)
+        .bind(&channel.channel)
+        .fetch_one(&self.pool)
+        .await
+        .map_err(backend)?;
+        let count = |name: &str| -> Result<u64, StoreError> {
+            let value: i64 = row.try_get(name).map_err(corrupt)?;
+            Ok(u64::try_from(value).unwrap_or(0))
+        };
+        Ok(RecordCounts { users: count("users")?, failed: count("failed")?, blocked: count("blocked")? })
+    }
+
+    async fn begin_cycle(&self, channel: &ChannelKey, started_at_ms: i64) -> Result<i64, StoreError> {
+        let row = sqlx::query("INSERT INTO cycles (connection, channel, started_at_ms) VALUES (?, ?, ?) RETURNING id")
+            .bind(&channel.connection)
+            .bind(&channel.channel)
+            .bind(started_at_ms)
+            .fetch_one(&self.pool)
+            .await
+            .map_err(backend)?;
+        row.try_get("id").map_err(corrupt)
+    }
+
+    async fn end_cycle(
+        &self,
+        cycle_id: i64,
+        finished_at_ms: i64,
+        summary: &CycleSummary,
+        error: Option<&str>,
+    ) -> Result<(), StoreError> {
+        let summary = serde_json::to_string(summary).map_err(backend)?;
+        sqlx::query("UPDATE cycles SET finished_at_ms = ?, summary = ?, error = ? WHERE id = ?")
+            .bind(finished_at_ms)
+            .bind(summary)
+            .bind(error)
+            .bind(cycle_id)
+            .execute(&self.pool)
+            .await
+            .map_err(backend)?;
+        Ok(())
+    }
+
+    async fn cycles(&self, channel: &ChannelKey, limit: u32) -> Result<Vec<CycleRecord>, StoreError> {
+        let rows = sqlx::query("SELECT * FROM cycles WHERE connection = ? AND channel = ? ORDER BY id DESC LIMIT ?")
+            .bind(&channel.connection)
+            .bind(&channel.channel)
+            .bind(i64::from(limit))
+            .fetch_all(&self.pool)
+            .await
+            .map_err(backend)?;
+        rows.iter().map(cycle_from_row).collect()
+    }
+}

@@ -1,0 +1,750 @@
+//! HTTP layer: routing, content negotiation, authentication, query
+//! parameters and SCIM error responses.
+
+use std::future::Future;
+use std::sync::Arc;
+
+use axum::Router;
+use axum::body::Bytes;
+use axum::extract::{FromRequestParts, Path, Query, Request, State};
+use axum::http::header::{AUTHORIZATION, CONTENT_TYPE, HOST, LOCATION, WWW_AUTHENTICATE};
+use axum::http::request::Parts;
+use axum::http::{HeaderMap, HeaderValue, StatusCode, Uri};
+use axum::middleware::{self, Next};
+use axum::response::{IntoResponse, Response};
+use axum::routing::{get, post};
+use scimbridge_scim::discovery::{self, MAX_RESULTS};
+use scimbridge_scim::error::scim_type;
+use scimbridge_scim::filter::{self, AttrPath};
+use scimbridge_scim::patch::PatchRequest;
+use scimbridge_scim::{SCIM_MEDIA_TYPE, ScimErrorBody, list_response};
+use serde_json::{Map, Value};
+use sha2::{Digest, Sha256};
+
+use crate::BASE_PATH;
+use crate::store::{Kind, Store, render};
+
+#[derive(Clone)]
+struct AppState {
+    store: Arc<Store>,
+    auth: Option<Arc<BearerAuth>>,
+}
+
+/// The configured bearer token, kept only as a SHA-256 digest so that the
+/// constant-time comparison does not leak the token's length either.
+pub(crate) struct BearerAuth {
+    digest: [u8; 32],
+}
+
+impl BearerAuth {
+    pub(crate) fn new(token: &str) -> Self {
+        Self {
+            digest: Sha256::digest(token.as_bytes()).into(),
+        }
+    }
+
+    fn verify(&self, presented: &str) -> bool {
+        let presented: [u8; 32] = Sha256::digest(presented.as_bytes()).into();
+        let diff = self
+            .digest
+            .iter()
+            .zip(presented.iter())
+            .fold(0u8, |acc, (a, b)| acc | (a ^ b));
+        std::hint::black_box(diff) == 0
+    }
+}
+
+pub(crate) fn router(store: Arc<Store>, auth: Option<Arc<BearerAuth>>) -> Router {
+    let state = AppState { store, auth };
+    let protected = Router::new()
+        .route(
+            "/Users",
+            get(list_users)
+                .post(create_user)
+                .fallback(method_not_allowed),
+        )
+        .route(
+            "/Users/{id}",
+            get(get_user)
+                .put(replace_user)
+                .patch(patch_user)
+                .delete(delete_user)
+                .fallback(method_not_allowed),
+        )
+        .route(
+            "/Groups",
+            get(list_groups)
+                .post(create_group)
+                .fallback(method_not_allowed),
+        )
+        .route(
+            "/Groups/{id}",
+            get(get_group)
+                .put(replace_group)
+                .patch(patch_group)
+                .delete(delete_group)
+                .fallback(method_not_allowed),
+        )
+        .route("/Bulk", post(bulk).fallback(method_not_allowed))
+        .route_layer(middleware::from_fn_with_state(state.clone(), require_auth));
+    // Discovery stays public so clients can learn the auth scheme first.
+    let public = Router::new()
+        .route(
+            "/ServiceProviderConfig",
+            get(service_provider_config).fallback(method_not_allowed),
+        )
+        .route(
+            "/ResourceTypes",
+            get(resource_types).fallback(method_not_allowed),
+        )
+        .route(
+            "/ResourceTypes/{name}",
+            get(resource_type).fallback(method_not_allowed),
+        )
+        .route("/Schemas", get(schemas).fallback(method_not_allowed))
+        .route("/Schemas/{id}", get(schema).fallback(method_not_allowed));
+    Router::new()
+        .nest(BASE_PATH, protected.merge(public))
+        .fallback(not_found)
+        .with_state(state)
+}
+
+/// A SCIM error as an HTTP response.
+struct ScimError(ScimErrorBody);
+
+impl From<ScimErrorBody> for ScimError {
+    fn from(body: ScimErrorBody) -> Self {
+        Self(body)
+    }
+}
+
+impl IntoResponse for ScimError {
+    fn into_response(self) -> Response {
+        let status =
+            StatusCode::from_u16(self.0.status).unwrap_or(StatusCode::INTERNAL_SERVER_ERROR);
+        scim_json(status, &self.0.to_json())
+    }
+}
+
+type ApiResult = Result<Response, ScimError>;
+
+fn scim_json(status: StatusCode, body: &Value) -> Response {
+    (
+        status,
+        [(CONTENT_TYPE, HeaderValue::from_static(SCIM_MEDIA_TYPE))],
+        body.to_string(),
+    )
+        .into_response()
+}
+
+fn bad_request(scim_type: &str, detail: impl Into<String>) -> ScimError {
+    ScimError(ScimErrorBody::bad_request(scim_type, detail))
+}
+
+/// The absolute SCIM base URL as seen by the client, for `meta.location`.
+/// Falls back to the bare path when the request carries no usable host.
+struct Base(String);
+
+impl<S: Send + Sync> FromRequestParts<S> for Base {
+    type Rejection = std::convert::Infallible;
+
+    async fn from_request_parts(parts: &mut Parts, _state: &S) -> Result<Self, Self::Rejection> {
+        let host = parts
+            .headers
+            .get(HOST)
+            .and_then(|h| h.to_str().ok())
+            .or_else(|| parts.uri.authority().map(|a| a.as_str()))
+            // Reflected into Location headers, so only plain host[:port].
+            .filter(|h| {
+                !h.is_empty()
+                    && h.chars().all(|c| {
+                        c.is_ascii_alphanumeric() || matches!(c, '-' | '.' | ':' | '[' | ']' | '_')
+                    })
+            });
+        let https = parts
+            .headers
+            .get("x-forwarded-proto")
+            .and_then(|p| p.to_str().ok())
+            .is_some_and(|p| p.trim().eq_ignore_ascii_case("https"));
+        let scheme = if https { "https" } else { "http" };
+        Ok(Base(match host {
+            Some(host) => format!("{scheme}://{host}{BASE_PATH}"),
+            None => BASE_PATH.to_owned(),
+        }))
+    }
+}
+
+async fn require_auth(State(state): State<AppState>, request: Request, next: Next) -> Response {
+    if let Some(auth) = &state.auth {
+        let presented = request
+            .headers()
+            .get(AUTHORIZATION)
+            .and_then(|h| h.to_str().ok())
+            .and_then(parse_bearer);
+        let detail = match presented {
+            None => Some("missing bearer token"),
+            Some(token) if !auth.verify(token) => Some("invalid bearer token"),
+            Some(_) => None,
+        };
+        if let Some(detail) = detail {
+            let mut response = ScimError(ScimErrorBody::unauthorized(detail)).into_response();
+            response.headers_mut().insert(
+                WWW_AUTHENTICATE,
+                HeaderValue::from_static("Bearer realm=\"scimbridge\""),
+            );
+            return response;
+        }
+    }
+    next.run(request).await
+}
+
+/// `Bearer <token>`, scheme case-insensitive (RFC 7235 §2.1).
+fn parse_bearer(header: &str) -> Option<&str> {
+    let (scheme, token) = header.trim().split_once(char::is_whitespace)?;
+    let token = token.trim();
+    (scheme.eq_ignore_ascii_case("bearer") && !token.is_empty()).then_some(token)
+}
+
+/// Accepts `application/scim+json`, `application/json` or no Content-Type.
+fn json_body(headers: &HeaderMap, body: &Bytes) -> Result<Value, ScimError> {
+    if let Some(content_type) = headers.get(CONTENT_TYPE) {
+        let essence = content_type
+            .to_str()
+            .ok()
+            .and_then(|ct| ct.split(';').next())
+            .map(str::trim)
+            .unwrap_or_default();
+        if !(essence.eq_ignore_ascii_case(SCIM_MEDIA_TYPE)
+            || essence.eq_ignore_ascii_case("application/json"))
+        {
+            return Err(ScimError(ScimErrorBody::new(
+                415,
+                None,
+                format!("unsupported Content-Type; use {SCIM_MEDIA_TYPE}"),
+            )));
+        }
+    }
+    if body.iter().all(u8::is_ascii_whitespace) {
+        return Err(bad_request(
+            scim_type::INVALID_SYNTAX,
+            "request body is empty",
+        ));
+    }
+    serde_json::from_slice(body)
+        .map_err(|e| bad_request(scim_type::INVALID_SYNTAX, format!("malformed JSON: {e}")))
+}
+
+fn json_object_body(headers: &HeaderMap, body: &Bytes) -> Result<Map<String, Value>, ScimError> {
+    match json_body(headers, body)? {
+        Value::Object(map) => Ok(map),
+        _ => Err(bad_request(
+            scim_type::INVALID_SYNTAX,
+            "request body must be a JSON object",
+        )),
+    }
+}
+
+/// Runs a write on its own task: if the client disconnects mid-request the
+/// handler future is dropped, but a started write must still finish so the
+/// database and the in-memory state stay in step.
+async fn spawn_write<T: Send + 'static>(
+    write: impl Future<Output = Result<T, ScimErrorBody>> + Send + 'static,
+) -> Result<T, ScimError> {
+    match tokio::spawn(write).await {
+        Ok(result) => result.map_err(ScimError),
+        Err(e) => {
+            tracing::error!(error = %e, "SCIM target: write task failed");
+            Err(ScimError(ScimErrorBody::internal("internal error")))
+        }
+    }
+}
+
+/// `attributes` / `excludedAttributes` (RFC 7644 §3.9).
+#[derive(Default)]
+struct Projection {
+    attributes: Vec<AttrPath>,
+    excluded: Vec<AttrPath>,
+}
+
+struct ListParams {
+    filter: Option<String>,
+    start_index: usize,
+    count: usize,
+    projection: Projection,
+}
+
+/// Query parameters, names matched case-insensitively.
+fn query_pairs(uri: &Uri) -> Result<Vec<(String, String)>, ScimError> {
+    Query::<Vec<(String, String)>>::try_from_uri(uri)
+        .map(|Query(pairs)| pairs)
+        .map_err(|e| {
+            bad_request(
+                scim_type::INVALID_SYNTAX,
+                format!("malformed query string: {e}"),
+            )
+        })
+}
+
+fn param<'a>(pairs: &'a [(String, String)], name: &str) -> Option<&'a str> {
+    pairs
+        .iter()
+        .rev()
+        .find(|(k, _)| k.eq_ignore_ascii_case(name))
+        .map(|(_, v)| v.as_str())
+}
+
+fn parse_paths(list: Option<&str>, name: &str) -> Result<Vec<AttrPath>, ScimError> {
+    list.unwrap_or_default()
+        .split(',')
+        .map(str::trim)
+        .filter(|p| !p.is_empty())
+        .map(|p| {
+            filter::parse_attr_path(p)
+                .map_err(|e| bad_request(scim_type::INVALID_VALUE, format!("{name}: {e}")))
+        })
+        .collect()
+}
+
+fn projection(pairs: &[(String, String)]) -> Result<Projection, ScimError> {
+    Ok(Projection {
+        attributes: parse_paths(param(pairs, "attributes"), "attributes")?,
+        excluded: parse_paths(param(pairs, "excludedAttributes"), "excludedAttributes")?,
+    })
+}
+
+fn int_param(pairs: &[(String, String)], name: &str) -> Result<Option<i64>, ScimError> {
+    param(pairs, name)
+        .map(|v| {
+            v.trim().parse::<i64>().map_err(|_| {
+                bad_request(
+                    scim_type::INVALID_VALUE,
+                    format!("{name} must be an integer"),
+                )
+            })
+        })
+        .transpose()
+}
+
+fn list_params(uri: &Uri) -> Result<ListParams, ScimError> {
+    let pairs = query_pairs(uri)?;
+    // RFC 7644 §3.4.2.4: startIndex < 1 means 1, negative count means 0.
+    let start_index = int_param(&pairs, "startIndex")?.unwrap_or(1).max(1);
+    let count = int_param(&pairs, "count")?
+        .unwrap_or(i64::MAX)
+        .clamp(0, i64::try_from(MAX_RESULTS).unwrap_or(i64::MAX));
+    Ok(ListParams {
+        filter: param(&pairs, "filter")
+            .filter(|f| !f.trim().is_empty())
+            .map(str::to_owned),
+        start_index: usize::try_from(start_index).unwrap_or(usize::MAX),
+        count: usize::try_from(count).unwrap_or(MAX_RESULTS),
+        projection: projection(&pairs)?,
+    })
+}
+
+fn find_ci<'a>(map: &'a Map<String, Value>, name: &str) -> Option<(&'a String, &'a Value)> {
+    map.get_key_value(name)
+        .or_else(|| map.iter().find(|(k, _)| k.eq_ignore_ascii_case(name)))
+}
+
+fn extension_key<'a>(map: &'a Map<String, Value>, path: &AttrPath) -> Option<&'a String> {
+    let urn = path.urn.as_deref()?;
+    find_ci(map, urn).map(|(k, _)| k)
+}
+
+fn project(resource: Value, projection: &Projection) -> Value {
+    let Value::Object(mut src) = resource else {
+        return resource;
+    };
+    if !projection.attributes.is_empty() {
+        let mut out = Map::new();
+        // Always returned (RFC 7643 §7 "returned": "always").
+        for key in ["schemas", "id", "meta"] {
+            if let Some(v) = src.get(key) {
+                out.insert(key.into(), v.clone());
+            }
+        }
+        for path in &projection.attributes {
+            include(&src, &mut out, path);
+        }
+        src = out;
+    }
+    for path in &projection.excluded {
+        exclude(&mut src, path);
+    }
+    Value::Object(src)
+}
+
+fn include(src: &Map<String, Value>, out: &mut Map<String, Value>, path: &AttrPath) {
+    let (from, to) = if path.is_extension() {
+        let Some(ext_key) = extension_key(src, path) else {
+            return;
+        };
+        let Some(Value::Object(from)) = src.get(ext_key) else {
+            return;
+        };
+        let slot = out
+            .entry(ext_key.clone())
+            .or_insert_with(|| Value::Object(Map::new()));
+        let Value::Object(to) = slot else { return };
+        (from, to)
+    } else {
+        (src, out)
+    };
+    let Some((key, value)) = find_ci(from, &path.name) else {
+        return;
+    };
+    let Some(sub) = &path.sub_attr else {
+        to.insert(key.clone(), value.clone());
+        return;
+    };
+    match value {
+        Value::Object(obj) => {
+            if let Some((sk, sv)) = find_ci(obj, sub) {
+                let slot = to
+                    .entry(key.clone())
+                    .or_insert_with(|| Value::Object(Map::new()));
+                if let Value::Object(o) = slot {
+                    o.insert(sk.clone(), sv.clone());
+                }
+            }
+        }
+        Value::Array(items) => {
+            let slot = to.entry(key.clone()).or_insert_with(|| {
+                Value::Array(items.iter().map(|_| Value::Object(Map::new())).collect())
+            });
+            if let Value::Array(out_items) = slot {
+                for (item, out_item) in items.iter().zip(out_items.iter_mut()) {
+                    if let (Some((sk, sv)), Value::Object(o)) =
+                        (item.as_object().and_then(|m| find_ci(m, sub)), out_item)
+                    {
+                        o.insert(sk.clone(), sv.clone());
+                    }
+                }
+            }
+        }
+        _ => {}
+    }
+}
+
+fn exclude(src: &mut Map<String, Value>, path: &AttrPath) {
+    let container = if path.is_extension() {
+        let Some(ext_key) = extension_key(src, path).cloned() else {
+            return;
+        };
+        match src.get_mut(&ext_key) {
+            Some(Value::Object(ext)) => ext,
+            _ => return,
+        }
+    } else {
+        if path.sub_attr.is_none()
+            && ["schemas", "id", "meta"]
+                .iter()
+                .any(|k| path.name.eq_ignore_ascii_case(k))
+        {
+            return;
+        }
+        src
+    };
+    let Some(key) = find_ci(container, &path.name).map(|(k, _)| k.clone()) else {
+        return;
+    };
+    match &path.sub_attr {
+        None => {
+            container.remove(&key);
+        }
+        Some(sub) => {
+            let strip = |obj: &mut Map<String, Value>| {
+                if let Some(k) = find_ci(obj, sub).map(|(k, _)| k.clone()) {
+                    obj.remove(&k);
+                }
+            };
+            match container.get_mut(&key) {
+                Some(Value::Object(obj)) => strip(obj),
+                Some(Value::Array(items)) => items
+                    .iter_mut()
+                    .filter_map(Value::as_object_mut)
+                    .for_each(strip),
+                _ => {}
+            }
+        }
+    }
+}
+
+async fn list(state: AppState, kind: Kind, base: Base, uri: Uri) -> ApiResult {
+    let params = list_params(&uri)?;
+    let filter = params
+        .filter
+        .as_deref()
+        .map(filter::parse)
+        .transpose()
+        .map_err(|e| bad_request(scim_type::INVALID_FILTER, e.to_string()))?;
+    let (total, page) = state
+        .store
+        .list(kind, filter.as_ref(), params.start_index, params.count);
+    let resources = page
+        .into_iter()
+        .map(|json| project(render(kind, json, &base.0), &params.projection))
+        .collect();
+    Ok(scim_json(
+        StatusCode::OK,
+        &list_response(total, params.start_index, resources),
+    ))
+}
+
+async fn get_one(state: AppState, kind: Kind, id: String, base: Base, uri: Uri) -> ApiResult {
+    let projection = projection(&query_pairs(&uri)?)?;
+    let json = state.store.get(kind, &id).ok_or_else(|| {
+        ScimError(ScimErrorBody::not_found(format!(
+            "{} {id} not found",
+            kind.resource_type()
+        )))
+    })?;
+    Ok(scim_json(
+        StatusCode::OK,
+        &project(render(kind, json, &base.0), &projection),
+    ))
+}
+
+async fn create(
+    state: AppState,
+    kind: Kind,
+    base: Base,
+    headers: HeaderMap,
+    body: Bytes,
+) -> ApiResult {
+    let attrs = json_object_body(&headers, &body)?;
+    let store = state.store.clone();
+    let json = spawn_write(async move { store.create(kind, attrs).await }).await?;
+    let json = render(kind, json, &base.0);
+    let mut response = scim_json(StatusCode::CREATED, &json);
+    if let Some(location) = json
+        .pointer("/meta/location")
+        .and_then(Value::as_str)
+        .and_then(|l| HeaderValue::from_str(l).ok())
+    {
+        response.headers_mut().insert(LOCATION, location);
+    }
+    Ok(response)
+}
+
+async fn replace(
+    state: AppState,
+    kind: Kind,
+    id: String,
+    base: Base,
+    headers: HeaderMap,
+    body: Bytes,
+) -> ApiResult {
+    let attrs = json_object_body(&headers, &body)?;
+    let store = state.store.clone();
+    let json = spawn_write(async move { store.replace(kind, &id, attrs).await }).await?;
+    Ok(scim_json(StatusCode::OK, &render(kind, json, &base.0)))
+}
+
+async fn patch(
+    state: AppState,
+    kind: Kind,
+    id: String,
+    base: Base,
+    headers: HeaderMap,
+    body: Bytes,
+) -> ApiResult {
+    let request =
+        PatchRequest::from_json(json_body(&headers, &body)?).map_err(ScimErrorBody::from)?;
+    let store = state.store.clone();
+    let json = spawn_write(async move { store.patch(kind, &id, request).await }).await?;
+    Ok(scim_json(StatusCode::OK, &render(kind, json, &base.0)))
+}
+
+async fn delete(state: AppState, kind: Kind, id: String) -> ApiResult {
+    let store = state.store.clone();
+    spawn_write(async move { store.delete(kind, &id).await }).await?;
+    Ok(StatusCode::NO_CONTENT.into_response())
+}
+
+/// Per-resource-type handler wrappers, so routes stay plain fn items.
+macro_rules! resource_handlers {
+    ($kind:expr, $list:ident, $create:ident, $get:ident, $replace:ident, $patch:ident, $delete:ident) => {
+        async fn $list(State(state): State<AppState>, base: Base, uri: Uri) -> ApiResult {
+            list(state, $kind, base, uri).await
+        }
+        async fn $create(
+            State(state): State<AppState>,
+            base: Base,
+            headers: HeaderMap,
+            body: Bytes,
+        ) -> ApiResult {
+            create(state, $kind, base, headers, body).await
+        }
+        async fn $get(
+            State(state): State<AppState>,
+            Path(id): Path<String>,
+            base: Base,
+            uri: Uri,
+        ) -> ApiResult {
+            get_one(state, $kind, id, base, uri).await
+        }
+        async fn $replace(
+            State(state): State<AppState>,
+            Path(id): Path<String>,
+            base: Base,
+            headers: HeaderMap,
+            body: Bytes,
+        ) -> ApiResult {
+            replace(state, $kind, id, base, headers, body).await
+        }
+        async fn $patch(
+            State(state): State<AppState>,
+            Path(id): Path<String>,
+            base: Base,
+            headers: HeaderMap,
+            body: Bytes,
+        ) -> ApiResult {
+            patch(state, $kind, id, base, headers, body).await
+        }
+        async fn $delete(State(state): State<AppState>, Path(id): Path<String>) -> ApiResult {
+            delete(state, $kind, id).await
+        }
+    };
+}
+
+resource_handlers!(
+    Kind::User,
+    list_users,
+    create_user,
+    get_user,
+    replace_user,
+    patch_user,
+    delete_user
+);
+resource_handlers!(
+    Kind::Group,
+    list_groups,
+    create_group,
+    get_group,
+    replace_group,
+    patch_group,
+    delete_group
+);
+
+async fn service_provider_config(State(state): State<AppState>, base: Base) -> Response {
+    scim_json(
+        StatusCode::OK,
+        &discovery::service_provider_config(&base.0, state.auth.is_some()),
+    )
+}
+
+async fn resource_types(base: Base) -> Response {
+    let all = discovery::resource_types(&base.0);
+    scim_json(StatusCode::OK, &list_response(all.len(), 1, all))
+}
+
+async fn resource_type(Path(name): Path<String>, base: Base) -> ApiResult {
+    discovery::resource_type(&base.0, &name)
+        .map(|rt| scim_json(StatusCode::OK, &rt))
+        .ok_or_else(|| {
+            ScimError(ScimErrorBody::not_found(format!(
+                "resource type {name} not found"
+            )))
+        })
+}
+
+async fn schemas(base: Base) -> Response {
+    let all = discovery::schemas(&base.0);
+    scim_json(StatusCode::OK, &list_response(all.len(), 1, all))
+}
+
+async fn schema(Path(id): Path<String>, base: Base) -> ApiResult {
+    discovery::schema(&base.0, &id)
+        .map(|s| scim_json(StatusCode::OK, &s))
+        .ok_or_else(|| ScimError(ScimErrorBody::not_found(format!("schema {id} not found"))))
+}
+
+async fn bulk() -> ScimError {
+    ScimError(ScimErrorBody::new(
+        501,
+        None,
+        "bulk operations are not supported",
+    ))
+}
+
+async fn method_not_allowed() -> ScimError {
+    ScimError(ScimErrorBody::new(
+        405,
+        None,
+        "method not allowed on this endpoint",
+    ))
+}
+
+async fn not_found(uri: Uri) -> ScimError {
+    ScimError(ScimErrorBody::not_found(format!(
+        "no endpoint at {}",
+        uri.path()
+    )))
+}
+
+#[cfg(test)]
+#[allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
+mod tests {
+    use super::*;
+    use serde_json::json;
+
+    #[test]
+    fn bearer_parsing_and_verification() {
+        assert_eq!(parse_bearer("Bearer abc"), Some("abc"));
+        assert_eq!(parse_bearer("bEaReR   abc "), Some("abc"));
+        assert_eq!(parse_bearer("Basic abc"), None);
+        assert_eq!(parse_bearer("Bearer"), None);
+        assert_eq!(parse_bearer("Bearer   "), None);
+        let auth = BearerAuth::new("s3cret");
+        assert!(auth.verify("s3cret"));
+        assert!(!auth.verify("s3cre"));
+        assert!(!auth.verify("S3cret"));
+    }
+
+    #[test]
+    fn projection_includes_and_excludes() {
+        let ent = scimbridge_scim::ENTERPRISE_USER_SCHEMA;
+        let user = json!({
+            "schemas": ["x"], "id": "1", "userName": "a", "title": "t",
+            "name": {"givenName": "G", "familyName": "F"},
+            "emails": [{"value": "a@x", "type": "work"}, {"value": "b@x"}],
+            ent: {"department": "D", "costCenter": "C"},
+            "meta": {"version": "W/\"1\""}
+        });
+        let p = Projection {
+            attributes: [
+                "userName",
+                "name.givenName",
+                "emails.value",
+                &format!("{ent}:department"),
+            ]
+            .iter()
+            .map(|s| filter::parse_attr_path(s).unwrap())
+            .collect(),
+            excluded: vec![],
+        };
+        assert_eq!(
+            project(user.clone(), &p),
+            json!({
+                "schemas": ["x"], "id": "1", "meta": {"version": "W/\"1\""},
+                "userName": "a", "name": {"givenName": "G"},
+                "emails": [{"value": "a@x"}, {"value": "b@x"}],
+                ent: {"department": "D"}
+            })
+        );
+        let p = Projection {
+            attributes: vec![],
+            excluded: ["title", "emails.type", "id", &format!("{ent}:costCenter")]
+                .iter()
+                .map(|s| filter::parse_attr_path(s).unwrap())
+                .collect(),
+        };
+        let out = project(user, &p);
+        assert!(out.get("title").is_none());
+        assert_eq!(out["id"], "1");
+        assert_eq!(out["emails"][0], json!({"value": "a@x"}));
+        assert_eq!(out[ent], json!({"department": "D"}));
+    }
+}

@@ -1,0 +1,104 @@
+//! The bundled SCIM 2.0 service provider: a small but complete target used by
+//! `scimbridge quickstart`, by tests, and as a reference implementation.
+//!
+//! Resources live in memory (with case-insensitive `userName` / group
+//! `displayName` indexes) and are written through to SQLite in the same
+//! request, so a restart on the same file shows the same resources.
+
+mod http;
+mod store;
+mod time;
+
+use std::path::PathBuf;
+use std::sync::Arc;
+
+/// Every endpoint is mounted under this path.
+pub const BASE_PATH: &str = "/scim/v2";
+
+/// How to open a [`ScimTarget`].
+#[derive(Clone)]
+pub struct TargetConfig {
+    /// SQLite database file; created (with parent directories) if missing.
+    pub database_path: PathBuf,
+    /// When set, `/Users` and `/Groups` require `Authorization: Bearer <token>`.
+    pub bearer_token: Option<String>,
+}
+
+// Manual so the bearer token never ends up in logs.
+impl std::fmt::Debug for TargetConfig {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("TargetConfig")
+            .field("database_path", &self.database_path)
+            .field(
+                "bearer_token",
+                &self.bearer_token.as_ref().map(|_| "<redacted>"),
+            )
+            .finish()
+    }
+}
+
+/// Errors opening or serving the target. Request-level failures are SCIM
+/// error responses, not `TargetError`s.
+#[derive(Debug, thiserror::Error)]
+pub enum TargetError {
+    #[error("database error: {0}")]
+    Database(#[from] sqlx::Error),
+    #[error("I/O error: {0}")]
+    Io(#[from] std::io::Error),
+    #[error("stored resource {id} is not valid JSON: {source}")]
+    CorruptResource {
+        id: String,
+        #[source]
+        source: serde_json::Error,
+    },
+    #[error("stored resource {id} has unknown resource type {resource_type:?}")]
+    UnknownResourceType { id: String, resource_type: String },
+}
+
+/// A running SCIM target; cheap to clone (shared state behind an `Arc`).
+#[derive(Clone)]
+pub struct ScimTarget {
+    inner: Arc<store::Store>,
+    auth: Option<Arc<http::BearerAuth>>,
+}
+
+impl std::fmt::Debug for ScimTarget {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("ScimTarget")
+            .field("auth", &self.auth.is_some())
+            .finish_non_exhaustive()
+    }
+}
+
+impl ScimTarget {
+    /// Opens (creating if needed) the SQLite file in WAL mode, creates the
+    /// schema and loads all resources into memory.
+    pub async fn open(config: TargetConfig) -> Result<ScimTarget, TargetError> {
+        let store = store::Store::open(&config.database_path).await?;
+        Ok(ScimTarget {
+            inner: Arc::new(store),
+            auth: config
+                .bearer_token
+                .as_deref()
+                .map(|t| Arc::new(http::BearerAuth::new(t))),
+        })
+    }
+
+    /// The HTTP API, everything mounted under [`BASE_PATH`].
+    pub fn router(&self) -> axum::Router {
+        http::router(self.inner.clone(), self.auth.clone())
+    }
+
+    /// Serves [`Self::router`] on `listener` until `shutdown` completes, then
+    /// finishes in-flight requests.
+    pub async fn serve(
+        self,
+        listener: tokio::net::TcpListener,
+        shutdown: impl std::future::Future<Output = ()> + Send + 'static,
+    ) -> Result<(), TargetError> {
+        axum::serve(listener, self.router())
+            .with_graceful_shutdown(shutdown)
+            .await?;
+        Ok(())
+    }
+}

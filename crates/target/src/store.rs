@@ -1,0 +1,783 @@
+//! Resource storage: everything in memory for fast reads, written through to
+//! SQLite. Writers are serialised by one async mutex and touch the in-memory
+//! state only after the database transaction committed, so the indexes and
+//! the database never disagree; readers take a short std `RwLock` and never
+//! wait on database I/O.
+
+use std::collections::{BTreeMap, HashMap, HashSet};
+use std::path::Path;
+use std::sync::{PoisonError, RwLock, RwLockReadGuard, RwLockWriteGuard};
+use std::time::Duration;
+
+use scimbridge_scim::error::scim_type;
+use scimbridge_scim::filter::{CompareOp, Filter};
+use scimbridge_scim::patch::PatchRequest;
+use scimbridge_scim::{GROUP_SCHEMA, ScimErrorBody, USER_SCHEMA};
+use serde_json::{Map, Value, json};
+use sqlx::Row;
+use sqlx::sqlite::{
+    SqliteConnectOptions, SqliteJournalMode, SqlitePool, SqlitePoolOptions, SqliteSynchronous,
+};
+
+use crate::TargetError;
+use crate::time::now_rfc3339;
+
+const SCHEMA_SQL: &str = r#"
+CREATE TABLE IF NOT EXISTS scim_resources (
+    seq           INTEGER PRIMARY KEY,
+    id            TEXT    NOT NULL UNIQUE,
+    resource_type TEXT    NOT NULL,
+    json          TEXT    NOT NULL,
+    created       TEXT    NOT NULL,
+    last_modified TEXT    NOT NULL,
+    version       INTEGER NOT NULL,
+    unique_name   TEXT
+);
+CREATE UNIQUE INDEX IF NOT EXISTS scim_resources_user_name
+    ON scim_resources (unique_name) WHERE resource_type = 'User';
+"#;
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum Kind {
+    User,
+    Group,
+}
+
+impl Kind {
+    pub(crate) fn resource_type(self) -> &'static str {
+        match self {
+            Kind::User => "User",
+            Kind::Group => "Group",
+        }
+    }
+
+    pub(crate) fn endpoint(self) -> &'static str {
+        match self {
+            Kind::User => "Users",
+            Kind::Group => "Groups",
+        }
+    }
+
+    fn schema(self) -> &'static str {
+        match self {
+            Kind::User => USER_SCHEMA,
+            Kind::Group => GROUP_SCHEMA,
+        }
+    }
+
+    /// The required, indexed naming attribute.
+    fn name_attr(self) -> &'static str {
+        match self {
+            Kind::User => "userName",
+            Kind::Group => "displayName",
+        }
+    }
+
+    fn parse(s: &str) -> Option<Kind> {
+        match s {
+            "User" => Some(Kind::User),
+            "Group" => Some(Kind::Group),
+            _ => None,
+        }
+    }
+}
+
+#[derive(Debug, Clone)]
+struct Record {
+    /// Creation order; list results are sorted by it.
+    seq: i64,
+    version: i64,
+    /// The stored representation: everything but `meta.location` and
+    /// `members[].$ref`, which depend on the request's base URL.
+    json: Value,
+}
+
+#[derive(Default)]
+struct Collection {
+    by_id: HashMap<String, Record>,
+    order: BTreeMap<i64, String>,
+    /// Lower-cased naming attribute → (seq → id). Unique for users.
+    by_name: HashMap<String, BTreeMap<i64, String>>,
+}
+
+fn name_key(kind: Kind, json: &Value) -> Option<String> {
+    json.get(kind.name_attr())?.as_str().map(str::to_lowercase)
+}
+
+impl Collection {
+    fn insert(&mut self, kind: Kind, id: &str, record: Record) {
+        self.remove(kind, id);
+        self.order.insert(record.seq, id.to_owned());
+        if let Some(key) = name_key(kind, &record.json) {
+            self.by_name
+                .entry(key)
+                .or_default()
+                .insert(record.seq, id.to_owned());
+        }
+        self.by_id.insert(id.to_owned(), record);
+    }
+
+    fn remove(&mut self, kind: Kind, id: &str) -> Option<Record> {
+        let old = self.by_id.remove(id)?;
+        self.order.remove(&old.seq);
+        if let Some(key) = name_key(kind, &old.json)
+            && let Some(ids) = self.by_name.get_mut(&key)
+        {
+            ids.remove(&old.seq);
+            if ids.is_empty() {
+                self.by_name.remove(&key);
+            }
+        }
+        Some(old)
+    }
+}
+
+struct State {
+    users: Collection,
+    groups: Collection,
+    next_seq: i64,
+}
+
+impl State {
+    fn coll(&self, kind: Kind) -> &Collection {
+        match kind {
+            Kind::User => &self.users,
+            Kind::Group => &self.groups,
+        }
+    }
+
+    fn coll_mut(&mut self, kind: Kind) -> &mut Collection {
+        match kind {
+            Kind::User => &mut self.users,
+            Kind::Group => &mut self.groups,
+        }
+    }
+}
+
+pub(crate) struct Store {
+    pool: SqlitePool,
+    write_lock: tokio::sync::Mutex<()>,
+    state: RwLock<State>,
+}
+
+/// One row change inside a write transaction.
+enum Write<'a> {
+    Insert(Kind, &'a str, &'a Record),
+    Update(Kind, &'a str, &'a Record),
+    Delete(&'a str),
+}
+
+impl Store {
+    pub(crate) async fn open(path: &Path) -> Result<Store, TargetError> {
+        if let Some(parent) = path.parent()
+            && !parent.as_os_str().is_empty()
+        {
+            tokio::fs::create_dir_all(parent).await?;
+        }
+        let options = SqliteConnectOptions::new()
+            .filename(path)
+            .create_if_missing(true)
+            .journal_mode(SqliteJournalMode::Wal)
+            .synchronous(SqliteSynchronous::Normal)
+            .busy_timeout(Duration::from_secs(5));
+        // One connection is enough: reads are served from memory and writes
+        // are serialised anyway.
+        let pool = SqlitePoolOptions::new()
+            .max_connections(1)
+            .connect_with(options)
+            .await?;
+        sqlx::raw_sql(SCHEMA_SQL).execute(&pool).await?;
+
+        let rows = sqlx::query(
+            "SELECT seq, id, resource_type, json, version FROM scim_resources ORDER BY seq",
+        )
+        .fetch_all(&pool)
+        .await?;
+        let mut state = State {
+            users: Collection::default(),
+            groups: Collection::default(),
+            next_seq: 1,
+        };
+        for row in rows {
+            let seq: i64 = row.try_get("seq")?;
+            let id: String = row.try_get("id")?;
+            let resource_type: String = row.try_get("resource_type")?;
+            let text: String = row.try_get("json")?;
+            let version: i64 = row.try_get("version")?;
+            let kind =
+                Kind::parse(&resource_type).ok_or_else(|| TargetError::UnknownResourceType {
+                    id: id.clone(),
+                    resource_type: resource_type.clone(),
+                })?;
+            let json: Value =
+                serde_json::from_str(&text).map_err(|source| TargetError::CorruptResource {
+                    id: id.clone(),
+                    source,
+                })?;
+            state.next_seq = state.next_seq.max(seq + 1);
+            state
+                .coll_mut(kind)
+                .insert(kind, &id, Record { seq, version, json });
+        }
+        Ok(Store {
+            pool,
+            write_lock: tokio::sync::Mutex::new(()),
+            state: RwLock::new(state),
+        })
+    }
+
+    // A panic while holding the lock cannot leave the state half-updated
+    // (updates are plain map inserts after the commit), so poison is ignored.
+    fn read(&self) -> RwLockReadGuard<'_, State> {
+        self.state.read().unwrap_or_else(PoisonError::into_inner)
+    }
+
+    fn write(&self) -> RwLockWriteGuard<'_, State> {
+        self.state.write().unwrap_or_else(PoisonError::into_inner)
+    }
+
+    pub(crate) fn get(&self, kind: Kind, id: &str) -> Option<Value> {
+        self.read().coll(kind).by_id.get(id).map(|r| r.json.clone())
+    }
+
+    /// Filtered page in creation order: (totalResults, resources).
+    /// `start_index` is 1-based.
+    pub(crate) fn list(
+        &self,
+        kind: Kind,
+        filter: Option<&Filter>,
+        start_index: usize,
+        count: usize,
+    ) -> (usize, Vec<Value>) {
+        let state = self.read();
+        let coll = state.coll(kind);
+        let skip = start_index.saturating_sub(1);
+        let mut total = 0;
+        let mut page = Vec::new();
+        let mut visit = |id: &String| {
+            let Some(record) = coll.by_id.get(id) else {
+                return;
+            };
+            if filter.is_none_or(|f| f.matches(&record.json)) {
+                if total >= skip && page.len() < count {
+                    page.push(record.json.clone());
+                }
+                total += 1;
+            }
+        };
+        // The index only narrows the candidates; the full filter still decides,
+        // so indexed and scanned answers are identical.
+        match filter.and_then(|f| index_candidate(kind, f)) {
+            Some(Candidate::Name(key)) => {
+                if let Some(ids) = coll.by_name.get(&key) {
+                    ids.values().for_each(&mut visit);
+                }
+            }
+            Some(Candidate::Id(id)) => {
+                if coll.by_id.contains_key(&id) {
+                    visit(&id);
+                }
+            }
+            None => coll.order.values().for_each(&mut visit),
+        }
+        (total, page)
+    }
+
+    pub(crate) async fn create(
+        &self,
+        kind: Kind,
+        body: Map<String, Value>,
+    ) -> Result<Value, ScimErrorBody> {
+        let _writer = self.write_lock.lock().await;
+        let id = uuid::Uuid::new_v4().to_string();
+        let now = now_rfc3339();
+        let record = {
+            let state = self.read();
+            let normalized = prepare(&state, kind, &id, body)?;
+            Record {
+                seq: state.next_seq,
+                version: 1,
+                json: assemble(kind, &id, normalized, &now, &now, 1),
+            }
+        };
+        self.persist(&[Write::Insert(kind, &id, &record)]).await?;
+        let json = record.json.clone();
+        let mut state = self.write();
+        state.next_seq = record.seq + 1;
+        state.coll_mut(kind).insert(kind, &id, record);
+        Ok(json)
+    }
+
+    /// PUT: replaces every attribute except `id` and `meta.created`.
+    pub(crate) async fn replace(
+        &self,
+        kind: Kind,
+        id: &str,
+        body: Map<String, Value>,
+    ) -> Result<Value, ScimErrorBody> {
+        let _writer = self.write_lock.lock().await;
+        let record = {
+            let state = self.read();
+            let existing = existing(&state, kind, id)?;
+            let normalized = prepare(&state, kind, id, body)?;
+            updated(kind, id, existing, normalized)
+        };
+        self.commit_update(kind, id, record).await
+    }
+
+    pub(crate) async fn patch(
+        &self,
+        kind: Kind,
+        id: &str,
+        request: PatchRequest,
+    ) -> Result<Value, ScimErrorBody> {
+        let _writer = self.write_lock.lock().await;
+        let record = {
+            let state = self.read();
+            let existing = existing(&state, kind, id)?;
+            let mut resource = existing.json.clone();
+            if let Some(obj) = resource.as_object_mut() {
+                obj.remove("meta");
+            }
+            request.apply(&mut resource)?;
+            let Value::Object(body) = resource else {
+                return Err(ScimErrorBody::internal("patched resource is not an object"));
+            };
+            let normalized = prepare(&state, kind, id, body)?;
+            updated(kind, id, existing, normalized)
+        };
+        self.commit_update(kind, id, record).await
+    }
+
+    async fn commit_update(
+        &self,
+        kind: Kind,
+        id: &str,
+        record: Record,
+    ) -> Result<Value, ScimErrorBody> {
+        self.persist(&[Write::Update(kind, id, &record)]).await?;
+        let json = record.json.clone();
+        self.write().coll_mut(kind).insert(kind, id, record);
+        Ok(json)
+    }
+
+    /// Deletes a resource and removes it from every group's `members`.
+    pub(crate) async fn delete(&self, kind: Kind, id: &str) -> Result<(), ScimErrorBody> {
+        let _writer = self.write_lock.lock().await;
+        let now = now_rfc3339();
+        let group_updates: Vec<(String, Record)> = {
+            let state = self.read();
+            existing(&state, kind, id)?;
+            state
+                .groups
+                .by_id
+                .iter()
+                .filter(|(gid, _)| gid.as_str() != id)
+                .filter_map(|(gid, group)| {
+                    without_member(group, id, &now).map(|r| (gid.clone(), r))
+                })
+                .collect()
+        };
+        let mut writes = vec![Write::Delete(id)];
+        writes.extend(
+            group_updates
+                .iter()
+                .map(|(gid, r)| Write::Update(Kind::Group, gid, r)),
+        );
+        self.persist(&writes).await?;
+        let mut state = self.write();
+        state.coll_mut(kind).remove(kind, id);
+        for (gid, record) in group_updates {
+            state.groups.insert(Kind::Group, &gid, record);
+        }
+        Ok(())
+    }
+
+    async fn persist(&self, writes: &[Write<'_>]) -> Result<(), ScimErrorBody> {
+        self.persist_tx(writes).await.map_err(|e| {
+            tracing::error!(error = %e, "SCIM target: database write failed");
+            ScimErrorBody::internal("storage error")
+        })
+    }
+
+    async fn persist_tx(&self, writes: &[Write<'_>]) -> Result<(), sqlx::Error> {
+        let mut tx = self.pool.begin().await?;
+        for write in writes {
+            match write {
+                Write::Insert(kind, id, record) => {
+                    sqlx::query(
+                        "INSERT INTO scim_resources \
+                         (seq, id, resource_type, json, created, last_modified, version, unique_name) \
+                         VALUES (?, ?, ?, ?, ?, ?, ?, ?)",
+                    )
+                    .bind(record.seq)
+                    .bind(*id)
+                    .bind(kind.resource_type())
+                    .bind(record.json.to_string())
+                    .bind(meta_str(record, "created"))
+                    .bind(meta_str(record, "lastModified"))
+                    .bind(record.version)
+                    .bind(unique_name(*kind, record))
+                    .execute(&mut *tx)
+                    .await?;
+                }
+                Write::Update(kind, id, record) => {
+                    sqlx::query(
+                        "UPDATE scim_resources SET json = ?, last_modified = ?, version = ?, unique_name = ? \
+                         WHERE id = ?",
+                    )
+                    .bind(record.json.to_string())
+                    .bind(meta_str(record, "lastModified"))
+                    .bind(record.version)
+                    .bind(unique_name(*kind, record))
+                    .bind(*id)
+                    .execute(&mut *tx)
+                    .await?;
+                }
+                Write::Delete(id) => {
+                    sqlx::query("DELETE FROM scim_resources WHERE id = ?")
+                        .bind(*id)
+                        .execute(&mut *tx)
+                        .await?;
+                }
+            }
+        }
+        tx.commit().await
+    }
+}
+
+fn meta_str(record: &Record, field: &str) -> String {
+    record
+        .json
+        .get("meta")
+        .and_then(|m| m.get(field))
+        .and_then(Value::as_str)
+        .unwrap_or_default()
+        .to_owned()
+}
+
+fn unique_name(kind: Kind, record: &Record) -> Option<String> {
+    (kind == Kind::User)
+        .then(|| name_key(kind, &record.json))
+        .flatten()
+}
+
+enum Candidate {
+    Name(String),
+    Id(String),
+}
+
+/// An index lookup that yields a superset of the filter's matches: an `eq`
+/// on the naming attribute or `id`, alone or as one term of an `and`.
+fn index_candidate(kind: Kind, filter: &Filter) -> Option<Candidate> {
+    match filter {
+        Filter::Compare {
+            path,
+            op: CompareOp::Eq,
+            value: Value::String(s),
+        } => {
+            if path.is_simple(kind.name_attr()) {
+                Some(Candidate::Name(s.to_lowercase()))
+            } else if path.is_simple("id") {
+                Some(Candidate::Id(s.clone()))
+            } else {
+                None
+            }
+        }
+        Filter::And(terms) => terms.iter().find_map(|t| index_candidate(kind, t)),
+        _ => None,
+    }
+}
+
+fn not_found(kind: Kind, id: &str) -> ScimErrorBody {
+    ScimErrorBody::not_found(format!("{} {id} not found", kind.resource_type()))
+}
+
+fn existing<'a>(state: &'a State, kind: Kind, id: &str) -> Result<&'a Record, ScimErrorBody> {
+    state
+        .coll(kind)
+        .by_id
+        .get(id)
+        .ok_or_else(|| not_found(kind, id))
+}
+
+fn updated(kind: Kind, id: &str, existing: &Record, normalized: Normalized) -> Record {
+    let created = meta_str(existing, "created");
+    let version = existing.version + 1;
+    Record {
+        seq: existing.seq,
+        version,
+        json: assemble(kind, id, normalized, &created, &now_rfc3339(), version),
+    }
+}
+
+/// A copy of `group` without member `id`, or None if it was not a member.
+fn without_member(group: &Record, id: &str, now: &str) -> Option<Record> {
+    let members = group.json.get("members")?.as_array()?;
+    if !members.iter().any(|m| member_value(m) == Some(id)) {
+        return None;
+    }
+    let mut json = group.json.clone();
+    let version = group.version + 1;
+    if let Some(obj) = json.as_object_mut() {
+        let remaining: Vec<Value> = members
+            .iter()
+            .filter(|m| member_value(m) != Some(id))
+            .cloned()
+            .collect();
+        if remaining.is_empty() {
+            obj.remove("members");
+        } else {
+            obj.insert("members".into(), Value::Array(remaining));
+        }
+        if let Some(Value::Object(meta)) = obj.get_mut("meta") {
+            meta.insert("lastModified".into(), now.into());
+            meta.insert("version".into(), weak_etag(version).into());
+        }
+    }
+    Some(Record {
+        seq: group.seq,
+        version,
+        json,
+    })
+}
+
+fn member_value(member: &Value) -> Option<&str> {
+    member.get("value").and_then(Value::as_str)
+}
+
+fn weak_etag(version: i64) -> String {
+    format!("W/\"{version}\"")
+}
+
+/// A validated request body, before `id` and `meta` are added.
+struct Normalized {
+    schemas: Vec<String>,
+    attrs: Map<String, Value>,
+}
+
+fn invalid_value(detail: impl Into<String>) -> ScimErrorBody {
+    ScimErrorBody::bad_request(scim_type::INVALID_VALUE, detail)
+}
+
+/// Removes every case variant of `name`, returning the last value seen.
+fn take_ci(attrs: &mut Map<String, Value>, name: &str) -> Option<Value> {
+    let keys: Vec<String> = attrs
+        .keys()
+        .filter(|k| k.eq_ignore_ascii_case(name))
+        .cloned()
+        .collect();
+    keys.into_iter().fold(None, |_, k| attrs.remove(&k))
+}
+
+/// Validates and normalises a User/Group body (POST, PUT, or PATCH result):
+/// read-only and never-returned attributes dropped, naming attribute
+/// required and unique (users), group members resolved.
+fn prepare(
+    state: &State,
+    kind: Kind,
+    id: &str,
+    mut attrs: Map<String, Value>,
+) -> Result<Normalized, ScimErrorBody> {
+    // `id` and `meta` are server-assigned; `password` is never returned and a
+    // reference target has no use for storing it; User `groups` is read-only.
+    for key in ["id", "meta", "password"] {
+        take_ci(&mut attrs, key);
+    }
+    if kind == Kind::User {
+        take_ci(&mut attrs, "groups");
+    }
+
+    let core = kind.schema();
+    let mut schemas = vec![core.to_owned()];
+    match take_ci(&mut attrs, "schemas") {
+        None | Some(Value::Null) => {}
+        Some(Value::Array(list)) => {
+            let given: Vec<String> = list
+                .into_iter()
+                .map(|s| match s {
+                    Value::String(s) => Ok(s),
+                    _ => Err(invalid_value("schemas must be an array of strings")),
+                })
+                .collect::<Result<_, _>>()?;
+            if !given.is_empty() && !given.iter().any(|s| s.eq_ignore_ascii_case(core)) {
+                return Err(invalid_value(format!("schemas must include {core}")));
+            }
+            for s in given {
+                if !schemas.iter().any(|x| x.eq_ignore_ascii_case(&s)) {
+                    schemas.push(s);
+                }
+            }
+        }
+        Some(_) => return Err(invalid_value("schemas must be an array of strings")),
+    }
+    for (key, value) in &attrs {
+        let is_urn = key.get(..4).is_some_and(|p| p.eq_ignore_ascii_case("urn:"));
+        if is_urn && value.is_object() && !schemas.iter().any(|s| s.eq_ignore_ascii_case(key)) {
+            schemas.push(key.clone());
+        }
+    }
+
+    let name_attr = kind.name_attr();
+    match take_ci(&mut attrs, name_attr) {
+        Some(Value::String(name)) if !name.trim().is_empty() => {
+            if kind == Kind::User
+                && let Some(ids) = state.users.by_name.get(&name.to_lowercase())
+                && ids.values().any(|other| other != id)
+            {
+                return Err(ScimErrorBody::uniqueness(format!(
+                    "userName {name:?} is already in use"
+                )));
+            }
+            attrs.insert(name_attr.to_owned(), Value::String(name));
+        }
+        _ => {
+            return Err(invalid_value(format!(
+                "{name_attr} is required and must be a non-empty string"
+            )));
+        }
+    }
+
+    if let Some(active) = take_ci(&mut attrs, "active") {
+        let active = match active {
+            Value::String(s) if s.eq_ignore_ascii_case("true") => Value::Bool(true),
+            Value::String(s) if s.eq_ignore_ascii_case("false") => Value::Bool(false),
+            v @ (Value::Bool(_) | Value::Null) => v,
+            _ => return Err(invalid_value("active must be a boolean")),
+        };
+        attrs.insert("active".into(), active);
+    }
+
+    if kind == Kind::Group {
+        resolve_members(state, id, &mut attrs)?;
+    }
+    Ok(Normalized { schemas, attrs })
+}
+
+/// Checks that every member exists, de-duplicates, and fills in `type` and
+/// `display`. `$ref` is not stored: it depends on the request's base URL.
+fn resolve_members(
+    state: &State,
+    group_id: &str,
+    attrs: &mut Map<String, Value>,
+) -> Result<(), ScimErrorBody> {
+    let items = match take_ci(attrs, "members") {
+        None | Some(Value::Null) => return Ok(()),
+        Some(Value::Array(items)) => items,
+        Some(_) => return Err(invalid_value("members must be an array")),
+    };
+    let mut seen = HashSet::new();
+    let mut members = Vec::with_capacity(items.len());
+    for item in items {
+        let Value::Object(member) = item else {
+            return Err(invalid_value("each member must be an object"));
+        };
+        let value = member
+            .iter()
+            .find(|(k, _)| k.eq_ignore_ascii_case("value"))
+            .and_then(|(_, v)| v.as_str())
+            .ok_or_else(|| invalid_value("each member needs a string \"value\""))?;
+        if !seen.insert(value.to_owned()) {
+            continue;
+        }
+        if value == group_id {
+            return Err(invalid_value("a group cannot be a member of itself"));
+        }
+        let (kind, default_display) = if let Some(user) = state.users.by_id.get(value) {
+            let display = user
+                .json
+                .get("displayName")
+                .or_else(|| user.json.get("userName"));
+            (Kind::User, display.cloned())
+        } else if let Some(group) = state.groups.by_id.get(value) {
+            (Kind::Group, group.json.get("displayName").cloned())
+        } else {
+            return Err(invalid_value(format!(
+                "member {value:?} is not an existing User or Group"
+            )));
+        };
+        let display = member
+            .iter()
+            .find(|(k, _)| k.eq_ignore_ascii_case("display"))
+            .map(|(_, v)| v.clone())
+            .filter(Value::is_string)
+            .or(default_display);
+        let mut out = Map::new();
+        out.insert("value".into(), value.into());
+        out.insert("type".into(), kind.resource_type().into());
+        if let Some(display) = display {
+            out.insert("display".into(), display);
+        }
+        members.push(Value::Object(out));
+    }
+    if !members.is_empty() {
+        attrs.insert("members".into(), Value::Array(members));
+    }
+    Ok(())
+}
+
+/// Builds the stored representation with a stable key order:
+/// schemas, id, externalId, naming attribute, the rest, meta.
+fn assemble(
+    kind: Kind,
+    id: &str,
+    normalized: Normalized,
+    created: &str,
+    modified: &str,
+    version: i64,
+) -> Value {
+    let Normalized { schemas, mut attrs } = normalized;
+    let mut out = Map::new();
+    out.insert("schemas".into(), json!(schemas));
+    out.insert("id".into(), id.into());
+    if let Some(external) = take_ci(&mut attrs, "externalId") {
+        out.insert("externalId".into(), external);
+    }
+    if let Some(name) = attrs.remove(kind.name_attr()) {
+        out.insert(kind.name_attr().into(), name);
+    }
+    out.extend(attrs);
+    out.insert(
+        "meta".into(),
+        json!({
+            "resourceType": kind.resource_type(),
+            "created": created,
+            "lastModified": modified,
+            "version": weak_etag(version),
+        }),
+    );
+    Value::Object(out)
+}
+
+/// Adds the request-dependent parts: `meta.location` and group `$ref`s.
+pub(crate) fn render(kind: Kind, mut json: Value, base: &str) -> Value {
+    let Some(obj) = json.as_object_mut() else {
+        return json;
+    };
+    if let Some(id) = obj.get("id").and_then(Value::as_str).map(str::to_owned)
+        && let Some(Value::Object(meta)) = obj.get_mut("meta")
+    {
+        meta.insert(
+            "location".into(),
+            format!("{base}/{}/{id}", kind.endpoint()).into(),
+        );
+    }
+    if kind == Kind::Group
+        && let Some(Value::Array(members)) = obj.get_mut("members")
+    {
+        for member in members.iter_mut().filter_map(Value::as_object_mut) {
+            let endpoint = match member.get("type").and_then(Value::as_str) {
+                Some("Group") => Kind::Group.endpoint(),
+                _ => Kind::User.endpoint(),
+            };
+            if let Some(value) = member
+                .get("value")
+                .and_then(Value::as_str)
+                .map(str::to_owned)
+            {
+                member.insert("$ref".into(), format!("{base}/{endpoint}/{value}").into());
+            }
+        }
+    }
+    json
+}

@@ -1,0 +1,12 @@
+//! Test-only helpers, used as a dev-dependency: the `Store` conformance suite every backend runs,
+//! and launchers for real third-party servers on loopback, stopped by PID when dropped.
+
+#![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
+
+pub mod scim2_server;
+pub mod store_conformance;
+
+/// A free TCP port on 127.0.0.1 (bound then released; good enough for tests).
+pub fn free_port() -> u16 {
+    std::net::TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap().port()
+}
