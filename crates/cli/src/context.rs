@@ -24,7 +24,8 @@ impl DataDir {
                     path.display()
                 ));
             }
-            std::fs::create_dir_all(path).with_context(|| format!("cannot create data directory {}", path.display()))?;
+            std::fs::create_dir_all(path)
+                .with_context(|| format!("cannot create data directory {}", path.display()))?;
         }
         let key = SecretKey::load_or_create(&path.join(SECRET_KEY_FILE))?;
         let store = SqliteStore::open(&path.join(STATE_DB), key).await?;
@@ -35,10 +36,20 @@ impl DataDir {
         match self.store.connection(name).await? {
             Some(connection) => Ok(connection),
             None => {
-                let names: Vec<String> = self.store.connections().await?.into_iter().map(|c| c.name).collect();
+                let names: Vec<String> = self
+                    .store
+                    .connections()
+                    .await?
+                    .into_iter()
+                    .map(|c| c.name)
+                    .collect();
                 Err(anyhow!(
                     "no connection named \"{name}\" (known: {})",
-                    if names.is_empty() { "none".to_owned() } else { names.join(", ") }
+                    if names.is_empty() {
+                        "none".to_owned()
+                    } else {
+                        names.join(", ")
+                    }
                 ))
             }
         }

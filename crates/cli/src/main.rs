@@ -16,7 +16,12 @@ pub const EXIT_RECORDS_FAILED: u8 = 3;
 #[command(name = "scimbridge", version, about = "Keeps SCIM targets in step with your directory.", long_about = None)]
 struct Cli {
     /// Folder holding the state store, the secret key and quickstart files.
-    #[arg(long, global = true, env = "SCIMBRIDGE_DATA_DIR", default_value = "./scimbridge-data")]
+    #[arg(
+        long,
+        global = true,
+        env = "SCIMBRIDGE_DATA_DIR",
+        default_value = "./scimbridge-data"
+    )]
     data_dir: PathBuf,
 
     /// More log output (-v: info, -vv: debug). SCIMBRIDGE_LOG takes a full filter instead.
@@ -56,13 +61,20 @@ fn init_logging(verbose: u8) {
     };
     let filter = tracing_subscriber::EnvFilter::try_from_env("SCIMBRIDGE_LOG")
         .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new(default));
-    tracing_subscriber::fmt().with_env_filter(filter).with_writer(std::io::stderr).with_target(false).init();
+    tracing_subscriber::fmt()
+        .with_env_filter(filter)
+        .with_writer(std::io::stderr)
+        .with_target(false)
+        .init();
 }
 
 fn main() -> ExitCode {
     let cli = Cli::parse();
     init_logging(cli.verbose);
-    let runtime = match tokio::runtime::Builder::new_multi_thread().enable_all().build() {
+    let runtime = match tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .build()
+    {
         Ok(runtime) => runtime,
         Err(e) => {
             eprintln!("error: cannot start the async runtime: {e}");

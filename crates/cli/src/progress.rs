@@ -23,12 +23,15 @@ impl Progress for BarProgress {
         if operations == 0 {
             return;
         }
-        self.bar.set_draw_target(indicatif::ProgressDrawTarget::stderr());
+        self.bar
+            .set_draw_target(indicatif::ProgressDrawTarget::stderr());
         self.bar.set_length(operations);
         self.bar.set_position(0);
-        let style = ProgressStyle::with_template("{prefix} [{bar:40.cyan/blue}] {pos}/{len} {per_sec} eta {eta} {msg}")
-            .unwrap_or_else(|_| ProgressStyle::default_bar())
-            .progress_chars("=> ");
+        let style = ProgressStyle::with_template(
+            "{prefix} [{bar:40.cyan/blue}] {pos}/{len} {per_sec} eta {eta} {msg}",
+        )
+        .unwrap_or_else(|_| ProgressStyle::default_bar())
+        .progress_chars("=> ");
         self.bar.set_style(style);
         self.bar.set_prefix(channel.to_string());
         self.bar.enable_steady_tick(Duration::from_millis(200));
@@ -36,7 +39,8 @@ impl Progress for BarProgress {
 
     fn advance(&self, operation: &PlannedOperation, outcome: &Outcome) {
         if matches!(outcome, Outcome::Failed(_)) {
-            self.bar.set_message(format!("failed: {}", operation.label()));
+            self.bar
+                .set_message(format!("failed: {}", operation.label()));
         }
         self.bar.inc(1);
     }
@@ -67,10 +71,17 @@ pub fn summary_line(report: &CycleReport) -> String {
 
 /// The failed records of a cycle, at most `limit` of them.
 pub fn failure_lines(report: &CycleReport, limit: usize) -> Vec<String> {
-    let mut lines: Vec<String> =
-        report.failures.iter().take(limit).map(|(label, reason)| format!("  failed {label}: {reason}")).collect();
+    let mut lines: Vec<String> = report
+        .failures
+        .iter()
+        .take(limit)
+        .map(|(label, reason)| format!("  failed {label}: {reason}"))
+        .collect();
     if report.failures.len() > limit {
-        lines.push(format!("  … and {} more (scimbridge channels shows the counts)", report.failures.len() - limit));
+        lines.push(format!(
+            "  … and {} more (scimbridge channels shows the counts)",
+            report.failures.len() - limit
+        ));
     }
     lines
 }

@@ -26,7 +26,10 @@ fn quickstart_once_provisions_the_sample_then_changes_nothing_then_follows_edits
 
     // First run: exactly the sample's people are created.
     let out = ok(scimbridge(&data, &["quickstart", "--once"], &[]));
-    let expected = format!("quickstart/people: created {}, linked 0, updated 0, disabled 0, deleted 0, failed 0", people.len());
+    let expected = format!(
+        "quickstart/people: created {}, linked 0, updated 0, disabled 0, deleted 0, failed 0",
+        people.len()
+    );
     assert!(out.contains(&expected), "{out}");
 
     let token = read_token(&data);
@@ -34,10 +37,14 @@ fn quickstart_once_provisions_the_sample_then_changes_nothing_then_follows_edits
         let target = TargetProcess::start(&data.join("target.db"), &token);
         let users = target.client().users();
         assert_eq!(users.len(), people.len());
-        let by_name: BTreeMap<String, &Value> =
-            users.iter().map(|u| (u["userName"].as_str().unwrap().to_owned(), u)).collect();
+        let by_name: BTreeMap<String, &Value> = users
+            .iter()
+            .map(|u| (u["userName"].as_str().unwrap().to_owned(), u))
+            .collect();
         for person in &people {
-            let user = by_name.get(&text(person, "uid")).unwrap_or_else(|| panic!("{} missing", person.dn));
+            let user = by_name
+                .get(&text(person, "uid"))
+                .unwrap_or_else(|| panic!("{} missing", person.dn));
             assert_eq!(user["externalId"], text(person, "entryUUID"));
             assert_eq!(user["displayName"], text(person, "displayName"));
             assert_eq!(user["name"]["givenName"], text(person, "givenName"));
@@ -46,8 +53,14 @@ fn quickstart_once_provisions_the_sample_then_changes_nothing_then_follows_edits
             assert_eq!(user["title"], text(person, "title"));
             assert_eq!(user["active"], true);
         }
-        let non_ascii = users.iter().filter(|u| !u["displayName"].as_str().unwrap().is_ascii()).count();
-        assert!(non_ascii >= 100, "non-ASCII names arrive intact ({non_ascii})");
+        let non_ascii = users
+            .iter()
+            .filter(|u| !u["displayName"].as_str().unwrap().is_ascii())
+            .count();
+        assert!(
+            non_ascii >= 100,
+            "non-ASCII names arrive intact ({non_ascii})"
+        );
     }
 
     // Second run: nothing to do.
@@ -71,7 +84,13 @@ fn quickstart_once_provisions_the_sample_then_changes_nothing_then_follows_edits
         } else if block.contains(&format!("dn: uid={mover},")) {
             let lines: Vec<String> = block
                 .lines()
-                .map(|l| if l.starts_with("title:") { "title: Chief Quickstart Tester".to_owned() } else { l.to_owned() })
+                .map(|l| {
+                    if l.starts_with("title:") {
+                        "title: Chief Quickstart Tester".to_owned()
+                    } else {
+                        l.to_owned()
+                    }
+                })
                 .collect();
             Some(lines.join("\n"))
         } else {
@@ -80,19 +99,39 @@ fn quickstart_once_provisions_the_sample_then_changes_nothing_then_follows_edits
     });
     std::fs::write(&ldif_path, edited).unwrap();
     let out = ok(scimbridge(&data, &["quickstart", "--once"], &[]));
-    assert!(out.contains("created 0, linked 0, updated 1, disabled 1, deleted 0, failed 0"), "{out}");
+    assert!(
+        out.contains("created 0, linked 0, updated 1, disabled 1, deleted 0, failed 0"),
+        "{out}"
+    );
 
     let target = TargetProcess::start(&data.join("target.db"), &token);
     let client = target.client();
-    assert_eq!(client.user_by_name(&mover).unwrap()["title"], "Chief Quickstart Tester");
+    assert_eq!(
+        client.user_by_name(&mover).unwrap()["title"],
+        "Chief Quickstart Tester"
+    );
     assert_eq!(client.user_by_name(&leaver).unwrap()["active"], false);
-    assert_eq!(client.users().len(), people.len(), "a leaver is disabled, not deleted, by default");
+    assert_eq!(
+        client.users().len(),
+        people.len(),
+        "a leaver is disabled, not deleted, by default"
+    );
 
     // The state store agrees.
     let out = ok(scimbridge(&data, &["channels"], &[]));
     let row = out.lines().find(|l| l.starts_with("quickstart")).unwrap();
     let cells: Vec<&str> = row.split_whitespace().collect();
-    assert_eq!(&cells[..5], ["quickstart", "people", "active", &people.len().to_string(), "0"], "{out}");
+    assert_eq!(
+        &cells[..5],
+        [
+            "quickstart",
+            "people",
+            "active",
+            &people.len().to_string(),
+            "0"
+        ],
+        "{out}"
+    );
 }
 
 #[test]
@@ -122,8 +161,15 @@ fn quickstart_keeps_running_and_provisions_each_saved_edit() {
         }
     }
     let url = url.unwrap_or_else(|| panic!("no target URL in:\n{}", seen.join("\n")));
-    assert!(seen.iter().any(|l| l.contains("What to try next")), "{}", seen.join("\n"));
-    let client = ScimReader { url, token: read_token(&data) };
+    assert!(
+        seen.iter().any(|l| l.contains("What to try next")),
+        "{}",
+        seen.join("\n")
+    );
+    let client = ScimReader {
+        url,
+        token: read_token(&data),
+    };
 
     let person = &people(SAMPLE)[3];
     let uid = text(person, "uid");
@@ -133,7 +179,13 @@ fn quickstart_keeps_running_and_provisions_each_saved_edit() {
         if block.contains(&format!("dn: uid={uid},")) {
             let lines: Vec<String> = block
                 .lines()
-                .map(|l| if l.starts_with("title:") { "title: Live Edit Engineer".to_owned() } else { l.to_owned() })
+                .map(|l| {
+                    if l.starts_with("title:") {
+                        "title: Live Edit Engineer".to_owned()
+                    } else {
+                        l.to_owned()
+                    }
+                })
                 .collect();
             Some(lines.join("\n"))
         } else {
@@ -149,13 +201,19 @@ fn quickstart_keeps_running_and_provisions_each_saved_edit() {
         if client.user_by_name(&uid).unwrap()["title"] == "Live Edit Engineer" {
             break;
         }
-        assert!(Instant::now() < deadline, "the edit never reached the target");
+        assert!(
+            Instant::now() < deadline,
+            "the edit never reached the target"
+        );
         std::thread::sleep(Duration::from_millis(100));
     }
     let update_line = lines.next().unwrap().unwrap();
     assert!(update_line.contains("updated 1"), "{update_line}");
 
-    let status = Command::new("kill").args(["-INT", &child.id().to_string()]).status().unwrap();
+    let status = Command::new("kill")
+        .args(["-INT", &child.id().to_string()])
+        .status()
+        .unwrap();
     assert!(status.success());
     let rest: Vec<String> = lines.map(|l| l.unwrap()).collect();
     assert!(child.wait().unwrap().success());

@@ -53,7 +53,10 @@ title = {{ attributes = ["title"] }}
 #[test]
 fn provisions_the_sample_into_scim2_server() {
     let server = Scim2Server::start("scim2-s3cret");
-    let client = ScimReader { url: server.url(), token: server.token.clone() };
+    let client = ScimReader {
+        url: server.url(),
+        token: server.token.clone(),
+    };
     let dir = temp_dir();
     let data = dir.path().join("data");
     let ldif = dir.path().join("directory.ldif");
@@ -63,7 +66,8 @@ fn provisions_the_sample_into_scim2_server() {
     let keep_dns: Vec<String> = kept.iter().map(|p| format!("dn: {}\n", p.dn)).collect();
     let sample = edit_ldif(SAMPLE, |block| {
         let is_person = block.contains("objectClass: inetOrgPerson");
-        (!is_person || keep_dns.iter().any(|dn| block.contains(dn.as_str()))).then(|| block.to_owned())
+        (!is_person || keep_dns.iter().any(|dn| block.contains(dn.as_str())))
+            .then(|| block.to_owned())
     });
     std::fs::write(&ldif, &sample).unwrap();
 
@@ -82,20 +86,38 @@ fn provisions_the_sample_into_scim2_server() {
     let env = [("SCIM2_TOKEN", "scim2-s3cret")];
     ok(scimbridge(&data, &["apply", "-f", &path_str(&cfg)], &env));
     let out = ok(scimbridge(&data, &["sync", "python-scim"], &env));
-    assert!(out.contains("python-scim/people: created 119, linked 1, updated 0, disabled 0, deleted 0, failed 0"), "{out}");
+    assert!(
+        out.contains(
+            "python-scim/people: created 119, linked 1, updated 0, disabled 0, deleted 0, failed 0"
+        ),
+        "{out}"
+    );
 
     let users = client.users();
     assert_eq!(users.len(), 120);
     for person in &kept {
-        let user = client.user_by_name(person.first_text("uid").unwrap()).unwrap();
+        let user = client
+            .user_by_name(person.first_text("uid").unwrap())
+            .unwrap();
         assert_eq!(user["externalId"], person.first_text("entryUUID").unwrap());
         assert_eq!(user["name"]["formatted"], person.first_text("cn").unwrap());
-        assert_eq!(user["emails"][0]["value"], person.first_text("mail").unwrap());
+        assert_eq!(
+            user["emails"][0]["value"],
+            person.first_text("mail").unwrap()
+        );
     }
-    assert_ne!(client.user_by_name(&existing).unwrap()["title"], "Pre-existing");
+    assert_ne!(
+        client.user_by_name(&existing).unwrap()["title"],
+        "Pre-existing"
+    );
 
     let out = ok(scimbridge(&data, &["sync", "python-scim"], &env));
-    assert!(out.contains("created 0, linked 0, updated 0, disabled 0, deleted 0, failed 0 (unchanged 120"), "{out}");
+    assert!(
+        out.contains(
+            "created 0, linked 0, updated 0, disabled 0, deleted 0, failed 0 (unchanged 120"
+        ),
+        "{out}"
+    );
 
     // A rename of the title and a leaver.
     let mover = kept[1].first_text("uid").unwrap().to_owned();
@@ -104,22 +126,42 @@ fn provisions_the_sample_into_scim2_server() {
         if block.contains(&format!("dn: uid={leaver},")) {
             None
         } else if block.contains(&format!("dn: uid={mover},")) {
-            Some(block.lines().map(|l| if l.starts_with("title:") { "title: Principal Engineer" } else { l }).collect::<Vec<_>>().join("\n"))
+            Some(
+                block
+                    .lines()
+                    .map(|l| {
+                        if l.starts_with("title:") {
+                            "title: Principal Engineer"
+                        } else {
+                            l
+                        }
+                    })
+                    .collect::<Vec<_>>()
+                    .join("\n"),
+            )
         } else {
             Some(block.to_owned())
         }
     });
     std::fs::write(&ldif, &edited).unwrap();
     let out = ok(scimbridge(&data, &["sync", "python-scim"], &env));
-    assert!(out.contains("created 0, linked 0, updated 1, disabled 1, deleted 0, failed 0"), "{out}");
-    assert_eq!(client.user_by_name(&mover).unwrap()["title"], "Principal Engineer");
+    assert!(
+        out.contains("created 0, linked 0, updated 1, disabled 1, deleted 0, failed 0"),
+        "{out}"
+    );
+    assert_eq!(
+        client.user_by_name(&mover).unwrap()["title"],
+        "Principal Engineer"
+    );
     assert_eq!(client.user_by_name(&leaver).unwrap()["active"], false);
 
     // With remove user action delete, the next leaver is deleted.
     std::fs::write(&cfg, config(&ldif, &server.url(), "delete")).unwrap();
     ok(scimbridge(&data, &["apply", "-f", &path_str(&cfg)], &env));
     let second_leaver = kept[3].first_text("uid").unwrap().to_owned();
-    let edited = edit_ldif(&edited, |block| (!block.contains(&format!("dn: uid={second_leaver},"))).then(|| block.to_owned()));
+    let edited = edit_ldif(&edited, |block| {
+        (!block.contains(&format!("dn: uid={second_leaver},"))).then(|| block.to_owned())
+    });
     std::fs::write(&ldif, &edited).unwrap();
     let out = ok(scimbridge(&data, &["sync", "python-scim"], &env));
     assert!(out.contains("deleted 1, failed 0"), "{out}");

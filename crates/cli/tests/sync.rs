@@ -102,55 +102,133 @@ fn sync_with_delete_action_and_a_bad_record() {
     let cfg = dir.path().join("app.toml");
     std::fs::write(&cfg, config(&ldif, &target.url, "env:APP_TOKEN", "delete")).unwrap();
 
-    let out = ok(scimbridge(&data, &["apply", "-f", &path_str(&cfg)], &[("APP_TOKEN", "t0ken-for-sync")]));
+    let out = ok(scimbridge(
+        &data,
+        &["apply", "-f", &path_str(&cfg)],
+        &[("APP_TOKEN", "t0ken-for-sync")],
+    ));
     assert!(out.contains("data store \"corp\": created"), "{out}");
-    assert!(out.contains("connection \"app\" (active, 1 channel): created"), "{out}");
-    let out = ok(scimbridge(&data, &["apply", "-f", &path_str(&cfg)], &[("APP_TOKEN", "t0ken-for-sync")]));
-    assert!(out.contains("connection \"app\" (active, 1 channel): unchanged"), "{out}");
+    assert!(
+        out.contains("connection \"app\" (active, 1 channel): created"),
+        "{out}"
+    );
+    let out = ok(scimbridge(
+        &data,
+        &["apply", "-f", &path_str(&cfg)],
+        &[("APP_TOKEN", "t0ken-for-sync")],
+    ));
+    assert!(
+        out.contains("connection \"app\" (active, 1 channel): unchanged"),
+        "{out}"
+    );
 
     // The plan writes nothing and says why.
     let out = ok(scimbridge(&data, &["plan", "app"], &[]));
-    assert!(out.contains("create alice: new in the source location"), "{out}");
-    assert!(out.contains("fail cn=no-uid,ou=people,dc=example,dc=com: required field userName has no value"), "{out}");
+    assert!(
+        out.contains("create alice: new in the source location"),
+        "{out}"
+    );
+    assert!(
+        out.contains(
+            "fail cn=no-uid,ou=people,dc=example,dc=com: required field userName has no value"
+        ),
+        "{out}"
+    );
     assert!(client.users().is_empty());
 
     // The entry without a user name fails alone; exit code 3 says records failed.
     let output = scimbridge(&data, &["sync", "app"], &[("APP_TOKEN", "t0ken-for-sync")]);
-    assert_eq!(output.status.code(), Some(3), "{}{}", stdout(&output), stderr(&output));
+    assert_eq!(
+        output.status.code(),
+        Some(3),
+        "{}{}",
+        stdout(&output),
+        stderr(&output)
+    );
     let out = stdout(&output);
-    assert!(out.contains("app/staff: created 3, linked 0, updated 0, disabled 0, deleted 0, failed 1"), "{out}");
-    assert!(out.contains("failed cn=no-uid,ou=people,dc=example,dc=com: required field userName"), "{out}");
+    assert!(
+        out.contains("app/staff: created 3, linked 0, updated 0, disabled 0, deleted 0, failed 1"),
+        "{out}"
+    );
+    assert!(
+        out.contains("failed cn=no-uid,ou=people,dc=example,dc=com: required field userName"),
+        "{out}"
+    );
     let carol = client.user_by_name("carol").unwrap();
     assert_eq!(carol["displayName"], "Carol Müller");
     assert_eq!(carol["title"], "Staff", "default value");
     assert!(carol["name"].get("givenName").is_none());
     let out = ok(scimbridge(&data, &["channels"], &[]));
-    let row: Vec<&str> = out.lines().find(|l| l.starts_with("app")).unwrap().split_whitespace().collect();
-    assert_eq!(&row[..6], ["app", "staff", "active", "3", "1", "0"], "{out}");
+    let row: Vec<&str> = out
+        .lines()
+        .find(|l| l.starts_with("app"))
+        .unwrap()
+        .split_whitespace()
+        .collect();
+    assert_eq!(
+        &row[..6],
+        ["app", "staff", "active", "3", "1", "0"],
+        "{out}"
+    );
 
     // Bob leaves, Carol is disabled in the directory, Alice's title is cleared, the bad entry is fixed.
     let edited = edit_ldif(DIRECTORY, |block| {
         if block.contains("uid=bob,") {
             return None;
         }
-        let block = block.replace("title: Engineer\n", "").replace("uid: carol\n", "uid: carol\nemployeeType: disabled\n");
+        let block = block
+            .replace("title: Engineer\n", "")
+            .replace("uid: carol\n", "uid: carol\nemployeeType: disabled\n");
         Some(block.replace("cn: no-uid\n", "cn: no-uid\nuid: dave\n"))
     });
     std::fs::write(&ldif, edited).unwrap();
-    let out = ok(scimbridge(&data, &["sync", "app"], &[("APP_TOKEN", "t0ken-for-sync")]));
-    assert!(out.contains("created 1, linked 0, updated 1, disabled 0, deleted 2, failed 0"), "{out}");
+    let out = ok(scimbridge(
+        &data,
+        &["sync", "app"],
+        &[("APP_TOKEN", "t0ken-for-sync")],
+    ));
+    assert!(
+        out.contains("created 1, linked 0, updated 1, disabled 0, deleted 2, failed 0"),
+        "{out}"
+    );
     assert!(client.user_by_name("bob").is_none());
     assert!(client.user_by_name("carol").is_none());
-    assert_eq!(client.user_by_name("alice").unwrap()["title"], "Staff", "cleared title falls back to the default");
+    assert_eq!(
+        client.user_by_name("alice").unwrap()["title"],
+        "Staff",
+        "cleared title falls back to the default"
+    );
     assert!(client.user_by_name("dave").is_some());
 
     // Carol is enabled again: created anew.
-    std::fs::write(&ldif, DIRECTORY.replace("cn: no-uid\n", "cn: no-uid\nuid: dave\n").replace("uid=bob", "uid=bob2")).unwrap();
-    let out = ok(scimbridge(&data, &["sync", "app"], &[("APP_TOKEN", "t0ken-for-sync")]));
-    assert!(out.contains("created 2, linked 0, updated 1"), "bob came back under a new DN, carol re-created: {out}");
+    std::fs::write(
+        &ldif,
+        DIRECTORY
+            .replace("cn: no-uid\n", "cn: no-uid\nuid: dave\n")
+            .replace("uid=bob", "uid=bob2"),
+    )
+    .unwrap();
+    let out = ok(scimbridge(
+        &data,
+        &["sync", "app"],
+        &[("APP_TOKEN", "t0ken-for-sync")],
+    ));
+    assert!(
+        out.contains("created 2, linked 0, updated 1"),
+        "bob came back under a new DN, carol re-created: {out}"
+    );
     assert_eq!(client.user_by_name("carol").unwrap()["active"], true);
-    let out = ok(scimbridge(&data, &["sync", "app"], &[("APP_TOKEN", "t0ken-for-sync")]));
-    assert!(out.contains("created 0, linked 0, updated 0, disabled 0, deleted 0, failed 0 (unchanged 4"), "{out}");
+    let out = ok(scimbridge(
+        &data,
+        &["sync", "app"],
+        &[("APP_TOKEN", "t0ken-for-sync")],
+    ));
+    assert!(
+        out.contains(
+            "created 0, linked 0, updated 0, disabled 0, deleted 0, failed 0 (unchanged 4"
+        ),
+        "{out}"
+    );
 }
 
 #[test]
@@ -167,7 +245,10 @@ fn literal_secrets_are_encrypted_and_never_exported() {
 
     let exported = ok(scimbridge(&data, &["export"], &[]));
     assert!(!exported.contains(secret), "{exported}");
-    assert!(exported.contains("target.access_token is stored encrypted and left out"), "{exported}");
+    assert!(
+        exported.contains("target.access_token is stored encrypted and left out"),
+        "{exported}"
+    );
     for entry in std::fs::read_dir(&data).unwrap() {
         let bytes = std::fs::read(entry.unwrap().path()).unwrap();
         assert!(!String::from_utf8_lossy(&bytes).contains(secret));
@@ -176,10 +257,22 @@ fn literal_secrets_are_encrypted_and_never_exported() {
     // Applying the export keeps the stored secret: the next sync still authenticates.
     let exported_file = dir.path().join("exported.toml");
     std::fs::write(&exported_file, &exported).unwrap();
-    let out = ok(scimbridge(&data, &["apply", "-f", &path_str(&exported_file)], &[]));
-    assert!(out.contains("connection \"app\" (active, 1 channel): unchanged"), "{out}");
+    let out = ok(scimbridge(
+        &data,
+        &["apply", "-f", &path_str(&exported_file)],
+        &[],
+    ));
+    assert!(
+        out.contains("connection \"app\" (active, 1 channel): unchanged"),
+        "{out}"
+    );
     let output = scimbridge(&data, &["sync", "app"], &[]);
-    assert!(stdout(&output).contains("created 3"), "{}{}", stdout(&output), stderr(&output));
+    assert!(
+        stdout(&output).contains("created 3"),
+        "{}{}",
+        stdout(&output),
+        stderr(&output)
+    );
     assert!(!stderr(&output).contains(secret) && !stdout(&output).contains(secret));
 
     // A wrong token fails every record with the target's answer, and nothing else breaks.
@@ -197,14 +290,19 @@ fn configuration_errors_name_the_problem() {
     let data = dir.path().join("data");
     let ldif = dir.path().join("directory.ldif");
     let cfg = dir.path().join("bad.toml");
-    let text = config(&ldif, "http://127.0.0.1:9/scim/v2", "x", "disable").replace("remove_user_action", "remove_user_acton");
+    let text = config(&ldif, "http://127.0.0.1:9/scim/v2", "x", "disable")
+        .replace("remove_user_action", "remove_user_acton");
     std::fs::write(&cfg, text).unwrap();
     let output = scimbridge(&data, &["apply", "-f", &path_str(&cfg)], &[]);
     assert_eq!(output.status.code(), Some(1));
     let err = stderr(&output);
-    assert!(err.contains("remove_user_acton") && err.contains("line 18"), "{err}");
+    assert!(
+        err.contains("remove_user_acton") && err.contains("line 18"),
+        "{err}"
+    );
 
-    let text = config(&ldif, "http://127.0.0.1:9/scim/v2", "x", "disable").replace("data_store = \"corp\"", "data_store = \"hr\"");
+    let text = config(&ldif, "http://127.0.0.1:9/scim/v2", "x", "disable")
+        .replace("data_store = \"corp\"", "data_store = \"hr\"");
     std::fs::write(&cfg, text).unwrap();
     let err = stderr(&scimbridge(&data, &["apply", "-f", &path_str(&cfg)], &[]));
     assert!(err.contains("data store \"hr\" is not defined"), "{err}");
@@ -218,12 +316,23 @@ fn configuration_errors_name_the_problem() {
     std::fs::write(&cfg, config(&ldif, &target.url, "tok", "delete")).unwrap();
     ok(scimbridge(&data, &["apply", "-f", &path_str(&cfg)], &[]));
     let _ = scimbridge(&data, &["sync", "app"], &[]);
-    std::fs::write(&ldif, format!("{DIRECTORY}\ndn: uid=x,ou=people,dc=example,dc=com\nphoto:< file:///etc/passwd\n")).unwrap();
+    std::fs::write(
+        &ldif,
+        format!("{DIRECTORY}\ndn: uid=x,ou=people,dc=example,dc=com\nphoto:< file:///etc/passwd\n"),
+    )
+    .unwrap();
     let output = scimbridge(&data, &["sync", "app"], &[]);
     assert_eq!(output.status.code(), Some(1));
     let err = stderr(&output);
-    assert!(err.contains("directory.ldif:") && err.contains("not supported"), "{err}");
-    std::fs::write(&ldif, "version: 1\n\ndn: ou=people,dc=example,dc=com\nobjectClass: organizationalUnit\n").unwrap();
+    assert!(
+        err.contains("directory.ldif:") && err.contains("not supported"),
+        "{err}"
+    );
+    std::fs::write(
+        &ldif,
+        "version: 1\n\ndn: ou=people,dc=example,dc=com\nobjectClass: organizationalUnit\n",
+    )
+    .unwrap();
     let err = stderr(&scimbridge(&data, &["sync", "app"], &[]));
     assert!(err.contains("refusing to deprovision everyone"), "{err}");
     assert_eq!(target.client().users().len(), 3);

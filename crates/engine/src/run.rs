@@ -80,8 +80,11 @@ pub async fn plan_channel(
     let mut changes = detect(scan.users, &records, &fingerprint);
 
     // Entries that cannot be keyed by GUID are keyed by DN so that they fail alone, on the record.
-    let failure_keys: Vec<String> =
-        scan.failures.iter().map(|f| format!("dn:{}", normalize_dn(&f.dn))).collect();
+    let failure_keys: Vec<String> = scan
+        .failures
+        .iter()
+        .map(|f| format!("dn:{}", normalize_dn(&f.dn)))
+        .collect();
     changes.removed.retain(|r| !failure_keys.contains(&r.guid));
     let mut candidates: Vec<Candidate> = changes
         .added
@@ -95,10 +98,24 @@ pub async fn plan_channel(
         })
         .collect();
     for (failure, key) in scan.failures.into_iter().zip(failure_keys) {
-        candidates.push(Candidate { guid: key, dn: failure.dn, fingerprint: String::new(), mapped: Err(failure.reason) });
+        candidates.push(Candidate {
+            guid: key,
+            dn: failure.dn,
+            fingerprint: String::new(),
+            mapped: Err(failure.reason),
+        });
     }
-    let by_guid: HashMap<String, Record> = records.iter().map(|r| (r.guid.clone(), r.clone())).collect();
-    let plan = plan_users(candidates, changes.removed, &by_guid, &connection.options, changes.unchanged);
+    let by_guid: HashMap<String, Record> = records
+        .iter()
+        .map(|r| (r.guid.clone(), r.clone()))
+        .collect();
+    let plan = plan_users(
+        candidates,
+        changes.removed,
+        &by_guid,
+        &connection.options,
+        changes.unchanged,
+    );
     Ok((plan, records))
 }
 
@@ -112,7 +129,12 @@ fn read_source(channel: &Channel, data_store: &DataStore) -> Result<SourceScan, 
     match data_store.store_type {
         DataStoreType::Ldif => {
             let path = data_store.path.as_deref().unwrap_or_default();
-            Ok(ldif::scan_file(&data_store.name, Path::new(path), &channel.source_settings, &channel.source_location)?)
+            Ok(ldif::scan_file(
+                &data_store.name,
+                Path::new(path),
+                &channel.source_settings,
+                &channel.source_location,
+            )?)
         }
     }
 }
@@ -135,12 +157,20 @@ pub async fn run_cycle(
     match result {
         Ok((summary, failures)) => {
             store.end_cycle(cycle_id, finished, &summary, None).await?;
-            Ok(CycleReport { channel: key, cycle_id, summary, duration_ms: finished - started, failures })
+            Ok(CycleReport {
+                channel: key,
+                cycle_id,
+                summary,
+                duration_ms: finished - started,
+                failures,
+            })
         }
         Err(error) => {
             let message = error.to_string();
             tracing::error!(channel = %key, error = %message, "cycle stopped");
-            store.end_cycle(cycle_id, finished, &CycleSummary::default(), Some(&message)).await?;
+            store
+                .end_cycle(cycle_id, finished, &CycleSummary::default(), Some(&message))
+                .await?;
             Err(error)
         }
     }
@@ -157,9 +187,16 @@ async fn run_planned(
     let (plan, records) = plan_channel(store, connection, channel, data_store).await?;
     let client = ScimClient::new(&connection.target, Duration::from_secs(channel.timeout))?;
     let by_guid: HashMap<&str, &Record> = records.iter().map(|r| (r.guid.as_str(), r)).collect();
-    let mut summary = CycleSummary { unchanged: plan.unchanged, ..CycleSummary::default() };
+    let mut summary = CycleSummary {
+        unchanged: plan.unchanged,
+        ..CycleSummary::default()
+    };
     let mut failures = Vec::new();
-    let writes = plan.operations.iter().filter(|o| o.operation.writes_target()).count() as u64;
+    let writes = plan
+        .operations
+        .iter()
+        .filter(|o| o.operation.writes_target())
+        .count() as u64;
     progress.begin(key, writes);
     for op in &plan.operations {
         let existing = by_guid.get(op.guid.as_str()).copied();
@@ -175,7 +212,9 @@ async fn run_planned(
                 tracing::warn!(channel = %key, user = op.label(), operation = op.operation.verb(), %reason, "record failed");
                 failures.push((op.label().to_owned(), reason.clone()));
             }
-            Outcome::Blocked if existing.and_then(|r| r.last_error.as_deref()) != Some(op.reason.as_str()) => {
+            Outcome::Blocked
+                if existing.and_then(|r| r.last_error.as_deref()) != Some(op.reason.as_str()) =>
+            {
                 // Once per record, not once per cycle.
                 tracing::warn!(channel = %key, user = op.label(), reason = %op.reason, "action blocked by a provisioning option");
             }

@@ -17,10 +17,14 @@ pub enum SecretError {
 pub fn resolve(secret: &Secret) -> Result<String, SecretError> {
     let value = match secret {
         Secret::Literal(value) => value.clone(),
-        Secret::Env(name) => std::env::var(name).map_err(|_| SecretError::MissingEnv(name.clone()))?,
+        Secret::Env(name) => {
+            std::env::var(name).map_err(|_| SecretError::MissingEnv(name.clone()))?
+        }
         Secret::File(path) => {
-            let text = std::fs::read_to_string(path)
-                .map_err(|e| SecretError::File { path: path.clone(), reason: e.to_string() })?;
+            let text = std::fs::read_to_string(path).map_err(|e| SecretError::File {
+                path: path.clone(),
+                reason: e.to_string(),
+            })?;
             let text = text.strip_suffix('\n').unwrap_or(&text);
             text.strip_suffix('\r').unwrap_or(text).to_owned()
         }

@@ -36,8 +36,8 @@ pub struct ConfigFile {
 impl ConfigFile {
     /// Parses TOML text; syntax errors and unknown keys name the line.
     pub fn from_toml(text: &str) -> Result<ConfigFile, ConfigError> {
-        let file: ConfigFile =
-            toml::from_str(text).map_err(|e| ConfigError::Parse(e.to_string().trim_end().to_owned()))?;
+        let file: ConfigFile = toml::from_str(text)
+            .map_err(|e| ConfigError::Parse(e.to_string().trim_end().to_owned()))?;
         if file.version != CONFIG_VERSION {
             return Err(ConfigError::Parse(format!(
                 "unsupported configuration version {}; this scimbridge reads version {CONFIG_VERSION}",
@@ -60,7 +60,10 @@ impl ConfigFile {
         for data_store in &self.data_stores {
             data_store.validate(&mut problems);
             if !seen.insert(data_store.name.clone()) {
-                problems.push(format!("data store \"{}\" is defined twice", data_store.name));
+                problems.push(format!(
+                    "data store \"{}\" is defined twice",
+                    data_store.name
+                ));
             }
             data_store_names.insert(data_store.name.clone());
         }
@@ -68,10 +71,17 @@ impl ConfigFile {
         for connection in &self.connections {
             connection.validate(&data_store_names, &mut problems);
             if !seen.insert(connection.name.clone()) {
-                problems.push(format!("connection \"{}\" is defined twice", connection.name));
+                problems.push(format!(
+                    "connection \"{}\" is defined twice",
+                    connection.name
+                ));
             }
         }
-        if problems.is_empty() { Ok(()) } else { Err(ConfigError::Invalid(problems)) }
+        if problems.is_empty() {
+            Ok(())
+        } else {
+            Err(ConfigError::Invalid(problems))
+        }
     }
 }
 
@@ -102,7 +112,10 @@ impl DataStore {
         match self.store_type {
             DataStoreType::Ldif => {
                 if self.path.as_deref().is_none_or(|p| p.trim().is_empty()) {
-                    problems.push(format!("data store \"{}\": type ldif needs a path", self.name));
+                    problems.push(format!(
+                        "data store \"{}\": type ldif needs a path",
+                        self.name
+                    ));
                 }
             }
         }
@@ -134,7 +147,10 @@ impl Connection {
         let mut seen = BTreeSet::new();
         for channel in &self.channels {
             if !seen.insert(channel.name.clone()) {
-                problems.push(format!("{at}: channel \"{}\" is defined twice", channel.name));
+                problems.push(format!(
+                    "{at}: channel \"{}\" is defined twice",
+                    channel.name
+                ));
             }
             channel.validate(&at, data_stores, problems);
         }
@@ -201,14 +217,17 @@ pub struct TargetSettings {
 impl TargetSettings {
     fn validate(&self, at: &str, problems: &mut Vec<String>) {
         let url = self.scim_url.trim();
-        let rest = url.strip_prefix("https://").or_else(|| url.strip_prefix("http://"));
+        let rest = url
+            .strip_prefix("https://")
+            .or_else(|| url.strip_prefix("http://"));
         if rest.is_none_or(|r| r.is_empty() || r.starts_with('/')) {
             problems.push(format!(
                 "{at}: target.scim_url \"{}\" must be an http:// or https:// URL",
                 self.scim_url
             ));
         }
-        if self.authentication == AuthenticationMethod::Oauth2Bearer && self.access_token.is_none() {
+        if self.authentication == AuthenticationMethod::Oauth2Bearer && self.access_token.is_none()
+        {
             problems.push(format!(
                 "{at}: target.authentication = \"oauth2-bearer\" needs target.access_token"
             ));
@@ -288,19 +307,26 @@ impl Channel {
             problems.push(format!("{at}: empty channel name"));
         }
         if !data_stores.contains(&self.data_store) {
-            problems.push(format!("{at}: data store \"{}\" is not defined", self.data_store));
+            problems.push(format!(
+                "{at}: data store \"{}\" is not defined",
+                self.data_store
+            ));
         }
         if self.timeout == 0 {
             problems.push(format!("{at}: timeout must be at least 1 second"));
         }
         if self.source_settings.entry_guid_attribute.trim().is_empty() {
-            problems.push(format!("{at}: source_settings.entry_guid_attribute is empty"));
+            problems.push(format!(
+                "{at}: source_settings.entry_guid_attribute is empty"
+            ));
         }
         if self.source_location.base_dn.trim().is_empty() {
             problems.push(format!("{at}: source_location.base_dn is empty"));
         }
         if !self.attribute_mapping.contains_key(&ScimField::UserName) {
-            problems.push(format!("{at}: attribute_mapping must map userName (required)"));
+            problems.push(format!(
+                "{at}: attribute_mapping must map userName (required)"
+            ));
         }
         for (field, mapping) in &self.attribute_mapping {
             if mapping.attributes.is_empty() && mapping.default_value.is_none() {
@@ -456,15 +482,23 @@ title = { attributes = ["title"], default_value = "Staff" }
         file.validate(&BTreeSet::new()).unwrap();
         let connection = &file.connections[0];
         assert!(connection.active);
-        assert_eq!(connection.target.access_token, Some(Secret::Env("SLACK_TOKEN".into())));
-        assert_eq!(connection.options.remove_user_action, RemoveUserAction::Delete);
+        assert_eq!(
+            connection.target.access_token,
+            Some(Secret::Env("SLACK_TOKEN".into()))
+        );
+        assert_eq!(
+            connection.options.remove_user_action,
+            RemoveUserAction::Delete
+        );
         assert!(connection.options.user_create && !connection.options.provision_disabled_users);
         let channel = &connection.channels[0];
         assert!(channel.active);
         assert_eq!(channel.timeout, 60);
         assert_eq!(channel.source_settings.entry_guid_attribute, "entryUUID");
         assert_eq!(
-            channel.attribute_mapping[&ScimField::Title].default_value.as_deref(),
+            channel.attribute_mapping[&ScimField::Title]
+                .default_value
+                .as_deref(),
             Some("Staff")
         );
     }
@@ -493,7 +527,9 @@ title = { attributes = ["title"], default_value = "Staff" }
 
     #[test]
     fn wrong_version_is_rejected() {
-        let err = ConfigFile::from_toml("version = 2").unwrap_err().to_string();
+        let err = ConfigFile::from_toml("version = 2")
+            .unwrap_err()
+            .to_string();
         assert!(err.contains("unsupported configuration version 2"), "{err}");
     }
 
@@ -504,11 +540,21 @@ title = { attributes = ["title"], default_value = "Staff" }
             .replace("userName = { attributes = [\"uid\"] }", "")
             .replace("access_token = \"env:SLACK_TOKEN\"", "")
             .replace("https://api.example.com", "ftp://x");
-        let err = ConfigFile::from_toml(&text).unwrap().validate(&BTreeSet::new()).unwrap_err();
-        let ConfigError::Invalid(problems) = err else { panic!("expected Invalid") };
+        let err = ConfigFile::from_toml(&text)
+            .unwrap()
+            .validate(&BTreeSet::new())
+            .unwrap_err();
+        let ConfigError::Invalid(problems) = err else {
+            panic!("expected Invalid")
+        };
         assert_eq!(problems.len(), 4, "{problems:?}");
         let all = problems.join("\n");
-        for needle in ["data store \"nope\"", "must map userName", "needs target.access_token", "scim_url"] {
+        for needle in [
+            "data store \"nope\"",
+            "must map userName",
+            "needs target.access_token",
+            "scim_url",
+        ] {
             assert!(all.contains(needle), "{needle} missing in {all}");
         }
     }

@@ -28,8 +28,8 @@ impl SourceEntry {
 
     /// Whether the entry has the object class, compared case-insensitively.
     pub fn has_object_class(&self, object_class: &str) -> bool {
-        self.values("objectClass").iter().any(
-            |v| matches!(v, AttributeValue::Text(t) if t.eq_ignore_ascii_case(object_class)),
-        )
+        self.values("objectClass")
+            .iter()
+            .any(|v| matches!(v, AttributeValue::Text(t) if t.eq_ignore_ascii_case(object_class)))
     }
 }

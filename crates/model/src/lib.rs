@@ -8,9 +8,9 @@ pub mod record;
 pub mod secret;
 
 pub use config::{
-    AttributeMapping, AuthenticationMethod, Channel, ConfigError, ConfigFile, Connection, DataStore,
-    DataStoreType, FieldMapping, ProvisioningOptions, RemoveUserAction, ScimField, ScimVersion,
-    SourceLocation, SourceSettings, TargetSettings, UniqueUserIdentifier,
+    AttributeMapping, AuthenticationMethod, Channel, ConfigError, ConfigFile, Connection,
+    DataStore, DataStoreType, FieldMapping, ProvisioningOptions, RemoveUserAction, ScimField,
+    ScimVersion, SourceLocation, SourceSettings, TargetSettings, UniqueUserIdentifier,
 };
 pub use entry::{AttributeValue, SourceEntry};
 pub use plan::{Operation, Plan, PlannedOperation};

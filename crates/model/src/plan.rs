@@ -8,12 +8,22 @@ use serde::Serialize;
 #[serde(tag = "type", rename_all = "snake_case")]
 pub enum Operation {
     /// Look the user up by the unique user identifier; link and update it when found, else create it.
-    Create { image: serde_json::Value },
+    Create {
+        image: serde_json::Value,
+    },
     /// Replace the target user with the image (also re-enables it).
-    Update { target_id: String, image: serde_json::Value },
+    Update {
+        target_id: String,
+        image: serde_json::Value,
+    },
     /// Replace the target user with the image, whose `active` is false.
-    Disable { target_id: String, image: serde_json::Value },
-    Delete { target_id: String },
+    Disable {
+        target_id: String,
+        image: serde_json::Value,
+    },
+    Delete {
+        target_id: String,
+    },
     /// The entry left the directory and nothing of it is in the target: drop the record.
     Forget,
     /// Nothing to send: the target already matches; only the record is brought up to date.
@@ -75,7 +85,13 @@ impl PlannedOperation {
 
 impl fmt::Display for PlannedOperation {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        write!(f, "{} {}: {}", self.operation.verb(), self.label(), self.reason)
+        write!(
+            f,
+            "{} {}: {}",
+            self.operation.verb(),
+            self.label(),
+            self.reason
+        )
     }
 }
 
@@ -89,7 +105,11 @@ pub struct Plan {
 
 impl fmt::Display for Plan {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        for operation in self.operations.iter().filter(|o| o.operation != Operation::Refresh) {
+        for operation in self
+            .operations
+            .iter()
+            .filter(|o| o.operation != Operation::Refresh)
+        {
             writeln!(f, "{operation}")?;
         }
         writeln!(f, "unchanged: {}", self.unchanged)

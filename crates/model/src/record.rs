@@ -13,7 +13,10 @@ pub struct ChannelKey {
 
 impl ChannelKey {
     pub fn new(connection: impl Into<String>, channel: impl Into<String>) -> ChannelKey {
-        ChannelKey { connection: connection.into(), channel: channel.into() }
+        ChannelKey {
+            connection: connection.into(),
+            channel: channel.into(),
+        }
     }
 }
 

@@ -73,7 +73,10 @@ mod tests {
     #[test]
     fn parses_references_and_literals() {
         assert_eq!(Secret::parse("env:TOKEN"), Secret::Env("TOKEN".into()));
-        assert_eq!(Secret::parse("file:/run/token"), Secret::File("/run/token".into()));
+        assert_eq!(
+            Secret::parse("file:/run/token"),
+            Secret::File("/run/token".into())
+        );
         assert_eq!(Secret::parse("s3cret"), Secret::Literal("s3cret".into()));
         assert_eq!(format!("{:?}", Secret::parse("s3cret")), "Secret(redacted)");
     }

@@ -40,7 +40,9 @@ impl std::fmt::Debug for SecretKey {
 
 impl SecretKey {
     pub fn from_bytes(bytes: &[u8; 32]) -> SecretKey {
-        SecretKey { cipher: XChaCha20Poly1305::new(Key::from_slice(bytes)) }
+        SecretKey {
+            cipher: XChaCha20Poly1305::new(Key::from_slice(bytes)),
+        }
     }
 
     /// The key from the environment when set, else from `key_file`, created when missing.
@@ -48,13 +50,18 @@ impl SecretKey {
         if let Ok(text) = std::env::var(KEY_ENV) {
             return parse_hex_key(text.trim()).ok_or(SecretKeyError::BadEnv);
         }
-        let file_error = |reason: String| SecretKeyError::File { path: key_file.display().to_string(), reason };
+        let file_error = |reason: String| SecretKeyError::File {
+            path: key_file.display().to_string(),
+            reason,
+        };
         match std::fs::read_to_string(key_file) {
-            Ok(text) => parse_hex_key(text.trim()).ok_or_else(|| file_error("not 64 hexadecimal digits".into())),
+            Ok(text) => parse_hex_key(text.trim())
+                .ok_or_else(|| file_error("not 64 hexadecimal digits".into())),
             Err(e) if e.kind() == std::io::ErrorKind::NotFound => {
                 let mut bytes = [0u8; 32];
                 rand::rng().fill_bytes(&mut bytes);
-                write_private(key_file, &hex::encode(bytes)).map_err(|e| file_error(e.to_string()))?;
+                write_private(key_file, &hex::encode(bytes))
+                    .map_err(|e| file_error(e.to_string()))?;
                 Ok(SecretKey::from_bytes(&bytes))
             }
             Err(e) => Err(file_error(e.to_string())),
@@ -66,7 +73,13 @@ impl SecretKey {
         rand::rng().fill_bytes(&mut nonce);
         let ciphertext = self
             .cipher
-            .encrypt(XNonce::from_slice(&nonce), Payload { msg: plaintext.as_bytes(), aad: owner.as_bytes() })
+            .encrypt(
+                XNonce::from_slice(&nonce),
+                Payload {
+                    msg: plaintext.as_bytes(),
+                    aad: owner.as_bytes(),
+                },
+            )
             .map_err(|_| SecretKeyError::Decrypt("encryption failed".into()))?;
         let mut blob = nonce.to_vec();
         blob.extend_from_slice(&ciphertext);
@@ -78,7 +91,9 @@ impl SecretKey {
             .strip_prefix(PREFIX)
             .and_then(|b| STANDARD.decode(b).ok())
             .filter(|b| b.len() > NONCE_LEN)
-            .ok_or_else(|| SecretKeyError::Decrypt(format!("value of {owner} is not an encrypted secret")))?;
+            .ok_or_else(|| {
+                SecretKeyError::Decrypt(format!("value of {owner} is not an encrypted secret"))
+            })?;
         let (nonce, ciphertext) = blob.split_at(NONCE_LEN);
         let plaintext = self
             .cipher
@@ -88,7 +103,8 @@ impl SecretKey {
                     "secret of {owner} does not decrypt with this key (was {KEY_ENV} or the key file changed?)"
                 ))
             })?;
-        String::from_utf8(plaintext).map_err(|_| SecretKeyError::Decrypt(format!("secret of {owner} is not UTF-8")))
+        String::from_utf8(plaintext)
+            .map_err(|_| SecretKeyError::Decrypt(format!("secret of {owner} is not UTF-8")))
     }
 }
 
@@ -126,8 +142,16 @@ mod tests {
         assert!(stored.starts_with(PREFIX) && !stored.contains("s3cret"));
         assert_eq!(key.decrypt(&stored, "connection/a").unwrap(), "s3cret");
         assert!(key.decrypt(&stored, "connection/b").is_err());
-        assert!(SecretKey::from_bytes(&[8; 32]).decrypt(&stored, "connection/a").is_err());
-        assert_ne!(stored, key.encrypt("s3cret", "connection/a").unwrap(), "nonces must differ");
+        assert!(
+            SecretKey::from_bytes(&[8; 32])
+                .decrypt(&stored, "connection/a")
+                .is_err()
+        );
+        assert_ne!(
+            stored,
+            key.encrypt("s3cret", "connection/a").unwrap(),
+            "nonces must differ"
+        );
     }
 
     #[test]

@@ -6,9 +6,14 @@ use std::time::Duration;
 
 use async_trait::async_trait;
 use scimbridge_engine::state::{CycleRecord, RecordCounts, Saved, Store, StoreError};
-use scimbridge_model::{ChannelKey, Connection, CycleSummary, DataStore, Record, RecordStatus, Secret};
+use scimbridge_model::{
+    ChannelKey, Connection, CycleSummary, DataStore, Record, RecordStatus, Secret,
+};
 use sqlx::Row;
-use sqlx::sqlite::{SqliteConnectOptions, SqliteJournalMode, SqlitePool, SqlitePoolOptions, SqliteRow, SqliteSynchronous};
+use sqlx::sqlite::{
+    SqliteConnectOptions, SqliteJournalMode, SqlitePool, SqlitePoolOptions, SqliteRow,
+    SqliteSynchronous,
+};
 
 use crate::secrets::SecretKey;
 
@@ -43,7 +48,10 @@ impl SqliteStore {
             .connect_with(options)
             .await
             .map_err(|e| StoreError::Backend(format!("cannot open {}: {e}", path.display())))?;
-        MIGRATOR.run(&pool).await.map_err(|e| StoreError::Backend(format!("migration failed: {e}")))?;
+        MIGRATOR
+            .run(&pool)
+            .await
+            .map_err(|e| StoreError::Backend(format!("migration failed: {e}")))?;
         Ok(SqliteStore { pool, key })
     }
 
@@ -60,7 +68,10 @@ impl SqliteStore {
         let owner = Self::secret_owner(&connection.name);
         for secret in stored.secrets_mut() {
             if let Secret::Literal(value) = secret {
-                let encrypted = self.key.encrypt(value, &owner).map_err(|e| StoreError::Secret(e.to_string()))?;
+                let encrypted = self
+                    .key
+                    .encrypt(value, &owner)
+                    .map_err(|e| StoreError::Secret(e.to_string()))?;
                 *secret = Secret::Literal(encrypted);
             }
         }
@@ -71,7 +82,10 @@ impl SqliteStore {
         let owner = Self::secret_owner(&connection.name);
         for secret in connection.secrets_mut() {
             if let Secret::Literal(value) = secret {
-                let plain = self.key.decrypt(value, &owner).map_err(|e| StoreError::Secret(e.to_string()))?;
+                let plain = self
+                    .key
+                    .decrypt(value, &owner)
+                    .map_err(|e| StoreError::Secret(e.to_string()))?;
                 *secret = Secret::Literal(plain);
             }
         }
@@ -95,8 +109,12 @@ fn record_from_row(row: &SqliteRow) -> Result<Record, StoreError> {
         user_name: row.try_get("user_name").map_err(corrupt)?,
         target_id: row.try_get("target_id").map_err(corrupt)?,
         source_fingerprint: row.try_get("source_fingerprint").map_err(corrupt)?,
-        applied_image: applied_image.map(|t| serde_json::from_str(&t)).transpose().map_err(corrupt)?,
-        status: RecordStatus::parse(&status).ok_or_else(|| corrupt(format!("unknown record status {status}")))?,
+        applied_image: applied_image
+            .map(|t| serde_json::from_str(&t))
+            .transpose()
+            .map_err(corrupt)?,
+        status: RecordStatus::parse(&status)
+            .ok_or_else(|| corrupt(format!("unknown record status {status}")))?,
         last_error: row.try_get("last_error").map_err(corrupt)?,
         attempts: u32::try_from(attempts).unwrap_or(u32::MAX),
     })
@@ -151,7 +169,10 @@ impl Store for SqliteStore {
     }
 
     async fn data_stores(&self) -> Result<Vec<DataStore>, StoreError> {
-        let rows = sqlx::query("SELECT config FROM data_stores ORDER BY name").fetch_all(&self.pool).await.map_err(backend)?;
+        let rows = sqlx::query("SELECT config FROM data_stores ORDER BY name")
+            .fetch_all(&self.pool)
+            .await
+            .map_err(backend)?;
         rows.iter()
             .map(|row| {
                 let text: String = row.try_get("config").map_err(corrupt)?;
@@ -177,8 +198,13 @@ impl Store for SqliteStore {
     }
 
     async fn connections(&self) -> Result<Vec<Connection>, StoreError> {
-        let rows = sqlx::query("SELECT config FROM connections ORDER BY name").fetch_all(&self.pool).await.map_err(backend)?;
-        rows.iter().map(|row| self.connection_from_row(row)).collect()
+        let rows = sqlx::query("SELECT config FROM connections ORDER BY name")
+            .fetch_all(&self.pool)
+            .await
+            .map_err(backend)?;
+        rows.iter()
+            .map(|row| self.connection_from_row(row))
+            .collect()
     }
 
     async fn connection(&self, name: &str) -> Result<Option<Connection>, StoreError> {
@@ -191,12 +217,13 @@ impl Store for SqliteStore {
     }
 
     async fn records(&self, channel: &ChannelKey) -> Result<Vec<Record>, StoreError> {
-        let rows = sqlx::query("SELECT * FROM records WHERE connection = ? AND channel = ? ORDER BY guid")
-            .bind(&channel.connection)
-            .bind(&channel.channel)
-            .fetch_all(&self.pool)
-            .await
-            .map_err(backend)?;
+        let rows =
+            sqlx::query("SELECT * FROM records WHERE connection = ? AND channel = ? ORDER BY guid")
+                .bind(&channel.connection)
+                .bind(&channel.channel)
+                .fetch_all(&self.pool)
+                .await
+                .map_err(backend)?;
         rows.iter().map(record_from_row).collect()
     }
 
@@ -255,17 +282,27 @@ impl Store for SqliteStore {
             let value: i64 = row.try_get(name).map_err(corrupt)?;
             Ok(u64::try_from(value).unwrap_or(0))
         };
-        Ok(RecordCounts { users: count("users")?, failed: count("failed")?, blocked: count("blocked")? })
+        Ok(RecordCounts {
+            users: count("users")?,
+            failed: count("failed")?,
+            blocked: count("blocked")?,
+        })
     }
 
-    async fn begin_cycle(&self, channel: &ChannelKey, started_at_ms: i64) -> Result<i64, StoreError> {
-        let row = sqlx::query("INSERT INTO cycles (connection, channel, started_at_ms) VALUES (?, ?, ?) RETURNING id")
-            .bind(&channel.connection)
-            .bind(&channel.channel)
-            .bind(started_at_ms)
-            .fetch_one(&self.pool)
-            .await
-            .map_err(backend)?;
+    async fn begin_cycle(
+        &self,
+        channel: &ChannelKey,
+        started_at_ms: i64,
+    ) -> Result<i64, StoreError> {
+        let row = sqlx::query(
+            "INSERT INTO cycles (connection, channel, started_at_ms) VALUES (?, ?, ?) RETURNING id",
+        )
+        .bind(&channel.connection)
+        .bind(&channel.channel)
+        .bind(started_at_ms)
+        .fetch_one(&self.pool)
+        .await
+        .map_err(backend)?;
         row.try_get("id").map_err(corrupt)
     }
 
@@ -288,14 +325,20 @@ impl Store for SqliteStore {
         Ok(())
     }
 
-    async fn cycles(&self, channel: &ChannelKey, limit: u32) -> Result<Vec<CycleRecord>, StoreError> {
-        let rows = sqlx::query("SELECT * FROM cycles WHERE connection = ? AND channel = ? ORDER BY id DESC LIMIT ?")
-            .bind(&channel.connection)
-            .bind(&channel.channel)
-            .bind(i64::from(limit))
-            .fetch_all(&self.pool)
-            .await
-            .map_err(backend)?;
+    async fn cycles(
+        &self,
+        channel: &ChannelKey,
+        limit: u32,
+    ) -> Result<Vec<CycleRecord>, StoreError> {
+        let rows = sqlx::query(
+            "SELECT * FROM cycles WHERE connection = ? AND channel = ? ORDER BY id DESC LIMIT ?",
+        )
+        .bind(&channel.connection)
+        .bind(&channel.channel)
+        .bind(i64::from(limit))
+        .fetch_all(&self.pool)
+        .await
+        .map_err(backend)?;
         rows.iter().map(cycle_from_row).collect()
     }
 }

@@ -8,7 +8,9 @@ use scimbridge_store::{SecretKey, SqliteStore};
 async fn sqlite_store_passes_the_conformance_suite() {
     let dir = tempfile::tempdir().unwrap();
     let path = dir.path().join("state.db");
-    let store = SqliteStore::open(&path, SecretKey::from_bytes(&[1; 32])).await.unwrap();
+    let store = SqliteStore::open(&path, SecretKey::from_bytes(&[1; 32]))
+        .await
+        .unwrap();
     scimbridge_testkit::store_conformance::run(&store).await;
     store.close().await;
 
@@ -21,9 +23,13 @@ async fn sqlite_store_passes_the_conformance_suite() {
     }
 
     // Data survives a reopen; a different key cannot read the secrets.
-    let reopened = SqliteStore::open(&path, SecretKey::from_bytes(&[1; 32])).await.unwrap();
+    let reopened = SqliteStore::open(&path, SecretKey::from_bytes(&[1; 32]))
+        .await
+        .unwrap();
     scimbridge_testkit::store_conformance::check_persisted(&reopened).await;
-    let wrong_key = SqliteStore::open(&path, SecretKey::from_bytes(&[2; 32])).await.unwrap();
+    let wrong_key = SqliteStore::open(&path, SecretKey::from_bytes(&[2; 32]))
+        .await
+        .unwrap();
     use scimbridge_engine::state::Store;
     let err = wrong_key.connections().await.unwrap_err().to_string();
     assert!(err.contains("does not decrypt"), "{err}");

@@ -17,13 +17,28 @@ impl Scim2Server {
         let bin = std::env::var("SCIM2_SERVER_BIN").unwrap_or_else(|_| "scim2-server".into());
         let port = crate::free_port();
         let child = Command::new(&bin)
-            .args(["--hostname", "127.0.0.1", "--port", &port.to_string(), "--bearer-token", token])
+            .args([
+                "--hostname",
+                "127.0.0.1",
+                "--port",
+                &port.to_string(),
+                "--bearer-token",
+                token,
+            ])
             .stdin(Stdio::null())
             .stdout(Stdio::null())
             .stderr(Stdio::null())
             .spawn()
-            .unwrap_or_else(|e| panic!("cannot start {bin} (install it with scripts/test or set SCIM2_SERVER_BIN): {e}"));
-        let server = Scim2Server { child, port, token: token.to_owned() };
+            .unwrap_or_else(|e| {
+                panic!(
+                    "cannot start {bin} (install it with scripts/test or set SCIM2_SERVER_BIN): {e}"
+                )
+            });
+        let server = Scim2Server {
+            child,
+            port,
+            token: token.to_owned(),
+        };
         server.wait_until_ready();
         server
     }
@@ -41,7 +56,10 @@ impl Scim2Server {
             }
             std::thread::sleep(Duration::from_millis(100));
         }
-        panic!("scim2-server did not listen on port {} within 30 s", self.port);
+        panic!(
+            "scim2-server did not listen on port {} within 30 s",
+            self.port
+        );
     }
 }
 

@@ -2,8 +2,8 @@
 
 use scimbridge_engine::state::{Saved, Store};
 use scimbridge_model::{
-    AuthenticationMethod, ChannelKey, Connection, CycleSummary, DataStore, DataStoreType, ProvisioningOptions,
-    Record, RecordStatus, Secret, TargetSettings,
+    AuthenticationMethod, ChannelKey, Connection, CycleSummary, DataStore, DataStoreType,
+    ProvisioningOptions, Record, RecordStatus, Secret, TargetSettings,
 };
 use serde_json::json;
 
@@ -11,7 +11,11 @@ use serde_json::json;
 pub const LITERAL_SECRET: &str = "conformance-literal-secret-4f1c";
 
 fn data_store(path: &str) -> DataStore {
-    DataStore { name: "corp".into(), store_type: DataStoreType::Ldif, path: Some(path.into()) }
+    DataStore {
+        name: "corp".into(),
+        store_type: DataStoreType::Ldif,
+        path: Some(path.into()),
+    }
 }
 
 fn connection(url: &str) -> Connection {
@@ -37,7 +41,9 @@ fn record(guid: &str, status: RecordStatus) -> Record {
         user_name: Some(guid.into()),
         target_id: (status != RecordStatus::Failed).then(|| format!("t-{guid}")),
         source_fingerprint: Some("fp".into()),
-        applied_image: Some(json!({"userName": guid, "name": {"givenName": "Zoë"}, "active": true})),
+        applied_image: Some(
+            json!({"userName": guid, "name": {"givenName": "Zoë"}, "active": true}),
+        ),
         status,
         last_error: (status == RecordStatus::Failed).then(|| "HTTP 500: boom".into()),
         attempts: u32::from(status == RecordStatus::Failed),
@@ -46,37 +52,99 @@ fn record(guid: &str, status: RecordStatus) -> Record {
 
 pub async fn run(store: &dyn Store) {
     // Configuration: create, unchanged, update, by name.
-    assert_eq!(store.save_data_store(&data_store("/a.ldif")).await.unwrap(), Saved::Created);
-    assert_eq!(store.save_data_store(&data_store("/a.ldif")).await.unwrap(), Saved::Unchanged);
-    assert_eq!(store.save_data_store(&data_store("/b.ldif")).await.unwrap(), Saved::Updated);
-    assert_eq!(store.data_stores().await.unwrap(), vec![data_store("/b.ldif")]);
+    assert_eq!(
+        store.save_data_store(&data_store("/a.ldif")).await.unwrap(),
+        Saved::Created
+    );
+    assert_eq!(
+        store.save_data_store(&data_store("/a.ldif")).await.unwrap(),
+        Saved::Unchanged
+    );
+    assert_eq!(
+        store.save_data_store(&data_store("/b.ldif")).await.unwrap(),
+        Saved::Updated
+    );
+    assert_eq!(
+        store.data_stores().await.unwrap(),
+        vec![data_store("/b.ldif")]
+    );
 
-    assert_eq!(store.save_connection(&connection("http://a")).await.unwrap(), Saved::Created);
-    assert_eq!(store.save_connection(&connection("http://a")).await.unwrap(), Saved::Unchanged);
-    assert_eq!(store.save_connection(&connection("http://b")).await.unwrap(), Saved::Updated);
+    assert_eq!(
+        store
+            .save_connection(&connection("http://a"))
+            .await
+            .unwrap(),
+        Saved::Created
+    );
+    assert_eq!(
+        store
+            .save_connection(&connection("http://a"))
+            .await
+            .unwrap(),
+        Saved::Unchanged
+    );
+    assert_eq!(
+        store
+            .save_connection(&connection("http://b"))
+            .await
+            .unwrap(),
+        Saved::Updated
+    );
     let stored = store.connection("Slack").await.unwrap().unwrap();
-    assert_eq!(stored, connection("http://b"), "secrets come back decrypted");
+    assert_eq!(
+        stored,
+        connection("http://b"),
+        "secrets come back decrypted"
+    );
     assert!(store.connection("missing").await.unwrap().is_none());
     let mut other = connection("http://c");
     other.name = "Box".into();
     store.save_connection(&other).await.unwrap();
-    let names: Vec<String> = store.connections().await.unwrap().into_iter().map(|c| c.name).collect();
+    let names: Vec<String> = store
+        .connections()
+        .await
+        .unwrap()
+        .into_iter()
+        .map(|c| c.name)
+        .collect();
     assert_eq!(names, ["Box", "Slack"]);
 
     // Records: upsert, list ordered by GUID, per channel, delete, counts.
     let channel = ChannelKey::new("Slack", "employees");
     let elsewhere = ChannelKey::new("Slack", "contractors");
-    store.save_record(&channel, &record("b", RecordStatus::Provisioned)).await.unwrap();
-    store.save_record(&channel, &record("a", RecordStatus::Failed)).await.unwrap();
-    store.save_record(&channel, &record("c", RecordStatus::Disabled)).await.unwrap();
-    store.save_record(&elsewhere, &record("z", RecordStatus::Provisioned)).await.unwrap();
+    store
+        .save_record(&channel, &record("b", RecordStatus::Provisioned))
+        .await
+        .unwrap();
+    store
+        .save_record(&channel, &record("a", RecordStatus::Failed))
+        .await
+        .unwrap();
+    store
+        .save_record(&channel, &record("c", RecordStatus::Disabled))
+        .await
+        .unwrap();
+    store
+        .save_record(&elsewhere, &record("z", RecordStatus::Provisioned))
+        .await
+        .unwrap();
     let records = store.records(&channel).await.unwrap();
-    assert_eq!(records, vec![record("a", RecordStatus::Failed), record("b", RecordStatus::Provisioned), record("c", RecordStatus::Disabled)]);
+    assert_eq!(
+        records,
+        vec![
+            record("a", RecordStatus::Failed),
+            record("b", RecordStatus::Provisioned),
+            record("c", RecordStatus::Disabled)
+        ]
+    );
     let mut updated = record("a", RecordStatus::Provisioned);
     updated.applied_image = None;
     store.save_record(&channel, &updated).await.unwrap();
     assert_eq!(store.records(&channel).await.unwrap()[0], updated);
-    store.save_record(&channel, &record("d", RecordStatus::Failed)).await.unwrap();
+    store
+        .save_record(&channel, &record("d", RecordStatus::Failed))
+        .await
+        .unwrap();
     let counts = store.record_counts(&channel).await.unwrap();
     assert_eq!((counts.users, counts.failed, counts.blocked), (3, 1, 0));
     store.delete_record(&channel, "d").await.unwrap();
@@ -86,13 +154,28 @@ pub async fn run(store: &dyn Store) {
 
     // Cycle history, newest first.
     let first = store.begin_cycle(&channel, 1_000).await.unwrap();
-    let summary = CycleSummary { created: 3, failed: 1, ..CycleSummary::default() };
+    let summary = CycleSummary {
+        created: 3,
+        failed: 1,
+        ..CycleSummary::default()
+    };
     store.end_cycle(first, 2_000, &summary, None).await.unwrap();
     let second = store.begin_cycle(&channel, 3_000).await.unwrap();
-    store.end_cycle(second, 3_500, &CycleSummary::default(), Some("data store unreadable")).await.unwrap();
+    store
+        .end_cycle(
+            second,
+            3_500,
+            &CycleSummary::default(),
+            Some("data store unreadable"),
+        )
+        .await
+        .unwrap();
     let open = store.begin_cycle(&channel, 4_000).await.unwrap();
     let cycles = store.cycles(&channel, 10).await.unwrap();
-    assert_eq!(cycles.iter().map(|c| c.id).collect::<Vec<_>>(), [open, second, first]);
+    assert_eq!(
+        cycles.iter().map(|c| c.id).collect::<Vec<_>>(),
+        [open, second, first]
+    );
     assert_eq!(cycles[0].finished_at_ms, None);
     assert_eq!(cycles[1].error.as_deref(), Some("data store unreadable"));
     assert_eq!(cycles[2].summary, summary);
@@ -103,7 +186,24 @@ pub async fn run(store: &dyn Store) {
 
 /// After `run` and a reopen of the same storage, everything is still there.
 pub async fn check_persisted(store: &dyn Store) {
-    assert_eq!(store.connection("Slack").await.unwrap(), Some(connection("http://b")));
-    assert_eq!(store.records(&ChannelKey::new("Slack", "employees")).await.unwrap().len(), 3);
-    assert_eq!(store.cycles(&ChannelKey::new("Slack", "employees"), 10).await.unwrap().len(), 3);
+    assert_eq!(
+        store.connection("Slack").await.unwrap(),
+        Some(connection("http://b"))
+    );
+    assert_eq!(
+        store
+            .records(&ChannelKey::new("Slack", "employees"))
+            .await
+            .unwrap()
+            .len(),
+        3
+    );
+    assert_eq!(
+        store
+            .cycles(&ChannelKey::new("Slack", "employees"), 10)
+            .await
+            .unwrap()
+            .len(),
+        3
+    );
 }

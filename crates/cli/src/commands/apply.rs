@@ -22,9 +22,16 @@ pub async fn run(data_dir: &Path, args: Args) -> Result<ExitCode> {
     let text = std::fs::read_to_string(&args.file)
         .with_context(|| format!("cannot read configuration file {}", args.file.display()))?;
     let file = ConfigFile::from_toml(&text).map_err(|e| anyhow!("{}: {e}", args.file.display()))?;
-    let base_dir = args.file.parent().map(Path::to_path_buf).unwrap_or_default();
+    let base_dir = args
+        .file
+        .parent()
+        .map(Path::to_path_buf)
+        .unwrap_or_default();
     let dir = DataDir::open(data_dir, true).await?;
-    for line in apply_config(&dir.store, file, &base_dir).await.map_err(|e| anyhow!("{}: {e:#}", args.file.display()))? {
+    for line in apply_config(&dir.store, file, &base_dir)
+        .await
+        .map_err(|e| anyhow!("{}: {e:#}", args.file.display()))?
+    {
         println!("{line}");
     }
     Ok(ExitCode::SUCCESS)
@@ -32,7 +39,11 @@ pub async fn run(data_dir: &Path, args: Args) -> Result<ExitCode> {
 
 /// Validates the file against itself and the stored configuration, then saves it. Returns one
 /// line per object saying what happened.
-pub async fn apply_config(store: &dyn Store, mut file: ConfigFile, base_dir: &Path) -> Result<Vec<String>> {
+pub async fn apply_config(
+    store: &dyn Store,
+    mut file: ConfigFile,
+    base_dir: &Path,
+) -> Result<Vec<String>> {
     // LDIF paths are stored absolute so that later commands work from any folder.
     let base_dir = std::path::absolute(base_dir).unwrap_or_else(|_| base_dir.to_path_buf());
     for data_store in &mut file.data_stores {
@@ -48,7 +59,12 @@ pub async fn apply_config(store: &dyn Store, mut file: ConfigFile, base_dir: &Pa
             connection.keep_omitted_secrets(&stored);
         }
     }
-    let known: BTreeSet<String> = store.data_stores().await?.into_iter().map(|d| d.name).collect();
+    let known: BTreeSet<String> = store
+        .data_stores()
+        .await?
+        .into_iter()
+        .map(|d| d.name)
+        .collect();
     file.validate(&known)?;
 
     let mut lines = Vec::new();
@@ -56,10 +72,17 @@ pub async fn apply_config(store: &dyn Store, mut file: ConfigFile, base_dir: &Pa
         if let Some(path) = &data_store.path
             && !Path::new(path).exists()
         {
-            lines.push(format!("warning: data store \"{}\": {path} does not exist yet", data_store.name));
+            lines.push(format!(
+                "warning: data store \"{}\": {path} does not exist yet",
+                data_store.name
+            ));
         }
         let saved = store.save_data_store(data_store).await?;
-        lines.push(format!("data store \"{}\": {}", data_store.name, describe(saved)));
+        lines.push(format!(
+            "data store \"{}\": {}",
+            data_store.name,
+            describe(saved)
+        ));
     }
     for connection in &file.connections {
         for secret in connection.secrets() {
@@ -71,12 +94,20 @@ pub async fn apply_config(store: &dyn Store, mut file: ConfigFile, base_dir: &Pa
             }
         }
         let saved = store.save_connection(connection).await?;
-        let state = if connection.active { "active" } else { "inactive" };
+        let state = if connection.active {
+            "active"
+        } else {
+            "inactive"
+        };
         lines.push(format!(
             "connection \"{}\" ({state}, {} channel{}): {}",
             connection.name,
             connection.channels.len(),
-            if connection.channels.len() == 1 { "" } else { "s" },
+            if connection.channels.len() == 1 {
+                ""
+            } else {
+                "s"
+            },
             describe(saved)
         ));
     }

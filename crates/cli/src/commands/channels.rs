@@ -32,7 +32,9 @@ pub async fn run(data_dir: &Path) -> Result<ExitCode> {
             let last = match dir.store.cycles(&key, 1).await?.first() {
                 None => "never".to_owned(),
                 Some(cycle) => match (&cycle.error, cycle.finished_at_ms) {
-                    (Some(error), _) => format!("{} stopped: {error}", format_utc(cycle.started_at_ms)),
+                    (Some(error), _) => {
+                        format!("{} stopped: {error}", format_utc(cycle.started_at_ms))
+                    }
                     (None, None) => format!("{} running", format_utc(cycle.started_at_ms)),
                     (None, Some(finished)) => format!(
                         "{} ok ({} failed)",
@@ -56,9 +58,15 @@ pub async fn run(data_dir: &Path) -> Result<ExitCode> {
         println!("no channels (define connections with `scimbridge apply -f FILE`)");
         return Ok(ExitCode::SUCCESS);
     }
-    let widths: Vec<usize> = (0..7).map(|i| rows.iter().map(|r| r[i].chars().count()).max().unwrap_or(0)).collect();
+    let widths: Vec<usize> = (0..7)
+        .map(|i| rows.iter().map(|r| r[i].chars().count()).max().unwrap_or(0))
+        .collect();
     for row in rows {
-        let cells: Vec<String> = row.iter().zip(&widths).map(|(cell, width)| format!("{cell:<width$}")).collect();
+        let cells: Vec<String> = row
+            .iter()
+            .zip(&widths)
+            .map(|(cell, width)| format!("{cell:<width$}"))
+            .collect();
         println!("{}", cells.join("  ").trim_end());
     }
     Ok(ExitCode::SUCCESS)
@@ -78,7 +86,12 @@ pub fn format_utc(ms: i64) -> String {
     let day = doy - (153 * mp + 2) / 5 + 1;
     let month = if mp < 10 { mp + 3 } else { mp - 9 };
     let year = yoe + era * 400 + i64::from(month <= 2);
-    format!("{year:04}-{month:02}-{day:02} {:02}:{:02}:{:02}Z", rem / 3600, rem % 3600 / 60, rem % 60)
+    format!(
+        "{year:04}-{month:02}-{day:02} {:02}:{:02}:{:02}Z",
+        rem / 3600,
+        rem % 3600 / 60,
+        rem % 60
+    )
 }
 
 #[cfg(test)]

@@ -23,7 +23,10 @@ pub async fn run(data_dir: &Path, args: Args) -> Result<ExitCode> {
         Some(name) => vec![dir.connection(name).await?],
         None => dir.store.connections().await?,
     };
-    let used: BTreeSet<&str> = connections.iter().flat_map(|c| c.channels.iter().map(|ch| ch.data_store.as_str())).collect();
+    let used: BTreeSet<&str> = connections
+        .iter()
+        .flat_map(|c| c.channels.iter().map(|ch| ch.data_store.as_str()))
+        .collect();
     let data_stores = dir
         .store
         .data_stores()
@@ -43,7 +46,12 @@ pub fn export_text(
 ) -> Result<String> {
     let mut notes = Vec::new();
     for connection in &mut connections {
-        if connection.target.access_token.as_ref().is_some_and(|s| s.is_literal()) {
+        if connection
+            .target
+            .access_token
+            .as_ref()
+            .is_some_and(|s| s.is_literal())
+        {
             connection.target.access_token = None;
             notes.push(format!(
                 "# connection \"{}\": target.access_token is stored encrypted and left out here; applying this file keeps it.",
@@ -51,8 +59,14 @@ pub fn export_text(
             ));
         }
     }
-    let file = ConfigFile { version: CONFIG_VERSION, data_stores, connections };
-    let mut text = String::from("# scimbridge configuration, exported; apply with: scimbridge apply -f FILE\n");
+    let file = ConfigFile {
+        version: CONFIG_VERSION,
+        data_stores,
+        connections,
+    };
+    let mut text = String::from(
+        "# scimbridge configuration, exported; apply with: scimbridge apply -f FILE\n",
+    );
     for note in notes {
         text.push_str(&note);
         text.push('\n');

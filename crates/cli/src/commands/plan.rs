@@ -26,8 +26,10 @@ pub async fn run(data_dir: &Path, args: Args) -> Result<ExitCode> {
         plans.push((channel.name.clone(), plan));
     }
     if args.json {
-        let value: serde_json::Map<String, serde_json::Value> =
-            plans.into_iter().map(|(name, plan)| (name, serde_json::to_value(plan).unwrap_or_default())).collect();
+        let value: serde_json::Map<String, serde_json::Value> = plans
+            .into_iter()
+            .map(|(name, plan)| (name, serde_json::to_value(plan).unwrap_or_default()))
+            .collect();
         println!("{}", serde_json::to_string_pretty(&value)?);
     } else {
         for (name, plan) in plans {

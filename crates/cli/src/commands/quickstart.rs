@@ -9,8 +9,8 @@ use anyhow::{Context, Result};
 use rand::RngCore;
 use scimbridge_model::config::CONFIG_VERSION;
 use scimbridge_model::{
-    AuthenticationMethod, Channel, ConfigFile, Connection, DataStore, DataStoreType, FieldMapping, ProvisioningOptions,
-    ScimField, Secret, SourceLocation, SourceSettings, TargetSettings,
+    AuthenticationMethod, Channel, ConfigFile, Connection, DataStore, DataStoreType, FieldMapping,
+    ProvisioningOptions, ScimField, Secret, SourceLocation, SourceSettings, TargetSettings,
 };
 use scimbridge_target::{BASE_PATH, ScimTarget, TargetConfig};
 
@@ -34,29 +34,45 @@ pub struct Args {
 }
 
 pub async fn run(data_dir: &Path, args: Args) -> Result<ExitCode> {
-    std::fs::create_dir_all(data_dir).with_context(|| format!("cannot create data directory {}", data_dir.display()))?;
+    std::fs::create_dir_all(data_dir)
+        .with_context(|| format!("cannot create data directory {}", data_dir.display()))?;
     let data_dir = std::path::absolute(data_dir)?;
     let ldif = data_dir.join("directory.ldif");
     if ldif.exists() {
-        println!("Directory: {} (your copy; delete it to get the sample back)", ldif.display());
+        println!(
+            "Directory: {} (your copy; delete it to get the sample back)",
+            ldif.display()
+        );
     } else {
-        std::fs::write(&ldif, SAMPLE_DIRECTORY).with_context(|| format!("cannot write {}", ldif.display()))?;
-        println!("Directory: {} (sample: 1,000 people, 20 groups)", ldif.display());
+        std::fs::write(&ldif, SAMPLE_DIRECTORY)
+            .with_context(|| format!("cannot write {}", ldif.display()))?;
+        println!(
+            "Directory: {} (sample: 1,000 people, 20 groups)",
+            ldif.display()
+        );
     }
     let token_file = data_dir.join("target-token");
     let token = read_or_create_token(&token_file)?;
 
     // The bundled target, in-process, on a free loopback port.
-    let target = ScimTarget::open(TargetConfig { database_path: data_dir.join("target.db"), bearer_token: Some(token) })
+    let target = ScimTarget::open(TargetConfig {
+        database_path: data_dir.join("target.db"),
+        bearer_token: Some(token),
+    })
+    .await
+    .context("cannot open the bundled target's database")?;
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0")
         .await
-        .context("cannot open the bundled target's database")?;
-    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.context("cannot listen on 127.0.0.1")?;
+        .context("cannot listen on 127.0.0.1")?;
     let url = format!("http://{}{BASE_PATH}", listener.local_addr()?);
     let (stop_target, stopped) = tokio::sync::oneshot::channel::<()>();
     let server = tokio::spawn(target.serve(listener, async {
         let _ = stopped.await;
     }));
-    println!("Target:    {url} (bundled SCIM 2.0 service, bearer token in {})", token_file.display());
+    println!(
+        "Target:    {url} (bundled SCIM 2.0 service, bearer token in {})",
+        token_file.display()
+    );
 
     let config = quickstart_config(&ldif, &url, &token_file);
     let config_file = data_dir.join("quickstart.toml");
@@ -64,7 +80,8 @@ pub async fn run(data_dir: &Path, args: Args) -> Result<ExitCode> {
         "# Written by `scimbridge quickstart` on each run; copy it to start your own configuration.\n{}",
         config.to_toml()?
     );
-    std::fs::write(&config_file, text).with_context(|| format!("cannot write {}", config_file.display()))?;
+    std::fs::write(&config_file, text)
+        .with_context(|| format!("cannot write {}", config_file.display()))?;
     println!("Config:    {}", config_file.display());
 
     let dir = DataDir::open(&data_dir, true).await?;
@@ -78,16 +95,27 @@ pub async fn run(data_dir: &Path, args: Args) -> Result<ExitCode> {
         println!();
         println!("What to try next:");
         println!("  * Look at the target:");
-        println!("      curl -s -H \"Authorization: Bearer $(cat {})\" '{url}/Users?count=2'", token_file.display());
-        println!("  * Edit {} (change a title, delete an entry) and save:", ldif.display());
+        println!(
+            "      curl -s -H \"Authorization: Bearer $(cat {})\" '{url}/Users?count=2'",
+            token_file.display()
+        );
+        println!(
+            "  * Edit {} (change a title, delete an entry) and save:",
+            ldif.display()
+        );
         println!("    each save is provisioned within seconds.");
-        println!("  * Press Ctrl-C to stop. `scimbridge --data-dir {} channels` shows the state.", data_dir.display());
+        println!(
+            "  * Press Ctrl-C to stop. `scimbridge --data-dir {} channels` shows the state.",
+            data_dir.display()
+        );
         println!();
         println!("Watching {} for changes…", ldif.display());
         watch(&dir, &ldif).await?;
     }
     let _ = stop_target.send(());
-    server.await.context("the bundled target stopped abnormally")??;
+    server
+        .await
+        .context("the bundled target stopped abnormally")??;
     Ok(code)
 }
 
@@ -144,7 +172,9 @@ fn read_or_create_token(path: &Path) -> Result<String> {
         options.mode(0o600);
     }
     use std::io::Write;
-    let mut file = options.open(path).with_context(|| format!("cannot write {}", path.display()))?;
+    let mut file = options
+        .open(path)
+        .with_context(|| format!("cannot write {}", path.display()))?;
     writeln!(file, "{token}")?;
     Ok(token)
 }
@@ -190,10 +220,11 @@ fn quickstart_config(ldif: &Path, url: &str, token_file: &Path) -> ConfigFile {
                 data_store: DATA_STORE.into(),
                 timeout: 60,
                 source_settings: SourceSettings::default(),
-                source_location: SourceLocation { base_dn: "ou=people,dc=example,dc=com".into() },
+                source_location: SourceLocation {
+                    base_dn: "ou=people,dc=example,dc=com".into(),
+                },
                 attribute_mapping,
             }],
         }],
     }
 }
-

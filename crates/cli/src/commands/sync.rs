@@ -25,7 +25,11 @@ pub async fn run(data_dir: &Path, args: Args) -> Result<ExitCode> {
 }
 
 /// Runs a cycle of each active channel of an active connection.
-pub async fn sync_connection(dir: &DataDir, connection: &Connection, progress: &dyn Progress) -> Result<Vec<CycleReport>> {
+pub async fn sync_connection(
+    dir: &DataDir,
+    connection: &Connection,
+    progress: &dyn Progress,
+) -> Result<Vec<CycleReport>> {
     if !connection.active {
         return Err(anyhow!(
             "connection \"{}\" is not active; set active = true in its configuration and apply it",
@@ -34,14 +38,24 @@ pub async fn sync_connection(dir: &DataDir, connection: &Connection, progress: &
     }
     let channels: Vec<_> = connection.channels.iter().filter(|c| c.active).collect();
     if channels.is_empty() {
-        return Err(anyhow!("connection \"{}\" has no active channel", connection.name));
+        return Err(anyhow!(
+            "connection \"{}\" has no active channel",
+            connection.name
+        ));
     }
     let mut reports = Vec::new();
     for channel in channels {
         let data_store = dir.data_store(&channel.data_store).await?;
-        let report = run_cycle(&dir.store, connection, channel, &data_store, &SystemClock, progress)
-            .await
-            .map_err(|e| anyhow!("channel {}/{}: {e}", connection.name, channel.name))?;
+        let report = run_cycle(
+            &dir.store,
+            connection,
+            channel,
+            &data_store,
+            &SystemClock,
+            progress,
+        )
+        .await
+        .map_err(|e| anyhow!("channel {}/{}: {e}", connection.name, channel.name))?;
         reports.push(report);
     }
     Ok(reports)
@@ -57,5 +71,9 @@ pub fn print_reports(reports: &[CycleReport]) -> ExitCode {
         }
         failed |= report.summary.failed > 0;
     }
-    if failed { ExitCode::from(EXIT_RECORDS_FAILED) } else { ExitCode::SUCCESS }
+    if failed {
+        ExitCode::from(EXIT_RECORDS_FAILED)
+    } else {
+        ExitCode::SUCCESS
+    }
 }

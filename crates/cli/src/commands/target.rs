@@ -19,7 +19,12 @@ pub struct ServeArgs {
     #[arg(long, default_value = "127.0.0.1:8080")]
     listen: SocketAddr,
     /// Require this bearer token (discovery endpoints stay open). Prefer --token-file.
-    #[arg(long, env = "SCIMBRIDGE_TARGET_TOKEN", conflicts_with = "token_file", hide_env_values = true)]
+    #[arg(
+        long,
+        env = "SCIMBRIDGE_TARGET_TOKEN",
+        conflicts_with = "token_file",
+        hide_env_values = true
+    )]
     token: Option<String>,
     /// Read the required bearer token from a file.
     #[arg(long)]
@@ -46,16 +51,28 @@ pub async fn run(data_dir: &std::path::Path, command: Command) -> Result<ExitCod
     }
     let database_path = args.database.unwrap_or_else(|| data_dir.join("target.db"));
     if let Some(parent) = database_path.parent().filter(|p| !p.as_os_str().is_empty()) {
-        std::fs::create_dir_all(parent).with_context(|| format!("cannot create {}", parent.display()))?;
+        std::fs::create_dir_all(parent)
+            .with_context(|| format!("cannot create {}", parent.display()))?;
     }
-    let target = ScimTarget::open(TargetConfig { database_path: database_path.clone(), bearer_token: token.clone() })
-        .await
-        .with_context(|| format!("cannot open the target database {}", database_path.display()))?;
+    let target = ScimTarget::open(TargetConfig {
+        database_path: database_path.clone(),
+        bearer_token: token.clone(),
+    })
+    .await
+    .with_context(|| {
+        format!(
+            "cannot open the target database {}",
+            database_path.display()
+        )
+    })?;
     let listener = tokio::net::TcpListener::bind(args.listen)
         .await
         .with_context(|| format!("cannot listen on {}", args.listen))?;
     let address = listener.local_addr()?;
-    println!("SCIM 2.0 target listening on http://{address}{BASE_PATH} (database {})", database_path.display());
+    println!(
+        "SCIM 2.0 target listening on http://{address}{BASE_PATH} (database {})",
+        database_path.display()
+    );
     if token.is_none() {
         println!("warning: no --token: every request is accepted");
     }

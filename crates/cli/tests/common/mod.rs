@@ -18,7 +18,11 @@ pub fn bin() -> &'static str {
 /// Runs `scimbridge --data-dir DIR ARGS…` to completion.
 pub fn scimbridge(data_dir: &Path, args: &[&str], env: &[(&str, &str)]) -> Output {
     let mut command = Command::new(bin());
-    command.arg("--data-dir").arg(data_dir).args(args).stdin(Stdio::null());
+    command
+        .arg("--data-dir")
+        .arg(data_dir)
+        .args(args)
+        .stdin(Stdio::null());
     for (key, value) in env {
         command.env(key, value);
     }
@@ -35,7 +39,13 @@ pub fn stderr(output: &Output) -> String {
 
 /// Asserts success and returns stdout.
 pub fn ok(output: Output) -> String {
-    assert!(output.status.success(), "exit {:?}\nstdout:\n{}\nstderr:\n{}", output.status, stdout(&output), stderr(&output));
+    assert!(
+        output.status.success(),
+        "exit {:?}\nstdout:\n{}\nstderr:\n{}",
+        output.status,
+        stdout(&output),
+        stderr(&output)
+    );
     stdout(&output)
 }
 
@@ -50,20 +60,35 @@ impl TargetProcess {
     pub fn start(database: &Path, token: &str) -> TargetProcess {
         let port = scimbridge_testkit::free_port();
         let child = Command::new(bin())
-            .args(["target", "serve", "--listen", &format!("127.0.0.1:{port}"), "--token", token, "--database"])
+            .args([
+                "target",
+                "serve",
+                "--listen",
+                &format!("127.0.0.1:{port}"),
+                "--token",
+                token,
+                "--database",
+            ])
             .arg(database)
             .stdin(Stdio::null())
             .stdout(Stdio::null())
             .stderr(Stdio::inherit())
             .spawn()
             .unwrap();
-        let target = TargetProcess { child, url: format!("http://127.0.0.1:{port}/scim/v2"), token: token.to_owned() };
+        let target = TargetProcess {
+            child,
+            url: format!("http://127.0.0.1:{port}/scim/v2"),
+            token: token.to_owned(),
+        };
         wait_for_port(port);
         target
     }
 
     pub fn client(&self) -> ScimReader {
-        ScimReader { url: self.url.clone(), token: self.token.clone() }
+        ScimReader {
+            url: self.url.clone(),
+            token: self.token.clone(),
+        }
     }
 }
 
@@ -101,7 +126,14 @@ impl ScimReader {
             .unwrap();
         let status = response.status().as_u16();
         let text = response.text().unwrap();
-        (status, if text.is_empty() { Value::Null } else { serde_json::from_str(&text).unwrap() })
+        (
+            status,
+            if text.is_empty() {
+                Value::Null
+            } else {
+                serde_json::from_str(&text).unwrap()
+            },
+        )
     }
 
     /// Every user, page by page.
@@ -129,7 +161,11 @@ impl ScimReader {
         let (status, page) = self.get("/Users", &[("filter", &filter)]);
         assert_eq!(status, 200, "{page}");
         let resources = page["Resources"].as_array().cloned().unwrap_or_default();
-        assert!(resources.len() <= 1, "{user_name} exists {} times", resources.len());
+        assert!(
+            resources.len() <= 1,
+            "{user_name} exists {} times",
+            resources.len()
+        );
         resources.into_iter().next()
     }
 }
@@ -139,13 +175,19 @@ pub fn people(ldif: &str) -> Vec<scimbridge_ldap::LdifRecord> {
     scimbridge_ldap::parse_ldif(ldif, "sample")
         .unwrap()
         .into_iter()
-        .filter(|r| r.values("objectClass").any(|v| v.eq_ignore_ascii_case(b"inetOrgPerson")))
+        .filter(|r| {
+            r.values("objectClass")
+                .any(|v| v.eq_ignore_ascii_case(b"inetOrgPerson"))
+        })
         .collect()
 }
 
 /// Splits LDIF text into records (blank-line separated) for editing in tests.
 pub fn edit_ldif(text: &str, edit: impl Fn(&str) -> Option<String>) -> String {
-    text.split("\n\n").filter_map(|block| edit(block)).collect::<Vec<_>>().join("\n\n")
+    text.split("\n\n")
+        .filter_map(edit)
+        .collect::<Vec<_>>()
+        .join("\n\n")
 }
 
 pub fn temp_dir() -> tempfile::TempDir {
@@ -157,7 +199,10 @@ pub fn path_str(path: &Path) -> String {
 }
 
 pub fn read_token(data_dir: &Path) -> String {
-    std::fs::read_to_string(data_dir.join("target-token")).unwrap().trim().to_owned()
+    std::fs::read_to_string(data_dir.join("target-token"))
+        .unwrap()
+        .trim()
+        .to_owned()
 }
 
 pub fn data_file(data_dir: &Path, name: &str) -> PathBuf {

@@ -50,7 +50,11 @@ pub struct Applied {
 
 /// Performs one operation against the target. Never fails as a whole: a failure is recorded on
 /// the operation's record and the cycle goes on.
-pub async fn apply_operation(client: &ScimClient, op: &PlannedOperation, existing: Option<&Record>) -> Applied {
+pub async fn apply_operation(
+    client: &ScimClient,
+    op: &PlannedOperation,
+    existing: Option<&Record>,
+) -> Applied {
     match &op.operation {
         Operation::Create { image } => match create_or_link(client, op, image).await {
             Ok((target_id, outcome)) => settled(op, existing, target_id, image, outcome),
@@ -67,7 +71,9 @@ pub async fn apply_operation(client: &ScimClient, op: &PlannedOperation, existin
                 Err(e) if e.status() == Some(404) => failed(
                     op,
                     existing,
-                    format!("target user {target_id} no longer exists; the next cycle handles it anew"),
+                    format!(
+                        "target user {target_id} no longer exists; the next cycle handles it anew"
+                    ),
                     true,
                 ),
                 Err(e) => failed(op, existing, e.to_string(), false),
@@ -78,8 +84,14 @@ pub async fn apply_operation(client: &ScimClient, op: &PlannedOperation, existin
             Ok(()) | Err(ScimClientError::Status { status: 404, .. }) => deleted(op, existing),
             Err(e) => failed(op, existing, e.to_string(), false),
         },
-        Operation::Refresh => Applied { record: refreshed(op, existing), outcome: Outcome::Unchanged },
-        Operation::Forget => Applied { record: None, outcome: Outcome::Forgotten },
+        Operation::Refresh => Applied {
+            record: refreshed(op, existing),
+            outcome: Outcome::Unchanged,
+        },
+        Operation::Forget => Applied {
+            record: None,
+            outcome: Outcome::Forgotten,
+        },
         Operation::Skip => Applied {
             record: Some(Record {
                 status: RecordStatus::Skipped,
@@ -94,11 +106,16 @@ pub async fn apply_operation(client: &ScimClient, op: &PlannedOperation, existin
         Operation::Block => {
             let mut record = base_record(op, existing);
             // A leaver keeps its fingerprint so that it is reconsidered once the option allows it.
-            record.source_fingerprint =
-                op.fingerprint.clone().or_else(|| existing.and_then(|r| r.source_fingerprint.clone()));
+            record.source_fingerprint = op
+                .fingerprint
+                .clone()
+                .or_else(|| existing.and_then(|r| r.source_fingerprint.clone()));
             record.status = RecordStatus::Blocked;
             record.last_error = Some(op.reason.clone());
-            Applied { record: Some(record), outcome: Outcome::Blocked }
+            Applied {
+                record: Some(record),
+                outcome: Outcome::Blocked,
+            }
         }
         Operation::Fail => failed(op, existing, op.reason.clone(), false),
     }
@@ -119,13 +136,15 @@ async fn create_or_link(
     match client.create_user(image).await {
         Ok(id) => Ok((id, Outcome::Created)),
         // Created by someone else between our look-up and our create: link it.
-        Err(e) if e.status() == Some(409) => match client.find_user_by_user_name(user_name).await? {
-            Some(id) => {
-                client.replace_user(&id, image).await?;
-                Ok((id, Outcome::Linked))
+        Err(e) if e.status() == Some(409) => {
+            match client.find_user_by_user_name(user_name).await? {
+                Some(id) => {
+                    client.replace_user(&id, image).await?;
+                    Ok((id, Outcome::Linked))
+                }
+                None => Err(e),
             }
-            None => Err(e),
-        },
+        }
         Err(e) => Err(e),
     }
 }
@@ -175,7 +194,10 @@ fn settled(
         attempts: 0,
         ..base_record(op, existing)
     };
-    Applied { record: Some(record), outcome }
+    Applied {
+        record: Some(record),
+        outcome,
+    }
 }
 
 fn deleted(op: &PlannedOperation, existing: Option<&Record>) -> Applied {
@@ -189,7 +211,10 @@ fn deleted(op: &PlannedOperation, existing: Option<&Record>) -> Applied {
         attempts: 0,
         ..base_record(op, existing)
     });
-    Applied { record, outcome: Outcome::Deleted }
+    Applied {
+        record,
+        outcome: Outcome::Deleted,
+    }
 }
 
 fn refreshed(op: &PlannedOperation, existing: Option<&Record>) -> Option<Record> {
@@ -208,7 +233,12 @@ fn refreshed(op: &PlannedOperation, existing: Option<&Record>) -> Option<Record>
     })
 }
 
-fn failed(op: &PlannedOperation, existing: Option<&Record>, reason: String, target_gone: bool) -> Applied {
+fn failed(
+    op: &PlannedOperation,
+    existing: Option<&Record>,
+    reason: String,
+    target_gone: bool,
+) -> Applied {
     let mut record = base_record(op, existing);
     record.status = RecordStatus::Failed;
     record.attempts = existing.map_or(0, |r| r.attempts).saturating_add(1);
@@ -217,5 +247,8 @@ fn failed(op: &PlannedOperation, existing: Option<&Record>, reason: String, targ
         record.target_id = None;
         record.applied_image = None;
     }
-    Applied { record: Some(record), outcome: Outcome::Failed(reason) }
+    Applied {
+        record: Some(record),
+        outcome: Outcome::Failed(reason),
+    }
 }

@@ -6,7 +6,9 @@
 
 use std::collections::{BTreeMap, HashSet};
 
-use scimbridge_model::{AttributeValue, Channel, ProvisioningOptions, Record, RecordStatus, SourceEntry};
+use scimbridge_model::{
+    AttributeValue, Channel, ProvisioningOptions, Record, RecordStatus, SourceEntry,
+};
 use sha2::{Digest, Sha256};
 
 /// An entry together with its fingerprint.
@@ -90,7 +92,8 @@ pub fn detect(entries: Vec<SourceEntry>, records: &[Record], channel_fingerprint
         }
     }
     for record in records {
-        let needs_handling = record.source_fingerprint.is_some() || record.status == RecordStatus::Failed;
+        let needs_handling =
+            record.source_fingerprint.is_some() || record.status == RecordStatus::Failed;
         if !seen.contains(&record.guid) && needs_handling {
             changes.removed.push(record.clone());
         }
@@ -115,9 +118,19 @@ mod tests {
 
     fn entry(guid: &str, title: &str) -> SourceEntry {
         let mut attributes = BTreeMap::new();
-        attributes.insert("uid".to_owned(), vec![AttributeValue::Text(guid.to_owned())]);
-        attributes.insert("title".to_owned(), vec![AttributeValue::Text(title.to_owned())]);
-        SourceEntry { dn: format!("uid={guid},dc=x"), guid: guid.to_owned(), attributes }
+        attributes.insert(
+            "uid".to_owned(),
+            vec![AttributeValue::Text(guid.to_owned())],
+        );
+        attributes.insert(
+            "title".to_owned(),
+            vec![AttributeValue::Text(title.to_owned())],
+        );
+        SourceEntry {
+            dn: format!("uid={guid},dc=x"),
+            guid: guid.to_owned(),
+            attributes,
+        }
     }
 
     fn record(entry: &SourceEntry, status: RecordStatus) -> Record {
@@ -146,13 +159,30 @@ mod tests {
             record(&failed, RecordStatus::Failed),
             record(&gone, RecordStatus::Provisioned),
         ];
-        let entries = vec![same, entry("changed", "Manager"), failed, entry("new", "Intern")];
+        let entries = vec![
+            same,
+            entry("changed", "Manager"),
+            failed,
+            entry("new", "Intern"),
+        ];
         let changes = detect(entries, &records, "c");
-        let guids = |items: &[Fingerprinted]| items.iter().map(|i| i.entry.guid.clone()).collect::<Vec<_>>();
+        let guids = |items: &[Fingerprinted]| {
+            items
+                .iter()
+                .map(|i| i.entry.guid.clone())
+                .collect::<Vec<_>>()
+        };
         assert_eq!(guids(&changes.added), ["new"]);
         assert_eq!(guids(&changes.modified), ["changed", "failed"]);
         assert_eq!(changes.unchanged, 1);
-        assert_eq!(changes.removed.iter().map(|r| r.guid.as_str()).collect::<Vec<_>>(), ["gone"]);
+        assert_eq!(
+            changes
+                .removed
+                .iter()
+                .map(|r| r.guid.as_str())
+                .collect::<Vec<_>>(),
+            ["gone"]
+        );
     }
 
     #[test]
@@ -170,13 +200,22 @@ mod tests {
         let mut reordered = e.clone();
         reordered.attributes.insert(
             "mail".into(),
-            vec![AttributeValue::Text("b".into()), AttributeValue::Text("a".into())],
+            vec![
+                AttributeValue::Text("b".into()),
+                AttributeValue::Text("a".into()),
+            ],
         );
         let mut other = e.clone();
         other.attributes.insert(
             "mail".into(),
-            vec![AttributeValue::Text("a".into()), AttributeValue::Text("b".into())],
+            vec![
+                AttributeValue::Text("a".into()),
+                AttributeValue::Text("b".into()),
+            ],
         );
-        assert_eq!(entry_fingerprint("c", &reordered), entry_fingerprint("c", &other));
+        assert_eq!(
+            entry_fingerprint("c", &reordered),
+            entry_fingerprint("c", &other)
+        );
     }
 }

@@ -20,13 +20,18 @@ pub enum MappingError {
     MissingUserName { attributes: String },
     #[error("attribute {attribute} has a binary value, which cannot be mapped to {field}")]
     BinaryValue { attribute: String, field: ScimField },
-    #[error("cannot read active from \"{value}\": expected true/false, yes/no, 1/0, enabled/disabled or active/inactive")]
+    #[error(
+        "cannot read active from \"{value}\": expected true/false, yes/no, 1/0, enabled/disabled or active/inactive"
+    )]
     NotABoolean { value: String },
 }
 
 /// Maps one entry. A missing optional field is left out of the image, so a value that became
 /// empty in the source is cleared in the target when the image replaces the user.
-pub fn map_user(entry: &SourceEntry, mapping: &AttributeMapping) -> Result<DesiredUser, MappingError> {
+pub fn map_user(
+    entry: &SourceEntry,
+    mapping: &AttributeMapping,
+) -> Result<DesiredUser, MappingError> {
     let value = |field: ScimField| -> Result<Option<String>, MappingError> {
         match mapping.get(&field) {
             Some(field_mapping) => field_value(entry, field, field_mapping),
@@ -71,10 +76,17 @@ pub fn map_user(entry: &SourceEntry, mapping: &AttributeMapping) -> Result<Desir
         image.insert("title".into(), Value::String(title));
     }
     if let Some(email) = value(ScimField::WorkEmail)? {
-        image.insert("emails".into(), json!([{ "value": email, "type": "work", "primary": true }]));
+        image.insert(
+            "emails".into(),
+            json!([{ "value": email, "type": "work", "primary": true }]),
+        );
     }
     image.insert("active".into(), Value::Bool(active));
-    Ok(DesiredUser { user_name, active, image: Value::Object(image) })
+    Ok(DesiredUser {
+        user_name,
+        active,
+        image: Value::Object(image),
+    })
 }
 
 /// The first non-empty value of the mapped attributes, else the default value.
@@ -86,10 +98,15 @@ fn field_value(
     for attribute in &mapping.attributes {
         for value in entry.values(attribute) {
             match value {
-                AttributeValue::Text(text) if !text.trim().is_empty() => return Ok(Some(text.clone())),
+                AttributeValue::Text(text) if !text.trim().is_empty() => {
+                    return Ok(Some(text.clone()));
+                }
                 AttributeValue::Text(_) => {}
                 AttributeValue::Binary(_) => {
-                    return Err(MappingError::BinaryValue { attribute: attribute.clone(), field });
+                    return Err(MappingError::BinaryValue {
+                        attribute: attribute.clone(),
+                        field,
+                    });
                 }
             }
         }
@@ -123,7 +140,12 @@ pub fn changed_attributes(before: Option<&Value>, after: &Value) -> Vec<String> 
         .iter()
         .filter(|(key, value)| before.get(*key) != Some(value))
         .map(|(key, _)| key.clone())
-        .chain(before.keys().filter(|key| !after.contains_key(*key)).cloned())
+        .chain(
+            before
+                .keys()
+                .filter(|key| !after.contains_key(*key))
+                .cloned(),
+        )
         .collect();
     names.sort();
     names.dedup();
@@ -145,7 +167,11 @@ mod tests {
                 .or_default()
                 .push(AttributeValue::Text((*value).to_owned()));
         }
-        SourceEntry { dn: "uid=x,dc=example,dc=com".into(), guid: "g".into(), attributes }
+        SourceEntry {
+            dn: "uid=x,dc=example,dc=com".into(),
+            guid: "g".into(),
+            attributes,
+        }
     }
 
     fn mapping(pairs: &[(ScimField, &[&str], Option<&str>)]) -> AttributeMapping {
@@ -211,13 +237,19 @@ mod tests {
         let user = map_user(&e, &full_mapping()).unwrap();
         assert_eq!(user.image["displayName"], "Display");
         let e = entry(&[("uid", "a"), ("cn", "Common")]);
-        assert_eq!(map_user(&e, &full_mapping()).unwrap().image["displayName"], "Common");
+        assert_eq!(
+            map_user(&e, &full_mapping()).unwrap().image["displayName"],
+            "Common"
+        );
     }
 
     #[test]
     fn empty_values_are_left_out_so_the_target_clears_them() {
         let e = entry(&[("uid", "a"), ("title", "  ")]);
-        let m = mapping(&[(ScimField::UserName, &["uid"], None), (ScimField::Title, &["title"], None)]);
+        let m = mapping(&[
+            (ScimField::UserName, &["uid"], None),
+            (ScimField::Title, &["title"], None),
+        ]);
         let user = map_user(&e, &m).unwrap();
         assert!(user.image.get("title").is_none());
         assert!(user.image.get("name").is_none());
@@ -226,12 +258,20 @@ mod tests {
     #[test]
     fn missing_user_name_fails_the_record_with_a_reason() {
         let err = map_user(&entry(&[("cn", "x")]), &full_mapping()).unwrap_err();
-        assert_eq!(err.to_string(), "required field userName has no value (mapped from uid)");
+        assert_eq!(
+            err.to_string(),
+            "required field userName has no value (mapped from uid)"
+        );
     }
 
     #[test]
     fn active_is_read_as_a_boolean() {
-        for (text, expected) in [("FALSE", false), ("disabled", false), ("1", true), ("Active", true)] {
+        for (text, expected) in [
+            ("FALSE", false),
+            ("disabled", false),
+            ("1", true),
+            ("Active", true),
+        ] {
             let e = entry(&[("uid", "a"), ("employeeStatus", text)]);
             let user = map_user(&e, &full_mapping()).unwrap();
             assert_eq!(user.active, expected, "{text}");
@@ -245,7 +285,10 @@ mod tests {
     #[test]
     fn binary_values_are_refused() {
         let mut e = entry(&[("uid", "a")]);
-        e.attributes.insert("title".into(), vec![AttributeValue::Binary(vec![0xff, 0xfe])]);
+        e.attributes.insert(
+            "title".into(),
+            vec![AttributeValue::Binary(vec![0xff, 0xfe])],
+        );
         let err = map_user(&e, &full_mapping()).unwrap_err();
         assert!(matches!(err, MappingError::BinaryValue { .. }));
     }
@@ -254,6 +297,9 @@ mod tests {
     fn reports_changed_attributes() {
         let before = json!({"userName": "a", "title": "x", "displayName": "A"});
         let after = json!({"userName": "a", "title": "y", "active": true});
-        assert_eq!(changed_attributes(Some(&before), &after), ["active", "displayName", "title"]);
+        assert_eq!(
+            changed_attributes(Some(&before), &after),
+            ["active", "displayName", "title"]
+        );
     }
 }

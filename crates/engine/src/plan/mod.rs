@@ -26,7 +26,10 @@ pub fn plan_users(
     options: &ProvisioningOptions,
     unchanged: u64,
 ) -> Plan {
-    let mut plan = Plan { operations: Vec::new(), unchanged };
+    let mut plan = Plan {
+        operations: Vec::new(),
+        unchanged,
+    };
     for candidate in candidates {
         let record = records.get(&candidate.guid);
         let planned = plan_present(candidate, record, options);
@@ -41,16 +44,26 @@ pub fn plan_users(
     plan
 }
 
-fn plan_present(candidate: Candidate, record: Option<&Record>, options: &ProvisioningOptions) -> PlannedOperation {
-    let Candidate { guid, dn, fingerprint, mapped } = candidate;
-    let planned = |user_name: Option<String>, operation: Operation, reason: String| PlannedOperation {
-        guid: guid.clone(),
-        dn: dn.clone(),
-        user_name,
-        fingerprint: Some(fingerprint.clone()),
-        operation,
-        reason,
-    };
+fn plan_present(
+    candidate: Candidate,
+    record: Option<&Record>,
+    options: &ProvisioningOptions,
+) -> PlannedOperation {
+    let Candidate {
+        guid,
+        dn,
+        fingerprint,
+        mapped,
+    } = candidate;
+    let planned =
+        |user_name: Option<String>, operation: Operation, reason: String| PlannedOperation {
+            guid: guid.clone(),
+            dn: dn.clone(),
+            user_name,
+            fingerprint: Some(fingerprint.clone()),
+            operation,
+            reason,
+        };
     let user = match mapped {
         Ok(user) => user,
         Err(reason) => {
@@ -58,7 +71,11 @@ fn plan_present(candidate: Candidate, record: Option<&Record>, options: &Provisi
             return planned(user_name, Operation::Fail, reason);
         }
     };
-    let DesiredUser { user_name, active, image } = user;
+    let DesiredUser {
+        user_name,
+        active,
+        image,
+    } = user;
     let name = Some(user_name);
     let target_id = record.and_then(|r| r.target_id.clone());
     let applied = record.and_then(|r| r.applied_image.as_ref());
@@ -67,7 +84,11 @@ fn plan_present(candidate: Candidate, record: Option<&Record>, options: &Provisi
     match (active, target_id) {
         (true, None) => {
             if !options.user_create {
-                return planned(name, Operation::Block, "needs to be created, but user create is off".into());
+                return planned(
+                    name,
+                    Operation::Block,
+                    "needs to be created, but user create is off".into(),
+                );
             }
             let reason = match record.map(|r| r.status) {
                 Some(RecordStatus::Failed) => "retrying the create that failed",
@@ -81,21 +102,35 @@ fn plan_present(candidate: Candidate, record: Option<&Record>, options: &Provisi
                 return planned(name, Operation::Refresh, "target already matches".into());
             }
             if !options.user_update {
-                return planned(name, Operation::Block, "changed, but user update is off".into());
+                return planned(
+                    name,
+                    Operation::Block,
+                    "changed, but user update is off".into(),
+                );
             }
-            let was_inactive = applied.and_then(|a| a.get("active")).and_then(|a| a.as_bool()) == Some(false);
+            let was_inactive = applied
+                .and_then(|a| a.get("active"))
+                .and_then(|a| a.as_bool())
+                == Some(false);
             let reason = if was_inactive {
                 "enabled in the directory again".to_owned()
             } else if retrying && applied == Some(&image) {
                 "retrying the update that failed".to_owned()
             } else {
-                format!("changed: {}", changed_attributes(applied, &image).join(", "))
+                format!(
+                    "changed: {}",
+                    changed_attributes(applied, &image).join(", ")
+                )
             };
             planned(name, Operation::Update { target_id, image }, reason)
         }
         (false, None) => {
             if record.is_some_and(|r| r.status == RecordStatus::Deleted) && !retrying {
-                return planned(name, Operation::Refresh, "deleted from the target while disabled".into());
+                return planned(
+                    name,
+                    Operation::Refresh,
+                    "deleted from the target while disabled".into(),
+                );
             }
             if !options.provision_disabled_users {
                 return planned(
@@ -155,7 +190,12 @@ fn plan_leaver(record: Record, options: &ProvisioningOptions) -> PlannedOperatio
     };
     let target_id = match (&record.target_id, record.status) {
         (Some(target_id), status) if status != RecordStatus::Deleted => target_id.clone(),
-        _ => return planned(Operation::Forget, "left the source location; nothing of it is in the target"),
+        _ => {
+            return planned(
+                Operation::Forget,
+                "left the source location; nothing of it is in the target",
+            );
+        }
     };
     if !options.user_disable_delete {
         return planned(
@@ -170,14 +210,23 @@ fn plan_leaver(record: Record, options: &ProvisioningOptions) -> PlannedOperatio
         ),
         RemoveUserAction::Disable => match &record.applied_image {
             Some(applied) if applied.get("active").and_then(|a| a.as_bool()) == Some(false) => {
-                planned(Operation::Refresh, "left the source location; target already disabled")
+                planned(
+                    Operation::Refresh,
+                    "left the source location; target already disabled",
+                )
             }
             Some(applied) => planned(
-                Operation::Disable { target_id, image: with_active(applied, false) },
+                Operation::Disable {
+                    target_id,
+                    image: with_active(applied, false),
+                },
                 "left the source location",
             ),
             // Linked but never written: there is no image to disable with.
-            None => planned(Operation::Forget, "left the source location before it was written"),
+            None => planned(
+                Operation::Forget,
+                "left the source location before it was written",
+            ),
         },
     }
 }

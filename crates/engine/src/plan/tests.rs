@@ -16,7 +16,11 @@ fn candidate(guid: &str, title: &str, active: bool) -> Candidate {
         guid: guid.into(),
         dn: format!("uid={guid},ou=people,dc=example,dc=com"),
         fingerprint: format!("fp-{guid}-{title}-{active}"),
-        mapped: Ok(DesiredUser { user_name: guid.into(), active, image: image(guid, title, active) }),
+        mapped: Ok(DesiredUser {
+            user_name: guid.into(),
+            active,
+            image: image(guid, title, active),
+        }),
     }
 }
 
@@ -28,7 +32,11 @@ fn provisioned(guid: &str, title: &str, active: bool) -> Record {
         target_id: Some(format!("id-{guid}")),
         source_fingerprint: Some("old".into()),
         applied_image: Some(image(guid, title, active)),
-        status: if active { RecordStatus::Provisioned } else { RecordStatus::Disabled },
+        status: if active {
+            RecordStatus::Provisioned
+        } else {
+            RecordStatus::Disabled
+        },
         last_error: None,
         attempts: 0,
     }
@@ -70,7 +78,11 @@ fn every_provisioning_option_combination() {
             user_update: bits & 2 != 0,
             user_disable_delete: bits & 4 != 0,
             provision_disabled_users: bits & 8 != 0,
-            remove_user_action: if bits & 16 != 0 { RemoveUserAction::Delete } else { RemoveUserAction::Disable },
+            remove_user_action: if bits & 16 != 0 {
+                RemoveUserAction::Delete
+            } else {
+                RemoveUserAction::Disable
+            },
         };
         writeln!(
             table,
@@ -90,10 +102,15 @@ fn every_provisioning_option_combination() {
 
 #[test]
 fn reasons_say_why() {
-    let records: HashMap<String, Record> =
-        [provisioned("mover", "Engineer", true)].into_iter().map(|r| (r.guid.clone(), r)).collect();
+    let records: HashMap<String, Record> = [provisioned("mover", "Engineer", true)]
+        .into_iter()
+        .map(|r| (r.guid.clone(), r))
+        .collect();
     let plan = plan_users(
-        vec![candidate("mover", "Manager", true), candidate("joiner", "Engineer", true)],
+        vec![
+            candidate("mover", "Manager", true),
+            candidate("joiner", "Engineer", true),
+        ],
         vec![],
         &records,
         &ProvisioningOptions::default(),
@@ -118,14 +135,19 @@ fn a_failed_mapping_fails_only_that_record() {
     );
     assert_eq!(plan.operations[0].operation, Operation::Fail);
     assert!(plan.operations[0].reason.contains("userName"));
-    assert!(matches!(plan.operations[1].operation, Operation::Create { .. }));
+    assert!(matches!(
+        plan.operations[1].operation,
+        Operation::Create { .. }
+    ));
 }
 
 #[test]
 fn a_returning_leaver_is_re_enabled_and_a_settled_disable_is_not_repeated() {
     let mut disabled = provisioned("back", "Engineer", false);
     disabled.source_fingerprint = None;
-    let records: HashMap<String, Record> = [(disabled.guid.clone(), disabled.clone())].into_iter().collect();
+    let records: HashMap<String, Record> = [(disabled.guid.clone(), disabled.clone())]
+        .into_iter()
+        .collect();
     let plan = plan_users(
         vec![candidate("back", "Engineer", true)],
         vec![],
@@ -133,9 +155,18 @@ fn a_returning_leaver_is_re_enabled_and_a_settled_disable_is_not_repeated() {
         &ProvisioningOptions::default(),
         0,
     );
-    assert_eq!(plan.to_string(), "update back: enabled in the directory again\nunchanged: 0\n");
+    assert_eq!(
+        plan.to_string(),
+        "update back: enabled in the directory again\nunchanged: 0\n"
+    );
 
-    let plan = plan_users(vec![], vec![disabled], &records, &ProvisioningOptions::default(), 0);
+    let plan = plan_users(
+        vec![],
+        vec![disabled],
+        &records,
+        &ProvisioningOptions::default(),
+        0,
+    );
     assert_eq!(plan.operations[0].operation, Operation::Refresh);
 }
 
@@ -144,6 +175,12 @@ fn a_leaver_that_never_reached_the_target_is_forgotten() {
     let mut failed = provisioned("ghost", "x", true);
     failed.target_id = None;
     failed.status = RecordStatus::Failed;
-    let plan = plan_users(vec![], vec![failed], &HashMap::new(), &ProvisioningOptions::default(), 0);
+    let plan = plan_users(
+        vec![],
+        vec![failed],
+        &HashMap::new(),
+        &ProvisioningOptions::default(),
+        0,
+    );
     assert_eq!(plan.operations[0].operation, Operation::Forget);
 }

@@ -16,7 +16,10 @@ pub fn scan_file(
     settings: &SourceSettings,
     location: &SourceLocation,
 ) -> Result<SourceScan, SourceError> {
-    let unreadable = |reason: String| SourceError::Unreadable { data_store: data_store.to_owned(), reason };
+    let unreadable = |reason: String| SourceError::Unreadable {
+        data_store: data_store.to_owned(),
+        reason,
+    };
     let bytes = std::fs::read(path).map_err(|e| unreadable(format!("{}: {e}", path.display())))?;
     let records = parse_ldif_bytes(&bytes, &path.display().to_string())
         .map_err(|e| unreadable(e.to_string()))?;
@@ -41,7 +44,10 @@ pub fn select_users(
         }
         match entry_guid(&entry, settings) {
             Ok(guid) => scan.users.push(SourceEntry { guid, ..entry }),
-            Err(reason) => scan.failures.push(EntryFailure { dn: record.dn.clone(), reason }),
+            Err(reason) => scan.failures.push(EntryFailure {
+                dn: record.dn.clone(),
+                reason,
+            }),
         }
     }
     scan
@@ -54,16 +60,25 @@ fn to_entry(record: &LdifRecord) -> SourceEntry {
             Ok(text) => AttributeValue::Text(text.to_owned()),
             Err(_) => AttributeValue::Binary(attribute.value.clone()),
         };
-        attributes.entry(attribute.name.to_ascii_lowercase()).or_default().push(value);
+        attributes
+            .entry(attribute.name.to_ascii_lowercase())
+            .or_default()
+            .push(value);
     }
-    SourceEntry { dn: record.dn.clone(), guid: String::new(), attributes }
+    SourceEntry {
+        dn: record.dn.clone(),
+        guid: String::new(),
+        attributes,
+    }
 }
 
 fn entry_guid(entry: &SourceEntry, settings: &SourceSettings) -> Result<String, String> {
     let attribute = &settings.entry_guid_attribute;
     match entry.values(attribute).first() {
         Some(AttributeValue::Text(text)) if !text.trim().is_empty() => Ok(text.trim().to_owned()),
-        Some(AttributeValue::Binary(bytes)) => Ok(bytes.iter().map(|b| format!("{b:02x}")).collect()),
+        Some(AttributeValue::Binary(bytes)) => {
+            Ok(bytes.iter().map(|b| format!("{b:02x}")).collect())
+        }
         _ if settings.use_dn_when_guid_missing => Ok(format!("dn:{}", normalize_dn(&entry.dn))),
         _ => Err(format!(
             "entry has no {attribute} (the entry GUID attribute); set source_settings.use_dn_when_guid_missing to key it by DN"
@@ -104,8 +119,13 @@ entryUUID: 3333
 
     fn scan(use_dn: bool) -> SourceScan {
         let records = parse_ldif(LDIF, "test.ldif").unwrap();
-        let settings = SourceSettings { use_dn_when_guid_missing: use_dn, ..SourceSettings::default() };
-        let location = SourceLocation { base_dn: "OU=People, DC=example,DC=com".into() };
+        let settings = SourceSettings {
+            use_dn_when_guid_missing: use_dn,
+            ..SourceSettings::default()
+        };
+        let location = SourceLocation {
+            base_dn: "OU=People, DC=example,DC=com".into(),
+        };
         select_users(records, &settings, &location)
     }
 
@@ -115,7 +135,10 @@ entryUUID: 3333
         let guids: Vec<_> = scan.users.iter().map(|u| u.guid.as_str()).collect();
         assert_eq!(guids, ["1111"]);
         assert_eq!(scan.failures.len(), 1);
-        assert_eq!(scan.failures[0].dn, "uid=nouuid,ou=people,dc=example,dc=com");
+        assert_eq!(
+            scan.failures[0].dn,
+            "uid=nouuid,ou=people,dc=example,dc=com"
+        );
         assert!(scan.failures[0].reason.contains("entryUUID"));
     }
 
@@ -123,6 +146,9 @@ entryUUID: 3333
     fn falls_back_to_the_dn_only_when_configured() {
         let scan = scan(true);
         assert!(scan.failures.is_empty());
-        assert_eq!(scan.users[1].guid, "dn:uid=nouuid,ou=people,dc=example,dc=com");
+        assert_eq!(
+            scan.users[1].guid,
+            "dn:uid=nouuid,ou=people,dc=example,dc=com"
+        );
     }
 }

@@ -29,7 +29,10 @@ pub struct SourceScan {
 pub fn normalize_dn(dn: &str) -> String {
     dn.split(',')
         .map(|rdn| {
-            rdn.split('=').map(|part| part.trim().to_lowercase()).collect::<Vec<_>>().join("=")
+            rdn.split('=')
+                .map(|part| part.trim().to_lowercase())
+                .collect::<Vec<_>>()
+                .join("=")
         })
         .collect::<Vec<_>>()
         .join(",")
@@ -37,5 +40,8 @@ pub fn normalize_dn(dn: &str) -> String {
 
 /// Whether `dn` is `base` or below it; both already normalised.
 pub fn is_within(dn: &str, base: &str) -> bool {
-    dn == base || dn.strip_suffix(base).is_some_and(|rest| rest.ends_with(','))
+    dn == base
+        || dn
+            .strip_suffix(base)
+            .is_some_and(|rest| rest.ends_with(','))
 }

@@ -66,7 +66,11 @@ pub trait Store: Send + Sync {
     async fn record_counts(&self, channel: &ChannelKey) -> Result<RecordCounts, StoreError>;
 
     /// Opens a cycle in the history and returns its id.
-    async fn begin_cycle(&self, channel: &ChannelKey, started_at_ms: i64) -> Result<i64, StoreError>;
+    async fn begin_cycle(
+        &self,
+        channel: &ChannelKey,
+        started_at_ms: i64,
+    ) -> Result<i64, StoreError>;
     async fn end_cycle(
         &self,
         cycle_id: i64,
@@ -75,5 +79,9 @@ pub trait Store: Send + Sync {
         error: Option<&str>,
     ) -> Result<(), StoreError>;
     /// The most recent cycles of a channel, newest first.
-    async fn cycles(&self, channel: &ChannelKey, limit: u32) -> Result<Vec<CycleRecord>, StoreError>;
+    async fn cycles(
+        &self,
+        channel: &ChannelKey,
+        limit: u32,
+    ) -> Result<Vec<CycleRecord>, StoreError>;
 }
