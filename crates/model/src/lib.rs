@@ -3,16 +3,18 @@
 
 pub mod config;
 pub mod entry;
+pub mod mapping;
 pub mod plan;
 pub mod record;
 pub mod secret;
 
 pub use config::{
-    AttributeMapping, AuthenticationMethod, Channel, ConfigError, ConfigFile, Connection,
-    DataStore, DataStoreType, FieldMapping, ProvisioningOptions, RemoveUserAction, ScimField,
-    ScimVersion, SourceLocation, SourceSettings, TargetSettings, UniqueUserIdentifier,
+    AuthenticationMethod, Channel, ConfigError, ConfigFile, Connection, DataStore, DataStoreType,
+    ProvisioningOptions, RemoveUserAction, ScimVersion, SourceLocation, SourceSettings,
+    TargetSettings, UniqueUserIdentifier,
 };
 pub use entry::{AttributeValue, SourceEntry};
+pub use mapping::{AttributeMapping, FieldMapping, ScimField};
 pub use plan::{Operation, Plan, PlannedOperation};
 pub use record::{ChannelKey, CycleSummary, Record, RecordStatus};
 pub use secret::Secret;
