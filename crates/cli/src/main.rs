@@ -38,6 +38,8 @@ enum Command {
     Quickstart(commands::quickstart::Args),
     /// Create or update data stores and connections from a configuration file.
     Apply(commands::apply::Args),
+    /// Prove a connection's target URL and credentials work, or say precisely why not.
+    Check(commands::check::Args),
     /// Print the stored configuration as a file (secrets redacted).
     Export(commands::export::Args),
     /// Show what the next cycle of a connection would do, and why; writes nothing.
@@ -86,6 +88,7 @@ fn main() -> ExitCode {
         match cli.command {
             Command::Quickstart(args) => commands::quickstart::run(&data_dir, args).await,
             Command::Apply(args) => commands::apply::run(&data_dir, args).await,
+            Command::Check(args) => commands::check::run(&data_dir, args).await,
             Command::Export(args) => commands::export::run(&data_dir, args).await,
             Command::Plan(args) => commands::plan::run(&data_dir, args).await,
             Command::Sync(args) => commands::sync::run(&data_dir, args).await,

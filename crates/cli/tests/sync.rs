@@ -275,9 +275,37 @@ fn literal_secrets_are_encrypted_and_never_exported() {
     );
     assert!(!stderr(&output).contains(secret) && !stdout(&output).contains(secret));
 
-    // A wrong token fails every record with the target's answer, and nothing else breaks.
+    // A wrong token is refused at activation, precisely, and nothing is saved.
     std::fs::write(&cfg, config(&ldif, &target.url, "wrong-token", "disable")).unwrap();
-    ok(scimbridge(&data, &["apply", "-f", &path_str(&cfg)], &[]));
+    let output = scimbridge(&data, &["apply", "-f", &path_str(&cfg)], &[]);
+    assert_eq!(output.status.code(), Some(1));
+    let err = stderr(&output);
+    assert!(
+        err.contains("target check failed: the target refused the credentials")
+            && err.contains("HTTP 401")
+            && err.contains("nothing was saved"),
+        "{err}"
+    );
+    let out = ok(scimbridge(&data, &["check", "app"], &[]));
+    assert!(
+        out.contains("authentication: oauth2-bearer accepted"),
+        "{out}"
+    );
+
+    // Forced past the check, a wrong token fails every record with the target's answer, and
+    // nothing else breaks.
+    ok(scimbridge(
+        &data,
+        &["apply", "--skip-check", "-f", &path_str(&cfg)],
+        &[],
+    ));
+    let output = scimbridge(&data, &["check", "app"], &[]);
+    assert_eq!(output.status.code(), Some(1));
+    assert!(
+        stderr(&output).contains("the target refused the credentials"),
+        "{}",
+        stderr(&output)
+    );
     std::fs::write(&ldif, DIRECTORY.replace("title: Engineer", "title: Lead")).unwrap();
     let output = scimbridge(&data, &["sync", "app"], &[]);
     assert_eq!(output.status.code(), Some(3));

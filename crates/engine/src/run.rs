@@ -4,6 +4,8 @@ use std::collections::HashMap;
 use std::path::Path;
 use std::time::Duration;
 
+use futures_util::stream::{self, StreamExt};
+
 use scimbridge_model::{
     Channel, ChannelKey, Connection, CycleSummary, DataStore, DataStoreType, Operation, Plan,
     PlannedOperation, Record,
@@ -198,15 +200,25 @@ async fn run_planned(
         .filter(|o| o.operation.writes_target())
         .count() as u64;
     progress.begin(key, writes);
-    for op in &plan.operations {
+    // Up to max_threads operations in flight over the client's one connection pool; each
+    // record is saved as soon as its operation settles.
+    let mut settled = stream::iter(plan.operations.iter().map(|op| {
         let existing = by_guid.get(op.guid.as_str()).copied();
-        let applied = apply_operation(&client, op, existing).await;
-        match &applied.record {
-            Some(record) if existing != Some(record) => store.save_record(key, record).await?,
-            Some(_) => {}
-            None if existing.is_some() => store.delete_record(key, &op.guid).await?,
-            None => {}
+        let client = &client;
+        async move {
+            let applied = apply_operation(client, op, existing).await;
+            match &applied.record {
+                Some(record) if existing != Some(record) => store.save_record(key, record).await?,
+                Some(_) => {}
+                None if existing.is_some() => store.delete_record(key, &op.guid).await?,
+                None => {}
+            }
+            Ok::<_, CycleError>((op, existing, applied))
         }
+    }))
+    .buffer_unordered(channel.max_threads.max(1) as usize);
+    while let Some(result) = settled.next().await {
+        let (op, existing, applied) = result?;
         match &applied.outcome {
             Outcome::Failed(reason) => {
                 tracing::warn!(channel = %key, user = op.label(), operation = op.operation.verb(), %reason, "record failed");

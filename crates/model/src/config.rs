@@ -161,19 +161,37 @@ impl Connection {
 
     /// Every secret of the connection.
     pub fn secrets(&self) -> impl Iterator<Item = &Secret> {
-        self.target.access_token.iter()
+        let target = &self.target;
+        [
+            &target.basic_password,
+            &target.access_token,
+            &target.client_secret,
+        ]
+        .into_iter()
+        .flatten()
     }
 
     /// Every secret of the connection, for encryption at rest and redaction.
     pub fn secrets_mut(&mut self) -> impl Iterator<Item = &mut Secret> {
-        self.target.access_token.iter_mut()
+        self.target
+            .secret_fields_mut()
+            .into_iter()
+            .filter_map(|(_, secret)| secret.as_mut())
     }
 
     /// Keeps stored secrets that an update leaves out, so an exported (redacted) file can be
     /// applied again without wiping credentials.
     pub fn keep_omitted_secrets(&mut self, stored: &Connection) {
-        if self.target.access_token.is_none() {
-            self.target.access_token = stored.target.access_token.clone();
+        let mut stored = stored.clone();
+        for ((_, mine), (_, theirs)) in self
+            .target
+            .secret_fields_mut()
+            .into_iter()
+            .zip(stored.target.secret_fields_mut())
+        {
+            if mine.is_none() {
+                *mine = theirs.take();
+            }
         }
     }
 }
@@ -190,8 +208,35 @@ pub enum ScimVersion {
 pub enum AuthenticationMethod {
     #[default]
     None,
-    /// A static OAuth 2 access token sent as `Authorization: Bearer …`.
+    /// HTTP Basic with `basic_username` and `basic_password`.
+    Basic,
+    /// A static OAuth 2 access token, sent as `Authorization: <header type> <token>`.
     Oauth2Bearer,
+    /// An access token obtained from `token_endpoint` with the client credentials grant,
+    /// cached and renewed before it expires.
+    Oauth2ClientCredentials,
+}
+
+impl AuthenticationMethod {
+    pub fn name(self) -> &'static str {
+        match self {
+            AuthenticationMethod::None => "none",
+            AuthenticationMethod::Basic => "basic",
+            AuthenticationMethod::Oauth2Bearer => "oauth2-bearer",
+            AuthenticationMethod::Oauth2ClientCredentials => "oauth2-client-credentials",
+        }
+    }
+}
+
+/// How the client authenticates at the token endpoint (RFC 6749 §2.3.1).
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum ClientAuthentication {
+    /// Client id and secret in an HTTP Basic header.
+    #[default]
+    ClientSecretBasic,
+    /// Client id and secret in the form body.
+    ClientSecretPost,
 }
 
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize)]
@@ -200,42 +245,233 @@ pub enum UniqueUserIdentifier {
     #[default]
     #[serde(rename = "userName")]
     UserName,
+    /// Existing target users are found with `emails eq "…"` and the mapped work email.
+    #[serde(rename = "workEmail")]
+    WorkEmail,
 }
 
-/// The "Target" screen: where the SCIM service is and how to authenticate.
+/// The "Target" screen: where the SCIM service is and how to authenticate. Only the fields of
+/// the chosen authentication method are used.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct TargetSettings {
     pub scim_url: String,
     #[serde(default)]
     pub scim_version: ScimVersion,
+    /// Path of the Users resource, appended to `scim_url`.
+    #[serde(default = "default_users_path")]
+    pub users_path: String,
+    /// Path of the Groups resource, appended to `scim_url`.
+    #[serde(default = "default_groups_path")]
+    pub groups_path: String,
     #[serde(default)]
     pub authentication: AuthenticationMethod,
     #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub basic_username: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub basic_password: Option<Secret>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
     pub access_token: Option<Secret>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub token_endpoint: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub client_id: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub client_secret: Option<Secret>,
+    /// Comma-separated scopes asked for in the token request; empty asks for none.
+    #[serde(default, skip_serializing_if = "String::is_empty")]
+    pub scopes: String,
+    #[serde(default)]
+    pub client_authentication: ClientAuthentication,
+    /// The scheme keyword in front of OAuth 2 tokens in the `Authorization` header.
+    #[serde(default = "default_authorization_header_type")]
+    pub authorization_header_type: String,
+    /// PEM file of CA certificates trusted for the target's (and token endpoint's) TLS, in
+    /// addition to the system's.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub ca_certificate: Option<String>,
+    /// PEM file with the client certificate chain for mutual TLS.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub client_certificate: Option<String>,
+    /// PEM file with the private key of `client_certificate`.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub client_key: Option<String>,
     #[serde(default)]
     pub unique_user_identifier: UniqueUserIdentifier,
+    /// A SCIM filter with `%s` where the identifier's value goes (quoted and escaped);
+    /// overrides the filter `unique_user_identifier` implies.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub filter_expression: Option<String>,
+    /// Page size when listing groups.
+    #[serde(default = "default_results_per_page")]
+    pub results_per_page: u32,
+    /// Requests per second allowed to this target (token bucket); 0 means no limit.
+    #[serde(default)]
+    pub requests_per_second: f64,
+    /// How many times a request that failed for a transient reason (timeout, connection reset,
+    /// 5xx, 429) is retried before its record fails for this cycle.
+    #[serde(default = "default_max_retries")]
+    pub max_retries: u32,
+}
+
+fn default_users_path() -> String {
+    "/Users".into()
+}
+
+fn default_groups_path() -> String {
+    "/Groups".into()
+}
+
+fn default_authorization_header_type() -> String {
+    "Bearer".into()
+}
+
+fn default_results_per_page() -> u32 {
+    100
+}
+
+fn default_max_retries() -> u32 {
+    3
 }
 
 impl TargetSettings {
+    /// Settings for `scim_url` with every default: no authentication.
+    pub fn new(scim_url: impl Into<String>) -> TargetSettings {
+        TargetSettings {
+            scim_url: scim_url.into(),
+            scim_version: ScimVersion::default(),
+            users_path: default_users_path(),
+            groups_path: default_groups_path(),
+            authentication: AuthenticationMethod::None,
+            basic_username: None,
+            basic_password: None,
+            access_token: None,
+            token_endpoint: None,
+            client_id: None,
+            client_secret: None,
+            scopes: String::new(),
+            client_authentication: ClientAuthentication::default(),
+            authorization_header_type: default_authorization_header_type(),
+            ca_certificate: None,
+            client_certificate: None,
+            client_key: None,
+            unique_user_identifier: UniqueUserIdentifier::default(),
+            filter_expression: None,
+            results_per_page: default_results_per_page(),
+            requests_per_second: 0.0,
+            max_retries: default_max_retries(),
+        }
+    }
+
+    /// The scopes of `scopes`, trimmed, empty ones dropped.
+    pub fn scope_list(&self) -> Vec<&str> {
+        self.scopes
+            .split(',')
+            .map(str::trim)
+            .filter(|s| !s.is_empty())
+            .collect()
+    }
+
+    /// The secrets of the target with their setting names.
+    pub fn secret_fields_mut(&mut self) -> [(&'static str, &mut Option<Secret>); 3] {
+        [
+            ("basic_password", &mut self.basic_password),
+            ("access_token", &mut self.access_token),
+            ("client_secret", &mut self.client_secret),
+        ]
+    }
+
     fn validate(&self, at: &str, problems: &mut Vec<String>) {
-        let url = self.scim_url.trim();
-        let rest = url
-            .strip_prefix("https://")
-            .or_else(|| url.strip_prefix("http://"));
-        if rest.is_none_or(|r| r.is_empty() || r.starts_with('/')) {
+        if !is_http_url(&self.scim_url) {
             problems.push(format!(
                 "{at}: target.scim_url \"{}\" must be an http:// or https:// URL",
                 self.scim_url
             ));
         }
-        if self.authentication == AuthenticationMethod::Oauth2Bearer && self.access_token.is_none()
+        for (key, path) in [
+            ("users_path", &self.users_path),
+            ("groups_path", &self.groups_path),
+        ] {
+            if !path.starts_with('/') || path.len() < 2 || path.contains(['?', '#', ' ']) {
+                problems.push(format!(
+                    "{at}: target.{key} \"{path}\" must be a path such as \"/Users\""
+                ));
+            }
+        }
+        let method = self.authentication.name();
+        let mut require = |present: bool, key: &str| {
+            if !present {
+                problems.push(format!(
+                    "{at}: target.authentication = \"{method}\" needs target.{key}"
+                ));
+            }
+        };
+        match self.authentication {
+            AuthenticationMethod::None => {}
+            AuthenticationMethod::Basic => {
+                require(
+                    self.basic_username
+                        .as_deref()
+                        .is_some_and(|u| !u.is_empty()),
+                    "basic_username",
+                );
+                require(self.basic_password.is_some(), "basic_password");
+            }
+            AuthenticationMethod::Oauth2Bearer => {
+                require(self.access_token.is_some(), "access_token")
+            }
+            AuthenticationMethod::Oauth2ClientCredentials => {
+                require(self.token_endpoint.is_some(), "token_endpoint");
+                require(
+                    self.client_id.as_deref().is_some_and(|c| !c.is_empty()),
+                    "client_id",
+                );
+                require(self.client_secret.is_some(), "client_secret");
+            }
+        }
+        if self.authentication == AuthenticationMethod::Oauth2ClientCredentials
+            && let Some(endpoint) = &self.token_endpoint
+            && !is_http_url(endpoint)
         {
             problems.push(format!(
-                "{at}: target.authentication = \"oauth2-bearer\" needs target.access_token"
+                "{at}: target.token_endpoint \"{endpoint}\" must be an http:// or https:// URL"
+            ));
+        }
+        let header_type = self.authorization_header_type.trim();
+        if header_type.is_empty() || header_type.contains(char::is_whitespace) {
+            problems.push(format!(
+                "{at}: target.authorization_header_type \"{}\" must be one word such as \"Bearer\"",
+                self.authorization_header_type
+            ));
+        }
+        if self.client_certificate.is_some() != self.client_key.is_some() {
+            problems.push(format!(
+                "{at}: target.client_certificate and target.client_key go together"
+            ));
+        }
+        if let Some(expression) = &self.filter_expression
+            && expression.matches("%s").count() != 1
+        {
+            problems.push(format!(
+                "{at}: target.filter_expression \"{expression}\" must contain %s exactly once"
+            ));
+        }
+        if self.results_per_page == 0 {
+            problems.push(format!("{at}: target.results_per_page must be at least 1"));
+        }
+        if !self.requests_per_second.is_finite() || self.requests_per_second < 0.0 {
+            problems.push(format!(
+                "{at}: target.requests_per_second must be 0 (no limit) or more"
             ));
         }
     }
+}
+
+fn is_http_url(url: &str) -> bool {
+    let url = url.trim();
+    url.strip_prefix("https://")
+        .or_else(|| url.strip_prefix("http://"))
+        .is_some_and(|rest| !rest.is_empty() && !rest.starts_with('/'))
 }
 
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize)]
@@ -289,6 +525,9 @@ pub struct Channel {
     /// Seconds allowed for each operation against the target.
     #[serde(default = "default_timeout")]
     pub timeout: u64,
+    /// How many operations of this channel run at once against the target.
+    #[serde(default = "default_max_threads")]
+    pub max_threads: u32,
     #[serde(default)]
     pub source_settings: SourceSettings,
     pub source_location: SourceLocation,
@@ -302,6 +541,13 @@ fn default_true() -> bool {
 fn default_timeout() -> u64 {
     60
 }
+
+fn default_max_threads() -> u32 {
+    1
+}
+
+/// More than this many parallel requests per channel would only queue at the target.
+pub const MAX_THREADS_LIMIT: u32 = 64;
 
 impl Channel {
     fn validate(&self, at: &str, data_stores: &BTreeSet<String>, problems: &mut Vec<String>) {
@@ -317,6 +563,11 @@ impl Channel {
         }
         if self.timeout == 0 {
             problems.push(format!("{at}: timeout must be at least 1 second"));
+        }
+        if !(1..=MAX_THREADS_LIMIT).contains(&self.max_threads) {
+            problems.push(format!(
+                "{at}: max_threads must be between 1 and {MAX_THREADS_LIMIT}"
+            ));
         }
         if self.source_settings.entry_guid_attribute.trim().is_empty() {
             problems.push(format!(

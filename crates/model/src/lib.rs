@@ -9,9 +9,9 @@ pub mod record;
 pub mod secret;
 
 pub use config::{
-    AuthenticationMethod, Channel, ConfigError, ConfigFile, Connection, DataStore, DataStoreType,
-    ProvisioningOptions, RemoveUserAction, ScimVersion, SourceLocation, SourceSettings,
-    TargetSettings, UniqueUserIdentifier,
+    AuthenticationMethod, Channel, ClientAuthentication, ConfigError, ConfigFile, Connection,
+    DataStore, DataStoreType, ProvisioningOptions, RemoveUserAction, ScimVersion, SourceLocation,
+    SourceSettings, TargetSettings, UniqueUserIdentifier,
 };
 pub use entry::{AttributeValue, SourceEntry};
 pub use mapping::{AttributeMapping, FieldMapping, ScimField};

@@ -23,11 +23,14 @@ fn connection(url: &str) -> Connection {
         name: "Slack".into(),
         active: true,
         target: TargetSettings {
-            scim_url: url.into(),
-            scim_version: Default::default(),
             authentication: AuthenticationMethod::Oauth2Bearer,
             access_token: Some(Secret::Literal(LITERAL_SECRET.into())),
-            unique_user_identifier: Default::default(),
+            // Stored even when another method is chosen: each secret is encrypted.
+            basic_username: Some("admin".into()),
+            basic_password: Some(Secret::Literal(format!("{LITERAL_SECRET}-basic"))),
+            client_id: Some("scimbridge".into()),
+            client_secret: Some(Secret::Literal(format!("{LITERAL_SECRET}-client"))),
+            ..TargetSettings::new(url)
         },
         options: ProvisioningOptions::default(),
         channels: vec![],

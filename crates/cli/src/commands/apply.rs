@@ -9,6 +9,7 @@ use scimbridge_engine::secret::resolve;
 use scimbridge_engine::state::{Saved, Store};
 use scimbridge_model::{ConfigFile, DataStoreType, Secret};
 
+use crate::commands::check::check_connection;
 use crate::context::DataDir;
 
 #[derive(Debug, clap::Args)]
@@ -16,6 +17,9 @@ pub struct Args {
     /// The configuration file (TOML, `version = 1`).
     #[arg(short = 'f', long = "file")]
     file: PathBuf,
+    /// Do not check the target of connections being activated (or changed while active).
+    #[arg(long)]
+    skip_check: bool,
 }
 
 pub async fn run(data_dir: &Path, args: Args) -> Result<ExitCode> {
@@ -28,7 +32,12 @@ pub async fn run(data_dir: &Path, args: Args) -> Result<ExitCode> {
         .map(Path::to_path_buf)
         .unwrap_or_default();
     let dir = DataDir::open(data_dir, true).await?;
-    for line in apply_config(&dir.store, file, &base_dir)
+    let check = if args.skip_check {
+        ActivationCheck::Skip
+    } else {
+        ActivationCheck::Target
+    };
+    for line in apply_config(&dir.store, file, &base_dir, check)
         .await
         .map_err(|e| anyhow!("{}: {e:#}", args.file.display()))?
     {
@@ -37,12 +46,21 @@ pub async fn run(data_dir: &Path, args: Args) -> Result<ExitCode> {
     Ok(ExitCode::SUCCESS)
 }
 
-/// Validates the file against itself and the stored configuration, then saves it. Returns one
-/// line per object saying what happened.
+/// Whether activating a connection first proves its target works, as PingFederate does.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum ActivationCheck {
+    Target,
+    Skip,
+}
+
+/// Validates the file against itself and the stored configuration, checks the target of each
+/// connection being activated (or changed while active), then saves it. Nothing is saved when
+/// anything fails. Returns one line per object saying what happened.
 pub async fn apply_config(
     store: &dyn Store,
     mut file: ConfigFile,
     base_dir: &Path,
+    check: ActivationCheck,
 ) -> Result<Vec<String>> {
     // LDIF paths are stored absolute so that later commands work from any folder.
     let base_dir = std::path::absolute(base_dir).unwrap_or_else(|_| base_dir.to_path_buf());
@@ -54,9 +72,17 @@ pub async fn apply_config(
             data_store.path = Some(base_dir.join(path).display().to_string());
         }
     }
+    let mut to_check = Vec::new();
     for connection in &mut file.connections {
-        if let Some(stored) = store.connection(&connection.name).await? {
-            connection.keep_omitted_secrets(&stored);
+        let stored = store.connection(&connection.name).await?;
+        if let Some(stored) = &stored {
+            connection.keep_omitted_secrets(stored);
+        }
+        let activating = stored
+            .as_ref()
+            .is_none_or(|s| !s.active || s.target != connection.target);
+        if connection.active && activating {
+            to_check.push(connection.name.clone());
         }
     }
     let known: BTreeSet<String> = store
@@ -66,6 +92,24 @@ pub async fn apply_config(
         .map(|d| d.name)
         .collect();
     file.validate(&known)?;
+    if check == ActivationCheck::Target {
+        let mut problems = Vec::new();
+        for connection in file
+            .connections
+            .iter()
+            .filter(|c| to_check.contains(&c.name))
+        {
+            if let Err(e) = check_connection(connection).await {
+                problems.push(format!("{e:#}"));
+            }
+        }
+        if !problems.is_empty() {
+            return Err(anyhow!(
+                "nothing was saved; activation needs a working target:\n  - {}\n(fix the settings, apply the connection with active = false, or pass --skip-check)",
+                problems.join("\n  - ")
+            ));
+        }
+    }
 
     let mut lines = Vec::new();
     for data_store in &file.data_stores {

@@ -46,17 +46,14 @@ pub fn export_text(
 ) -> Result<String> {
     let mut notes = Vec::new();
     for connection in &mut connections {
-        if connection
-            .target
-            .access_token
-            .as_ref()
-            .is_some_and(|s| s.is_literal())
-        {
-            connection.target.access_token = None;
-            notes.push(format!(
-                "# connection \"{}\": target.access_token is stored encrypted and left out here; applying this file keeps it.",
-                connection.name
-            ));
+        let name = connection.name.clone();
+        for (key, secret) in connection.target.secret_fields_mut() {
+            if secret.as_ref().is_some_and(|s| s.is_literal()) {
+                *secret = None;
+                notes.push(format!(
+                    "# connection \"{name}\": target.{key} is stored encrypted and left out here; applying this file keeps it."
+                ));
+            }
         }
     }
     let file = ConfigFile {

@@ -1,5 +1,6 @@
 pub mod apply;
 pub mod channels;
+pub mod check;
 pub mod export;
 pub mod plan;
 pub mod quickstart;

@@ -14,7 +14,7 @@ use scimbridge_model::{
 };
 use scimbridge_target::{BASE_PATH, ScimTarget, TargetConfig};
 
-use crate::commands::apply::apply_config;
+use crate::commands::apply::{ActivationCheck, apply_config};
 use crate::commands::sync::{print_reports, sync_connection};
 use crate::commands::target::shutdown_signal;
 use crate::context::DataDir;
@@ -85,7 +85,7 @@ pub async fn run(data_dir: &Path, args: Args) -> Result<ExitCode> {
     println!("Config:    {}", config_file.display());
 
     let dir = DataDir::open(&data_dir, true).await?;
-    apply_config(&dir.store, config, &data_dir).await?;
+    apply_config(&dir.store, config, &data_dir, ActivationCheck::Target).await?;
     let connection = dir.connection(CONNECTION).await?;
     println!();
     let reports = sync_connection(&dir, &connection, &BarProgress::new()).await?;
@@ -207,11 +207,9 @@ fn quickstart_config(ldif: &Path, url: &str, token_file: &Path) -> ConfigFile {
             name: CONNECTION.into(),
             active: true,
             target: TargetSettings {
-                scim_url: url.into(),
-                scim_version: Default::default(),
                 authentication: AuthenticationMethod::Oauth2Bearer,
                 access_token: Some(Secret::File(token_file.display().to_string())),
-                unique_user_identifier: Default::default(),
+                ..TargetSettings::new(url)
             },
             options: ProvisioningOptions::default(),
             channels: vec![Channel {
@@ -219,6 +217,7 @@ fn quickstart_config(ldif: &Path, url: &str, token_file: &Path) -> ConfigFile {
                 active: true,
                 data_store: DATA_STORE.into(),
                 timeout: 60,
+                max_threads: 4,
                 source_settings: SourceSettings::default(),
                 source_location: SourceLocation {
                     base_dn: "ou=people,dc=example,dc=com".into(),

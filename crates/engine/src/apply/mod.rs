@@ -1,12 +1,20 @@
 //! Stage 5, apply: the only stage that writes to the target. Each planned operation becomes one
 //! or two SCIM requests and a new record (or none, when the record is dropped).
 
+mod auth;
+pub mod diff;
+mod politeness;
 pub mod scim_client;
 
 use scimbridge_model::{CycleSummary, Operation, PlannedOperation, Record, RecordStatus};
 use serde_json::Value;
 
-pub use scim_client::{ScimClient, ScimClientError};
+pub use auth::AuthError;
+pub use politeness::RetryPolicy;
+pub use scim_client::{
+    Capabilities, CheckFailure, CheckReport, ScimClient, ScimClientError, TransportKind,
+    check_target,
+};
 
 /// What happened to one planned operation.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -66,7 +74,8 @@ pub async fn apply_operation(
             } else {
                 Outcome::Updated
             };
-            match client.replace_user(target_id, image).await {
+            let applied = existing.and_then(|r| r.applied_image.as_ref());
+            match update_user(client, target_id, applied, image).await {
                 Ok(()) => settled(op, existing, target_id.clone(), image, outcome),
                 Err(e) if e.status() == Some(404) => failed(
                     op,
@@ -122,30 +131,81 @@ pub async fn apply_operation(
 }
 
 /// Looks the user up by the unique user identifier before creating it, so a user that already
-/// exists (made by hand, or by a create whose answer was lost) is linked, never duplicated.
+/// exists (made by hand, or by a create whose answer was lost) is linked, never duplicated. A
+/// create whose outcome is unknown (timeout, broken connection, 5xx) is retried only after
+/// another look-up.
 async fn create_or_link(
     client: &ScimClient,
     op: &PlannedOperation,
     image: &Value,
 ) -> Result<(String, Outcome), ScimClientError> {
     let user_name = op.user_name.as_deref().unwrap_or_default();
-    if let Some(id) = client.find_user_by_user_name(user_name).await? {
-        client.replace_user(&id, image).await?;
-        return Ok((id, Outcome::Linked));
-    }
-    match client.create_user(image).await {
-        Ok(id) => Ok((id, Outcome::Created)),
-        // Created by someone else between our look-up and our create: link it.
-        Err(e) if e.status() == Some(409) => {
-            match client.find_user_by_user_name(user_name).await? {
-                Some(id) => {
-                    client.replace_user(&id, image).await?;
-                    Ok((id, Outcome::Linked))
-                }
-                None => Err(e),
-            }
+    let identifier = client
+        .identifier_value(user_name, image)
+        .ok_or(ScimClientError::MissingIdentifier)?;
+    let policy = client.retry_policy();
+    let mut posted = 0;
+    loop {
+        if let Some(id) = client.find_user(&identifier).await? {
+            link_user(client, &id, image).await?;
+            // Found after our own create went unanswered: it is ours.
+            let outcome = if posted > 0 {
+                Outcome::Created
+            } else {
+                Outcome::Linked
+            };
+            return Ok((id, outcome));
         }
-        Err(e) => Err(e),
+        match client.create_user(image).await {
+            Ok(id) => return Ok((id, Outcome::Created)),
+            // Created by someone else between our look-up and our create: link it.
+            Err(e) if e.is_duplicate() => {
+                return match client.find_user(&identifier).await? {
+                    Some(id) => {
+                        link_user(client, &id, image).await?;
+                        Ok((id, Outcome::Linked))
+                    }
+                    None => Err(e),
+                };
+            }
+            Err(e) if e.outcome_unknown() && posted < policy.max_retries => {
+                tracing::debug!(user = user_name, error = %e, "create went unanswered; looking the user up before trying again");
+                tokio::time::sleep(policy.backoff(posted)).await;
+                posted += 1;
+            }
+            Err(e) => return Err(e),
+        }
+    }
+}
+
+/// Updates a provisioned user: with PATCH of what changed since the image last applied when
+/// the target supports PATCH, else with PUT of the whole image.
+async fn update_user(
+    client: &ScimClient,
+    target_id: &str,
+    applied: Option<&Value>,
+    image: &Value,
+) -> Result<(), ScimClientError> {
+    if let Some(applied) = applied
+        && client.capabilities().await?.patch
+    {
+        let operations = diff::patch_operations(applied, image);
+        if operations.is_empty() {
+            return Ok(());
+        }
+        return client.patch_user(target_id, &operations).await;
+    }
+    client.replace_user(target_id, image).await
+}
+
+/// Brings a user found in the target in line with the image. With PATCH, attributes the
+/// channel does not map stay as they are; PUT replaces the whole user.
+async fn link_user(client: &ScimClient, id: &str, image: &Value) -> Result<(), ScimClientError> {
+    if client.capabilities().await?.patch {
+        let operations = diff::patch_operations(&Value::Object(Default::default()), image);
+        client.patch_user(id, &operations).await
+    } else {
+        client.replace_user(id, image).await
     }
 }
 

@@ -1,13 +1,18 @@
-//! A SCIM 2.0 client for one target: one keep-alive connection pool, timeouts, bearer token.
+//! A SCIM 2.0 client for one target: one keep-alive connection pool, timeouts, authentication,
+//! a rate limit, retries with backoff, and discovery of what the target supports.
 
-use std::time::Duration;
+use std::sync::Arc;
+use std::time::{Duration, SystemTime};
 
-use reqwest::{Method, StatusCode, header};
-use scimbridge_model::{AuthenticationMethod, TargetSettings};
-use scimbridge_scim::SCIM_MEDIA_TYPE;
-use serde_json::Value;
+use reqwest::header::{self, HeaderValue};
+use reqwest::{Method, StatusCode};
+use scimbridge_model::{TargetSettings, UniqueUserIdentifier};
+use scimbridge_scim::{LIST_RESPONSE_SCHEMA, PATCH_OP_SCHEMA, SCIM_MEDIA_TYPE};
+use serde_json::{Value, json};
+use tokio::sync::OnceCell;
 
-use crate::secret::{SecretError, resolve};
+use super::auth::{AuthError, Authenticator};
+use super::politeness::{RateLimiter, RetryPolicy, parse_retry_after};
 
 #[derive(Debug, thiserror::Error)]
 pub enum ScimClientError {
@@ -18,11 +23,14 @@ pub enum ScimClientError {
         status: u16,
         scim_type: Option<String>,
         detail: String,
+        /// The target's `Retry-After`, when it sent one.
+        retry_after: Option<Duration>,
     },
     #[error("{method} {url}: {reason}")]
     Transport {
         method: Method,
         url: String,
+        kind: TransportKind,
         reason: String,
     },
     #[error("{method} {url}: unexpected response: {reason}")]
@@ -31,26 +39,182 @@ pub enum ScimClientError {
         url: String,
         reason: String,
     },
-    #[error("target credentials: {0}")]
-    Secret(#[from] SecretError),
+    #[error("{source} (gave up after {retries} retries)")]
+    GaveUp {
+        retries: u32,
+        source: Box<ScimClientError>,
+    },
+    #[error(transparent)]
+    Auth(#[from] AuthError),
+    #[error("the unique user identifier workEmail has no value: map workEmail, or use userName")]
+    MissingIdentifier,
     #[error("cannot build the HTTP client: {0}")]
     Setup(String),
 }
 
+/// How a request failed below HTTP, which decides whether repeating it is safe.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum TransportKind {
+    /// No connection was made: the request was not sent.
+    Connect,
+    /// The answer did not come in time: the target may have acted on the request.
+    Timeout,
+    /// The connection broke (reset, closed early): the target may have acted on the request.
+    Broken,
+}
+
 impl ScimClientError {
+    /// The HTTP status of the answer, through any retries.
     pub fn status(&self) -> Option<u16> {
         match self {
             ScimClientError::Status { status, .. } => Some(*status),
+            ScimClientError::GaveUp { source, .. } => source.status(),
             _ => None,
         }
     }
+
+    fn innermost(&self) -> &ScimClientError {
+        match self {
+            ScimClientError::GaveUp { source, .. } => source.innermost(),
+            other => other,
+        }
+    }
+
+    /// True when the target may have carried out the request although no answer said so.
+    pub fn outcome_unknown(&self) -> bool {
+        match self.innermost() {
+            ScimClientError::Transport { kind, .. } => *kind != TransportKind::Connect,
+            ScimClientError::Status { status, .. } => matches!(status, 500 | 502 | 504),
+            _ => false,
+        }
+    }
+
+    /// True when the target says the resource already exists: a 409, or a 400 whose
+    /// `scimType` or detail says so (some targets answer a duplicate that way).
+    pub fn is_duplicate(&self) -> bool {
+        let ScimClientError::Status {
+            status,
+            scim_type,
+            detail,
+            ..
+        } = self.innermost()
+        else {
+            return false;
+        };
+        let detail = detail.to_lowercase();
+        *status == 409
+            || (*status == 400
+                && (scim_type.as_deref() == Some("uniqueness")
+                    || ["already exist", "duplicate", "not unique", "must be unique"]
+                        .iter()
+                        .any(|needle| detail.contains(needle))))
+    }
+}
+
+/// What the target says it supports (`/ServiceProviderConfig`).
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct Capabilities {
+    /// The configuration document was found.
+    pub discovered: bool,
+    pub patch: bool,
+    pub filter: bool,
+    pub etag: bool,
+    pub sort: bool,
+    pub bulk: bool,
+}
+
+impl Capabilities {
+    fn from_document(document: &Value) -> Capabilities {
+        let supported = |key: &str| {
+            document
+                .get(key)
+                .and_then(|v| v.get("supported"))
+                .and_then(Value::as_bool)
+                .unwrap_or(false)
+        };
+        Capabilities {
+            discovered: true,
+            patch: supported("patch"),
+            filter: supported("filter"),
+            etag: supported("etag"),
+            sort: supported("sort"),
+            bulk: supported("bulk"),
+        }
+    }
+}
+
+/// Why a connection check failed: what to look at, then the error itself.
+#[derive(Debug, thiserror::Error)]
+#[error("{hint}: {source}")]
+pub struct CheckFailure {
+    pub hint: &'static str,
+    #[source]
+    pub source: ScimClientError,
+}
+
+impl From<ScimClientError> for CheckFailure {
+    fn from(source: ScimClientError) -> CheckFailure {
+        let hint = match source.innermost() {
+            ScimClientError::Status {
+                status: 401 | 403, ..
+            } => "the target refused the credentials",
+            ScimClientError::Status { status: 404, .. } => {
+                "no SCIM Users resource at this URL; check target.scim_url and target.users_path"
+            }
+            ScimClientError::Status { .. } => "the target answered with an error",
+            ScimClientError::Transport { reason, .. } if reason.starts_with("TLS failure") => {
+                "TLS failed; check target.ca_certificate and the client certificate"
+            }
+            ScimClientError::Transport {
+                kind: TransportKind::Connect,
+                ..
+            } => "nothing answers at target.scim_url",
+            ScimClientError::Transport { .. } => "the target did not answer",
+            ScimClientError::InvalidResponse { .. } => "this is not a SCIM service",
+            ScimClientError::Auth(AuthError::TokenEndpoint { .. }) => {
+                "no access token could be obtained"
+            }
+            ScimClientError::Auth(_) | ScimClientError::MissingIdentifier => {
+                "the target settings are incomplete"
+            }
+            ScimClientError::Setup(_) => "the target settings cannot be used",
+            ScimClientError::GaveUp { .. } => "the target did not answer",
+        };
+        CheckFailure { hint, source }
+    }
+}
+
+/// Proves the target settings work: builds the client (reading CA and client certificate
+/// files and secrets), obtains a token when needed, lists one user and reads the capabilities.
+pub async fn check_target(
+    target: &TargetSettings,
+    timeout: Duration,
+) -> Result<CheckReport, CheckFailure> {
+    // One attempt: a check reports the problem instead of waiting it out.
+    let client = ScimClient::new(target, timeout)?.with_retry_policy(RetryPolicy::new(0));
+    Ok(client.check().await?)
+}
+
+/// What `check` found.
+#[derive(Debug, Clone, PartialEq)]
+pub struct CheckReport {
+    pub users_url: String,
+    /// `totalResults` of the Users list.
+    pub users: Option<u64>,
+    pub capabilities: Capabilities,
 }
 
 #[derive(Clone)]
 pub struct ScimClient {
     http: reqwest::Client,
     base_url: String,
-    authorization: Option<String>,
+    users_path: String,
+    auth: Arc<Authenticator>,
+    limiter: Option<Arc<RateLimiter>>,
+    retry: RetryPolicy,
+    identifier: UniqueUserIdentifier,
+    filter_expression: Option<String>,
+    capabilities: Arc<OnceCell<Capabilities>>,
 }
 
 impl std::fmt::Debug for ScimClient {
@@ -62,51 +226,189 @@ impl std::fmt::Debug for ScimClient {
     }
 }
 
+struct Answer {
+    status: StatusCode,
+    body: Option<Value>,
+}
+
 impl ScimClient {
     /// `timeout` bounds each request, from connecting to the last byte of the answer.
     pub fn new(target: &TargetSettings, timeout: Duration) -> Result<ScimClient, ScimClientError> {
-        let authorization = match target.authentication {
-            AuthenticationMethod::None => None,
-            AuthenticationMethod::Oauth2Bearer => {
-                let token = target.access_token.as_ref().ok_or_else(|| {
-                    ScimClientError::Setup(
-                        "authentication oauth2-bearer has no access_token".into(),
-                    )
-                })?;
-                Some(format!("Bearer {}", resolve(token)?))
-            }
-        };
-        let http = reqwest::Client::builder()
+        let mut builder = reqwest::Client::builder()
             .connect_timeout(timeout.min(Duration::from_secs(10)))
             .timeout(timeout)
             .pool_idle_timeout(Duration::from_secs(90))
             .tcp_keepalive(Duration::from_secs(60))
-            .user_agent(concat!("scimbridge/", env!("CARGO_PKG_VERSION")))
+            .user_agent(concat!("scimbridge/", env!("CARGO_PKG_VERSION")));
+        if let Some(path) = &target.ca_certificate {
+            let pem = std::fs::read(path).map_err(|e| {
+                ScimClientError::Setup(format!("cannot read target.ca_certificate {path}: {e}"))
+            })?;
+            let certificates = reqwest::Certificate::from_pem_bundle(&pem).map_err(|e| {
+                ScimClientError::Setup(format!("target.ca_certificate {path}: {e}"))
+            })?;
+            if certificates.is_empty() {
+                return Err(ScimClientError::Setup(format!(
+                    "target.ca_certificate {path} holds no PEM certificate"
+                )));
+            }
+            builder = builder.tls_certs_merge(certificates);
+        }
+        if let (Some(certificate), Some(key)) = (&target.client_certificate, &target.client_key) {
+            let mut pem = std::fs::read(certificate).map_err(|e| {
+                ScimClientError::Setup(format!(
+                    "cannot read target.client_certificate {certificate}: {e}"
+                ))
+            })?;
+            pem.push(b'\n');
+            pem.extend(std::fs::read(key).map_err(|e| {
+                ScimClientError::Setup(format!("cannot read target.client_key {key}: {e}"))
+            })?);
+            let identity = reqwest::Identity::from_pem(&pem).map_err(|e| {
+                ScimClientError::Setup(format!(
+                    "target.client_certificate {certificate} with target.client_key {key}: {e}"
+                ))
+            })?;
+            builder = builder.identity(identity);
+        }
+        let http = builder
             .build()
-            .map_err(|e| ScimClientError::Setup(e.to_string()))?;
+            .map_err(|e| ScimClientError::Setup(describe_reqwest_error(&e)))?;
+        let auth = Authenticator::new(target, http.clone())?;
         Ok(ScimClient {
             http,
             base_url: target.scim_url.trim().trim_end_matches('/').to_owned(),
-            authorization,
+            users_path: format!("/{}", target.users_path.trim().trim_matches('/')),
+            auth: Arc::new(auth),
+            limiter: RateLimiter::new(target.requests_per_second).map(Arc::new),
+            retry: RetryPolicy::new(target.max_retries),
+            identifier: target.unique_user_identifier,
+            filter_expression: target.filter_expression.clone(),
+            capabilities: Arc::new(OnceCell::new()),
         })
+    }
+
+    /// Replaces the retry timing (tests use short backoffs).
+    pub fn with_retry_policy(mut self, retry: RetryPolicy) -> ScimClient {
+        self.retry = retry;
+        self
+    }
+
+    pub fn retry_policy(&self) -> RetryPolicy {
+        self.retry
     }
 
     pub fn base_url(&self) -> &str {
         &self.base_url
     }
 
+    /// How many access tokens were requested (OAuth 2 client credentials).
+    pub fn token_requests(&self) -> u64 {
+        self.auth.token_requests()
+    }
+
     fn url(&self, path: &str) -> String {
         format!("{}{path}", self.base_url)
     }
 
+    fn user_path(&self, id: &str) -> String {
+        format!("{}/{}", self.users_path, path_segment(id))
+    }
+
+    /// Sends a request, retrying what is safe to retry. `replayable` says whether sending the
+    /// request twice does no harm; when false, only failures that prove the target did not act
+    /// (no connection, 429, 503) are retried here.
     async fn send(
         &self,
         method: Method,
         path: &str,
         query: &[(&str, &str)],
         body: Option<&Value>,
-    ) -> Result<(StatusCode, Option<Value>), ScimClientError> {
+        replayable: bool,
+    ) -> Result<Answer, ScimClientError> {
+        let mut retries = 0;
+        let mut reauthenticated = false;
+        loop {
+            if let Some(limiter) = &self.limiter {
+                limiter.acquire().await;
+            }
+            let authorization = self.auth.header().await?;
+            let error = match self
+                .attempt(&method, path, query, body, authorization.as_ref())
+                .await
+            {
+                Ok(answer) => return Ok(answer),
+                Err(error) => error,
+            };
+            if error.status() == Some(401)
+                && !reauthenticated
+                && self.auth.refused(authorization.as_ref()).await
+            {
+                // An expired or revoked token: fetch a new one and try once more.
+                reauthenticated = true;
+                continue;
+            }
+            let retryable = match &error {
+                ScimClientError::Status { status, .. } => {
+                    matches!(status, 429 | 503) || (replayable && matches!(status, 500 | 502 | 504))
+                }
+                ScimClientError::Transport { kind, .. } => {
+                    *kind == TransportKind::Connect || replayable
+                }
+                _ => false,
+            };
+            if !retryable {
+                return Err(error);
+            }
+            if retries >= self.retry.max_retries {
+                return Err(if retries == 0 {
+                    error
+                } else {
+                    ScimClientError::GaveUp {
+                        retries,
+                        source: Box::new(error),
+                    }
+                });
+            }
+            let delay = match &error {
+                ScimClientError::Status {
+                    retry_after: Some(wait),
+                    ..
+                } => {
+                    if *wait > self.retry.max_retry_after {
+                        return Err(error);
+                    }
+                    *wait
+                }
+                _ => self.retry.backoff(retries),
+            };
+            tracing::debug!(%error, delay_ms = delay.as_millis() as u64, retry = retries + 1, "retrying");
+            tokio::time::sleep(delay).await;
+            retries += 1;
+        }
+    }
+
+    async fn attempt(
+        &self,
+        method: &Method,
+        path: &str,
+        query: &[(&str, &str)],
+        body: Option<&Value>,
+        authorization: Option<&HeaderValue>,
+    ) -> Result<Answer, ScimClientError> {
         let url = self.url(path);
+        let transport = |error: reqwest::Error| ScimClientError::Transport {
+            method: method.clone(),
+            url: url.clone(),
+            kind: if error.is_connect() {
+                TransportKind::Connect
+            } else if error.is_timeout() {
+                TransportKind::Timeout
+            } else {
+                TransportKind::Broken
+            },
+            reason: describe_reqwest_error(&error),
+        };
         let mut request = self.http.request(method.clone(), &url).header(
             header::ACCEPT,
             format!("{SCIM_MEDIA_TYPE}, application/json"),
@@ -114,31 +416,28 @@ impl ScimClient {
         if !query.is_empty() {
             request = request.query(query);
         }
-        if let Some(authorization) = &self.authorization {
-            request = request.header(header::AUTHORIZATION, authorization);
+        if let Some(authorization) = authorization {
+            request = request.header(header::AUTHORIZATION, authorization.clone());
         }
         if let Some(body) = body {
             request = request
                 .header(header::CONTENT_TYPE, SCIM_MEDIA_TYPE)
                 .body(body.to_string());
         }
-        let response = request
-            .send()
-            .await
-            .map_err(|e| ScimClientError::Transport {
-                method: method.clone(),
-                url: url.clone(),
-                reason: describe_reqwest_error(&e),
-            })?;
+        let response = request.send().await.map_err(transport)?;
         let status = response.status();
-        let text = response
-            .text()
-            .await
-            .map_err(|e| ScimClientError::Transport {
-                method: method.clone(),
-                url: url.clone(),
-                reason: describe_reqwest_error(&e),
-            })?;
+        let retry_after = response
+            .headers()
+            .get(header::RETRY_AFTER)
+            .and_then(|v| v.to_str().ok())
+            .and_then(|v| parse_retry_after(v, SystemTime::now()));
+        let content_type = response
+            .headers()
+            .get(header::CONTENT_TYPE)
+            .and_then(|v| v.to_str().ok())
+            .unwrap_or("none")
+            .to_owned();
+        let text = response.text().await.map_err(transport)?;
         let json: Option<Value> = if text.trim().is_empty() {
             None
         } else {
@@ -153,120 +452,200 @@ impl ScimClient {
                 None => (None, truncate(&text, 200)),
             };
             return Err(ScimClientError::Status {
-                method,
+                method: method.clone(),
                 url,
                 status: status.as_u16(),
                 scim_type,
                 detail,
+                retry_after,
             });
         }
         if json.is_none() && !text.trim().is_empty() {
             return Err(ScimClientError::InvalidResponse {
-                method,
+                method: method.clone(),
                 url,
-                reason: format!("body is not JSON: {}", truncate(&text, 200)),
+                reason: format!(
+                    "body is not JSON (content type {content_type}): {}",
+                    truncate(&text, 120)
+                ),
             });
         }
-        Ok((status, json))
+        Ok(Answer { status, body: json })
     }
 
-    /// Finds a user by `userName eq "…"`; returns its `id`.
-    pub async fn find_user_by_user_name(
-        &self,
-        user_name: &str,
-    ) -> Result<Option<String>, ScimClientError> {
-        let filter = format!("userName eq {}", scimbridge_scim::filter::quote(user_name));
-        let (_, body) = self
+    /// The target's capabilities, read once per client (once per cycle). A target without
+    /// `/ServiceProviderConfig` is assumed to support nothing optional.
+    pub async fn capabilities(&self) -> Result<Capabilities, ScimClientError> {
+        self.capabilities
+            .get_or_try_init(|| async {
+                match self
+                    .send(Method::GET, "/ServiceProviderConfig", &[], None, true)
+                    .await
+                {
+                    Ok(Answer {
+                        body: Some(document),
+                        ..
+                    }) => Ok(Capabilities::from_document(&document)),
+                    Ok(_) => Ok(Capabilities::default()),
+                    Err(e) if matches!(e.status(), Some(404 | 405 | 501)) => {
+                        Ok(Capabilities::default())
+                    }
+                    Err(e @ ScimClientError::InvalidResponse { .. }) => {
+                        tracing::warn!(error = %e, "the target's ServiceProviderConfig is unreadable; using PUT for updates");
+                        Ok(Capabilities::default())
+                    }
+                    Err(e) => Err(e),
+                }
+            })
+            .await
+            .cloned()
+    }
+
+    /// The value of the unique user identifier for a user about to be created: its userName,
+    /// or the work email of its image.
+    pub fn identifier_value(&self, user_name: &str, image: &Value) -> Option<String> {
+        match self.identifier {
+            UniqueUserIdentifier::UserName => Some(user_name.to_owned()),
+            UniqueUserIdentifier::WorkEmail => work_email(image).map(str::to_owned),
+        }
+    }
+
+    /// The filter that finds the user whose identifier is `value`.
+    pub fn identifier_filter(&self, value: &str) -> String {
+        match (&self.filter_expression, self.identifier) {
+            (Some(expression), _) => expression.replace("%s", &escape_filter_string(value)),
+            (None, UniqueUserIdentifier::UserName) => {
+                format!("userName eq {}", scimbridge_scim::filter::quote(value))
+            }
+            (None, UniqueUserIdentifier::WorkEmail) => {
+                format!("emails eq {}", scimbridge_scim::filter::quote(value))
+            }
+        }
+    }
+
+    /// Finds a user by the unique user identifier; returns its `id`.
+    pub async fn find_user(&self, value: &str) -> Result<Option<String>, ScimClientError> {
+        let filter = self.identifier_filter(value);
+        let answer = self
             .send(
                 Method::GET,
-                "/Users",
-                &[("filter", filter.as_str()), ("attributes", "id,userName")],
+                &self.users_path,
+                &[("filter", filter.as_str())],
                 None,
+                true,
             )
             .await?;
-        let invalid = |reason: &str| ScimClientError::InvalidResponse {
+        let invalid = |reason: String| ScimClientError::InvalidResponse {
             method: Method::GET,
-            url: self.url("/Users"),
-            reason: reason.to_owned(),
+            url: self.url(&self.users_path),
+            reason,
         };
-        let body = body.ok_or_else(|| invalid("empty list response"))?;
+        let body = answer
+            .body
+            .ok_or_else(|| invalid("empty list response".into()))?;
         let resources = body
             .get("Resources")
             .and_then(Value::as_array)
             .cloned()
             .unwrap_or_default();
-        // Some targets ignore the filter or compare differently: keep only a real match.
+        // Some targets ignore the filter or compare differently: with the default filters,
+        // keep only a real match. A custom filter expression is trusted as written.
         let matches: Vec<&Value> = resources
             .iter()
-            .filter(|r| {
-                r.get("userName")
+            .filter(|r| match (&self.filter_expression, self.identifier) {
+                (Some(_), _) => true,
+                (None, UniqueUserIdentifier::UserName) => r
+                    .get("userName")
                     .and_then(Value::as_str)
-                    .is_some_and(|u| u.eq_ignore_ascii_case(user_name))
+                    .is_some_and(|u| u.eq_ignore_ascii_case(value)),
+                (None, UniqueUserIdentifier::WorkEmail) => {
+                    emails(r).any(|e| e.eq_ignore_ascii_case(value))
+                }
             })
             .collect();
         match matches.as_slice() {
             [] => Ok(None),
             [one] => Ok(Some(
-                resource_id(one).ok_or_else(|| invalid("user without id"))?,
+                resource_id(one).ok_or_else(|| invalid("user without id".into()))?,
             )),
-            _ => Err(invalid(&format!(
-                "{} users match userName {user_name}",
+            _ => Err(invalid(format!(
+                "{} users match {filter}; cannot tell which one to link",
                 matches.len()
             ))),
         }
     }
 
-    /// Creates a user; returns its `id`.
+    /// Creates a user; returns its `id`. Not retried when the outcome is unknown: the caller
+    /// looks the user up first (see `apply::create_or_link`).
     pub async fn create_user(&self, image: &Value) -> Result<String, ScimClientError> {
-        let (_, body) = self.send(Method::POST, "/Users", &[], Some(image)).await?;
-        body.as_ref()
+        let answer = self
+            .send(Method::POST, &self.users_path, &[], Some(image), false)
+            .await?;
+        answer
+            .body
+            .as_ref()
             .and_then(resource_id)
             .ok_or_else(|| ScimClientError::InvalidResponse {
                 method: Method::POST,
-                url: self.url("/Users"),
+                url: self.url(&self.users_path),
                 reason: "created user has no id".into(),
             })
     }
 
     pub async fn replace_user(&self, id: &str, image: &Value) -> Result<(), ScimClientError> {
-        self.send(
-            Method::PUT,
-            &format!("/Users/{}", path_segment(id)),
-            &[],
-            Some(image),
-        )
-        .await
-        .map(|_| ())
+        self.send(Method::PUT, &self.user_path(id), &[], Some(image), true)
+            .await
+            .map(|_| ())
+    }
+
+    /// Sends PATCH operations (RFC 7644 §3.5.2). Ours replace or remove whole values, so
+    /// sending them twice gives the same result.
+    pub async fn patch_user(&self, id: &str, operations: &[Value]) -> Result<(), ScimClientError> {
+        let body = json!({ "schemas": [PATCH_OP_SCHEMA], "Operations": operations });
+        self.send(Method::PATCH, &self.user_path(id), &[], Some(&body), true)
+            .await
+            .map(|_| ())
     }
 
     pub async fn delete_user(&self, id: &str) -> Result<(), ScimClientError> {
-        self.send(
-            Method::DELETE,
-            &format!("/Users/{}", path_segment(id)),
-            &[],
-            None,
-        )
-        .await
-        .map(|_| ())
+        self.send(Method::DELETE, &self.user_path(id), &[], None, true)
+            .await
+            .map(|_| ())
     }
 
-    /// Proves the URL answers SCIM and the credentials are accepted.
-    pub async fn check(&self) -> Result<(), ScimClientError> {
-        let (_, body) = self
-            .send(Method::GET, "/Users", &[("count", "1")], None)
+    /// Proves the URL answers SCIM and the credentials are accepted, or says precisely why not.
+    pub async fn check(&self) -> Result<CheckReport, ScimClientError> {
+        let users_url = self.url(&self.users_path);
+        let answer = self
+            .send(
+                Method::GET,
+                &self.users_path,
+                &[("startIndex", "1"), ("count", "1")],
+                None,
+                true,
+            )
             .await?;
-        let schemas = body
-            .as_ref()
-            .and_then(|b| b.get("schemas"))
-            .and_then(Value::as_array);
-        if !schemas.is_some_and(|s| s.iter().any(|v| v == scimbridge_scim::LIST_RESPONSE_SCHEMA)) {
+        let body = answer.body.unwrap_or(Value::Null);
+        let is_list = body
+            .get("schemas")
+            .and_then(Value::as_array)
+            .is_some_and(|s| s.iter().any(|v| v == LIST_RESPONSE_SCHEMA));
+        if !is_list || answer.status != StatusCode::OK {
             return Err(ScimClientError::InvalidResponse {
                 method: Method::GET,
-                url: self.url("/Users"),
-                reason: "not a SCIM list response".into(),
+                url: users_url,
+                reason: format!(
+                    "HTTP {} with a body that is not a SCIM ListResponse; is scim_url the SCIM base URL?",
+                    answer.status.as_u16()
+                ),
             });
         }
-        Ok(())
+        let capabilities = self.capabilities().await?;
+        Ok(CheckReport {
+            users_url,
+            users: body.get("totalResults").and_then(Value::as_u64),
+            capabilities,
+        })
     }
 }
 
@@ -276,6 +655,42 @@ fn resource_id(resource: &Value) -> Option<String> {
         .and_then(Value::as_str)
         .filter(|id| !id.is_empty())
         .map(str::to_owned)
+}
+
+fn emails(resource: &Value) -> impl Iterator<Item = &str> {
+    resource
+        .get("emails")
+        .and_then(Value::as_array)
+        .into_iter()
+        .flatten()
+        .filter_map(|e| e.get("value").and_then(Value::as_str))
+}
+
+/// The `emails` value of type work (compared case-insensitively), else the primary one.
+fn work_email(image: &Value) -> Option<&str> {
+    let emails = image.get("emails").and_then(Value::as_array)?;
+    emails
+        .iter()
+        .find(|e| {
+            e.get("type")
+                .and_then(Value::as_str)
+                .is_some_and(|t| t.eq_ignore_ascii_case("work"))
+        })
+        .or_else(|| {
+            emails
+                .iter()
+                .find(|e| e.get("primary") == Some(&Value::Bool(true)))
+        })
+        .and_then(|e| e.get("value"))
+        .and_then(Value::as_str)
+        .filter(|v| !v.is_empty())
+}
+
+/// Escapes a value for the inside of a quoted SCIM filter string (the quotes are the filter
+/// expression's own).
+fn escape_filter_string(value: &str) -> String {
+    let quoted = scimbridge_scim::filter::quote(value);
+    quoted[1..quoted.len() - 1].to_owned()
 }
 
 /// Percent-encodes an id for use as one path segment.
@@ -299,29 +714,46 @@ fn truncate(text: &str, max: usize) -> String {
     }
 }
 
-fn describe_reqwest_error(error: &reqwest::Error) -> String {
+/// Names the failure in words an operator acts on: refused connection, timeout, TLS.
+pub(crate) fn describe_reqwest_error(error: &reqwest::Error) -> String {
+    let mut causes = Vec::new();
+    let mut source = std::error::Error::source(error);
+    while let Some(cause) = source {
+        let text = cause.to_string();
+        // hyper repeats the inner message in the outer one; keep each once.
+        if !causes.iter().any(|c: &String| c.contains(&text)) {
+            causes.push(text);
+        }
+        source = cause.source();
+    }
+    let all = causes.join(": ");
+    let lower = all.to_lowercase();
     let kind = if error.is_timeout() {
         "timed out"
+    } else if lower.contains("certificate") || lower.contains("tls") || lower.contains("handshake")
+    {
+        "TLS failure"
     } else if error.is_connect() {
         "cannot connect"
     } else {
         "request failed"
     };
-    // The source chain holds the useful part ("connection refused", certificate errors).
-    let mut reason = kind.to_owned();
-    let mut source = std::error::Error::source(error);
-    while let Some(cause) = source {
-        reason.push_str(": ");
-        reason.push_str(&cause.to_string());
-        source = cause.source();
+    if all.is_empty() {
+        kind.to_owned()
+    } else {
+        format!("{kind}: {all}")
     }
-    reason
 }
 
 #[cfg(test)]
 #[allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
 mod tests {
     use super::*;
+    use scimbridge_model::Secret;
+
+    fn client(target: TargetSettings) -> ScimClient {
+        ScimClient::new(&target, Duration::from_secs(5)).unwrap()
+    }
 
     #[test]
     fn ids_are_escaped_as_one_path_segment() {
@@ -330,15 +762,122 @@ mod tests {
     }
 
     #[test]
-    fn base_url_tolerates_a_trailing_slash() {
-        let target = TargetSettings {
-            scim_url: "http://127.0.0.1:1/scim/v2/".into(),
-            scim_version: Default::default(),
-            authentication: AuthenticationMethod::None,
-            access_token: None,
-            unique_user_identifier: Default::default(),
+    fn url_and_paths_are_joined_with_or_without_slashes() {
+        let plain = client(TargetSettings::new("http://127.0.0.1:1/scim/v2/"));
+        assert_eq!(
+            plain.url(&plain.users_path),
+            "http://127.0.0.1:1/scim/v2/Users"
+        );
+        let custom = client(TargetSettings {
+            users_path: "identities/users/".into(),
+            ..TargetSettings::new("http://127.0.0.1:1/api")
+        });
+        assert_eq!(
+            custom.url(&custom.user_path("u 1")),
+            "http://127.0.0.1:1/api/identities/users/u%201"
+        );
+    }
+
+    #[test]
+    fn identifier_filters_follow_the_settings() {
+        let image = json!({"userName": "ann", "emails": [
+            {"value": "ann@home.example", "type": "home"},
+            {"value": "ann@corp.example", "type": "Work"}]});
+        let by_name = client(TargetSettings::new("http://127.0.0.1:1"));
+        assert_eq!(
+            by_name.identifier_value("ann", &image).as_deref(),
+            Some("ann")
+        );
+        assert_eq!(by_name.identifier_filter("a\"b"), r#"userName eq "a\"b""#);
+
+        let by_email = client(TargetSettings {
+            unique_user_identifier: UniqueUserIdentifier::WorkEmail,
+            ..TargetSettings::new("http://127.0.0.1:1")
+        });
+        let email = by_email.identifier_value("ann", &image).unwrap();
+        assert_eq!(email, "ann@corp.example");
+        assert_eq!(
+            by_email.identifier_filter(&email),
+            r#"emails eq "ann@corp.example""#
+        );
+        assert_eq!(
+            by_email.identifier_value("ann", &json!({"userName": "ann"})),
+            None
+        );
+
+        let custom = client(TargetSettings {
+            filter_expression: Some(r#"externalId eq "%s""#.into()),
+            ..TargetSettings::new("http://127.0.0.1:1")
+        });
+        assert_eq!(
+            custom.identifier_filter(r#"x"y\z"#),
+            r#"externalId eq "x\"y\\z""#
+        );
+    }
+
+    #[test]
+    fn duplicates_are_recognised_in_409_and_400_answers() {
+        let status = |status: u16, scim_type: Option<&str>, detail: &str| ScimClientError::Status {
+            method: Method::POST,
+            url: "u".into(),
+            status,
+            scim_type: scim_type.map(str::to_owned),
+            detail: detail.into(),
+            retry_after: None,
         };
-        let client = ScimClient::new(&target, Duration::from_secs(5)).unwrap();
-        assert_eq!(client.url("/Users"), "http://127.0.0.1:1/scim/v2/Users");
+        assert!(status(409, None, "").is_duplicate());
+        assert!(status(400, Some("uniqueness"), "").is_duplicate());
+        assert!(status(400, None, "User with userName ann already exists").is_duplicate());
+        assert!(!status(400, Some("invalidValue"), "bad email").is_duplicate());
+        assert!(!status(500, None, "duplicate key").is_duplicate());
+        let wrapped = ScimClientError::GaveUp {
+            retries: 2,
+            source: Box::new(status(409, None, "")),
+        };
+        assert!(wrapped.is_duplicate());
+        assert_eq!(wrapped.status(), Some(409));
+    }
+
+    #[test]
+    fn missing_credentials_are_a_setup_error() {
+        let error = ScimClient::new(
+            &TargetSettings {
+                authentication: scimbridge_model::AuthenticationMethod::Basic,
+                basic_username: Some("admin".into()),
+                ..TargetSettings::new("http://127.0.0.1:1")
+            },
+            Duration::from_secs(1),
+        )
+        .unwrap_err();
+        assert!(
+            error.to_string().contains("needs target.basic_password"),
+            "{error}"
+        );
+        let error = ScimClient::new(
+            &TargetSettings {
+                authentication: scimbridge_model::AuthenticationMethod::Oauth2Bearer,
+                access_token: Some(Secret::Env("SCIMBRIDGE_TEST_UNSET_VARIABLE".into())),
+                ..TargetSettings::new("http://127.0.0.1:1")
+            },
+            Duration::from_secs(1),
+        )
+        .unwrap_err();
+        assert!(
+            error.to_string().contains("SCIMBRIDGE_TEST_UNSET_VARIABLE"),
+            "{error}"
+        );
+    }
+
+    #[test]
+    fn a_missing_ca_file_is_named() {
+        let error = ScimClient::new(
+            &TargetSettings {
+                ca_certificate: Some("/nonexistent/ca.pem".into()),
+                ..TargetSettings::new("https://127.0.0.1:1")
+            },
+            Duration::from_secs(1),
+        )
+        .unwrap_err();
+        assert!(error.to_string().contains("/nonexistent/ca.pem"), "{error}");
     }
 }

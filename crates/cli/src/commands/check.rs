@@ -1,0 +1,78 @@
+//! `scimbridge check CONNECTION`: proves the target URL and credentials work.
+
+use std::path::Path;
+use std::process::ExitCode;
+use std::time::Duration;
+
+use anyhow::{Result, anyhow};
+use scimbridge_engine::apply::{CheckReport, check_target};
+use scimbridge_model::Connection;
+
+use crate::context::DataDir;
+
+/// How long a check waits for each answer.
+pub const CHECK_TIMEOUT: Duration = Duration::from_secs(30);
+
+#[derive(Debug, clap::Args)]
+pub struct Args {
+    /// The connection whose target to check.
+    connection: String,
+}
+
+pub async fn run(data_dir: &Path, args: Args) -> Result<ExitCode> {
+    let dir = DataDir::open(data_dir, false).await?;
+    let connection = dir.connection(&args.connection).await?;
+    let report = check_connection(&connection).await?;
+    for line in describe(&connection, &report) {
+        println!("{line}");
+    }
+    Ok(ExitCode::SUCCESS)
+}
+
+/// Checks the connection's target; the error names the connection and what to look at.
+pub async fn check_connection(connection: &Connection) -> Result<CheckReport> {
+    check_target(&connection.target, CHECK_TIMEOUT)
+        .await
+        .map_err(|e| {
+            anyhow!(
+                "connection \"{}\": target check failed: {e}",
+                connection.name
+            )
+        })
+}
+
+pub fn describe(connection: &Connection, report: &CheckReport) -> Vec<String> {
+    let yes_no = |b: bool| if b { "yes" } else { "no" };
+    let capabilities = &report.capabilities;
+    vec![
+        format!(
+            "connection \"{}\": target {} (SCIM 2.0)",
+            connection.name, connection.target.scim_url
+        ),
+        format!(
+            "  authentication: {} accepted",
+            connection.target.authentication.name()
+        ),
+        format!(
+            "  users: {} answers a SCIM list{}",
+            report.users_url,
+            report
+                .users
+                .map(|n| format!(" ({n} users)"))
+                .unwrap_or_default()
+        ),
+        if capabilities.discovered {
+            format!(
+                "  capabilities: PATCH {}, filter {}, ETag {}, sort {}, Bulk {}",
+                yes_no(capabilities.patch),
+                yes_no(capabilities.filter),
+                yes_no(capabilities.etag),
+                yes_no(capabilities.sort),
+                yes_no(capabilities.bulk)
+            )
+        } else {
+            "  capabilities: no ServiceProviderConfig; updates use PUT".to_owned()
+        },
+        "OK".to_owned(),
+    ]
+}
