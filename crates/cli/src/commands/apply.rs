@@ -17,7 +17,7 @@ pub struct Args {
     /// The configuration file (TOML, `version = 1`).
     #[arg(short = 'f', long = "file")]
     file: PathBuf,
-    /// Do not check the target of connections being activated (or changed while active).
+    /// Do not check the target of active connections before saving them.
     #[arg(long)]
     skip_check: bool,
 }
@@ -54,7 +54,7 @@ pub enum ActivationCheck {
 }
 
 /// Validates the file against itself and the stored configuration, checks the target of each
-/// connection being activated (or changed while active), then saves it. Nothing is saved when
+/// active connection, then saves it. Nothing is saved when
 /// anything fails. Returns one line per object saying what happened.
 pub async fn apply_config(
     store: &dyn Store,
@@ -74,14 +74,12 @@ pub async fn apply_config(
     }
     let mut to_check = Vec::new();
     for connection in &mut file.connections {
-        let stored = store.connection(&connection.name).await?;
-        if let Some(stored) = &stored {
-            connection.keep_omitted_secrets(stored);
+        if let Some(stored) = store.connection(&connection.name).await? {
+            connection.keep_omitted_secrets(&stored);
         }
-        let activating = stored
-            .as_ref()
-            .is_none_or(|s| !s.active || s.target != connection.target);
-        if connection.active && activating {
+        // Every active connection, not only changed ones: env: and file: secrets can change
+        // without the file changing.
+        if connection.active {
             to_check.push(connection.name.clone());
         }
     }

@@ -1,0 +1,254 @@
+//! OAuth 2 client credentials against a real authorization server (Canaille) and a SCIM server
+//! that introspects every token: tokens obtained, renewed before they expire, replaced after a
+//! 401, both client authentication methods, and precise errors for wrong credentials.
+
+#![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
+
+mod common;
+
+use std::time::Duration;
+
+use common::*;
+use scimbridge_engine::apply::{ScimClient, check_target};
+use scimbridge_model::{AuthenticationMethod, ClientAuthentication, Secret, TargetSettings};
+use scimbridge_testkit::oauth::{BASIC_CLIENT, Canaille, IntrospectedScimServer, POST_CLIENT};
+
+fn client_credentials(
+    canaille: &Canaille,
+    server: &IntrospectedScimServer,
+    (client_id, secret): (&str, &str),
+    method: ClientAuthentication,
+) -> TargetSettings {
+    TargetSettings {
+        authentication: AuthenticationMethod::Oauth2ClientCredentials,
+        token_endpoint: Some(canaille.token_endpoint()),
+        client_id: Some(client_id.into()),
+        client_secret: Some(Secret::Literal(secret.into())),
+        client_authentication: method,
+        scopes: "openid, profile".into(),
+        ..TargetSettings::new(server.url())
+    }
+}
+
+/// A token from Canaille, for reading the SCIM server the way a user would.
+fn reader_token(canaille: &Canaille) -> String {
+    let answer: serde_json::Value = reqwest::blocking::Client::new()
+        .post(canaille.token_endpoint())
+        .basic_auth(BASIC_CLIENT.0, Some(BASIC_CLIENT.1))
+        .header("Content-Type", "application/x-www-form-urlencoded")
+        .body("grant_type=client_credentials")
+        .send()
+        .unwrap()
+        .json()
+        .unwrap();
+    answer["access_token"].as_str().unwrap().to_owned()
+}
+
+#[tokio::test]
+async fn both_client_authentication_methods_and_wrong_secrets() {
+    let canaille = Canaille::start(3600);
+    let server = IntrospectedScimServer::start(&canaille);
+    let timeout = Duration::from_secs(10);
+
+    for (client, method) in [
+        (BASIC_CLIENT, ClientAuthentication::ClientSecretBasic),
+        (POST_CLIENT, ClientAuthentication::ClientSecretPost),
+    ] {
+        let target = client_credentials(&canaille, &server, client, method);
+        let report = check_target(&target, timeout).await.unwrap();
+        assert_eq!(report.users, Some(0), "{method:?}");
+        assert!(report.capabilities.patch, "{method:?}");
+    }
+
+    // Each client may only use its registered method: the wrong one is refused, so the
+    // method we send is the one configured.
+    let target = client_credentials(
+        &canaille,
+        &server,
+        POST_CLIENT,
+        ClientAuthentication::ClientSecretBasic,
+    );
+    let error = check_target(&target, timeout)
+        .await
+        .unwrap_err()
+        .to_string();
+    assert!(
+        error.contains("no access token could be obtained"),
+        "{error}"
+    );
+
+    let target = client_credentials(
+        &canaille,
+        &server,
+        (BASIC_CLIENT.0, "wrong-secret"),
+        ClientAuthentication::ClientSecretBasic,
+    );
+    let error = check_target(&target, timeout)
+        .await
+        .unwrap_err()
+        .to_string();
+    assert!(
+        error.starts_with("no access token could be obtained: token endpoint http://127.0.0.1:")
+            && error
+                .contains("HTTP 401: the client id or client secret was refused (invalid_client"),
+        "{error}"
+    );
+    assert!(!error.contains("wrong-secret"), "{error}");
+
+    // A bare bearer token the SCIM server never issued: refused credentials, not "not SCIM".
+    let target = TargetSettings {
+        authentication: AuthenticationMethod::Oauth2Bearer,
+        access_token: Some(Secret::Literal("made-up".into())),
+        ..TargetSettings::new(server.url())
+    };
+    let error = check_target(&target, timeout)
+        .await
+        .unwrap_err()
+        .to_string();
+    assert!(
+        error.starts_with("the target refused the credentials: GET"),
+        "{error}"
+    );
+}
+
+#[tokio::test]
+async fn a_refused_token_is_replaced_and_the_request_retried_once() {
+    let mut canaille = Canaille::start(3600);
+    let server = IntrospectedScimServer::start(&canaille);
+    let target = client_credentials(
+        &canaille,
+        &server,
+        BASIC_CLIENT,
+        ClientAuthentication::ClientSecretBasic,
+    );
+    let client = ScimClient::new(&target, Duration::from_secs(10)).unwrap();
+    client.check().await.unwrap();
+    assert_eq!(client.token_requests(), 1);
+    client.check().await.unwrap();
+    assert_eq!(client.token_requests(), 1, "the token is cached");
+
+    // A new authorization server on the same port knows none of the old tokens: the SCIM
+    // server answers 401 to the cached one, and the client fetches another and retries.
+    let port = canaille.port;
+    drop(canaille);
+    canaille = Canaille::start_on(port, 3600);
+    client.check().await.unwrap();
+    assert_eq!(client.token_requests(), 2);
+    drop(canaille);
+}
+
+#[test]
+fn a_cycle_outlives_its_tokens_without_a_failure() {
+    // Tokens live 2 s; 40 users at 12 requests per second (a look-up and a create each) take
+    // about 7 s, so the cycle needs several tokens.
+    let canaille = Canaille::start(2);
+    let server = IntrospectedScimServer::start(&canaille);
+    let dir = temp_dir();
+    let data = dir.path().join("data");
+    let ldif = dir.path().join("directory.ldif");
+    let people = people(SAMPLE);
+    let keep: Vec<String> = people
+        .iter()
+        .take(40)
+        .map(|p| format!("dn: {}\n", p.dn))
+        .collect();
+    let sample = edit_ldif(SAMPLE, |block| {
+        let is_person = block.contains("objectClass: inetOrgPerson");
+        (!is_person || keep.iter().any(|dn| block.contains(dn.as_str()))).then(|| block.to_owned())
+    });
+    std::fs::write(&ldif, sample).unwrap();
+    let cfg = dir.path().join("oauth.toml");
+    std::fs::write(
+        &cfg,
+        format!(
+            r#"version = 1
+
+[[data_store]]
+name = "sample"
+type = "ldif"
+path = "{ldif}"
+
+[[connection]]
+name = "oauth-app"
+active = true
+
+[connection.target]
+scim_url = "{url}/"
+authentication = "oauth2-client-credentials"
+token_endpoint = "{endpoint}"
+client_id = "{client_id}"
+client_secret = "env:TEST_CLIENT_SECRET"
+scopes = "openid,profile"
+requests_per_second = 12
+
+[[connection.channel]]
+name = "people"
+data_store = "sample"
+
+[connection.channel.source_location]
+base_dn = "ou=people,dc=example,dc=com"
+
+[connection.channel.attribute_mapping]
+userName = {{ attributes = ["uid"] }}
+givenName = {{ attributes = ["givenName"] }}
+familyName = {{ attributes = ["sn"] }}
+workEmail = {{ attributes = ["mail"] }}
+"#,
+            ldif = ldif.display(),
+            url = server.url(),
+            endpoint = canaille.token_endpoint(),
+            client_id = BASIC_CLIENT.0,
+        ),
+    )
+    .unwrap();
+    let env = [("TEST_CLIENT_SECRET", BASIC_CLIENT.1)];
+    let out = ok(scimbridge(&data, &["apply", "-f", &path_str(&cfg)], &env));
+    assert!(
+        out.contains("connection \"oauth-app\" (active, 1 channel): created"),
+        "{out}"
+    );
+
+    let output = scimbridge(
+        &data,
+        &["sync", "oauth-app"],
+        &[env[0], ("SCIMBRIDGE_LOG", "scimbridge_engine=debug")],
+    );
+    let log = stderr(&output);
+    assert!(output.status.success(), "{}\n{log}", stdout(&output));
+    assert!(
+        stdout(&output).contains("created 40"),
+        "{}",
+        stdout(&output)
+    );
+    let tokens = log.matches("access token obtained").count();
+    assert!(tokens >= 2, "expected renewed tokens, got {tokens}:\n{log}");
+    assert!(
+        !log.contains(BASIC_CLIENT.1),
+        "the client secret was logged"
+    );
+
+    let reader = ScimReader {
+        url: server.url(),
+        token: reader_token(&canaille),
+    };
+    let users = reader.users();
+    assert_eq!(users.len(), 40);
+    let expected = people[3].first_text("uid").unwrap();
+    assert!(
+        reader.user_by_name(expected).is_some(),
+        "{expected} missing"
+    );
+
+    // A wrong secret is refused when the connection is activated, with the reason.
+    let output = scimbridge(
+        &data,
+        &["apply", "-f", &path_str(&cfg)],
+        &[("TEST_CLIENT_SECRET", "not-the-secret")],
+    );
+    assert_eq!(output.status.code(), Some(1));
+    let err = stderr(&output);
+    assert!(
+        err.contains("no access token could be obtained") && err.contains("invalid_client"),
+        "{err}"
+    );
+}
