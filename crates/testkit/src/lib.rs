@@ -6,6 +6,7 @@
 pub mod oauth;
 pub mod scim2_server;
 pub mod store_conformance;
+pub mod tls;
 
 /// A free TCP port on 127.0.0.1 (bound then released; good enough for tests).
 pub fn free_port() -> u16 {

@@ -34,7 +34,7 @@ fn script(name: &str) -> PathBuf {
 }
 
 /// Starts a script and waits for it to print "ready".
-fn start_script(name: &str, args: &[String]) -> Child {
+pub(crate) fn start_script(name: &str, args: &[String]) -> Child {
     let python = python();
     let mut child = Command::new(&python)
         .arg(script(name))
@@ -50,7 +50,9 @@ fn start_script(name: &str, args: &[String]) -> Child {
     if line.trim() != "ready" {
         let _ = child.kill();
         let status = child.wait();
-        panic!("{name} did not start ({status:?}); is pytest-iam installed? run scripts/test");
+        panic!(
+            "{name} did not start ({status:?}); are the test packages installed? run scripts/test"
+        );
     }
     child
 }

@@ -1,0 +1,159 @@
+//! `scimbridge check` and the activation check: a precise reason for each way a target can be
+//! wrong, and never a false success.
+
+#![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
+
+mod common;
+
+use std::time::Duration;
+
+use common::*;
+use scimbridge_engine::apply::check_target;
+use scimbridge_model::TargetSettings;
+use scimbridge_testkit::tls::{TestPki, TlsServer};
+
+const TIMEOUT: Duration = Duration::from_secs(10);
+
+async fn failure(target: &TargetSettings) -> String {
+    match check_target(target, TIMEOUT).await {
+        Ok(report) => panic!("check passed: {report:?}"),
+        Err(e) => {
+            eprintln!("check failed as expected: {e}");
+            e.to_string()
+        }
+    }
+}
+
+#[tokio::test]
+async fn wrong_urls_and_non_scim_answers_are_named() {
+    let dir = temp_dir();
+    let target = TargetProcess::start(&dir.path().join("target.db"), "t0ken");
+    let bearer = |url: &str| TargetSettings {
+        authentication: scimbridge_model::AuthenticationMethod::Oauth2Bearer,
+        access_token: Some(scimbridge_model::Secret::Literal("t0ken".into())),
+        ..TargetSettings::new(url)
+    };
+
+    let report = check_target(&bearer(&target.url), TIMEOUT).await.unwrap();
+    assert_eq!(report.users, Some(0));
+    assert_eq!(report.users_url, format!("{}/Users", target.url));
+
+    let port = scimbridge_testkit::free_port();
+    let error = failure(&bearer(&format!("http://127.0.0.1:{port}/scim/v2"))).await;
+    assert!(
+        error.starts_with("nothing answers at target.scim_url: GET"),
+        "{error}"
+    );
+
+    let error = failure(&TargetSettings {
+        users_path: "/People".into(),
+        ..bearer(&target.url)
+    })
+    .await;
+    assert!(
+        error.starts_with("no SCIM Users resource at this URL") && error.contains("/People"),
+        "{error}"
+    );
+
+    let error = failure(&TargetSettings::new(&target.url)).await;
+    assert!(
+        error.starts_with("the target refused the credentials"),
+        "{error}"
+    );
+}
+
+#[tokio::test]
+async fn tls_needs_a_trusted_ca_and_the_client_certificate_when_asked() {
+    let dir = temp_dir();
+    let pki = TestPki::generate(dir.path());
+    let server = TlsServer::start(&pki, false);
+    let ca = Some(pki.ca_certificate.display().to_string());
+
+    let error = failure(&TargetSettings::new(server.url("/scim"))).await;
+    assert!(
+        error.starts_with("TLS failed; check target.ca_certificate"),
+        "{error}"
+    );
+
+    let trusted = TargetSettings {
+        ca_certificate: ca.clone(),
+        ..TargetSettings::new(server.url("/scim"))
+    };
+    let report = check_target(&trusted, TIMEOUT).await.unwrap();
+    assert_eq!(report.users, Some(0));
+    assert!(!report.capabilities.discovered);
+
+    // A web page where the SCIM service should be is not a success.
+    let error = failure(&TargetSettings {
+        ca_certificate: ca.clone(),
+        ..TargetSettings::new(server.url("/html"))
+    })
+    .await;
+    assert!(
+        error.starts_with("this is not a SCIM service") && error.contains("text/html"),
+        "{error}"
+    );
+
+    // Mutual TLS: refused without the client certificate, accepted with it.
+    let mutual = TlsServer::start(&pki, true);
+    let without = TargetSettings {
+        ca_certificate: ca.clone(),
+        ..TargetSettings::new(mutual.url("/scim"))
+    };
+    let error = failure(&without).await;
+    assert!(error.starts_with("TLS failed"), "{error}");
+    let with = TargetSettings {
+        client_certificate: Some(pki.client_certificate.display().to_string()),
+        client_key: Some(pki.client_key.display().to_string()),
+        ..without
+    };
+    check_target(&with, TIMEOUT).await.unwrap();
+}
+
+#[test]
+fn the_check_command_reports_what_it_proved() {
+    let dir = temp_dir();
+    let target = TargetProcess::start(&dir.path().join("target.db"), "t0ken");
+    let cfg = dir.path().join("c.toml");
+    std::fs::write(
+        &cfg,
+        format!(
+            r#"version = 1
+
+[[connection]]
+name = "bundled"
+
+[connection.target]
+scim_url = "{}"
+authentication = "oauth2-bearer"
+access_token = "t0ken"
+"#,
+            target.url
+        ),
+    )
+    .unwrap();
+    let data = dir.path().join("data");
+    // Inactive: stored without a check.
+    ok(scimbridge(&data, &["apply", "-f", &path_str(&cfg)], &[]));
+    let out = ok(scimbridge(&data, &["check", "bundled"], &[]));
+    assert!(
+        out.contains(&format!(
+            "users: {}/Users answers a SCIM list (0 users)",
+            target.url
+        )),
+        "{out}"
+    );
+    assert!(out.contains("capabilities: PATCH yes"), "{out}");
+    assert!(out.trim_end().ends_with("OK"), "{out}");
+
+    drop(target);
+    let output = scimbridge(&data, &["check", "bundled"], &[]);
+    assert_eq!(output.status.code(), Some(1));
+    assert!(
+        stderr(&output).contains(
+            "connection \"bundled\": target check failed: nothing answers at target.scim_url"
+        ),
+        "{}",
+        stderr(&output)
+    );
+}
