@@ -53,8 +53,16 @@ impl Progress for BarProgress {
 /// One line per cycle, stable for scripts and tests.
 pub fn summary_line(report: &CycleReport) -> String {
     let s = &report.summary;
+    let groups = if s.has_group_changes() {
+        format!(
+            "; groups: created {}, linked {}, updated {}, deleted {}, failed {}",
+            s.groups_created, s.groups_linked, s.groups_updated, s.groups_deleted, s.groups_failed
+        )
+    } else {
+        String::new()
+    };
     format!(
-        "{}: created {}, linked {}, updated {}, disabled {}, deleted {}, failed {} (unchanged {}, skipped {}, blocked {}) in {:.2} s",
+        "{}: created {}, linked {}, updated {}, disabled {}, deleted {}, failed {} (unchanged {}, skipped {}, blocked {}){groups} in {:.2} s",
         report.channel,
         s.created,
         s.linked,

@@ -15,4 +15,6 @@ pub mod secret;
 pub mod source;
 pub mod state;
 
-pub use run::{CycleError, CycleReport, NoProgress, Progress, plan_channel, run_cycle};
+pub use run::{
+    ChannelPlan, CycleError, CycleReport, NoProgress, Progress, plan_channel, run_cycle,
+};

@@ -7,14 +7,16 @@ use std::time::Duration;
 use futures_util::stream::{self, StreamExt};
 
 use scimbridge_model::{
-    Channel, ChannelKey, Connection, CycleSummary, DataStore, DataStoreType, Operation, Plan,
-    PlannedOperation, Record,
+    Channel, ChannelKey, Connection, CycleSummary, DataStore, DataStoreType, DesiredGroup,
+    GroupRecord, Operation, Plan, PlannedOperation, Record, RecordStatus,
 };
 
+use crate::apply::groups::{GroupOutcome, GroupSettings, apply_group_operation};
 use crate::apply::{Outcome, ScimClient, ScimClientError, apply_operation};
 use crate::clock::Clock;
 use crate::detect::{channel_fingerprint, detect, duplicate_guids};
 use crate::map::map_user;
+use crate::plan::groups::{desired_groups, plan_groups};
 use crate::plan::{Candidate, plan_users};
 use crate::source::{SourceError, SourceScan, ldif, normalize_dn};
 use crate::state::{Store, StoreError};
@@ -57,13 +59,25 @@ pub struct CycleReport {
     pub failures: Vec<(String, String)>,
 }
 
+/// A channel's plan with what it was computed from.
+#[derive(Debug, Clone, PartialEq)]
+pub struct ChannelPlan {
+    /// User operations, then group operations as they look before the users are applied.
+    pub plan: Plan,
+    pub records: Vec<Record>,
+    pub desired_groups: Vec<DesiredGroup>,
+    pub group_records: Vec<GroupRecord>,
+    /// Group entries in scope that cannot be keyed: (DN, reason).
+    pub group_failures: Vec<(String, String)>,
+}
+
 /// Reads the channel's data store and computes the plan, writing nothing.
 pub async fn plan_channel(
     store: &dyn Store,
     connection: &Connection,
     channel: &Channel,
     data_store: &DataStore,
-) -> Result<(Plan, Vec<Record>), CycleError> {
+) -> Result<ChannelPlan, CycleError> {
     let key = ChannelKey::new(&connection.name, &channel.name);
     let scan = read_source(channel, data_store)?;
     let records = store.records(&key).await?;
@@ -75,6 +89,27 @@ pub async fn plan_channel(
             data_store.name, channel.source_location.base_dn
         )));
     }
+    let group_records = store.group_records(&key).await?;
+    let provisioned_groups = group_records
+        .iter()
+        .filter(|r| r.target_id.is_some())
+        .count();
+    if let Some(group_base_dn) = &channel.source_location.group_base_dn
+        && scan.groups.is_empty()
+        && provisioned_groups > 0
+    {
+        return Err(CycleError::Refused(format!(
+            "data store \"{}\" returned no groups below {group_base_dn} while {provisioned_groups} are provisioned; \
+             refusing to delete every group (check the data store and the source location)",
+            data_store.name
+        )));
+    }
+    let desired_groups = desired_groups(&scan.groups, &scan.users);
+    let group_failures = scan
+        .group_failures
+        .iter()
+        .map(|f| (f.dn.clone(), f.reason.clone()))
+        .collect();
     for (guid, dn) in duplicate_guids(&scan.users) {
         tracing::warn!(channel = %key, %guid, %dn, "entry GUID appears twice; the second entry is ignored");
     }
@@ -111,14 +146,30 @@ pub async fn plan_channel(
         .iter()
         .map(|r| (r.guid.clone(), r.clone()))
         .collect();
-    let plan = plan_users(
+    let mut plan = plan_users(
         candidates,
         changes.removed,
         &by_guid,
         &connection.options,
         changes.unchanged,
     );
-    Ok((plan, records))
+    plan.group_operations = plan_groups(&desired_groups, &group_records, &user_targets(&records));
+    Ok(ChannelPlan {
+        plan,
+        records,
+        desired_groups,
+        group_records,
+        group_failures,
+    })
+}
+
+/// GUID → target id of every user now in the target (active or disabled).
+fn user_targets(records: &[Record]) -> HashMap<String, String> {
+    records
+        .iter()
+        .filter(|r| matches!(r.status, RecordStatus::Provisioned | RecordStatus::Disabled))
+        .filter_map(|r| r.target_id.clone().map(|t| (r.guid.clone(), t)))
+        .collect()
 }
 
 fn read_source(channel: &Channel, data_store: &DataStore) -> Result<SourceScan, CycleError> {
@@ -186,7 +237,13 @@ async fn run_planned(
     progress: &dyn Progress,
     key: &ChannelKey,
 ) -> Result<(CycleSummary, Vec<(String, String)>), CycleError> {
-    let (plan, records) = plan_channel(store, connection, channel, data_store).await?;
+    let ChannelPlan {
+        plan,
+        records,
+        desired_groups,
+        group_records,
+        group_failures,
+    } = plan_channel(store, connection, channel, data_store).await?;
     let client = ScimClient::new(&connection.target, Duration::from_secs(channel.timeout))?;
     let by_guid: HashMap<&str, &Record> = records.iter().map(|r| (r.guid.as_str(), r)).collect();
     let mut summary = CycleSummary {
@@ -239,6 +296,59 @@ async fn run_planned(
             progress.advance(op, &applied.outcome);
         }
     }
+    drop(settled);
     progress.end();
+
+    // Groups go after the users, so that members resolve to the users just created.
+    for (dn, reason) in group_failures {
+        tracing::warn!(channel = %key, group = %dn, %reason, "group failed");
+        summary.groups_failed += 1;
+        failures.push((format!("group {dn}"), reason));
+    }
+    if !desired_groups.is_empty() || !group_records.is_empty() {
+        let records = store.records(key).await?;
+        let operations = plan_groups(&desired_groups, &group_records, &user_targets(&records));
+        let existing: HashMap<&str, &GroupRecord> =
+            group_records.iter().map(|r| (r.guid.as_str(), r)).collect();
+        let settings = GroupSettings {
+            membership: connection.target.group_membership_handling,
+            chunk_size: connection.target.group_member_chunk_size.max(1) as usize,
+        };
+        let mut settled = stream::iter(operations.iter().map(|op| {
+            let existing = existing.get(op.guid.as_str()).copied();
+            let client = &client;
+            async move {
+                let applied = apply_group_operation(client, op, existing, settings).await;
+                match &applied.record {
+                    Some(record) if existing != Some(record) => {
+                        store.save_group_record(key, record).await?
+                    }
+                    Some(_) => {}
+                    None if existing.is_some() => store.delete_group_record(key, &op.guid).await?,
+                    None => {}
+                }
+                Ok::<_, CycleError>((op, applied))
+            }
+        }))
+        .buffer_unordered(channel.max_threads.max(1) as usize);
+        while let Some(result) = settled.next().await {
+            let (op, applied) = result?;
+            match &applied.outcome {
+                GroupOutcome::Created => summary.groups_created += 1,
+                GroupOutcome::Linked => summary.groups_linked += 1,
+                GroupOutcome::Updated => summary.groups_updated += 1,
+                GroupOutcome::Deleted => summary.groups_deleted += 1,
+                GroupOutcome::Forgotten => {}
+                GroupOutcome::Failed(reason) => {
+                    tracing::warn!(channel = %key, group = %op.display_name, %reason, "group failed");
+                    summary.groups_failed += 1;
+                    failures.push((format!("group {}", op.display_name), reason.clone()));
+                }
+            }
+            if !matches!(applied.outcome, GroupOutcome::Failed(_)) {
+                tracing::debug!(channel = %key, "{op}");
+            }
+        }
+    }
     Ok((summary, failures))
 }

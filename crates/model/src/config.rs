@@ -250,6 +250,28 @@ pub enum UniqueUserIdentifier {
     WorkEmail,
 }
 
+/// How memberships of a group that already exists in the target are reconciled.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum GroupMembershipHandling {
+    /// Add and remove only the members this channel manages; keep the others.
+    #[default]
+    Merge,
+    /// Make the target group's members exactly the source group's.
+    Overwrite,
+}
+
+/// Which part of a group entry becomes its SCIM `displayName`.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum GroupNameSource {
+    /// The `cn` value ("Common Name").
+    #[default]
+    Cn,
+    /// The whole DN ("Distinguished Name").
+    Dn,
+}
+
 /// The "Target" screen: where the SCIM service is and how to authenticate. Only the fields of
 /// the chosen authentication method are used.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
@@ -305,6 +327,12 @@ pub struct TargetSettings {
     /// Page size when listing groups.
     #[serde(default = "default_results_per_page")]
     pub results_per_page: u32,
+    /// Whether target group members this channel does not manage are kept.
+    #[serde(default)]
+    pub group_membership_handling: GroupMembershipHandling,
+    /// At most this many member changes per group PATCH request.
+    #[serde(default = "default_group_member_chunk_size")]
+    pub group_member_chunk_size: u32,
     /// Requests per second allowed to this target (token bucket); 0 means no limit.
     #[serde(default)]
     pub requests_per_second: f64,
@@ -327,6 +355,10 @@ fn default_authorization_header_type() -> String {
 }
 
 fn default_results_per_page() -> u32 {
+    100
+}
+
+fn default_group_member_chunk_size() -> u32 {
     100
 }
 
@@ -358,6 +390,8 @@ impl TargetSettings {
             unique_user_identifier: UniqueUserIdentifier::default(),
             filter_expression: None,
             results_per_page: default_results_per_page(),
+            group_membership_handling: GroupMembershipHandling::default(),
+            group_member_chunk_size: default_group_member_chunk_size(),
             requests_per_second: 0.0,
             max_retries: default_max_retries(),
         }
@@ -458,6 +492,11 @@ impl TargetSettings {
         }
         if self.results_per_page == 0 {
             problems.push(format!("{at}: target.results_per_page must be at least 1"));
+        }
+        if self.group_member_chunk_size == 0 {
+            problems.push(format!(
+                "{at}: target.group_member_chunk_size must be at least 1"
+            ));
         }
         if !self.requests_per_second.is_finite() || self.requests_per_second < 0.0 {
             problems.push(format!(
@@ -577,6 +616,16 @@ impl Channel {
         if self.source_location.base_dn.trim().is_empty() {
             problems.push(format!("{at}: source_location.base_dn is empty"));
         }
+        if self
+            .source_location
+            .group_base_dn
+            .as_deref()
+            .is_some_and(|dn| dn.trim().is_empty())
+        {
+            problems.push(format!(
+                "{at}: source_location.group_base_dn is empty; leave it out to provision no groups"
+            ));
+        }
         validate_attribute_mapping(&at, &self.attribute_mapping, problems);
     }
 }
@@ -591,6 +640,11 @@ pub struct SourceSettings {
     /// on rename, so a renamed entry then looks like a leaver plus a joiner: off by default.
     pub use_dn_when_guid_missing: bool,
     pub user_object_class: String,
+    /// Entries with this object class are groups.
+    pub group_object_class: String,
+    /// The attribute of a group entry that lists its members' DNs.
+    pub group_member_attribute: String,
+    pub group_name_source: GroupNameSource,
 }
 
 impl Default for SourceSettings {
@@ -599,6 +653,9 @@ impl Default for SourceSettings {
             entry_guid_attribute: "entryUUID".into(),
             use_dn_when_guid_missing: false,
             user_object_class: "inetOrgPerson".into(),
+            group_object_class: "groupOfNames".into(),
+            group_member_attribute: "member".into(),
+            group_name_source: GroupNameSource::Cn,
         }
     }
 }
@@ -609,6 +666,19 @@ impl Default for SourceSettings {
 pub struct SourceLocation {
     /// Only entries at or below this DN are read.
     pub base_dn: String,
+    /// Groups at or below this DN are provisioned, with their members that are users of the
+    /// channel; without it, no group is.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub group_base_dn: Option<String>,
+}
+
+impl SourceLocation {
+    pub fn new(base_dn: impl Into<String>) -> SourceLocation {
+        SourceLocation {
+            base_dn: base_dn.into(),
+            group_base_dn: None,
+        }
+    }
 }
 
 #[cfg(test)]

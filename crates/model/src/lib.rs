@@ -3,6 +3,7 @@
 
 pub mod config;
 pub mod entry;
+pub mod group;
 pub mod mapping;
 pub mod plan;
 pub mod record;
@@ -10,10 +11,12 @@ pub mod secret;
 
 pub use config::{
     AuthenticationMethod, Channel, ClientAuthentication, ConfigError, ConfigFile, Connection,
-    DataStore, DataStoreType, ProvisioningOptions, RemoveUserAction, ScimVersion, SourceLocation,
-    SourceSettings, TargetSettings, UniqueUserIdentifier,
+    DataStore, DataStoreType, GroupMembershipHandling, GroupNameSource, ProvisioningOptions,
+    RemoveUserAction, ScimVersion, SourceLocation, SourceSettings, TargetSettings,
+    UniqueUserIdentifier,
 };
 pub use entry::{AttributeValue, SourceEntry};
+pub use group::{DesiredGroup, GroupMember, GroupOperation, GroupRecord, PlannedGroupOperation};
 pub use mapping::{AttributeMapping, FieldMapping, ScimField};
 pub use plan::{Operation, Plan, PlannedOperation};
 pub use record::{ChannelKey, CycleSummary, Record, RecordStatus};

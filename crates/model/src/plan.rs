@@ -4,6 +4,8 @@ use std::fmt;
 
 use serde::Serialize;
 
+use crate::group::PlannedGroupOperation;
+
 #[derive(Debug, Clone, PartialEq, Serialize)]
 #[serde(tag = "type", rename_all = "snake_case")]
 pub enum Operation {
@@ -101,6 +103,9 @@ pub struct Plan {
     pub operations: Vec<PlannedOperation>,
     /// Entries whose target user is already right.
     pub unchanged: u64,
+    /// Group operations, performed after the user operations.
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub group_operations: Vec<PlannedGroupOperation>,
 }
 
 impl fmt::Display for Plan {
@@ -110,6 +115,9 @@ impl fmt::Display for Plan {
             .iter()
             .filter(|o| o.operation != Operation::Refresh)
         {
+            writeln!(f, "{operation}")?;
+        }
+        for operation in &self.group_operations {
             writeln!(f, "{operation}")?;
         }
         writeln!(f, "unchanged: {}", self.unchanged)

@@ -96,6 +96,7 @@ pub struct Record {
 
 /// Counts of one cycle of one channel.
 #[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(default)]
 pub struct CycleSummary {
     pub created: u64,
     /// Existing target users found by the unique user identifier and linked (then updated).
@@ -107,6 +108,12 @@ pub struct CycleSummary {
     pub blocked: u64,
     pub skipped: u64,
     pub unchanged: u64,
+    pub groups_created: u64,
+    /// Groups found by `displayName` and linked.
+    pub groups_linked: u64,
+    pub groups_updated: u64,
+    pub groups_deleted: u64,
+    pub groups_failed: u64,
 }
 
 impl CycleSummary {
@@ -120,5 +127,20 @@ impl CycleSummary {
         self.blocked += other.blocked;
         self.skipped += other.skipped;
         self.unchanged += other.unchanged;
+        self.groups_created += other.groups_created;
+        self.groups_linked += other.groups_linked;
+        self.groups_updated += other.groups_updated;
+        self.groups_deleted += other.groups_deleted;
+        self.groups_failed += other.groups_failed;
+    }
+
+    /// Whether any group was touched.
+    pub fn has_group_changes(&self) -> bool {
+        self.groups_created
+            + self.groups_linked
+            + self.groups_updated
+            + self.groups_deleted
+            + self.groups_failed
+            > 0
     }
 }

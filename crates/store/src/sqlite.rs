@@ -7,7 +7,7 @@ use std::time::Duration;
 use async_trait::async_trait;
 use scimbridge_engine::state::{CycleRecord, RecordCounts, Saved, Store, StoreError};
 use scimbridge_model::{
-    ChannelKey, Connection, CycleSummary, DataStore, Record, RecordStatus, Secret,
+    ChannelKey, Connection, CycleSummary, DataStore, GroupRecord, Record, RecordStatus, Secret,
 };
 use sqlx::Row;
 use sqlx::sqlite::{
@@ -115,6 +115,23 @@ fn record_from_row(row: &SqliteRow) -> Result<Record, StoreError> {
             .map_err(corrupt)?,
         status: RecordStatus::parse(&status)
             .ok_or_else(|| corrupt(format!("unknown record status {status}")))?,
+        last_error: row.try_get("last_error").map_err(corrupt)?,
+        attempts: u32::try_from(attempts).unwrap_or(u32::MAX),
+    })
+}
+
+fn group_record_from_row(row: &SqliteRow) -> Result<GroupRecord, StoreError> {
+    let status: String = row.try_get("status").map_err(corrupt)?;
+    let members: String = row.try_get("members").map_err(corrupt)?;
+    let attempts: i64 = row.try_get("attempts").map_err(corrupt)?;
+    Ok(GroupRecord {
+        guid: row.try_get("guid").map_err(corrupt)?,
+        dn: row.try_get("dn").map_err(corrupt)?,
+        display_name: row.try_get("display_name").map_err(corrupt)?,
+        target_id: row.try_get("target_id").map_err(corrupt)?,
+        members: serde_json::from_str(&members).map_err(corrupt)?,
+        status: RecordStatus::parse(&status)
+            .ok_or_else(|| corrupt(format!("unknown group record status {status}")))?,
         last_error: row.try_get("last_error").map_err(corrupt)?,
         attempts: u32::try_from(attempts).unwrap_or(u32::MAX),
     })
@@ -287,6 +304,63 @@ impl Store for SqliteStore {
             failed: count("failed")?,
             blocked: count("blocked")?,
         })
+    }
+
+    async fn group_records(&self, channel: &ChannelKey) -> Result<Vec<GroupRecord>, StoreError> {
+        let rows = sqlx::query(
+            "SELECT * FROM group_records WHERE connection = ? AND channel = ? ORDER BY guid",
+        )
+        .bind(&channel.connection)
+        .bind(&channel.channel)
+        .fetch_all(&self.pool)
+        .await
+        .map_err(backend)?;
+        rows.iter().map(group_record_from_row).collect()
+    }
+
+    async fn save_group_record(
+        &self,
+        channel: &ChannelKey,
+        record: &GroupRecord,
+    ) -> Result<(), StoreError> {
+        let members = serde_json::to_string(&record.members).map_err(corrupt)?;
+        sqlx::query(
+            "INSERT INTO group_records (connection, channel, guid, dn, display_name, target_id, members, status, last_error, attempts)
+             VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)
+             ON CONFLICT (connection, channel, guid) DO UPDATE SET
+               dn = excluded.dn, display_name = excluded.display_name, target_id = excluded.target_id,
+               members = excluded.members, status = excluded.status,
+               last_error = excluded.last_error, attempts = excluded.attempts",
+        )
+        .bind(&channel.connection)
+        .bind(&channel.channel)
+        .bind(&record.guid)
+        .bind(&record.dn)
+        .bind(&record.display_name)
+        .bind(&record.target_id)
+        .bind(members)
+        .bind(record.status.as_str())
+        .bind(&record.last_error)
+        .bind(i64::from(record.attempts))
+        .execute(&self.pool)
+        .await
+        .map_err(backend)?;
+        Ok(())
+    }
+
+    async fn delete_group_record(
+        &self,
+        channel: &ChannelKey,
+        guid: &str,
+    ) -> Result<(), StoreError> {
+        sqlx::query("DELETE FROM group_records WHERE connection = ? AND channel = ? AND guid = ?")
+            .bind(&channel.connection)
+            .bind(&channel.channel)
+            .bind(guid)
+            .execute(&self.pool)
+            .await
+            .map_err(backend)?;
+        Ok(())
     }
 
     async fn begin_cycle(

@@ -3,7 +3,7 @@
 use scimbridge_engine::state::{Saved, Store};
 use scimbridge_model::{
     AuthenticationMethod, ChannelKey, Connection, CycleSummary, DataStore, DataStoreType,
-    ProvisioningOptions, Record, RecordStatus, Secret, TargetSettings,
+    GroupMember, GroupRecord, ProvisioningOptions, Record, RecordStatus, Secret, TargetSettings,
 };
 use serde_json::json;
 
@@ -50,6 +50,25 @@ fn record(guid: &str, status: RecordStatus) -> Record {
         status,
         last_error: (status == RecordStatus::Failed).then(|| "HTTP 500: boom".into()),
         attempts: u32::from(status == RecordStatus::Failed),
+    }
+}
+
+fn group_record(guid: &str, name: &str, members: &[&str]) -> GroupRecord {
+    GroupRecord {
+        guid: guid.into(),
+        dn: format!("cn={name},ou=groups,dc=example,dc=com"),
+        display_name: name.into(),
+        target_id: Some(format!("t-{guid}")),
+        members: members
+            .iter()
+            .map(|m| GroupMember {
+                guid: (*m).into(),
+                target_id: format!("t-{m}"),
+            })
+            .collect(),
+        status: RecordStatus::Provisioned,
+        last_error: None,
+        attempts: 0,
     }
 }
 
@@ -155,11 +174,40 @@ pub async fn run(store: &dyn Store) {
     assert_eq!(store.records(&channel).await.unwrap().len(), 3);
     assert_eq!(store.records(&elsewhere).await.unwrap().len(), 1);
 
+    // Group records: upsert with members, list ordered by GUID, per channel, delete.
+    let staff = group_record("g2", "staff", &["a", "b"]);
+    store.save_group_record(&channel, &staff).await.unwrap();
+    let mut pending = group_record("g1", "Ünïcode crew", &[]);
+    pending.target_id = None;
+    pending.status = RecordStatus::Failed;
+    pending.last_error = Some("HTTP 500".into());
+    pending.attempts = 2;
+    store.save_group_record(&channel, &pending).await.unwrap();
+    store
+        .save_group_record(&elsewhere, &group_record("g9", "other", &["z"]))
+        .await
+        .unwrap();
+    assert_eq!(
+        store.group_records(&channel).await.unwrap(),
+        vec![pending.clone(), staff.clone()]
+    );
+    let renamed = group_record("g2", "crew", &["b"]);
+    store.save_group_record(&channel, &renamed).await.unwrap();
+    assert_eq!(store.group_records(&channel).await.unwrap()[1], renamed);
+    store.delete_group_record(&channel, "g1").await.unwrap();
+    store
+        .delete_group_record(&channel, "never-there")
+        .await
+        .unwrap();
+    assert_eq!(store.group_records(&channel).await.unwrap(), vec![renamed]);
+    assert_eq!(store.group_records(&elsewhere).await.unwrap().len(), 1);
+
     // Cycle history, newest first.
     let first = store.begin_cycle(&channel, 1_000).await.unwrap();
     let summary = CycleSummary {
         created: 3,
         failed: 1,
+        groups_created: 2,
         ..CycleSummary::default()
     };
     store.end_cycle(first, 2_000, &summary, None).await.unwrap();

@@ -22,7 +22,9 @@ pub async fn run(data_dir: &Path, args: Args) -> Result<ExitCode> {
     let mut plans = Vec::new();
     for channel in connection.channels.iter().filter(|c| c.active) {
         let data_store = dir.data_store(&channel.data_store).await?;
-        let (plan, _) = plan_channel(&dir.store, &connection, channel, &data_store).await?;
+        let plan = plan_channel(&dir.store, &connection, channel, &data_store)
+            .await?
+            .plan;
         plans.push((channel.name.clone(), plan));
     }
     if args.json {

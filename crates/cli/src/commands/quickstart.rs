@@ -220,7 +220,8 @@ fn quickstart_config(ldif: &Path, url: &str, token_file: &Path) -> ConfigFile {
                 max_threads: 4,
                 source_settings: SourceSettings::default(),
                 source_location: SourceLocation {
-                    base_dn: "ou=people,dc=example,dc=com".into(),
+                    group_base_dn: Some("ou=groups,dc=example,dc=com".into()),
+                    ..SourceLocation::new("ou=people,dc=example,dc=com")
                 },
                 attribute_mapping,
             }],

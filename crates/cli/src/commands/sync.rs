@@ -69,7 +69,7 @@ pub fn print_reports(reports: &[CycleReport]) -> ExitCode {
         for line in failure_lines(report, 20) {
             println!("{line}");
         }
-        failed |= report.summary.failed > 0;
+        failed |= !report.failures.is_empty();
     }
     if failed {
         ExitCode::from(EXIT_RECORDS_FAILED)

@@ -3,6 +3,7 @@
 
 mod auth;
 pub mod diff;
+pub mod groups;
 mod politeness;
 pub mod scim_client;
 

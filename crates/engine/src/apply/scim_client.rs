@@ -209,6 +209,8 @@ pub struct ScimClient {
     http: reqwest::Client,
     base_url: String,
     users_path: String,
+    groups_path: String,
+    results_per_page: u32,
     auth: Arc<Authenticator>,
     limiter: Option<Arc<RateLimiter>>,
     retry: RetryPolicy,
@@ -279,6 +281,8 @@ impl ScimClient {
             http,
             base_url: target.scim_url.trim().trim_end_matches('/').to_owned(),
             users_path: format!("/{}", target.users_path.trim().trim_matches('/')),
+            groups_path: format!("/{}", target.groups_path.trim().trim_matches('/')),
+            results_per_page: target.results_per_page.max(1),
             auth: Arc::new(auth),
             limiter: RateLimiter::new(target.requests_per_second).map(Arc::new),
             retry: RetryPolicy::new(target.max_retries),
@@ -613,6 +617,167 @@ impl ScimClient {
             .map(|_| ())
     }
 
+    fn group_path(&self, id: &str) -> String {
+        format!("{}/{}", self.groups_path, path_segment(id))
+    }
+
+    fn invalid(&self, method: Method, path: &str, reason: impl Into<String>) -> ScimClientError {
+        ScimClientError::InvalidResponse {
+            method,
+            url: self.url(path),
+            reason: reason.into(),
+        }
+    }
+
+    /// Finds a group by `displayName` (case-insensitive, as the core schema says): with a
+    /// filter when the target supports filtering, else by listing every group page by page.
+    pub async fn find_group(&self, display_name: &str) -> Result<Option<String>, ScimClientError> {
+        let same_name = |g: &&Value| {
+            g.get("displayName")
+                .and_then(Value::as_str)
+                .is_some_and(|n| n.eq_ignore_ascii_case(display_name))
+        };
+        let mut found: Vec<Value> = Vec::new();
+        if self.capabilities().await?.filter {
+            let filter = format!(
+                "displayName eq {}",
+                scimbridge_scim::filter::quote(display_name)
+            );
+            let page = self
+                .list(
+                    &self.groups_path,
+                    &[
+                        ("filter", filter.as_str()),
+                        ("attributes", "id,displayName"),
+                    ],
+                )
+                .await?;
+            found.extend(page.iter().filter(same_name).cloned());
+        } else {
+            let count = self.results_per_page.to_string();
+            let mut start = 1usize;
+            loop {
+                let start_text = start.to_string();
+                let answer = self
+                    .send(
+                        Method::GET,
+                        &self.groups_path,
+                        &[
+                            ("startIndex", start_text.as_str()),
+                            ("count", count.as_str()),
+                            ("attributes", "id,displayName"),
+                        ],
+                        None,
+                        true,
+                    )
+                    .await?;
+                let body = answer.body.unwrap_or(Value::Null);
+                let page = body
+                    .get("Resources")
+                    .and_then(Value::as_array)
+                    .cloned()
+                    .unwrap_or_default();
+                let total = body
+                    .get("totalResults")
+                    .and_then(Value::as_u64)
+                    .unwrap_or(0) as usize;
+                found.extend(page.iter().filter(same_name).cloned());
+                start += page.len();
+                if page.is_empty() || start > total {
+                    break;
+                }
+            }
+        }
+        match found.as_slice() {
+            [] => Ok(None),
+            [one] => resource_id(one)
+                .map(Some)
+                .ok_or_else(|| self.invalid(Method::GET, &self.groups_path, "group without id")),
+            many => Err(self.invalid(
+                Method::GET,
+                &self.groups_path,
+                format!(
+                    "{} groups are named {display_name}; cannot tell which one to link",
+                    many.len()
+                ),
+            )),
+        }
+    }
+
+    async fn list(
+        &self,
+        path: &str,
+        query: &[(&str, &str)],
+    ) -> Result<Vec<Value>, ScimClientError> {
+        let answer = self.send(Method::GET, path, query, None, true).await?;
+        Ok(answer
+            .body
+            .as_ref()
+            .and_then(|b| b.get("Resources"))
+            .and_then(Value::as_array)
+            .cloned()
+            .unwrap_or_default())
+    }
+
+    /// Creates a group with these member ids; returns its `id`.
+    pub async fn create_group(
+        &self,
+        display_name: &str,
+        member_ids: &[&str],
+    ) -> Result<String, ScimClientError> {
+        let body = group_body(display_name, member_ids);
+        let answer = self
+            .send(Method::POST, &self.groups_path, &[], Some(&body), false)
+            .await?;
+        answer
+            .body
+            .as_ref()
+            .and_then(resource_id)
+            .ok_or_else(|| self.invalid(Method::POST, &self.groups_path, "created group has no id"))
+    }
+
+    /// The ids of the group's members, as the target has them now.
+    pub async fn group_member_ids(&self, id: &str) -> Result<Vec<String>, ScimClientError> {
+        let path = self.group_path(id);
+        let answer = self
+            .send(Method::GET, &path, &[("attributes", "members")], None, true)
+            .await?;
+        Ok(answer
+            .body
+            .as_ref()
+            .and_then(|b| b.get("members"))
+            .and_then(Value::as_array)
+            .into_iter()
+            .flatten()
+            .filter_map(|m| m.get("value").and_then(Value::as_str).map(str::to_owned))
+            .collect())
+    }
+
+    pub async fn patch_group(&self, id: &str, operations: &[Value]) -> Result<(), ScimClientError> {
+        let body = json!({ "schemas": [PATCH_OP_SCHEMA], "Operations": operations });
+        self.send(Method::PATCH, &self.group_path(id), &[], Some(&body), true)
+            .await
+            .map(|_| ())
+    }
+
+    pub async fn replace_group(
+        &self,
+        id: &str,
+        display_name: &str,
+        member_ids: &[&str],
+    ) -> Result<(), ScimClientError> {
+        let body = group_body(display_name, member_ids);
+        self.send(Method::PUT, &self.group_path(id), &[], Some(&body), true)
+            .await
+            .map(|_| ())
+    }
+
+    pub async fn delete_group(&self, id: &str) -> Result<(), ScimClientError> {
+        self.send(Method::DELETE, &self.group_path(id), &[], None, true)
+            .await
+            .map(|_| ())
+    }
+
     /// Proves the URL answers SCIM and the credentials are accepted, or says precisely why not.
     pub async fn check(&self) -> Result<CheckReport, ScimClientError> {
         let users_url = self.url(&self.users_path);
@@ -647,6 +812,15 @@ impl ScimClient {
             capabilities,
         })
     }
+}
+
+fn group_body(display_name: &str, member_ids: &[&str]) -> Value {
+    let members: Vec<Value> = member_ids.iter().map(|id| json!({ "value": id })).collect();
+    json!({
+        "schemas": [scimbridge_scim::GROUP_SCHEMA],
+        "displayName": display_name,
+        "members": members,
+    })
 }
 
 fn resource_id(resource: &Value) -> Option<String> {

@@ -1,6 +1,8 @@
 //! Stage 4, plan: decides what to do with each changed entry and each leaver, honouring the
 //! provisioning options. Pure: the plan is the dry run.
 
+pub mod groups;
+
 use std::collections::HashMap;
 
 use scimbridge_model::{
@@ -29,6 +31,7 @@ pub fn plan_users(
     let mut plan = Plan {
         operations: Vec::new(),
         unchanged,
+        group_operations: Vec::new(),
     };
     for candidate in candidates {
         let record = records.get(&candidate.guid);

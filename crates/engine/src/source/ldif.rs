@@ -5,9 +5,11 @@ use std::path::Path;
 
 use scimbridge_ldap::LdifRecord;
 use scimbridge_ldap::ldif::parse_ldif_bytes;
-use scimbridge_model::{AttributeValue, SourceEntry, SourceLocation, SourceSettings};
+use scimbridge_model::{
+    AttributeValue, GroupNameSource, SourceEntry, SourceLocation, SourceSettings,
+};
 
-use super::{EntryFailure, SourceError, SourceScan, is_within, normalize_dn};
+use super::{EntryFailure, SourceError, SourceGroup, SourceScan, is_within, normalize_dn};
 
 /// Reads the file and keeps the user entries within the source location.
 pub fn scan_file(
@@ -23,19 +25,37 @@ pub fn scan_file(
     let bytes = std::fs::read(path).map_err(|e| unreadable(format!("{}: {e}", path.display())))?;
     let records = parse_ldif_bytes(&bytes, &path.display().to_string())
         .map_err(|e| unreadable(e.to_string()))?;
-    Ok(select_users(records, settings, location))
+    Ok(select_entries(records, settings, location))
 }
 
-/// Keeps the entries below the base DN with the user object class, keyed by their GUID.
-pub fn select_users(
+/// Keeps the entries below the base DN with the user object class, and the entries below the
+/// group base DN with the group object class, keyed by their GUID.
+pub fn select_entries(
     records: Vec<LdifRecord>,
     settings: &SourceSettings,
     location: &SourceLocation,
 ) -> SourceScan {
     let base = normalize_dn(&location.base_dn);
+    let group_base = location.group_base_dn.as_deref().map(normalize_dn);
     let mut scan = SourceScan::default();
     for record in records {
-        if !is_within(&normalize_dn(&record.dn), &base) {
+        let dn = normalize_dn(&record.dn);
+        if let Some(group_base) = &group_base
+            && is_within(&dn, group_base)
+        {
+            let entry = to_entry(&record);
+            if entry.has_object_class(&settings.group_object_class) {
+                match entry_guid(&entry, settings) {
+                    Ok(guid) => scan.groups.push(to_group(entry, guid, settings)),
+                    Err(reason) => scan.group_failures.push(EntryFailure {
+                        dn: record.dn.clone(),
+                        reason,
+                    }),
+                }
+                continue;
+            }
+        }
+        if !is_within(&dn, &base) {
             continue;
         }
         let entry = to_entry(&record);
@@ -69,6 +89,32 @@ fn to_entry(record: &LdifRecord) -> SourceEntry {
         dn: record.dn.clone(),
         guid: String::new(),
         attributes,
+    }
+}
+
+fn to_group(entry: SourceEntry, guid: String, settings: &SourceSettings) -> SourceGroup {
+    let text = |value: &AttributeValue| match value {
+        AttributeValue::Text(text) if !text.trim().is_empty() => Some(text.trim().to_owned()),
+        _ => None,
+    };
+    let display_name = match settings.group_name_source {
+        GroupNameSource::Cn => entry.values("cn").iter().find_map(text),
+        GroupNameSource::Dn => None,
+    }
+    .unwrap_or_else(|| entry.dn.clone());
+    let mut member_dns: Vec<String> = entry
+        .values(&settings.group_member_attribute)
+        .iter()
+        .filter_map(text)
+        .map(|dn| normalize_dn(&dn))
+        .collect();
+    member_dns.sort();
+    member_dns.dedup();
+    SourceGroup {
+        guid,
+        dn: entry.dn,
+        display_name,
+        member_dns,
     }
 }
 
@@ -110,6 +156,12 @@ dn: cn=staff,ou=groups,dc=example,dc=com
 objectClass: groupOfNames
 cn: staff
 entryUUID: 2222
+member: uid=alice, ou=people,dc=example,dc=com
+member: uid=bob,ou=contractors,dc=example,dc=com
+
+dn: cn=nouuid,ou=groups,dc=example,dc=com
+objectClass: groupOfNames
+cn: nouuid
 
 dn: uid=bob,ou=contractors,dc=example,dc=com
 objectClass: inetOrgPerson
@@ -123,10 +175,8 @@ entryUUID: 3333
             use_dn_when_guid_missing: use_dn,
             ..SourceSettings::default()
         };
-        let location = SourceLocation {
-            base_dn: "OU=People, DC=example,DC=com".into(),
-        };
-        select_users(records, &settings, &location)
+        let location = SourceLocation::new("OU=People, DC=example,DC=com");
+        select_entries(records, &settings, &location)
     }
 
     #[test]
@@ -149,6 +199,45 @@ entryUUID: 3333
         assert_eq!(
             scan.users[1].guid,
             "dn:uid=nouuid,ou=people,dc=example,dc=com"
+        );
+    }
+
+    #[test]
+    fn reads_groups_below_the_group_base_dn_only_when_set() {
+        assert!(scan(false).groups.is_empty());
+        let records = parse_ldif(LDIF, "test.ldif").unwrap();
+        let location = SourceLocation {
+            group_base_dn: Some("ou=groups,dc=example,dc=com".into()),
+            ..SourceLocation::new("ou=people,dc=example,dc=com")
+        };
+        let scan = select_entries(records.clone(), &SourceSettings::default(), &location);
+        assert_eq!(scan.groups.len(), 1);
+        let staff = &scan.groups[0];
+        assert_eq!(
+            (staff.guid.as_str(), staff.display_name.as_str()),
+            ("2222", "staff")
+        );
+        assert_eq!(
+            staff.member_dns,
+            [
+                "uid=alice,ou=people,dc=example,dc=com",
+                "uid=bob,ou=contractors,dc=example,dc=com"
+            ]
+        );
+        assert_eq!(scan.group_failures.len(), 1);
+        assert_eq!(
+            scan.group_failures[0].dn,
+            "cn=nouuid,ou=groups,dc=example,dc=com"
+        );
+
+        let settings = SourceSettings {
+            group_name_source: GroupNameSource::Dn,
+            ..SourceSettings::default()
+        };
+        let scan = select_entries(records, &settings, &location);
+        assert_eq!(
+            scan.groups[0].display_name,
+            "cn=staff,ou=groups,dc=example,dc=com"
         );
     }
 }

@@ -18,11 +18,24 @@ pub struct EntryFailure {
     pub reason: String,
 }
 
-/// The users in scope found by a full scan.
+/// A group entry in scope: its name and the normalised DNs of its members.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct SourceGroup {
+    pub guid: String,
+    pub dn: String,
+    pub display_name: String,
+    pub member_dns: Vec<String>,
+}
+
+/// The users (and groups) in scope found by a full scan.
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
 pub struct SourceScan {
     pub users: Vec<SourceEntry>,
     pub failures: Vec<EntryFailure>,
+    /// Empty unless the channel has a group base DN.
+    pub groups: Vec<SourceGroup>,
+    /// Groups in scope that cannot be keyed (no GUID).
+    pub group_failures: Vec<EntryFailure>,
 }
 
 /// Normalises a DN for comparison: case-insensitive, without spaces around separators.

@@ -4,7 +4,7 @@
 //! implement the same trait and pass the same conformance suite (`scimbridge-testkit`).
 
 use async_trait::async_trait;
-use scimbridge_model::{ChannelKey, Connection, CycleSummary, DataStore, Record};
+use scimbridge_model::{ChannelKey, Connection, CycleSummary, DataStore, GroupRecord, Record};
 use serde::{Deserialize, Serialize};
 
 #[derive(Debug, thiserror::Error)]
@@ -64,6 +64,17 @@ pub trait Store: Send + Sync {
     async fn save_record(&self, channel: &ChannelKey, record: &Record) -> Result<(), StoreError>;
     async fn delete_record(&self, channel: &ChannelKey, guid: &str) -> Result<(), StoreError>;
     async fn record_counts(&self, channel: &ChannelKey) -> Result<RecordCounts, StoreError>;
+
+    /// All group records of a channel, ordered by GUID.
+    async fn group_records(&self, channel: &ChannelKey) -> Result<Vec<GroupRecord>, StoreError>;
+    /// Inserts or replaces the group record with the record's GUID.
+    async fn save_group_record(
+        &self,
+        channel: &ChannelKey,
+        record: &GroupRecord,
+    ) -> Result<(), StoreError>;
+    async fn delete_group_record(&self, channel: &ChannelKey, guid: &str)
+    -> Result<(), StoreError>;
 
     /// Opens a cycle in the history and returns its id.
     async fn begin_cycle(

@@ -1,0 +1,323 @@
+//! Groups: which source groups the target should hold, with which members, and the operations
+//! that get it there. Pure. Runs after the users of the cycle are applied, so members resolve
+//! to the target ids of users that are in the target now.
+
+use std::collections::{BTreeSet, HashMap};
+
+use scimbridge_model::{
+    DesiredGroup, GroupMember, GroupOperation, GroupRecord, PlannedGroupOperation, RecordStatus,
+    SourceEntry,
+};
+
+use crate::source::{SourceGroup, normalize_dn};
+
+/// Each group in scope with its members limited to the channel's users (by GUID). Members that
+/// are not users of the channel (outside the base DN, or groups) are left out.
+pub fn desired_groups(groups: &[SourceGroup], users: &[SourceEntry]) -> Vec<DesiredGroup> {
+    let guid_by_dn: HashMap<String, &str> = users
+        .iter()
+        .map(|u| (normalize_dn(&u.dn), u.guid.as_str()))
+        .collect();
+    groups
+        .iter()
+        .map(|group| {
+            let members: BTreeSet<String> = group
+                .member_dns
+                .iter()
+                .filter_map(|dn| guid_by_dn.get(dn).map(|g| (*g).to_owned()))
+                .collect();
+            DesiredGroup {
+                guid: group.guid.clone(),
+                dn: group.dn.clone(),
+                display_name: group.display_name.clone(),
+                member_guids: members.into_iter().collect(),
+            }
+        })
+        .collect()
+}
+
+/// The operations for every group. `user_targets` maps the GUID of each user now in the target
+/// to its target id; members without one are pending and added by a later cycle.
+pub fn plan_groups(
+    desired: &[DesiredGroup],
+    records: &[GroupRecord],
+    user_targets: &HashMap<String, String>,
+) -> Vec<PlannedGroupOperation> {
+    let by_guid: HashMap<&str, &GroupRecord> =
+        records.iter().map(|r| (r.guid.as_str(), r)).collect();
+    let mut operations = Vec::new();
+    for group in desired {
+        let (members, pending) = resolve(group, user_targets);
+        let record = by_guid.get(group.guid.as_str()).copied();
+        let planned = |operation: GroupOperation, reason: String| PlannedGroupOperation {
+            guid: group.guid.clone(),
+            dn: group.dn.clone(),
+            display_name: group.display_name.clone(),
+            operation,
+            pending_members: pending,
+            reason,
+        };
+        let Some((record, target_id)) = record.and_then(|r| r.target_id.as_ref().map(|t| (r, t)))
+        else {
+            let reason = match record.map(|r| r.status) {
+                Some(RecordStatus::Failed) => "retrying the create that failed",
+                _ => "new in the source location",
+            };
+            operations.push(planned(
+                GroupOperation::Create {
+                    display_name: group.display_name.clone(),
+                    members,
+                },
+                format!("{reason}{}", member_note(&members_count_text(pending))),
+            ));
+            continue;
+        };
+        let applied: BTreeSet<&GroupMember> = record.members.iter().collect();
+        let wanted: BTreeSet<&GroupMember> = members.iter().collect();
+        let add: Vec<GroupMember> = wanted.difference(&applied).map(|m| (*m).clone()).collect();
+        let remove: Vec<GroupMember> = applied.difference(&wanted).map(|m| (*m).clone()).collect();
+        let rename =
+            (record.display_name != group.display_name).then(|| group.display_name.clone());
+        if add.is_empty()
+            && remove.is_empty()
+            && rename.is_none()
+            && record.status != RecordStatus::Failed
+        {
+            continue;
+        }
+        let mut reasons = Vec::new();
+        if let Some(name) = &rename {
+            reasons.push(format!("renamed from {} to {name}", record.display_name));
+        }
+        if !add.is_empty() {
+            reasons.push(format!("{} member(s) to add", add.len()));
+        }
+        if !remove.is_empty() {
+            reasons.push(format!("{} member(s) to remove", remove.len()));
+        }
+        if reasons.is_empty() {
+            reasons.push("retrying the update that failed".into());
+        }
+        operations.push(planned(
+            GroupOperation::Update {
+                target_id: target_id.clone(),
+                rename,
+                add,
+                remove,
+            },
+            format!(
+                "{}{}",
+                reasons.join(", "),
+                member_note(&members_count_text(pending))
+            ),
+        ));
+    }
+    let in_source: BTreeSet<&str> = desired.iter().map(|g| g.guid.as_str()).collect();
+    for record in records
+        .iter()
+        .filter(|r| !in_source.contains(r.guid.as_str()))
+    {
+        let operation = match &record.target_id {
+            Some(target_id) => GroupOperation::Delete {
+                target_id: target_id.clone(),
+            },
+            None => GroupOperation::Forget,
+        };
+        operations.push(PlannedGroupOperation {
+            guid: record.guid.clone(),
+            dn: record.dn.clone(),
+            display_name: record.display_name.clone(),
+            operation,
+            pending_members: 0,
+            reason: "left the source location".into(),
+        });
+    }
+    operations
+}
+
+fn resolve(
+    group: &DesiredGroup,
+    user_targets: &HashMap<String, String>,
+) -> (Vec<GroupMember>, usize) {
+    let mut members = Vec::new();
+    let mut pending = 0;
+    for guid in &group.member_guids {
+        match user_targets.get(guid) {
+            Some(target_id) => members.push(GroupMember {
+                guid: guid.clone(),
+                target_id: target_id.clone(),
+            }),
+            None => pending += 1,
+        }
+    }
+    (members, pending)
+}
+
+fn members_count_text(pending: usize) -> String {
+    match pending {
+        0 => String::new(),
+        1 => "1 member waits for its user to be in the target".into(),
+        n => format!("{n} members wait for their user to be in the target"),
+    }
+}
+
+fn member_note(text: &str) -> String {
+    if text.is_empty() {
+        String::new()
+    } else {
+        format!(" ({text})")
+    }
+}
+
+#[cfg(test)]
+#[allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
+mod tests {
+    use super::*;
+    use std::collections::BTreeMap;
+
+    fn user(guid: &str, dn: &str) -> SourceEntry {
+        SourceEntry {
+            dn: dn.into(),
+            guid: guid.into(),
+            attributes: BTreeMap::new(),
+        }
+    }
+
+    fn member(guid: &str) -> GroupMember {
+        GroupMember {
+            guid: guid.into(),
+            target_id: format!("t-{guid}"),
+        }
+    }
+
+    fn record(guid: &str, name: &str, members: &[&str]) -> GroupRecord {
+        GroupRecord {
+            guid: guid.into(),
+            dn: format!("cn={name},ou=groups"),
+            display_name: name.into(),
+            target_id: Some(format!("g-{guid}")),
+            members: members.iter().map(|m| member(m)).collect(),
+            status: RecordStatus::Provisioned,
+            last_error: None,
+            attempts: 0,
+        }
+    }
+
+    fn targets(guids: &[&str]) -> HashMap<String, String> {
+        guids
+            .iter()
+            .map(|g| (g.to_string(), format!("t-{g}")))
+            .collect()
+    }
+
+    fn render(operations: &[PlannedGroupOperation]) -> Vec<String> {
+        operations.iter().map(|o| o.to_string()).collect()
+    }
+
+    #[test]
+    fn members_are_the_channel_users_only() {
+        let group = SourceGroup {
+            guid: "g1".into(),
+            dn: "cn=staff,ou=groups".into(),
+            display_name: "staff".into(),
+            member_dns: vec![
+                "uid=b,ou=people".into(),
+                "uid=a,ou=people".into(),
+                "uid=x,ou=contractors".into(),
+            ],
+        };
+        let users = [user("A", "uid=a,ou=people"), user("B", "UID=b, ou=People")];
+        let desired = desired_groups(&[group], &users);
+        assert_eq!(desired[0].member_guids, ["A", "B"]);
+    }
+
+    #[test]
+    fn new_groups_are_created_with_members_in_the_target_and_the_rest_waits() {
+        let desired = [DesiredGroup {
+            guid: "g1".into(),
+            dn: "cn=staff".into(),
+            display_name: "staff".into(),
+            member_guids: vec!["A".into(), "B".into(), "C".into()],
+        }];
+        let operations = plan_groups(&desired, &[], &targets(&["A", "C"]));
+        assert_eq!(
+            render(&operations),
+            [
+                "create group staff: new in the source location (1 member waits for its user to be in the target)"
+            ]
+        );
+        let GroupOperation::Create { members, .. } = &operations[0].operation else {
+            panic!()
+        };
+        assert_eq!(members, &[member("A"), member("C")]);
+    }
+
+    #[test]
+    fn renames_and_member_changes_are_deltas() {
+        let desired = [DesiredGroup {
+            guid: "g1".into(),
+            dn: "cn=crew".into(),
+            display_name: "crew".into(),
+            member_guids: vec!["A".into(), "C".into()],
+        }];
+        let records = [record("g1", "staff", &["A", "B"])];
+        let operations = plan_groups(&desired, &records, &targets(&["A", "B", "C"]));
+        assert_eq!(
+            render(&operations),
+            [
+                "update group crew: renamed from staff to crew, 1 member(s) to add, 1 member(s) to remove"
+            ]
+        );
+        let GroupOperation::Update {
+            add,
+            remove,
+            rename,
+            ..
+        } = &operations[0].operation
+        else {
+            panic!()
+        };
+        assert_eq!(
+            (add.as_slice(), remove.as_slice()),
+            ([member("C")].as_slice(), [member("B")].as_slice())
+        );
+        assert_eq!(rename.as_deref(), Some("crew"));
+    }
+
+    #[test]
+    fn unchanged_groups_need_nothing_and_a_failed_member_is_retried() {
+        let desired = [DesiredGroup {
+            guid: "g1".into(),
+            dn: "cn=staff".into(),
+            display_name: "staff".into(),
+            member_guids: vec!["A".into(), "B".into()],
+        }];
+        // B's user failed last cycle: not in the target, so not a member yet.
+        let records = [record("g1", "staff", &["A"])];
+        assert!(render(&plan_groups(&desired, &records, &targets(&["A"]))).is_empty());
+        // Once B is in the target, it is added.
+        assert_eq!(
+            render(&plan_groups(&desired, &records, &targets(&["A", "B"]))),
+            ["update group staff: 1 member(s) to add"]
+        );
+    }
+
+    #[test]
+    fn groups_that_leave_are_deleted_or_forgotten() {
+        let mut never_created = record("g2", "ghost", &[]);
+        never_created.target_id = None;
+        never_created.status = RecordStatus::Failed;
+        let operations = plan_groups(
+            &[],
+            &[record("g1", "staff", &["A"]), never_created],
+            &targets(&[]),
+        );
+        assert_eq!(
+            render(&operations),
+            [
+                "delete group staff: left the source location",
+                "forget group ghost: left the source location"
+            ]
+        );
+    }
+}

@@ -1,0 +1,100 @@
+//! Groups: what a channel reads from the directory, what the state store remembers of each
+//! provisioned group, and the group operations of a plan.
+
+use std::fmt;
+
+use serde::{Deserialize, Serialize};
+
+use crate::record::RecordStatus;
+
+/// A provisioned user in a group: its source GUID and its target `id`, kept so that it can be
+/// removed from the group even after its own record is gone.
+#[derive(Debug, Clone, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize)]
+pub struct GroupMember {
+    pub guid: String,
+    pub target_id: String,
+}
+
+/// The state of one source group in one channel.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct GroupRecord {
+    pub guid: String,
+    pub dn: String,
+    /// The `displayName` last written to the target.
+    pub display_name: String,
+    pub target_id: Option<String>,
+    /// The members this channel put in the target group, ordered by GUID.
+    pub members: Vec<GroupMember>,
+    /// `Provisioned` or `Failed`.
+    pub status: RecordStatus,
+    pub last_error: Option<String>,
+    pub attempts: u32,
+}
+
+/// A group as the directory has it now, with its members already limited to users in scope.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct DesiredGroup {
+    pub guid: String,
+    pub dn: String,
+    pub display_name: String,
+    /// Source GUIDs of the member users, ordered.
+    pub member_guids: Vec<String>,
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize)]
+#[serde(tag = "type", rename_all = "snake_case")]
+pub enum GroupOperation {
+    /// Look the group up by `displayName`; link it when found, else create it; then make its
+    /// members right.
+    Create {
+        display_name: String,
+        members: Vec<GroupMember>,
+    },
+    /// Rename and/or change members by delta.
+    Update {
+        target_id: String,
+        rename: Option<String>,
+        add: Vec<GroupMember>,
+        remove: Vec<GroupMember>,
+    },
+    /// The group left the source: delete it from the target.
+    Delete { target_id: String },
+    /// The group left the source and was never in the target: drop the record.
+    Forget,
+}
+
+impl GroupOperation {
+    pub fn verb(&self) -> &'static str {
+        match self {
+            GroupOperation::Create { .. } => "create group",
+            GroupOperation::Update { .. } => "update group",
+            GroupOperation::Delete { .. } => "delete group",
+            GroupOperation::Forget => "forget group",
+        }
+    }
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct PlannedGroupOperation {
+    pub guid: String,
+    pub dn: String,
+    pub display_name: String,
+    #[serde(flatten)]
+    pub operation: GroupOperation,
+    /// Members not sent yet because their user is not in the target (failed, blocked or about
+    /// to be created); they are added by a later cycle.
+    pub pending_members: usize,
+    pub reason: String,
+}
+
+impl fmt::Display for PlannedGroupOperation {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(
+            f,
+            "{} {}: {}",
+            self.operation.verb(),
+            self.display_name,
+            self.reason
+        )
+    }
+}
