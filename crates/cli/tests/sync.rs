@@ -365,3 +365,77 @@ fn configuration_errors_name_the_problem() {
     assert!(err.contains("refusing to deprovision everyone"), "{err}");
     assert_eq!(target.client().users().len(), 3);
 }
+
+#[test]
+fn a_user_deleted_in_the_target_is_created_again_or_reported() {
+    let dir = temp_dir();
+    let data = dir.path().join("data");
+    let ldif = dir.path().join("directory.ldif");
+    std::fs::write(&ldif, DIRECTORY).unwrap();
+    let target = TargetProcess::start(&dir.path().join("target.db"), "t0ken");
+    let reader = target.client();
+    let cfg = dir.path().join("app.toml");
+    std::fs::write(&cfg, config(&ldif, &target.url, "t0ken", "disable")).unwrap();
+    ok(scimbridge(&data, &["apply", "-f", &path_str(&cfg)], &[]));
+    let out = stdout(&scimbridge(&data, &["sync", "app"], &[]));
+    assert!(out.contains("created 3"), "{out}");
+    let delete_by_hand = |user_name: &str| {
+        let id = reader.user_by_name(user_name).unwrap()["id"]
+            .as_str()
+            .unwrap()
+            .to_owned();
+        let status = reqwest::blocking::Client::new()
+            .delete(format!("{}/Users/{id}", target.url))
+            .bearer_auth("t0ken")
+            .send()
+            .unwrap()
+            .status();
+        assert_eq!(status.as_u16(), 204);
+        id
+    };
+    let old_alice = delete_by_hand("alice");
+    let old_bob = delete_by_hand("bob");
+
+    // alice changes: her update finds her gone and she is created again in the same cycle.
+    // bob leaves: disabling a user that is already gone is done.
+    let edited = edit_ldif(DIRECTORY, |block| {
+        if block.contains("uid: bob\n") {
+            None
+        } else {
+            Some(block.replace("title: Engineer", "title: Lead"))
+        }
+    });
+    std::fs::write(&ldif, &edited).unwrap();
+    let output = scimbridge(&data, &["sync", "app"], &[]);
+    let out = stdout(&output);
+    assert!(output.status.code() == Some(3), "{out}"); // no-uid still fails, alone
+    assert!(
+        out.contains("created 1, linked 0, updated 0, disabled 1"),
+        "{out}"
+    );
+    let alice = reader.user_by_name("alice").unwrap();
+    assert_ne!(alice["id"].as_str().unwrap(), old_alice);
+    assert_eq!(alice["title"], "Lead");
+    assert!(
+        reader.user_by_name("bob").is_none(),
+        "bob {old_bob} came back"
+    );
+
+    // With user create off, the same situation is a failure that says why.
+    delete_by_hand("alice");
+    std::fs::write(
+        &cfg,
+        config(&ldif, &target.url, "t0ken", "disable").replace(
+            "[connection.options]",
+            "[connection.options]\nuser_create = false",
+        ),
+    )
+    .unwrap();
+    ok(scimbridge(&data, &["apply", "-f", &path_str(&cfg)], &[]));
+    std::fs::write(&ldif, edited.replace("title: Lead", "title: Chief")).unwrap();
+    let out = stdout(&scimbridge(&data, &["sync", "app"], &[]));
+    assert!(
+        out.contains("no longer exists, and user create is off"),
+        "{out}"
+    );
+}

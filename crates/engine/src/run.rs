@@ -263,7 +263,7 @@ async fn run_planned(
         let existing = by_guid.get(op.guid.as_str()).copied();
         let client = &client;
         async move {
-            let applied = apply_operation(client, op, existing).await;
+            let applied = apply_operation(client, op, existing, &connection.options).await;
             match &applied.record {
                 Some(record) if existing != Some(record) => store.save_record(key, record).await?,
                 Some(_) => {}

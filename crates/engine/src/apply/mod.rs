@@ -7,7 +7,9 @@ pub mod groups;
 mod politeness;
 pub mod scim_client;
 
-use scimbridge_model::{CycleSummary, Operation, PlannedOperation, Record, RecordStatus};
+use scimbridge_model::{
+    CycleSummary, Operation, PlannedOperation, ProvisioningOptions, Record, RecordStatus,
+};
 use serde_json::Value;
 
 pub use auth::AuthError;
@@ -63,6 +65,7 @@ pub async fn apply_operation(
     client: &ScimClient,
     op: &PlannedOperation,
     existing: Option<&Record>,
+    options: &ProvisioningOptions,
 ) -> Applied {
     match &op.operation {
         Operation::Create { image } => match create_or_link(client, op, image).await {
@@ -78,12 +81,25 @@ pub async fn apply_operation(
             let applied = existing.and_then(|r| r.applied_image.as_ref());
             match update_user(client, target_id, applied, image).await {
                 Ok(()) => settled(op, existing, target_id.clone(), image, outcome),
+                // Deleted in the target by someone else: a user to disable is as good as gone;
+                // a user to update is linked again or created again, as the options allow.
+                Err(e) if e.status() == Some(404) && outcome == Outcome::Disabled => Applied {
+                    outcome: Outcome::Disabled,
+                    ..deleted(op, existing)
+                },
+                Err(e) if e.status() == Some(404) && options.user_create => {
+                    tracing::info!(user = op.label(), %target_id, "target user is gone; linking or creating it again");
+                    match create_or_link(client, op, image).await {
+                        Ok((target_id, outcome)) => {
+                            settled(op, existing, target_id, image, outcome)
+                        }
+                        Err(e) => failed(op, existing, e.to_string(), true),
+                    }
+                }
                 Err(e) if e.status() == Some(404) => failed(
                     op,
                     existing,
-                    format!(
-                        "target user {target_id} no longer exists; the next cycle handles it anew"
-                    ),
+                    format!("target user {target_id} no longer exists, and user create is off"),
                     true,
                 ),
                 Err(e) => failed(op, existing, e.to_string(), false),
