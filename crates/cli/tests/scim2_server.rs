@@ -144,15 +144,37 @@ fn provisions_the_sample_into_scim2_server() {
         }
     });
     std::fs::write(&ldif, &edited).unwrap();
+    // Meanwhile someone edits the mover in the target: its version (ETag) changes, so our
+    // If-Match with the version of our last write gets 412; the version is read again and the
+    // update repeated. Being a PATCH of the title only, it keeps the hand edit.
+    let mover_id = client.user_by_name(&mover).unwrap()["id"]
+        .as_str()
+        .unwrap()
+        .to_owned();
+    let edited_by_hand = reqwest::blocking::Client::new()
+        .patch(format!("{}/Users/{mover_id}", server.url()))
+        .bearer_auth(&server.token)
+        .header("Content-Type", "application/scim+json")
+        .body(
+            json!({"schemas": ["urn:ietf:params:scim:api:messages:2.0:PatchOp"],
+                   "Operations": [{"op": "replace", "path": "nickName", "value": "Edited by hand"}]})
+            .to_string(),
+        )
+        .send()
+        .unwrap();
+    assert!(
+        edited_by_hand.status().is_success(),
+        "{:?}",
+        edited_by_hand.text()
+    );
     let out = ok(scimbridge(&data, &["sync", "python-scim"], &env));
     assert!(
         out.contains("created 0, linked 0, updated 1, disabled 1, deleted 0, failed 0"),
         "{out}"
     );
-    assert_eq!(
-        client.user_by_name(&mover).unwrap()["title"],
-        "Principal Engineer"
-    );
+    let mover_now = client.user_by_name(&mover).unwrap();
+    assert_eq!(mover_now["title"], "Principal Engineer");
+    assert_eq!(mover_now["nickName"], "Edited by hand");
     assert_eq!(client.user_by_name(&leaver).unwrap()["active"], false);
 
     // With remove user action delete, the next leaver is deleted.

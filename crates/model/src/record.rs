@@ -87,6 +87,9 @@ pub struct Record {
     pub source_fingerprint: Option<String>,
     /// The SCIM image last written to the target.
     pub applied_image: Option<serde_json::Value>,
+    /// The target's version (ETag) of the user after our last write, for `If-Match`.
+    #[serde(default)]
+    pub target_version: Option<String>,
     pub status: RecordStatus,
     /// Why the last attempt failed, or which option blocks the needed action.
     pub last_error: Option<String>,

@@ -113,6 +113,7 @@ fn record_from_row(row: &SqliteRow) -> Result<Record, StoreError> {
             .map(|t| serde_json::from_str(&t))
             .transpose()
             .map_err(corrupt)?,
+        target_version: row.try_get("target_version").map_err(corrupt)?,
         status: RecordStatus::parse(&status)
             .ok_or_else(|| corrupt(format!("unknown record status {status}")))?,
         last_error: row.try_get("last_error").map_err(corrupt)?,
@@ -247,11 +248,12 @@ impl Store for SqliteStore {
     async fn save_record(&self, channel: &ChannelKey, record: &Record) -> Result<(), StoreError> {
         let image = record.applied_image.as_ref().map(|i| i.to_string());
         sqlx::query(
-            "INSERT INTO records (connection, channel, guid, dn, user_name, target_id, source_fingerprint, applied_image, status, last_error, attempts)
-             VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)
+            "INSERT INTO records (connection, channel, guid, dn, user_name, target_id, source_fingerprint, applied_image, target_version, status, last_error, attempts)
+             VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)
              ON CONFLICT (connection, channel, guid) DO UPDATE SET
                dn = excluded.dn, user_name = excluded.user_name, target_id = excluded.target_id,
                source_fingerprint = excluded.source_fingerprint, applied_image = excluded.applied_image,
+               target_version = excluded.target_version,
                status = excluded.status, last_error = excluded.last_error, attempts = excluded.attempts",
         )
         .bind(&channel.connection)
@@ -262,6 +264,7 @@ impl Store for SqliteStore {
         .bind(&record.target_id)
         .bind(&record.source_fingerprint)
         .bind(image)
+        .bind(&record.target_version)
         .bind(record.status.as_str())
         .bind(&record.last_error)
         .bind(i64::from(record.attempts))

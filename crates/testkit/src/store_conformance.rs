@@ -47,6 +47,7 @@ fn record(guid: &str, status: RecordStatus) -> Record {
         applied_image: Some(
             json!({"userName": guid, "name": {"givenName": "Zoë"}, "active": true}),
         ),
+        target_version: (status == RecordStatus::Provisioned).then(|| "W/\"3\"".into()),
         status,
         last_error: (status == RecordStatus::Failed).then(|| "HTTP 500: boom".into()),
         attempts: u32::from(status == RecordStatus::Failed),

@@ -69,7 +69,7 @@ pub async fn apply_operation(
 ) -> Applied {
     match &op.operation {
         Operation::Create { image } => match create_or_link(client, op, image).await {
-            Ok((target_id, outcome)) => settled(op, existing, target_id, image, outcome),
+            Ok(written) => settled(op, existing, written, image),
             Err(e) => failed(op, existing, e.to_string(), false),
         },
         Operation::Update { target_id, image } | Operation::Disable { target_id, image } => {
@@ -78,9 +78,17 @@ pub async fn apply_operation(
             } else {
                 Outcome::Updated
             };
-            let applied = existing.and_then(|r| r.applied_image.as_ref());
-            match update_user(client, target_id, applied, image).await {
-                Ok(()) => settled(op, existing, target_id.clone(), image, outcome),
+            match update_user(client, target_id, existing, image).await {
+                Ok(version) => settled(
+                    op,
+                    existing,
+                    Written {
+                        target_id: target_id.clone(),
+                        version,
+                        outcome,
+                    },
+                    image,
+                ),
                 // Deleted in the target by someone else: a user to disable is as good as gone;
                 // a user to update is linked again or created again, as the options allow.
                 Err(e) if e.status() == Some(404) && outcome == Outcome::Disabled => Applied {
@@ -90,9 +98,7 @@ pub async fn apply_operation(
                 Err(e) if e.status() == Some(404) && options.user_create => {
                     tracing::info!(user = op.label(), %target_id, "target user is gone; linking or creating it again");
                     match create_or_link(client, op, image).await {
-                        Ok((target_id, outcome)) => {
-                            settled(op, existing, target_id, image, outcome)
-                        }
+                        Ok(written) => settled(op, existing, written, image),
                         Err(e) => failed(op, existing, e.to_string(), true),
                     }
                 }
@@ -105,11 +111,19 @@ pub async fn apply_operation(
                 Err(e) => failed(op, existing, e.to_string(), false),
             }
         }
-        Operation::Delete { target_id } => match client.delete_user(target_id).await {
-            // Already gone is what we wanted.
-            Ok(()) | Err(ScimClientError::Status { status: 404, .. }) => deleted(op, existing),
-            Err(e) => failed(op, existing, e.to_string(), false),
-        },
+        Operation::Delete { target_id } => {
+            let known = existing.and_then(|r| r.target_version.as_deref());
+            let result = conditionally(client, target_id, known, async |version| {
+                client.delete_user(target_id, version).await.map(|()| None)
+            })
+            .await;
+            match result {
+                // Already gone is what we wanted.
+                Ok(_) => deleted(op, existing),
+                Err(e) if e.status() == Some(404) => deleted(op, existing),
+                Err(e) => failed(op, existing, e.to_string(), false),
+            }
+        }
         Operation::Refresh => Applied {
             record: refreshed(op, existing),
             outcome: Outcome::Unchanged,
@@ -124,6 +138,7 @@ pub async fn apply_operation(
                 last_error: Some(op.reason.clone()),
                 target_id: None,
                 applied_image: None,
+                target_version: None,
                 attempts: 0,
                 ..base_record(op, existing)
             }),
@@ -155,7 +170,7 @@ async fn create_or_link(
     client: &ScimClient,
     op: &PlannedOperation,
     image: &Value,
-) -> Result<(String, Outcome), ScimClientError> {
+) -> Result<Written, ScimClientError> {
     let user_name = op.user_name.as_deref().unwrap_or_default();
     let identifier = client
         .identifier_value(user_name, image)
@@ -164,23 +179,37 @@ async fn create_or_link(
     let mut posted = 0;
     loop {
         if let Some(id) = client.find_user(&identifier).await? {
-            link_user(client, &id, image).await?;
+            let version = link_user(client, &id, image).await?;
             // Found after our own create went unanswered: it is ours.
             let outcome = if posted > 0 {
                 Outcome::Created
             } else {
                 Outcome::Linked
             };
-            return Ok((id, outcome));
+            return Ok(Written {
+                target_id: id,
+                version,
+                outcome,
+            });
         }
         match client.create_user(image).await {
-            Ok(id) => return Ok((id, Outcome::Created)),
+            Ok((id, version)) => {
+                return Ok(Written {
+                    target_id: id,
+                    version,
+                    outcome: Outcome::Created,
+                });
+            }
             // Created by someone else between our look-up and our create: link it.
             Err(e) if e.is_duplicate() => {
                 return match client.find_user(&identifier).await? {
                     Some(id) => {
-                        link_user(client, &id, image).await?;
-                        Ok((id, Outcome::Linked))
+                        let version = link_user(client, &id, image).await?;
+                        Ok(Written {
+                            target_id: id,
+                            version,
+                            outcome: Outcome::Linked,
+                        })
                     }
                     None => Err(e),
                 };
@@ -195,34 +224,85 @@ async fn create_or_link(
     }
 }
 
+/// A user write that settled: its target id, its new version, and what it was.
+struct Written {
+    target_id: String,
+    version: Option<String>,
+    outcome: Outcome,
+}
+
 /// Updates a provisioned user: with PATCH of what changed since the image last applied when
-/// the target supports PATCH, else with PUT of the whole image.
+/// the target supports PATCH, else with PUT of the whole image. Returns the new version.
 async fn update_user(
     client: &ScimClient,
     target_id: &str,
-    applied: Option<&Value>,
+    existing: Option<&Record>,
     image: &Value,
-) -> Result<(), ScimClientError> {
-    if let Some(applied) = applied
+) -> Result<Option<String>, ScimClientError> {
+    let known = existing.and_then(|r| r.target_version.as_deref());
+    if let Some(applied) = existing.and_then(|r| r.applied_image.as_ref())
         && client.capabilities().await?.patch
     {
         let operations = diff::patch_operations(applied, image);
         if operations.is_empty() {
-            return Ok(());
+            return Ok(known.map(str::to_owned));
         }
-        return client.patch_user(target_id, &operations).await;
+        return conditionally(client, target_id, known, async |version| {
+            client.patch_user(target_id, &operations, version).await
+        })
+        .await;
     }
-    client.replace_user(target_id, image).await
+    conditionally(client, target_id, known, async |version| {
+        client.replace_user(target_id, image, version).await
+    })
+    .await
 }
 
 /// Brings a user found in the target in line with the image. With PATCH, attributes the
 /// channel does not map stay as they are; PUT replaces the whole user.
-async fn link_user(client: &ScimClient, id: &str, image: &Value) -> Result<(), ScimClientError> {
+async fn link_user(
+    client: &ScimClient,
+    id: &str,
+    image: &Value,
+) -> Result<Option<String>, ScimClientError> {
     if client.capabilities().await?.patch {
         let operations = diff::patch_operations(&Value::Object(Default::default()), image);
-        client.patch_user(id, &operations).await
+        conditionally(client, id, None, async |version| {
+            client.patch_user(id, &operations, version).await
+        })
+        .await
     } else {
-        client.replace_user(id, image).await
+        conditionally(client, id, None, async |version| {
+            client.replace_user(id, image, version).await
+        })
+        .await
+    }
+}
+
+/// Runs a write with `If-Match` when the target supports ETags: with the version of our last
+/// write, else the one read from the target. After a 412 (the user changed in the target since)
+/// the version is read again and the write repeated once, since the image is what the source
+/// says the user must be.
+async fn conditionally(
+    client: &ScimClient,
+    id: &str,
+    known: Option<&str>,
+    write: impl AsyncFn(Option<&str>) -> Result<Option<String>, ScimClientError>,
+) -> Result<Option<String>, ScimClientError> {
+    if !client.capabilities().await?.etag {
+        return write(None).await;
+    }
+    let version = match known {
+        Some(version) => Some(version.to_owned()),
+        None => client.user_version(id).await?,
+    };
+    match write(version.as_deref()).await {
+        Err(e) if e.status() == Some(412) => {
+            tracing::debug!(%id, "the user changed in the target since our last write; reading its version again");
+            let fresh = client.user_version(id).await?;
+            write(fresh.as_deref()).await
+        }
+        other => other,
     }
 }
 
@@ -240,6 +320,7 @@ fn base_record(op: &PlannedOperation, existing: Option<&Record>) -> Record {
             target_id: None,
             source_fingerprint: None,
             applied_image: None,
+            target_version: None,
             status: RecordStatus::Failed,
             last_error: None,
             attempts: 0,
@@ -258,12 +339,12 @@ fn status_of(image: &Value) -> RecordStatus {
 fn settled(
     op: &PlannedOperation,
     existing: Option<&Record>,
-    target_id: String,
+    written: Written,
     image: &Value,
-    outcome: Outcome,
 ) -> Applied {
     let record = Record {
-        target_id: Some(target_id),
+        target_id: Some(written.target_id),
+        target_version: written.version,
         source_fingerprint: op.fingerprint.clone(),
         applied_image: Some(image.clone()),
         status: status_of(image),
@@ -273,7 +354,7 @@ fn settled(
     };
     Applied {
         record: Some(record),
-        outcome,
+        outcome: written.outcome,
     }
 }
 
@@ -283,6 +364,7 @@ fn deleted(op: &PlannedOperation, existing: Option<&Record>) -> Applied {
         target_id: None,
         source_fingerprint: Some(fingerprint.clone()),
         applied_image: None,
+        target_version: None,
         status: RecordStatus::Deleted,
         last_error: None,
         attempts: 0,
@@ -323,6 +405,7 @@ fn failed(
     if target_gone {
         record.target_id = None;
         record.applied_image = None;
+        record.target_version = None;
     }
     Applied {
         record: Some(record),

@@ -231,6 +231,8 @@ impl std::fmt::Debug for ScimClient {
 struct Answer {
     status: StatusCode,
     body: Option<Value>,
+    /// The resource version: the `ETag` header, else `meta.version` of the body.
+    version: Option<String>,
 }
 
 impl ScimClient {
@@ -330,6 +332,20 @@ impl ScimClient {
         body: Option<&Value>,
         replayable: bool,
     ) -> Result<Answer, ScimClientError> {
+        self.send_conditional(method, path, query, body, replayable, None)
+            .await
+    }
+
+    /// `send` with an `If-Match` version (RFC 7644 §3.14).
+    async fn send_conditional(
+        &self,
+        method: Method,
+        path: &str,
+        query: &[(&str, &str)],
+        body: Option<&Value>,
+        replayable: bool,
+        if_match: Option<&str>,
+    ) -> Result<Answer, ScimClientError> {
         let mut retries = 0;
         let mut reauthenticated = false;
         loop {
@@ -338,7 +354,7 @@ impl ScimClient {
             }
             let authorization = self.auth.header().await?;
             let error = match self
-                .attempt(&method, path, query, body, authorization.as_ref())
+                .attempt(&method, path, query, body, authorization.as_ref(), if_match)
                 .await
             {
                 Ok(answer) => return Ok(answer),
@@ -399,6 +415,7 @@ impl ScimClient {
         query: &[(&str, &str)],
         body: Option<&Value>,
         authorization: Option<&HeaderValue>,
+        if_match: Option<&str>,
     ) -> Result<Answer, ScimClientError> {
         let url = self.url(path);
         let transport = |error: reqwest::Error| ScimClientError::Transport {
@@ -423,6 +440,9 @@ impl ScimClient {
         if let Some(authorization) = authorization {
             request = request.header(header::AUTHORIZATION, authorization.clone());
         }
+        if let Some(version) = if_match {
+            request = request.header(header::IF_MATCH, version);
+        }
         if let Some(body) = body {
             request = request
                 .header(header::CONTENT_TYPE, SCIM_MEDIA_TYPE)
@@ -435,6 +455,11 @@ impl ScimClient {
             .get(header::RETRY_AFTER)
             .and_then(|v| v.to_str().ok())
             .and_then(|v| parse_retry_after(v, SystemTime::now()));
+        let etag = response
+            .headers()
+            .get(header::ETAG)
+            .and_then(|v| v.to_str().ok())
+            .map(str::to_owned);
         let content_type = response
             .headers()
             .get(header::CONTENT_TYPE)
@@ -474,7 +499,17 @@ impl ScimClient {
                 ),
             });
         }
-        Ok(Answer { status, body: json })
+        let version = etag.or_else(|| {
+            json.as_ref()
+                .and_then(|b| b.pointer("/meta/version"))
+                .and_then(Value::as_str)
+                .map(str::to_owned)
+        });
+        Ok(Answer {
+            status,
+            body: json,
+            version,
+        })
     }
 
     /// The target's capabilities, read once per client (once per cycle). A target without
@@ -579,42 +614,83 @@ impl ScimClient {
         }
     }
 
-    /// Creates a user; returns its `id`. Not retried when the outcome is unknown: the caller
-    /// looks the user up first (see `apply::create_or_link`).
-    pub async fn create_user(&self, image: &Value) -> Result<String, ScimClientError> {
+    /// Creates a user; returns its `id` and version. Not retried when the outcome is unknown:
+    /// the caller looks the user up first (see `apply::create_or_link`).
+    pub async fn create_user(
+        &self,
+        image: &Value,
+    ) -> Result<(String, Option<String>), ScimClientError> {
         let answer = self
             .send(Method::POST, &self.users_path, &[], Some(image), false)
             .await?;
-        answer
-            .body
-            .as_ref()
-            .and_then(resource_id)
-            .ok_or_else(|| ScimClientError::InvalidResponse {
-                method: Method::POST,
-                url: self.url(&self.users_path),
-                reason: "created user has no id".into(),
-            })
+        let id = answer.body.as_ref().and_then(resource_id).ok_or_else(|| {
+            self.invalid(Method::POST, &self.users_path, "created user has no id")
+        })?;
+        Ok((id, answer.version))
     }
 
-    pub async fn replace_user(&self, id: &str, image: &Value) -> Result<(), ScimClientError> {
-        self.send(Method::PUT, &self.user_path(id), &[], Some(image), true)
-            .await
-            .map(|_| ())
+    /// Replaces a user; returns its new version when the target tells it.
+    pub async fn replace_user(
+        &self,
+        id: &str,
+        image: &Value,
+        if_match: Option<&str>,
+    ) -> Result<Option<String>, ScimClientError> {
+        self.send_conditional(
+            Method::PUT,
+            &self.user_path(id),
+            &[],
+            Some(image),
+            true,
+            if_match,
+        )
+        .await
+        .map(|a| a.version)
     }
 
     /// Sends PATCH operations (RFC 7644 §3.5.2). Ours replace or remove whole values, so
     /// sending them twice gives the same result.
-    pub async fn patch_user(&self, id: &str, operations: &[Value]) -> Result<(), ScimClientError> {
+    pub async fn patch_user(
+        &self,
+        id: &str,
+        operations: &[Value],
+        if_match: Option<&str>,
+    ) -> Result<Option<String>, ScimClientError> {
         let body = json!({ "schemas": [PATCH_OP_SCHEMA], "Operations": operations });
-        self.send(Method::PATCH, &self.user_path(id), &[], Some(&body), true)
-            .await
-            .map(|_| ())
+        self.send_conditional(
+            Method::PATCH,
+            &self.user_path(id),
+            &[],
+            Some(&body),
+            true,
+            if_match,
+        )
+        .await
+        .map(|a| a.version)
     }
 
-    pub async fn delete_user(&self, id: &str) -> Result<(), ScimClientError> {
-        self.send(Method::DELETE, &self.user_path(id), &[], None, true)
+    pub async fn delete_user(
+        &self,
+        id: &str,
+        if_match: Option<&str>,
+    ) -> Result<(), ScimClientError> {
+        self.send_conditional(
+            Method::DELETE,
+            &self.user_path(id),
+            &[],
+            None,
+            true,
+            if_match,
+        )
+        .await
+        .map(|_| ())
+    }
+
+    /// The user's current version (for `If-Match`), read from the target.
+    pub async fn user_version(&self, id: &str) -> Result<Option<String>, ScimClientError> {
+        self.send(Method::GET, &self.user_path(id), &[], None, true)
             .await
-            .map(|_| ())
+            .map(|a| a.version)
     }
 
     fn group_path(&self, id: &str) -> String {

@@ -141,6 +141,7 @@ mod tests {
             target_id: Some(format!("t-{}", entry.guid)),
             source_fingerprint: Some(entry_fingerprint("c", entry)),
             applied_image: None,
+            target_version: None,
             status,
             last_error: None,
             attempts: 0,

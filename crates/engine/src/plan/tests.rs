@@ -32,6 +32,7 @@ fn provisioned(guid: &str, title: &str, active: bool) -> Record {
         target_id: Some(format!("id-{guid}")),
         source_fingerprint: Some("old".into()),
         applied_image: Some(image(guid, title, active)),
+        target_version: None,
         status: if active {
             RecordStatus::Provisioned
         } else {
