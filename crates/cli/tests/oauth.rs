@@ -180,6 +180,8 @@ client_id = "{client_id}"
 client_secret = "env:TEST_CLIENT_SECRET"
 scopes = "openid,profile"
 requests_per_second = 12
+# One request per user, so that the cycle is long enough.
+use_bulk = false
 
 [[connection.channel]]
 name = "people"

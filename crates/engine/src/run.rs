@@ -12,7 +12,7 @@ use scimbridge_model::{
 };
 
 use crate::apply::groups::{GroupOutcome, GroupSettings, apply_group_operation};
-use crate::apply::{Outcome, ScimClient, ScimClientError, apply_operation};
+use crate::apply::{Outcome, ScimClient, ScimClientError, apply_operation, bulk};
 use crate::clock::Clock;
 use crate::detect::{channel_fingerprint, detect, duplicate_guids};
 use crate::map::map_user;
@@ -163,6 +163,21 @@ pub async fn plan_channel(
     })
 }
 
+/// Operations applied together: one, or a chunk of creates sent with SCIM Bulk.
+enum Unit<'a> {
+    One(&'a PlannedOperation),
+    Bulk(Vec<&'a PlannedOperation>),
+}
+
+impl<'a> Unit<'a> {
+    fn operations(&self) -> Vec<&'a PlannedOperation> {
+        match self {
+            Unit::One(op) => vec![*op],
+            Unit::Bulk(ops) => ops.clone(),
+        }
+    }
+}
+
 /// GUID → target id of every user now in the target (active or disabled).
 fn user_targets(records: &[Record]) -> HashMap<String, String> {
     records
@@ -257,43 +272,95 @@ async fn run_planned(
         .filter(|o| o.operation.writes_target())
         .count() as u64;
     progress.begin(key, writes);
-    // Up to max_threads operations in flight over the client's one connection pool; each
-    // record is saved as soon as its operation settles.
-    let mut settled = stream::iter(plan.operations.iter().map(|op| {
-        let existing = by_guid.get(op.guid.as_str()).copied();
+    // Creates go in SCIM Bulk requests when the target offers Bulk (and users are identified
+    // by userName, so that a chunk is looked up with one filter); everything else one by one.
+    let bulk = if connection.target.use_bulk
+        && client.identifies_by_user_name()
+        && plan
+            .operations
+            .iter()
+            .any(|o| matches!(o.operation, Operation::Create { .. }))
+    {
+        client.capabilities().await.ok().filter(|c| c.bulk)
+    } else {
+        None
+    };
+    let units: Vec<Unit> = match &bulk {
+        Some(capabilities) => {
+            let (creates, others): (Vec<&PlannedOperation>, Vec<&PlannedOperation>) = plan
+                .operations
+                .iter()
+                .partition(|o| matches!(o.operation, Operation::Create { .. }));
+            others
+                .into_iter()
+                .map(Unit::One)
+                .chain(
+                    creates
+                        .chunks(bulk::chunk_size(capabilities.bulk_max_operations))
+                        .map(|chunk| Unit::Bulk(chunk.to_vec())),
+                )
+                .collect()
+        }
+        None => plan.operations.iter().map(Unit::One).collect(),
+    };
+    let max_payload_size = bulk.as_ref().map_or(0, |c| c.bulk_max_payload_size);
+    // Up to max_threads units in flight over the client's one connection pool; each record is
+    // saved as soon as its operation settles.
+    let mut settled = stream::iter(units.into_iter().map(|unit| {
         let client = &client;
+        let by_guid = &by_guid;
         async move {
-            let applied = apply_operation(client, op, existing, &connection.options).await;
-            match &applied.record {
-                Some(record) if existing != Some(record) => store.save_record(key, record).await?,
-                Some(_) => {}
-                None if existing.is_some() => store.delete_record(key, &op.guid).await?,
-                None => {}
+            let ops: Vec<(&PlannedOperation, Option<&Record>)> = unit
+                .operations()
+                .into_iter()
+                .map(|op| (op, by_guid.get(op.guid.as_str()).copied()))
+                .collect();
+            let results = match &unit {
+                Unit::One(op) => {
+                    vec![apply_operation(client, op, ops[0].1, &connection.options).await]
+                }
+                Unit::Bulk(_) => {
+                    bulk::create_users(client, &ops, &connection.options, max_payload_size).await
+                }
+            };
+            let mut done = Vec::with_capacity(ops.len());
+            for ((op, existing), applied) in ops.into_iter().zip(results) {
+                match &applied.record {
+                    Some(record) if existing != Some(record) => {
+                        store.save_record(key, record).await?
+                    }
+                    Some(_) => {}
+                    None if existing.is_some() => store.delete_record(key, &op.guid).await?,
+                    None => {}
+                }
+                done.push((op, existing, applied));
             }
-            Ok::<_, CycleError>((op, existing, applied))
+            Ok::<_, CycleError>(done)
         }
     }))
     .buffer_unordered(channel.max_threads.max(1) as usize);
     while let Some(result) = settled.next().await {
-        let (op, existing, applied) = result?;
-        match &applied.outcome {
-            Outcome::Failed(reason) => {
-                tracing::warn!(channel = %key, user = op.label(), operation = op.operation.verb(), %reason, "record failed");
-                failures.push((op.label().to_owned(), reason.clone()));
+        for (op, existing, applied) in result? {
+            match &applied.outcome {
+                Outcome::Failed(reason) => {
+                    tracing::warn!(channel = %key, user = op.label(), operation = op.operation.verb(), %reason, "record failed");
+                    failures.push((op.label().to_owned(), reason.clone()));
+                }
+                Outcome::Blocked
+                    if existing.and_then(|r| r.last_error.as_deref())
+                        != Some(op.reason.as_str()) =>
+                {
+                    // Once per record, not once per cycle.
+                    tracing::warn!(channel = %key, user = op.label(), reason = %op.reason, "action blocked by a provisioning option");
+                }
+                _ => tracing::debug!(channel = %key, "{op}"),
             }
-            Outcome::Blocked
-                if existing.and_then(|r| r.last_error.as_deref()) != Some(op.reason.as_str()) =>
-            {
-                // Once per record, not once per cycle.
-                tracing::warn!(channel = %key, user = op.label(), reason = %op.reason, "action blocked by a provisioning option");
+            if op.operation != Operation::Refresh {
+                applied.outcome.count(&mut summary);
             }
-            _ => tracing::debug!(channel = %key, "{op}"),
-        }
-        if op.operation != Operation::Refresh {
-            applied.outcome.count(&mut summary);
-        }
-        if op.operation.writes_target() {
-            progress.advance(op, &applied.outcome);
+            if op.operation.writes_target() {
+                progress.advance(op, &applied.outcome);
+            }
         }
     }
     drop(settled);

@@ -333,6 +333,9 @@ pub struct TargetSettings {
     /// At most this many member changes per group PATCH request.
     #[serde(default = "default_group_member_chunk_size")]
     pub group_member_chunk_size: u32,
+    /// Create users with SCIM Bulk requests when the target advertises Bulk.
+    #[serde(default = "default_true")]
+    pub use_bulk: bool,
     /// Requests per second allowed to this target (token bucket); 0 means no limit.
     #[serde(default)]
     pub requests_per_second: f64,
@@ -392,6 +395,7 @@ impl TargetSettings {
             results_per_page: default_results_per_page(),
             group_membership_handling: GroupMembershipHandling::default(),
             group_member_chunk_size: default_group_member_chunk_size(),
+            use_bulk: true,
             requests_per_second: 0.0,
             max_retries: default_max_retries(),
         }

@@ -2,6 +2,7 @@
 //! or two SCIM requests and a new record (or none, when the record is dropped).
 
 mod auth;
+pub mod bulk;
 pub mod diff;
 pub mod groups;
 mod politeness;

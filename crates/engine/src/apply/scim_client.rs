@@ -8,6 +8,8 @@ use reqwest::header::{self, HeaderValue};
 use reqwest::{Method, StatusCode};
 use scimbridge_model::{TargetSettings, UniqueUserIdentifier};
 use scimbridge_scim::{LIST_RESPONSE_SCHEMA, PATCH_OP_SCHEMA, SCIM_MEDIA_TYPE};
+
+const BULK_REQUEST_SCHEMA: &str = "urn:ietf:params:scim:api:messages:2.0:BulkRequest";
 use serde_json::{Value, json};
 use tokio::sync::OnceCell;
 
@@ -121,6 +123,9 @@ pub struct Capabilities {
     pub etag: bool,
     pub sort: bool,
     pub bulk: bool,
+    /// Bulk limits the target advertises (0 when it does not say).
+    pub bulk_max_operations: usize,
+    pub bulk_max_payload_size: usize,
 }
 
 impl Capabilities {
@@ -132,6 +137,12 @@ impl Capabilities {
                 .and_then(Value::as_bool)
                 .unwrap_or(false)
         };
+        let bulk_limit = |key: &str| {
+            document
+                .pointer(&format!("/bulk/{key}"))
+                .and_then(Value::as_u64)
+                .unwrap_or(0) as usize
+        };
         Capabilities {
             discovered: true,
             patch: supported("patch"),
@@ -139,6 +150,8 @@ impl Capabilities {
             etag: supported("etag"),
             sort: supported("sort"),
             bulk: supported("bulk"),
+            bulk_max_operations: bulk_limit("maxOperations"),
+            bulk_max_payload_size: bulk_limit("maxPayloadSize"),
         }
     }
 }
@@ -684,6 +697,71 @@ impl ScimClient {
         )
         .await
         .map(|_| ())
+    }
+
+    /// Sends a SCIM Bulk request (RFC 7644 §3.7) and returns the per-operation results. Not
+    /// retried when the outcome is unknown: the caller falls back to one request per user,
+    /// each looking the user up first.
+    pub async fn bulk(&self, operations: &[Value]) -> Result<Vec<Value>, ScimClientError> {
+        let body = json!({ "schemas": [BULK_REQUEST_SCHEMA], "Operations": operations });
+        let answer = self
+            .send(Method::POST, "/Bulk", &[], Some(&body), false)
+            .await?;
+        Ok(answer
+            .body
+            .as_ref()
+            .and_then(|b| b.get("Operations"))
+            .and_then(Value::as_array)
+            .cloned()
+            .unwrap_or_default())
+    }
+
+    /// Finds many users by `userName` with one `or` filter; returns userName (lower-cased) → id.
+    /// Only for the default `userName` identifier.
+    pub async fn find_users_by_user_name(
+        &self,
+        user_names: &[&str],
+    ) -> Result<std::collections::HashMap<String, String>, ScimClientError> {
+        let filter = user_names
+            .iter()
+            .map(|u| format!("userName eq {}", scimbridge_scim::filter::quote(u)))
+            .collect::<Vec<_>>()
+            .join(" or ");
+        let count = user_names.len().to_string();
+        let found = self
+            .list(
+                &self.users_path,
+                &[
+                    ("filter", filter.as_str()),
+                    ("attributes", "id,userName"),
+                    ("count", count.as_str()),
+                ],
+            )
+            .await?;
+        let wanted: std::collections::HashSet<String> =
+            user_names.iter().map(|u| u.to_lowercase()).collect();
+        let mut ids = std::collections::HashMap::new();
+        for user in &found {
+            if let (Some(name), Some(id)) = (
+                user.get("userName").and_then(Value::as_str),
+                resource_id(user),
+            ) {
+                let name = name.to_lowercase();
+                if wanted.contains(&name) && ids.insert(name.clone(), id).is_some() {
+                    return Err(self.invalid(
+                        Method::GET,
+                        &self.users_path,
+                        format!("several users are named {name}; cannot tell which one to link"),
+                    ));
+                }
+            }
+        }
+        Ok(ids)
+    }
+
+    /// Whether users are looked up by plain `userName` (so many can be found with one filter).
+    pub fn identifies_by_user_name(&self) -> bool {
+        self.identifier == UniqueUserIdentifier::UserName && self.filter_expression.is_none()
     }
 
     /// The user's current version (for `If-Match`), read from the target.

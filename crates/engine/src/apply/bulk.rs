@@ -1,0 +1,299 @@
+//! Creating users with SCIM Bulk (RFC 7644 §3.7): one `or` filter looks a chunk of users up,
+//! those found are linked one by one, the others are created in one Bulk request. Anything the
+//! Bulk answer leaves unsure (a lost answer, a missing or duplicate result) falls back to the
+//! one-user path, which looks the user up before creating it: never a duplicate.
+
+use std::collections::HashMap;
+
+use scimbridge_model::{Operation, PlannedOperation, ProvisioningOptions, Record};
+use serde_json::{Value, json};
+
+use super::{Applied, Outcome, ScimClient, Written, apply_operation, failed, link_user, settled};
+
+/// Bulk requests carry at most this many operations, fewer when the target says so.
+pub const BULK_CHUNK: usize = 100;
+
+/// How many creates go in one Bulk request: the target's `maxOperations` (when it says),
+/// at most [`BULK_CHUNK`], and small enough for its `maxPayloadSize` with typical images.
+pub fn chunk_size(max_operations: usize) -> usize {
+    match max_operations {
+        0 => BULK_CHUNK,
+        n => n.min(BULK_CHUNK),
+    }
+}
+
+/// Applies a chunk of create operations; the results come back in the chunk's order.
+pub async fn create_users(
+    client: &ScimClient,
+    chunk: &[(&PlannedOperation, Option<&Record>)],
+    options: &ProvisioningOptions,
+    max_payload_size: usize,
+) -> Vec<Applied> {
+    let mut results: Vec<Option<Applied>> = vec![None; chunk.len()];
+    let names: Vec<&str> = chunk
+        .iter()
+        .map(|(op, _)| op.user_name.as_deref().unwrap_or_default())
+        .collect();
+    let found = match client.find_users_by_user_name(&names).await {
+        Ok(found) => found,
+        Err(e) => {
+            tracing::debug!(error = %e, "bulk look-up failed; creating one user at a time");
+            return one_by_one(client, chunk, options).await;
+        }
+    };
+
+    let mut to_create: Vec<usize> = Vec::new();
+    for (index, (op, existing)) in chunk.iter().enumerate() {
+        let Operation::Create { image } = &op.operation else {
+            results[index] = Some(apply_operation(client, op, *existing, options).await);
+            continue;
+        };
+        match found.get(&names[index].to_lowercase()) {
+            Some(id) => {
+                let applied = match link_user(client, id, image).await {
+                    Ok(version) => settled(
+                        op,
+                        *existing,
+                        Written {
+                            target_id: id.clone(),
+                            version,
+                            outcome: Outcome::Linked,
+                        },
+                        image,
+                    ),
+                    Err(e) => failed(op, *existing, e.to_string(), false),
+                };
+                results[index] = Some(applied);
+            }
+            None => to_create.push(index),
+        }
+    }
+
+    for batch in payload_batches(chunk, &to_create, max_payload_size) {
+        let operations: Vec<Value> = batch
+            .iter()
+            .map(|&index| {
+                let image = match &chunk[index].0.operation {
+                    Operation::Create { image } => image.clone(),
+                    _ => Value::Null,
+                };
+                json!({"method": "POST", "path": "/Users", "bulkId": bulk_id(index), "data": image})
+            })
+            .collect();
+        let answers = match client.bulk(&operations).await {
+            Ok(answers) => answers,
+            Err(e) => {
+                tracing::debug!(error = %e, "bulk request failed; creating these users one at a time");
+                Vec::new()
+            }
+        };
+        let by_bulk_id: HashMap<&str, &Value> = answers
+            .iter()
+            .filter_map(|a| a.get("bulkId").and_then(Value::as_str).map(|id| (id, a)))
+            .collect();
+        for &index in &batch {
+            let (op, existing) = chunk[index];
+            let Operation::Create { image } = &op.operation else {
+                continue;
+            };
+            let applied = match by_bulk_id.get(bulk_id(index).as_str()) {
+                Some(answer) => match read_answer(answer) {
+                    BulkResult::Created { id, version } => settled(
+                        op,
+                        existing,
+                        Written {
+                            target_id: id,
+                            version,
+                            outcome: Outcome::Created,
+                        },
+                        image,
+                    ),
+                    BulkResult::Failed(reason) => failed(op, existing, reason, false),
+                    // Exists already, or the answer is unclear: the one-user path looks it up.
+                    BulkResult::Unsure => apply_operation(client, op, existing, options).await,
+                },
+                None => apply_operation(client, op, existing, options).await,
+            };
+            results[index] = Some(applied);
+        }
+    }
+    results
+        .into_iter()
+        .zip(chunk)
+        .map(|(result, (op, existing))| {
+            result.unwrap_or_else(|| failed(op, *existing, "not applied".into(), false))
+        })
+        .collect()
+}
+
+async fn one_by_one(
+    client: &ScimClient,
+    chunk: &[(&PlannedOperation, Option<&Record>)],
+    options: &ProvisioningOptions,
+) -> Vec<Applied> {
+    let mut results = Vec::with_capacity(chunk.len());
+    for (op, existing) in chunk {
+        results.push(apply_operation(client, op, *existing, options).await);
+    }
+    results
+}
+
+fn bulk_id(index: usize) -> String {
+    format!("u{index}")
+}
+
+/// Splits the creates so that each request stays under the target's `maxPayloadSize`
+/// (0: no limit), with a margin for the request envelope.
+fn payload_batches(
+    chunk: &[(&PlannedOperation, Option<&Record>)],
+    indexes: &[usize],
+    max_payload_size: usize,
+) -> Vec<Vec<usize>> {
+    let budget = if max_payload_size == 0 {
+        usize::MAX
+    } else {
+        max_payload_size.saturating_sub(512)
+    };
+    let mut batches: Vec<Vec<usize>> = Vec::new();
+    let mut current: Vec<usize> = Vec::new();
+    let mut size = 0;
+    for &index in indexes {
+        let image_size = match &chunk[index].0.operation {
+            Operation::Create { image } => image.to_string().len() + 80,
+            _ => 0,
+        };
+        if !current.is_empty() && size + image_size > budget {
+            batches.push(std::mem::take(&mut current));
+            size = 0;
+        }
+        current.push(index);
+        size += image_size;
+    }
+    if !current.is_empty() {
+        batches.push(current);
+    }
+    batches
+}
+
+#[derive(Debug, PartialEq)]
+enum BulkResult {
+    Created { id: String, version: Option<String> },
+    Failed(String),
+    Unsure,
+}
+
+/// Reads one operation of a Bulk response: `status` is a number or a string (RFC 7644 shows
+/// `"201"`), the id is in `location` or in `response.id`.
+fn read_answer(answer: &Value) -> BulkResult {
+    let status = match answer.get("status") {
+        Some(Value::String(text)) => text.trim().parse::<u16>().ok(),
+        Some(Value::Number(n)) => n.as_u64().and_then(|n| u16::try_from(n).ok()),
+        // RFC 7643 draft style: {"status": {"code": "201"}}.
+        Some(Value::Object(o)) => o
+            .get("code")
+            .and_then(|c| {
+                c.as_str()
+                    .map(str::to_owned)
+                    .or_else(|| c.as_u64().map(|n| n.to_string()))
+            })
+            .and_then(|c| c.parse().ok()),
+        _ => None,
+    };
+    let detail = || {
+        answer
+            .pointer("/response/detail")
+            .and_then(Value::as_str)
+            .unwrap_or("no detail")
+            .to_owned()
+    };
+    match status {
+        Some(200 | 201) => {
+            let id = answer
+                .pointer("/response/id")
+                .and_then(Value::as_str)
+                .map(str::to_owned)
+                .or_else(|| {
+                    answer
+                        .get("location")
+                        .and_then(Value::as_str)
+                        .and_then(|l| l.trim_end_matches('/').rsplit('/').next())
+                        .filter(|id| !id.is_empty())
+                        .map(str::to_owned)
+                });
+            match id {
+                Some(id) => BulkResult::Created {
+                    id,
+                    version: answer
+                        .get("version")
+                        .and_then(Value::as_str)
+                        .map(str::to_owned),
+                },
+                None => BulkResult::Unsure,
+            }
+        }
+        // 409 (or a 400 saying so): exists; 5xx: maybe created. Both: look it up.
+        Some(409) | None => BulkResult::Unsure,
+        Some(status) if status >= 500 => BulkResult::Unsure,
+        Some(400)
+            if answer.pointer("/response/scimType").and_then(Value::as_str)
+                == Some("uniqueness") =>
+        {
+            BulkResult::Unsure
+        }
+        Some(status) => {
+            BulkResult::Failed(format!("bulk POST /Users: HTTP {status}: {}", detail()))
+        }
+    }
+}
+
+#[cfg(test)]
+#[allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn bulk_answers_are_read_in_every_shape() {
+        assert_eq!(
+            read_answer(&json!({"bulkId": "u1", "status": "201",
+                "location": "https://x/scim/v2/Users/abc", "version": "W/\"1\""})),
+            BulkResult::Created {
+                id: "abc".into(),
+                version: Some("W/\"1\"".into())
+            }
+        );
+        assert_eq!(
+            read_answer(&json!({"status": 201, "response": {"id": "def"}})),
+            BulkResult::Created {
+                id: "def".into(),
+                version: None
+            }
+        );
+        assert_eq!(
+            read_answer(&json!({"status": {"code": "201"}, "location": "/Users/ghi/"})),
+            BulkResult::Created {
+                id: "ghi".into(),
+                version: None
+            }
+        );
+        assert_eq!(read_answer(&json!({"status": "409"})), BulkResult::Unsure);
+        assert_eq!(read_answer(&json!({"status": "503"})), BulkResult::Unsure);
+        assert_eq!(
+            read_answer(&json!({"status": "400", "response": {"scimType": "uniqueness"}})),
+            BulkResult::Unsure
+        );
+        assert_eq!(
+            read_answer(
+                &json!({"status": "400", "response": {"scimType": "invalidValue", "detail": "bad email"}})
+            ),
+            BulkResult::Failed("bulk POST /Users: HTTP 400: bad email".into())
+        );
+        assert_eq!(read_answer(&json!({"status": "201"})), BulkResult::Unsure);
+    }
+
+    #[test]
+    fn chunk_size_follows_the_target() {
+        assert_eq!(chunk_size(0), BULK_CHUNK);
+        assert_eq!(chunk_size(10), 10);
+        assert_eq!(chunk_size(1000), BULK_CHUNK);
+    }
+}
