@@ -62,7 +62,7 @@ pub fn summary_line(report: &CycleReport) -> String {
         String::new()
     };
     format!(
-        "{}: created {}, linked {}, updated {}, disabled {}, deleted {}, failed {} (unchanged {}, skipped {}, blocked {}){groups} in {:.2} s",
+        "{}: created {}, linked {}, updated {}, disabled {}, deleted {}, failed {} (unchanged {}, skipped {}, blocked {}){groups} in {:.2} s ({} requests)",
         report.channel,
         s.created,
         s.linked,
@@ -73,7 +73,8 @@ pub fn summary_line(report: &CycleReport) -> String {
         s.unchanged,
         s.skipped,
         s.blocked,
-        report.duration_ms as f64 / 1000.0
+        report.duration_ms as f64 / 1000.0,
+        s.requests
     )
 }
 

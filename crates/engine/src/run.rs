@@ -417,5 +417,6 @@ async fn run_planned(
             }
         }
     }
+    summary.requests = client.requests();
     Ok((summary, failures))
 }

@@ -81,9 +81,9 @@ pub struct PlannedGroupOperation {
     pub display_name: String,
     #[serde(flatten)]
     pub operation: GroupOperation,
-    /// Members not sent yet because their user is not in the target (failed, blocked or about
-    /// to be created); they are added by a later cycle.
-    pub pending_members: usize,
+    /// GUIDs of members not sent yet because their user is not in the target (failed, blocked
+    /// or about to be created); they are added once it is.
+    pub pending_members: Vec<String>,
     pub reason: String,
 }
 

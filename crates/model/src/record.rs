@@ -117,6 +117,8 @@ pub struct CycleSummary {
     pub groups_updated: u64,
     pub groups_deleted: u64,
     pub groups_failed: u64,
+    /// Requests sent to the target.
+    pub requests: u64,
 }
 
 impl CycleSummary {
@@ -135,6 +137,7 @@ impl CycleSummary {
         self.groups_updated += other.groups_updated;
         self.groups_deleted += other.groups_deleted;
         self.groups_failed += other.groups_failed;
+        self.requests += other.requests;
     }
 
     /// Whether any group was touched.

@@ -230,6 +230,7 @@ pub struct ScimClient {
     identifier: UniqueUserIdentifier,
     filter_expression: Option<String>,
     capabilities: Arc<OnceCell<Capabilities>>,
+    requests: Arc<std::sync::atomic::AtomicU64>,
 }
 
 impl std::fmt::Debug for ScimClient {
@@ -304,6 +305,7 @@ impl ScimClient {
             identifier: target.unique_user_identifier,
             filter_expression: target.filter_expression.clone(),
             capabilities: Arc::new(OnceCell::new()),
+            requests: Arc::new(std::sync::atomic::AtomicU64::new(0)),
         })
     }
 
@@ -319,6 +321,11 @@ impl ScimClient {
 
     pub fn base_url(&self) -> &str {
         &self.base_url
+    }
+
+    /// How many requests were sent to the target (token requests not included).
+    pub fn requests(&self) -> u64 {
+        self.requests.load(std::sync::atomic::Ordering::Relaxed)
     }
 
     /// How many access tokens were requested (OAuth 2 client credentials).
@@ -461,6 +468,8 @@ impl ScimClient {
                 .header(header::CONTENT_TYPE, SCIM_MEDIA_TYPE)
                 .body(body.to_string());
         }
+        self.requests
+            .fetch_add(1, std::sync::atomic::Ordering::Relaxed);
         let response = request.send().await.map_err(transport)?;
         let status = response.status();
         let retry_after = response

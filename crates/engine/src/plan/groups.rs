@@ -54,7 +54,7 @@ pub fn plan_groups(
             dn: group.dn.clone(),
             display_name: group.display_name.clone(),
             operation,
-            pending_members: pending,
+            pending_members: pending.clone(),
             reason,
         };
         let Some((record, target_id)) = record.and_then(|r| r.target_id.as_ref().map(|t| (r, t)))
@@ -68,7 +68,10 @@ pub fn plan_groups(
                     display_name: group.display_name.clone(),
                     members,
                 },
-                format!("{reason}{}", member_note(&members_count_text(pending))),
+                format!(
+                    "{reason}{}",
+                    member_note(&members_count_text(pending.len()))
+                ),
             ));
             continue;
         };
@@ -108,7 +111,7 @@ pub fn plan_groups(
             format!(
                 "{}{}",
                 reasons.join(", "),
-                member_note(&members_count_text(pending))
+                member_note(&members_count_text(pending.len()))
             ),
         ));
     }
@@ -128,7 +131,7 @@ pub fn plan_groups(
             dn: record.dn.clone(),
             display_name: record.display_name.clone(),
             operation,
-            pending_members: 0,
+            pending_members: Vec::new(),
             reason: "left the source location".into(),
         });
     }
@@ -138,16 +141,16 @@ pub fn plan_groups(
 fn resolve(
     group: &DesiredGroup,
     user_targets: &HashMap<String, String>,
-) -> (Vec<GroupMember>, usize) {
+) -> (Vec<GroupMember>, Vec<String>) {
     let mut members = Vec::new();
-    let mut pending = 0;
+    let mut pending = Vec::new();
     for guid in &group.member_guids {
         match user_targets.get(guid) {
             Some(target_id) => members.push(GroupMember {
                 guid: guid.clone(),
                 target_id: target_id.clone(),
             }),
-            None => pending += 1,
+            None => pending.push(guid.clone()),
         }
     }
     (members, pending)
