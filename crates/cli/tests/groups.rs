@@ -319,3 +319,87 @@ fn existing_groups_are_linked_and_merged_or_overwritten() {
         ]
     );
 }
+
+#[test]
+fn paths_override_and_a_target_without_discovery_gets_put_and_listing() {
+    // The target is reached through path overrides from a base URL that has no discovery
+    // documents: no ServiceProviderConfig means no PATCH and no filter assumed, so users and
+    // groups are updated with PUT, and groups are found by listing page by page.
+    let dir = temp_dir();
+    let target = TargetProcess::start(&dir.path().join("target.db"), "t0ken");
+    let reader = target.client();
+    let base = target.url.strip_suffix("/v2").unwrap().to_owned();
+    let http = reqwest::blocking::Client::new();
+    for name in ["alpha", "beta", "gamma", "ops", "zeta"] {
+        let status = http
+            .post(format!("{}/Groups", target.url))
+            .bearer_auth("t0ken")
+            .header("Content-Type", "application/scim+json")
+            .body(
+                json!({"schemas": ["urn:ietf:params:scim:schemas:core:2.0:Group"], "displayName": name})
+                    .to_string(),
+            )
+            .send()
+            .unwrap()
+            .status();
+        assert_eq!(status.as_u16(), 201);
+    }
+    let data = dir.path().join("data");
+    let ldif = dir.path().join("directory.ldif");
+    let cfg = dir.path().join("paths.toml");
+    std::fs::write(
+        &cfg,
+        config(
+            &ldif,
+            &base,
+            "t0ken",
+            "users_path = \"v2/Users/\"\ngroups_path = \"/v2/Groups\"\nresults_per_page = 2",
+        ),
+    )
+    .unwrap();
+    std::fs::write(
+        &ldif,
+        directory(
+            &[group("ops", 2, &["ann", "ben"]), group("new", 4, &["cat"])],
+            None,
+        ),
+    )
+    .unwrap();
+    ok(scimbridge(&data, &["apply", "-f", &path_str(&cfg)], &[]));
+    let out = ok(scimbridge(&data, &["check", "app"], &[]));
+    assert!(
+        out.contains("no ServiceProviderConfig; updates use PUT"),
+        "{out}"
+    );
+    let out = sync(&data);
+    assert!(out.contains("created 8,"), "{out}");
+    assert!(out.contains("groups: created 1, linked 1"), "{out}");
+
+    // A changed user and changed members, all sent with PUT.
+    let edited = directory(
+        &[group("ops", 2, &["ben", "dan"]), group("new", 4, &["cat"])],
+        None,
+    )
+    .replace("sn: ben\n", "sn: Benson\n");
+    std::fs::write(&ldif, edited).unwrap();
+    let out = sync(&data);
+    assert!(out.contains("updated 1,"), "{out}");
+    assert!(
+        out.contains("groups: created 0, linked 0, updated 1"),
+        "{out}"
+    );
+    assert_eq!(
+        reader.user_by_name("ben").unwrap()["name"]["familyName"],
+        "Benson"
+    );
+    let groups = target_groups(&reader);
+    assert!(
+        groups.contains(&("ops".to_owned(), set(&["ben", "dan"]))),
+        "{groups:?}"
+    );
+    assert!(
+        groups.contains(&("new".to_owned(), set(&["cat"]))),
+        "{groups:?}"
+    );
+    assert_eq!(groups.len(), 6, "{groups:?}");
+}

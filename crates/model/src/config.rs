@@ -430,7 +430,8 @@ impl TargetSettings {
             ("users_path", &self.users_path),
             ("groups_path", &self.groups_path),
         ] {
-            if !path.starts_with('/') || path.len() < 2 || path.contains(['?', '#', ' ']) {
+            // Leading and trailing slashes are tolerated: the client normalises them.
+            if path.trim_matches('/').is_empty() || path.contains(['?', '#', ' ']) {
                 problems.push(format!(
                     "{at}: target.{key} \"{path}\" must be a path such as \"/Users\""
                 ));
