@@ -60,6 +60,17 @@ async fn wrong_urls_and_non_scim_answers_are_named() {
         error.starts_with("the target refused the credentials"),
         "{error}"
     );
+
+    // The header type is the scheme word sent: the bundled target takes only Bearer.
+    let error = failure(&TargetSettings {
+        authorization_header_type: "Token".into(),
+        ..bearer(&target.url)
+    })
+    .await;
+    assert!(
+        error.starts_with("the target refused the credentials"),
+        "{error}"
+    );
 }
 
 #[tokio::test]
