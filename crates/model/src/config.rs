@@ -201,6 +201,10 @@ pub enum ScimVersion {
     #[default]
     #[serde(rename = "2.0")]
     V2,
+    /// The older protocol: `urn:scim:schemas:core:1.0`, `application/json`, PATCH with
+    /// `meta.attributes`, `/ServiceProviderConfigs`.
+    #[serde(rename = "1.1")]
+    V1_1,
 }
 
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize)]

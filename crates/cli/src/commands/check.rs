@@ -46,8 +46,13 @@ pub fn describe(connection: &Connection, report: &CheckReport) -> Vec<String> {
     let capabilities = &report.capabilities;
     vec![
         format!(
-            "connection \"{}\": target {} (SCIM 2.0)",
-            connection.name, connection.target.scim_url
+            "connection \"{}\": target {} (SCIM {})",
+            connection.name,
+            connection.target.scim_url,
+            match connection.target.scim_version {
+                scimbridge_model::ScimVersion::V2 => "2.0",
+                scimbridge_model::ScimVersion::V1_1 => "1.1",
+            }
         ),
         format!(
             "  authentication: {} accepted",

@@ -3,6 +3,7 @@
 
 mod auth;
 pub mod bulk;
+pub mod dialect;
 pub mod diff;
 pub mod groups;
 mod politeness;

@@ -6,14 +6,14 @@ use std::time::{Duration, SystemTime};
 
 use reqwest::header::{self, HeaderValue};
 use reqwest::{Method, StatusCode};
-use scimbridge_model::{TargetSettings, UniqueUserIdentifier};
-use scimbridge_scim::{LIST_RESPONSE_SCHEMA, PATCH_OP_SCHEMA, SCIM_MEDIA_TYPE};
+use scimbridge_model::{ScimVersion, TargetSettings, UniqueUserIdentifier};
 
 const BULK_REQUEST_SCHEMA: &str = "urn:ietf:params:scim:api:messages:2.0:BulkRequest";
 use serde_json::{Value, json};
 use tokio::sync::OnceCell;
 
 use super::auth::{AuthError, Authenticator};
+use super::dialect::{Dialect, error_detail};
 use super::politeness::{RateLimiter, RetryPolicy, parse_retry_after};
 
 #[derive(Debug, thiserror::Error)]
@@ -231,6 +231,7 @@ pub struct ScimClient {
     filter_expression: Option<String>,
     capabilities: Arc<OnceCell<Capabilities>>,
     requests: Arc<std::sync::atomic::AtomicU64>,
+    dialect: Dialect,
 }
 
 impl std::fmt::Debug for ScimClient {
@@ -306,6 +307,7 @@ impl ScimClient {
             filter_expression: target.filter_expression.clone(),
             capabilities: Arc::new(OnceCell::new()),
             requests: Arc::new(std::sync::atomic::AtomicU64::new(0)),
+            dialect: Dialect(target.scim_version),
         })
     }
 
@@ -450,10 +452,10 @@ impl ScimClient {
             },
             reason: describe_reqwest_error(&error),
         };
-        let mut request = self.http.request(method.clone(), &url).header(
-            header::ACCEPT,
-            format!("{SCIM_MEDIA_TYPE}, application/json"),
-        );
+        let mut request = self
+            .http
+            .request(method.clone(), &url)
+            .header(header::ACCEPT, self.dialect.accept());
         if !query.is_empty() {
             request = request.query(query);
         }
@@ -465,7 +467,7 @@ impl ScimClient {
         }
         if let Some(body) = body {
             request = request
-                .header(header::CONTENT_TYPE, SCIM_MEDIA_TYPE)
+                .header(header::CONTENT_TYPE, self.dialect.media_type())
                 .body(body.to_string());
         }
         self.requests
@@ -495,13 +497,10 @@ impl ScimClient {
             serde_json::from_str(&text).ok()
         };
         if !status.is_success() {
-            let error = json.as_ref().and_then(|j| {
-                serde_json::from_value::<scimbridge_scim::error::ScimErrorBody>(j.clone()).ok()
-            });
-            let (scim_type, detail) = match error {
-                Some(body) => (body.scim_type, body.detail),
-                None => (None, truncate(&text, 200)),
-            };
+            let (scim_type, detail) = json
+                .as_ref()
+                .and_then(error_detail)
+                .unwrap_or_else(|| (None, truncate(&text, 200)));
             return Err(ScimClientError::Status {
                 method: method.clone(),
                 url,
@@ -539,14 +538,17 @@ impl ScimClient {
     pub async fn capabilities(&self) -> Result<Capabilities, ScimClientError> {
         self.capabilities
             .get_or_try_init(|| async {
-                match self
-                    .send(Method::GET, "/ServiceProviderConfig", &[], None, true)
-                    .await
-                {
+                let path = self.dialect.service_provider_config_path();
+                match self.send(Method::GET, path, &[], None, true).await {
                     Ok(Answer {
                         body: Some(document),
                         ..
-                    }) => Ok(Capabilities::from_document(&document)),
+                    }) => {
+                        let mut capabilities = Capabilities::from_document(&document);
+                        // Bulk is only spoken in its 2.0 form.
+                        capabilities.bulk &= self.dialect.0 == ScimVersion::V2;
+                        Ok(capabilities)
+                    }
                     Ok(_) => Ok(Capabilities::default()),
                     Err(e) if matches!(e.status(), Some(404 | 405 | 501)) => {
                         Ok(Capabilities::default())
@@ -642,8 +644,9 @@ impl ScimClient {
         &self,
         image: &Value,
     ) -> Result<(String, Option<String>), ScimClientError> {
+        let body = self.dialect.resource(image);
         let answer = self
-            .send(Method::POST, &self.users_path, &[], Some(image), false)
+            .send(Method::POST, &self.users_path, &[], Some(&body), false)
             .await?;
         let id = answer.body.as_ref().and_then(resource_id).ok_or_else(|| {
             self.invalid(Method::POST, &self.users_path, "created user has no id")
@@ -678,7 +681,7 @@ impl ScimClient {
         operations: &[Value],
         if_match: Option<&str>,
     ) -> Result<Option<String>, ScimClientError> {
-        let body = json!({ "schemas": [PATCH_OP_SCHEMA], "Operations": operations });
+        let body = self.dialect.patch_body(operations);
         self.send_conditional(
             Method::PATCH,
             &self.user_path(id),
@@ -888,7 +891,7 @@ impl ScimClient {
         display_name: &str,
         member_ids: &[&str],
     ) -> Result<String, ScimClientError> {
-        let body = group_body(display_name, member_ids);
+        let body = self.dialect.resource(&group_body(display_name, member_ids));
         let answer = self
             .send(Method::POST, &self.groups_path, &[], Some(&body), false)
             .await?;
@@ -917,7 +920,7 @@ impl ScimClient {
     }
 
     pub async fn patch_group(&self, id: &str, operations: &[Value]) -> Result<(), ScimClientError> {
-        let body = json!({ "schemas": [PATCH_OP_SCHEMA], "Operations": operations });
+        let body = self.dialect.patch_body(operations);
         self.send(Method::PATCH, &self.group_path(id), &[], Some(&body), true)
             .await
             .map(|_| ())
@@ -929,7 +932,7 @@ impl ScimClient {
         display_name: &str,
         member_ids: &[&str],
     ) -> Result<(), ScimClientError> {
-        let body = group_body(display_name, member_ids);
+        let body = self.dialect.resource(&group_body(display_name, member_ids));
         self.send(Method::PUT, &self.group_path(id), &[], Some(&body), true)
             .await
             .map(|_| ())
@@ -954,11 +957,7 @@ impl ScimClient {
             )
             .await?;
         let body = answer.body.unwrap_or(Value::Null);
-        let is_list = body
-            .get("schemas")
-            .and_then(Value::as_array)
-            .is_some_and(|s| s.iter().any(|v| v == LIST_RESPONSE_SCHEMA));
-        if !is_list || answer.status != StatusCode::OK {
+        if !self.dialect.is_list_response(&body) || answer.status != StatusCode::OK {
             return Err(ScimClientError::InvalidResponse {
                 method: Method::GET,
                 url: users_url,
