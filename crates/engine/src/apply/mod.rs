@@ -233,31 +233,16 @@ struct Written {
     outcome: Outcome,
 }
 
-/// Updates a provisioned user: with PATCH of what changed since the image last applied when
-/// the target supports PATCH, else with PUT of the whole image. Returns the new version.
+/// Updates a provisioned user from the image last applied. Returns the new version.
 async fn update_user(
     client: &ScimClient,
     target_id: &str,
     existing: Option<&Record>,
     image: &Value,
 ) -> Result<Option<String>, ScimClientError> {
+    let applied = existing.and_then(|r| r.applied_image.as_ref());
     let known = existing.and_then(|r| r.target_version.as_deref());
-    if let Some(applied) = existing.and_then(|r| r.applied_image.as_ref())
-        && client.capabilities().await?.patch
-    {
-        let operations = diff::patch_operations(applied, image);
-        if operations.is_empty() {
-            return Ok(known.map(str::to_owned));
-        }
-        return conditionally(client, target_id, known, async |version| {
-            client.patch_user(target_id, &operations, version).await
-        })
-        .await;
-    }
-    conditionally(client, target_id, known, async |version| {
-        client.replace_user(target_id, image, version).await
-    })
-    .await
+    write_user(client, target_id, applied, known, image).await
 }
 
 /// Brings a user found in the target in line with the image. With PATCH, attributes the
@@ -267,18 +252,35 @@ async fn link_user(
     id: &str,
     image: &Value,
 ) -> Result<Option<String>, ScimClientError> {
-    if client.capabilities().await?.patch {
-        let operations = diff::patch_operations(&Value::Object(Default::default()), image);
-        conditionally(client, id, None, async |version| {
+    let nothing = Value::Object(Default::default());
+    write_user(client, id, Some(&nothing), None, image).await
+}
+
+/// Writes the image: when the target supports PATCH and we know what it holds of ours
+/// (`before`), only what changed; else the whole user with PUT. Returns the new version.
+async fn write_user(
+    client: &ScimClient,
+    id: &str,
+    before: Option<&Value>,
+    known_version: Option<&str>,
+    image: &Value,
+) -> Result<Option<String>, ScimClientError> {
+    if let Some(before) = before
+        && client.capabilities().await?.patch
+    {
+        let operations = diff::patch_operations(before, image);
+        if operations.is_empty() {
+            return Ok(known_version.map(str::to_owned));
+        }
+        return conditionally(client, id, known_version, async |version| {
             client.patch_user(id, &operations, version).await
         })
-        .await
-    } else {
-        conditionally(client, id, None, async |version| {
-            client.replace_user(id, image, version).await
-        })
-        .await
+        .await;
     }
+    conditionally(client, id, known_version, async |version| {
+        client.replace_user(id, image, version).await
+    })
+    .await
 }
 
 /// Runs a write with `If-Match` when the target supports ETags: with the version of our last

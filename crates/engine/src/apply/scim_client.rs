@@ -606,11 +606,7 @@ impl ScimClient {
         let body = answer
             .body
             .ok_or_else(|| invalid("empty list response".into()))?;
-        let resources = body
-            .get("Resources")
-            .and_then(Value::as_array)
-            .cloned()
-            .unwrap_or_default();
+        let resources = array_field(Some(&body), "Resources");
         // Some targets ignore the filter or compare differently: with the default filters,
         // keep only a real match. A custom filter expression is trusted as written.
         let matches: Vec<&Value> = resources
@@ -719,13 +715,7 @@ impl ScimClient {
         let answer = self
             .send(Method::POST, "/Bulk", &[], Some(&body), false)
             .await?;
-        Ok(answer
-            .body
-            .as_ref()
-            .and_then(|b| b.get("Operations"))
-            .and_then(Value::as_array)
-            .cloned()
-            .unwrap_or_default())
+        Ok(array_field(answer.body.as_ref(), "Operations"))
     }
 
     /// Finds many users by `userName` with one `or` filter; returns userName (lower-cased) → id.
@@ -838,11 +828,7 @@ impl ScimClient {
                     )
                     .await?;
                 let body = answer.body.unwrap_or(Value::Null);
-                let page = body
-                    .get("Resources")
-                    .and_then(Value::as_array)
-                    .cloned()
-                    .unwrap_or_default();
+                let page = array_field(Some(&body), "Resources");
                 let total = body
                     .get("totalResults")
                     .and_then(Value::as_u64)
@@ -876,13 +862,7 @@ impl ScimClient {
         query: &[(&str, &str)],
     ) -> Result<Vec<Value>, ScimClientError> {
         let answer = self.send(Method::GET, path, query, None, true).await?;
-        Ok(answer
-            .body
-            .as_ref()
-            .and_then(|b| b.get("Resources"))
-            .and_then(Value::as_array)
-            .cloned()
-            .unwrap_or_default())
+        Ok(array_field(answer.body.as_ref(), "Resources"))
     }
 
     /// Creates a group with these member ids; returns its `id`.
@@ -983,6 +963,14 @@ fn group_body(display_name: &str, member_ids: &[&str]) -> Value {
         "displayName": display_name,
         "members": members,
     })
+}
+
+/// The array under `key`, empty when there is none.
+fn array_field(body: Option<&Value>, key: &str) -> Vec<Value> {
+    body.and_then(|b| b.get(key))
+        .and_then(Value::as_array)
+        .cloned()
+        .unwrap_or_default()
 }
 
 fn resource_id(resource: &Value) -> Option<String> {
