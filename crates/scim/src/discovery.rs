@@ -12,32 +12,46 @@ use crate::{
 /// `filter.maxResults` advertised, and the page size cap of the bundled target.
 pub const MAX_RESULTS: usize = 1000;
 
+/// Most operations one Bulk request may carry.
+pub const BULK_MAX_OPERATIONS: usize = 1000;
+
+/// Largest Bulk request body, in bytes.
+pub const BULK_MAX_PAYLOAD_SIZE: usize = 1_048_576;
+
 fn base(base_url: &str) -> &str {
     base_url.trim_end_matches('/')
 }
 
 /// ServiceProviderConfig (RFC 7643 §5). `bearer_token_auth` adds the
 /// `oauthbearertoken` authentication scheme.
-pub fn service_provider_config(base_url: &str, bearer_token_auth: bool) -> Value {
-    let schemes: Vec<Value> = if bearer_token_auth {
-        vec![json!({
+pub fn service_provider_config(base_url: &str, bearer_token_auth: bool, basic_auth: bool) -> Value {
+    let mut schemes: Vec<Value> = Vec::new();
+    if bearer_token_auth {
+        schemes.push(json!({
             "type": "oauthbearertoken",
             "name": "OAuth Bearer Token",
             "description": "Authentication scheme using the OAuth Bearer Token Standard",
             "specUri": "https://www.rfc-editor.org/info/rfc6750",
             "primary": true
-        })]
-    } else {
-        Vec::new()
-    };
+        }));
+    }
+    if basic_auth {
+        schemes.push(json!({
+            "type": "httpbasic",
+            "name": "HTTP Basic",
+            "description": "Authentication scheme using the HTTP Basic Standard",
+            "specUri": "https://www.rfc-editor.org/info/rfc7617",
+            "primary": !bearer_token_auth
+        }));
+    }
     json!({
         "schemas": [SERVICE_PROVIDER_CONFIG_SCHEMA],
         "patch": {"supported": true},
-        "bulk": {"supported": false, "maxOperations": 0, "maxPayloadSize": 0},
+        "bulk": {"supported": true, "maxOperations": BULK_MAX_OPERATIONS, "maxPayloadSize": BULK_MAX_PAYLOAD_SIZE},
         "filter": {"supported": true, "maxResults": MAX_RESULTS},
         "changePassword": {"supported": false},
         "sort": {"supported": false},
-        "etag": {"supported": false},
+        "etag": {"supported": true},
         "authenticationSchemes": schemes,
         "meta": {
             "resourceType": "ServiceProviderConfig",
@@ -517,24 +531,29 @@ mod tests {
 
     #[test]
     fn service_provider_config_flags() {
-        let spc = service_provider_config(BASE, true);
+        let spc = service_provider_config(BASE, true, false);
         assert_eq!(spc["schemas"][0], SERVICE_PROVIDER_CONFIG_SCHEMA);
         assert_eq!(spc["patch"]["supported"], true);
-        assert_eq!(spc["bulk"]["supported"], false);
+        assert_eq!(
+            spc["bulk"],
+            json!({"supported": true, "maxOperations": 1000, "maxPayloadSize": 1048576})
+        );
         assert_eq!(
             spc["filter"],
             json!({"supported": true, "maxResults": 1000})
         );
         assert_eq!(spc["changePassword"]["supported"], false);
         assert_eq!(spc["sort"]["supported"], false);
-        assert_eq!(spc["etag"]["supported"], false);
+        assert_eq!(spc["etag"]["supported"], true);
         assert_eq!(spc["authenticationSchemes"][0]["type"], "oauthbearertoken");
         assert_eq!(
             spc["meta"]["location"],
             "https://scim.example.com/scim/v2/ServiceProviderConfig"
         );
-        let open = service_provider_config(BASE, false);
+        let open = service_provider_config(BASE, false, false);
         assert_eq!(open["authenticationSchemes"], json!([]));
+        let basic = service_provider_config(BASE, false, true);
+        assert_eq!(basic["authenticationSchemes"][0]["type"], "httpbasic");
     }
 
     #[test]

@@ -7,7 +7,9 @@ use std::sync::Arc;
 use axum::Router;
 use axum::body::Bytes;
 use axum::extract::{FromRequestParts, Path, Query, Request, State};
-use axum::http::header::{AUTHORIZATION, CONTENT_TYPE, HOST, LOCATION, WWW_AUTHENTICATE};
+use axum::http::header::{
+    AUTHORIZATION, CONTENT_TYPE, ETAG, HOST, IF_MATCH, LOCATION, WWW_AUTHENTICATE,
+};
 use axum::http::request::Parts;
 use axum::http::{HeaderMap, HeaderValue, StatusCode, Uri};
 use axum::middleware::{self, Next};
@@ -27,34 +29,68 @@ use crate::store::{Kind, Store, render};
 #[derive(Clone)]
 struct AppState {
     store: Arc<Store>,
-    auth: Option<Arc<BearerAuth>>,
+    auth: Option<Arc<Credentials>>,
 }
 
-/// The configured bearer token, kept only as a SHA-256 digest so that the
-/// constant-time comparison does not leak the token's length either.
-pub(crate) struct BearerAuth {
-    digest: [u8; 32],
+/// The accepted credentials, kept only as SHA-256 digests so that the constant-time comparison
+/// does not leak their length either.
+pub(crate) struct Credentials {
+    bearer: Option<[u8; 32]>,
+    /// Digest of `user:password`.
+    basic: Option<[u8; 32]>,
 }
 
-impl BearerAuth {
-    pub(crate) fn new(token: &str) -> Self {
-        Self {
-            digest: Sha256::digest(token.as_bytes()).into(),
-        }
+impl Credentials {
+    /// `None` when neither is set: the target is open.
+    pub(crate) fn new(bearer_token: Option<&str>, basic: Option<(&str, &str)>) -> Option<Self> {
+        let digest = |text: &str| -> [u8; 32] { Sha256::digest(text.as_bytes()).into() };
+        (bearer_token.is_some() || basic.is_some()).then(|| Self {
+            bearer: bearer_token.map(digest),
+            basic: basic.map(|(user, password)| digest(&format!("{user}:{password}"))),
+        })
     }
 
-    fn verify(&self, presented: &str) -> bool {
+    fn same(expected: &[u8; 32], presented: &str) -> bool {
         let presented: [u8; 32] = Sha256::digest(presented.as_bytes()).into();
-        let diff = self
-            .digest
+        let diff = expected
             .iter()
             .zip(presented.iter())
             .fold(0u8, |acc, (a, b)| acc | (a ^ b));
         std::hint::black_box(diff) == 0
     }
+
+    /// Checks an `Authorization` header; the error says what is wrong.
+    fn verify(&self, header: Option<&str>) -> Result<(), &'static str> {
+        let Some(header) = header else {
+            return Err("missing credentials");
+        };
+        if let (Some(expected), Some(token)) = (&self.bearer, parse_bearer(header)) {
+            return if Self::same(expected, token) {
+                Ok(())
+            } else {
+                Err("invalid bearer token")
+            };
+        }
+        if let (Some(expected), Some(pair)) = (&self.basic, parse_basic(header)) {
+            return if Self::same(expected, &pair) {
+                Ok(())
+            } else {
+                Err("invalid user name or password")
+            };
+        }
+        Err("unsupported authorization scheme")
+    }
+
+    fn challenge(&self) -> &'static str {
+        if self.bearer.is_some() {
+            "Bearer realm=\"scimbridge\""
+        } else {
+            "Basic realm=\"scimbridge\""
+        }
+    }
 }
 
-pub(crate) fn router(store: Arc<Store>, auth: Option<Arc<BearerAuth>>) -> Router {
+pub(crate) fn router(store: Arc<Store>, auth: Option<Arc<Credentials>>) -> Router {
     let state = AppState { store, auth };
     let protected = Router::new()
         .route(
@@ -85,6 +121,15 @@ pub(crate) fn router(store: Arc<Store>, auth: Option<Arc<BearerAuth>>) -> Router
                 .delete(delete_group)
                 .fallback(method_not_allowed),
         )
+        .route(
+            "/Users/.search",
+            post(search_users).fallback(method_not_allowed),
+        )
+        .route(
+            "/Groups/.search",
+            post(search_groups).fallback(method_not_allowed),
+        )
+        .route("/.search", post(search_all).fallback(method_not_allowed))
         .route("/Bulk", post(bulk).fallback(method_not_allowed))
         .route_layer(middleware::from_fn_with_state(state.clone(), require_auth));
     // Discovery stays public so clients can learn the auth scheme first.
@@ -176,26 +221,32 @@ impl<S: Send + Sync> FromRequestParts<S> for Base {
 
 async fn require_auth(State(state): State<AppState>, request: Request, next: Next) -> Response {
     if let Some(auth) = &state.auth {
-        let presented = request
+        let header = request
             .headers()
             .get(AUTHORIZATION)
-            .and_then(|h| h.to_str().ok())
-            .and_then(parse_bearer);
-        let detail = match presented {
-            None => Some("missing bearer token"),
-            Some(token) if !auth.verify(token) => Some("invalid bearer token"),
-            Some(_) => None,
-        };
-        if let Some(detail) = detail {
+            .and_then(|h| h.to_str().ok());
+        if let Err(detail) = auth.verify(header) {
             let mut response = ScimError(ScimErrorBody::unauthorized(detail)).into_response();
-            response.headers_mut().insert(
-                WWW_AUTHENTICATE,
-                HeaderValue::from_static("Bearer realm=\"scimbridge\""),
-            );
+            response
+                .headers_mut()
+                .insert(WWW_AUTHENTICATE, HeaderValue::from_static(auth.challenge()));
             return response;
         }
     }
     next.run(request).await
+}
+
+/// `Basic <base64(user:password)>` → `user:password`.
+fn parse_basic(header: &str) -> Option<String> {
+    use base64::Engine as _;
+    let (scheme, encoded) = header.trim().split_once(char::is_whitespace)?;
+    if !scheme.eq_ignore_ascii_case("basic") {
+        return None;
+    }
+    let decoded = base64::engine::general_purpose::STANDARD
+        .decode(encoded.trim())
+        .ok()?;
+    String::from_utf8(decoded).ok()
 }
 
 /// `Bearer <token>`, scheme case-insensitive (RFC 7235 §2.1).
@@ -326,19 +377,22 @@ fn int_param(pairs: &[(String, String)], name: &str) -> Result<Option<i64>, Scim
 }
 
 fn list_params(uri: &Uri) -> Result<ListParams, ScimError> {
-    let pairs = query_pairs(uri)?;
+    params_from_pairs(&query_pairs(uri)?)
+}
+
+fn params_from_pairs(pairs: &[(String, String)]) -> Result<ListParams, ScimError> {
     // RFC 7644 §3.4.2.4: startIndex < 1 means 1, negative count means 0.
-    let start_index = int_param(&pairs, "startIndex")?.unwrap_or(1).max(1);
-    let count = int_param(&pairs, "count")?
+    let start_index = int_param(pairs, "startIndex")?.unwrap_or(1).max(1);
+    let count = int_param(pairs, "count")?
         .unwrap_or(i64::MAX)
         .clamp(0, i64::try_from(MAX_RESULTS).unwrap_or(i64::MAX));
     Ok(ListParams {
-        filter: param(&pairs, "filter")
+        filter: param(pairs, "filter")
             .filter(|f| !f.trim().is_empty())
             .map(str::to_owned),
         start_index: usize::try_from(start_index).unwrap_or(usize::MAX),
         count: usize::try_from(count).unwrap_or(MAX_RESULTS),
-        projection: projection(&pairs)?,
+        projection: projection(pairs)?,
     })
 }
 
@@ -473,19 +527,93 @@ fn exclude(src: &mut Map<String, Value>, path: &AttrPath) {
 
 async fn list(state: AppState, kind: Kind, base: Base, uri: Uri) -> ApiResult {
     let params = list_params(&uri)?;
+    list_with(&state, &[kind], &base, params)
+}
+
+/// POST `/.search` (RFC 7644 §3.4.3): the query parameters as a JSON body.
+fn search_params(headers: &HeaderMap, body: &Bytes) -> Result<ListParams, ScimError> {
+    let body = json_object_body(headers, body)?;
+    let text = |name: &str| -> Option<String> {
+        match find_ci(&body, name).map(|(_, v)| v) {
+            Some(Value::String(s)) => Some(s.clone()),
+            Some(Value::Array(items)) => Some(
+                items
+                    .iter()
+                    .filter_map(Value::as_str)
+                    .collect::<Vec<_>>()
+                    .join(","),
+            ),
+            Some(Value::Number(n)) => Some(n.to_string()),
+            _ => None,
+        }
+    };
+    let pairs: Vec<(String, String)> = [
+        "filter",
+        "startIndex",
+        "count",
+        "attributes",
+        "excludedAttributes",
+    ]
+    .iter()
+    .filter_map(|name| text(name).map(|v| ((*name).to_owned(), v)))
+    .collect();
+    params_from_pairs(&pairs)
+}
+
+macro_rules! search_handler {
+    ($name:ident, $kinds:expr) => {
+        async fn $name(
+            State(state): State<AppState>,
+            base: Base,
+            headers: HeaderMap,
+            body: Bytes,
+        ) -> ApiResult {
+            let params = search_params(&headers, &body)?;
+            list_with(&state, $kinds, &base, params)
+        }
+    };
+}
+
+search_handler!(search_users, &[Kind::User]);
+search_handler!(search_groups, &[Kind::Group]);
+search_handler!(search_all, &[Kind::User, Kind::Group]);
+
+/// One page of the resources of `kinds` (in that order) that match the filter.
+fn list_with(state: &AppState, kinds: &[Kind], base: &Base, params: ListParams) -> ApiResult {
     let filter = params
         .filter
         .as_deref()
         .map(filter::parse)
         .transpose()
         .map_err(|e| bad_request(scim_type::INVALID_FILTER, e.to_string()))?;
-    let (total, page) = state
-        .store
-        .list(kind, filter.as_ref(), params.start_index, params.count);
-    let resources = page
-        .into_iter()
-        .map(|json| project(render(kind, json, &base.0), &params.projection))
-        .collect();
+    let (total, resources) = match kinds {
+        [kind] => {
+            let (total, page) =
+                state
+                    .store
+                    .list(*kind, filter.as_ref(), params.start_index, params.count);
+            let resources = page
+                .into_iter()
+                .map(|json| project(render(*kind, json, &base.0), &params.projection))
+                .collect::<Vec<_>>();
+            (total, resources)
+        }
+        kinds => {
+            let mut all = Vec::new();
+            for kind in kinds {
+                let (_, page) = state.store.list(*kind, filter.as_ref(), 1, usize::MAX);
+                all.extend(page.into_iter().map(|json| (*kind, json)));
+            }
+            let total = all.len();
+            let resources = all
+                .into_iter()
+                .skip(params.start_index - 1)
+                .take(params.count)
+                .map(|(kind, json)| project(render(kind, json, &base.0), &params.projection))
+                .collect();
+            (total, resources)
+        }
+    };
     Ok(scim_json(
         StatusCode::OK,
         &list_response(total, params.start_index, resources),
@@ -500,7 +628,8 @@ async fn get_one(state: AppState, kind: Kind, id: String, base: Base, uri: Uri) 
             kind.resource_type()
         )))
     })?;
-    Ok(scim_json(
+    // `meta` is always returned, so the projection keeps the version for the ETag.
+    Ok(resource_response(
         StatusCode::OK,
         &project(render(kind, json, &base.0), &projection),
     ))
@@ -517,7 +646,7 @@ async fn create(
     let store = state.store.clone();
     let json = spawn_write(async move { store.create(kind, attrs).await }).await?;
     let json = render(kind, json, &base.0);
-    let mut response = scim_json(StatusCode::CREATED, &json);
+    let mut response = resource_response(StatusCode::CREATED, &json);
     if let Some(location) = json
         .pointer("/meta/location")
         .and_then(Value::as_str)
@@ -538,8 +667,14 @@ async fn replace(
 ) -> ApiResult {
     let attrs = json_object_body(&headers, &body)?;
     let store = state.store.clone();
-    let json = spawn_write(async move { store.replace(kind, &id, attrs).await }).await?;
-    Ok(scim_json(StatusCode::OK, &render(kind, json, &base.0)))
+    let if_match = if_match(&headers);
+    let json =
+        spawn_write(async move { store.replace(kind, &id, attrs, if_match.as_deref()).await })
+            .await?;
+    Ok(resource_response(
+        StatusCode::OK,
+        &render(kind, json, &base.0),
+    ))
 }
 
 async fn patch(
@@ -553,14 +688,41 @@ async fn patch(
     let request =
         PatchRequest::from_json(json_body(&headers, &body)?).map_err(ScimErrorBody::from)?;
     let store = state.store.clone();
-    let json = spawn_write(async move { store.patch(kind, &id, request).await }).await?;
-    Ok(scim_json(StatusCode::OK, &render(kind, json, &base.0)))
+    let if_match = if_match(&headers);
+    let json =
+        spawn_write(async move { store.patch(kind, &id, request, if_match.as_deref()).await })
+            .await?;
+    Ok(resource_response(
+        StatusCode::OK,
+        &render(kind, json, &base.0),
+    ))
 }
 
-async fn delete(state: AppState, kind: Kind, id: String) -> ApiResult {
+async fn delete(state: AppState, kind: Kind, id: String, headers: HeaderMap) -> ApiResult {
     let store = state.store.clone();
-    spawn_write(async move { store.delete(kind, &id).await }).await?;
+    let if_match = if_match(&headers);
+    spawn_write(async move { store.delete(kind, &id, if_match.as_deref()).await }).await?;
     Ok(StatusCode::NO_CONTENT.into_response())
+}
+
+fn if_match(headers: &HeaderMap) -> Option<String> {
+    headers
+        .get(IF_MATCH)
+        .and_then(|v| v.to_str().ok())
+        .map(str::to_owned)
+}
+
+/// A single resource, with its version as the `ETag` header (RFC 7644 §3.14).
+fn resource_response(status: StatusCode, json: &Value) -> Response {
+    let mut response = scim_json(status, json);
+    if let Some(etag) = json
+        .pointer("/meta/version")
+        .and_then(Value::as_str)
+        .and_then(|v| HeaderValue::from_str(v).ok())
+    {
+        response.headers_mut().insert(ETAG, etag);
+    }
+    response
 }
 
 /// Per-resource-type handler wrappers, so routes stay plain fn items.
@@ -603,8 +765,12 @@ macro_rules! resource_handlers {
         ) -> ApiResult {
             patch(state, $kind, id, base, headers, body).await
         }
-        async fn $delete(State(state): State<AppState>, Path(id): Path<String>) -> ApiResult {
-            delete(state, $kind, id).await
+        async fn $delete(
+            State(state): State<AppState>,
+            Path(id): Path<String>,
+            headers: HeaderMap,
+        ) -> ApiResult {
+            delete(state, $kind, id, headers).await
         }
     };
 }
@@ -631,7 +797,11 @@ resource_handlers!(
 async fn service_provider_config(State(state): State<AppState>, base: Base) -> Response {
     scim_json(
         StatusCode::OK,
-        &discovery::service_provider_config(&base.0, state.auth.is_some()),
+        &discovery::service_provider_config(
+            &base.0,
+            state.auth.as_ref().is_some_and(|a| a.bearer.is_some()),
+            state.auth.as_ref().is_some_and(|a| a.basic.is_some()),
+        ),
     )
 }
 
@@ -661,12 +831,260 @@ async fn schema(Path(id): Path<String>, base: Base) -> ApiResult {
         .ok_or_else(|| ScimError(ScimErrorBody::not_found(format!("schema {id} not found"))))
 }
 
-async fn bulk() -> ScimError {
-    ScimError(ScimErrorBody::new(
-        501,
-        None,
-        "bulk operations are not supported",
+const BULK_REQUEST_SCHEMA: &str = "urn:ietf:params:scim:api:messages:2.0:BulkRequest";
+const BULK_RESPONSE_SCHEMA: &str = "urn:ietf:params:scim:api:messages:2.0:BulkResponse";
+
+/// POST `/Bulk` (RFC 7644 §3.7): operations in order, `bulkId` references resolved (in paths
+/// and in data, such as group members created in the same request), `failOnErrors` honoured,
+/// each result reported on its own.
+async fn bulk(
+    State(state): State<AppState>,
+    base: Base,
+    headers: HeaderMap,
+    body: Bytes,
+) -> ApiResult {
+    if body.len() > discovery::BULK_MAX_PAYLOAD_SIZE {
+        return Err(ScimError(ScimErrorBody::new(
+            413,
+            None,
+            format!(
+                "the bulk request is {} bytes; maxPayloadSize is {}",
+                body.len(),
+                discovery::BULK_MAX_PAYLOAD_SIZE
+            ),
+        )));
+    }
+    let mut request = json_object_body(&headers, &body)?;
+    let schemas_ok = find_ci(&request, "schemas")
+        .and_then(|(_, v)| v.as_array())
+        .is_some_and(|s| s.iter().any(|v| v == BULK_REQUEST_SCHEMA));
+    if !schemas_ok {
+        return Err(bad_request(
+            scim_type::INVALID_SYNTAX,
+            format!("schemas must list {BULK_REQUEST_SCHEMA}"),
+        ));
+    }
+    let fail_on_errors = find_ci(&request, "failOnErrors")
+        .and_then(|(_, v)| v.as_u64())
+        .filter(|n| *n > 0);
+    let operations = match request.remove("Operations") {
+        Some(Value::Array(operations)) => operations,
+        _ => {
+            return Err(bad_request(
+                scim_type::INVALID_SYNTAX,
+                "Operations must be an array",
+            ));
+        }
+    };
+    if operations.len() > discovery::BULK_MAX_OPERATIONS {
+        return Err(ScimError(ScimErrorBody::new(
+            413,
+            None,
+            format!(
+                "the bulk request has {} operations; maxOperations is {}",
+                operations.len(),
+                discovery::BULK_MAX_OPERATIONS
+            ),
+        )));
+    }
+    let store = state.store.clone();
+    let base_url = base.0.clone();
+    let results = spawn_write(async move {
+        let mut bulk_ids: std::collections::HashMap<String, String> = Default::default();
+        let mut results = Vec::with_capacity(operations.len());
+        let mut errors = 0u64;
+        for operation in operations {
+            let result = bulk_operation(&store, &base_url, operation, &mut bulk_ids).await;
+            if result
+                .get("status")
+                .and_then(Value::as_str)
+                .is_some_and(|s| !s.starts_with('2'))
+            {
+                errors += 1;
+            }
+            results.push(result);
+            if fail_on_errors.is_some_and(|limit| errors >= limit) {
+                break;
+            }
+        }
+        Ok(results)
+    })
+    .await?;
+    Ok(scim_json(
+        StatusCode::OK,
+        &serde_json::json!({ "schemas": [BULK_RESPONSE_SCHEMA], "Operations": results }),
     ))
+}
+
+/// One operation of a bulk request; its result, success or error.
+async fn bulk_operation(
+    store: &Store,
+    base: &str,
+    operation: Value,
+    bulk_ids: &mut std::collections::HashMap<String, String>,
+) -> Value {
+    let field = |name: &str| {
+        operation
+            .as_object()
+            .and_then(|o| find_ci(o, name))
+            .map(|(_, v)| v.clone())
+    };
+    let method = field("method")
+        .and_then(|m| m.as_str().map(str::to_uppercase))
+        .unwrap_or_default();
+    let bulk_id = field("bulkId").and_then(|b| b.as_str().map(str::to_owned));
+    let version = field("version").and_then(|v| v.as_str().map(str::to_owned));
+    let path = field("path")
+        .and_then(|p| p.as_str().map(str::to_owned))
+        .unwrap_or_default();
+    let mut result = Map::new();
+    result.insert("method".into(), Value::String(method.clone()));
+    if let Some(bulk_id) = &bulk_id {
+        result.insert("bulkId".into(), Value::String(bulk_id.clone()));
+    }
+    let outcome: Result<(u16, Option<Value>), ScimErrorBody> = async {
+        let (kind, id) = bulk_path(&path, bulk_ids)?;
+        let mut data = field("data").unwrap_or(Value::Null);
+        resolve_bulk_ids(&mut data, bulk_ids)?;
+        let object = |data: Value| match data {
+            Value::Object(map) => Ok(map),
+            _ => Err(ScimErrorBody::bad_request(
+                scim_type::INVALID_SYNTAX,
+                "data must be a JSON object",
+            )),
+        };
+        match (method.as_str(), id) {
+            ("POST", None) => {
+                let json = store.create(kind, object(data)?).await?;
+                if let (Some(bulk_id), Some(id)) =
+                    (&bulk_id, json.get("id").and_then(Value::as_str))
+                {
+                    bulk_ids.insert(bulk_id.clone(), id.to_owned());
+                }
+                Ok((201, Some(json)))
+            }
+            ("PUT", Some(id)) => Ok((
+                200,
+                Some(
+                    store
+                        .replace(kind, &id, object(data)?, version.as_deref())
+                        .await?,
+                ),
+            )),
+            ("PATCH", Some(id)) => {
+                let request = PatchRequest::from_json(data).map_err(ScimErrorBody::from)?;
+                Ok((
+                    200,
+                    Some(store.patch(kind, &id, request, version.as_deref()).await?),
+                ))
+            }
+            ("DELETE", Some(id)) => {
+                store.delete(kind, &id, version.as_deref()).await?;
+                Ok((204, None))
+            }
+            _ => Err(ScimErrorBody::bad_request(
+                scim_type::INVALID_SYNTAX,
+                format!("{method} {path} is not a bulk operation this service performs"),
+            )),
+        }
+    }
+    .await;
+    match outcome {
+        Ok((status, json)) => {
+            if let Some(json) = json {
+                let json = render(kind_of(&path), json, base);
+                if let Some(location) = json.pointer("/meta/location") {
+                    result.insert("location".into(), location.clone());
+                }
+                if let Some(version) = json.pointer("/meta/version") {
+                    result.insert("version".into(), version.clone());
+                }
+            }
+            result.insert("status".into(), Value::String(status.to_string()));
+        }
+        Err(error) => {
+            result.insert("status".into(), Value::String(error.status.to_string()));
+            result.insert("response".into(), error.to_json());
+        }
+    }
+    Value::Object(result)
+}
+
+fn kind_of(path: &str) -> Kind {
+    if path
+        .trim_start_matches('/')
+        .to_ascii_lowercase()
+        .starts_with("groups")
+    {
+        Kind::Group
+    } else {
+        Kind::User
+    }
+}
+
+/// `/Users`, `/Groups/{id}`, `/Users/bulkId:{bulkId}` → kind and resolved id.
+fn bulk_path(
+    path: &str,
+    bulk_ids: &std::collections::HashMap<String, String>,
+) -> Result<(Kind, Option<String>), ScimErrorBody> {
+    let trimmed = path.trim().trim_start_matches('/');
+    let (resource, id) = match trimmed.split_once('/') {
+        Some((resource, id)) => (resource, Some(id)),
+        None => (trimmed, None),
+    };
+    let kind = if resource.eq_ignore_ascii_case("Users") {
+        Kind::User
+    } else if resource.eq_ignore_ascii_case("Groups") {
+        Kind::Group
+    } else {
+        return Err(ScimErrorBody::bad_request(
+            scim_type::INVALID_PATH,
+            format!("unknown bulk path {path}"),
+        ));
+    };
+    let id = match id {
+        Some(id) => Some(match id.strip_prefix("bulkId:") {
+            Some(bulk_id) => bulk_ids.get(bulk_id).cloned().ok_or_else(|| {
+                ScimErrorBody::new(
+                    409,
+                    Some(scim_type::INVALID_VALUE),
+                    format!("bulkId {bulk_id} is not defined by an earlier operation"),
+                )
+            })?,
+            None => id.to_owned(),
+        }),
+        None => None,
+    };
+    Ok((kind, id))
+}
+
+/// Replaces every `"bulkId:xyz"` string in `data` with the id created for `xyz`.
+fn resolve_bulk_ids(
+    data: &mut Value,
+    bulk_ids: &std::collections::HashMap<String, String>,
+) -> Result<(), ScimErrorBody> {
+    match data {
+        Value::String(text) => {
+            if let Some(bulk_id) = text.strip_prefix("bulkId:") {
+                let id = bulk_ids.get(bulk_id).ok_or_else(|| {
+                    ScimErrorBody::new(
+                        409,
+                        Some(scim_type::INVALID_VALUE),
+                        format!("bulkId {bulk_id} is not defined by an earlier operation"),
+                    )
+                })?;
+                *text = id.clone();
+            }
+            Ok(())
+        }
+        Value::Array(items) => items
+            .iter_mut()
+            .try_for_each(|item| resolve_bulk_ids(item, bulk_ids)),
+        Value::Object(fields) => fields
+            .values_mut()
+            .try_for_each(|value| resolve_bulk_ids(value, bulk_ids)),
+        _ => Ok(()),
+    }
 }
 
 async fn method_not_allowed() -> ScimError {
@@ -697,10 +1115,25 @@ mod tests {
         assert_eq!(parse_bearer("Basic abc"), None);
         assert_eq!(parse_bearer("Bearer"), None);
         assert_eq!(parse_bearer("Bearer   "), None);
-        let auth = BearerAuth::new("s3cret");
-        assert!(auth.verify("s3cret"));
-        assert!(!auth.verify("s3cre"));
-        assert!(!auth.verify("S3cret"));
+        let auth = Credentials::new(Some("s3cret"), None).unwrap();
+        assert!(auth.verify(Some("Bearer s3cret")).is_ok());
+        assert_eq!(
+            auth.verify(Some("Bearer s3cre")),
+            Err("invalid bearer token")
+        );
+        assert!(auth.verify(Some("Bearer S3cret")).is_err());
+        assert_eq!(auth.verify(None), Err("missing credentials"));
+        assert_eq!(
+            auth.verify(Some("Basic YWRtaW46czNjcmV0")),
+            Err("unsupported authorization scheme")
+        );
+        let basic = Credentials::new(None, Some(("admin", "s3cret"))).unwrap();
+        assert!(basic.verify(Some("Basic YWRtaW46czNjcmV0")).is_ok());
+        assert_eq!(
+            basic.verify(Some("basic YWRtaW46d3Jvbmc=")),
+            Err("invalid user name or password")
+        );
+        assert!(Credentials::new(None, None).is_none());
     }
 
     #[test]

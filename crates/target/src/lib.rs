@@ -15,13 +15,16 @@ use std::sync::Arc;
 /// Every endpoint is mounted under this path.
 pub const BASE_PATH: &str = "/scim/v2";
 
-/// How to open a [`ScimTarget`].
-#[derive(Clone)]
+/// How to open a [`ScimTarget`]. With neither credential set, the target is open.
+#[derive(Clone, Default)]
 pub struct TargetConfig {
     /// SQLite database file; created (with parent directories) if missing.
     pub database_path: PathBuf,
-    /// When set, `/Users` and `/Groups` require `Authorization: Bearer <token>`.
+    /// When set, `/Users`, `/Groups`, `/Bulk` and `/.search` accept
+    /// `Authorization: Bearer <token>`.
     pub bearer_token: Option<String>,
+    /// When set (user name, password), they accept HTTP Basic with these.
+    pub basic_credentials: Option<(String, String)>,
 }
 
 // Manual so the bearer token never ends up in logs.
@@ -32,6 +35,10 @@ impl std::fmt::Debug for TargetConfig {
             .field(
                 "bearer_token",
                 &self.bearer_token.as_ref().map(|_| "<redacted>"),
+            )
+            .field(
+                "basic_credentials",
+                &self.basic_credentials.as_ref().map(|(user, _)| user),
             )
             .finish()
     }
@@ -59,7 +66,7 @@ pub enum TargetError {
 #[derive(Clone)]
 pub struct ScimTarget {
     inner: Arc<store::Store>,
-    auth: Option<Arc<http::BearerAuth>>,
+    auth: Option<Arc<http::Credentials>>,
 }
 
 impl std::fmt::Debug for ScimTarget {
@@ -77,10 +84,14 @@ impl ScimTarget {
         let store = store::Store::open(&config.database_path).await?;
         Ok(ScimTarget {
             inner: Arc::new(store),
-            auth: config
-                .bearer_token
-                .as_deref()
-                .map(|t| Arc::new(http::BearerAuth::new(t))),
+            auth: http::Credentials::new(
+                config.bearer_token.as_deref(),
+                config
+                    .basic_credentials
+                    .as_ref()
+                    .map(|(user, password)| (user.as_str(), password.as_str())),
+            )
+            .map(Arc::new),
         })
     }
 

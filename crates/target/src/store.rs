@@ -268,15 +268,10 @@ impl Store {
         // The index only narrows the candidates; the full filter still decides,
         // so indexed and scanned answers are identical.
         match filter.and_then(|f| index_candidate(kind, f)) {
-            Some(Candidate::Name(key)) => {
-                if let Some(ids) = coll.by_name.get(&key) {
-                    ids.values().for_each(&mut visit);
-                }
-            }
-            Some(Candidate::Id(id)) => {
-                if coll.by_id.contains_key(&id) {
-                    visit(&id);
-                }
+            Some(candidate) => {
+                let mut ids = BTreeMap::new();
+                candidate_ids(coll, &candidate, &mut ids);
+                ids.values().for_each(&mut visit);
             }
             None => coll.order.values().for_each(&mut visit),
         }
@@ -314,11 +309,12 @@ impl Store {
         kind: Kind,
         id: &str,
         body: Map<String, Value>,
+        if_match: Option<&str>,
     ) -> Result<Value, ScimErrorBody> {
         let _writer = self.write_lock.lock().await;
         let record = {
             let state = self.read();
-            let existing = existing(&state, kind, id)?;
+            let existing = existing_matching(&state, kind, id, if_match)?;
             let normalized = prepare(&state, kind, id, body)?;
             updated(kind, id, existing, normalized)
         };
@@ -330,11 +326,12 @@ impl Store {
         kind: Kind,
         id: &str,
         request: PatchRequest,
+        if_match: Option<&str>,
     ) -> Result<Value, ScimErrorBody> {
         let _writer = self.write_lock.lock().await;
         let record = {
             let state = self.read();
-            let existing = existing(&state, kind, id)?;
+            let existing = existing_matching(&state, kind, id, if_match)?;
             let mut resource = existing.json.clone();
             if let Some(obj) = resource.as_object_mut() {
                 obj.remove("meta");
@@ -362,12 +359,17 @@ impl Store {
     }
 
     /// Deletes a resource and removes it from every group's `members`.
-    pub(crate) async fn delete(&self, kind: Kind, id: &str) -> Result<(), ScimErrorBody> {
+    pub(crate) async fn delete(
+        &self,
+        kind: Kind,
+        id: &str,
+        if_match: Option<&str>,
+    ) -> Result<(), ScimErrorBody> {
         let _writer = self.write_lock.lock().await;
         let now = now_rfc3339();
         let group_updates: Vec<(String, Record)> = {
             let state = self.read();
-            existing(&state, kind, id)?;
+            existing_matching(&state, kind, id, if_match)?;
             state
                 .groups
                 .by_id
@@ -465,6 +467,8 @@ fn unique_name(kind: Kind, record: &Record) -> Option<String> {
 enum Candidate {
     Name(String),
     Id(String),
+    /// Any of these (an `or` whose every term is indexable).
+    AnyOf(Vec<Candidate>),
 }
 
 /// An index lookup that yields a superset of the filter's matches: an `eq`
@@ -485,7 +489,34 @@ fn index_candidate(kind: Kind, filter: &Filter) -> Option<Candidate> {
             }
         }
         Filter::And(terms) => terms.iter().find_map(|t| index_candidate(kind, t)),
+        // `userName eq "a" or userName eq "b" …`: the union of the index entries.
+        Filter::Or(terms) => terms
+            .iter()
+            .map(|t| index_candidate(kind, t))
+            .collect::<Option<Vec<_>>>()
+            .map(Candidate::AnyOf),
         _ => None,
+    }
+}
+
+/// The ids a candidate names, keyed by creation sequence (so in creation order, once each).
+fn candidate_ids(coll: &Collection, candidate: &Candidate, out: &mut BTreeMap<i64, String>) {
+    match candidate {
+        Candidate::Name(key) => {
+            if let Some(ids) = coll.by_name.get(key) {
+                out.extend(ids.iter().map(|(seq, id)| (*seq, id.clone())));
+            }
+        }
+        Candidate::Id(id) => {
+            if let Some(record) = coll.by_id.get(id) {
+                out.insert(record.seq, id.clone());
+            }
+        }
+        Candidate::AnyOf(candidates) => {
+            for candidate in candidates {
+                candidate_ids(coll, candidate, out);
+            }
+        }
     }
 }
 
@@ -499,6 +530,35 @@ fn existing<'a>(state: &'a State, kind: Kind, id: &str) -> Result<&'a Record, Sc
         .by_id
         .get(id)
         .ok_or_else(|| not_found(kind, id))
+}
+
+/// The resource, if `if_match` (an `If-Match` header) names its current version or is `*`
+/// (RFC 7232 §3.1; weak and strong forms of our versions compare equal).
+fn existing_matching<'a>(
+    state: &'a State,
+    kind: Kind,
+    id: &str,
+    if_match: Option<&str>,
+) -> Result<&'a Record, ScimErrorBody> {
+    let record = existing(state, kind, id)?;
+    if let Some(if_match) = if_match {
+        let current = weak_etag(record.version);
+        let strip = |tag: &str| tag.trim().trim_start_matches("W/").to_owned();
+        let matches = if_match
+            .split(',')
+            .any(|tag| tag.trim() == "*" || strip(tag) == strip(&current));
+        if !matches {
+            return Err(ScimErrorBody::new(
+                412,
+                None,
+                format!(
+                    "{} {id} has changed: its version is {current}",
+                    kind.resource_type()
+                ),
+            ));
+        }
+    }
+    Ok(record)
 }
 
 fn updated(kind: Kind, id: &str, existing: &Record, normalized: Normalized) -> Record {
@@ -654,8 +714,8 @@ fn prepare(
     Ok(Normalized { schemas, attrs })
 }
 
-/// Checks that every member exists, de-duplicates, and fills in `type` and
-/// `display`. `$ref` is not stored: it depends on the request's base URL.
+/// Checks that every member exists, de-duplicates, and fills in `type`.
+/// `$ref` is not stored: it depends on the request's base URL.
 fn resolve_members(
     state: &State,
     group_id: &str,
@@ -683,14 +743,10 @@ fn resolve_members(
         if value == group_id {
             return Err(invalid_value("a group cannot be a member of itself"));
         }
-        let (kind, default_display) = if let Some(user) = state.users.by_id.get(value) {
-            let display = user
-                .json
-                .get("displayName")
-                .or_else(|| user.json.get("userName"));
-            (Kind::User, display.cloned())
-        } else if let Some(group) = state.groups.by_id.get(value) {
-            (Kind::Group, group.json.get("displayName").cloned())
+        let kind = if state.users.by_id.contains_key(value) {
+            Kind::User
+        } else if state.groups.by_id.contains_key(value) {
+            Kind::Group
         } else {
             return Err(invalid_value(format!(
                 "member {value:?} is not an existing User or Group"
@@ -700,8 +756,8 @@ fn resolve_members(
             .iter()
             .find(|(k, _)| k.eq_ignore_ascii_case("display"))
             .map(|(_, v)| v.clone())
-            .filter(Value::is_string)
-            .or(default_display);
+            // Only what the client sent: a member reads back as it was written.
+            .filter(Value::is_string);
         let mut out = Map::new();
         out.insert("value".into(), value.into());
         out.insert("type".into(), kind.resource_type().into());

@@ -26,6 +26,7 @@ async fn env_with(token: Option<&'static str>) -> Env {
     let target = ScimTarget::open(TargetConfig {
         database_path: path.clone(),
         bearer_token: token.map(str::to_owned),
+        ..TargetConfig::default()
     })
     .await
     .unwrap();
@@ -618,7 +619,11 @@ async fn not_found_and_method_not_allowed() {
         405,
         None,
     );
-    assert_error(&env.post("/Bulk", json!({})).await, 501, None);
+    assert_error(
+        &env.post("/Bulk", json!({})).await,
+        400,
+        Some("invalidSyntax"),
+    );
     // A user id is not a group id.
     let user = env.create_user("u", json!({})).await;
     assert_error(
@@ -703,7 +708,9 @@ async fn discovery_documents() {
     let env = env().await;
     let spc = env.get("/ServiceProviderConfig").await.body;
     assert_eq!(spc["patch"]["supported"], true);
-    assert_eq!(spc["bulk"]["supported"], false);
+    assert_eq!(spc["bulk"]["supported"], true);
+    assert_eq!(spc["bulk"]["maxOperations"], 1000);
+    assert_eq!(spc["etag"]["supported"], true);
     assert_eq!(spc["filter"]["maxResults"], 1000);
     assert_eq!(spc["authenticationSchemes"], json!([]));
     assert_eq!(
@@ -754,8 +761,8 @@ async fn groups_and_membership() {
     assert_eq!(
         group["members"],
         json!([
-            {"value": a, "type": "User", "display": "Alice A", "$ref": format!("http://scim.test:8080/scim/v2/Users/{a}")},
-            {"value": b, "type": "User", "display": "bob", "$ref": format!("http://scim.test:8080/scim/v2/Users/{b}")}
+            {"value": a, "type": "User", "$ref": format!("http://scim.test:8080/scim/v2/Users/{a}")},
+            {"value": b, "type": "User", "$ref": format!("http://scim.test:8080/scim/v2/Users/{b}")}
         ])
     );
     assert_error(
@@ -890,6 +897,7 @@ async fn persistence_across_reopen() {
     let config = || TargetConfig {
         database_path: path.clone(),
         bearer_token: None,
+        ..TargetConfig::default()
     };
     let (users, group) = {
         let target = ScimTarget::open(config()).await.unwrap();
@@ -1020,6 +1028,7 @@ async fn serves_over_tcp_until_shutdown() {
     let target = ScimTarget::open(TargetConfig {
         database_path: dir.path().join("t.db"),
         bearer_token: Some(TOKEN.into()),
+        ..TargetConfig::default()
     })
     .await
     .unwrap();
@@ -1075,4 +1084,186 @@ async fn concurrent_creates_keep_uniqueness() {
     }
     assert_eq!(created, 4);
     assert_eq!(env.get("/Users").await.body["totalResults"], 4);
+}
+
+#[tokio::test]
+async fn bulk_creates_with_bulk_id_references_and_reports_each_result() {
+    let env = env().await;
+    env.create_user("taken", json!({})).await;
+    let r = env
+        .post(
+            "/Bulk",
+            json!({
+                "schemas": ["urn:ietf:params:scim:api:messages:2.0:BulkRequest"],
+                "Operations": [
+                    {"method": "POST", "path": "/Users", "bulkId": "a",
+                     "data": {"schemas": [USER_SCHEMA], "userName": "ann"}},
+                    {"method": "POST", "path": "/Users", "bulkId": "t",
+                     "data": {"schemas": [USER_SCHEMA], "userName": "taken"}},
+                    {"method": "POST", "path": "/Groups", "bulkId": "g",
+                     "data": {"schemas": [GROUP_SCHEMA], "displayName": "crew",
+                              "members": [{"value": "bulkId:a"}]}},
+                    {"method": "PATCH", "path": "/Users/bulkId:a",
+                     "data": {"schemas": [PATCH_OP_SCHEMA],
+                              "Operations": [{"op": "replace", "path": "title", "value": "Lead"}]}},
+                    {"method": "POST", "path": "/Groups",
+                     "data": {"schemas": [GROUP_SCHEMA], "displayName": "ghosts",
+                              "members": [{"value": "bulkId:nobody"}]}}
+                ]
+            }),
+        )
+        .await;
+    assert_eq!(r.status, StatusCode::OK, "{}", r.body);
+    let results = r.body["Operations"].as_array().unwrap();
+    let statuses: Vec<&str> = results
+        .iter()
+        .map(|o| o["status"].as_str().unwrap())
+        .collect();
+    assert_eq!(statuses, ["201", "409", "201", "200", "409"]);
+    assert_eq!(results[0]["bulkId"], "a");
+    let ann_location = results[0]["location"].as_str().unwrap();
+    let ann_id = ann_location.rsplit('/').next().unwrap();
+    assert!(results[0]["version"].as_str().unwrap().starts_with("W/"));
+    assert_eq!(results[1]["response"]["scimType"], "uniqueness");
+
+    let ann = env.get(&format!("/Users/{ann_id}")).await.body;
+    assert_eq!(ann["title"], "Lead");
+    let group_id = results[2]["location"]
+        .as_str()
+        .unwrap()
+        .rsplit('/')
+        .next()
+        .unwrap();
+    let group = env.get(&format!("/Groups/{group_id}")).await.body;
+    assert_eq!(group["members"][0]["value"], ann_id);
+
+    // failOnErrors stops after that many errors; limits are enforced.
+    let r = env
+        .post(
+            "/Bulk",
+            json!({"schemas": ["urn:ietf:params:scim:api:messages:2.0:BulkRequest"], "failOnErrors": 1,
+                   "Operations": [
+                       {"method": "DELETE", "path": "/Users/missing"},
+                       {"method": "POST", "path": "/Users", "data": {"schemas": [USER_SCHEMA], "userName": "never"}}
+                   ]}),
+        )
+        .await;
+    assert_eq!(
+        r.body["Operations"].as_array().unwrap().len(),
+        1,
+        "{}",
+        r.body
+    );
+    let too_many: Vec<Value> = (0..1001)
+        .map(|i| json!({"method": "DELETE", "path": format!("/Users/{i}")}))
+        .collect();
+    let r = env
+        .post(
+            "/Bulk",
+            json!({"schemas": ["urn:ietf:params:scim:api:messages:2.0:BulkRequest"], "Operations": too_many}),
+        )
+        .await;
+    assert_error(&r, 413, None);
+}
+
+#[tokio::test]
+async fn etags_and_if_match() {
+    let env = env().await;
+    let r = env
+        .post(
+            "/Users",
+            json!({"schemas": [USER_SCHEMA], "userName": "ann"}),
+        )
+        .await;
+    let etag = r.headers[header::ETAG].to_str().unwrap().to_owned();
+    assert_eq!(etag, r.body["meta"]["version"].as_str().unwrap());
+    let id = r.body["id"].as_str().unwrap().to_owned();
+
+    let conditional = |method: Method, version: &str, body: Option<Value>| {
+        let mut req = Request::builder()
+            .method(method)
+            .uri(format!("{BASE_PATH}/Users/{id}"))
+            .header(header::HOST, "scim.test:8080")
+            .header(header::IF_MATCH, version);
+        let req = match body {
+            Some(b) => {
+                req = req.header(header::CONTENT_TYPE, "application/scim+json");
+                req.body(Body::from(b.to_string()))
+            }
+            None => req.body(Body::empty()),
+        };
+        req.unwrap()
+    };
+    let put = json!({"schemas": [USER_SCHEMA], "userName": "ann", "title": "A"});
+    let r = env
+        .raw(conditional(Method::PUT, &etag, Some(put.clone())))
+        .await;
+    assert_eq!(r.status, StatusCode::OK, "{}", r.body);
+    let newer = r.headers[header::ETAG].to_str().unwrap().to_owned();
+    assert_ne!(newer, etag);
+    // The old version is stale now.
+    let r = env.raw(conditional(Method::PUT, &etag, Some(put))).await;
+    assert_error(&r, 412, None);
+    let r = env.raw(conditional(Method::DELETE, &etag, None)).await;
+    assert_error(&r, 412, None);
+    let r = env.raw(conditional(Method::DELETE, "*", None)).await;
+    assert_eq!(r.status, StatusCode::NO_CONTENT);
+}
+
+#[tokio::test]
+async fn search_with_post() {
+    let env = env().await;
+    env.create_user("ann", json!({"title": "Lead"})).await;
+    env.create_user("bob", json!({})).await;
+    let a = env.create_user("anna", json!({})).await;
+    env.create_group("anchors", &[a["id"].as_str().unwrap()])
+        .await;
+    let search = json!({"schemas": ["urn:ietf:params:scim:api:messages:2.0:SearchRequest"],
+        "filter": "userName sw \"an\" or displayName sw \"an\"", "attributes": ["userName", "displayName"],
+        "startIndex": 1, "count": 10});
+    let r = env.post("/Users/.search", search.clone()).await;
+    assert_eq!(r.status, StatusCode::OK, "{}", r.body);
+    assert_eq!(r.body["totalResults"], 2);
+    assert!(r.body["Resources"][0].get("title").is_none(), "{}", r.body);
+    let r = env.post("/.search", search).await;
+    assert_eq!(r.body["totalResults"], 3, "{}", r.body);
+    assert_eq!(r.body["Resources"][2]["displayName"], "anchors");
+}
+
+#[tokio::test]
+async fn basic_authentication() {
+    let dir = tempfile::tempdir().unwrap();
+    let target = ScimTarget::open(TargetConfig {
+        database_path: dir.path().join("t.db"),
+        basic_credentials: Some(("admin".into(), "pa:ss".into())),
+        ..TargetConfig::default()
+    })
+    .await
+    .unwrap();
+    let env = Env {
+        _dir: dir,
+        path: Default::default(),
+        router: target.router(),
+        token: None,
+    };
+    let with = |authorization: &str| {
+        Request::get(format!("{BASE_PATH}/Users"))
+            .header(header::AUTHORIZATION, authorization.to_owned())
+            .body(Body::empty())
+            .unwrap()
+    };
+    // base64("admin:pa:ss") and base64("admin:wrong")
+    assert_eq!(
+        env.raw(with("Basic YWRtaW46cGE6c3M=")).await.status,
+        StatusCode::OK
+    );
+    let r = env.raw(with("Basic YWRtaW46d3Jvbmc=")).await;
+    assert_error(&r, 401, None);
+    assert_eq!(
+        r.headers[header::WWW_AUTHENTICATE],
+        "Basic realm=\"scimbridge\""
+    );
+    assert_error(&env.raw(with("Bearer x")).await, 401, None);
+    let spc = env.get("/ServiceProviderConfig").await.body;
+    assert_eq!(spc["authenticationSchemes"][0]["type"], "httpbasic");
 }

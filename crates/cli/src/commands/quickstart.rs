@@ -58,6 +58,7 @@ pub async fn run(data_dir: &Path, args: Args) -> Result<ExitCode> {
     let target = ScimTarget::open(TargetConfig {
         database_path: data_dir.join("target.db"),
         bearer_token: Some(token),
+        ..TargetConfig::default()
     })
     .await
     .context("cannot open the bundled target's database")?;

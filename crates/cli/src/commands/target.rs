@@ -29,6 +29,12 @@ pub struct ServeArgs {
     /// Read the required bearer token from a file.
     #[arg(long)]
     token_file: Option<PathBuf>,
+    /// Also accept HTTP Basic with this user name (with --basic-password-file).
+    #[arg(long, requires = "basic_password_file")]
+    basic_user: Option<String>,
+    /// Read the HTTP Basic password from a file.
+    #[arg(long, requires = "basic_user")]
+    basic_password_file: Option<PathBuf>,
     /// SQLite file holding the target's users and groups [default: DATA_DIR/target.db].
     #[arg(long)]
     database: Option<PathBuf>,
@@ -49,14 +55,31 @@ pub async fn run(data_dir: &std::path::Path, command: Command) -> Result<ExitCod
     if token.as_deref() == Some("") {
         return Err(anyhow!("the bearer token is empty"));
     }
+    let basic_credentials = match (&args.basic_user, &args.basic_password_file) {
+        (Some(user), Some(path)) => {
+            let password = std::fs::read_to_string(path)
+                .with_context(|| format!("cannot read password file {}", path.display()))?
+                .trim_end_matches(['\r', '\n'])
+                .to_owned();
+            if user.is_empty() || user.contains(':') || password.is_empty() {
+                return Err(anyhow!(
+                    "--basic-user must be non-empty without ':', and the password file not empty"
+                ));
+            }
+            Some((user.clone(), password))
+        }
+        _ => None,
+    };
     let database_path = args.database.unwrap_or_else(|| data_dir.join("target.db"));
     if let Some(parent) = database_path.parent().filter(|p| !p.as_os_str().is_empty()) {
         std::fs::create_dir_all(parent)
             .with_context(|| format!("cannot create {}", parent.display()))?;
     }
+    let open = token.is_none() && basic_credentials.is_none();
     let target = ScimTarget::open(TargetConfig {
         database_path: database_path.clone(),
-        bearer_token: token.clone(),
+        bearer_token: token,
+        basic_credentials,
     })
     .await
     .with_context(|| {
@@ -73,8 +96,8 @@ pub async fn run(data_dir: &std::path::Path, command: Command) -> Result<ExitCod
         "SCIM 2.0 target listening on http://{address}{BASE_PATH} (database {})",
         database_path.display()
     );
-    if token.is_none() {
-        println!("warning: no --token: every request is accepted");
+    if open {
+        println!("warning: no --token and no --basic-user: every request is accepted");
     }
     target.serve(listener, shutdown_signal()).await?;
     Ok(ExitCode::SUCCESS)
