@@ -128,7 +128,12 @@ pub async fn plan_channel(
         .into_iter()
         .chain(changes.modified)
         .map(|item| Candidate {
-            mapped: map_user(&item.entry, &channel.attribute_mapping).map_err(|e| e.to_string()),
+            mapped: map_user(
+                &item.entry,
+                &channel.attribute_mapping,
+                &channel.extension_mapping,
+            )
+            .map_err(|e| e.to_string()),
             guid: item.entry.guid,
             dn: item.entry.dn,
             fingerprint: item.fingerprint,

@@ -11,7 +11,7 @@ use serde::{Deserialize, Serialize};
 
 #[cfg(test)]
 use crate::mapping::ScimField;
-use crate::mapping::{AttributeMapping, validate_attribute_mapping};
+use crate::mapping::{AttributeMapping, ExtensionMapping, validate_attribute_mapping};
 use crate::secret::Secret;
 
 /// The only configuration file version this build reads and writes.
@@ -580,6 +580,10 @@ pub struct Channel {
     pub source_settings: SourceSettings,
     pub source_location: SourceLocation,
     pub attribute_mapping: AttributeMapping,
+    /// Attributes of custom schema extensions, by full path (`URN:attr`, `URN:attr.sub`,
+    /// `URN:attr[type=kind].sub`).
+    #[serde(default, skip_serializing_if = "ExtensionMapping::is_empty")]
+    pub extension_mapping: ExtensionMapping,
 }
 
 fn default_true() -> bool {
@@ -635,7 +639,12 @@ impl Channel {
                 "{at}: source_location.group_base_dn is empty; leave it out to provision no groups"
             ));
         }
-        validate_attribute_mapping(&at, &self.attribute_mapping, problems);
+        validate_attribute_mapping(
+            &at,
+            &self.attribute_mapping,
+            &self.extension_mapping,
+            problems,
+        );
     }
 }
 

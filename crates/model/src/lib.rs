@@ -17,7 +17,9 @@ pub use config::{
 };
 pub use entry::{AttributeValue, SourceEntry};
 pub use group::{DesiredGroup, GroupMember, GroupOperation, GroupRecord, PlannedGroupOperation};
-pub use mapping::{AttributeMapping, FieldMapping, ScimField};
+pub use mapping::{
+    AttributeMapping, ExtensionMapping, ExtensionPath, FieldMapping, FieldTarget, ScimField,
+};
 pub use plan::{Operation, Plan, PlannedOperation};
 pub use record::{ChannelKey, CycleSummary, Record, RecordStatus};
 pub use secret::Secret;

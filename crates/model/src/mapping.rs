@@ -1,58 +1,168 @@
 //! Attribute mapping: which SCIM fields a channel fills, and from which LDAP attributes.
+//!
+//! The fields are PingFederate's flat names (`workEmail`, `homeCity`, `costCenter`…), each
+//! writing one place of the SCIM 2.0 User. Attributes of custom schema extensions are mapped
+//! by their full path in a separate table (`extension_mapping`).
 
 use std::collections::BTreeMap;
 use std::fmt;
 
-use serde::{Deserialize, Serialize};
+use serde::{Deserialize, Deserializer, Serialize, Serializer};
 
-/// The SCIM fields a channel can map in this version.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize)]
-pub enum ScimField {
-    #[serde(rename = "userName")]
-    UserName,
-    #[serde(rename = "externalId")]
-    ExternalId,
-    #[serde(rename = "givenName")]
-    GivenName,
-    #[serde(rename = "familyName")]
-    FamilyName,
-    #[serde(rename = "formattedName")]
-    FormattedName,
-    #[serde(rename = "displayName")]
-    DisplayName,
-    #[serde(rename = "workEmail")]
-    WorkEmail,
-    #[serde(rename = "title")]
-    Title,
-    #[serde(rename = "active")]
+/// Where a field's value goes in the SCIM User.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum FieldTarget {
+    /// A top-level attribute (`userName`, `title`…).
+    Simple(&'static str),
+    /// A sub-attribute of `name`.
+    Name(&'static str),
+    /// A sub-attribute of the value of a given `type` of a multi-valued attribute:
+    /// `emails[type eq "work"].value`, `addresses[type eq "home"].locality`.
+    Typed {
+        attribute: &'static str,
+        kind: &'static str,
+        sub: &'static str,
+    },
+    /// An attribute of the enterprise extension.
+    Enterprise(&'static str),
+    /// A sub-attribute of the enterprise `manager`.
+    Manager(&'static str),
+    /// `active`, read as a boolean.
     Active,
 }
 
-impl ScimField {
-    pub const ALL: [ScimField; 9] = [
-        ScimField::UserName,
-        ScimField::ExternalId,
-        ScimField::GivenName,
-        ScimField::FamilyName,
-        ScimField::FormattedName,
-        ScimField::DisplayName,
-        ScimField::WorkEmail,
-        ScimField::Title,
-        ScimField::Active,
-    ];
-
-    pub fn name(self) -> &'static str {
+impl FieldTarget {
+    /// The SCIM path it writes, for documentation and screens.
+    pub fn path(self) -> String {
         match self {
-            ScimField::UserName => "userName",
-            ScimField::ExternalId => "externalId",
-            ScimField::GivenName => "givenName",
-            ScimField::FamilyName => "familyName",
-            ScimField::FormattedName => "formattedName",
-            ScimField::DisplayName => "displayName",
-            ScimField::WorkEmail => "workEmail",
-            ScimField::Title => "title",
-            ScimField::Active => "active",
+            FieldTarget::Simple(name) => name.to_owned(),
+            FieldTarget::Name(sub) => format!("name.{sub}"),
+            FieldTarget::Typed {
+                attribute,
+                kind,
+                sub,
+            } => format!("{attribute}[type eq \"{kind}\"].{sub}"),
+            FieldTarget::Enterprise(name) => format!("{ENTERPRISE}:{name}"),
+            FieldTarget::Manager(sub) => format!("{ENTERPRISE}:manager.{sub}"),
+            FieldTarget::Active => "active".into(),
         }
+    }
+
+    /// Whether the SCIM attribute written is multi-valued.
+    pub fn multi_valued(self) -> bool {
+        matches!(self, FieldTarget::Typed { .. })
+    }
+}
+
+const ENTERPRISE: &str = "urn:ietf:params:scim:schemas:extension:enterprise:2.0:User";
+
+macro_rules! scim_fields {
+    ($($variant:ident = $name:literal, $label:literal, $target:expr;)*) => {
+        /// The SCIM fields a channel can map.
+        #[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash)]
+        pub enum ScimField {
+            $($variant),*
+        }
+
+        impl ScimField {
+            /// Every field, in catalogue order.
+            pub const ALL: &'static [ScimField] = &[$(ScimField::$variant),*];
+
+            /// The name used in configuration files (PingFederate's field name).
+            pub fn name(self) -> &'static str {
+                match self {
+                    $(ScimField::$variant => $name),*
+                }
+            }
+
+            /// A short label for screens.
+            pub fn label(self) -> &'static str {
+                match self {
+                    $(ScimField::$variant => $label),*
+                }
+            }
+
+            pub fn target(self) -> FieldTarget {
+                match self {
+                    $(ScimField::$variant => $target),*
+                }
+            }
+        }
+    };
+}
+
+const fn typed(attribute: &'static str, kind: &'static str, sub: &'static str) -> FieldTarget {
+    FieldTarget::Typed {
+        attribute,
+        kind,
+        sub,
+    }
+}
+
+scim_fields! {
+    UserName = "userName", "User name", FieldTarget::Simple("userName");
+    ExternalId = "externalId", "External id", FieldTarget::Simple("externalId");
+    GivenName = "givenName", "Given name", FieldTarget::Name("givenName");
+    FamilyName = "familyName", "Family name", FieldTarget::Name("familyName");
+    MiddleName = "middleName", "Middle name", FieldTarget::Name("middleName");
+    HonorificPrefix = "honorificPrefix", "Honorific prefix", FieldTarget::Name("honorificPrefix");
+    HonorificSuffix = "honorificSuffix", "Honorific suffix", FieldTarget::Name("honorificSuffix");
+    FormattedName = "formattedName", "Formatted name", FieldTarget::Name("formatted");
+    DisplayName = "displayName", "Display name", FieldTarget::Simple("displayName");
+    NickName = "nickName", "Nick name", FieldTarget::Simple("nickName");
+    ProfileUrl = "profileUrl", "Profile URL", FieldTarget::Simple("profileUrl");
+    Title = "title", "Title", FieldTarget::Simple("title");
+    UserType = "userType", "User type", FieldTarget::Simple("userType");
+    PreferredLanguage = "preferredLanguage", "Preferred language", FieldTarget::Simple("preferredLanguage");
+    Locale = "locale", "Locale", FieldTarget::Simple("locale");
+    Timezone = "timezone", "Time zone", FieldTarget::Simple("timezone");
+    Active = "active", "Active", FieldTarget::Active;
+    WorkEmail = "workEmail", "Work email", typed("emails", "work", "value");
+    HomeEmail = "homeEmail", "Home email", typed("emails", "home", "value");
+    OtherEmail = "otherEmail", "Other email", typed("emails", "other", "value");
+    WorkPhone = "workPhone", "Work phone", typed("phoneNumbers", "work", "value");
+    MobilePhone = "mobilePhone", "Mobile phone", typed("phoneNumbers", "mobile", "value");
+    HomePhone = "homePhone", "Home phone", typed("phoneNumbers", "home", "value");
+    Fax = "fax", "Fax", typed("phoneNumbers", "fax", "value");
+    Pager = "pager", "Pager", typed("phoneNumbers", "pager", "value");
+    OtherPhone = "otherPhone", "Other phone", typed("phoneNumbers", "other", "value");
+    Photo = "photo", "Photo URL", typed("photos", "photo", "value");
+    Thumbnail = "thumbnail", "Thumbnail URL", typed("photos", "thumbnail", "value");
+    WorkStreet = "workStreet", "Work street", typed("addresses", "work", "streetAddress");
+    WorkCity = "workCity", "Work city", typed("addresses", "work", "locality");
+    WorkState = "workState", "Work state", typed("addresses", "work", "region");
+    WorkPostalCode = "workPostalCode", "Work postal code", typed("addresses", "work", "postalCode");
+    WorkCountry = "workCountry", "Work country (ISO 3166-1 alpha-2)", typed("addresses", "work", "country");
+    WorkFormattedAddress = "workFormattedAddress", "Work address, formatted", typed("addresses", "work", "formatted");
+    HomeStreet = "homeStreet", "Home street", typed("addresses", "home", "streetAddress");
+    HomeCity = "homeCity", "Home city", typed("addresses", "home", "locality");
+    HomeState = "homeState", "Home state", typed("addresses", "home", "region");
+    HomePostalCode = "homePostalCode", "Home postal code", typed("addresses", "home", "postalCode");
+    HomeCountry = "homeCountry", "Home country (ISO 3166-1 alpha-2)", typed("addresses", "home", "country");
+    HomeFormattedAddress = "homeFormattedAddress", "Home address, formatted", typed("addresses", "home", "formatted");
+    OtherStreet = "otherStreet", "Other street", typed("addresses", "other", "streetAddress");
+    OtherCity = "otherCity", "Other city", typed("addresses", "other", "locality");
+    OtherState = "otherState", "Other state", typed("addresses", "other", "region");
+    OtherPostalCode = "otherPostalCode", "Other postal code", typed("addresses", "other", "postalCode");
+    OtherCountry = "otherCountry", "Other country (ISO 3166-1 alpha-2)", typed("addresses", "other", "country");
+    OtherFormattedAddress = "otherFormattedAddress", "Other address, formatted", typed("addresses", "other", "formatted");
+    EmployeeNumber = "employeeNumber", "Employee number", FieldTarget::Enterprise("employeeNumber");
+    CostCenter = "costCenter", "Cost center", FieldTarget::Enterprise("costCenter");
+    Organization = "organization", "Organization", FieldTarget::Enterprise("organization");
+    Division = "division", "Division", FieldTarget::Enterprise("division");
+    Department = "department", "Department", FieldTarget::Enterprise("department");
+    ManagerId = "managerId", "Manager (target id)", FieldTarget::Manager("value");
+    ManagerDisplayName = "managerDisplayName", "Manager display name", FieldTarget::Manager("displayName");
+}
+
+impl ScimField {
+    pub fn parse(name: &str) -> Option<ScimField> {
+        ScimField::ALL.iter().copied().find(|f| f.name() == name)
+    }
+
+    /// Only `userName` is required.
+    pub fn required(self) -> bool {
+        self == ScimField::UserName
     }
 }
 
@@ -62,8 +172,33 @@ impl fmt::Display for ScimField {
     }
 }
 
+impl Serialize for ScimField {
+    fn serialize<S: Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
+        serializer.serialize_str(self.name())
+    }
+}
+
+impl<'de> Deserialize<'de> for ScimField {
+    fn deserialize<D: Deserializer<'de>>(deserializer: D) -> Result<ScimField, D::Error> {
+        let name = String::deserialize(deserializer)?;
+        ScimField::parse(&name).ok_or_else(|| {
+            serde::de::Error::custom(format!(
+                "unknown SCIM field `{name}`; the fields are {} (attributes of custom schema extensions go in extension_mapping)",
+                ScimField::ALL
+                    .iter()
+                    .map(|f| f.name())
+                    .collect::<Vec<_>>()
+                    .join(", ")
+            ))
+        })
+    }
+}
+
 /// Per SCIM field, where its value comes from.
 pub type AttributeMapping = BTreeMap<ScimField, FieldMapping>;
+
+/// Per attribute path of a custom schema extension, where its value comes from.
+pub type ExtensionMapping = BTreeMap<String, FieldMapping>;
 
 #[derive(Debug, Clone, PartialEq, Eq, Default, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]
@@ -74,12 +209,77 @@ pub struct FieldMapping {
     /// Used when none of the attributes has a value.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub default_value: Option<String>,
+    /// Extension attributes only: send every value of the attributes, as an array.
+    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+    pub multi_valued: bool,
 }
 
-/// Adds every problem of a channel's attribute mapping; `at` names the channel.
+/// An attribute of a custom schema extension, by its full path:
+/// `URN:attr`, `URN:attr.sub`, or `URN:attr[type=kind].sub` (one value per type).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ExtensionPath {
+    pub urn: String,
+    pub attribute: String,
+    pub sub: Option<String>,
+    pub kind: Option<String>,
+}
+
+impl ExtensionPath {
+    pub fn parse(path: &str) -> Result<ExtensionPath, String> {
+        let bad = |why: &str| format!("extension attribute path `{path}`: {why}");
+        if !path.starts_with("urn:") {
+            return Err(bad("must start with the schema URN (urn:…)"));
+        }
+        // The attribute starts after the last ':' that is outside a [type=…] filter.
+        let head = path.split('[').next().unwrap_or(path);
+        let split = head
+            .rfind(':')
+            .ok_or_else(|| bad("has no attribute after the URN"))?;
+        let urn = &path[..split];
+        let rest = &path[split + 1..];
+        if urn.split(':').count() < 3 {
+            return Err(bad("the schema URN is too short"));
+        }
+        let name_ok = |name: &str| {
+            !name.is_empty()
+                && name.chars().next().is_some_and(|c| c.is_ascii_alphabetic())
+                && name
+                    .chars()
+                    .all(|c| c.is_ascii_alphanumeric() || c == '_' || c == '-')
+        };
+        let (attribute, kind, sub) = match rest.split_once('[') {
+            Some((attribute, filter)) => {
+                let (filter, sub) = filter
+                    .split_once("].")
+                    .ok_or_else(|| bad("a [type=…] filter must be followed by .subAttribute"))?;
+                let kind = filter
+                    .strip_prefix("type=")
+                    .filter(|k| !k.is_empty() && !k.contains([']', '"', ' ']))
+                    .ok_or_else(|| bad("the filter must be [type=value]"))?;
+                (attribute, Some(kind.to_owned()), Some(sub))
+            }
+            None => match rest.split_once('.') {
+                Some((attribute, sub)) => (attribute, None, Some(sub)),
+                None => (rest, None, None),
+            },
+        };
+        if !name_ok(attribute) || sub.is_some_and(|s| !name_ok(s)) {
+            return Err(bad("attribute names are letters, digits, _ and -"));
+        }
+        Ok(ExtensionPath {
+            urn: urn.to_owned(),
+            attribute: attribute.to_owned(),
+            sub: sub.map(str::to_owned),
+            kind,
+        })
+    }
+}
+
+/// Adds every problem of a channel's attribute mappings; `at` names the channel.
 pub(crate) fn validate_attribute_mapping(
     at: &str,
     mapping: &AttributeMapping,
+    extensions: &ExtensionMapping,
     problems: &mut Vec<String>,
 ) {
     if !mapping.contains_key(&ScimField::UserName) {
@@ -87,11 +287,99 @@ pub(crate) fn validate_attribute_mapping(
             "{at}: attribute_mapping must map userName (required)"
         ));
     }
+    let empty = |m: &FieldMapping| m.attributes.is_empty() && m.default_value.is_none();
     for (field, field_mapping) in mapping {
-        if field_mapping.attributes.is_empty() && field_mapping.default_value.is_none() {
+        if empty(field_mapping) {
             problems.push(format!(
                 "{at}: attribute_mapping.{field} needs attributes or a default_value"
             ));
+        }
+        if field_mapping.multi_valued {
+            problems.push(format!(
+                "{at}: attribute_mapping.{field}: multi_valued is for extension attributes only"
+            ));
+        }
+    }
+    for (path, field_mapping) in extensions {
+        match ExtensionPath::parse(path) {
+            Err(problem) => problems.push(format!("{at}: extension_mapping: {problem}")),
+            Ok(parsed) => {
+                if field_mapping.multi_valued && (parsed.sub.is_some() || parsed.kind.is_some()) {
+                    problems.push(format!(
+                        "{at}: extension_mapping.\"{path}\": multi_valued applies to a simple attribute path (URN:attr)"
+                    ));
+                }
+                if parsed.urn == ENTERPRISE
+                    || parsed.urn.starts_with("urn:ietf:params:scim:schemas:core:")
+                {
+                    problems.push(format!(
+                        "{at}: extension_mapping.\"{path}\": core and enterprise attributes are mapped in attribute_mapping"
+                    ));
+                }
+            }
+        }
+        if empty(field_mapping) {
+            problems.push(format!(
+                "{at}: extension_mapping.\"{path}\" needs attributes or a default_value"
+            ));
+        }
+    }
+}
+
+#[cfg(test)]
+#[allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn every_field_round_trips_by_name_and_names_are_unique() {
+        let mut names = std::collections::BTreeSet::new();
+        for field in ScimField::ALL {
+            assert_eq!(ScimField::parse(field.name()), Some(*field));
+            assert!(names.insert(field.name()), "{field} twice");
+        }
+        assert_eq!(ScimField::parse("jobTitle"), None);
+        assert_eq!(
+            ScimField::HomeCity.target().path(),
+            "addresses[type eq \"home\"].locality"
+        );
+        assert_eq!(
+            ScimField::ManagerId.target().path(),
+            format!("{ENTERPRISE}:manager.value")
+        );
+        assert!(ScimField::Fax.target().multi_valued());
+        assert!(ScimField::UserName.required() && !ScimField::Title.required());
+    }
+
+    #[test]
+    fn extension_paths_parse_or_say_why_not() {
+        let urn = "urn:example:params:scim:schemas:extension:acme:2.0:User";
+        assert_eq!(
+            ExtensionPath::parse(&format!("{urn}:badge")).unwrap(),
+            ExtensionPath {
+                urn: urn.into(),
+                attribute: "badge".into(),
+                sub: None,
+                kind: None
+            }
+        );
+        let complex = ExtensionPath::parse(&format!("{urn}:badge.number")).unwrap();
+        assert_eq!(
+            (complex.attribute.as_str(), complex.sub.as_deref()),
+            ("badge", Some("number"))
+        );
+        let typed = ExtensionPath::parse(&format!("{urn}:devices[type=laptop].serial")).unwrap();
+        assert_eq!(typed.kind.as_deref(), Some("laptop"));
+        assert_eq!(typed.sub.as_deref(), Some("serial"));
+        for bad in [
+            "badge".to_owned(),
+            "urn:x".to_owned(),
+            format!("{urn}:"),
+            format!("{urn}:devices[type=laptop]"),
+            format!("{urn}:devices[kind=laptop].serial"),
+            format!("{urn}:bad name"),
+        ] {
+            assert!(ExtensionPath::parse(&bad).is_err(), "{bad}");
         }
     }
 }

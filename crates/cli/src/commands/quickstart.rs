@@ -183,7 +183,7 @@ fn read_or_create_token(path: &Path) -> Result<String> {
 fn quickstart_config(ldif: &Path, url: &str, token_file: &Path) -> ConfigFile {
     let map = |attributes: &[&str]| FieldMapping {
         attributes: attributes.iter().map(|a| (*a).to_owned()).collect(),
-        default_value: None,
+        ..FieldMapping::default()
     };
     let attribute_mapping = [
         (ScimField::UserName, map(&["uid"])),
@@ -194,6 +194,9 @@ fn quickstart_config(ldif: &Path, url: &str, token_file: &Path) -> ConfigFile {
         (ScimField::DisplayName, map(&["displayName", "cn"])),
         (ScimField::WorkEmail, map(&["mail"])),
         (ScimField::Title, map(&["title"])),
+        (ScimField::WorkPhone, map(&["telephoneNumber"])),
+        (ScimField::EmployeeNumber, map(&["employeeNumber"])),
+        (ScimField::Department, map(&["ou", "departmentNumber"])),
     ]
     .into_iter()
     .collect();
@@ -225,6 +228,7 @@ fn quickstart_config(ldif: &Path, url: &str, token_file: &Path) -> ConfigFile {
                     ..SourceLocation::new("ou=people,dc=example,dc=com")
                 },
                 attribute_mapping,
+                extension_mapping: Default::default(),
             }],
         }],
     }

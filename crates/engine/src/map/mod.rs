@@ -1,7 +1,10 @@
 //! Stage 3, map: applies a channel's attribute mapping to an entry, giving the SCIM image the
 //! target should hold. Pure.
 
-use scimbridge_model::{AttributeMapping, AttributeValue, FieldMapping, ScimField, SourceEntry};
+use scimbridge_model::{
+    AttributeMapping, AttributeValue, ExtensionMapping, ExtensionPath, FieldMapping, FieldTarget,
+    ScimField, SourceEntry,
+};
 use serde_json::{Map, Value, json};
 
 /// The desired state of one user in the target.
@@ -19,22 +22,26 @@ pub enum MappingError {
     #[error("required field userName has no value (mapped from {attributes})")]
     MissingUserName { attributes: String },
     #[error("attribute {attribute} has a binary value, which cannot be mapped to {field}")]
-    BinaryValue { attribute: String, field: ScimField },
+    BinaryValue { attribute: String, field: String },
     #[error(
         "cannot read active from \"{value}\": expected true/false, yes/no, 1/0, enabled/disabled or active/inactive"
     )]
     NotABoolean { value: String },
+    #[error("{0}")]
+    InvalidExtensionPath(String),
 }
 
-/// Maps one entry. A missing optional field is left out of the image, so a value that became
-/// empty in the source is cleared in the target when the image replaces the user.
+/// Maps one entry. A missing optional field is left out of the image (and an object or array
+/// left empty is left out whole), so a value that became empty in the source is cleared in the
+/// target when the image replaces the user.
 pub fn map_user(
     entry: &SourceEntry,
     mapping: &AttributeMapping,
+    extensions: &ExtensionMapping,
 ) -> Result<DesiredUser, MappingError> {
     let value = |field: ScimField| -> Result<Option<String>, MappingError> {
         match mapping.get(&field) {
-            Some(field_mapping) => field_value(entry, field, field_mapping),
+            Some(field_mapping) => first_value(entry, field.name(), field_mapping),
             None => Ok(None),
         }
     };
@@ -51,67 +58,230 @@ pub fn map_user(
     };
 
     let mut image = Map::new();
-    image.insert("schemas".into(), json!([scimbridge_scim::USER_SCHEMA]));
+    let mut schemas = vec![Value::String(scimbridge_scim::USER_SCHEMA.into())];
     image.insert("userName".into(), Value::String(user_name.clone()));
-    if let Some(external_id) = value(ScimField::ExternalId)? {
-        image.insert("externalId".into(), Value::String(external_id));
-    }
     let mut name = Map::new();
-    for (field, key) in [
-        (ScimField::FormattedName, "formatted"),
-        (ScimField::FamilyName, "familyName"),
-        (ScimField::GivenName, "givenName"),
-    ] {
-        if let Some(text) = value(field)? {
-            name.insert(key.into(), Value::String(text));
+    // (attribute, type) → the value of that type, in catalogue order (work first).
+    let mut typed: Vec<(&str, &str, Map<String, Value>)> = Vec::new();
+    let mut enterprise = Map::new();
+    let mut manager = Map::new();
+    for field in ScimField::ALL.iter().copied() {
+        if matches!(field, ScimField::UserName | ScimField::Active) {
+            continue;
+        }
+        let Some(text) = value(field)? else {
+            continue;
+        };
+        let text = Value::String(text);
+        match field.target() {
+            FieldTarget::Simple(attribute) => {
+                image.insert(attribute.into(), text);
+            }
+            FieldTarget::Name(sub) => {
+                name.insert(sub.into(), text);
+            }
+            FieldTarget::Typed {
+                attribute,
+                kind,
+                sub,
+            } => {
+                match typed
+                    .iter_mut()
+                    .find(|(a, k, _)| *a == attribute && *k == kind)
+                {
+                    Some((_, _, value)) => {
+                        value.insert(sub.into(), text);
+                    }
+                    None => {
+                        let mut value = Map::new();
+                        value.insert(sub.into(), text);
+                        typed.push((attribute, kind, value));
+                    }
+                }
+            }
+            FieldTarget::Enterprise(attribute) => {
+                enterprise.insert(attribute.into(), text);
+            }
+            FieldTarget::Manager(sub) => {
+                manager.insert(sub.into(), text);
+            }
+            FieldTarget::Active => {}
         }
     }
     if !name.is_empty() {
         image.insert("name".into(), Value::Object(name));
     }
-    if let Some(display_name) = value(ScimField::DisplayName)? {
-        image.insert("displayName".into(), Value::String(display_name));
+    insert_multi_valued(&mut image, typed);
+    if !manager.is_empty() {
+        enterprise.insert("manager".into(), Value::Object(manager));
     }
-    if let Some(title) = value(ScimField::Title)? {
-        image.insert("title".into(), Value::String(title));
-    }
-    if let Some(email) = value(ScimField::WorkEmail)? {
+    if !enterprise.is_empty() {
+        schemas.push(Value::String(
+            scimbridge_scim::ENTERPRISE_USER_SCHEMA.into(),
+        ));
         image.insert(
-            "emails".into(),
-            json!([{ "value": email, "type": "work", "primary": true }]),
+            scimbridge_scim::ENTERPRISE_USER_SCHEMA.into(),
+            Value::Object(enterprise),
         );
     }
+    for (urn, fields) in map_extensions(entry, extensions)? {
+        schemas.push(Value::String(urn.clone()));
+        image.insert(urn, Value::Object(fields));
+    }
     image.insert("active".into(), Value::Bool(active));
+    let mut ordered = Map::new();
+    ordered.insert("schemas".into(), Value::Array(schemas));
+    ordered.extend(image);
     Ok(DesiredUser {
         user_name,
         active,
-        image: Value::Object(image),
+        image: Value::Object(ordered),
     })
 }
 
-/// The first non-empty value of the mapped attributes, else the default value.
-fn field_value(
+/// One value per type, `type` in lower case; the first value of each attribute (the work one
+/// when there is one, catalogue order) is the primary one.
+fn insert_multi_valued(
+    image: &mut Map<String, Value>,
+    typed: Vec<(&str, &str, Map<String, Value>)>,
+) {
+    let mut attributes: Vec<(&str, Vec<Value>)> = Vec::new();
+    for (attribute, kind, mut value) in typed {
+        value.insert("type".into(), Value::String(kind.into()));
+        let values = match attributes.iter_mut().find(|(a, _)| *a == attribute) {
+            Some((_, values)) => values,
+            None => {
+                attributes.push((attribute, Vec::new()));
+                match attributes.last_mut() {
+                    Some((_, values)) => values,
+                    None => continue,
+                }
+            }
+        };
+        value.insert("primary".into(), Value::Bool(values.is_empty()));
+        values.push(Value::Object(value));
+    }
+    for (attribute, values) in attributes {
+        image.insert(attribute.into(), Value::Array(values));
+    }
+}
+
+/// An extension schema URN and its attributes.
+type ExtensionObject = (String, Map<String, Value>);
+
+/// The custom extension objects, by schema URN, leaving out URNs with no value.
+fn map_extensions(
     entry: &SourceEntry,
-    field: ScimField,
+    extensions: &ExtensionMapping,
+) -> Result<Vec<ExtensionObject>, MappingError> {
+    let mut out: Vec<ExtensionObject> = Vec::new();
+    for (path_text, field_mapping) in extensions {
+        let path = ExtensionPath::parse(path_text).map_err(MappingError::InvalidExtensionPath)?;
+        let value = if field_mapping.multi_valued {
+            let values = all_values(entry, path_text, field_mapping)?;
+            (!values.is_empty())
+                .then(|| Value::Array(values.into_iter().map(Value::String).collect()))
+        } else {
+            first_value(entry, path_text, field_mapping)?.map(Value::String)
+        };
+        let Some(value) = value else {
+            continue;
+        };
+        let fields = match out.iter_mut().find(|(urn, _)| *urn == path.urn) {
+            Some((_, fields)) => fields,
+            None => {
+                out.push((path.urn.clone(), Map::new()));
+                match out.last_mut() {
+                    Some((_, fields)) => fields,
+                    None => continue,
+                }
+            }
+        };
+        match (&path.kind, &path.sub) {
+            (None, None) => {
+                fields.insert(path.attribute.clone(), value);
+            }
+            (None, Some(sub)) => {
+                let slot = fields
+                    .entry(path.attribute.clone())
+                    .or_insert_with(|| Value::Object(Map::new()));
+                if let Value::Object(object) = slot {
+                    object.insert(sub.clone(), value);
+                }
+            }
+            (Some(kind), Some(sub)) => {
+                let slot = fields
+                    .entry(path.attribute.clone())
+                    .or_insert_with(|| Value::Array(Vec::new()));
+                if let Value::Array(items) = slot {
+                    let position = items
+                        .iter()
+                        .position(|item| item.get("type").and_then(Value::as_str) == Some(kind));
+                    match position.and_then(|p| items.get_mut(p)) {
+                        Some(Value::Object(item)) => {
+                            item.insert(sub.clone(), value);
+                        }
+                        _ => items.push(json!({ "type": kind, sub.as_str(): value })),
+                    }
+                }
+            }
+            // The parser gives a type filter only with a sub-attribute.
+            (Some(_), None) => {}
+        }
+    }
+    Ok(out)
+}
+
+/// The first non-empty value of the mapped attributes, else the default value.
+fn first_value(
+    entry: &SourceEntry,
+    field: &str,
     mapping: &FieldMapping,
 ) -> Result<Option<String>, MappingError> {
+    values(entry, field, mapping, true).map(|v| v.into_iter().next())
+}
+
+/// Every non-empty value of the mapped attributes in order, else the default value.
+fn all_values(
+    entry: &SourceEntry,
+    field: &str,
+    mapping: &FieldMapping,
+) -> Result<Vec<String>, MappingError> {
+    values(entry, field, mapping, false)
+}
+
+fn values(
+    entry: &SourceEntry,
+    field: &str,
+    mapping: &FieldMapping,
+    first_only: bool,
+) -> Result<Vec<String>, MappingError> {
+    let mut values = Vec::new();
     for attribute in &mapping.attributes {
         for value in entry.values(attribute) {
             match value {
                 AttributeValue::Text(text) if !text.trim().is_empty() => {
-                    return Ok(Some(text.clone()));
+                    values.push(text.clone());
+                    if first_only {
+                        return Ok(values);
+                    }
                 }
                 AttributeValue::Text(_) => {}
                 AttributeValue::Binary(_) => {
                     return Err(MappingError::BinaryValue {
                         attribute: attribute.clone(),
-                        field,
+                        field: field.to_owned(),
                     });
                 }
             }
         }
     }
-    Ok(mapping.default_value.clone().filter(|d| !d.is_empty()))
+    if values.is_empty()
+        && let Some(default) = mapping.default_value.clone().filter(|d| !d.is_empty())
+    {
+        values.push(default);
+    }
+    Ok(values)
 }
 
 fn parse_boolean(text: &str) -> Option<bool> {
@@ -183,6 +353,7 @@ mod tests {
                     FieldMapping {
                         attributes: attributes.iter().map(|a| (*a).to_owned()).collect(),
                         default_value: default.map(str::to_owned),
+                        ..FieldMapping::default()
                     },
                 )
             })
@@ -214,7 +385,7 @@ mod tests {
             ("mail", "zoe.mueller@example.com"),
             ("mail", "zm@example.com"),
         ]);
-        let user = map_user(&e, &full_mapping()).unwrap();
+        let user = map_user(&e, &full_mapping(), &ExtensionMapping::new()).unwrap();
         assert_eq!(
             user.image,
             json!({
@@ -234,11 +405,13 @@ mod tests {
     #[test]
     fn attribute_names_are_case_insensitive_and_order_sets_priority() {
         let e = entry(&[("UID", "a"), ("CN", "Common"), ("displayname", "Display")]);
-        let user = map_user(&e, &full_mapping()).unwrap();
+        let user = map_user(&e, &full_mapping(), &ExtensionMapping::new()).unwrap();
         assert_eq!(user.image["displayName"], "Display");
         let e = entry(&[("uid", "a"), ("cn", "Common")]);
         assert_eq!(
-            map_user(&e, &full_mapping()).unwrap().image["displayName"],
+            map_user(&e, &full_mapping(), &ExtensionMapping::new())
+                .unwrap()
+                .image["displayName"],
             "Common"
         );
     }
@@ -250,14 +423,19 @@ mod tests {
             (ScimField::UserName, &["uid"], None),
             (ScimField::Title, &["title"], None),
         ]);
-        let user = map_user(&e, &m).unwrap();
+        let user = map_user(&e, &m, &ExtensionMapping::new()).unwrap();
         assert!(user.image.get("title").is_none());
         assert!(user.image.get("name").is_none());
     }
 
     #[test]
     fn missing_user_name_fails_the_record_with_a_reason() {
-        let err = map_user(&entry(&[("cn", "x")]), &full_mapping()).unwrap_err();
+        let err = map_user(
+            &entry(&[("cn", "x")]),
+            &full_mapping(),
+            &ExtensionMapping::new(),
+        )
+        .unwrap_err();
         assert_eq!(
             err.to_string(),
             "required field userName has no value (mapped from uid)"
@@ -273,12 +451,12 @@ mod tests {
             ("Active", true),
         ] {
             let e = entry(&[("uid", "a"), ("employeeStatus", text)]);
-            let user = map_user(&e, &full_mapping()).unwrap();
+            let user = map_user(&e, &full_mapping(), &ExtensionMapping::new()).unwrap();
             assert_eq!(user.active, expected, "{text}");
             assert_eq!(user.image["active"], expected);
         }
         let e = entry(&[("uid", "a"), ("employeeStatus", "maybe")]);
-        let err = map_user(&e, &full_mapping()).unwrap_err();
+        let err = map_user(&e, &full_mapping(), &ExtensionMapping::new()).unwrap_err();
         assert!(err.to_string().contains("\"maybe\""));
     }
 
@@ -289,7 +467,7 @@ mod tests {
             "title".into(),
             vec![AttributeValue::Binary(vec![0xff, 0xfe])],
         );
-        let err = map_user(&e, &full_mapping()).unwrap_err();
+        let err = map_user(&e, &full_mapping(), &ExtensionMapping::new()).unwrap_err();
         assert!(matches!(err, MappingError::BinaryValue { .. }));
     }
 
@@ -301,5 +479,171 @@ mod tests {
             changed_attributes(Some(&before), &after),
             ["active", "displayName", "title"]
         );
+    }
+
+    fn extension(pairs: &[(&str, &[&str], bool)]) -> ExtensionMapping {
+        pairs
+            .iter()
+            .map(|(path, attributes, multi_valued)| {
+                (
+                    (*path).to_owned(),
+                    FieldMapping {
+                        attributes: attributes.iter().map(|a| (*a).to_owned()).collect(),
+                        default_value: None,
+                        multi_valued: *multi_valued,
+                    },
+                )
+            })
+            .collect()
+    }
+
+    #[test]
+    fn every_attribute_family_lands_in_its_place() {
+        let e = entry(&[
+            ("uid", "ann"),
+            ("middle", "Q"),
+            ("prefix", "Dr."),
+            ("nick", "Annie"),
+            ("lang", "fr-CA"),
+            ("tz", "America/Toronto"),
+            ("mail", "ann@corp.example"),
+            ("homeMail", "ann@home.example"),
+            ("phone", "+1 555 0100"),
+            ("mobile", "+1 555 0101"),
+            ("jpegURL", "https://img.example/ann.jpg"),
+            ("street", "1 Main St"),
+            ("l", "Toronto"),
+            ("c", "CA"),
+            ("homeCity", "Oakville"),
+            ("employeeNumber", "42"),
+            ("ou", "R&D"),
+            ("managerId", "m-7"),
+            ("managerName", "Bob"),
+        ]);
+        let m = mapping(&[
+            (ScimField::UserName, &["uid"], None),
+            (ScimField::MiddleName, &["middle"], None),
+            (ScimField::HonorificPrefix, &["prefix"], None),
+            (ScimField::NickName, &["nick"], None),
+            (ScimField::PreferredLanguage, &["lang"], None),
+            (ScimField::Timezone, &["tz"], None),
+            (ScimField::UserType, &["employeeType"], Some("Employee")),
+            (ScimField::WorkEmail, &["mail"], None),
+            (ScimField::HomeEmail, &["homeMail"], None),
+            (ScimField::OtherEmail, &["otherMail"], None),
+            (ScimField::WorkPhone, &["phone"], None),
+            (ScimField::MobilePhone, &["mobile"], None),
+            (ScimField::Photo, &["jpegURL"], None),
+            (ScimField::WorkStreet, &["street"], None),
+            (ScimField::WorkCity, &["l"], None),
+            (ScimField::WorkCountry, &["c"], None),
+            (ScimField::HomeCity, &["homeCity"], None),
+            (ScimField::EmployeeNumber, &["employeeNumber"], None),
+            (ScimField::Department, &["ou"], None),
+            (ScimField::ManagerId, &["managerId"], None),
+            (ScimField::ManagerDisplayName, &["managerName"], None),
+        ]);
+        let image = map_user(&e, &m, &ExtensionMapping::new()).unwrap().image;
+        assert_eq!(
+            image,
+            json!({
+                "schemas": [scimbridge_scim::USER_SCHEMA, scimbridge_scim::ENTERPRISE_USER_SCHEMA],
+                "userName": "ann",
+                "name": {"middleName": "Q", "honorificPrefix": "Dr."},
+                "nickName": "Annie",
+                "userType": "Employee",
+                "preferredLanguage": "fr-CA",
+                "timezone": "America/Toronto",
+                "emails": [
+                    {"value": "ann@corp.example", "type": "work", "primary": true},
+                    {"value": "ann@home.example", "type": "home", "primary": false}
+                ],
+                "phoneNumbers": [
+                    {"value": "+1 555 0100", "type": "work", "primary": true},
+                    {"value": "+1 555 0101", "type": "mobile", "primary": false}
+                ],
+                "photos": [{"value": "https://img.example/ann.jpg", "type": "photo", "primary": true}],
+                "addresses": [
+                    {"streetAddress": "1 Main St", "locality": "Toronto", "country": "CA", "type": "work", "primary": true},
+                    {"locality": "Oakville", "type": "home", "primary": false}
+                ],
+                scimbridge_scim::ENTERPRISE_USER_SCHEMA: {
+                    "employeeNumber": "42",
+                    "department": "R&D",
+                    "manager": {"value": "m-7", "displayName": "Bob"}
+                },
+                "active": true
+            })
+        );
+        // Without a work email, the first one present is the primary one.
+        let e = entry(&[("uid", "ann"), ("homeMail", "ann@home.example")]);
+        let image = map_user(&e, &m, &ExtensionMapping::new()).unwrap().image;
+        assert_eq!(
+            image["emails"],
+            json!([{"value": "ann@home.example", "type": "home", "primary": true}])
+        );
+    }
+
+    #[test]
+    fn emptied_objects_and_extensions_are_left_out_whole() {
+        let m = mapping(&[
+            (ScimField::UserName, &["uid"], None),
+            (ScimField::WorkCity, &["l"], None),
+            (ScimField::Department, &["ou"], None),
+            (ScimField::GivenName, &["givenName"], None),
+        ]);
+        let image = map_user(&entry(&[("uid", "ann")]), &m, &ExtensionMapping::new())
+            .unwrap()
+            .image;
+        assert_eq!(
+            image,
+            json!({"schemas": [scimbridge_scim::USER_SCHEMA], "userName": "ann", "active": true})
+        );
+    }
+
+    #[test]
+    fn custom_extension_attributes_of_every_kind() {
+        let urn = "urn:example:params:scim:schemas:extension:acme:2.0:User";
+        let other = "urn:example:params:scim:schemas:extension:other:1.0:User";
+        let e = entry(&[
+            ("uid", "ann"),
+            ("badge", "B-1"),
+            ("skill", "rust"),
+            ("skill", "ldap"),
+            ("floor", "3"),
+            ("room", "301"),
+            ("laptop", "SN-9"),
+            ("phoneSerial", "P-2"),
+        ]);
+        let extensions = extension(&[
+            (&format!("{urn}:badgeNumber"), &["badge"], false),
+            (&format!("{urn}:skills"), &["skill"], true),
+            (&format!("{urn}:office.floor"), &["floor"], false),
+            (&format!("{urn}:office.room"), &["room"], false),
+            (
+                &format!("{urn}:devices[type=laptop].serial"),
+                &["laptop"],
+                false,
+            ),
+            (
+                &format!("{urn}:devices[type=phone].serial"),
+                &["phoneSerial"],
+                false,
+            ),
+            (&format!("{other}:nothing"), &["absent"], false),
+        ]);
+        let m = mapping(&[(ScimField::UserName, &["uid"], None)]);
+        let image = map_user(&e, &m, &extensions).unwrap().image;
+        assert_eq!(image["schemas"], json!([scimbridge_scim::USER_SCHEMA, urn]));
+        assert_eq!(
+            image[urn],
+            json!({
+                "badgeNumber": "B-1",
+                "devices": [{"type": "laptop", "serial": "SN-9"}, {"type": "phone", "serial": "P-2"}],
+                "office": {"floor": "3", "room": "301"},
+                "skills": ["rust", "ldap"]
+            })
+        );
+        assert!(image.get(other).is_none());
     }
 }
