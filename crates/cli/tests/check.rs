@@ -174,24 +174,22 @@ async fn basic_authentication_against_the_bundled_target() {
     let dir = temp_dir();
     let password_file = dir.path().join("password");
     std::fs::write(&password_file, "b4sic-pass\n").unwrap();
-    let port = scimbridge_testkit::free_port();
-    let mut child = std::process::Command::new(bin())
-        .args(["target", "serve", "--listen", &format!("127.0.0.1:{port}")])
-        .args(["--basic-user", "provisioner", "--basic-password-file"])
-        .arg(&password_file)
-        .arg("--database")
-        .arg(dir.path().join("target.db"))
-        .stdout(std::process::Stdio::null())
-        .spawn()
-        .unwrap();
-    wait_for_port(port);
+    let (mut child, url) = serve_target(
+        &[
+            "--basic-user",
+            "provisioner",
+            "--basic-password-file",
+            &path_str(&password_file),
+        ],
+        &dir.path().join("target.db"),
+    );
     let basic = |password: &str| TargetSettings {
         authentication: scimbridge_model::AuthenticationMethod::Basic,
         basic_username: Some("provisioner".into()),
         basic_password: Some(scimbridge_model::Secret::Literal(password.into())),
         // Only the chosen method's fields are used: this token is ignored.
         access_token: Some(scimbridge_model::Secret::Literal("ignored".into())),
-        ..TargetSettings::new(format!("http://127.0.0.1:{port}/scim/v2"))
+        ..TargetSettings::new(url.as_str())
     };
     let outcome = check_target(&basic("b4sic-pass"), TIMEOUT).await;
     let error = failure(&basic("wrong")).await;

@@ -439,3 +439,88 @@ fn a_user_deleted_in_the_target_is_created_again_or_reported() {
         "{out}"
     );
 }
+
+#[test]
+fn existing_users_are_found_by_work_email_or_a_filter_expression() {
+    let dir = temp_dir();
+    let target = TargetProcess::start(&dir.path().join("target.db"), "t0ken");
+    let reader = target.client();
+    let http = reqwest::blocking::Client::new();
+    // Made by hand in the target, under other user names: only the email or the externalId
+    // tells they are alice and bob.
+    for body in [
+        serde_json::json!({"schemas": ["urn:ietf:params:scim:schemas:core:2.0:User"], "userName": "asmith",
+            "emails": [{"value": "alice@example.com", "type": "work"}]}),
+        serde_json::json!({"schemas": ["urn:ietf:params:scim:schemas:core:2.0:User"], "userName": "bjones",
+            "externalId": "00000000-0000-0000-0000-00000000000b"}),
+    ] {
+        let status = http
+            .post(format!("{}/Users", target.url))
+            .bearer_auth("t0ken")
+            .header("Content-Type", "application/scim+json")
+            .body(body.to_string())
+            .send()
+            .unwrap()
+            .status();
+        assert_eq!(status.as_u16(), 201);
+    }
+    let ldif = dir.path().join("directory.ldif");
+    std::fs::write(&ldif, DIRECTORY).unwrap();
+    let cfg = dir.path().join("app.toml");
+
+    // workEmail: alice is linked through her email; everyone else is created.
+    let data = dir.path().join("by-email");
+    std::fs::write(
+        &cfg,
+        config(&ldif, &target.url, "t0ken", "disable").replace(
+            "access_token = \"t0ken\"",
+            "access_token = \"t0ken\"\nunique_user_identifier = \"workEmail\"",
+        ),
+    )
+    .unwrap();
+    ok(scimbridge(&data, &["apply", "-f", &path_str(&cfg)], &[]));
+    let out = stdout(&scimbridge(&data, &["sync", "app"], &[]));
+    assert!(out.contains("created 2, linked 1,"), "{out}");
+    let alice = reader
+        .get("/Users", &[("filter", "emails eq \"alice@example.com\"")])
+        .1;
+    assert_eq!(alice["totalResults"], 1, "{alice}");
+    assert_eq!(
+        alice["Resources"][0]["userName"], "alice",
+        "linked and renamed by the update"
+    );
+
+    // A filter expression (a value path here), with a new data directory: everyone is found
+    // and linked, nobody is created twice.
+    let data = dir.path().join("by-filter");
+    let with_filter = |filter: &str| {
+        config(&ldif, &target.url, "t0ken", "disable").replace(
+            "access_token = \"t0ken\"",
+            &format!(
+                "access_token = \"t0ken\"\nunique_user_identifier = \"workEmail\"\nfilter_expression = '{filter}'"
+            ),
+        )
+    };
+    std::fs::write(&cfg, with_filter("emails eq \"%s\" or userName eq \"%s\"")).unwrap();
+    let output = scimbridge(&data, &["apply", "-f", &path_str(&cfg)], &[]);
+    assert_eq!(output.status.code(), Some(1));
+    assert!(
+        stderr(&output).contains("must contain %s exactly once"),
+        "{}",
+        stderr(&output)
+    );
+    std::fs::write(
+        &cfg,
+        with_filter("emails[type eq \"work\" and value eq \"%s\"]"),
+    )
+    .unwrap();
+    ok(scimbridge(&data, &["apply", "-f", &path_str(&cfg)], &[]));
+    let out = stdout(&scimbridge(&data, &["sync", "app"], &[]));
+    // Everyone exists by now (alice, bob and carol from the first data directory).
+    assert!(out.contains("created 0, linked 3,"), "{out}");
+    assert_eq!(
+        reader.users().len(),
+        4,
+        "bjones stays, nobody is duplicated"
+    );
+}

@@ -430,8 +430,26 @@ fn apply_attribute(
                         Value::Array(list) => list,
                         single => vec![single],
                     };
+                    // Indexed by `value`, so that adding to a large multi-valued
+                    // attribute (a group of 100,000 members) is not quadratic.
+                    let mut by_value: std::collections::HashMap<String, Vec<usize>> =
+                        std::collections::HashMap::new();
+                    for (index, existing) in items.iter().enumerate() {
+                        if let Some(Value::String(key)) = get_ci(existing, "value") {
+                            by_value.entry(key.clone()).or_default().push(index);
+                        }
+                    }
                     for item in incoming {
-                        if !items.iter().any(|e| same_value(e, &item)) {
+                        let duplicate = match get_ci(&item, "value") {
+                            Some(Value::String(key)) => by_value.get(key).is_some_and(|found| {
+                                found.iter().any(|&i| same_value(&items[i], &item))
+                            }),
+                            _ => items.iter().any(|e| same_value(e, &item)),
+                        };
+                        if !duplicate {
+                            if let Some(Value::String(key)) = get_ci(&item, "value") {
+                                by_value.entry(key.clone()).or_default().push(items.len());
+                            }
                             items.push(item);
                         }
                     }

@@ -92,6 +92,21 @@ impl Credentials {
 
 pub(crate) fn router(store: Arc<Store>, auth: Option<Arc<Credentials>>) -> Router {
     let state = AppState { store, auth };
+    // SCIM 1.1 clients get the same resources at /scim/v1, translated at the edge.
+    let v1 = routes(&state)
+        .route(
+            "/ServiceProviderConfigs",
+            get(service_provider_config).fallback(method_not_allowed),
+        )
+        .layer(middleware::from_fn(crate::v1::translate));
+    Router::new()
+        .nest(BASE_PATH, routes(&state))
+        .nest(crate::v1::V1_BASE_PATH, v1)
+        .fallback(not_found)
+        .with_state(state)
+}
+
+fn routes(state: &AppState) -> Router<AppState> {
     let protected = Router::new()
         .route(
             "/Users",
@@ -148,10 +163,7 @@ pub(crate) fn router(store: Arc<Store>, auth: Option<Arc<Credentials>>) -> Route
         )
         .route("/Schemas", get(schemas).fallback(method_not_allowed))
         .route("/Schemas/{id}", get(schema).fallback(method_not_allowed));
-    Router::new()
-        .nest(BASE_PATH, protected.merge(public))
-        .fallback(not_found)
-        .with_state(state)
+    protected.merge(public)
 }
 
 /// A SCIM error as an HTTP response.

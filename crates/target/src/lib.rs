@@ -8,6 +8,7 @@
 mod http;
 mod store;
 mod time;
+mod v1;
 
 use std::path::PathBuf;
 use std::sync::Arc;

@@ -58,30 +58,12 @@ pub struct TargetProcess {
 
 impl TargetProcess {
     pub fn start(database: &Path, token: &str) -> TargetProcess {
-        let port = scimbridge_testkit::free_port();
-        let child = Command::new(bin())
-            .args([
-                "target",
-                "serve",
-                "--listen",
-                &format!("127.0.0.1:{port}"),
-                "--token",
-                token,
-                "--database",
-            ])
-            .arg(database)
-            .stdin(Stdio::null())
-            .stdout(Stdio::null())
-            .stderr(Stdio::inherit())
-            .spawn()
-            .unwrap();
-        let target = TargetProcess {
+        let (child, url) = serve_target(&["--token", token], database);
+        TargetProcess {
             child,
-            url: format!("http://127.0.0.1:{port}/scim/v2"),
+            url,
             token: token.to_owned(),
-        };
-        wait_for_port(port);
-        target
+        }
     }
 
     pub fn client(&self) -> ScimReader {
@@ -97,6 +79,35 @@ impl Drop for TargetProcess {
         let _ = self.child.kill();
         let _ = self.child.wait();
     }
+}
+
+/// Starts `scimbridge target serve` on a port the system picks (no race with other tests for a
+/// free port) and returns it with its SCIM base URL, read from its first line of output.
+pub fn serve_target(args: &[&str], database: &Path) -> (Child, String) {
+    use std::io::BufRead;
+    let mut child = Command::new(bin())
+        .args(["target", "serve", "--listen", "127.0.0.1:0"])
+        .args(args)
+        .arg("--database")
+        .arg(database)
+        .stdin(Stdio::null())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::inherit())
+        .spawn()
+        .unwrap();
+    let stdout = child.stdout.take().unwrap();
+    let mut reader = std::io::BufReader::new(stdout);
+    let mut line = String::new();
+    reader.read_line(&mut line).unwrap();
+    // Keep reading, so that later lines never meet a closed pipe.
+    std::thread::spawn(move || std::io::copy(&mut reader, &mut std::io::sink()));
+    // "SCIM 2.0 target listening on http://127.0.0.1:PORT/scim/v2 (database …)"
+    let url = line
+        .split_whitespace()
+        .find(|word| word.starts_with("http://"))
+        .unwrap_or_else(|| panic!("unexpected first line from target serve: {line:?}"))
+        .to_owned();
+    (child, url)
 }
 
 pub fn wait_for_port(port: u16) {
