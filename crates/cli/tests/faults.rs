@@ -222,3 +222,44 @@ fn a_target_that_keeps_failing_fails_the_records_which_the_next_cycle_retries() 
     );
     setup.assert_users(4);
 }
+
+#[test]
+fn the_bundled_target_s_own_faults_are_ridden_out() {
+    // The same faults, injected by `target serve` itself: 429 with Retry-After on every 4th
+    // request, a dropped connection on every 7th.
+    let dir = temp_dir();
+    let (mut child, url) = serve_target(
+        &[
+            "--token",
+            "t0ken",
+            "--fault-error-every",
+            "4",
+            "--fault-status",
+            "429",
+            "--fault-retry-after",
+            "1",
+            "--fault-drop-every",
+            "7",
+        ],
+        &dir.path().join("target.db"),
+    );
+    let ldif = dir.path().join("directory.ldif");
+    std::fs::write(&ldif, directory(8)).unwrap();
+    let cfg = dir.path().join("app.toml");
+    std::fs::write(&cfg, config(&ldif, &url, "max_retries = 5", 10)).unwrap();
+    let data = dir.path().join("data");
+    ok(scimbridge(
+        &data,
+        &["apply", "--skip-check", "-f", &path_str(&cfg)],
+        &[],
+    ));
+    let output = scimbridge(&data, &["sync", "app"], &[]);
+    let out = format!("{}{}", stdout(&output), stderr(&output));
+    let _ = child.kill();
+    let _ = child.wait();
+    assert_eq!(output.status.code(), Some(0), "{out}");
+    assert!(
+        out.contains("created 8, linked 0, updated 0, disabled 0, deleted 0, failed 0"),
+        "{out}"
+    );
+}

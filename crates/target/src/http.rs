@@ -30,6 +30,7 @@ use crate::store::{Kind, Store, render};
 struct AppState {
     store: Arc<Store>,
     auth: Option<Arc<Credentials>>,
+    faults: Arc<crate::faults::FaultState>,
 }
 
 /// The accepted credentials, kept only as SHA-256 digests so that the constant-time comparison
@@ -90,8 +91,16 @@ impl Credentials {
     }
 }
 
-pub(crate) fn router(store: Arc<Store>, auth: Option<Arc<Credentials>>) -> Router {
-    let state = AppState { store, auth };
+pub(crate) fn router(
+    store: Arc<Store>,
+    auth: Option<Arc<Credentials>>,
+    faults: Arc<crate::faults::FaultState>,
+) -> Router {
+    let state = AppState {
+        store,
+        auth,
+        faults,
+    };
     // SCIM 1.1 clients get the same resources at /scim/v1, translated at the edge.
     let v1 = routes(&state)
         .route(
@@ -146,7 +155,11 @@ fn routes(state: &AppState) -> Router<AppState> {
         )
         .route("/.search", post(search_all).fallback(method_not_allowed))
         .route("/Bulk", post(bulk).fallback(method_not_allowed))
-        .route_layer(middleware::from_fn_with_state(state.clone(), require_auth));
+        .route_layer(middleware::from_fn_with_state(state.clone(), require_auth))
+        .route_layer(middleware::from_fn_with_state(
+            state.faults.clone(),
+            crate::faults::inject,
+        ));
     // Discovery stays public so clients can learn the auth scheme first.
     let public = Router::new()
         .route(

@@ -5,6 +5,7 @@
 //! `displayName` indexes) and are written through to SQLite in the same
 //! request, so a restart on the same file shows the same resources.
 
+mod faults;
 mod http;
 mod store;
 mod time;
@@ -12,6 +13,8 @@ mod v1;
 
 use std::path::PathBuf;
 use std::sync::Arc;
+
+pub use faults::Faults;
 
 /// Every endpoint is mounted under this path.
 pub const BASE_PATH: &str = "/scim/v2";
@@ -68,6 +71,7 @@ pub enum TargetError {
 pub struct ScimTarget {
     inner: Arc<store::Store>,
     auth: Option<Arc<http::Credentials>>,
+    faults: Arc<faults::FaultState>,
 }
 
 impl std::fmt::Debug for ScimTarget {
@@ -85,6 +89,7 @@ impl ScimTarget {
         let store = store::Store::open(&config.database_path).await?;
         Ok(ScimTarget {
             inner: Arc::new(store),
+            faults: Arc::default(),
             auth: http::Credentials::new(
                 config.bearer_token.as_deref(),
                 config
@@ -98,7 +103,19 @@ impl ScimTarget {
 
     /// The HTTP API, everything mounted under [`BASE_PATH`].
     pub fn router(&self) -> axum::Router {
-        http::router(self.inner.clone(), self.auth.clone())
+        http::router(self.inner.clone(), self.auth.clone(), self.faults.clone())
+    }
+
+    /// Injects these faults from now on (and restarts their counting); `Faults::default()`
+    /// stops injecting.
+    pub fn set_faults(&self, faults: Faults) {
+        self.faults.set(faults);
+    }
+
+    /// Requests received on `/Users`, `/Groups`, `/Bulk` and `/.search`, by
+    /// `METHOD /Resource[/{id}]`.
+    pub fn requests(&self) -> std::collections::BTreeMap<String, u64> {
+        self.faults.requests()
     }
 
     /// Serves [`Self::router`] on `listener` until `shutdown` completes, then

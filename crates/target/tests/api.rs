@@ -1267,3 +1267,75 @@ async fn basic_authentication() {
     let spc = env.get("/ServiceProviderConfig").await.body;
     assert_eq!(spc["authenticationSchemes"][0]["type"], "httpbasic");
 }
+
+#[tokio::test]
+async fn faults_on_demand_and_request_counts() {
+    let dir = tempfile::tempdir().unwrap();
+    let target = ScimTarget::open(TargetConfig {
+        database_path: dir.path().join("t.db"),
+        ..TargetConfig::default()
+    })
+    .await
+    .unwrap();
+    let env = Env {
+        _dir: tempfile::tempdir().unwrap(),
+        path: Default::default(),
+        router: target.router(),
+        token: None,
+    };
+    target.set_faults(scimbridge_target::Faults {
+        error_every: Some((2, 429)),
+        retry_after: Some(7),
+        ..Default::default()
+    });
+    let first = env.get("/Users").await;
+    assert_eq!(first.status, StatusCode::OK);
+    let second = env.get("/Users").await;
+    assert_error(&second, 429, None);
+    assert_eq!(second.headers[header::RETRY_AFTER], "7");
+    // Discovery is never faulted, nor counted.
+    assert_eq!(
+        env.get("/ServiceProviderConfig").await.status,
+        StatusCode::OK
+    );
+
+    // A dropped connection: the answer breaks, and nothing was done.
+    target.set_faults(scimbridge_target::Faults {
+        drop_every: Some(1),
+        ..Default::default()
+    });
+    let request = Request::post(format!("{BASE_PATH}/Users"))
+        .header(header::CONTENT_TYPE, "application/scim+json")
+        .body(Body::from(
+            json!({"schemas": [USER_SCHEMA], "userName": "dropped"}).to_string(),
+        ))
+        .unwrap();
+    let response = env.router.clone().oneshot(request).await.unwrap();
+    assert!(
+        axum::body::to_bytes(response.into_body(), usize::MAX)
+            .await
+            .is_err()
+    );
+
+    // Latency after the work: the user exists although the answer is late.
+    target.set_faults(scimbridge_target::Faults {
+        latency_after: std::time::Duration::from_millis(300),
+        ..Default::default()
+    });
+    let started = std::time::Instant::now();
+    env.create_user("late", json!({})).await;
+    assert!(started.elapsed() >= std::time::Duration::from_millis(300));
+    target.set_faults(scimbridge_target::Faults::default());
+    let users = env.get("/Users").await.body;
+    let names: Vec<&str> = users["Resources"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|u| u["userName"].as_str().unwrap())
+        .collect();
+    assert_eq!(names, ["late"], "the dropped create did nothing");
+
+    let requests = target.requests();
+    assert_eq!(requests["GET /Users"], 3, "{requests:?}");
+    assert_eq!(requests["POST /Users"], 2, "{requests:?}");
+}

@@ -5,7 +5,7 @@ use std::path::PathBuf;
 use std::process::ExitCode;
 
 use anyhow::{Context, Result, anyhow};
-use scimbridge_target::{BASE_PATH, ScimTarget, TargetConfig};
+use scimbridge_target::{BASE_PATH, Faults, ScimTarget, TargetConfig};
 
 #[derive(Debug, clap::Subcommand)]
 pub enum Command {
@@ -38,6 +38,24 @@ pub struct ServeArgs {
     /// SQLite file holding the target's users and groups [default: DATA_DIR/target.db].
     #[arg(long)]
     database: Option<PathBuf>,
+    /// Test faults: wait this many milliseconds before handling each request.
+    #[arg(long, default_value_t = 0, help_heading = "Faults (for tests)")]
+    fault_latency_ms: u64,
+    /// Test faults: handle each request, then wait this many milliseconds before answering.
+    #[arg(long, default_value_t = 0, help_heading = "Faults (for tests)")]
+    fault_latency_after_ms: u64,
+    /// Test faults: answer every Nth request with --fault-status instead of handling it.
+    #[arg(long, help_heading = "Faults (for tests)")]
+    fault_error_every: Option<u64>,
+    /// Test faults: the status of injected errors (429, 503, 500…).
+    #[arg(long, default_value_t = 503, help_heading = "Faults (for tests)")]
+    fault_status: u16,
+    /// Test faults: send this Retry-After (seconds) with injected errors.
+    #[arg(long, help_heading = "Faults (for tests)")]
+    fault_retry_after: Option<u64>,
+    /// Test faults: drop the connection of every Nth request, unanswered and unhandled.
+    #[arg(long, help_heading = "Faults (for tests)")]
+    fault_drop_every: Option<u64>,
 }
 
 pub async fn run(data_dir: &std::path::Path, command: Command) -> Result<ExitCode> {
@@ -88,6 +106,17 @@ pub async fn run(data_dir: &std::path::Path, command: Command) -> Result<ExitCod
             database_path.display()
         )
     })?;
+    let faults = Faults {
+        latency_before: std::time::Duration::from_millis(args.fault_latency_ms),
+        latency_after: std::time::Duration::from_millis(args.fault_latency_after_ms),
+        error_every: args.fault_error_every.map(|n| (n, args.fault_status)),
+        retry_after: args.fault_retry_after,
+        drop_every: args.fault_drop_every,
+    };
+    if faults != Faults::default() {
+        eprintln!("warning: injecting test faults: {faults:?}");
+    }
+    target.set_faults(faults);
     let listener = tokio::net::TcpListener::bind(args.listen)
         .await
         .with_context(|| format!("cannot listen on {}", args.listen))?;
