@@ -159,6 +159,10 @@ fn group_lifecycle(url: &str, token: &str, reader: &ScimReader) {
         out.contains("groups: created 3, linked 0, updated 0, deleted 0, failed 0"),
         "{out}"
     );
+    // Both targets offer Bulk: the discovery, one look-up per new group, one Bulk request
+    // creating the three groups, then one look-up and one Bulk request for the seven users that
+    // also adds them to their groups by bulkId. Nothing is left for the group stage.
+    assert!(out.contains("(7 requests)"), "{out}");
     assert_eq!(
         target_groups(reader),
         vec![
@@ -402,4 +406,36 @@ fn paths_override_and_a_target_without_discovery_gets_put_and_listing() {
         "{groups:?}"
     );
     assert_eq!(groups.len(), 6, "{groups:?}");
+}
+
+#[test]
+fn taking_the_group_base_dn_out_leaves_the_groups_alone() {
+    let dir = temp_dir();
+    let target = TargetProcess::start(&dir.path().join("target.db"), "t0ken");
+    let reader = target.client();
+    let data = dir.path().join("data");
+    let ldif = dir.path().join("directory.ldif");
+    let cfg = dir.path().join("app.toml");
+    std::fs::write(
+        &ldif,
+        directory(&[group("staff", 1, &["ann", "ben"])], None),
+    )
+    .unwrap();
+    std::fs::write(&cfg, config(&ldif, &target.url, "t0ken", "")).unwrap();
+    ok(scimbridge(&data, &["apply", "-f", &path_str(&cfg)], &[]));
+    let out = sync(&data);
+    assert!(out.contains("groups: created 1"), "{out}");
+
+    let without = config(&ldif, &target.url, "t0ken", "")
+        .replace("group_base_dn = \"ou=groups,dc=example,dc=com\"\n", "");
+    std::fs::write(&cfg, without).unwrap();
+    ok(scimbridge(&data, &["apply", "-f", &path_str(&cfg)], &[]));
+    let plan = ok(scimbridge(&data, &["plan", "app"], &[]));
+    assert!(!plan.contains("group"), "{plan}");
+    let out = sync(&data);
+    assert!(!out.contains("groups:"), "{out}");
+    assert_eq!(
+        target_groups(&reader),
+        vec![("staff".to_owned(), set(&["ann", "ben"]))]
+    );
 }

@@ -8,7 +8,8 @@ use futures_util::stream::{self, StreamExt};
 
 use scimbridge_model::{
     Channel, ChannelKey, Connection, CycleSummary, DataStore, DataStoreType, DesiredGroup,
-    GroupRecord, Operation, Plan, PlannedOperation, Record, RecordStatus,
+    GroupOperation, GroupRecord, Operation, Plan, PlannedGroupOperation, PlannedOperation, Record,
+    RecordStatus,
 };
 
 use crate::apply::groups::{GroupOutcome, GroupSettings, apply_group_operation};
@@ -158,7 +159,12 @@ pub async fn plan_channel(
         &connection.options,
         changes.unchanged,
     );
-    plan.group_operations = plan_groups(&desired_groups, &group_records, &user_targets(&records));
+    // Without a group base DN the channel leaves groups alone, including those it provisioned
+    // before: taking the setting out is not a reason to delete them.
+    if channel.source_location.group_base_dn.is_some() {
+        plan.group_operations =
+            plan_groups(&desired_groups, &group_records, &user_targets(&records));
+    }
     Ok(ChannelPlan {
         plan,
         records,
@@ -166,6 +172,87 @@ pub async fn plan_channel(
         group_records,
         group_failures,
     })
+}
+
+/// How many user creates go in one Bulk request: fewer when group PATCHes ride along, so that
+/// the request stays within the target's `maxOperations`.
+fn user_chunk(
+    capabilities: &crate::apply::Capabilities,
+    rides: Option<&(bulk::GroupRides, Vec<GroupRecord>)>,
+) -> usize {
+    let users = bulk::chunk_size(capabilities.bulk_max_operations);
+    let groups = rides.map_or(0, |(_, created)| created.len());
+    match capabilities.bulk_max_operations {
+        0 => users,
+        max => users.min(max.saturating_sub(groups)).max(1),
+    }
+}
+
+/// Creates the cycle's new groups empty with Bulk (those the target does not have already) and
+/// saves their records, so that the users' Bulk requests can add the members. `None` when there
+/// is nothing to ride along, or too many groups for the target's `maxOperations`.
+async fn prepare_group_rides(
+    store: &dyn Store,
+    key: &ChannelKey,
+    client: &ScimClient,
+    plan: &Plan,
+    desired: &[DesiredGroup],
+    max_operations: usize,
+) -> Result<Option<(bulk::GroupRides, Vec<GroupRecord>)>, CycleError> {
+    let new_groups: Vec<&PlannedGroupOperation> = plan
+        .group_operations
+        .iter()
+        .filter(|g| matches!(g.operation, GroupOperation::Create { .. }))
+        .collect();
+    if new_groups.is_empty() || (max_operations != 0 && new_groups.len() * 2 > max_operations) {
+        return Ok(None);
+    }
+    let mut to_create = Vec::new();
+    for group in &new_groups {
+        // A group the target already has is linked by the group stage, as usual.
+        match client.find_group(&group.display_name).await {
+            Ok(None) => to_create.push((group.guid.clone(), group.display_name.clone())),
+            Ok(Some(_)) => {}
+            Err(e) => {
+                tracing::debug!(error = %e, "group look-up failed; groups go after the users");
+                return Ok(None);
+            }
+        }
+    }
+    let created = bulk::create_empty_groups(client, &to_create, max_operations).await;
+    let mut records = Vec::new();
+    let mut groups_of_user: HashMap<String, Vec<String>> = HashMap::new();
+    for group in new_groups {
+        let Some(target_id) = created.get(&group.guid) else {
+            continue;
+        };
+        let record = GroupRecord {
+            guid: group.guid.clone(),
+            dn: group.dn.clone(),
+            display_name: group.display_name.clone(),
+            target_id: Some(target_id.clone()),
+            members: Vec::new(),
+            status: RecordStatus::Provisioned,
+            last_error: None,
+            attempts: 0,
+        };
+        // Saved at once: a crash before the members are recorded leaves a group the next cycle
+        // fills, never a second group.
+        store.save_group_record(key, &record).await?;
+        if let Some(desired) = desired.iter().find(|d| d.guid == group.guid) {
+            for member in &desired.member_guids {
+                groups_of_user
+                    .entry(member.clone())
+                    .or_default()
+                    .push(target_id.clone());
+            }
+        }
+        records.push(record);
+    }
+    if records.is_empty() {
+        return Ok(None);
+    }
+    Ok(Some((bulk::GroupRides::new(groups_of_user), records)))
 }
 
 /// Operations applied together: one, or a chunk of creates sent with SCIM Bulk.
@@ -290,6 +377,22 @@ async fn run_planned(
     } else {
         None
     };
+    // New groups ride along: created empty first, then each Bulk request of users also adds
+    // its users to their groups by bulkId.
+    let rides = match &bulk {
+        Some(capabilities) if channel.source_location.group_base_dn.is_some() => {
+            prepare_group_rides(
+                store,
+                key,
+                &client,
+                &plan,
+                &desired_groups,
+                capabilities.bulk_max_operations,
+            )
+            .await?
+        }
+        _ => None,
+    };
     let units: Vec<Unit> = match &bulk {
         Some(capabilities) => {
             let (creates, others): (Vec<&PlannedOperation>, Vec<&PlannedOperation>) = plan
@@ -301,7 +404,7 @@ async fn run_planned(
                 .map(Unit::One)
                 .chain(
                     creates
-                        .chunks(bulk::chunk_size(capabilities.bulk_max_operations))
+                        .chunks(user_chunk(capabilities, rides.as_ref()))
                         .map(|chunk| Unit::Bulk(chunk.to_vec())),
                 )
                 .collect()
@@ -311,6 +414,7 @@ async fn run_planned(
     let max_payload_size = bulk.as_ref().map_or(0, |c| c.bulk_max_payload_size);
     // Up to max_threads units in flight over the client's one connection pool; each record is
     // saved as soon as its operation settles.
+    let group_rides = rides.as_ref().map(|(r, _)| r);
     let mut settled = stream::iter(units.into_iter().map(|unit| {
         let client = &client;
         let by_guid = &by_guid;
@@ -325,7 +429,14 @@ async fn run_planned(
                     vec![apply_operation(client, op, ops[0].1, &connection.options).await]
                 }
                 Unit::Bulk(_) => {
-                    bulk::create_users(client, &ops, &connection.options, max_payload_size).await
+                    bulk::create_users(
+                        client,
+                        &ops,
+                        &connection.options,
+                        max_payload_size,
+                        group_rides,
+                    )
+                    .await
                 }
             };
             let mut done = Vec::with_capacity(ops.len());
@@ -370,6 +481,19 @@ async fn run_planned(
     }
     drop(settled);
     progress.end();
+    if let Some((rides, created)) = &rides {
+        summary.groups_created += created.len() as u64;
+        let confirmed = rides.confirmed();
+        for record in created {
+            let mut record = record.clone();
+            if let Some(target_id) = &record.target_id {
+                record.members = confirmed.get(target_id).cloned().unwrap_or_default();
+                record.members.sort();
+                record.members.dedup();
+            }
+            store.save_group_record(key, &record).await?;
+        }
+    }
 
     // Groups go after the users, so that members resolve to the users just created.
     for (dn, reason) in group_failures {
@@ -377,8 +501,12 @@ async fn run_planned(
         summary.groups_failed += 1;
         failures.push((format!("group {dn}"), reason));
     }
-    if !desired_groups.is_empty() || !group_records.is_empty() {
+    if channel.source_location.group_base_dn.is_some()
+        && (!desired_groups.is_empty() || !group_records.is_empty())
+    {
         let records = store.records(key).await?;
+        // Read again: groups created with the users' Bulk requests are in there now.
+        let group_records = store.group_records(key).await?;
         let operations = plan_groups(&desired_groups, &group_records, &user_targets(&records));
         let existing: HashMap<&str, &GroupRecord> =
             group_records.iter().map(|r| (r.guid.as_str(), r)).collect();

@@ -4,8 +4,9 @@
 //! one-user path, which looks the user up before creating it: never a duplicate.
 
 use std::collections::HashMap;
+use std::sync::Mutex;
 
-use scimbridge_model::{Operation, PlannedOperation, ProvisioningOptions, Record};
+use scimbridge_model::{GroupMember, Operation, PlannedOperation, ProvisioningOptions, Record};
 use serde_json::{Value, json};
 
 use super::{Applied, Outcome, ScimClient, Written, apply_operation, failed, link_user, settled};
@@ -22,12 +23,93 @@ pub fn chunk_size(max_operations: usize) -> usize {
     }
 }
 
+/// Groups created (empty) before the users of the cycle, that receive their members in the
+/// same Bulk requests as the users: a PATCH per group whose member values are the `bulkId`s
+/// of the users created in that request (RFC 7644 §3.7.2).
+#[derive(Debug, Default)]
+pub struct GroupRides {
+    /// User GUID → the target ids of the groups it joins.
+    pub groups_of_user: HashMap<String, Vec<String>>,
+    /// Group target id → the members confirmed by the target.
+    confirmed: Mutex<HashMap<String, Vec<GroupMember>>>,
+}
+
+impl GroupRides {
+    pub fn new(groups_of_user: HashMap<String, Vec<String>>) -> GroupRides {
+        GroupRides {
+            groups_of_user,
+            confirmed: Mutex::default(),
+        }
+    }
+
+    /// Group target id → members added by the Bulk requests.
+    pub fn confirmed(&self) -> HashMap<String, Vec<GroupMember>> {
+        self.confirmed.lock().map(|c| c.clone()).unwrap_or_default()
+    }
+
+    /// The PATCH operations adding the batch's users to their groups: group id → user indexes.
+    fn memberships(
+        &self,
+        chunk: &[(&PlannedOperation, Option<&Record>)],
+        batch: &[usize],
+    ) -> Vec<(String, Vec<usize>)> {
+        let mut by_group: Vec<(String, Vec<usize>)> = Vec::new();
+        for &index in batch {
+            let guid = chunk[index].0.guid.as_str();
+            for group in self.groups_of_user.get(guid).into_iter().flatten() {
+                match by_group.iter_mut().find(|(g, _)| g == group) {
+                    Some((_, members)) => members.push(index),
+                    None => by_group.push((group.clone(), vec![index])),
+                }
+            }
+        }
+        by_group
+    }
+}
+
+/// Creates these groups (GUID, display name), empty, with Bulk requests of at most
+/// `max_operations`; returns GUID → target id of those the target created. The others are left
+/// to the group stage of the cycle, which looks each up before creating it.
+pub async fn create_empty_groups(
+    client: &ScimClient,
+    groups: &[(String, String)],
+    max_operations: usize,
+) -> HashMap<String, String> {
+    let mut created = HashMap::new();
+    for batch in groups.chunks(chunk_size(max_operations)) {
+        let operations: Vec<Value> = batch
+            .iter()
+            .map(|(guid, name)| {
+                json!({"method": "POST", "path": client.groups_path(), "bulkId": guid, "data": {
+                    "schemas": [scimbridge_scim::GROUP_SCHEMA], "displayName": name}})
+            })
+            .collect();
+        let answers = match client.bulk(&operations).await {
+            Ok(answers) => answers,
+            Err(e) => {
+                tracing::debug!(error = %e, "bulk group creation failed; the group stage creates them");
+                continue;
+            }
+        };
+        for answer in &answers {
+            if let (Some(guid), BulkResult::Created { id, .. }) = (
+                answer.get("bulkId").and_then(Value::as_str),
+                read_answer(answer),
+            ) {
+                created.insert(guid.to_owned(), id);
+            }
+        }
+    }
+    created
+}
+
 /// Applies a chunk of create operations; the results come back in the chunk's order.
 pub async fn create_users(
     client: &ScimClient,
     chunk: &[(&PlannedOperation, Option<&Record>)],
     options: &ProvisioningOptions,
     max_payload_size: usize,
+    rides: Option<&GroupRides>,
 ) -> Vec<Applied> {
     let mut results: Vec<Option<Applied>> = vec![None; chunk.len()];
     let names: Vec<&str> = chunk
@@ -70,7 +152,7 @@ pub async fn create_users(
     }
 
     for batch in payload_batches(chunk, &to_create, max_payload_size) {
-        let operations: Vec<Value> = batch
+        let mut operations: Vec<Value> = batch
             .iter()
             .map(|&index| {
                 let image = match &chunk[index].0.operation {
@@ -80,6 +162,24 @@ pub async fn create_users(
                 json!({"method": "POST", "path": "/Users", "bulkId": bulk_id(index), "data": image})
             })
             .collect();
+        let memberships = rides
+            .map(|r| r.memberships(chunk, &batch))
+            .unwrap_or_default();
+        for (position, (group_id, members)) in memberships.iter().enumerate() {
+            let value: Vec<Value> = members
+                .iter()
+                .map(|&index| json!({"value": format!("bulkId:{}", bulk_id(index))}))
+                .collect();
+            operations.push(json!({
+                "method": "PATCH",
+                "path": format!("{}/{group_id}", client.groups_path()),
+                "bulkId": format!("g{position}"),
+                "data": {
+                    "schemas": [scimbridge_scim::PATCH_OP_SCHEMA],
+                    "Operations": [{"op": "add", "path": "members", "value": value}]
+                }
+            }));
+        }
         let answers = match client.bulk(&operations).await {
             Ok(answers) => answers,
             Err(e) => {
@@ -91,6 +191,9 @@ pub async fn create_users(
             .iter()
             .filter_map(|a| a.get("bulkId").and_then(Value::as_str).map(|id| (id, a)))
             .collect();
+        if let Some(rides) = rides {
+            confirm_memberships(rides, chunk, &memberships, &by_bulk_id);
+        }
         for &index in &batch {
             let (op, existing) = chunk[index];
             let Operation::Create { image } = &op.operation else {
@@ -124,6 +227,39 @@ pub async fn create_users(
             result.unwrap_or_else(|| failed(op, *existing, "not applied".into(), false))
         })
         .collect()
+}
+
+/// Records the members each group PATCH of the request added, with the ids of the users
+/// created in it; a PATCH that failed (a member's create failed, say) adds nobody: the group
+/// stage of the cycle adds whoever is missing.
+fn confirm_memberships(
+    rides: &GroupRides,
+    chunk: &[(&PlannedOperation, Option<&Record>)],
+    memberships: &[(String, Vec<usize>)],
+    answers: &HashMap<&str, &Value>,
+) {
+    let Ok(mut confirmed) = rides.confirmed.lock() else {
+        return;
+    };
+    for (position, (group_id, members)) in memberships.iter().enumerate() {
+        let patched = answers
+            .get(format!("g{position}").as_str())
+            .is_some_and(|a| matches!(read_status(a), Some(200 | 204)));
+        if !patched {
+            continue;
+        }
+        let added = members.iter().filter_map(|&index| {
+            let answer = answers.get(bulk_id(index).as_str())?;
+            match read_answer(answer) {
+                BulkResult::Created { id, .. } => Some(GroupMember {
+                    guid: chunk[index].0.guid.clone(),
+                    target_id: id,
+                }),
+                _ => None,
+            }
+        });
+        confirmed.entry(group_id.clone()).or_default().extend(added);
+    }
 }
 
 async fn one_by_one(
@@ -185,7 +321,12 @@ enum BulkResult {
 /// Reads one operation of a Bulk response: `status` is a number or a string (RFC 7644 shows
 /// `"201"`), the id is in `location` or in `response.id`.
 fn read_answer(answer: &Value) -> BulkResult {
-    let status = match answer.get("status") {
+    let status = read_status(answer);
+    read_answer_with(answer, status)
+}
+
+fn read_status(answer: &Value) -> Option<u16> {
+    match answer.get("status") {
         Some(Value::String(text)) => text.trim().parse::<u16>().ok(),
         Some(Value::Number(n)) => n.as_u64().and_then(|n| u16::try_from(n).ok()),
         // RFC 7643 draft style: {"status": {"code": "201"}}.
@@ -198,7 +339,10 @@ fn read_answer(answer: &Value) -> BulkResult {
             })
             .and_then(|c| c.parse().ok()),
         _ => None,
-    };
+    }
+}
+
+fn read_answer_with(answer: &Value, status: Option<u16>) -> BulkResult {
     let detail = || {
         answer
             .pointer("/response/detail")

@@ -317,6 +317,11 @@ impl ScimClient {
         self
     }
 
+    /// The Groups path, as Bulk operations name it.
+    pub fn groups_path(&self) -> &str {
+        &self.groups_path
+    }
+
     pub fn retry_policy(&self) -> RetryPolicy {
         self.retry
     }

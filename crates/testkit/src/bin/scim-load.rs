@@ -3,6 +3,9 @@
 //! its members in chunks), with nothing else: no directory, no state store, no plan. The
 //! benchmark compares the engine with it to show the engine's own cost.
 //!
+//! With --bulk, as the engine does: groups created empty in one Bulk request, then each Bulk
+//! request of 100 users also adds them to their groups by bulkId.
+//!
 //! usage: scim-load --url URL --token TOKEN --plan PLAN.json [--threads N] [--bulk]
 //! PLAN.json is the output of `scimbridge plan CONNECTION --json` before the first cycle.
 //! Prints one JSON line: {"seconds", "requests", "users", "groups"}.
@@ -125,6 +128,58 @@ async fn main() {
         .await;
 
     if bulk {
+        // As the engine does: each new group is looked up, the groups are created empty in
+        // Bulk, then every Bulk request of users also adds them to their groups by bulkId.
+        for (name, _) in &groups {
+            let filter = format!("displayName eq {}", quote(name));
+            load.send(
+                reqwest::Method::GET,
+                "/Groups",
+                &[("filter", &filter), ("attributes", "id,displayName")],
+                None,
+            )
+            .await;
+        }
+        let operations: Vec<Value> = groups
+            .iter()
+            .enumerate()
+            .map(|(i, (name, _))| json!({"method": "POST", "path": "/Groups", "bulkId": format!("g{i}"),
+                "data": {"schemas": ["urn:ietf:params:scim:schemas:core:2.0:Group"], "displayName": name}}))
+            .collect();
+        let answer = load
+            .send(
+                reqwest::Method::POST,
+                "/Bulk",
+                &[],
+                Some(&json!({
+                    "schemas": ["urn:ietf:params:scim:api:messages:2.0:BulkRequest"],
+                    "Operations": operations
+                })),
+            )
+            .await;
+        let mut group_ids: HashMap<String, String> = HashMap::new();
+        for result in answer["Operations"].as_array().into_iter().flatten() {
+            let id = result["location"]
+                .as_str()
+                .and_then(|l| l.rsplit('/').next())
+                .unwrap_or_default();
+            group_ids.insert(
+                result["bulkId"].as_str().unwrap_or_default().to_owned(),
+                id.to_owned(),
+            );
+        }
+        let mut groups_of_user: HashMap<&str, Vec<String>> = HashMap::new();
+        for (i, (_, members)) in groups.iter().enumerate() {
+            if let Some(id) = group_ids.get(&format!("g{i}")) {
+                for member in members {
+                    groups_of_user
+                        .entry(member.as_str())
+                        .or_default()
+                        .push(id.clone());
+                }
+            }
+        }
+        let groups_of_user = &groups_of_user;
         let chunks: Vec<&[(String, String, Value)]> = creates.chunks(CHUNK).collect();
         stream::iter(chunks.into_iter().map(|chunk| {
             let load = &load;
@@ -139,10 +194,25 @@ async fn main() {
                     .send(reqwest::Method::GET, "/Users", &[("filter", &filter), ("attributes", "id,userName"), ("count", &count)], None)
                     .await;
                 assert_eq!(found["totalResults"].as_u64(), Some(0), "the target is not empty");
-                let operations: Vec<Value> = chunk
+                let mut operations: Vec<Value> = chunk
                     .iter()
                     .map(|(guid, _, image)| json!({"method": "POST", "path": "/Users", "bulkId": guid, "data": image}))
                     .collect();
+                let mut by_group: Vec<(String, Vec<Value>)> = Vec::new();
+                for (guid, _, _) in chunk.iter() {
+                    for group in groups_of_user.get(guid.as_str()).into_iter().flatten() {
+                        let member = json!({"value": format!("bulkId:{guid}")});
+                        match by_group.iter_mut().find(|(g, _)| g == group) {
+                            Some((_, members)) => members.push(member),
+                            None => by_group.push((group.clone(), vec![member])),
+                        }
+                    }
+                }
+                for (i, (group, members)) in by_group.into_iter().enumerate() {
+                    operations.push(json!({"method": "PATCH", "path": format!("/Groups/{group}"), "bulkId": format!("p{i}"),
+                        "data": {"schemas": ["urn:ietf:params:scim:api:messages:2.0:PatchOp"],
+                                 "Operations": [{"op": "add", "path": "members", "value": members}]}}));
+                }
                 let answer = load
                     .send(reqwest::Method::POST, "/Bulk", &[], Some(&json!({
                         "schemas": ["urn:ietf:params:scim:api:messages:2.0:BulkRequest"],
@@ -182,6 +252,18 @@ async fn main() {
         .await;
     }
 
+    if bulk {
+        println!(
+            "{}",
+            json!({
+                "seconds": started.elapsed().as_secs_f64(),
+                "requests": load.requests.load(Ordering::Relaxed),
+                "users": creates.len(),
+                "groups": groups.len(),
+            })
+        );
+        return;
+    }
     stream::iter(groups.iter().map(|(name, members)| {
         let load = &load;
         async move {
