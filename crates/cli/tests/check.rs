@@ -203,3 +203,15 @@ async fn basic_authentication_against_the_bundled_target() {
     );
     assert!(!error.contains("wrong"), "{error}");
 }
+
+#[tokio::test]
+async fn a_target_without_authentication_takes_none() {
+    let dir = temp_dir();
+    let (mut child, url) = serve_target(&[], &dir.path().join("target.db"));
+    let outcome = check_target(&TargetSettings::new(url.as_str()), TIMEOUT).await;
+    let _ = child.kill();
+    let _ = child.wait();
+    let report = outcome.unwrap();
+    assert_eq!(report.users, Some(0));
+    assert!(report.capabilities.bulk && report.capabilities.etag && report.capabilities.patch);
+}
