@@ -198,6 +198,7 @@ async fn prepare_group_rides(
     plan: &Plan,
     desired: &[DesiredGroup],
     max_operations: usize,
+    member_chunk_size: usize,
 ) -> Result<Option<(bulk::GroupRides, Vec<GroupRecord>)>, CycleError> {
     let new_groups: Vec<&PlannedGroupOperation> = plan
         .group_operations
@@ -252,7 +253,10 @@ async fn prepare_group_rides(
     if records.is_empty() {
         return Ok(None);
     }
-    Ok(Some((bulk::GroupRides::new(groups_of_user), records)))
+    Ok(Some((
+        bulk::GroupRides::new(groups_of_user, member_chunk_size),
+        records,
+    )))
 }
 
 /// Operations applied together: one, or a chunk of creates sent with SCIM Bulk.
@@ -388,6 +392,7 @@ async fn run_planned(
                 &plan,
                 &desired_groups,
                 capabilities.bulk_max_operations,
+                connection.target.group_member_chunk_size.max(1) as usize,
             )
             .await?
         }

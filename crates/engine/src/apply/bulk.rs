@@ -23,48 +23,125 @@ pub fn chunk_size(max_operations: usize) -> usize {
     }
 }
 
-/// Groups created (empty) before the users of the cycle, that receive their members in the
-/// same Bulk requests as the users: a PATCH per group whose member values are the `bulkId`s
-/// of the users created in that request (RFC 7644 §3.7.2).
-#[derive(Debug, Default)]
+/// Groups created (empty) before the users of the cycle, filled by the users' Bulk requests:
+/// a PATCH per group whose member values are the `bulkId`s of users created in that request
+/// (RFC 7644 §3.7.2), plus the ids of members created by earlier requests. A group's members
+/// wait until `chunk_size` of them can go in one PATCH, so the target sees no more group writes
+/// than with PATCH chunks after the users; whoever is still waiting at the end is added by the
+/// group stage of the cycle.
+#[derive(Debug)]
 pub struct GroupRides {
     /// User GUID → the target ids of the groups it joins.
-    pub groups_of_user: HashMap<String, Vec<String>>,
-    /// Group target id → the members confirmed by the target.
-    confirmed: Mutex<HashMap<String, Vec<GroupMember>>>,
+    groups_of_user: HashMap<String, Vec<String>>,
+    chunk_size: usize,
+    state: Mutex<RideState>,
+}
+
+#[derive(Debug, Default)]
+struct RideState {
+    /// Group id → members created by earlier requests, not in the group yet.
+    waiting: HashMap<String, Vec<GroupMember>>,
+    /// Group id → members the target confirmed.
+    confirmed: HashMap<String, Vec<GroupMember>>,
+}
+
+/// One group's share of a Bulk request.
+#[derive(Debug)]
+struct Ride {
+    group: String,
+    /// Members created by earlier requests (sent by id).
+    earlier: Vec<GroupMember>,
+    /// Indexes in the chunk of the users of this request (sent by `bulkId`).
+    own: Vec<usize>,
+    /// Whether a PATCH goes in this request (else the members wait).
+    sent: bool,
 }
 
 impl GroupRides {
-    pub fn new(groups_of_user: HashMap<String, Vec<String>>) -> GroupRides {
+    pub fn new(groups_of_user: HashMap<String, Vec<String>>, chunk_size: usize) -> GroupRides {
         GroupRides {
             groups_of_user,
-            confirmed: Mutex::default(),
+            chunk_size: chunk_size.max(1),
+            state: Mutex::default(),
         }
     }
 
     /// Group target id → members added by the Bulk requests.
     pub fn confirmed(&self) -> HashMap<String, Vec<GroupMember>> {
-        self.confirmed.lock().map(|c| c.clone()).unwrap_or_default()
+        self.state
+            .lock()
+            .map(|s| s.confirmed.clone())
+            .unwrap_or_default()
     }
 
-    /// The PATCH operations adding the batch's users to their groups: group id → user indexes.
-    fn memberships(
-        &self,
-        chunk: &[(&PlannedOperation, Option<&Record>)],
-        batch: &[usize],
-    ) -> Vec<(String, Vec<usize>)> {
-        let mut by_group: Vec<(String, Vec<usize>)> = Vec::new();
+    /// The groups of the batch's users, and which get a PATCH in this request.
+    fn take(&self, chunk: &[(&PlannedOperation, Option<&Record>)], batch: &[usize]) -> Vec<Ride> {
+        let mut rides: Vec<Ride> = Vec::new();
         for &index in batch {
             let guid = chunk[index].0.guid.as_str();
             for group in self.groups_of_user.get(guid).into_iter().flatten() {
-                match by_group.iter_mut().find(|(g, _)| g == group) {
-                    Some((_, members)) => members.push(index),
-                    None => by_group.push((group.clone(), vec![index])),
+                match rides.iter_mut().find(|r| &r.group == group) {
+                    Some(ride) => ride.own.push(index),
+                    None => rides.push(Ride {
+                        group: group.clone(),
+                        earlier: Vec::new(),
+                        own: vec![index],
+                        sent: false,
+                    }),
                 }
             }
         }
-        by_group
+        let Ok(mut state) = self.state.lock() else {
+            return Vec::new();
+        };
+        for ride in &mut rides {
+            let waiting = state.waiting.get(&ride.group).map_or(0, Vec::len);
+            if waiting + ride.own.len() >= self.chunk_size {
+                ride.earlier = state.waiting.remove(&ride.group).unwrap_or_default();
+                ride.sent = true;
+            }
+        }
+        rides
     }
+
+    /// After the request: members of a PATCH the target accepted are confirmed; the others
+    /// that exist now (created here or earlier) wait for a later PATCH.
+    fn settle(
+        &self,
+        chunk: &[(&PlannedOperation, Option<&Record>)],
+        rides: Vec<Ride>,
+        answers: &HashMap<&str, &Value>,
+    ) {
+        let Ok(mut state) = self.state.lock() else {
+            return;
+        };
+        for (position, ride) in rides.into_iter().enumerate() {
+            let created = ride.own.iter().filter_map(|&index| {
+                match read_answer(answers.get(bulk_id(index).as_str())?) {
+                    BulkResult::Created { id, .. } => Some(GroupMember {
+                        guid: chunk[index].0.guid.clone(),
+                        target_id: id,
+                    }),
+                    _ => None,
+                }
+            });
+            let members: Vec<GroupMember> = ride.earlier.into_iter().chain(created).collect();
+            let patched = ride.sent
+                && answers
+                    .get(ride_id(position).as_str())
+                    .is_some_and(|a| matches!(read_status(a), Some(200 | 204)));
+            let list = if patched {
+                state.confirmed.entry(ride.group).or_default()
+            } else {
+                state.waiting.entry(ride.group).or_default()
+            };
+            list.extend(members);
+        }
+    }
+}
+
+fn ride_id(position: usize) -> String {
+    format!("g{position}")
 }
 
 /// Creates these groups (GUID, display name), empty, with Bulk requests of at most
@@ -162,18 +239,22 @@ pub async fn create_users(
                 json!({"method": "POST", "path": "/Users", "bulkId": bulk_id(index), "data": image})
             })
             .collect();
-        let memberships = rides
-            .map(|r| r.memberships(chunk, &batch))
-            .unwrap_or_default();
-        for (position, (group_id, members)) in memberships.iter().enumerate() {
-            let value: Vec<Value> = members
+        let memberships = rides.map(|r| r.take(chunk, &batch)).unwrap_or_default();
+        for (position, ride) in memberships.iter().enumerate().filter(|(_, r)| r.sent) {
+            let value: Vec<Value> = ride
+                .earlier
                 .iter()
-                .map(|&index| json!({"value": format!("bulkId:{}", bulk_id(index))}))
+                .map(|m| json!({"value": m.target_id}))
+                .chain(
+                    ride.own
+                        .iter()
+                        .map(|&index| json!({"value": format!("bulkId:{}", bulk_id(index))})),
+                )
                 .collect();
             operations.push(json!({
                 "method": "PATCH",
-                "path": format!("{}/{group_id}", client.groups_path()),
-                "bulkId": format!("g{position}"),
+                "path": format!("{}/{}", client.groups_path(), ride.group),
+                "bulkId": ride_id(position),
                 "data": {
                     "schemas": [scimbridge_scim::PATCH_OP_SCHEMA],
                     "Operations": [{"op": "add", "path": "members", "value": value}]
@@ -192,7 +273,7 @@ pub async fn create_users(
             .filter_map(|a| a.get("bulkId").and_then(Value::as_str).map(|id| (id, a)))
             .collect();
         if let Some(rides) = rides {
-            confirm_memberships(rides, chunk, &memberships, &by_bulk_id);
+            rides.settle(chunk, memberships, &by_bulk_id);
         }
         for &index in &batch {
             let (op, existing) = chunk[index];
@@ -227,39 +308,6 @@ pub async fn create_users(
             result.unwrap_or_else(|| failed(op, *existing, "not applied".into(), false))
         })
         .collect()
-}
-
-/// Records the members each group PATCH of the request added, with the ids of the users
-/// created in it; a PATCH that failed (a member's create failed, say) adds nobody: the group
-/// stage of the cycle adds whoever is missing.
-fn confirm_memberships(
-    rides: &GroupRides,
-    chunk: &[(&PlannedOperation, Option<&Record>)],
-    memberships: &[(String, Vec<usize>)],
-    answers: &HashMap<&str, &Value>,
-) {
-    let Ok(mut confirmed) = rides.confirmed.lock() else {
-        return;
-    };
-    for (position, (group_id, members)) in memberships.iter().enumerate() {
-        let patched = answers
-            .get(format!("g{position}").as_str())
-            .is_some_and(|a| matches!(read_status(a), Some(200 | 204)));
-        if !patched {
-            continue;
-        }
-        let added = members.iter().filter_map(|&index| {
-            let answer = answers.get(bulk_id(index).as_str())?;
-            match read_answer(answer) {
-                BulkResult::Created { id, .. } => Some(GroupMember {
-                    guid: chunk[index].0.guid.clone(),
-                    target_id: id,
-                }),
-                _ => None,
-            }
-        });
-        confirmed.entry(group_id.clone()).or_default().extend(added);
-    }
 }
 
 async fn one_by_one(

@@ -127,6 +127,8 @@ async fn main() {
     load.send(reqwest::Method::GET, "/ServiceProviderConfig", &[], None)
         .await;
 
+    // Group id → ids of members created but not yet added (bulk mode).
+    let waiting: Mutex<HashMap<String, Vec<String>>> = Mutex::new(HashMap::new());
     if bulk {
         // As the engine does: each new group is looked up, the groups are created empty in
         // Bulk, then every Bulk request of users also adds them to their groups by bulkId.
@@ -180,6 +182,7 @@ async fn main() {
             }
         }
         let groups_of_user = &groups_of_user;
+        let waiting = &waiting;
         let chunks: Vec<&[(String, String, Value)]> = creates.chunks(CHUNK).collect();
         stream::iter(chunks.into_iter().map(|chunk| {
             let load = &load;
@@ -198,20 +201,36 @@ async fn main() {
                     .iter()
                     .map(|(guid, _, image)| json!({"method": "POST", "path": "/Users", "bulkId": guid, "data": image}))
                     .collect();
-                let mut by_group: Vec<(String, Vec<Value>)> = Vec::new();
+                // As the engine does: a group's members go in one PATCH once CHUNK of them
+                // exist (earlier ones by id, this request's by bulkId); the rest wait.
+                let mut own: Vec<(String, Vec<String>)> = Vec::new();
                 for (guid, _, _) in chunk.iter() {
                     for group in groups_of_user.get(guid.as_str()).into_iter().flatten() {
-                        let member = json!({"value": format!("bulkId:{guid}")});
-                        match by_group.iter_mut().find(|(g, _)| g == group) {
-                            Some((_, members)) => members.push(member),
-                            None => by_group.push((group.clone(), vec![member])),
+                        match own.iter_mut().find(|(g, _)| g == group) {
+                            Some((_, members)) => members.push(guid.clone()),
+                            None => own.push((group.clone(), vec![guid.clone()])),
                         }
                     }
                 }
-                for (i, (group, members)) in by_group.into_iter().enumerate() {
-                    operations.push(json!({"method": "PATCH", "path": format!("/Groups/{group}"), "bulkId": format!("p{i}"),
-                        "data": {"schemas": ["urn:ietf:params:scim:api:messages:2.0:PatchOp"],
-                                 "Operations": [{"op": "add", "path": "members", "value": members}]}}));
+                let mut sent: Vec<(String, Vec<String>)> = Vec::new();
+                {
+                    let mut waiting = waiting.lock().unwrap();
+                    for (i, (group, members)) in own.iter().enumerate() {
+                        let earlier = waiting.get(group).map_or(0, Vec::len);
+                        if earlier + members.len() < CHUNK {
+                            continue;
+                        }
+                        let earlier = waiting.remove(group).unwrap_or_default();
+                        let value: Vec<Value> = earlier
+                            .iter()
+                            .map(|id| json!({"value": id}))
+                            .chain(members.iter().map(|guid| json!({"value": format!("bulkId:{guid}")})))
+                            .collect();
+                        operations.push(json!({"method": "PATCH", "path": format!("/Groups/{group}"), "bulkId": format!("p{i}"),
+                            "data": {"schemas": ["urn:ietf:params:scim:api:messages:2.0:PatchOp"],
+                                     "Operations": [{"op": "add", "path": "members", "value": value}]}}));
+                        sent.push((group.clone(), members.clone()));
+                    }
                 }
                 let answer = load
                     .send(reqwest::Method::POST, "/Bulk", &[], Some(&json!({
@@ -219,9 +238,21 @@ async fn main() {
                         "Operations": operations
                     })))
                     .await;
+                let mut created: HashMap<String, String> = HashMap::new();
                 for result in answer["Operations"].as_array().into_iter().flatten() {
-                    let id = result["location"].as_str().and_then(|l| l.rsplit('/').next()).unwrap_or_default();
-                    load.remember(result["bulkId"].as_str().unwrap_or_default(), id);
+                    if result["method"] == "POST" {
+                        let id = result["location"].as_str().and_then(|l| l.rsplit('/').next()).unwrap_or_default();
+                        load.remember(result["bulkId"].as_str().unwrap_or_default(), id);
+                        created.insert(result["bulkId"].as_str().unwrap_or_default().to_owned(), id.to_owned());
+                    }
+                }
+                let mut waiting = waiting.lock().unwrap();
+                for (group, members) in own {
+                    if sent.iter().any(|(g, _)| *g == group) {
+                        continue;
+                    }
+                    let ids = members.iter().filter_map(|guid| created.get(guid).cloned());
+                    waiting.entry(group).or_default().extend(ids);
                 }
             }
         }))
@@ -253,6 +284,34 @@ async fn main() {
     }
 
     if bulk {
+        // What still waits is added by the group stage: one PATCH per group and 100 members.
+        let leftovers: Vec<(String, Vec<String>)> = waiting
+            .into_inner()
+            .unwrap()
+            .into_iter()
+            .filter(|(_, m)| !m.is_empty())
+            .collect();
+        stream::iter(leftovers.iter().map(|(group, members)| {
+            let load = &load;
+            async move {
+                for chunk in members.chunks(CHUNK) {
+                    let value: Vec<Value> = chunk.iter().map(|id| json!({"value": id})).collect();
+                    load.send(
+                        reqwest::Method::PATCH,
+                        &format!("/Groups/{group}"),
+                        &[],
+                        Some(&json!({
+                            "schemas": ["urn:ietf:params:scim:api:messages:2.0:PatchOp"],
+                            "Operations": [{"op": "add", "path": "members", "value": value}]
+                        })),
+                    )
+                    .await;
+                }
+            }
+        }))
+        .buffer_unordered(threads)
+        .collect::<Vec<()>>()
+        .await;
         println!(
             "{}",
             json!({
