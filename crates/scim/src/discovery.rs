@@ -50,7 +50,7 @@ pub fn service_provider_config(base_url: &str, bearer_token_auth: bool, basic_au
         "bulk": {"supported": true, "maxOperations": BULK_MAX_OPERATIONS, "maxPayloadSize": BULK_MAX_PAYLOAD_SIZE},
         "filter": {"supported": true, "maxResults": MAX_RESULTS},
         "changePassword": {"supported": false},
-        "sort": {"supported": false},
+        "sort": {"supported": true},
         "etag": {"supported": true},
         "authenticationSchemes": schemes,
         "meta": {
@@ -543,7 +543,7 @@ mod tests {
             json!({"supported": true, "maxResults": 1000})
         );
         assert_eq!(spc["changePassword"]["supported"], false);
-        assert_eq!(spc["sort"]["supported"], false);
+        assert_eq!(spc["sort"]["supported"], true);
         assert_eq!(spc["etag"]["supported"], true);
         assert_eq!(spc["authenticationSchemes"][0]["type"], "oauthbearertoken");
         assert_eq!(

@@ -347,6 +347,8 @@ struct ListParams {
     start_index: usize,
     count: usize,
     projection: Projection,
+    /// `sortBy` and whether `sortOrder` is descending (RFC 7644 §3.4.2.3).
+    sort: Option<(AttrPath, bool)>,
 }
 
 /// Query parameters, names matched case-insensitively.
@@ -418,7 +420,62 @@ fn params_from_pairs(pairs: &[(String, String)]) -> Result<ListParams, ScimError
         start_index: usize::try_from(start_index).unwrap_or(usize::MAX),
         count: usize::try_from(count).unwrap_or(MAX_RESULTS),
         projection: projection(pairs)?,
+        sort: sort_params(pairs)?,
     })
+}
+
+fn sort_params(pairs: &[(String, String)]) -> Result<Option<(AttrPath, bool)>, ScimError> {
+    let Some(sort_by) = param(pairs, "sortBy").filter(|s| !s.trim().is_empty()) else {
+        return Ok(None);
+    };
+    let path = filter::parse_attr_path(sort_by)
+        .map_err(|e| bad_request(scim_type::INVALID_VALUE, format!("sortBy: {e}")))?;
+    let descending = match param(pairs, "sortOrder").map(str::trim) {
+        None | Some("") => false,
+        Some(order) if order.eq_ignore_ascii_case("ascending") => false,
+        Some(order) if order.eq_ignore_ascii_case("descending") => true,
+        Some(order) => {
+            return Err(bad_request(
+                scim_type::INVALID_VALUE,
+                format!("sortOrder must be ascending or descending, not {order}"),
+            ));
+        }
+    };
+    Ok(Some((path, descending)))
+}
+
+/// What a resource is sorted by: numbers as numbers, text case-insensitively; a multi-valued
+/// attribute by its primary (else first) value.
+#[derive(Debug, PartialEq, PartialOrd)]
+enum SortKey {
+    Number(f64),
+    Text(String),
+}
+
+fn sort_key(resource: &Value, path: &AttrPath) -> Option<SortKey> {
+    let object = resource.as_object()?;
+    let container = match &path.urn {
+        Some(urn) => find_ci(object, urn)?.1.as_object()?,
+        None => object,
+    };
+    let mut value = find_ci(container, &path.name)?.1;
+    if let Value::Array(items) = value {
+        value = items
+            .iter()
+            .find(|i| i.get("primary") == Some(&Value::Bool(true)))
+            .or_else(|| items.first())?;
+    }
+    if let Some(sub) = &path.sub_attr {
+        value = find_ci(value.as_object()?, sub)?.1;
+    } else if let Value::Object(inner) = value {
+        value = find_ci(inner, "value")?.1;
+    }
+    match value {
+        Value::String(text) => Some(SortKey::Text(text.to_lowercase())),
+        Value::Number(n) => n.as_f64().map(SortKey::Number),
+        Value::Bool(b) => Some(SortKey::Text(b.to_string())),
+        _ => None,
+    }
 }
 
 fn find_ci<'a>(map: &'a Map<String, Value>, name: &str) -> Option<(&'a String, &'a Value)> {
@@ -578,6 +635,8 @@ fn search_params(headers: &HeaderMap, body: &Bytes) -> Result<ListParams, ScimEr
         "count",
         "attributes",
         "excludedAttributes",
+        "sortBy",
+        "sortOrder",
     ]
     .iter()
     .filter_map(|name| text(name).map(|v| ((*name).to_owned(), v)))
@@ -611,8 +670,35 @@ fn list_with(state: &AppState, kinds: &[Kind], base: &Base, params: ListParams) 
         .map(filter::parse)
         .transpose()
         .map_err(|e| bad_request(scim_type::INVALID_FILTER, e.to_string()))?;
-    let (total, resources) = match kinds {
-        [kind] => {
+    let (total, resources) = match (kinds, &params.sort) {
+        (kinds, Some((path, descending))) => {
+            let mut all = Vec::new();
+            for kind in kinds {
+                let (_, page) = state.store.list(*kind, filter.as_ref(), 1, usize::MAX);
+                all.extend(page.into_iter().map(|json| (*kind, json)));
+            }
+            // Resources without the attribute go last, whichever the order.
+            all.sort_by(
+                |(_, a), (_, b)| match (sort_key(a, path), sort_key(b, path)) {
+                    (Some(x), Some(y)) => {
+                        let order = x.partial_cmp(&y).unwrap_or(std::cmp::Ordering::Equal);
+                        if *descending { order.reverse() } else { order }
+                    }
+                    (Some(_), None) => std::cmp::Ordering::Less,
+                    (None, Some(_)) => std::cmp::Ordering::Greater,
+                    (None, None) => std::cmp::Ordering::Equal,
+                },
+            );
+            let total = all.len();
+            let resources = all
+                .into_iter()
+                .skip(params.start_index - 1)
+                .take(params.count)
+                .map(|(kind, json)| project(render(kind, json, &base.0), &params.projection))
+                .collect();
+            (total, resources)
+        }
+        ([kind], None) => {
             let (total, page) =
                 state
                     .store
@@ -623,7 +709,7 @@ fn list_with(state: &AppState, kinds: &[Kind], base: &Base, params: ListParams) 
                 .collect::<Vec<_>>();
             (total, resources)
         }
-        kinds => {
+        (kinds, None) => {
             let mut all = Vec::new();
             for kind in kinds {
                 let (_, page) = state.store.list(*kind, filter.as_ref(), 1, usize::MAX);

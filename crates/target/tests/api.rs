@@ -1339,3 +1339,52 @@ async fn faults_on_demand_and_request_counts() {
     assert_eq!(requests["GET /Users"], 3, "{requests:?}");
     assert_eq!(requests["POST /Users"], 2, "{requests:?}");
 }
+
+#[tokio::test]
+async fn sorting() {
+    let env = env().await;
+    env.create_user(
+        "carol",
+        json!({"name": {"familyName": "Zeta"}, "emails": [{"value": "c@x", "primary": true}]}),
+    )
+    .await;
+    env.create_user(
+        "Alice",
+        json!({"name": {"familyName": "beta"}, "emails": [{"value": "z@x"}]}),
+    )
+    .await;
+    env.create_user("bob", json!({})).await;
+    let names = |body: &Value| -> Vec<String> {
+        body["Resources"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|u| u["userName"].as_str().unwrap().to_owned())
+            .collect()
+    };
+    let r = env.get("/Users?sortBy=userName").await;
+    assert_eq!(names(&r.body), ["Alice", "bob", "carol"]);
+    let r = env
+        .get("/Users?sortBy=userName&sortOrder=descending&count=2")
+        .await;
+    assert_eq!(names(&r.body), ["carol", "bob"]);
+    assert_eq!(r.body["totalResults"], 3);
+    // Missing values go last; a multi-valued attribute sorts by its primary value.
+    let r = env.get("/Users?sortBy=name.familyName").await;
+    assert_eq!(names(&r.body), ["Alice", "carol", "bob"]);
+    let r = env.get("/Users?sortBy=emails&sortOrder=descending").await;
+    assert_eq!(names(&r.body), ["Alice", "carol", "bob"]);
+    assert_error(
+        &env.get("/Users?sortBy=userName&sortOrder=up").await,
+        400,
+        Some("invalidValue"),
+    );
+    let r = env
+        .post(
+            "/Users/.search",
+            json!({"schemas": ["urn:ietf:params:scim:api:messages:2.0:SearchRequest"],
+                   "sortBy": "userName", "sortOrder": "descending"}),
+        )
+        .await;
+    assert_eq!(names(&r.body), ["carol", "bob", "Alice"]);
+}
