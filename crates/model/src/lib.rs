@@ -18,7 +18,8 @@ pub use config::{
 pub use entry::{AttributeValue, SourceEntry};
 pub use group::{DesiredGroup, GroupMember, GroupOperation, GroupRecord, PlannedGroupOperation};
 pub use mapping::{
-    AttributeMapping, ExtensionMapping, ExtensionPath, FieldMapping, FieldTarget, ScimField,
+    AttributeMapping, CharacterCase, ExtensionMapping, ExtensionPath, FieldMapping, FieldTarget,
+    ScimField, ValueParser,
 };
 pub use plan::{Operation, Plan, PlannedOperation};
 pub use record::{ChannelKey, CycleSummary, Record, RecordStatus};

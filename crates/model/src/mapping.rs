@@ -212,6 +212,128 @@ pub struct FieldMapping {
     /// Extension attributes only: send every value of the attributes, as an array.
     #[serde(default, skip_serializing_if = "std::ops::Not::not")]
     pub multi_valued: bool,
+    /// Remove leading and trailing white space from the directory's values.
+    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+    pub trim: bool,
+    #[serde(default, skip_serializing_if = "CharacterCase::is_none")]
+    pub character_case: CharacterCase,
+    #[serde(default, skip_serializing_if = "ValueParser::is_none")]
+    pub parser: ValueParser,
+}
+
+/// PingFederate's "Character Case" mapping option.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum CharacterCase {
+    #[default]
+    None,
+    Upper,
+    Lower,
+}
+
+impl CharacterCase {
+    fn is_none(&self) -> bool {
+        *self == CharacterCase::None
+    }
+}
+
+/// PingFederate's "Parser" mapping option: what part of the directory's value is used.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum ValueParser {
+    #[default]
+    None,
+    /// `cn=Ann Lee,ou=people,…` → `Ann Lee` (a manager or group DN, say).
+    ExtractCnFromDn,
+    /// `ann.lee@example.com` → `ann.lee`.
+    ExtractUserNameFromEmail,
+}
+
+impl ValueParser {
+    fn is_none(&self) -> bool {
+        *self == ValueParser::None
+    }
+}
+
+impl FieldMapping {
+    /// A directory value as this mapping sends it: parsed, then trimmed, then cased. `None`
+    /// when nothing is left (a DN without CN, an email without user part).
+    pub fn transform(&self, value: &str) -> Option<String> {
+        let parsed = match self.parser {
+            ValueParser::None => Some(value.to_owned()),
+            ValueParser::ExtractCnFromDn => cn_of_dn(value),
+            ValueParser::ExtractUserNameFromEmail => value
+                .split_once('@')
+                .map(|(user, _)| user.to_owned())
+                .filter(|user| !user.trim().is_empty()),
+        }?;
+        let trimmed = if self.trim {
+            parsed.trim().to_owned()
+        } else {
+            parsed
+        };
+        let cased = match self.character_case {
+            CharacterCase::None => trimmed,
+            CharacterCase::Upper => trimmed.to_uppercase(),
+            CharacterCase::Lower => trimmed.to_lowercase(),
+        };
+        (!cased.trim().is_empty()).then_some(cased)
+    }
+}
+
+/// The value of the first `cn` RDN of a DN, with RFC 4514 escapes (`\,`, `\+`, `\2C`) undone.
+fn cn_of_dn(dn: &str) -> Option<String> {
+    let mut rdns = Vec::new();
+    let mut current = String::new();
+    let mut chars = dn.chars().peekable();
+    while let Some(c) = chars.next() {
+        match c {
+            '\\' => {
+                current.push(c);
+                if let Some(next) = chars.next() {
+                    current.push(next);
+                }
+            }
+            ',' | '+' => rdns.push(std::mem::take(&mut current)),
+            _ => current.push(c),
+        }
+    }
+    rdns.push(current);
+    let value = rdns.iter().find_map(|rdn| {
+        let (kind, value) = rdn.split_once('=')?;
+        kind.trim()
+            .eq_ignore_ascii_case("cn")
+            .then(|| value.trim().to_owned())
+    })?;
+    let unescaped = unescape_dn_value(&value);
+    (!unescaped.is_empty()).then_some(unescaped)
+}
+
+fn unescape_dn_value(value: &str) -> String {
+    let mut bytes = Vec::new();
+    let mut chars = value.chars().peekable();
+    while let Some(c) = chars.next() {
+        if c != '\\' {
+            let mut buffer = [0u8; 4];
+            bytes.extend_from_slice(c.encode_utf8(&mut buffer).as_bytes());
+            continue;
+        }
+        let first = chars.next();
+        let second = chars.peek().copied();
+        match (first, second) {
+            (Some(a), Some(b)) if a.is_ascii_hexdigit() && b.is_ascii_hexdigit() => {
+                chars.next();
+                let hex = format!("{a}{b}");
+                bytes.push(u8::from_str_radix(&hex, 16).unwrap_or(b'?'));
+            }
+            (Some(a), _) => {
+                let mut buffer = [0u8; 4];
+                bytes.extend_from_slice(a.encode_utf8(&mut buffer).as_bytes());
+            }
+            (None, _) => {}
+        }
+    }
+    String::from_utf8_lossy(&bytes).into_owned()
 }
 
 /// An attribute of a custom schema extension, by its full path:
@@ -381,5 +503,40 @@ mod tests {
         ] {
             assert!(ExtensionPath::parse(&bad).is_err(), "{bad}");
         }
+    }
+
+    #[test]
+    fn values_are_parsed_trimmed_and_cased() {
+        let mapping = |parser, trim, character_case| FieldMapping {
+            parser,
+            trim,
+            character_case,
+            ..FieldMapping::default()
+        };
+        let cn = mapping(ValueParser::ExtractCnFromDn, false, CharacterCase::None);
+        assert_eq!(
+            cn.transform(r"CN=Lee\, Ann,OU=People,DC=example,DC=com")
+                .as_deref(),
+            Some("Lee, Ann")
+        );
+        assert_eq!(
+            cn.transform(r"uid=ann,cn=M\C3\BCller,dc=x").as_deref(),
+            Some("Müller")
+        );
+        assert_eq!(cn.transform("uid=ann,dc=example,dc=com"), None);
+        let user = mapping(
+            ValueParser::ExtractUserNameFromEmail,
+            true,
+            CharacterCase::Lower,
+        );
+        assert_eq!(
+            user.transform(" Ann.Lee@Example.com").as_deref(),
+            Some("ann.lee")
+        );
+        assert_eq!(user.transform("no-at-sign"), None);
+        let upper = mapping(ValueParser::None, true, CharacterCase::Upper);
+        assert_eq!(upper.transform("  straße ").as_deref(), Some("STRASSE"));
+        let plain = FieldMapping::default();
+        assert_eq!(plain.transform(" kept ").as_deref(), Some(" kept "));
     }
 }

@@ -261,9 +261,12 @@ fn values(
         for value in entry.values(attribute) {
             match value {
                 AttributeValue::Text(text) if !text.trim().is_empty() => {
-                    values.push(text.clone());
-                    if first_only {
-                        return Ok(values);
+                    // Parsed, trimmed and cased as the mapping says; nothing left, no value.
+                    if let Some(value) = mapping.transform(text) {
+                        values.push(value);
+                        if first_only {
+                            return Ok(values);
+                        }
                     }
                 }
                 AttributeValue::Text(_) => {}
@@ -491,6 +494,7 @@ mod tests {
                         attributes: attributes.iter().map(|a| (*a).to_owned()).collect(),
                         default_value: None,
                         multi_valued: *multi_valued,
+                        ..FieldMapping::default()
                     },
                 )
             })
@@ -645,5 +649,31 @@ mod tests {
             })
         );
         assert!(image.get(other).is_none());
+    }
+
+    #[test]
+    fn mapping_options_shape_the_values() {
+        let e = entry(&[
+            ("mail", " Ann.Lee@Example.COM "),
+            ("manager", "cn=Bob Stone,ou=people,dc=example,dc=com"),
+        ]);
+        let mut m = mapping(&[
+            (ScimField::UserName, &["mail"], None),
+            (ScimField::ManagerDisplayName, &["manager"], None),
+        ]);
+        if let Some(user_name) = m.get_mut(&ScimField::UserName) {
+            user_name.trim = true;
+            user_name.parser = scimbridge_model::ValueParser::ExtractUserNameFromEmail;
+            user_name.character_case = scimbridge_model::CharacterCase::Lower;
+        }
+        if let Some(manager) = m.get_mut(&ScimField::ManagerDisplayName) {
+            manager.parser = scimbridge_model::ValueParser::ExtractCnFromDn;
+        }
+        let user = map_user(&e, &m, &ExtensionMapping::new()).unwrap();
+        assert_eq!(user.user_name, "ann.lee");
+        assert_eq!(
+            user.image[scimbridge_scim::ENTERPRISE_USER_SCHEMA]["manager"]["displayName"],
+            "Bob Stone"
+        );
     }
 }
