@@ -670,61 +670,48 @@ fn list_with(state: &AppState, kinds: &[Kind], base: &Base, params: ListParams) 
         .map(filter::parse)
         .transpose()
         .map_err(|e| bad_request(scim_type::INVALID_FILTER, e.to_string()))?;
-    let (total, resources) = match (kinds, &params.sort) {
-        (kinds, Some((path, descending))) => {
-            let mut all = Vec::new();
-            for kind in kinds {
-                let (_, page) = state.store.list(*kind, filter.as_ref(), 1, usize::MAX);
-                all.extend(page.into_iter().map(|json| (*kind, json)));
-            }
-            // Resources without the attribute go last, whichever the order.
-            all.sort_by(
-                |(_, a), (_, b)| match (sort_key(a, path), sort_key(b, path)) {
-                    (Some(x), Some(y)) => {
-                        let order = x.partial_cmp(&y).unwrap_or(std::cmp::Ordering::Equal);
-                        if *descending { order.reverse() } else { order }
-                    }
-                    (Some(_), None) => std::cmp::Ordering::Less,
-                    (None, Some(_)) => std::cmp::Ordering::Greater,
-                    (None, None) => std::cmp::Ordering::Equal,
-                },
-            );
-            let total = all.len();
-            let resources = all
-                .into_iter()
-                .skip(params.start_index - 1)
-                .take(params.count)
-                .map(|(kind, json)| project(render(kind, json, &base.0), &params.projection))
-                .collect();
-            (total, resources)
-        }
-        ([kind], None) => {
-            let (total, page) =
-                state
-                    .store
-                    .list(*kind, filter.as_ref(), params.start_index, params.count);
-            let resources = page
-                .into_iter()
-                .map(|json| project(render(*kind, json, &base.0), &params.projection))
-                .collect::<Vec<_>>();
-            (total, resources)
-        }
-        (kinds, None) => {
-            let mut all = Vec::new();
-            for kind in kinds {
-                let (_, page) = state.store.list(*kind, filter.as_ref(), 1, usize::MAX);
-                all.extend(page.into_iter().map(|json| (*kind, json)));
-            }
-            let total = all.len();
-            let resources = all
-                .into_iter()
-                .skip(params.start_index - 1)
-                .take(params.count)
-                .map(|(kind, json)| project(render(kind, json, &base.0), &params.projection))
-                .collect();
-            (total, resources)
-        }
-    };
+    // One resource type in creation order: the store pages (using its indexes). Otherwise every
+    // match is gathered, sorted when asked, then paged here.
+    if let ([kind], None) = (kinds, &params.sort) {
+        let (total, page) =
+            state
+                .store
+                .list(*kind, filter.as_ref(), params.start_index, params.count);
+        let resources = page
+            .into_iter()
+            .map(|json| project(render(*kind, json, &base.0), &params.projection))
+            .collect();
+        return Ok(scim_json(
+            StatusCode::OK,
+            &list_response(total, params.start_index, resources),
+        ));
+    }
+    let mut all = Vec::new();
+    for kind in kinds {
+        let (_, page) = state.store.list(*kind, filter.as_ref(), 1, usize::MAX);
+        all.extend(page.into_iter().map(|json| (*kind, json)));
+    }
+    if let Some((path, descending)) = &params.sort {
+        // Resources without the attribute go last, whichever the order.
+        all.sort_by(
+            |(_, a), (_, b)| match (sort_key(a, path), sort_key(b, path)) {
+                (Some(x), Some(y)) => {
+                    let order = x.partial_cmp(&y).unwrap_or(std::cmp::Ordering::Equal);
+                    if *descending { order.reverse() } else { order }
+                }
+                (Some(_), None) => std::cmp::Ordering::Less,
+                (None, Some(_)) => std::cmp::Ordering::Greater,
+                (None, None) => std::cmp::Ordering::Equal,
+            },
+        );
+    }
+    let total = all.len();
+    let resources = all
+        .into_iter()
+        .skip(params.start_index - 1)
+        .take(params.count)
+        .map(|(kind, json)| project(render(kind, json, &base.0), &params.projection))
+        .collect();
     Ok(scim_json(
         StatusCode::OK,
         &list_response(total, params.start_index, resources),

@@ -62,7 +62,7 @@ pub fn map_user(
     image.insert("userName".into(), Value::String(user_name.clone()));
     let mut name = Map::new();
     // (attribute, type) → the value of that type, in catalogue order (work first).
-    let mut typed: Vec<(&str, &str, Map<String, Value>)> = Vec::new();
+    let mut typed: Vec<TypedValue> = Vec::new();
     let mut enterprise = Map::new();
     let mut manager = Map::new();
     for field in ScimField::ALL.iter().copied() {
@@ -85,19 +85,7 @@ pub fn map_user(
                 kind,
                 sub,
             } => {
-                match typed
-                    .iter_mut()
-                    .find(|(a, k, _)| *a == attribute && *k == kind)
-                {
-                    Some((_, _, value)) => {
-                        value.insert(sub.into(), text);
-                    }
-                    None => {
-                        let mut value = Map::new();
-                        value.insert(sub.into(), text);
-                        typed.push((attribute, kind, value));
-                    }
-                }
+                slot(&mut typed, (attribute, kind)).insert(sub.into(), text);
             }
             FieldTarget::Enterprise(attribute) => {
                 enterprise.insert(attribute.into(), text);
@@ -141,23 +129,11 @@ pub fn map_user(
 
 /// One value per type, `type` in lower case; the first value of each attribute (the work one
 /// when there is one, catalogue order) is the primary one.
-fn insert_multi_valued(
-    image: &mut Map<String, Value>,
-    typed: Vec<(&str, &str, Map<String, Value>)>,
-) {
+fn insert_multi_valued(image: &mut Map<String, Value>, typed: Vec<TypedValue>) {
     let mut attributes: Vec<(&str, Vec<Value>)> = Vec::new();
-    for (attribute, kind, mut value) in typed {
+    for ((attribute, kind), mut value) in typed {
         value.insert("type".into(), Value::String(kind.into()));
-        let values = match attributes.iter_mut().find(|(a, _)| *a == attribute) {
-            Some((_, values)) => values,
-            None => {
-                attributes.push((attribute, Vec::new()));
-                match attributes.last_mut() {
-                    Some((_, values)) => values,
-                    None => continue,
-                }
-            }
-        };
+        let values = slot(&mut attributes, attribute);
         value.insert("primary".into(), Value::Bool(values.is_empty()));
         values.push(Value::Object(value));
     }
@@ -168,6 +144,21 @@ fn insert_multi_valued(
 
 /// An extension schema URN and its attributes.
 type ExtensionObject = (String, Map<String, Value>);
+
+/// One value of a multi-valued attribute: (attribute, type) and its sub-attributes.
+type TypedValue = ((&'static str, &'static str), Map<String, Value>);
+
+/// The value for `key` in a list kept in first-seen order, added empty when missing.
+fn slot<K: PartialEq, V: Default>(list: &mut Vec<(K, V)>, key: K) -> &mut V {
+    let index = match list.iter().position(|(k, _)| *k == key) {
+        Some(index) => index,
+        None => {
+            list.push((key, V::default()));
+            list.len() - 1
+        }
+    };
+    &mut list[index].1
+}
 
 /// The custom extension objects, by schema URN, leaving out URNs with no value.
 fn map_extensions(
@@ -187,16 +178,7 @@ fn map_extensions(
         let Some(value) = value else {
             continue;
         };
-        let fields = match out.iter_mut().find(|(urn, _)| *urn == path.urn) {
-            Some((_, fields)) => fields,
-            None => {
-                out.push((path.urn.clone(), Map::new()));
-                match out.last_mut() {
-                    Some((_, fields)) => fields,
-                    None => continue,
-                }
-            }
-        };
+        let fields = slot(&mut out, path.urn.clone());
         match (&path.kind, &path.sub) {
             (None, None) => {
                 fields.insert(path.attribute.clone(), value);

@@ -61,6 +61,33 @@ impl Load {
         serde_json::from_str(&text).unwrap_or(Value::Null)
     }
 
+    /// One PATCH adding these member ids to the group.
+    async fn add_members(&self, group: &str, ids: &[String]) {
+        let value: Vec<Value> = ids.iter().map(|id| json!({"value": id})).collect();
+        self.send(
+            reqwest::Method::PATCH,
+            &format!("/Groups/{group}"),
+            &[],
+            Some(&json!({
+                "schemas": ["urn:ietf:params:scim:api:messages:2.0:PatchOp"],
+                "Operations": [{"op": "add", "path": "members", "value": value}]
+            })),
+        )
+        .await;
+    }
+
+    fn report(&self, started: Instant, users: usize, groups: usize) {
+        println!(
+            "{}",
+            json!({
+                "seconds": started.elapsed().as_secs_f64(),
+                "requests": self.requests.load(Ordering::Relaxed),
+                "users": users,
+                "groups": groups,
+            })
+        );
+    }
+
     fn remember(&self, guid: &str, id: &str) {
         self.ids
             .lock()
@@ -295,32 +322,14 @@ async fn main() {
             let load = &load;
             async move {
                 for chunk in members.chunks(CHUNK) {
-                    let value: Vec<Value> = chunk.iter().map(|id| json!({"value": id})).collect();
-                    load.send(
-                        reqwest::Method::PATCH,
-                        &format!("/Groups/{group}"),
-                        &[],
-                        Some(&json!({
-                            "schemas": ["urn:ietf:params:scim:api:messages:2.0:PatchOp"],
-                            "Operations": [{"op": "add", "path": "members", "value": value}]
-                        })),
-                    )
-                    .await;
+                    load.add_members(group, chunk).await;
                 }
             }
         }))
         .buffer_unordered(threads)
         .collect::<Vec<()>>()
         .await;
-        println!(
-            "{}",
-            json!({
-                "seconds": started.elapsed().as_secs_f64(),
-                "requests": load.requests.load(Ordering::Relaxed),
-                "users": creates.len(),
-                "groups": groups.len(),
-            })
-        );
+        load.report(started, creates.len(), groups.len());
         return;
     }
     stream::iter(groups.iter().map(|(name, members)| {
@@ -362,17 +371,7 @@ async fn main() {
                 .await;
             let id = created["id"].as_str().unwrap_or_default().to_owned();
             for chunk in chunks {
-                let value: Vec<Value> = chunk.iter().map(|id| json!({"value": id})).collect();
-                load.send(
-                    reqwest::Method::PATCH,
-                    &format!("/Groups/{id}"),
-                    &[],
-                    Some(&json!({
-                        "schemas": ["urn:ietf:params:scim:api:messages:2.0:PatchOp"],
-                        "Operations": [{"op": "add", "path": "members", "value": value}]
-                    })),
-                )
-                .await;
+                load.add_members(&id, chunk).await;
             }
         }
     }))
@@ -380,13 +379,5 @@ async fn main() {
     .collect::<Vec<()>>()
     .await;
 
-    println!(
-        "{}",
-        json!({
-            "seconds": started.elapsed().as_secs_f64(),
-            "requests": load.requests.load(Ordering::Relaxed),
-            "users": creates.len(),
-            "groups": groups.len(),
-        })
-    );
+    load.report(started, creates.len(), groups.len());
 }
