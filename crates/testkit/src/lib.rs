@@ -6,6 +6,7 @@
 pub mod faults;
 pub mod oauth;
 pub mod scim2_server;
+pub mod slapd;
 pub mod store_conformance;
 pub mod tls;
 

@@ -1,0 +1,750 @@
+//! The LDAP client: connects to the first host of a data store that answers, binds, and reads
+//! entries with paged searches, AD range retrieval and RFC 4533 content synchronization.
+//!
+//! ldap3 does the protocol; this module hides it behind plain types (entries come back as
+//! [`LdifRecord`]s, like the LDIF reader's) so that the engine never sees ldap3 and the client
+//! can be swapped.
+
+use std::collections::BTreeSet;
+use std::sync::Arc;
+use std::time::Duration;
+
+use ldap3::adapters::{Adapter, EntriesOnly, PagedResults};
+use ldap3::asn1::{PL, StructureTag};
+use ldap3::controls::{
+    Control, ControlType, EntryState, RawControl, RefreshMode, SyncDone, SyncInfo, SyncRequest,
+    SyncState, parse_syncinfo,
+};
+use ldap3::{Ldap, LdapConnAsync, LdapConnSettings, ResultEntry, Scope};
+use rustls_pki_types::pem::PemObject;
+use rustls_pki_types::{CertificateDer, PrivateKeyDer};
+
+use crate::ldif::{LdifAttribute, LdifRecord};
+
+/// The OID of the RFC 4533 Sync Request control, as listed in the root DSE.
+pub const SYNC_CONTROL_OID: &str = "1.3.6.1.4.1.4203.1.9.1.1";
+/// The OID of Active Directory's DirSync control.
+pub const DIRSYNC_CONTROL_OID: &str = "1.2.840.113556.1.4.841";
+/// The OID of the RFC 2696 paged results control.
+pub const PAGED_RESULTS_OID: &str = "1.2.840.113556.1.4.319";
+
+/// LDAP result code e-syncRefreshRequired (RFC 4533 §2.5): the cookie is too old.
+const SYNC_REFRESH_REQUIRED: u32 = 4096;
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Bind {
+    Anonymous,
+    Simple { dn: String, password: String },
+    /// SASL EXTERNAL: the server takes the identity from the TLS client certificate.
+    SaslExternal,
+}
+
+/// How to reach and authenticate to a directory.
+#[derive(Debug, Clone)]
+pub struct ClientSettings {
+    /// `ldap://host:port` or `ldaps://host:port`, tried in order until one answers.
+    pub urls: Vec<String>,
+    /// Upgrade `ldap://` connections with the StartTLS extended operation.
+    pub start_tls: bool,
+    /// PEM certificates trusted for TLS instead of the system's.
+    pub ca_certificate_pem: Option<Vec<u8>>,
+    /// PEM client certificate and key, for SASL EXTERNAL (or servers that ask for one).
+    pub client_certificate_pem: Option<Vec<u8>>,
+    pub client_key_pem: Option<Vec<u8>>,
+    pub bind: Bind,
+    pub connect_timeout: Duration,
+    /// Longest wait for any one answer of the server.
+    pub operation_timeout: Duration,
+    /// Entries per page of a paged search.
+    pub page_size: u32,
+}
+
+#[derive(Debug, thiserror::Error)]
+pub enum LdapError {
+    #[error("no LDAP server answered: {0}")]
+    Unreachable(String),
+    #[error("TLS set-up failed: {0}")]
+    Tls(String),
+    #[error("bind as \"{dn}\" refused by {url}: {reason}")]
+    BindRefused {
+        url: String,
+        dn: String,
+        reason: String,
+    },
+    #[error("{dn} does not exist in the directory")]
+    NoSuchObject { dn: String },
+    /// The stored RFC 4533 cookie is too old for the server: a full refresh is needed.
+    #[error("the server needs a full refresh: {0}")]
+    SyncRefreshRequired(String),
+    #[error("{operation} failed: {reason}")]
+    Operation { operation: String, reason: String },
+}
+
+fn operation_error(operation: impl Into<String>, reason: impl ToString) -> LdapError {
+    LdapError::Operation {
+        operation: operation.into(),
+        reason: reason.to_string(),
+    }
+}
+
+/// What the root DSE says about the server.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct RootDse {
+    pub naming_contexts: Vec<String>,
+    pub supported_controls: BTreeSet<String>,
+    pub vendor_name: Option<String>,
+    /// Active Directory only.
+    pub highest_committed_usn: Option<u64>,
+}
+
+impl RootDse {
+    pub fn supports_sync(&self) -> bool {
+        self.supported_controls.contains(SYNC_CONTROL_OID)
+    }
+
+    pub fn supports_dirsync(&self) -> bool {
+        self.supported_controls.contains(DIRSYNC_CONTROL_OID)
+    }
+}
+
+/// What an RFC 4533 refresh reported.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct SyncRefresh {
+    /// Entries added or changed since the cookie (all entries without a cookie).
+    pub changed: Vec<LdifRecord>,
+    /// entryUUIDs of entries deleted or moved out of the search since the cookie.
+    pub deleted: Vec<String>,
+    /// entryUUIDs the server says are unchanged and still present (present phase).
+    pub present: Vec<String>,
+    /// The server used the present phase: every known entry neither changed nor present is gone.
+    pub deletes_by_absence: bool,
+    /// The cookie to send next time (the one sent, when the server sent no new one).
+    pub cookie: Option<Vec<u8>>,
+}
+
+/// A bound connection to one directory server.
+pub struct LdapClient {
+    ldap: Ldap,
+    url: String,
+    settings: ClientSettings,
+}
+
+impl LdapClient {
+    /// Connects to the first URL that answers and binds. A refused bind is not retried on the
+    /// other hosts: they share the accounts, so the answer would be the same.
+    pub async fn connect(settings: &ClientSettings) -> Result<LdapClient, LdapError> {
+        if settings.urls.is_empty() {
+            return Err(LdapError::Unreachable("no LDAP URL is configured".into()));
+        }
+        let tls = tls_config(settings)?;
+        let mut failures = Vec::new();
+        for url in &settings.urls {
+            let mut conn_settings = LdapConnSettings::new()
+                .set_conn_timeout(settings.connect_timeout)
+                .set_starttls(settings.start_tls && url.starts_with("ldap://"));
+            if let Some(tls) = &tls {
+                conn_settings = conn_settings.set_config(tls.clone());
+            }
+            let connected = tokio::time::timeout(
+                settings.connect_timeout,
+                LdapConnAsync::with_settings(conn_settings, url),
+            )
+            .await;
+            let (conn, ldap) = match connected {
+                Ok(Ok(pair)) => pair,
+                Ok(Err(e)) => {
+                    failures.push(format!("{url}: {}", describe(&e)));
+                    continue;
+                }
+                Err(_) => {
+                    failures.push(format!(
+                        "{url}: no answer within {} s",
+                        settings.connect_timeout.as_secs()
+                    ));
+                    continue;
+                }
+            };
+            tokio::spawn(async move {
+                if let Err(e) = conn.drive().await {
+                    tracing::debug!(error = %e, "LDAP connection closed");
+                }
+            });
+            let mut client = LdapClient {
+                ldap,
+                url: url.clone(),
+                settings: settings.clone(),
+            };
+            match client.bind().await {
+                Ok(()) => return Ok(client),
+                Err(LdapError::Operation { reason, .. }) => {
+                    failures.push(format!("{url}: {reason}"));
+                    continue;
+                }
+                Err(e) => return Err(e),
+            }
+        }
+        Err(LdapError::Unreachable(failures.join("; ")))
+    }
+
+    /// The URL of the server this client is connected to.
+    pub fn url(&self) -> &str {
+        &self.url
+    }
+
+    async fn bind(&mut self) -> Result<(), LdapError> {
+        let timeout = self.settings.operation_timeout;
+        let (dn, result) = match &self.settings.bind {
+            Bind::Anonymous => return Ok(()),
+            Bind::Simple { dn, password } => (
+                dn.clone(),
+                self.ldap
+                    .with_timeout(timeout)
+                    .simple_bind(dn, password)
+                    .await,
+            ),
+            Bind::SaslExternal => (
+                "SASL EXTERNAL (client certificate)".to_owned(),
+                self.ldap.with_timeout(timeout).sasl_external_bind().await,
+            ),
+        };
+        let result = result.map_err(|e| operation_error("bind", describe(&e)))?;
+        if result.rc == 0 {
+            return Ok(());
+        }
+        let reason = match result.rc {
+            49 => "invalid credentials (wrong DN or password)".to_owned(),
+            rc => format!("result code {rc} {}", result.text),
+        };
+        Err(LdapError::BindRefused {
+            url: self.url.clone(),
+            dn,
+            reason,
+        })
+    }
+
+    /// Reads the root DSE.
+    pub async fn root_dse(&mut self) -> Result<RootDse, LdapError> {
+        let attrs = [
+            "namingContexts",
+            "supportedControl",
+            "vendorName",
+            "highestCommittedUSN",
+        ];
+        let entry = self.read("", &attrs).await?;
+        let texts = |name: &str| -> Vec<String> {
+            entry
+                .iter()
+                .flat_map(|e| e.values(name))
+                .filter_map(|v| std::str::from_utf8(v).ok())
+                .map(str::to_owned)
+                .collect()
+        };
+        Ok(RootDse {
+            naming_contexts: texts("namingContexts"),
+            supported_controls: texts("supportedControl").into_iter().collect(),
+            vendor_name: texts("vendorName").into_iter().next(),
+            highest_committed_usn: texts("highestCommittedUSN")
+                .first()
+                .and_then(|v| v.parse().ok()),
+        })
+    }
+
+    /// Reads one entry; `None` when it does not exist.
+    pub async fn read(
+        &mut self,
+        dn: &str,
+        attributes: &[&str],
+    ) -> Result<Option<LdifRecord>, LdapError> {
+        let mut found = None;
+        let result = self
+            .search(dn, Scope::Base, "(objectClass=*)", attributes, false, |e| {
+                found = Some(e)
+            })
+            .await;
+        match result {
+            Ok(()) => Ok(found),
+            Err(LdapError::NoSuchObject { .. }) => Ok(None),
+            Err(e) => Err(e),
+        }
+    }
+
+    /// Searches the subtree below `base`, page by page, and hands every entry to `each`.
+    pub async fn search_subtree(
+        &mut self,
+        base: &str,
+        filter: &str,
+        attributes: &[&str],
+        each: impl FnMut(LdifRecord),
+    ) -> Result<(), LdapError> {
+        self.search(base, Scope::Subtree, filter, attributes, true, each)
+            .await
+    }
+
+    async fn search(
+        &mut self,
+        base: &str,
+        scope: Scope,
+        filter: &str,
+        attributes: &[&str],
+        paged: bool,
+        mut each: impl FnMut(LdifRecord),
+    ) -> Result<(), LdapError> {
+        let mut ranged = Vec::new();
+        self.search_raw(base, scope, filter, attributes, paged, |record| {
+            if has_ranged_values(&record) {
+                ranged.push(record);
+            } else {
+                each(record);
+            }
+        })
+        .await?;
+        // Range retrieval needs further searches, made once the stream is done.
+        for record in ranged {
+            let record = self.complete_ranges(record).await?;
+            each(record);
+        }
+        Ok(())
+    }
+
+    /// A search that hands over entries as the server sent them.
+    async fn search_raw(
+        &mut self,
+        base: &str,
+        scope: Scope,
+        filter: &str,
+        attributes: &[&str],
+        paged: bool,
+        mut each: impl FnMut(LdifRecord),
+    ) -> Result<(), LdapError> {
+        let operation = || format!("search of {base} for {filter}");
+        let attrs: Vec<String> = attributes.iter().map(|a| (*a).to_owned()).collect();
+        let mut adapters: Vec<Box<dyn Adapter<'_, String, Vec<String>>>> =
+            vec![Box::new(EntriesOnly::new())];
+        if paged {
+            adapters.push(Box::new(PagedResults::new(self.page_size())));
+        }
+        let mut stream = self
+            .ldap
+            .with_timeout(self.settings.operation_timeout)
+            .streaming_search_with(adapters, base, scope, filter, attrs)
+            .await
+            .map_err(|e| operation_error(operation(), describe(&e)))?;
+        loop {
+            match stream.next().await {
+                Ok(Some(entry)) => match parse_entry(&entry) {
+                    Some(record) => each(record),
+                    None => tracing::warn!(base, "skipped an entry the server sent malformed"),
+                },
+                Ok(None) => break,
+                Err(e) => {
+                    stream.finish().await;
+                    return Err(operation_error(operation(), describe(&e)));
+                }
+            }
+        }
+        let result = stream.finish().await;
+        check_result(result.rc, &result.text, &result.matched, base, operation)
+    }
+
+    fn page_size(&self) -> i32 {
+        i32::try_from(self.settings.page_size.max(1)).unwrap_or(i32::MAX)
+    }
+
+    /// Fetches the rest of every `attr;range=low-high` attribute (Active Directory sends at
+    /// most 1,500 values of a multi-valued attribute at a time) and names it plainly.
+    async fn complete_ranges(&mut self, mut record: LdifRecord) -> Result<LdifRecord, LdapError> {
+        let mut pending: Vec<(String, u64)> = Vec::new();
+        for attribute in &mut record.attributes {
+            if let Some((name, range)) = split_range(&attribute.name) {
+                if let Some(next) = range.next_start() {
+                    if !pending.iter().any(|(n, _)| n.eq_ignore_ascii_case(&name)) {
+                        pending.push((name.clone(), next));
+                    }
+                }
+                attribute.name = name;
+            }
+        }
+        for (name, mut start) in pending {
+            loop {
+                let wanted = format!("{name};range={start}-*");
+                let mut found = None;
+                self.search_raw(
+                    &record.dn,
+                    Scope::Base,
+                    "(objectClass=*)",
+                    &[wanted.as_str()],
+                    false,
+                    |e| found = Some(e),
+                )
+                .await?;
+                let Some(more) = found else { break };
+                let mut next = None;
+                let mut got_any = false;
+                for attribute in more.attributes {
+                    if let Some((base_name, range)) = split_range(&attribute.name)
+                        && base_name.eq_ignore_ascii_case(&name)
+                    {
+                        got_any = true;
+                        next = range.next_start();
+                        record.attributes.push(LdifAttribute {
+                            name: base_name,
+                            value: attribute.value,
+                        });
+                    }
+                }
+                match next {
+                    Some(n) if got_any && n > start => start = n,
+                    _ => break,
+                }
+            }
+        }
+        Ok(record)
+    }
+
+    /// An RFC 4533 refreshOnly search: with a cookie, only what changed since it; without,
+    /// every entry. `attributes` should include the GUID attribute.
+    pub async fn sync_refresh(
+        &mut self,
+        base: &str,
+        filter: &str,
+        attributes: &[&str],
+        cookie: Option<Vec<u8>>,
+    ) -> Result<SyncRefresh, LdapError> {
+        let operation = || format!("content synchronization of {base} for {filter}");
+        let control: RawControl = SyncRequest {
+            mode: RefreshMode::RefreshOnly,
+            cookie: cookie.clone(),
+            reload_hint: false,
+        }
+        .into();
+        let attrs: Vec<String> = attributes.iter().map(|a| (*a).to_owned()).collect();
+        let mut stream = self
+            .ldap
+            .with_timeout(self.settings.operation_timeout)
+            .with_controls(control)
+            .streaming_search(base, Scope::Subtree, filter, attrs)
+            .await
+            .map_err(|e| operation_error(operation(), describe(&e)))?;
+        // A refresh that finds nothing new may send no cookie: the old one stays good.
+        let mut refresh = SyncRefresh {
+            cookie,
+            ..SyncRefresh::default()
+        };
+        let mut ranged = Vec::new();
+        loop {
+            let item = match stream.next().await {
+                Ok(Some(item)) => item,
+                Ok(None) => break,
+                Err(e) => {
+                    stream.finish().await;
+                    return Err(operation_error(operation(), describe(&e)));
+                }
+            };
+            if item.is_intermediate() {
+                apply_sync_info(&mut refresh, parse_syncinfo(item));
+                continue;
+            }
+            if item.is_ref() {
+                continue;
+            }
+            let state = item.1.iter().find_map(|Control(kind, raw)| {
+                matches!(kind, Some(ControlType::SyncState)).then(|| raw.parse::<SyncState>())
+            });
+            let Some(state) = state else { continue };
+            if let Some(cookie) = state.cookie {
+                refresh.cookie = Some(cookie);
+            }
+            let uuid = format_uuid(&state.entry_uuid);
+            match state.state {
+                EntryState::Delete => refresh.deleted.push(uuid),
+                EntryState::Present => refresh.present.push(uuid),
+                EntryState::Add | EntryState::Modify => match parse_entry(&item) {
+                    Some(record) if has_ranged_values(&record) => ranged.push(record),
+                    Some(record) => refresh.changed.push(record),
+                    None => tracing::warn!(base, "skipped an entry the server sent malformed"),
+                },
+            }
+        }
+        let result = stream.finish().await;
+        if result.rc == SYNC_REFRESH_REQUIRED {
+            return Err(LdapError::SyncRefreshRequired(result.text));
+        }
+        check_result(result.rc, &result.text, &result.matched, base, operation)?;
+        for Control(kind, raw) in &result.ctrls {
+            if matches!(kind, Some(ControlType::SyncDone)) {
+                let done: SyncDone = raw.parse();
+                if done.cookie.is_some() {
+                    refresh.cookie = done.cookie;
+                }
+                // refreshDeletes FALSE in syncDone means the present phase was used.
+                if !done.refresh_deletes {
+                    refresh.deletes_by_absence = true;
+                }
+            }
+        }
+        for record in ranged {
+            let record = self.complete_ranges(record).await?;
+            refresh.changed.push(record);
+        }
+        Ok(refresh)
+    }
+
+    /// Ends the session politely; errors do not matter any more at this point.
+    pub async fn close(mut self) {
+        let _ = self.ldap.unbind().await;
+    }
+}
+
+fn apply_sync_info(refresh: &mut SyncRefresh, info: SyncInfo) {
+    match info {
+        SyncInfo::NewCookie(cookie) => refresh.cookie = Some(cookie),
+        SyncInfo::RefreshDelete { cookie, .. } => {
+            if cookie.is_some() {
+                refresh.cookie = cookie;
+            }
+        }
+        SyncInfo::RefreshPresent { cookie, .. } => {
+            refresh.deletes_by_absence = true;
+            if cookie.is_some() {
+                refresh.cookie = cookie;
+            }
+        }
+        SyncInfo::SyncIdSet {
+            cookie,
+            refresh_deletes,
+            sync_uuids,
+        } => {
+            let uuids = sync_uuids.iter().map(|u| format_uuid(u));
+            if refresh_deletes {
+                refresh.deleted.extend(uuids);
+            } else {
+                refresh.present.extend(uuids);
+            }
+            if cookie.is_some() {
+                refresh.cookie = cookie;
+            }
+        }
+    }
+}
+
+fn check_result(
+    rc: u32,
+    text: &str,
+    matched: &str,
+    base: &str,
+    operation: impl Fn() -> String,
+) -> Result<(), LdapError> {
+    match rc {
+        0 => Ok(()),
+        32 => Err(LdapError::NoSuchObject {
+            dn: base.to_owned(),
+        }),
+        4 => Err(operation_error(
+            operation(),
+            "size limit exceeded: the server caps how many entries this account may read \
+             (raise the account's size limit, e.g. OpenLDAP `limits ... size=unlimited`)",
+        )),
+        50 => Err(operation_error(
+            operation(),
+            "insufficient access rights for the bind account",
+        )),
+        rc => {
+            let matched = if matched.is_empty() {
+                String::new()
+            } else {
+                format!(" (matched {matched})")
+            };
+            Err(operation_error(
+                operation(),
+                format!("result code {rc}: {text}{matched}"),
+            ))
+        }
+    }
+}
+
+/// An LDAP error in words an operator can act on.
+fn describe(error: &ldap3::LdapError) -> String {
+    match error {
+        ldap3::LdapError::Io { source } => match source.kind() {
+            std::io::ErrorKind::ConnectionRefused => "connection refused".into(),
+            std::io::ErrorKind::TimedOut => "timed out".into(),
+            _ => source.to_string(),
+        },
+        ldap3::LdapError::Timeout { .. } => "the server did not answer in time".into(),
+        other => other.to_string(),
+    }
+}
+
+fn tls_config(settings: &ClientSettings) -> Result<Option<Arc<rustls::ClientConfig>>, LdapError> {
+    if settings.ca_certificate_pem.is_none() && settings.client_certificate_pem.is_none() {
+        // ldap3's default: the system's trusted certificates.
+        return Ok(None);
+    }
+    let tls = |e: &dyn std::fmt::Display| LdapError::Tls(e.to_string());
+    let mut roots = rustls::RootCertStore::empty();
+    match &settings.ca_certificate_pem {
+        Some(pem) => {
+            let mut count = 0;
+            for certificate in CertificateDer::pem_slice_iter(pem) {
+                let certificate =
+                    certificate.map_err(|e| tls(&format!("CA certificate: {e}")))?;
+                roots
+                    .add(certificate)
+                    .map_err(|e| tls(&format!("CA certificate: {e}")))?;
+                count += 1;
+            }
+            if count == 0 {
+                return Err(tls(&"the CA certificate file holds no PEM certificate"));
+            }
+        }
+        None => {
+            let native = rustls_native_certs::load_native_certs();
+            for certificate in native.certs {
+                let _ = roots.add(certificate);
+            }
+        }
+    }
+    let provider = Arc::new(rustls::crypto::aws_lc_rs::default_provider());
+    let builder = rustls::ClientConfig::builder_with_provider(provider)
+        .with_safe_default_protocol_versions()
+        .map_err(|e| tls(&e))?
+        .with_root_certificates(roots);
+    let config = match (
+        &settings.client_certificate_pem,
+        &settings.client_key_pem,
+    ) {
+        (Some(certificate), Some(key)) => {
+            let chain: Vec<CertificateDer<'static>> = CertificateDer::pem_slice_iter(certificate)
+                .collect::<Result<_, _>>()
+                .map_err(|e| tls(&format!("client certificate: {e}")))?;
+            let key = PrivateKeyDer::from_pem_slice(key)
+                .map_err(|e| tls(&format!("client key: {e}")))?;
+            builder
+                .with_client_auth_cert(chain, key)
+                .map_err(|e| tls(&format!("client certificate: {e}")))?
+        }
+        (Some(_), None) | (None, Some(_)) => {
+            return Err(tls(&"a client certificate needs both the certificate and its key"));
+        }
+        (None, None) => builder.with_no_client_auth(),
+    };
+    Ok(Some(Arc::new(config)))
+}
+
+/// Reads a SearchResultEntry without panicking on malformed input.
+fn parse_entry(entry: &ResultEntry) -> Option<LdifRecord> {
+    let tag = &entry.0;
+    if tag.id != 4 {
+        return None;
+    }
+    let PL::C(parts) = &tag.payload else {
+        return None;
+    };
+    let dn = primitive_text(parts.first()?)?;
+    let PL::C(attributes) = &parts.get(1)?.payload else {
+        return None;
+    };
+    let mut record = LdifRecord {
+        dn,
+        line: 0,
+        attributes: Vec::new(),
+    };
+    for attribute in attributes {
+        let PL::C(pair) = &attribute.payload else {
+            return None;
+        };
+        let name = primitive_text(pair.first()?)?;
+        let PL::C(values) = &pair.get(1)?.payload else {
+            return None;
+        };
+        for value in values {
+            let PL::P(bytes) = &value.payload else {
+                return None;
+            };
+            record.attributes.push(LdifAttribute {
+                name: name.clone(),
+                value: bytes.clone(),
+            });
+        }
+    }
+    Some(record)
+}
+
+fn primitive_text(tag: &StructureTag) -> Option<String> {
+    match &tag.payload {
+        PL::P(bytes) => String::from_utf8(bytes.clone()).ok(),
+        PL::C(_) => None,
+    }
+}
+
+/// A range of values of `attr;range=low-high` (`high` is `*` on the last part).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+struct ValueRange {
+    high: Option<u64>,
+}
+
+impl ValueRange {
+    fn next_start(self) -> Option<u64> {
+        self.high.map(|h| h + 1)
+    }
+}
+
+fn split_range(name: &str) -> Option<(String, ValueRange)> {
+    let lower = name.to_ascii_lowercase();
+    let at = lower.find(";range=")?;
+    let range = &name[at + ";range=".len()..];
+    let (_, high) = range.split_once('-')?;
+    let high = if high == "*" {
+        None
+    } else {
+        Some(high.parse().ok()?)
+    };
+    Some((name[..at].to_owned(), ValueRange { high }))
+}
+
+fn has_ranged_values(record: &LdifRecord) -> bool {
+    record
+        .attributes
+        .iter()
+        .any(|a| a.name.to_ascii_lowercase().contains(";range="))
+}
+
+/// Formats a 16-byte RFC 4122 UUID as OpenLDAP prints `entryUUID`; other lengths as hex.
+pub fn format_uuid(bytes: &[u8]) -> String {
+    let hex: String = bytes.iter().map(|b| format!("{b:02x}")).collect();
+    if bytes.len() != 16 {
+        return hex;
+    }
+    format!(
+        "{}-{}-{}-{}-{}",
+        &hex[0..8],
+        &hex[8..12],
+        &hex[12..16],
+        &hex[16..20],
+        &hex[20..32]
+    )
+}
+
+#[cfg(test)]
+#[allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn range_options_are_split_off_the_attribute_name() {
+        let (name, range) = split_range("member;range=0-1499").unwrap();
+        assert_eq!(name, "member");
+        assert_eq!(range.next_start(), Some(1500));
+        let (name, range) = split_range("Member;Range=1500-*").unwrap();
+        assert_eq!(name, "Member");
+        assert_eq!(range.next_start(), None);
+        assert!(split_range("member").is_none());
+    }
+
+    #[test]
+    fn uuids_print_like_entry_uuid() {
+        let bytes: Vec<u8> = (0u8..16).collect();
+        assert_eq!(format_uuid(&bytes), "00010203-0405-0607-0809-0a0b0c0d0e0f");
+        assert_eq!(format_uuid(&[0xab, 0xcd]), "abcd");
+    }
+}

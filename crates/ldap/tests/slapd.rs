@@ -1,0 +1,204 @@
+//! The LDAP client against a real OpenLDAP slapd.
+
+#![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
+
+use std::fmt::Write as _;
+use std::time::Duration;
+
+use scimbridge_ldap::{Bind, ClientSettings, LdapClient, LdapError};
+use scimbridge_testkit::free_port;
+use scimbridge_testkit::slapd::{SYNC_DN, SYNC_PASSWORD, Slapd, SlapdOptions};
+use scimbridge_testkit::tls::TestPki;
+
+fn settings(urls: Vec<String>) -> ClientSettings {
+    ClientSettings {
+        urls,
+        start_tls: false,
+        ca_certificate_pem: None,
+        client_certificate_pem: None,
+        client_key_pem: None,
+        bind: Bind::Simple {
+            dn: SYNC_DN.into(),
+            password: SYNC_PASSWORD.into(),
+        },
+        connect_timeout: Duration::from_secs(5),
+        operation_timeout: Duration::from_secs(30),
+        page_size: 100,
+    }
+}
+
+fn users(count: usize) -> String {
+    let mut ldif = String::new();
+    for i in 0..count {
+        write!(
+            ldif,
+            "dn: uid=user{i:04},ou=people,dc=example,dc=com\nobjectClass: inetOrgPerson\n\
+             uid: user{i:04}\ncn: User {i}\nsn: {i}\n\n"
+        )
+        .unwrap();
+    }
+    ldif
+}
+
+async fn uids(client: &mut LdapClient) -> Vec<String> {
+    let mut found = Vec::new();
+    client
+        .search_subtree(
+            "ou=people,dc=example,dc=com",
+            "(objectClass=inetOrgPerson)",
+            &["uid", "entryUUID"],
+            |record| found.push(record.first_text("uid").unwrap().to_owned()),
+        )
+        .await
+        .unwrap();
+    found.sort();
+    found
+}
+
+#[tokio::test]
+async fn pages_through_more_entries_than_the_size_limit() {
+    let dir = tempfile::tempdir().unwrap();
+    let slapd = Slapd::start(dir.path());
+    slapd.add(&users(650));
+    let mut client = LdapClient::connect(&settings(vec![slapd.url.clone()]))
+        .await
+        .unwrap();
+    let found = uids(&mut client).await;
+    // 650 is above slapd's default size limit of 500: paging (and the account's limit) matter.
+    assert_eq!(found.len(), 650);
+    assert_eq!(found[0], "user0000");
+    let dse = client.root_dse().await.unwrap();
+    assert!(dse.supports_sync());
+    assert!(dse.naming_contexts.iter().any(|c| c == "dc=example,dc=com"));
+}
+
+#[tokio::test]
+async fn tries_hosts_in_order_and_says_why_each_failed() {
+    let dir = tempfile::tempdir().unwrap();
+    let slapd = Slapd::start(dir.path());
+    let dead = format!("ldap://127.0.0.1:{}", free_port());
+    let mut client = LdapClient::connect(&settings(vec![dead.clone(), slapd.url.clone()]))
+        .await
+        .unwrap();
+    assert_eq!(client.url(), slapd.url);
+    assert!(uids(&mut client).await.is_empty());
+
+    let err = LdapClient::connect(&settings(vec![dead.clone()]))
+        .await
+        .err()
+        .unwrap();
+    let text = err.to_string();
+    assert!(matches!(err, LdapError::Unreachable(_)), "{text}");
+    assert!(text.contains(&dead) && text.contains("connection refused"), "{text}");
+}
+
+#[tokio::test]
+async fn a_wrong_password_and_a_missing_base_are_named() {
+    let dir = tempfile::tempdir().unwrap();
+    let slapd = Slapd::start(dir.path());
+    let mut wrong = settings(vec![slapd.url.clone()]);
+    wrong.bind = Bind::Simple {
+        dn: SYNC_DN.into(),
+        password: "nope".into(),
+    };
+    let err = LdapClient::connect(&wrong).await.err().unwrap().to_string();
+    assert!(err.contains("invalid credentials") && err.contains(SYNC_DN), "{err}");
+
+    let mut client = LdapClient::connect(&settings(vec![slapd.url.clone()]))
+        .await
+        .unwrap();
+    let err = client
+        .search_subtree("ou=nobody,dc=example,dc=com", "(objectClass=*)", &["1.1"], |_| {})
+        .await
+        .unwrap_err();
+    assert!(matches!(err, LdapError::NoSuchObject { .. }), "{err}");
+    assert!(err.to_string().contains("ou=nobody,dc=example,dc=com"));
+}
+
+#[tokio::test]
+async fn content_synchronization_reports_changes_and_deletes_after_the_cookie() {
+    let dir = tempfile::tempdir().unwrap();
+    let slapd = Slapd::start(dir.path());
+    slapd.add(&users(5));
+    let mut client = LdapClient::connect(&settings(vec![slapd.url.clone()]))
+        .await
+        .unwrap();
+    let base = "ou=people,dc=example,dc=com";
+    let filter = "(objectClass=inetOrgPerson)";
+    let attrs = ["*", "entryUUID"];
+    let first = client.sync_refresh(base, filter, &attrs, None).await.unwrap();
+    assert_eq!(first.changed.len(), 5);
+    assert!(first.cookie.is_some());
+    let uuid_of = |uid: &str| {
+        first
+            .changed
+            .iter()
+            .find(|r| r.first_text("uid") == Some(uid))
+            .and_then(|r| r.first_text("entryUUID"))
+            .unwrap()
+            .to_owned()
+    };
+
+    let again = client
+        .sync_refresh(base, filter, &attrs, first.cookie.clone())
+        .await
+        .unwrap();
+    assert!(again.changed.is_empty() && again.deleted.is_empty(), "{again:?}");
+
+    slapd.modify(
+        "dn: uid=user0001,ou=people,dc=example,dc=com\nchangetype: modify\nreplace: cn\ncn: Renamed\n\n\
+         dn: uid=user0002,ou=people,dc=example,dc=com\nchangetype: delete\n",
+    );
+    let changes = client
+        .sync_refresh(base, filter, &attrs, again.cookie.clone())
+        .await
+        .unwrap();
+    let changed: Vec<_> = changes
+        .changed
+        .iter()
+        .map(|r| r.first_text("cn").unwrap())
+        .collect();
+    assert_eq!(changed, ["Renamed"]);
+    assert_eq!(changes.deleted, [uuid_of("user0002")]);
+}
+
+#[tokio::test]
+async fn tls_start_tls_and_sasl_external() {
+    let dir = tempfile::tempdir().unwrap();
+    let pki = TestPki::generate(dir.path());
+    let slapd = Slapd::start_with(
+        dir.path(),
+        SlapdOptions {
+            tls: Some(&pki),
+            ..SlapdOptions::default()
+        },
+    );
+    slapd.add(&users(2));
+    let ca = std::fs::read(&pki.ca_certificate).unwrap();
+
+    // ldaps:// with the test CA.
+    let mut ldaps = settings(vec![slapd.ldaps_url.clone().unwrap()]);
+    ldaps.ca_certificate_pem = Some(ca.clone());
+    let mut client = LdapClient::connect(&ldaps).await.unwrap();
+    assert_eq!(uids(&mut client).await.len(), 2);
+
+    // Without the CA the server is not trusted.
+    let untrusted = settings(vec![slapd.ldaps_url.clone().unwrap()]);
+    let err = LdapClient::connect(&untrusted).await.err().unwrap().to_string();
+    assert!(err.to_lowercase().contains("certificate"), "{err}");
+
+    // StartTLS on the plain port.
+    let mut start_tls = settings(vec![slapd.url.clone()]);
+    start_tls.start_tls = true;
+    start_tls.ca_certificate_pem = Some(ca.clone());
+    let mut client = LdapClient::connect(&start_tls).await.unwrap();
+    assert_eq!(uids(&mut client).await.len(), 2);
+
+    // SASL EXTERNAL: the client certificate is the identity (mapped to the sync account).
+    let mut external = ldaps.clone();
+    external.bind = Bind::SaslExternal;
+    external.client_certificate_pem = Some(std::fs::read(&pki.client_certificate).unwrap());
+    external.client_key_pem = Some(std::fs::read(&pki.client_key).unwrap());
+    let mut client = LdapClient::connect(&external).await.unwrap();
+    assert_eq!(uids(&mut client).await.len(), 2);
+}
