@@ -1,24 +1,25 @@
 //! One cycle of one channel: source → detect → map → plan → apply → state.
 
-use std::collections::HashMap;
+use std::collections::{HashMap, HashSet};
 use std::path::Path;
 use std::time::Duration;
 
 use futures_util::stream::{self, StreamExt};
 
 use scimbridge_model::{
-    Channel, ChannelKey, Connection, CycleSummary, DataStore, DataStoreType, DesiredGroup,
-    GroupOperation, GroupRecord, Operation, Plan, PlannedGroupOperation, PlannedOperation, Record,
-    RecordStatus,
+    ChangeDetection, Channel, ChannelKey, Connection, CycleSummary, DataStore, DataStoreType,
+    DesiredGroup, EffectiveSourceSettings, GroupOperation, GroupRecord, Operation, Plan,
+    PlannedGroupOperation, PlannedOperation, Record, RecordStatus, SyncState,
 };
 
 use crate::apply::groups::{GroupOutcome, GroupSettings, apply_group_operation};
 use crate::apply::{Outcome, ScimClient, ScimClientError, apply_operation, bulk};
 use crate::clock::Clock;
-use crate::detect::{channel_fingerprint, detect, duplicate_guids};
+use crate::detect::{channel_fingerprint, detect, detect_incremental, duplicate_guids};
 use crate::map::map_user;
 use crate::plan::groups::{desired_groups, plan_groups};
 use crate::plan::{Candidate, plan_users};
+use crate::source::ldap::{self, KnownUser};
 use crate::source::{SourceError, SourceScan, ldif, normalize_dn};
 use crate::state::{Store, StoreError};
 
@@ -70,25 +71,81 @@ pub struct ChannelPlan {
     pub group_records: Vec<GroupRecord>,
     /// Group entries in scope that cannot be keyed: (DN, reason).
     pub group_failures: Vec<(String, String)>,
+    /// How the data store was read.
+    pub read: SourceRead,
 }
 
-/// Reads the channel's data store and computes the plan, writing nothing.
+/// How a channel's data store was read, and where the next incremental read starts.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct SourceRead {
+    /// The change detection used: `full-scan` for LDIF files.
+    pub mechanism: ChangeDetection,
+    /// Whether every entry was read (the first read, a full reconciliation, new settings).
+    pub full: bool,
+    /// Saved once the cycle has been applied; `None` when the next read must be a full one.
+    pub next_state: Option<SyncState>,
+}
+
+impl SourceRead {
+    /// "content-sync, incremental" and the like, for logs and `plan`.
+    pub fn describe(&self) -> String {
+        format!(
+            "{}, {}",
+            self.mechanism.name(),
+            if self.full {
+                "full read"
+            } else {
+                "incremental"
+            }
+        )
+    }
+}
+
+/// Reads the channel's data store and computes the plan, writing nothing. `now_ms` decides
+/// whether a full reconciliation is due.
 pub async fn plan_channel(
     store: &dyn Store,
     connection: &Connection,
     channel: &Channel,
     data_store: &DataStore,
+    now_ms: i64,
 ) -> Result<ChannelPlan, CycleError> {
     let key = ChannelKey::new(&connection.name, &channel.name);
-    let scan = read_source(channel, data_store)?;
+    let settings = channel.source_settings.effective(data_store.ldap_type());
+    let fingerprint = channel_fingerprint(&connection.options, channel, &settings);
     let records = store.records(&key).await?;
+    let previous = store.sync_state(&key).await?;
+    let (scan, read) = read_source(
+        channel,
+        data_store,
+        &settings,
+        &fingerprint,
+        &records,
+        previous.as_ref(),
+        now_ms,
+    )
+    .await?;
     let provisioned = records.iter().filter(|r| r.target_id.is_some()).count();
-    if scan.users.is_empty() && provisioned > 0 {
+    if scan.complete && scan.users.is_empty() && provisioned > 0 {
         return Err(CycleError::Refused(format!(
             "data store \"{}\" returned no users below {} while {provisioned} are provisioned; \
              refusing to deprovision everyone (check the data store and the source location)",
             data_store.name, channel.source_location.base_dn
         )));
+    }
+    if !scan.complete && provisioned > 1 {
+        let removed: HashSet<&str> = scan.removed_guids.iter().map(String::as_str).collect();
+        let all_gone = records
+            .iter()
+            .filter(|r| r.target_id.is_some())
+            .all(|r| removed.contains(r.guid.as_str()));
+        if all_gone {
+            return Err(CycleError::Refused(format!(
+                "data store \"{}\" says every one of the {provisioned} provisioned users is gone; \
+                 refusing to deprovision everyone (check the data store and the source location)",
+                data_store.name
+            )));
+        }
     }
     let group_records = store.group_records(&key).await?;
     let provisioned_groups = group_records
@@ -105,7 +162,17 @@ pub async fn plan_channel(
             data_store.name
         )));
     }
-    let desired_groups = desired_groups(&scan.groups, &scan.users);
+    let users_by_dn: Vec<(&str, &str)> = scan
+        .users
+        .iter()
+        .map(|u| (u.dn.as_str(), u.guid.as_str()))
+        .chain(
+            scan.unchanged_users
+                .iter()
+                .map(|(dn, guid)| (dn.as_str(), guid.as_str())),
+        )
+        .collect();
+    let desired_groups = desired_groups(&scan.groups, &users_by_dn);
     let group_failures = scan
         .group_failures
         .iter()
@@ -114,8 +181,11 @@ pub async fn plan_channel(
     for (guid, dn) in duplicate_guids(&scan.users) {
         tracing::warn!(channel = %key, %guid, %dn, "entry GUID appears twice; the second entry is ignored");
     }
-    let fingerprint = channel_fingerprint(&connection.options, channel);
-    let mut changes = detect(scan.users, &records, &fingerprint);
+    let mut changes = if scan.complete {
+        detect(scan.users, &records, &fingerprint)
+    } else {
+        detect_incremental(scan.users, &scan.removed_guids, &records, &fingerprint)
+    };
 
     // Entries that cannot be keyed by GUID are keyed by DN so that they fail alone, on the record.
     let failure_keys: Vec<String> = scan
@@ -133,6 +203,7 @@ pub async fn plan_channel(
                 &item.entry,
                 &channel.attribute_mapping,
                 &channel.extension_mapping,
+                &settings.account_status,
             )
             .map_err(|e| e.to_string()),
             guid: item.entry.guid,
@@ -171,6 +242,7 @@ pub async fn plan_channel(
         desired_groups,
         group_records,
         group_failures,
+        read,
     })
 }
 
@@ -283,7 +355,15 @@ fn user_targets(records: &[Record]) -> HashMap<String, String> {
         .collect()
 }
 
-fn read_source(channel: &Channel, data_store: &DataStore) -> Result<SourceScan, CycleError> {
+async fn read_source(
+    channel: &Channel,
+    data_store: &DataStore,
+    settings: &EffectiveSourceSettings,
+    fingerprint: &str,
+    records: &[Record],
+    previous: Option<&SyncState>,
+    now_ms: i64,
+) -> Result<(SourceScan, SourceRead), CycleError> {
     if channel.data_store != data_store.name {
         return Err(CycleError::UnknownDataStore {
             channel: channel.name.clone(),
@@ -293,12 +373,63 @@ fn read_source(channel: &Channel, data_store: &DataStore) -> Result<SourceScan, 
     match data_store.store_type {
         DataStoreType::Ldif => {
             let path = data_store.path.as_deref().unwrap_or_default();
-            Ok(ldif::scan_file(
+            let scan = ldif::scan_file(
                 &data_store.name,
                 Path::new(path),
-                &channel.source_settings,
+                settings,
                 &channel.source_location,
-            )?)
+            )?;
+            let read = SourceRead {
+                mechanism: ChangeDetection::FullScan,
+                full: true,
+                next_state: None,
+            };
+            Ok((scan, read))
+        }
+        DataStoreType::Ldap => {
+            let reconciliation_ms = i64::from(settings.full_reconciliation_hours) * 3_600_000;
+            let previous = previous.filter(|state| {
+                state.settings_fingerprint == fingerprint
+                    && (reconciliation_ms == 0
+                        || now_ms - state.last_full_read_ms < reconciliation_ms)
+            });
+            let known: Vec<KnownUser> = records
+                .iter()
+                .filter(|r| r.source_fingerprint.is_some() || r.status == RecordStatus::Failed)
+                .map(|r| KnownUser {
+                    guid: r.guid.clone(),
+                    dn: r.dn.clone(),
+                    retry: r.status == RecordStatus::Failed,
+                })
+                .collect();
+            let mut client = ldap::connect(data_store).await?;
+            let result = ldap::read(
+                &mut client,
+                &data_store.name,
+                settings,
+                &channel.source_location,
+                previous,
+                &known,
+            )
+            .await;
+            client.close().await;
+            let read = result?;
+            let full = read.scan.complete;
+            let next_state = SyncState {
+                mechanism: read.mechanism.name().to_owned(),
+                cursor: read.cursor,
+                settings_fingerprint: fingerprint.to_owned(),
+                last_full_read_ms: match previous {
+                    Some(state) if !full => state.last_full_read_ms,
+                    _ => now_ms,
+                },
+            };
+            let source_read = SourceRead {
+                mechanism: read.mechanism,
+                full,
+                next_state: (!next_state.cursor.is_empty()).then_some(next_state),
+            };
+            Ok((read.scan, source_read))
         }
     }
 }
@@ -316,7 +447,10 @@ pub async fn run_cycle(
     let key = ChannelKey::new(&connection.name, &channel.name);
     let started = clock.now_ms();
     let cycle_id = store.begin_cycle(&key, started).await?;
-    let result = run_planned(store, connection, channel, data_store, progress, &key).await;
+    let result = run_planned(
+        store, connection, channel, data_store, progress, &key, started,
+    )
+    .await;
     let finished = clock.now_ms();
     match result {
         Ok((summary, failures)) => {
@@ -347,6 +481,7 @@ async fn run_planned(
     data_store: &DataStore,
     progress: &dyn Progress,
     key: &ChannelKey,
+    now_ms: i64,
 ) -> Result<(CycleSummary, Vec<(String, String)>), CycleError> {
     let ChannelPlan {
         plan,
@@ -354,7 +489,9 @@ async fn run_planned(
         desired_groups,
         group_records,
         group_failures,
-    } = plan_channel(store, connection, channel, data_store).await?;
+        read,
+    } = plan_channel(store, connection, channel, data_store, now_ms).await?;
+    tracing::info!(channel = %key, source = %read.describe(), "data store read");
     let client = ScimClient::new(&connection.target, Duration::from_secs(channel.timeout))?;
     let by_guid: HashMap<&str, &Record> = records.iter().map(|r| (r.guid.as_str(), r)).collect();
     let mut summary = CycleSummary {
@@ -556,5 +693,8 @@ async fn run_planned(
         }
     }
     summary.requests = client.requests();
+    // The cursor moves only once the changes it covers are applied: a crash before this line
+    // reads them again, and the fingerprints make the second pass a no-op.
+    store.save_sync_state(key, read.next_state.as_ref()).await?;
     Ok((summary, failures))
 }

@@ -34,7 +34,10 @@ const SYNC_REFRESH_REQUIRED: u32 = 4096;
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum Bind {
     Anonymous,
-    Simple { dn: String, password: String },
+    Simple {
+        dn: String,
+        password: String,
+    },
     /// SASL EXTERNAL: the server takes the identity from the TLS client certificate.
     SaslExternal,
 }
@@ -586,8 +589,7 @@ fn tls_config(settings: &ClientSettings) -> Result<Option<Arc<rustls::ClientConf
         Some(pem) => {
             let mut count = 0;
             for certificate in CertificateDer::pem_slice_iter(pem) {
-                let certificate =
-                    certificate.map_err(|e| tls(&format!("CA certificate: {e}")))?;
+                let certificate = certificate.map_err(|e| tls(&format!("CA certificate: {e}")))?;
                 roots
                     .add(certificate)
                     .map_err(|e| tls(&format!("CA certificate: {e}")))?;
@@ -609,22 +611,21 @@ fn tls_config(settings: &ClientSettings) -> Result<Option<Arc<rustls::ClientConf
         .with_safe_default_protocol_versions()
         .map_err(|e| tls(&e))?
         .with_root_certificates(roots);
-    let config = match (
-        &settings.client_certificate_pem,
-        &settings.client_key_pem,
-    ) {
+    let config = match (&settings.client_certificate_pem, &settings.client_key_pem) {
         (Some(certificate), Some(key)) => {
             let chain: Vec<CertificateDer<'static>> = CertificateDer::pem_slice_iter(certificate)
                 .collect::<Result<_, _>>()
                 .map_err(|e| tls(&format!("client certificate: {e}")))?;
-            let key = PrivateKeyDer::from_pem_slice(key)
-                .map_err(|e| tls(&format!("client key: {e}")))?;
+            let key =
+                PrivateKeyDer::from_pem_slice(key).map_err(|e| tls(&format!("client key: {e}")))?;
             builder
                 .with_client_auth_cert(chain, key)
                 .map_err(|e| tls(&format!("client certificate: {e}")))?
         }
         (Some(_), None) | (None, Some(_)) => {
-            return Err(tls(&"a client certificate needs both the certificate and its key"));
+            return Err(tls(
+                &"a client certificate needs both the certificate and its key",
+            ));
         }
         (None, None) => builder.with_no_client_auth(),
     };

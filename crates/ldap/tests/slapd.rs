@@ -89,7 +89,10 @@ async fn tries_hosts_in_order_and_says_why_each_failed() {
         .unwrap();
     let text = err.to_string();
     assert!(matches!(err, LdapError::Unreachable(_)), "{text}");
-    assert!(text.contains(&dead) && text.contains("connection refused"), "{text}");
+    assert!(
+        text.contains(&dead) && text.contains("connection refused"),
+        "{text}"
+    );
 }
 
 #[tokio::test]
@@ -102,13 +105,21 @@ async fn a_wrong_password_and_a_missing_base_are_named() {
         password: "nope".into(),
     };
     let err = LdapClient::connect(&wrong).await.err().unwrap().to_string();
-    assert!(err.contains("invalid credentials") && err.contains(SYNC_DN), "{err}");
+    assert!(
+        err.contains("invalid credentials") && err.contains(SYNC_DN),
+        "{err}"
+    );
 
     let mut client = LdapClient::connect(&settings(vec![slapd.url.clone()]))
         .await
         .unwrap();
     let err = client
-        .search_subtree("ou=nobody,dc=example,dc=com", "(objectClass=*)", &["1.1"], |_| {})
+        .search_subtree(
+            "ou=nobody,dc=example,dc=com",
+            "(objectClass=*)",
+            &["1.1"],
+            |_| {},
+        )
         .await
         .unwrap_err();
     assert!(matches!(err, LdapError::NoSuchObject { .. }), "{err}");
@@ -126,7 +137,10 @@ async fn content_synchronization_reports_changes_and_deletes_after_the_cookie() 
     let base = "ou=people,dc=example,dc=com";
     let filter = "(objectClass=inetOrgPerson)";
     let attrs = ["*", "entryUUID"];
-    let first = client.sync_refresh(base, filter, &attrs, None).await.unwrap();
+    let first = client
+        .sync_refresh(base, filter, &attrs, None)
+        .await
+        .unwrap();
     assert_eq!(first.changed.len(), 5);
     assert!(first.cookie.is_some());
     let uuid_of = |uid: &str| {
@@ -143,7 +157,10 @@ async fn content_synchronization_reports_changes_and_deletes_after_the_cookie() 
         .sync_refresh(base, filter, &attrs, first.cookie.clone())
         .await
         .unwrap();
-    assert!(again.changed.is_empty() && again.deleted.is_empty(), "{again:?}");
+    assert!(
+        again.changed.is_empty() && again.deleted.is_empty(),
+        "{again:?}"
+    );
 
     slapd.modify(
         "dn: uid=user0001,ou=people,dc=example,dc=com\nchangetype: modify\nreplace: cn\ncn: Renamed\n\n\
@@ -184,7 +201,11 @@ async fn tls_start_tls_and_sasl_external() {
 
     // Without the CA the server is not trusted.
     let untrusted = settings(vec![slapd.ldaps_url.clone().unwrap()]);
-    let err = LdapClient::connect(&untrusted).await.err().unwrap().to_string();
+    let err = LdapClient::connect(&untrusted)
+        .await
+        .err()
+        .unwrap()
+        .to_string();
     assert!(err.to_lowercase().contains("certificate"), "{err}");
 
     // StartTLS on the plain port.

@@ -13,6 +13,7 @@ use serde::{Deserialize, Serialize};
 use crate::mapping::ScimField;
 use crate::mapping::{AttributeMapping, ExtensionMapping, validate_attribute_mapping};
 use crate::secret::Secret;
+pub use crate::source::{LdapSettings, LdapType, SourceLocation, SourceSettings};
 
 /// The only configuration file version this build reads and writes.
 pub const CONFIG_VERSION: u32 = 1;
@@ -93,6 +94,8 @@ impl ConfigFile {
 pub enum DataStoreType {
     /// An LDIF file (RFC 2849 content records), re-read on every cycle.
     Ldif,
+    /// A directory server, read over LDAP with the `[data_store.ldap]` settings.
+    Ldap,
 }
 
 /// A source directory.
@@ -105,6 +108,9 @@ pub struct DataStore {
     /// LDIF file path; relative paths are resolved against the configuration file's folder.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub path: Option<String>,
+    /// The connection settings of a data store of type `ldap`.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub ldap: Option<LdapSettings>,
 }
 
 impl DataStore {
@@ -121,6 +127,38 @@ impl DataStore {
                     ));
                 }
             }
+            DataStoreType::Ldap => match &self.ldap {
+                Some(ldap) => ldap.validate(&format!("data store \"{}\"", self.name), problems),
+                None => problems.push(format!(
+                    "data store \"{}\": type ldap needs a [data_store.ldap] table",
+                    self.name
+                )),
+            },
+        }
+    }
+
+    /// The LDAP type whose defaults fill the channels' source settings (an LDIF file reads
+    /// like OpenLDAP).
+    pub fn ldap_type(&self) -> LdapType {
+        self.ldap
+            .as_ref()
+            .map_or(LdapType::OpenLdap, |ldap| ldap.ldap_type)
+    }
+
+    /// The data store's secrets with their setting names, for encryption at rest and redaction.
+    pub fn secret_fields_mut(&mut self) -> Vec<(&'static str, &mut Option<Secret>)> {
+        match &mut self.ldap {
+            Some(ldap) => vec![("bind_password", &mut ldap.bind_password)],
+            None => Vec::new(),
+        }
+    }
+
+    /// Keeps a stored bind password that an update leaves out.
+    pub fn keep_omitted_secrets(&mut self, stored: &DataStore) {
+        if let (Some(mine), Some(theirs)) = (&mut self.ldap, &stored.ldap)
+            && mine.bind_password.is_none()
+        {
+            mine.bind_password = theirs.bind_password.clone();
         }
     }
 }
@@ -621,81 +659,14 @@ impl Channel {
                 "{at}: max_threads must be between 1 and {MAX_THREADS_LIMIT}"
             ));
         }
-        if self.source_settings.entry_guid_attribute.trim().is_empty() {
-            problems.push(format!(
-                "{at}: source_settings.entry_guid_attribute is empty"
-            ));
-        }
-        if self.source_location.base_dn.trim().is_empty() {
-            problems.push(format!("{at}: source_location.base_dn is empty"));
-        }
-        if self
-            .source_location
-            .group_base_dn
-            .as_deref()
-            .is_some_and(|dn| dn.trim().is_empty())
-        {
-            problems.push(format!(
-                "{at}: source_location.group_base_dn is empty; leave it out to provision no groups"
-            ));
-        }
+        self.source_settings.validate(&at, problems);
+        self.source_location.validate(&at, problems);
         validate_attribute_mapping(
             &at,
             &self.attribute_mapping,
             &self.extension_mapping,
             problems,
         );
-    }
-}
-
-/// Which LDAP attributes identify entries and which entries are users.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
-#[serde(deny_unknown_fields, default)]
-pub struct SourceSettings {
-    /// The attribute holding each entry's immutable GUID.
-    pub entry_guid_attribute: String,
-    /// Key entries without the GUID attribute by their DN instead of failing them. A DN changes
-    /// on rename, so a renamed entry then looks like a leaver plus a joiner: off by default.
-    pub use_dn_when_guid_missing: bool,
-    pub user_object_class: String,
-    /// Entries with this object class are groups.
-    pub group_object_class: String,
-    /// The attribute of a group entry that lists its members' DNs.
-    pub group_member_attribute: String,
-    pub group_name_source: GroupNameSource,
-}
-
-impl Default for SourceSettings {
-    fn default() -> Self {
-        SourceSettings {
-            entry_guid_attribute: "entryUUID".into(),
-            use_dn_when_guid_missing: false,
-            user_object_class: "inetOrgPerson".into(),
-            group_object_class: "groupOfNames".into(),
-            group_member_attribute: "member".into(),
-            group_name_source: GroupNameSource::Cn,
-        }
-    }
-}
-
-/// Where the channel's users are.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
-#[serde(deny_unknown_fields)]
-pub struct SourceLocation {
-    /// Only entries at or below this DN are read.
-    pub base_dn: String,
-    /// Groups at or below this DN are provisioned, with their members that are users of the
-    /// channel; without it, no group is.
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub group_base_dn: Option<String>,
-}
-
-impl SourceLocation {
-    pub fn new(base_dn: impl Into<String>) -> SourceLocation {
-        SourceLocation {
-            base_dn: base_dn.into(),
-            group_base_dn: None,
-        }
     }
 }
 
@@ -754,7 +725,10 @@ title = { attributes = ["title"], default_value = "Staff" }
         let channel = &connection.channels[0];
         assert!(channel.active);
         assert_eq!(channel.timeout, 60);
-        assert_eq!(channel.source_settings.entry_guid_attribute, "entryUUID");
+        let effective = channel
+            .source_settings
+            .effective(file.data_stores[0].ldap_type());
+        assert_eq!(effective.entry_guid_attribute, "entryUUID");
         assert_eq!(
             channel.attribute_mapping[&ScimField::Title]
                 .default_value

@@ -8,6 +8,7 @@ pub mod mapping;
 pub mod plan;
 pub mod record;
 pub mod secret;
+pub mod source;
 
 pub use config::{
     AuthenticationMethod, Channel, ClientAuthentication, ConfigError, ConfigFile, Connection,
@@ -22,5 +23,9 @@ pub use mapping::{
     ScimField, ValueParser,
 };
 pub use plan::{Operation, Plan, PlannedOperation};
-pub use record::{ChannelKey, CycleSummary, Record, RecordStatus};
+pub use record::{ChannelKey, CycleSummary, Record, RecordStatus, SyncState};
 pub use secret::Secret;
+pub use source::{
+    AccountStatus, AccountStatusAlgorithm, BindMethod, ChangeDetection, EffectiveSourceSettings,
+    LdapSettings, LdapType,
+};

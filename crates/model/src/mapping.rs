@@ -256,6 +256,14 @@ impl ValueParser {
 }
 
 impl FieldMapping {
+    /// A mapping from these LDAP attributes, with no other option.
+    pub fn from_attributes(attributes: &[&str]) -> FieldMapping {
+        FieldMapping {
+            attributes: attributes.iter().map(|a| (*a).to_owned()).collect(),
+            ..FieldMapping::default()
+        }
+    }
+
     /// A directory value as this mapping sends it: parsed, then trimmed, then cased. `None`
     /// when nothing is left (a DN without CN, an email without user part).
     pub fn transform(&self, value: &str) -> Option<String> {

@@ -150,3 +150,16 @@ impl CycleSummary {
             > 0
     }
 }
+
+/// Where a channel's last incremental read of its data store stopped.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct SyncState {
+    /// The change detection the cursor belongs to (`content-sync`, `timestamp`, …).
+    pub mechanism: String,
+    /// An RFC 4533 cookie (base64), a timestamp or a USN.
+    pub cursor: String,
+    /// The channel settings the cursor was taken under; other settings need a full read.
+    pub settings_fingerprint: String,
+    /// When the last full read was, in milliseconds since the epoch.
+    pub last_full_read_ms: i64,
+}

@@ -8,6 +8,7 @@ use async_trait::async_trait;
 use scimbridge_engine::state::{CycleRecord, RecordCounts, Saved, Store, StoreError};
 use scimbridge_model::{
     ChannelKey, Connection, CycleSummary, DataStore, GroupRecord, Record, RecordStatus, Secret,
+    SyncState,
 };
 use sqlx::Row;
 use sqlx::sqlite::{
@@ -92,6 +93,46 @@ impl SqliteStore {
         Ok(connection)
     }
 
+    fn data_store_owner(data_store: &str) -> String {
+        format!("data-store/{data_store}")
+    }
+
+    /// The bind password is encrypted like connection secrets, bound to the data store's name.
+    fn encrypt_data_store(&self, data_store: &DataStore) -> Result<DataStore, StoreError> {
+        let mut stored = data_store.clone();
+        let owner = Self::data_store_owner(&data_store.name);
+        for (_, secret) in stored.secret_fields_mut() {
+            if let Some(Secret::Literal(value)) = secret {
+                let encrypted = self
+                    .key
+                    .encrypt(value, &owner)
+                    .map_err(|e| StoreError::Secret(e.to_string()))?;
+                *value = encrypted;
+            }
+        }
+        Ok(stored)
+    }
+
+    fn decrypt_data_store(&self, mut data_store: DataStore) -> Result<DataStore, StoreError> {
+        let owner = Self::data_store_owner(&data_store.name);
+        for (_, secret) in data_store.secret_fields_mut() {
+            if let Some(Secret::Literal(value)) = secret {
+                let plain = self
+                    .key
+                    .decrypt(value, &owner)
+                    .map_err(|e| StoreError::Secret(e.to_string()))?;
+                *value = plain;
+            }
+        }
+        Ok(data_store)
+    }
+
+    fn data_store_from_row(&self, row: &SqliteRow) -> Result<DataStore, StoreError> {
+        let text: String = row.try_get("config").map_err(corrupt)?;
+        let data_store: DataStore = serde_json::from_str(&text).map_err(corrupt)?;
+        self.decrypt_data_store(data_store)
+    }
+
     fn connection_from_row(&self, row: &SqliteRow) -> Result<Connection, StoreError> {
         let text: String = row.try_get("config").map_err(corrupt)?;
         let connection: Connection = serde_json::from_str(&text).map_err(corrupt)?;
@@ -168,15 +209,14 @@ impl Store for SqliteStore {
         let saved = match existing {
             None => Saved::Created,
             Some(row) => {
-                let text: String = row.try_get("config").map_err(corrupt)?;
-                let stored: DataStore = serde_json::from_str(&text).map_err(corrupt)?;
-                if &stored == data_store {
+                if &self.data_store_from_row(&row)? == data_store {
                     return Ok(Saved::Unchanged);
                 }
                 Saved::Updated
             }
         };
-        let config = serde_json::to_string(data_store).map_err(backend)?;
+        let config =
+            serde_json::to_string(&self.encrypt_data_store(data_store)?).map_err(backend)?;
         sqlx::query("INSERT INTO data_stores (name, config) VALUES (?, ?) ON CONFLICT (name) DO UPDATE SET config = excluded.config")
             .bind(&data_store.name)
             .bind(config)
@@ -192,10 +232,7 @@ impl Store for SqliteStore {
             .await
             .map_err(backend)?;
         rows.iter()
-            .map(|row| {
-                let text: String = row.try_get("config").map_err(corrupt)?;
-                serde_json::from_str(&text).map_err(corrupt)
-            })
+            .map(|row| self.data_store_from_row(row))
             .collect()
     }
 
@@ -363,6 +400,58 @@ impl Store for SqliteStore {
             .execute(&self.pool)
             .await
             .map_err(backend)?;
+        Ok(())
+    }
+
+    async fn sync_state(&self, channel: &ChannelKey) -> Result<Option<SyncState>, StoreError> {
+        let row = sqlx::query(
+            "SELECT mechanism, cursor, settings_fingerprint, last_full_read_ms FROM sync_states WHERE connection = ? AND channel = ?",
+        )
+        .bind(&channel.connection)
+        .bind(&channel.channel)
+        .fetch_optional(&self.pool)
+        .await
+        .map_err(backend)?;
+        row.map(|row| {
+            Ok(SyncState {
+                mechanism: row.try_get("mechanism").map_err(corrupt)?,
+                cursor: row.try_get("cursor").map_err(corrupt)?,
+                settings_fingerprint: row.try_get("settings_fingerprint").map_err(corrupt)?,
+                last_full_read_ms: row.try_get("last_full_read_ms").map_err(corrupt)?,
+            })
+        })
+        .transpose()
+    }
+
+    async fn save_sync_state(
+        &self,
+        channel: &ChannelKey,
+        state: Option<&SyncState>,
+    ) -> Result<(), StoreError> {
+        let Some(state) = state else {
+            sqlx::query("DELETE FROM sync_states WHERE connection = ? AND channel = ?")
+                .bind(&channel.connection)
+                .bind(&channel.channel)
+                .execute(&self.pool)
+                .await
+                .map_err(backend)?;
+            return Ok(());
+        };
+        sqlx::query(
+            "INSERT INTO sync_states (connection, channel, mechanism, cursor, settings_fingerprint, last_full_read_ms) \
+             VALUES (?, ?, ?, ?, ?, ?) ON CONFLICT (connection, channel) DO UPDATE SET \
+             mechanism = excluded.mechanism, cursor = excluded.cursor, \
+             settings_fingerprint = excluded.settings_fingerprint, last_full_read_ms = excluded.last_full_read_ms",
+        )
+        .bind(&channel.connection)
+        .bind(&channel.channel)
+        .bind(&state.mechanism)
+        .bind(&state.cursor)
+        .bind(&state.settings_fingerprint)
+        .bind(state.last_full_read_ms)
+        .execute(&self.pool)
+        .await
+        .map_err(backend)?;
         Ok(())
     }
 

@@ -80,7 +80,15 @@ impl Slapd {
             for file in [skeleton.as_path(), preload] {
                 run(
                     "slapadd",
-                    &["-q", "-f", path_str(&config), "-b", BASE_DN, "-l", path_str(file)],
+                    &[
+                        "-q",
+                        "-f",
+                        path_str(&config),
+                        "-b",
+                        BASE_DN,
+                        "-l",
+                        path_str(file),
+                    ],
                 );
             }
         }
@@ -164,7 +172,14 @@ fn path_str(path: &Path) -> &str {
 }
 
 fn run(program: &str, args: &[&str]) {
-    let output = Command::new(program)
+    // slapd, slapadd and slaptest live in /usr/sbin, which is not on every PATH.
+    let sbin = Path::new("/usr/sbin").join(program);
+    let executable = if sbin.exists() {
+        sbin
+    } else {
+        PathBuf::from(program)
+    };
+    let output = Command::new(&executable)
         .args(args)
         .output()
         .unwrap_or_else(|e| {

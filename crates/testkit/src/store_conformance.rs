@@ -3,7 +3,8 @@
 use scimbridge_engine::state::{Saved, Store};
 use scimbridge_model::{
     AuthenticationMethod, ChannelKey, Connection, CycleSummary, DataStore, DataStoreType,
-    GroupMember, GroupRecord, ProvisioningOptions, Record, RecordStatus, Secret, TargetSettings,
+    GroupMember, GroupRecord, ProvisioningOptions, Record, RecordStatus, Secret, SyncState,
+    TargetSettings,
 };
 use serde_json::json;
 
@@ -15,6 +16,7 @@ fn data_store(path: &str) -> DataStore {
         name: "corp".into(),
         store_type: DataStoreType::Ldif,
         path: Some(path.into()),
+        ldap: None,
     }
 }
 
@@ -202,6 +204,30 @@ pub async fn run(store: &dyn Store) {
         .unwrap();
     assert_eq!(store.group_records(&channel).await.unwrap(), vec![renamed]);
     assert_eq!(store.group_records(&elsewhere).await.unwrap().len(), 1);
+
+    // Sync state: one per channel, replaced, forgotten.
+    assert_eq!(store.sync_state(&channel).await.unwrap(), None);
+    let state = SyncState {
+        mechanism: "content-sync".into(),
+        cursor: "cmlkPTAwMCxjc249MjAyNg==".into(),
+        settings_fingerprint: "abc".into(),
+        last_full_read_ms: 1_700_000_000_000,
+    };
+    store.save_sync_state(&channel, Some(&state)).await.unwrap();
+    let later = SyncState {
+        cursor: "20261129101500Z".into(),
+        mechanism: "timestamp".into(),
+        ..state.clone()
+    };
+    store
+        .save_sync_state(&elsewhere, Some(&state))
+        .await
+        .unwrap();
+    store.save_sync_state(&channel, Some(&later)).await.unwrap();
+    assert_eq!(store.sync_state(&channel).await.unwrap(), Some(later));
+    store.save_sync_state(&channel, None).await.unwrap();
+    assert_eq!(store.sync_state(&channel).await.unwrap(), None);
+    assert_eq!(store.sync_state(&elsewhere).await.unwrap(), Some(state));
 
     // Cycle history, newest first.
     let first = store.begin_cycle(&channel, 1_000).await.unwrap();

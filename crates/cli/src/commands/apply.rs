@@ -72,6 +72,15 @@ pub async fn apply_config(
             data_store.path = Some(base_dir.join(path).display().to_string());
         }
     }
+    let stored_data_stores = store.data_stores().await?;
+    for data_store in &mut file.data_stores {
+        if let Some(stored) = stored_data_stores
+            .iter()
+            .find(|d| d.name == data_store.name)
+        {
+            data_store.keep_omitted_secrets(stored);
+        }
+    }
     let mut to_check = Vec::new();
     for connection in &mut file.connections {
         if let Some(stored) = store.connection(&connection.name).await? {
@@ -83,12 +92,7 @@ pub async fn apply_config(
             to_check.push(connection.name.clone());
         }
     }
-    let known: BTreeSet<String> = store
-        .data_stores()
-        .await?
-        .into_iter()
-        .map(|d| d.name)
-        .collect();
+    let known: BTreeSet<String> = stored_data_stores.into_iter().map(|d| d.name).collect();
     file.validate(&known)?;
     if check == ActivationCheck::Target {
         let mut problems = Vec::new();

@@ -41,10 +41,21 @@ pub async fn run(data_dir: &Path, args: Args) -> Result<ExitCode> {
 /// Renders the configuration; literal secrets are left out with a comment saying so, and
 /// applying the file again keeps them (an omitted secret keeps its stored value).
 pub fn export_text(
-    data_stores: Vec<scimbridge_model::DataStore>,
+    mut data_stores: Vec<scimbridge_model::DataStore>,
     mut connections: Vec<scimbridge_model::Connection>,
 ) -> Result<String> {
     let mut notes = Vec::new();
+    for data_store in &mut data_stores {
+        let name = data_store.name.clone();
+        for (key, secret) in data_store.secret_fields_mut() {
+            if secret.as_ref().is_some_and(|s| s.is_literal()) {
+                *secret = None;
+                notes.push(format!(
+                    "# data store \"{name}\": ldap.{key} is stored encrypted and left out here; applying this file keeps it."
+                ));
+            }
+        }
+    }
     for connection in &mut connections {
         let name = connection.name.clone();
         for (key, secret) in connection.target.secret_fields_mut() {

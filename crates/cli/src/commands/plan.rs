@@ -4,6 +4,7 @@ use std::path::Path;
 use std::process::ExitCode;
 
 use anyhow::Result;
+use scimbridge_engine::clock::{Clock, SystemClock};
 use scimbridge_engine::plan_channel;
 
 use crate::context::DataDir;
@@ -22,10 +23,22 @@ pub async fn run(data_dir: &Path, args: Args) -> Result<ExitCode> {
     let mut plans = Vec::new();
     for channel in connection.channels.iter().filter(|c| c.active) {
         let data_store = dir.data_store(&channel.data_store).await?;
-        let plan = plan_channel(&dir.store, &connection, channel, &data_store)
-            .await?
-            .plan;
-        plans.push((channel.name.clone(), plan));
+        let planned = plan_channel(
+            &dir.store,
+            &connection,
+            channel,
+            &data_store,
+            SystemClock.now_ms(),
+        )
+        .await?;
+        if !args.json {
+            println!(
+                "channel {}: data store read with {}",
+                channel.name,
+                planned.read.describe()
+            );
+        }
+        plans.push((channel.name.clone(), planned.plan));
     }
     if args.json {
         let value: serde_json::Map<String, serde_json::Value> = plans

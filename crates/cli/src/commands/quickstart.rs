@@ -205,6 +205,7 @@ fn quickstart_config(ldif: &Path, url: &str, token_file: &Path) -> ConfigFile {
         data_stores: vec![DataStore {
             name: DATA_STORE.into(),
             store_type: DataStoreType::Ldif,
+            ldap: None,
             path: Some(ldif.display().to_string()),
         }],
         connections: vec![Connection {

@@ -7,7 +7,8 @@
 use std::collections::{BTreeMap, HashSet};
 
 use scimbridge_model::{
-    AttributeValue, Channel, ProvisioningOptions, Record, RecordStatus, SourceEntry,
+    AttributeValue, Channel, EffectiveSourceSettings, ProvisioningOptions, Record, RecordStatus,
+    SourceEntry,
 };
 use sha2::{Digest, Sha256};
 
@@ -30,10 +31,14 @@ pub struct Changes {
 }
 
 /// Fingerprint of the settings that shape a channel's output.
-pub fn channel_fingerprint(options: &ProvisioningOptions, channel: &Channel) -> String {
+pub fn channel_fingerprint(
+    options: &ProvisioningOptions,
+    channel: &Channel,
+    source_settings: &EffectiveSourceSettings,
+) -> String {
     let settings = serde_json::json!({
         "options": options,
-        "source_settings": channel.source_settings,
+        "source_settings": source_settings,
         "source_location": channel.source_location,
         "attribute_mapping": channel.attribute_mapping,
     });
@@ -96,6 +101,48 @@ pub fn detect(entries: Vec<SourceEntry>, records: &[Record], channel_fingerprint
             record.source_fingerprint.is_some() || record.status == RecordStatus::Failed;
         if !seen.contains(&record.guid) && needs_handling {
             changes.removed.push(record.clone());
+        }
+    }
+    changes
+}
+
+/// Like [`detect`], after an incremental read: `entries` are only the changed entries, and the
+/// records that are gone are named by `removed_guids`; every other record is unchanged.
+pub fn detect_incremental(
+    entries: Vec<SourceEntry>,
+    removed_guids: &[String],
+    records: &[Record],
+    channel_fingerprint: &str,
+) -> Changes {
+    let removed: HashSet<&str> = removed_guids.iter().map(String::as_str).collect();
+    let changed: HashSet<String> = entries.iter().map(|e| e.guid.clone()).collect();
+    let mut changes = detect(entries, &[], channel_fingerprint);
+    let by_guid: BTreeMap<&str, &Record> = records.iter().map(|r| (r.guid.as_str(), r)).collect();
+    let (mut added, mut modified) = (Vec::new(), Vec::new());
+    for item in changes.added.drain(..) {
+        match by_guid.get(item.entry.guid.as_str()) {
+            None => added.push(item),
+            Some(record)
+                if record.status == RecordStatus::Failed
+                    || record.source_fingerprint.as_deref() != Some(item.fingerprint.as_str()) =>
+            {
+                modified.push(item)
+            }
+            Some(_) => changes.unchanged += 1,
+        }
+    }
+    changes.added = added;
+    changes.modified = modified;
+    for record in records {
+        let needs_handling =
+            record.source_fingerprint.is_some() || record.status == RecordStatus::Failed;
+        if changed.contains(&record.guid) {
+            continue;
+        }
+        if removed.contains(record.guid.as_str()) && needs_handling {
+            changes.removed.push(record.clone());
+        } else if needs_handling {
+            changes.unchanged += 1;
         }
     }
     changes

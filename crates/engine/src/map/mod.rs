@@ -2,8 +2,8 @@
 //! target should hold. Pure.
 
 use scimbridge_model::{
-    AttributeMapping, AttributeValue, ExtensionMapping, ExtensionPath, FieldMapping, FieldTarget,
-    ScimField, SourceEntry,
+    AccountStatus, AttributeMapping, AttributeValue, ExtensionMapping, ExtensionPath, FieldMapping,
+    FieldTarget, ScimField, SourceEntry,
 };
 use serde_json::{Map, Value, json};
 
@@ -29,6 +29,10 @@ pub enum MappingError {
     NotABoolean { value: String },
     #[error("{0}")]
     InvalidExtensionPath(String),
+    #[error(
+        "{attribute} \"{value}\" is not a number; the Active Directory account status algorithm reads it as flags"
+    )]
+    NotAnAccountControl { attribute: String, value: String },
 }
 
 /// Maps one entry. A missing optional field is left out of the image (and an object or array
@@ -38,6 +42,7 @@ pub fn map_user(
     entry: &SourceEntry,
     mapping: &AttributeMapping,
     extensions: &ExtensionMapping,
+    account_status: &AccountStatus,
 ) -> Result<DesiredUser, MappingError> {
     let value = |field: ScimField| -> Result<Option<String>, MappingError> {
         match mapping.get(&field) {
@@ -52,9 +57,10 @@ pub fn map_user(
             .filter(|a| !a.is_empty())
             .unwrap_or_else(|| "nothing".into()),
     })?;
+    // A mapped `active` field wins over the account status algorithm.
     let active = match value(ScimField::Active)? {
         Some(text) => parse_boolean(&text).ok_or(MappingError::NotABoolean { value: text })?,
-        None => true,
+        None => account_active(entry, account_status)?,
     };
 
     let mut image = Map::new();
@@ -125,6 +131,42 @@ pub fn map_user(
         active,
         image: Value::Object(ordered),
     })
+}
+
+/// Whether the entry's account is enabled, by the channel's account status algorithm.
+pub fn account_active(entry: &SourceEntry, status: &AccountStatus) -> Result<bool, MappingError> {
+    let first_text = |attribute: &str| {
+        entry.values(attribute).iter().find_map(|v| match v {
+            AttributeValue::Text(text) => Some(text.trim().to_owned()),
+            AttributeValue::Binary(_) => None,
+        })
+    };
+    match status {
+        AccountStatus::None => Ok(true),
+        AccountStatus::ActiveDirectory { attribute } => match first_text(attribute) {
+            None => Ok(true),
+            Some(text) => {
+                let flags: i64 = text
+                    .parse()
+                    .map_err(|_| MappingError::NotAnAccountControl {
+                        attribute: attribute.clone(),
+                        value: text.clone(),
+                    })?;
+                // ACCOUNTDISABLE, bit 0x2 of userAccountControl.
+                Ok(flags & 0x2 == 0)
+            }
+        },
+        AccountStatus::Flag {
+            attribute,
+            value,
+            match_status,
+            default_status,
+        } => Ok(match first_text(attribute) {
+            None => *default_status,
+            Some(text) if text.eq_ignore_ascii_case(value) => *match_status,
+            Some(_) => !*match_status,
+        }),
+    }
 }
 
 /// One value per type, `type` in lower case; the first value of each attribute (the work one
@@ -370,7 +412,13 @@ mod tests {
             ("mail", "zoe.mueller@example.com"),
             ("mail", "zm@example.com"),
         ]);
-        let user = map_user(&e, &full_mapping(), &ExtensionMapping::new()).unwrap();
+        let user = map_user(
+            &e,
+            &full_mapping(),
+            &ExtensionMapping::new(),
+            &AccountStatus::None,
+        )
+        .unwrap();
         assert_eq!(
             user.image,
             json!({
@@ -390,13 +438,24 @@ mod tests {
     #[test]
     fn attribute_names_are_case_insensitive_and_order_sets_priority() {
         let e = entry(&[("UID", "a"), ("CN", "Common"), ("displayname", "Display")]);
-        let user = map_user(&e, &full_mapping(), &ExtensionMapping::new()).unwrap();
+        let user = map_user(
+            &e,
+            &full_mapping(),
+            &ExtensionMapping::new(),
+            &AccountStatus::None,
+        )
+        .unwrap();
         assert_eq!(user.image["displayName"], "Display");
         let e = entry(&[("uid", "a"), ("cn", "Common")]);
         assert_eq!(
-            map_user(&e, &full_mapping(), &ExtensionMapping::new())
-                .unwrap()
-                .image["displayName"],
+            map_user(
+                &e,
+                &full_mapping(),
+                &ExtensionMapping::new(),
+                &AccountStatus::None
+            )
+            .unwrap()
+            .image["displayName"],
             "Common"
         );
     }
@@ -408,7 +467,7 @@ mod tests {
             (ScimField::UserName, &["uid"], None),
             (ScimField::Title, &["title"], None),
         ]);
-        let user = map_user(&e, &m, &ExtensionMapping::new()).unwrap();
+        let user = map_user(&e, &m, &ExtensionMapping::new(), &AccountStatus::None).unwrap();
         assert!(user.image.get("title").is_none());
         assert!(user.image.get("name").is_none());
     }
@@ -419,6 +478,7 @@ mod tests {
             &entry(&[("cn", "x")]),
             &full_mapping(),
             &ExtensionMapping::new(),
+            &AccountStatus::None,
         )
         .unwrap_err();
         assert_eq!(
@@ -436,12 +496,24 @@ mod tests {
             ("Active", true),
         ] {
             let e = entry(&[("uid", "a"), ("employeeStatus", text)]);
-            let user = map_user(&e, &full_mapping(), &ExtensionMapping::new()).unwrap();
+            let user = map_user(
+                &e,
+                &full_mapping(),
+                &ExtensionMapping::new(),
+                &AccountStatus::None,
+            )
+            .unwrap();
             assert_eq!(user.active, expected, "{text}");
             assert_eq!(user.image["active"], expected);
         }
         let e = entry(&[("uid", "a"), ("employeeStatus", "maybe")]);
-        let err = map_user(&e, &full_mapping(), &ExtensionMapping::new()).unwrap_err();
+        let err = map_user(
+            &e,
+            &full_mapping(),
+            &ExtensionMapping::new(),
+            &AccountStatus::None,
+        )
+        .unwrap_err();
         assert!(err.to_string().contains("\"maybe\""));
     }
 
@@ -452,7 +524,13 @@ mod tests {
             "title".into(),
             vec![AttributeValue::Binary(vec![0xff, 0xfe])],
         );
-        let err = map_user(&e, &full_mapping(), &ExtensionMapping::new()).unwrap_err();
+        let err = map_user(
+            &e,
+            &full_mapping(),
+            &ExtensionMapping::new(),
+            &AccountStatus::None,
+        )
+        .unwrap_err();
         assert!(matches!(err, MappingError::BinaryValue { .. }));
     }
 
@@ -529,7 +607,9 @@ mod tests {
             (ScimField::ManagerId, &["managerId"], None),
             (ScimField::ManagerDisplayName, &["managerName"], None),
         ]);
-        let image = map_user(&e, &m, &ExtensionMapping::new()).unwrap().image;
+        let image = map_user(&e, &m, &ExtensionMapping::new(), &AccountStatus::None)
+            .unwrap()
+            .image;
         assert_eq!(
             image,
             json!({
@@ -563,7 +643,9 @@ mod tests {
         );
         // Without a work email, the first one present is the primary one.
         let e = entry(&[("uid", "ann"), ("homeMail", "ann@home.example")]);
-        let image = map_user(&e, &m, &ExtensionMapping::new()).unwrap().image;
+        let image = map_user(&e, &m, &ExtensionMapping::new(), &AccountStatus::None)
+            .unwrap()
+            .image;
         assert_eq!(
             image["emails"],
             json!([{"value": "ann@home.example", "type": "home", "primary": true}])
@@ -578,9 +660,14 @@ mod tests {
             (ScimField::Department, &["ou"], None),
             (ScimField::GivenName, &["givenName"], None),
         ]);
-        let image = map_user(&entry(&[("uid", "ann")]), &m, &ExtensionMapping::new())
-            .unwrap()
-            .image;
+        let image = map_user(
+            &entry(&[("uid", "ann")]),
+            &m,
+            &ExtensionMapping::new(),
+            &AccountStatus::None,
+        )
+        .unwrap()
+        .image;
         assert_eq!(
             image,
             json!({"schemas": [scimbridge_scim::USER_SCHEMA], "userName": "ann", "active": true})
@@ -619,7 +706,9 @@ mod tests {
             (&format!("{other}:nothing"), &["absent"], false),
         ]);
         let m = mapping(&[(ScimField::UserName, &["uid"], None)]);
-        let image = map_user(&e, &m, &extensions).unwrap().image;
+        let image = map_user(&e, &m, &extensions, &AccountStatus::None)
+            .unwrap()
+            .image;
         assert_eq!(image["schemas"], json!([scimbridge_scim::USER_SCHEMA, urn]));
         assert_eq!(
             image[urn],
@@ -651,11 +740,103 @@ mod tests {
         if let Some(manager) = m.get_mut(&ScimField::ManagerDisplayName) {
             manager.parser = scimbridge_model::ValueParser::ExtractCnFromDn;
         }
-        let user = map_user(&e, &m, &ExtensionMapping::new()).unwrap();
+        let user = map_user(&e, &m, &ExtensionMapping::new(), &AccountStatus::None).unwrap();
         assert_eq!(user.user_name, "ann.lee");
         assert_eq!(
             user.image[scimbridge_scim::ENTERPRISE_USER_SCHEMA]["manager"]["displayName"],
             "Bob Stone"
+        );
+    }
+}
+
+#[cfg(test)]
+#[allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
+mod account_status_tests {
+    use super::*;
+    use std::collections::BTreeMap;
+
+    fn entry(attribute: &str, value: Option<&str>) -> SourceEntry {
+        let mut attributes = BTreeMap::new();
+        if let Some(value) = value {
+            attributes.insert(
+                attribute.to_ascii_lowercase(),
+                vec![AttributeValue::Text(value.into())],
+            );
+        }
+        SourceEntry {
+            dn: "cn=x".into(),
+            guid: "g".into(),
+            attributes,
+        }
+    }
+
+    #[test]
+    fn active_directory_reads_the_disabled_bit() {
+        let status = AccountStatus::ActiveDirectory {
+            attribute: "userAccountControl".into(),
+        };
+        let active = |v: Option<&str>| account_active(&entry("userAccountControl", v), &status);
+        assert_eq!(active(Some("512")), Ok(true));
+        assert_eq!(active(Some("514")), Ok(false));
+        assert_eq!(active(Some("66050")), Ok(false));
+        assert_eq!(active(None), Ok(true));
+        let err = active(Some("disabled")).unwrap_err().to_string();
+        assert!(err.contains("userAccountControl"), "{err}");
+    }
+
+    #[test]
+    fn flag_compares_with_the_value_and_falls_back_to_the_default() {
+        let status = AccountStatus::Flag {
+            attribute: "nsAccountLock".into(),
+            value: "true".into(),
+            match_status: false,
+            default_status: true,
+        };
+        let active = |v: Option<&str>| account_active(&entry("nsAccountLock", v), &status).unwrap();
+        assert!(!active(Some("TRUE")));
+        assert!(active(Some("false")));
+        assert!(active(None));
+        let inverted = AccountStatus::Flag {
+            attribute: "employeeStatus".into(),
+            value: "active".into(),
+            match_status: true,
+            default_status: false,
+        };
+        let active =
+            |v: Option<&str>| account_active(&entry("employeeStatus", v), &inverted).unwrap();
+        assert!(active(Some("Active")));
+        assert!(!active(Some("terminated")));
+        assert!(!active(None));
+    }
+
+    #[test]
+    fn a_mapped_active_field_wins() {
+        let mut mapping = AttributeMapping::new();
+        mapping.insert(ScimField::UserName, FieldMapping::from_attributes(&["uid"]));
+        mapping.insert(
+            ScimField::Active,
+            FieldMapping::from_attributes(&["employeeStatus"]),
+        );
+        let mut e = entry("employeeStatus", Some("yes"));
+        e.attributes
+            .insert("uid".into(), vec![AttributeValue::Text("ann".into())]);
+        e.attributes.insert(
+            "useraccountcontrol".into(),
+            vec![AttributeValue::Text("514".into())],
+        );
+        let status = AccountStatus::ActiveDirectory {
+            attribute: "userAccountControl".into(),
+        };
+        assert!(
+            map_user(&e, &mapping, &ExtensionMapping::new(), &status)
+                .unwrap()
+                .active
+        );
+        mapping.remove(&ScimField::Active);
+        assert!(
+            !map_user(&e, &mapping, &ExtensionMapping::new(), &status)
+                .unwrap()
+                .active
         );
     }
 }

@@ -6,17 +6,16 @@ use std::collections::{BTreeSet, HashMap};
 
 use scimbridge_model::{
     DesiredGroup, GroupMember, GroupOperation, GroupRecord, PlannedGroupOperation, RecordStatus,
-    SourceEntry,
 };
 
 use crate::source::{SourceGroup, normalize_dn};
 
-/// Each group in scope with its members limited to the channel's users (by GUID). Members that
-/// are not users of the channel (outside the base DN, or groups) are left out.
-pub fn desired_groups(groups: &[SourceGroup], users: &[SourceEntry]) -> Vec<DesiredGroup> {
+/// Each group in scope with its members limited to the channel's users, given as (DN, GUID).
+/// Members that are not users of the channel (outside the base DN, or groups) are left out.
+pub fn desired_groups(groups: &[SourceGroup], users: &[(&str, &str)]) -> Vec<DesiredGroup> {
     let guid_by_dn: HashMap<String, &str> = users
         .iter()
-        .map(|u| (normalize_dn(&u.dn), u.guid.as_str()))
+        .map(|(dn, guid)| (normalize_dn(dn), *guid))
         .collect();
     groups
         .iter()
@@ -176,15 +175,6 @@ fn member_note(text: &str) -> String {
 #[allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
 mod tests {
     use super::*;
-    use std::collections::BTreeMap;
-
-    fn user(guid: &str, dn: &str) -> SourceEntry {
-        SourceEntry {
-            dn: dn.into(),
-            guid: guid.into(),
-            attributes: BTreeMap::new(),
-        }
-    }
 
     fn member(guid: &str) -> GroupMember {
         GroupMember {
@@ -229,7 +219,7 @@ mod tests {
                 "uid=x,ou=contractors".into(),
             ],
         };
-        let users = [user("A", "uid=a,ou=people"), user("B", "UID=b, ou=People")];
+        let users = [("uid=a,ou=people", "A"), ("UID=b, ou=People", "B")];
         let desired = desired_groups(&[group], &users);
         assert_eq!(desired[0].member_guids, ["A", "B"]);
     }

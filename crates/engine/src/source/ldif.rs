@@ -1,21 +1,22 @@
 //! The LDIF data store: the whole file is the directory, read on every cycle.
 
-use std::collections::BTreeMap;
 use std::path::Path;
 
 use scimbridge_ldap::LdifRecord;
 use scimbridge_ldap::ldif::parse_ldif_bytes;
-use scimbridge_model::{
-    AttributeValue, GroupNameSource, SourceEntry, SourceLocation, SourceSettings,
-};
+use scimbridge_model::{EffectiveSourceSettings, SourceEntry, SourceLocation};
 
-use super::{EntryFailure, SourceError, SourceGroup, SourceScan, is_within, normalize_dn};
+use super::scope::GroupIndex;
+use super::{
+    EntryFailure, SourceError, SourceScan, apply_group_scope, entry_guid, is_within, normalize_dn,
+    to_entry, to_group,
+};
 
 /// Reads the file and keeps the user entries within the source location.
 pub fn scan_file(
     data_store: &str,
     path: &Path,
-    settings: &SourceSettings,
+    settings: &EffectiveSourceSettings,
     location: &SourceLocation,
 ) -> Result<SourceScan, SourceError> {
     let unreadable = |reason: String| SourceError::Unreadable {
@@ -25,19 +26,39 @@ pub fn scan_file(
     let bytes = std::fs::read(path).map_err(|e| unreadable(format!("{}: {e}", path.display())))?;
     let records = parse_ldif_bytes(&bytes, &path.display().to_string())
         .map_err(|e| unreadable(e.to_string()))?;
-    Ok(select_entries(records, settings, location))
+    if location.user_filter.is_some() || location.group_filter.is_some() {
+        return Err(SourceError::Scope {
+            data_store: data_store.to_owned(),
+            reason: "user_filter and group_filter need an LDAP data store; an LDIF file can be \
+                     scoped by base DN and group DN"
+                .into(),
+        });
+    }
+    let mut index = GroupIndex::default();
+    if location.user_group_dn.is_some() || location.group_group_dn.is_some() {
+        for record in &records {
+            let entry = to_entry(record);
+            if entry.has_object_class(&settings.group_object_class) {
+                let group = to_group(entry, String::new(), settings);
+                index.insert(&group.dn, group.member_dns);
+            }
+        }
+    }
+    let mut scan = select_entries(records, settings, location);
+    apply_group_scope(&mut scan, &index, location, data_store)?;
+    Ok(scan)
 }
 
 /// Keeps the entries below the base DN with the user object class, and the entries below the
 /// group base DN with the group object class, keyed by their GUID.
 pub fn select_entries(
     records: Vec<LdifRecord>,
-    settings: &SourceSettings,
+    settings: &EffectiveSourceSettings,
     location: &SourceLocation,
 ) -> SourceScan {
     let base = normalize_dn(&location.base_dn);
     let group_base = location.group_base_dn.as_deref().map(normalize_dn);
-    let mut scan = SourceScan::default();
+    let mut scan = SourceScan::complete();
     for record in records {
         let dn = normalize_dn(&record.dn);
         if let Some(group_base) = &group_base
@@ -73,70 +94,12 @@ pub fn select_entries(
     scan
 }
 
-fn to_entry(record: &LdifRecord) -> SourceEntry {
-    let mut attributes: BTreeMap<String, Vec<AttributeValue>> = BTreeMap::new();
-    for attribute in &record.attributes {
-        let value = match std::str::from_utf8(&attribute.value) {
-            Ok(text) => AttributeValue::Text(text.to_owned()),
-            Err(_) => AttributeValue::Binary(attribute.value.clone()),
-        };
-        attributes
-            .entry(attribute.name.to_ascii_lowercase())
-            .or_default()
-            .push(value);
-    }
-    SourceEntry {
-        dn: record.dn.clone(),
-        guid: String::new(),
-        attributes,
-    }
-}
-
-fn to_group(entry: SourceEntry, guid: String, settings: &SourceSettings) -> SourceGroup {
-    let text = |value: &AttributeValue| match value {
-        AttributeValue::Text(text) if !text.trim().is_empty() => Some(text.trim().to_owned()),
-        _ => None,
-    };
-    let display_name = match settings.group_name_source {
-        GroupNameSource::Cn => entry.values("cn").iter().find_map(text),
-        GroupNameSource::Dn => None,
-    }
-    .unwrap_or_else(|| entry.dn.clone());
-    let mut member_dns: Vec<String> = entry
-        .values(&settings.group_member_attribute)
-        .iter()
-        .filter_map(text)
-        .map(|dn| normalize_dn(&dn))
-        .collect();
-    member_dns.sort();
-    member_dns.dedup();
-    SourceGroup {
-        guid,
-        dn: entry.dn,
-        display_name,
-        member_dns,
-    }
-}
-
-fn entry_guid(entry: &SourceEntry, settings: &SourceSettings) -> Result<String, String> {
-    let attribute = &settings.entry_guid_attribute;
-    match entry.values(attribute).first() {
-        Some(AttributeValue::Text(text)) if !text.trim().is_empty() => Ok(text.trim().to_owned()),
-        Some(AttributeValue::Binary(bytes)) => {
-            Ok(bytes.iter().map(|b| format!("{b:02x}")).collect())
-        }
-        _ if settings.use_dn_when_guid_missing => Ok(format!("dn:{}", normalize_dn(&entry.dn))),
-        _ => Err(format!(
-            "entry has no {attribute} (the entry GUID attribute); set source_settings.use_dn_when_guid_missing to key it by DN"
-        )),
-    }
-}
-
 #[cfg(test)]
 #[allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
 mod tests {
     use super::*;
     use scimbridge_ldap::parse_ldif;
+    use scimbridge_model::{GroupNameSource, LdapType, SourceSettings};
 
     const LDIF: &str = "\
 dn: ou=people,dc=example,dc=com
@@ -176,7 +139,7 @@ entryUUID: 3333
             ..SourceSettings::default()
         };
         let location = SourceLocation::new("OU=People, DC=example,DC=com");
-        select_entries(records, &settings, &location)
+        select_entries(records, &settings.effective(LdapType::OpenLdap), &location)
     }
 
     #[test]
@@ -210,7 +173,8 @@ entryUUID: 3333
             group_base_dn: Some("ou=groups,dc=example,dc=com".into()),
             ..SourceLocation::new("ou=people,dc=example,dc=com")
         };
-        let scan = select_entries(records.clone(), &SourceSettings::default(), &location);
+        let effective = SourceSettings::default().effective(LdapType::OpenLdap);
+        let scan = select_entries(records.clone(), &effective, &location);
         assert_eq!(scan.groups.len(), 1);
         let staff = &scan.groups[0];
         assert_eq!(
@@ -234,7 +198,7 @@ entryUUID: 3333
             group_name_source: GroupNameSource::Dn,
             ..SourceSettings::default()
         };
-        let scan = select_entries(records, &settings, &location);
+        let scan = select_entries(records, &settings.effective(LdapType::OpenLdap), &location);
         assert_eq!(
             scan.groups[0].display_name,
             "cn=staff,ou=groups,dc=example,dc=com"

@@ -1,14 +1,25 @@
 //! Stage 1, source: reads entries from a data store. Only reads.
+//!
+//! Both readers (an LDIF file, an LDAP server) turn raw records into [`SourceEntry`]s and
+//! [`SourceGroup`]s the same way, with the functions here.
 
+pub mod ldap;
 pub mod ldif;
+pub mod scope;
 
-use scimbridge_model::SourceEntry;
+use std::collections::BTreeMap;
+
+use scimbridge_ldap::LdifRecord;
+use scimbridge_model::{AttributeValue, EffectiveSourceSettings, GroupNameSource, SourceEntry};
 
 #[derive(Debug, thiserror::Error)]
 pub enum SourceError {
     /// The data store could not be read at all; the cycle stops and nobody is deprovisioned.
     #[error("cannot read data store \"{data_store}\": {reason}")]
     Unreadable { data_store: String, reason: String },
+    /// The channel's scope cannot be worked out; the cycle stops and nobody is deprovisioned.
+    #[error("data store \"{data_store}\": {reason}")]
+    Scope { data_store: String, reason: String },
 }
 
 /// An entry in scope that cannot be keyed (no GUID): it fails alone.
@@ -27,15 +38,34 @@ pub struct SourceGroup {
     pub member_dns: Vec<String>,
 }
 
-/// The users (and groups) in scope found by a full scan.
+/// What a read of the data store found.
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
 pub struct SourceScan {
+    /// Every user in scope after a full read; only the changed ones after an incremental one.
     pub users: Vec<SourceEntry>,
     pub failures: Vec<EntryFailure>,
-    /// Empty unless the channel has a group base DN.
+    /// Every group in scope (groups are always read in full). Empty unless the channel has a
+    /// group base DN.
     pub groups: Vec<SourceGroup>,
     /// Groups in scope that cannot be keyed (no GUID).
     pub group_failures: Vec<EntryFailure>,
+    /// Whether `users` holds every user in scope, so that a record without an entry is gone.
+    pub complete: bool,
+    /// After an incremental read: GUIDs of users deleted or out of scope.
+    pub removed_guids: Vec<String>,
+    /// After an incremental read: DN → GUID of users in scope that did not change, so that
+    /// group members resolve without reading them.
+    pub unchanged_users: Vec<(String, String)>,
+}
+
+impl SourceScan {
+    /// An empty scan of a full read.
+    pub fn complete() -> SourceScan {
+        SourceScan {
+            complete: true,
+            ..SourceScan::default()
+        }
+    }
 }
 
 /// Normalises a DN for comparison: case-insensitive, without spaces around separators.
@@ -57,4 +87,147 @@ pub fn is_within(dn: &str, base: &str) -> bool {
         || dn
             .strip_suffix(base)
             .is_some_and(|rest| rest.ends_with(','))
+}
+
+/// Keeps the users that are members of `user_group_dn` and the groups that are members of
+/// `group_group_dn`, when set. A scope group that does not exist stops the cycle: reading it
+/// as "no members" would deprovision everyone.
+pub fn apply_group_scope(
+    scan: &mut SourceScan,
+    index: &scope::GroupIndex,
+    location: &scimbridge_model::SourceLocation,
+    data_store: &str,
+) -> Result<(), SourceError> {
+    let members = |dn: &str, nested: bool, key: &str| {
+        index.members_of(dn, nested).ok_or_else(|| SourceError::Scope {
+            data_store: data_store.to_owned(),
+            reason: format!(
+                "source_location.{key} {dn} is not a group below the base DN or the group base DN"
+            ),
+        })
+    };
+    if let Some(dn) = &location.user_group_dn {
+        let in_scope = members(dn, location.user_nested_search, "user_group_dn")?;
+        scan.users
+            .retain(|user| in_scope.contains(&normalize_dn(&user.dn)));
+        scan.unchanged_users
+            .retain(|(dn, _)| in_scope.contains(&normalize_dn(dn)));
+    }
+    if let Some(dn) = &location.group_group_dn {
+        let in_scope = members(dn, location.group_nested_search, "group_group_dn")?;
+        scan.groups
+            .retain(|group| in_scope.contains(&normalize_dn(&group.dn)));
+    }
+    Ok(())
+}
+
+/// A raw record as a source entry, attribute names lower-cased; the GUID is filled in later.
+pub fn to_entry(record: &LdifRecord) -> SourceEntry {
+    let mut attributes: BTreeMap<String, Vec<AttributeValue>> = BTreeMap::new();
+    for attribute in &record.attributes {
+        let value = match std::str::from_utf8(&attribute.value) {
+            Ok(text) => AttributeValue::Text(text.to_owned()),
+            Err(_) => AttributeValue::Binary(attribute.value.clone()),
+        };
+        attributes
+            .entry(attribute.name.to_ascii_lowercase())
+            .or_default()
+            .push(value);
+    }
+    SourceEntry {
+        dn: record.dn.clone(),
+        guid: String::new(),
+        attributes,
+    }
+}
+
+/// A group entry with its display name and the normalised DNs of its members.
+pub fn to_group(
+    entry: SourceEntry,
+    guid: String,
+    settings: &EffectiveSourceSettings,
+) -> SourceGroup {
+    let text = |value: &AttributeValue| match value {
+        AttributeValue::Text(text) if !text.trim().is_empty() => Some(text.trim().to_owned()),
+        _ => None,
+    };
+    let display_name = match settings.group_name_source {
+        GroupNameSource::Cn => entry.values("cn").iter().find_map(text),
+        GroupNameSource::Dn => None,
+    }
+    .unwrap_or_else(|| entry.dn.clone());
+    let mut member_dns: Vec<String> = entry
+        .values(&settings.group_member_attribute)
+        .iter()
+        .filter_map(text)
+        .map(|dn| normalize_dn(&dn))
+        .collect();
+    member_dns.sort();
+    member_dns.dedup();
+    SourceGroup {
+        guid,
+        dn: entry.dn,
+        display_name,
+        member_dns,
+    }
+}
+
+/// The entry's GUID as text: a binary GUID in Active Directory's printed form, a text one as
+/// it is; the DN when configured and the GUID is missing.
+pub fn entry_guid(
+    entry: &SourceEntry,
+    settings: &EffectiveSourceSettings,
+) -> Result<String, String> {
+    let attribute = &settings.entry_guid_attribute;
+    match entry.values(attribute).first() {
+        Some(AttributeValue::Binary(bytes)) => Ok(binary_guid_text(bytes)),
+        Some(AttributeValue::Text(text)) if settings.guid_binary && text.len() == 16 => {
+            Ok(binary_guid_text(text.as_bytes()))
+        }
+        Some(AttributeValue::Text(text)) if !text.trim().is_empty() => Ok(text.trim().to_owned()),
+        _ if settings.use_dn_when_guid_missing => Ok(format!("dn:{}", normalize_dn(&entry.dn))),
+        _ => Err(format!(
+            "entry has no {attribute} (the entry GUID attribute); set source_settings.use_dn_when_guid_missing to key it by DN"
+        )),
+    }
+}
+
+/// Active Directory prints a 16-byte GUID with its first three fields little-endian.
+fn binary_guid_text(bytes: &[u8]) -> String {
+    let hex = |range: &[u8]| range.iter().map(|b| format!("{b:02x}")).collect::<String>();
+    if bytes.len() != 16 {
+        return hex(bytes);
+    }
+    let reversed = |range: &[u8]| {
+        let mut part = range.to_vec();
+        part.reverse();
+        hex(&part)
+    };
+    format!(
+        "{}-{}-{}-{}-{}",
+        reversed(&bytes[0..4]),
+        reversed(&bytes[4..6]),
+        reversed(&bytes[6..8]),
+        hex(&bytes[8..10]),
+        hex(&bytes[10..16])
+    )
+}
+
+#[cfg(test)]
+#[allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn binary_guids_print_as_active_directory_does() {
+        // objectGUID bytes of {e4f8e2a6-1d2c-4b5f-9a3e-0123456789ab}.
+        let bytes = [
+            0xa6, 0xe2, 0xf8, 0xe4, 0x2c, 0x1d, 0x5f, 0x4b, 0x9a, 0x3e, 0x01, 0x23, 0x45, 0x67,
+            0x89, 0xab,
+        ];
+        assert_eq!(
+            binary_guid_text(&bytes),
+            "e4f8e2a6-1d2c-4b5f-9a3e-0123456789ab"
+        );
+    }
 }

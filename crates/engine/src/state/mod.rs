@@ -4,7 +4,9 @@
 //! implement the same trait and pass the same conformance suite (`scimbridge-testkit`).
 
 use async_trait::async_trait;
-use scimbridge_model::{ChannelKey, Connection, CycleSummary, DataStore, GroupRecord, Record};
+use scimbridge_model::{
+    ChannelKey, Connection, CycleSummary, DataStore, GroupRecord, Record, SyncState,
+};
 use serde::{Deserialize, Serialize};
 
 #[derive(Debug, thiserror::Error)]
@@ -75,6 +77,15 @@ pub trait Store: Send + Sync {
     ) -> Result<(), StoreError>;
     async fn delete_group_record(&self, channel: &ChannelKey, guid: &str)
     -> Result<(), StoreError>;
+
+    /// Where the channel's last incremental read stopped, if it has one.
+    async fn sync_state(&self, channel: &ChannelKey) -> Result<Option<SyncState>, StoreError>;
+    /// Replaces the channel's sync state; `None` forgets it (the next read is a full one).
+    async fn save_sync_state(
+        &self,
+        channel: &ChannelKey,
+        state: Option<&SyncState>,
+    ) -> Result<(), StoreError>;
 
     /// Opens a cycle in the history and returns its id.
     async fn begin_cycle(

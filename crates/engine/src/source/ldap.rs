@@ -1,0 +1,579 @@
+//! The LDAP data store: a full read, or an incremental one with the best change detection the
+//! server offers (RFC 4533 content synchronization, the Active Directory USN, timestamps).
+//!
+//! An incremental read returns the changed users, the GUIDs of users that are gone (deleted,
+//! moved out of the base DN or the filter, or out of the scope group), and the unchanged users
+//! by DN so that group members resolve. Groups are always read in full: there are few, and the
+//! memberof overlay changes memberships without touching any timestamp.
+
+use std::collections::{BTreeSet, HashSet};
+use std::time::Duration;
+
+use base64::Engine as _;
+use base64::engine::general_purpose::STANDARD as BASE64;
+use scimbridge_ldap::{Bind, ClientSettings, LdapClient, LdapError, LdifRecord, RootDse};
+use scimbridge_model::{
+    AccountStatus, BindMethod, ChangeDetection, DataStore, EffectiveSourceSettings, LdapSettings,
+    SourceLocation, SyncState,
+};
+
+use super::scope::GroupIndex;
+use super::{
+    EntryFailure, SourceError, SourceScan, apply_group_scope, entry_guid, is_within, normalize_dn,
+    to_entry, to_group,
+};
+use crate::secret::resolve;
+
+/// What the channel already knows of a user, from its record.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct KnownUser {
+    pub guid: String,
+    pub dn: String,
+    /// The last attempt failed: read the entry again so that it is retried.
+    pub retry: bool,
+}
+
+/// A read of the data store and how it was made.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct LdapRead {
+    pub scan: SourceScan,
+    /// The change detection used ("content-sync", "timestamp", …).
+    pub mechanism: ChangeDetection,
+    /// The cursor for the next incremental read.
+    pub cursor: String,
+}
+
+/// Connects and binds with the data store's settings.
+pub async fn connect(data_store: &DataStore) -> Result<LdapClient, SourceError> {
+    let unreadable = |reason: String| SourceError::Unreadable {
+        data_store: data_store.name.clone(),
+        reason,
+    };
+    let settings = data_store
+        .ldap
+        .as_ref()
+        .ok_or_else(|| unreadable("type ldap needs a [data_store.ldap] table".into()))?;
+    let client_settings = client_settings(settings).map_err(unreadable)?;
+    LdapClient::connect(&client_settings)
+        .await
+        .map_err(|e| unreadable(e.to_string()))
+}
+
+fn client_settings(settings: &LdapSettings) -> Result<ClientSettings, String> {
+    let read = |key: &str, path: &Option<String>| -> Result<Option<Vec<u8>>, String> {
+        path.as_ref()
+            .map(|p| std::fs::read(p).map_err(|e| format!("cannot read ldap.{key} {p}: {e}")))
+            .transpose()
+    };
+    let bind = match settings.bind_method {
+        BindMethod::Anonymous => Bind::Anonymous,
+        BindMethod::SaslExternal => Bind::SaslExternal,
+        BindMethod::Simple => Bind::Simple {
+            dn: settings.user_dn.clone().unwrap_or_default(),
+            password: match &settings.bind_password {
+                Some(secret) => resolve(secret).map_err(|e| format!("ldap.bind_password: {e}"))?,
+                None => return Err("ldap.bind_password is not set".into()),
+            },
+        },
+    };
+    Ok(ClientSettings {
+        urls: settings.urls(),
+        start_tls: settings.use_start_tls,
+        ca_certificate_pem: read("ca_certificate", &settings.ca_certificate)?,
+        client_certificate_pem: read("client_certificate", &settings.client_certificate)?,
+        client_key_pem: read("client_key", &settings.client_key)?,
+        bind,
+        connect_timeout: Duration::from_secs(settings.connection_timeout),
+        operation_timeout: Duration::from_secs(settings.read_timeout),
+        page_size: settings.page_size(),
+    })
+}
+
+/// The change detection a channel uses with this server.
+pub fn choose_mechanism(wanted: ChangeDetection, dse: &RootDse) -> Result<ChangeDetection, String> {
+    match wanted {
+        ChangeDetection::Auto if dse.supports_sync() => Ok(ChangeDetection::ContentSync),
+        ChangeDetection::Auto if dse.highest_committed_usn.is_some() => {
+            Ok(ChangeDetection::ActiveDirectoryUsn)
+        }
+        ChangeDetection::Auto => Ok(ChangeDetection::Timestamp),
+        ChangeDetection::ContentSync if !dse.supports_sync() => Err(
+            "changed_users_algorithm = \"content-sync\", but the server does not offer RFC 4533 \
+             content synchronization (OpenLDAP needs the syncprov overlay)"
+                .into(),
+        ),
+        ChangeDetection::ActiveDirectoryUsn if dse.highest_committed_usn.is_none() => Err(
+            "changed_users_algorithm = \"active-directory-usn\", but the server publishes no \
+             highestCommittedUSN (it is not Active Directory)"
+                .into(),
+        ),
+        other => Ok(other),
+    }
+}
+
+/// The attributes to read from user entries: all user attributes plus the operational ones
+/// the channel needs.
+fn user_attributes(settings: &EffectiveSourceSettings) -> Vec<String> {
+    let mut attributes: BTreeSet<String> = BTreeSet::new();
+    attributes.insert(settings.entry_guid_attribute.clone());
+    attributes.insert(settings.timestamp_attribute.clone());
+    attributes.insert(settings.member_of_group_attribute.clone());
+    if settings.changed_users_algorithm == ChangeDetection::ActiveDirectoryUsn {
+        attributes.insert(settings.usn_attribute.clone());
+    }
+    match &settings.account_status {
+        AccountStatus::ActiveDirectory { attribute } | AccountStatus::Flag { attribute, .. } => {
+            attributes.insert(attribute.clone());
+        }
+        AccountStatus::None => {}
+    }
+    let mut list = vec!["*".to_owned()];
+    list.extend(attributes);
+    list
+}
+
+fn user_filter(settings: &EffectiveSourceSettings, location: &SourceLocation) -> String {
+    let class = format!("(objectClass={})", settings.user_object_class);
+    match &location.user_filter {
+        Some(filter) => format!("(&{class}{})", filter.trim()),
+        None => class,
+    }
+}
+
+/// Reads the channel's users and groups. `previous` is the cursor of the last read when an
+/// incremental read is allowed (same settings, no full reconciliation due).
+pub async fn read(
+    client: &mut LdapClient,
+    data_store: &str,
+    settings: &EffectiveSourceSettings,
+    location: &SourceLocation,
+    previous: Option<&SyncState>,
+    known: &[KnownUser],
+) -> Result<LdapRead, SourceError> {
+    let unreadable = |e: LdapError| SourceError::Unreadable {
+        data_store: data_store.to_owned(),
+        reason: match e {
+            LdapError::NoSuchObject { dn } => format!(
+                "{dn} does not exist; check source_location (nobody is deprovisioned while it is missing)"
+            ),
+            other => other.to_string(),
+        },
+    };
+    let dse = client.root_dse().await.map_err(unreadable)?;
+    let mechanism = choose_mechanism(settings.changed_users_algorithm, &dse).map_err(|reason| {
+        SourceError::Unreadable {
+            data_store: data_store.to_owned(),
+            reason,
+        }
+    })?;
+    let cursor = previous
+        .filter(|p| p.mechanism == mechanism.name() && !p.cursor.is_empty())
+        .map(|p| p.cursor.clone());
+    let attributes = user_attributes(settings);
+    let attrs: Vec<&str> = attributes.iter().map(String::as_str).collect();
+    let filter = user_filter(settings, location);
+    let base = location.base_dn.as_str();
+
+    let mut scan = SourceScan::complete();
+    let mut changed: Vec<LdifRecord> = Vec::new();
+    let next_cursor;
+    match (mechanism, cursor) {
+        (ChangeDetection::ContentSync, cookie) => {
+            let cookie = cookie.and_then(|c| BASE64.decode(c).ok());
+            let incremental = cookie.is_some();
+            let refresh = match client.sync_refresh(base, &filter, &attrs, cookie).await {
+                Err(LdapError::SyncRefreshRequired(reason)) => {
+                    tracing::info!(data_store, %reason, "the server asks for a full refresh");
+                    scan.complete = true;
+                    client.sync_refresh(base, &filter, &attrs, None).await
+                }
+                other => {
+                    scan.complete = !incremental;
+                    other
+                }
+            }
+            .map_err(unreadable)?;
+            next_cursor = refresh
+                .cookie
+                .as_ref()
+                .map(|c| BASE64.encode(c))
+                .unwrap_or_default();
+            if !scan.complete {
+                let changed_guids: HashSet<String> = refresh
+                    .changed
+                    .iter()
+                    .filter_map(|r| r.first_text(&settings.entry_guid_attribute))
+                    .map(str::to_owned)
+                    .collect();
+                scan.removed_guids = refresh.deleted.clone();
+                if refresh.deletes_by_absence {
+                    let present: HashSet<&String> = refresh.present.iter().collect();
+                    scan.removed_guids.extend(
+                        known
+                            .iter()
+                            .filter(|k| {
+                                !present.contains(&k.guid) && !changed_guids.contains(&k.guid)
+                            })
+                            .map(|k| k.guid.clone()),
+                    );
+                }
+            }
+            changed = refresh.changed;
+        }
+        (ChangeDetection::FullScan, _) | (_, None) => {
+            client
+                .search_subtree(base, &filter, &attrs, |record| changed.push(record))
+                .await
+                .map_err(unreadable)?;
+            next_cursor = match mechanism {
+                ChangeDetection::ActiveDirectoryUsn => dse
+                    .highest_committed_usn
+                    .map(|u| u.to_string())
+                    .unwrap_or_default(),
+                ChangeDetection::Timestamp | ChangeDetection::TimestampNoNegation => {
+                    latest_timestamp(&changed, &settings.timestamp_attribute).unwrap_or_default()
+                }
+                _ => String::new(),
+            };
+        }
+        (_, Some(cursor)) => {
+            scan.complete = false;
+            let changed_filter = match mechanism {
+                ChangeDetection::ActiveDirectoryUsn => {
+                    let usn: u64 = cursor.parse().unwrap_or(0);
+                    format!("({}>={})", settings.usn_attribute, usn + 1)
+                }
+                ChangeDetection::Timestamp => format!(
+                    "(!({}<={}))",
+                    settings.timestamp_attribute,
+                    one_second_before(&cursor).unwrap_or_else(|| cursor.clone())
+                ),
+                _ => format!("({}>={cursor})", settings.timestamp_attribute),
+            };
+            client
+                .search_subtree(base, &format!("(&{filter}{changed_filter})"), &attrs, |r| {
+                    changed.push(r)
+                })
+                .await
+                .map_err(unreadable)?;
+            // Deletes leave no timestamp behind: a sweep of the GUIDs in scope finds them.
+            let mut present: HashSet<String> = HashSet::new();
+            let guid_attribute = settings.entry_guid_attribute.as_str();
+            client
+                .search_subtree(base, &filter, &[guid_attribute], |record| {
+                    if let Ok(guid) = entry_guid(&to_entry(&record), settings) {
+                        present.insert(guid);
+                    }
+                })
+                .await
+                .map_err(unreadable)?;
+            scan.removed_guids = known
+                .iter()
+                .filter(|k| !present.contains(&k.guid))
+                .map(|k| k.guid.clone())
+                .collect();
+            next_cursor = match mechanism {
+                ChangeDetection::ActiveDirectoryUsn => dse
+                    .highest_committed_usn
+                    .map(|u| u.to_string())
+                    .unwrap_or(cursor),
+                _ => latest_timestamp(&changed, &settings.timestamp_attribute)
+                    .map(|t| t.max(cursor.clone()))
+                    .unwrap_or(cursor),
+            };
+        }
+    }
+
+    for record in &changed {
+        add_user(&mut scan, record, settings);
+    }
+
+    // Groups, and the group index for scope by group DN.
+    let needs_index = location.user_group_dn.is_some() || location.group_group_dn.is_some();
+    let mut index = GroupIndex::default();
+    if location.group_base_dn.is_some() || needs_index {
+        read_groups(
+            client,
+            settings,
+            location,
+            needs_index,
+            &mut scan,
+            &mut index,
+        )
+        .await
+        .map_err(unreadable)?;
+    }
+
+    if !scan.complete {
+        complete_incremental(client, settings, location, &index, known, &mut scan)
+            .await
+            .map_err(unreadable)?;
+    }
+    apply_group_scope(&mut scan, &index, location, data_store)?;
+    Ok(LdapRead {
+        scan,
+        mechanism,
+        cursor: next_cursor,
+    })
+}
+
+fn add_user(scan: &mut SourceScan, record: &LdifRecord, settings: &EffectiveSourceSettings) {
+    let entry = to_entry(record);
+    match entry_guid(&entry, settings) {
+        Ok(guid) => scan
+            .users
+            .push(scimbridge_model::SourceEntry { guid, ..entry }),
+        Err(reason) => scan.failures.push(EntryFailure {
+            dn: record.dn.clone(),
+            reason,
+        }),
+    }
+}
+
+async fn read_groups(
+    client: &mut LdapClient,
+    settings: &EffectiveSourceSettings,
+    location: &SourceLocation,
+    needs_index: bool,
+    scan: &mut SourceScan,
+    index: &mut GroupIndex,
+) -> Result<(), LdapError> {
+    let class = format!("(objectClass={})", settings.group_object_class);
+    let attributes = [
+        "cn",
+        settings.entry_guid_attribute.as_str(),
+        settings.group_member_attribute.as_str(),
+    ];
+    let group_base = location.group_base_dn.as_deref().map(normalize_dn);
+    let mut bases: Vec<String> = Vec::new();
+    if let Some(group_base) = &location.group_base_dn {
+        bases.push(group_base.clone());
+    }
+    // The scope groups may live anywhere below the base DN.
+    if needs_index
+        && !group_base
+            .as_deref()
+            .is_some_and(|g| is_within(&normalize_dn(&location.base_dn), g))
+    {
+        bases.push(location.base_dn.clone());
+    }
+    let mut seen: HashSet<String> = HashSet::new();
+    let mut groups = Vec::new();
+    for base in bases {
+        client
+            .search_subtree(&base, &class, &attributes, |record| {
+                if seen.insert(normalize_dn(&record.dn)) {
+                    groups.push(record);
+                }
+            })
+            .await?;
+    }
+    let provisioned_filter = location.group_filter.as_deref().map(str::trim);
+    let mut matching: Option<HashSet<String>> = None;
+    if let (Some(filter), Some(group_base)) = (provisioned_filter, &location.group_base_dn) {
+        let mut names = HashSet::new();
+        client
+            .search_subtree(group_base, &format!("(&{class}{filter})"), &["1.1"], |r| {
+                names.insert(normalize_dn(&r.dn));
+            })
+            .await?;
+        matching = Some(names);
+    }
+    for record in groups {
+        let entry = to_entry(&record);
+        let dn = normalize_dn(&entry.dn);
+        let provisioned = group_base.as_deref().is_some_and(|g| is_within(&dn, g))
+            && matching.as_ref().is_none_or(|m| m.contains(&dn));
+        let guid = entry_guid(&entry, settings);
+        let group = to_group(entry, guid.clone().unwrap_or_default(), settings);
+        index.insert(&group.dn, group.member_dns.clone());
+        if !provisioned {
+            continue;
+        }
+        match guid {
+            Ok(_) => scan.groups.push(group),
+            Err(reason) => scan.group_failures.push(EntryFailure {
+                dn: record.dn.clone(),
+                reason,
+            }),
+        }
+    }
+    Ok(())
+}
+
+/// After an incremental read: users that left the scope group are removed, users that joined
+/// it (their entry unchanged) and users whose last attempt failed are read by DN, and the rest
+/// are listed as unchanged.
+async fn complete_incremental(
+    client: &mut LdapClient,
+    settings: &EffectiveSourceSettings,
+    location: &SourceLocation,
+    index: &GroupIndex,
+    known: &[KnownUser],
+    scan: &mut SourceScan,
+) -> Result<(), LdapError> {
+    let base = normalize_dn(&location.base_dn);
+    let changed: HashSet<String> = scan.users.iter().map(|u| u.guid.clone()).collect();
+    let removed: HashSet<String> = scan.removed_guids.iter().cloned().collect();
+    let scope = location
+        .user_group_dn
+        .as_deref()
+        .and_then(|dn| index.members_of(dn, location.user_nested_search));
+    let known_dns: HashSet<String> = known.iter().map(|k| normalize_dn(&k.dn)).collect();
+    let mut to_read: Vec<String> = known
+        .iter()
+        .filter(|k| k.retry && !changed.contains(&k.guid) && !removed.contains(&k.guid))
+        .map(|k| k.dn.clone())
+        .collect();
+    if let Some(scope) = &scope {
+        to_read.extend(
+            scope
+                .iter()
+                .filter(|dn| {
+                    is_within(dn, &base) && !known_dns.contains(*dn) && !index.contains(dn)
+                })
+                .cloned(),
+        );
+    }
+    let attributes = user_attributes(settings);
+    let attrs: Vec<&str> = attributes.iter().map(String::as_str).collect();
+    let filter = user_filter(settings, location);
+    for dn in to_read {
+        // A base search with the channel's filter: an entry that no longer matches is not read.
+        let mut found = None;
+        client
+            .search_subtree(&dn, &filter, &attrs, |r| found = Some(r))
+            .await
+            .or_else(|e| match e {
+                LdapError::NoSuchObject { .. } => Ok(()),
+                other => Err(other),
+            })?;
+        if let Some(record) = found
+            && normalize_dn(&record.dn) == normalize_dn(&dn)
+        {
+            add_user(scan, &record, settings);
+        }
+    }
+    let mut removed = removed;
+    for user in known {
+        let dn = normalize_dn(&user.dn);
+        let out_of_scope = scope.as_ref().is_some_and(|s| !s.contains(&dn));
+        if out_of_scope && removed.insert(user.guid.clone()) {
+            scan.removed_guids.push(user.guid.clone());
+        }
+    }
+    let changed_now: HashSet<&String> = scan.users.iter().map(|u| &u.guid).collect();
+    scan.unchanged_users = known
+        .iter()
+        .filter(|k| !changed_now.contains(&k.guid) && !removed.contains(&k.guid))
+        .map(|k| (k.dn.clone(), k.guid.clone()))
+        .collect();
+    Ok(())
+}
+
+/// The latest value of the timestamp attribute among the entries. GeneralizedTime values of one
+/// server share a format, so they sort as text.
+fn latest_timestamp(records: &[LdifRecord], attribute: &str) -> Option<String> {
+    records
+        .iter()
+        .filter_map(|r| r.first_text(attribute))
+        .max()
+        .map(str::to_owned)
+}
+
+/// `YYYYMMDDHHMMSS[.f]Z` one second earlier, so that "newer than" (with negation) still
+/// re-reads the last second seen: a timestamp has one-second resolution, and an entry changed
+/// later in that same second must not be missed.
+pub fn one_second_before(timestamp: &str) -> Option<String> {
+    let digits = timestamp.get(0..14)?;
+    if !digits.bytes().all(|b| b.is_ascii_digit()) {
+        return None;
+    }
+    let number = |range: std::ops::Range<usize>| digits[range].parse::<i64>().ok();
+    let (year, month, day) = (number(0..4)?, number(4..6)?, number(6..8)?);
+    let (hour, minute, second) = (number(8..10)?, number(10..12)?, number(12..14)?);
+    let days = days_from_civil(year, month, day);
+    let total = days * 86_400 + hour * 3600 + minute * 60 + second - 1;
+    let (days, rest) = (total.div_euclid(86_400), total.rem_euclid(86_400));
+    let (year, month, day) = civil_from_days(days);
+    Some(format!(
+        "{year:04}{month:02}{day:02}{:02}{:02}{:02}Z",
+        rest / 3600,
+        rest % 3600 / 60,
+        rest % 60
+    ))
+}
+
+// Howard Hinnant's algorithms for the proleptic Gregorian calendar.
+fn days_from_civil(year: i64, month: i64, day: i64) -> i64 {
+    let year = if month <= 2 { year - 1 } else { year };
+    let era = year.div_euclid(400);
+    let year_of_era = year - era * 400;
+    let month_index = (month + 9) % 12;
+    let day_of_year = (153 * month_index + 2) / 5 + day - 1;
+    let day_of_era = year_of_era * 365 + year_of_era / 4 - year_of_era / 100 + day_of_year;
+    era * 146_097 + day_of_era - 719_468
+}
+
+fn civil_from_days(days: i64) -> (i64, i64, i64) {
+    let days = days + 719_468;
+    let era = days.div_euclid(146_097);
+    let day_of_era = days - era * 146_097;
+    let year_of_era =
+        (day_of_era - day_of_era / 1460 + day_of_era / 36_524 - day_of_era / 146_096) / 365;
+    let day_of_year = day_of_era - (365 * year_of_era + year_of_era / 4 - year_of_era / 100);
+    let month_index = (5 * day_of_year + 2) / 153;
+    let day = day_of_year - (153 * month_index + 2) / 5 + 1;
+    let month = if month_index < 10 {
+        month_index + 3
+    } else {
+        month_index - 9
+    };
+    let year = year_of_era + era * 400 + i64::from(month <= 2);
+    (year, month, day)
+}
+
+#[cfg(test)]
+#[allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn one_second_before_crosses_minutes_days_and_years() {
+        assert_eq!(
+            one_second_before("20261129101500Z").unwrap(),
+            "20261129101459Z"
+        );
+        assert_eq!(
+            one_second_before("20270101000000Z").unwrap(),
+            "20261231235959Z"
+        );
+        assert_eq!(
+            one_second_before("20240301000000.0Z").unwrap(),
+            "20240229235959Z"
+        );
+        assert!(one_second_before("yesterday").is_none());
+    }
+
+    #[test]
+    fn the_best_mechanism_the_server_offers() {
+        let mut dse = RootDse::default();
+        assert_eq!(
+            choose_mechanism(ChangeDetection::Auto, &dse).unwrap(),
+            ChangeDetection::Timestamp
+        );
+        dse.highest_committed_usn = Some(10);
+        assert_eq!(
+            choose_mechanism(ChangeDetection::Auto, &dse).unwrap(),
+            ChangeDetection::ActiveDirectoryUsn
+        );
+        dse.supported_controls
+            .insert(scimbridge_ldap::client::SYNC_CONTROL_OID.into());
+        assert_eq!(
+            choose_mechanism(ChangeDetection::Auto, &dse).unwrap(),
+            ChangeDetection::ContentSync
+        );
+        let err = choose_mechanism(ChangeDetection::ContentSync, &RootDse::default()).unwrap_err();
+        assert!(err.contains("syncprov"), "{err}");
+    }
+}
