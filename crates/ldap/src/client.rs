@@ -359,10 +359,10 @@ impl LdapClient {
         let mut pending: Vec<(String, u64)> = Vec::new();
         for attribute in &mut record.attributes {
             if let Some((name, range)) = split_range(&attribute.name) {
-                if let Some(next) = range.next_start() {
-                    if !pending.iter().any(|(n, _)| n.eq_ignore_ascii_case(&name)) {
-                        pending.push((name.clone(), next));
-                    }
+                if let Some(next) = range.next_start()
+                    && !pending.iter().any(|(n, _)| n.eq_ignore_ascii_case(&name))
+                {
+                    pending.push((name.clone(), next));
                 }
                 attribute.name = name;
             }
