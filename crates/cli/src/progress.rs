@@ -62,7 +62,7 @@ pub fn summary_line(report: &CycleReport) -> String {
         String::new()
     };
     format!(
-        "{}: created {}, linked {}, updated {}, disabled {}, deleted {}, failed {} (unchanged {}, skipped {}, blocked {}){groups} in {:.2} s ({} requests)",
+        "{}: created {}, linked {}, updated {}, disabled {}, deleted {}, failed {} (unchanged {}, skipped {}, blocked {}){groups} in {:.2} s ({} requests; source read: {})",
         report.channel,
         s.created,
         s.linked,
@@ -74,7 +74,8 @@ pub fn summary_line(report: &CycleReport) -> String {
         s.skipped,
         s.blocked,
         report.duration_ms as f64 / 1000.0,
-        s.requests
+        s.requests,
+        report.source
     )
 }
 

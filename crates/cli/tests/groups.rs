@@ -163,7 +163,7 @@ fn group_lifecycle(url: &str, token: &str, reader: &ScimReader) {
         out.contains("groups: created 3, linked 0, updated 1, deleted 0, failed 0"),
         "{out}"
     );
-    assert!(out.contains("(8 requests)"), "{out}");
+    assert!(out.contains("(8 requests;"), "{out}");
     assert_eq!(
         target_groups(reader),
         vec![

@@ -59,6 +59,8 @@ pub struct CycleReport {
     pub duration_ms: i64,
     /// Label and reason of each record that failed.
     pub failures: Vec<(String, String)>,
+    /// How the data store was read: "content-sync, incremental" and the like.
+    pub source: String,
 }
 
 /// A channel's plan with what it was computed from.
@@ -453,7 +455,7 @@ pub async fn run_cycle(
     .await;
     let finished = clock.now_ms();
     match result {
-        Ok((summary, failures)) => {
+        Ok((summary, failures, source)) => {
             store.end_cycle(cycle_id, finished, &summary, None).await?;
             Ok(CycleReport {
                 channel: key,
@@ -461,6 +463,7 @@ pub async fn run_cycle(
                 summary,
                 duration_ms: finished - started,
                 failures,
+                source,
             })
         }
         Err(error) => {
@@ -482,7 +485,7 @@ async fn run_planned(
     progress: &dyn Progress,
     key: &ChannelKey,
     now_ms: i64,
-) -> Result<(CycleSummary, Vec<(String, String)>), CycleError> {
+) -> Result<(CycleSummary, Vec<(String, String)>, String), CycleError> {
     let ChannelPlan {
         plan,
         records,
@@ -696,5 +699,5 @@ async fn run_planned(
     // The cursor moves only once the changes it covers are applied: a crash before this line
     // reads them again, and the fingerprints make the second pass a no-op.
     store.save_sync_state(key, read.next_state.as_ref()).await?;
-    Ok((summary, failures))
+    Ok((summary, failures, read.describe()))
 }

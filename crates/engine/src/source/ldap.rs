@@ -292,8 +292,15 @@ pub async fn read(
     let needs_index = location.user_group_dn.is_some() || location.group_group_dn.is_some();
     let mut index = GroupIndex::default();
     if location.group_base_dn.is_some() || needs_index {
+        let base = normalize_dn(&location.base_dn);
+        let naming_context = dse
+            .naming_contexts
+            .iter()
+            .find(|c| is_within(&base, &normalize_dn(c)))
+            .map_or(location.base_dn.as_str(), String::as_str);
         read_groups(
             client,
+            naming_context,
             settings,
             location,
             needs_index,
@@ -309,7 +316,13 @@ pub async fn read(
             .await
             .map_err(unreadable)?;
     }
-    apply_group_scope(&mut scan, &index, location, data_store)?;
+    apply_group_scope(
+        &mut scan,
+        &index,
+        location,
+        &settings.group_object_class,
+        data_store,
+    )?;
     Ok(LdapRead {
         scan,
         mechanism,
@@ -332,6 +345,7 @@ fn add_user(scan: &mut SourceScan, record: &LdifRecord, settings: &EffectiveSour
 
 async fn read_groups(
     client: &mut LdapClient,
+    naming_context: &str,
     settings: &EffectiveSourceSettings,
     location: &SourceLocation,
     needs_index: bool,
@@ -346,16 +360,11 @@ async fn read_groups(
     ];
     let group_base = location.group_base_dn.as_deref().map(normalize_dn);
     let mut bases: Vec<String> = Vec::new();
-    if let Some(group_base) = &location.group_base_dn {
+    if needs_index {
+        // Scope groups and the groups nested in them may live anywhere in the directory.
+        bases.push(naming_context.to_owned());
+    } else if let Some(group_base) = &location.group_base_dn {
         bases.push(group_base.clone());
-    }
-    // The scope groups may live anywhere below the base DN.
-    if needs_index
-        && !group_base
-            .as_deref()
-            .is_some_and(|g| is_within(&normalize_dn(&location.base_dn), g))
-    {
-        bases.push(location.base_dn.clone());
     }
     let mut seen: HashSet<String> = HashSet::new();
     let mut groups = Vec::new();

@@ -45,7 +45,13 @@ pub fn scan_file(
         }
     }
     let mut scan = select_entries(records, settings, location);
-    apply_group_scope(&mut scan, &index, location, data_store)?;
+    apply_group_scope(
+        &mut scan,
+        &index,
+        location,
+        &settings.group_object_class,
+        data_store,
+    )?;
     Ok(scan)
 }
 

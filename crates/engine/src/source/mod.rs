@@ -96,13 +96,15 @@ pub fn apply_group_scope(
     scan: &mut SourceScan,
     index: &scope::GroupIndex,
     location: &scimbridge_model::SourceLocation,
+    settings_group_class: &str,
     data_store: &str,
 ) -> Result<(), SourceError> {
     let members = |dn: &str, nested: bool, key: &str| {
         index.members_of(dn, nested).ok_or_else(|| SourceError::Scope {
             data_store: data_store.to_owned(),
             reason: format!(
-                "source_location.{key} {dn} is not a group below the base DN or the group base DN"
+                "source_location.{key} {dn} is not a group of the directory (object class {}); nobody is deprovisioned while it is missing",
+                settings_group_class
             ),
         })
     };

@@ -1,0 +1,393 @@
+//! Channels reading a real OpenLDAP slapd (memberof, syncprov, accesslog) into the bundled
+//! target: every kind of directory change reaches the target, by content synchronization and
+//! by timestamps, scope by group with nested search, account status by flag, and a source that
+//! fails deprovisions nobody.
+
+#![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
+
+mod common;
+
+use std::path::Path;
+
+use common::*;
+use scimbridge_testkit::slapd::{SYNC_DN, SYNC_PASSWORD, Slapd};
+use serde_json::Value;
+
+fn person(uid: &str, cn: &str, ou: &str) -> String {
+    format!(
+        "dn: uid={uid},ou={ou},dc=example,dc=com\nobjectClass: inetOrgPerson\nuid: {uid}\n\
+         cn: {cn}\nsn: {cn}\nmail: {uid}@example.com\n\n"
+    )
+}
+
+fn group(cn: &str, members: &[&str]) -> String {
+    let mut text =
+        format!("dn: cn={cn},ou=groups,dc=example,dc=com\nobjectClass: groupOfNames\ncn: {cn}\n");
+    for member in members {
+        text.push_str(&format!("member: {member}\n"));
+    }
+    text.push('\n');
+    text
+}
+
+fn dn(uid: &str) -> String {
+    format!("uid={uid},ou=people,dc=example,dc=com")
+}
+
+/// A configuration reading `slapd`; `source_settings` and `source_location` are extra TOML
+/// lines for those tables.
+fn config(
+    slapd: &Slapd,
+    target: &TargetProcess,
+    source_settings: &str,
+    location: &str,
+    action: &str,
+) -> String {
+    format!(
+        r#"version = 1
+
+[[data_store]]
+name = "directory"
+type = "ldap"
+
+[data_store.ldap]
+ldap_type = "openldap"
+hostnames = ["{ldap}"]
+user_dn = "{SYNC_DN}"
+bind_password = "{SYNC_PASSWORD}"
+
+[[connection]]
+name = "app"
+active = true
+
+[connection.target]
+scim_url = "{url}"
+authentication = "oauth2-bearer"
+access_token = "{token}"
+
+[connection.options]
+remove_user_action = "{action}"
+
+[[connection.channel]]
+name = "staff"
+data_store = "directory"
+
+[connection.channel.source_settings]
+{source_settings}
+
+[connection.channel.source_location]
+base_dn = "ou=people,dc=example,dc=com"
+{location}
+
+[connection.channel.attribute_mapping]
+userName = {{ attributes = ["uid"] }}
+displayName = {{ attributes = ["cn"] }}
+workEmail = {{ attributes = ["mail"] }}
+"#,
+        ldap = slapd.url,
+        url = target.url,
+        token = target.token,
+    )
+}
+
+fn sync(data: &Path) -> String {
+    ok(scimbridge(data, &["sync", "app"], &[]))
+}
+
+fn groups(target: &TargetProcess) -> Vec<(String, Vec<String>)> {
+    let (status, page) = target.client().get("/Groups", &[("count", "100")]);
+    assert_eq!(status, 200, "{page}");
+    let users = target.client().users();
+    let name_of = |id: &str| {
+        users
+            .iter()
+            .find(|u| u["id"] == id)
+            .map(|u| u["userName"].as_str().unwrap().to_owned())
+            .unwrap_or_else(|| format!("unknown {id}"))
+    };
+    let mut found: Vec<(String, Vec<String>)> = page["Resources"]
+        .as_array()
+        .cloned()
+        .unwrap_or_default()
+        .iter()
+        .map(|g| {
+            let mut members: Vec<String> = g["members"]
+                .as_array()
+                .cloned()
+                .unwrap_or_default()
+                .iter()
+                .map(|m| name_of(m["value"].as_str().unwrap()))
+                .collect();
+            members.sort();
+            (g["displayName"].as_str().unwrap().to_owned(), members)
+        })
+        .collect();
+    found.sort();
+    found
+}
+
+fn user_names(target: &TargetProcess) -> Vec<(String, bool)> {
+    let mut names: Vec<(String, bool)> = target
+        .client()
+        .users()
+        .iter()
+        .map(|u| {
+            (
+                u["userName"].as_str().unwrap().to_owned(),
+                u["active"] == Value::Bool(true),
+            )
+        })
+        .collect();
+    names.sort();
+    names
+}
+
+fn owned(pairs: &[(&str, &[&str])]) -> Vec<(String, Vec<String>)> {
+    pairs
+        .iter()
+        .map(|(name, members)| {
+            (
+                (*name).to_owned(),
+                members.iter().map(|m| (*m).to_owned()).collect(),
+            )
+        })
+        .collect()
+}
+
+#[test]
+fn content_sync_carries_hires_renames_moves_deletes_and_group_changes() {
+    let dir = tempfile::tempdir().unwrap();
+    let slapd = Slapd::start(dir.path());
+    slapd.add(&format!(
+        "dn: ou=contractors,dc=example,dc=com\nobjectClass: organizationalUnit\nou: contractors\n\n{}{}{}{}{}{}{}",
+        person("ann", "Ann Lee", "people"),
+        person("bob", "Bob Stone", "people"),
+        person("cara", "Cara Diaz", "people"),
+        person("dan", "Dan Wu", "people"),
+        person("eve", "Eve Contractor", "contractors"),
+        group("staff", &[&dn("ann"), &dn("bob"), "uid=eve,ou=contractors,dc=example,dc=com"]),
+        group("eng", &[&dn("cara"), &dn("dan")]),
+    ));
+    let target = TargetProcess::start(&dir.path().join("target.db"), "t0ken");
+    let data = dir.path().join("data");
+    let cfg = dir.path().join("app.toml");
+    std::fs::write(
+        &cfg,
+        config(
+            &slapd,
+            &target,
+            "",
+            "group_base_dn = \"ou=groups,dc=example,dc=com\"",
+            "delete",
+        ),
+    )
+    .unwrap();
+    ok(scimbridge(&data, &["apply", "-f", &path_str(&cfg)], &[]));
+
+    let out = sync(&data);
+    assert!(out.contains("created 4,"), "{out}");
+    assert!(
+        out.contains("source read: content-sync, full read"),
+        "{out}"
+    );
+    assert_eq!(
+        user_names(&target),
+        [
+            ("ann".into(), true),
+            ("bob".into(), true),
+            ("cara".into(), true),
+            ("dan".into(), true)
+        ]
+    );
+    assert_eq!(
+        groups(&target),
+        owned(&[("eng", &["cara", "dan"]), ("staff", &["ann", "bob"])])
+    );
+    let bob_id = target.client().user_by_name("bob").unwrap()["id"].clone();
+
+    // A day of directory changes.
+    slapd.modify(&format!(
+        "dn: {ann}\nchangetype: modify\nreplace: cn\ncn: Ann Lee-Smith\n\n\
+         dn: {bob}\nchangetype: modrdn\nnewrdn: uid=robert\ndeleteoldrdn: 1\n\n\
+         dn: {cara}\nchangetype: delete\n\n\
+         dn: {dan}\nchangetype: modrdn\nnewrdn: uid=dan\ndeleteoldrdn: 1\nnewsuperior: ou=contractors,dc=example,dc=com\n\n\
+         dn: cn=staff,ou=groups,dc=example,dc=com\nchangetype: modify\ndelete: member\nmember: {ann}\n\n\
+         dn: cn=eng,ou=groups,dc=example,dc=com\nchangetype: modrdn\nnewrdn: cn=engineering\ndeleteoldrdn: 1\n",
+        ann = dn("ann"),
+        bob = dn("bob"),
+        cara = dn("cara"),
+        dan = dn("dan"),
+    ));
+    slapd.add(&person("fay", "Fay Park", "people"));
+
+    let out = sync(&data);
+    assert!(
+        out.contains("source read: content-sync, incremental"),
+        "{out}"
+    );
+    assert!(
+        out.contains("created 1,") && out.contains("deleted 2,"),
+        "{out}"
+    );
+    assert_eq!(
+        user_names(&target),
+        [
+            ("ann".into(), true),
+            ("fay".into(), true),
+            ("robert".into(), true)
+        ]
+    );
+    let ann = target.client().user_by_name("ann").unwrap();
+    assert_eq!(ann["displayName"], "Ann Lee-Smith");
+    // The rename kept the user: same target id, new userName.
+    assert_eq!(
+        target.client().user_by_name("robert").unwrap()["id"],
+        bob_id
+    );
+    assert_eq!(
+        groups(&target),
+        owned(&[("engineering", &[]), ("staff", &["robert"])])
+    );
+
+    // Nothing changed: nothing is sent.
+    let out = sync(&data);
+    assert!(
+        out.contains("created 0, linked 0, updated 0, disabled 0, deleted 0, failed 0"),
+        "{out}"
+    );
+    assert!(
+        out.contains("source read: content-sync, incremental"),
+        "{out}"
+    );
+}
+
+#[test]
+fn timestamps_scope_by_nested_group_and_the_flag_status() {
+    let dir = tempfile::tempdir().unwrap();
+    let slapd = Slapd::start(dir.path());
+    slapd.add(&format!(
+        "{}{}{}{}{}",
+        person("ann", "Ann Lee", "people"),
+        person("bob", "Bob Stone", "people"),
+        person("cara", "Cara Diaz", "people"),
+        // groupOfNames needs a member: the service account stays when Bob leaves.
+        group("team", &[&dn("bob"), SYNC_DN]),
+        group(
+            "app-users",
+            &[&dn("ann"), "cn=team,ou=groups,dc=example,dc=com"]
+        ),
+    ));
+    let target = TargetProcess::start(&dir.path().join("target.db"), "t0ken");
+    let data = dir.path().join("data");
+    let cfg = dir.path().join("app.toml");
+    std::fs::write(
+        &cfg,
+        config(
+            &slapd,
+            &target,
+            "changed_users_algorithm = \"timestamp\"\n\
+             account_status_algorithm = \"flag\"\n\
+             account_status_attribute = \"employeeType\"\n\
+             flag_comparison_value = \"suspended\"\n\
+             flag_comparison_status = false",
+            "user_group_dn = \"cn=app-users,ou=groups,dc=example,dc=com\"\nuser_nested_search = true",
+            "disable",
+        ),
+    )
+    .unwrap();
+    ok(scimbridge(&data, &["apply", "-f", &path_str(&cfg)], &[]));
+
+    let out = sync(&data);
+    assert!(out.contains("source read: timestamp, full read"), "{out}");
+    // Cara is not in app-users; Bob is, through the nested team group.
+    assert_eq!(
+        user_names(&target),
+        [("ann".into(), true), ("bob".into(), true)]
+    );
+
+    slapd.modify(&format!(
+        "dn: {ann}\nchangetype: modify\nadd: employeeType\nemployeeType: suspended\n\n\
+         dn: cn=team,ou=groups,dc=example,dc=com\nchangetype: modify\ndelete: member\nmember: {bob}\n\n\
+         dn: cn=app-users,ou=groups,dc=example,dc=com\nchangetype: modify\nadd: member\nmember: {cara}\n",
+        ann = dn("ann"),
+        bob = dn("bob"),
+        cara = dn("cara"),
+    ));
+    let out = sync(&data);
+    assert!(out.contains("source read: timestamp, incremental"), "{out}");
+    // Ann is suspended (flag), Bob left the scope (remove user action: disable), Cara joined it
+    // though her entry did not change.
+    assert_eq!(
+        user_names(&target),
+        [
+            ("ann".into(), false),
+            ("bob".into(), false),
+            ("cara".into(), true)
+        ]
+    );
+
+    slapd.modify(&format!(
+        "dn: {ann}\nchangetype: modify\ndelete: employeeType\n\n\
+         dn: {cara}\nchangetype: delete\n",
+        ann = dn("ann"),
+        cara = dn("cara"),
+    ));
+    let out = sync(&data);
+    assert!(out.contains("source read: timestamp, incremental"), "{out}");
+    // Ann is active again; Cara's delete is found by the GUID sweep.
+    assert_eq!(
+        user_names(&target),
+        [
+            ("ann".into(), true),
+            ("bob".into(), false),
+            ("cara".into(), false)
+        ]
+    );
+}
+
+#[test]
+fn a_failing_source_deprovisions_nobody_and_says_why() {
+    let dir = tempfile::tempdir().unwrap();
+    let slapd = Slapd::start(dir.path());
+    slapd.add(&format!(
+        "{}{}",
+        person("ann", "Ann Lee", "people"),
+        person("bob", "Bob Stone", "people")
+    ));
+    let target = TargetProcess::start(&dir.path().join("target.db"), "t0ken");
+    let data = dir.path().join("data");
+    let cfg = dir.path().join("app.toml");
+    std::fs::write(&cfg, config(&slapd, &target, "", "", "delete")).unwrap();
+    ok(scimbridge(&data, &["apply", "-f", &path_str(&cfg)], &[]));
+    assert!(sync(&data).contains("created 2,"));
+
+    // The base DN disappears (an OU renamed by mistake): the cycle stops.
+    slapd.modify(&format!(
+        "dn: {}\nchangetype: delete\n\ndn: {}\nchangetype: delete\n\ndn: ou=people,dc=example,dc=com\nchangetype: delete\n",
+        dn("ann"),
+        dn("bob")
+    ));
+    let output = scimbridge(&data, &["sync", "app"], &[]);
+    assert!(!output.status.success());
+    let err = stderr(&output);
+    assert!(
+        err.contains("ou=people,dc=example,dc=com does not exist"),
+        "{err}"
+    );
+    assert_eq!(user_names(&target).len(), 2);
+
+    // The server is down: the cycle stops, naming the host.
+    let url = slapd.url.clone();
+    drop(slapd);
+    let output = scimbridge(&data, &["sync", "app"], &[]);
+    assert!(!output.status.success());
+    let err = stderr(&output);
+    assert!(
+        err.contains("no LDAP server answered") && err.contains(&url),
+        "{err}"
+    );
+    assert_eq!(
+        user_names(&target),
+        [("ann".into(), true), ("bob".into(), true)]
+    );
+}
