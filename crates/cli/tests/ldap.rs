@@ -391,3 +391,88 @@ fn a_failing_source_deprovisions_nobody_and_says_why() {
         [("ann".into(), true), ("bob".into(), true)]
     );
 }
+
+#[test]
+fn check_proves_the_data_store_and_the_bind_password_stays_secret() {
+    let dir = tempfile::tempdir().unwrap();
+    let slapd = Slapd::start(dir.path());
+    slapd.add(&person("ann", "Ann Lee", "people"));
+    let target = TargetProcess::start(&dir.path().join("target.db"), "t0ken");
+    let data = dir.path().join("data");
+    let cfg = dir.path().join("app.toml");
+    let good = config(&slapd, &target, "", "", "disable");
+
+    // Activation checks the data store: a wrong password saves nothing.
+    std::fs::write(&cfg, good.replace(SYNC_PASSWORD, "wrong-password")).unwrap();
+    let output = scimbridge(&data, &["apply", "-f", &path_str(&cfg)], &[]);
+    assert!(!output.status.success());
+    let err = stderr(&output);
+    assert!(
+        err.contains("nothing was saved") && err.contains("invalid credentials"),
+        "{err}"
+    );
+
+    std::fs::write(&cfg, &good).unwrap();
+    ok(scimbridge(&data, &["apply", "-f", &path_str(&cfg)], &[]));
+    let out = ok(scimbridge(&data, &["check", "app"], &[]));
+    assert!(out.contains(&format!("answers at {}", slapd.url)), "{out}");
+    assert!(out.contains("bind accepted, ou=people,dc=example,dc=com found, 1 of the first users read with their entryUUID; changes found with content-sync"), "{out}");
+
+    // A GUID attribute the users do not have, and a base DN that does not exist, are named.
+    let wrong_guid = good.replace(
+        "[connection.channel.source_settings]\n",
+        "[connection.channel.source_settings]\nentry_guid_attribute = \"employeeNumber\"\n",
+    );
+    std::fs::write(&cfg, wrong_guid).unwrap();
+    ok(scimbridge(
+        &data,
+        &["apply", "-f", &path_str(&cfg), "--skip-check"],
+        &[],
+    ));
+    let output = scimbridge(&data, &["check", "app"], &[]);
+    let err = stderr(&output);
+    assert!(
+        !output.status.success() && err.contains("have no employeeNumber"),
+        "{err}"
+    );
+    std::fs::write(
+        &cfg,
+        good.replace("base_dn = \"ou=people", "base_dn = \"ou=staff"),
+    )
+    .unwrap();
+    ok(scimbridge(
+        &data,
+        &["apply", "-f", &path_str(&cfg), "--skip-check"],
+        &[],
+    ));
+    let output = scimbridge(&data, &["check", "app"], &[]);
+    let err = stderr(&output);
+    assert!(
+        err.contains("base_dn ou=staff,dc=example,dc=com does not exist"),
+        "{err}"
+    );
+
+    // The bind password is encrypted at rest and left out of exports; applying the export
+    // keeps it.
+    std::fs::write(&cfg, &good).unwrap();
+    ok(scimbridge(&data, &["apply", "-f", &path_str(&cfg)], &[]));
+    for entry in std::fs::read_dir(&data).unwrap() {
+        let bytes = std::fs::read(entry.unwrap().path()).unwrap();
+        assert!(!String::from_utf8_lossy(&bytes).contains(SYNC_PASSWORD));
+    }
+    let exported = ok(scimbridge(&data, &["export"], &[]));
+    assert!(!exported.contains(SYNC_PASSWORD), "{exported}");
+    assert!(
+        exported.contains("ldap.bind_password is stored encrypted and left out"),
+        "{exported}"
+    );
+    let exported_file = dir.path().join("exported.toml");
+    std::fs::write(&exported_file, &exported).unwrap();
+    let out = ok(scimbridge(
+        &data,
+        &["apply", "-f", &path_str(&exported_file)],
+        &[],
+    ));
+    assert!(out.contains("data store \"directory\": unchanged"), "{out}");
+    assert!(sync(&data).contains("created 1,"));
+}

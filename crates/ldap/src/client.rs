@@ -15,7 +15,7 @@ use ldap3::controls::{
     Control, ControlType, EntryState, RawControl, RefreshMode, SyncDone, SyncInfo, SyncRequest,
     SyncState, parse_syncinfo,
 };
-use ldap3::{Ldap, LdapConnAsync, LdapConnSettings, ResultEntry, Scope};
+use ldap3::{Ldap, LdapConnAsync, LdapConnSettings, ResultEntry, Scope, SearchOptions};
 use rustls_pki_types::pem::PemObject;
 use rustls_pki_types::{CertificateDer, PrivateKeyDer};
 
@@ -269,6 +269,46 @@ impl LdapClient {
             Err(LdapError::NoSuchObject { .. }) => Ok(None),
             Err(e) => Err(e),
         }
+    }
+
+    /// Up to `limit` entries of the subtree below `base` (a size limit, not paging).
+    pub async fn sample(
+        &mut self,
+        base: &str,
+        filter: &str,
+        attributes: &[&str],
+        limit: u32,
+    ) -> Result<Vec<LdifRecord>, LdapError> {
+        let operation = || format!("search of {base} for {filter}");
+        let attrs: Vec<String> = attributes.iter().map(|a| (*a).to_owned()).collect();
+        let limit = i32::try_from(limit.max(1)).unwrap_or(i32::MAX);
+        let mut stream = self
+            .ldap
+            .with_timeout(self.settings.operation_timeout)
+            .with_search_options(SearchOptions::new().sizelimit(limit))
+            .streaming_search(base, Scope::Subtree, filter, attrs)
+            .await
+            .map_err(|e| operation_error(operation(), describe(&e)))?;
+        let mut found = Vec::new();
+        loop {
+            match stream.next().await {
+                Ok(Some(entry)) if !entry.is_ref() && !entry.is_intermediate() => {
+                    found.extend(parse_entry(&entry))
+                }
+                Ok(Some(_)) => {}
+                Ok(None) => break,
+                Err(e) => {
+                    stream.finish().await;
+                    return Err(operation_error(operation(), describe(&e)));
+                }
+            }
+        }
+        let result = stream.finish().await;
+        // Size limit exceeded is the expected end of a sample.
+        if result.rc != 4 {
+            check_result(result.rc, &result.text, &result.matched, base, operation)?;
+        }
+        Ok(found)
     }
 
     /// Searches the subtree below `base`, page by page, and hands every entry to `each`.

@@ -9,7 +9,7 @@ use scimbridge_engine::secret::resolve;
 use scimbridge_engine::state::{Saved, Store};
 use scimbridge_model::{ConfigFile, DataStoreType, Secret};
 
-use crate::commands::check::check_connection;
+use crate::commands::check::{check_channel_source, check_connection};
 use crate::context::DataDir;
 
 #[derive(Debug, clap::Args)]
@@ -92,7 +92,7 @@ pub async fn apply_config(
             to_check.push(connection.name.clone());
         }
     }
-    let known: BTreeSet<String> = stored_data_stores.into_iter().map(|d| d.name).collect();
+    let known: BTreeSet<String> = stored_data_stores.iter().map(|d| d.name.clone()).collect();
     file.validate(&known)?;
     if check == ActivationCheck::Target {
         let mut problems = Vec::new();
@@ -103,6 +103,19 @@ pub async fn apply_config(
         {
             if let Err(e) = check_connection(connection).await {
                 problems.push(format!("{e:#}"));
+            }
+            // An LDAP data store must answer too; an LDIF file may be written later.
+            for channel in connection.channels.iter().filter(|c| c.active) {
+                let data_store = file
+                    .data_stores
+                    .iter()
+                    .chain(&stored_data_stores)
+                    .find(|d| d.name == channel.data_store);
+                if let Some(data_store) = data_store.filter(|d| d.store_type == DataStoreType::Ldap)
+                    && let Err(e) = check_channel_source(channel, data_store).await
+                {
+                    problems.push(format!("connection \"{}\" {e:#}", connection.name));
+                }
             }
         }
         if !problems.is_empty() {

@@ -89,6 +89,86 @@ fn client_settings(settings: &LdapSettings) -> Result<ClientSettings, String> {
     })
 }
 
+/// What a check of a channel's LDAP data store found.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct SourceCheck {
+    /// The URL of the server that answered.
+    pub server: String,
+    pub vendor: Option<String>,
+    pub mechanism: ChangeDetection,
+    /// Users found in a sample of the base DN (at most [`CHECK_SAMPLE`]).
+    pub sampled_users: usize,
+}
+
+/// How many users a check reads.
+pub const CHECK_SAMPLE: u32 = 10;
+
+/// Proves the channel can read its data store: the bind works, the base DN exists, and the bind
+/// account can read the entry GUID attribute of the users. Reads at most a few entries.
+pub async fn check(
+    data_store: &DataStore,
+    settings: &EffectiveSourceSettings,
+    location: &SourceLocation,
+) -> Result<SourceCheck, SourceError> {
+    let mut client = connect(data_store).await?;
+    let result = check_with(&mut client, settings, location).await;
+    client.close().await;
+    result.map_err(|reason| SourceError::Unreadable {
+        data_store: data_store.name.clone(),
+        reason,
+    })
+}
+
+async fn check_with(
+    client: &mut LdapClient,
+    settings: &EffectiveSourceSettings,
+    location: &SourceLocation,
+) -> Result<SourceCheck, String> {
+    let dse = client.root_dse().await.map_err(|e| e.to_string())?;
+    let mechanism = choose_mechanism(settings.changed_users_algorithm, &dse)?;
+    let bases = std::iter::once(("base_dn", location.base_dn.as_str())).chain(
+        location
+            .group_base_dn
+            .as_deref()
+            .map(|dn| ("group_base_dn", dn)),
+    );
+    for (key, dn) in bases {
+        if client
+            .read(dn, &["1.1"])
+            .await
+            .map_err(|e| e.to_string())?
+            .is_none()
+        {
+            return Err(format!(
+                "source_location.{key} {dn} does not exist or the bind account cannot see it"
+            ));
+        }
+    }
+    let guid = settings.entry_guid_attribute.as_str();
+    let sample = client
+        .sample(
+            &location.base_dn,
+            &user_filter(settings, location),
+            &[guid],
+            CHECK_SAMPLE,
+        )
+        .await
+        .map_err(|e| e.to_string())?;
+    if !sample.is_empty() && sample.iter().all(|r| r.values(guid).next().is_none()) {
+        return Err(format!(
+            "the users below {} have no {guid} the bind account can read; check \
+             source_settings.entry_guid_attribute and the account's read rights",
+            location.base_dn
+        ));
+    }
+    Ok(SourceCheck {
+        server: client.url().to_owned(),
+        vendor: dse.vendor_name,
+        mechanism,
+        sampled_users: sample.len(),
+    })
+}
+
 /// The change detection a channel uses with this server.
 pub fn choose_mechanism(wanted: ChangeDetection, dse: &RootDse) -> Result<ChangeDetection, String> {
     match wanted {
