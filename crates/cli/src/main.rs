@@ -44,6 +44,11 @@ enum Command {
     Export(commands::export::Args),
     /// Show what the next cycle of a connection would do, and why; writes nothing.
     Plan(commands::plan::Args),
+    /// Try a channel's attribute mapping on one directory entry.
+    Mapping {
+        #[command(subcommand)]
+        command: commands::mapping::Command,
+    },
     /// Run one cycle of every active channel of a connection now, then exit.
     Sync(commands::sync::Args),
     /// List channels with their status, user count and failed-record count.
@@ -92,6 +97,7 @@ fn main() -> ExitCode {
             Command::Export(args) => commands::export::run(&data_dir, args).await,
             Command::Plan(args) => commands::plan::run(&data_dir, args).await,
             Command::Sync(args) => commands::sync::run(&data_dir, args).await,
+            Command::Mapping { command } => commands::mapping::run(&data_dir, command).await,
             Command::Channels => commands::channels::run(&data_dir).await,
             Command::Target { command } => commands::target::run(&data_dir, command).await,
         }

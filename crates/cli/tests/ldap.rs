@@ -476,3 +476,99 @@ fn check_proves_the_data_store_and_the_bind_password_stays_secret() {
     assert!(out.contains("data store \"directory\": unchanged"), "{out}");
     assert!(sync(&data).contains("created 1,"));
 }
+
+#[test]
+fn expressions_create_only_masked_fields_and_mapping_test() {
+    let dir = tempfile::tempdir().unwrap();
+    let slapd = Slapd::start(dir.path());
+    let ann = dn("zmuller");
+    slapd.add(&format!(
+        "dn: {ann}\nobjectClass: inetOrgPerson\nuid: zmuller\ncn:: Wm/DqyBNw7xsbGVy\n\
+         givenName:: Wm/Dqw==\nsn:: TcO8bGxlcg==\nemployeeNumber: 1001\n\
+         description: first-Passw0rd\n\n"
+    ));
+    let target = TargetProcess::start(&dir.path().join("target.db"), "t0ken");
+    let data = dir.path().join("data");
+    let cfg = dir.path().join("app.toml");
+    let mapping = r#"userName = { expression = 'ToLower(NormalizeDiacritics(Join(".", [givenName], [sn])))' }
+displayName = { expression = 'Join(" ", [givenName], [sn])' }
+title = { expression = 'Switch([departmentNumber], "Staff", "sales", "Sales")' }
+nickName = { expression = 'Left(uid, "many")', default_value = "n/a" }
+externalId = { attributes = ["employeeNumber"], create_only = true }
+password = { attributes = ["description"], create_only = true, masked = true }
+"#;
+    let text = config(&slapd, &target, "", "", "disable");
+    let head = text
+        .split("[connection.channel.attribute_mapping]")
+        .next()
+        .unwrap();
+    let good = format!("{head}[connection.channel.attribute_mapping]\n{mapping}");
+
+    // A broken expression is refused when applied, with its position.
+    let broken = good.replace("NormalizeDiacritics(", "NormaliseDiacritics(");
+    std::fs::write(&cfg, broken).unwrap();
+    let output = scimbridge(&data, &["apply", "-f", &path_str(&cfg)], &[]);
+    let err = stderr(&output);
+    assert!(!output.status.success(), "{err}");
+    assert!(
+        err.contains("attribute_mapping.userName.expression")
+            && err.contains("unknown function NormaliseDiacritics at position 9"),
+        "{err}"
+    );
+
+    std::fs::write(&cfg, &good).unwrap();
+    ok(scimbridge(&data, &["apply", "-f", &path_str(&cfg)], &[]));
+    let out = ok(scimbridge(
+        &data,
+        &["mapping", "test", "app", "--entry", &ann],
+        &[],
+    ));
+    assert!(out.contains("\"userName\": \"zoe.muller\""), "{out}");
+    assert!(out.contains("\"displayName\": \"Zoë Müller\""), "{out}");
+    assert!(out.contains("\"title\": \"Staff\""), "{out}");
+    assert!(out.contains("\"nickName\": \"n/a\""), "{out}");
+    assert!(out.contains("\"password\": \"********\""), "{out}");
+    assert!(!out.contains("first-Passw0rd"), "{out}");
+    let plan = ok(scimbridge(&data, &["plan", "app", "--json"], &[]));
+    assert!(
+        plan.contains("zoe.muller") && !plan.contains("first-Passw0rd"),
+        "{plan}"
+    );
+    let output = scimbridge(
+        &data,
+        &[
+            "mapping",
+            "test",
+            "app",
+            "--entry",
+            "uid=nobody,ou=people,dc=example,dc=com",
+        ],
+        &[],
+    );
+    assert!(!output.status.success());
+    assert!(
+        stderr(&output).contains("has no user uid=nobody"),
+        "{}",
+        stderr(&output)
+    );
+
+    assert!(sync(&data).contains("created 1,"));
+    let user = target.client().user_by_name("zoe.muller").unwrap();
+    assert_eq!(
+        (user["externalId"].as_str(), user["title"].as_str()),
+        (Some("1001"), Some("Staff"))
+    );
+
+    // Create-only fields are not updated; the others are.
+    slapd.modify(&format!(
+        "dn: {ann}\nchangetype: modify\nreplace: employeeNumber\nemployeeNumber: 2002\n-\n\
+         replace: description\ndescription: second-Passw0rd\n-\nadd: departmentNumber\ndepartmentNumber: sales\n"
+    ));
+    let out = sync(&data);
+    assert!(out.contains("updated 1,"), "{out}");
+    let user = target.client().user_by_name("zoe.muller").unwrap();
+    assert_eq!(
+        (user["externalId"].as_str(), user["title"].as_str()),
+        (Some("1001"), Some("Sales"))
+    );
+}

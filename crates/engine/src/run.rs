@@ -16,6 +16,7 @@ use crate::apply::groups::{GroupOutcome, GroupSettings, apply_group_operation};
 use crate::apply::{Outcome, ScimClient, ScimClientError, apply_operation, bulk};
 use crate::clock::Clock;
 use crate::detect::{channel_fingerprint, detect, detect_incremental, duplicate_guids};
+use crate::map::fields::keep_create_only;
 use crate::map::map_user;
 use crate::plan::groups::{desired_groups, plan_groups};
 use crate::plan::{Candidate, plan_users};
@@ -196,21 +197,41 @@ pub async fn plan_channel(
         .map(|f| format!("dn:{}", normalize_dn(&f.dn)))
         .collect();
     changes.removed.retain(|r| !failure_keys.contains(&r.guid));
+    let by_guid: HashMap<String, Record> = records
+        .iter()
+        .map(|r| (r.guid.clone(), r.clone()))
+        .collect();
     let mut candidates: Vec<Candidate> = changes
         .added
         .into_iter()
         .chain(changes.modified)
-        .map(|item| Candidate {
-            mapped: map_user(
+        .map(|item| {
+            let mut mapped = map_user(
                 &item.entry,
                 &channel.attribute_mapping,
                 &channel.extension_mapping,
                 &settings.account_status,
-            )
-            .map_err(|e| e.to_string()),
-            guid: item.entry.guid,
-            dn: item.entry.dn,
-            fingerprint: item.fingerprint,
+            );
+            // Create-only fields keep what the target was given when the user was created.
+            if let (Ok(user), Some(applied)) = (
+                &mut mapped,
+                by_guid
+                    .get(&item.entry.guid)
+                    .and_then(|r| r.applied_image.as_ref()),
+            ) {
+                keep_create_only(
+                    &mut user.image,
+                    applied,
+                    &channel.attribute_mapping,
+                    &channel.extension_mapping,
+                );
+            }
+            Candidate {
+                mapped: mapped.map_err(|e| e.to_string()),
+                guid: item.entry.guid,
+                dn: item.entry.dn,
+                fingerprint: item.fingerprint,
+            }
         })
         .collect();
     for (failure, key) in scan.failures.into_iter().zip(failure_keys) {
@@ -221,10 +242,6 @@ pub async fn plan_channel(
             mapped: Err(failure.reason),
         });
     }
-    let by_guid: HashMap<String, Record> = records
-        .iter()
-        .map(|r| (r.guid.clone(), r.clone()))
-        .collect();
     let mut plan = plan_users(
         candidates,
         changes.removed,

@@ -116,6 +116,7 @@ scim_fields! {
     PreferredLanguage = "preferredLanguage", "Preferred language", FieldTarget::Simple("preferredLanguage");
     Locale = "locale", "Locale", FieldTarget::Simple("locale");
     Timezone = "timezone", "Time zone", FieldTarget::Simple("timezone");
+    Password = "password", "Password", FieldTarget::Simple("password");
     Active = "active", "Active", FieldTarget::Active;
     WorkEmail = "workEmail", "Work email", typed("emails", "work", "value");
     HomeEmail = "homeEmail", "Home email", typed("emails", "home", "value");
@@ -219,6 +220,16 @@ pub struct FieldMapping {
     pub character_case: CharacterCase,
     #[serde(default, skip_serializing_if = "ValueParser::is_none")]
     pub parser: ValueParser,
+    /// An expression computing the value instead of the attributes (docs/attribute-mapping.md);
+    /// the default value is used when it gives nothing or fails on an entry.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub expression: Option<String>,
+    /// Sent when the user is created, never on updates (a first password, say).
+    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+    pub create_only: bool,
+    /// Shown as ******** in plans and `mapping test` ("Mask Log Values").
+    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+    pub masked: bool,
 }
 
 /// PingFederate's "Character Case" mapping option.
@@ -417,16 +428,23 @@ pub(crate) fn validate_attribute_mapping(
             "{at}: attribute_mapping must map userName (required)"
         ));
     }
-    let empty = |m: &FieldMapping| m.attributes.is_empty() && m.default_value.is_none();
+    let empty = |m: &FieldMapping| {
+        m.attributes.is_empty() && m.default_value.is_none() && m.expression.is_none()
+    };
     for (field, field_mapping) in mapping {
         if empty(field_mapping) {
             problems.push(format!(
-                "{at}: attribute_mapping.{field} needs attributes or a default_value"
+                "{at}: attribute_mapping.{field} needs attributes, an expression or a default_value"
             ));
         }
         if field_mapping.multi_valued {
             problems.push(format!(
                 "{at}: attribute_mapping.{field}: multi_valued is for extension attributes only"
+            ));
+        }
+        if field_mapping.create_only && matches!(field, ScimField::UserName | ScimField::Active) {
+            problems.push(format!(
+                "{at}: attribute_mapping.{field} cannot be create_only: updates need it"
             ));
         }
     }
@@ -450,7 +468,7 @@ pub(crate) fn validate_attribute_mapping(
         }
         if empty(field_mapping) {
             problems.push(format!(
-                "{at}: extension_mapping.\"{path}\" needs attributes or a default_value"
+                "{at}: extension_mapping.\"{path}\" needs attributes, an expression or a default_value"
             ));
         }
     }

@@ -5,9 +5,10 @@ use std::path::{Path, PathBuf};
 use std::process::ExitCode;
 
 use anyhow::{Context, Result, anyhow};
+use scimbridge_engine::map::expression::mapping_problems;
 use scimbridge_engine::secret::resolve;
 use scimbridge_engine::state::{Saved, Store};
-use scimbridge_model::{ConfigFile, DataStoreType, Secret};
+use scimbridge_model::{ConfigError, ConfigFile, DataStoreType, Secret};
 
 use crate::commands::check::{check_channel_source, check_connection};
 use crate::context::DataDir;
@@ -94,6 +95,23 @@ pub async fn apply_config(
     }
     let known: BTreeSet<String> = stored_data_stores.iter().map(|d| d.name.clone()).collect();
     file.validate(&known)?;
+    let mut problems = Vec::new();
+    for connection in &file.connections {
+        for channel in &connection.channels {
+            let at = format!(
+                "connection \"{}\" channel \"{}\"",
+                connection.name, channel.name
+            );
+            problems.extend(mapping_problems(
+                &at,
+                &channel.attribute_mapping,
+                &channel.extension_mapping,
+            ));
+        }
+    }
+    if !problems.is_empty() {
+        return Err(ConfigError::Invalid(problems).into());
+    }
     if check == ActivationCheck::Target {
         let mut problems = Vec::new();
         for connection in file

@@ -2,6 +2,7 @@ pub mod apply;
 pub mod channels;
 pub mod check;
 pub mod export;
+pub mod mapping;
 pub mod plan;
 pub mod quickstart;
 pub mod sync;

@@ -5,7 +5,9 @@ use std::process::ExitCode;
 
 use anyhow::Result;
 use scimbridge_engine::clock::{Clock, SystemClock};
+use scimbridge_engine::map::fields::mask;
 use scimbridge_engine::plan_channel;
+use scimbridge_model::Operation;
 
 use crate::context::DataDir;
 
@@ -38,7 +40,21 @@ pub async fn run(data_dir: &Path, args: Args) -> Result<ExitCode> {
                 planned.read.describe()
             );
         }
-        plans.push((channel.name.clone(), planned.plan));
+        let mut plan = planned.plan;
+        // Masked fields stay hidden in what the plan prints.
+        for operation in &mut plan.operations {
+            if let Operation::Create { image }
+            | Operation::Update { image, .. }
+            | Operation::Disable { image, .. } = &mut operation.operation
+            {
+                *image = mask(
+                    image,
+                    &channel.attribute_mapping,
+                    &channel.extension_mapping,
+                );
+            }
+        }
+        plans.push((channel.name.clone(), plan));
     }
     if args.json {
         let value: serde_json::Map<String, serde_json::Value> = plans

@@ -1,6 +1,9 @@
 //! Stage 3, map: applies a channel's attribute mapping to an entry, giving the SCIM image the
 //! target should hold. Pure.
 
+pub mod expression;
+pub mod fields;
+
 use scimbridge_model::{
     AccountStatus, AttributeMapping, AttributeValue, ExtensionMapping, ExtensionPath, FieldMapping,
     FieldTarget, ScimField, SourceEntry,
@@ -33,6 +36,8 @@ pub enum MappingError {
         "{attribute} \"{value}\" is not a number; the Active Directory account status algorithm reads it as flags"
     )]
     NotAnAccountControl { attribute: String, value: String },
+    #[error("the expression for {field} failed: {reason}")]
+    Expression { field: String, reason: String },
 }
 
 /// Maps one entry. A missing optional field is left out of the image (and an object or array
@@ -281,7 +286,34 @@ fn values(
     first_only: bool,
 ) -> Result<Vec<String>, MappingError> {
     let mut values = Vec::new();
-    for attribute in &mapping.attributes {
+    if let Some(source) = &mapping.expression {
+        match expression::evaluate(source, entry) {
+            Ok(results) => {
+                values.extend(results.iter().filter_map(|r| mapping.transform(r)));
+                if first_only {
+                    values.truncate(1);
+                }
+            }
+            // The default value stands in for an expression that fails on this entry.
+            Err(_)
+                if mapping
+                    .default_value
+                    .as_deref()
+                    .is_some_and(|d| !d.is_empty()) => {}
+            Err(e) => {
+                return Err(MappingError::Expression {
+                    field: field.to_owned(),
+                    reason: e.to_string(),
+                });
+            }
+        }
+    }
+    let attributes: &[String] = if mapping.expression.is_some() {
+        &[]
+    } else {
+        &mapping.attributes
+    };
+    for attribute in attributes {
         for value in entry.values(attribute) {
             match value {
                 AttributeValue::Text(text) if !text.trim().is_empty() => {

@@ -89,6 +89,36 @@ fn client_settings(settings: &LdapSettings) -> Result<ClientSettings, String> {
     })
 }
 
+/// Reads one entry by DN with the attributes a cycle reads; `None` when it does not exist or is
+/// not a user of the channel (another object class, or outside the user filter).
+pub async fn read_user(
+    data_store: &DataStore,
+    settings: &EffectiveSourceSettings,
+    location: &SourceLocation,
+    dn: &str,
+) -> Result<Option<LdifRecord>, SourceError> {
+    let mut client = connect(data_store).await?;
+    let attributes = user_attributes(settings);
+    let attrs: Vec<&str> = attributes.iter().map(String::as_str).collect();
+    let mut found = None;
+    let result = client
+        .search_subtree(dn, &user_filter(settings, location), &attrs, |record| {
+            if normalize_dn(&record.dn) == normalize_dn(dn) {
+                found = Some(record);
+            }
+        })
+        .await;
+    client.close().await;
+    match result {
+        Ok(()) => Ok(found),
+        Err(LdapError::NoSuchObject { .. }) => Ok(None),
+        Err(e) => Err(SourceError::Unreadable {
+            data_store: data_store.name.clone(),
+            reason: e.to_string(),
+        }),
+    }
+}
+
 /// What a check of a channel's LDAP data store found.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct SourceCheck {

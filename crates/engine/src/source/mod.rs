@@ -123,6 +123,43 @@ pub fn apply_group_scope(
     Ok(())
 }
 
+/// One user entry of a channel, keyed like a cycle keys it, for `mapping test`. `None` when
+/// the data store has no such user.
+pub async fn read_user_entry(
+    data_store: &scimbridge_model::DataStore,
+    settings: &EffectiveSourceSettings,
+    location: &scimbridge_model::SourceLocation,
+    dn: &str,
+) -> Result<Option<Result<SourceEntry, String>>, SourceError> {
+    let record = match data_store.store_type {
+        scimbridge_model::DataStoreType::Ldap => {
+            ldap::read_user(data_store, settings, location, dn).await?
+        }
+        scimbridge_model::DataStoreType::Ldif => {
+            let path = data_store.path.as_deref().unwrap_or_default();
+            let bytes = std::fs::read(path).map_err(|e| SourceError::Unreadable {
+                data_store: data_store.name.clone(),
+                reason: format!("{path}: {e}"),
+            })?;
+            let records = scimbridge_ldap::ldif::parse_ldif_bytes(&bytes, path).map_err(|e| {
+                SourceError::Unreadable {
+                    data_store: data_store.name.clone(),
+                    reason: e.to_string(),
+                }
+            })?;
+            let wanted = normalize_dn(dn);
+            records.into_iter().find(|r| {
+                normalize_dn(&r.dn) == wanted
+                    && to_entry(r).has_object_class(&settings.user_object_class)
+            })
+        }
+    };
+    Ok(record.map(|record| {
+        let entry = to_entry(&record);
+        entry_guid(&entry, settings).map(|guid| SourceEntry { guid, ..entry })
+    }))
+}
+
 /// A raw record as a source entry, attribute names lower-cased; the GUID is filled in later.
 pub fn to_entry(record: &LdifRecord) -> SourceEntry {
     let mut attributes: BTreeMap<String, Vec<AttributeValue>> = BTreeMap::new();

@@ -1,0 +1,118 @@
+//! `scimbridge mapping test CONNECTION --entry DN`: the SCIM image one directory entry would
+//! get, computed exactly as a cycle computes it; sends nothing.
+
+use std::path::Path;
+use std::process::ExitCode;
+
+use anyhow::{Result, anyhow};
+use scimbridge_engine::map::fields::mask;
+use scimbridge_engine::map::map_user;
+use scimbridge_engine::source::{is_within, normalize_dn, read_user_entry};
+
+use crate::context::DataDir;
+
+/// Exit code when the entry cannot be mapped (the reason is printed).
+const EXIT_MAPPING_FAILED: u8 = 3;
+
+#[derive(Debug, clap::Subcommand)]
+pub enum Command {
+    /// Print the SCIM image an entry would get (masked fields hidden).
+    Test(TestArgs),
+}
+
+#[derive(Debug, clap::Args)]
+pub struct TestArgs {
+    connection: String,
+    /// The entry's distinguished name.
+    #[arg(long)]
+    entry: String,
+    /// The channel whose mapping to use [default: the connection's only active channel].
+    #[arg(long)]
+    channel: Option<String>,
+}
+
+pub async fn run(data_dir: &Path, command: Command) -> Result<ExitCode> {
+    let Command::Test(args) = command;
+    let dir = DataDir::open(data_dir, false).await?;
+    let connection = dir.connection(&args.connection).await?;
+    let channel = match &args.channel {
+        Some(name) => connection
+            .channels
+            .iter()
+            .find(|c| &c.name == name)
+            .ok_or_else(|| {
+                anyhow!(
+                    "connection \"{}\" has no channel \"{name}\"",
+                    connection.name
+                )
+            })?,
+        None => {
+            let active: Vec<_> = connection.channels.iter().filter(|c| c.active).collect();
+            match active.as_slice() {
+                [only] => *only,
+                [] => {
+                    return Err(anyhow!(
+                        "connection \"{}\" has no active channel",
+                        connection.name
+                    ));
+                }
+                _ => {
+                    return Err(anyhow!(
+                        "connection \"{}\" has several active channels; name one with --channel",
+                        connection.name
+                    ));
+                }
+            }
+        }
+    };
+    let data_store = dir.data_store(&channel.data_store).await?;
+    let settings = channel.source_settings.effective(data_store.ldap_type());
+    let location = &channel.source_location;
+    let entry = read_user_entry(&data_store, &settings, location, &args.entry)
+        .await?
+        .ok_or_else(|| {
+            anyhow!(
+                "data store \"{}\" has no user {} (object class {})",
+                data_store.name,
+                args.entry,
+                settings.user_object_class
+            )
+        })?;
+    let entry = match entry {
+        Ok(entry) => entry,
+        Err(reason) => {
+            println!("{}: cannot be keyed: {reason}", args.entry);
+            return Ok(ExitCode::from(EXIT_MAPPING_FAILED));
+        }
+    };
+    println!(
+        "channel \"{}\": {} ({} {})",
+        channel.name, entry.dn, settings.entry_guid_attribute, entry.guid
+    );
+    if !is_within(&normalize_dn(&entry.dn), &normalize_dn(&location.base_dn)) {
+        println!(
+            "note: the entry is not below the base DN {}; cycles leave it out",
+            location.base_dn
+        );
+    }
+    match map_user(
+        &entry,
+        &channel.attribute_mapping,
+        &channel.extension_mapping,
+        &settings.account_status,
+    ) {
+        Ok(user) => {
+            let image = mask(
+                &user.image,
+                &channel.attribute_mapping,
+                &channel.extension_mapping,
+            );
+            println!("{}", serde_json::to_string_pretty(&image)?);
+            Ok(ExitCode::SUCCESS)
+        }
+        Err(reason) => {
+            println!("cannot be mapped: {reason}");
+            Ok(ExitCode::from(EXIT_MAPPING_FAILED))
+        }
+    }
+}
