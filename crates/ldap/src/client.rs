@@ -25,6 +25,8 @@ use crate::ldif::{LdifAttribute, LdifRecord};
 pub const SYNC_CONTROL_OID: &str = "1.3.6.1.4.1.4203.1.9.1.1";
 /// The OID of Active Directory's DirSync control.
 pub const DIRSYNC_CONTROL_OID: &str = "1.2.840.113556.1.4.841";
+/// The OID of Active Directory's show-deleted control (tombstones are returned).
+pub const SHOW_DELETED_OID: &str = "1.2.840.113556.1.4.417";
 /// The OID of the RFC 2696 paged results control.
 pub const PAGED_RESULTS_OID: &str = "1.2.840.113556.1.4.319";
 
@@ -123,6 +125,15 @@ pub struct SyncRefresh {
     pub deletes_by_absence: bool,
     /// The cookie to send next time (the one sent, when the server sent no new one).
     pub cookie: Option<Vec<u8>>,
+}
+
+/// What a DirSync pass returned.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct DirSyncChanges {
+    /// Objects changed since the cookie, with the changed attributes only (and objectGUID);
+    /// deleted ones carry `isDeleted: TRUE`.
+    pub changed: Vec<LdifRecord>,
+    pub cookie: Vec<u8>,
 }
 
 /// A bound connection to one directory server.
@@ -532,10 +543,170 @@ impl LdapClient {
         Ok(refresh)
     }
 
+    /// Active Directory's DirSync: the objects of the naming context changed since the cookie
+    /// (all of them without one), followed page after page until the server has no more.
+    pub async fn dirsync(
+        &mut self,
+        naming_context: &str,
+        filter: &str,
+        attributes: &[&str],
+        cookie: Option<Vec<u8>>,
+    ) -> Result<DirSyncChanges, LdapError> {
+        let operation = || format!("DirSync of {naming_context} for {filter}");
+        let attrs: Vec<String> = attributes.iter().map(|a| (*a).to_owned()).collect();
+        let mut changes = DirSyncChanges {
+            cookie: cookie.unwrap_or_default(),
+            ..DirSyncChanges::default()
+        };
+        // Each request returns a bounded batch; "more results" asks for the next one.
+        for _ in 0..10_000 {
+            let control = dirsync_control(&changes.cookie);
+            let mut stream = self
+                .ldap
+                .with_timeout(self.settings.operation_timeout)
+                .with_controls(control)
+                .streaming_search(naming_context, Scope::Subtree, filter, attrs.clone())
+                .await
+                .map_err(|e| operation_error(operation(), describe(&e)))?;
+            loop {
+                match stream.next().await {
+                    Ok(Some(entry)) if !entry.is_ref() && !entry.is_intermediate() => {
+                        changes.changed.extend(parse_entry(&entry))
+                    }
+                    Ok(Some(_)) => {}
+                    Ok(None) => break,
+                    Err(e) => {
+                        stream.finish().await;
+                        return Err(operation_error(operation(), describe(&e)));
+                    }
+                }
+            }
+            let result = stream.finish().await;
+            check_result(
+                result.rc,
+                &result.text,
+                &result.matched,
+                naming_context,
+                operation,
+            )?;
+            let response = result
+                .ctrls
+                .iter()
+                .find(|Control(_, raw)| raw.ctype == DIRSYNC_CONTROL_OID)
+                .and_then(|Control(_, raw)| raw.val.as_deref())
+                .and_then(parse_dirsync_response)
+                .ok_or_else(|| {
+                    operation_error(operation(), "the server sent no DirSync response control")
+                })?;
+            changes.cookie = response.1;
+            if !response.0 {
+                return Ok(changes);
+            }
+        }
+        Err(operation_error(operation(), "DirSync did not finish"))
+    }
+
+    /// Tombstones (Active Directory `isDeleted` objects) of the naming context matching
+    /// `filter`, with the attributes asked for.
+    pub async fn deleted_objects(
+        &mut self,
+        naming_context: &str,
+        filter: &str,
+        attributes: &[&str],
+    ) -> Result<Vec<LdifRecord>, LdapError> {
+        let operation = || format!("search of deleted objects for {filter}");
+        let attrs: Vec<String> = attributes.iter().map(|a| (*a).to_owned()).collect();
+        let show_deleted = RawControl {
+            ctype: SHOW_DELETED_OID.to_owned(),
+            crit: true,
+            val: None,
+        };
+        let mut stream = self
+            .ldap
+            .with_timeout(self.settings.operation_timeout)
+            .with_controls(show_deleted)
+            .streaming_search(naming_context, Scope::Subtree, filter, attrs)
+            .await
+            .map_err(|e| operation_error(operation(), describe(&e)))?;
+        let mut found = Vec::new();
+        loop {
+            match stream.next().await {
+                Ok(Some(entry)) if !entry.is_ref() && !entry.is_intermediate() => {
+                    found.extend(parse_entry(&entry))
+                }
+                Ok(Some(_)) => {}
+                Ok(None) => break,
+                Err(e) => {
+                    stream.finish().await;
+                    return Err(operation_error(operation(), describe(&e)));
+                }
+            }
+        }
+        let result = stream.finish().await;
+        check_result(
+            result.rc,
+            &result.text,
+            &result.matched,
+            naming_context,
+            operation,
+        )?;
+        Ok(found)
+    }
+
     /// Ends the session politely; errors do not matter any more at this point.
     pub async fn close(mut self) {
         let _ = self.ldap.unbind().await;
     }
+}
+
+/// The DirSync request control: flags LDAP_DIRSYNC_OBJECT_SECURITY (an account with read
+/// rights suffices, no replication right needed), no byte limit, and the cookie.
+fn dirsync_control(cookie: &[u8]) -> RawControl {
+    use ldap3::asn1::{ASNTag, Integer, OctetString, Sequence, Tag, write};
+    const OBJECT_SECURITY: i64 = 0x1;
+    let value = Tag::Sequence(Sequence {
+        inner: vec![
+            Tag::Integer(Integer {
+                inner: OBJECT_SECURITY,
+                ..Default::default()
+            }),
+            Tag::Integer(Integer {
+                inner: 0,
+                ..Default::default()
+            }),
+            Tag::OctetString(OctetString {
+                inner: cookie.to_vec(),
+                ..Default::default()
+            }),
+        ],
+        ..Default::default()
+    })
+    .into_structure();
+    let mut buf = bytes::BytesMut::with_capacity(cookie.len() + 16);
+    // Encoding into a growable buffer does not fail.
+    let _ = write::encode_into(&mut buf, value);
+    RawControl {
+        ctype: DIRSYNC_CONTROL_OID.to_owned(),
+        crit: true,
+        val: Some(buf.to_vec()),
+    }
+}
+
+/// The DirSync response control: (more results, cookie).
+fn parse_dirsync_response(value: &[u8]) -> Option<(bool, Vec<u8>)> {
+    let (_, tag) = ldap3::asn1::parse_tag(value).ok()?;
+    let PL::C(parts) = tag.payload else {
+        return None;
+    };
+    let more = match &parts.first()?.payload {
+        PL::P(bytes) => bytes.iter().any(|b| *b != 0),
+        PL::C(_) => return None,
+    };
+    let cookie = match &parts.get(2)?.payload {
+        PL::P(bytes) => bytes.clone(),
+        PL::C(_) => return None,
+    };
+    Some((more, cookie))
 }
 
 fn apply_sync_info(refresh: &mut SyncRefresh, info: SyncInfo) {
@@ -780,6 +951,18 @@ mod tests {
         assert_eq!(name, "Member");
         assert_eq!(range.next_start(), None);
         assert!(split_range("member").is_none());
+    }
+
+    #[test]
+    fn dirsync_control_carries_the_cookie() {
+        let control = dirsync_control(b"cookie-bytes");
+        assert_eq!(control.ctype, DIRSYNC_CONTROL_OID);
+        assert!(control.crit);
+        // The response has the request's shape: (flag, size, cookie).
+        let (flag, cookie) = parse_dirsync_response(&control.val.unwrap()).unwrap();
+        assert!(flag);
+        assert_eq!(cookie, b"cookie-bytes");
+        assert!(parse_dirsync_response(b"garbage").is_none());
     }
 
     #[test]

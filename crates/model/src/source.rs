@@ -198,11 +198,14 @@ impl LdapSettings {
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "kebab-case")]
 pub enum ChangeDetection {
-    /// The best the server offers: content synchronization, else the USN (Active Directory),
-    /// else timestamps.
+    /// The best the server offers: content synchronization, else DirSync (Active Directory),
+    /// else the USN, else timestamps.
     Auto,
     /// RFC 4533 content synchronization (syncrepl refreshOnly) with a stored cookie.
     ContentSync,
+    /// Active Directory's DirSync control with a stored cookie.
+    #[serde(rename = "dirsync")]
+    DirSync,
     /// `uSNChanged` greater than the last one seen.
     ActiveDirectoryUsn,
     /// The timestamp attribute newer than the last one seen, with a NOT filter.
@@ -218,6 +221,7 @@ impl ChangeDetection {
         match self {
             ChangeDetection::Auto => "auto",
             ChangeDetection::ContentSync => "content-sync",
+            ChangeDetection::DirSync => "dirsync",
             ChangeDetection::ActiveDirectoryUsn => "active-directory-usn",
             ChangeDetection::Timestamp => "timestamp",
             ChangeDetection::TimestampNoNegation => "timestamp-no-negation",

@@ -5,6 +5,7 @@
 
 pub mod faults;
 pub mod oauth;
+pub mod samba;
 pub mod scim2_server;
 pub mod slapd;
 pub mod store_conformance;

@@ -203,6 +203,7 @@ async fn check_with(
 pub fn choose_mechanism(wanted: ChangeDetection, dse: &RootDse) -> Result<ChangeDetection, String> {
     match wanted {
         ChangeDetection::Auto if dse.supports_sync() => Ok(ChangeDetection::ContentSync),
+        ChangeDetection::Auto if dse.supports_dirsync() => Ok(ChangeDetection::DirSync),
         ChangeDetection::Auto if dse.highest_committed_usn.is_some() => {
             Ok(ChangeDetection::ActiveDirectoryUsn)
         }
@@ -210,6 +211,11 @@ pub fn choose_mechanism(wanted: ChangeDetection, dse: &RootDse) -> Result<Change
         ChangeDetection::ContentSync if !dse.supports_sync() => Err(
             "changed_users_algorithm = \"content-sync\", but the server does not offer RFC 4533 \
              content synchronization (OpenLDAP needs the syncprov overlay)"
+                .into(),
+        ),
+        ChangeDetection::DirSync if !dse.supports_dirsync() => Err(
+            "changed_users_algorithm = \"dirsync\", but the server does not offer DirSync (it is \
+             not Active Directory)"
                 .into(),
         ),
         ChangeDetection::ActiveDirectoryUsn if dse.highest_committed_usn.is_none() => Err(
@@ -283,6 +289,15 @@ pub async fn read(
     let attrs: Vec<&str> = attributes.iter().map(String::as_str).collect();
     let filter = user_filter(settings, location);
     let base = location.base_dn.as_str();
+    let normalized_base = normalize_dn(base);
+    let naming_context = dse
+        .naming_contexts
+        .iter()
+        .filter(|c| is_within(&normalized_base, &normalize_dn(c)))
+        .max_by_key(|c| c.len())
+        .cloned()
+        .unwrap_or_else(|| base.to_owned());
+    let class_filter = format!("(objectClass={})", settings.user_object_class);
 
     let mut scan = SourceScan::complete();
     let mut changed: Vec<LdifRecord> = Vec::new();
@@ -330,12 +345,64 @@ pub async fn read(
             }
             changed = refresh.changed;
         }
+        (ChangeDetection::DirSync, Some(cookie)) => {
+            scan.complete = false;
+            let cookie = BASE64.decode(cookie).ok();
+            let mut wanted: Vec<&str> = attrs.clone();
+            wanted.push("isDeleted");
+            let changes = client
+                .dirsync(&naming_context, &class_filter, &wanted, cookie)
+                .await
+                .map_err(unreadable)?;
+            next_cursor = BASE64.encode(&changes.cookie);
+            let known_guids: HashSet<&str> = known.iter().map(|k| k.guid.as_str()).collect();
+            for partial in changes.changed {
+                let entry = to_entry(&partial);
+                let Ok(guid) = entry_guid(&entry, settings) else {
+                    continue;
+                };
+                let deleted = partial
+                    .first_text("isDeleted")
+                    .is_some_and(|v| v.eq_ignore_ascii_case("true"));
+                if deleted {
+                    scan.removed_guids.push(guid);
+                    continue;
+                }
+                // DirSync sends only what changed: read the whole entry, in scope or not.
+                let mut full = None;
+                if is_within(&normalize_dn(&partial.dn), &normalized_base) {
+                    client
+                        .search_subtree(&partial.dn, &filter, &attrs, |r| full = Some(r))
+                        .await
+                        .or_else(|e| match e {
+                            LdapError::NoSuchObject { .. } => Ok(()),
+                            other => Err(other),
+                        })
+                        .map_err(unreadable)?;
+                }
+                match full {
+                    Some(record) => changed.push(record),
+                    // Moved below another OU, or no longer matching the user filter.
+                    None if known_guids.contains(guid.as_str()) => scan.removed_guids.push(guid),
+                    None => {}
+                }
+            }
+        }
         (ChangeDetection::FullScan, _) | (_, None) => {
             client
                 .search_subtree(base, &filter, &attrs, |record| changed.push(record))
                 .await
                 .map_err(unreadable)?;
             next_cursor = match mechanism {
+                ChangeDetection::DirSync => {
+                    // A first DirSync pass (GUIDs only) gives the cookie for the next cycle.
+                    let guid = settings.entry_guid_attribute.as_str();
+                    let first = client
+                        .dirsync(&naming_context, &class_filter, &[guid], None)
+                        .await
+                        .map_err(unreadable)?;
+                    BASE64.encode(&first.cookie)
+                }
                 ChangeDetection::ActiveDirectoryUsn => dse
                     .highest_committed_usn
                     .map(|u| u.to_string())
@@ -402,15 +469,9 @@ pub async fn read(
     let needs_index = location.user_group_dn.is_some() || location.group_group_dn.is_some();
     let mut index = GroupIndex::default();
     if location.group_base_dn.is_some() || needs_index {
-        let base = normalize_dn(&location.base_dn);
-        let naming_context = dse
-            .naming_contexts
-            .iter()
-            .find(|c| is_within(&base, &normalize_dn(c)))
-            .map_or(location.base_dn.as_str(), String::as_str);
         read_groups(
             client,
-            naming_context,
+            &naming_context,
             settings,
             location,
             needs_index,
