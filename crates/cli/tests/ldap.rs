@@ -572,3 +572,75 @@ password = { attributes = ["description"], create_only = true, masked = true }
         (Some("1001"), Some("Sales"))
     );
 }
+
+#[test]
+fn watch_follows_the_live_change_feed_within_seconds() {
+    use std::io::BufRead;
+    use std::process::{Command, Stdio};
+    use std::time::{Duration, Instant};
+
+    let dir = tempfile::tempdir().unwrap();
+    let slapd = Slapd::start(dir.path());
+    slapd.add(&format!(
+        "{}{}",
+        person("ann", "Ann Lee", "people"),
+        group("staff", &[&dn("ann")])
+    ));
+    let target = TargetProcess::start(&dir.path().join("target.db"), "t0ken");
+    let data = dir.path().join("data");
+    let cfg = dir.path().join("app.toml");
+    std::fs::write(
+        &cfg,
+        config(
+            &slapd,
+            &target,
+            "",
+            "group_base_dn = \"ou=groups,dc=example,dc=com\"",
+            "disable",
+        ),
+    )
+    .unwrap();
+    ok(scimbridge(&data, &["apply", "-f", &path_str(&cfg)], &[]));
+
+    // An hour between polls: whatever arrives sooner came through the live feed.
+    let mut child = Command::new(bin())
+        .arg("--data-dir")
+        .arg(&data)
+        .args(["sync", "app", "--watch", "--interval", "3600"])
+        .stdin(Stdio::null())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::inherit())
+        .spawn()
+        .unwrap();
+    let mut lines = std::io::BufReader::new(child.stdout.take().unwrap()).lines();
+    loop {
+        let line = lines.next().expect("watch ended early").unwrap();
+        if line.contains("following the directory's live change feed") {
+            break;
+        }
+    }
+    std::thread::spawn(move || for _ in lines {});
+    assert!(target.client().user_by_name("ann").is_some());
+
+    slapd.add(&person("bob", "Bob Stone", "people"));
+    slapd.modify(&format!(
+        "dn: cn=staff,ou=groups,dc=example,dc=com\nchangetype: modify\nadd: member\nmember: {}\n",
+        dn("bob")
+    ));
+    let deadline = Instant::now() + Duration::from_secs(20);
+    loop {
+        let members = groups(&target);
+        if members == owned(&[("staff", &["ann", "bob"])]) {
+            break;
+        }
+        assert!(
+            Instant::now() < deadline,
+            "the change did not arrive: {members:?}"
+        );
+        std::thread::sleep(Duration::from_millis(200));
+    }
+
+    let _ = Command::new("kill").arg(child.id().to_string()).status();
+    let status = child.wait().unwrap();
+    assert!(status.success(), "{status:?}");
+}

@@ -374,6 +374,14 @@ fn user_targets(records: &[Record]) -> HashMap<String, String> {
         .collect()
 }
 
+/// Whether the next read may continue from the stored state: the channel settings are the
+/// ones it was taken under, and no full reconciliation is due (`hours` 0: never due).
+pub fn incremental_allowed(state: &SyncState, fingerprint: &str, hours: u32, now_ms: i64) -> bool {
+    let reconciliation_ms = i64::from(hours) * 3_600_000;
+    state.settings_fingerprint == fingerprint
+        && (reconciliation_ms == 0 || now_ms - state.last_full_read_ms < reconciliation_ms)
+}
+
 async fn read_source(
     channel: &Channel,
     data_store: &DataStore,
@@ -406,11 +414,13 @@ async fn read_source(
             Ok((scan, read))
         }
         DataStoreType::Ldap => {
-            let reconciliation_ms = i64::from(settings.full_reconciliation_hours) * 3_600_000;
             let previous = previous.filter(|state| {
-                state.settings_fingerprint == fingerprint
-                    && (reconciliation_ms == 0
-                        || now_ms - state.last_full_read_ms < reconciliation_ms)
+                incremental_allowed(
+                    state,
+                    fingerprint,
+                    settings.full_reconciliation_hours,
+                    now_ms,
+                )
             });
             let known: Vec<KnownUser> = records
                 .iter()
@@ -717,4 +727,25 @@ async fn run_planned(
     // reads them again, and the fingerprints make the second pass a no-op.
     store.save_sync_state(key, read.next_state.as_ref()).await?;
     Ok((summary, failures, read.describe()))
+}
+
+#[cfg(test)]
+#[allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_full_read_after_new_settings_or_when_reconciliation_is_due() {
+        let hour = 3_600_000;
+        let state = SyncState {
+            mechanism: "content-sync".into(),
+            cursor: "c".into(),
+            settings_fingerprint: "f1".into(),
+            last_full_read_ms: 10 * hour,
+        };
+        assert!(incremental_allowed(&state, "f1", 24, 33 * hour));
+        assert!(!incremental_allowed(&state, "f1", 24, 34 * hour));
+        assert!(!incremental_allowed(&state, "f2", 24, 11 * hour));
+        assert!(incremental_allowed(&state, "f1", 0, 1000 * hour));
+    }
 }

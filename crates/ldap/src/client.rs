@@ -136,6 +136,41 @@ pub struct DirSyncChanges {
     pub cookie: Vec<u8>,
 }
 
+/// An RFC 4533 refreshAndPersist search: after its initial refresh, every change the server
+/// makes below the base arrives as a notification, as it happens.
+pub struct ChangeFeed {
+    stream: ldap3::SearchStream<'static, String, Vec<String>>,
+    refreshed: bool,
+}
+
+impl ChangeFeed {
+    /// Waits for the next change after the initial refresh; `Ok(false)` when the server ended
+    /// the search.
+    pub async fn next_change(&mut self) -> Result<bool, LdapError> {
+        loop {
+            let item = match self.stream.next().await {
+                Ok(Some(item)) => item,
+                Ok(None) => return Ok(false),
+                Err(e) => return Err(operation_error("change feed", describe(&e))),
+            };
+            if item.is_intermediate() {
+                // The refresh phase ends with a Sync Info message saying refreshDone.
+                match parse_syncinfo(item) {
+                    SyncInfo::RefreshDelete { refresh_done, .. }
+                    | SyncInfo::RefreshPresent { refresh_done, .. } => {
+                        self.refreshed |= refresh_done
+                    }
+                    SyncInfo::NewCookie(_) | SyncInfo::SyncIdSet { .. } => {}
+                }
+                continue;
+            }
+            if self.refreshed && !item.is_ref() {
+                return Ok(true);
+            }
+        }
+    }
+}
+
 /// A bound connection to one directory server.
 pub struct LdapClient {
     ldap: Ldap,
@@ -651,6 +686,33 @@ impl LdapClient {
             operation,
         )?;
         Ok(found)
+    }
+
+    /// Opens a live feed of the changes below `base` (no operation timeout: it waits for the
+    /// server). The initial refresh of a feed without cookie lists every entry; they are
+    /// skipped, and only later changes are reported.
+    pub async fn watch(self, base: &str) -> Result<ChangeFeed, LdapError> {
+        let LdapClient { mut ldap, .. } = self;
+        let control: RawControl = SyncRequest {
+            mode: RefreshMode::RefreshAndPersist,
+            cookie: None,
+            reload_hint: false,
+        }
+        .into();
+        let stream = ldap
+            .with_controls(control)
+            .streaming_search(
+                base,
+                Scope::Subtree,
+                "(objectClass=*)",
+                vec!["1.1".to_owned()],
+            )
+            .await
+            .map_err(|e| operation_error(format!("change feed of {base}"), describe(&e)))?;
+        Ok(ChangeFeed {
+            stream,
+            refreshed: false,
+        })
     }
 
     /// Ends the session politely; errors do not matter any more at this point.

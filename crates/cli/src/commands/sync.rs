@@ -2,26 +2,114 @@
 
 use std::path::Path;
 use std::process::ExitCode;
+use std::time::Duration;
 
 use anyhow::{Result, anyhow};
 use scimbridge_engine::clock::SystemClock;
-use scimbridge_engine::{CycleReport, Progress, run_cycle};
-use scimbridge_model::Connection;
+use scimbridge_engine::source::ldap;
+use scimbridge_engine::{CycleReport, NoProgress, Progress, run_cycle};
+use scimbridge_model::{Connection, DataStoreType};
+use tokio::sync::mpsc;
 
 use crate::EXIT_RECORDS_FAILED;
+use crate::commands::target::shutdown_signal;
 use crate::context::DataDir;
 use crate::progress::{BarProgress, failure_lines, summary_line};
 
 #[derive(Debug, clap::Args)]
 pub struct Args {
     connection: String,
+    /// Keep running: follow the directory's live change feed (content synchronization) and
+    /// run a cycle whenever it reports a change, plus one every --interval seconds.
+    #[arg(long)]
+    watch: bool,
+    /// With --watch: seconds between cycles of channels without a live feed, and between
+    /// safety cycles of those with one.
+    #[arg(long, default_value_t = 60, requires = "watch")]
+    interval: u64,
 }
 
 pub async fn run(data_dir: &Path, args: Args) -> Result<ExitCode> {
     let dir = DataDir::open(data_dir, false).await?;
     let connection = dir.connection(&args.connection).await?;
     let reports = sync_connection(&dir, &connection, &BarProgress::new()).await?;
-    Ok(print_reports(&reports))
+    let code = print_reports(&reports);
+    if !args.watch {
+        return Ok(code);
+    }
+    watch(&dir, &connection, Duration::from_secs(args.interval.max(1))).await?;
+    Ok(ExitCode::SUCCESS)
+}
+
+/// Runs cycles as changes arrive until Ctrl-C or SIGTERM. A feed that breaks is reopened after
+/// a pause; meanwhile the interval cycles go on.
+async fn watch(dir: &DataDir, connection: &Connection, interval: Duration) -> Result<()> {
+    let (changed, mut changes) = mpsc::channel::<()>(1);
+    for channel in connection.channels.iter().filter(|c| c.active) {
+        let data_store = dir.data_store(&channel.data_store).await?;
+        if data_store.store_type != DataStoreType::Ldap {
+            continue;
+        }
+        let location = channel.source_location.clone();
+        let changed = changed.clone();
+        let name = channel.name.clone();
+        tokio::spawn(async move {
+            loop {
+                match ldap::open_change_feed(&data_store, &location).await {
+                    Ok(Some(mut feed)) => {
+                        println!("channel {name}: following the directory's live change feed");
+                        loop {
+                            match feed.next_change().await {
+                                // A full buffer means a cycle is already due.
+                                Ok(true) => {
+                                    let _ = changed.try_send(());
+                                }
+                                Ok(false) => break,
+                                Err(e) => {
+                                    tracing::warn!(channel = %name, error = %e, "change feed broke");
+                                    break;
+                                }
+                            }
+                        }
+                    }
+                    Ok(None) => {
+                        println!(
+                            "channel {name}: the directory offers no live feed; polling every {} s",
+                            interval.as_secs()
+                        );
+                        return;
+                    }
+                    Err(e) => {
+                        tracing::warn!(channel = %name, error = %e, "cannot open the change feed")
+                    }
+                }
+                tokio::time::sleep(Duration::from_secs(5)).await;
+            }
+        });
+    }
+    drop(changed);
+    let mut ticker = tokio::time::interval(interval);
+    ticker.tick().await;
+    let stop = shutdown_signal();
+    tokio::pin!(stop);
+    loop {
+        tokio::select! {
+            _ = &mut stop => return Ok(()),
+            _ = ticker.tick() => {}
+            Some(()) = changes.recv() => {
+                // Changes come in bursts (an import, a group edit): let the burst settle.
+                tokio::time::sleep(Duration::from_millis(300)).await;
+                while changes.try_recv().is_ok() {}
+            }
+        }
+        match sync_connection(dir, connection, &NoProgress).await {
+            Ok(reports) => {
+                print_reports(&reports);
+            }
+            // The next change or tick tries again; nothing was deprovisioned.
+            Err(e) => eprintln!("error: {e:#}"),
+        }
+    }
 }
 
 /// Runs a cycle of each active channel of an active connection.

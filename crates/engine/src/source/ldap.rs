@@ -119,6 +119,38 @@ pub async fn read_user(
     }
 }
 
+/// A live feed of the changes in the directory holding the channel's base DN, when the server
+/// offers content synchronization; `None` when it does not (the channel is then polled).
+pub async fn open_change_feed(
+    data_store: &DataStore,
+    location: &SourceLocation,
+) -> Result<Option<scimbridge_ldap::client::ChangeFeed>, SourceError> {
+    let unreadable = |e: LdapError| SourceError::Unreadable {
+        data_store: data_store.name.clone(),
+        reason: e.to_string(),
+    };
+    let mut client = connect(data_store).await?;
+    let dse = client.root_dse().await.map_err(unreadable)?;
+    if !dse.supports_sync() {
+        client.close().await;
+        return Ok(None);
+    }
+    // The whole naming context: group changes matter as much as user changes.
+    let base = normalize_dn(&location.base_dn);
+    let naming_context = dse
+        .naming_contexts
+        .iter()
+        .filter(|c| is_within(&base, &normalize_dn(c)))
+        .max_by_key(|c| c.len())
+        .cloned()
+        .unwrap_or_else(|| location.base_dn.clone());
+    client
+        .watch(&naming_context)
+        .await
+        .map(Some)
+        .map_err(unreadable)
+}
+
 /// What a check of a channel's LDAP data store found.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct SourceCheck {
