@@ -587,4 +587,62 @@ mod tests {
             ["XFalse"]
         );
     }
+
+    mod properties {
+        use super::*;
+        use proptest::prelude::*;
+
+        fn with_value(value: &str) -> SourceEntry {
+            entry(&[("v", &[value]), ("w", &["other"])])
+        }
+
+        proptest! {
+            #[test]
+            fn normalize_diacritics_leaves_no_marks_and_is_idempotent(text in "\\PC{0,40}") {
+                let once = normalize_diacritics(&text);
+                let marks = '\u{300}'..='\u{36f}';
+                let clean = once.nfd().all(|c| !marks.contains(&c));
+                prop_assert!(clean, "marks left in {:?}", once);
+                prop_assert_eq!(normalize_diacritics(&once), once);
+            }
+
+            #[test]
+            fn left_mid_and_right_take_characters(text in "[^\\x00]{1,30}", n in 0usize..40) {
+                let e = with_value(&text);
+                let left = evaluate(&format!("Left(v, {n})"), &e).unwrap();
+                let expected: String = text.chars().take(n).collect();
+                prop_assert_eq!(left.first().cloned().unwrap_or_default(), expected);
+                let right = evaluate(&format!("Right(v, {n})"), &e).unwrap();
+                let chars: Vec<char> = text.chars().collect();
+                let expected: String = chars[chars.len().saturating_sub(n)..].iter().collect();
+                prop_assert_eq!(right.first().cloned().unwrap_or_default(), expected);
+                let mid = evaluate(&format!("Mid(v, 1, {n})"), &e).unwrap();
+                prop_assert_eq!(mid, left);
+            }
+
+            #[test]
+            fn join_then_split_gives_the_parts_back(parts in prop::collection::vec("[a-z]{1,8}", 1..6)) {
+                let list = parts.iter().map(|p| format!("\"{p}\"")).collect::<Vec<_>>().join(", ");
+                let joined = evaluate(&format!("Join(\"|\", [{list}])"), &with_value("x")).unwrap();
+                prop_assert_eq!(joined.len(), 1);
+                let split = evaluate(&format!("Split(\"{}\", \"|\")", joined[0]), &with_value("x")).unwrap();
+                prop_assert_eq!(split, parts);
+            }
+
+            #[test]
+            fn case_functions_are_idempotent(text in "\\PC{1,30}") {
+                let e = with_value(&text);
+                let lower = evaluate("ToLower(v)", &e).unwrap();
+                let again = evaluate("ToLower(ToLower(v))", &e).unwrap();
+                prop_assert_eq!(lower, again);
+            }
+
+            #[test]
+            fn no_expression_text_makes_compile_or_evaluate_panic(source in "\\PC{0,80}") {
+                if compile(&source).is_ok() {
+                    let _ = evaluate(&source, &with_value("x"));
+                }
+            }
+        }
+    }
 }
