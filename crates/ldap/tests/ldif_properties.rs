@@ -14,7 +14,9 @@ fn is_safe(value: &[u8]) -> bool {
     let Some(first) = value.first() else {
         return true;
     };
-    value.iter().all(|b| (0x01..=0x7f).contains(b) && *b != b'\n' && *b != b'\r')
+    value
+        .iter()
+        .all(|b| (0x01..=0x7f).contains(b) && *b != b'\n' && *b != b'\r')
         && !matches!(first, b' ' | b':' | b'<')
         && value.last() != Some(&b' ')
 }

@@ -792,4 +792,21 @@ title = { attributes = ["title"], default_value = "Staff" }
             assert!(all.contains(needle), "{needle} missing in {all}");
         }
     }
+
+    #[test]
+    fn the_documented_examples_are_valid() {
+        let doc = include_str!("../../../docs/configuration.md");
+        let examples: Vec<&str> = doc
+            .split("```toml\n")
+            .skip(1)
+            .filter_map(|part| part.split("```").next())
+            .filter(|example| example.starts_with("version = 1"))
+            .collect();
+        assert!(examples.len() >= 2, "{}", examples.len());
+        for example in examples {
+            let file = ConfigFile::from_toml(example).unwrap_or_else(|e| panic!("{e}\n{example}"));
+            file.validate(&BTreeSet::new())
+                .unwrap_or_else(|e| panic!("{e}\n{example}"));
+        }
+    }
 }
