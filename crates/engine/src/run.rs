@@ -69,6 +69,7 @@ pub struct CycleReport {
 pub struct ChannelPlan {
     /// User operations, then group operations as they look before the users are applied.
     pub plan: Plan,
+    /// The whole records of the entries the plan touches.
     pub records: Vec<Record>,
     pub desired_groups: Vec<DesiredGroup>,
     pub group_records: Vec<GroupRecord>,
@@ -116,19 +117,20 @@ pub async fn plan_channel(
     let key = ChannelKey::new(&connection.name, &channel.name);
     let settings = channel.source_settings.effective(data_store.ldap_type());
     let fingerprint = channel_fingerprint(&connection.options, channel, &settings);
-    let records = store.records(&key).await?;
+    // Every record without its image; whole records only for the entries that need planning.
+    let heads = store.record_heads(&key).await?;
     let previous = store.sync_state(&key).await?;
     let (scan, read) = read_source(
         channel,
         data_store,
         &settings,
         &fingerprint,
-        &records,
+        &heads,
         previous.as_ref(),
         now_ms,
     )
     .await?;
-    let provisioned = records.iter().filter(|r| r.target_id.is_some()).count();
+    let provisioned = heads.iter().filter(|r| r.target_id.is_some()).count();
     if scan.complete && scan.users.is_empty() && provisioned > 0 {
         return Err(CycleError::Refused(format!(
             "data store \"{}\" returned no users below {} while {provisioned} are provisioned; \
@@ -138,7 +140,7 @@ pub async fn plan_channel(
     }
     if !scan.complete && provisioned > 1 {
         let removed: HashSet<&str> = scan.removed_guids.iter().map(String::as_str).collect();
-        let all_gone = records
+        let all_gone = heads
             .iter()
             .filter(|r| r.target_id.is_some())
             .all(|r| removed.contains(r.guid.as_str()));
@@ -185,9 +187,9 @@ pub async fn plan_channel(
         tracing::warn!(channel = %key, %guid, %dn, "entry GUID appears twice; the second entry is ignored");
     }
     let mut changes = if scan.complete {
-        detect(scan.users, &records, &fingerprint)
+        detect(scan.users, &heads, &fingerprint)
     } else {
-        detect_incremental(scan.users, &scan.removed_guids, &records, &fingerprint)
+        detect_incremental(scan.users, &scan.removed_guids, &heads, &fingerprint)
     };
 
     // Entries that cannot be keyed by GUID are keyed by DN so that they fail alone, on the record.
@@ -197,10 +199,27 @@ pub async fn plan_channel(
         .map(|f| format!("dn:{}", normalize_dn(&f.dn)))
         .collect();
     changes.removed.retain(|r| !failure_keys.contains(&r.guid));
+    let head_guids: HashSet<&str> = heads.iter().map(|r| r.guid.as_str()).collect();
+    let wanted: Vec<String> = changes
+        .added
+        .iter()
+        .chain(&changes.modified)
+        .map(|item| item.entry.guid.clone())
+        .chain(changes.removed.iter().map(|r| r.guid.clone()))
+        .chain(failure_keys.iter().cloned())
+        .filter(|guid| head_guids.contains(guid.as_str()))
+        .collect();
+    let records = store.records_by_guid(&key, &wanted).await?;
     let by_guid: HashMap<String, Record> = records
         .iter()
         .map(|r| (r.guid.clone(), r.clone()))
         .collect();
+    // The leavers' whole records, image included, for the disable that replaces the user.
+    for removed in &mut changes.removed {
+        if let Some(whole) = by_guid.get(&removed.guid) {
+            *removed = whole.clone();
+        }
+    }
     let mut candidates: Vec<Candidate> = changes
         .added
         .into_iter()
@@ -252,8 +271,7 @@ pub async fn plan_channel(
     // Without a group base DN the channel leaves groups alone, including those it provisioned
     // before: taking the setting out is not a reason to delete them.
     if channel.source_location.group_base_dn.is_some() {
-        plan.group_operations =
-            plan_groups(&desired_groups, &group_records, &user_targets(&records));
+        plan.group_operations = plan_groups(&desired_groups, &group_records, &user_targets(&heads));
     }
     Ok(ChannelPlan {
         plan,
@@ -676,7 +694,7 @@ async fn run_planned(
     if channel.source_location.group_base_dn.is_some()
         && (!desired_groups.is_empty() || !group_records.is_empty())
     {
-        let records = store.records(key).await?;
+        let records = store.record_heads(key).await?;
         // Read again: groups created with the users' Bulk requests are in there now.
         let group_records = store.group_records(key).await?;
         let operations = plan_groups(&desired_groups, &group_records, &user_targets(&records));

@@ -282,6 +282,49 @@ impl Store for SqliteStore {
         rows.iter().map(record_from_row).collect()
     }
 
+    async fn record_heads(&self, channel: &ChannelKey) -> Result<Vec<Record>, StoreError> {
+        let rows = sqlx::query(
+            "SELECT guid, dn, user_name, target_id, source_fingerprint, NULL AS applied_image, \
+             target_version, status, last_error, attempts \
+             FROM records WHERE connection = ? AND channel = ? ORDER BY guid",
+        )
+        .bind(&channel.connection)
+        .bind(&channel.channel)
+        .fetch_all(&self.pool)
+        .await
+        .map_err(backend)?;
+        rows.iter().map(record_from_row).collect()
+    }
+
+    async fn records_by_guid(
+        &self,
+        channel: &ChannelKey,
+        guids: &[String],
+    ) -> Result<Vec<Record>, StoreError> {
+        let mut records = Vec::with_capacity(guids.len());
+        // SQLite limits the number of bound parameters: ask in chunks.
+        for chunk in guids.chunks(500) {
+            let placeholders = vec!["?"; chunk.len()].join(", ");
+            let sql = format!(
+                "SELECT * FROM records WHERE connection = ? AND channel = ? AND guid IN ({placeholders})"
+            );
+            // Only placeholders are formatted in; the GUIDs are bound.
+            let mut query = sqlx::query(sqlx::AssertSqlSafe(sql))
+                .bind(&channel.connection)
+                .bind(&channel.channel);
+            for guid in chunk {
+                query = query.bind(guid);
+            }
+            let rows = query.fetch_all(&self.pool).await.map_err(backend)?;
+            for row in &rows {
+                records.push(record_from_row(row)?);
+            }
+        }
+        records.sort_by(|a, b| a.guid.cmp(&b.guid));
+        records.dedup_by(|a, b| a.guid == b.guid);
+        Ok(records)
+    }
+
     async fn save_record(&self, channel: &ChannelKey, record: &Record) -> Result<(), StoreError> {
         let image = record.applied_image.as_ref().map(|i| i.to_string());
         sqlx::query(

@@ -162,6 +162,30 @@ pub async fn run(store: &dyn Store) {
             record("c", RecordStatus::Disabled)
         ]
     );
+    // Heads are the records without their image; whole records can be asked for by GUID.
+    let heads = store.record_heads(&channel).await.unwrap();
+    let mut expected = records.clone();
+    for record in &mut expected {
+        record.applied_image = None;
+    }
+    assert_eq!(heads, expected);
+    assert!(records.iter().any(|r| r.applied_image.is_some()));
+    let wanted: Vec<String> = ["c", "a", "z", "never-there", "a"]
+        .iter()
+        .map(|g| g.to_string())
+        .collect();
+    assert_eq!(
+        store.records_by_guid(&channel, &wanted).await.unwrap(),
+        vec![records[0].clone(), records[2].clone()]
+    );
+    let many: Vec<String> = (0..1200)
+        .map(|i| format!("x{i}"))
+        .chain(["b".into()])
+        .collect();
+    assert_eq!(
+        store.records_by_guid(&channel, &many).await.unwrap(),
+        vec![records[1].clone()]
+    );
     let mut updated = record("a", RecordStatus::Provisioned);
     updated.applied_image = None;
     store.save_record(&channel, &updated).await.unwrap();

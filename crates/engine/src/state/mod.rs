@@ -62,6 +62,15 @@ pub trait Store: Send + Sync {
 
     /// All records of a channel, ordered by GUID.
     async fn records(&self, channel: &ChannelKey) -> Result<Vec<Record>, StoreError>;
+    /// All records of a channel, ordered by GUID, without their applied image (`None`): what a
+    /// cycle needs of every record, at a fraction of the memory.
+    async fn record_heads(&self, channel: &ChannelKey) -> Result<Vec<Record>, StoreError>;
+    /// The whole records of these GUIDs (those that exist), ordered by GUID.
+    async fn records_by_guid(
+        &self,
+        channel: &ChannelKey,
+        guids: &[String],
+    ) -> Result<Vec<Record>, StoreError>;
     /// Inserts or replaces the record with the record's GUID.
     async fn save_record(&self, channel: &ChannelKey, record: &Record) -> Result<(), StoreError>;
     async fn delete_record(&self, channel: &ChannelKey, guid: &str) -> Result<(), StoreError>;
