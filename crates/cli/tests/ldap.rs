@@ -263,6 +263,15 @@ fn content_sync_carries_hires_renames_moves_deletes_and_group_changes() {
 
 #[test]
 fn timestamps_scope_by_nested_group_and_the_flag_status() {
+    timestamps_with("timestamp");
+}
+
+#[test]
+fn timestamps_without_negation_scope_by_nested_group_and_the_flag_status() {
+    timestamps_with("timestamp-no-negation");
+}
+
+fn timestamps_with(algorithm: &str) {
     let dir = tempfile::tempdir().unwrap();
     let slapd = Slapd::start(dir.path());
     slapd.add(&format!(
@@ -285,11 +294,13 @@ fn timestamps_scope_by_nested_group_and_the_flag_status() {
         config(
             &slapd,
             &target,
-            "changed_users_algorithm = \"timestamp\"\n\
-             account_status_algorithm = \"flag\"\n\
+            &format!(
+                "changed_users_algorithm = \"{algorithm}\"\n\
+                 account_status_algorithm = \"flag\"\n\
              account_status_attribute = \"employeeType\"\n\
-             flag_comparison_value = \"suspended\"\n\
-             flag_comparison_status = false",
+                 flag_comparison_value = \"suspended\"\n\
+                 flag_comparison_status = false"
+            ),
             "user_group_dn = \"cn=app-users,ou=groups,dc=example,dc=com\"\nuser_nested_search = true",
             "disable",
         ),
@@ -298,7 +309,10 @@ fn timestamps_scope_by_nested_group_and_the_flag_status() {
     ok(scimbridge(&data, &["apply", "-f", &path_str(&cfg)], &[]));
 
     let out = sync(&data);
-    assert!(out.contains("source read: timestamp, full read"), "{out}");
+    assert!(
+        out.contains(&format!("source read: {algorithm}, full read")),
+        "{out}"
+    );
     // Cara is not in app-users; Bob is, through the nested team group.
     assert_eq!(
         user_names(&target),
@@ -314,7 +328,10 @@ fn timestamps_scope_by_nested_group_and_the_flag_status() {
         cara = dn("cara"),
     ));
     let out = sync(&data);
-    assert!(out.contains("source read: timestamp, incremental"), "{out}");
+    assert!(
+        out.contains(&format!("source read: {algorithm}, incremental")),
+        "{out}"
+    );
     // Ann is suspended (flag), Bob left the scope (remove user action: disable), Cara joined it
     // though her entry did not change.
     assert_eq!(
@@ -333,7 +350,10 @@ fn timestamps_scope_by_nested_group_and_the_flag_status() {
         cara = dn("cara"),
     ));
     let out = sync(&data);
-    assert!(out.contains("source read: timestamp, incremental"), "{out}");
+    assert!(
+        out.contains(&format!("source read: {algorithm}, incremental")),
+        "{out}"
+    );
     // Ann is active again; Cara's delete is found by the GUID sweep.
     assert_eq!(
         user_names(&target),
@@ -450,6 +470,30 @@ fn check_proves_the_data_store_and_the_bind_password_stays_secret() {
     assert!(
         err.contains("base_dn ou=staff,dc=example,dc=com does not exist"),
         "{err}"
+    );
+    let missing_group = good.replace(
+        "base_dn = \"ou=people,dc=example,dc=com\"",
+        "base_dn = \"ou=people,dc=example,dc=com\"\nuser_group_dn = \"cn=nobody,ou=groups,dc=example,dc=com\"",
+    );
+    std::fs::write(&cfg, missing_group).unwrap();
+    ok(scimbridge(
+        &data,
+        &["apply", "-f", &path_str(&cfg), "--skip-check"],
+        &[],
+    ));
+    let output = scimbridge(&data, &["check", "app"], &[]);
+    let err = stderr(&output);
+    assert!(
+        err.contains("user_group_dn cn=nobody,ou=groups,dc=example,dc=com is not a group"),
+        "{err}"
+    );
+    // A cycle with that scope stops before deprovisioning anyone.
+    let output = scimbridge(&data, &["sync", "app"], &[]);
+    assert!(!output.status.success());
+    assert!(
+        stderr(&output).contains("nobody is deprovisioned"),
+        "{}",
+        stderr(&output)
     );
 
     // The bind password is encrypted at rest and left out of exports; applying the export
@@ -643,4 +687,59 @@ fn watch_follows_the_live_change_feed_within_seconds() {
     let _ = Command::new("kill").arg(child.id().to_string()).status();
     let status = child.wait().unwrap();
     assert!(status.success(), "{status:?}");
+}
+
+#[test]
+fn ldap_filters_scope_users_and_groups() {
+    let dir = tempfile::tempdir().unwrap();
+    let slapd = Slapd::start(dir.path());
+    slapd.add(&format!(
+        "{}{}dn: uid=bob,ou=people,dc=example,dc=com\nobjectClass: inetOrgPerson\nuid: bob\n\
+         cn: Bob Stone\nsn: Stone\nemployeeType: contractor\n\n{}{}",
+        person("ann", "Ann Lee", "people"),
+        person("cara", "Cara Diaz", "people"),
+        group("staff", &[&dn("ann"), &dn("bob"), &dn("cara")]),
+        group("secret", &[&dn("ann")]),
+    ));
+    let target = TargetProcess::start(&dir.path().join("target.db"), "t0ken");
+    let data = dir.path().join("data");
+    let cfg = dir.path().join("app.toml");
+    std::fs::write(
+        &cfg,
+        config(
+            &slapd,
+            &target,
+            "",
+            "user_filter = \"(!(employeeType=contractor))\"\n\
+             group_base_dn = \"ou=groups,dc=example,dc=com\"\n\
+             group_filter = \"(!(cn=secret))\"",
+            "disable",
+        ),
+    )
+    .unwrap();
+    ok(scimbridge(&data, &["apply", "-f", &path_str(&cfg)], &[]));
+    let out = sync(&data);
+    assert!(out.contains("created 2,"), "{out}");
+    assert_eq!(
+        user_names(&target),
+        [("ann".into(), true), ("cara".into(), true)]
+    );
+    assert_eq!(groups(&target), owned(&[("staff", &["ann", "cara"])]));
+
+    // Cara becomes a contractor: she no longer matches the filter and leaves the scope.
+    slapd.modify(&format!(
+        "dn: {}\nchangetype: modify\nadd: employeeType\nemployeeType: contractor\n",
+        dn("cara")
+    ));
+    let out = sync(&data);
+    assert!(
+        out.contains("source read: content-sync, incremental"),
+        "{out}"
+    );
+    assert!(out.contains("disabled 1,"), "{out}");
+    assert_eq!(
+        user_names(&target),
+        [("ann".into(), true), ("cara".into(), false)]
+    );
+    assert_eq!(groups(&target), owned(&[("staff", &["ann"])]));
 }

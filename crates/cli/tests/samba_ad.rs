@@ -71,6 +71,9 @@ group_base_dn = "{GROUPS}"
 userName = {{ attributes = ["sAMAccountName"] }}
 displayName = {{ expression = 'Join(" ", [givenName], [sn])' }}
 workEmail = {{ attributes = ["mail"] }}
+
+[connection.channel.extension_mapping]
+"urn:example:params:scim:schemas:extension:corp:2.0:User:groups" = {{ attributes = ["memberOf"], multi_valued = true, parser = "extract_cn_from_dn" }}
 "#,
         url = target.url,
         token = target.token,
@@ -169,6 +172,11 @@ fn active_directory_with_dirsync_usn_user_account_control_and_range_retrieval() 
     let parts: Vec<usize> = guid.split('-').map(str::len).collect();
     assert_eq!(parts, [8, 4, 4, 4, 12], "{guid}");
     assert!(out.contains("\"displayName\": \"Ann Lee\""), "{out}");
+    // memberOf, kept by Active Directory itself, read as the groups' common names.
+    assert!(
+        out.contains("\"Engineering\"") && out.contains("\"Everyone\""),
+        "{out}"
+    );
 
     let out = sync(&data);
     assert!(out.contains("source read: dirsync, full read"), "{out}");

@@ -206,6 +206,31 @@ async fn check_with(
             ));
         }
     }
+    let scope_groups = [
+        ("user_group_dn", &location.user_group_dn),
+        ("group_group_dn", &location.group_group_dn),
+    ];
+    for (key, dn) in scope_groups {
+        let Some(dn) = dn else { continue };
+        let filter = format!("(objectClass={})", settings.group_object_class);
+        let found = client
+            .sample(dn, &filter, &["1.1"], 1)
+            .await
+            .or_else(|e| match e {
+                LdapError::NoSuchObject { .. } => Ok(Vec::new()),
+                other => Err(other),
+            })
+            .map_err(|e| e.to_string())?;
+        if !found
+            .iter()
+            .any(|r| normalize_dn(&r.dn) == normalize_dn(dn))
+        {
+            return Err(format!(
+                "source_location.{key} {dn} is not a group (object class {}) the bind account can see",
+                settings.group_object_class
+            ));
+        }
+    }
     let guid = settings.entry_guid_attribute.as_str();
     let sample = client
         .sample(

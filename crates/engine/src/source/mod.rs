@@ -258,6 +258,38 @@ mod tests {
     use super::*;
 
     #[test]
+    fn group_scope_keeps_members_and_refuses_a_missing_group() {
+        let mut index = scope::GroupIndex::default();
+        index.insert(
+            "cn=app,ou=groups,dc=x",
+            vec!["uid=ann,ou=people,dc=x".into()],
+        );
+        let user = |uid: &str| SourceEntry {
+            dn: format!("uid={uid},ou=people,dc=x"),
+            guid: uid.into(),
+            attributes: BTreeMap::new(),
+        };
+        let mut scan = SourceScan {
+            users: vec![user("ann"), user("bob")],
+            ..SourceScan::complete()
+        };
+        let mut location = scimbridge_model::SourceLocation::new("ou=people,dc=x");
+        location.user_group_dn = Some("CN=App,ou=groups,dc=x".into());
+        apply_group_scope(&mut scan, &index, &location, "groupOfNames", "corp").unwrap();
+        assert_eq!(scan.users.len(), 1);
+        assert_eq!(scan.users[0].guid, "ann");
+
+        location.user_group_dn = Some("cn=gone,ou=groups,dc=x".into());
+        let err = apply_group_scope(&mut scan, &index, &location, "groupOfNames", "corp")
+            .unwrap_err()
+            .to_string();
+        assert!(
+            err.contains("cn=gone,ou=groups,dc=x") && err.contains("nobody is deprovisioned"),
+            "{err}"
+        );
+    }
+
+    #[test]
     fn binary_guids_print_as_active_directory_does() {
         // objectGUID bytes of {e4f8e2a6-1d2c-4b5f-9a3e-0123456789ab}.
         let bytes = [
