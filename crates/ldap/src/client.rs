@@ -25,8 +25,6 @@ use crate::ldif::{LdifAttribute, LdifRecord};
 pub const SYNC_CONTROL_OID: &str = "1.3.6.1.4.1.4203.1.9.1.1";
 /// The OID of Active Directory's DirSync control.
 pub const DIRSYNC_CONTROL_OID: &str = "1.2.840.113556.1.4.841";
-/// The OID of Active Directory's show-deleted control (tombstones are returned).
-pub const SHOW_DELETED_OID: &str = "1.2.840.113556.1.4.417";
 /// The OID of the RFC 2696 paged results control.
 pub const PAGED_RESULTS_OID: &str = "1.2.840.113556.1.4.319";
 
@@ -336,20 +334,7 @@ impl LdapClient {
             .await
             .map_err(|e| operation_error(operation(), describe(&e)))?;
         let mut found = Vec::new();
-        loop {
-            match stream.next().await {
-                Ok(Some(entry)) if !entry.is_ref() && !entry.is_intermediate() => {
-                    found.extend(parse_entry(&entry))
-                }
-                Ok(Some(_)) => {}
-                Ok(None) => break,
-                Err(e) => {
-                    stream.finish().await;
-                    return Err(operation_error(operation(), describe(&e)));
-                }
-            }
-        }
-        let result = stream.finish().await;
+        let result = drain(&mut stream, |e| found.push(e), &operation).await?;
         // Size limit exceeded is the expected end of a sample.
         if result.rc != 4 {
             check_result(result.rc, &result.text, &result.matched, base, operation)?;
@@ -418,20 +403,7 @@ impl LdapClient {
             .streaming_search_with(adapters, base, scope, filter, attrs)
             .await
             .map_err(|e| operation_error(operation(), describe(&e)))?;
-        loop {
-            match stream.next().await {
-                Ok(Some(entry)) => match parse_entry(&entry) {
-                    Some(record) => each(record),
-                    None => tracing::warn!(base, "skipped an entry the server sent malformed"),
-                },
-                Ok(None) => break,
-                Err(e) => {
-                    stream.finish().await;
-                    return Err(operation_error(operation(), describe(&e)));
-                }
-            }
-        }
-        let result = stream.finish().await;
+        let result = drain(&mut stream, &mut each, &operation).await?;
         check_result(result.rc, &result.text, &result.matched, base, operation)
     }
 
@@ -603,20 +575,7 @@ impl LdapClient {
                 .streaming_search(naming_context, Scope::Subtree, filter, attrs.clone())
                 .await
                 .map_err(|e| operation_error(operation(), describe(&e)))?;
-            loop {
-                match stream.next().await {
-                    Ok(Some(entry)) if !entry.is_ref() && !entry.is_intermediate() => {
-                        changes.changed.extend(parse_entry(&entry))
-                    }
-                    Ok(Some(_)) => {}
-                    Ok(None) => break,
-                    Err(e) => {
-                        stream.finish().await;
-                        return Err(operation_error(operation(), describe(&e)));
-                    }
-                }
-            }
-            let result = stream.finish().await;
+            let result = drain(&mut stream, |e| changes.changed.push(e), &operation).await?;
             check_result(
                 result.rc,
                 &result.text,
@@ -639,53 +598,6 @@ impl LdapClient {
             }
         }
         Err(operation_error(operation(), "DirSync did not finish"))
-    }
-
-    /// Tombstones (Active Directory `isDeleted` objects) of the naming context matching
-    /// `filter`, with the attributes asked for.
-    pub async fn deleted_objects(
-        &mut self,
-        naming_context: &str,
-        filter: &str,
-        attributes: &[&str],
-    ) -> Result<Vec<LdifRecord>, LdapError> {
-        let operation = || format!("search of deleted objects for {filter}");
-        let attrs: Vec<String> = attributes.iter().map(|a| (*a).to_owned()).collect();
-        let show_deleted = RawControl {
-            ctype: SHOW_DELETED_OID.to_owned(),
-            crit: true,
-            val: None,
-        };
-        let mut stream = self
-            .ldap
-            .with_timeout(self.settings.operation_timeout)
-            .with_controls(show_deleted)
-            .streaming_search(naming_context, Scope::Subtree, filter, attrs)
-            .await
-            .map_err(|e| operation_error(operation(), describe(&e)))?;
-        let mut found = Vec::new();
-        loop {
-            match stream.next().await {
-                Ok(Some(entry)) if !entry.is_ref() && !entry.is_intermediate() => {
-                    found.extend(parse_entry(&entry))
-                }
-                Ok(Some(_)) => {}
-                Ok(None) => break,
-                Err(e) => {
-                    stream.finish().await;
-                    return Err(operation_error(operation(), describe(&e)));
-                }
-            }
-        }
-        let result = stream.finish().await;
-        check_result(
-            result.rc,
-            &result.text,
-            &result.matched,
-            naming_context,
-            operation,
-        )?;
-        Ok(found)
     }
 
     /// Opens a live feed of the changes below `base` (no operation timeout: it waits for the
@@ -769,6 +681,35 @@ fn parse_dirsync_response(value: &[u8]) -> Option<(bool, Vec<u8>)> {
         PL::C(_) => return None,
     };
     Some((more, cookie))
+}
+
+/// Reads a search to its end, handing each entry to `each`, and returns the final result.
+async fn drain<'a, S, A>(
+    stream: &mut ldap3::SearchStream<'a, S, A>,
+    mut each: impl FnMut(LdifRecord),
+    operation: &(dyn Fn() -> String + Sync),
+) -> Result<ldap3::LdapResult, LdapError>
+where
+    S: AsRef<str> + Send + Sync + 'a,
+    A: AsRef<[S]> + Send + Sync + 'a,
+{
+    loop {
+        match stream.next().await {
+            Ok(Some(entry)) if entry.is_ref() || entry.is_intermediate() => {}
+            Ok(Some(entry)) => match parse_entry(&entry) {
+                Some(record) => each(record),
+                None => tracing::warn!(
+                    operation = operation(),
+                    "skipped an entry the server sent malformed"
+                ),
+            },
+            Ok(None) => return Ok(stream.finish().await),
+            Err(e) => {
+                stream.finish().await;
+                return Err(operation_error(operation(), describe(&e)));
+            }
+        }
+    }
 }
 
 fn apply_sync_info(refresh: &mut SyncRefresh, info: SyncInfo) {

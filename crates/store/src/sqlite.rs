@@ -60,70 +60,54 @@ impl SqliteStore {
         self.pool.close().await;
     }
 
-    fn secret_owner(connection: &str) -> String {
-        format!("connection/{connection}")
+    /// Encrypts (or decrypts) every literal secret in place, bound to its owner's name so that
+    /// a value cannot be moved to another connection or data store.
+    fn seal<'a>(
+        &self,
+        owner: &str,
+        secrets: impl Iterator<Item = &'a mut Secret>,
+        encrypt: bool,
+    ) -> Result<(), StoreError> {
+        for secret in secrets {
+            if let Secret::Literal(value) = secret {
+                let sealed = if encrypt {
+                    self.key.encrypt(value, owner)
+                } else {
+                    self.key.decrypt(value, owner)
+                }
+                .map_err(|e| StoreError::Secret(e.to_string()))?;
+                *value = sealed;
+            }
+        }
+        Ok(())
     }
 
     fn encrypt_secrets(&self, connection: &Connection) -> Result<Connection, StoreError> {
         let mut stored = connection.clone();
-        let owner = Self::secret_owner(&connection.name);
-        for secret in stored.secrets_mut() {
-            if let Secret::Literal(value) = secret {
-                let encrypted = self
-                    .key
-                    .encrypt(value, &owner)
-                    .map_err(|e| StoreError::Secret(e.to_string()))?;
-                *secret = Secret::Literal(encrypted);
-            }
-        }
+        let owner = format!("connection/{}", connection.name);
+        self.seal(&owner, stored.secrets_mut(), true)?;
         Ok(stored)
     }
 
     fn decrypt_secrets(&self, mut connection: Connection) -> Result<Connection, StoreError> {
-        let owner = Self::secret_owner(&connection.name);
-        for secret in connection.secrets_mut() {
-            if let Secret::Literal(value) = secret {
-                let plain = self
-                    .key
-                    .decrypt(value, &owner)
-                    .map_err(|e| StoreError::Secret(e.to_string()))?;
-                *secret = Secret::Literal(plain);
-            }
-        }
+        let owner = format!("connection/{}", connection.name);
+        self.seal(&owner, connection.secrets_mut(), false)?;
         Ok(connection)
-    }
-
-    fn data_store_owner(data_store: &str) -> String {
-        format!("data-store/{data_store}")
     }
 
     /// The bind password is encrypted like connection secrets, bound to the data store's name.
     fn encrypt_data_store(&self, data_store: &DataStore) -> Result<DataStore, StoreError> {
         let mut stored = data_store.clone();
-        let owner = Self::data_store_owner(&data_store.name);
-        for (_, secret) in stored.secret_fields_mut() {
-            if let Some(Secret::Literal(value)) = secret {
-                let encrypted = self
-                    .key
-                    .encrypt(value, &owner)
-                    .map_err(|e| StoreError::Secret(e.to_string()))?;
-                *value = encrypted;
-            }
-        }
+        let owner = format!("data-store/{}", data_store.name);
+        let secrets = stored.secret_fields_mut().into_iter();
+        self.seal(&owner, secrets.filter_map(|(_, s)| s.as_mut()), true)?;
         Ok(stored)
     }
 
     fn decrypt_data_store(&self, mut data_store: DataStore) -> Result<DataStore, StoreError> {
-        let owner = Self::data_store_owner(&data_store.name);
-        for (_, secret) in data_store.secret_fields_mut() {
-            if let Some(Secret::Literal(value)) = secret {
-                let plain = self
-                    .key
-                    .decrypt(value, &owner)
-                    .map_err(|e| StoreError::Secret(e.to_string()))?;
-                *value = plain;
-            }
-        }
+        let owner = format!("data-store/{}", data_store.name);
+        let secrets = data_store.secret_fields_mut().into_iter();
+        self.seal(&owner, secrets.filter_map(|(_, s)| s.as_mut()), false)?;
         Ok(data_store)
     }
 

@@ -19,3 +19,27 @@ pub fn free_port() -> u16 {
         .unwrap()
         .port()
 }
+
+/// Runs `ldapadd` or `ldapmodify` (ldap-utils) with LDIF text as a simple-bound account.
+pub(crate) fn ldap_tool(
+    tool: &str,
+    url: &str,
+    bind_dn: &str,
+    password: &str,
+    dir: &std::path::Path,
+    ldif: &str,
+) {
+    let file = dir.join("change.ldif");
+    std::fs::write(&file, ldif).unwrap();
+    let output = std::process::Command::new(tool)
+        .args(["-x", "-H", url, "-D", bind_dn, "-w", password, "-f"])
+        .arg(&file)
+        .output()
+        .unwrap_or_else(|e| panic!("cannot run {tool} (scripts/test installs ldap-utils): {e}"));
+    assert!(
+        output.status.success(),
+        "{tool} failed: {}{}",
+        String::from_utf8_lossy(&output.stdout),
+        String::from_utf8_lossy(&output.stderr)
+    );
+}

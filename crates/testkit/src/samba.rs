@@ -112,19 +112,7 @@ impl SambaDc {
     }
 
     fn ldap_tool(&self, tool: &str, ldif: &str) {
-        let file = self.dir.join("change.ldif");
-        std::fs::write(&file, ldif).unwrap();
-        let output = Command::new(tool)
-            .args(["-x", "-H", URL, "-D", ADMIN, "-w", ADMIN_PASSWORD, "-f"])
-            .arg(&file)
-            .output()
-            .unwrap();
-        assert!(
-            output.status.success(),
-            "{tool} failed: {}{}",
-            String::from_utf8_lossy(&output.stdout),
-            String::from_utf8_lossy(&output.stderr)
-        );
+        crate::ldap_tool(tool, URL, ADMIN, ADMIN_PASSWORD, &self.dir, ldif);
     }
 }
 

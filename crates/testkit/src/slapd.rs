@@ -138,22 +138,7 @@ impl Slapd {
     }
 
     fn ldap_tool(&self, tool: &str, ldif: &str) {
-        let file = self.dir.join("change.ldif");
-        std::fs::write(&file, ldif).unwrap();
-        run(
-            tool,
-            &[
-                "-x",
-                "-H",
-                &self.url,
-                "-D",
-                ADMIN_DN,
-                "-w",
-                ADMIN_PASSWORD,
-                "-f",
-                path_str(&file),
-            ],
-        );
+        crate::ldap_tool(tool, &self.url, ADMIN_DN, ADMIN_PASSWORD, &self.dir, ldif);
     }
 }
 
