@@ -540,6 +540,7 @@ title = { expression = 'Switch([departmentNumber], "Staff", "sales", "Sales")' }
 nickName = { expression = 'Left(uid, "many")', default_value = "n/a" }
 externalId = { attributes = ["employeeNumber"], create_only = true }
 password = { attributes = ["description"], create_only = true, masked = true }
+locale = { expression = 'IIF(IsPresent(entryCSN), "en-US", "none")' }
 "#;
     let text = config(&slapd, &target, "", "", "disable");
     let head = text
@@ -571,6 +572,8 @@ password = { attributes = ["description"], create_only = true, masked = true }
     assert!(out.contains("\"displayName\": \"Zoë Müller\""), "{out}");
     assert!(out.contains("\"title\": \"Staff\""), "{out}");
     assert!(out.contains("\"nickName\": \"n/a\""), "{out}");
+    // entryCSN is operational: read because the expression names it.
+    assert!(out.contains("\"locale\": \"en-US\""), "{out}");
     assert!(out.contains("\"password\": \"********\""), "{out}");
     assert!(!out.contains("first-Passw0rd"), "{out}");
     let plan = ok(scimbridge(&data, &["plan", "app", "--json"], &[]));
@@ -602,6 +605,7 @@ password = { attributes = ["description"], create_only = true, masked = true }
         (user["externalId"].as_str(), user["title"].as_str()),
         (Some("1001"), Some("Staff"))
     );
+    assert_eq!(user["locale"], "en-US");
 
     // Create-only fields are not updated; the others are.
     slapd.modify(&format!(

@@ -17,7 +17,7 @@ use crate::apply::{Outcome, ScimClient, ScimClientError, apply_operation, bulk};
 use crate::clock::Clock;
 use crate::detect::{channel_fingerprint, detect, detect_incremental, duplicate_guids};
 use crate::map::fields::keep_create_only;
-use crate::map::map_user;
+use crate::map::{map_user, mapped_attributes};
 use crate::plan::groups::{desired_groups, plan_groups};
 use crate::plan::{Candidate, plan_users};
 use crate::source::ldap::{self, KnownUser};
@@ -450,11 +450,13 @@ async fn read_source(
                 })
                 .collect();
             let mut client = ldap::connect(data_store).await?;
+            let mapped = mapped_attributes(&channel.attribute_mapping, &channel.extension_mapping);
             let result = ldap::read(
                 &mut client,
                 &data_store.name,
                 settings,
                 &channel.source_location,
+                &mapped,
                 previous,
                 &known,
             )

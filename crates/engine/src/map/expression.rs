@@ -135,6 +135,34 @@ pub fn compile(source: &str) -> Result<Compiled, ExpressionError> {
     Ok(compiled)
 }
 
+/// The directory attributes an expression reads: its variables, and the names given to
+/// `Attribute("…")`. Names of functions and of Jinja's globals are left out.
+pub fn referenced_attributes(source: &str) -> Vec<String> {
+    let Ok(compiled) = compile(source) else {
+        return Vec::new();
+    };
+    let globals: Vec<&str> = environment().globals().map(|(name, _)| name).collect();
+    let mut names: Vec<String> = compiled
+        .undeclared_variables(false)
+        .into_iter()
+        .filter(|name| !FUNCTIONS.contains(&name.as_str()) && !globals.contains(&name.as_str()))
+        .filter(|name| !name.eq_ignore_ascii_case("dn"))
+        .collect();
+    let mut rest = source;
+    while let Some(at) = rest.find("Attribute(") {
+        rest = &rest[at + "Attribute(".len()..];
+        let trimmed = rest.trim_start();
+        if let Some(quote) = trimmed.chars().next().filter(|c| *c == '"' || *c == '\'')
+            && let Some(end) = trimmed[1..].find(quote)
+        {
+            names.push(trimmed[1..1 + end].to_owned());
+        }
+    }
+    names.sort();
+    names.dedup();
+    names
+}
+
 /// Every expression of a channel's mapping that does not compile, with its field and position.
 pub fn mapping_problems(
     at: &str,
@@ -554,6 +582,17 @@ mod tests {
         assert_eq!(eval(r#"IsNullOrEmpty(SN)"#), ["false"]);
         assert_eq!(eval(r#"dn"#), ["uid=ann,ou=people,dc=example,dc=com"]);
         assert!(eval(r#"[nickName]"#).is_empty());
+    }
+
+    #[test]
+    fn the_attributes_an_expression_reads() {
+        assert_eq!(
+            referenced_attributes(
+                r#"Join(" ", [givenName], sn) ~ Attribute("ds-pwp-account-disabled") ~ dn ~ range(2) | join"#
+            ),
+            ["ds-pwp-account-disabled", "givenName", "sn"]
+        );
+        assert!(referenced_attributes("Join(").is_empty());
     }
 
     #[test]

@@ -138,6 +138,26 @@ pub fn map_user(
     })
 }
 
+/// Every directory attribute the mapping reads (attribute lists and expressions), so that the
+/// source asks for operational attributes too (`memberOf`, `createTimestamp`…).
+pub fn mapped_attributes(mapping: &AttributeMapping, extensions: &ExtensionMapping) -> Vec<String> {
+    let mut names: Vec<String> = mapping
+        .values()
+        .chain(extensions.values())
+        .flat_map(|m| {
+            m.attributes.iter().cloned().chain(
+                m.expression
+                    .as_deref()
+                    .map(expression::referenced_attributes)
+                    .unwrap_or_default(),
+            )
+        })
+        .collect();
+    names.sort_by_key(|n| n.to_ascii_lowercase());
+    names.dedup_by(|a, b| a.eq_ignore_ascii_case(b));
+    names
+}
+
 /// Whether the entry's account is enabled, by the channel's account status algorithm.
 pub fn account_active(entry: &SourceEntry, status: &AccountStatus) -> Result<bool, MappingError> {
     let first_text = |attribute: &str| {

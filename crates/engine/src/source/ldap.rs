@@ -95,10 +95,11 @@ pub async fn read_user(
     data_store: &DataStore,
     settings: &EffectiveSourceSettings,
     location: &SourceLocation,
+    mapped: &[String],
     dn: &str,
 ) -> Result<Option<LdifRecord>, SourceError> {
     let mut client = connect(data_store).await?;
-    let attributes = user_attributes(settings);
+    let attributes = user_attributes(settings, mapped);
     let attrs: Vec<&str> = attributes.iter().map(String::as_str).collect();
     let mut found = None;
     let result = client
@@ -286,8 +287,10 @@ pub fn choose_mechanism(wanted: ChangeDetection, dse: &RootDse) -> Result<Change
 
 /// The attributes to read from user entries: all user attributes plus the operational ones
 /// the channel needs.
-fn user_attributes(settings: &EffectiveSourceSettings) -> Vec<String> {
-    let mut attributes: BTreeSet<String> = BTreeSet::new();
+/// `mapped` are the attributes the channel's mapping reads: operational ones are returned only
+/// when asked for by name.
+fn user_attributes(settings: &EffectiveSourceSettings, mapped: &[String]) -> Vec<String> {
+    let mut attributes: BTreeSet<String> = mapped.iter().cloned().collect();
     attributes.insert(settings.entry_guid_attribute.clone());
     attributes.insert(settings.timestamp_attribute.clone());
     attributes.insert(settings.member_of_group_attribute.clone());
@@ -315,11 +318,13 @@ fn user_filter(settings: &EffectiveSourceSettings, location: &SourceLocation) ->
 
 /// Reads the channel's users and groups. `previous` is the cursor of the last read when an
 /// incremental read is allowed (same settings, no full reconciliation due).
+#[allow(clippy::too_many_arguments)]
 pub async fn read(
     client: &mut LdapClient,
     data_store: &str,
     settings: &EffectiveSourceSettings,
     location: &SourceLocation,
+    mapped: &[String],
     previous: Option<&SyncState>,
     known: &[KnownUser],
 ) -> Result<LdapRead, SourceError> {
@@ -333,6 +338,7 @@ pub async fn read(
         },
     };
     let dse = client.root_dse().await.map_err(unreadable)?;
+    let attributes = user_attributes(settings, mapped);
     let mechanism = choose_mechanism(settings.changed_users_algorithm, &dse).map_err(|reason| {
         SourceError::Unreadable {
             data_store: data_store.to_owned(),
@@ -342,7 +348,6 @@ pub async fn read(
     let cursor = previous
         .filter(|p| p.mechanism == mechanism.name() && !p.cursor.is_empty())
         .map(|p| p.cursor.clone());
-    let attributes = user_attributes(settings);
     let attrs: Vec<&str> = attributes.iter().map(String::as_str).collect();
     let filter = user_filter(settings, location);
     let base = location.base_dn.as_str();
@@ -540,9 +545,17 @@ pub async fn read(
     }
 
     if !scan.complete {
-        complete_incremental(client, settings, location, &index, known, &mut scan)
-            .await
-            .map_err(unreadable)?;
+        complete_incremental(
+            client,
+            &attributes,
+            settings,
+            location,
+            &index,
+            known,
+            &mut scan,
+        )
+        .await
+        .map_err(unreadable)?;
     }
     apply_group_scope(
         &mut scan,
@@ -643,6 +656,7 @@ async fn read_groups(
 /// are listed as unchanged.
 async fn complete_incremental(
     client: &mut LdapClient,
+    attributes: &[String],
     settings: &EffectiveSourceSettings,
     location: &SourceLocation,
     index: &GroupIndex,
@@ -672,7 +686,6 @@ async fn complete_incremental(
                 .cloned(),
         );
     }
-    let attributes = user_attributes(settings);
     let attrs: Vec<&str> = attributes.iter().map(String::as_str).collect();
     let filter = user_filter(settings, location);
     for dn in to_read {

@@ -129,11 +129,12 @@ pub async fn read_user_entry(
     data_store: &scimbridge_model::DataStore,
     settings: &EffectiveSourceSettings,
     location: &scimbridge_model::SourceLocation,
+    mapped: &[String],
     dn: &str,
 ) -> Result<Option<Result<SourceEntry, String>>, SourceError> {
     let record = match data_store.store_type {
         scimbridge_model::DataStoreType::Ldap => {
-            ldap::read_user(data_store, settings, location, dn).await?
+            ldap::read_user(data_store, settings, location, mapped, dn).await?
         }
         scimbridge_model::DataStoreType::Ldif => {
             let path = data_store.path.as_deref().unwrap_or_default();
