@@ -13,7 +13,7 @@ use ldap3::adapters::{Adapter, EntriesOnly, PagedResults};
 use ldap3::asn1::{PL, StructureTag};
 use ldap3::controls::{
     Control, ControlType, EntryState, RawControl, RefreshMode, SyncDone, SyncInfo, SyncRequest,
-    SyncState, parse_syncinfo,
+    SyncState,
 };
 use ldap3::{Ldap, LdapConnAsync, LdapConnSettings, ResultEntry, Scope, SearchOptions};
 use rustls_pki_types::pem::PemObject;
@@ -153,12 +153,12 @@ impl ChangeFeed {
             };
             if item.is_intermediate() {
                 // The refresh phase ends with a Sync Info message saying refreshDone.
-                match parse_syncinfo(item) {
-                    SyncInfo::RefreshDelete { refresh_done, .. }
-                    | SyncInfo::RefreshPresent { refresh_done, .. } => {
+                match parse_sync_info(&item) {
+                    Some(SyncInfo::RefreshDelete { refresh_done, .. })
+                    | Some(SyncInfo::RefreshPresent { refresh_done, .. }) => {
                         self.refreshed |= refresh_done
                     }
-                    SyncInfo::NewCookie(_) | SyncInfo::SyncIdSet { .. } => {}
+                    _ => {}
                 }
                 continue;
             }
@@ -502,14 +502,19 @@ impl LdapClient {
                 }
             };
             if item.is_intermediate() {
-                apply_sync_info(&mut refresh, parse_syncinfo(item));
+                match parse_sync_info(&item) {
+                    Some(info) => apply_sync_info(&mut refresh, info),
+                    None => tracing::warn!(base, "skipped a malformed Sync Info message"),
+                }
                 continue;
             }
             if item.is_ref() {
                 continue;
             }
             let state = item.1.iter().find_map(|Control(kind, raw)| {
-                matches!(kind, Some(ControlType::SyncState)).then(|| raw.parse::<SyncState>())
+                matches!(kind, Some(ControlType::SyncState))
+                    .then(|| raw.val.as_deref().and_then(parse_sync_state))
+                    .flatten()
             });
             let Some(state) = state else { continue };
             if let Some(cookie) = state.cookie {
@@ -532,8 +537,9 @@ impl LdapClient {
         }
         check_result(result.rc, &result.text, &result.matched, base, operation)?;
         for Control(kind, raw) in &result.ctrls {
-            if matches!(kind, Some(ControlType::SyncDone)) {
-                let done: SyncDone = raw.parse();
+            if matches!(kind, Some(ControlType::SyncDone))
+                && let Some(done) = raw.val.as_deref().and_then(parse_sync_done)
+            {
                 if done.cookie.is_some() {
                     refresh.cookie = done.cookie;
                 }
@@ -709,6 +715,129 @@ where
                 return Err(operation_error(operation(), describe(&e)));
             }
         }
+    }
+}
+
+// RFC 4533 messages, parsed without panicking on what a server sends (ldap3's own parsers
+// panic on malformed input).
+
+const BER_BOOLEAN: u64 = 1;
+const BER_OCTET_STRING: u64 = 4;
+const BER_ENUMERATED: u64 = 10;
+
+fn ber(bytes: &[u8]) -> Option<StructureTag> {
+    ldap3::asn1::parse_tag(bytes).ok().map(|(_, tag)| tag)
+}
+
+fn primitive(tag: &StructureTag) -> Option<&[u8]> {
+    match &tag.payload {
+        PL::P(bytes) => Some(bytes),
+        PL::C(_) => None,
+    }
+}
+
+fn constructed(tag: &StructureTag) -> Option<&[StructureTag]> {
+    match &tag.payload {
+        PL::C(parts) => Some(parts),
+        PL::P(_) => None,
+    }
+}
+
+fn is_universal(tag: &StructureTag, id: u64) -> bool {
+    tag.class == ldap3::asn1::TagClass::Universal && tag.id == id
+}
+
+fn boolean(tag: &StructureTag) -> Option<bool> {
+    primitive(tag).map(|bytes| bytes.iter().any(|b| *b != 0))
+}
+
+/// syncStateValue ::= SEQUENCE { state ENUMERATED, entryUUID OCTET STRING, cookie OPTIONAL }
+fn parse_sync_state(value: &[u8]) -> Option<SyncState> {
+    let tag = ber(value)?;
+    let parts = constructed(&tag)?;
+    let state_tag = parts.first().filter(|t| is_universal(t, BER_ENUMERATED))?;
+    let state = match primitive(state_tag)? {
+        [0] => EntryState::Present,
+        [1] => EntryState::Add,
+        [2] => EntryState::Modify,
+        [3] => EntryState::Delete,
+        _ => return None,
+    };
+    let entry_uuid = primitive(parts.get(1)?)?.to_vec();
+    let cookie = parts.get(2).and_then(primitive).map(<[u8]>::to_vec);
+    Some(SyncState {
+        state,
+        entry_uuid,
+        cookie,
+    })
+}
+
+/// syncDoneValue ::= SEQUENCE { cookie OPTIONAL, refreshDeletes BOOLEAN DEFAULT FALSE }
+fn parse_sync_done(value: &[u8]) -> Option<SyncDone> {
+    let tag = ber(value)?;
+    let mut done = SyncDone {
+        cookie: None,
+        refresh_deletes: false,
+    };
+    for part in constructed(&tag)? {
+        if is_universal(part, BER_OCTET_STRING) {
+            done.cookie = primitive(part).map(<[u8]>::to_vec);
+        } else if is_universal(part, BER_BOOLEAN) {
+            done.refresh_deletes = boolean(part)?;
+        }
+    }
+    Some(done)
+}
+
+/// The syncInfoValue of an Intermediate Response (RFC 4533 §2.5).
+fn parse_sync_info(entry: &ResultEntry) -> Option<SyncInfo> {
+    let response = constructed(&entry.0)?;
+    let value = response
+        .iter()
+        .find(|t| t.class == ldap3::asn1::TagClass::Context && t.id == 1)?;
+    let info = ber(primitive(value)?)?;
+    if info.class != ldap3::asn1::TagClass::Context {
+        return None;
+    }
+    if info.id == 0 {
+        return Some(SyncInfo::NewCookie(primitive(&info)?.to_vec()));
+    }
+    let parts = constructed(&info)?;
+    let cookie = parts
+        .iter()
+        .find(|t| is_universal(t, BER_OCTET_STRING))
+        .and_then(primitive)
+        .map(<[u8]>::to_vec);
+    let flag = parts
+        .iter()
+        .find(|t| is_universal(t, BER_BOOLEAN))
+        .and_then(boolean);
+    match info.id {
+        1 => Some(SyncInfo::RefreshDelete {
+            cookie,
+            refresh_done: flag.unwrap_or(true),
+        }),
+        2 => Some(SyncInfo::RefreshPresent {
+            cookie,
+            refresh_done: flag.unwrap_or(true),
+        }),
+        3 => {
+            let uuids = parts
+                .iter()
+                .find(|t| is_universal(t, 17))
+                .and_then(constructed)
+                .unwrap_or_default()
+                .iter()
+                .filter_map(primitive)
+                .map(<[u8]>::to_vec)
+                .collect();
+            Some(SyncInfo::SyncIdSet {
+                cookie,
+                refresh_deletes: flag.unwrap_or(false),
+                sync_uuids: uuids,
+            })
+        }
+        _ => None,
     }
 }
 
@@ -966,6 +1095,64 @@ mod tests {
         assert!(flag);
         assert_eq!(cookie, b"cookie-bytes");
         assert!(parse_dirsync_response(b"garbage").is_none());
+    }
+
+    fn encode(tag: ldap3::asn1::Tag) -> Vec<u8> {
+        use ldap3::asn1::{ASNTag, write};
+        let mut buf = bytes::BytesMut::new();
+        write::encode_into(&mut buf, tag.into_structure()).unwrap();
+        buf.to_vec()
+    }
+
+    #[test]
+    fn sync_messages_parse_and_garbage_does_not_panic() {
+        use ldap3::asn1::{Boolean, Enumerated, OctetString, Sequence, Tag};
+        let octets = |b: &[u8]| {
+            Tag::OctetString(OctetString {
+                inner: b.to_vec(),
+                ..Default::default()
+            })
+        };
+        let state = encode(Tag::Sequence(Sequence {
+            inner: vec![
+                Tag::Enumerated(Enumerated {
+                    inner: 3,
+                    ..Default::default()
+                }),
+                octets(&[1; 16]),
+                octets(b"c1"),
+            ],
+            ..Default::default()
+        }));
+        let parsed = parse_sync_state(&state).unwrap();
+        assert!(matches!(parsed.state, EntryState::Delete));
+        assert_eq!(parsed.entry_uuid, [1; 16]);
+        assert_eq!(parsed.cookie.as_deref(), Some(&b"c1"[..]));
+        let done = encode(Tag::Sequence(Sequence {
+            inner: vec![
+                octets(b"c2"),
+                Tag::Boolean(Boolean {
+                    inner: true,
+                    ..Default::default()
+                }),
+            ],
+            ..Default::default()
+        }));
+        let parsed = parse_sync_done(&done).unwrap();
+        assert_eq!(
+            (parsed.cookie.as_deref(), parsed.refresh_deletes),
+            (Some(&b"c2"[..]), true)
+        );
+        for garbage in [
+            &b""[..],
+            b"\x30",
+            b"\x30\x03\x0a\x01\x09",
+            b"\xff\xff\xff",
+            &state[..3],
+        ] {
+            assert!(parse_sync_state(garbage).is_none());
+            let _ = parse_sync_done(garbage);
+        }
     }
 
     #[test]
