@@ -747,3 +747,60 @@ fn ldap_filters_scope_users_and_groups() {
     );
     assert_eq!(groups(&target), owned(&[("staff", &["ann"])]));
 }
+
+#[test]
+fn groups_scoped_by_nested_group_membership() {
+    let dir = tempfile::tempdir().unwrap();
+    let slapd = Slapd::start(dir.path());
+    let gdn = |cn: &str| format!("cn={cn},ou=groups,dc=example,dc=com");
+    slapd.add(&format!(
+        "{}{}{}{}{}",
+        person("ann", "Ann Lee", "people"),
+        group("team-b", &[&dn("ann")]),
+        group("team-a", &[&dn("ann"), &gdn("team-b")]),
+        group("other", &[&dn("ann")]),
+        group("provisioned", &[&gdn("team-a")]),
+    ));
+    let target = TargetProcess::start(&dir.path().join("target.db"), "t0ken");
+    let data = dir.path().join("data");
+    let cfg = dir.path().join("app.toml");
+    let location = |nested: bool| {
+        format!(
+            "group_base_dn = \"ou=groups,dc=example,dc=com\"\n\
+             group_group_dn = \"{}\"\ngroup_nested_search = {nested}",
+            gdn("provisioned")
+        )
+    };
+    std::fs::write(
+        &cfg,
+        config(&slapd, &target, "", &location(false), "disable"),
+    )
+    .unwrap();
+    ok(scimbridge(&data, &["apply", "-f", &path_str(&cfg)], &[]));
+    sync(&data);
+    // Only the direct member group of "provisioned".
+    assert_eq!(groups(&target), owned(&[("team-a", &["ann"])]));
+
+    // Nested search reaches team-b through team-a.
+    std::fs::write(
+        &cfg,
+        config(&slapd, &target, "", &location(true), "disable"),
+    )
+    .unwrap();
+    ok(scimbridge(&data, &["apply", "-f", &path_str(&cfg)], &[]));
+    sync(&data);
+    assert_eq!(
+        groups(&target),
+        owned(&[("team-a", &["ann"]), ("team-b", &["ann"])])
+    );
+
+    // A group taken out of the scope group is deleted from the target.
+    slapd.modify(&format!(
+        "dn: {}\nchangetype: modify\ndelete: member\nmember: {}\n",
+        gdn("team-a"),
+        gdn("team-b")
+    ));
+    let out = sync(&data);
+    assert!(out.contains("deleted 1"), "{out}");
+    assert_eq!(groups(&target), owned(&[("team-a", &["ann"])]));
+}

@@ -223,3 +223,33 @@ async fn tls_start_tls_and_sasl_external() {
     let mut client = LdapClient::connect(&external).await.unwrap();
     assert_eq!(uids(&mut client).await.len(), 2);
 }
+
+#[tokio::test]
+async fn a_server_that_accepts_but_never_answers_times_out() {
+    // No real server stalls on demand: a listener that accepts and stays silent stands in.
+    let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+    let url = format!("ldap://{}", listener.local_addr().unwrap());
+    let held = std::thread::spawn(move || {
+        let connection = listener.accept().map(|(stream, _)| stream);
+        std::thread::sleep(Duration::from_secs(5));
+        drop(connection);
+    });
+    let mut stalled = settings(vec![url.clone()]);
+    stalled.operation_timeout = Duration::from_secs(1);
+    let started = std::time::Instant::now();
+    let err = LdapClient::connect(&stalled)
+        .await
+        .err()
+        .unwrap()
+        .to_string();
+    assert!(
+        started.elapsed() < Duration::from_secs(4),
+        "{:?}",
+        started.elapsed()
+    );
+    assert!(
+        err.contains(&url) && err.contains("did not answer in time"),
+        "{err}"
+    );
+    held.join().unwrap();
+}
