@@ -804,3 +804,46 @@ fn groups_scoped_by_nested_group_membership() {
     assert!(out.contains("deleted 1"), "{out}");
     assert_eq!(groups(&target), owned(&[("team-a", &["ann"])]));
 }
+
+#[test]
+fn content_sync_keyed_by_another_attribute_still_finds_deletes() {
+    let dir = tempfile::tempdir().unwrap();
+    let slapd = Slapd::start(dir.path());
+    let with_number = |uid: &str, number: u32| {
+        person(uid, uid, "people").replace("\n\n", &format!("\nemployeeNumber: {number}\n\n"))
+    };
+    slapd.add(&format!(
+        "{}{}",
+        with_number("ann", 1),
+        with_number("bob", 2)
+    ));
+    let target = TargetProcess::start(&dir.path().join("target.db"), "t0ken");
+    let data = dir.path().join("data");
+    let cfg = dir.path().join("app.toml");
+    std::fs::write(
+        &cfg,
+        config(
+            &slapd,
+            &target,
+            "entry_guid_attribute = \"employeeNumber\"",
+            "",
+            "disable",
+        ),
+    )
+    .unwrap();
+    ok(scimbridge(&data, &["apply", "-f", &path_str(&cfg)], &[]));
+    assert!(sync(&data).contains("created 2,"));
+    // The server reports the delete by entryUUID, which is not this channel's key: the GUID
+    // sweep finds it instead.
+    slapd.modify(&format!("dn: {}\nchangetype: delete\n", dn("bob")));
+    let out = sync(&data);
+    assert!(
+        out.contains("source read: content-sync, incremental"),
+        "{out}"
+    );
+    assert!(out.contains("disabled 1,"), "{out}");
+    assert_eq!(
+        user_names(&target),
+        [("ann".into(), true), ("bob".into(), false)]
+    );
+}

@@ -385,7 +385,17 @@ pub async fn read(
                 .as_ref()
                 .map(|c| BASE64.encode(c))
                 .unwrap_or_default();
-            if !scan.complete {
+            // The server names deleted entries by their entryUUID: usable only when that is the
+            // channel's GUID attribute; otherwise deletes are found by a sweep, as with
+            // timestamps.
+            let uuid_is_guid = settings
+                .entry_guid_attribute
+                .eq_ignore_ascii_case("entryUUID");
+            if !scan.complete && !uuid_is_guid {
+                scan.removed_guids = sweep_removed(client, base, &filter, settings, known)
+                    .await
+                    .map_err(unreadable)?;
+            } else if !scan.complete {
                 let changed_guids: HashSet<String> = refresh
                     .changed
                     .iter()
@@ -496,21 +506,9 @@ pub async fn read(
                 .await
                 .map_err(unreadable)?;
             // Deletes leave no timestamp behind: a sweep of the GUIDs in scope finds them.
-            let mut present: HashSet<String> = HashSet::new();
-            let guid_attribute = settings.entry_guid_attribute.as_str();
-            client
-                .search_subtree(base, &filter, &[guid_attribute], |record| {
-                    if let Ok(guid) = entry_guid(&to_entry(&record), settings) {
-                        present.insert(guid);
-                    }
-                })
+            scan.removed_guids = sweep_removed(client, base, &filter, settings, known)
                 .await
                 .map_err(unreadable)?;
-            scan.removed_guids = known
-                .iter()
-                .filter(|k| !present.contains(&k.guid))
-                .map(|k| k.guid.clone())
-                .collect();
             next_cursor = match mechanism {
                 ChangeDetection::ActiveDirectoryUsn => dse
                     .highest_committed_usn
@@ -569,6 +567,30 @@ pub async fn read(
         mechanism,
         cursor: next_cursor,
     })
+}
+
+/// The known users whose GUID is no longer in scope: one search reading only the GUID attribute.
+async fn sweep_removed(
+    client: &mut LdapClient,
+    base: &str,
+    filter: &str,
+    settings: &EffectiveSourceSettings,
+    known: &[KnownUser],
+) -> Result<Vec<String>, LdapError> {
+    let mut present: HashSet<String> = HashSet::new();
+    let guid_attribute = settings.entry_guid_attribute.as_str();
+    client
+        .search_subtree(base, filter, &[guid_attribute], |record| {
+            if let Ok(guid) = entry_guid(&to_entry(&record), settings) {
+                present.insert(guid);
+            }
+        })
+        .await?;
+    Ok(known
+        .iter()
+        .filter(|k| !present.contains(&k.guid))
+        .map(|k| k.guid.clone())
+        .collect())
 }
 
 fn add_user(scan: &mut SourceScan, record: &LdifRecord, settings: &EffectiveSourceSettings) {
