@@ -126,7 +126,8 @@ pub fn compile(source: &str) -> Result<Compiled, ExpressionError> {
             message: e.detail().unwrap_or("syntax error").to_owned(),
             position: e
                 .range()
-                .map(|r| source[..r.start.min(source.len())].chars().count() + 1),
+                .and_then(|r| source.get(..r.start))
+                .map(|before| before.chars().count() + 1),
         })?;
     let compiled = Arc::new(compiled);
     if let Ok(mut cache) = cache.lock() {
