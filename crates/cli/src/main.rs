@@ -53,6 +53,11 @@ enum Command {
     Sync(commands::sync::Args),
     /// List channels with their status, user count and failed-record count.
     Channels,
+    /// Reset a channel's state.
+    Channel {
+        #[command(subcommand)]
+        command: commands::channel::Command,
+    },
     /// The bundled SCIM 2.0 target service.
     Target {
         #[command(subcommand)]
@@ -99,6 +104,7 @@ fn main() -> ExitCode {
             Command::Sync(args) => commands::sync::run(&data_dir, args).await,
             Command::Mapping { command } => commands::mapping::run(&data_dir, command).await,
             Command::Channels => commands::channels::run(&data_dir).await,
+            Command::Channel { command } => commands::channel::run(&data_dir, command).await,
             Command::Target { command } => commands::target::run(&data_dir, command).await,
         }
     });

@@ -847,3 +847,72 @@ fn content_sync_keyed_by_another_attribute_still_finds_deletes() {
         [("ann".into(), true), ("bob".into(), false)]
     );
 }
+
+#[test]
+fn channel_reset_forces_a_full_read_and_all_state_relinks_without_duplicates() {
+    let dir = tempfile::tempdir().unwrap();
+    let slapd = Slapd::start(dir.path());
+    slapd.add(&format!(
+        "{}{}{}",
+        person("ann", "Ann Lee", "people"),
+        person("bob", "Bob Stone", "people"),
+        group("staff", &[&dn("ann"), &dn("bob")])
+    ));
+    let target = TargetProcess::start(&dir.path().join("target.db"), "t0ken");
+    let data = dir.path().join("data");
+    let cfg = dir.path().join("app.toml");
+    std::fs::write(
+        &cfg,
+        config(
+            &slapd,
+            &target,
+            "",
+            "group_base_dn = \"ou=groups,dc=example,dc=com\"",
+            "disable",
+        ),
+    )
+    .unwrap();
+    ok(scimbridge(&data, &["apply", "-f", &path_str(&cfg)], &[]));
+    assert!(sync(&data).contains("created 2,"));
+    let table = ok(scimbridge(&data, &["channels"], &[]));
+    assert!(
+        table.contains("DETECTION") && table.contains("content-sync"),
+        "{table}"
+    );
+    assert!(sync(&data).contains("source read: content-sync, incremental"));
+
+    let out = ok(scimbridge(&data, &["channel", "reset", "staff"], &[]));
+    assert!(
+        out.contains("channel app/staff: sync state forgotten"),
+        "{out}"
+    );
+    let out = sync(&data);
+    assert!(
+        out.contains("source read: content-sync, full read"),
+        "{out}"
+    );
+    assert!(out.contains("created 0, linked 0, updated 0"), "{out}");
+
+    let out = ok(scimbridge(
+        &data,
+        &["channel", "reset", "app/staff", "--all-state"],
+        &[],
+    ));
+    assert!(
+        out.contains("records, group records and sync state forgotten"),
+        "{out}"
+    );
+    let out = sync(&data);
+    assert!(out.contains("created 0, linked 2,"), "{out}");
+    assert!(out.contains("groups: created 0, linked 1"), "{out}");
+    assert_eq!(target.client().users().len(), 2);
+    assert_eq!(groups(&target), owned(&[("staff", &["ann", "bob"])]));
+
+    let output = scimbridge(&data, &["channel", "reset", "nobody"], &[]);
+    assert!(!output.status.success());
+    assert!(
+        stderr(&output).contains("no channel nobody"),
+        "{}",
+        stderr(&output)
+    );
+}

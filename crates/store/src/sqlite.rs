@@ -482,6 +482,23 @@ impl Store for SqliteStore {
         Ok(())
     }
 
+    async fn forget_channel(&self, channel: &ChannelKey) -> Result<(), StoreError> {
+        // One transaction: a reset is all or nothing.
+        let mut transaction = self.pool.begin().await.map_err(backend)?;
+        for table in ["records", "group_records", "sync_states"] {
+            sqlx::query(sqlx::AssertSqlSafe(format!(
+                "DELETE FROM {table} WHERE connection = ? AND channel = ?"
+            )))
+            .bind(&channel.connection)
+            .bind(&channel.channel)
+            .execute(&mut *transaction)
+            .await
+            .map_err(backend)?;
+        }
+        transaction.commit().await.map_err(backend)?;
+        Ok(())
+    }
+
     async fn begin_cycle(
         &self,
         channel: &ChannelKey,

@@ -251,7 +251,30 @@ pub async fn run(store: &dyn Store) {
     assert_eq!(store.sync_state(&channel).await.unwrap(), Some(later));
     store.save_sync_state(&channel, None).await.unwrap();
     assert_eq!(store.sync_state(&channel).await.unwrap(), None);
-    assert_eq!(store.sync_state(&elsewhere).await.unwrap(), Some(state));
+    assert_eq!(
+        store.sync_state(&elsewhere).await.unwrap(),
+        Some(state.clone())
+    );
+
+    // Forgetting a channel clears its records, group records and sync state, and nothing else.
+    let reset = ChannelKey::new("Slack", "interns");
+    store
+        .save_record(&reset, &record("r", RecordStatus::Provisioned))
+        .await
+        .unwrap();
+    store
+        .save_group_record(&reset, &group_record("rg", "crew", &["r"]))
+        .await
+        .unwrap();
+    store.save_sync_state(&reset, Some(&state)).await.unwrap();
+    let before = store.records(&channel).await.unwrap();
+    store.forget_channel(&reset).await.unwrap();
+    assert!(store.records(&reset).await.unwrap().is_empty());
+    assert!(store.group_records(&reset).await.unwrap().is_empty());
+    assert_eq!(store.sync_state(&reset).await.unwrap(), None);
+    assert_eq!(store.records(&channel).await.unwrap(), before);
+    assert_eq!(store.group_records(&elsewhere).await.unwrap().len(), 1);
+    assert!(store.sync_state(&elsewhere).await.unwrap().is_some());
 
     // Cycle history, newest first.
     let first = store.begin_cycle(&channel, 1_000).await.unwrap();

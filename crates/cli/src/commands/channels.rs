@@ -18,6 +18,7 @@ pub async fn run(data_dir: &Path) -> Result<ExitCode> {
         "USERS".to_owned(),
         "FAILED".to_owned(),
         "BLOCKED".to_owned(),
+        "DETECTION".to_owned(),
         "LAST CYCLE".to_owned(),
     ]];
     for connection in dir.store.connections().await? {
@@ -43,6 +44,11 @@ pub async fn run(data_dir: &Path) -> Result<ExitCode> {
                     ),
                 },
             };
+            // The change detection of the last read that left a cursor; none yet: full reads.
+            let detection = match dir.store.sync_state(&key).await? {
+                Some(state) => state.mechanism,
+                None => "full-scan".to_owned(),
+            };
             rows.push([
                 connection.name.clone(),
                 channel.name.clone(),
@@ -50,6 +56,7 @@ pub async fn run(data_dir: &Path) -> Result<ExitCode> {
                 counts.users.to_string(),
                 counts.failed.to_string(),
                 counts.blocked.to_string(),
+                detection,
                 last,
             ]);
         }
@@ -58,7 +65,7 @@ pub async fn run(data_dir: &Path) -> Result<ExitCode> {
         println!("no channels (define connections with `scimbridge apply -f FILE`)");
         return Ok(ExitCode::SUCCESS);
     }
-    let widths: Vec<usize> = (0..7)
+    let widths: Vec<usize> = (0..8)
         .map(|i| rows.iter().map(|r| r[i].chars().count()).max().unwrap_or(0))
         .collect();
     for row in rows {

@@ -1,4 +1,5 @@
 pub mod apply;
+pub mod channel;
 pub mod channels;
 pub mod check;
 pub mod export;

@@ -96,6 +96,11 @@ pub trait Store: Send + Sync {
         state: Option<&SyncState>,
     ) -> Result<(), StoreError>;
 
+    /// Forgets everything the channel knows of its users and groups: records, group records and
+    /// sync state (the cycle history stays). The next cycle reads everything and links to the
+    /// target's users and groups by the unique identifier, creating no duplicates.
+    async fn forget_channel(&self, channel: &ChannelKey) -> Result<(), StoreError>;
+
     /// Opens a cycle in the history and returns its id.
     async fn begin_cycle(
         &self,
