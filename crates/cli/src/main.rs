@@ -49,6 +49,8 @@ enum Command {
         #[command(subcommand)]
         command: commands::mapping::Command,
     },
+    /// Run the provisioning service: every active channel on its schedule and on live changes.
+    Serve(commands::serve::Args),
     /// Run one cycle of every active channel of a connection now, then exit.
     Sync(commands::sync::Args),
     /// List channels with their status, user count and failed-record count.
@@ -102,6 +104,7 @@ fn main() -> ExitCode {
             Command::Export(args) => commands::export::run(&data_dir, args).await,
             Command::Plan(args) => commands::plan::run(&data_dir, args).await,
             Command::Sync(args) => commands::sync::run(&data_dir, args).await,
+            Command::Serve(args) => commands::serve::run(&data_dir, args).await,
             Command::Mapping { command } => commands::mapping::run(&data_dir, command).await,
             Command::Channels => commands::channels::run(&data_dir).await,
             Command::Channel { command } => commands::channel::run(&data_dir, command).await,

@@ -916,3 +916,91 @@ fn channel_reset_forces_a_full_read_and_all_state_relinks_without_duplicates() {
         stderr(&output)
     );
 }
+
+#[test]
+fn serve_runs_every_channel_follows_changes_and_takes_new_configuration_without_restart() {
+    use std::io::BufRead;
+    use std::process::{Command, Stdio};
+    use std::sync::{Arc, Mutex};
+    use std::time::{Duration, Instant};
+
+    let dir = tempfile::tempdir().unwrap();
+    let slapd = Slapd::start(dir.path());
+    slapd.add(&format!(
+        "dn: ou=contractors,dc=example,dc=com\nobjectClass: organizationalUnit\nou: contractors\n\n{}{}",
+        person("ann", "Ann Lee", "people"),
+        person("eve", "Eve Smith", "contractors"),
+    ));
+    let target = TargetProcess::start(&dir.path().join("target.db"), "t0ken");
+    let data = dir.path().join("data");
+    let cfg = dir.path().join("app.toml");
+    let one_channel = config(&slapd, &target, "", "", "disable");
+    std::fs::write(&cfg, &one_channel).unwrap();
+    ok(scimbridge(&data, &["apply", "-f", &path_str(&cfg)], &[]));
+
+    let mut child = Command::new(bin())
+        .arg("--data-dir")
+        .arg(&data)
+        .args(["serve", "--frequency", "3600"])
+        .stdin(Stdio::null())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::inherit())
+        .spawn()
+        .unwrap();
+    let output = Arc::new(Mutex::new(Vec::<String>::new()));
+    let reader = std::io::BufReader::new(child.stdout.take().unwrap());
+    let lines = output.clone();
+    let collector = std::thread::spawn(move || {
+        for line in reader.lines() {
+            lines.lock().unwrap().push(line.unwrap());
+        }
+    });
+    let wait_for = |what: &dyn Fn() -> bool, label: &str| {
+        let deadline = Instant::now() + Duration::from_secs(20);
+        while !what() {
+            assert!(
+                Instant::now() < deadline,
+                "{label}; output so far:\n{}",
+                output.lock().unwrap().join("\n")
+            );
+            std::thread::sleep(Duration::from_millis(100));
+        }
+    };
+    let printed = |needle: &str| output.lock().unwrap().iter().any(|l| l.contains(needle));
+    wait_for(&|| printed("app/staff: created 1,"), "first cycle");
+    wait_for(
+        &|| printed("following the directory's live change feed"),
+        "live feed",
+    );
+
+    // A hire reaches the target through the live feed, long before the hourly cycle.
+    slapd.add(&person("bob", "Bob Stone", "people"));
+    wait_for(
+        &|| target.client().user_by_name("bob").is_some(),
+        "bob via the live feed",
+    );
+
+    // A second channel applied while the service runs starts without a restart.
+    let two_channels = format!(
+        "{one_channel}\n[[connection.channel]]\nname = \"contractors\"\ndata_store = \"directory\"\n\
+         [connection.channel.source_location]\nbase_dn = \"ou=contractors,dc=example,dc=com\"\n\
+         [connection.channel.attribute_mapping]\nuserName = {{ attributes = [\"uid\"] }}\n"
+    );
+    std::fs::write(&cfg, two_channels).unwrap();
+    ok(scimbridge(&data, &["apply", "-f", &path_str(&cfg)], &[]));
+    wait_for(
+        &|| printed("channel app/contractors: started"),
+        "second channel",
+    );
+    wait_for(
+        &|| target.client().user_by_name("eve").is_some(),
+        "eve from the new channel",
+    );
+
+    let _ = Command::new("kill").arg(child.id().to_string()).status();
+    let status = child.wait().unwrap();
+    collector.join().unwrap();
+    assert!(status.success(), "{status:?}");
+    assert!(printed("stopped"));
+    assert_eq!(target.client().users().len(), 3);
+}

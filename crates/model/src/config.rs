@@ -614,6 +614,9 @@ pub struct Channel {
     /// How many operations of this channel run at once against the target.
     #[serde(default = "default_max_threads")]
     pub max_threads: u32,
+    /// Seconds between cycles under `scimbridge serve`; without it, the service's frequency.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub synchronization_frequency: Option<u64>,
     #[serde(default)]
     pub source_settings: SourceSettings,
     pub source_location: SourceLocation,
@@ -653,6 +656,11 @@ impl Channel {
         }
         if self.timeout == 0 {
             problems.push(format!("{at}: timeout must be at least 1 second"));
+        }
+        if self.synchronization_frequency == Some(0) {
+            problems.push(format!(
+                "{at}: synchronization_frequency must be at least 1 second"
+            ));
         }
         if !(1..=MAX_THREADS_LIMIT).contains(&self.max_threads) {
             problems.push(format!(

@@ -6,5 +6,6 @@ pub mod export;
 pub mod mapping;
 pub mod plan;
 pub mod quickstart;
+pub mod serve;
 pub mod sync;
 pub mod target;

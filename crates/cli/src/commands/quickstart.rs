@@ -223,6 +223,7 @@ fn quickstart_config(ldif: &Path, url: &str, token_file: &Path) -> ConfigFile {
                 data_store: DATA_STORE.into(),
                 timeout: 60,
                 max_threads: 4,
+                synchronization_frequency: None,
                 source_settings: SourceSettings::default(),
                 source_location: SourceLocation {
                     group_base_dn: Some("ou=groups,dc=example,dc=com".into()),

@@ -6,12 +6,12 @@ use std::time::Duration;
 
 use anyhow::{Result, anyhow};
 use scimbridge_engine::clock::SystemClock;
-use scimbridge_engine::source::ldap;
 use scimbridge_engine::{CycleReport, NoProgress, Progress, run_cycle};
 use scimbridge_model::{Connection, DataStoreType};
 use tokio::sync::mpsc;
 
 use crate::EXIT_RECORDS_FAILED;
+use crate::commands::serve::follow_change_feed;
 use crate::commands::target::shutdown_signal;
 use crate::context::DataDir;
 use crate::progress::{BarProgress, failure_lines, summary_line};
@@ -53,39 +53,9 @@ async fn watch(dir: &DataDir, connection: &Connection, interval: Duration) -> Re
         let location = channel.source_location.clone();
         let changed = changed.clone();
         let name = channel.name.clone();
-        tokio::spawn(async move {
-            loop {
-                match ldap::open_change_feed(&data_store, &location).await {
-                    Ok(Some(mut feed)) => {
-                        println!("channel {name}: following the directory's live change feed");
-                        loop {
-                            match feed.next_change().await {
-                                // A full buffer means a cycle is already due.
-                                Ok(true) => {
-                                    let _ = changed.try_send(());
-                                }
-                                Ok(false) => break,
-                                Err(e) => {
-                                    tracing::warn!(channel = %name, error = %e, "change feed broke");
-                                    break;
-                                }
-                            }
-                        }
-                    }
-                    Ok(None) => {
-                        println!(
-                            "channel {name}: the directory offers no live feed; polling every {} s",
-                            interval.as_secs()
-                        );
-                        return;
-                    }
-                    Err(e) => {
-                        tracing::warn!(channel = %name, error = %e, "cannot open the change feed")
-                    }
-                }
-                tokio::time::sleep(Duration::from_secs(5)).await;
-            }
-        });
+        tokio::spawn(follow_change_feed(
+            name, data_store, location, interval, changed,
+        ));
     }
     drop(changed);
     let mut ticker = tokio::time::interval(interval);

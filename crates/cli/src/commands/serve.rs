@@ -1,0 +1,245 @@
+//! `scimbridge serve`: the provisioning service. Every active channel of every active connection
+//! runs a cycle every synchronization frequency, and at once when its directory's live change
+//! feed reports a change. One cycle at a time per channel; channels run in parallel.
+//! Configuration applied while it runs takes effect without a restart.
+
+use std::collections::HashMap;
+use std::path::Path;
+use std::process::ExitCode;
+use std::sync::Arc;
+use std::time::Duration;
+
+use anyhow::Result;
+use scimbridge_engine::clock::SystemClock;
+use scimbridge_engine::source::ldap;
+use scimbridge_engine::state::Store;
+use scimbridge_engine::{NoProgress, run_cycle};
+use scimbridge_model::{ChannelKey, DataStore, DataStoreType, SourceLocation};
+use tokio::sync::{mpsc, watch};
+use tokio::task::JoinHandle;
+
+use crate::commands::target::shutdown_signal;
+use crate::context::DataDir;
+use crate::progress::{failure_lines, summary_line};
+
+/// How often the service looks for configuration changes.
+const RELOAD_EVERY: Duration = Duration::from_secs(2);
+
+#[derive(Debug, clap::Args)]
+pub struct Args {
+    /// Seconds between cycles of a channel ("synchronization frequency"); a channel's own
+    /// `synchronization_frequency` wins.
+    #[arg(long, default_value_t = 60)]
+    frequency: u64,
+}
+
+struct Worker {
+    /// The configuration the worker was started with; another one restarts it.
+    config: String,
+    stop: watch::Sender<bool>,
+    handle: JoinHandle<()>,
+}
+
+pub async fn run(data_dir: &Path, args: Args) -> Result<ExitCode> {
+    let dir = Arc::new(DataDir::open(data_dir, false).await?);
+    // Channel workers are local tasks: a cycle's future is not `Send` (its operation streams
+    // borrow the cycle's state), so the workers share this thread and interleave at every
+    // await; the requests themselves run on the runtime's pool.
+    tokio::task::LocalSet::new()
+        .run_until(serve(dir, args))
+        .await
+}
+
+async fn serve(dir: Arc<DataDir>, args: Args) -> Result<ExitCode> {
+    let frequency = Duration::from_secs(args.frequency.max(1));
+    println!(
+        "scimbridge serve: a cycle every {} s per channel, at once on a directory change; Ctrl-C or SIGTERM stops",
+        frequency.as_secs()
+    );
+    let mut workers: HashMap<ChannelKey, Worker> = HashMap::new();
+    let stop = shutdown_signal();
+    tokio::pin!(stop);
+    loop {
+        match wanted_channels(&dir).await {
+            Ok(wanted) => {
+                // Channels removed, deactivated or changed stop (after their current cycle).
+                let stale: Vec<ChannelKey> = workers
+                    .iter()
+                    .filter(|(key, worker)| wanted.get(*key) != Some(&worker.config))
+                    .map(|(key, _)| key.clone())
+                    .collect();
+                for key in stale {
+                    if let Some(worker) = workers.remove(&key) {
+                        let _ = worker.stop.send(true);
+                        let _ = worker.handle.await;
+                        println!("channel {key}: stopped");
+                    }
+                }
+                for (key, config) in wanted {
+                    if workers.contains_key(&key) {
+                        continue;
+                    }
+                    let (stop_tx, stop_rx) = watch::channel(false);
+                    let handle = tokio::task::spawn_local(channel_worker(
+                        dir.clone(),
+                        key.clone(),
+                        frequency,
+                        stop_rx,
+                    ));
+                    println!("channel {key}: started");
+                    workers.insert(
+                        key,
+                        Worker {
+                            config,
+                            stop: stop_tx,
+                            handle,
+                        },
+                    );
+                }
+            }
+            Err(e) => eprintln!("error: cannot read the configuration: {e:#}"),
+        }
+        tokio::select! {
+            _ = &mut stop => break,
+            _ = tokio::time::sleep(RELOAD_EVERY) => {}
+        }
+    }
+    println!("stopping: letting running cycles finish");
+    for worker in workers.values() {
+        let _ = worker.stop.send(true);
+    }
+    for (_, worker) in workers {
+        let _ = worker.handle.await;
+    }
+    println!("stopped");
+    Ok(ExitCode::SUCCESS)
+}
+
+/// Every active channel of every active connection, with its configuration (the connection,
+/// and its data store) as text, to see when it changes.
+async fn wanted_channels(dir: &DataDir) -> Result<HashMap<ChannelKey, String>> {
+    let data_stores = dir.store.data_stores().await?;
+    let mut wanted = HashMap::new();
+    for connection in dir.store.connections().await? {
+        if !connection.active {
+            continue;
+        }
+        for channel in connection.channels.iter().filter(|c| c.active) {
+            let data_store = data_stores.iter().find(|d| d.name == channel.data_store);
+            let config = serde_json::to_string(&(&connection, data_store))?;
+            wanted.insert(ChannelKey::new(&connection.name, &channel.name), config);
+        }
+    }
+    Ok(wanted)
+}
+
+/// Runs the channel's cycles until told to stop; a stop waits for the running cycle to end.
+async fn channel_worker(
+    dir: Arc<DataDir>,
+    key: ChannelKey,
+    default_frequency: Duration,
+    mut stop: watch::Receiver<bool>,
+) {
+    let (changed, mut changes) = mpsc::channel::<()>(1);
+    let mut feed: Option<JoinHandle<()>> = None;
+    loop {
+        let Ok(Some(connection)) = dir.store.connection(&key.connection).await else {
+            break;
+        };
+        let Some(channel) = connection.channels.iter().find(|c| c.name == key.channel) else {
+            break;
+        };
+        let frequency = channel
+            .synchronization_frequency
+            .map_or(default_frequency, Duration::from_secs);
+        match dir.data_store(&channel.data_store).await {
+            Ok(data_store) => {
+                if feed.is_none() && data_store.store_type == DataStoreType::Ldap {
+                    feed = Some(tokio::spawn(follow_change_feed(
+                        key.to_string(),
+                        data_store.clone(),
+                        channel.source_location.clone(),
+                        frequency,
+                        changed.clone(),
+                    )));
+                }
+                let cycle = run_cycle(
+                    &dir.store,
+                    &connection,
+                    channel,
+                    &data_store,
+                    &SystemClock,
+                    &NoProgress,
+                )
+                .await;
+                match cycle {
+                    Ok(report) => {
+                        println!("{}", summary_line(&report));
+                        for line in failure_lines(&report, 20) {
+                            println!("{line}");
+                        }
+                    }
+                    // Nothing was deprovisioned; the next cycle tries again.
+                    Err(e) => eprintln!("error: channel {key}: {e}"),
+                }
+            }
+            Err(e) => eprintln!("error: channel {key}: {e:#}"),
+        }
+        tokio::select! {
+            _ = stop.changed() => break,
+            _ = tokio::time::sleep(frequency) => {}
+            Some(()) = changes.recv() => {
+                // Changes come in bursts (an import, a group edit): let the burst settle.
+                tokio::time::sleep(Duration::from_millis(300)).await;
+                while changes.try_recv().is_ok() {}
+            }
+        }
+        if *stop.borrow() {
+            break;
+        }
+    }
+    if let Some(feed) = feed {
+        feed.abort();
+    }
+}
+
+/// Follows the directory's live change feed (RFC 4533 refreshAndPersist) and signals each
+/// change on `changed`; reopens a broken feed after a pause. Returns when the directory offers
+/// no feed: the channel is then polled every `interval`.
+pub async fn follow_change_feed(
+    name: String,
+    data_store: DataStore,
+    location: SourceLocation,
+    interval: Duration,
+    changed: mpsc::Sender<()>,
+) {
+    loop {
+        match ldap::open_change_feed(&data_store, &location).await {
+            Ok(Some(mut feed)) => {
+                println!("channel {name}: following the directory's live change feed");
+                loop {
+                    match feed.next_change().await {
+                        // A full buffer means a cycle is already due.
+                        Ok(true) => {
+                            let _ = changed.try_send(());
+                        }
+                        Ok(false) => break,
+                        Err(e) => {
+                            tracing::warn!(channel = %name, error = %e, "change feed broke");
+                            break;
+                        }
+                    }
+                }
+            }
+            Ok(None) => {
+                println!(
+                    "channel {name}: the directory offers no live feed; polling every {} s",
+                    interval.as_secs()
+                );
+                return;
+            }
+            Err(e) => tracing::warn!(channel = %name, error = %e, "cannot open the change feed"),
+        }
+        tokio::time::sleep(Duration::from_secs(5)).await;
+    }
+}
