@@ -53,6 +53,12 @@ enum Command {
     Serve(commands::serve::Args),
     /// Run one cycle of every active channel of a connection now, then exit.
     Sync(commands::sync::Args),
+    /// List the operations the mass-change guard holds for a connection.
+    Held(commands::held::Args),
+    /// Approve the held operations: the next cycle applies them.
+    Approve(commands::held::Args),
+    /// Discard the held operations.
+    Discard(commands::held::Args),
     /// List channels with their status, user count and failed-record count.
     Channels,
     /// Reset a channel's state.
@@ -107,6 +113,9 @@ fn main() -> ExitCode {
             Command::Serve(args) => commands::serve::run(&data_dir, args).await,
             Command::Mapping { command } => commands::mapping::run(&data_dir, command).await,
             Command::Channels => commands::channels::run(&data_dir).await,
+            Command::Held(args) => commands::held::list(&data_dir, args).await,
+            Command::Approve(args) => commands::held::approve(&data_dir, args).await,
+            Command::Discard(args) => commands::held::discard(&data_dir, args).await,
             Command::Channel { command } => commands::channel::run(&data_dir, command).await,
             Command::Target { command } => commands::target::run(&data_dir, command).await,
         }

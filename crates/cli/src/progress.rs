@@ -53,6 +53,14 @@ impl Progress for BarProgress {
 /// One line per cycle, stable for scripts and tests.
 pub fn summary_line(report: &CycleReport) -> String {
     let s = &report.summary;
+    let held = if s.held > 0 {
+        format!(
+            ", held {}: see `scimbridge held {}`",
+            s.held, report.channel.connection
+        )
+    } else {
+        String::new()
+    };
     let groups = if s.has_group_changes() {
         format!(
             "; groups: created {}, linked {}, updated {}, deleted {}, failed {}",
@@ -62,7 +70,7 @@ pub fn summary_line(report: &CycleReport) -> String {
         String::new()
     };
     format!(
-        "{}: created {}, linked {}, updated {}, disabled {}, deleted {}, failed {} (unchanged {}, skipped {}, blocked {}){groups} in {:.2} s ({} requests; source read: {})",
+        "{}: created {}, linked {}, updated {}, disabled {}, deleted {}, failed {} (unchanged {}, skipped {}, blocked {}{held}){groups} in {:.2} s ({} requests; source read: {})",
         report.channel,
         s.created,
         s.linked,

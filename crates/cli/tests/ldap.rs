@@ -1004,3 +1004,97 @@ fn serve_runs_every_channel_follows_changes_and_takes_new_configuration_without_
     assert!(printed("stopped"));
     assert_eq!(target.client().users().len(), 3);
 }
+
+#[test]
+fn the_mass_change_guard_holds_deprovisions_until_approved() {
+    let dir = tempfile::tempdir().unwrap();
+    let slapd = Slapd::start(dir.path());
+    let names = ["u1", "u2", "u3", "u4", "u5", "u6", "u7"];
+    let people: String = names[..6]
+        .iter()
+        .map(|n| person(n, &format!("User {n}"), "people"))
+        .collect();
+    slapd.add(&people);
+    let target = TargetProcess::start(&dir.path().join("target.db"), "t0ken");
+    let data = dir.path().join("data");
+    let cfg = dir.path().join("app.toml");
+    let text = format!(
+        "{}\n[connection.guard]\nmax_deprovisions = 2\n",
+        config(&slapd, &target, "", "", "disable")
+    );
+    std::fs::write(&cfg, text).unwrap();
+    ok(scimbridge(&data, &["apply", "-f", &path_str(&cfg)], &[]));
+    assert!(sync(&data).contains("created 6,"));
+
+    // Three leave at once (more than 2) while one joins: the joiner goes ahead, the leavers wait.
+    let deletes: String = names[..3]
+        .iter()
+        .map(|n| format!("dn: {}\nchangetype: delete\n\n", dn(n)))
+        .collect();
+    slapd.modify(&deletes);
+    slapd.add(&person("u7", "User u7", "people"));
+    let out = sync(&data);
+    assert!(
+        out.contains("created 1,") && out.contains("disabled 0,"),
+        "{out}"
+    );
+    assert!(out.contains("held 3: see `scimbridge held app`"), "{out}");
+    assert_eq!(target.client().users().len(), 7);
+    assert!(
+        target
+            .client()
+            .users()
+            .iter()
+            .all(|u| u["active"] == Value::Bool(true))
+    );
+    let held = ok(scimbridge(&data, &["held", "app"], &[]));
+    assert!(
+        held.contains("channel app/staff: 3 operations held"),
+        "{held}"
+    );
+    assert!(held.contains("disable u1") && held.contains("held by the mass-change guard: 3 users would be deprovisioned at once, more than guard.max_deprovisions 2"), "{held}");
+    let plan = ok(scimbridge(&data, &["plan", "app"], &[]));
+    assert!(plan.contains("held: disable u2"), "{plan}");
+
+    // Until an operator decides, every cycle holds them again and sends nothing twice.
+    let out = sync(&data);
+    assert!(
+        out.contains("created 0, linked 0, updated 0, disabled 0"),
+        "{out}"
+    );
+    assert!(out.contains("held 3"), "{out}");
+
+    let out = ok(scimbridge(&data, &["approve", "app"], &[]));
+    assert!(out.contains("3 operations approved"), "{out}");
+    assert!(
+        ok(scimbridge(&data, &["held", "app"], &[]))
+            .contains("[approved: applied at the next cycle]")
+    );
+    let out = sync(&data);
+    assert!(
+        out.contains("disabled 3,") && !out.contains("held"),
+        "{out}"
+    );
+    assert!(ok(scimbridge(&data, &["held", "app"], &[])).contains("nothing held"));
+    assert_eq!(
+        target
+            .client()
+            .users()
+            .iter()
+            .filter(|u| u["active"] == Value::Bool(false))
+            .count(),
+        3
+    );
+
+    // Discarding drops the held set; what the directory still says is held again.
+    let deletes: String = names[3..6]
+        .iter()
+        .map(|n| format!("dn: {}\nchangetype: delete\n\n", dn(n)))
+        .collect();
+    slapd.modify(&deletes);
+    assert!(sync(&data).contains("held 3"));
+    let out = ok(scimbridge(&data, &["discard", "app"], &[]));
+    assert!(out.contains("3 held operations discarded"), "{out}");
+    assert!(ok(scimbridge(&data, &["held", "app"], &[])).contains("nothing held"));
+    assert!(sync(&data).contains("held 3"));
+}

@@ -8,8 +8,8 @@ use futures_util::stream::{self, StreamExt};
 
 use scimbridge_model::{
     ChangeDetection, Channel, ChannelKey, Connection, CycleSummary, DataStore, DataStoreType,
-    DesiredGroup, EffectiveSourceSettings, GroupOperation, GroupRecord, Operation, Plan,
-    PlannedGroupOperation, PlannedOperation, Record, RecordStatus, SyncState,
+    DesiredGroup, EffectiveSourceSettings, GroupOperation, GroupRecord, HeldOperation, Operation,
+    Plan, PlannedGroupOperation, PlannedOperation, Record, RecordStatus, SyncState,
 };
 
 use crate::apply::groups::{GroupOutcome, GroupSettings, apply_group_operation};
@@ -19,6 +19,7 @@ use crate::detect::{channel_fingerprint, detect, detect_incremental, duplicate_g
 use crate::map::fields::keep_create_only;
 use crate::map::{map_user, mapped_attributes};
 use crate::plan::groups::{desired_groups, plan_groups};
+use crate::plan::guard::hold_mass_deprovisioning;
 use crate::plan::{Candidate, plan_users};
 use crate::source::ldap::{self, KnownUser};
 use crate::source::{SourceError, SourceScan, ldif, normalize_dn};
@@ -268,6 +269,14 @@ pub async fn plan_channel(
         &connection.options,
         changes.unchanged,
     );
+    let approved: HashSet<String> = store
+        .held_operations(&key)
+        .await?
+        .into_iter()
+        .filter(|h| h.approved)
+        .map(|h| h.guid)
+        .collect();
+    hold_mass_deprovisioning(&mut plan, provisioned, &connection.guard, &approved);
     // Without a group base DN the channel leaves groups alone, including those it provisioned
     // before: taking the setting out is not a reason to delete them.
     if channel.source_location.group_base_dn.is_some() {
@@ -743,9 +752,27 @@ async fn run_planned(
         }
     }
     summary.requests = client.requests();
+    // Held operations wait for an operator; approved ones were applied above.
+    summary.held = plan.held.len() as u64;
+    let held: Vec<HeldOperation> = plan
+        .held
+        .iter()
+        .map(|op| HeldOperation {
+            guid: op.guid.clone(),
+            label: op.label().to_owned(),
+            operation: op.operation.verb().to_owned(),
+            reason: op.reason.clone(),
+            held_at_ms: now_ms,
+            approved: false,
+        })
+        .collect();
+    store.save_held_operations(key, &held).await?;
     // The cursor moves only once the changes it covers are applied: a crash before this line
-    // reads them again, and the fingerprints make the second pass a no-op.
-    store.save_sync_state(key, read.next_state.as_ref()).await?;
+    // reads them again, and the fingerprints make the second pass a no-op. While operations are
+    // held it stays, so that the next cycle sees the held changes again.
+    if held.is_empty() {
+        store.save_sync_state(key, read.next_state.as_ref()).await?;
+    }
     Ok((summary, failures, read.describe()))
 }
 

@@ -174,13 +174,45 @@ pub struct Connection {
     pub target: TargetSettings,
     #[serde(default)]
     pub options: ProvisioningOptions,
+    #[serde(default)]
+    pub guard: GuardSettings,
     #[serde(default, rename = "channel", skip_serializing_if = "Vec::is_empty")]
     pub channels: Vec<Channel>,
+}
+
+/// The mass-change guard: a cycle that would deprovision too many users at once holds those
+/// operations for an operator to approve or discard, and applies the rest.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct GuardSettings {
+    pub enabled: bool,
+    /// More disables and deletes than this in one cycle of a channel are held.
+    pub max_deprovisions: u64,
+    /// More than this share (in percent) of the channel's users in the target are held, once
+    /// at least `percent_from` users would go.
+    pub max_deprovision_percent: u64,
+    pub percent_from: u64,
+}
+
+impl Default for GuardSettings {
+    fn default() -> Self {
+        GuardSettings {
+            enabled: true,
+            max_deprovisions: 500,
+            max_deprovision_percent: 50,
+            percent_from: 10,
+        }
+    }
 }
 
 impl Connection {
     fn validate(&self, data_stores: &BTreeSet<String>, problems: &mut Vec<String>) {
         let at = format!("connection \"{}\"", self.name);
+        if self.guard.max_deprovision_percent > 100 {
+            problems.push(format!(
+                "{at}: guard.max_deprovision_percent must be between 0 and 100"
+            ));
+        }
         if self.name.trim().is_empty() {
             problems.push("a connection has an empty name".into());
         }

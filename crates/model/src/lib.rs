@@ -12,9 +12,9 @@ pub mod source;
 
 pub use config::{
     AuthenticationMethod, Channel, ClientAuthentication, ConfigError, ConfigFile, Connection,
-    DataStore, DataStoreType, GroupMembershipHandling, GroupNameSource, ProvisioningOptions,
-    RemoveUserAction, ScimVersion, SourceLocation, SourceSettings, TargetSettings,
-    UniqueUserIdentifier,
+    DataStore, DataStoreType, GroupMembershipHandling, GroupNameSource, GuardSettings,
+    ProvisioningOptions, RemoveUserAction, ScimVersion, SourceLocation, SourceSettings,
+    TargetSettings, UniqueUserIdentifier,
 };
 pub use entry::{AttributeValue, SourceEntry};
 pub use group::{DesiredGroup, GroupMember, GroupOperation, GroupRecord, PlannedGroupOperation};
@@ -23,7 +23,7 @@ pub use mapping::{
     ScimField, ValueParser,
 };
 pub use plan::{Operation, Plan, PlannedOperation};
-pub use record::{ChannelKey, CycleSummary, Record, RecordStatus, SyncState};
+pub use record::{ChannelKey, CycleSummary, HeldOperation, Record, RecordStatus, SyncState};
 pub use secret::Secret;
 pub use source::{
     AccountStatus, AccountStatusAlgorithm, BindMethod, ChangeDetection, EffectiveSourceSettings,

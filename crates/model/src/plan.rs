@@ -106,6 +106,9 @@ pub struct Plan {
     /// Group operations, performed after the user operations.
     #[serde(skip_serializing_if = "Vec::is_empty")]
     pub group_operations: Vec<PlannedGroupOperation>,
+    /// Operations the mass-change guard holds for an operator's approval; not applied.
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub held: Vec<PlannedOperation>,
 }
 
 impl fmt::Display for Plan {
@@ -119,6 +122,9 @@ impl fmt::Display for Plan {
         }
         for operation in &self.group_operations {
             writeln!(f, "{operation}")?;
+        }
+        for operation in &self.held {
+            writeln!(f, "held: {operation}")?;
         }
         writeln!(f, "unchanged: {}", self.unchanged)
     }

@@ -119,6 +119,8 @@ pub struct CycleSummary {
     pub groups_failed: u64,
     /// Requests sent to the target.
     pub requests: u64,
+    /// Operations held by the mass-change guard.
+    pub held: u64,
 }
 
 impl CycleSummary {
@@ -138,6 +140,7 @@ impl CycleSummary {
         self.groups_deleted += other.groups_deleted;
         self.groups_failed += other.groups_failed;
         self.requests += other.requests;
+        self.held += other.held;
     }
 
     /// Whether any group was touched.
@@ -162,4 +165,18 @@ pub struct SyncState {
     pub settings_fingerprint: String,
     /// When the last full read was, in milliseconds since the epoch.
     pub last_full_read_ms: i64,
+}
+
+/// An operation the mass-change guard held: shown by `scimbridge held`, applied once approved.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct HeldOperation {
+    pub guid: String,
+    /// The user name, else the DN.
+    pub label: String,
+    /// `disable` or `delete`.
+    pub operation: String,
+    pub reason: String,
+    pub held_at_ms: i64,
+    /// Approved by an operator: the next cycle applies it.
+    pub approved: bool,
 }

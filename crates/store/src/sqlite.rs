@@ -7,8 +7,8 @@ use std::time::Duration;
 use async_trait::async_trait;
 use scimbridge_engine::state::{CycleRecord, RecordCounts, Saved, Store, StoreError};
 use scimbridge_model::{
-    ChannelKey, Connection, CycleSummary, DataStore, GroupRecord, Record, RecordStatus, Secret,
-    SyncState,
+    ChannelKey, Connection, CycleSummary, DataStore, GroupRecord, HeldOperation, Record,
+    RecordStatus, Secret, SyncState,
 };
 use sqlx::Row;
 use sqlx::sqlite::{
@@ -482,10 +482,71 @@ impl Store for SqliteStore {
         Ok(())
     }
 
+    async fn held_operations(
+        &self,
+        channel: &ChannelKey,
+    ) -> Result<Vec<HeldOperation>, StoreError> {
+        let rows = sqlx::query(
+            "SELECT guid, label, operation, reason, held_at_ms, approved FROM held_operations \
+             WHERE connection = ? AND channel = ? ORDER BY guid",
+        )
+        .bind(&channel.connection)
+        .bind(&channel.channel)
+        .fetch_all(&self.pool)
+        .await
+        .map_err(backend)?;
+        rows.iter()
+            .map(|row| {
+                let approved: i64 = row.try_get("approved").map_err(corrupt)?;
+                Ok(HeldOperation {
+                    guid: row.try_get("guid").map_err(corrupt)?,
+                    label: row.try_get("label").map_err(corrupt)?,
+                    operation: row.try_get("operation").map_err(corrupt)?,
+                    reason: row.try_get("reason").map_err(corrupt)?,
+                    held_at_ms: row.try_get("held_at_ms").map_err(corrupt)?,
+                    approved: approved != 0,
+                })
+            })
+            .collect()
+    }
+
+    async fn save_held_operations(
+        &self,
+        channel: &ChannelKey,
+        held: &[HeldOperation],
+    ) -> Result<(), StoreError> {
+        let mut transaction = self.pool.begin().await.map_err(backend)?;
+        sqlx::query("DELETE FROM held_operations WHERE connection = ? AND channel = ?")
+            .bind(&channel.connection)
+            .bind(&channel.channel)
+            .execute(&mut *transaction)
+            .await
+            .map_err(backend)?;
+        for operation in held {
+            sqlx::query(
+                "INSERT INTO held_operations (connection, channel, guid, label, operation, reason, held_at_ms, approved) \
+                 VALUES (?, ?, ?, ?, ?, ?, ?, ?)",
+            )
+            .bind(&channel.connection)
+            .bind(&channel.channel)
+            .bind(&operation.guid)
+            .bind(&operation.label)
+            .bind(&operation.operation)
+            .bind(&operation.reason)
+            .bind(operation.held_at_ms)
+            .bind(i64::from(operation.approved))
+            .execute(&mut *transaction)
+            .await
+            .map_err(backend)?;
+        }
+        transaction.commit().await.map_err(backend)?;
+        Ok(())
+    }
+
     async fn forget_channel(&self, channel: &ChannelKey) -> Result<(), StoreError> {
         // One transaction: a reset is all or nothing.
         let mut transaction = self.pool.begin().await.map_err(backend)?;
-        for table in ["records", "group_records", "sync_states"] {
+        for table in ["records", "group_records", "sync_states", "held_operations"] {
             sqlx::query(sqlx::AssertSqlSafe(format!(
                 "DELETE FROM {table} WHERE connection = ? AND channel = ?"
             )))

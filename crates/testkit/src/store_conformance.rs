@@ -3,8 +3,8 @@
 use scimbridge_engine::state::{Saved, Store};
 use scimbridge_model::{
     AuthenticationMethod, ChannelKey, Connection, CycleSummary, DataStore, DataStoreType,
-    GroupMember, GroupRecord, ProvisioningOptions, Record, RecordStatus, Secret, SyncState,
-    TargetSettings,
+    GroupMember, GroupRecord, HeldOperation, ProvisioningOptions, Record, RecordStatus, Secret,
+    SyncState, TargetSettings,
 };
 use serde_json::json;
 
@@ -35,6 +35,7 @@ fn connection(url: &str) -> Connection {
             ..TargetSettings::new(url)
         },
         options: ProvisioningOptions::default(),
+        guard: Default::default(),
         channels: vec![],
     }
 }
@@ -255,6 +256,38 @@ pub async fn run(store: &dyn Store) {
         store.sync_state(&elsewhere).await.unwrap(),
         Some(state.clone())
     );
+
+    // Held operations: replaced as a set, per channel.
+    assert!(store.held_operations(&channel).await.unwrap().is_empty());
+    let held = |guid: &str, approved: bool| HeldOperation {
+        guid: guid.into(),
+        label: format!("user {guid}"),
+        operation: "disable".into(),
+        reason: "left the source location; held by the mass-change guard".into(),
+        held_at_ms: 1_700_000_000_000,
+        approved,
+    };
+    store
+        .save_held_operations(&channel, &[held("b", false), held("a", true)])
+        .await
+        .unwrap();
+    store
+        .save_held_operations(&elsewhere, &[held("z", false)])
+        .await
+        .unwrap();
+    assert_eq!(
+        store.held_operations(&channel).await.unwrap(),
+        vec![held("a", true), held("b", false)]
+    );
+    store
+        .save_held_operations(&channel, &[held("c", false)])
+        .await
+        .unwrap();
+    assert_eq!(
+        store.held_operations(&channel).await.unwrap(),
+        vec![held("c", false)]
+    );
+    assert_eq!(store.held_operations(&elsewhere).await.unwrap().len(), 1);
 
     // Forgetting a channel clears its records, group records and sync state, and nothing else.
     let reset = ChannelKey::new("Slack", "interns");

@@ -3,6 +3,7 @@ pub mod channel;
 pub mod channels;
 pub mod check;
 pub mod export;
+pub mod held;
 pub mod mapping;
 pub mod plan;
 pub mod quickstart;

@@ -217,6 +217,7 @@ fn quickstart_config(ldif: &Path, url: &str, token_file: &Path) -> ConfigFile {
                 ..TargetSettings::new(url)
             },
             options: ProvisioningOptions::default(),
+            guard: Default::default(),
             channels: vec![Channel {
                 name: "people".into(),
                 active: true,

@@ -2,6 +2,7 @@
 //! provisioning options. Pure: the plan is the dry run.
 
 pub mod groups;
+pub mod guard;
 
 use std::collections::HashMap;
 
@@ -32,6 +33,7 @@ pub fn plan_users(
         operations: Vec::new(),
         unchanged,
         group_operations: Vec::new(),
+        held: Vec::new(),
     };
     for candidate in candidates {
         let record = records.get(&candidate.guid);

@@ -5,7 +5,7 @@
 
 use async_trait::async_trait;
 use scimbridge_model::{
-    ChannelKey, Connection, CycleSummary, DataStore, GroupRecord, Record, SyncState,
+    ChannelKey, Connection, CycleSummary, DataStore, GroupRecord, HeldOperation, Record, SyncState,
 };
 use serde::{Deserialize, Serialize};
 
@@ -94,6 +94,16 @@ pub trait Store: Send + Sync {
         &self,
         channel: &ChannelKey,
         state: Option<&SyncState>,
+    ) -> Result<(), StoreError>;
+
+    /// The operations the mass-change guard holds for the channel, ordered by GUID.
+    async fn held_operations(&self, channel: &ChannelKey)
+    -> Result<Vec<HeldOperation>, StoreError>;
+    /// Replaces the channel's held operations with these.
+    async fn save_held_operations(
+        &self,
+        channel: &ChannelKey,
+        held: &[HeldOperation],
     ) -> Result<(), StoreError>;
 
     /// Forgets everything the channel knows of its users and groups: records, group records and
