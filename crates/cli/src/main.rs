@@ -53,6 +53,8 @@ enum Command {
     Serve(commands::serve::Args),
     /// Run one cycle of every active channel of a connection now, then exit.
     Sync(commands::sync::Args),
+    /// One user's provisioning events across cycles ("why was this user disabled?").
+    History(commands::history::Args),
     /// List the operations the mass-change guard holds for a connection.
     Held(commands::held::Args),
     /// Approve the held operations: the next cycle applies them.
@@ -114,6 +116,7 @@ fn main() -> ExitCode {
             Command::Mapping { command } => commands::mapping::run(&data_dir, command).await,
             Command::Channels => commands::channels::run(&data_dir).await,
             Command::Held(args) => commands::held::list(&data_dir, args).await,
+            Command::History(args) => commands::history::run(&data_dir, args).await,
             Command::Approve(args) => commands::held::approve(&data_dir, args).await,
             Command::Discard(args) => commands::held::discard(&data_dir, args).await,
             Command::Channel { command } => commands::channel::run(&data_dir, command).await,

@@ -1086,6 +1086,40 @@ fn the_mass_change_guard_holds_deprovisions_until_approved() {
         3
     );
 
+    // The user's timeline says what happened and why, cycle by cycle.
+    let history = ok(scimbridge(&data, &["history", "u1"], &[]));
+    let kinds: Vec<&str> = history
+        .lines()
+        .filter_map(|l| l.split_whitespace().nth(5))
+        .collect();
+    assert_eq!(
+        kinds,
+        ["user-create", "user-held", "user-held", "user-disable"],
+        "{history}"
+    );
+    assert!(history.contains("user-held  not done  u1"), "{history}");
+    assert!(
+        history.contains("user-disable  ok  u1 (target id "),
+        "{history}"
+    );
+    let log = std::fs::read_to_string(data.join("audit.log")).unwrap();
+    let disable: Value = log
+        .lines()
+        .map(|l| serde_json::from_str::<Value>(l).unwrap())
+        .find(|e| e["event_type"] == "user-disable" && e["name"] == "u1")
+        .unwrap();
+    assert_eq!(disable["success"], true);
+    assert_eq!(
+        (disable["connection"].as_str(), disable["channel"].as_str()),
+        (Some("app"), Some("staff"))
+    );
+    assert!(
+        disable["cause"]
+            .as_str()
+            .unwrap()
+            .contains("left the source location")
+    );
+
     // Discarding drops the held set; what the directory still says is held again.
     let deletes: String = names[3..6]
         .iter()

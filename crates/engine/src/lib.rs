@@ -6,6 +6,7 @@
 //! cycle of one channel together.
 
 pub mod apply;
+pub mod audit;
 pub mod clock;
 pub mod detect;
 pub mod map;

@@ -7,13 +7,15 @@ use std::time::Duration;
 use futures_util::stream::{self, StreamExt};
 
 use scimbridge_model::{
-    ChangeDetection, Channel, ChannelKey, Connection, CycleSummary, DataStore, DataStoreType,
-    DesiredGroup, EffectiveSourceSettings, GroupOperation, GroupRecord, HeldOperation, Operation,
-    Plan, PlannedGroupOperation, PlannedOperation, Record, RecordStatus, SyncState,
+    AuditEvent, ChangeDetection, Channel, ChannelKey, Connection, CycleSummary, DataStore,
+    DataStoreType, DesiredGroup, EffectiveSourceSettings, GroupOperation, GroupRecord,
+    HeldOperation, Operation, Plan, PlannedGroupOperation, PlannedOperation, Record, RecordStatus,
+    SyncState,
 };
 
 use crate::apply::groups::{GroupOutcome, GroupSettings, apply_group_operation};
 use crate::apply::{Outcome, ScimClient, ScimClientError, apply_operation, bulk};
+use crate::audit::AuditContext;
 use crate::clock::Clock;
 use crate::detect::{channel_fingerprint, detect, detect_incremental, duplicate_guids};
 use crate::map::fields::keep_create_only;
@@ -63,6 +65,16 @@ pub struct CycleReport {
     pub failures: Vec<(String, String)>,
     /// How the data store was read: "content-sync, incremental" and the like.
     pub source: String,
+    /// The cycle's provisioning events, also saved in the state store.
+    pub events: Vec<AuditEvent>,
+}
+
+/// What applying a channel's plan gave.
+struct Applied {
+    summary: CycleSummary,
+    failures: Vec<(String, String)>,
+    source: String,
+    events: Vec<AuditEvent>,
 }
 
 /// A channel's plan with what it was computed from.
@@ -505,13 +517,23 @@ pub async fn run_cycle(
     let key = ChannelKey::new(&connection.name, &channel.name);
     let started = clock.now_ms();
     let cycle_id = store.begin_cycle(&key, started).await?;
+    let audit = AuditContext {
+        channel: &key,
+        cycle_id,
+        clock,
+    };
     let result = run_planned(
-        store, connection, channel, data_store, progress, &key, started,
+        store, connection, channel, data_store, progress, &audit, started,
     )
     .await;
     let finished = clock.now_ms();
     match result {
-        Ok((summary, failures, source)) => {
+        Ok(Applied {
+            summary,
+            failures,
+            source,
+            events,
+        }) => {
             store.end_cycle(cycle_id, finished, &summary, None).await?;
             Ok(CycleReport {
                 channel: key,
@@ -520,6 +542,7 @@ pub async fn run_cycle(
                 duration_ms: finished - started,
                 failures,
                 source,
+                events,
             })
         }
         Err(error) => {
@@ -539,9 +562,11 @@ async fn run_planned(
     channel: &Channel,
     data_store: &DataStore,
     progress: &dyn Progress,
-    key: &ChannelKey,
+    audit: &AuditContext<'_>,
     now_ms: i64,
-) -> Result<(CycleSummary, Vec<(String, String)>, String), CycleError> {
+) -> Result<Applied, CycleError> {
+    let key = audit.channel;
+    let mut events: Vec<AuditEvent> = Vec::new();
     let ChannelPlan {
         plan,
         records,
@@ -658,6 +683,7 @@ async fn run_planned(
     .buffer_unordered(channel.max_threads.max(1) as usize);
     while let Some(result) = settled.next().await {
         for (op, existing, applied) in result? {
+            events.extend(audit.user(op, &applied, existing));
             match &applied.outcome {
                 Outcome::Failed(reason) => {
                     tracing::warn!(channel = %key, user = op.label(), operation = op.operation.verb(), %reason, "record failed");
@@ -734,6 +760,7 @@ async fn run_planned(
         .buffer_unordered(channel.max_threads.max(1) as usize);
         while let Some(result) = settled.next().await {
             let (op, applied) = result?;
+            events.extend(audit.group(op, &applied, existing.get(op.guid.as_str()).copied()));
             match &applied.outcome {
                 GroupOutcome::Created => summary.groups_created += 1,
                 GroupOutcome::Linked => summary.groups_linked += 1,
@@ -754,6 +781,11 @@ async fn run_planned(
     summary.requests = client.requests();
     // Held operations wait for an operator; approved ones were applied above.
     summary.held = plan.held.len() as u64;
+    events.extend(
+        plan.held
+            .iter()
+            .map(|op| audit.held(op, by_guid.get(op.guid.as_str()).copied())),
+    );
     let held: Vec<HeldOperation> = plan
         .held
         .iter()
@@ -770,10 +802,16 @@ async fn run_planned(
     // The cursor moves only once the changes it covers are applied: a crash before this line
     // reads them again, and the fingerprints make the second pass a no-op. While operations are
     // held it stays, so that the next cycle sees the held changes again.
+    store.record_audit_events(&events).await?;
     if held.is_empty() {
         store.save_sync_state(key, read.next_state.as_ref()).await?;
     }
-    Ok((summary, failures, read.describe()))
+    Ok(Applied {
+        summary,
+        failures,
+        source: read.describe(),
+        events,
+    })
 }
 
 #[cfg(test)]

@@ -23,7 +23,9 @@ pub use mapping::{
     ScimField, ValueParser,
 };
 pub use plan::{Operation, Plan, PlannedOperation};
-pub use record::{ChannelKey, CycleSummary, HeldOperation, Record, RecordStatus, SyncState};
+pub use record::{
+    AuditEvent, ChannelKey, CycleSummary, HeldOperation, Record, RecordStatus, SyncState,
+};
 pub use secret::Secret;
 pub use source::{
     AccountStatus, AccountStatusAlgorithm, BindMethod, ChangeDetection, EffectiveSourceSettings,

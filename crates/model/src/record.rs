@@ -180,3 +180,24 @@ pub struct HeldOperation {
     /// Approved by an operator: the next cycle applies it.
     pub approved: bool,
 }
+
+/// One provisioning event, with the fields of PingFederate's provisioner audit log.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct AuditEvent {
+    pub time_ms: i64,
+    pub cycle_id: i64,
+    pub connection: String,
+    pub channel: String,
+    /// `user-create`, `user-link`, `user-update`, `user-disable`, `user-delete`, `user-held`,
+    /// `user-blocked`, `user-skipped`, `group-create`, …
+    pub event_type: String,
+    /// The entry's GUID in the data store.
+    pub source_id: String,
+    pub dn: String,
+    /// The user name or group display name, when known.
+    pub name: Option<String>,
+    pub target_id: Option<String>,
+    pub success: bool,
+    /// Why it was done (the plan's reason), or why it failed.
+    pub cause: String,
+}

@@ -7,8 +7,8 @@ use std::time::Duration;
 use async_trait::async_trait;
 use scimbridge_engine::state::{CycleRecord, RecordCounts, Saved, Store, StoreError};
 use scimbridge_model::{
-    ChannelKey, Connection, CycleSummary, DataStore, GroupRecord, HeldOperation, Record,
-    RecordStatus, Secret, SyncState,
+    AuditEvent, ChannelKey, Connection, CycleSummary, DataStore, GroupRecord, HeldOperation,
+    Record, RecordStatus, Secret, SyncState,
 };
 use sqlx::Row;
 use sqlx::sqlite::{
@@ -541,6 +541,65 @@ impl Store for SqliteStore {
         }
         transaction.commit().await.map_err(backend)?;
         Ok(())
+    }
+
+    async fn record_audit_events(&self, events: &[AuditEvent]) -> Result<(), StoreError> {
+        let mut transaction = self.pool.begin().await.map_err(backend)?;
+        for event in events {
+            sqlx::query(
+                "INSERT INTO audit_events (time_ms, cycle_id, connection, channel, event_type, source_id, dn, name, target_id, success, cause) \
+                 VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
+            )
+            .bind(event.time_ms)
+            .bind(event.cycle_id)
+            .bind(&event.connection)
+            .bind(&event.channel)
+            .bind(&event.event_type)
+            .bind(&event.source_id)
+            .bind(&event.dn)
+            .bind(&event.name)
+            .bind(&event.target_id)
+            .bind(i64::from(event.success))
+            .bind(&event.cause)
+            .execute(&mut *transaction)
+            .await
+            .map_err(backend)?;
+        }
+        transaction.commit().await.map_err(backend)?;
+        Ok(())
+    }
+
+    async fn audit_events_of(&self, who: &str, limit: u32) -> Result<Vec<AuditEvent>, StoreError> {
+        let rows = sqlx::query(
+            "SELECT * FROM (SELECT * FROM audit_events WHERE source_id = ? OR target_id = ? \
+             OR name = ? COLLATE NOCASE OR dn = ? COLLATE NOCASE ORDER BY id DESC LIMIT ?) ORDER BY id",
+        )
+        .bind(who)
+        .bind(who)
+        .bind(who)
+        .bind(who)
+        .bind(i64::from(limit))
+        .fetch_all(&self.pool)
+        .await
+        .map_err(backend)?;
+        rows.iter()
+            .map(|row| {
+                let success: i64 = row.try_get("success").map_err(corrupt)?;
+                Ok(AuditEvent {
+                    time_ms: row.try_get("time_ms").map_err(corrupt)?,
+                    cycle_id: row.try_get("cycle_id").map_err(corrupt)?,
+                    connection: row.try_get("connection").map_err(corrupt)?,
+                    channel: row.try_get("channel").map_err(corrupt)?,
+                    event_type: row.try_get("event_type").map_err(corrupt)?,
+                    source_id: row.try_get("source_id").map_err(corrupt)?,
+                    dn: row.try_get("dn").map_err(corrupt)?,
+                    name: row.try_get("name").map_err(corrupt)?,
+                    target_id: row.try_get("target_id").map_err(corrupt)?,
+                    success: success != 0,
+                    cause: row.try_get("cause").map_err(corrupt)?,
+                })
+            })
+            .collect()
     }
 
     async fn forget_channel(&self, channel: &ChannelKey) -> Result<(), StoreError> {

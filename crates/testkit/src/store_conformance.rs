@@ -2,9 +2,9 @@
 
 use scimbridge_engine::state::{Saved, Store};
 use scimbridge_model::{
-    AuthenticationMethod, ChannelKey, Connection, CycleSummary, DataStore, DataStoreType,
-    GroupMember, GroupRecord, HeldOperation, ProvisioningOptions, Record, RecordStatus, Secret,
-    SyncState, TargetSettings,
+    AuditEvent, AuthenticationMethod, ChannelKey, Connection, CycleSummary, DataStore,
+    DataStoreType, GroupMember, GroupRecord, HeldOperation, ProvisioningOptions, Record,
+    RecordStatus, Secret, SyncState, TargetSettings,
 };
 use serde_json::json;
 
@@ -288,6 +288,51 @@ pub async fn run(store: &dyn Store) {
         vec![held("c", false)]
     );
     assert_eq!(store.held_operations(&elsewhere).await.unwrap().len(), 1);
+
+    // Audit events: appended, found by source id, target id, name or DN, oldest first.
+    let event = |time_ms: i64, source_id: &str, name: &str, event_type: &str| AuditEvent {
+        time_ms,
+        cycle_id: 7,
+        connection: "Slack".into(),
+        channel: "employees".into(),
+        event_type: event_type.into(),
+        source_id: source_id.into(),
+        dn: format!("uid={name},ou=people,dc=example,dc=com"),
+        name: Some(name.into()),
+        target_id: Some(format!("t-{source_id}")),
+        success: true,
+        cause: "new in the source location".into(),
+    };
+    store
+        .record_audit_events(&[
+            event(1, "g1", "ann", "user-create"),
+            event(2, "g2", "bob", "user-create"),
+            event(3, "g1", "ann", "user-disable"),
+        ])
+        .await
+        .unwrap();
+    let ann = vec![
+        event(1, "g1", "ann", "user-create"),
+        event(3, "g1", "ann", "user-disable"),
+    ];
+    assert_eq!(store.audit_events_of("g1", 10).await.unwrap(), ann);
+    assert_eq!(store.audit_events_of("ANN", 10).await.unwrap(), ann);
+    assert_eq!(store.audit_events_of("t-g1", 10).await.unwrap(), ann);
+    assert_eq!(
+        store
+            .audit_events_of("UID=ann,ou=people,dc=example,dc=com", 10)
+            .await
+            .unwrap(),
+        ann
+    );
+    assert_eq!(store.audit_events_of("g1", 1).await.unwrap(), ann[1..]);
+    assert!(
+        store
+            .audit_events_of("nobody", 10)
+            .await
+            .unwrap()
+            .is_empty()
+    );
 
     // Forgetting a channel clears its records, group records and sync state, and nothing else.
     let reset = ChannelKey::new("Slack", "interns");

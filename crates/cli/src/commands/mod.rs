@@ -4,6 +4,7 @@ pub mod channels;
 pub mod check;
 pub mod export;
 pub mod held;
+pub mod history;
 pub mod mapping;
 pub mod plan;
 pub mod quickstart;

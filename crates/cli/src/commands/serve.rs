@@ -174,6 +174,9 @@ async fn channel_worker(
                 .await;
                 match cycle {
                     Ok(report) => {
+                        if let Err(e) = dir.append_audit(&report.events) {
+                            eprintln!("error: {e:#}");
+                        }
                         println!("{}", summary_line(&report));
                         for line in failure_lines(&report, 20) {
                             println!("{line}");

@@ -114,6 +114,7 @@ pub async fn sync_connection(
         )
         .await
         .map_err(|e| anyhow!("channel {}/{}: {e}", connection.name, channel.name))?;
+        dir.append_audit(&report.events)?;
         reports.push(report);
     }
     Ok(reports)

@@ -5,7 +5,8 @@
 
 use async_trait::async_trait;
 use scimbridge_model::{
-    ChannelKey, Connection, CycleSummary, DataStore, GroupRecord, HeldOperation, Record, SyncState,
+    AuditEvent, ChannelKey, Connection, CycleSummary, DataStore, GroupRecord, HeldOperation,
+    Record, SyncState,
 };
 use serde::{Deserialize, Serialize};
 
@@ -105,6 +106,12 @@ pub trait Store: Send + Sync {
         channel: &ChannelKey,
         held: &[HeldOperation],
     ) -> Result<(), StoreError>;
+
+    /// Appends provisioning events to the audit trail.
+    async fn record_audit_events(&self, events: &[AuditEvent]) -> Result<(), StoreError>;
+    /// The events of one user or group, oldest first: `who` is matched against the source id
+    /// (GUID), the target id, the name (case-insensitively) and the DN (case-insensitively).
+    async fn audit_events_of(&self, who: &str, limit: u32) -> Result<Vec<AuditEvent>, StoreError>;
 
     /// Forgets everything the channel knows of its users and groups: records, group records and
     /// sync state (the cycle history stays). The next cycle reads everything and links to the

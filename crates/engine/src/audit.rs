@@ -1,0 +1,124 @@
+//! The audit trail: one event per provisioning action of a cycle, with PingFederate's
+//! provisioner audit fields, built from the plan and what applying it gave.
+
+use scimbridge_model::{
+    AuditEvent, ChannelKey, GroupRecord, PlannedGroupOperation, PlannedOperation, Record,
+};
+
+use crate::apply::groups::{AppliedGroup, GroupOutcome};
+use crate::apply::{Applied, Outcome};
+use crate::clock::Clock;
+
+/// What every event of one cycle shares.
+pub struct AuditContext<'a> {
+    pub channel: &'a ChannelKey,
+    pub cycle_id: i64,
+    pub clock: &'a dyn Clock,
+}
+
+impl AuditContext<'_> {
+    #[allow(clippy::too_many_arguments)]
+    fn event(
+        &self,
+        event_type: String,
+        source_id: &str,
+        dn: &str,
+        name: Option<String>,
+        target_id: Option<String>,
+        success: bool,
+        cause: String,
+    ) -> AuditEvent {
+        AuditEvent {
+            time_ms: self.clock.now_ms(),
+            cycle_id: self.cycle_id,
+            connection: self.channel.connection.clone(),
+            channel: self.channel.channel.clone(),
+            event_type,
+            source_id: source_id.to_owned(),
+            dn: dn.to_owned(),
+            name,
+            target_id,
+            success,
+            cause,
+        }
+    }
+
+    /// The event of a user operation; `None` when nothing happened worth auditing (the target
+    /// already matched, or a record of a gone entry was dropped).
+    pub fn user(
+        &self,
+        op: &PlannedOperation,
+        applied: &Applied,
+        existing: Option<&Record>,
+    ) -> Option<AuditEvent> {
+        let (kind, success, cause) = match &applied.outcome {
+            Outcome::Created => ("create", true, op.reason.clone()),
+            Outcome::Linked => ("link", true, op.reason.clone()),
+            Outcome::Updated => ("update", true, op.reason.clone()),
+            Outcome::Disabled => ("disable", true, op.reason.clone()),
+            Outcome::Deleted => ("delete", true, op.reason.clone()),
+            Outcome::Blocked => ("blocked", false, op.reason.clone()),
+            Outcome::Skipped => ("skipped", true, op.reason.clone()),
+            Outcome::Failed(reason) => (op.operation.verb(), false, reason.clone()),
+            Outcome::Unchanged | Outcome::Forgotten => return None,
+        };
+        let target_id = applied
+            .record
+            .as_ref()
+            .and_then(|r| r.target_id.clone())
+            .or_else(|| existing.and_then(|r| r.target_id.clone()));
+        Some(self.event(
+            format!("user-{kind}"),
+            &op.guid,
+            &op.dn,
+            op.user_name.clone(),
+            target_id,
+            success,
+            cause,
+        ))
+    }
+
+    /// The event of an operation the mass-change guard held.
+    pub fn held(&self, op: &PlannedOperation, existing: Option<&Record>) -> AuditEvent {
+        self.event(
+            "user-held".to_owned(),
+            &op.guid,
+            &op.dn,
+            op.user_name.clone(),
+            existing.and_then(|r| r.target_id.clone()),
+            false,
+            op.reason.clone(),
+        )
+    }
+
+    /// The event of a group operation; `None` when a record of a gone group was dropped.
+    pub fn group(
+        &self,
+        op: &PlannedGroupOperation,
+        applied: &AppliedGroup,
+        existing: Option<&GroupRecord>,
+    ) -> Option<AuditEvent> {
+        let (kind, success, cause) = match &applied.outcome {
+            GroupOutcome::Created => ("create", true, op.reason.clone()),
+            GroupOutcome::Linked => ("link", true, op.reason.clone()),
+            GroupOutcome::Updated => ("update", true, op.reason.clone()),
+            GroupOutcome::Deleted => ("delete", true, op.reason.clone()),
+            GroupOutcome::Failed(reason) => ("failed", false, reason.clone()),
+            GroupOutcome::Forgotten => return None,
+        };
+        let target_id = applied
+            .record
+            .as_ref()
+            .and_then(|r| r.target_id.clone())
+            .or_else(|| existing.and_then(|r| r.target_id.clone()));
+        Some(self.event(
+            format!("group-{kind}"),
+            &op.guid,
+            &op.dn,
+            Some(op.display_name.clone()),
+            target_id,
+            success,
+            cause,
+        ))
+    }
+}
