@@ -2,6 +2,7 @@
 
 mod commands;
 mod context;
+mod metrics;
 mod progress;
 
 use std::path::PathBuf;

@@ -941,7 +941,7 @@ fn serve_runs_every_channel_follows_changes_and_takes_new_configuration_without_
     let mut child = Command::new(bin())
         .arg("--data-dir")
         .arg(&data)
-        .args(["serve", "--frequency", "3600"])
+        .args(["serve", "--frequency", "3600", "--listen", "127.0.0.1:0"])
         .stdin(Stdio::null())
         .stdout(Stdio::piped())
         .stderr(Stdio::inherit())
@@ -996,6 +996,35 @@ fn serve_runs_every_channel_follows_changes_and_takes_new_configuration_without_
         &|| target.client().user_by_name("eve").is_some(),
         "eve from the new channel",
     );
+
+    // Metrics and health, on the address the service printed.
+    let metrics_url = output
+        .lock()
+        .unwrap()
+        .iter()
+        .find_map(|l| {
+            l.strip_prefix("metrics on ")
+                .map(|rest| rest.split(',').next().unwrap().to_owned())
+        })
+        .unwrap();
+    let metrics = reqwest::blocking::get(&metrics_url)
+        .unwrap()
+        .text()
+        .unwrap();
+    assert!(
+        metrics.contains("scimbridge_cycles_total{channel=\"app/staff\",outcome=\"completed\"}"),
+        "{metrics}"
+    );
+    assert!(
+        metrics.contains("scimbridge_operations_total{channel=\"app/staff\",type=\"user-create\",success=\"true\"}"),
+        "{metrics}"
+    );
+    assert!(
+        metrics.contains("scimbridge_last_successful_cycle_seconds{channel=\"app/contractors\"}"),
+        "{metrics}"
+    );
+    let health = reqwest::blocking::get(metrics_url.replace("/metrics", "/healthz")).unwrap();
+    assert_eq!(health.status(), 200);
 
     let _ = Command::new("kill").arg(child.id().to_string()).status();
     let status = child.wait().unwrap();

@@ -9,8 +9,8 @@ use std::process::ExitCode;
 use std::sync::Arc;
 use std::time::Duration;
 
-use anyhow::Result;
-use scimbridge_engine::clock::SystemClock;
+use anyhow::{Context, Result};
+use scimbridge_engine::clock::{Clock, SystemClock};
 use scimbridge_engine::source::ldap;
 use scimbridge_engine::state::Store;
 use scimbridge_engine::{NoProgress, run_cycle};
@@ -20,6 +20,7 @@ use tokio::task::JoinHandle;
 
 use crate::commands::target::shutdown_signal;
 use crate::context::DataDir;
+use crate::metrics::Metrics;
 use crate::progress::{failure_lines, summary_line};
 
 /// How often the service looks for configuration changes.
@@ -27,6 +28,9 @@ const RELOAD_EVERY: Duration = Duration::from_secs(2);
 
 #[derive(Debug, clap::Args)]
 pub struct Args {
+    /// Address of `/metrics` (Prometheus) and `/healthz`.
+    #[arg(long, default_value = "127.0.0.1:9464")]
+    listen: std::net::SocketAddr,
     /// Seconds between cycles of a channel ("synchronization frequency"); a channel's own
     /// `synchronization_frequency` wins.
     #[arg(long, default_value_t = 60)]
@@ -52,6 +56,20 @@ pub async fn run(data_dir: &Path, args: Args) -> Result<ExitCode> {
 
 async fn serve(dir: Arc<DataDir>, args: Args) -> Result<ExitCode> {
     let frequency = Duration::from_secs(args.frequency.max(1));
+    let metrics = Metrics::default();
+    let listener = tokio::net::TcpListener::bind(args.listen)
+        .await
+        .with_context(|| format!("cannot listen on {} for /metrics", args.listen))?;
+    println!(
+        "metrics on http://{}/metrics, health on /healthz",
+        listener.local_addr()?
+    );
+    let router = metrics.router();
+    tokio::spawn(async move {
+        if let Err(e) = axum::serve(listener, router).await {
+            eprintln!("error: the metrics endpoint stopped: {e}");
+        }
+    });
     println!(
         "scimbridge serve: a cycle every {} s per channel, at once on a directory change; Ctrl-C or SIGTERM stops",
         frequency.as_secs()
@@ -84,6 +102,7 @@ async fn serve(dir: Arc<DataDir>, args: Args) -> Result<ExitCode> {
                         dir.clone(),
                         key.clone(),
                         frequency,
+                        metrics.clone(),
                         stop_rx,
                     ));
                     println!("channel {key}: started");
@@ -138,6 +157,7 @@ async fn channel_worker(
     dir: Arc<DataDir>,
     key: ChannelKey,
     default_frequency: Duration,
+    metrics: Metrics,
     mut stop: watch::Receiver<bool>,
 ) {
     let (changed, mut changes) = mpsc::channel::<()>(1);
@@ -174,6 +194,7 @@ async fn channel_worker(
                 .await;
                 match cycle {
                     Ok(report) => {
+                        metrics.cycle_completed(&report, SystemClock.now_ms());
                         if let Err(e) = dir.append_audit(&report.events) {
                             eprintln!("error: {e:#}");
                         }
@@ -183,7 +204,10 @@ async fn channel_worker(
                         }
                     }
                     // Nothing was deprovisioned; the next cycle tries again.
-                    Err(e) => eprintln!("error: channel {key}: {e}"),
+                    Err(e) => {
+                        metrics.cycle_stopped(&key.to_string());
+                        eprintln!("error: channel {key}: {e}");
+                    }
                 }
             }
             Err(e) => eprintln!("error: channel {key}: {e:#}"),
