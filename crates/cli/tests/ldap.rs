@@ -410,6 +410,23 @@ fn a_failing_source_deprovisions_nobody_and_says_why() {
         user_names(&target),
         [("ann".into(), true), ("bob".into(), true)]
     );
+
+    // The same, logged as JSON lines for a log pipeline; the bind password never appears.
+    let output = scimbridge(&data, &["--log-format", "json", "-v", "sync", "app"], &[]);
+    let err = stderr(&output);
+    let stopped: Value = err
+        .lines()
+        .filter_map(|l| serde_json::from_str::<Value>(l).ok())
+        .find(|e| e["fields"]["message"] == "cycle stopped")
+        .unwrap_or_else(|| panic!("{err}"));
+    assert_eq!(stopped["level"], "ERROR");
+    assert!(
+        stopped["fields"]["error"]
+            .as_str()
+            .unwrap()
+            .contains("no LDAP server answered")
+    );
+    assert!(!err.contains(SYNC_PASSWORD), "{err}");
 }
 
 #[test]
