@@ -1178,3 +1178,77 @@ fn the_mass_change_guard_holds_deprovisions_until_approved() {
     assert!(ok(scimbridge(&data, &["held", "app"], &[])).contains("nothing held"));
     assert!(sync(&data).contains("held 3"));
 }
+
+#[test]
+fn sync_one_user_on_demand_with_a_dry_run() {
+    let dir = tempfile::tempdir().unwrap();
+    let slapd = Slapd::start(dir.path());
+    slapd.add(&format!(
+        "{}{}",
+        person("ann", "Ann Lee", "people"),
+        person("bob", "Bob Stone", "people")
+    ));
+    let target = TargetProcess::start(&dir.path().join("target.db"), "t0ken");
+    let data = dir.path().join("data");
+    let cfg = dir.path().join("app.toml");
+    std::fs::write(&cfg, config(&slapd, &target, "", "", "disable")).unwrap();
+    ok(scimbridge(&data, &["apply", "-f", &path_str(&cfg)], &[]));
+    let ann = dn("ann");
+
+    let out = ok(scimbridge(
+        &data,
+        &["sync", "app", "--user", &ann, "--dry-run"],
+        &[],
+    ));
+    assert!(
+        out.contains("channel app/staff: would create ann: new in the source location"),
+        "{out}"
+    );
+    assert!(out.contains("\"displayName\": \"Ann Lee\""), "{out}");
+    assert!(target.client().users().is_empty());
+
+    let out = ok(scimbridge(&data, &["sync", "app", "--user", &ann], &[]));
+    assert!(
+        out.contains("create ann: new in the source location: created"),
+        "{out}"
+    );
+    assert_eq!(user_names(&target), [("ann".into(), true)]);
+
+    // By user name, once known; only that user moves.
+    slapd.modify(&format!(
+        "dn: {ann}\nchangetype: modify\nreplace: cn\ncn: Ann Lee-Smith\n\n\
+         dn: {}\nchangetype: modify\nreplace: cn\ncn: Robert Stone\n",
+        dn("bob")
+    ));
+    let out = ok(scimbridge(&data, &["sync", "app", "--user", "ANN"], &[]));
+    assert!(
+        out.contains("update ann") && out.contains(": updated"),
+        "{out}"
+    );
+    assert_eq!(
+        target.client().user_by_name("ann").unwrap()["displayName"],
+        "Ann Lee-Smith"
+    );
+    assert!(target.client().user_by_name("bob").is_none());
+
+    slapd.modify(&format!("dn: {ann}\nchangetype: delete\n"));
+    let out = ok(scimbridge(&data, &["sync", "app", "--user", "ann"], &[]));
+    assert!(
+        out.contains("disable ann: left the source location") && out.contains(": disabled"),
+        "{out}"
+    );
+    assert_eq!(user_names(&target), [("ann".into(), false)]);
+
+    let output = scimbridge(&data, &["sync", "app", "--user", "nobody"], &[]);
+    assert!(!output.status.success());
+    assert!(
+        stderr(&output).contains("reads or knows nobody"),
+        "{}",
+        stderr(&output)
+    );
+    let history = ok(scimbridge(&data, &["history", "ann"], &[]));
+    assert!(
+        history.contains("cycle 0  user-create  ok  ann"),
+        "{history}"
+    );
+}

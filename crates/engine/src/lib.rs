@@ -10,6 +10,7 @@ pub mod audit;
 pub mod clock;
 pub mod detect;
 pub mod map;
+pub mod one;
 pub mod plan;
 pub mod run;
 pub mod secret;

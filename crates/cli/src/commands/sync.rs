@@ -5,9 +5,13 @@ use std::process::ExitCode;
 use std::time::Duration;
 
 use anyhow::{Result, anyhow};
+use scimbridge_engine::apply::Outcome;
 use scimbridge_engine::clock::SystemClock;
+use scimbridge_engine::map::fields::mask;
+use scimbridge_engine::one::sync_user;
+use scimbridge_engine::state::Store;
 use scimbridge_engine::{CycleReport, NoProgress, Progress, run_cycle};
-use scimbridge_model::{Connection, DataStoreType};
+use scimbridge_model::{ChannelKey, Connection, DataStoreType, Operation};
 use tokio::sync::mpsc;
 
 use crate::EXIT_RECORDS_FAILED;
@@ -27,11 +31,21 @@ pub struct Args {
     /// safety cycles of those with one.
     #[arg(long, default_value_t = 60, requires = "watch")]
     interval: u64,
+    /// Provision only this user, now: a DN, or the user name or entry GUID of a user the
+    /// connection already knows.
+    #[arg(long, conflicts_with = "watch")]
+    user: Option<String>,
+    /// With --user: say what would be done, and do nothing.
+    #[arg(long, requires = "user")]
+    dry_run: bool,
 }
 
 pub async fn run(data_dir: &Path, args: Args) -> Result<ExitCode> {
     let dir = DataDir::open(data_dir, false).await?;
     let connection = dir.connection(&args.connection).await?;
+    if let Some(who) = &args.user {
+        return sync_one(&dir, &connection, who, args.dry_run).await;
+    }
     let reports = sync_connection(&dir, &connection, &BarProgress::new()).await?;
     let code = print_reports(&reports);
     if !args.watch {
@@ -39,6 +53,103 @@ pub async fn run(data_dir: &Path, args: Args) -> Result<ExitCode> {
     }
     watch(&dir, &connection, Duration::from_secs(args.interval.max(1))).await?;
     Ok(ExitCode::SUCCESS)
+}
+
+/// Provisions one user in every active channel that reads it.
+async fn sync_one(
+    dir: &DataDir,
+    connection: &Connection,
+    who: &str,
+    dry_run: bool,
+) -> Result<ExitCode> {
+    let mut found = false;
+    let mut failed = false;
+    for channel in connection.channels.iter().filter(|c| c.active) {
+        let key = ChannelKey::new(&connection.name, &channel.name);
+        // A DN as given; else the DN of the record with that user name or GUID.
+        let dn = if who.contains('=') {
+            Some(who.to_owned())
+        } else {
+            dir.store
+                .record_heads(&key)
+                .await?
+                .into_iter()
+                .find(|r| {
+                    r.guid == who
+                        || r.user_name
+                            .as_deref()
+                            .is_some_and(|n| n.eq_ignore_ascii_case(who))
+                })
+                .map(|r| r.dn)
+        };
+        let Some(dn) = dn else { continue };
+        let data_store = dir.data_store(&channel.data_store).await?;
+        let Some(one) = sync_user(
+            &dir.store,
+            connection,
+            channel,
+            &data_store,
+            &dn,
+            dry_run,
+            &SystemClock,
+        )
+        .await
+        .map_err(|e| anyhow!("channel {key}: {e}"))?
+        else {
+            continue;
+        };
+        found = true;
+        let operation = &one.operation;
+        match &one.applied {
+            None => {
+                println!("channel {key}: would {operation}");
+                if let Operation::Create { image }
+                | Operation::Update { image, .. }
+                | Operation::Disable { image, .. } = &operation.operation
+                {
+                    let image = mask(
+                        image,
+                        &channel.attribute_mapping,
+                        &channel.extension_mapping,
+                    );
+                    println!("{}", serde_json::to_string_pretty(&image)?);
+                }
+            }
+            Some(applied) => match &applied.outcome {
+                Outcome::Failed(reason) => {
+                    failed = true;
+                    println!("channel {key}: {operation}: failed: {reason}");
+                }
+                outcome => println!("channel {key}: {operation}: {}", outcome_word(outcome)),
+            },
+        }
+    }
+    if !found {
+        return Err(anyhow!(
+            "no active channel of connection \"{}\" reads or knows {who} (give its DN, or the user name or GUID of a provisioned user)",
+            connection.name
+        ));
+    }
+    Ok(if failed {
+        ExitCode::from(EXIT_RECORDS_FAILED)
+    } else {
+        ExitCode::SUCCESS
+    })
+}
+
+fn outcome_word(outcome: &Outcome) -> &'static str {
+    match outcome {
+        Outcome::Created => "created",
+        Outcome::Linked => "linked",
+        Outcome::Updated => "updated",
+        Outcome::Disabled => "disabled",
+        Outcome::Deleted => "deleted",
+        Outcome::Unchanged => "already right",
+        Outcome::Skipped => "skipped",
+        Outcome::Blocked => "blocked",
+        Outcome::Forgotten => "forgotten",
+        Outcome::Failed(_) => "failed",
+    }
 }
 
 /// Runs cycles as changes arrive until Ctrl-C or SIGTERM. A feed that breaks is reopened after

@@ -1,0 +1,159 @@
+//! One user on demand (`scimbridge sync CONNECTION --user WHO`): the same stages as a cycle, for
+//! one entry, read by DN. The mass-change guard does not apply: an operator asked for it.
+
+use std::collections::HashMap;
+use std::time::Duration;
+
+use scimbridge_model::{Channel, ChannelKey, Connection, DataStore, PlannedOperation, Record};
+
+use crate::apply::{Applied, ScimClient, apply_operation};
+use crate::audit::AuditContext;
+use crate::clock::Clock;
+use crate::detect::{channel_fingerprint, entry_fingerprint};
+use crate::map::fields::keep_create_only;
+use crate::map::{map_user, mapped_attributes};
+use crate::plan::{Candidate, plan_users};
+use crate::run::CycleError;
+use crate::source::{normalize_dn, read_user_entry};
+use crate::state::Store;
+
+/// What was planned for the user, and what applying it gave (`None` for a dry run).
+#[derive(Debug, Clone, PartialEq)]
+pub struct OneUser {
+    pub operation: PlannedOperation,
+    pub applied: Option<Applied>,
+}
+
+/// Plans (and unless `dry_run`, applies) the one user with this DN. `None` when the channel
+/// neither reads such an entry nor has a record of it.
+pub async fn sync_user(
+    store: &dyn Store,
+    connection: &Connection,
+    channel: &Channel,
+    data_store: &DataStore,
+    dn: &str,
+    dry_run: bool,
+    clock: &dyn Clock,
+) -> Result<Option<OneUser>, CycleError> {
+    let key = ChannelKey::new(&connection.name, &channel.name);
+    let settings = channel.source_settings.effective(data_store.ldap_type());
+    let fingerprint = channel_fingerprint(&connection.options, channel, &settings);
+    let mapped = mapped_attributes(&channel.attribute_mapping, &channel.extension_mapping);
+    let entry =
+        read_user_entry(data_store, &settings, &channel.source_location, &mapped, dn).await?;
+    let wanted = normalize_dn(dn);
+    let heads = store.record_heads(&key).await?;
+    let guid = match &entry {
+        Some(Ok(entry)) => Some(entry.guid.clone()),
+        _ => heads
+            .iter()
+            .find(|r| normalize_dn(&r.dn) == wanted)
+            .map(|r| r.guid.clone()),
+    };
+    let records: Vec<Record> = match &guid {
+        Some(guid) => {
+            store
+                .records_by_guid(&key, std::slice::from_ref(guid))
+                .await?
+        }
+        None => Vec::new(),
+    };
+    let by_guid: HashMap<String, Record> = records
+        .iter()
+        .map(|r| (r.guid.clone(), r.clone()))
+        .collect();
+    let plan = match entry {
+        Some(Ok(entry)) => {
+            let mut user = map_user(
+                &entry,
+                &channel.attribute_mapping,
+                &channel.extension_mapping,
+                &settings.account_status,
+            );
+            if let (Ok(user), Some(applied)) = (
+                &mut user,
+                by_guid
+                    .get(&entry.guid)
+                    .and_then(|r| r.applied_image.as_ref()),
+            ) {
+                keep_create_only(
+                    &mut user.image,
+                    applied,
+                    &channel.attribute_mapping,
+                    &channel.extension_mapping,
+                );
+            }
+            let candidate = Candidate {
+                fingerprint: entry_fingerprint(&fingerprint, &entry),
+                mapped: user.map_err(|e| e.to_string()),
+                guid: entry.guid,
+                dn: entry.dn,
+            };
+            plan_users(
+                vec![candidate],
+                Vec::new(),
+                &by_guid,
+                &connection.options,
+                0,
+            )
+        }
+        Some(Err(reason)) => {
+            let candidate = Candidate {
+                guid: format!("dn:{wanted}"),
+                dn: dn.to_owned(),
+                fingerprint: String::new(),
+                mapped: Err(reason),
+            };
+            plan_users(
+                vec![candidate],
+                Vec::new(),
+                &by_guid,
+                &connection.options,
+                0,
+            )
+        }
+        // Gone from the channel's scope: a leaver.
+        None => match records.into_iter().next() {
+            Some(record) => plan_users(
+                Vec::new(),
+                vec![record],
+                &HashMap::new(),
+                &connection.options,
+                0,
+            ),
+            None => return Ok(None),
+        },
+    };
+    let Some(operation) = plan.operations.into_iter().next() else {
+        return Ok(None);
+    };
+    if dry_run {
+        return Ok(Some(OneUser {
+            operation,
+            applied: None,
+        }));
+    }
+    let existing = by_guid.get(&operation.guid);
+    let client = ScimClient::new(&connection.target, Duration::from_secs(channel.timeout))?;
+    let applied = apply_operation(&client, &operation, existing, &connection.options).await;
+    match &applied.record {
+        Some(record) if existing != Some(record) => store.save_record(&key, record).await?,
+        Some(_) => {}
+        None if existing.is_some() => store.delete_record(&key, &operation.guid).await?,
+        None => {}
+    }
+    let audit = AuditContext {
+        channel: &key,
+        cycle_id: 0,
+        clock,
+    };
+    let events: Vec<_> = audit
+        .user(&operation, &applied, existing)
+        .into_iter()
+        .collect();
+    store.record_audit_events(&events).await?;
+    Ok(Some(OneUser {
+        operation,
+        applied: Some(applied),
+    }))
+}
