@@ -636,6 +636,21 @@ locale = { expression = 'IIF(IsPresent(entryCSN), "en-US", "none")' }
         (user["externalId"].as_str(), user["title"].as_str()),
         (Some("1001"), Some("Sales"))
     );
+
+    // Linking an existing target user (here after forgetting every record) writes no
+    // create-only value: the target keeps its own.
+    ok(scimbridge(
+        &data,
+        &["channel", "reset", "staff", "--all-state"],
+        &[],
+    ));
+    slapd.modify(&format!(
+        "dn: {ann}\nchangetype: modify\nreplace: employeeNumber\nemployeeNumber: 3003\n"
+    ));
+    let out = sync(&data);
+    assert!(out.contains("linked 1,"), "{out}");
+    let user = target.client().user_by_name("zoe.muller").unwrap();
+    assert_eq!(user["externalId"].as_str(), Some("1001"));
 }
 
 #[test]

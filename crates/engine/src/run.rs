@@ -453,6 +453,13 @@ async fn read_source(
             Ok((scan, read))
         }
         DataStoreType::Ldap => {
+            // A cursor belongs to the directory it was taken from: other hosts, a full read.
+            let hosts = data_store
+                .ldap
+                .as_ref()
+                .map(|l| l.urls().join(" "))
+                .unwrap_or_default();
+            let fingerprint = &format!("{fingerprint} {hosts}");
             let previous = previous.filter(|state| {
                 incremental_allowed(
                     state,

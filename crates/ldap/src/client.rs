@@ -31,7 +31,7 @@ pub const PAGED_RESULTS_OID: &str = "1.2.840.113556.1.4.319";
 /// LDAP result code e-syncRefreshRequired (RFC 4533 §2.5): the cookie is too old.
 const SYNC_REFRESH_REQUIRED: u32 = 4096;
 
-#[derive(Debug, Clone, PartialEq, Eq)]
+#[derive(Clone, PartialEq, Eq)]
 pub enum Bind {
     Anonymous,
     Simple {
@@ -42,8 +42,19 @@ pub enum Bind {
     SaslExternal,
 }
 
+impl std::fmt::Debug for Bind {
+    // The password never reaches a log through Debug.
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            Bind::Anonymous => f.write_str("Anonymous"),
+            Bind::Simple { dn, .. } => write!(f, "Simple {{ dn: {dn:?}, password: \"***\" }}"),
+            Bind::SaslExternal => f.write_str("SaslExternal"),
+        }
+    }
+}
+
 /// How to reach and authenticate to a directory.
-#[derive(Debug, Clone)]
+#[derive(Clone)]
 pub struct ClientSettings {
     /// `ldap://host:port` or `ldaps://host:port`, tried in order until one answers.
     pub urls: Vec<String>,
@@ -60,6 +71,21 @@ pub struct ClientSettings {
     pub operation_timeout: Duration,
     /// Entries per page of a paged search.
     pub page_size: u32,
+}
+
+impl std::fmt::Debug for ClientSettings {
+    // Keys and passwords stay out of Debug output.
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("ClientSettings")
+            .field("urls", &self.urls)
+            .field("start_tls", &self.start_tls)
+            .field("bind", &self.bind)
+            .field("client_certificate", &self.client_certificate_pem.is_some())
+            .field("connect_timeout", &self.connect_timeout)
+            .field("operation_timeout", &self.operation_timeout)
+            .field("page_size", &self.page_size)
+            .finish_non_exhaustive()
+    }
 }
 
 #[derive(Debug, thiserror::Error)]
@@ -315,6 +341,27 @@ impl LdapClient {
         }
     }
 
+    /// The entry at `dn` when it matches `filter` (a base search); `None` when it does not
+    /// exist or does not match.
+    pub async fn read_matching(
+        &mut self,
+        dn: &str,
+        filter: &str,
+        attributes: &[&str],
+    ) -> Result<Option<LdifRecord>, LdapError> {
+        let mut found = None;
+        match self
+            .search(dn, Scope::Base, filter, attributes, false, |e| {
+                found = Some(e)
+            })
+            .await
+        {
+            Ok(()) => Ok(found),
+            Err(LdapError::NoSuchObject { .. }) => Ok(None),
+            Err(e) => Err(e),
+        }
+    }
+
     /// Up to `limit` entries of the subtree below `base` (a size limit, not paging).
     pub async fn sample(
         &mut self,
@@ -472,12 +519,14 @@ impl LdapClient {
         cookie: Option<Vec<u8>>,
     ) -> Result<SyncRefresh, LdapError> {
         let operation = || format!("content synchronization of {base} for {filter}");
-        let control: RawControl = SyncRequest {
+        let mut control: RawControl = SyncRequest {
             mode: RefreshMode::RefreshOnly,
             cookie: cookie.clone(),
             reload_hint: false,
         }
         .into();
+        // Critical: a database without the sync provider must refuse, not answer a plain search.
+        control.crit = true;
         let attrs: Vec<String> = attributes.iter().map(|a| (*a).to_owned()).collect();
         let mut stream = self
             .ldap
@@ -502,10 +551,15 @@ impl LdapClient {
                 }
             };
             if item.is_intermediate() {
-                match parse_sync_info(&item) {
-                    Some(info) => apply_sync_info(&mut refresh, info),
-                    None => tracing::warn!(base, "skipped a malformed Sync Info message"),
-                }
+                // A message skipped here could turn present entries into deleted ones.
+                let Some(info) = parse_sync_info(&item) else {
+                    stream.finish().await;
+                    return Err(operation_error(
+                        operation(),
+                        "the server sent a malformed Sync Info message",
+                    ));
+                };
+                apply_sync_info(&mut refresh, info);
                 continue;
             }
             if item.is_ref() {
@@ -516,7 +570,14 @@ impl LdapClient {
                     .then(|| raw.val.as_deref().and_then(parse_sync_state))
                     .flatten()
             });
-            let Some(state) = state else { continue };
+            let Some(state) = state else {
+                stream.finish().await;
+                return Err(operation_error(
+                    operation(),
+                    "an entry came without a Sync State control: the server ignored the Sync \
+                     Request (is the syncprov overlay on this database?)",
+                ));
+            };
             if let Some(cookie) = state.cookie {
                 refresh.cookie = Some(cookie);
             }

@@ -76,9 +76,18 @@ pub struct PlannedOperation {
     #[serde(flatten)]
     pub operation: Operation,
     pub reason: String,
+    /// For a create: what to write when an existing target user is linked instead, that is the
+    /// image without its create-only fields. `None`: the image itself.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub link_image: Option<serde_json::Value>,
 }
 
 impl PlannedOperation {
+    /// What a link writes: the image without its create-only fields.
+    pub fn link_image<'a>(&'a self, image: &'a serde_json::Value) -> &'a serde_json::Value {
+        self.link_image.as_ref().unwrap_or(image)
+    }
+
     /// A short name for messages: the user name when known, else the DN.
     pub fn label(&self) -> &str {
         self.user_name.as_deref().unwrap_or(&self.dn)

@@ -42,7 +42,7 @@ pub async fn run(data_dir: &Path, args: Args) -> Result<ExitCode> {
         }
         let mut plan = planned.plan;
         // Masked fields stay hidden in what the plan prints.
-        for operation in &mut plan.operations {
+        for operation in plan.operations.iter_mut().chain(plan.held.iter_mut()) {
             if let Operation::Create { image }
             | Operation::Update { image, .. }
             | Operation::Disable { image, .. } = &mut operation.operation

@@ -209,6 +209,7 @@ pub async fn create_users(
         };
         match found.get(&names[index].to_lowercase()) {
             Some(id) => {
+                let image = op.link_image(image);
                 let applied = match link_user(client, id, image).await {
                     Ok(version) => settled(
                         op,

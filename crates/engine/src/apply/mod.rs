@@ -71,6 +71,10 @@ pub async fn apply_operation(
 ) -> Applied {
     match &op.operation {
         Operation::Create { image } => match create_or_link(client, op, image).await {
+            // A linked user got the image without its create-only fields.
+            Ok(written) if written.outcome == Outcome::Linked => {
+                settled(op, existing, written, op.link_image(image))
+            }
             Ok(written) => settled(op, existing, written, image),
             Err(e) => failed(op, existing, e.to_string(), false),
         },
@@ -181,7 +185,14 @@ async fn create_or_link(
     let mut posted = 0;
     loop {
         if let Some(id) = client.find_user(&identifier).await? {
-            let version = link_user(client, &id, image).await?;
+            // Ours when our own create went unanswered: it gets the whole image. Someone
+            // else's gets no create-only value (a password, say).
+            let written = if posted > 0 {
+                image
+            } else {
+                op.link_image(image)
+            };
+            let version = link_user(client, &id, written).await?;
             // Found after our own create went unanswered: it is ours.
             let outcome = if posted > 0 {
                 Outcome::Created
@@ -206,7 +217,7 @@ async fn create_or_link(
             Err(e) if e.is_duplicate() => {
                 return match client.find_user(&identifier).await? {
                     Some(id) => {
-                        let version = link_user(client, &id, image).await?;
+                        let version = link_user(client, &id, op.link_image(image)).await?;
                         Ok(Written {
                             target_id: id,
                             version,

@@ -41,6 +41,8 @@ pub fn channel_fingerprint(
         "source_settings": source_settings,
         "source_location": channel.source_location,
         "attribute_mapping": channel.attribute_mapping,
+        "extension_mapping": channel.extension_mapping,
+        "data_store": channel.data_store,
     });
     hex::encode(Sha256::digest(settings.to_string().as_bytes()))
 }

@@ -239,9 +239,24 @@ fn check_function_names(source: &str) -> Result<(), ExpressionError> {
             while next < chars.len() && chars[next].is_whitespace() {
                 next += 1;
             }
-            // A method (`x.upper()`) or a filter (`x | replace(…)`) is not a function call.
+            // A method (`x.upper()`), a filter (`x | replace(…)`), a test (`x is
+            // divisibleby(3)`) or a keyword before parentheses (`not (…)`) is not a call.
             let before = chars[..start].iter().rev().find(|c| !c.is_whitespace());
-            let method_or_filter = matches!(before, Some('.') | Some('|'));
+            let previous_word: String = chars[..start]
+                .iter()
+                .rev()
+                .skip_while(|c| c.is_whitespace())
+                .take_while(|c| c.is_alphanumeric() || **c == '_')
+                .collect::<Vec<_>>()
+                .into_iter()
+                .rev()
+                .collect();
+            let keyword = matches!(
+                name.as_str(),
+                "not" | "and" | "or" | "in" | "if" | "else" | "is" | "true" | "false" | "none"
+            );
+            let method_or_filter =
+                matches!(before, Some('.') | Some('|')) || previous_word == "is" || keyword;
             let global = environment().globals().any(|(g, _)| g == name);
             if next < chars.len()
                 && chars[next] == '('
@@ -605,8 +620,20 @@ mod tests {
         assert!(err.to_string().contains("unknown function Apend"), "{err}");
         let err = compile(r#"tolower(uid)"#).unwrap_err();
         assert!(err.to_string().contains("did you mean ToLower?"), "{err}");
-        // A name in a string is not a call.
+        // A name in a string is not a call, nor is a keyword or a test before parentheses.
         assert!(compile(r#"Append(uid, " Foo(bar)")"#).is_ok());
+        for valid in [
+            r#"not (uid == "x")"#,
+            r#"uid in ("a", "b")"#,
+            r#""A" if (uid) else "B""#,
+            r#"uid is divisibleby(3)"#,
+        ] {
+            assert!(
+                compile(valid).is_ok(),
+                "{valid}: {:?}",
+                compile(valid).err()
+            );
+        }
     }
 
     #[test]

@@ -192,6 +192,24 @@ pub fn keep_create_only(
     }
 }
 
+/// The image without its create-only fields (what linking an existing user may write); `None`
+/// when the mapping has no create-only field.
+pub fn without_create_only(
+    image: &Value,
+    mapping: &AttributeMapping,
+    extensions: &ExtensionMapping,
+) -> Option<Value> {
+    let paths = selected_paths(mapping, extensions, |m| m.create_only);
+    if paths.is_empty() {
+        return None;
+    }
+    let mut stripped = image.clone();
+    for steps in paths {
+        remove(&mut stripped, &steps);
+    }
+    Some(stripped)
+}
+
 /// A copy of the image with the masked fields' values replaced by [`MASK`].
 pub fn mask(image: &Value, mapping: &AttributeMapping, extensions: &ExtensionMapping) -> Value {
     let mut masked = image.clone();

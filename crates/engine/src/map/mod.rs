@@ -18,6 +18,9 @@ pub struct DesiredUser {
     pub active: bool,
     /// The full SCIM 2.0 User resource (without `id` and `meta`).
     pub image: Value,
+    /// The image without its create-only fields, for linking an existing target user; `None`
+    /// when the mapping has none.
+    pub link_image: Option<Value>,
 }
 
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
@@ -131,10 +134,13 @@ pub fn map_user(
     let mut ordered = Map::new();
     ordered.insert("schemas".into(), Value::Array(schemas));
     ordered.extend(image);
+    let image = Value::Object(ordered);
+    let link_image = fields::without_create_only(&image, mapping, extensions);
     Ok(DesiredUser {
         user_name,
         active,
-        image: Value::Object(ordered),
+        image,
+        link_image,
     })
 }
 

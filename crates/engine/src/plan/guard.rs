@@ -71,6 +71,7 @@ mod tests {
             fingerprint: None,
             operation,
             reason: "left the source location".into(),
+            link_image: None,
         }
     }
 
@@ -153,8 +154,10 @@ mod tests {
         let approved: HashSet<String> = (0..6).map(|i| format!("u{i}")).collect();
         hold_mass_deprovisioning(&mut p, 100, &settings(5, 50), &approved);
         assert!(p.held.is_empty());
-        let mut disabled = GuardSettings::default();
-        disabled.enabled = false;
+        let disabled = GuardSettings {
+            enabled: false,
+            ..GuardSettings::default()
+        };
         let mut p = plan(1000);
         hold_mass_deprovisioning(&mut p, 1000, &disabled, &HashSet::new());
         assert!(p.held.is_empty());

@@ -68,6 +68,7 @@ fn plan_present(
             fingerprint: Some(fingerprint.clone()),
             operation,
             reason,
+            link_image: None,
         };
     let user = match mapped {
         Ok(user) => user,
@@ -80,6 +81,7 @@ fn plan_present(
         user_name,
         active,
         image,
+        link_image,
     } = user;
     let name = Some(user_name);
     let target_id = record.and_then(|r| r.target_id.clone());
@@ -100,7 +102,10 @@ fn plan_present(
                 Some(RecordStatus::Deleted | RecordStatus::Skipped) => "enabled in the directory",
                 _ => "new in the source location",
             };
-            planned(name, Operation::Create { image }, reason.into())
+            PlannedOperation {
+                link_image,
+                ..planned(name, Operation::Create { image }, reason.into())
+            }
         }
         (true, Some(target_id)) => {
             if applied == Some(&image) && !retrying {
@@ -151,11 +156,14 @@ fn plan_present(
                     "disabled user needs to be created, but user create is off".into(),
                 );
             }
-            planned(
-                name,
-                Operation::Create { image },
-                "disabled in the directory; provision disabled users is on".into(),
-            )
+            PlannedOperation {
+                link_image,
+                ..planned(
+                    name,
+                    Operation::Create { image },
+                    "disabled in the directory; provision disabled users is on".into(),
+                )
+            }
         }
         (false, Some(target_id)) => {
             if applied == Some(&image) && !retrying {
@@ -192,6 +200,7 @@ fn plan_leaver(record: Record, options: &ProvisioningOptions) -> PlannedOperatio
         fingerprint: None,
         operation,
         reason: reason.to_owned(),
+        link_image: None,
     };
     let target_id = match (&record.target_id, record.status) {
         (Some(target_id), status) if status != RecordStatus::Deleted => target_id.clone(),

@@ -20,6 +20,7 @@ fn candidate(guid: &str, title: &str, active: bool) -> Candidate {
             user_name: guid.into(),
             active,
             image: image(guid, title, active),
+            link_image: None,
         }),
     }
 }

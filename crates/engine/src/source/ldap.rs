@@ -348,7 +348,13 @@ pub async fn read(
     })?;
     let cursor = previous
         .filter(|p| p.mechanism == mechanism.name() && !p.cursor.is_empty())
-        .map(|p| p.cursor.clone());
+        .map(|p| p.cursor.clone())
+        // Another domain controller answered: its USNs are not comparable, read everything.
+        .filter(|c| {
+            mechanism != ChangeDetection::ActiveDirectoryUsn
+                || c.rsplit_once('@')
+                    .is_some_and(|(_, url)| url == client.url())
+        });
     let attrs: Vec<&str> = attributes.iter().map(String::as_str).collect();
     let filter = user_filter(settings, location);
     let base = location.base_dn.as_str();
@@ -430,55 +436,67 @@ pub async fn read(
             next_cursor = BASE64.encode(&changes.cookie);
             let known_guids: HashSet<&str> = known.iter().map(|k| k.guid.as_str()).collect();
             for partial in changes.changed {
-                let entry = to_entry(&partial);
-                let Ok(guid) = entry_guid(&entry, settings) else {
-                    continue;
-                };
+                // DirSync names objects by objectGUID; another GUID attribute is known only
+                // from the whole entry.
+                let guid = entry_guid(&to_entry(&partial), settings).ok();
                 let deleted = partial
                     .first_text("isDeleted")
                     .is_some_and(|v| v.eq_ignore_ascii_case("true"));
                 if deleted {
-                    scan.removed_guids.push(guid);
+                    scan.removed_guids.extend(guid);
                     continue;
                 }
                 // DirSync sends only what changed: read the whole entry, in scope or not.
-                let mut full = None;
-                if is_within(&normalize_dn(&partial.dn), &normalized_base) {
+                let full = if is_within(&normalize_dn(&partial.dn), &normalized_base) {
                     client
-                        .search_subtree(&partial.dn, &filter, &attrs, |r| full = Some(r))
+                        .read_matching(&partial.dn, &filter, &attrs)
                         .await
-                        .or_else(|e| match e {
-                            LdapError::NoSuchObject { .. } => Ok(()),
-                            other => Err(other),
-                        })
-                        .map_err(unreadable)?;
-                }
-                match full {
-                    Some(record) => changed.push(record),
+                        .map_err(unreadable)?
+                } else {
+                    None
+                };
+                match (full, guid) {
+                    (Some(record), _) => changed.push(record),
                     // Moved below another OU, or no longer matching the user filter.
-                    None if known_guids.contains(guid.as_str()) => scan.removed_guids.push(guid),
-                    None => {}
+                    (None, Some(guid)) if known_guids.contains(guid.as_str()) => {
+                        scan.removed_guids.push(guid)
+                    }
+                    _ => {}
                 }
+            }
+            if !settings
+                .entry_guid_attribute
+                .eq_ignore_ascii_case("objectGUID")
+            {
+                // Tombstones carry objectGUID only: deletes are found by a sweep instead.
+                scan.removed_guids = sweep_removed(client, base, &filter, settings, known)
+                    .await
+                    .map_err(unreadable)?;
             }
         }
         (ChangeDetection::FullScan, _) | (_, None) => {
+            // A first DirSync pass (GUIDs only) gives the cookie for the next cycle. Taken
+            // before the read, so that a change made during the read is seen again.
+            let dirsync_cookie = if mechanism == ChangeDetection::DirSync {
+                let guid = settings.entry_guid_attribute.as_str();
+                let first = client
+                    .dirsync(&naming_context, &class_filter, &[guid], None)
+                    .await
+                    .map_err(unreadable)?;
+                BASE64.encode(&first.cookie)
+            } else {
+                String::new()
+            };
             client
                 .search_subtree(base, &filter, &attrs, |record| changed.push(record))
                 .await
                 .map_err(unreadable)?;
             next_cursor = match mechanism {
-                ChangeDetection::DirSync => {
-                    // A first DirSync pass (GUIDs only) gives the cookie for the next cycle.
-                    let guid = settings.entry_guid_attribute.as_str();
-                    let first = client
-                        .dirsync(&naming_context, &class_filter, &[guid], None)
-                        .await
-                        .map_err(unreadable)?;
-                    BASE64.encode(&first.cookie)
-                }
+                ChangeDetection::DirSync => dirsync_cookie,
+                // A USN means something on one domain controller only: the cursor names it.
                 ChangeDetection::ActiveDirectoryUsn => dse
                     .highest_committed_usn
-                    .map(|u| u.to_string())
+                    .map(|u| format!("{u}@{}", client.url()))
                     .unwrap_or_default(),
                 ChangeDetection::Timestamp | ChangeDetection::TimestampNoNegation => {
                     latest_timestamp(&changed, &settings.timestamp_attribute).unwrap_or_default()
@@ -490,7 +508,7 @@ pub async fn read(
             scan.complete = false;
             let changed_filter = match mechanism {
                 ChangeDetection::ActiveDirectoryUsn => {
-                    let usn: u64 = cursor.parse().unwrap_or(0);
+                    let usn: u64 = usn_of(&cursor).unwrap_or(0);
                     format!("({}>={})", settings.usn_attribute, usn + 1)
                 }
                 ChangeDetection::Timestamp => format!(
@@ -513,7 +531,7 @@ pub async fn read(
             next_cursor = match mechanism {
                 ChangeDetection::ActiveDirectoryUsn => dse
                     .highest_committed_usn
-                    .map(|u| u.to_string())
+                    .map(|u| format!("{u}@{}", client.url()))
                     .unwrap_or(cursor),
                 _ => latest_timestamp(&changed, &settings.timestamp_attribute)
                     .map(|t| t.max(cursor.clone()))
@@ -570,6 +588,15 @@ pub async fn read(
     })
 }
 
+/// The USN of an `active-directory-usn` cursor (`USN@server`).
+fn usn_of(cursor: &str) -> Option<u64> {
+    cursor
+        .split_once('@')
+        .map_or(cursor, |(usn, _)| usn)
+        .parse()
+        .ok()
+}
+
 /// The known users whose GUID is no longer in scope: one search reading only the GUID attribute.
 async fn sweep_removed(
     client: &mut LdapClient,
@@ -587,9 +614,12 @@ async fn sweep_removed(
             }
         })
         .await?;
+    // Records keyed by DN stand for entries that failed for want of a GUID: they are retried
+    // by DN, not judged by a GUID sweep.
+    let placeholder = |guid: &str| !settings.use_dn_when_guid_missing && guid.starts_with("dn:");
     Ok(known
         .iter()
-        .filter(|k| !present.contains(&k.guid))
+        .filter(|k| !present.contains(&k.guid) && !placeholder(&k.guid))
         .map(|k| k.guid.clone())
         .collect())
 }
@@ -694,39 +724,51 @@ async fn complete_incremental(
         .as_deref()
         .and_then(|dn| index.members_of(dn, location.user_nested_search));
     let known_dns: HashSet<String> = known.iter().map(|k| normalize_dn(&k.dn)).collect();
-    let mut to_read: Vec<String> = known
+    let changed_dns: HashSet<String> = scan.users.iter().map(|u| normalize_dn(&u.dn)).collect();
+    // Users whose last attempt failed are read again, by DN, with their GUID to check.
+    let mut to_read: Vec<(String, Option<&KnownUser>)> = known
         .iter()
         .filter(|k| k.retry && !changed.contains(&k.guid) && !removed.contains(&k.guid))
-        .map(|k| k.dn.clone())
+        .map(|k| (k.dn.clone(), Some(k)))
         .collect();
     if let Some(scope) = &scope {
         to_read.extend(
             scope
                 .iter()
                 .filter(|dn| {
-                    is_within(dn, &base) && !known_dns.contains(*dn) && !index.contains(dn)
+                    is_within(dn, &base)
+                        && !known_dns.contains(*dn)
+                        && !changed_dns.contains(*dn)
+                        && !index.contains(dn)
                 })
-                .cloned(),
+                .map(|dn| (dn.clone(), None)),
         );
     }
     let attrs: Vec<&str> = attributes.iter().map(String::as_str).collect();
     let filter = user_filter(settings, location);
-    for dn in to_read {
-        // A base search with the channel's filter: an entry that no longer matches is not read.
-        let mut found = None;
-        client
-            .search_subtree(&dn, &filter, &attrs, |r| found = Some(r))
-            .await
-            .or_else(|e| match e {
-                LdapError::NoSuchObject { .. } => Ok(()),
-                other => Err(other),
-            })?;
-        if let Some(record) = found
-            && normalize_dn(&record.dn) == normalize_dn(&dn)
-        {
-            add_user(scan, &record, settings);
+    let mut retry_not_found: Vec<KnownUser> = Vec::new();
+    for (dn, retry) in to_read {
+        // The entry itself, if it still matches the channel's filter.
+        let found = client.read_matching(&dn, &filter, &attrs).await?;
+        match found {
+            Some(record) => add_user(scan, &record, settings),
+            None => retry_not_found.extend(retry.cloned()),
         }
     }
+    // A retried user not at its DN may have been deleted (a disable that failed, whose delete
+    // notice the server will not repeat) or renamed: one GUID sweep tells which.
+    if !retry_not_found.is_empty() {
+        let gone = sweep_removed(
+            client,
+            &location.base_dn,
+            &filter,
+            settings,
+            &retry_not_found,
+        )
+        .await?;
+        scan.removed_guids.extend(gone);
+    }
+    let removed: HashSet<String> = scan.removed_guids.iter().cloned().collect();
     let mut removed = removed;
     for user in known {
         let dn = normalize_dn(&user.dn);
