@@ -1267,3 +1267,69 @@ fn sync_one_user_on_demand_with_a_dry_run() {
         "{history}"
     );
 }
+
+#[test]
+fn a_disable_that_failed_is_retried_though_the_server_reports_the_delete_once() {
+    let dir = tempfile::tempdir().unwrap();
+    let slapd = Slapd::start(dir.path());
+    slapd.add(&format!(
+        "{}{}",
+        person("ann", "Ann Lee", "people"),
+        person("bob", "Bob Stone", "people")
+    ));
+    let database = dir.path().join("target.db");
+    let data = dir.path().join("data");
+    let cfg = dir.path().join("app.toml");
+    let first = TargetProcess::start(&database, "t0ken");
+    // No retries: one failed request fails the record.
+    let template = config(&slapd, &first, "", "", "disable").replace(
+        "access_token = \"t0ken\"",
+        "access_token = \"t0ken\"\nmax_retries = 0",
+    );
+    let first_url = first.url.clone();
+    let apply = |url: &str| {
+        std::fs::write(&cfg, template.replace(&first_url, url)).unwrap();
+        ok(scimbridge(
+            &data,
+            &["apply", "-f", &path_str(&cfg), "--skip-check"],
+            &[],
+        ));
+    };
+    apply(&first.url);
+    assert!(sync(&data).contains("created 2,"));
+    drop(first);
+
+    slapd.modify(&format!("dn: {}\nchangetype: delete\n", dn("bob")));
+    // The same target database, failing every request: the disable fails, the cursor moves on.
+    let (mut failing, url) = serve_target(
+        &[
+            "--token",
+            "t0ken",
+            "--fault-error-every",
+            "1",
+            "--fault-status",
+            "500",
+        ],
+        &database,
+    );
+    apply(&url);
+    let output = scimbridge(&data, &["sync", "app"], &[]);
+    assert_eq!(output.status.code(), Some(3), "{}", stdout(&output));
+    assert!(stdout(&output).contains("failed 1"), "{}", stdout(&output));
+    let _ = failing.kill();
+    let _ = failing.wait();
+
+    // The server will not report the delete again; the retry finds it by GUID.
+    let target = TargetProcess::start(&database, "t0ken");
+    apply(&target.url);
+    let out = sync(&data);
+    assert!(
+        out.contains("source read: content-sync, incremental"),
+        "{out}"
+    );
+    assert!(out.contains("disabled 1,"), "{out}");
+    assert_eq!(
+        user_names(&target),
+        [("ann".into(), true), ("bob".into(), false)]
+    );
+}
