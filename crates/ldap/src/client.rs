@@ -9,7 +9,6 @@ use std::collections::BTreeSet;
 use std::sync::Arc;
 use std::time::Duration;
 
-use ldap3::adapters::{Adapter, EntriesOnly, PagedResults};
 use ldap3::asn1::{PL, StructureTag};
 use ldap3::controls::{
     Control, ControlType, EntryState, RawControl, RefreshMode, SyncDone, SyncInfo, SyncRequest,
@@ -427,7 +426,9 @@ impl LdapClient {
         Ok(())
     }
 
-    /// A search that hands over entries as the server sent them.
+    /// A search that hands over entries as the server sent them; with `paged`, page by page
+    /// (RFC 2696), the paging driven here so that a malformed control from the server is an
+    /// error, not a panic.
     async fn search_raw(
         &mut self,
         base: &str,
@@ -439,19 +440,50 @@ impl LdapClient {
     ) -> Result<(), LdapError> {
         let operation = || format!("search of {base} for {filter}");
         let attrs: Vec<String> = attributes.iter().map(|a| (*a).to_owned()).collect();
-        let mut adapters: Vec<Box<dyn Adapter<'_, String, Vec<String>>>> =
-            vec![Box::new(EntriesOnly::new())];
-        if paged {
-            adapters.push(Box::new(PagedResults::new(self.page_size())));
+        let mut cookie: Vec<u8> = Vec::new();
+        loop {
+            let mut ldap = self.ldap.clone();
+            ldap.with_timeout(self.settings.operation_timeout);
+            if paged {
+                let control: RawControl = ldap3::controls::PagedResults {
+                    size: self.page_size(),
+                    cookie: std::mem::take(&mut cookie),
+                }
+                .into();
+                ldap.with_controls(control);
+            }
+            let mut stream = ldap
+                .streaming_search(base, scope, filter, attrs.clone())
+                .await
+                .map_err(|e| operation_error(operation(), describe(&e)))?;
+            let result = drain(&mut stream, &mut each, &operation).await?;
+            check_result(result.rc, &result.text, &result.matched, base, operation)?;
+            if !paged {
+                return Ok(());
+            }
+            // The server's paged-results control carries the cookie of the next page; an empty
+            // cookie (or no control: a server that does not page) ends the search.
+            let next = result
+                .ctrls
+                .iter()
+                .find(|Control(_, raw)| raw.ctype == PAGED_RESULTS_OID)
+                .map(|Control(_, raw)| {
+                    raw.val
+                        .as_deref()
+                        .and_then(parse_paged_results_cookie)
+                        .ok_or_else(|| {
+                            operation_error(
+                                operation(),
+                                "the server sent a malformed paged-results control",
+                            )
+                        })
+                })
+                .transpose()?;
+            match next {
+                Some(next) if !next.is_empty() => cookie = next,
+                _ => return Ok(()),
+            }
         }
-        let mut stream = self
-            .ldap
-            .with_timeout(self.settings.operation_timeout)
-            .streaming_search_with(adapters, base, scope, filter, attrs)
-            .await
-            .map_err(|e| operation_error(operation(), describe(&e)))?;
-        let result = drain(&mut stream, &mut each, &operation).await?;
-        check_result(result.rc, &result.text, &result.matched, base, operation)
     }
 
     fn page_size(&self) -> i32 {
@@ -810,6 +842,14 @@ fn is_universal(tag: &StructureTag, id: u64) -> bool {
 
 fn boolean(tag: &StructureTag) -> Option<bool> {
     primitive(tag).map(|bytes| bytes.iter().any(|b| *b != 0))
+}
+
+/// realSearchControlValue ::= SEQUENCE { size INTEGER, cookie OCTET STRING }: the cookie.
+fn parse_paged_results_cookie(value: &[u8]) -> Option<Vec<u8>> {
+    let tag = ber(value)?;
+    let parts = constructed(&tag)?;
+    let cookie = parts.get(1).filter(|t| is_universal(t, BER_OCTET_STRING))?;
+    primitive(cookie).map(<[u8]>::to_vec)
 }
 
 /// syncStateValue ::= SEQUENCE { state ENUMERATED, entryUUID OCTET STRING, cookie OPTIONAL }
