@@ -1333,3 +1333,62 @@ fn a_disable_that_failed_is_retried_though_the_server_reports_the_delete_once() 
         [("ann".into(), true), ("bob".into(), false)]
     );
 }
+
+#[test]
+fn the_guard_holds_updates_that_would_clear_an_attribute_on_many_users() {
+    let dir = tempfile::tempdir().unwrap();
+    let slapd = Slapd::start(dir.path());
+    let with_title =
+        |uid: &str| person(uid, uid, "people").replace("\n\n", "\ntitle: Engineer\n\n");
+    slapd.add(&format!(
+        "{}{}{}",
+        with_title("u1"),
+        with_title("u2"),
+        with_title("u3")
+    ));
+    let target = TargetProcess::start(&dir.path().join("target.db"), "t0ken");
+    let data = dir.path().join("data");
+    let cfg = dir.path().join("app.toml");
+    let text = format!(
+        "{}title = {{ attributes = [\"title\"] }}\n\n[connection.guard]\nmax_blanked = 2\n",
+        config(&slapd, &target, "", "", "disable")
+    );
+    std::fs::write(&cfg, text).unwrap();
+    ok(scimbridge(&data, &["apply", "-f", &path_str(&cfg)], &[]));
+    assert!(sync(&data).contains("created 3,"));
+
+    // An export gone wrong empties everyone's title: held, not sent.
+    let clear: String = ["u1", "u2", "u3"]
+        .iter()
+        .map(|u| format!("dn: {}\nchangetype: modify\ndelete: title\n\n", dn(u)))
+        .collect();
+    slapd.modify(&clear);
+    let out = sync(&data);
+    assert!(
+        out.contains("updated 0,") && out.contains("held 3"),
+        "{out}"
+    );
+    assert!(
+        target
+            .client()
+            .users()
+            .iter()
+            .all(|u| u["title"] == "Engineer")
+    );
+    let held = ok(scimbridge(&data, &["held", "app"], &[]));
+    assert!(
+        held.contains("title would be cleared on 3 users at once"),
+        "{held}"
+    );
+
+    ok(scimbridge(&data, &["approve", "app"], &[]));
+    let out = sync(&data);
+    assert!(out.contains("updated 3,"), "{out}");
+    assert!(
+        target
+            .client()
+            .users()
+            .iter()
+            .all(|u| u.get("title").is_none())
+    );
+}

@@ -21,7 +21,7 @@ use crate::detect::{channel_fingerprint, detect, detect_incremental, duplicate_g
 use crate::map::fields::keep_create_only;
 use crate::map::{map_user, mapped_attributes};
 use crate::plan::groups::{desired_groups, plan_groups};
-use crate::plan::guard::hold_mass_deprovisioning;
+use crate::plan::guard::{hold_mass_blanking, hold_mass_deprovisioning};
 use crate::plan::{Candidate, plan_users};
 use crate::source::ldap::{self, KnownUser};
 use crate::source::{SourceError, SourceScan, ldif, normalize_dn};
@@ -289,6 +289,7 @@ pub async fn plan_channel(
         .map(|h| h.guid)
         .collect();
     hold_mass_deprovisioning(&mut plan, provisioned, &connection.guard, &approved);
+    hold_mass_blanking(&mut plan, &by_guid, &connection.guard, &approved);
     // Without a group base DN the channel leaves groups alone, including those it provisioned
     // before: taking the setting out is not a reason to delete them.
     if channel.source_location.group_base_dn.is_some() {

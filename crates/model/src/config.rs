@@ -192,6 +192,9 @@ pub struct GuardSettings {
     /// at least `percent_from` users would go.
     pub max_deprovision_percent: u64,
     pub percent_from: u64,
+    /// Updates that would clear the same attribute on more users than this in one cycle are
+    /// held (a mapping or a directory export gone wrong).
+    pub max_blanked: u64,
 }
 
 impl Default for GuardSettings {
@@ -201,6 +204,7 @@ impl Default for GuardSettings {
             max_deprovisions: 500,
             max_deprovision_percent: 50,
             percent_from: 10,
+            max_blanked: 500,
         }
     }
 }

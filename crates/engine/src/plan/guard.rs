@@ -1,9 +1,10 @@
 //! The mass-change guard: when a cycle would disable or delete too many of a channel's users,
 //! those operations are held for an operator, and the rest of the plan goes ahead. Pure.
 
-use std::collections::HashSet;
+use std::collections::{BTreeMap, HashMap, HashSet};
 
-use scimbridge_model::{GuardSettings, Operation, Plan};
+use scimbridge_model::{GuardSettings, Operation, Plan, Record};
+use serde_json::Value;
 
 /// Moves the plan's disables and deletes into `plan.held` when there are more than the guard
 /// allows; operations an operator approved (by GUID) are never held and do not count.
@@ -57,6 +58,88 @@ pub fn hold_mass_deprovisioning(
         .collect();
 }
 
+/// Moves into `plan.held` the updates that clear an attribute when more users than
+/// `max_blanked` would lose that same attribute in this cycle. `records` gives the image each
+/// user last received; approved operations pass.
+pub fn hold_mass_blanking(
+    plan: &mut Plan,
+    records: &HashMap<String, Record>,
+    settings: &GuardSettings,
+    approved: &HashSet<String>,
+) {
+    if !settings.enabled {
+        return;
+    }
+    let cleared = |guid: &str, image: &Value| -> Vec<String> {
+        let before = records.get(guid).and_then(|r| r.applied_image.as_ref());
+        before.map_or_else(Vec::new, |before| cleared_attributes(before, image))
+    };
+    let mut count: BTreeMap<String, u64> = BTreeMap::new();
+    for op in &plan.operations {
+        if let Operation::Update { image, .. } = &op.operation
+            && !approved.contains(&op.guid)
+        {
+            for attribute in cleared(&op.guid, image) {
+                *count.entry(attribute).or_default() += 1;
+            }
+        }
+    }
+    let over: Vec<(String, u64)> = count
+        .into_iter()
+        .filter(|(_, n)| *n > settings.max_blanked)
+        .collect();
+    if over.is_empty() {
+        return;
+    }
+    let names: Vec<&str> = over.iter().map(|(a, _)| a.as_str()).collect();
+    let why = over
+        .iter()
+        .map(|(attribute, n)| format!("{attribute} would be cleared on {n} users at once"))
+        .collect::<Vec<_>>()
+        .join(", ");
+    let (held, kept): (Vec<_>, Vec<_>) = plan.operations.drain(..).partition(|op| {
+        matches!(&op.operation, Operation::Update { image, .. }
+            if !approved.contains(&op.guid)
+                && cleared(&op.guid, image).iter().any(|a| names.contains(&a.as_str())))
+    });
+    plan.operations = kept;
+    plan.held.extend(held.into_iter().map(|mut op| {
+        op.reason = format!(
+            "{}; held by the mass-change guard: {why}, more than guard.max_blanked {} \
+             (scimbridge approve or discard)",
+            op.reason, settings.max_blanked
+        );
+        op
+    }));
+}
+
+/// The attributes (`title`, `name.givenName`, `emails`, `urn:…:User.manager`) that have a value
+/// in `before` and none in `after`.
+fn cleared_attributes(before: &Value, after: &Value) -> Vec<String> {
+    let mut cleared = Vec::new();
+    let (Some(before), Some(after)) = (before.as_object(), after.as_object()) else {
+        return cleared;
+    };
+    for (key, value) in before {
+        if key == "schemas" || key == "active" {
+            continue;
+        }
+        match (value, after.get(key)) {
+            (Value::Object(inner), Some(Value::Object(now))) => {
+                for sub in inner.keys() {
+                    if !now.contains_key(sub) {
+                        cleared.push(format!("{key}.{sub}"));
+                    }
+                }
+            }
+            (_, None) => cleared.push(key.clone()),
+            _ => {}
+        }
+    }
+    cleared.sort();
+    cleared
+}
+
 #[cfg(test)]
 #[allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
 mod tests {
@@ -105,7 +188,87 @@ mod tests {
             max_deprovisions: max,
             max_deprovision_percent: percent,
             percent_from: 10,
+            max_blanked: 2,
         }
+    }
+
+    #[test]
+    fn updates_clearing_one_attribute_on_many_users_are_held() {
+        let record = |guid: &str| Record {
+            guid: guid.into(),
+            dn: format!("uid={guid}"),
+            user_name: Some(guid.into()),
+            target_id: Some(format!("t-{guid}")),
+            source_fingerprint: Some("f".into()),
+            applied_image: Some(serde_json::json!({
+                "userName": guid, "title": "Engineer", "name": {"givenName": "A", "familyName": "B"}
+            })),
+            target_version: None,
+            status: scimbridge_model::RecordStatus::Provisioned,
+            last_error: None,
+            attempts: 0,
+        };
+        let update = |guid: &str, image: Value| {
+            op(
+                guid,
+                Operation::Update {
+                    target_id: format!("t-{guid}"),
+                    image,
+                },
+            )
+        };
+        let records: HashMap<String, Record> = ["a", "b", "c", "d"]
+            .iter()
+            .map(|g| (g.to_string(), record(g)))
+            .collect();
+        let no_title = |g: &str| serde_json::json!({"userName": g, "name": {"givenName": "A", "familyName": "B"}});
+        let mut plan = Plan {
+            operations: vec![
+                update("a", no_title("a")),
+                update("b", no_title("b")),
+                update("c", no_title("c")),
+                // A rename keeps every attribute: not held.
+                update(
+                    "d",
+                    serde_json::json!({"userName": "d", "title": "Lead", "name": {"givenName": "A", "familyName": "B"}}),
+                ),
+            ],
+            ..Plan::default()
+        };
+        hold_mass_blanking(&mut plan, &records, &settings(500, 50), &HashSet::new());
+        assert_eq!(plan.held.len(), 3);
+        assert_eq!(plan.operations.len(), 1);
+        assert!(
+            plan.held[0].reason.contains(
+                "title would be cleared on 3 users at once, more than guard.max_blanked 2"
+            ),
+            "{}",
+            plan.held[0].reason
+        );
+
+        // Two are within the limit; a sub-attribute counts by its path.
+        let mut plan = Plan {
+            operations: vec![
+                update(
+                    "a",
+                    serde_json::json!({"userName": "a", "title": "Engineer", "name": {"familyName": "B"}}),
+                ),
+                update(
+                    "b",
+                    serde_json::json!({"userName": "b", "title": "Engineer", "name": {"familyName": "B"}}),
+                ),
+            ],
+            ..Plan::default()
+        };
+        hold_mass_blanking(&mut plan, &records, &settings(500, 50), &HashSet::new());
+        assert!(plan.held.is_empty());
+        assert_eq!(
+            cleared_attributes(
+                &records["a"].applied_image.clone().unwrap(),
+                &serde_json::json!({"userName": "a", "name": {"familyName": "B"}})
+            ),
+            ["name.givenName", "title"]
+        );
     }
 
     #[test]
