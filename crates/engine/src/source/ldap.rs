@@ -102,23 +102,26 @@ pub async fn read_user(
     let mut client = connect(data_store).await?;
     let attributes = user_attributes(settings, mapped);
     let attrs: Vec<&str> = attributes.iter().map(String::as_str).collect();
-    let mut found = None;
     let result = client
-        .search_subtree(dn, &user_filter(settings, location), &attrs, |record| {
-            if normalize_dn(&record.dn) == normalize_dn(dn) {
-                found = Some(record);
-            }
-        })
+        .read_matching(dn, &user_filter(settings, location), &attrs)
         .await;
     client.close().await;
-    match result {
-        Ok(()) => Ok(found),
-        Err(LdapError::NoSuchObject { .. }) => Ok(None),
-        Err(e) => Err(SourceError::Unreadable {
-            data_store: data_store.name.clone(),
-            reason: e.to_string(),
-        }),
-    }
+    result.map_err(|e| SourceError::Unreadable {
+        data_store: data_store.name.clone(),
+        reason: e.to_string(),
+    })
+}
+
+/// The naming context (the server's suffix) holding `base_dn`; the base DN itself when the
+/// root DSE lists none that holds it.
+fn naming_context_of(dse: &RootDse, base_dn: &str) -> String {
+    let base = normalize_dn(base_dn);
+    dse.naming_contexts
+        .iter()
+        .filter(|c| is_within(&base, &normalize_dn(c)))
+        .max_by_key(|c| c.len())
+        .cloned()
+        .unwrap_or_else(|| base_dn.to_owned())
 }
 
 /// A live feed of the changes in the directory holding the channel's base DN, when the server
@@ -138,14 +141,7 @@ pub async fn open_change_feed(
         return Ok(None);
     }
     // The whole naming context: group changes matter as much as user changes.
-    let base = normalize_dn(&location.base_dn);
-    let naming_context = dse
-        .naming_contexts
-        .iter()
-        .filter(|c| is_within(&base, &normalize_dn(c)))
-        .max_by_key(|c| c.len())
-        .cloned()
-        .unwrap_or_else(|| location.base_dn.clone());
+    let naming_context = naming_context_of(&dse, &location.base_dn);
     client
         .watch(&naming_context)
         .await
@@ -216,17 +212,10 @@ async fn check_with(
         let Some(dn) = dn else { continue };
         let filter = format!("(objectClass={})", settings.group_object_class);
         let found = client
-            .sample(dn, &filter, &["1.1"], 1)
+            .read_matching(dn, &filter, &["1.1"])
             .await
-            .or_else(|e| match e {
-                LdapError::NoSuchObject { .. } => Ok(Vec::new()),
-                other => Err(other),
-            })
             .map_err(|e| e.to_string())?;
-        if !found
-            .iter()
-            .any(|r| normalize_dn(&r.dn) == normalize_dn(dn))
-        {
+        if found.is_none() {
             return Err(format!(
                 "source_location.{key} {dn} is not a group (object class {}) the bind account can see",
                 settings.group_object_class
@@ -359,13 +348,7 @@ pub async fn read(
     let filter = user_filter(settings, location);
     let base = location.base_dn.as_str();
     let normalized_base = normalize_dn(base);
-    let naming_context = dse
-        .naming_contexts
-        .iter()
-        .filter(|c| is_within(&normalized_base, &normalize_dn(c)))
-        .max_by_key(|c| c.len())
-        .cloned()
-        .unwrap_or_else(|| base.to_owned());
+    let naming_context = naming_context_of(&dse, base);
     let class_filter = format!("(objectClass={})", settings.user_object_class);
 
     let mut scan = SourceScan::complete();
