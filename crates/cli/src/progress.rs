@@ -61,6 +61,14 @@ pub fn summary_line(report: &CycleReport) -> String {
     } else {
         String::new()
     };
+    let waiting = if s.waiting_retry > 0 {
+        format!(
+            ", failed earlier and waiting to be retried {}",
+            s.waiting_retry
+        )
+    } else {
+        String::new()
+    };
     let groups = if s.has_group_changes() {
         format!(
             "; groups: created {}, linked {}, updated {}, deleted {}, failed {}",
@@ -70,7 +78,7 @@ pub fn summary_line(report: &CycleReport) -> String {
         String::new()
     };
     format!(
-        "{}: created {}, linked {}, updated {}, disabled {}, deleted {}, failed {} (unchanged {}, skipped {}, blocked {}{held}){groups} in {:.2} s ({} requests; source read: {})",
+        "{}: created {}, linked {}, updated {}, disabled {}, deleted {}, failed {} (unchanged {}, skipped {}, blocked {}{waiting}{held}){groups} in {:.2} s ({} requests; source read: {})",
         report.channel,
         s.created,
         s.linked,

@@ -111,6 +111,9 @@ workEmail = {{ attributes = ["mail"] }}
     eprintln!("users in the target after each kill: {seen:?}");
 
     let out = ok(scimbridge(&data, &["sync", "app"], &[]));
+    // Every user a killed cycle created was journaled before it was sent: it is recognised as
+    // created by us, never linked as if someone else had made it.
+    assert!(out.contains(", linked 0, "), "{out}");
     let users = target.client().users();
     let names: BTreeSet<String> = users
         .iter()

@@ -10,6 +10,9 @@ use std::collections::BTreeSet;
 use std::path::Path;
 
 use common::*;
+use scimbridge_engine::state::Store;
+use scimbridge_model::{ChannelKey, JournalEntry};
+use scimbridge_store::{SecretKey, SqliteStore};
 use scimbridge_testkit::faults::FaultProxy;
 use serde_json::json;
 
@@ -104,6 +107,53 @@ impl Setup {
             output.status.code(),
             format!("{}{}", stdout(&output), stderr(&output)),
         )
+    }
+
+    /// Opens the state store as the binary does, to set up what a crash leaves behind.
+    fn with_store<T>(&self, work: impl AsyncFnOnce(&SqliteStore) -> T) -> T {
+        let runtime = tokio::runtime::Builder::new_current_thread()
+            .enable_all()
+            .build()
+            .unwrap();
+        runtime.block_on(async {
+            let key = SecretKey::load_or_create(&self.data.join("secret.key")).unwrap();
+            let store = SqliteStore::open(&self.data.join("state.db"), key)
+                .await
+                .unwrap();
+            work(&store).await
+        })
+    }
+
+    /// What a cycle killed after sending these operations and before settling them leaves in
+    /// the operation journal.
+    fn interrupted(&self, operations: &[(usize, &str)]) {
+        let entries: Vec<JournalEntry> = operations
+            .iter()
+            .map(|(i, operation)| JournalEntry {
+                guid: format!("00000000-0000-0000-0000-{i:012}"),
+                dn: format!("uid=user{i:02},ou=people,dc=example,dc=com"),
+                label: format!("user{i:02}"),
+                operation: (*operation).into(),
+                cycle_id: 41,
+                sent_at_ms: 1_700_000_000_000,
+            })
+            .collect();
+        self.with_store(async |store| {
+            store
+                .journal_operations(&ChannelKey::new("app", "staff"), &entries)
+                .await
+                .unwrap()
+        });
+    }
+
+    fn unsettled(&self) -> usize {
+        self.with_store(async |store| {
+            store
+                .unsettled_operations(&ChannelKey::new("app", "staff"))
+                .await
+                .unwrap()
+                .len()
+        })
     }
 
     /// Asserts the target holds exactly these users, each once.
@@ -262,4 +312,162 @@ fn the_bundled_target_s_own_faults_are_ridden_out() {
         out.contains("created 8, linked 0, updated 0, disabled 0, deleted 0, failed 0"),
         "{out}"
     );
+}
+
+#[test]
+fn a_record_that_keeps_failing_waits_longer_between_attempts() {
+    let setup = setup(3);
+    let proxy = FaultProxy::start(
+        &setup.upstream(),
+        &json!([{"method": "POST", "path": "/scim/v2/Users", "count": -1,
+                 "fault": "status", "status": 500}]),
+    );
+    setup.apply(&proxy.url("/scim/v2"), "max_retries = 0", 10);
+    // The first failure is retried by the very next cycle; the second starts the backoff.
+    for _ in 0..2 {
+        let (code, out) = setup.sync();
+        assert_eq!(code, Some(3), "{out}");
+        assert!(out.contains("failed 3 "), "{out}");
+    }
+    let posts = proxy.stats()["POST /scim/v2/Users"];
+    assert_eq!(posts, 6);
+
+    // Within the backoff the records wait: no request for them, and the cycle says so (and
+    // still exits 3: users are missing from the target).
+    let (code, out) = setup.sync();
+    assert_eq!(code, Some(3), "{out}");
+    assert!(
+        out.contains("failed 0 (unchanged 0, skipped 0, blocked 0, failed earlier and waiting to be retried 3)"),
+        "{out}"
+    );
+    assert_eq!(proxy.stats()["POST /scim/v2/Users"], posts);
+    let plan = ok(scimbridge(&setup.data, &["plan", "app"], &[]));
+    assert!(plan.contains("failed, waiting to be retried: 3"), "{plan}");
+
+    // An entry edited in the directory is tried again at once; so is a user asked for by name.
+    let text = std::fs::read_to_string(&setup.ldif).unwrap();
+    std::fs::write(
+        &setup.ldif,
+        text.replace("sn: Number 1\n", "sn: Numéro 1\n"),
+    )
+    .unwrap();
+    drop(proxy);
+    setup.apply(&setup.target.url, "max_retries = 0", 10);
+    let (code, out) = setup.sync();
+    assert_eq!(code, Some(3), "{out}");
+    assert!(
+        out.contains("created 1, linked 0, updated 0, disabled 0, deleted 0, failed 0 (unchanged 0, skipped 0, blocked 0, failed earlier and waiting to be retried 2)"),
+        "{out}"
+    );
+    ok(scimbridge(
+        &setup.data,
+        &["sync", "app", "--user", "user02"],
+        &[],
+    ));
+    let names: BTreeSet<String> = setup
+        .target
+        .client()
+        .users()
+        .iter()
+        .map(|u| u["userName"].as_str().unwrap().to_owned())
+        .collect();
+    assert_eq!(names, BTreeSet::from(["user01".into(), "user02".into()]));
+    // user00 still waits: `channels` counts it as failed and says the last cycle left some.
+    let channels = ok(scimbridge(&setup.data, &["channels"], &[]));
+    let row: Vec<&str> = channels
+        .lines()
+        .find(|l| l.starts_with("app "))
+        .unwrap()
+        .split_whitespace()
+        .collect();
+    assert_eq!(row[4], "1", "{channels}");
+    assert!(channels.contains("waiting to be retried)"), "{channels}");
+}
+
+#[test]
+fn a_create_an_interrupted_cycle_sent_is_recognised_as_ours() {
+    let setup = setup(3);
+    setup.apply(&setup.target.url, "", 10);
+    // The killed cycle's create of user00 reached the target; user01 was made by hand.
+    let client = setup.target.client();
+    for i in [0, 1] {
+        let (status, body) = client.send(
+            "POST",
+            "/Users",
+            &json!({"schemas": ["urn:ietf:params:scim:schemas:core:2.0:User"],
+                    "userName": format!("user{i:02}"), "name": {"familyName": format!("Number {i}")}}),
+        );
+        assert_eq!(status, 201, "{body}");
+    }
+    setup.interrupted(&[(0, "create")]);
+    let plan = ok(scimbridge(&setup.data, &["plan", "app"], &[]));
+    assert!(
+        plan.contains("create user00: new in the source location (the create sent in cycle 41 was never settled)"),
+        "{plan}"
+    );
+
+    let (code, out) = setup.sync();
+    assert_eq!(code, Some(0), "{out}");
+    assert!(
+        out.contains("created 2, linked 1, updated 0, disabled 0, deleted 0, failed 0"),
+        "{out}"
+    );
+    assert!(out.contains("never settled"), "the warning names it: {out}");
+    setup.assert_users(3);
+    assert_eq!(setup.unsettled(), 0);
+    let history = ok(scimbridge(&setup.data, &["history", "user00"], &[]));
+    assert!(
+        history.contains("user-create") && history.contains("was never settled"),
+        "{history}"
+    );
+}
+
+#[test]
+fn an_update_an_interrupted_cycle_may_have_sent_is_written_again() {
+    let setup = setup(2);
+    setup.apply(&setup.target.url, "", 10);
+    let (code, out) = setup.sync();
+    assert_eq!(code, Some(0), "{out}");
+    // The killed cycle's update reached the target (the entry has been edited back since): the
+    // target now differs from what the state store says it holds.
+    let client = setup.target.client();
+    let user = client.user_by_name("user00").unwrap();
+    let (status, body) = client.send(
+        "PATCH",
+        &format!("/Users/{}", user["id"].as_str().unwrap()),
+        &json!({"schemas": ["urn:ietf:params:scim:api:messages:2.0:PatchOp"],
+                "Operations": [{"op": "replace", "path": "name.familyName", "value": "Half-written"}]}),
+    );
+    assert_eq!(status, 200, "{body}");
+    setup.interrupted(&[(0, "update")]);
+
+    let (code, out) = setup.sync();
+    assert_eq!(code, Some(0), "{out}");
+    assert!(
+        out.contains("created 0, linked 0, updated 1, disabled 0, deleted 0, failed 0"),
+        "{out}"
+    );
+    let user = client.user_by_name("user00").unwrap();
+    assert_eq!(user["name"]["familyName"], "Number 0");
+    assert_eq!(setup.unsettled(), 0);
+    // Settled: the next cycle has nothing to do.
+    let (_, out) = setup.sync();
+    assert!(out.contains("created 0, linked 0, updated 0"), "{out}");
+}
+
+#[test]
+fn an_interrupted_operation_for_a_user_no_longer_in_scope_is_reported() {
+    let setup = setup(2);
+    setup.apply(&setup.target.url, "", 10);
+    // A create was sent for user07, who has left the directory since.
+    setup.interrupted(&[(7, "create")]);
+    let (code, out) = setup.sync();
+    assert_eq!(code, Some(0), "{out}");
+    assert!(
+        out.contains("was not sent again; check this user in the target"),
+        "{out}"
+    );
+    assert_eq!(setup.unsettled(), 0);
+    let history = ok(scimbridge(&setup.data, &["history", "user07"], &[]));
+    assert!(history.contains("user-unsettled"), "{history}");
 }

@@ -2,7 +2,8 @@
 //! provisioner audit fields, built from the plan and what applying it gave.
 
 use scimbridge_model::{
-    AuditEvent, ChannelKey, GroupRecord, PlannedGroupOperation, PlannedOperation, Record,
+    AuditEvent, ChannelKey, GroupRecord, JournalEntry, PlannedGroupOperation, PlannedOperation,
+    Record,
 };
 
 use crate::apply::groups::{AppliedGroup, GroupOutcome};
@@ -41,6 +42,24 @@ impl AuditContext<'_> {
             success,
             cause,
         }
+    }
+
+    /// An operation an interrupted cycle sent, whose outcome stays unknown: this cycle planned
+    /// nothing that would settle it.
+    pub fn unsettled(&self, entry: &JournalEntry) -> AuditEvent {
+        self.event(
+            "user-unsettled".into(),
+            &entry.guid,
+            &entry.dn,
+            Some(entry.label.clone()),
+            None,
+            false,
+            format!(
+                "the {} sent in cycle {} was interrupted before its answer was recorded, and \
+                 this cycle had nothing to send for the user; check the user in the target",
+                entry.operation, entry.cycle_id
+            ),
+        )
     }
 
     /// The event of a user operation; `None` when nothing happened worth auditing (the target

@@ -4,7 +4,9 @@
 use std::collections::HashMap;
 use std::time::Duration;
 
-use scimbridge_model::{Channel, ChannelKey, Connection, DataStore, PlannedOperation, Record};
+use scimbridge_model::{
+    Channel, ChannelKey, Connection, DataStore, JournalEntry, PlannedOperation, Record,
+};
 
 use crate::apply::{Applied, ScimClient, apply_operation};
 use crate::audit::AuditContext;
@@ -13,7 +15,7 @@ use crate::detect::{channel_fingerprint, entry_fingerprint};
 use crate::map::fields::keep_create_only;
 use crate::map::{map_user, mapped_attributes};
 use crate::plan::{Candidate, plan_users};
-use crate::run::CycleError;
+use crate::run::{CycleError, outcome_unknown, schedule_retry};
 use crate::source::{normalize_dn, read_user_entry};
 use crate::state::Store;
 
@@ -58,6 +60,11 @@ pub async fn sync_user(
         }
         None => Vec::new(),
     };
+    let unsettled = store.unsettled_operations(&key).await?;
+    let unsettled_by_guid: HashMap<&str, &JournalEntry> =
+        unsettled.iter().map(|e| (e.guid.as_str(), e)).collect();
+    let mut records = records;
+    outcome_unknown(&mut records, &unsettled_by_guid);
     let by_guid: HashMap<String, Record> = records
         .iter()
         .map(|r| (r.guid.clone(), r.clone()))
@@ -124,9 +131,12 @@ pub async fn sync_user(
             None => return Ok(None),
         },
     };
-    let Some(operation) = plan.operations.into_iter().next() else {
+    let Some(mut operation) = plan.operations.into_iter().next() else {
         return Ok(None);
     };
+    if let Some(entry) = unsettled_by_guid.get(operation.guid.as_str()) {
+        operation.resumed_cycle = Some(entry.cycle_id);
+    }
     if dry_run {
         return Ok(Some(OneUser {
             operation,
@@ -135,8 +145,28 @@ pub async fn sync_user(
     }
     let existing = by_guid.get(&operation.guid);
     let client = ScimClient::new(&connection.target, Duration::from_secs(channel.timeout))?;
-    let applied = apply_operation(&client, &operation, existing, &connection.options).await;
+    let writes = operation.operation.writes_target();
+    if writes {
+        let entry = JournalEntry {
+            guid: operation.guid.clone(),
+            dn: operation.dn.clone(),
+            label: operation.label().to_owned(),
+            operation: operation.operation.verb().to_owned(),
+            cycle_id: 0,
+            sent_at_ms: clock.now_ms(),
+        };
+        store.journal_operations(&key, &[entry]).await?;
+    }
+    let mut applied = apply_operation(&client, &operation, existing, &connection.options).await;
+    if let Some(record) = &mut applied.record {
+        schedule_retry(record, clock.now_ms());
+    }
     match &applied.record {
+        _ if writes => {
+            store
+                .settle_operation(&key, &operation.guid, applied.record.as_ref())
+                .await?
+        }
         Some(record) if existing != Some(record) => store.save_record(&key, record).await?,
         Some(_) => {}
         None if existing.is_some() => store.delete_record(&key, &operation.guid).await?,

@@ -9,15 +9,17 @@ use futures_util::stream::{self, StreamExt};
 use scimbridge_model::{
     AuditEvent, ChangeDetection, Channel, ChannelKey, Connection, CycleSummary, DataStore,
     DataStoreType, DesiredGroup, EffectiveSourceSettings, GroupOperation, GroupRecord,
-    HeldOperation, Operation, Plan, PlannedGroupOperation, PlannedOperation, Record, RecordStatus,
-    SyncState,
+    HeldOperation, JournalEntry, Operation, Plan, PlannedGroupOperation, PlannedOperation, Record,
+    RecordStatus, SyncState, retry_backoff_ms,
 };
 
 use crate::apply::groups::{GroupOutcome, GroupSettings, apply_group_operation};
 use crate::apply::{Outcome, ScimClient, ScimClientError, apply_operation, bulk};
 use crate::audit::AuditContext;
 use crate::clock::Clock;
-use crate::detect::{channel_fingerprint, detect, detect_incremental, duplicate_guids};
+use crate::detect::{
+    channel_fingerprint, defer_retries, detect, detect_incremental, duplicate_guids,
+};
 use crate::map::fields::keep_create_only;
 use crate::map::{map_user, mapped_attributes};
 use crate::plan::groups::{desired_groups, plan_groups};
@@ -90,6 +92,8 @@ pub struct ChannelPlan {
     pub group_failures: Vec<(String, String)>,
     /// How the data store was read.
     pub read: SourceRead,
+    /// Operations an interrupted cycle sent and never settled; this plan tries them again.
+    pub unsettled: Vec<JournalEntry>,
 }
 
 /// How a channel's data store was read, and where the next incremental read starts.
@@ -131,7 +135,11 @@ pub async fn plan_channel(
     let settings = channel.source_settings.effective(data_store.ldap_type());
     let fingerprint = channel_fingerprint(&connection.options, channel, &settings);
     // Every record without its image; whole records only for the entries that need planning.
-    let heads = store.record_heads(&key).await?;
+    let mut heads = store.record_heads(&key).await?;
+    let unsettled = store.unsettled_operations(&key).await?;
+    let unsettled_by_guid: HashMap<&str, &JournalEntry> =
+        unsettled.iter().map(|e| (e.guid.as_str(), e)).collect();
+    outcome_unknown(&mut heads, &unsettled_by_guid);
     let previous = store.sync_state(&key).await?;
     let (scan, read) = read_source(
         channel,
@@ -212,6 +220,7 @@ pub async fn plan_channel(
         .map(|f| format!("dn:{}", normalize_dn(&f.dn)))
         .collect();
     changes.removed.retain(|r| !failure_keys.contains(&r.guid));
+    let waiting_retry = defer_retries(&mut changes, &heads, now_ms);
     let head_guids: HashSet<&str> = heads.iter().map(|r| r.guid.as_str()).collect();
     let wanted: Vec<String> = changes
         .added
@@ -222,7 +231,8 @@ pub async fn plan_channel(
         .chain(failure_keys.iter().cloned())
         .filter(|guid| head_guids.contains(guid.as_str()))
         .collect();
-    let records = store.records_by_guid(&key, &wanted).await?;
+    let mut records = store.records_by_guid(&key, &wanted).await?;
+    outcome_unknown(&mut records, &unsettled_by_guid);
     let by_guid: HashMap<String, Record> = records
         .iter()
         .map(|r| (r.guid.clone(), r.clone()))
@@ -281,6 +291,16 @@ pub async fn plan_channel(
         &connection.options,
         changes.unchanged,
     );
+    plan.waiting_retry = waiting_retry;
+    for op in &mut plan.operations {
+        if let Some(entry) = unsettled_by_guid.get(op.guid.as_str()) {
+            op.resumed_cycle = Some(entry.cycle_id);
+            op.reason = format!(
+                "{} (the {} sent in cycle {} was never settled)",
+                op.reason, entry.operation, entry.cycle_id
+            );
+        }
+    }
     let approved: HashSet<String> = store
         .held_operations(&key)
         .await?
@@ -302,7 +322,31 @@ pub async fn plan_channel(
         group_records,
         group_failures,
         read,
+        unsettled,
     })
+}
+
+/// A record whose last operation was sent and never settled is retried like a failed one:
+/// its outcome is unknown, so the next cycle writes it again (whatever the backoff says), and
+/// a create looks the user up first.
+pub(crate) fn outcome_unknown(records: &mut [Record], unsettled: &HashMap<&str, &JournalEntry>) {
+    for record in records {
+        if let Some(entry) = unsettled.get(record.guid.as_str()) {
+            record.status = RecordStatus::Failed;
+            record.retry_after_ms = None;
+            record.last_error = Some(format!(
+                "the {} sent in cycle {} was never settled",
+                entry.operation, entry.cycle_id
+            ));
+        }
+    }
+}
+
+/// When a failed record is tried again.
+pub(crate) fn schedule_retry(record: &mut Record, now_ms: i64) {
+    if record.status == RecordStatus::Failed {
+        record.retry_after_ms = retry_backoff_ms(record.attempts).map(|wait| now_ms + wait);
+    }
 }
 
 /// How many user creates go in one Bulk request: fewer when group PATCHes ride along, so that
@@ -475,7 +519,10 @@ async fn read_source(
                 .map(|r| KnownUser {
                     guid: r.guid.clone(),
                     dn: r.dn.clone(),
-                    retry: r.status == RecordStatus::Failed,
+                    // Read again when its retry is due; an entry that changed meanwhile is
+                    // among the changes anyway.
+                    retry: r.status == RecordStatus::Failed
+                        && r.retry_after_ms.is_none_or(|after| after <= now_ms),
                 })
                 .collect();
             let mut client = ldap::connect(data_store).await?;
@@ -582,12 +629,17 @@ async fn run_planned(
         group_records,
         group_failures,
         read,
+        unsettled,
     } = plan_channel(store, connection, channel, data_store, now_ms).await?;
     tracing::info!(channel = %key, source = %read.describe(), "data store read");
+    for entry in &unsettled {
+        tracing::warn!(channel = %key, user = %entry.label, operation = %entry.operation, cycle = entry.cycle_id, "an interrupted cycle sent this operation and never settled it; checking the target before sending it again");
+    }
     let client = ScimClient::new(&connection.target, Duration::from_secs(channel.timeout))?;
     let by_guid: HashMap<&str, &Record> = records.iter().map(|r| (r.guid.as_str(), r)).collect();
     let mut summary = CycleSummary {
         unchanged: plan.unchanged,
+        waiting_retry: plan.waiting_retry,
         ..CycleSummary::default()
     };
     let mut failures = Vec::new();
@@ -658,6 +710,21 @@ async fn run_planned(
                 .into_iter()
                 .map(|op| (op, by_guid.get(op.guid.as_str()).copied()))
                 .collect();
+            // Journaled before anything is sent: a crash from here on leaves an operation the
+            // next cycle knows to check.
+            let journal: Vec<JournalEntry> = ops
+                .iter()
+                .filter(|(op, _)| op.operation.writes_target())
+                .map(|(op, _)| JournalEntry {
+                    guid: op.guid.clone(),
+                    dn: op.dn.clone(),
+                    label: op.label().to_owned(),
+                    operation: op.operation.verb().to_owned(),
+                    cycle_id: audit.cycle_id,
+                    sent_at_ms: audit.clock.now_ms(),
+                })
+                .collect();
+            store.journal_operations(key, &journal).await?;
             let results = match &unit {
                 Unit::One(op) => {
                     vec![apply_operation(client, op, ops[0].1, &connection.options).await]
@@ -674,8 +741,16 @@ async fn run_planned(
                 }
             };
             let mut done = Vec::with_capacity(ops.len());
-            for ((op, existing), applied) in ops.into_iter().zip(results) {
+            for ((op, existing), mut applied) in ops.into_iter().zip(results) {
+                if let Some(record) = &mut applied.record {
+                    schedule_retry(record, now_ms);
+                }
                 match &applied.record {
+                    _ if op.operation.writes_target() => {
+                        store
+                            .settle_operation(key, &op.guid, applied.record.as_ref())
+                            .await?
+                    }
                     Some(record) if existing != Some(record) => {
                         store.save_record(key, record).await?
                     }
@@ -794,6 +869,24 @@ async fn run_planned(
             .iter()
             .map(|op| audit.held(op, by_guid.get(op.guid.as_str()).copied())),
     );
+    // Unsettled operations this cycle did not send again (the user left the scope, or the
+    // guard holds it): nothing more to learn from them; said once, then closed.
+    let sent_again: HashSet<&str> = plan
+        .operations
+        .iter()
+        .filter(|o| o.operation.writes_target())
+        .map(|o| o.guid.as_str())
+        .collect();
+    let closed: Vec<&JournalEntry> = unsettled
+        .iter()
+        .filter(|e| !sent_again.contains(e.guid.as_str()))
+        .collect();
+    for entry in &closed {
+        tracing::warn!(channel = %key, user = %entry.label, operation = %entry.operation, cycle = entry.cycle_id, "an operation an interrupted cycle sent was not sent again; check this user in the target");
+        events.push(audit.unsettled(entry));
+    }
+    let closed: Vec<String> = closed.into_iter().map(|e| e.guid.clone()).collect();
+    store.close_journal_entries(key, &closed).await?;
     let held: Vec<HeldOperation> = plan
         .held
         .iter()

@@ -24,7 +24,8 @@ pub use mapping::{
 };
 pub use plan::{Operation, Plan, PlannedOperation};
 pub use record::{
-    AuditEvent, ChannelKey, CycleSummary, HeldOperation, Record, RecordStatus, SyncState,
+    AuditEvent, ChannelKey, CycleSummary, HeldOperation, JournalEntry, Record, RecordStatus,
+    SyncState, retry_backoff_ms,
 };
 pub use secret::Secret;
 pub use source::{

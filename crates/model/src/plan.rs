@@ -80,6 +80,10 @@ pub struct PlannedOperation {
     /// image without its create-only fields. `None`: the image itself.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub link_image: Option<serde_json::Value>,
+    /// The cycle that sent an operation for this user and never settled it (it was
+    /// interrupted): a user this create finds in the target is the one that cycle created.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub resumed_cycle: Option<i64>,
 }
 
 impl PlannedOperation {
@@ -118,6 +122,13 @@ pub struct Plan {
     /// Operations the mass-change guard holds for an operator's approval; not applied.
     #[serde(skip_serializing_if = "Vec::is_empty")]
     pub held: Vec<PlannedOperation>,
+    /// Failed records whose retry backoff has not run out: left for a later cycle.
+    #[serde(skip_serializing_if = "is_zero")]
+    pub waiting_retry: u64,
+}
+
+fn is_zero(count: &u64) -> bool {
+    *count == 0
 }
 
 impl fmt::Display for Plan {
@@ -134,6 +145,9 @@ impl fmt::Display for Plan {
         }
         for operation in &self.held {
             writeln!(f, "held: {operation}")?;
+        }
+        if self.waiting_retry > 0 {
+            writeln!(f, "failed, waiting to be retried: {}", self.waiting_retry)?;
         }
         writeln!(f, "unchanged: {}", self.unchanged)
     }

@@ -95,6 +95,50 @@ pub struct Record {
     pub last_error: Option<String>,
     /// Consecutive failed attempts.
     pub attempts: u32,
+    /// A failed record is not tried again before this time (milliseconds since the epoch);
+    /// `None`: at the next cycle.
+    #[serde(default)]
+    pub retry_after_ms: Option<i64>,
+    /// The entry's fingerprint when the last attempt failed: an entry changed since is tried
+    /// again at once, whatever the backoff says.
+    #[serde(default)]
+    pub failed_fingerprint: Option<String>,
+}
+
+impl Record {
+    /// Whether a failed record is tried again in a cycle at `now_ms` with the entry at
+    /// `fingerprint` (`None`: the entry left the directory).
+    pub fn retry_due(&self, fingerprint: Option<&str>, now_ms: i64) -> bool {
+        self.retry_after_ms.is_none_or(|after| after <= now_ms)
+            || self.failed_fingerprint.as_deref() != fingerprint
+    }
+}
+
+/// How long a record that failed `attempts` times in a row waits before its next attempt: the
+/// first retry comes with the next cycle (most failures are passing ones), then 1, 2, 4 … minutes,
+/// at most an hour, so that a record the target keeps refusing costs one request an hour.
+pub fn retry_backoff_ms(attempts: u32) -> Option<i64> {
+    const MINUTE_MS: i64 = 60_000;
+    const MAX_MS: i64 = 60 * MINUTE_MS;
+    match attempts {
+        0 | 1 => None,
+        n => Some((MINUTE_MS << (n - 2).min(6)).min(MAX_MS)),
+    }
+}
+
+/// An operation sent to the target and not yet settled in the state store. A crash leaves it
+/// behind; the next cycle knows the operation's outcome is unknown and checks the target
+/// before sending it again.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct JournalEntry {
+    pub guid: String,
+    pub dn: String,
+    /// The user name, else the DN.
+    pub label: String,
+    /// `create`, `update`, `disable` or `delete`.
+    pub operation: String,
+    pub cycle_id: i64,
+    pub sent_at_ms: i64,
 }
 
 /// Counts of one cycle of one channel.
@@ -121,6 +165,8 @@ pub struct CycleSummary {
     pub requests: u64,
     /// Operations held by the mass-change guard.
     pub held: u64,
+    /// Failed records left for a later cycle by their retry backoff.
+    pub waiting_retry: u64,
 }
 
 impl CycleSummary {
@@ -141,6 +187,7 @@ impl CycleSummary {
         self.groups_failed += other.groups_failed;
         self.requests += other.requests;
         self.held += other.held;
+        self.waiting_retry += other.waiting_retry;
     }
 
     /// Whether any group was touched.

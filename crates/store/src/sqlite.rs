@@ -8,7 +8,7 @@ use async_trait::async_trait;
 use scimbridge_engine::state::{CycleRecord, RecordCounts, Saved, Store, StoreError};
 use scimbridge_model::{
     AuditEvent, ChannelKey, Connection, CycleSummary, DataStore, GroupRecord, HeldOperation,
-    Record, RecordStatus, Secret, SyncState,
+    JournalEntry, Record, RecordStatus, Secret, SyncState,
 };
 use sqlx::Row;
 use sqlx::sqlite::{
@@ -143,7 +143,46 @@ fn record_from_row(row: &SqliteRow) -> Result<Record, StoreError> {
             .ok_or_else(|| corrupt(format!("unknown record status {status}")))?,
         last_error: row.try_get("last_error").map_err(corrupt)?,
         attempts: u32::try_from(attempts).unwrap_or(u32::MAX),
+        retry_after_ms: row.try_get("retry_after_ms").map_err(corrupt)?,
+        failed_fingerprint: row.try_get("failed_fingerprint").map_err(corrupt)?,
     })
+}
+
+/// Inserts or replaces one record, on the pool or inside a transaction.
+async fn upsert_record<'e>(
+    executor: impl sqlx::SqliteExecutor<'e>,
+    channel: &ChannelKey,
+    record: &Record,
+) -> Result<(), StoreError> {
+    let image = record.applied_image.as_ref().map(|i| i.to_string());
+    sqlx::query(
+        "INSERT INTO records (connection, channel, guid, dn, user_name, target_id, source_fingerprint, applied_image, target_version, status, last_error, attempts, retry_after_ms, failed_fingerprint)
+         VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)
+         ON CONFLICT (connection, channel, guid) DO UPDATE SET
+           dn = excluded.dn, user_name = excluded.user_name, target_id = excluded.target_id,
+           source_fingerprint = excluded.source_fingerprint, applied_image = excluded.applied_image,
+           target_version = excluded.target_version,
+           status = excluded.status, last_error = excluded.last_error, attempts = excluded.attempts,
+           retry_after_ms = excluded.retry_after_ms, failed_fingerprint = excluded.failed_fingerprint",
+    )
+    .bind(&channel.connection)
+    .bind(&channel.channel)
+    .bind(&record.guid)
+    .bind(&record.dn)
+    .bind(&record.user_name)
+    .bind(&record.target_id)
+    .bind(&record.source_fingerprint)
+    .bind(image)
+    .bind(&record.target_version)
+    .bind(record.status.as_str())
+    .bind(&record.last_error)
+    .bind(i64::from(record.attempts))
+    .bind(record.retry_after_ms)
+    .bind(&record.failed_fingerprint)
+    .execute(executor)
+    .await
+    .map_err(backend)?;
+    Ok(())
 }
 
 fn group_record_from_row(row: &SqliteRow) -> Result<GroupRecord, StoreError> {
@@ -269,7 +308,7 @@ impl Store for SqliteStore {
     async fn record_heads(&self, channel: &ChannelKey) -> Result<Vec<Record>, StoreError> {
         let rows = sqlx::query(
             "SELECT guid, dn, user_name, target_id, source_fingerprint, NULL AS applied_image, \
-             target_version, status, last_error, attempts \
+             target_version, status, last_error, attempts, retry_after_ms, failed_fingerprint \
              FROM records WHERE connection = ? AND channel = ? ORDER BY guid",
         )
         .bind(&channel.connection)
@@ -310,32 +349,7 @@ impl Store for SqliteStore {
     }
 
     async fn save_record(&self, channel: &ChannelKey, record: &Record) -> Result<(), StoreError> {
-        let image = record.applied_image.as_ref().map(|i| i.to_string());
-        sqlx::query(
-            "INSERT INTO records (connection, channel, guid, dn, user_name, target_id, source_fingerprint, applied_image, target_version, status, last_error, attempts)
-             VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)
-             ON CONFLICT (connection, channel, guid) DO UPDATE SET
-               dn = excluded.dn, user_name = excluded.user_name, target_id = excluded.target_id,
-               source_fingerprint = excluded.source_fingerprint, applied_image = excluded.applied_image,
-               target_version = excluded.target_version,
-               status = excluded.status, last_error = excluded.last_error, attempts = excluded.attempts",
-        )
-        .bind(&channel.connection)
-        .bind(&channel.channel)
-        .bind(&record.guid)
-        .bind(&record.dn)
-        .bind(&record.user_name)
-        .bind(&record.target_id)
-        .bind(&record.source_fingerprint)
-        .bind(image)
-        .bind(&record.target_version)
-        .bind(record.status.as_str())
-        .bind(&record.last_error)
-        .bind(i64::from(record.attempts))
-        .execute(&self.pool)
-        .await
-        .map_err(backend)?;
-        Ok(())
+        upsert_record(&self.pool, channel, record).await
     }
 
     async fn delete_record(&self, channel: &ChannelKey, guid: &str) -> Result<(), StoreError> {
@@ -602,10 +616,129 @@ impl Store for SqliteStore {
             .collect()
     }
 
+    async fn journal_operations(
+        &self,
+        channel: &ChannelKey,
+        entries: &[JournalEntry],
+    ) -> Result<(), StoreError> {
+        if entries.is_empty() {
+            return Ok(());
+        }
+        let mut transaction = self.pool.begin().await.map_err(backend)?;
+        for entry in entries {
+            sqlx::query(
+                "INSERT OR REPLACE INTO operation_journal (connection, channel, guid, dn, label, operation, cycle_id, sent_at_ms)
+                 VALUES (?, ?, ?, ?, ?, ?, ?, ?)",
+            )
+            .bind(&channel.connection)
+            .bind(&channel.channel)
+            .bind(&entry.guid)
+            .bind(&entry.dn)
+            .bind(&entry.label)
+            .bind(&entry.operation)
+            .bind(entry.cycle_id)
+            .bind(entry.sent_at_ms)
+            .execute(&mut *transaction)
+            .await
+            .map_err(backend)?;
+        }
+        transaction.commit().await.map_err(backend)?;
+        Ok(())
+    }
+
+    async fn unsettled_operations(
+        &self,
+        channel: &ChannelKey,
+    ) -> Result<Vec<JournalEntry>, StoreError> {
+        let rows = sqlx::query(
+            "SELECT * FROM operation_journal WHERE connection = ? AND channel = ?
+             ORDER BY sent_at_ms, guid",
+        )
+        .bind(&channel.connection)
+        .bind(&channel.channel)
+        .fetch_all(&self.pool)
+        .await
+        .map_err(backend)?;
+        rows.iter()
+            .map(|row| {
+                Ok(JournalEntry {
+                    guid: row.try_get("guid").map_err(corrupt)?,
+                    dn: row.try_get("dn").map_err(corrupt)?,
+                    label: row.try_get("label").map_err(corrupt)?,
+                    operation: row.try_get("operation").map_err(corrupt)?,
+                    cycle_id: row.try_get("cycle_id").map_err(corrupt)?,
+                    sent_at_ms: row.try_get("sent_at_ms").map_err(corrupt)?,
+                })
+            })
+            .collect()
+    }
+
+    async fn settle_operation(
+        &self,
+        channel: &ChannelKey,
+        guid: &str,
+        record: Option<&Record>,
+    ) -> Result<(), StoreError> {
+        // One transaction: the record and the end of its journal entry are never apart.
+        let mut transaction = self.pool.begin().await.map_err(backend)?;
+        match record {
+            Some(record) => upsert_record(&mut *transaction, channel, record).await?,
+            None => {
+                sqlx::query(
+                    "DELETE FROM records WHERE connection = ? AND channel = ? AND guid = ?",
+                )
+                .bind(&channel.connection)
+                .bind(&channel.channel)
+                .bind(guid)
+                .execute(&mut *transaction)
+                .await
+                .map_err(backend)?;
+            }
+        }
+        sqlx::query(
+            "DELETE FROM operation_journal WHERE connection = ? AND channel = ? AND guid = ?",
+        )
+        .bind(&channel.connection)
+        .bind(&channel.channel)
+        .bind(guid)
+        .execute(&mut *transaction)
+        .await
+        .map_err(backend)?;
+        transaction.commit().await.map_err(backend)?;
+        Ok(())
+    }
+
+    async fn close_journal_entries(
+        &self,
+        channel: &ChannelKey,
+        guids: &[String],
+    ) -> Result<(), StoreError> {
+        let mut transaction = self.pool.begin().await.map_err(backend)?;
+        for guid in guids {
+            sqlx::query(
+                "DELETE FROM operation_journal WHERE connection = ? AND channel = ? AND guid = ?",
+            )
+            .bind(&channel.connection)
+            .bind(&channel.channel)
+            .bind(guid)
+            .execute(&mut *transaction)
+            .await
+            .map_err(backend)?;
+        }
+        transaction.commit().await.map_err(backend)?;
+        Ok(())
+    }
+
     async fn forget_channel(&self, channel: &ChannelKey) -> Result<(), StoreError> {
         // One transaction: a reset is all or nothing.
         let mut transaction = self.pool.begin().await.map_err(backend)?;
-        for table in ["records", "group_records", "sync_states", "held_operations"] {
+        for table in [
+            "records",
+            "group_records",
+            "sync_states",
+            "held_operations",
+            "operation_journal",
+        ] {
             sqlx::query(sqlx::AssertSqlSafe(format!(
                 "DELETE FROM {table} WHERE connection = ? AND channel = ?"
             )))

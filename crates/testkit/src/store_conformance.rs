@@ -3,8 +3,8 @@
 use scimbridge_engine::state::{Saved, Store};
 use scimbridge_model::{
     AuditEvent, AuthenticationMethod, ChannelKey, Connection, CycleSummary, DataStore,
-    DataStoreType, GroupMember, GroupRecord, HeldOperation, ProvisioningOptions, Record,
-    RecordStatus, Secret, SyncState, TargetSettings,
+    DataStoreType, GroupMember, GroupRecord, HeldOperation, JournalEntry, ProvisioningOptions,
+    Record, RecordStatus, Secret, SyncState, TargetSettings,
 };
 use serde_json::json;
 
@@ -54,6 +54,8 @@ fn record(guid: &str, status: RecordStatus) -> Record {
         status,
         last_error: (status == RecordStatus::Failed).then(|| "HTTP 500: boom".into()),
         attempts: u32::from(status == RecordStatus::Failed),
+        retry_after_ms: (status == RecordStatus::Failed).then_some(1_700_000_060_000),
+        failed_fingerprint: (status == RecordStatus::Failed).then(|| "fp-new".into()),
     }
 }
 
@@ -334,8 +336,89 @@ pub async fn run(store: &dyn Store) {
             .is_empty()
     );
 
-    // Forgetting a channel clears its records, group records and sync state, and nothing else.
+    // Operation journal: entries replaced per user, settled together with the record, closed.
+    let entry = |guid: &str, operation: &str, sent_at_ms: i64| JournalEntry {
+        guid: guid.into(),
+        dn: format!("uid={guid},ou=people,dc=example,dc=com"),
+        label: format!("user {guid}"),
+        operation: operation.into(),
+        cycle_id: 9,
+        sent_at_ms,
+    };
+    assert!(
+        store
+            .unsettled_operations(&channel)
+            .await
+            .unwrap()
+            .is_empty()
+    );
+    store
+        .journal_operations(
+            &channel,
+            &[
+                entry("new", "create", 2),
+                entry("b", "update", 1),
+                entry("c", "delete", 3),
+            ],
+        )
+        .await
+        .unwrap();
+    store
+        .journal_operations(&elsewhere, &[entry("z", "update", 1)])
+        .await
+        .unwrap();
+    store
+        .journal_operations(&channel, &[entry("b", "disable", 4)])
+        .await
+        .unwrap();
+    assert_eq!(
+        store.unsettled_operations(&channel).await.unwrap(),
+        vec![
+            entry("new", "create", 2),
+            entry("c", "delete", 3),
+            entry("b", "disable", 4)
+        ]
+    );
+    let created = record("new", RecordStatus::Provisioned);
+    store
+        .settle_operation(&channel, "new", Some(&created))
+        .await
+        .unwrap();
+    store.settle_operation(&channel, "c", None).await.unwrap();
+    store
+        .close_journal_entries(&channel, &["b".into(), "never-there".into()])
+        .await
+        .unwrap();
+    assert!(
+        store
+            .unsettled_operations(&channel)
+            .await
+            .unwrap()
+            .is_empty()
+    );
+    let records = store.records(&channel).await.unwrap();
+    assert!(records.contains(&created));
+    assert!(
+        !records.iter().any(|r| r.guid == "c"),
+        "settled by a delete"
+    );
+    assert_eq!(
+        store.unsettled_operations(&elsewhere).await.unwrap().len(),
+        1
+    );
+    store.delete_record(&channel, "new").await.unwrap();
+    store
+        .save_record(&channel, &record("c", RecordStatus::Disabled))
+        .await
+        .unwrap();
+
+    // Forgetting a channel clears its records, group records, sync state and journal, and
+    // nothing else.
     let reset = ChannelKey::new("Slack", "interns");
+    store
+        .journal_operations(&reset, &[entry("r", "create", 5)])
+        .await
+        .unwrap();
     store
         .save_record(&reset, &record("r", RecordStatus::Provisioned))
         .await
@@ -350,6 +433,11 @@ pub async fn run(store: &dyn Store) {
     assert!(store.records(&reset).await.unwrap().is_empty());
     assert!(store.group_records(&reset).await.unwrap().is_empty());
     assert_eq!(store.sync_state(&reset).await.unwrap(), None);
+    assert!(store.unsettled_operations(&reset).await.unwrap().is_empty());
+    assert_eq!(
+        store.unsettled_operations(&elsewhere).await.unwrap().len(),
+        1
+    );
     assert_eq!(store.records(&channel).await.unwrap(), before);
     assert_eq!(store.group_records(&elsewhere).await.unwrap().len(), 1);
     assert!(store.sync_state(&elsewhere).await.unwrap().is_some());

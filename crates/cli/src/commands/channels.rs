@@ -36,7 +36,16 @@ pub async fn run(data_dir: &Path) -> Result<ExitCode> {
                     (Some(error), _) => {
                         format!("{} stopped: {error}", format_utc(cycle.started_at_ms))
                     }
-                    (None, None) => format!("{} running", format_utc(cycle.started_at_ms)),
+                    (None, None) => format!(
+                        "{} running, or interrupted",
+                        format_utc(cycle.started_at_ms)
+                    ),
+                    (None, Some(finished)) if cycle.summary.waiting_retry > 0 => format!(
+                        "{} ok ({} failed, {} waiting to be retried)",
+                        format_utc(finished),
+                        cycle.summary.failed,
+                        cycle.summary.waiting_retry
+                    ),
                     (None, Some(finished)) => format!(
                         "{} ok ({} failed)",
                         format_utc(finished),

@@ -239,7 +239,8 @@ pub fn print_reports(reports: &[CycleReport]) -> ExitCode {
         for line in failure_lines(report, 20) {
             println!("{line}");
         }
-        failed |= !report.failures.is_empty();
+        // Records waiting for their retry are users the target still lacks.
+        failed |= !report.failures.is_empty() || report.summary.waiting_retry > 0;
     }
     if failed {
         ExitCode::from(EXIT_RECORDS_FAILED)

@@ -147,6 +147,22 @@ impl ScimReader {
         )
     }
 
+    /// Sends a write (`POST`, `PUT`, `PATCH`) and returns the status and body, as an operator
+    /// changing the target by hand would.
+    pub fn send(&self, method: &str, path: &str, body: &Value) -> (u16, Value) {
+        let method = reqwest::Method::from_bytes(method.as_bytes()).unwrap();
+        let response = reqwest::blocking::Client::new()
+            .request(method, format!("{}{path}", self.url))
+            .bearer_auth(&self.token)
+            .header("content-type", "application/scim+json")
+            .body(body.to_string())
+            .send()
+            .unwrap();
+        let status = response.status().as_u16();
+        let text = response.text().unwrap();
+        (status, serde_json::from_str(&text).unwrap_or(Value::Null))
+    }
+
     /// Every user, page by page.
     pub fn users(&self) -> Vec<Value> {
         let mut users = Vec::new();

@@ -209,7 +209,12 @@ pub async fn create_users(
         };
         match found.get(&names[index].to_lowercase()) {
             Some(id) => {
-                let image = op.link_image(image);
+                // Created by a cycle a crash interrupted: ours, whole image. Else linked.
+                let (image, outcome) = if op.resumed_cycle.is_some() {
+                    (image, Outcome::Created)
+                } else {
+                    (op.link_image(image), Outcome::Linked)
+                };
                 let applied = match link_user(client, id, image).await {
                     Ok(version) => settled(
                         op,
@@ -217,7 +222,7 @@ pub async fn create_users(
                         Written {
                             target_id: id.clone(),
                             version,
-                            outcome: Outcome::Linked,
+                            outcome,
                         },
                         image,
                     ),

@@ -84,7 +84,7 @@ pub async fn apply_operation(
             } else {
                 Outcome::Updated
             };
-            match update_user(client, target_id, existing, image).await {
+            match update_user(client, op, target_id, existing, image).await {
                 Ok(version) => settled(
                     op,
                     existing,
@@ -145,13 +145,12 @@ pub async fn apply_operation(
                 target_id: None,
                 applied_image: None,
                 target_version: None,
-                attempts: 0,
-                ..base_record(op, existing)
+                ..fresh_record(op, existing)
             }),
             outcome: Outcome::Skipped,
         },
         Operation::Block => {
-            let mut record = base_record(op, existing);
+            let mut record = fresh_record(op, existing);
             // A leaver keeps its fingerprint so that it is reconsidered once the option allows it.
             record.source_fingerprint = op
                 .fingerprint
@@ -185,16 +184,13 @@ async fn create_or_link(
     let mut posted = 0;
     loop {
         if let Some(id) = client.find_user(&identifier).await? {
-            // Ours when our own create went unanswered: it gets the whole image. Someone
-            // else's gets no create-only value (a password, say).
-            let written = if posted > 0 {
-                image
-            } else {
-                op.link_image(image)
-            };
+            // Ours when our own create went unanswered, in this cycle or in one a crash
+            // interrupted: it gets the whole image. Someone else's gets no create-only value
+            // (a password, say).
+            let ours = posted > 0 || op.resumed_cycle.is_some();
+            let written = if ours { image } else { op.link_image(image) };
             let version = link_user(client, &id, written).await?;
-            // Found after our own create went unanswered: it is ours.
-            let outcome = if posted > 0 {
+            let outcome = if ours {
                 Outcome::Created
             } else {
                 Outcome::Linked
@@ -244,14 +240,22 @@ struct Written {
     outcome: Outcome,
 }
 
-/// Updates a provisioned user from the image last applied. Returns the new version.
+/// Updates a provisioned user from the image last applied. Returns the new version. After an
+/// interrupted cycle the target may hold something else than the image last applied, so every
+/// mapped attribute is written.
 async fn update_user(
     client: &ScimClient,
+    op: &PlannedOperation,
     target_id: &str,
     existing: Option<&Record>,
     image: &Value,
 ) -> Result<Option<String>, ScimClientError> {
-    let applied = existing.and_then(|r| r.applied_image.as_ref());
+    let nothing = Value::Object(Default::default());
+    let applied = if op.resumed_cycle.is_some() {
+        Some(&nothing)
+    } else {
+        existing.and_then(|r| r.applied_image.as_ref())
+    };
     let known = existing.and_then(|r| r.target_version.as_deref());
     write_user(client, target_id, applied, known, image).await
 }
@@ -339,7 +343,20 @@ fn base_record(op: &PlannedOperation, existing: Option<&Record>) -> Record {
             status: RecordStatus::Failed,
             last_error: None,
             attempts: 0,
+            retry_after_ms: None,
+            failed_fingerprint: None,
         },
+    }
+}
+
+/// The record as it stands once an operation settled, succeeded or not: no failure pending.
+fn fresh_record(op: &PlannedOperation, existing: Option<&Record>) -> Record {
+    Record {
+        last_error: None,
+        attempts: 0,
+        retry_after_ms: None,
+        failed_fingerprint: None,
+        ..base_record(op, existing)
     }
 }
 
@@ -363,9 +380,7 @@ fn settled(
         source_fingerprint: op.fingerprint.clone(),
         applied_image: Some(image.clone()),
         status: status_of(image),
-        last_error: None,
-        attempts: 0,
-        ..base_record(op, existing)
+        ..fresh_record(op, existing)
     };
     Applied {
         record: Some(record),
@@ -381,9 +396,7 @@ fn deleted(op: &PlannedOperation, existing: Option<&Record>) -> Applied {
         applied_image: None,
         target_version: None,
         status: RecordStatus::Deleted,
-        last_error: None,
-        attempts: 0,
-        ..base_record(op, existing)
+        ..fresh_record(op, existing)
     });
     Applied {
         record,
@@ -401,9 +414,7 @@ fn refreshed(op: &PlannedOperation, existing: Option<&Record>) -> Option<Record>
     Some(Record {
         source_fingerprint: op.fingerprint.clone(),
         status,
-        last_error: None,
-        attempts: 0,
-        ..base_record(op, existing)
+        ..fresh_record(op, existing)
     })
 }
 
@@ -417,6 +428,8 @@ fn failed(
     record.status = RecordStatus::Failed;
     record.attempts = existing.map_or(0, |r| r.attempts).saturating_add(1);
     record.last_error = Some(reason.clone());
+    // When to try again is the cycle's to say (it knows the time): see `schedule_retry`.
+    record.failed_fingerprint = op.fingerprint.clone();
     if target_gone {
         record.target_id = None;
         record.applied_image = None;

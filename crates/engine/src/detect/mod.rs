@@ -4,7 +4,7 @@
 //! fingerprint covers the entry (DN and every attribute) and the channel's settings, so a change
 //! to the attribute mapping or the provisioning options re-evaluates every entry once.
 
-use std::collections::{BTreeMap, HashSet};
+use std::collections::{BTreeMap, HashMap, HashSet};
 
 use scimbridge_model::{
     AttributeValue, Channel, EffectiveSourceSettings, ProvisioningOptions, Record, RecordStatus,
@@ -150,6 +150,31 @@ pub fn detect_incremental(
     changes
 }
 
+/// Leaves out of the changes the failed records whose retry backoff has not run out at `now_ms`
+/// (unless their entry changed since the failed attempt), and returns how many.
+pub fn defer_retries(changes: &mut Changes, records: &[Record], now_ms: i64) -> u64 {
+    let waiting: HashMap<&str, &Record> = records
+        .iter()
+        .filter(|r| r.status == RecordStatus::Failed && r.retry_after_ms.is_some())
+        .map(|r| (r.guid.as_str(), r))
+        .collect();
+    if waiting.is_empty() {
+        return 0;
+    }
+    let before = changes.modified.len() + changes.removed.len();
+    changes.modified.retain(|item| {
+        waiting
+            .get(item.entry.guid.as_str())
+            .is_none_or(|r| r.retry_due(Some(&item.fingerprint), now_ms))
+    });
+    changes.removed.retain(|removed| {
+        waiting
+            .get(removed.guid.as_str())
+            .is_none_or(|r| r.retry_due(None, now_ms))
+    });
+    (before - changes.modified.len() - changes.removed.len()) as u64
+}
+
 /// GUIDs that appear more than once in a scan, to report them.
 pub fn duplicate_guids(entries: &[SourceEntry]) -> Vec<(String, String)> {
     let mut seen = HashSet::new();
@@ -194,6 +219,8 @@ mod tests {
             status,
             last_error: None,
             attempts: 0,
+            retry_after_ms: None,
+            failed_fingerprint: None,
         }
     }
 
@@ -241,6 +268,67 @@ mod tests {
         let mut settled = record(&gone, RecordStatus::Disabled);
         settled.source_fingerprint = None;
         assert!(detect(vec![], &[settled], "c").removed.is_empty());
+    }
+
+    #[test]
+    fn a_failed_record_waits_for_its_backoff_unless_its_entry_changed() {
+        let waiting = entry("waiting", "Engineer");
+        let edited = entry("edited", "Engineer");
+        let due = entry("due", "Engineer");
+        let leaver = entry("leaver", "Engineer");
+        let failed = |e: &SourceEntry, retry_after_ms: i64| Record {
+            retry_after_ms: Some(retry_after_ms),
+            failed_fingerprint: Some(entry_fingerprint("c", e)),
+            attempts: 3,
+            ..record(e, RecordStatus::Failed)
+        };
+        let records = vec![
+            failed(&waiting, 2_000),
+            failed(&edited, 2_000),
+            failed(&due, 1_000),
+            Record {
+                failed_fingerprint: None,
+                ..failed(&leaver, 2_000)
+            },
+        ];
+        let entries = vec![waiting, entry("edited", "Manager"), due];
+        let mut changes = detect(entries, &records, "c");
+        assert_eq!(changes.modified.len(), 3);
+        assert_eq!(changes.removed.len(), 1);
+
+        assert_eq!(defer_retries(&mut changes, &records, 1_000), 2);
+        let modified: Vec<&str> = changes
+            .modified
+            .iter()
+            .map(|i| i.entry.guid.as_str())
+            .collect();
+        assert_eq!(modified, ["edited", "due"]);
+        assert!(changes.removed.is_empty());
+    }
+
+    #[test]
+    fn backoff_starts_with_the_next_cycle_and_stops_growing_at_an_hour() {
+        use scimbridge_model::retry_backoff_ms;
+        let minutes: Vec<Option<i64>> = (0..12)
+            .map(|n| retry_backoff_ms(n).map(|ms| ms / 60_000))
+            .collect();
+        assert_eq!(
+            minutes,
+            [
+                None,
+                None,
+                Some(1),
+                Some(2),
+                Some(4),
+                Some(8),
+                Some(16),
+                Some(32),
+                Some(60),
+                Some(60),
+                Some(60),
+                Some(60)
+            ]
+        );
     }
 
     #[test]

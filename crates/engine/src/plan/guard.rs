@@ -155,6 +155,7 @@ mod tests {
             operation,
             reason: "left the source location".into(),
             link_image: None,
+            resumed_cycle: None,
         }
     }
 
@@ -207,6 +208,8 @@ mod tests {
             status: scimbridge_model::RecordStatus::Provisioned,
             last_error: None,
             attempts: 0,
+            retry_after_ms: None,
+            failed_fingerprint: None,
         };
         let update = |guid: &str, image: Value| {
             op(

@@ -30,10 +30,8 @@ pub fn plan_users(
     unchanged: u64,
 ) -> Plan {
     let mut plan = Plan {
-        operations: Vec::new(),
         unchanged,
-        group_operations: Vec::new(),
-        held: Vec::new(),
+        ..Plan::default()
     };
     for candidate in candidates {
         let record = records.get(&candidate.guid);
@@ -69,6 +67,7 @@ fn plan_present(
             operation,
             reason,
             link_image: None,
+            resumed_cycle: None,
         };
     let user = match mapped {
         Ok(user) => user,
@@ -201,6 +200,7 @@ fn plan_leaver(record: Record, options: &ProvisioningOptions) -> PlannedOperatio
         operation,
         reason: reason.to_owned(),
         link_image: None,
+        resumed_cycle: None,
     };
     let target_id = match (&record.target_id, record.status) {
         (Some(target_id), status) if status != RecordStatus::Deleted => target_id.clone(),

@@ -41,6 +41,8 @@ fn provisioned(guid: &str, title: &str, active: bool) -> Record {
         },
         last_error: None,
         attempts: 0,
+        retry_after_ms: None,
+        failed_fingerprint: None,
     }
 }
 

@@ -6,7 +6,7 @@
 use async_trait::async_trait;
 use scimbridge_model::{
     AuditEvent, ChannelKey, Connection, CycleSummary, DataStore, GroupRecord, HeldOperation,
-    Record, SyncState,
+    JournalEntry, Record, SyncState,
 };
 use serde::{Deserialize, Serialize};
 
@@ -113,8 +113,35 @@ pub trait Store: Send + Sync {
     /// (GUID), the target id, the name (case-insensitively) and the DN (case-insensitively).
     async fn audit_events_of(&self, who: &str, limit: u32) -> Result<Vec<AuditEvent>, StoreError>;
 
-    /// Forgets everything the channel knows of its users and groups: records, group records and
-    /// sync state (the cycle history stays). The next cycle reads everything and links to the
+    /// Journals user operations about to be sent to the target, before they are sent. One entry
+    /// per user: a newer entry replaces an older one.
+    async fn journal_operations(
+        &self,
+        channel: &ChannelKey,
+        entries: &[JournalEntry],
+    ) -> Result<(), StoreError>;
+    /// Operations journaled and never settled (a crash came between), oldest first.
+    async fn unsettled_operations(
+        &self,
+        channel: &ChannelKey,
+    ) -> Result<Vec<JournalEntry>, StoreError>;
+    /// Settles a user's operation: saves its record (`None` drops it) and closes its journal
+    /// entry, both or neither.
+    async fn settle_operation(
+        &self,
+        channel: &ChannelKey,
+        guid: &str,
+        record: Option<&Record>,
+    ) -> Result<(), StoreError>;
+    /// Closes journal entries that no operation will settle.
+    async fn close_journal_entries(
+        &self,
+        channel: &ChannelKey,
+        guids: &[String],
+    ) -> Result<(), StoreError>;
+
+    /// Forgets everything the channel knows of its users and groups: records, group records,
+    /// sync state and the operation journal (the cycle history stays). The next cycle reads everything and links to the
     /// target's users and groups by the unique identifier, creating no duplicates.
     async fn forget_channel(&self, channel: &ChannelKey) -> Result<(), StoreError>;
 
