@@ -7,7 +7,10 @@
 mod common;
 
 use std::fmt::Write as _;
+use std::io::BufRead;
 use std::path::Path;
+use std::process::{Command, Stdio};
+use std::time::{Duration, Instant};
 
 use common::*;
 use scimbridge_testkit::samba::{ADMIN, ADMIN_PASSWORD, SambaDc, URL};
@@ -243,4 +246,44 @@ fn active_directory_with_dirsync_usn_user_account_control_and_range_retrieval() 
         "Anne Lee-Smith"
     );
     assert_eq!(active(&target, "u0001"), Some(false));
+
+    // Live: Samba pushes nothing, so `sync --watch` reads highestCommittedUSN every second
+    // (live_poll_interval = 1); an hour between scheduled cycles means that whatever arrives
+    // sooner came through that poll.
+    std::fs::write(
+        &cfg,
+        config(
+            &target,
+            "changed_users_algorithm = \"active-directory-usn\"",
+        )
+        .replace("max_threads = 4", "max_threads = 4\nlive_poll_interval = 1"),
+    )
+    .unwrap();
+    ok(scimbridge(&data, &["apply", "-f", &path_str(&cfg)], &[]));
+    let mut child = Command::new(bin())
+        .arg("--data-dir")
+        .arg(&data)
+        .args(["sync", "app", "--watch", "--interval", "3600"])
+        .stdin(Stdio::null())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::inherit())
+        .spawn()
+        .unwrap();
+    let mut lines = std::io::BufReader::new(child.stdout.take().unwrap()).lines();
+    loop {
+        let line = lines.next().expect("watch ended early").unwrap();
+        if line.contains("watching the directory's highestCommittedUSN every 1 s") {
+            break;
+        }
+    }
+    std::thread::spawn(move || for _ in lines {});
+    dc.add(&user("erin", "Erin", "Okafor", true));
+    let deadline = Instant::now() + Duration::from_secs(30);
+    while target.client().user_by_name("erin").is_none() {
+        assert!(Instant::now() < deadline, "erin did not arrive");
+        std::thread::sleep(Duration::from_millis(200));
+    }
+    let _ = Command::new("kill").arg(child.id().to_string()).status();
+    let status = child.wait().unwrap();
+    assert!(status.success(), "{status:?}");
 }

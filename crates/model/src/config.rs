@@ -653,6 +653,11 @@ pub struct Channel {
     /// Seconds between cycles under `scimbridge serve`; without it, the service's frequency.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub synchronization_frequency: Option<u64>,
+    /// Seconds between the small reads (its root DSE's `highestCommittedUSN`) that tell an
+    /// Active Directory's changes under `serve` and `sync --watch`; 0 turns them off.
+    /// Directories with content synchronization push their changes instead.
+    #[serde(default = "default_live_poll_interval")]
+    pub live_poll_interval: u64,
     #[serde(default)]
     pub source_settings: SourceSettings,
     pub source_location: SourceLocation,
@@ -673,6 +678,10 @@ fn default_timeout() -> u64 {
 
 fn default_max_threads() -> u32 {
     1
+}
+
+fn default_live_poll_interval() -> u64 {
+    5
 }
 
 /// More than this many parallel requests per channel would only queue at the target.

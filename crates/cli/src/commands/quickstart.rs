@@ -225,6 +225,7 @@ fn quickstart_config(ldif: &Path, url: &str, token_file: &Path) -> ConfigFile {
                 timeout: 60,
                 max_threads: 4,
                 synchronization_frequency: None,
+                live_poll_interval: 5,
                 source_settings: SourceSettings::default(),
                 source_location: SourceLocation {
                     group_base_dn: Some("ou=groups,dc=example,dc=com".into()),

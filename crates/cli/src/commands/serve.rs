@@ -14,7 +14,7 @@ use scimbridge_engine::clock::{Clock, SystemClock};
 use scimbridge_engine::source::ldap;
 use scimbridge_engine::state::Store;
 use scimbridge_engine::{NoProgress, run_cycle};
-use scimbridge_model::{ChannelKey, DataStore, DataStoreType, SourceLocation};
+use scimbridge_model::{Channel, ChannelKey, DataStore, DataStoreType};
 use tokio::sync::{mpsc, watch};
 use tokio::task::JoinHandle;
 
@@ -178,7 +178,7 @@ async fn channel_worker(
                     feed = Some(tokio::spawn(follow_change_feed(
                         key.to_string(),
                         data_store.clone(),
-                        channel.source_location.clone(),
+                        channel.clone(),
                         frequency,
                         changed.clone(),
                     )));
@@ -230,20 +230,22 @@ async fn channel_worker(
     }
 }
 
-/// Follows the directory's live change feed (RFC 4533 refreshAndPersist) and signals each
-/// change on `changed`; reopens a broken feed after a pause. Returns when the directory offers
-/// no feed: the channel is then polled every `interval`.
+/// Follows the directory's live feed (RFC 4533 refreshAndPersist, or Active Directory's
+/// `highestCommittedUSN` every `channel.live_poll_interval`) and signals each change on
+/// `changed`; reopens a broken feed after a pause. Returns when the directory offers no feed:
+/// the channel is then polled every `interval`.
 pub async fn follow_change_feed(
     name: String,
     data_store: DataStore,
-    location: SourceLocation,
+    channel: Channel,
     interval: Duration,
     changed: mpsc::Sender<()>,
 ) {
+    let poll = Duration::from_secs(channel.live_poll_interval);
     loop {
-        match ldap::open_change_feed(&data_store, &location).await {
+        match ldap::open_live_feed(&data_store, &channel.source_location, poll).await {
             Ok(Some(mut feed)) => {
-                println!("channel {name}: following the directory's live change feed");
+                println!("channel {name}: {}", feed.describe());
                 loop {
                     match feed.next_change().await {
                         // A full buffer means a cycle is already due.

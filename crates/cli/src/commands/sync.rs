@@ -161,11 +161,14 @@ async fn watch(dir: &DataDir, connection: &Connection, interval: Duration) -> Re
         if data_store.store_type != DataStoreType::Ldap {
             continue;
         }
-        let location = channel.source_location.clone();
         let changed = changed.clone();
         let name = channel.name.clone();
         tokio::spawn(follow_change_feed(
-            name, data_store, location, interval, changed,
+            name,
+            data_store,
+            channel.clone(),
+            interval,
+            changed,
         ));
     }
     drop(changed);

@@ -124,29 +124,112 @@ fn naming_context_of(dse: &RootDse, base_dn: &str) -> String {
         .unwrap_or_else(|| base_dn.to_owned())
 }
 
-/// A live feed of the changes in the directory holding the channel's base DN, when the server
-/// offers content synchronization; `None` when it does not (the channel is then polled).
-pub async fn open_change_feed(
+/// How a channel learns of directory changes between its scheduled cycles.
+pub enum LiveFeed {
+    /// RFC 4533 refreshAndPersist: the server pushes each change as it happens.
+    Persist {
+        feed: scimbridge_ldap::client::ChangeFeed,
+        data_store: String,
+    },
+    /// Active Directory pushes nothing without DirSync notifications: its root DSE's
+    /// `highestCommittedUSN`, one small read every `interval`, grows with every change.
+    UsnPoll {
+        client: LdapClient,
+        data_store: String,
+        last: u64,
+        interval: Duration,
+    },
+}
+
+impl LiveFeed {
+    /// For the service's log: how changes are followed.
+    pub fn describe(&self) -> String {
+        match self {
+            LiveFeed::Persist { .. } => "following the directory's live change feed".into(),
+            LiveFeed::UsnPoll { interval, .. } => format!(
+                "watching the directory's highestCommittedUSN every {} s",
+                interval.as_secs_f64()
+            ),
+        }
+    }
+
+    /// Waits for the next change; `Ok(false)` when the server ended the feed.
+    pub async fn next_change(&mut self) -> Result<bool, SourceError> {
+        match self {
+            LiveFeed::Persist { feed, data_store } => {
+                feed.next_change()
+                    .await
+                    .map_err(|e| SourceError::Unreadable {
+                        data_store: data_store.clone(),
+                        reason: e.to_string(),
+                    })
+            }
+            LiveFeed::UsnPoll {
+                client,
+                data_store,
+                last,
+                interval,
+            } => loop {
+                tokio::time::sleep(*interval).await;
+                let dse = client
+                    .root_dse()
+                    .await
+                    .map_err(|e| SourceError::Unreadable {
+                        data_store: data_store.clone(),
+                        reason: e.to_string(),
+                    })?;
+                let Some(usn) = dse.highest_committed_usn else {
+                    return Ok(false);
+                };
+                if usn != *last {
+                    *last = usn;
+                    return Ok(true);
+                }
+            },
+        }
+    }
+}
+
+/// The live feed of the directory holding the channel's base DN: its content synchronization
+/// when it offers one, else (Active Directory) a `highestCommittedUSN` poll every
+/// `poll_interval` unless that is zero; `None`: the channel is polled by its cycles alone.
+pub async fn open_live_feed(
     data_store: &DataStore,
     location: &SourceLocation,
-) -> Result<Option<scimbridge_ldap::client::ChangeFeed>, SourceError> {
+    poll_interval: Duration,
+) -> Result<Option<LiveFeed>, SourceError> {
     let unreadable = |e: LdapError| SourceError::Unreadable {
         data_store: data_store.name.clone(),
         reason: e.to_string(),
     };
     let mut client = connect(data_store).await?;
     let dse = client.root_dse().await.map_err(unreadable)?;
-    if !dse.supports_sync() {
-        client.close().await;
-        return Ok(None);
+    if dse.supports_sync() {
+        // The whole naming context: group changes matter as much as user changes.
+        let naming_context = naming_context_of(&dse, &location.base_dn);
+        return client
+            .watch(&naming_context)
+            .await
+            .map(|feed| {
+                Some(LiveFeed::Persist {
+                    feed,
+                    data_store: data_store.name.clone(),
+                })
+            })
+            .map_err(unreadable);
     }
-    // The whole naming context: group changes matter as much as user changes.
-    let naming_context = naming_context_of(&dse, &location.base_dn);
-    client
-        .watch(&naming_context)
-        .await
-        .map(Some)
-        .map_err(unreadable)
+    match dse.highest_committed_usn {
+        Some(usn) if !poll_interval.is_zero() => Ok(Some(LiveFeed::UsnPoll {
+            client,
+            data_store: data_store.name.clone(),
+            last: usn,
+            interval: poll_interval,
+        })),
+        _ => {
+            client.close().await;
+            Ok(None)
+        }
+    }
 }
 
 /// What a check of a channel's LDAP data store found.
