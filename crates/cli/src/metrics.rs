@@ -8,7 +8,10 @@ use axum::Router;
 use axum::http::header;
 use axum::response::IntoResponse;
 use axum::routing::get;
-use scimbridge_engine::CycleReport;
+use scimbridge_engine::apply::Outcome;
+use scimbridge_engine::latency::Histogram;
+use scimbridge_engine::{CycleReport, Progress};
+use scimbridge_model::{ChannelKey, PlannedOperation};
 
 #[derive(Debug, Default)]
 struct State {
@@ -24,6 +27,16 @@ struct State {
     held: BTreeMap<String, u64>,
     /// channel → requests sent to the target, in total.
     requests: BTreeMap<String, u64>,
+    /// channel → records that failed (retried later), after the last cycle.
+    failed_records: BTreeMap<String, u64>,
+    /// channel → operations of the running cycle not yet settled (the queue).
+    pending: BTreeMap<String, u64>,
+    /// channel → how long the target took to answer each request.
+    request_seconds: BTreeMap<String, Histogram>,
+    /// channel → cycle durations.
+    cycle_seconds: BTreeMap<String, Histogram>,
+    /// channel → from a live feed's change signal to the end of the cycle that applied it.
+    change_seconds: BTreeMap<String, Histogram>,
 }
 
 #[derive(Debug, Clone, Default)]
@@ -54,7 +67,41 @@ impl Metrics {
             .last_duration
             .insert(channel.clone(), report.duration_ms as f64 / 1000.0);
         state.held.insert(channel.clone(), report.summary.held);
+        state
+            .request_seconds
+            .entry(channel.clone())
+            .or_default()
+            .merge(&report.request_latency);
+        state
+            .cycle_seconds
+            .entry(channel.clone())
+            .or_default()
+            .observe(report.duration_ms as f64 / 1000.0);
         *state.requests.entry(channel).or_default() += report.summary.requests;
+    }
+
+    /// Records left failed (waiting for their retry included) after a cycle.
+    pub fn failed_records(&self, channel: &ChannelKey, count: u64) {
+        if let Ok(mut state) = self.state.lock() {
+            state.failed_records.insert(channel.to_string(), count);
+        }
+    }
+
+    /// A change the live feed signalled reached the target `seconds` after the signal.
+    pub fn change_applied(&self, channel: &ChannelKey, seconds: f64) {
+        if let Ok(mut state) = self.state.lock() {
+            state
+                .change_seconds
+                .entry(channel.to_string())
+                .or_default()
+                .observe(seconds);
+        }
+    }
+
+    fn set_pending(&self, channel: &str, update: impl FnOnce(&mut u64)) {
+        if let Ok(mut state) = self.state.lock() {
+            update(state.pending.entry(channel.to_owned()).or_default());
+        }
     }
 
     pub fn cycle_stopped(&self, channel: &str) {
@@ -114,7 +161,7 @@ impl Metrics {
                 let _ = writeln!(out, "{name}{{channel=\"{}\"}} {value}", label(channel));
             }
         }
-        let counts: [(&str, &str, &str, &BTreeMap<String, u64>); 2] = [
+        let counts: [(&str, &str, &str, &BTreeMap<String, u64>); 4] = [
             (
                 "scimbridge_held_operations",
                 "Operations the mass-change guard holds.",
@@ -127,11 +174,67 @@ impl Metrics {
                 "counter",
                 &state.requests,
             ),
+            (
+                "scimbridge_failed_records",
+                "Records whose last attempt failed, retried later.",
+                "gauge",
+                &state.failed_records,
+            ),
+            (
+                "scimbridge_pending_operations",
+                "Operations of the running cycle not yet settled.",
+                "gauge",
+                &state.pending,
+            ),
         ];
         for (name, help, kind, values) in counts {
             let _ = writeln!(out, "# HELP {name} {help}\n# TYPE {name} {kind}");
             for (channel, value) in values {
                 let _ = writeln!(out, "{name}{{channel=\"{}\"}} {value}", label(channel));
+            }
+        }
+        let histograms: [(&str, &str, &BTreeMap<String, Histogram>); 3] = [
+            (
+                "scimbridge_target_request_seconds",
+                "How long the target took to answer a request.",
+                &state.request_seconds,
+            ),
+            (
+                "scimbridge_cycle_seconds",
+                "Duration of completed cycles.",
+                &state.cycle_seconds,
+            ),
+            (
+                "scimbridge_change_to_target_seconds",
+                "From a change signalled by the directory's live feed to the end of the cycle that applied it.",
+                &state.change_seconds,
+            ),
+        ];
+        for (name, help, values) in histograms {
+            let _ = writeln!(out, "# HELP {name} {help}\n# TYPE {name} histogram");
+            for (channel, histogram) in values {
+                let channel = label(channel);
+                for (bound, count) in histogram.cumulative() {
+                    let le = if bound.is_infinite() {
+                        "+Inf".to_owned()
+                    } else {
+                        bound.to_string()
+                    };
+                    let _ = writeln!(
+                        out,
+                        "{name}_bucket{{channel=\"{channel}\",le=\"{le}\"}} {count}"
+                    );
+                }
+                let _ = writeln!(
+                    out,
+                    "{name}_sum{{channel=\"{channel}\"}} {}",
+                    histogram.sum_seconds
+                );
+                let _ = writeln!(
+                    out,
+                    "{name}_count{{channel=\"{channel}\"}} {}",
+                    histogram.count()
+                );
             }
         }
         out
@@ -151,5 +254,29 @@ impl Metrics {
                 }),
             )
             .route("/healthz", get(|| async { "ok\n" }))
+    }
+}
+
+/// Keeps one channel's `scimbridge_pending_operations` up to date while its cycle runs.
+pub struct QueueGauge {
+    pub metrics: Metrics,
+    pub channel: String,
+}
+
+impl Progress for QueueGauge {
+    fn begin(&self, _channel: &ChannelKey, operations: u64) {
+        self.metrics
+            .set_pending(&self.channel, |pending| *pending = operations);
+    }
+
+    fn advance(&self, _operation: &PlannedOperation, _outcome: &Outcome) {
+        self.metrics.set_pending(&self.channel, |pending| {
+            *pending = pending.saturating_sub(1)
+        });
+    }
+
+    fn end(&self) {
+        self.metrics
+            .set_pending(&self.channel, |pending| *pending = 0);
     }
 }

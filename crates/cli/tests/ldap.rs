@@ -1055,6 +1055,30 @@ fn serve_runs_every_channel_follows_changes_and_takes_new_configuration_without_
         metrics.contains("scimbridge_last_successful_cycle_seconds{channel=\"app/contractors\"}"),
         "{metrics}"
     );
+    let value = |series: &str| -> f64 {
+        metrics
+            .lines()
+            .find_map(|l| l.strip_prefix(series))
+            .unwrap_or_else(|| panic!("no {series} in {metrics}"))
+            .trim()
+            .parse()
+            .unwrap()
+    };
+    // bob's hire was timed from the feed's signal to the target.
+    assert!(value("scimbridge_change_to_target_seconds_count{channel=\"app/staff\"}") >= 1.0);
+    assert!(value("scimbridge_change_to_target_seconds_sum{channel=\"app/staff\"}") < 20.0);
+    assert!(
+        value("scimbridge_target_request_seconds_bucket{channel=\"app/staff\",le=\"+Inf\"}") >= 2.0
+    );
+    assert!(value("scimbridge_cycle_seconds_count{channel=\"app/contractors\"}") >= 1.0);
+    assert_eq!(
+        value("scimbridge_pending_operations{channel=\"app/staff\"}"),
+        0.0
+    );
+    assert_eq!(
+        value("scimbridge_failed_records{channel=\"app/staff\"}"),
+        0.0
+    );
     let health = reqwest::blocking::get(metrics_url.replace("/metrics", "/healthz")).unwrap();
     assert_eq!(health.status(), 200);
 

@@ -9,6 +9,7 @@ pub mod apply;
 pub mod audit;
 pub mod clock;
 pub mod detect;
+pub mod latency;
 pub mod map;
 pub mod one;
 pub mod plan;

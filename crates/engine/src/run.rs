@@ -20,6 +20,7 @@ use crate::clock::Clock;
 use crate::detect::{
     channel_fingerprint, defer_retries, detect, detect_incremental, duplicate_guids,
 };
+use crate::latency::Histogram;
 use crate::map::fields::keep_create_only;
 use crate::map::{map_user, mapped_attributes};
 use crate::plan::groups::{desired_groups, plan_groups};
@@ -69,6 +70,8 @@ pub struct CycleReport {
     pub source: String,
     /// The cycle's provisioning events, also saved in the state store.
     pub events: Vec<AuditEvent>,
+    /// How long the target took to answer the cycle's requests.
+    pub request_latency: Histogram,
 }
 
 /// What applying a channel's plan gave.
@@ -77,6 +80,7 @@ struct Applied {
     failures: Vec<(String, String)>,
     source: String,
     events: Vec<AuditEvent>,
+    request_latency: Histogram,
 }
 
 /// A channel's plan with what it was computed from.
@@ -588,6 +592,7 @@ pub async fn run_cycle(
             failures,
             source,
             events,
+            request_latency,
         }) => {
             store.end_cycle(cycle_id, finished, &summary, None).await?;
             Ok(CycleReport {
@@ -598,6 +603,7 @@ pub async fn run_cycle(
                 failures,
                 source,
                 events,
+                request_latency,
             })
         }
         Err(error) => {
@@ -912,6 +918,7 @@ async fn run_planned(
         failures,
         source: read.describe(),
         events,
+        request_latency: client.request_latency(),
     })
 }
 

@@ -11,16 +11,16 @@ use std::time::Duration;
 
 use anyhow::{Context, Result};
 use scimbridge_engine::clock::{Clock, SystemClock};
+use scimbridge_engine::run_cycle;
 use scimbridge_engine::source::ldap;
 use scimbridge_engine::state::Store;
-use scimbridge_engine::{NoProgress, run_cycle};
 use scimbridge_model::{Channel, ChannelKey, DataStore, DataStoreType};
 use tokio::sync::{mpsc, watch};
 use tokio::task::JoinHandle;
 
 use crate::commands::target::shutdown_signal;
 use crate::context::DataDir;
-use crate::metrics::Metrics;
+use crate::metrics::{Metrics, QueueGauge};
 use crate::progress::{failure_lines, summary_line};
 
 /// How often the service looks for configuration changes.
@@ -162,6 +162,12 @@ async fn channel_worker(
 ) {
     let (changed, mut changes) = mpsc::channel::<()>(1);
     let mut feed: Option<JoinHandle<()>> = None;
+    let queue = QueueGauge {
+        metrics: metrics.clone(),
+        channel: key.to_string(),
+    };
+    // When the live feed signalled the change the next cycle applies.
+    let mut change_signalled: Option<std::time::Instant> = None;
     loop {
         let Ok(Some(connection)) = dir.store.connection(&key.connection).await else {
             break;
@@ -189,12 +195,18 @@ async fn channel_worker(
                     channel,
                     &data_store,
                     &SystemClock,
-                    &NoProgress,
+                    &queue,
                 )
                 .await;
                 match cycle {
                     Ok(report) => {
                         metrics.cycle_completed(&report, SystemClock.now_ms());
+                        if let Some(signalled) = change_signalled.take() {
+                            metrics.change_applied(&key, signalled.elapsed().as_secs_f64());
+                        }
+                        if let Ok(counts) = dir.store.record_counts(&key).await {
+                            metrics.failed_records(&key, counts.failed);
+                        }
                         if let Err(e) = dir.append_audit(&report.events) {
                             eprintln!("error: {e:#}");
                         }
@@ -216,6 +228,7 @@ async fn channel_worker(
             _ = stop.changed() => break,
             _ = tokio::time::sleep(frequency) => {}
             Some(()) = changes.recv() => {
+                change_signalled = Some(std::time::Instant::now());
                 // Changes come in bursts (an import, a group edit): let the burst settle.
                 tokio::time::sleep(Duration::from_millis(300)).await;
                 while changes.try_recv().is_ok() {}

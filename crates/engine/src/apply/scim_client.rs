@@ -15,6 +15,7 @@ use tokio::sync::OnceCell;
 use super::auth::{AuthError, Authenticator};
 use super::dialect::{Dialect, error_detail};
 use super::politeness::{RateLimiter, RetryPolicy, parse_retry_after};
+use crate::latency::Histogram;
 
 #[derive(Debug, thiserror::Error)]
 pub enum ScimClientError {
@@ -231,6 +232,7 @@ pub struct ScimClient {
     filter_expression: Option<String>,
     capabilities: Arc<OnceCell<Capabilities>>,
     requests: Arc<std::sync::atomic::AtomicU64>,
+    latency: Arc<std::sync::Mutex<Histogram>>,
     dialect: Dialect,
 }
 
@@ -307,6 +309,7 @@ impl ScimClient {
             filter_expression: target.filter_expression.clone(),
             capabilities: Arc::new(OnceCell::new()),
             requests: Arc::new(std::sync::atomic::AtomicU64::new(0)),
+            latency: Arc::default(),
             dialect: Dialect(target.scim_version),
         })
     }
@@ -328,6 +331,14 @@ impl ScimClient {
 
     pub fn base_url(&self) -> &str {
         &self.base_url
+    }
+
+    /// How long the target took to answer each request so far.
+    pub fn request_latency(&self) -> Histogram {
+        self.latency
+            .lock()
+            .map(|histogram| histogram.clone())
+            .unwrap_or_default()
     }
 
     /// How many requests were sent to the target (token requests not included).
@@ -477,6 +488,7 @@ impl ScimClient {
         }
         self.requests
             .fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+        let sent = std::time::Instant::now();
         let response = request.send().await.map_err(transport)?;
         let status = response.status();
         let retry_after = response
@@ -496,6 +508,9 @@ impl ScimClient {
             .unwrap_or("none")
             .to_owned();
         let text = response.text().await.map_err(transport)?;
+        if let Ok(mut latency) = self.latency.lock() {
+            latency.observe(sent.elapsed().as_secs_f64());
+        }
         let json: Option<Value> = if text.trim().is_empty() {
             None
         } else {
