@@ -258,9 +258,11 @@ impl Metrics {
 }
 
 /// Keeps one channel's `scimbridge_pending_operations` up to date while its cycle runs.
+/// Also tells the cycle to stop sending when the service is stopping.
 pub struct QueueGauge {
     pub metrics: Metrics,
     pub channel: String,
+    pub stop: tokio::sync::watch::Receiver<bool>,
 }
 
 impl Progress for QueueGauge {
@@ -278,5 +280,9 @@ impl Progress for QueueGauge {
     fn end(&self) {
         self.metrics
             .set_pending(&self.channel, |pending| *pending = 0);
+    }
+
+    fn should_stop(&self) -> bool {
+        *self.stop.borrow()
     }
 }

@@ -77,8 +77,16 @@ pub fn summary_line(report: &CycleReport) -> String {
     } else {
         String::new()
     };
+    let stopped = if report.not_sent > 0 {
+        format!(
+            "; stopped early: {} operations not done, the next cycle does them",
+            report.not_sent
+        )
+    } else {
+        String::new()
+    };
     format!(
-        "{}: created {}, linked {}, updated {}, disabled {}, deleted {}, failed {} (unchanged {}, skipped {}, blocked {}{waiting}{held}){groups} in {:.2} s ({} requests; source read: {})",
+        "{}: created {}, linked {}, updated {}, disabled {}, deleted {}, failed {} (unchanged {}, skipped {}, blocked {}{waiting}{held}){groups} in {:.2} s ({} requests; source read: {}){stopped}",
         report.channel,
         s.created,
         s.linked,

@@ -471,3 +471,83 @@ fn an_interrupted_operation_for_a_user_no_longer_in_scope_is_reported() {
     let history = ok(scimbridge(&setup.data, &["history", "user07"], &[]));
     assert!(history.contains("user-unsettled"), "{history}");
 }
+
+#[test]
+fn serve_stopped_mid_cycle_finishes_what_is_in_flight_and_leaves_the_rest() {
+    use std::io::BufRead;
+    use std::process::{Command, Stdio};
+    use std::sync::{Arc, Mutex};
+    use std::time::{Duration, Instant};
+
+    const PEOPLE: usize = 60;
+    let dir = temp_dir();
+    // A slow target: each answer takes 50 ms, so the cycle lasts seconds.
+    let (mut target_process, url) = serve_target(
+        &["--token", "t0ken", "--fault-latency-after-ms", "50"],
+        &dir.path().join("target.db"),
+    );
+    let target = ScimReader {
+        url: url.clone(),
+        token: "t0ken".into(),
+    };
+    let ldif = dir.path().join("directory.ldif");
+    std::fs::write(&ldif, directory(PEOPLE)).unwrap();
+    let cfg = dir.path().join("app.toml");
+    std::fs::write(&cfg, config(&ldif, &url, "", 10)).unwrap();
+    let data = dir.path().join("data");
+    ok(scimbridge(
+        &data,
+        &["apply", "--skip-check", "-f", &path_str(&cfg)],
+        &[],
+    ));
+
+    let mut child = Command::new(bin())
+        .arg("--data-dir")
+        .arg(&data)
+        .args(["serve", "--frequency", "3600", "--listen", "127.0.0.1:0"])
+        .stdin(Stdio::null())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::inherit())
+        .spawn()
+        .unwrap();
+    let output = Arc::new(Mutex::new(Vec::<String>::new()));
+    let lines = output.clone();
+    let reader = std::io::BufReader::new(child.stdout.take().unwrap());
+    let collector = std::thread::spawn(move || {
+        for line in reader.lines() {
+            lines.lock().unwrap().push(line.unwrap());
+        }
+    });
+    let deadline = Instant::now() + Duration::from_secs(30);
+    while target.users().len() < 5 {
+        assert!(Instant::now() < deadline, "the cycle did not start");
+        std::thread::sleep(Duration::from_millis(20));
+    }
+    let _ = Command::new("kill").arg(child.id().to_string()).status();
+    let status = child.wait().unwrap();
+    collector.join().unwrap();
+    let printed = output.lock().unwrap().join("\n");
+    assert!(status.success(), "{status:?}\n{printed}");
+    assert!(
+        printed.contains("operations not done, the next cycle does them"),
+        "{printed}"
+    );
+    let done = target.users().len();
+    assert!(done < PEOPLE, "the stop came too late to prove anything");
+
+    // Everything in flight settled before the exit: the next cycle creates the rest, links
+    // nothing, duplicates nothing.
+    let out = ok(scimbridge(&data, &["sync", "app"], &[]));
+    assert!(
+        out.contains(&format!("created {}, linked 0,", PEOPLE - done)),
+        "{done} were in the target: {out}"
+    );
+    let users = target.users();
+    let names: BTreeSet<&str> = users
+        .iter()
+        .map(|u| u["userName"].as_str().unwrap())
+        .collect();
+    assert_eq!((users.len(), names.len()), (PEOPLE, PEOPLE));
+    let _ = target_process.kill();
+    let _ = target_process.wait();
+}

@@ -51,6 +51,11 @@ pub trait Progress: Send + Sync {
     fn begin(&self, _channel: &ChannelKey, _operations: u64) {}
     fn advance(&self, _operation: &PlannedOperation, _outcome: &Outcome) {}
     fn end(&self) {}
+    /// Asked before each operation is sent: `true` (a service shutting down) sends nothing
+    /// more; operations in flight finish and settle, and the next cycle sends the rest.
+    fn should_stop(&self) -> bool {
+        false
+    }
 }
 
 /// A [`Progress`] that shows nothing.
@@ -72,6 +77,8 @@ pub struct CycleReport {
     pub events: Vec<AuditEvent>,
     /// How long the target took to answer the cycle's requests.
     pub request_latency: Histogram,
+    /// Operations left undone because the cycle was told to stop; the next cycle does them.
+    pub not_sent: u64,
 }
 
 /// What applying a channel's plan gave.
@@ -81,6 +88,7 @@ struct Applied {
     source: String,
     events: Vec<AuditEvent>,
     request_latency: Histogram,
+    not_sent: u64,
 }
 
 /// A channel's plan with what it was computed from.
@@ -593,8 +601,14 @@ pub async fn run_cycle(
             source,
             events,
             request_latency,
+            not_sent,
         }) => {
-            store.end_cycle(cycle_id, finished, &summary, None).await?;
+            let stopped = (not_sent > 0).then(|| {
+                format!("stopped early: {not_sent} operations not done; the next cycle does them")
+            });
+            store
+                .end_cycle(cycle_id, finished, &summary, stopped.as_deref())
+                .await?;
             Ok(CycleReport {
                 channel: key,
                 cycle_id,
@@ -604,6 +618,7 @@ pub async fn run_cycle(
                 source,
                 events,
                 request_latency,
+                not_sent,
             })
         }
         Err(error) => {
@@ -707,10 +722,17 @@ async fn run_planned(
     // Up to max_threads units in flight over the client's one connection pool; each record is
     // saved as soon as its operation settles.
     let group_rides = rides.as_ref().map(|(r, _)| r);
+    let not_sent = std::sync::atomic::AtomicU64::new(0);
     let mut settled = stream::iter(units.into_iter().map(|unit| {
         let client = &client;
         let by_guid = &by_guid;
+        let not_sent = &not_sent;
         async move {
+            if progress.should_stop() {
+                let count = unit.operations().len() as u64;
+                not_sent.fetch_add(count, std::sync::atomic::Ordering::Relaxed);
+                return Ok(Vec::new());
+            }
             let ops: Vec<(&PlannedOperation, Option<&Record>)> = unit
                 .operations()
                 .into_iter()
@@ -797,6 +819,22 @@ async fn run_planned(
     }
     drop(settled);
     progress.end();
+    let not_sent = not_sent.into_inner();
+    if not_sent > 0 {
+        // Told to stop: what settled is saved; groups, held operations and the cursor wait
+        // for the next cycle, which plans the unsent operations again.
+        tracing::warn!(channel = %key, not_done = not_sent, "cycle stopped early; the next cycle does the rest");
+        store.record_audit_events(&events).await?;
+        summary.requests = client.requests();
+        return Ok(Applied {
+            summary,
+            failures,
+            source: read.describe(),
+            events,
+            request_latency: client.request_latency(),
+            not_sent,
+        });
+    }
     if let Some((rides, created)) = &rides {
         summary.groups_created += created.len() as u64;
         let confirmed = rides.confirmed();
@@ -919,6 +957,7 @@ async fn run_planned(
         source: read.describe(),
         events,
         request_latency: client.request_latency(),
+        not_sent: 0,
     })
 }
 

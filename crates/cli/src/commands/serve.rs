@@ -123,12 +123,25 @@ async fn serve(dir: Arc<DataDir>, args: Args) -> Result<ExitCode> {
             _ = tokio::time::sleep(RELOAD_EVERY) => {}
         }
     }
-    println!("stopping: letting running cycles finish");
+    println!(
+        "stopping: operations in flight finish and are recorded; the rest is left for the next start (Ctrl-C again to stop at once)"
+    );
     for worker in workers.values() {
         let _ = worker.stop.send(true);
     }
-    for (_, worker) in workers {
-        let _ = worker.handle.await;
+    let all_stopped = async {
+        for (_, worker) in workers {
+            let _ = worker.handle.await;
+        }
+    };
+    tokio::select! {
+        _ = all_stopped => {}
+        _ = shutdown_signal() => {
+            // Whatever was sent and not settled stays in the operation journal: the next
+            // cycle checks it in the target before sending it again.
+            println!("stopped at once; unsettled operations are resolved by the next cycle");
+            return Ok(ExitCode::from(130));
+        }
     }
     println!("stopped");
     Ok(ExitCode::SUCCESS)
@@ -165,6 +178,7 @@ async fn channel_worker(
     let queue = QueueGauge {
         metrics: metrics.clone(),
         channel: key.to_string(),
+        stop: stop.clone(),
     };
     // When the live feed signalled the change the next cycle applies.
     let mut change_signalled: Option<std::time::Instant> = None;
