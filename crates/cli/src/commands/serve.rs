@@ -46,12 +46,28 @@ struct Worker {
 
 pub async fn run(data_dir: &Path, args: Args) -> Result<ExitCode> {
     let dir = Arc::new(DataDir::open(data_dir, false).await?);
-    // Channel workers are local tasks: a cycle's future is not `Send` (its operation streams
-    // borrow the cycle's state), so the workers share this thread and interleave at every
-    // await; the requests themselves run on the runtime's pool.
-    tokio::task::LocalSet::new()
-        .run_until(serve(dir, args))
-        .await
+    serve(dir, args).await
+}
+
+/// Runs a channel worker on a thread of its own, with its own single-threaded runtime: a
+/// cycle's future is not `Send` (its operation streams borrow the cycle's state), and a thread
+/// per channel lets channels run in parallel on every core.
+fn spawn_worker(
+    dir: Arc<DataDir>,
+    key: ChannelKey,
+    frequency: Duration,
+    metrics: Metrics,
+    stop: watch::Receiver<bool>,
+) -> JoinHandle<()> {
+    tokio::task::spawn_blocking(move || {
+        match tokio::runtime::Builder::new_current_thread()
+            .enable_all()
+            .build()
+        {
+            Ok(runtime) => runtime.block_on(channel_worker(dir, key, frequency, metrics, stop)),
+            Err(e) => eprintln!("error: channel {key}: cannot start its worker: {e}"),
+        }
+    })
 }
 
 async fn serve(dir: Arc<DataDir>, args: Args) -> Result<ExitCode> {
@@ -98,13 +114,13 @@ async fn serve(dir: Arc<DataDir>, args: Args) -> Result<ExitCode> {
                         continue;
                     }
                     let (stop_tx, stop_rx) = watch::channel(false);
-                    let handle = tokio::task::spawn_local(channel_worker(
+                    let handle = spawn_worker(
                         dir.clone(),
                         key.clone(),
                         frequency,
                         metrics.clone(),
                         stop_rx,
-                    ));
+                    );
                     println!("channel {key}: started");
                     workers.insert(
                         key,
@@ -140,7 +156,8 @@ async fn serve(dir: Arc<DataDir>, args: Args) -> Result<ExitCode> {
             // Whatever was sent and not settled stays in the operation journal: the next
             // cycle checks it in the target before sending it again.
             println!("stopped at once; unsettled operations are resolved by the next cycle");
-            return Ok(ExitCode::from(130));
+            // Not a return: the runtime would wait for the worker threads on its way out.
+            std::process::exit(130);
         }
     }
     println!("stopped");
