@@ -124,12 +124,31 @@ impl SqliteStore {
     }
 }
 
-fn record_from_row(row: &SqliteRow) -> Result<Record, StoreError> {
+/// Whose image a ciphertext is: a copied image does not decrypt on another record.
+fn image_owner(channel: &ChannelKey, guid: &str) -> String {
+    format!("record/{}/{}/{guid}", channel.connection, channel.channel)
+}
+
+fn record_from_row(
+    row: &SqliteRow,
+    channel: &ChannelKey,
+    key: &SecretKey,
+) -> Result<Record, StoreError> {
     let status: String = row.try_get("status").map_err(corrupt)?;
+    let guid: String = row.try_get("guid").map_err(corrupt)?;
     let applied_image: Option<String> = row.try_get("applied_image").map_err(corrupt)?;
+    // Images written before they were encrypted are plain JSON.
+    let applied_image = match applied_image {
+        Some(text) if text.starts_with('{') => Some(text),
+        Some(sealed) => Some(
+            key.decrypt(&sealed, &image_owner(channel, &guid))
+                .map_err(|e| StoreError::Secret(e.to_string()))?,
+        ),
+        None => None,
+    };
     let attempts: i64 = row.try_get("attempts").map_err(corrupt)?;
     Ok(Record {
-        guid: row.try_get("guid").map_err(corrupt)?,
+        guid,
         dn: row.try_get("dn").map_err(corrupt)?,
         user_name: row.try_get("user_name").map_err(corrupt)?,
         target_id: row.try_get("target_id").map_err(corrupt)?,
@@ -148,13 +167,20 @@ fn record_from_row(row: &SqliteRow) -> Result<Record, StoreError> {
     })
 }
 
-/// Inserts or replaces one record, on the pool or inside a transaction.
+/// Inserts or replaces one record, on the pool or inside a transaction. The image is
+/// encrypted: it may hold create-only secrets (a first password) and personal data.
 async fn upsert_record<'e>(
     executor: impl sqlx::SqliteExecutor<'e>,
     channel: &ChannelKey,
     record: &Record,
+    key: &SecretKey,
 ) -> Result<(), StoreError> {
-    let image = record.applied_image.as_ref().map(|i| i.to_string());
+    let image = record
+        .applied_image
+        .as_ref()
+        .map(|i| key.encrypt(&i.to_string(), &image_owner(channel, &record.guid)))
+        .transpose()
+        .map_err(|e| StoreError::Secret(e.to_string()))?;
     sqlx::query(
         "INSERT INTO records (connection, channel, guid, dn, user_name, target_id, source_fingerprint, applied_image, target_version, status, last_error, attempts, retry_after_ms, failed_fingerprint)
          VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)
@@ -302,7 +328,9 @@ impl Store for SqliteStore {
                 .fetch_all(&self.pool)
                 .await
                 .map_err(backend)?;
-        rows.iter().map(record_from_row).collect()
+        rows.iter()
+            .map(|row| record_from_row(row, channel, &self.key))
+            .collect()
     }
 
     async fn record_heads(&self, channel: &ChannelKey) -> Result<Vec<Record>, StoreError> {
@@ -316,7 +344,9 @@ impl Store for SqliteStore {
         .fetch_all(&self.pool)
         .await
         .map_err(backend)?;
-        rows.iter().map(record_from_row).collect()
+        rows.iter()
+            .map(|row| record_from_row(row, channel, &self.key))
+            .collect()
     }
 
     async fn records_by_guid(
@@ -340,7 +370,7 @@ impl Store for SqliteStore {
             }
             let rows = query.fetch_all(&self.pool).await.map_err(backend)?;
             for row in &rows {
-                records.push(record_from_row(row)?);
+                records.push(record_from_row(row, channel, &self.key)?);
             }
         }
         records.sort_by(|a, b| a.guid.cmp(&b.guid));
@@ -349,7 +379,7 @@ impl Store for SqliteStore {
     }
 
     async fn save_record(&self, channel: &ChannelKey, record: &Record) -> Result<(), StoreError> {
-        upsert_record(&self.pool, channel, record).await
+        upsert_record(&self.pool, channel, record, &self.key).await
     }
 
     async fn delete_record(&self, channel: &ChannelKey, guid: &str) -> Result<(), StoreError> {
@@ -682,7 +712,7 @@ impl Store for SqliteStore {
         // One transaction: the record and the end of its journal entry are never apart.
         let mut transaction = self.pool.begin().await.map_err(backend)?;
         match record {
-            Some(record) => upsert_record(&mut *transaction, channel, record).await?,
+            Some(record) => upsert_record(&mut *transaction, channel, record, &self.key).await?,
             None => {
                 sqlx::query(
                     "DELETE FROM records WHERE connection = ? AND channel = ? AND guid = ?",

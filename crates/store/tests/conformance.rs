@@ -33,4 +33,7 @@ async fn sqlite_store_passes_the_conformance_suite() {
     use scimbridge_engine::state::Store;
     let err = wrong_key.connections().await.unwrap_err().to_string();
     assert!(err.contains("does not decrypt"), "{err}");
+    let employees = scimbridge_model::ChannelKey::new("Slack", "employees");
+    let err = wrong_key.records(&employees).await.unwrap_err().to_string();
+    assert!(err.contains("does not decrypt"), "{err}");
 }

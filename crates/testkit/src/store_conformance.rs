@@ -48,7 +48,9 @@ fn record(guid: &str, status: RecordStatus) -> Record {
         target_id: (status != RecordStatus::Failed).then(|| format!("t-{guid}")),
         source_fingerprint: Some("fp".into()),
         applied_image: Some(
-            json!({"userName": guid, "name": {"givenName": "Zoë"}, "active": true}),
+            // A create-only first password: images are encrypted at rest like secrets.
+            json!({"userName": guid, "name": {"givenName": "Zoë"}, "active": true,
+                   "password": format!("{LITERAL_SECRET}-password")}),
         ),
         target_version: (status == RecordStatus::Provisioned).then(|| "W/\"3\"".into()),
         status,
