@@ -162,15 +162,17 @@ pub async fn sync_user(
         schedule_retry(record, clock.now_ms());
     }
     match &applied.record {
-        _ if writes => {
-            store
-                .settle_operation(&key, &operation.guid, applied.record.as_ref())
-                .await?
+        Some(record) if existing != Some(record) || writes => {
+            store.save_record(&key, record).await?
         }
-        Some(record) if existing != Some(record) => store.save_record(&key, record).await?,
         Some(_) => {}
         None if existing.is_some() => store.delete_record(&key, &operation.guid).await?,
         None => {}
+    }
+    if writes {
+        store
+            .close_journal_entries(&key, std::slice::from_ref(&operation.guid))
+            .await?;
     }
     let audit = AuditContext {
         channel: &key,

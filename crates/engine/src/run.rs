@@ -461,6 +461,29 @@ impl<'a> Unit<'a> {
     }
 }
 
+/// How many units are journaled at once, ahead of sending them.
+const JOURNAL_BATCH: usize = 64;
+/// How many settled operations have their journal entries closed at once.
+const JOURNAL_CLOSE_BATCH: usize = 256;
+
+/// The journal entries of the operations of these units that write to the target.
+fn journal_entries(units: &[Unit], audit: &AuditContext<'_>) -> Vec<JournalEntry> {
+    let now_ms = audit.clock.now_ms();
+    units
+        .iter()
+        .flat_map(Unit::operations)
+        .filter(|op| op.operation.writes_target())
+        .map(|op| JournalEntry {
+            guid: op.guid.clone(),
+            dn: op.dn.clone(),
+            label: op.label().to_owned(),
+            operation: op.operation.verb().to_owned(),
+            cycle_id: audit.cycle_id,
+            sent_at_ms: now_ms,
+        })
+        .collect()
+}
+
 /// GUID → target id of every user now in the target (active or disabled).
 fn user_targets(records: &[Record]) -> HashMap<String, String> {
     records
@@ -723,36 +746,37 @@ async fn run_planned(
     // saved as soon as its operation settles.
     let group_rides = rides.as_ref().map(|(r, _)| r);
     let not_sent = std::sync::atomic::AtomicU64::new(0);
-    let mut settled = stream::iter(units.into_iter().map(|unit| {
+    // Units journaled so far, a batch at a time ahead of sending.
+    let journaled = tokio::sync::Mutex::new(0usize);
+    let mut settled = stream::iter(units.iter().enumerate().map(|(index, unit)| {
         let client = &client;
         let by_guid = &by_guid;
         let not_sent = &not_sent;
+        let journaled = &journaled;
+        let units = &units;
         async move {
             if progress.should_stop() {
                 let count = unit.operations().len() as u64;
                 not_sent.fetch_add(count, std::sync::atomic::Ordering::Relaxed);
                 return Ok(Vec::new());
             }
+            // Journaled before anything is sent: a crash from here on leaves an operation the
+            // next cycle knows to check.
+            {
+                let mut journaled = journaled.lock().await;
+                if *journaled <= index {
+                    let batch = &units[*journaled..(*journaled + JOURNAL_BATCH).min(units.len())];
+                    store
+                        .journal_operations(key, &journal_entries(batch, audit))
+                        .await?;
+                    *journaled += batch.len();
+                }
+            }
             let ops: Vec<(&PlannedOperation, Option<&Record>)> = unit
                 .operations()
                 .into_iter()
                 .map(|op| (op, by_guid.get(op.guid.as_str()).copied()))
                 .collect();
-            // Journaled before anything is sent: a crash from here on leaves an operation the
-            // next cycle knows to check.
-            let journal: Vec<JournalEntry> = ops
-                .iter()
-                .filter(|(op, _)| op.operation.writes_target())
-                .map(|(op, _)| JournalEntry {
-                    guid: op.guid.clone(),
-                    dn: op.dn.clone(),
-                    label: op.label().to_owned(),
-                    operation: op.operation.verb().to_owned(),
-                    cycle_id: audit.cycle_id,
-                    sent_at_ms: audit.clock.now_ms(),
-                })
-                .collect();
-            store.journal_operations(key, &journal).await?;
             let results = match &unit {
                 Unit::One(op) => {
                     vec![apply_operation(client, op, ops[0].1, &connection.options).await]
@@ -774,12 +798,8 @@ async fn run_planned(
                     schedule_retry(record, now_ms);
                 }
                 match &applied.record {
-                    _ if op.operation.writes_target() => {
-                        store
-                            .settle_operation(key, &op.guid, applied.record.as_ref())
-                            .await?
-                    }
-                    Some(record) if existing != Some(record) => {
+                    // A settled write is always saved: its journal entry is closed next.
+                    Some(record) if existing != Some(record) || op.operation.writes_target() => {
                         store.save_record(key, record).await?
                     }
                     Some(_) => {}
@@ -792,8 +812,18 @@ async fn run_planned(
         }
     }))
     .buffer_unordered(channel.max_threads.max(1) as usize);
+    // Journal entries of settled operations, closed a batch at a time: a crash before a batch
+    // is closed only makes the next cycle check those users in the target once more.
+    let mut settled_guids: Vec<String> = Vec::new();
     while let Some(result) = settled.next().await {
         for (op, existing, applied) in result? {
+            if op.operation.writes_target() {
+                settled_guids.push(op.guid.clone());
+            }
+            if settled_guids.len() >= JOURNAL_CLOSE_BATCH {
+                store.close_journal_entries(key, &settled_guids).await?;
+                settled_guids.clear();
+            }
             events.extend(audit.user(op, &applied, existing));
             match &applied.outcome {
                 Outcome::Failed(reason) => {
@@ -818,6 +848,7 @@ async fn run_planned(
         }
     }
     drop(settled);
+    store.close_journal_entries(key, &settled_guids).await?;
     progress.end();
     let not_sent = not_sent.into_inner();
     if not_sent > 0 {

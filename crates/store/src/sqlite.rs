@@ -651,28 +651,27 @@ impl Store for SqliteStore {
         channel: &ChannelKey,
         entries: &[JournalEntry],
     ) -> Result<(), StoreError> {
-        if entries.is_empty() {
-            return Ok(());
+        // One statement per chunk: journaling sits on the path of every operation.
+        for chunk in entries.chunks(200) {
+            let rows = vec!["(?, ?, ?, ?, ?, ?, ?, ?)"; chunk.len()].join(", ");
+            let sql = format!(
+                "INSERT OR REPLACE INTO operation_journal (connection, channel, guid, dn, label, operation, cycle_id, sent_at_ms) VALUES {rows}"
+            );
+            // Only placeholders are formatted in; the values are bound.
+            let mut query = sqlx::query(sqlx::AssertSqlSafe(sql));
+            for entry in chunk {
+                query = query
+                    .bind(&channel.connection)
+                    .bind(&channel.channel)
+                    .bind(&entry.guid)
+                    .bind(&entry.dn)
+                    .bind(&entry.label)
+                    .bind(&entry.operation)
+                    .bind(entry.cycle_id)
+                    .bind(entry.sent_at_ms);
+            }
+            query.execute(&self.pool).await.map_err(backend)?;
         }
-        let mut transaction = self.pool.begin().await.map_err(backend)?;
-        for entry in entries {
-            sqlx::query(
-                "INSERT OR REPLACE INTO operation_journal (connection, channel, guid, dn, label, operation, cycle_id, sent_at_ms)
-                 VALUES (?, ?, ?, ?, ?, ?, ?, ?)",
-            )
-            .bind(&channel.connection)
-            .bind(&channel.channel)
-            .bind(&entry.guid)
-            .bind(&entry.dn)
-            .bind(&entry.label)
-            .bind(&entry.operation)
-            .bind(entry.cycle_id)
-            .bind(entry.sent_at_ms)
-            .execute(&mut *transaction)
-            .await
-            .map_err(backend)?;
-        }
-        transaction.commit().await.map_err(backend)?;
         Ok(())
     }
 
@@ -703,59 +702,25 @@ impl Store for SqliteStore {
             .collect()
     }
 
-    async fn settle_operation(
-        &self,
-        channel: &ChannelKey,
-        guid: &str,
-        record: Option<&Record>,
-    ) -> Result<(), StoreError> {
-        // One transaction: the record and the end of its journal entry are never apart.
-        let mut transaction = self.pool.begin().await.map_err(backend)?;
-        match record {
-            Some(record) => upsert_record(&mut *transaction, channel, record, &self.key).await?,
-            None => {
-                sqlx::query(
-                    "DELETE FROM records WHERE connection = ? AND channel = ? AND guid = ?",
-                )
-                .bind(&channel.connection)
-                .bind(&channel.channel)
-                .bind(guid)
-                .execute(&mut *transaction)
-                .await
-                .map_err(backend)?;
-            }
-        }
-        sqlx::query(
-            "DELETE FROM operation_journal WHERE connection = ? AND channel = ? AND guid = ?",
-        )
-        .bind(&channel.connection)
-        .bind(&channel.channel)
-        .bind(guid)
-        .execute(&mut *transaction)
-        .await
-        .map_err(backend)?;
-        transaction.commit().await.map_err(backend)?;
-        Ok(())
-    }
-
     async fn close_journal_entries(
         &self,
         channel: &ChannelKey,
         guids: &[String],
     ) -> Result<(), StoreError> {
-        let mut transaction = self.pool.begin().await.map_err(backend)?;
-        for guid in guids {
-            sqlx::query(
-                "DELETE FROM operation_journal WHERE connection = ? AND channel = ? AND guid = ?",
-            )
-            .bind(&channel.connection)
-            .bind(&channel.channel)
-            .bind(guid)
-            .execute(&mut *transaction)
-            .await
-            .map_err(backend)?;
+        for chunk in guids.chunks(500) {
+            let placeholders = vec!["?"; chunk.len()].join(", ");
+            let sql = format!(
+                "DELETE FROM operation_journal WHERE connection = ? AND channel = ? AND guid IN ({placeholders})"
+            );
+            // Only placeholders are formatted in; the GUIDs are bound.
+            let mut query = sqlx::query(sqlx::AssertSqlSafe(sql))
+                .bind(&channel.connection)
+                .bind(&channel.channel);
+            for guid in chunk {
+                query = query.bind(guid);
+            }
+            query.execute(&self.pool).await.map_err(backend)?;
         }
-        transaction.commit().await.map_err(backend)?;
         Ok(())
     }
 

@@ -338,7 +338,7 @@ pub async fn run(store: &dyn Store) {
             .is_empty()
     );
 
-    // Operation journal: entries replaced per user, settled together with the record, closed.
+    // Operation journal: entries replaced per user, listed oldest first, closed.
     let entry = |guid: &str, operation: &str, sent_at_ms: i64| JournalEntry {
         guid: guid.into(),
         dn: format!("uid={guid},ou=people,dc=example,dc=com"),
@@ -381,16 +381,19 @@ pub async fn run(store: &dyn Store) {
             entry("b", "disable", 4)
         ]
     );
-    let created = record("new", RecordStatus::Provisioned);
     store
-        .settle_operation(&channel, "new", Some(&created))
+        .close_journal_entries(&channel, &["new".into(), "c".into()])
         .await
         .unwrap();
-    store.settle_operation(&channel, "c", None).await.unwrap();
-    store
-        .close_journal_entries(&channel, &["b".into(), "never-there".into()])
-        .await
-        .unwrap();
+    assert_eq!(
+        store.unsettled_operations(&channel).await.unwrap(),
+        vec![entry("b", "disable", 4)]
+    );
+    let many: Vec<String> = (0..1200)
+        .map(|i| format!("x{i}"))
+        .chain(["b".into(), "never-there".into()])
+        .collect();
+    store.close_journal_entries(&channel, &many).await.unwrap();
     assert!(
         store
             .unsettled_operations(&channel)
@@ -398,21 +401,25 @@ pub async fn run(store: &dyn Store) {
             .unwrap()
             .is_empty()
     );
-    let records = store.records(&channel).await.unwrap();
-    assert!(records.contains(&created));
-    assert!(
-        !records.iter().any(|r| r.guid == "c"),
-        "settled by a delete"
-    );
     assert_eq!(
         store.unsettled_operations(&elsewhere).await.unwrap().len(),
         1
     );
-    store.delete_record(&channel, "new").await.unwrap();
-    store
-        .save_record(&channel, &record("c", RecordStatus::Disabled))
-        .await
-        .unwrap();
+    // Entries come in chunks too.
+    let chunked: Vec<JournalEntry> = (0..450)
+        .map(|i| entry(&format!("x{i:03}"), "create", i))
+        .collect();
+    store.journal_operations(&channel, &chunked).await.unwrap();
+    assert_eq!(store.unsettled_operations(&channel).await.unwrap(), chunked);
+    let guids: Vec<String> = chunked.iter().map(|e| e.guid.clone()).collect();
+    store.close_journal_entries(&channel, &guids).await.unwrap();
+    assert!(
+        store
+            .unsettled_operations(&channel)
+            .await
+            .unwrap()
+            .is_empty()
+    );
 
     // Forgetting a channel clears its records, group records, sync state and journal, and
     // nothing else.

@@ -113,8 +113,8 @@ pub trait Store: Send + Sync {
     /// (GUID), the target id, the name (case-insensitively) and the DN (case-insensitively).
     async fn audit_events_of(&self, who: &str, limit: u32) -> Result<Vec<AuditEvent>, StoreError>;
 
-    /// Journals user operations about to be sent to the target, before they are sent. One entry
-    /// per user: a newer entry replaces an older one.
+    /// Journals user operations before they are sent to the target (an entry means "may have
+    /// been sent"). One entry per user: a newer entry replaces an older one.
     async fn journal_operations(
         &self,
         channel: &ChannelKey,
@@ -125,15 +125,8 @@ pub trait Store: Send + Sync {
         &self,
         channel: &ChannelKey,
     ) -> Result<Vec<JournalEntry>, StoreError>;
-    /// Settles a user's operation: saves its record (`None` drops it) and closes its journal
-    /// entry, both or neither.
-    async fn settle_operation(
-        &self,
-        channel: &ChannelKey,
-        guid: &str,
-        record: Option<&Record>,
-    ) -> Result<(), StoreError>;
-    /// Closes journal entries that no operation will settle.
+    /// Closes journal entries: their operations settled (their records are saved), or nothing
+    /// will settle them.
     async fn close_journal_entries(
         &self,
         channel: &ChannelKey,
