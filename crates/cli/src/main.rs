@@ -1,5 +1,6 @@
 //! `scimbridge`: the command line of the provisioning engine.
 
+mod admin;
 mod commands;
 mod context;
 mod metrics;
@@ -78,6 +79,11 @@ enum Command {
         #[command(subcommand)]
         command: commands::channel::Command,
     },
+    /// The admin API's administrator account and API tokens.
+    Admin {
+        #[command(subcommand)]
+        command: commands::admin::Command,
+    },
     /// The bundled SCIM 2.0 target service.
     Target {
         #[command(subcommand)]
@@ -140,6 +146,7 @@ fn main() -> ExitCode {
             Command::Discard(args) => commands::held::discard(&data_dir, args).await,
             Command::Channel { command } => commands::channel::run(&data_dir, command).await,
             Command::Target { command } => commands::target::run(&data_dir, command).await,
+            Command::Admin { command } => commands::admin::run(&data_dir, command).await,
         }
     });
     match result {

@@ -5,7 +5,9 @@ use std::str::FromStr;
 use std::time::Duration;
 
 use async_trait::async_trait;
-use scimbridge_engine::state::{CycleRecord, RecordCounts, Saved, Store, StoreError};
+use scimbridge_engine::state::{
+    AdminAccount, ApiToken, CycleRecord, RecordCounts, Saved, Store, StoreError,
+};
 use scimbridge_model::{
     AuditEvent, ChannelKey, Connection, CycleSummary, DataStore, GroupRecord, HeldOperation,
     JournalEntry, Record, RecordStatus, Secret, SyncState,
@@ -318,6 +320,42 @@ impl Store for SqliteStore {
             .await
             .map_err(backend)?;
         row.map(|row| self.connection_from_row(&row)).transpose()
+    }
+
+    async fn delete_connection(&self, name: &str) -> Result<bool, StoreError> {
+        // One transaction: a connection is gone with all its state, or not at all.
+        let mut transaction = self.pool.begin().await.map_err(backend)?;
+        for table in [
+            "records",
+            "group_records",
+            "sync_states",
+            "held_operations",
+            "operation_journal",
+        ] {
+            sqlx::query(sqlx::AssertSqlSafe(format!(
+                "DELETE FROM {table} WHERE connection = ?"
+            )))
+            .bind(name)
+            .execute(&mut *transaction)
+            .await
+            .map_err(backend)?;
+        }
+        let done = sqlx::query("DELETE FROM connections WHERE name = ?")
+            .bind(name)
+            .execute(&mut *transaction)
+            .await
+            .map_err(backend)?;
+        transaction.commit().await.map_err(backend)?;
+        Ok(done.rows_affected() > 0)
+    }
+
+    async fn delete_data_store(&self, name: &str) -> Result<bool, StoreError> {
+        let done = sqlx::query("DELETE FROM data_stores WHERE name = ?")
+            .bind(name)
+            .execute(&self.pool)
+            .await
+            .map_err(backend)?;
+        Ok(done.rows_affected() > 0)
     }
 
     async fn records(&self, channel: &ChannelKey) -> Result<Vec<Record>, StoreError> {
@@ -745,6 +783,72 @@ impl Store for SqliteStore {
         }
         transaction.commit().await.map_err(backend)?;
         Ok(())
+    }
+
+    async fn admin_account(&self) -> Result<Option<AdminAccount>, StoreError> {
+        let row = sqlx::query("SELECT username, password_hash FROM admin_account WHERE id = 1")
+            .fetch_optional(&self.pool)
+            .await
+            .map_err(backend)?;
+        row.map(|row| {
+            Ok(AdminAccount {
+                username: row.try_get("username").map_err(corrupt)?,
+                password_hash: row.try_get("password_hash").map_err(corrupt)?,
+            })
+        })
+        .transpose()
+    }
+
+    async fn save_admin_account(&self, account: &AdminAccount) -> Result<(), StoreError> {
+        sqlx::query(
+            "INSERT INTO admin_account (id, username, password_hash) VALUES (1, ?, ?)
+             ON CONFLICT (id) DO UPDATE SET username = excluded.username, password_hash = excluded.password_hash",
+        )
+        .bind(&account.username)
+        .bind(&account.password_hash)
+        .execute(&self.pool)
+        .await
+        .map_err(backend)?;
+        Ok(())
+    }
+
+    async fn api_tokens(&self) -> Result<Vec<ApiToken>, StoreError> {
+        let rows = sqlx::query("SELECT * FROM api_tokens ORDER BY name")
+            .fetch_all(&self.pool)
+            .await
+            .map_err(backend)?;
+        rows.iter()
+            .map(|row| {
+                Ok(ApiToken {
+                    name: row.try_get("name").map_err(corrupt)?,
+                    token_hash: row.try_get("token_hash").map_err(corrupt)?,
+                    created_at_ms: row.try_get("created_at_ms").map_err(corrupt)?,
+                })
+            })
+            .collect()
+    }
+
+    async fn save_api_token(&self, token: &ApiToken) -> Result<(), StoreError> {
+        sqlx::query(
+            "INSERT INTO api_tokens (name, token_hash, created_at_ms) VALUES (?, ?, ?)
+             ON CONFLICT (name) DO UPDATE SET token_hash = excluded.token_hash, created_at_ms = excluded.created_at_ms",
+        )
+        .bind(&token.name)
+        .bind(&token.token_hash)
+        .bind(token.created_at_ms)
+        .execute(&self.pool)
+        .await
+        .map_err(backend)?;
+        Ok(())
+    }
+
+    async fn delete_api_token(&self, name: &str) -> Result<bool, StoreError> {
+        let done = sqlx::query("DELETE FROM api_tokens WHERE name = ?")
+            .bind(name)
+            .execute(&self.pool)
+            .await
+            .map_err(backend)?;
+        Ok(done.rows_affected() > 0)
     }
 
     async fn begin_cycle(

@@ -1,6 +1,6 @@
 //! The behaviour every `Store` backend must show. Run it against a fresh, empty store.
 
-use scimbridge_engine::state::{Saved, Store};
+use scimbridge_engine::state::{AdminAccount, ApiToken, Saved, Store};
 use scimbridge_model::{
     AuditEvent, AuthenticationMethod, ChannelKey, Connection, CycleSummary, DataStore,
     DataStoreType, GroupMember, GroupRecord, HeldOperation, JournalEntry, ProvisioningOptions,
@@ -337,6 +337,69 @@ pub async fn run(store: &dyn Store) {
             .unwrap()
             .is_empty()
     );
+
+    // Deleting a connection takes its channels' state with it, and nothing else.
+    let mut doomed = connection("http://d");
+    doomed.name = "Doomed".into();
+    store.save_connection(&doomed).await.unwrap();
+    let doomed_channel = ChannelKey::new("Doomed", "employees");
+    store
+        .save_record(&doomed_channel, &record("d1", RecordStatus::Provisioned))
+        .await
+        .unwrap();
+    store
+        .save_sync_state(&doomed_channel, Some(&state))
+        .await
+        .unwrap();
+    assert!(store.delete_connection("Doomed").await.unwrap());
+    assert!(!store.delete_connection("Doomed").await.unwrap());
+    assert_eq!(store.connection("Doomed").await.unwrap(), None);
+    assert!(store.records(&doomed_channel).await.unwrap().is_empty());
+    assert_eq!(store.sync_state(&doomed_channel).await.unwrap(), None);
+    assert_eq!(store.records(&channel).await.unwrap().len(), 3);
+    let mut spare = data_store("/spare.ldif");
+    spare.name = "spare".into();
+    store.save_data_store(&spare).await.unwrap();
+    assert!(store.delete_data_store("spare").await.unwrap());
+    assert!(!store.delete_data_store("spare").await.unwrap());
+    assert_eq!(store.data_stores().await.unwrap().len(), 1);
+
+    // The administrator account (one, replaced) and API tokens (by name, revoked).
+    assert_eq!(store.admin_account().await.unwrap(), None);
+    let admin = |hash: &str| AdminAccount {
+        username: "administrator".into(),
+        password_hash: hash.into(),
+    };
+    store
+        .save_admin_account(&admin("$argon2id$a"))
+        .await
+        .unwrap();
+    store
+        .save_admin_account(&admin("$argon2id$b"))
+        .await
+        .unwrap();
+    assert_eq!(
+        store.admin_account().await.unwrap(),
+        Some(admin("$argon2id$b"))
+    );
+    let token = |name: &str, hash: &str| ApiToken {
+        name: name.into(),
+        token_hash: hash.into(),
+        created_at_ms: 1_700_000_000_000,
+    };
+    store
+        .save_api_token(&token("terraform", "aa"))
+        .await
+        .unwrap();
+    store.save_api_token(&token("ci", "bb")).await.unwrap();
+    store.save_api_token(&token("ci", "cc")).await.unwrap();
+    assert_eq!(
+        store.api_tokens().await.unwrap(),
+        vec![token("ci", "cc"), token("terraform", "aa")]
+    );
+    assert!(store.delete_api_token("ci").await.unwrap());
+    assert!(!store.delete_api_token("ci").await.unwrap());
+    assert_eq!(store.api_tokens().await.unwrap().len(), 1);
 
     // Operation journal: entries replaced per user, listed oldest first, closed.
     let entry = |guid: &str, operation: &str, sent_at_ms: i64| JournalEntry {

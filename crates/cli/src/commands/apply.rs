@@ -47,6 +47,22 @@ pub async fn run(data_dir: &Path, args: Args) -> Result<ExitCode> {
     Ok(ExitCode::SUCCESS)
 }
 
+/// Activation refused: the target or a data store of an active connection failed its check.
+#[derive(Debug)]
+pub struct ActivationRefused(pub Vec<String>);
+
+impl std::fmt::Display for ActivationRefused {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(
+            f,
+            "nothing was saved; activation needs a working target:\n  - {}\n(fix the settings, apply the connection with active = false, or pass --skip-check)",
+            self.0.join("\n  - ")
+        )
+    }
+}
+
+impl std::error::Error for ActivationRefused {}
+
 /// Whether activating a connection first proves its target works, as PingFederate does.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum ActivationCheck {
@@ -137,10 +153,7 @@ pub async fn apply_config(
             }
         }
         if !problems.is_empty() {
-            return Err(anyhow!(
-                "nothing was saved; activation needs a working target:\n  - {}\n(fix the settings, apply the connection with active = false, or pass --skip-check)",
-                problems.join("\n  - ")
-            ));
+            return Err(ActivationRefused(problems).into());
         }
     }
 

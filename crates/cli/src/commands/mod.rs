@@ -1,3 +1,4 @@
+pub mod admin;
 pub mod apply;
 pub mod channel;
 pub mod channels;

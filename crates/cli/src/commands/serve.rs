@@ -18,6 +18,7 @@ use scimbridge_model::{Channel, ChannelKey, DataStore, DataStoreType};
 use tokio::sync::{mpsc, watch};
 use tokio::task::JoinHandle;
 
+use crate::admin::{Admin, RunNow};
 use crate::commands::target::shutdown_signal;
 use crate::context::DataDir;
 use crate::metrics::{Metrics, QueueGauge};
@@ -28,7 +29,7 @@ const RELOAD_EVERY: Duration = Duration::from_secs(2);
 
 #[derive(Debug, clap::Args)]
 pub struct Args {
-    /// Address of `/metrics` (Prometheus) and `/healthz`.
+    /// Address of the admin API (`/api`), `/metrics` (Prometheus) and `/healthz`.
     #[arg(long, default_value = "127.0.0.1:9464")]
     listen: std::net::SocketAddr,
     /// Seconds between cycles of a channel ("synchronization frequency"); a channel's own
@@ -58,13 +59,16 @@ fn spawn_worker(
     frequency: Duration,
     metrics: Metrics,
     stop: watch::Receiver<bool>,
+    run_now: mpsc::Receiver<()>,
 ) -> JoinHandle<()> {
     tokio::task::spawn_blocking(move || {
         match tokio::runtime::Builder::new_current_thread()
             .enable_all()
             .build()
         {
-            Ok(runtime) => runtime.block_on(channel_worker(dir, key, frequency, metrics, stop)),
+            Ok(runtime) => {
+                runtime.block_on(channel_worker(dir, key, frequency, metrics, stop, run_now))
+            }
             Err(e) => eprintln!("error: channel {key}: cannot start its worker: {e}"),
         }
     })
@@ -77,13 +81,17 @@ async fn serve(dir: Arc<DataDir>, args: Args) -> Result<ExitCode> {
         .await
         .with_context(|| format!("cannot listen on {} for /metrics", args.listen))?;
     println!(
-        "metrics on http://{}/metrics, health on /healthz",
-        listener.local_addr()?
+        "metrics on http://{addr}/metrics, health on /healthz, admin API on http://{addr}/api",
+        addr = listener.local_addr()?
     );
-    let router = metrics.router();
+    let run_now: RunNow = RunNow::default();
+    let router = metrics
+        .router()
+        .merge(Admin::new(dir.clone(), run_now.clone()).router());
     tokio::spawn(async move {
-        if let Err(e) = axum::serve(listener, router).await {
-            eprintln!("error: the metrics endpoint stopped: {e}");
+        let service = router.into_make_service_with_connect_info::<std::net::SocketAddr>();
+        if let Err(e) = axum::serve(listener, service).await {
+            eprintln!("error: the admin and metrics endpoint stopped: {e}");
         }
     });
     println!(
@@ -103,6 +111,9 @@ async fn serve(dir: Arc<DataDir>, args: Args) -> Result<ExitCode> {
                     .map(|(key, _)| key.clone())
                     .collect();
                 for key in stale {
+                    if let Ok(mut senders) = run_now.lock() {
+                        senders.remove(&key);
+                    }
                     if let Some(worker) = workers.remove(&key) {
                         let _ = worker.stop.send(true);
                         let _ = worker.handle.await;
@@ -114,12 +125,17 @@ async fn serve(dir: Arc<DataDir>, args: Args) -> Result<ExitCode> {
                         continue;
                     }
                     let (stop_tx, stop_rx) = watch::channel(false);
+                    let (run_tx, run_rx) = mpsc::channel::<()>(1);
+                    if let Ok(mut senders) = run_now.lock() {
+                        senders.insert(key.clone(), run_tx);
+                    }
                     let handle = spawn_worker(
                         dir.clone(),
                         key.clone(),
                         frequency,
                         metrics.clone(),
                         stop_rx,
+                        run_rx,
                     );
                     println!("channel {key}: started");
                     workers.insert(
@@ -189,6 +205,7 @@ async fn channel_worker(
     default_frequency: Duration,
     metrics: Metrics,
     mut stop: watch::Receiver<bool>,
+    mut run_now: mpsc::Receiver<()>,
 ) {
     let (changed, mut changes) = mpsc::channel::<()>(1);
     let mut feed: Option<JoinHandle<()>> = None;
@@ -258,6 +275,7 @@ async fn channel_worker(
         tokio::select! {
             _ = stop.changed() => break,
             _ = tokio::time::sleep(frequency) => {}
+            Some(()) = run_now.recv() => {}
             Some(()) = changes.recv() => {
                 change_signalled = Some(std::time::Instant::now());
                 // Changes come in bursts (an import, a group edit): let the burst settle.

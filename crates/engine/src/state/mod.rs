@@ -40,6 +40,23 @@ pub struct CycleRecord {
     pub error: Option<String>,
 }
 
+/// The administrator account of the admin API and console.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct AdminAccount {
+    pub username: String,
+    /// Argon2id, in the PHC string format.
+    pub password_hash: String,
+}
+
+/// An API token: only its SHA-256 is kept.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ApiToken {
+    pub name: String,
+    /// Hex SHA-256 of the token.
+    pub token_hash: String,
+    pub created_at_ms: i64,
+}
+
 /// Record counts of one channel, for `scimbridge channels`.
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
 pub struct RecordCounts {
@@ -60,6 +77,12 @@ pub trait Store: Send + Sync {
     /// All connections, ordered by name, secrets decrypted.
     async fn connections(&self) -> Result<Vec<Connection>, StoreError>;
     async fn connection(&self, name: &str) -> Result<Option<Connection>, StoreError>;
+    /// Deletes the connection of that name with everything its channels know (records, group
+    /// records, sync states, held operations, journal); the cycle history and audit trail stay.
+    /// `false` when there was none.
+    async fn delete_connection(&self, name: &str) -> Result<bool, StoreError>;
+    /// Deletes the data store of that name; `false` when there was none.
+    async fn delete_data_store(&self, name: &str) -> Result<bool, StoreError>;
 
     /// All records of a channel, ordered by GUID.
     async fn records(&self, channel: &ChannelKey) -> Result<Vec<Record>, StoreError>;
@@ -137,6 +160,17 @@ pub trait Store: Send + Sync {
     /// sync state and the operation journal (the cycle history stays). The next cycle reads everything and links to the
     /// target's users and groups by the unique identifier, creating no duplicates.
     async fn forget_channel(&self, channel: &ChannelKey) -> Result<(), StoreError>;
+
+    /// The administrator account, once one is set.
+    async fn admin_account(&self) -> Result<Option<AdminAccount>, StoreError>;
+    /// Creates or replaces the administrator account.
+    async fn save_admin_account(&self, account: &AdminAccount) -> Result<(), StoreError>;
+    /// API tokens, ordered by name.
+    async fn api_tokens(&self) -> Result<Vec<ApiToken>, StoreError>;
+    /// Creates or replaces the token of that name.
+    async fn save_api_token(&self, token: &ApiToken) -> Result<(), StoreError>;
+    /// Revokes the token of that name; `false` when there was none.
+    async fn delete_api_token(&self, name: &str) -> Result<bool, StoreError>;
 
     /// Opens a cycle in the history and returns its id.
     async fn begin_cycle(

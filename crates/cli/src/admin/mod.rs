@@ -1,0 +1,661 @@
+//! The admin REST API, served by `scimbridge serve` under `/api`: data stores, connections (in
+//! PingFederate's shape, see [`shape`]), the SCIM field catalogue, channel status, cycles, audit
+//! events, held operations, and actions (plan, run now, approve, discard, reset). Every endpoint
+//! requires the administrator (HTTP Basic) or an API token (Bearer).
+
+pub mod auth;
+pub mod shape;
+
+use std::collections::HashMap;
+use std::net::SocketAddr;
+use std::path::Path;
+use std::sync::{Arc, Mutex};
+
+use axum::extract::{ConnectInfo, Path as UrlPath, Query, Request, State};
+use axum::http::{HeaderValue, StatusCode, header};
+use axum::middleware::{self, Next};
+use axum::response::{IntoResponse, Response};
+use axum::routing::{get, post};
+use axum::{Json, Router};
+use scimbridge_engine::clock::{Clock, SystemClock};
+use scimbridge_engine::map::fields::mask;
+use scimbridge_engine::plan_channel;
+use scimbridge_engine::state::Store;
+use scimbridge_model::{ChannelKey, ConfigError, ConfigFile, Connection, Operation, ScimField};
+use serde::Deserialize;
+use serde_json::{Value, json};
+use tokio::sync::mpsc;
+
+use crate::commands::apply::{ActivationCheck, ActivationRefused, apply_config};
+use crate::commands::channels::format_utc;
+use crate::context::DataDir;
+use auth::{Attempts, Refusal, authenticate};
+
+/// Ways to start a channel's cycle now: its worker's "run now" sender, by channel.
+pub type RunNow = Arc<Mutex<HashMap<ChannelKey, mpsc::Sender<()>>>>;
+
+#[derive(Clone)]
+pub struct Admin {
+    dir: Arc<DataDir>,
+    attempts: Attempts,
+    run_now: RunNow,
+}
+
+impl Admin {
+    pub fn new(dir: Arc<DataDir>, run_now: RunNow) -> Admin {
+        Admin {
+            dir,
+            attempts: Attempts::default(),
+            run_now,
+        }
+    }
+
+    pub fn router(self) -> Router {
+        Router::new()
+            .route("/api/fields", get(fields))
+            .route(
+                "/api/data-stores",
+                get(list_data_stores).post(create_data_store),
+            )
+            .route(
+                "/api/data-stores/{name}",
+                get(get_data_store)
+                    .put(replace_data_store)
+                    .delete(delete_data_store),
+            )
+            .route(
+                "/api/connections",
+                get(list_connections).post(create_connection),
+            )
+            .route(
+                "/api/connections/{name}",
+                get(get_connection)
+                    .put(replace_connection)
+                    .delete(delete_connection),
+            )
+            .route("/api/connections/{name}/status", get(status))
+            .route("/api/connections/{name}/cycles", get(cycles))
+            .route("/api/connections/{name}/held", get(held))
+            .route("/api/connections/{name}/held/approve", post(approve))
+            .route("/api/connections/{name}/held/discard", post(discard))
+            .route("/api/connections/{name}/plan", post(plan))
+            .route("/api/connections/{name}/run", post(run_now))
+            .route(
+                "/api/connections/{name}/channels/{channel}/reset",
+                post(reset_channel),
+            )
+            .route("/api/audit-events", get(audit_events))
+            .layer(middleware::from_fn_with_state(self.clone(), require_caller))
+            .with_state(self)
+    }
+}
+
+/// An API error: a status and the problems, as `{"status": …, "problems": […]}`.
+struct ApiError {
+    status: StatusCode,
+    problems: Vec<String>,
+}
+
+impl ApiError {
+    fn new(status: StatusCode, problem: impl Into<String>) -> ApiError {
+        ApiError {
+            status,
+            problems: vec![problem.into()],
+        }
+    }
+
+    fn not_found(what: &str, name: &str) -> ApiError {
+        ApiError::new(StatusCode::NOT_FOUND, format!("no {what} named \"{name}\""))
+    }
+}
+
+impl IntoResponse for ApiError {
+    fn into_response(self) -> Response {
+        (
+            self.status,
+            Json(json!({"status": self.status.as_u16(), "problems": self.problems})),
+        )
+            .into_response()
+    }
+}
+
+impl From<anyhow::Error> for ApiError {
+    fn from(error: anyhow::Error) -> ApiError {
+        ApiError::new(StatusCode::INTERNAL_SERVER_ERROR, format!("{error:#}"))
+    }
+}
+
+impl From<scimbridge_engine::state::StoreError> for ApiError {
+    fn from(error: scimbridge_engine::state::StoreError) -> ApiError {
+        ApiError::new(StatusCode::INTERNAL_SERVER_ERROR, error.to_string())
+    }
+}
+
+type ApiResult = Result<Response, ApiError>;
+
+async fn require_caller(
+    State(admin): State<Admin>,
+    ConnectInfo(client): ConnectInfo<SocketAddr>,
+    request: Request,
+    next: Next,
+) -> Response {
+    let authorization = request
+        .headers()
+        .get(header::AUTHORIZATION)
+        .and_then(|v| v.to_str().ok());
+    match authenticate(
+        &admin.dir.store,
+        &admin.attempts,
+        client.ip(),
+        authorization,
+    )
+    .await
+    {
+        Ok(_) => next.run(request).await,
+        Err(Refusal::Unauthenticated) => {
+            let mut response = ApiError::new(
+                StatusCode::UNAUTHORIZED,
+                "authentication required: the administrator (HTTP Basic) or an API token (Bearer)",
+            )
+            .into_response();
+            response.headers_mut().insert(
+                header::WWW_AUTHENTICATE,
+                HeaderValue::from_static("Basic realm=\"scimbridge\""),
+            );
+            response
+        }
+        Err(Refusal::TooManyAttempts(wait)) => {
+            let mut response = ApiError::new(
+                StatusCode::TOO_MANY_REQUESTS,
+                "too many failed attempts from this address; wait before trying again",
+            )
+            .into_response();
+            if let Ok(value) = HeaderValue::from_str(&(wait.as_secs() + 1).to_string()) {
+                response.headers_mut().insert(header::RETRY_AFTER, value);
+            }
+            response
+        }
+    }
+}
+
+async fn fields() -> Json<Value> {
+    Json(Value::Array(
+        ScimField::ALL
+            .iter()
+            .map(|field| {
+                json!({
+                    "name": field.name(),
+                    "label": field.label(),
+                    "required": field.required(),
+                })
+            })
+            .collect(),
+    ))
+}
+
+async fn list_data_stores(State(admin): State<Admin>) -> ApiResult {
+    let stores = admin.dir.store.data_stores().await?;
+    Ok(Json(
+        stores
+            .iter()
+            .map(shape::data_store_to_api)
+            .collect::<Vec<_>>(),
+    )
+    .into_response())
+}
+
+async fn get_data_store(State(admin): State<Admin>, UrlPath(name): UrlPath<String>) -> ApiResult {
+    let stores = admin.dir.store.data_stores().await?;
+    let found = stores
+        .iter()
+        .find(|d| d.name == name)
+        .ok_or_else(|| ApiError::not_found("data store", &name))?;
+    Ok(Json(shape::data_store_to_api(found)).into_response())
+}
+
+async fn create_data_store(State(admin): State<Admin>, body: Json<Value>) -> ApiResult {
+    let data_store = shape::data_store_from_api(body.0).map_err(unprocessable)?;
+    if admin
+        .dir
+        .store
+        .data_stores()
+        .await?
+        .iter()
+        .any(|d| d.name == data_store.name)
+    {
+        return Err(ApiError::new(
+            StatusCode::CONFLICT,
+            format!(
+                "a data store named \"{}\" exists; PUT replaces it",
+                data_store.name
+            ),
+        ));
+    }
+    save_data_store(&admin, data_store, StatusCode::CREATED).await
+}
+
+async fn replace_data_store(
+    State(admin): State<Admin>,
+    UrlPath(name): UrlPath<String>,
+    body: Json<Value>,
+) -> ApiResult {
+    let mut data_store = shape::data_store_from_api(body.0).map_err(unprocessable)?;
+    if !admin
+        .dir
+        .store
+        .data_stores()
+        .await?
+        .iter()
+        .any(|d| d.name == name)
+    {
+        return Err(ApiError::not_found("data store", &name));
+    }
+    data_store.name = name;
+    save_data_store(&admin, data_store, StatusCode::OK).await
+}
+
+async fn save_data_store(
+    admin: &Admin,
+    data_store: scimbridge_model::DataStore,
+    status: StatusCode,
+) -> ApiResult {
+    let name = data_store.name.clone();
+    let file = ConfigFile {
+        version: 1,
+        data_stores: vec![data_store],
+        connections: Vec::new(),
+    };
+    apply_config(
+        &admin.dir.store,
+        file,
+        Path::new("."),
+        ActivationCheck::Target,
+    )
+    .await
+    .map_err(rejected)?;
+    let stores = admin.dir.store.data_stores().await?;
+    let saved = stores
+        .iter()
+        .find(|d| d.name == name)
+        .ok_or_else(|| ApiError::not_found("data store", &name))?;
+    Ok((status, Json(shape::data_store_to_api(saved))).into_response())
+}
+
+async fn delete_data_store(
+    State(admin): State<Admin>,
+    UrlPath(name): UrlPath<String>,
+) -> ApiResult {
+    let users: Vec<String> = admin
+        .dir
+        .store
+        .connections()
+        .await?
+        .iter()
+        .flat_map(|c| {
+            c.channels
+                .iter()
+                .filter(|ch| ch.data_store == name)
+                .map(|ch| format!("{}/{}", c.name, ch.name))
+        })
+        .collect();
+    if !users.is_empty() {
+        return Err(ApiError::new(
+            StatusCode::CONFLICT,
+            format!(
+                "data store \"{name}\" is read by channel {}; change or delete those first",
+                users.join(", ")
+            ),
+        ));
+    }
+    if admin.dir.store.delete_data_store(&name).await? {
+        Ok(StatusCode::NO_CONTENT.into_response())
+    } else {
+        Err(ApiError::not_found("data store", &name))
+    }
+}
+
+async fn list_connections(State(admin): State<Admin>) -> ApiResult {
+    let connections = admin.dir.store.connections().await?;
+    Ok(Json(
+        connections
+            .iter()
+            .map(shape::connection_to_api)
+            .collect::<Vec<_>>(),
+    )
+    .into_response())
+}
+
+async fn stored_connection(admin: &Admin, name: &str) -> Result<Connection, ApiError> {
+    admin
+        .dir
+        .store
+        .connection(name)
+        .await?
+        .ok_or_else(|| ApiError::not_found("connection", name))
+}
+
+async fn get_connection(State(admin): State<Admin>, UrlPath(name): UrlPath<String>) -> ApiResult {
+    let connection = stored_connection(&admin, &name).await?;
+    Ok(Json(shape::connection_to_api(&connection)).into_response())
+}
+
+async fn create_connection(State(admin): State<Admin>, body: Json<Value>) -> ApiResult {
+    let connection = shape::connection_from_api(body.0).map_err(unprocessable)?;
+    if admin
+        .dir
+        .store
+        .connection(&connection.name)
+        .await?
+        .is_some()
+    {
+        return Err(ApiError::new(
+            StatusCode::CONFLICT,
+            format!(
+                "a connection named \"{}\" exists; PUT replaces it",
+                connection.name
+            ),
+        ));
+    }
+    save_connection(&admin, connection, StatusCode::CREATED).await
+}
+
+async fn replace_connection(
+    State(admin): State<Admin>,
+    UrlPath(name): UrlPath<String>,
+    body: Json<Value>,
+) -> ApiResult {
+    let mut connection = shape::connection_from_api(body.0).map_err(unprocessable)?;
+    stored_connection(&admin, &name).await?;
+    connection.name = name;
+    save_connection(&admin, connection, StatusCode::OK).await
+}
+
+/// Saves through the same path as `scimbridge apply`: validated, omitted secrets kept, and an
+/// active connection's target and LDAP data stores checked first.
+async fn save_connection(admin: &Admin, connection: Connection, status: StatusCode) -> ApiResult {
+    let name = connection.name.clone();
+    let file = ConfigFile {
+        version: 1,
+        data_stores: Vec::new(),
+        connections: vec![connection],
+    };
+    apply_config(
+        &admin.dir.store,
+        file,
+        Path::new("."),
+        ActivationCheck::Target,
+    )
+    .await
+    .map_err(rejected)?;
+    let saved = stored_connection(admin, &name).await?;
+    Ok((status, Json(shape::connection_to_api(&saved))).into_response())
+}
+
+async fn delete_connection(
+    State(admin): State<Admin>,
+    UrlPath(name): UrlPath<String>,
+) -> ApiResult {
+    let connection = stored_connection(&admin, &name).await?;
+    if connection.active {
+        return Err(ApiError::new(
+            StatusCode::CONFLICT,
+            format!("connection \"{name}\" is active; deactivate it before deleting it"),
+        ));
+    }
+    admin.dir.store.delete_connection(&name).await?;
+    Ok(StatusCode::NO_CONTENT.into_response())
+}
+
+fn unprocessable(problems: Vec<String>) -> ApiError {
+    ApiError {
+        status: StatusCode::UNPROCESSABLE_ENTITY,
+        problems,
+    }
+}
+
+/// A configuration `apply_config` refused: every problem, one per entry.
+fn rejected(error: anyhow::Error) -> ApiError {
+    let problems = if let Some(ConfigError::Invalid(problems)) = error.downcast_ref() {
+        problems.clone()
+    } else if let Some(ActivationRefused(problems)) = error.downcast_ref() {
+        problems
+            .iter()
+            .map(|p| format!("activation refused: {p}"))
+            .collect()
+    } else {
+        vec![format!("{error:#}")]
+    };
+    unprocessable(problems)
+}
+
+fn channel_keys(connection: &Connection) -> Vec<ChannelKey> {
+    connection
+        .channels
+        .iter()
+        .map(|c| ChannelKey::new(&connection.name, &c.name))
+        .collect()
+}
+
+async fn status(State(admin): State<Admin>, UrlPath(name): UrlPath<String>) -> ApiResult {
+    let connection = stored_connection(&admin, &name).await?;
+    let mut channels = Vec::new();
+    for channel in &connection.channels {
+        let key = ChannelKey::new(&connection.name, &channel.name);
+        let counts = admin.dir.store.record_counts(&key).await?;
+        let last = admin.dir.store.cycles(&key, 1).await?;
+        let detection = admin
+            .dir
+            .store
+            .sync_state(&key)
+            .await?
+            .map_or("full-scan".to_owned(), |s| s.mechanism);
+        let held = admin.dir.store.held_operations(&key).await?.len();
+        channels.push(json!({
+            "name": channel.name,
+            "active": connection.active && channel.active,
+            "users": counts.users,
+            "failed": counts.failed,
+            "blocked": counts.blocked,
+            "held": held,
+            "changeDetection": detection,
+            "lastCycle": last.first().map(cycle_json),
+        }));
+    }
+    Ok(
+        Json(json!({"name": connection.name, "active": connection.active, "channels": channels}))
+            .into_response(),
+    )
+}
+
+fn cycle_json(cycle: &scimbridge_engine::state::CycleRecord) -> Value {
+    json!({
+        "id": cycle.id,
+        "channel": cycle.channel.channel,
+        "startedAt": format_utc(cycle.started_at_ms),
+        "finishedAt": cycle.finished_at_ms.map(format_utc),
+        "summary": shape::camel_json(serde_json::to_value(&cycle.summary).unwrap_or_default()),
+        "error": cycle.error,
+    })
+}
+
+#[derive(Debug, Deserialize)]
+struct Limit {
+    limit: Option<u32>,
+}
+
+async fn cycles(
+    State(admin): State<Admin>,
+    UrlPath(name): UrlPath<String>,
+    Query(query): Query<Limit>,
+) -> ApiResult {
+    let connection = stored_connection(&admin, &name).await?;
+    let limit = query.limit.unwrap_or(20).min(1000);
+    let mut all = Vec::new();
+    for key in channel_keys(&connection) {
+        all.extend(admin.dir.store.cycles(&key, limit).await?);
+    }
+    all.sort_by_key(|cycle| std::cmp::Reverse(cycle.id));
+    all.truncate(limit as usize);
+    Ok(Json(all.iter().map(cycle_json).collect::<Vec<_>>()).into_response())
+}
+
+#[derive(Debug, Deserialize)]
+struct Who {
+    who: String,
+    limit: Option<u32>,
+}
+
+async fn audit_events(State(admin): State<Admin>, Query(query): Query<Who>) -> ApiResult {
+    let events = admin
+        .dir
+        .store
+        .audit_events_of(&query.who, query.limit.unwrap_or(100).min(10_000))
+        .await?;
+    let events: Vec<Value> = events
+        .iter()
+        .map(|e| shape::camel_json(serde_json::to_value(e).unwrap_or_default()))
+        .collect();
+    Ok(Json(events).into_response())
+}
+
+async fn held(State(admin): State<Admin>, UrlPath(name): UrlPath<String>) -> ApiResult {
+    let connection = stored_connection(&admin, &name).await?;
+    let mut all = Vec::new();
+    for key in channel_keys(&connection) {
+        for operation in admin.dir.store.held_operations(&key).await? {
+            let mut value = shape::camel_json(serde_json::to_value(&operation).unwrap_or_default());
+            if let Some(map) = value.as_object_mut() {
+                map.insert("channel".into(), Value::String(key.channel.clone()));
+            }
+            all.push(value);
+        }
+    }
+    Ok(Json(all).into_response())
+}
+
+async fn approve(State(admin): State<Admin>, UrlPath(name): UrlPath<String>) -> ApiResult {
+    let connection = stored_connection(&admin, &name).await?;
+    let mut approved = 0;
+    for key in channel_keys(&connection) {
+        let mut held = admin.dir.store.held_operations(&key).await?;
+        for operation in &mut held {
+            operation.approved = true;
+        }
+        approved += held.len();
+        admin.dir.store.save_held_operations(&key, &held).await?;
+    }
+    Ok(Json(json!({"approved": approved, "appliedBy": "the next cycle"})).into_response())
+}
+
+async fn discard(State(admin): State<Admin>, UrlPath(name): UrlPath<String>) -> ApiResult {
+    let connection = stored_connection(&admin, &name).await?;
+    let mut discarded = 0;
+    for key in channel_keys(&connection) {
+        discarded += admin.dir.store.held_operations(&key).await?.len();
+        admin.dir.store.save_held_operations(&key, &[]).await?;
+    }
+    Ok(Json(json!({"discarded": discarded})).into_response())
+}
+
+async fn plan(State(admin): State<Admin>, UrlPath(name): UrlPath<String>) -> ApiResult {
+    let connection = stored_connection(&admin, &name).await?;
+    let mut channels = serde_json::Map::new();
+    for channel in connection.channels.iter().filter(|c| c.active) {
+        let data_store = admin
+            .dir
+            .data_store(&channel.data_store)
+            .await
+            .map_err(|e| ApiError::new(StatusCode::UNPROCESSABLE_ENTITY, format!("{e:#}")))?;
+        let planned = plan_channel(
+            &admin.dir.store,
+            &connection,
+            channel,
+            &data_store,
+            SystemClock.now_ms(),
+        )
+        .await
+        .map_err(|e| ApiError::new(StatusCode::UNPROCESSABLE_ENTITY, e.to_string()))?;
+        let mut plan = planned.plan;
+        for operation in plan.operations.iter_mut().chain(plan.held.iter_mut()) {
+            if let Operation::Create { image }
+            | Operation::Update { image, .. }
+            | Operation::Disable { image, .. } = &mut operation.operation
+            {
+                *image = mask(
+                    image,
+                    &channel.attribute_mapping,
+                    &channel.extension_mapping,
+                );
+            }
+        }
+        let mut value = serde_json::to_value(&plan).unwrap_or_default();
+        if let Some(map) = value.as_object_mut() {
+            map.insert("source_read".into(), Value::String(planned.read.describe()));
+        }
+        channels.insert(channel.name.clone(), shape::camel_json(value));
+    }
+    Ok(Json(Value::Object(channels)).into_response())
+}
+
+async fn run_now(State(admin): State<Admin>, UrlPath(name): UrlPath<String>) -> ApiResult {
+    let connection = stored_connection(&admin, &name).await?;
+    let senders = admin
+        .run_now
+        .lock()
+        .map(|senders| senders.clone())
+        .unwrap_or_default();
+    let mut started = Vec::new();
+    let mut idle = Vec::new();
+    for key in channel_keys(&connection) {
+        match senders.get(&key) {
+            Some(sender) => {
+                // A full queue means a run is already due.
+                let _ = sender.try_send(());
+                started.push(key.channel);
+            }
+            None => idle.push(key.channel),
+        }
+    }
+    if started.is_empty() {
+        return Err(ApiError::new(
+            StatusCode::CONFLICT,
+            format!("connection \"{name}\" has no running channel (is it active?)"),
+        ));
+    }
+    Ok((
+        StatusCode::ACCEPTED,
+        Json(json!({"started": started, "notRunning": idle})),
+    )
+        .into_response())
+}
+
+#[derive(Debug, Deserialize, Default)]
+#[serde(rename_all = "camelCase")]
+struct Reset {
+    #[serde(default)]
+    all_state: bool,
+}
+
+async fn reset_channel(
+    State(admin): State<Admin>,
+    UrlPath((name, channel)): UrlPath<(String, String)>,
+    body: Option<Json<Reset>>,
+) -> ApiResult {
+    let connection = stored_connection(&admin, &name).await?;
+    if !connection.channels.iter().any(|c| c.name == channel) {
+        return Err(ApiError::not_found("channel", &channel));
+    }
+    let key = ChannelKey::new(&name, &channel);
+    let all_state = body.map(|b| b.0.all_state).unwrap_or_default();
+    if all_state {
+        admin.dir.store.forget_channel(&key).await?;
+    } else {
+        admin.dir.store.save_sync_state(&key, None).await?;
+    }
+    Ok(Json(json!({
+        "channel": channel,
+        "forgot": if all_state { "every record and the sync state" } else { "the sync state" },
+        "nextCycle": "a full read",
+    }))
+    .into_response())
+}

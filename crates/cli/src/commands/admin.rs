@@ -1,0 +1,105 @@
+//! `scimbridge admin`: the administrator account of the admin API and API tokens.
+
+use std::io::BufRead;
+use std::path::Path;
+use std::process::ExitCode;
+
+use anyhow::{Context, Result, anyhow};
+use scimbridge_engine::clock::{Clock, SystemClock};
+use scimbridge_engine::state::{AdminAccount, ApiToken, Store};
+
+use crate::admin::auth::{hash_password, new_token, token_hash};
+use crate::commands::channels::format_utc;
+use crate::context::DataDir;
+
+/// Environment variable holding the administrator password for `admin password`.
+const PASSWORD_ENV: &str = "SCIMBRIDGE_ADMIN_PASSWORD";
+/// Shorter passwords are refused.
+const MIN_PASSWORD_LENGTH: usize = 12;
+
+#[derive(Debug, clap::Subcommand)]
+pub enum Command {
+    /// Set the administrator's user name and password (read from SCIMBRIDGE_ADMIN_PASSWORD, else
+    /// the first line of standard input); stored as an Argon2id hash.
+    Password {
+        #[arg(long, default_value = "administrator")]
+        username: String,
+    },
+    /// API tokens for automation (Authorization: Bearer TOKEN).
+    Token {
+        #[command(subcommand)]
+        command: TokenCommand,
+    },
+}
+
+#[derive(Debug, clap::Subcommand)]
+pub enum TokenCommand {
+    /// Create (or replace) a token; it is printed once and only its hash is kept.
+    Create { name: String },
+    /// List the tokens by name.
+    List,
+    /// Revoke a token.
+    Revoke { name: String },
+}
+
+pub async fn run(data_dir: &Path, command: Command) -> Result<ExitCode> {
+    let dir = DataDir::open(data_dir, true).await?;
+    match command {
+        Command::Password { username } => {
+            let password = match std::env::var(PASSWORD_ENV) {
+                Ok(password) => password,
+                Err(_) => {
+                    let mut line = String::new();
+                    std::io::stdin()
+                        .lock()
+                        .read_line(&mut line)
+                        .context("cannot read the password from standard input")?;
+                    line.trim_end_matches(['\r', '\n']).to_owned()
+                }
+            };
+            if password.chars().count() < MIN_PASSWORD_LENGTH {
+                return Err(anyhow!(
+                    "the password must have at least {MIN_PASSWORD_LENGTH} characters (give it in {PASSWORD_ENV} or on standard input)"
+                ));
+            }
+            let password_hash = hash_password(&password)?;
+            dir.store
+                .save_admin_account(&AdminAccount {
+                    username: username.clone(),
+                    password_hash,
+                })
+                .await?;
+            println!("administrator \"{username}\": password set");
+        }
+        Command::Token { command } => match command {
+            TokenCommand::Create { name } => {
+                let token = new_token();
+                dir.store
+                    .save_api_token(&ApiToken {
+                        name: name.clone(),
+                        token_hash: token_hash(&token),
+                        created_at_ms: SystemClock.now_ms(),
+                    })
+                    .await?;
+                eprintln!("token \"{name}\" created; it is shown this once:");
+                println!("{token}");
+            }
+            TokenCommand::List => {
+                for token in dir.store.api_tokens().await? {
+                    println!(
+                        "{}  created {}",
+                        token.name,
+                        format_utc(token.created_at_ms)
+                    );
+                }
+            }
+            TokenCommand::Revoke { name } => {
+                if !dir.store.delete_api_token(&name).await? {
+                    return Err(anyhow!("no token named \"{name}\""));
+                }
+                println!("token \"{name}\" revoked");
+            }
+        },
+    }
+    Ok(ExitCode::SUCCESS)
+}
