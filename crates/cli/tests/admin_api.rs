@@ -41,6 +41,29 @@ impl Drop for Service {
 }
 
 impl Service {
+    /// `scimbridge serve` on a free port; its first line names the admin API's address.
+    fn start(data: &std::path::Path, token: String) -> Service {
+        let mut child = Command::new(bin())
+            .arg("--data-dir")
+            .arg(data)
+            .args(["serve", "--frequency", "3600", "--listen", "127.0.0.1:0"])
+            .stdin(Stdio::null())
+            .stdout(Stdio::piped())
+            .stderr(Stdio::inherit())
+            .spawn()
+            .unwrap();
+        let mut lines = std::io::BufReader::new(child.stdout.take().unwrap()).lines();
+        let first = lines.next().unwrap().unwrap();
+        std::thread::spawn(move || for _ in lines {});
+        let api = first
+            .split("admin API on ")
+            .nth(1)
+            .unwrap_or_else(|| panic!("{first}"))
+            .trim()
+            .to_owned();
+        Service { child, api, token }
+    }
+
     fn call(&self, method: &str, path: &str, body: Option<Value>) -> (u16, Value) {
         self.call_as(method, path, body, Some(&format!("Bearer {}", self.token)))
     }
@@ -133,25 +156,7 @@ fn the_admin_api_creates_activates_watches_and_guards_a_connection() {
     assert!(token.starts_with("sbt_"), "{token}");
     assert!(ok(scimbridge(&data, &["admin", "token", "list"], &[])).contains("ci "));
 
-    let mut child = Command::new(bin())
-        .arg("--data-dir")
-        .arg(&data)
-        .args(["serve", "--frequency", "3600", "--listen", "127.0.0.1:0"])
-        .stdin(Stdio::null())
-        .stdout(Stdio::piped())
-        .stderr(Stdio::inherit())
-        .spawn()
-        .unwrap();
-    let mut lines = std::io::BufReader::new(child.stdout.take().unwrap()).lines();
-    let first = lines.next().unwrap().unwrap();
-    std::thread::spawn(move || for _ in lines {});
-    let api = first
-        .split("admin API on ")
-        .nth(1)
-        .unwrap_or_else(|| panic!("{first}"))
-        .trim()
-        .to_owned();
-    let service = Service { child, api, token };
+    let service = Service::start(&data, token);
 
     // Nothing without credentials; the administrator and the token both get in.
     let (status, body) = service.call_as("GET", "/connections", None, None);
@@ -315,4 +320,51 @@ fn the_admin_api_creates_activates_watches_and_guards_a_connection() {
         assert!(!String::from_utf8_lossy(&bytes).contains(SECRET));
         assert!(!String::from_utf8_lossy(&bytes).contains(PASSWORD));
     }
+}
+
+#[test]
+fn schemathesis_finds_no_server_error() {
+    let dir = temp_dir();
+    let data = dir.path().join("data");
+    let ldif = dir.path().join("directory.ldif");
+    std::fs::write(&ldif, directory()).unwrap();
+    let target = TargetProcess::start(&dir.path().join("target.db"), SECRET);
+    let token = ok(scimbridge(&data, &["admin", "token", "create", "st"], &[]))
+        .trim()
+        .to_owned();
+    let service = Service::start(&data, token);
+    // Something to find, so that the reads are not all 404s.
+    let (status, _) = service.call(
+        "POST",
+        "/data-stores",
+        Some(json!({"name": "corp", "type": "ldif", "path": ldif.display().to_string()})),
+    );
+    assert_eq!(status, 201);
+    let (status, _) = service.call(
+        "POST",
+        "/connections",
+        Some(connection(&target.url, Some(SECRET), false)),
+    );
+    assert_eq!(status, 201);
+
+    let python = scimbridge_testkit::oauth::python();
+    let schemathesis = python.with_file_name("schemathesis");
+    let output = Command::new(&schemathesis)
+        .arg("run")
+        .arg(format!("{}/openapi.json", service.api))
+        .args(["-H", &format!("Authorization: Bearer {}", service.token)])
+        .args(["--checks", "not_a_server_error", "--max-examples", "25"])
+        .args(["--seed", "1"])
+        .stdin(Stdio::null())
+        .output()
+        .unwrap_or_else(|e| {
+            panic!(
+                "cannot run {} (scripts/test installs it): {e}",
+                schemathesis.display()
+            )
+        });
+    let report = String::from_utf8_lossy(&output.stdout);
+    assert!(output.status.success(), "{report}");
+    assert!(report.contains("Selected: 20/20"), "{report}");
+    assert!(!report.contains("failed"), "{report}");
 }

@@ -85,9 +85,40 @@ impl Admin {
                 post(reset_channel),
             )
             .route("/api/audit-events", get(audit_events))
+            .route("/api/openapi.json", get(openapi))
             .layer(middleware::from_fn_with_state(self.clone(), require_caller))
             .with_state(self)
     }
+}
+
+/// The OpenAPI 3 description of the API, built from the handlers' annotations.
+#[derive(utoipa::OpenApi)]
+#[openapi(
+    info(title = "scimbridge admin API", description = "Data stores, provisioning connections and their operation."),
+    paths(fields, list_data_stores, get_data_store, create_data_store, replace_data_store, delete_data_store, list_connections, get_connection, create_connection, replace_connection, delete_connection, status, cycles, held, approve, discard, plan, run_now, reset_channel, audit_events),
+    modifiers(&Security)
+)]
+struct ApiDescription;
+
+struct Security;
+
+impl utoipa::Modify for Security {
+    fn modify(&self, openapi: &mut utoipa::openapi::OpenApi) {
+        use utoipa::openapi::security::{Http, HttpAuthScheme, SecurityScheme};
+        let components = openapi.components.get_or_insert_with(Default::default);
+        components.add_security_scheme(
+            "token",
+            SecurityScheme::Http(Http::new(HttpAuthScheme::Bearer)),
+        );
+        components.add_security_scheme(
+            "administrator",
+            SecurityScheme::Http(Http::new(HttpAuthScheme::Basic)),
+        );
+    }
+}
+
+async fn openapi() -> Json<utoipa::openapi::OpenApi> {
+    Json(<ApiDescription as utoipa::OpenApi>::openapi())
 }
 
 /// An API error: a status and the problems, as `{"status": …, "problems": […]}`.
@@ -178,6 +209,14 @@ async fn require_caller(
     }
 }
 
+#[utoipa::path(
+    get,
+    path = "/api/fields",
+    tag = "fields",
+    summary = "The SCIM fields a channel can map",
+    responses((status = 200, description = "Catalogue", body = Object), (status = 401, description = "No or wrong credentials", body = Object), (status = 429, description = "Too many failed attempts", body = Object)),
+    security(("token" = []), ("administrator" = []))
+)]
 async fn fields() -> Json<Value> {
     Json(Value::Array(
         ScimField::ALL
@@ -193,6 +232,14 @@ async fn fields() -> Json<Value> {
     ))
 }
 
+#[utoipa::path(
+    get,
+    path = "/api/data-stores",
+    tag = "data-stores",
+    summary = "Every data store",
+    responses((status = 200, description = "Data stores", body = Object), (status = 401, description = "No or wrong credentials", body = Object), (status = 429, description = "Too many failed attempts", body = Object)),
+    security(("token" = []), ("administrator" = []))
+)]
 async fn list_data_stores(State(admin): State<Admin>) -> ApiResult {
     let stores = admin.dir.store.data_stores().await?;
     Ok(Json(
@@ -204,6 +251,15 @@ async fn list_data_stores(State(admin): State<Admin>) -> ApiResult {
     .into_response())
 }
 
+#[utoipa::path(
+    get,
+    path = "/api/data-stores/{name}",
+    tag = "data-stores",
+    summary = "One data store",
+    params(("name" = String, Path, description = "The data store name")),
+    responses((status = 200, description = "The data store", body = Object), (status = 404, description = "No such data store", body = Object), (status = 401, description = "No or wrong credentials", body = Object), (status = 429, description = "Too many failed attempts", body = Object)),
+    security(("token" = []), ("administrator" = []))
+)]
 async fn get_data_store(State(admin): State<Admin>, UrlPath(name): UrlPath<String>) -> ApiResult {
     let stores = admin.dir.store.data_stores().await?;
     let found = stores
@@ -213,6 +269,15 @@ async fn get_data_store(State(admin): State<Admin>, UrlPath(name): UrlPath<Strin
     Ok(Json(shape::data_store_to_api(found)).into_response())
 }
 
+#[utoipa::path(
+    post,
+    path = "/api/data-stores",
+    tag = "data-stores",
+    summary = "Create a data store",
+    request_body(content = Object, content_type = "application/json"),
+    responses((status = 201, description = "Created", body = Object), (status = 409, description = "Exists", body = Object), (status = 422, description = "Invalid; every problem listed", body = Object), (status = 401, description = "No or wrong credentials", body = Object), (status = 429, description = "Too many failed attempts", body = Object)),
+    security(("token" = []), ("administrator" = []))
+)]
 async fn create_data_store(State(admin): State<Admin>, body: Json<Value>) -> ApiResult {
     let data_store = shape::data_store_from_api(body.0).map_err(unprocessable)?;
     if admin
@@ -234,6 +299,16 @@ async fn create_data_store(State(admin): State<Admin>, body: Json<Value>) -> Api
     save_data_store(&admin, data_store, StatusCode::CREATED).await
 }
 
+#[utoipa::path(
+    put,
+    path = "/api/data-stores/{name}",
+    tag = "data-stores",
+    summary = "Replace a data store; omitted secrets are kept",
+    params(("name" = String, Path, description = "The data store name")),
+    request_body(content = Object, content_type = "application/json"),
+    responses((status = 200, description = "Saved", body = Object), (status = 404, description = "No such data store", body = Object), (status = 422, description = "Invalid; every problem listed", body = Object), (status = 401, description = "No or wrong credentials", body = Object), (status = 429, description = "Too many failed attempts", body = Object)),
+    security(("token" = []), ("administrator" = []))
+)]
 async fn replace_data_store(
     State(admin): State<Admin>,
     UrlPath(name): UrlPath<String>,
@@ -281,6 +356,15 @@ async fn save_data_store(
     Ok((status, Json(shape::data_store_to_api(saved))).into_response())
 }
 
+#[utoipa::path(
+    delete,
+    path = "/api/data-stores/{name}",
+    tag = "data-stores",
+    summary = "Delete a data store no channel reads",
+    params(("name" = String, Path, description = "The data store name")),
+    responses((status = 204, description = "Deleted"), (status = 404, description = "No such data store", body = Object), (status = 409, description = "Read by a channel", body = Object), (status = 401, description = "No or wrong credentials", body = Object), (status = 429, description = "Too many failed attempts", body = Object)),
+    security(("token" = []), ("administrator" = []))
+)]
 async fn delete_data_store(
     State(admin): State<Admin>,
     UrlPath(name): UrlPath<String>,
@@ -314,6 +398,14 @@ async fn delete_data_store(
     }
 }
 
+#[utoipa::path(
+    get,
+    path = "/api/connections",
+    tag = "connections",
+    summary = "Every connection, secrets left out",
+    responses((status = 200, description = "Connections", body = Object), (status = 401, description = "No or wrong credentials", body = Object), (status = 429, description = "Too many failed attempts", body = Object)),
+    security(("token" = []), ("administrator" = []))
+)]
 async fn list_connections(State(admin): State<Admin>) -> ApiResult {
     let connections = admin.dir.store.connections().await?;
     Ok(Json(
@@ -334,11 +426,29 @@ async fn stored_connection(admin: &Admin, name: &str) -> Result<Connection, ApiE
         .ok_or_else(|| ApiError::not_found("connection", name))
 }
 
+#[utoipa::path(
+    get,
+    path = "/api/connections/{name}",
+    tag = "connections",
+    summary = "One connection, secrets left out",
+    params(("name" = String, Path, description = "The connection name")),
+    responses((status = 200, description = "The connection", body = Object), (status = 404, description = "No such connection", body = Object), (status = 401, description = "No or wrong credentials", body = Object), (status = 429, description = "Too many failed attempts", body = Object)),
+    security(("token" = []), ("administrator" = []))
+)]
 async fn get_connection(State(admin): State<Admin>, UrlPath(name): UrlPath<String>) -> ApiResult {
     let connection = stored_connection(&admin, &name).await?;
     Ok(Json(shape::connection_to_api(&connection)).into_response())
 }
 
+#[utoipa::path(
+    post,
+    path = "/api/connections",
+    tag = "connections",
+    summary = "Create a connection; an active one is checked first",
+    request_body(content = Object, content_type = "application/json"),
+    responses((status = 201, description = "Created", body = Object), (status = 409, description = "Exists", body = Object), (status = 422, description = "Invalid, or activation refused; every problem listed", body = Object), (status = 401, description = "No or wrong credentials", body = Object), (status = 429, description = "Too many failed attempts", body = Object)),
+    security(("token" = []), ("administrator" = []))
+)]
 async fn create_connection(State(admin): State<Admin>, body: Json<Value>) -> ApiResult {
     let connection = shape::connection_from_api(body.0).map_err(unprocessable)?;
     if admin
@@ -359,6 +469,16 @@ async fn create_connection(State(admin): State<Admin>, body: Json<Value>) -> Api
     save_connection(&admin, connection, StatusCode::CREATED).await
 }
 
+#[utoipa::path(
+    put,
+    path = "/api/connections/{name}",
+    tag = "connections",
+    summary = "Replace a connection; omitted secrets are kept; an active one is checked first",
+    params(("name" = String, Path, description = "The connection name")),
+    request_body(content = Object, content_type = "application/json"),
+    responses((status = 200, description = "Saved", body = Object), (status = 404, description = "No such connection", body = Object), (status = 422, description = "Invalid, or activation refused; every problem listed", body = Object), (status = 401, description = "No or wrong credentials", body = Object), (status = 429, description = "Too many failed attempts", body = Object)),
+    security(("token" = []), ("administrator" = []))
+)]
 async fn replace_connection(
     State(admin): State<Admin>,
     UrlPath(name): UrlPath<String>,
@@ -391,6 +511,15 @@ async fn save_connection(admin: &Admin, connection: Connection, status: StatusCo
     Ok((status, Json(shape::connection_to_api(&saved))).into_response())
 }
 
+#[utoipa::path(
+    delete,
+    path = "/api/connections/{name}",
+    tag = "connections",
+    summary = "Delete an inactive connection with its channels' state",
+    params(("name" = String, Path, description = "The connection name")),
+    responses((status = 204, description = "Deleted"), (status = 404, description = "No such connection", body = Object), (status = 409, description = "Active", body = Object), (status = 401, description = "No or wrong credentials", body = Object), (status = 429, description = "Too many failed attempts", body = Object)),
+    security(("token" = []), ("administrator" = []))
+)]
 async fn delete_connection(
     State(admin): State<Admin>,
     UrlPath(name): UrlPath<String>,
@@ -436,6 +565,15 @@ fn channel_keys(connection: &Connection) -> Vec<ChannelKey> {
         .collect()
 }
 
+#[utoipa::path(
+    get,
+    path = "/api/connections/{name}/status",
+    tag = "operations",
+    summary = "Each channel's state",
+    params(("name" = String, Path, description = "The connection name")),
+    responses((status = 200, description = "Status", body = Object), (status = 404, description = "No such connection", body = Object), (status = 401, description = "No or wrong credentials", body = Object), (status = 429, description = "Too many failed attempts", body = Object)),
+    security(("token" = []), ("administrator" = []))
+)]
 async fn status(State(admin): State<Admin>, UrlPath(name): UrlPath<String>) -> ApiResult {
     let connection = stored_connection(&admin, &name).await?;
     let mut channels = Vec::new();
@@ -483,6 +621,15 @@ struct Limit {
     limit: Option<u32>,
 }
 
+#[utoipa::path(
+    get,
+    path = "/api/connections/{name}/cycles",
+    tag = "operations",
+    summary = "The last cycles, newest first",
+    params(("name" = String, Path, description = "The connection name"), ("limit" = Option<u32>, Query, description = "At most this many (20)")),
+    responses((status = 200, description = "Cycles", body = Object), (status = 404, description = "No such connection", body = Object), (status = 401, description = "No or wrong credentials", body = Object), (status = 429, description = "Too many failed attempts", body = Object)),
+    security(("token" = []), ("administrator" = []))
+)]
 async fn cycles(
     State(admin): State<Admin>,
     UrlPath(name): UrlPath<String>,
@@ -505,6 +652,15 @@ struct Who {
     limit: Option<u32>,
 }
 
+#[utoipa::path(
+    get,
+    path = "/api/audit-events",
+    tag = "operations",
+    summary = "One user's or group's provisioning events",
+    params(("who" = String, Query, description = "User name, group name, DN, GUID or target id"), ("limit" = Option<u32>, Query, description = "At most this many (100)")),
+    responses((status = 200, description = "Events, oldest first", body = Object), (status = 401, description = "No or wrong credentials", body = Object), (status = 429, description = "Too many failed attempts", body = Object)),
+    security(("token" = []), ("administrator" = []))
+)]
 async fn audit_events(State(admin): State<Admin>, Query(query): Query<Who>) -> ApiResult {
     let events = admin
         .dir
@@ -518,6 +674,15 @@ async fn audit_events(State(admin): State<Admin>, Query(query): Query<Who>) -> A
     Ok(Json(events).into_response())
 }
 
+#[utoipa::path(
+    get,
+    path = "/api/connections/{name}/held",
+    tag = "operations",
+    summary = "Operations the mass-change guard holds",
+    params(("name" = String, Path, description = "The connection name")),
+    responses((status = 200, description = "Held operations", body = Object), (status = 404, description = "No such connection", body = Object), (status = 401, description = "No or wrong credentials", body = Object), (status = 429, description = "Too many failed attempts", body = Object)),
+    security(("token" = []), ("administrator" = []))
+)]
 async fn held(State(admin): State<Admin>, UrlPath(name): UrlPath<String>) -> ApiResult {
     let connection = stored_connection(&admin, &name).await?;
     let mut all = Vec::new();
@@ -533,6 +698,15 @@ async fn held(State(admin): State<Admin>, UrlPath(name): UrlPath<String>) -> Api
     Ok(Json(all).into_response())
 }
 
+#[utoipa::path(
+    post,
+    path = "/api/connections/{name}/held/approve",
+    tag = "operations",
+    summary = "Approve the held operations",
+    params(("name" = String, Path, description = "The connection name")),
+    responses((status = 200, description = "Approved", body = Object), (status = 404, description = "No such connection", body = Object), (status = 401, description = "No or wrong credentials", body = Object), (status = 429, description = "Too many failed attempts", body = Object)),
+    security(("token" = []), ("administrator" = []))
+)]
 async fn approve(State(admin): State<Admin>, UrlPath(name): UrlPath<String>) -> ApiResult {
     let connection = stored_connection(&admin, &name).await?;
     let mut approved = 0;
@@ -547,6 +721,15 @@ async fn approve(State(admin): State<Admin>, UrlPath(name): UrlPath<String>) -> 
     Ok(Json(json!({"approved": approved, "appliedBy": "the next cycle"})).into_response())
 }
 
+#[utoipa::path(
+    post,
+    path = "/api/connections/{name}/held/discard",
+    tag = "operations",
+    summary = "Discard the held operations",
+    params(("name" = String, Path, description = "The connection name")),
+    responses((status = 200, description = "Discarded", body = Object), (status = 404, description = "No such connection", body = Object), (status = 401, description = "No or wrong credentials", body = Object), (status = 429, description = "Too many failed attempts", body = Object)),
+    security(("token" = []), ("administrator" = []))
+)]
 async fn discard(State(admin): State<Admin>, UrlPath(name): UrlPath<String>) -> ApiResult {
     let connection = stored_connection(&admin, &name).await?;
     let mut discarded = 0;
@@ -557,6 +740,15 @@ async fn discard(State(admin): State<Admin>, UrlPath(name): UrlPath<String>) -> 
     Ok(Json(json!({"discarded": discarded})).into_response())
 }
 
+#[utoipa::path(
+    post,
+    path = "/api/connections/{name}/plan",
+    tag = "operations",
+    summary = "What the next cycle would do; writes nothing",
+    params(("name" = String, Path, description = "The connection name")),
+    responses((status = 200, description = "Plan per channel", body = Object), (status = 404, description = "No such connection", body = Object), (status = 422, description = "The data store cannot be read", body = Object), (status = 401, description = "No or wrong credentials", body = Object), (status = 429, description = "Too many failed attempts", body = Object)),
+    security(("token" = []), ("administrator" = []))
+)]
 async fn plan(State(admin): State<Admin>, UrlPath(name): UrlPath<String>) -> ApiResult {
     let connection = stored_connection(&admin, &name).await?;
     let mut channels = serde_json::Map::new();
@@ -597,6 +789,15 @@ async fn plan(State(admin): State<Admin>, UrlPath(name): UrlPath<String>) -> Api
     Ok(Json(Value::Object(channels)).into_response())
 }
 
+#[utoipa::path(
+    post,
+    path = "/api/connections/{name}/run",
+    tag = "operations",
+    summary = "Start a cycle of each running channel now",
+    params(("name" = String, Path, description = "The connection name")),
+    responses((status = 202, description = "Started", body = Object), (status = 404, description = "No such connection", body = Object), (status = 409, description = "No channel runs", body = Object), (status = 401, description = "No or wrong credentials", body = Object), (status = 429, description = "Too many failed attempts", body = Object)),
+    security(("token" = []), ("administrator" = []))
+)]
 async fn run_now(State(admin): State<Admin>, UrlPath(name): UrlPath<String>) -> ApiResult {
     let connection = stored_connection(&admin, &name).await?;
     let senders = admin
@@ -636,6 +837,16 @@ struct Reset {
     all_state: bool,
 }
 
+#[utoipa::path(
+    post,
+    path = "/api/connections/{name}/channels/{channel}/reset",
+    tag = "operations",
+    summary = "Forget a channel's sync state, or all its state",
+    params(("name" = String, Path, description = "The connection name"), ("channel" = String, Path, description = "The channel name")),
+    request_body(content = Object, content_type = "application/json"),
+    responses((status = 200, description = "Forgotten", body = Object), (status = 404, description = "No such connection or channel", body = Object), (status = 401, description = "No or wrong credentials", body = Object), (status = 429, description = "Too many failed attempts", body = Object)),
+    security(("token" = []), ("administrator" = []))
+)]
 async fn reset_channel(
     State(admin): State<Admin>,
     UrlPath((name, channel)): UrlPath<(String, String)>,
