@@ -2,6 +2,7 @@
 
 mod admin;
 mod commands;
+mod console;
 mod context;
 mod metrics;
 mod progress;

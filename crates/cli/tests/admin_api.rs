@@ -58,6 +58,7 @@ impl Service {
         let api = first
             .split("admin API on ")
             .nth(1)
+            .and_then(|rest| rest.split(',').next())
             .unwrap_or_else(|| panic!("{first}"))
             .trim()
             .to_owned();

@@ -71,14 +71,14 @@ pub struct Attempts {
 }
 
 impl Attempts {
-    fn blocked(&self, client: IpAddr) -> Option<Duration> {
+    pub fn blocked(&self, client: IpAddr) -> Option<Duration> {
         let failures = self.failures.lock().ok()?;
         let (count, since) = failures.get(&client)?;
         let elapsed = since.elapsed();
         (*count >= MAX_FAILURES && elapsed < FAILURE_WINDOW).then(|| FAILURE_WINDOW - elapsed)
     }
 
-    fn failed(&self, client: IpAddr) {
+    pub fn failed(&self, client: IpAddr) {
         if let Ok(mut failures) = self.failures.lock() {
             let entry = failures.entry(client).or_insert((0, Instant::now()));
             if entry.1.elapsed() >= FAILURE_WINDOW {
@@ -88,7 +88,7 @@ impl Attempts {
         }
     }
 
-    fn succeeded(&self, client: IpAddr) {
+    pub fn succeeded(&self, client: IpAddr) {
         if let Ok(mut failures) = self.failures.lock() {
             failures.remove(&client);
         }

@@ -42,10 +42,10 @@ pub struct Admin {
 }
 
 impl Admin {
-    pub fn new(dir: Arc<DataDir>, run_now: RunNow) -> Admin {
+    pub fn new(dir: Arc<DataDir>, run_now: RunNow, attempts: Attempts) -> Admin {
         Admin {
             dir,
-            attempts: Attempts::default(),
+            attempts,
             run_now,
         }
     }

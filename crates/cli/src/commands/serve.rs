@@ -18,6 +18,7 @@ use scimbridge_model::{Channel, ChannelKey, DataStore, DataStoreType};
 use tokio::sync::{mpsc, watch};
 use tokio::task::JoinHandle;
 
+use crate::admin::auth::Attempts;
 use crate::admin::{Admin, RunNow};
 use crate::commands::target::shutdown_signal;
 use crate::context::DataDir;
@@ -81,13 +82,16 @@ async fn serve(dir: Arc<DataDir>, args: Args) -> Result<ExitCode> {
         .await
         .with_context(|| format!("cannot listen on {} for /metrics", args.listen))?;
     println!(
-        "metrics on http://{addr}/metrics, health on /healthz, admin API on http://{addr}/api",
+        "metrics on http://{addr}/metrics, health on /healthz, admin API on http://{addr}/api, console on http://{addr}/console",
         addr = listener.local_addr()?
     );
     let run_now: RunNow = RunNow::default();
+    // Failed sign-ons are counted across the API and the console.
+    let attempts = Attempts::default();
     let router = metrics
         .router()
-        .merge(Admin::new(dir.clone(), run_now.clone()).router());
+        .merge(Admin::new(dir.clone(), run_now.clone(), attempts.clone()).router())
+        .merge(crate::console::Console::new(dir.clone(), attempts).router());
     tokio::spawn(async move {
         let service = router.into_make_service_with_connect_info::<std::net::SocketAddr>();
         if let Err(e) = axum::serve(listener, service).await {

@@ -1,0 +1,883 @@
+//! The web console, served by `scimbridge serve` under `/console`: server-rendered pages
+//! (askama) with htmx (vendored, no CDN), for the administrator. A login opens a session (an
+//! HttpOnly, SameSite=Strict cookie); every form carries the session's CSRF token.
+
+pub mod wizard;
+
+use std::collections::{BTreeMap, HashMap};
+use std::path::Path;
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant};
+
+use askama::Template;
+use axum::extract::{ConnectInfo, Form, Path as UrlPath, Query, Request, State};
+use axum::http::{HeaderMap, HeaderValue, StatusCode, header};
+use axum::middleware::{self, Next};
+use axum::response::{Html, IntoResponse, Redirect, Response};
+use axum::routing::{get, post};
+use axum::{Extension, Router};
+use rand::RngCore;
+use scimbridge_engine::state::Store;
+use scimbridge_model::{ChannelKey, ConfigFile, Connection, RecordStatus, ScimField};
+
+use crate::admin::auth::{Attempts, verify_password};
+use crate::commands::apply::{ActivationCheck, ActivationRefused, apply_config};
+use crate::commands::channels::format_utc;
+use crate::commands::check::check_connection;
+use crate::context::DataDir;
+use wizard::{Draft, STEPS, step_index};
+
+const COOKIE: &str = "scimbridge_session";
+const SESSION_LIFETIME: Duration = Duration::from_secs(8 * 3600);
+const HTMX: &str = include_str!("../../assets/htmx-2.0.11.min.js");
+
+#[derive(Debug, Clone)]
+struct Session {
+    csrf: String,
+    expires: Instant,
+    draft: Draft,
+}
+
+#[derive(Clone)]
+pub struct Console {
+    dir: Arc<DataDir>,
+    sessions: Arc<Mutex<HashMap<String, Session>>>,
+    /// Failed sign-ons per address, shared with the API.
+    attempts: Attempts,
+}
+
+impl Console {
+    pub fn new(dir: Arc<DataDir>, attempts: Attempts) -> Console {
+        Console {
+            dir,
+            sessions: Arc::default(),
+            attempts,
+        }
+    }
+
+    pub fn router(self) -> Router {
+        let private = Router::new()
+            .route(
+                "/console",
+                get(|| async { Redirect::to("/console/connections") }),
+            )
+            .route("/console/connections", get(connections))
+            .route("/console/connections/{name}", get(dashboard))
+            .route("/console/connections/{name}/toggle", post(toggle))
+            .route("/console/connections/{name}/held", post(decide_held))
+            .route(
+                "/console/wizard",
+                get(|| async { Redirect::to("/console/wizard/template") }),
+            )
+            .route("/console/wizard/new", post(new_wizard))
+            .route(
+                "/console/wizard/{step}",
+                get(wizard_step).post(wizard_submit),
+            )
+            .route("/console/wizard/target/test", post(test_connection))
+            .route("/console/logout", post(logout))
+            .layer(middleware::from_fn_with_state(
+                self.clone(),
+                require_session,
+            ));
+        Router::new()
+            .route("/console/login", get(login_page).post(login))
+            .route("/console/assets/htmx.min.js", get(htmx))
+            .merge(private)
+            .with_state(self)
+    }
+
+    fn session(&self, headers: &HeaderMap) -> Option<(String, Session)> {
+        let id = session_cookie(headers)?;
+        let mut sessions = self.sessions.lock().ok()?;
+        sessions.retain(|_, s| s.expires > Instant::now());
+        sessions.get(&id).map(|s| (id, s.clone()))
+    }
+
+    fn update_draft(&self, id: &str, update: impl FnOnce(&mut Draft)) {
+        if let Ok(mut sessions) = self.sessions.lock()
+            && let Some(session) = sessions.get_mut(id)
+        {
+            update(&mut session.draft);
+        }
+    }
+}
+
+fn random_hex() -> String {
+    let mut bytes = [0u8; 32];
+    rand::rng().fill_bytes(&mut bytes);
+    hex::encode(bytes)
+}
+
+fn session_cookie(headers: &HeaderMap) -> Option<String> {
+    headers
+        .get_all(header::COOKIE)
+        .iter()
+        .filter_map(|v| v.to_str().ok())
+        .flat_map(|v| v.split(';'))
+        .filter_map(|pair| pair.trim().split_once('='))
+        .find(|(name, _)| *name == COOKIE)
+        .map(|(_, value)| value.to_owned())
+}
+
+/// The session of a logged-in administrator, for the handlers.
+#[derive(Debug, Clone)]
+struct Current {
+    id: String,
+    csrf: String,
+    draft: Draft,
+}
+
+async fn require_session(
+    State(console): State<Console>,
+    mut request: Request,
+    next: Next,
+) -> Response {
+    let Some((id, session)) = console.session(request.headers()) else {
+        return Redirect::to("/console/login").into_response();
+    };
+    request.extensions_mut().insert(Current {
+        id,
+        csrf: session.csrf,
+        draft: session.draft,
+    });
+    next.run(request).await
+}
+
+/// A form post must carry the session's CSRF token.
+fn csrf_ok(current: &Current, form: &BTreeMap<String, String>) -> bool {
+    form.get("csrf").is_some_and(|token| *token == current.csrf)
+}
+
+fn forbidden() -> Response {
+    (
+        StatusCode::FORBIDDEN,
+        "the form is stale or came from elsewhere: reload the page",
+    )
+        .into_response()
+}
+
+fn render(template: &impl Template) -> Response {
+    match template.render() {
+        Ok(html) => Html(html).into_response(),
+        Err(e) => (
+            StatusCode::INTERNAL_SERVER_ERROR,
+            format!("page error: {e}"),
+        )
+            .into_response(),
+    }
+}
+
+async fn htmx() -> Response {
+    (
+        [
+            (header::CONTENT_TYPE, "text/javascript"),
+            (header::CACHE_CONTROL, "public, max-age=86400"),
+        ],
+        HTMX,
+    )
+        .into_response()
+}
+
+#[derive(Template)]
+#[template(path = "console/login.html")]
+struct LoginPage {
+    error: Option<String>,
+}
+
+async fn login_page() -> Response {
+    render(&LoginPage { error: None })
+}
+
+async fn login(
+    State(console): State<Console>,
+    ConnectInfo(client): ConnectInfo<std::net::SocketAddr>,
+    Form(form): Form<BTreeMap<String, String>>,
+) -> Response {
+    if console.attempts.blocked(client.ip()).is_some() {
+        let mut response = render(&LoginPage {
+            error: Some("Too many failed sign-ons from this address: wait a minute.".into()),
+        });
+        *response.status_mut() = StatusCode::TOO_MANY_REQUESTS;
+        return response;
+    }
+    let username = form.get("username").cloned().unwrap_or_default();
+    let password = form.get("password").cloned().unwrap_or_default();
+    let account = console.dir.store.admin_account().await.ok().flatten();
+    let valid = match account {
+        Some(account) if account.username == username => {
+            let hash = account.password_hash;
+            tokio::task::spawn_blocking(move || verify_password(&password, &hash))
+                .await
+                .unwrap_or(false)
+        }
+        _ => false,
+    };
+    if !valid {
+        console.attempts.failed(client.ip());
+        let mut response = render(&LoginPage {
+            error: Some("Wrong user name or password.".into()),
+        });
+        *response.status_mut() = StatusCode::UNAUTHORIZED;
+        return response;
+    }
+    console.attempts.succeeded(client.ip());
+    let id = random_hex();
+    if let Ok(mut sessions) = console.sessions.lock() {
+        sessions.insert(
+            id.clone(),
+            Session {
+                csrf: random_hex(),
+                expires: Instant::now() + SESSION_LIFETIME,
+                draft: Draft::new(),
+            },
+        );
+    }
+    let mut response = Redirect::to("/console/connections").into_response();
+    if let Ok(cookie) = HeaderValue::from_str(&format!(
+        "{COOKIE}={id}; HttpOnly; SameSite=Strict; Path=/console; Max-Age={}",
+        SESSION_LIFETIME.as_secs()
+    )) {
+        response.headers_mut().insert(header::SET_COOKIE, cookie);
+    }
+    response
+}
+
+async fn logout(
+    State(console): State<Console>,
+    Extension(current): Extension<Current>,
+    Form(form): Form<BTreeMap<String, String>>,
+) -> Response {
+    if !csrf_ok(&current, &form) {
+        return forbidden();
+    }
+    if let Ok(mut sessions) = console.sessions.lock() {
+        sessions.remove(&current.id);
+    }
+    Redirect::to("/console/login").into_response()
+}
+
+struct ConnectionRow {
+    name: String,
+    active: bool,
+    channels: usize,
+    target: String,
+}
+
+#[derive(Template)]
+#[template(path = "console/connections.html")]
+struct ConnectionsPage {
+    csrf: String,
+    rows: Vec<ConnectionRow>,
+    message: Option<String>,
+    error: Option<String>,
+}
+
+#[derive(Debug, serde::Deserialize, Default)]
+struct Flash {
+    message: Option<String>,
+    error: Option<String>,
+}
+
+async fn connections(
+    State(console): State<Console>,
+    Extension(current): Extension<Current>,
+    Query(flash): Query<Flash>,
+) -> Response {
+    let connections = console.dir.store.connections().await.unwrap_or_default();
+    let rows = connections
+        .iter()
+        .map(|c| ConnectionRow {
+            name: c.name.clone(),
+            active: c.active,
+            channels: c.channels.len(),
+            target: c.target.scim_url.clone(),
+        })
+        .collect();
+    render(&ConnectionsPage {
+        csrf: current.csrf,
+        rows,
+        message: flash.message,
+        error: flash.error,
+    })
+}
+
+fn flash_url(path: &str, key: &str, text: &str) -> String {
+    let mut url = format!("{path}?");
+    url.push_str(key);
+    url.push('=');
+    for byte in text.bytes() {
+        match byte {
+            b'A'..=b'Z' | b'a'..=b'z' | b'0'..=b'9' | b'-' | b'.' | b'_' | b'~' => {
+                url.push(byte as char)
+            }
+            _ => url.push_str(&format!("%{byte:02X}")),
+        }
+    }
+    url
+}
+
+/// Saves a connection as `apply` does; the problems, one per line, when refused.
+async fn save(console: &Console, connection: Connection) -> Result<(), Vec<String>> {
+    let file = ConfigFile {
+        version: 1,
+        data_stores: Vec::new(),
+        connections: vec![connection],
+    };
+    apply_config(
+        &console.dir.store,
+        file,
+        Path::new("."),
+        ActivationCheck::Target,
+    )
+    .await
+    .map(|_| ())
+    .map_err(|error| {
+        if let Some(scimbridge_model::ConfigError::Invalid(problems)) = error.downcast_ref() {
+            problems.clone()
+        } else if let Some(ActivationRefused(problems)) = error.downcast_ref() {
+            problems.clone()
+        } else {
+            vec![format!("{error:#}")]
+        }
+    })
+}
+
+async fn toggle(
+    State(console): State<Console>,
+    Extension(current): Extension<Current>,
+    UrlPath(name): UrlPath<String>,
+    Form(form): Form<BTreeMap<String, String>>,
+) -> Response {
+    if !csrf_ok(&current, &form) {
+        return forbidden();
+    }
+    let Ok(Some(mut connection)) = console.dir.store.connection(&name).await else {
+        return (StatusCode::NOT_FOUND, "no such connection").into_response();
+    };
+    connection.active = !connection.active;
+    let state = if connection.active {
+        "active"
+    } else {
+        "inactive"
+    };
+    match save(&console, connection).await {
+        Ok(()) => Redirect::to(&flash_url(
+            "/console/connections",
+            "message",
+            &format!("{name} is {state}."),
+        ))
+        .into_response(),
+        Err(problems) => Redirect::to(&flash_url(
+            "/console/connections",
+            "error",
+            &format!("{name} stays as it was: {}", problems.join("; ")),
+        ))
+        .into_response(),
+    }
+}
+
+struct StepLink {
+    name: &'static str,
+    title: &'static str,
+    current: bool,
+    done: bool,
+}
+
+struct FieldRow {
+    name: &'static str,
+    label: &'static str,
+    required: bool,
+    value: String,
+}
+
+#[derive(Template)]
+#[template(path = "console/wizard.html")]
+struct WizardPage {
+    csrf: String,
+    step: &'static str,
+    title: &'static str,
+    steps: Vec<StepLink>,
+    draft: Draft,
+    problems: BTreeMap<&'static str, String>,
+    data_stores: Vec<String>,
+    fields: Vec<FieldRow>,
+    save_problems: Vec<String>,
+    first: bool,
+    last: bool,
+}
+
+impl WizardPage {
+    fn problem(&self, field: &str) -> String {
+        self.problems.get(field).cloned().unwrap_or_default()
+    }
+
+    fn has_secret(&self, field: &str) -> bool {
+        match field {
+            "access_token" => !self.draft.access_token.is_empty(),
+            "basic_password" => !self.draft.basic_password.is_empty(),
+            "client_secret" => !self.draft.client_secret.is_empty(),
+            _ => false,
+        }
+    }
+}
+
+async fn wizard_page(
+    console: &Console,
+    current: &Current,
+    index: usize,
+    draft: Draft,
+    problems: BTreeMap<&'static str, String>,
+    save_problems: Vec<String>,
+) -> Response {
+    let (step, title) = STEPS[index];
+    let data_stores = console
+        .dir
+        .store
+        .data_stores()
+        .await
+        .unwrap_or_default()
+        .into_iter()
+        .map(|d| d.name)
+        .collect();
+    let fields = ScimField::ALL
+        .iter()
+        .map(|field| FieldRow {
+            name: field.name(),
+            label: field.label(),
+            required: field.required(),
+            value: draft.mapping.get(field.name()).cloned().unwrap_or_default(),
+        })
+        .collect();
+    let steps = STEPS
+        .iter()
+        .enumerate()
+        .map(|(i, (name, title))| StepLink {
+            name,
+            title,
+            current: i == index,
+            done: i < index,
+        })
+        .collect();
+    let mut response = render(&WizardPage {
+        csrf: current.csrf.clone(),
+        step,
+        title,
+        steps,
+        draft,
+        problems: problems.clone(),
+        data_stores,
+        fields,
+        save_problems: save_problems.clone(),
+        first: index == 0,
+        last: index + 1 == STEPS.len(),
+    });
+    if !problems.is_empty() || !save_problems.is_empty() {
+        *response.status_mut() = StatusCode::UNPROCESSABLE_ENTITY;
+    }
+    response
+}
+
+async fn new_wizard(
+    State(console): State<Console>,
+    Extension(current): Extension<Current>,
+    Form(form): Form<BTreeMap<String, String>>,
+) -> Response {
+    if !csrf_ok(&current, &form) {
+        return forbidden();
+    }
+    console.update_draft(&current.id, |draft| *draft = Draft::new());
+    Redirect::to("/console/wizard/template").into_response()
+}
+
+async fn wizard_step(
+    State(console): State<Console>,
+    Extension(current): Extension<Current>,
+    UrlPath(step): UrlPath<String>,
+) -> Response {
+    let Some(index) = step_index(&step) else {
+        return (StatusCode::NOT_FOUND, "no such step").into_response();
+    };
+    let draft = current.draft.clone();
+    wizard_page(
+        &console,
+        &current,
+        index,
+        draft,
+        BTreeMap::new(),
+        Vec::new(),
+    )
+    .await
+}
+
+async fn wizard_submit(
+    State(console): State<Console>,
+    Extension(current): Extension<Current>,
+    UrlPath(step): UrlPath<String>,
+    Form(form): Form<BTreeMap<String, String>>,
+) -> Response {
+    if !csrf_ok(&current, &form) {
+        return forbidden();
+    }
+    let Some(index) = step_index(&step) else {
+        return (StatusCode::NOT_FOUND, "no such step").into_response();
+    };
+    let mut draft = current.draft.clone();
+    draft.take(&step, &form);
+    console.update_draft(&current.id, |stored| *stored = draft.clone());
+    if form.contains_key("back") {
+        let previous = STEPS[index.saturating_sub(1)].0;
+        return Redirect::to(&format!("/console/wizard/{previous}")).into_response();
+    }
+    let problems = draft.problems(&step);
+    if !problems.is_empty() {
+        return wizard_page(&console, &current, index, draft, problems, Vec::new()).await;
+    }
+    if index + 1 < STEPS.len() {
+        let next = STEPS[index + 1].0;
+        return Redirect::to(&format!("/console/wizard/{next}")).into_response();
+    }
+    // Activation & Summary: Save.
+    if let Some(problem) = STEPS
+        .iter()
+        .map(|(name, _)| draft.problems(name))
+        .find(|p| !p.is_empty())
+    {
+        let problems: Vec<String> = problem.into_values().collect();
+        return wizard_page(&console, &current, index, draft, BTreeMap::new(), problems).await;
+    }
+    let connection = match draft.connection() {
+        Ok(connection) => connection,
+        Err(problem) => {
+            return wizard_page(
+                &console,
+                &current,
+                index,
+                draft,
+                BTreeMap::new(),
+                vec![problem],
+            )
+            .await;
+        }
+    };
+    if console
+        .dir
+        .store
+        .connection(&connection.name)
+        .await
+        .ok()
+        .flatten()
+        .is_some()
+    {
+        let problem = format!("A connection named {} exists already.", connection.name);
+        return wizard_page(
+            &console,
+            &current,
+            index,
+            draft,
+            BTreeMap::new(),
+            vec![problem],
+        )
+        .await;
+    }
+    let name = connection.name.clone();
+    match save(&console, connection).await {
+        Ok(()) => {
+            console.update_draft(&current.id, |stored| *stored = Draft::new());
+            Redirect::to(&format!("/console/connections/{}", percent(&name))).into_response()
+        }
+        Err(problems) => {
+            wizard_page(&console, &current, index, draft, BTreeMap::new(), problems).await
+        }
+    }
+}
+
+fn percent(text: &str) -> String {
+    flash_url("", "x", text)
+        .trim_start_matches("?x=")
+        .to_owned()
+}
+
+#[derive(Template)]
+#[template(path = "console/test_result.html")]
+struct TestResult {
+    ok: bool,
+    text: String,
+}
+
+/// "Test connection" on the Target step: the target check of `scimbridge check`, on the draft.
+async fn test_connection(
+    State(console): State<Console>,
+    Extension(current): Extension<Current>,
+    Form(form): Form<BTreeMap<String, String>>,
+) -> Response {
+    if !csrf_ok(&current, &form) {
+        return forbidden();
+    }
+    let mut draft = current.draft.clone();
+    draft.take("target", &form);
+    console.update_draft(&current.id, |stored| *stored = draft.clone());
+    // The rest of the connection does not matter to the target check.
+    let mut probe = draft.clone();
+    if probe.name.is_empty() {
+        probe.name = "new connection".into();
+    }
+    probe.channel_name = "test".into();
+    probe.data_store = "test".into();
+    probe.base_dn = "dc=test".into();
+    probe
+        .mapping
+        .entry("userName".into())
+        .or_insert_with(|| "uid".into());
+    let result = match probe.connection() {
+        Ok(connection) => match check_connection(&connection).await {
+            Ok(report) => TestResult {
+                ok: true,
+                text: format!(
+                    "Connection succeeded: {} answered{}.",
+                    report.users_url,
+                    report
+                        .users
+                        .map(|n| format!(" ({n} users)"))
+                        .unwrap_or_default()
+                ),
+            },
+            Err(e) => TestResult {
+                ok: false,
+                text: format!("{e:#}"),
+            },
+        },
+        Err(e) => TestResult { ok: false, text: e },
+    };
+    render(&result)
+}
+
+struct ChannelRow {
+    name: String,
+    users: u64,
+    failed: u64,
+    held: usize,
+    detection: String,
+    last: String,
+}
+
+struct CycleBar {
+    id: i64,
+    when: String,
+    created: u64,
+    updated: u64,
+    removed: u64,
+    failed: u64,
+    /// Bar heights in pixels, of at most 100.
+    heights: [u64; 4],
+}
+
+struct FailedRow {
+    channel: String,
+    user: String,
+    reason: String,
+    attempts: u32,
+}
+
+struct HeldRow {
+    channel: String,
+    operation: String,
+    label: String,
+    reason: String,
+}
+
+struct EventRow {
+    time: String,
+    channel: String,
+    cycle: i64,
+    event: String,
+    success: bool,
+    cause: String,
+}
+
+#[derive(Template)]
+#[template(path = "console/dashboard.html")]
+struct DashboardPage {
+    csrf: String,
+    name: String,
+    active: bool,
+    channels: Vec<ChannelRow>,
+    cycles: Vec<CycleBar>,
+    failed: Vec<FailedRow>,
+    held: Vec<HeldRow>,
+    who: String,
+    events: Vec<EventRow>,
+    message: Option<String>,
+}
+
+#[derive(Debug, serde::Deserialize, Default)]
+struct DashboardQuery {
+    who: Option<String>,
+    message: Option<String>,
+}
+
+async fn dashboard(
+    State(console): State<Console>,
+    Extension(current): Extension<Current>,
+    UrlPath(name): UrlPath<String>,
+    Query(query): Query<DashboardQuery>,
+) -> Response {
+    let store = &console.dir.store;
+    let Ok(Some(connection)) = store.connection(&name).await else {
+        return (StatusCode::NOT_FOUND, "no such connection").into_response();
+    };
+    let mut channels = Vec::new();
+    let mut cycles = Vec::new();
+    let mut failed = Vec::new();
+    let mut held = Vec::new();
+    for channel in &connection.channels {
+        let key = ChannelKey::new(&connection.name, &channel.name);
+        let counts = store.record_counts(&key).await.unwrap_or_default();
+        let recent = store.cycles(&key, 20).await.unwrap_or_default();
+        let holding = store.held_operations(&key).await.unwrap_or_default();
+        channels.push(ChannelRow {
+            name: channel.name.clone(),
+            users: counts.users,
+            failed: counts.failed,
+            held: holding.len(),
+            detection: store
+                .sync_state(&key)
+                .await
+                .ok()
+                .flatten()
+                .map_or("full-scan".to_owned(), |s| s.mechanism),
+            last: recent.first().map_or("never".to_owned(), |c| {
+                match (&c.error, c.finished_at_ms) {
+                    (Some(error), _) => format!("{} stopped: {error}", format_utc(c.started_at_ms)),
+                    (None, Some(done)) => format!("{} ok", format_utc(done)),
+                    (None, None) => format!("{} running", format_utc(c.started_at_ms)),
+                }
+            }),
+        });
+        for cycle in recent.iter().rev() {
+            let s = &cycle.summary;
+            let values = [
+                s.created + s.linked,
+                s.updated,
+                s.disabled + s.deleted,
+                s.failed,
+            ];
+            cycles.push((cycle.id, cycle.started_at_ms, values));
+        }
+        if counts.failed > 0 {
+            for record in store.records(&key).await.unwrap_or_default() {
+                if record.status == RecordStatus::Failed {
+                    failed.push(FailedRow {
+                        channel: channel.name.clone(),
+                        user: record.user_name.clone().unwrap_or(record.dn.clone()),
+                        reason: record.last_error.clone().unwrap_or_default(),
+                        attempts: record.attempts,
+                    });
+                }
+            }
+        }
+        held.extend(holding.into_iter().map(|h| HeldRow {
+            channel: channel.name.clone(),
+            operation: h.operation,
+            label: h.label,
+            reason: h.reason,
+        }));
+    }
+    cycles.sort_by_key(|(id, _, _)| *id);
+    let peak = cycles
+        .iter()
+        .flat_map(|(_, _, v)| v.iter().copied())
+        .max()
+        .unwrap_or(0)
+        .max(1);
+    let cycles = cycles
+        .into_iter()
+        .map(|(id, started, values)| CycleBar {
+            id,
+            when: format_utc(started),
+            created: values[0],
+            updated: values[1],
+            removed: values[2],
+            failed: values[3],
+            heights: values.map(|v| if v == 0 { 0 } else { (v * 100 / peak).max(2) }),
+        })
+        .collect();
+    let who = query.who.unwrap_or_default();
+    let events = if who.trim().is_empty() {
+        Vec::new()
+    } else {
+        store
+            .audit_events_of(who.trim(), 200)
+            .await
+            .unwrap_or_default()
+            .into_iter()
+            .map(|e| EventRow {
+                time: format_utc(e.time_ms),
+                channel: e.channel,
+                cycle: e.cycle_id,
+                event: e.event_type,
+                success: e.success,
+                cause: e.cause,
+            })
+            .collect()
+    };
+    render(&DashboardPage {
+        csrf: current.csrf,
+        name: connection.name,
+        active: connection.active,
+        channels,
+        cycles,
+        failed,
+        held,
+        who,
+        events,
+        message: query.message,
+    })
+}
+
+async fn decide_held(
+    State(console): State<Console>,
+    Extension(current): Extension<Current>,
+    UrlPath(name): UrlPath<String>,
+    Form(form): Form<BTreeMap<String, String>>,
+) -> Response {
+    if !csrf_ok(&current, &form) {
+        return forbidden();
+    }
+    let Ok(Some(connection)) = console.dir.store.connection(&name).await else {
+        return (StatusCode::NOT_FOUND, "no such connection").into_response();
+    };
+    let approve = form.get("decision").is_some_and(|d| d == "approve");
+    let mut count = 0;
+    for channel in &connection.channels {
+        let key = ChannelKey::new(&connection.name, &channel.name);
+        let mut held = console
+            .dir
+            .store
+            .held_operations(&key)
+            .await
+            .unwrap_or_default();
+        count += held.len();
+        if approve {
+            for operation in &mut held {
+                operation.approved = true;
+            }
+        } else {
+            held.clear();
+        }
+        if let Err(e) = console.dir.store.save_held_operations(&key, &held).await {
+            return (StatusCode::INTERNAL_SERVER_ERROR, e.to_string()).into_response();
+        }
+    }
+    let message = if approve {
+        format!("{count} held operations approved: the next cycle applies them.")
+    } else {
+        format!("{count} held operations discarded.")
+    };
+    Redirect::to(&flash_url(
+        &format!("/console/connections/{}", percent(&name)),
+        "message",
+        &message,
+    ))
+    .into_response()
+}

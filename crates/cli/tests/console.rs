@@ -1,0 +1,400 @@
+//! The web console in a real browser (headless Chromium driven over WebDriver by chromedriver,
+//! both from Debian; scripts/test installs them): sign on, create a connection through every step
+//! of the seed's "Create Connection" flow against the bundled target and an LDIF data store, see
+//! a wrong token refused at activation, go back and fix it, activate, Save, and watch the users
+//! arrive on the dashboard. A screenshot of each step is kept in
+//! `target/tmp/console-screenshots/`.
+
+#![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
+
+mod common;
+
+use std::io::BufRead;
+use std::path::PathBuf;
+use std::process::{Child, Command, Stdio};
+use std::time::{Duration, Instant};
+
+use base64::Engine as _;
+use common::*;
+use serde_json::{Value, json};
+
+const SECRET: &str = "T0ken-for-the-browser-test";
+const PASSWORD: &str = "correct horse battery staple";
+const ELEMENT: &str = "element-6066-11e4-a52e-4f735466cecf";
+
+struct Browser {
+    driver: Child,
+    url: String,
+    session: String,
+    shots: PathBuf,
+    taken: usize,
+}
+
+impl Drop for Browser {
+    fn drop(&mut self) {
+        let _ = reqwest::blocking::Client::new()
+            .delete(format!("{}/session/{}", self.url, self.session))
+            .send();
+        let _ = self.driver.kill();
+        let _ = self.driver.wait();
+    }
+}
+
+fn free_port() -> u16 {
+    std::net::TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port()
+}
+
+impl Browser {
+    fn start() -> Browser {
+        let port = free_port();
+        let driver = Command::new("chromedriver")
+            .arg(format!("--port={port}"))
+            .stdin(Stdio::null())
+            .stdout(Stdio::null())
+            .stderr(Stdio::null())
+            .spawn()
+            .unwrap_or_else(|e| {
+                panic!("cannot start chromedriver (scripts/test installs it): {e}")
+            });
+        wait_for_port(port);
+        let url = format!("http://127.0.0.1:{port}");
+        let answer: Value = reqwest::blocking::Client::new()
+            .post(format!("{url}/session"))
+            .json(&json!({"capabilities": {"alwaysMatch": {
+                "browserName": "chrome",
+                "goog:chromeOptions": {
+                    "binary": "/usr/bin/chromium",
+                    "args": ["--headless=new", "--no-sandbox", "--disable-gpu",
+                             "--disable-dev-shm-usage", "--window-size=1280,1800"]
+                }
+            }}}))
+            .timeout(Duration::from_secs(60))
+            .send()
+            .unwrap()
+            .json()
+            .unwrap();
+        let session = answer["value"]["sessionId"]
+            .as_str()
+            .unwrap_or_else(|| panic!("no browser session: {answer}"))
+            .to_owned();
+        let shots = PathBuf::from(env!("CARGO_TARGET_TMPDIR")).join("console-screenshots");
+        let _ = std::fs::remove_dir_all(&shots);
+        std::fs::create_dir_all(&shots).unwrap();
+        Browser {
+            driver,
+            url,
+            session,
+            shots,
+            taken: 0,
+        }
+    }
+
+    fn command(&self, method: &str, path: &str, body: Value) -> Value {
+        let client = reqwest::blocking::Client::new();
+        let url = format!("{}/session/{}{path}", self.url, self.session);
+        let request = match method {
+            "GET" => client.get(url),
+            _ => client.post(url).json(&body),
+        };
+        let answer: Value = request
+            .timeout(Duration::from_secs(60))
+            .send()
+            .unwrap()
+            .json()
+            .unwrap();
+        answer["value"].clone()
+    }
+
+    fn goto(&self, url: &str) {
+        self.command("POST", "/url", json!({ "url": url }));
+    }
+
+    fn current_url(&self) -> String {
+        self.command("GET", "/url", Value::Null)
+            .as_str()
+            .unwrap()
+            .to_owned()
+    }
+
+    /// The element matching `css`, waiting up to 10 s for it to appear.
+    fn find(&self, css: &str) -> String {
+        let deadline = Instant::now() + Duration::from_secs(10);
+        loop {
+            let found = self.command(
+                "POST",
+                "/element",
+                json!({"using": "css selector", "value": css}),
+            );
+            if let Some(id) = found[ELEMENT].as_str() {
+                return id.to_owned();
+            }
+            assert!(Instant::now() < deadline, "no element {css}: {found}");
+            std::thread::sleep(Duration::from_millis(100));
+        }
+    }
+
+    fn exists(&self, css: &str) -> bool {
+        let found = self.command(
+            "POST",
+            "/elements",
+            json!({"using": "css selector", "value": css}),
+        );
+        found.as_array().is_some_and(|a| !a.is_empty())
+    }
+
+    fn click(&self, css: &str) {
+        let id = self.find(css);
+        self.command("POST", &format!("/element/{id}/click"), json!({}));
+    }
+
+    fn fill(&self, css: &str, text: &str) {
+        let id = self.find(css);
+        self.command("POST", &format!("/element/{id}/clear"), json!({}));
+        self.command(
+            "POST",
+            &format!("/element/{id}/value"),
+            json!({ "text": text }),
+        );
+    }
+
+    fn text(&self, css: &str) -> String {
+        let id = self.find(css);
+        self.command("GET", &format!("/element/{id}/text"), Value::Null)
+            .as_str()
+            .unwrap_or_default()
+            .to_owned()
+    }
+
+    fn value(&self, css: &str) -> String {
+        let id = self.find(css);
+        self.command("GET", &format!("/element/{id}/property/value"), Value::Null)
+            .as_str()
+            .unwrap_or_default()
+            .to_owned()
+    }
+
+    fn checked(&self, css: &str) -> bool {
+        let id = self.find(css);
+        self.command(
+            "GET",
+            &format!("/element/{id}/property/checked"),
+            Value::Null,
+        )
+        .as_bool()
+        .unwrap_or(false)
+    }
+
+    fn page(&self) -> String {
+        self.text("body")
+    }
+
+    fn screenshot(&mut self, name: &str) {
+        let data = self.command("GET", "/screenshot", Value::Null);
+        let png = base64::engine::general_purpose::STANDARD
+            .decode(data.as_str().unwrap())
+            .unwrap();
+        self.taken += 1;
+        std::fs::write(
+            self.shots.join(format!("{:02}-{name}.png", self.taken)),
+            png,
+        )
+        .unwrap();
+    }
+
+    /// Next, and the title of the step it leads to.
+    fn next(&self) -> String {
+        self.click("#next");
+        self.text("#step-title")
+    }
+}
+
+#[test]
+fn an_administrator_creates_and_activates_a_connection_in_the_browser() {
+    let dir = temp_dir();
+    let data = dir.path().join("data");
+    let ldif = dir.path().join("directory.ldif");
+    let mut people = String::from("version: 1\n");
+    for (i, name) in ["ann", "bob", "cara"].iter().enumerate() {
+        people.push_str(&format!(
+            "\ndn: uid={name},ou=people,dc=example,dc=com\nobjectClass: inetOrgPerson\nuid: {name}\nsn: S{i}\nentryUUID: 00000000-0000-0000-0000-{i:012}\n"
+        ));
+    }
+    std::fs::write(&ldif, people).unwrap();
+    let target = TargetProcess::start(&dir.path().join("target.db"), SECRET);
+    let cfg = dir.path().join("data-store.toml");
+    std::fs::write(
+        &cfg,
+        format!(
+            "version = 1\n[[data_store]]\nname = \"corp\"\ntype = \"ldif\"\npath = \"{}\"\n",
+            ldif.display()
+        ),
+    )
+    .unwrap();
+    ok(scimbridge(&data, &["apply", "-f", &path_str(&cfg)], &[]));
+    ok(scimbridge(
+        &data,
+        &["admin", "password"],
+        &[("SCIMBRIDGE_ADMIN_PASSWORD", PASSWORD)],
+    ));
+
+    let mut service = Command::new(bin())
+        .arg("--data-dir")
+        .arg(&data)
+        .args(["serve", "--frequency", "3600", "--listen", "127.0.0.1:0"])
+        .stdin(Stdio::null())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::inherit())
+        .spawn()
+        .unwrap();
+    let mut lines = std::io::BufReader::new(service.stdout.take().unwrap()).lines();
+    let first = lines.next().unwrap().unwrap();
+    std::thread::spawn(move || for _ in lines {});
+    let console = first
+        .split("console on ")
+        .nth(1)
+        .unwrap_or_else(|| panic!("{first}"))
+        .trim()
+        .to_owned();
+
+    let mut browser = Browser::start();
+    // Signed off, every page leads to the sign-on page; a wrong password is refused.
+    browser.goto(&format!("{console}/connections"));
+    assert!(browser.current_url().ends_with("/console/login"));
+    browser.fill("#password", "guess");
+    browser.click("#sign-on");
+    assert!(
+        browser
+            .text("#login-error")
+            .contains("Wrong user name or password")
+    );
+    browser.screenshot("sign-on-refused");
+    browser.fill("#password", PASSWORD);
+    browser.click("#sign-on");
+    assert!(browser.page().contains("SP Connections"));
+    browser.screenshot("sp-connections");
+
+    // Create Connection: each step of the seed, in order.
+    browser.click("#create-connection");
+    assert_eq!(browser.text("#step-title"), "Connection Template");
+    assert_eq!(
+        browser.next(),
+        "Connection Template",
+        "the template is required"
+    );
+    assert!(
+        browser
+            .page()
+            .contains("Use the SCIM Provisioner template.")
+    );
+    browser.click("#use_template");
+    browser.screenshot("connection-template");
+    assert_eq!(browser.next(), "Connection Type");
+    browser.click("#outbound");
+    browser.screenshot("connection-type");
+    assert_eq!(browser.next(), "General Info");
+    browser.fill("#name", "App");
+    browser.screenshot("general-info");
+    assert_eq!(browser.next(), "Outbound Provisioning: Target");
+    browser.fill("#scim_url", &target.url);
+    browser.fill("#access_token", "wrong-token");
+    browser.click("#test-connection");
+    assert!(
+        browser
+            .text("#test-result")
+            .contains("refused the credentials"),
+        "{}",
+        browser.page()
+    );
+    browser.screenshot("target-test-refused");
+    assert_eq!(browser.next(), "Provisioning Options");
+    assert!(browser.checked("#user_create"));
+    browser.screenshot("provisioning-options");
+    assert_eq!(browser.next(), "Manage Channels: Channel Info");
+    browser.fill("#channel_name", "staff");
+    browser.click("#data_store option[value=corp]");
+    browser.fill("#max_threads", "2");
+    browser.screenshot("channel-info");
+    assert_eq!(browser.next(), "Source Location");
+    browser.fill("#base_dn", "ou=people,dc=example,dc=com");
+    browser.screenshot("source-location");
+    assert_eq!(browser.next(), "Attribute Mapping");
+    assert_eq!(browser.next(), "Attribute Mapping", "userName is required");
+    assert!(browser.page().contains("userName is required"));
+    browser.fill("#map_userName", "uid");
+    browser.fill("#map_familyName", "sn");
+    browser.screenshot("attribute-mapping");
+    assert_eq!(browser.next(), "Activation & Summary");
+    assert!(browser.text("#summary").contains("familyName ← sn"));
+
+    // Active with the wrong token: Save shows why, and nothing is saved.
+    browser.click("#active");
+    browser.click("#save");
+    assert!(
+        browser
+            .text(".save-problem")
+            .contains("refused the credentials"),
+        "{}",
+        browser.page()
+    );
+    browser.screenshot("activation-refused");
+    assert_eq!(target.client().users().len(), 0, "nothing was provisioned");
+
+    // Back to the target: what was typed is still there; the right token passes the test.
+    for _ in 0..5 {
+        browser.click("#back");
+    }
+    assert_eq!(browser.text("#step-title"), "Outbound Provisioning: Target");
+    assert_eq!(browser.value("#scim_url"), target.url);
+    browser.fill("#access_token", SECRET);
+    browser.click("#test-connection");
+    assert!(
+        browser
+            .text("#test-result")
+            .contains("Connection succeeded"),
+        "{}",
+        browser.page()
+    );
+    browser.screenshot("target-test-succeeded");
+    for _ in 0..5 {
+        browser.next();
+    }
+    assert_eq!(browser.text("#step-title"), "Activation & Summary");
+    assert!(browser.checked("#active"));
+    browser.click("#save");
+
+    // The dashboard: the users arrive without a restart of the service.
+    assert_eq!(browser.text("#connection-name"), "App");
+    let deadline = Instant::now() + Duration::from_secs(30);
+    loop {
+        let url = browser.current_url();
+        browser.goto(&url);
+        if browser.text("#channels tr[data-channel=staff] .users") == "3" {
+            break;
+        }
+        assert!(Instant::now() < deadline, "{}", browser.page());
+        std::thread::sleep(Duration::from_millis(500));
+    }
+    assert_eq!(browser.text("#status"), "Active");
+    assert!(browser.exists("#chart .cycle"));
+    browser.screenshot("dashboard");
+    assert_eq!(target.client().users().len(), 3);
+
+    // One user's history, from the dashboard's search.
+    browser.fill("#who", "ann");
+    browser.click("#search");
+    assert!(browser.text("#history").contains("user-create"));
+    browser.screenshot("user-history");
+
+    // The list shows it active; the secret never reaches a page.
+    browser.click("header nav a");
+    assert!(browser.text("#connections").contains("Active"));
+    assert!(!browser.page().contains(SECRET));
+    browser.screenshot("sp-connections-active");
+    assert!(browser.taken >= 14);
+    let _ = service.kill();
+    let _ = service.wait();
+}
