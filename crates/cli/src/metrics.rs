@@ -240,20 +240,18 @@ impl Metrics {
         out
     }
 
+    /// `/metrics`; the service puts it behind the admin API's authentication.
     pub fn router(&self) -> Router {
         let metrics = self.clone();
-        Router::new()
-            .route(
-                "/metrics",
-                get(move || {
-                    let body = metrics.render();
-                    async move {
-                        ([(header::CONTENT_TYPE, "text/plain; version=0.0.4")], body)
-                            .into_response()
-                    }
-                }),
-            )
-            .route("/healthz", get(|| async { "ok\n" }))
+        Router::new().route(
+            "/metrics",
+            get(move || {
+                let body = metrics.render();
+                async move {
+                    ([(header::CONTENT_TYPE, "text/plain; version=0.0.4")], body).into_response()
+                }
+            }),
+        )
     }
 }
 

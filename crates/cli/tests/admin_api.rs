@@ -181,6 +181,14 @@ fn the_admin_api_creates_activates_watches_and_guards_a_connection() {
         .find(|f| f["name"] == "userName")
         .unwrap();
     assert_eq!(user_name["required"], true);
+    let work_email = fields
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|f| f["name"] == "workEmail")
+        .unwrap();
+    assert_eq!(work_email["scimPath"], "emails[type eq \"work\"].value");
+    assert_eq!(work_email["multiValued"], true);
 
     // A data store, then a connection with a wrong token: activation checks the target first.
     let (status, body) = service.call(
@@ -189,6 +197,17 @@ fn the_admin_api_creates_activates_watches_and_guards_a_connection() {
         Some(json!({"name": "corp", "type": "ldif", "path": ldif.display().to_string()})),
     );
     assert_eq!(status, 201, "{body}");
+    let (status, body) = service.call("GET", "/data-stores/corp", None);
+    assert_eq!((status, &body["type"]), (200, &json!("ldif")), "{body}");
+    let (status, body) = service.call(
+        "PUT",
+        "/data-stores/corp",
+        Some(json!({"name": "ignored", "type": "ldif", "path": ldif.display().to_string()})),
+    );
+    assert_eq!((status, &body["name"]), (200, &json!("corp")), "{body}");
+    let (status, body) = service.call("PUT", "/data-stores/corp", Some(json!({"type": "ldap"})));
+    assert_eq!(status, 422, "{body}");
+    assert_eq!(service.call("GET", "/data-stores/nowhere", None).0, 404);
     let (status, body) = service.call(
         "POST",
         "/connections",

@@ -1039,7 +1039,18 @@ fn serve_runs_every_channel_follows_changes_and_takes_new_configuration_without_
                 .map(|rest| rest.split(',').next().unwrap().to_owned())
         })
         .unwrap();
-    let metrics = reqwest::blocking::get(&metrics_url)
+    // /metrics needs an API token like the admin API; /healthz needs nothing.
+    let refused = reqwest::blocking::get(&metrics_url).unwrap();
+    assert_eq!(refused.status(), 401);
+    let token = ok(scimbridge(
+        &data,
+        &["admin", "token", "create", "prometheus"],
+        &[],
+    ));
+    let metrics = reqwest::blocking::Client::new()
+        .get(&metrics_url)
+        .bearer_auth(token.trim())
+        .send()
         .unwrap()
         .text()
         .unwrap();

@@ -21,7 +21,9 @@ use scimbridge_engine::clock::{Clock, SystemClock};
 use scimbridge_engine::map::fields::mask;
 use scimbridge_engine::plan_channel;
 use scimbridge_engine::state::Store;
-use scimbridge_model::{ChannelKey, ConfigError, ConfigFile, Connection, Operation, ScimField};
+use scimbridge_model::{
+    ChannelKey, ConfigError, ConfigFile, Connection, FieldTarget, Operation, ScimField,
+};
 use serde::Deserialize;
 use serde_json::{Value, json};
 use tokio::sync::mpsc;
@@ -48,6 +50,11 @@ impl Admin {
             attempts,
             run_now,
         }
+    }
+
+    /// The same authentication as the API, in front of another router (`/metrics`).
+    pub fn protect(&self, router: Router) -> Router {
+        router.layer(middleware::from_fn_with_state(self.clone(), require_caller))
     }
 
     pub fn router(self) -> Router {
@@ -222,10 +229,23 @@ async fn fields() -> Json<Value> {
         ScimField::ALL
             .iter()
             .map(|field| {
+                let target = field.target();
+                // Whether the SCIM attribute is multi-valued (RFC 7643): the field is then the
+                // value of one type of it (`emails[type eq "work"].value`).
+                let multi_valued = matches!(target, FieldTarget::Typed { .. });
+                let notes = match field {
+                    ScimField::UserName => "required; the unique user identifier by default",
+                    ScimField::Password => "write-only; use with createOnly and masked",
+                    ScimField::Active => "read as a boolean; the account status algorithm sets it",
+                    _ => "",
+                };
                 json!({
                     "name": field.name(),
                     "label": field.label(),
+                    "scimPath": target.path(),
                     "required": field.required(),
+                    "multiValued": multi_valued,
+                    "notes": notes,
                 })
             })
             .collect(),

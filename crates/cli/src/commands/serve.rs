@@ -88,9 +88,12 @@ async fn serve(dir: Arc<DataDir>, args: Args) -> Result<ExitCode> {
     let run_now: RunNow = RunNow::default();
     // Failed sign-ons are counted across the API and the console.
     let attempts = Attempts::default();
-    let router = metrics
-        .router()
-        .merge(Admin::new(dir.clone(), run_now.clone(), attempts.clone()).router())
+    let admin = Admin::new(dir.clone(), run_now.clone(), attempts.clone());
+    // Everything but the health check needs the administrator or an API token.
+    let router = admin
+        .protect(metrics.router())
+        .route("/healthz", axum::routing::get(|| async { "ok\n" }))
+        .merge(admin.router())
         .merge(crate::console::Console::new(dir.clone(), attempts).router());
     tokio::spawn(async move {
         let service = router.into_make_service_with_connect_info::<std::net::SocketAddr>();
