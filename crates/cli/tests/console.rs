@@ -2,7 +2,7 @@
 //! both from Debian; scripts/test installs them): sign on, create a connection through every step
 //! of the seed's "Create Connection" flow against the bundled target and an LDIF data store, see
 //! a wrong token refused at activation, go back and fix it, activate, Save, and watch the users
-//! arrive on the dashboard. A screenshot of each step is kept in
+//! arrive on the dashboard; then a wrong OAuth 2 client secret refused at activation. A screenshot of each step is kept in
 //! `target/tmp/console-screenshots/`.
 
 #![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
@@ -16,6 +16,7 @@ use std::time::{Duration, Instant};
 
 use base64::Engine as _;
 use common::*;
+use scimbridge_testkit::oauth::{BASIC_CLIENT, Canaille, IntrospectedScimServer};
 use serde_json::{Value, json};
 
 const SECRET: &str = "T0ken-for-the-browser-test";
@@ -394,7 +395,47 @@ fn an_administrator_creates_and_activates_a_connection_in_the_browser() {
     assert!(browser.text("#connections").contains("Active"));
     assert!(!browser.page().contains(SECRET));
     browser.screenshot("sp-connections-active");
-    assert!(browser.taken >= 14);
+
+    // OAuth 2 client credentials against a real authorization server: a wrong client secret is
+    // refused at activation, with the server's reason.
+    let canaille = Canaille::start(3600);
+    let introspected = IntrospectedScimServer::start(&canaille);
+    browser.click("#create-connection");
+    browser.click("#use_template");
+    browser.next();
+    browser.click("#outbound");
+    browser.next();
+    browser.fill("#name", "Vendor");
+    browser.next();
+    browser.fill("#scim_url", &introspected.url());
+    browser.click("#authentication option[value=oauth2-client-credentials]");
+    browser.fill("#token_endpoint", &canaille.token_endpoint());
+    browser.fill("#client_id", BASIC_CLIENT.0);
+    browser.fill("#client_secret", "wrong-secret");
+    browser.next();
+    browser.next();
+    browser.fill("#channel_name", "staff");
+    browser.click("#data_store option[value=corp]");
+    browser.next();
+    browser.fill("#base_dn", "ou=people,dc=example,dc=com");
+    browser.next();
+    browser.fill("#map_userName", "uid");
+    assert_eq!(browser.next(), "Activation & Summary");
+    browser.click("#active");
+    browser.click("#save");
+    let refusal = browser.text(".save-problem");
+    assert!(
+        refusal.contains("no access token could be obtained") && refusal.contains("invalid_client"),
+        "{refusal}"
+    );
+    assert!(!browser.page().contains("wrong-secret"));
+    browser.screenshot("client-secret-refused");
+    browser.click("header nav a");
+    assert!(
+        !browser.text("#connections").contains("Vendor"),
+        "nothing saved"
+    );
+    assert!(browser.taken >= 15);
     let _ = service.kill();
     let _ = service.wait();
 }

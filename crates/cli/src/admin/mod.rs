@@ -21,14 +21,12 @@ use scimbridge_engine::clock::{Clock, SystemClock};
 use scimbridge_engine::map::fields::mask;
 use scimbridge_engine::plan_channel;
 use scimbridge_engine::state::Store;
-use scimbridge_model::{
-    ChannelKey, ConfigError, ConfigFile, Connection, FieldTarget, Operation, ScimField,
-};
+use scimbridge_model::{ChannelKey, ConfigFile, Connection, FieldTarget, Operation, ScimField};
 use serde::Deserialize;
 use serde_json::{Value, json};
 use tokio::sync::mpsc;
 
-use crate::commands::apply::{ActivationCheck, ActivationRefused, apply_config};
+use crate::commands::apply::{ActivationCheck, ActivationRefused, apply_config, refusal_problems};
 use crate::commands::channels::format_utc;
 use crate::context::DataDir;
 use auth::{Attempts, Refusal, authenticate};
@@ -564,16 +562,17 @@ fn unprocessable(problems: Vec<String>) -> ApiError {
 
 /// A configuration `apply_config` refused: every problem, one per entry.
 fn rejected(error: anyhow::Error) -> ApiError {
-    let problems = if let Some(ConfigError::Invalid(problems)) = error.downcast_ref() {
-        problems.clone()
-    } else if let Some(ActivationRefused(problems)) = error.downcast_ref() {
-        problems
-            .iter()
-            .map(|p| format!("activation refused: {p}"))
-            .collect()
-    } else {
-        vec![format!("{error:#}")]
-    };
+    let activation = error.downcast_ref::<ActivationRefused>().is_some();
+    let problems = refusal_problems(&error)
+        .into_iter()
+        .map(|p| {
+            if activation {
+                format!("activation refused: {p}")
+            } else {
+                p
+            }
+        })
+        .collect();
     unprocessable(problems)
 }
 

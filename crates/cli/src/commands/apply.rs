@@ -63,6 +63,18 @@ impl std::fmt::Display for ActivationRefused {
 
 impl std::error::Error for ActivationRefused {}
 
+/// Why `apply_config` refused, one problem per entry: each invalid field, or each failed
+/// activation check.
+pub fn refusal_problems(error: &anyhow::Error) -> Vec<String> {
+    if let Some(ConfigError::Invalid(problems)) = error.downcast_ref() {
+        problems.clone()
+    } else if let Some(ActivationRefused(problems)) = error.downcast_ref() {
+        problems.clone()
+    } else {
+        vec![format!("{error:#}")]
+    }
+}
+
 /// Whether activating a connection first proves its target works, as PingFederate does.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum ActivationCheck {

@@ -21,7 +21,7 @@ use scimbridge_engine::state::Store;
 use scimbridge_model::{ChannelKey, ConfigFile, Connection, RecordStatus, ScimField};
 
 use crate::admin::auth::{Attempts, verify_password};
-use crate::commands::apply::{ActivationCheck, ActivationRefused, apply_config};
+use crate::commands::apply::{ActivationCheck, apply_config, refusal_problems};
 use crate::commands::channels::format_utc;
 use crate::commands::check::check_connection;
 use crate::context::DataDir;
@@ -302,19 +302,23 @@ async fn connections(
     })
 }
 
+/// A page with a message for the user in its query string.
 fn flash_url(path: &str, key: &str, text: &str) -> String {
-    let mut url = format!("{path}?");
-    url.push_str(key);
-    url.push('=');
+    format!("{path}?{key}={}", percent(text))
+}
+
+/// Percent-encodes everything but RFC 3986's unreserved characters.
+fn percent(text: &str) -> String {
+    let mut encoded = String::with_capacity(text.len());
     for byte in text.bytes() {
         match byte {
             b'A'..=b'Z' | b'a'..=b'z' | b'0'..=b'9' | b'-' | b'.' | b'_' | b'~' => {
-                url.push(byte as char)
+                encoded.push(byte as char)
             }
-            _ => url.push_str(&format!("%{byte:02X}")),
+            _ => encoded.push_str(&format!("%{byte:02X}")),
         }
     }
-    url
+    encoded
 }
 
 /// Saves a connection as `apply` does; the problems, one per line, when refused.
@@ -332,15 +336,7 @@ async fn save(console: &Console, connection: Connection) -> Result<(), Vec<Strin
     )
     .await
     .map(|_| ())
-    .map_err(|error| {
-        if let Some(scimbridge_model::ConfigError::Invalid(problems)) = error.downcast_ref() {
-            problems.clone()
-        } else if let Some(ActivationRefused(problems)) = error.downcast_ref() {
-            problems.clone()
-        } else {
-            vec![format!("{error:#}")]
-        }
-    })
+    .map_err(|error| refusal_problems(&error))
 }
 
 async fn toggle(
@@ -590,12 +586,6 @@ async fn wizard_submit(
             wizard_page(&console, &current, index, draft, BTreeMap::new(), problems).await
         }
     }
-}
-
-fn percent(text: &str) -> String {
-    flash_url("", "x", text)
-        .trim_start_matches("?x=")
-        .to_owned()
 }
 
 #[derive(Template)]
