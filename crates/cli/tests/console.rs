@@ -316,9 +316,15 @@ fn an_administrator_creates_and_activates_a_connection_in_the_browser() {
     browser.screenshot("provisioning-options");
     assert_eq!(browser.next(), "Manage Channels: Channel Info");
     browser.fill("#channel_name", "staff");
-    browser.click("#data_store option[value=corp]");
     browser.fill("#max_threads", "2");
     browser.screenshot("channel-info");
+    assert_eq!(browser.next(), "Source");
+    assert_eq!(browser.next(), "Source", "the data store is required");
+    browser.click("#data_store option[value=corp]");
+    browser.screenshot("source");
+    assert_eq!(browser.next(), "Source Settings");
+    browser.click("#changed_users_algorithm option[value=full-scan]");
+    browser.screenshot("source-settings");
     assert_eq!(browser.next(), "Source Location");
     browser.fill("#base_dn", "ou=people,dc=example,dc=com");
     browser.screenshot("source-location");
@@ -345,7 +351,7 @@ fn an_administrator_creates_and_activates_a_connection_in_the_browser() {
     assert_eq!(target.client().users().len(), 0, "nothing was provisioned");
 
     // Back to the target: what was typed is still there; the right token passes the test.
-    for _ in 0..5 {
+    for _ in 0..7 {
         browser.click("#back");
     }
     assert_eq!(browser.text("#step-title"), "Outbound Provisioning: Target");
@@ -360,7 +366,7 @@ fn an_administrator_creates_and_activates_a_connection_in_the_browser() {
         browser.page()
     );
     browser.screenshot("target-test-succeeded");
-    for _ in 0..5 {
+    for _ in 0..7 {
         browser.next();
     }
     assert_eq!(browser.text("#step-title"), "Activation & Summary");
@@ -415,7 +421,9 @@ fn an_administrator_creates_and_activates_a_connection_in_the_browser() {
     browser.next();
     browser.next();
     browser.fill("#channel_name", "staff");
+    browser.next();
     browser.click("#data_store option[value=corp]");
+    browser.next();
     browser.next();
     browser.fill("#base_dn", "ou=people,dc=example,dc=com");
     browser.next();
@@ -435,7 +443,7 @@ fn an_administrator_creates_and_activates_a_connection_in_the_browser() {
         !browser.text("#connections").contains("Vendor"),
         "nothing saved"
     );
-    assert!(browser.taken >= 15);
+    assert!(browser.taken >= 17);
     let _ = service.kill();
     let _ = service.wait();
 }

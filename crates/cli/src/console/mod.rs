@@ -401,7 +401,27 @@ struct WizardPage {
     save_problems: Vec<String>,
     first: bool,
     last: bool,
+    algorithms: &'static [(&'static str, &'static str)],
+    status_algorithms: &'static [(&'static str, &'static str)],
 }
+
+/// The change detection methods, as the Source Settings step offers them.
+const ALGORITHMS: &[(&str, &str)] = &[
+    ("", "Default (the best the server offers)"),
+    ("content-sync", "Content synchronization (RFC 4533)"),
+    ("dirsync", "Active Directory DirSync"),
+    ("active-directory-usn", "Active Directory USN"),
+    ("timestamp", "Timestamp"),
+    ("timestamp-no-negation", "Timestamp, no negation"),
+    ("full-scan", "Full scan"),
+];
+
+const STATUS_ALGORITHMS: &[(&str, &str)] = &[
+    ("", "Default"),
+    ("none", "None"),
+    ("active-directory", "Active Directory (userAccountControl)"),
+    ("flag", "Flag"),
+];
 
 impl WizardPage {
     fn problem(&self, field: &str) -> String {
@@ -467,6 +487,8 @@ async fn wizard_page(
         save_problems: save_problems.clone(),
         first: index == 0,
         last: index + 1 == STEPS.len(),
+        algorithms: ALGORITHMS,
+        status_algorithms: STATUS_ALGORITHMS,
     });
     if !problems.is_empty() || !save_problems.is_empty() {
         *response.status_mut() = StatusCode::UNPROCESSABLE_ENTITY;

@@ -14,7 +14,9 @@ pub const STEPS: &[(&str, &str)] = &[
     ("target", "Outbound Provisioning: Target"),
     ("options", "Provisioning Options"),
     ("channel", "Manage Channels: Channel Info"),
-    ("source", "Source Location"),
+    ("source", "Source"),
+    ("source-settings", "Source Settings"),
+    ("location", "Source Location"),
     ("mapping", "Attribute Mapping"),
     ("summary", "Activation & Summary"),
 ];
@@ -47,6 +49,12 @@ pub struct Draft {
     pub data_store: String,
     pub max_threads: String,
     pub timeout: String,
+    pub changed_users_algorithm: String,
+    pub entry_guid_attribute: String,
+    pub user_object_class: String,
+    pub account_status_algorithm: String,
+    pub account_status_attribute: String,
+    pub flag_comparison_value: String,
     pub base_dn: String,
     pub user_filter: String,
     pub user_group_dn: String,
@@ -112,11 +120,19 @@ impl Draft {
             }
             "channel" => {
                 self.channel_name = text("channel_name");
-                self.data_store = text("data_store");
                 self.max_threads = text("max_threads");
                 self.timeout = text("timeout");
             }
-            "source" => {
+            "source" => self.data_store = text("data_store"),
+            "source-settings" => {
+                self.changed_users_algorithm = text("changed_users_algorithm");
+                self.entry_guid_attribute = text("entry_guid_attribute");
+                self.user_object_class = text("user_object_class");
+                self.account_status_algorithm = text("account_status_algorithm");
+                self.account_status_attribute = text("account_status_attribute");
+                self.flag_comparison_value = text("flag_comparison_value");
+            }
+            "location" => {
                 self.base_dn = text("base_dn");
                 self.user_filter = text("user_filter");
                 self.user_group_dn = text("user_group_dn");
@@ -193,11 +209,6 @@ impl Draft {
                     "The channel name is required.",
                 );
                 need(
-                    !self.data_store.is_empty(),
-                    "data_store",
-                    "Choose the data store the channel reads.",
-                );
-                need(
                     self.max_threads.parse::<u32>().is_ok_and(|n| n >= 1),
                     "max_threads",
                     "Max threads must be a whole number from 1.",
@@ -209,6 +220,18 @@ impl Draft {
                 );
             }
             "source" => need(
+                !self.data_store.is_empty(),
+                "data_store",
+                "Choose the data store the channel reads.",
+            ),
+            "source-settings" => need(
+                self.account_status_algorithm != "flag"
+                    || (!self.account_status_attribute.is_empty()
+                        && !self.flag_comparison_value.is_empty()),
+                "account_status_attribute",
+                "The flag algorithm needs the status attribute and the comparison value.",
+            ),
+            "location" => need(
                 !self.base_dn.is_empty(),
                 "base_dn",
                 "The base DN is required.",
@@ -251,6 +274,20 @@ impl Draft {
                 location.insert(key.into(), json!(value));
             }
         }
+        let mut settings = Map::new();
+        for (key, value) in [
+            ("changed_users_algorithm", &self.changed_users_algorithm),
+            ("entry_guid_attribute", &self.entry_guid_attribute),
+            ("user_object_class", &self.user_object_class),
+            ("account_status_algorithm", &self.account_status_algorithm),
+            ("account_status_attribute", &self.account_status_attribute),
+            ("flag_comparison_value", &self.flag_comparison_value),
+        ] {
+            // Left empty: the LDAP type's default.
+            if !value.is_empty() {
+                settings.insert(key.into(), json!(value));
+            }
+        }
         let mapping: Map<String, Value> = self
             .mapping
             .iter()
@@ -279,6 +316,7 @@ impl Draft {
                 "data_store": self.data_store,
                 "max_threads": self.max_threads.parse::<u32>().unwrap_or(1),
                 "timeout": self.timeout.parse::<u64>().unwrap_or(60),
+                "source_settings": settings,
                 "source_location": location,
                 "attribute_mapping": mapping,
             }],
@@ -338,13 +376,36 @@ mod tests {
             "channel",
             &form(&[
                 ("channel_name", "staff"),
-                ("data_store", "corp"),
                 ("max_threads", "4"),
                 ("timeout", "60"),
             ]),
         );
+        assert!(draft.problems("source").contains_key("data_store"));
+        draft.take("source", &form(&[("data_store", "corp")]));
         draft.take(
-            "source",
+            "source-settings",
+            &form(&[
+                ("changed_users_algorithm", "timestamp"),
+                ("account_status_algorithm", "flag"),
+            ]),
+        );
+        assert!(
+            draft
+                .problems("source-settings")
+                .contains_key("account_status_attribute")
+        );
+        draft.take(
+            "source-settings",
+            &form(&[
+                ("changed_users_algorithm", "timestamp"),
+                ("account_status_algorithm", "flag"),
+                ("account_status_attribute", "employeeStatus"),
+                ("flag_comparison_value", "terminated"),
+            ]),
+        );
+        assert!(draft.problems("source-settings").is_empty());
+        draft.take(
+            "location",
             &form(&[("base_dn", "ou=people,dc=example,dc=com")]),
         );
         draft.take("mapping", &form(&[("map_familyName", "sn")]));
@@ -357,6 +418,15 @@ mod tests {
         assert_eq!(connection.name, "Slack");
         assert!(!connection.active);
         assert_eq!(connection.channels[0].max_threads, 4);
+        let settings = &connection.channels[0].source_settings;
+        assert_eq!(
+            settings.changed_users_algorithm,
+            Some(scimbridge_model::ChangeDetection::Timestamp)
+        );
+        assert_eq!(
+            settings.flag_comparison_value.as_deref(),
+            Some("terminated")
+        );
         let family = &connection.channels[0].attribute_mapping[&ScimField::FamilyName];
         assert_eq!(family.attributes, ["sn", "surname"]);
     }
