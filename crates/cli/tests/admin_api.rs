@@ -306,6 +306,11 @@ fn the_admin_api_creates_activates_watches_and_guards_a_connection() {
         service.call("GET", "/connections/App/held", None).1,
         json!([])
     );
+    let (status, body) = service.call("POST", "/connections/App/held/approve", None);
+    assert_eq!((status, &body["approved"]), (200, &json!(0)), "{body}");
+    let (status, body) = service.call("POST", "/connections/App/held/discard", None);
+    assert_eq!((status, &body["discarded"]), (200, &json!(0)), "{body}");
+    assert_eq!(service.call("GET", "/connections/Nope/status", None).0, 404);
 
     // What is in use cannot be deleted; an inactive connection can.
     let (status, body) = service.call("DELETE", "/data-stores/corp", None);
@@ -369,7 +374,9 @@ fn schemathesis_finds_no_server_error() {
 
     let python = scimbridge_testkit::oauth::python();
     let schemathesis = python.with_file_name("schemathesis");
+    // Run in the test's folder: schemathesis keeps a cache where it runs.
     let output = Command::new(&schemathesis)
+        .current_dir(dir.path())
         .arg("run")
         .arg(format!("{}/openapi.json", service.api))
         .args(["-H", &format!("Authorization: Bearer {}", service.token)])
