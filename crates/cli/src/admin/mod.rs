@@ -827,7 +827,7 @@ async fn run_now(State(admin): State<Admin>, UrlPath(name): UrlPath<String>) -> 
     let mut started = Vec::new();
     let mut idle = Vec::new();
     for key in channel_keys(&connection) {
-        match senders.get(&key) {
+        match senders.get(&key).filter(|sender| !sender.is_closed()) {
             Some(sender) => {
                 // A full queue means a run is already due.
                 let _ = sender.try_send(());

@@ -5,7 +5,9 @@
 //! conversion goes through the model's own serde form, so the API accepts exactly what a
 //! configuration file accepts.
 
-use scimbridge_model::{Connection, DataStore};
+use scimbridge_model::{
+    Channel, Connection, DataStore, GuardSettings, ProvisioningOptions, TargetSettings,
+};
 use serde_json::{Map, Value, json};
 
 /// A connection as the API shows it: literal secrets left out (they are write-only), their
@@ -139,7 +141,50 @@ pub fn connection_from_api(document: Value) -> Result<Connection, Vec<String>> {
     if !problems.is_empty() {
         return Err(problems);
     }
-    serde_json::from_value(Value::Object(model)).map_err(|e| vec![camel_message(&e.to_string())])
+    let sections = section_problems(&model);
+    serde_json::from_value(Value::Object(model)).map_err(|e| {
+        // serde stops at the first problem: each section is read on its own too, so that one
+        // answer names a problem in each section that has one.
+        if sections.is_empty() {
+            vec![camel_message(&e.to_string())]
+        } else {
+            sections
+        }
+    })
+}
+
+/// The first problem of each section of a connection's model form, with the section's path.
+fn section_problems(model: &Map<String, Value>) -> Vec<String> {
+    fn first<T: serde::de::DeserializeOwned>(value: &Value, at: &str) -> Option<String> {
+        serde_json::from_value::<T>(value.clone())
+            .err()
+            .map(|e| format!("{at}: {}", camel_message(&e.to_string())))
+    }
+    let mut problems = Vec::new();
+    if let Some(target) = model.get("target") {
+        problems.extend(first::<TargetSettings>(
+            target,
+            "outboundProvision.targetSettings",
+        ));
+    }
+    if let Some(options) = model.get("options") {
+        problems.extend(first::<ProvisioningOptions>(
+            options,
+            "outboundProvision.provisioningOptions",
+        ));
+    }
+    if let Some(guard) = model.get("guard") {
+        problems.extend(first::<GuardSettings>(guard, "outboundProvision.guard"));
+    }
+    if let Some(Value::Array(channels)) = model.get("channel") {
+        for (index, channel) in channels.iter().enumerate() {
+            problems.extend(first::<Channel>(
+                channel,
+                &format!("outboundProvision.channels[{index}]"),
+            ));
+        }
+    }
+    problems
 }
 
 fn channel_from_api(channel: Value) -> Result<Value, String> {
@@ -389,5 +434,29 @@ familyName = { attributes = ["sn"], create_only = true }
         }))
         .unwrap_err();
         assert!(problems[0].contains("`scimUrl`"), "{problems:?}");
+
+        // One problem per section that has one, each with its path.
+        let problems = connection_from_api(json!({
+            "name": "x",
+            "outboundProvision": {
+                "targetSettings": {"scimUrl": "https://x", "maxRetries": "three"},
+                "provisioningOptions": {"removeUserAction": "shred"},
+                "channels": [
+                    {"name": "a", "channelSource": {"dataSource": {"id": "d"}, "sourceLocation": {"baseDn": "dc=x"}}, "attributeMapping": []},
+                    {"name": "b", "timeout": -1, "channelSource": {"dataSource": {"id": "d"}, "sourceLocation": {"baseDn": "dc=x"}}, "attributeMapping": []}
+                ]
+            }
+        }))
+        .unwrap_err();
+        assert_eq!(problems.len(), 3, "{problems:?}");
+        assert!(
+            problems[0].starts_with("outboundProvision.targetSettings: "),
+            "{problems:?}"
+        );
+        assert!(problems[1].contains("shred"), "{problems:?}");
+        assert!(
+            problems[2].starts_with("outboundProvision.channels[1]: "),
+            "{problems:?}"
+        );
     }
 }
