@@ -390,6 +390,27 @@ fn an_administrator_creates_and_activates_a_connection_in_the_browser() {
     browser.screenshot("dashboard");
     assert_eq!(target.client().users().len(), 3);
 
+    // Edit: the wizard opens on the summary of the stored connection; a step is one click away;
+    // what is not changed (the token above all) is kept.
+    browser.click("#edit");
+    assert_eq!(browser.text("h1"), "Edit Connection App");
+    assert!(browser.text("#summary").contains("userName ← uid"));
+    browser.click("li[data-step=options] a");
+    assert!(browser.checked("#user_update"));
+    browser.click("#user_update");
+    browser.next();
+    browser.click("li[data-step=summary] a");
+    browser.screenshot("edit-summary");
+    browser.click("#save");
+    assert_eq!(browser.text("#flash"), "App saved.");
+    let exported = ok(scimbridge(&data, &["export", "App"], &[]));
+    assert!(exported.contains("user_update = false"), "{exported}");
+    assert!(
+        exported.contains("target.access_token is stored encrypted"),
+        "{exported}"
+    );
+    assert_eq!(browser.text("#status"), "Active");
+
     // One user's history, from the dashboard's search.
     browser.fill("#who", "ann");
     browser.click("#search");
@@ -443,7 +464,7 @@ fn an_administrator_creates_and_activates_a_connection_in_the_browser() {
         !browser.text("#connections").contains("Vendor"),
         "nothing saved"
     );
-    assert!(browser.taken >= 17);
+    assert!(browser.taken >= 18);
     let _ = service.kill();
     let _ = service.wait();
 }

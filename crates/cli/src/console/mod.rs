@@ -65,6 +65,7 @@ impl Console {
             .route("/console/connections/{name}", get(dashboard))
             .route("/console/connections/{name}/toggle", post(toggle))
             .route("/console/connections/{name}/held", post(decide_held))
+            .route("/console/connections/{name}/edit", post(edit))
             .route(
                 "/console/wizard",
                 get(|| async { Redirect::to("/console/wizard/template") }),
@@ -429,12 +430,7 @@ impl WizardPage {
     }
 
     fn has_secret(&self, field: &str) -> bool {
-        match field {
-            "access_token" => !self.draft.access_token.is_empty(),
-            "basic_password" => !self.draft.basic_password.is_empty(),
-            "client_secret" => !self.draft.client_secret.is_empty(),
-            _ => false,
-        }
+        self.draft.has_secret(field)
     }
 }
 
@@ -564,7 +560,43 @@ async fn wizard_submit(
         let problems: Vec<String> = problem.into_values().collect();
         return wizard_page(&console, &current, index, draft, BTreeMap::new(), problems).await;
     }
-    let connection = match draft.connection() {
+    // Editing: the stored connection is the base, so what the wizard does not show is kept.
+    let stored = console
+        .dir
+        .store
+        .connection(draft.editing.as_deref().unwrap_or(&draft.name))
+        .await
+        .ok()
+        .flatten();
+    let base = match (&draft.editing, stored) {
+        (Some(_), Some(stored)) => Some(stored),
+        (Some(name), None) => {
+            let problem = format!("Connection {name} no longer exists.");
+            return wizard_page(
+                &console,
+                &current,
+                index,
+                draft,
+                BTreeMap::new(),
+                vec![problem],
+            )
+            .await;
+        }
+        (None, Some(_)) => {
+            let problem = format!("A connection named {} exists already.", draft.name);
+            return wizard_page(
+                &console,
+                &current,
+                index,
+                draft,
+                BTreeMap::new(),
+                vec![problem],
+            )
+            .await;
+        }
+        (None, None) => None,
+    };
+    let connection = match draft.connection(base.as_ref()) {
         Ok(connection) => connection,
         Err(problem) => {
             return wizard_page(
@@ -578,31 +610,16 @@ async fn wizard_submit(
             .await;
         }
     };
-    if console
-        .dir
-        .store
-        .connection(&connection.name)
-        .await
-        .ok()
-        .flatten()
-        .is_some()
-    {
-        let problem = format!("A connection named {} exists already.", connection.name);
-        return wizard_page(
-            &console,
-            &current,
-            index,
-            draft,
-            BTreeMap::new(),
-            vec![problem],
-        )
-        .await;
-    }
     let name = connection.name.clone();
     match save(&console, connection).await {
         Ok(()) => {
             console.update_draft(&current.id, |stored| *stored = Draft::new());
-            Redirect::to(&format!("/console/connections/{}", percent(&name))).into_response()
+            Redirect::to(&flash_url(
+                &format!("/console/connections/{}", percent(&name)),
+                "message",
+                &format!("{name} saved."),
+            ))
+            .into_response()
         }
         Err(problems) => {
             wizard_page(&console, &current, index, draft, BTreeMap::new(), problems).await
@@ -641,7 +658,7 @@ async fn test_connection(
         .mapping
         .entry("userName".into())
         .or_insert_with(|| "uid".into());
-    let result = match probe.connection() {
+    let result = match probe.connection(None) {
         Ok(connection) => match check_connection(&connection).await {
             Ok(report) => TestResult {
                 ok: true,
@@ -845,6 +862,23 @@ async fn dashboard(
         events,
         message: query.message,
     })
+}
+
+/// Opens the wizard on a stored connection, at its summary.
+async fn edit(
+    State(console): State<Console>,
+    Extension(current): Extension<Current>,
+    UrlPath(name): UrlPath<String>,
+    Form(form): Form<BTreeMap<String, String>>,
+) -> Response {
+    if !csrf_ok(&current, &form) {
+        return forbidden();
+    }
+    let Ok(Some(connection)) = console.dir.store.connection(&name).await else {
+        return (StatusCode::NOT_FOUND, "no such connection").into_response();
+    };
+    console.update_draft(&current.id, |draft| *draft = Draft::of(&connection));
+    Redirect::to("/console/wizard/summary").into_response()
 }
 
 async fn decide_held(

@@ -61,6 +61,12 @@ pub struct Draft {
     /// SCIM field name → directory attribute names, comma-separated.
     pub mapping: BTreeMap<String, String>,
     pub active: bool,
+    /// The stored connection's name when the wizard edits one (the name cannot change).
+    pub editing: Option<String>,
+    /// Secrets the stored connection holds and an empty box keeps.
+    pub kept_secrets: std::collections::BTreeSet<&'static str>,
+    /// Channels after the first, which the wizard leaves as they are.
+    pub other_channels: usize,
 }
 
 impl Draft {
@@ -92,7 +98,8 @@ impl Draft {
                 self.template = text("template");
             }
             "type" => self.outbound = checked("outbound"),
-            "general" => self.name = text("name"),
+            // A stored connection keeps its name.
+            "general" if self.editing.is_none() => self.name = text("name"),
             "target" => {
                 self.scim_url = text("scim_url");
                 self.authentication = text("authentication");
@@ -183,19 +190,19 @@ impl Draft {
                 );
                 match self.authentication.as_str() {
                     "oauth2-bearer" => need(
-                        !self.access_token.is_empty(),
+                        self.has_secret("access_token"),
                         "access_token",
                         "The access token is required for OAuth 2 bearer.",
                     ),
                     "basic" => need(
-                        !self.basic_username.is_empty() && !self.basic_password.is_empty(),
+                        !self.basic_username.is_empty() && self.has_secret("basic_password"),
                         "basic_username",
                         "User name and password are required for Basic.",
                     ),
                     "oauth2-client-credentials" => need(
                         !self.token_endpoint.is_empty()
                             && !self.client_id.is_empty()
-                            && !self.client_secret.is_empty(),
+                            && self.has_secret("client_secret"),
                         "token_endpoint",
                         "Token endpoint, client id and client secret are required.",
                     ),
@@ -246,35 +253,75 @@ impl Draft {
         problems
     }
 
-    /// The connection the draft describes, in the model's own form (so defaults and checks are
-    /// those of a configuration file).
-    pub fn connection(&self) -> Result<Connection, String> {
-        let mut target = Map::new();
+    /// The connection the draft describes, built in the model's own form so that defaults and
+    /// checks are those of a configuration file. `base` is the stored connection when editing:
+    /// what the wizard does not show is kept — other settings, other channels, secrets left
+    /// empty, and each mapped field's other options.
+    pub fn connection(&self, base: Option<&Connection>) -> Result<Connection, String> {
+        let mut document = match base {
+            Some(connection) => serde_json::to_value(connection).map_err(|e| e.to_string())?,
+            None => json!({ "name": self.name }),
+        };
+        let root = object(&mut document)?;
+        root.insert("active".into(), json!(self.active));
+        let target = object(root.entry("target").or_insert_with(|| json!({})))?;
         target.insert("scim_url".into(), json!(self.scim_url));
         target.insert("authentication".into(), json!(self.authentication));
         for (key, value) in [
-            ("access_token", &self.access_token),
             ("basic_username", &self.basic_username),
-            ("basic_password", &self.basic_password),
             ("token_endpoint", &self.token_endpoint),
             ("client_id", &self.client_id),
+        ] {
+            set_or_remove(target, key, value);
+        }
+        // An empty secret box keeps the stored secret.
+        for (key, value) in [
+            ("access_token", &self.access_token),
+            ("basic_password", &self.basic_password),
             ("client_secret", &self.client_secret),
         ] {
             if !value.is_empty() {
                 target.insert(key.into(), json!(value));
             }
         }
-        let mut location = Map::new();
-        location.insert("base_dn".into(), json!(self.base_dn));
-        for (key, value) in [
-            ("user_filter", &self.user_filter),
-            ("user_group_dn", &self.user_group_dn),
-        ] {
-            if !value.is_empty() {
-                location.insert(key.into(), json!(value));
-            }
+        let options = object(root.entry("options").or_insert_with(|| json!({})))?;
+        options.insert("user_create".into(), json!(self.user_create));
+        options.insert("user_update".into(), json!(self.user_update));
+        options.insert(
+            "user_disable_delete".into(),
+            json!(self.user_disable_delete),
+        );
+        options.insert(
+            "provision_disabled_users".into(),
+            json!(self.provision_disabled_users),
+        );
+        options.insert("remove_user_action".into(), json!(self.remove_user_action));
+        let channels = root.entry("channel").or_insert_with(|| json!([]));
+        if !channels.is_array() {
+            *channels = json!([]);
         }
-        let mut settings = Map::new();
+        let Some(channels) = channels.as_array_mut() else {
+            return Err("channels are not a list".into());
+        };
+        if channels.is_empty() {
+            channels.push(json!({}));
+        }
+        let channel = object(&mut channels[0])?;
+        channel.insert("name".into(), json!(self.channel_name));
+        channel.insert("data_store".into(), json!(self.data_store));
+        channel.insert(
+            "max_threads".into(),
+            json!(self.max_threads.parse::<u32>().unwrap_or(1)),
+        );
+        channel.insert(
+            "timeout".into(),
+            json!(self.timeout.parse::<u64>().unwrap_or(60)),
+        );
+        let settings = object(
+            channel
+                .entry("source_settings")
+                .or_insert_with(|| json!({})),
+        )?;
         for (key, value) in [
             ("changed_users_algorithm", &self.changed_users_algorithm),
             ("entry_guid_attribute", &self.entry_guid_attribute),
@@ -284,45 +331,148 @@ impl Draft {
             ("flag_comparison_value", &self.flag_comparison_value),
         ] {
             // Left empty: the LDAP type's default.
-            if !value.is_empty() {
-                settings.insert(key.into(), json!(value));
+            set_or_remove(settings, key, value);
+        }
+        let location = object(
+            channel
+                .entry("source_location")
+                .or_insert_with(|| json!({})),
+        )?;
+        location.insert("base_dn".into(), json!(self.base_dn));
+        for (key, value) in [
+            ("user_filter", &self.user_filter),
+            ("user_group_dn", &self.user_group_dn),
+        ] {
+            set_or_remove(location, key, value);
+        }
+        let mapping = object(
+            channel
+                .entry("attribute_mapping")
+                .or_insert_with(|| json!({})),
+        )?;
+        for field in ScimField::ALL {
+            match self.mapping.get(field.name()) {
+                Some(attributes) => {
+                    let names: Vec<&str> = attributes
+                        .split(',')
+                        .map(str::trim)
+                        .filter(|a| !a.is_empty())
+                        .collect();
+                    let entry = object(
+                        mapping
+                            .entry(field.name().to_owned())
+                            .or_insert_with(|| json!({})),
+                    )?;
+                    entry.insert("attributes".into(), json!(names));
+                }
+                None => {
+                    mapping.remove(field.name());
+                }
             }
         }
-        let mapping: Map<String, Value> = self
-            .mapping
-            .iter()
-            .map(|(field, attributes)| {
-                let names: Vec<&str> = attributes
-                    .split(',')
-                    .map(str::trim)
-                    .filter(|a| !a.is_empty())
-                    .collect();
-                (field.clone(), json!({ "attributes": names }))
-            })
-            .collect();
-        let document = json!({
-            "name": self.name,
-            "active": self.active,
-            "target": target,
-            "options": {
-                "user_create": self.user_create,
-                "user_update": self.user_update,
-                "user_disable_delete": self.user_disable_delete,
-                "provision_disabled_users": self.provision_disabled_users,
-                "remove_user_action": self.remove_user_action,
-            },
-            "channel": [{
-                "name": self.channel_name,
-                "data_store": self.data_store,
-                "max_threads": self.max_threads.parse::<u32>().unwrap_or(1),
-                "timeout": self.timeout.parse::<u64>().unwrap_or(60),
-                "source_settings": settings,
-                "source_location": location,
-                "attribute_mapping": mapping,
-            }],
-        });
         serde_json::from_value(document).map_err(|e| e.to_string())
     }
+
+    /// A draft of a stored connection, to edit it: its first channel, secrets kept, not shown.
+    pub fn of(connection: &Connection) -> Draft {
+        let target = &connection.target;
+        let text = |value: &Option<String>| value.clone().unwrap_or_default();
+        let mut draft = Draft {
+            editing: Some(connection.name.clone()),
+            use_template: true,
+            template: "SCIM Provisioner".into(),
+            outbound: true,
+            name: connection.name.clone(),
+            scim_url: target.scim_url.clone(),
+            authentication: target.authentication.name().into(),
+            basic_username: text(&target.basic_username),
+            token_endpoint: text(&target.token_endpoint),
+            client_id: text(&target.client_id),
+            user_create: connection.options.user_create,
+            user_update: connection.options.user_update,
+            user_disable_delete: connection.options.user_disable_delete,
+            provision_disabled_users: connection.options.provision_disabled_users,
+            remove_user_action: json_text(&connection.options.remove_user_action),
+            active: connection.active,
+            ..Draft::new()
+        };
+        for (name, secret) in [
+            ("access_token", &target.access_token),
+            ("basic_password", &target.basic_password),
+            ("client_secret", &target.client_secret),
+        ] {
+            if secret.is_some() {
+                draft.kept_secrets.insert(name);
+            }
+        }
+        if let Some(channel) = connection.channels.first() {
+            let settings = &channel.source_settings;
+            let location = &channel.source_location;
+            draft.channel_name = channel.name.clone();
+            draft.data_store = channel.data_store.clone();
+            draft.max_threads = channel.max_threads.to_string();
+            draft.timeout = channel.timeout.to_string();
+            draft.changed_users_algorithm = settings
+                .changed_users_algorithm
+                .map(|a| json_text(&a))
+                .unwrap_or_default();
+            draft.entry_guid_attribute = text(&settings.entry_guid_attribute);
+            draft.user_object_class = text(&settings.user_object_class);
+            draft.account_status_algorithm = settings
+                .account_status_algorithm
+                .map(|a| json_text(&a))
+                .unwrap_or_default();
+            draft.account_status_attribute = text(&settings.account_status_attribute);
+            draft.flag_comparison_value = text(&settings.flag_comparison_value);
+            draft.base_dn = location.base_dn.clone();
+            draft.user_filter = text(&location.user_filter);
+            draft.user_group_dn = text(&location.user_group_dn);
+            draft.mapping = channel
+                .attribute_mapping
+                .iter()
+                .map(|(field, mapping)| (field.name().to_owned(), mapping.attributes.join(", ")))
+                .collect();
+            draft.other_channels = connection.channels.len() - 1;
+        }
+        draft
+    }
+
+    /// Whether a secret is typed in this draft, or stored and kept.
+    pub fn has_secret(&self, name: &str) -> bool {
+        let typed = match name {
+            "access_token" => &self.access_token,
+            "basic_password" => &self.basic_password,
+            "client_secret" => &self.client_secret,
+            _ => return false,
+        };
+        !typed.is_empty() || self.kept_secrets.contains(name)
+    }
+}
+
+/// The object inside a value, made one when it is not.
+fn object(value: &mut Value) -> Result<&mut Map<String, Value>, String> {
+    if !value.is_object() {
+        *value = Value::Object(Map::new());
+    }
+    value
+        .as_object_mut()
+        .ok_or_else(|| "a setting is not a table".to_owned())
+}
+
+fn set_or_remove(map: &mut Map<String, Value>, key: &str, value: &str) {
+    if value.is_empty() {
+        map.remove(key);
+    } else {
+        map.insert(key.into(), json!(value));
+    }
+}
+
+/// A model value's configuration-file spelling (`disable`, `timestamp`).
+fn json_text(value: &impl serde::Serialize) -> String {
+    serde_json::to_value(value)
+        .ok()
+        .and_then(|v| v.as_str().map(str::to_owned))
+        .unwrap_or_default()
 }
 
 #[cfg(test)]
@@ -414,7 +564,7 @@ mod tests {
             "mapping",
             &form(&[("map_userName", "uid"), ("map_familyName", "sn, surname")]),
         );
-        let connection = draft.connection().unwrap();
+        let connection = draft.connection(None).unwrap();
         assert_eq!(connection.name, "Slack");
         assert!(!connection.active);
         assert_eq!(connection.channels[0].max_threads, 4);
@@ -429,5 +579,82 @@ mod tests {
         );
         let family = &connection.channels[0].attribute_mapping[&ScimField::FamilyName];
         assert_eq!(family.attributes, ["sn", "surname"]);
+    }
+
+    #[test]
+    fn editing_keeps_what_the_wizard_does_not_show() {
+        let file = scimbridge_model::ConfigFile::from_toml(
+            r#"
+version = 1
+[[data_store]]
+name = "corp"
+type = "ldif"
+path = "/tmp/d.ldif"
+[[connection]]
+name = "Slack"
+[connection.target]
+scim_url = "https://api.example.com/scim/v2"
+authentication = "oauth2-bearer"
+access_token = "s3cret"
+requests_per_second = 5.0
+[connection.guard]
+max_deprovisions = 7
+[[connection.channel]]
+name = "staff"
+data_store = "corp"
+[connection.channel.source_location]
+base_dn = "ou=people,dc=example,dc=com"
+group_base_dn = "ou=groups,dc=example,dc=com"
+[connection.channel.attribute_mapping]
+userName = { attributes = ["uid"] }
+password = { attributes = ["initialPassword"], create_only = true, masked = true }
+[[connection.channel]]
+name = "contractors"
+data_store = "corp"
+[connection.channel.source_location]
+base_dn = "ou=contractors,dc=example,dc=com"
+[connection.channel.attribute_mapping]
+userName = { attributes = ["uid"] }
+"#,
+        )
+        .unwrap();
+        let stored = &file.connections[0];
+        let mut draft = Draft::of(stored);
+        assert_eq!(draft.editing.as_deref(), Some("Slack"));
+        assert!(draft.access_token.is_empty() && draft.has_secret("access_token"));
+        assert!(
+            draft.problems("target").is_empty(),
+            "the stored token counts"
+        );
+        assert_eq!(draft.other_channels, 1);
+        // The name stays; the options and a mapping change.
+        draft.take("general", &form(&[("name", "Renamed")]));
+        draft.user_update = false;
+        draft.take(
+            "mapping",
+            &form(&[
+                ("map_userName", "mail"),
+                ("map_password", "initialPassword"),
+            ]),
+        );
+        let edited = draft.connection(Some(stored)).unwrap();
+        assert_eq!(edited.name, "Slack");
+        assert!(!edited.options.user_update);
+        assert_eq!(edited.target.access_token, stored.target.access_token);
+        assert_eq!(edited.target.requests_per_second, 5.0);
+        assert_eq!(edited.guard.max_deprovisions, 7);
+        assert_eq!(edited.channels.len(), 2);
+        assert_eq!(edited.channels[1], stored.channels[1]);
+        let staff = &edited.channels[0];
+        assert_eq!(
+            staff.source_location.group_base_dn.as_deref(),
+            Some("ou=groups,dc=example,dc=com")
+        );
+        assert_eq!(
+            staff.attribute_mapping[&ScimField::UserName].attributes,
+            ["mail"]
+        );
+        let password = &staff.attribute_mapping[&ScimField::Password];
+        assert!(password.create_only && password.masked);
     }
 }
