@@ -312,6 +312,53 @@ fn the_admin_api_creates_activates_watches_and_guards_a_connection() {
     assert_eq!((status, &body["discarded"]), (200, &json!(0)), "{body}");
     assert_eq!(service.call("GET", "/connections/Nope/status", None).0, 404);
 
+    // Only the reviewed operations are decided; a malformed decision is refused.
+    let (status, body) = service.call(
+        "POST",
+        "/connections/App/held/approve",
+        Some(json!({"guids": ["not-held"]})),
+    );
+    assert_eq!((status, &body["approved"]), (200, &json!(0)), "{body}");
+
+    // Errors are JSON, wherever they come from.
+    let response = reqwest::blocking::Client::new()
+        .post(format!("{}/connections", service.api))
+        .bearer_auth(&service.token)
+        .header("content-type", "application/json")
+        .body("{not json")
+        .send()
+        .unwrap();
+    assert_eq!(response.status().as_u16(), 400);
+    let body: Value = response.json().unwrap();
+    assert!(body["problems"][0].is_string(), "{body}");
+    let (status, body) = service.call("GET", "/no-such-thing", None);
+    assert_eq!(status, 404, "{body}");
+    assert_eq!(service.call_as("GET", "/no-such-thing", None, None).0, 401);
+    let (status, body) = service.call("GET", "/connections/App/cycles?limit=many", None);
+    assert_eq!(status, 400, "{body}");
+
+    // A page of another site cannot make changes with remembered credentials.
+    let response = reqwest::blocking::Client::new()
+        .post(format!("{}/connections/App/held/discard", service.api))
+        .bearer_auth(&service.token)
+        .header("origin", "http://evil.example")
+        .send()
+        .unwrap();
+    assert_eq!(response.status().as_u16(), 403);
+
+    // The API takes no new env: or file: reference: the server would read its own secrets.
+    let mut peeking = connection(&target.url, Some("file:/etc/hostname"), false);
+    peeking["name"] = json!("Peek");
+    let (status, body) = service.call("POST", "/connections", Some(peeking));
+    assert_eq!(status, 422, "{body}");
+    assert!(
+        body["problems"][0]
+            .as_str()
+            .unwrap()
+            .contains("targetSettings.accessToken: env: and file: references"),
+        "{body}"
+    );
+
     // What is in use cannot be deleted; an inactive connection can.
     let (status, body) = service.call("DELETE", "/data-stores/corp", None);
     assert_eq!(status, 409, "{body}");

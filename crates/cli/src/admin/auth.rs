@@ -64,13 +64,28 @@ pub enum Refusal {
     TooManyAttempts(Duration),
 }
 
-/// Failed attempts per client address.
-#[derive(Debug, Clone, Default)]
+/// Password checks that may run at once: each Argon2 check takes about 19 MiB and tens of
+/// milliseconds, so a flood of guesses must not take the machine.
+const PARALLEL_VERIFICATIONS: usize = 4;
+
+/// Attempts per client address, and the gate in front of password checks.
+#[derive(Debug, Clone)]
 pub struct Attempts {
     failures: Arc<Mutex<HashMap<IpAddr, (u32, Instant)>>>,
+    verifications: Arc<tokio::sync::Semaphore>,
+}
+
+impl Default for Attempts {
+    fn default() -> Attempts {
+        Attempts {
+            failures: Arc::default(),
+            verifications: Arc::new(tokio::sync::Semaphore::new(PARALLEL_VERIFICATIONS)),
+        }
+    }
 }
 
 impl Attempts {
+    /// How long the address must still wait, if it used up its attempts.
     pub fn blocked(&self, client: IpAddr) -> Option<Duration> {
         let failures = self.failures.lock().ok()?;
         let (count, since) = failures.get(&client)?;
@@ -78,21 +93,48 @@ impl Attempts {
         (*count >= MAX_FAILURES && elapsed < FAILURE_WINDOW).then(|| FAILURE_WINDOW - elapsed)
     }
 
-    pub fn failed(&self, client: IpAddr) {
-        if let Ok(mut failures) = self.failures.lock() {
-            let entry = failures.entry(client).or_insert((0, Instant::now()));
-            if entry.1.elapsed() >= FAILURE_WINDOW {
-                *entry = (0, Instant::now());
-            }
-            entry.0 += 1;
+    /// Counts an attempt before its credentials are checked, so that guesses sent in parallel
+    /// count at once; `Err(wait)` when the address used up its attempts.
+    pub fn charge(&self, client: IpAddr) -> Result<(), Duration> {
+        let Ok(mut failures) = self.failures.lock() else {
+            return Ok(());
+        };
+        failures.retain(|_, (_, since)| since.elapsed() < FAILURE_WINDOW);
+        let entry = failures.entry(client).or_insert((0, Instant::now()));
+        if entry.0 >= MAX_FAILURES {
+            return Err(FAILURE_WINDOW.saturating_sub(entry.1.elapsed()));
         }
+        entry.0 += 1;
+        Ok(())
     }
 
+    /// Good credentials clear the address's count.
     pub fn succeeded(&self, client: IpAddr) {
         if let Ok(mut failures) = self.failures.lock() {
             failures.remove(&client);
         }
     }
+
+    /// Checks a password against its hash, a few at a time, off the async threads. An unknown
+    /// user is checked against a throw-away hash, so that timing does not tell user names.
+    pub async fn verify_password(&self, password: &str, hash: Option<&str>) -> bool {
+        let Ok(_permit) = self.verifications.acquire().await else {
+            return false;
+        };
+        let known = hash.is_some();
+        let hash = hash.map_or_else(|| decoy_hash().to_owned(), str::to_owned);
+        let password = password.to_owned();
+        let valid = tokio::task::spawn_blocking(move || verify_password(&password, &hash))
+            .await
+            .unwrap_or(false);
+        known && valid
+    }
+}
+
+/// A hash no password is checked against for real.
+fn decoy_hash() -> &'static str {
+    static DECOY: std::sync::OnceLock<String> = std::sync::OnceLock::new();
+    DECOY.get_or_init(|| hash_password(&new_token()).unwrap_or_default())
 }
 
 /// Checks the `Authorization` header of a request from `client`.
@@ -102,28 +144,23 @@ pub async fn authenticate(
     client: IpAddr,
     authorization: Option<&str>,
 ) -> Result<Caller, Refusal> {
-    if let Some(wait) = attempts.blocked(client) {
-        return Err(Refusal::TooManyAttempts(wait));
-    }
-    let caller = match authorization {
-        Some(header) => check(store, header).await,
-        None => None,
+    let Some(header) = authorization else {
+        return Err(match attempts.blocked(client) {
+            Some(wait) => Refusal::TooManyAttempts(wait),
+            None => Refusal::Unauthenticated,
+        });
     };
-    match caller {
+    attempts.charge(client).map_err(Refusal::TooManyAttempts)?;
+    match check(store, attempts, header).await {
         Some(caller) => {
             attempts.succeeded(client);
             Ok(caller)
         }
-        None => {
-            if authorization.is_some() {
-                attempts.failed(client);
-            }
-            Err(Refusal::Unauthenticated)
-        }
+        None => Err(Refusal::Unauthenticated),
     }
 }
 
-async fn check(store: &dyn Store, header: &str) -> Option<Caller> {
+async fn check(store: &dyn Store, attempts: &Attempts, header: &str) -> Option<Caller> {
     if let Some(token) = header.strip_prefix("Bearer ") {
         let hash = token_hash(token.trim());
         let tokens = store.api_tokens().await.ok()?;
@@ -135,14 +172,15 @@ async fn check(store: &dyn Store, header: &str) -> Option<Caller> {
     let encoded = header.strip_prefix("Basic ")?;
     let decoded = String::from_utf8(STANDARD.decode(encoded.trim()).ok()?).ok()?;
     let (username, password) = decoded.split_once(':')?;
-    let account = store.admin_account().await.ok()??;
-    // Argon2 is slow on purpose: off the async threads.
-    let hash = account.password_hash.clone();
-    let password = password.to_owned();
-    let valid = tokio::task::spawn_blocking(move || verify_password(&password, &hash))
-        .await
-        .unwrap_or(false);
-    (valid && username == account.username).then_some(Caller::Administrator(account.username))
+    let account = store.admin_account().await.ok()?;
+    let hash = account
+        .as_ref()
+        .filter(|a| a.username == username)
+        .map(|a| a.password_hash.as_str());
+    let valid = attempts.verify_password(password, hash).await;
+    valid
+        .then(|| account.map(|a| Caller::Administrator(a.username)))
+        .flatten()
 }
 
 #[cfg(test)]
@@ -165,11 +203,15 @@ mod tests {
         let attempts = Attempts::default();
         let client: IpAddr = "127.0.0.1".parse().unwrap();
         let other: IpAddr = "127.0.0.2".parse().unwrap();
+        // Charged before the check: parallel guesses count at once.
         for _ in 0..MAX_FAILURES {
             assert_eq!(attempts.blocked(client), None);
-            attempts.failed(client);
+            assert!(attempts.charge(client).is_ok());
         }
         assert!(attempts.blocked(client).is_some());
+        assert!(attempts.charge(client).is_err());
         assert_eq!(attempts.blocked(other), None);
+        attempts.succeeded(client);
+        assert!(attempts.charge(client).is_ok());
     }
 }

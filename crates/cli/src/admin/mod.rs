@@ -91,6 +91,7 @@ impl Admin {
             )
             .route("/api/audit-events", get(audit_events))
             .route("/api/openapi.json", get(openapi))
+            .route("/api/{*rest}", axum::routing::any(no_such_endpoint))
             .layer(middleware::from_fn_with_state(self.clone(), require_caller))
             .with_state(self)
     }
@@ -169,12 +170,53 @@ impl From<scimbridge_engine::state::StoreError> for ApiError {
 
 type ApiResult = Result<Response, ApiError>;
 
+async fn no_such_endpoint() -> ApiError {
+    ApiError::new(
+        StatusCode::NOT_FOUND,
+        "no such endpoint (see /api/openapi.json)",
+    )
+}
+
+/// A change asked for by another site's page (a browser sending remembered Basic credentials
+/// along with a cross-site form) is refused.
+fn cross_site(request: &Request) -> bool {
+    let headers = request.headers();
+    if matches!(
+        *request.method(),
+        axum::http::Method::GET | axum::http::Method::HEAD
+    ) {
+        return false;
+    }
+    if headers
+        .get("sec-fetch-site")
+        .and_then(|v| v.to_str().ok())
+        .is_some_and(|site| site == "cross-site" || site == "same-site")
+    {
+        return true;
+    }
+    let host = headers.get(header::HOST).and_then(|v| v.to_str().ok());
+    match headers.get(header::ORIGIN).and_then(|v| v.to_str().ok()) {
+        Some(origin) => {
+            let origin_host = origin.split_once("://").map_or(origin, |(_, rest)| rest);
+            host != Some(origin_host)
+        }
+        None => false,
+    }
+}
+
 async fn require_caller(
     State(admin): State<Admin>,
     ConnectInfo(client): ConnectInfo<SocketAddr>,
     request: Request,
     next: Next,
 ) -> Response {
+    if cross_site(&request) {
+        return ApiError::new(
+            StatusCode::FORBIDDEN,
+            "a change from another site's page is refused",
+        )
+        .into_response();
+    }
     let authorization = request
         .headers()
         .get(header::AUTHORIZATION)
@@ -296,7 +338,7 @@ async fn get_data_store(State(admin): State<Admin>, UrlPath(name): UrlPath<Strin
     responses((status = 201, description = "Created", body = Object), (status = 409, description = "Exists", body = Object), (status = 422, description = "Invalid; every problem listed", body = Object), (status = 401, description = "No or wrong credentials", body = Object), (status = 429, description = "Too many failed attempts", body = Object)),
     security(("token" = []), ("administrator" = []))
 )]
-async fn create_data_store(State(admin): State<Admin>, body: Json<Value>) -> ApiResult {
+async fn create_data_store(State(admin): State<Admin>, body: Body) -> ApiResult {
     let data_store = shape::data_store_from_api(body.0).map_err(unprocessable)?;
     if admin
         .dir
@@ -330,9 +372,11 @@ async fn create_data_store(State(admin): State<Admin>, body: Json<Value>) -> Api
 async fn replace_data_store(
     State(admin): State<Admin>,
     UrlPath(name): UrlPath<String>,
-    body: Json<Value>,
+    body: Body,
 ) -> ApiResult {
-    let mut data_store = shape::data_store_from_api(body.0).map_err(unprocessable)?;
+    // The name in the path wins; the body need not repeat it.
+    let mut data_store =
+        shape::data_store_from_api(with_name(body.0, &name)).map_err(unprocessable)?;
     if !admin
         .dir
         .store
@@ -349,10 +393,27 @@ async fn replace_data_store(
 
 async fn save_data_store(
     admin: &Admin,
-    data_store: scimbridge_model::DataStore,
+    mut data_store: scimbridge_model::DataStore,
     status: StatusCode,
 ) -> ApiResult {
     let name = data_store.name.clone();
+    let mut stored = admin
+        .dir
+        .store
+        .data_stores()
+        .await?
+        .into_iter()
+        .find(|d| d.name == name);
+    let mut none = Vec::new();
+    let stored_fields = match &mut stored {
+        Some(stored) => stored.secret_fields_mut(),
+        None => std::mem::take(&mut none),
+    };
+    refuse_new_references(
+        data_store.secret_fields_mut().into_iter(),
+        stored_fields.into_iter(),
+        "ldap",
+    )?;
     let file = ConfigFile {
         version: 1,
         data_stores: vec![data_store],
@@ -467,7 +528,7 @@ async fn get_connection(State(admin): State<Admin>, UrlPath(name): UrlPath<Strin
     responses((status = 201, description = "Created", body = Object), (status = 409, description = "Exists", body = Object), (status = 422, description = "Invalid, or activation refused; every problem listed", body = Object), (status = 401, description = "No or wrong credentials", body = Object), (status = 429, description = "Too many failed attempts", body = Object)),
     security(("token" = []), ("administrator" = []))
 )]
-async fn create_connection(State(admin): State<Admin>, body: Json<Value>) -> ApiResult {
+async fn create_connection(State(admin): State<Admin>, body: Body) -> ApiResult {
     let connection = shape::connection_from_api(body.0).map_err(unprocessable)?;
     if admin
         .dir
@@ -500,9 +561,10 @@ async fn create_connection(State(admin): State<Admin>, body: Json<Value>) -> Api
 async fn replace_connection(
     State(admin): State<Admin>,
     UrlPath(name): UrlPath<String>,
-    body: Json<Value>,
+    body: Body,
 ) -> ApiResult {
-    let mut connection = shape::connection_from_api(body.0).map_err(unprocessable)?;
+    let mut connection =
+        shape::connection_from_api(with_name(body.0, &name)).map_err(unprocessable)?;
     stored_connection(&admin, &name).await?;
     connection.name = name;
     save_connection(&admin, connection, StatusCode::OK).await
@@ -510,8 +572,21 @@ async fn replace_connection(
 
 /// Saves through the same path as `scimbridge apply`: validated, omitted secrets kept, and an
 /// active connection's target and LDAP data stores checked first.
-async fn save_connection(admin: &Admin, connection: Connection, status: StatusCode) -> ApiResult {
+async fn save_connection(
+    admin: &Admin,
+    mut connection: Connection,
+    status: StatusCode,
+) -> ApiResult {
     let name = connection.name.clone();
+    let stored = admin.dir.store.connection(&name).await?;
+    let mut stored_secrets = stored
+        .map(|c| c.target)
+        .unwrap_or_else(|| scimbridge_model::TargetSettings::new(String::new()));
+    refuse_new_references(
+        connection.target.secret_fields_mut().into_iter(),
+        stored_secrets.secret_fields_mut().into_iter(),
+        "outboundProvision.targetSettings",
+    )?;
     let file = ConfigFile {
         version: 1,
         data_stores: Vec::new(),
@@ -551,6 +626,79 @@ async fn delete_connection(
     }
     admin.dir.store.delete_connection(&name).await?;
     Ok(StatusCode::NO_CONTENT.into_response())
+}
+
+/// `env:` and `file:` secrets make the server read its own environment or files: through the
+/// API only those already stored are accepted (a document read and sent back), new ones come
+/// from configuration files applied on the server.
+fn refuse_new_references<'a>(
+    incoming: impl Iterator<Item = (&'static str, &'a mut Option<scimbridge_model::Secret>)>,
+    stored: impl Iterator<Item = (&'static str, &'a mut Option<scimbridge_model::Secret>)>,
+    at: &str,
+) -> Result<(), ApiError> {
+    let stored: Vec<(&str, Option<scimbridge_model::Secret>)> = stored
+        .map(|(name, secret)| (name, secret.clone()))
+        .collect();
+    let problems: Vec<String> = incoming
+        .filter_map(|(name, secret)| {
+            let secret = secret.as_ref()?;
+            let known = stored
+                .iter()
+                .any(|(n, s)| *n == name && s.as_ref() == Some(secret));
+            (!secret.is_literal() && !known).then(|| {
+                format!(
+                    "{at}.{}: env: and file: references are taken only from configuration files applied on the server (scimbridge apply); send the secret itself",
+                    shape::camel_case(name)
+                )
+            })
+        })
+        .collect();
+    if problems.is_empty() {
+        Ok(())
+    } else {
+        Err(unprocessable(problems))
+    }
+}
+
+/// A body's `name` set from the path.
+fn with_name(mut body: Value, name: &str) -> Value {
+    if let Some(map) = body.as_object_mut() {
+        map.insert("name".into(), Value::String(name.to_owned()));
+    }
+    body
+}
+
+/// A JSON body; a malformed one is a JSON error like every other.
+struct Body(Value);
+
+impl<S: Send + Sync> axum::extract::FromRequest<S> for Body {
+    type Rejection = ApiError;
+
+    async fn from_request(request: Request, state: &S) -> Result<Body, ApiError> {
+        match Json::<Value>::from_request(request, state).await {
+            Ok(Json(value)) => Ok(Body(value)),
+            Err(rejection) => Err(ApiError::new(rejection.status(), rejection.body_text())),
+        }
+    }
+}
+
+/// Query parameters; malformed ones are a JSON error like every other.
+struct Params<T>(T);
+
+impl<T: serde::de::DeserializeOwned, S: Send + Sync> axum::extract::FromRequestParts<S>
+    for Params<T>
+{
+    type Rejection = ApiError;
+
+    async fn from_request_parts(
+        parts: &mut axum::http::request::Parts,
+        state: &S,
+    ) -> Result<Params<T>, ApiError> {
+        match Query::<T>::from_request_parts(parts, state).await {
+            Ok(Query(value)) => Ok(Params(value)),
+            Err(rejection) => Err(ApiError::new(rejection.status(), rejection.body_text())),
+        }
+    }
 }
 
 fn unprocessable(problems: Vec<String>) -> ApiError {
@@ -652,7 +800,7 @@ struct Limit {
 async fn cycles(
     State(admin): State<Admin>,
     UrlPath(name): UrlPath<String>,
-    Query(query): Query<Limit>,
+    Params(query): Params<Limit>,
 ) -> ApiResult {
     let connection = stored_connection(&admin, &name).await?;
     let limit = query.limit.unwrap_or(20).min(1000);
@@ -680,7 +828,7 @@ struct Who {
     responses((status = 200, description = "Events, oldest first", body = Object), (status = 401, description = "No or wrong credentials", body = Object), (status = 429, description = "Too many failed attempts", body = Object)),
     security(("token" = []), ("administrator" = []))
 )]
-async fn audit_events(State(admin): State<Admin>, Query(query): Query<Who>) -> ApiResult {
+async fn audit_events(State(admin): State<Admin>, Params(query): Params<Who>) -> ApiResult {
     let events = admin
         .dir
         .store
@@ -717,46 +865,86 @@ async fn held(State(admin): State<Admin>, UrlPath(name): UrlPath<String>) -> Api
     Ok(Json(all).into_response())
 }
 
+/// Which held operations a decision is about: the GUIDs the operator reviewed, or all.
+#[derive(Debug, Deserialize, Default)]
+struct Decision {
+    guids: Option<Vec<String>>,
+}
+
+async fn decide(admin: &Admin, name: &str, body: &[u8], approve: bool) -> ApiResult {
+    let connection = stored_connection(admin, name).await?;
+    // No body: every held operation.
+    let decision: Decision = if body.iter().all(u8::is_ascii_whitespace) {
+        Decision::default()
+    } else {
+        serde_json::from_slice(body).map_err(|e| {
+            ApiError::new(
+                StatusCode::BAD_REQUEST,
+                format!("the body must be {{\"guids\": [\"…\"]}}: {e}"),
+            )
+        })?
+    };
+    let chosen = |guid: &str| {
+        decision
+            .guids
+            .as_ref()
+            .is_none_or(|guids| guids.iter().any(|g| g == guid))
+    };
+    let mut count = 0;
+    for key in channel_keys(&connection) {
+        let mut held = admin.dir.store.held_operations(&key).await?;
+        count += held.iter().filter(|h| chosen(&h.guid)).count();
+        if approve {
+            for operation in held.iter_mut().filter(|h| chosen(&h.guid)) {
+                operation.approved = true;
+            }
+        } else {
+            held.retain(|h| !chosen(&h.guid));
+        }
+        admin.dir.store.save_held_operations(&key, &held).await?;
+    }
+    Ok(Json(if approve {
+        json!({"approved": count, "appliedBy": "the next cycle"})
+    } else {
+        json!({"discarded": count})
+    })
+    .into_response())
+}
+
 #[utoipa::path(
     post,
     path = "/api/connections/{name}/held/approve",
     tag = "operations",
-    summary = "Approve the held operations",
+    summary = "Approve the held operations (those of `guids` when given)",
     params(("name" = String, Path, description = "The connection name")),
+    request_body(content = Object, content_type = "application/json", description = "Optional: {\"guids\": [\"…\"]}"),
     responses((status = 200, description = "Approved", body = Object), (status = 404, description = "No such connection", body = Object), (status = 401, description = "No or wrong credentials", body = Object), (status = 429, description = "Too many failed attempts", body = Object)),
     security(("token" = []), ("administrator" = []))
 )]
-async fn approve(State(admin): State<Admin>, UrlPath(name): UrlPath<String>) -> ApiResult {
-    let connection = stored_connection(&admin, &name).await?;
-    let mut approved = 0;
-    for key in channel_keys(&connection) {
-        let mut held = admin.dir.store.held_operations(&key).await?;
-        for operation in &mut held {
-            operation.approved = true;
-        }
-        approved += held.len();
-        admin.dir.store.save_held_operations(&key, &held).await?;
-    }
-    Ok(Json(json!({"approved": approved, "appliedBy": "the next cycle"})).into_response())
+async fn approve(
+    State(admin): State<Admin>,
+    UrlPath(name): UrlPath<String>,
+    body: axum::body::Bytes,
+) -> ApiResult {
+    decide(&admin, &name, &body, true).await
 }
 
 #[utoipa::path(
     post,
     path = "/api/connections/{name}/held/discard",
     tag = "operations",
-    summary = "Discard the held operations",
+    summary = "Discard the held operations (those of `guids` when given)",
     params(("name" = String, Path, description = "The connection name")),
+    request_body(content = Object, content_type = "application/json", description = "Optional: {\"guids\": [\"…\"]}"),
     responses((status = 200, description = "Discarded", body = Object), (status = 404, description = "No such connection", body = Object), (status = 401, description = "No or wrong credentials", body = Object), (status = 429, description = "Too many failed attempts", body = Object)),
     security(("token" = []), ("administrator" = []))
 )]
-async fn discard(State(admin): State<Admin>, UrlPath(name): UrlPath<String>) -> ApiResult {
-    let connection = stored_connection(&admin, &name).await?;
-    let mut discarded = 0;
-    for key in channel_keys(&connection) {
-        discarded += admin.dir.store.held_operations(&key).await?.len();
-        admin.dir.store.save_held_operations(&key, &[]).await?;
-    }
-    Ok(Json(json!({"discarded": discarded})).into_response())
+async fn discard(
+    State(admin): State<Admin>,
+    UrlPath(name): UrlPath<String>,
+    body: axum::body::Bytes,
+) -> ApiResult {
+    decide(&admin, &name, &body, false).await
 }
 
 #[utoipa::path(
@@ -788,16 +976,7 @@ async fn plan(State(admin): State<Admin>, UrlPath(name): UrlPath<String>) -> Api
         .map_err(|e| ApiError::new(StatusCode::UNPROCESSABLE_ENTITY, e.to_string()))?;
         let mut plan = planned.plan;
         for operation in plan.operations.iter_mut().chain(plan.held.iter_mut()) {
-            if let Operation::Create { image }
-            | Operation::Update { image, .. }
-            | Operation::Disable { image, .. } = &mut operation.operation
-            {
-                *image = mask(
-                    image,
-                    &channel.attribute_mapping,
-                    &channel.extension_mapping,
-                );
-            }
+            mask_operation(operation, channel);
         }
         let mut value = serde_json::to_value(&plan).unwrap_or_default();
         if let Some(map) = value.as_object_mut() {
@@ -806,6 +985,30 @@ async fn plan(State(admin): State<Admin>, UrlPath(name): UrlPath<String>) -> Api
         channels.insert(channel.name.clone(), shape::camel_json(value));
     }
     Ok(Json(Value::Object(channels)).into_response())
+}
+
+/// Masked fields stay hidden in every image an operation carries.
+pub fn mask_operation(
+    operation: &mut scimbridge_model::PlannedOperation,
+    channel: &scimbridge_model::Channel,
+) {
+    if let Operation::Create { image }
+    | Operation::Update { image, .. }
+    | Operation::Disable { image, .. } = &mut operation.operation
+    {
+        *image = mask(
+            image,
+            &channel.attribute_mapping,
+            &channel.extension_mapping,
+        );
+    }
+    if let Some(image) = &mut operation.link_image {
+        *image = mask(
+            image,
+            &channel.attribute_mapping,
+            &channel.extension_mapping,
+        );
+    }
 }
 
 #[utoipa::path(

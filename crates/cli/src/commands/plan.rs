@@ -5,9 +5,7 @@ use std::process::ExitCode;
 
 use anyhow::Result;
 use scimbridge_engine::clock::{Clock, SystemClock};
-use scimbridge_engine::map::fields::mask;
 use scimbridge_engine::plan_channel;
-use scimbridge_model::Operation;
 
 use crate::context::DataDir;
 
@@ -43,16 +41,7 @@ pub async fn run(data_dir: &Path, args: Args) -> Result<ExitCode> {
         let mut plan = planned.plan;
         // Masked fields stay hidden in what the plan prints.
         for operation in plan.operations.iter_mut().chain(plan.held.iter_mut()) {
-            if let Operation::Create { image }
-            | Operation::Update { image, .. }
-            | Operation::Disable { image, .. } = &mut operation.operation
-            {
-                *image = mask(
-                    image,
-                    &channel.attribute_mapping,
-                    &channel.extension_mapping,
-                );
-            }
+            crate::admin::mask_operation(operation, channel);
         }
         plans.push((channel.name.clone(), plan));
     }

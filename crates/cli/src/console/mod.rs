@@ -20,7 +20,7 @@ use rand::RngCore;
 use scimbridge_engine::state::Store;
 use scimbridge_model::{ChannelKey, ConfigFile, Connection, RecordStatus, ScimField};
 
-use crate::admin::auth::{Attempts, verify_password};
+use crate::admin::auth::Attempts;
 use crate::commands::apply::{ActivationCheck, apply_config, refusal_problems};
 use crate::commands::channels::format_utc;
 use crate::commands::check::check_connection;
@@ -195,7 +195,7 @@ async fn login(
     ConnectInfo(client): ConnectInfo<std::net::SocketAddr>,
     Form(form): Form<BTreeMap<String, String>>,
 ) -> Response {
-    if console.attempts.blocked(client.ip()).is_some() {
+    if console.attempts.charge(client.ip()).is_err() {
         let mut response = render(&LoginPage {
             error: Some("Too many failed sign-ons from this address: wait a minute.".into()),
         });
@@ -205,17 +205,12 @@ async fn login(
     let username = form.get("username").cloned().unwrap_or_default();
     let password = form.get("password").cloned().unwrap_or_default();
     let account = console.dir.store.admin_account().await.ok().flatten();
-    let valid = match account {
-        Some(account) if account.username == username => {
-            let hash = account.password_hash;
-            tokio::task::spawn_blocking(move || verify_password(&password, &hash))
-                .await
-                .unwrap_or(false)
-        }
-        _ => false,
-    };
+    let hash = account
+        .as_ref()
+        .filter(|a| a.username == username)
+        .map(|a| a.password_hash.as_str());
+    let valid = console.attempts.verify_password(&password, hash).await;
     if !valid {
-        console.attempts.failed(client.ip());
         let mut response = render(&LoginPage {
             error: Some("Wrong user name or password.".into()),
         });
@@ -255,7 +250,14 @@ async fn logout(
     if let Ok(mut sessions) = console.sessions.lock() {
         sessions.remove(&current.id);
     }
-    Redirect::to("/console/login").into_response()
+    let mut response = Redirect::to("/console/login").into_response();
+    response.headers_mut().insert(
+        header::SET_COOKIE,
+        HeaderValue::from_static(
+            "scimbridge_session=; HttpOnly; SameSite=Strict; Path=/console; Max-Age=0",
+        ),
+    );
+    response
 }
 
 struct ConnectionRow {
@@ -408,7 +410,8 @@ struct WizardPage {
 
 /// The change detection methods, as the Source Settings step offers them.
 const ALGORITHMS: &[(&str, &str)] = &[
-    ("", "Default (the best the server offers)"),
+    ("", "Default of the LDAP type"),
+    ("auto", "Auto (the best the server offers)"),
     ("content-sync", "Content synchronization (RFC 4533)"),
     ("dirsync", "Active Directory DirSync"),
     ("active-directory-usn", "Active Directory USN"),
@@ -431,6 +434,11 @@ impl WizardPage {
 
     fn has_secret(&self, field: &str) -> bool {
         self.draft.has_secret(field)
+    }
+
+    /// Whether a field's stored mapping (an expression or a default) is kept as it is.
+    fn kept(&self, field: &str) -> bool {
+        self.draft.kept_mappings.contains(field)
     }
 }
 
@@ -658,7 +666,12 @@ async fn test_connection(
         .mapping
         .entry("userName".into())
         .or_insert_with(|| "uid".into());
-    let result = match probe.connection(None) {
+    // Editing: the stored connection's secrets count, as Save would keep them.
+    let stored = match &draft.editing {
+        Some(name) => console.dir.store.connection(name).await.ok().flatten(),
+        None => None,
+    };
+    let result = match probe.connection(stored.as_ref()) {
         Ok(connection) => match check_connection(&connection).await {
             Ok(report) => TestResult {
                 ok: true,
@@ -710,6 +723,7 @@ struct FailedRow {
 
 struct HeldRow {
     channel: String,
+    guid: String,
     operation: String,
     label: String,
     reason: String,
@@ -728,6 +742,8 @@ struct EventRow {
 #[template(path = "console/dashboard.html")]
 struct DashboardPage {
     csrf: String,
+    /// `channel/guid` of each held operation shown, for Approve and Discard.
+    shown: String,
     name: String,
     active: bool,
     channels: Vec<ChannelRow>,
@@ -807,6 +823,7 @@ async fn dashboard(
         }
         held.extend(holding.into_iter().map(|h| HeldRow {
             channel: channel.name.clone(),
+            guid: h.guid,
             operation: h.operation,
             label: h.label,
             reason: h.reason,
@@ -840,6 +857,7 @@ async fn dashboard(
             .await
             .unwrap_or_default()
             .into_iter()
+            .filter(|e| e.connection == connection.name)
             .map(|e| EventRow {
                 time: format_utc(e.time_ms),
                 channel: e.channel,
@@ -850,8 +868,14 @@ async fn dashboard(
             })
             .collect()
     };
+    let shown = held
+        .iter()
+        .map(|h| format!("{}/{}", h.channel, h.guid))
+        .collect::<Vec<_>>()
+        .join(",");
     render(&DashboardPage {
         csrf: current.csrf,
+        shown,
         name: connection.name,
         active: connection.active,
         channels,
@@ -894,22 +918,31 @@ async fn decide_held(
         return (StatusCode::NOT_FOUND, "no such connection").into_response();
     };
     let approve = form.get("decision").is_some_and(|d| d == "approve");
+    // Only the operations the page showed: a cycle may have held others since.
+    let shown: Vec<(String, String)> = form
+        .get("shown")
+        .map(|list| {
+            list.split(',')
+                .filter_map(|item| item.split_once('/'))
+                .map(|(channel, guid)| (channel.to_owned(), guid.to_owned()))
+                .collect()
+        })
+        .unwrap_or_default();
     let mut count = 0;
     for channel in &connection.channels {
         let key = ChannelKey::new(&connection.name, &channel.name);
-        let mut held = console
-            .dir
-            .store
-            .held_operations(&key)
-            .await
-            .unwrap_or_default();
-        count += held.len();
+        let mut held = match console.dir.store.held_operations(&key).await {
+            Ok(held) => held,
+            Err(e) => return (StatusCode::INTERNAL_SERVER_ERROR, e.to_string()).into_response(),
+        };
+        let was_shown = |guid: &str| shown.iter().any(|(c, g)| *c == channel.name && g == guid);
+        count += held.iter().filter(|h| was_shown(&h.guid)).count();
         if approve {
-            for operation in &mut held {
+            for operation in held.iter_mut().filter(|h| was_shown(&h.guid)) {
                 operation.approved = true;
             }
         } else {
-            held.clear();
+            held.retain(|h| !was_shown(&h.guid));
         }
         if let Err(e) = console.dir.store.save_held_operations(&key, &held).await {
             return (StatusCode::INTERNAL_SERVER_ERROR, e.to_string()).into_response();

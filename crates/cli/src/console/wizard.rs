@@ -67,6 +67,9 @@ pub struct Draft {
     pub kept_secrets: std::collections::BTreeSet<&'static str>,
     /// Channels after the first, which the wizard leaves as they are.
     pub other_channels: usize,
+    /// Fields the stored channel maps by expression or default value, without attributes:
+    /// kept as they are while their box stays empty.
+    pub kept_mappings: std::collections::BTreeSet<String>,
 }
 
 impl Draft {
@@ -189,6 +192,11 @@ impl Draft {
                     "The SCIM URL must start with http:// or https://.",
                 );
                 match self.authentication.as_str() {
+                    _ if self.typed_reference() => need(
+                        false,
+                        "access_token",
+                        "env: and file: references are taken only from configuration files applied on the server (scimbridge apply); type the secret itself.",
+                    ),
                     "oauth2-bearer" => need(
                         self.has_secret("access_token"),
                         "access_token",
@@ -244,7 +252,7 @@ impl Draft {
                 "The base DN is required.",
             ),
             "mapping" => need(
-                self.mapping.contains_key("userName"),
+                self.mapping.contains_key("userName") || self.kept_mappings.contains("userName"),
                 "map_userName",
                 "userName is required: map it to a directory attribute.",
             ),
@@ -351,6 +359,10 @@ impl Draft {
                 .or_insert_with(|| json!({})),
         )?;
         for field in ScimField::ALL {
+            if !self.mapping.contains_key(field.name()) && self.kept_mappings.contains(field.name())
+            {
+                continue;
+            }
             match self.mapping.get(field.name()) {
                 Some(attributes) => {
                     let names: Vec<&str> = attributes
@@ -430,11 +442,30 @@ impl Draft {
             draft.mapping = channel
                 .attribute_mapping
                 .iter()
+                .filter(|(_, mapping)| !mapping.attributes.is_empty())
                 .map(|(field, mapping)| (field.name().to_owned(), mapping.attributes.join(", ")))
+                .collect();
+            draft.kept_mappings = channel
+                .attribute_mapping
+                .iter()
+                .filter(|(_, mapping)| mapping.attributes.is_empty())
+                .map(|(field, _)| field.name().to_owned())
                 .collect();
             draft.other_channels = connection.channels.len() - 1;
         }
         draft
+    }
+
+    /// Whether a typed secret is an `env:` or `file:` reference, which would make the server
+    /// read its own environment or files on behalf of a browser.
+    fn typed_reference(&self) -> bool {
+        [
+            &self.access_token,
+            &self.basic_password,
+            &self.client_secret,
+        ]
+        .iter()
+        .any(|s| s.starts_with("env:") || s.starts_with("file:"))
     }
 
     /// Whether a secret is typed in this draft, or stored and kept.
@@ -608,6 +639,7 @@ group_base_dn = "ou=groups,dc=example,dc=com"
 [connection.channel.attribute_mapping]
 userName = { attributes = ["uid"] }
 password = { attributes = ["initialPassword"], create_only = true, masked = true }
+displayName = { expression = 'Join(" ", [givenName], [sn])' }
 [[connection.channel]]
 name = "contractors"
 data_store = "corp"
@@ -656,5 +688,31 @@ userName = { attributes = ["uid"] }
         );
         let password = &staff.attribute_mapping[&ScimField::Password];
         assert!(password.create_only && password.masked);
+        // A field mapped by expression has an empty box, and keeps its expression.
+        assert!(draft.kept_mappings.contains("displayName"));
+        assert_eq!(
+            staff.attribute_mapping[&ScimField::DisplayName]
+                .expression
+                .as_deref(),
+            Some(r#"Join(" ", [givenName], [sn])"#)
+        );
+    }
+
+    #[test]
+    fn a_typed_secret_cannot_point_at_the_server_s_files() {
+        let mut draft = Draft::new();
+        draft.take(
+            "target",
+            &form(&[
+                ("scim_url", "https://api.example.com/scim/v2"),
+                ("authentication", "oauth2-bearer"),
+                ("access_token", "file:/var/lib/scimbridge/secret.key"),
+            ]),
+        );
+        assert!(
+            draft.problems("target")["access_token"].contains("env: and file: references"),
+            "{:?}",
+            draft.problems("target")
+        );
     }
 }
