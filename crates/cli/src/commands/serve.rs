@@ -80,7 +80,12 @@ async fn serve(dir: Arc<DataDir>, args: Args) -> Result<ExitCode> {
     let metrics = Metrics::default();
     let listener = tokio::net::TcpListener::bind(args.listen)
         .await
-        .with_context(|| format!("cannot listen on {} for /metrics", args.listen))?;
+        .with_context(|| {
+            format!(
+                "cannot listen on {} for the admin API and /metrics",
+                args.listen
+            )
+        })?;
     println!(
         "metrics on http://{addr}/metrics, health on /healthz, admin API on http://{addr}/api, console on http://{addr}/console",
         addr = listener.local_addr()?
@@ -111,7 +116,8 @@ async fn serve(dir: Arc<DataDir>, args: Args) -> Result<ExitCode> {
     loop {
         match wanted_channels(&dir).await {
             Ok(wanted) => {
-                // Channels removed, deactivated or changed stop (after their current cycle).
+                // Channels removed, deactivated or changed stop: a running cycle finishes the
+                // operations in flight and leaves the rest to the restarted worker.
                 let stale: Vec<ChannelKey> = workers
                     .iter()
                     .filter(|(key, worker)| wanted.get(*key) != Some(&worker.config))
