@@ -1092,3 +1092,56 @@ async fn reset_channel(
     }))
     .into_response())
 }
+
+#[cfg(test)]
+#[allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn masked_fields_are_hidden_in_every_image_of_an_operation() {
+        let file = ConfigFile::from_toml(
+            r#"
+version = 1
+[[data_store]]
+name = "corp"
+type = "ldif"
+path = "/tmp/d.ldif"
+[[connection]]
+name = "App"
+[connection.target]
+scim_url = "https://api.example.com/scim/v2"
+[[connection.channel]]
+name = "staff"
+data_store = "corp"
+[connection.channel.source_location]
+base_dn = "ou=people,dc=example,dc=com"
+[connection.channel.attribute_mapping]
+userName = { attributes = ["uid"] }
+password = { attributes = ["initialPassword"], create_only = true, masked = true }
+nickName = { attributes = ["nick"], masked = true }
+"#,
+        )
+        .unwrap();
+        let channel = &file.connections[0].channels[0];
+        let mut operation = scimbridge_model::PlannedOperation {
+            guid: "g".into(),
+            dn: "uid=ann".into(),
+            user_name: Some("ann".into()),
+            fingerprint: None,
+            operation: Operation::Create {
+                image: json!({"userName": "ann", "password": "Secr3t!", "nickName": "Annie"}),
+            },
+            reason: "new".into(),
+            link_image: Some(json!({"userName": "ann", "nickName": "Annie"})),
+            resumed_cycle: None,
+        };
+        mask_operation(&mut operation, channel);
+        let text = serde_json::to_string(&operation).unwrap();
+        assert!(
+            !text.contains("Secr3t!") && !text.contains("Annie"),
+            "{text}"
+        );
+        assert!(text.contains("\"userName\":\"ann\""), "{text}");
+    }
+}
