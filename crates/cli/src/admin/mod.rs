@@ -8,7 +8,6 @@ pub mod shape;
 
 use std::collections::HashMap;
 use std::net::SocketAddr;
-use std::path::Path;
 use std::sync::{Arc, Mutex};
 
 use axum::extract::{ConnectInfo, Path as UrlPath, Query, Request, State};
@@ -21,13 +20,14 @@ use scimbridge_engine::clock::{Clock, SystemClock};
 use scimbridge_engine::map::fields::mask;
 use scimbridge_engine::plan_channel;
 use scimbridge_engine::state::Store;
-use scimbridge_model::{ChannelKey, ConfigFile, Connection, FieldTarget, Operation, ScimField};
+use scimbridge_model::{ChannelKey, Connection, FieldTarget, Operation, ScimField};
 use serde::Deserialize;
 use serde_json::{Value, json};
 use tokio::sync::mpsc;
 
-use crate::commands::apply::{ActivationCheck, ActivationRefused, apply_config, refusal_problems};
-use crate::commands::channels::format_utc;
+use crate::commands::apply::{ActivationRefused, apply_objects, refusal_problems};
+use crate::commands::channels::{channel_status, format_utc};
+use crate::commands::held;
 use crate::context::DataDir;
 use auth::{Attempts, Refusal, authenticate};
 
@@ -414,19 +414,9 @@ async fn save_data_store(
         stored_fields.into_iter(),
         "ldap",
     )?;
-    let file = ConfigFile {
-        version: 1,
-        data_stores: vec![data_store],
-        connections: Vec::new(),
-    };
-    apply_config(
-        &admin.dir.store,
-        file,
-        Path::new("."),
-        ActivationCheck::Target,
-    )
-    .await
-    .map_err(rejected)?;
+    apply_objects(&admin.dir.store, vec![data_store], Vec::new())
+        .await
+        .map_err(rejected)?;
     let stores = admin.dir.store.data_stores().await?;
     let saved = stores
         .iter()
@@ -587,19 +577,9 @@ async fn save_connection(
         stored_secrets.secret_fields_mut().into_iter(),
         "outboundProvision.targetSettings",
     )?;
-    let file = ConfigFile {
-        version: 1,
-        data_stores: Vec::new(),
-        connections: vec![connection],
-    };
-    apply_config(
-        &admin.dir.store,
-        file,
-        Path::new("."),
-        ActivationCheck::Target,
-    )
-    .await
-    .map_err(rejected)?;
+    apply_objects(&admin.dir.store, Vec::new(), vec![connection])
+        .await
+        .map_err(rejected)?;
     let saved = stored_connection(admin, &name).await?;
     Ok((status, Json(shape::connection_to_api(&saved))).into_response())
 }
@@ -746,24 +726,16 @@ async fn status(State(admin): State<Admin>, UrlPath(name): UrlPath<String>) -> A
     let mut channels = Vec::new();
     for channel in &connection.channels {
         let key = ChannelKey::new(&connection.name, &channel.name);
-        let counts = admin.dir.store.record_counts(&key).await?;
-        let last = admin.dir.store.cycles(&key, 1).await?;
-        let detection = admin
-            .dir
-            .store
-            .sync_state(&key)
-            .await?
-            .map_or("full-scan".to_owned(), |s| s.mechanism);
-        let held = admin.dir.store.held_operations(&key).await?.len();
+        let found = channel_status(&admin.dir.store, &key).await?;
         channels.push(json!({
             "name": channel.name,
             "active": connection.active && channel.active,
-            "users": counts.users,
-            "failed": counts.failed,
-            "blocked": counts.blocked,
-            "held": held,
-            "changeDetection": detection,
-            "lastCycle": last.first().map(cycle_json),
+            "users": found.counts.users,
+            "failed": found.counts.failed,
+            "blocked": found.counts.blocked,
+            "held": found.held,
+            "changeDetection": found.detection,
+            "lastCycle": found.last_cycle.as_ref().map(cycle_json),
         }));
     }
     Ok(
@@ -892,16 +864,7 @@ async fn decide(admin: &Admin, name: &str, body: &[u8], approve: bool) -> ApiRes
     };
     let mut count = 0;
     for key in channel_keys(&connection) {
-        let mut held = admin.dir.store.held_operations(&key).await?;
-        count += held.iter().filter(|h| chosen(&h.guid)).count();
-        if approve {
-            for operation in held.iter_mut().filter(|h| chosen(&h.guid)) {
-                operation.approved = true;
-            }
-        } else {
-            held.retain(|h| !chosen(&h.guid));
-        }
-        admin.dir.store.save_held_operations(&key, &held).await?;
+        count += held::decide(&admin.dir.store, &key, chosen, approve).await?;
     }
     Ok(Json(if approve {
         json!({"approved": count, "appliedBy": "the next cycle"})
@@ -1100,7 +1063,7 @@ mod tests {
 
     #[test]
     fn masked_fields_are_hidden_in_every_image_of_an_operation() {
-        let file = ConfigFile::from_toml(
+        let file = scimbridge_model::ConfigFile::from_toml(
             r#"
 version = 1
 [[data_store]]

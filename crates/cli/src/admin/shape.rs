@@ -47,7 +47,7 @@ pub fn connection_to_api(connection: &Connection) -> Value {
             "channels": channels,
         }
     });
-    camel_keys(document)
+    camel_json(document)
 }
 
 fn channel_to_api(mut channel: Value) -> Value {
@@ -252,7 +252,7 @@ pub fn data_store_to_api(data_store: &DataStore) -> Value {
     if let Some(map) = model.as_object_mut() {
         map.insert("stored_secrets".into(), Value::Array(stored));
     }
-    camel_keys(model)
+    camel_json(model)
 }
 
 pub fn data_store_from_api(document: Value) -> Result<DataStore, Vec<String>> {
@@ -280,10 +280,6 @@ fn rename_keys(value: Value, rename: &dyn Fn(&str) -> String) -> Value {
 
 /// Any model value with the API's camelCase keys.
 pub fn camel_json(value: Value) -> Value {
-    camel_keys(value)
-}
-
-fn camel_keys(value: Value) -> Value {
     rename_keys(value, &camel_case)
 }
 

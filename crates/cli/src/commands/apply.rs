@@ -8,7 +8,7 @@ use anyhow::{Context, Result, anyhow};
 use scimbridge_engine::map::expression::mapping_problems;
 use scimbridge_engine::secret::resolve;
 use scimbridge_engine::state::{Saved, Store};
-use scimbridge_model::{ConfigError, ConfigFile, DataStoreType, Secret};
+use scimbridge_model::{ConfigError, ConfigFile, Connection, DataStore, DataStoreType, Secret};
 
 use crate::commands::check::{check_channel_source, check_connection};
 use crate::context::DataDir;
@@ -62,6 +62,21 @@ impl std::fmt::Display for ActivationRefused {
 }
 
 impl std::error::Error for ActivationRefused {}
+
+/// Saves objects sent by the admin API or the console the way a file is applied: validated,
+/// omitted secrets kept, active connections checked first.
+pub async fn apply_objects(
+    store: &dyn Store,
+    data_stores: Vec<DataStore>,
+    connections: Vec<Connection>,
+) -> Result<Vec<String>> {
+    let file = ConfigFile {
+        version: 1,
+        data_stores,
+        connections,
+    };
+    apply_config(store, file, Path::new("."), ActivationCheck::Target).await
+}
 
 /// Why `apply_config` refused, one problem per entry: each invalid field, or each failed
 /// activation check.

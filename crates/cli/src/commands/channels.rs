@@ -4,7 +4,7 @@ use std::path::Path;
 use std::process::ExitCode;
 
 use anyhow::Result;
-use scimbridge_engine::state::Store;
+use scimbridge_engine::state::{CycleRecord, RecordCounts, Store, StoreError};
 use scimbridge_model::ChannelKey;
 
 use crate::context::DataDir;
@@ -24,49 +24,21 @@ pub async fn run(data_dir: &Path) -> Result<ExitCode> {
     for connection in dir.store.connections().await? {
         for channel in &connection.channels {
             let key = ChannelKey::new(&connection.name, &channel.name);
-            let counts = dir.store.record_counts(&key).await?;
+            let found = channel_status(&dir.store, &key).await?;
             let status = match (connection.active, channel.active) {
                 (true, true) => "active",
                 (false, _) => "inactive (connection)",
                 (true, false) => "inactive",
             };
-            let last = match dir.store.cycles(&key, 1).await?.first() {
-                None => "never".to_owned(),
-                Some(cycle) => match (&cycle.error, cycle.finished_at_ms) {
-                    (Some(error), _) => {
-                        format!("{} stopped: {error}", format_utc(cycle.started_at_ms))
-                    }
-                    (None, None) => format!(
-                        "{} running, or interrupted",
-                        format_utc(cycle.started_at_ms)
-                    ),
-                    (None, Some(finished)) if cycle.summary.waiting_retry > 0 => format!(
-                        "{} ok ({} failed, {} waiting to be retried)",
-                        format_utc(finished),
-                        cycle.summary.failed,
-                        cycle.summary.waiting_retry
-                    ),
-                    (None, Some(finished)) => format!(
-                        "{} ok ({} failed)",
-                        format_utc(finished),
-                        cycle.summary.failed
-                    ),
-                },
-            };
-            // The change detection of the last read that left a cursor; none yet: full reads.
-            let detection = match dir.store.sync_state(&key).await? {
-                Some(state) => state.mechanism,
-                None => "full-scan".to_owned(),
-            };
             rows.push([
                 connection.name.clone(),
                 channel.name.clone(),
                 status.to_owned(),
-                counts.users.to_string(),
-                counts.failed.to_string(),
-                counts.blocked.to_string(),
-                detection,
-                last,
+                found.counts.users.to_string(),
+                found.counts.failed.to_string(),
+                found.counts.blocked.to_string(),
+                found.detection,
+                describe_cycle(found.last_cycle.as_ref()),
             ]);
         }
     }
@@ -86,6 +58,56 @@ pub async fn run(data_dir: &Path) -> Result<ExitCode> {
         println!("{}", cells.join("  ").trim_end());
     }
     Ok(ExitCode::SUCCESS)
+}
+
+/// What `channels`, the admin API and the console show of one channel.
+pub struct ChannelStatus {
+    pub counts: RecordCounts,
+    /// Operations the mass-change guard holds.
+    pub held: usize,
+    /// The change detection of the last read that left a cursor; none yet: full reads.
+    pub detection: String,
+    pub last_cycle: Option<CycleRecord>,
+}
+
+pub async fn channel_status(
+    store: &dyn Store,
+    key: &ChannelKey,
+) -> Result<ChannelStatus, StoreError> {
+    Ok(ChannelStatus {
+        counts: store.record_counts(key).await?,
+        held: store.held_operations(key).await?.len(),
+        detection: store
+            .sync_state(key)
+            .await?
+            .map_or_else(|| "full-scan".to_owned(), |state| state.mechanism),
+        last_cycle: store.cycles(key, 1).await?.into_iter().next(),
+    })
+}
+
+/// A cycle in one line: when it ended and how, or that it is still running.
+pub fn describe_cycle(cycle: Option<&CycleRecord>) -> String {
+    let Some(cycle) = cycle else {
+        return "never".to_owned();
+    };
+    match (&cycle.error, cycle.finished_at_ms) {
+        (Some(error), _) => format!("{} stopped: {error}", format_utc(cycle.started_at_ms)),
+        (None, None) => format!(
+            "{} running, or interrupted",
+            format_utc(cycle.started_at_ms)
+        ),
+        (None, Some(finished)) if cycle.summary.waiting_retry > 0 => format!(
+            "{} ok ({} failed, {} waiting to be retried)",
+            format_utc(finished),
+            cycle.summary.failed,
+            cycle.summary.waiting_retry
+        ),
+        (None, Some(finished)) => format!(
+            "{} ok ({} failed)",
+            format_utc(finished),
+            cycle.summary.failed
+        ),
+    }
 }
 
 /// Milliseconds since the epoch as `YYYY-MM-DD HH:MM:SSZ` (UTC).

@@ -5,7 +5,7 @@ use std::path::Path;
 use std::process::ExitCode;
 
 use anyhow::{Result, anyhow};
-use scimbridge_engine::state::Store;
+use scimbridge_engine::state::{Store, StoreError};
 use scimbridge_model::{ChannelKey, Connection};
 
 use crate::commands::channels::format_utc;
@@ -68,23 +68,40 @@ pub async fn list(data_dir: &Path, args: Args) -> Result<ExitCode> {
     Ok(ExitCode::SUCCESS)
 }
 
+/// Approves (the next cycle applies them) or discards the channel's held operations that
+/// `chosen` picks by GUID; returns how many. The CLI, the admin API and the console decide
+/// through here.
+pub async fn decide(
+    store: &dyn Store,
+    key: &ChannelKey,
+    chosen: impl Fn(&str) -> bool,
+    approve: bool,
+) -> Result<usize, StoreError> {
+    let mut held = store.held_operations(key).await?;
+    let count = held.iter().filter(|h| chosen(&h.guid)).count();
+    if count == 0 {
+        return Ok(0);
+    }
+    if approve {
+        for operation in held.iter_mut().filter(|h| chosen(&h.guid)) {
+            operation.approved = true;
+        }
+    } else {
+        held.retain(|h| !chosen(&h.guid));
+    }
+    store.save_held_operations(key, &held).await?;
+    Ok(count)
+}
+
 /// Approves the held operations: the next cycle applies them.
 pub async fn approve(data_dir: &Path, args: Args) -> Result<ExitCode> {
     let dir = DataDir::open(data_dir, false).await?;
     let connection = dir.connection(&args.connection).await?;
     for key in channels(&connection, args.channel.as_deref())? {
-        let mut held = dir.store.held_operations(&key).await?;
-        if held.is_empty() {
-            continue;
+        let approved = decide(&dir.store, &key, |_| true, true).await?;
+        if approved > 0 {
+            println!("channel {key}: {approved} operations approved; the next cycle applies them");
         }
-        for operation in &mut held {
-            operation.approved = true;
-        }
-        dir.store.save_held_operations(&key, &held).await?;
-        println!(
-            "channel {key}: {} operations approved; the next cycle applies them",
-            held.len()
-        );
     }
     Ok(ExitCode::SUCCESS)
 }
@@ -95,16 +112,13 @@ pub async fn discard(data_dir: &Path, args: Args) -> Result<ExitCode> {
     let dir = DataDir::open(data_dir, false).await?;
     let connection = dir.connection(&args.connection).await?;
     for key in channels(&connection, args.channel.as_deref())? {
-        let held = dir.store.held_operations(&key).await?;
-        if held.is_empty() {
-            continue;
+        let discarded = decide(&dir.store, &key, |_| true, false).await?;
+        if discarded > 0 {
+            println!(
+                "channel {key}: {discarded} held operations discarded; fix the directory, or the \
+                 next cycle holds what it still says again"
+            );
         }
-        dir.store.save_held_operations(&key, &[]).await?;
-        println!(
-            "channel {key}: {} held operations discarded; fix the directory, or the next cycle \
-             holds what it still says again",
-            held.len()
-        );
     }
     Ok(ExitCode::SUCCESS)
 }

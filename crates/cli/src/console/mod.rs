@@ -5,7 +5,6 @@
 pub mod wizard;
 
 use std::collections::{BTreeMap, HashMap};
-use std::path::Path;
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
@@ -18,12 +17,13 @@ use axum::routing::{get, post};
 use axum::{Extension, Router};
 use rand::RngCore;
 use scimbridge_engine::state::Store;
-use scimbridge_model::{ChannelKey, ConfigFile, Connection, RecordStatus, ScimField};
+use scimbridge_model::{ChannelKey, Connection, RecordStatus, ScimField};
 
 use crate::admin::auth::Attempts;
-use crate::commands::apply::{ActivationCheck, apply_config, refusal_problems};
-use crate::commands::channels::format_utc;
+use crate::commands::apply::{apply_objects, refusal_problems};
+use crate::commands::channels::{channel_status, describe_cycle, format_utc};
 use crate::commands::check::check_connection;
+use crate::commands::held;
 use crate::context::DataDir;
 use wizard::{Draft, STEPS, step_index};
 
@@ -326,20 +326,10 @@ fn percent(text: &str) -> String {
 
 /// Saves a connection as `apply` does; the problems, one per line, when refused.
 async fn save(console: &Console, connection: Connection) -> Result<(), Vec<String>> {
-    let file = ConfigFile {
-        version: 1,
-        data_stores: Vec::new(),
-        connections: vec![connection],
-    };
-    apply_config(
-        &console.dir.store,
-        file,
-        Path::new("."),
-        ActivationCheck::Target,
-    )
-    .await
-    .map(|_| ())
-    .map_err(|error| refusal_problems(&error))
+    apply_objects(&console.dir.store, Vec::new(), vec![connection])
+        .await
+        .map(|_| ())
+        .map_err(|error| refusal_problems(&error))
 }
 
 async fn toggle(
@@ -777,27 +767,20 @@ async fn dashboard(
     let mut held = Vec::new();
     for channel in &connection.channels {
         let key = ChannelKey::new(&connection.name, &channel.name);
-        let counts = store.record_counts(&key).await.unwrap_or_default();
+        let status = match channel_status(store, &key).await {
+            Ok(status) => status,
+            Err(e) => return (StatusCode::INTERNAL_SERVER_ERROR, e.to_string()).into_response(),
+        };
         let recent = store.cycles(&key, 20).await.unwrap_or_default();
         let holding = store.held_operations(&key).await.unwrap_or_default();
+        let counts = status.counts;
         channels.push(ChannelRow {
             name: channel.name.clone(),
             users: counts.users,
             failed: counts.failed,
-            held: holding.len(),
-            detection: store
-                .sync_state(&key)
-                .await
-                .ok()
-                .flatten()
-                .map_or("full-scan".to_owned(), |s| s.mechanism),
-            last: recent.first().map_or("never".to_owned(), |c| {
-                match (&c.error, c.finished_at_ms) {
-                    (Some(error), _) => format!("{} stopped: {error}", format_utc(c.started_at_ms)),
-                    (None, Some(done)) => format!("{} ok", format_utc(done)),
-                    (None, None) => format!("{} running", format_utc(c.started_at_ms)),
-                }
-            }),
+            held: status.held,
+            detection: status.detection,
+            last: describe_cycle(status.last_cycle.as_ref()),
         });
         for cycle in recent.iter().rev() {
             let s = &cycle.summary;
@@ -931,21 +914,10 @@ async fn decide_held(
     let mut count = 0;
     for channel in &connection.channels {
         let key = ChannelKey::new(&connection.name, &channel.name);
-        let mut held = match console.dir.store.held_operations(&key).await {
-            Ok(held) => held,
-            Err(e) => return (StatusCode::INTERNAL_SERVER_ERROR, e.to_string()).into_response(),
-        };
         let was_shown = |guid: &str| shown.iter().any(|(c, g)| *c == channel.name && g == guid);
-        count += held.iter().filter(|h| was_shown(&h.guid)).count();
-        if approve {
-            for operation in held.iter_mut().filter(|h| was_shown(&h.guid)) {
-                operation.approved = true;
-            }
-        } else {
-            held.retain(|h| !was_shown(&h.guid));
-        }
-        if let Err(e) = console.dir.store.save_held_operations(&key, &held).await {
-            return (StatusCode::INTERNAL_SERVER_ERROR, e.to_string()).into_response();
+        match held::decide(&console.dir.store, &key, was_shown, approve).await {
+            Ok(decided) => count += decided,
+            Err(e) => return (StatusCode::INTERNAL_SERVER_ERROR, e.to_string()).into_response(),
         }
     }
     let message = if approve {
