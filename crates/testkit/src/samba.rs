@@ -80,25 +80,8 @@ impl SambaDc {
             child,
             _lock: lock,
         };
-        let deadline = Instant::now() + Duration::from_secs(60);
-        loop {
-            let answered = Command::new("ldapsearch")
-                .args(["-x", "-H", URL, "-D", ADMIN, "-w", ADMIN_PASSWORD])
-                .args(["-s", "base", "-b", "", "namingContexts"])
-                .stdout(Stdio::null())
-                .stderr(Stdio::null())
-                .status()
-                .is_ok_and(|s| s.success());
-            if answered {
-                return samba;
-            }
-            assert!(
-                Instant::now() < deadline,
-                "Samba did not answer on {URL}; see {}",
-                samba.dir.join("samba.log").display()
-            );
-            std::thread::sleep(Duration::from_millis(200));
-        }
+        wait_for_dc(&samba.dir);
+        samba
     }
 
     /// Adds entries (LDIF content records) as the domain administrator.
@@ -111,8 +94,61 @@ impl SambaDc {
         self.ldap_tool("ldapmodify", ldif);
     }
 
+    /// Runs an ldap-utils tool. Samba's LDAP workers have been seen to drop a connection once
+    /// right after the DC starts answering: then the DC is awaited and the tool run again with
+    /// `-c`, where only "Already exists" (what the first run did) is taken as done.
     fn ldap_tool(&self, tool: &str, ldif: &str) {
-        crate::ldap_tool(tool, URL, ADMIN, ADMIN_PASSWORD, &self.dir, ldif);
+        let first = crate::run_ldap_tool(tool, &[], URL, ADMIN, ADMIN_PASSWORD, &self.dir, ldif);
+        let said = |o: &std::process::Output| {
+            format!(
+                "{}{}",
+                String::from_utf8_lossy(&o.stdout),
+                String::from_utf8_lossy(&o.stderr)
+            )
+        };
+        if first.status.success() {
+            return;
+        }
+        assert!(
+            said(&first).contains("Can't contact LDAP server"),
+            "{tool} failed: {}",
+            said(&first)
+        );
+        wait_for_dc(&self.dir);
+        let again =
+            crate::run_ldap_tool(tool, &["-c"], URL, ADMIN, ADMIN_PASSWORD, &self.dir, ldif);
+        let text = said(&again);
+        let only_done_before = text
+            .lines()
+            .filter(|l| l.starts_with("ldap_") || l.contains("error"))
+            .all(|l| l.contains("Already exists"));
+        assert!(
+            again.status.success() || only_done_before,
+            "{tool} failed after the DC dropped the connection: {text}"
+        );
+    }
+}
+
+/// Waits until the DC answers an authenticated search three times in a row: its LDAP workers
+/// settle in the first seconds.
+fn wait_for_dc(dir: &Path) {
+    let deadline = Instant::now() + Duration::from_secs(60);
+    let mut in_a_row = 0;
+    while in_a_row < 3 {
+        let answered = Command::new("ldapsearch")
+            .args(["-x", "-H", URL, "-D", ADMIN, "-w", ADMIN_PASSWORD])
+            .args(["-s", "base", "-b", "", "namingContexts"])
+            .stdout(Stdio::null())
+            .stderr(Stdio::null())
+            .status()
+            .is_ok_and(|s| s.success());
+        in_a_row = if answered { in_a_row + 1 } else { 0 };
+        assert!(
+            Instant::now() < deadline,
+            "Samba did not answer on {URL}; see {}",
+            dir.join("samba.log").display()
+        );
+        std::thread::sleep(Duration::from_millis(200));
     }
 }
 
