@@ -20,27 +20,6 @@ pub fn free_port() -> u16 {
         .port()
 }
 
-/// Runs `ldapadd` or `ldapmodify` (ldap-utils, with extra `flags`) on LDIF text as a
-/// simple-bound account, and returns what it did.
-pub(crate) fn run_ldap_tool(
-    tool: &str,
-    flags: &[&str],
-    url: &str,
-    bind_dn: &str,
-    password: &str,
-    dir: &std::path::Path,
-    ldif: &str,
-) -> std::process::Output {
-    let file = dir.join("change.ldif");
-    std::fs::write(&file, ldif).unwrap();
-    std::process::Command::new(tool)
-        .args(flags)
-        .args(["-x", "-H", url, "-D", bind_dn, "-w", password, "-f"])
-        .arg(&file)
-        .output()
-        .unwrap_or_else(|e| panic!("cannot run {tool} (scripts/test installs ldap-utils): {e}"))
-}
-
 /// Runs `ldapadd` or `ldapmodify` (ldap-utils) with LDIF text as a simple-bound account.
 pub(crate) fn ldap_tool(
     tool: &str,
@@ -50,7 +29,13 @@ pub(crate) fn ldap_tool(
     dir: &std::path::Path,
     ldif: &str,
 ) {
-    let output = run_ldap_tool(tool, &[], url, bind_dn, password, dir, ldif);
+    let file = dir.join("change.ldif");
+    std::fs::write(&file, ldif).unwrap();
+    let output = std::process::Command::new(tool)
+        .args(["-x", "-H", url, "-D", bind_dn, "-w", password, "-f"])
+        .arg(&file)
+        .output()
+        .unwrap_or_else(|e| panic!("cannot run {tool} (scripts/test installs ldap-utils): {e}"));
     assert!(
         output.status.success(),
         "{tool} failed: {}{}",

@@ -58,6 +58,11 @@ impl SambaDc {
             if trimmed.starts_with("server services") {
                 edited.push_str("\tserver services = ldap, cldap, kdc, rpc\n");
                 edited.push_str("\tldap server require strong auth = no\n");
+                // Run files of our own: a pid file left in the shared /run/samba by a killed
+                // DC names a PID that may since belong to another process, and then the next DC
+                // believes it is already running and exits.
+                edited.push_str(&format!("\tpid directory = {}/run\n", dir.display()));
+                edited.push_str(&format!("\tncalrpc dir = {}/run/ncalrpc\n", dir.display()));
             } else if trimmed.starts_with("log file") {
                 edited.push_str(&format!("\tlog file = {}/log.%m\n", dir.display()));
             } else {
@@ -66,6 +71,7 @@ impl SambaDc {
             }
         }
         std::fs::write(&conf, edited).unwrap();
+        std::fs::create_dir_all(dir.join("run/ncalrpc")).unwrap();
         let log = std::fs::File::create(dir.join("samba.log")).unwrap();
         let child = Command::new(sbin("samba"))
             .args(["-F", "--no-process-group", "--debug-stdout", "-s"])
@@ -80,8 +86,28 @@ impl SambaDc {
             child,
             _lock: lock,
         };
-        wait_for_dc(&samba.dir);
-        samba
+        let deadline = Instant::now() + Duration::from_secs(60);
+        loop {
+            let answered = Command::new("ldapsearch")
+                .args(["-x", "-H", URL, "-D", ADMIN, "-w", ADMIN_PASSWORD])
+                .args(["-s", "base", "-b", "", "namingContexts"])
+                .stdout(Stdio::null())
+                .stderr(Stdio::null())
+                .status()
+                .is_ok_and(|s| s.success());
+            if answered {
+                return samba;
+            }
+            if Instant::now() >= deadline {
+                let log = std::fs::read_to_string(samba.dir.join("samba.log")).unwrap_or_default();
+                let tail: Vec<&str> = log.lines().rev().take(40).collect();
+                panic!(
+                    "Samba did not answer on {URL}; the end of its log:\n{}",
+                    tail.into_iter().rev().collect::<Vec<_>>().join("\n")
+                );
+            }
+            std::thread::sleep(Duration::from_millis(200));
+        }
     }
 
     /// Adds entries (LDIF content records) as the domain administrator.
@@ -94,61 +120,8 @@ impl SambaDc {
         self.ldap_tool("ldapmodify", ldif);
     }
 
-    /// Runs an ldap-utils tool. Samba's LDAP workers have been seen to drop a connection once
-    /// right after the DC starts answering: then the DC is awaited and the tool run again with
-    /// `-c`, where only "Already exists" (what the first run did) is taken as done.
     fn ldap_tool(&self, tool: &str, ldif: &str) {
-        let first = crate::run_ldap_tool(tool, &[], URL, ADMIN, ADMIN_PASSWORD, &self.dir, ldif);
-        let said = |o: &std::process::Output| {
-            format!(
-                "{}{}",
-                String::from_utf8_lossy(&o.stdout),
-                String::from_utf8_lossy(&o.stderr)
-            )
-        };
-        if first.status.success() {
-            return;
-        }
-        assert!(
-            said(&first).contains("Can't contact LDAP server"),
-            "{tool} failed: {}",
-            said(&first)
-        );
-        wait_for_dc(&self.dir);
-        let again =
-            crate::run_ldap_tool(tool, &["-c"], URL, ADMIN, ADMIN_PASSWORD, &self.dir, ldif);
-        let text = said(&again);
-        let only_done_before = text
-            .lines()
-            .filter(|l| l.starts_with("ldap_") || l.contains("error"))
-            .all(|l| l.contains("Already exists"));
-        assert!(
-            again.status.success() || only_done_before,
-            "{tool} failed after the DC dropped the connection: {text}"
-        );
-    }
-}
-
-/// Waits until the DC answers an authenticated search three times in a row: its LDAP workers
-/// settle in the first seconds.
-fn wait_for_dc(dir: &Path) {
-    let deadline = Instant::now() + Duration::from_secs(60);
-    let mut in_a_row = 0;
-    while in_a_row < 3 {
-        let answered = Command::new("ldapsearch")
-            .args(["-x", "-H", URL, "-D", ADMIN, "-w", ADMIN_PASSWORD])
-            .args(["-s", "base", "-b", "", "namingContexts"])
-            .stdout(Stdio::null())
-            .stderr(Stdio::null())
-            .status()
-            .is_ok_and(|s| s.success());
-        in_a_row = if answered { in_a_row + 1 } else { 0 };
-        assert!(
-            Instant::now() < deadline,
-            "Samba did not answer on {URL}; see {}",
-            dir.join("samba.log").display()
-        );
-        std::thread::sleep(Duration::from_millis(200));
+        crate::ldap_tool(tool, URL, ADMIN, ADMIN_PASSWORD, &self.dir, ldif);
     }
 }
 
