@@ -14,6 +14,8 @@ use clap::{Parser, Subcommand};
 
 /// Exit code of a cycle that completed with failed records.
 pub const EXIT_RECORDS_FAILED: u8 = 3;
+/// Exit code of a cycle that stopped because the target was found down.
+pub const EXIT_TARGET_DOWN: u8 = 4;
 
 #[derive(Debug, Parser)]
 #[command(name = "scimbridge", version, about = "Keeps SCIM targets in step with your directory.", long_about = None)]

@@ -31,6 +31,8 @@ struct State {
     failed_records: BTreeMap<String, u64>,
     /// channel → operations of the running cycle not yet settled (the queue).
     pending: BTreeMap<String, u64>,
+    /// channel → 1 while its last cycle found the target down, else 0.
+    target_unreachable: BTreeMap<String, u64>,
     /// channel → how long the target took to answer each request.
     request_seconds: BTreeMap<String, Histogram>,
     /// channel → cycle durations.
@@ -50,19 +52,26 @@ impl Metrics {
             return;
         };
         let channel = report.channel.to_string();
-        *state
-            .cycles
-            .entry((channel.clone(), "completed"))
-            .or_default() += 1;
+        let outcome = if report.outage.is_some() {
+            "target_unreachable"
+        } else {
+            "completed"
+        };
+        *state.cycles.entry((channel.clone(), outcome)).or_default() += 1;
+        state
+            .target_unreachable
+            .insert(channel.clone(), u64::from(report.outage.is_some()));
         for event in &report.events {
             *state
                 .operations
                 .entry((channel.clone(), event.event_type.clone(), event.success))
                 .or_default() += 1;
         }
-        state
-            .last_success
-            .insert(channel.clone(), finished_ms as f64 / 1000.0);
+        if report.outage.is_none() {
+            state
+                .last_success
+                .insert(channel.clone(), finished_ms as f64 / 1000.0);
+        }
         state
             .last_duration
             .insert(channel.clone(), report.duration_ms as f64 / 1000.0);
@@ -122,7 +131,7 @@ impl Metrics {
         let label = |value: &str| value.replace('\\', "\\\\").replace('"', "\\\"");
         let _ = writeln!(
             out,
-            "# HELP scimbridge_cycles_total Cycles by channel and outcome (completed, or stopped by an error).\n# TYPE scimbridge_cycles_total counter"
+            "# HELP scimbridge_cycles_total Cycles by channel and outcome (completed, target_unreachable, or stopped by an error).\n# TYPE scimbridge_cycles_total counter"
         );
         for ((channel, outcome), count) in &state.cycles {
             let _ = writeln!(
@@ -161,7 +170,13 @@ impl Metrics {
                 let _ = writeln!(out, "{name}{{channel=\"{}\"}} {value}", label(channel));
             }
         }
-        let counts: [(&str, &str, &str, &BTreeMap<String, u64>); 4] = [
+        let counts: [(&str, &str, &str, &BTreeMap<String, u64>); 5] = [
+            (
+                "scimbridge_target_unreachable",
+                "1 while the channel's last cycle found the target down (no connection, credentials refused, errors to everything), else 0.",
+                "gauge",
+                &state.target_unreachable,
+            ),
             (
                 "scimbridge_held_operations",
                 "Operations the mass-change guard holds.",

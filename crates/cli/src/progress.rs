@@ -77,7 +77,12 @@ pub fn summary_line(report: &CycleReport) -> String {
     } else {
         String::new()
     };
-    let stopped = if report.not_sent > 0 {
+    let stopped = if let Some(reason) = &report.outage {
+        format!(
+            "; {}",
+            scimbridge_engine::run::outage_text(reason, report.not_sent)
+        )
+    } else if report.not_sent > 0 {
         format!(
             "; stopped early: {} operations not done, the next cycle does them",
             report.not_sent

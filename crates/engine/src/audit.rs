@@ -110,6 +110,24 @@ impl AuditContext<'_> {
         )
     }
 
+    /// The event of a group operation the mass-change guard held.
+    pub fn held_group(&self, op: &PlannedGroupOperation) -> AuditEvent {
+        let target_id = match &op.operation {
+            scimbridge_model::GroupOperation::Update { target_id, .. }
+            | scimbridge_model::GroupOperation::Delete { target_id } => Some(target_id.clone()),
+            _ => None,
+        };
+        self.event(
+            "group-held".to_owned(),
+            &op.guid,
+            &op.dn,
+            Some(op.display_name.clone()),
+            target_id,
+            false,
+            op.reason.clone(),
+        )
+    }
+
     /// The event of a group operation; `None` when a record of a gone group was dropped.
     pub fn group(
         &self,

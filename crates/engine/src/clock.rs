@@ -19,6 +19,12 @@ impl Clock for SystemClock {
     }
 }
 
+/// How long ago `time` was by the system clock (zero when it is in the future), for file
+/// modification times.
+pub fn age(time: SystemTime) -> std::time::Duration {
+    SystemTime::now().duration_since(time).unwrap_or_default()
+}
+
 /// Days since 1970-01-01 of a date of the proleptic Gregorian calendar (Howard Hinnant's
 /// algorithm). Pure date arithmetic: it reads no clock.
 pub fn days_from_civil(year: i64, month: i64, day: i64) -> i64 {

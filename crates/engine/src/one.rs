@@ -8,14 +8,13 @@ use scimbridge_model::{
     Channel, ChannelKey, Connection, DataStore, JournalEntry, PlannedOperation, Record,
 };
 
-use crate::apply::{Applied, ScimClient, apply_operation};
+use crate::apply::{Applied, CheckFailure, Outcome, Owners, ScimClient, apply_operation};
 use crate::audit::AuditContext;
 use crate::clock::Clock;
-use crate::detect::{channel_fingerprint, entry_fingerprint};
-use crate::map::fields::keep_create_only;
-use crate::map::{map_user, mapped_attributes};
-use crate::plan::{Candidate, plan_users};
-use crate::run::{CycleError, outcome_unknown, schedule_retry};
+use crate::detect::{Fingerprinted, channel_fingerprint, entry_fingerprint};
+use crate::map::mapped_attributes;
+use crate::plan::{Candidate, plan_users, refuse_shared_user_names};
+use crate::run::{CycleError, map_candidate, outcome_unknown, schedule_retry};
 use crate::source::{normalize_dn, read_user_entry};
 use crate::state::Store;
 
@@ -71,31 +70,11 @@ pub async fn sync_user(
         .collect();
     let plan = match entry {
         Some(Ok(entry)) => {
-            let mut user = map_user(
-                &entry,
-                &channel.attribute_mapping,
-                &channel.extension_mapping,
-                &settings.account_status,
-            );
-            if let (Ok(user), Some(applied)) = (
-                &mut user,
-                by_guid
-                    .get(&entry.guid)
-                    .and_then(|r| r.applied_image.as_ref()),
-            ) {
-                keep_create_only(
-                    &mut user.image,
-                    applied,
-                    &channel.attribute_mapping,
-                    &channel.extension_mapping,
-                );
-            }
-            let candidate = Candidate {
+            let item = Fingerprinted {
                 fingerprint: entry_fingerprint(&fingerprint, &entry),
-                mapped: user.map_err(|e| e.to_string()),
-                guid: entry.guid,
-                dn: entry.dn,
+                entry,
             };
+            let candidate = map_candidate(item, channel, &settings, &by_guid);
             plan_users(
                 vec![candidate],
                 Vec::new(),
@@ -131,6 +110,8 @@ pub async fn sync_user(
             None => return Ok(None),
         },
     };
+    let mut plan = plan;
+    refuse_shared_user_names(&mut plan, &heads);
     let Some(mut operation) = plan.operations.into_iter().next() else {
         return Ok(None);
     };
@@ -157,9 +138,35 @@ pub async fn sync_user(
         };
         store.journal_operations(&key, &[entry]).await?;
     }
-    let mut applied = apply_operation(&client, &operation, existing, &connection.options).await;
+    let owners = Owners::from_records(&heads);
+    let mut applied =
+        apply_operation(&client, &operation, existing, &connection.options, &owners).await;
     if let Some(record) = &mut applied.record {
         schedule_retry(record, clock.now_ms());
+    }
+    if let Some(failure) = applied.target_failure
+        && let Err(e) = client.probe().await
+        && e.target_unavailable()
+    {
+        // The target is down: the record keeps what it had, and its journal entry stays when
+        // the target may have acted.
+        if !failure.outcome_unknown && writes {
+            store
+                .close_journal_entries(&key, std::slice::from_ref(&operation.guid))
+                .await?;
+        }
+        let reason = format!(
+            "target unreachable: {}; nothing was counted against the record",
+            CheckFailure::from(e)
+        );
+        return Ok(Some(OneUser {
+            operation,
+            applied: Some(Applied {
+                record: existing.cloned(),
+                outcome: Outcome::Failed(reason),
+                target_failure: Some(failure),
+            }),
+        }));
     }
     match &applied.record {
         Some(record) if existing != Some(record) || writes => {

@@ -13,19 +13,19 @@ use scimbridge_model::{
     RecordStatus, SyncState, retry_backoff_ms,
 };
 
-use crate::apply::groups::{GroupOutcome, GroupSettings, apply_group_operation};
-use crate::apply::{Outcome, ScimClient, ScimClientError, apply_operation, bulk};
+use crate::apply::groups::{AppliedGroup, GroupOutcome, GroupSettings, apply_group_operation};
+use crate::apply::{Outcome, Owners, ScimClient, ScimClientError, apply_operation, bulk};
 use crate::audit::AuditContext;
 use crate::clock::Clock;
 use crate::detect::{
-    channel_fingerprint, defer_retries, detect, detect_incremental, duplicate_guids,
+    Fingerprinted, channel_fingerprint, defer_retries, detect, detect_incremental, duplicate_guids,
 };
 use crate::latency::Histogram;
 use crate::map::fields::keep_create_only;
 use crate::map::{map_user, mapped_attributes};
-use crate::plan::groups::{desired_groups, plan_groups};
-use crate::plan::guard::{hold_mass_blanking, hold_mass_deprovisioning};
-use crate::plan::{Candidate, plan_users};
+use crate::plan::groups::{Members, desired_groups, plan_groups};
+use crate::plan::guard::{GuardInput, guard_groups, guard_users};
+use crate::plan::{Candidate, plan_users, refuse_shared_user_names};
 use crate::source::ldap::{self, KnownUser};
 use crate::source::{SourceError, SourceScan, ldif, normalize_dn};
 use crate::state::{Store, StoreError};
@@ -77,8 +77,12 @@ pub struct CycleReport {
     pub events: Vec<AuditEvent>,
     /// How long the target took to answer the cycle's requests.
     pub request_latency: Histogram,
-    /// Operations left undone because the cycle was told to stop; the next cycle does them.
+    /// Operations left undone because the cycle was told to stop, or because the target was
+    /// found down; the next cycle does them.
     pub not_sent: u64,
+    /// Why the target was found down (no connection, credentials refused, errors to
+    /// everything): the cycle stopped there and counted those operations against no record.
+    pub outage: Option<String>,
 }
 
 /// What applying a channel's plan gave.
@@ -89,6 +93,7 @@ struct Applied {
     events: Vec<AuditEvent>,
     request_latency: Histogram,
     not_sent: u64,
+    outage: Option<String>,
 }
 
 /// A channel's plan with what it was computed from.
@@ -106,6 +111,12 @@ pub struct ChannelPlan {
     pub read: SourceRead,
     /// Operations an interrupted cycle sent and never settled; this plan tries them again.
     pub unsettled: Vec<JournalEntry>,
+    /// GUIDs of the users in the source location now.
+    pub in_scope: HashSet<String>,
+    /// GUIDs of held operations an operator approved.
+    pub approved: HashSet<String>,
+    /// Why the read may be incomplete (see `SourceScan::suspect`).
+    pub suspect_read: Option<String>,
 }
 
 /// How a channel's data store was read, and where the next incremental read starts.
@@ -164,27 +175,7 @@ pub async fn plan_channel(
     )
     .await?;
     let provisioned = heads.iter().filter(|r| r.target_id.is_some()).count();
-    if scan.complete && scan.users.is_empty() && provisioned > 0 {
-        return Err(CycleError::Refused(format!(
-            "data store \"{}\" returned no users below {} while {provisioned} are provisioned; \
-             refusing to deprovision everyone (check the data store and the source location)",
-            data_store.name, channel.source_location.base_dn
-        )));
-    }
-    if !scan.complete && provisioned > 1 {
-        let removed: HashSet<&str> = scan.removed_guids.iter().map(String::as_str).collect();
-        let all_gone = heads
-            .iter()
-            .filter(|r| r.target_id.is_some())
-            .all(|r| removed.contains(r.guid.as_str()));
-        if all_gone {
-            return Err(CycleError::Refused(format!(
-                "data store \"{}\" says every one of the {provisioned} provisioned users is gone; \
-                 refusing to deprovision everyone (check the data store and the source location)",
-                data_store.name
-            )));
-        }
-    }
+    refuse_to_empty_the_target(&scan, &heads, provisioned, channel, data_store)?;
     let group_records = store.group_records(&key).await?;
     let provisioned_groups = group_records
         .iter()
@@ -210,6 +201,10 @@ pub async fn plan_channel(
                 .map(|(dn, guid)| (dn.as_str(), guid.as_str())),
         )
         .collect();
+    let in_scope: HashSet<String> = users_by_dn
+        .iter()
+        .map(|(_, guid)| (*guid).to_owned())
+        .collect();
     let desired_groups = desired_groups(&scan.groups, &users_by_dn);
     let group_failures = scan
         .group_failures
@@ -219,20 +214,25 @@ pub async fn plan_channel(
     for (guid, dn) in duplicate_guids(&scan.users) {
         tracing::warn!(channel = %key, %guid, %dn, "entry GUID appears twice; the second entry is ignored");
     }
+    let suspect_read = scan.suspect.clone();
     let mut changes = if scan.complete {
         detect(scan.users, &heads, &fingerprint)
     } else {
         detect_incremental(scan.users, &scan.removed_guids, &heads, &fingerprint)
     };
 
-    // Entries that cannot be keyed by GUID are keyed by DN so that they fail alone, on the record.
+    // Entries that cannot be keyed by GUID are keyed by DN so that they fail alone, on the
+    // record; the record of the user at that DN is not a leaver: its entry is there, unreadable.
     let failure_keys: Vec<String> = scan
         .failures
         .iter()
         .map(|f| format!("dn:{}", normalize_dn(&f.dn)))
         .collect();
-    changes.removed.retain(|r| !failure_keys.contains(&r.guid));
-    let waiting_retry = defer_retries(&mut changes, &heads, now_ms);
+    let failure_dns: HashSet<String> = scan.failures.iter().map(|f| normalize_dn(&f.dn)).collect();
+    changes
+        .removed
+        .retain(|r| !failure_keys.contains(&r.guid) && !failure_dns.contains(&normalize_dn(&r.dn)));
+    defer_retries(&mut changes, &heads, now_ms);
     let head_guids: HashSet<&str> = heads.iter().map(|r| r.guid.as_str()).collect();
     let wanted: Vec<String> = changes
         .added
@@ -243,6 +243,13 @@ pub async fn plan_channel(
         .chain(failure_keys.iter().cloned())
         .filter(|guid| head_guids.contains(guid.as_str()))
         .collect();
+    // Failed records this cycle does not retry (their backoff runs, or the read did not return
+    // them) wait for a later one, whatever the change detection.
+    let retried: HashSet<&str> = wanted.iter().map(String::as_str).collect();
+    let waiting_retry = heads
+        .iter()
+        .filter(|r| r.status == RecordStatus::Failed && !retried.contains(r.guid.as_str()))
+        .count() as u64;
     let mut records = store.records_by_guid(&key, &wanted).await?;
     outcome_unknown(&mut records, &unsettled_by_guid);
     let by_guid: HashMap<String, Record> = records
@@ -259,34 +266,7 @@ pub async fn plan_channel(
         .added
         .into_iter()
         .chain(changes.modified)
-        .map(|item| {
-            let mut mapped = map_user(
-                &item.entry,
-                &channel.attribute_mapping,
-                &channel.extension_mapping,
-                &settings.account_status,
-            );
-            // Create-only fields keep what the target was given when the user was created.
-            if let (Ok(user), Some(applied)) = (
-                &mut mapped,
-                by_guid
-                    .get(&item.entry.guid)
-                    .and_then(|r| r.applied_image.as_ref()),
-            ) {
-                keep_create_only(
-                    &mut user.image,
-                    applied,
-                    &channel.attribute_mapping,
-                    &channel.extension_mapping,
-                );
-            }
-            Candidate {
-                mapped: mapped.map_err(|e| e.to_string()),
-                guid: item.entry.guid,
-                dn: item.entry.dn,
-                fingerprint: item.fingerprint,
-            }
-        })
+        .map(|item| map_candidate(item, channel, &settings, &by_guid))
         .collect();
     for (failure, key) in scan.failures.into_iter().zip(failure_keys) {
         candidates.push(Candidate {
@@ -303,6 +283,7 @@ pub async fn plan_channel(
         &connection.options,
         changes.unchanged,
     );
+    refuse_shared_user_names(&mut plan, &heads);
     plan.waiting_retry = waiting_retry;
     for op in &mut plan.operations {
         if let Some(entry) = unsettled_by_guid.get(op.guid.as_str()) {
@@ -320,12 +301,31 @@ pub async fn plan_channel(
         .filter(|h| h.approved)
         .map(|h| h.guid)
         .collect();
-    hold_mass_deprovisioning(&mut plan, provisioned, &connection.guard, &approved);
-    hold_mass_blanking(&mut plan, &by_guid, &connection.guard, &approved);
+    let guard = GuardInput {
+        settings: &connection.guard,
+        approved: &approved,
+        provisioned,
+        suspect_read: suspect_read.as_deref(),
+    };
+    guard_users(&mut plan, &by_guid, &guard);
     // Without a group base DN the channel leaves groups alone, including those it provisioned
     // before: taking the setting out is not a reason to delete them.
     if channel.source_location.group_base_dn.is_some() {
-        plan.group_operations = plan_groups(&desired_groups, &group_records, &user_targets(&heads));
+        let leaving: HashSet<&str> = plan
+            .operations
+            .iter()
+            .filter(|o| {
+                matches!(
+                    o.operation,
+                    Operation::Disable { .. } | Operation::Delete { .. }
+                )
+            })
+            .map(|o| o.guid.as_str())
+            .collect();
+        let members = Members::of(&heads, &in_scope, &leaving);
+        let operations = plan_groups(&desired_groups, &group_records, &members);
+        (plan.group_operations, plan.held_groups) =
+            guard_groups(operations, &group_records, &guard);
     }
     Ok(ChannelPlan {
         plan,
@@ -335,7 +335,78 @@ pub async fn plan_channel(
         group_failures,
         read,
         unsettled,
+        in_scope,
+        approved,
+        suspect_read,
     })
+}
+
+/// A read that would deprovision every provisioned user stops the cycle: that is a directory or
+/// a source location gone wrong, not the company emptied.
+fn refuse_to_empty_the_target(
+    scan: &SourceScan,
+    heads: &[Record],
+    provisioned: usize,
+    channel: &Channel,
+    data_store: &DataStore,
+) -> Result<(), CycleError> {
+    if scan.complete && scan.users.is_empty() && provisioned > 0 {
+        return Err(CycleError::Refused(format!(
+            "data store \"{}\" returned no users below {} while {provisioned} are provisioned; \
+             refusing to deprovision everyone (check the data store and the source location)",
+            data_store.name, channel.source_location.base_dn
+        )));
+    }
+    if !scan.complete && provisioned > 1 {
+        let removed: HashSet<&str> = scan.removed_guids.iter().map(String::as_str).collect();
+        let all_gone = heads
+            .iter()
+            .filter(|r| r.target_id.is_some())
+            .all(|r| removed.contains(r.guid.as_str()));
+        if all_gone {
+            return Err(CycleError::Refused(format!(
+                "data store \"{}\" says every one of the {provisioned} provisioned users is gone; \
+                 refusing to deprovision everyone (check the data store and the source location)",
+                data_store.name
+            )));
+        }
+    }
+    Ok(())
+}
+
+/// Maps a changed entry to the user the target should hold. Create-only fields keep what the
+/// target was given when the user was created.
+pub(crate) fn map_candidate(
+    item: Fingerprinted,
+    channel: &Channel,
+    settings: &EffectiveSourceSettings,
+    records: &HashMap<String, Record>,
+) -> Candidate {
+    let mut mapped = map_user(
+        &item.entry,
+        &channel.attribute_mapping,
+        &channel.extension_mapping,
+        &settings.account_status,
+    );
+    if let (Ok(user), Some(applied)) = (
+        &mut mapped,
+        records
+            .get(&item.entry.guid)
+            .and_then(|r| r.applied_image.as_ref()),
+    ) {
+        keep_create_only(
+            &mut user.image,
+            applied,
+            &channel.attribute_mapping,
+            &channel.extension_mapping,
+        );
+    }
+    Candidate {
+        mapped: mapped.map_err(|e| e.to_string()),
+        guid: item.entry.guid,
+        dn: item.entry.dn,
+        fingerprint: item.fingerprint,
+    }
 }
 
 /// A record whose last operation was sent and never settled is retried like a failed one:
@@ -484,15 +555,6 @@ fn journal_entries(units: &[Unit], audit: &AuditContext<'_>) -> Vec<JournalEntry
         .collect()
 }
 
-/// GUID → target id of every user now in the target (active or disabled).
-fn user_targets(records: &[Record]) -> HashMap<String, String> {
-    records
-        .iter()
-        .filter(|r| matches!(r.status, RecordStatus::Provisioned | RecordStatus::Disabled))
-        .filter_map(|r| r.target_id.clone().map(|t| (r.guid.clone(), t)))
-        .collect()
-}
-
 /// Whether the next read may continue from the stored state: the channel settings are the
 /// ones it was taken under, and no full reconciliation is due (`hours` 0: never due).
 pub fn incremental_allowed(state: &SyncState, fingerprint: &str, hours: u32, now_ms: i64) -> bool {
@@ -519,18 +581,29 @@ async fn read_source(
     match data_store.store_type {
         DataStoreType::Ldif => {
             let path = data_store.path.as_deref().unwrap_or_default();
-            let scan = ldif::scan_file(
+            // The file read by the last cycle that was applied, to recognise this one cut short.
+            let last_read = previous
+                .filter(|state| state.mechanism == ChangeDetection::FullScan.name())
+                .and_then(|state| ldif::FileSignature::decode(&state.cursor));
+            let file = ldif::read_file(
                 &data_store.name,
                 Path::new(path),
                 settings,
                 &channel.source_location,
-            )?;
+                last_read.as_ref(),
+            )
+            .await?;
             let read = SourceRead {
                 mechanism: ChangeDetection::FullScan,
                 full: true,
-                next_state: None,
+                next_state: Some(SyncState {
+                    mechanism: ChangeDetection::FullScan.name().to_owned(),
+                    cursor: file.signature.encode(),
+                    settings_fingerprint: fingerprint.to_owned(),
+                    last_full_read_ms: now_ms,
+                }),
             };
-            Ok((scan, read))
+            Ok((file.scan, read))
         }
         DataStoreType::Ldap => {
             // A cursor belongs to the directory it was taken from: other hosts, a full read.
@@ -625,10 +698,16 @@ pub async fn run_cycle(
             events,
             request_latency,
             not_sent,
+            outage,
         }) => {
-            let stopped = (not_sent > 0).then(|| {
-                format!("stopped early: {not_sent} operations not done; the next cycle does them")
-            });
+            let stopped = match &outage {
+                Some(reason) => Some(outage_text(reason, not_sent)),
+                None => (not_sent > 0).then(|| {
+                    format!(
+                        "stopped early: {not_sent} operations not done; the next cycle does them"
+                    )
+                }),
+            };
             store
                 .end_cycle(cycle_id, finished, &summary, stopped.as_deref())
                 .await?;
@@ -642,6 +721,7 @@ pub async fn run_cycle(
                 events,
                 request_latency,
                 not_sent,
+                outage,
             })
         }
         Err(error) => {
@@ -655,6 +735,65 @@ pub async fn run_cycle(
     }
 }
 
+/// How a cycle that found the target down is described in the history and by `channels`.
+pub fn outage_text(reason: &str, not_sent: u64) -> String {
+    format!(
+        "target unreachable: {reason}; {not_sent} operations not sent and counted against no \
+         record: the next cycle sends them"
+    )
+}
+
+/// Operations in flight that fail for a reason that may be the target's, before a probe says
+/// whether the target is down (they are then nobody's failure) or the records are at fault.
+const IN_DOUBT_LIMIT: usize = 3;
+
+/// Decides, when operations keep failing for reasons that may be the target's, whether the
+/// target is down: one probe request that any working target answers.
+#[derive(Default)]
+struct OutageWatch {
+    /// Why the target was found down; once set, nothing more is sent this cycle.
+    down: std::sync::OnceLock<String>,
+}
+
+impl OutageWatch {
+    fn is_down(&self) -> bool {
+        self.down.get().is_some()
+    }
+
+    /// Probes the target; `true` (and nothing more is sent) when it is down.
+    async fn target_down(&self, client: &ScimClient) -> bool {
+        if self.is_down() {
+            return true;
+        }
+        match client.probe().await {
+            Err(e) if e.target_unavailable() => {
+                let hint = crate::apply::CheckFailure::from(e);
+                tracing::error!(error = %hint, "the target is down; the cycle stops");
+                let _ = self.down.set(hint.to_string());
+                true
+            }
+            _ => false,
+        }
+    }
+
+    fn reason(self) -> Option<String> {
+        self.down.into_inner()
+    }
+}
+
+/// What the units of a cycle gave back: the operations that were sent with what applying them
+/// gave, and the GUIDs of those left unsent because the cycle was told to stop.
+type UnitResult<'a> = (
+    Vec<(
+        &'a PlannedOperation,
+        Option<&'a Record>,
+        crate::apply::Applied,
+    )>,
+    Vec<&'a PlannedOperation>,
+);
+
+/// Runs the channel's plan against the target: the user operations, then the groups, then what
+/// waits (held operations, unsettled journal entries, the cursor).
 async fn run_planned(
     store: &dyn Store,
     connection: &Connection,
@@ -674,12 +813,19 @@ async fn run_planned(
         group_failures,
         read,
         unsettled,
+        in_scope,
+        approved,
+        suspect_read,
     } = plan_channel(store, connection, channel, data_store, now_ms).await?;
     tracing::info!(channel = %key, source = %read.describe(), "data store read");
+    if let Some(suspect) = &suspect_read {
+        tracing::warn!(channel = %key, %suspect, "the data store read may be incomplete; what it would deprovision, clear or remove is held");
+    }
     for entry in &unsettled {
         tracing::warn!(channel = %key, user = %entry.label, operation = %entry.operation, cycle = entry.cycle_id, "an interrupted cycle sent this operation and never settled it; checking the target before sending it again");
     }
     let client = ScimClient::new(&connection.target, Duration::from_secs(channel.timeout))?;
+    let outage = OutageWatch::default();
     let by_guid: HashMap<&str, &Record> = records.iter().map(|r| (r.guid.as_str(), r)).collect();
     let mut summary = CycleSummary {
         unchanged: plan.unchanged,
@@ -693,6 +839,8 @@ async fn run_planned(
         .filter(|o| o.operation.writes_target())
         .count() as u64;
     progress.begin(key, writes);
+    // A target user belongs to one entry: every user the channel links, and those it creates.
+    let owners = Owners::from_records(&store.record_heads(key).await?);
     // Creates go in SCIM Bulk requests when the target offers Bulk (and users are identified
     // by userName, so that a chunk is looked up with one filter); everything else one by one.
     let bulk = if connection.target.use_bulk
@@ -745,116 +893,164 @@ async fn run_planned(
     // Up to max_threads units in flight over the client's one connection pool; each record is
     // saved as soon as its operation settles.
     let group_rides = rides.as_ref().map(|(r, _)| r);
-    let not_sent = std::sync::atomic::AtomicU64::new(0);
     // Units journaled so far, a batch at a time ahead of sending.
     let journaled = tokio::sync::Mutex::new(0usize);
-    let mut settled = stream::iter(units.iter().enumerate().map(|(index, unit)| {
-        let client = &client;
-        let by_guid = &by_guid;
-        let not_sent = &not_sent;
-        let journaled = &journaled;
-        let units = &units;
-        async move {
-            if progress.should_stop() {
-                let count = unit.operations().len() as u64;
-                not_sent.fetch_add(count, std::sync::atomic::Ordering::Relaxed);
-                return Ok(Vec::new());
-            }
-            // Journaled before anything is sent: a crash from here on leaves an operation the
-            // next cycle knows to check.
-            {
-                let mut journaled = journaled.lock().await;
-                if *journaled <= index {
-                    let batch = &units[*journaled..(*journaled + JOURNAL_BATCH).min(units.len())];
-                    store
-                        .journal_operations(key, &journal_entries(batch, audit))
-                        .await?;
-                    *journaled += batch.len();
+    let mut not_sent: u64 = 0;
+    let mut settled = {
+        stream::iter(units.iter().enumerate().map(|(index, unit)| {
+            let outage = &outage;
+            let client = &client;
+            let by_guid = &by_guid;
+            let journaled = &journaled;
+            let units = &units;
+            let owners = &owners;
+            async move {
+                if progress.should_stop() || outage.is_down() {
+                    return Ok::<UnitResult, CycleError>((Vec::new(), unit.operations()));
                 }
-            }
-            let ops: Vec<(&PlannedOperation, Option<&Record>)> = unit
-                .operations()
-                .into_iter()
-                .map(|op| (op, by_guid.get(op.guid.as_str()).copied()))
-                .collect();
-            let results = match &unit {
-                Unit::One(op) => {
-                    vec![apply_operation(client, op, ops[0].1, &connection.options).await]
-                }
-                Unit::Bulk(_) => {
-                    bulk::create_users(
-                        client,
-                        &ops,
-                        &connection.options,
-                        max_payload_size,
-                        group_rides,
-                    )
-                    .await
-                }
-            };
-            let mut done = Vec::with_capacity(ops.len());
-            for ((op, existing), mut applied) in ops.into_iter().zip(results) {
-                if let Some(record) = &mut applied.record {
-                    schedule_retry(record, now_ms);
-                }
-                match &applied.record {
-                    // A settled write is always saved: its journal entry is closed next.
-                    Some(record) if existing != Some(record) || op.operation.writes_target() => {
-                        store.save_record(key, record).await?
+                // Journaled before anything is sent: a crash from here on leaves an operation
+                // the next cycle knows to check.
+                {
+                    let mut journaled = journaled.lock().await;
+                    if *journaled <= index {
+                        let batch =
+                            &units[*journaled..(*journaled + JOURNAL_BATCH).min(units.len())];
+                        store
+                            .journal_operations(key, &journal_entries(batch, audit))
+                            .await?;
+                        *journaled += batch.len();
                     }
-                    Some(_) => {}
-                    None if existing.is_some() => store.delete_record(key, &op.guid).await?,
-                    None => {}
                 }
-                done.push((op, existing, applied));
+                let ops: Vec<(&PlannedOperation, Option<&Record>)> = unit
+                    .operations()
+                    .into_iter()
+                    .map(|op| (op, by_guid.get(op.guid.as_str()).copied()))
+                    .collect();
+                let results = match &unit {
+                    Unit::One(op) => {
+                        vec![
+                            apply_operation(client, op, ops[0].1, &connection.options, owners)
+                                .await,
+                        ]
+                    }
+                    Unit::Bulk(_) => {
+                        bulk::create_users(
+                            client,
+                            &ops,
+                            &connection.options,
+                            max_payload_size,
+                            group_rides,
+                            owners,
+                        )
+                        .await
+                    }
+                };
+                let mut done = Vec::with_capacity(ops.len());
+                for ((op, existing), mut applied) in ops.into_iter().zip(results) {
+                    if let Some(record) = &mut applied.record {
+                        schedule_retry(record, now_ms);
+                    }
+                    // A failure that may be the target's waits for the cycle's verdict.
+                    if applied.target_failure.is_none() {
+                        save_user_record(store, key, op, existing, &applied).await?;
+                    }
+                    done.push((op, existing, applied));
+                }
+                Ok((done, Vec::new()))
             }
-            Ok::<_, CycleError>(done)
-        }
-    }))
-    .buffer_unordered(channel.max_threads.max(1) as usize);
+        }))
+        .buffer_unordered(channel.max_threads.max(1) as usize)
+    };
     // Journal entries of settled operations, closed a batch at a time: a crash before a batch
     // is closed only makes the next cycle check those users in the target once more.
     let mut settled_guids: Vec<String> = Vec::new();
+    let mut in_doubt: Vec<(&PlannedOperation, Option<&Record>, crate::apply::Applied)> = Vec::new();
+    let mut settle = async |op: &PlannedOperation,
+                            existing: Option<&Record>,
+                            applied: crate::apply::Applied,
+                            settled_guids: &mut Vec<String>|
+           -> Result<(), CycleError> {
+        if op.operation.writes_target() {
+            settled_guids.push(op.guid.clone());
+        }
+        if settled_guids.len() >= JOURNAL_CLOSE_BATCH {
+            store.close_journal_entries(key, settled_guids).await?;
+            settled_guids.clear();
+        }
+        events.extend(audit.user(op, &applied, existing));
+        match &applied.outcome {
+            Outcome::Failed(reason) => {
+                tracing::warn!(channel = %key, user = op.label(), operation = op.operation.verb(), %reason, "record failed");
+                failures.push((op.label().to_owned(), reason.clone()));
+            }
+            Outcome::Blocked
+                if existing.and_then(|r| r.last_error.as_deref()) != Some(op.reason.as_str()) =>
+            {
+                // Once per record, not once per cycle.
+                tracing::warn!(channel = %key, user = op.label(), reason = %op.reason, "action blocked by a provisioning option");
+            }
+            _ => tracing::debug!(channel = %key, "{op}"),
+        }
+        if op.operation != Operation::Refresh {
+            applied.outcome.count(&mut summary);
+        }
+        if op.operation.writes_target() {
+            progress.advance(op, &applied.outcome);
+        }
+        Ok(())
+    };
     while let Some(result) = settled.next().await {
-        for (op, existing, applied) in result? {
-            if op.operation.writes_target() {
-                settled_guids.push(op.guid.clone());
-            }
-            if settled_guids.len() >= JOURNAL_CLOSE_BATCH {
-                store.close_journal_entries(key, &settled_guids).await?;
-                settled_guids.clear();
-            }
-            events.extend(audit.user(op, &applied, existing));
-            match &applied.outcome {
-                Outcome::Failed(reason) => {
-                    tracing::warn!(channel = %key, user = op.label(), operation = op.operation.verb(), %reason, "record failed");
-                    failures.push((op.label().to_owned(), reason.clone()));
+        let (done, unsent) = result?;
+        not_sent += unsent.len() as u64;
+        close_unsent(store, key, &unsent).await?;
+        for (op, existing, applied) in done {
+            if applied.target_failure.is_none() {
+                // The target answers: the failures in doubt were the records' own.
+                for (op, existing, applied) in in_doubt.drain(..) {
+                    save_user_record(store, key, op, existing, &applied).await?;
+                    settle(op, existing, applied, &mut settled_guids).await?;
                 }
-                Outcome::Blocked
-                    if existing.and_then(|r| r.last_error.as_deref())
-                        != Some(op.reason.as_str()) =>
-                {
-                    // Once per record, not once per cycle.
-                    tracing::warn!(channel = %key, user = op.label(), reason = %op.reason, "action blocked by a provisioning option");
+                settle(op, existing, applied, &mut settled_guids).await?;
+                continue;
+            }
+            if outage.is_down() {
+                // Sent while the target was found down: nobody's failure.
+                left_in_doubt(store, key, op, &applied, &mut not_sent).await?;
+                continue;
+            }
+            in_doubt.push((op, existing, applied));
+            if in_doubt.len() < IN_DOUBT_LIMIT {
+                continue;
+            }
+            let down = outage.target_down(&client).await;
+            for (op, existing, applied) in in_doubt.drain(..) {
+                if down {
+                    left_in_doubt(store, key, op, &applied, &mut not_sent).await?;
+                } else {
+                    save_user_record(store, key, op, existing, &applied).await?;
+                    settle(op, existing, applied, &mut settled_guids).await?;
                 }
-                _ => tracing::debug!(channel = %key, "{op}"),
-            }
-            if op.operation != Operation::Refresh {
-                applied.outcome.count(&mut summary);
-            }
-            if op.operation.writes_target() {
-                progress.advance(op, &applied.outcome);
             }
         }
     }
     drop(settled);
+    let down = !in_doubt.is_empty() && outage.target_down(&client).await;
+    for (op, existing, applied) in in_doubt.drain(..) {
+        if down {
+            left_in_doubt(store, key, op, &applied, &mut not_sent).await?;
+        } else {
+            save_user_record(store, key, op, existing, &applied).await?;
+            settle(op, existing, applied, &mut settled_guids).await?;
+        }
+    }
     store.close_journal_entries(key, &settled_guids).await?;
     progress.end();
-    let not_sent = not_sent.into_inner();
-    if not_sent > 0 {
-        // Told to stop: what settled is saved; groups, held operations and the cursor wait
-        // for the next cycle, which plans the unsent operations again.
-        tracing::warn!(channel = %key, not_done = not_sent, "cycle stopped early; the next cycle does the rest");
+    if not_sent > 0 || outage.is_down() {
+        // Told to stop, or the target is down: what settled is saved; groups, held operations
+        // and the cursor wait for the next cycle, which plans the unsent operations again.
+        if !outage.is_down() {
+            tracing::warn!(channel = %key, not_done = not_sent, "cycle stopped early; the next cycle does the rest");
+        }
         store.record_audit_events(&events).await?;
         summary.requests = client.requests();
         return Ok(Applied {
@@ -864,6 +1060,7 @@ async fn run_planned(
             events,
             request_latency: client.request_latency(),
             not_sent,
+            outage: outage.reason(),
         });
     }
     if let Some((rides, created)) = &rides {
@@ -877,6 +1074,15 @@ async fn run_planned(
                 record.members.dedup();
             }
             store.save_group_record(key, &record).await?;
+            let planned = plan.group_operations.iter().find(|g| g.guid == record.guid);
+            if let Some(op) = planned {
+                let applied = AppliedGroup {
+                    record: Some(record),
+                    outcome: GroupOutcome::Created,
+                    target_failure: None,
+                };
+                events.extend(audit.group(op, &applied, None));
+            }
         }
     }
 
@@ -886,38 +1092,52 @@ async fn run_planned(
         summary.groups_failed += 1;
         failures.push((format!("group {dn}"), reason));
     }
+    let mut held_groups = Vec::new();
     if channel.source_location.group_base_dn.is_some()
         && (!desired_groups.is_empty() || !group_records.is_empty())
     {
         let records = store.record_heads(key).await?;
         // Read again: groups created with the users' Bulk requests are in there now.
         let group_records = store.group_records(key).await?;
-        let operations = plan_groups(&desired_groups, &group_records, &user_targets(&records));
+        let members = Members::of(&records, &in_scope, &HashSet::new());
+        let guard = GuardInput {
+            settings: &connection.guard,
+            approved: &approved,
+            provisioned: records.iter().filter(|r| r.target_id.is_some()).count(),
+            suspect_read: suspect_read.as_deref(),
+        };
+        let (operations, held) = guard_groups(
+            plan_groups(&desired_groups, &group_records, &members),
+            &group_records,
+            &guard,
+        );
+        held_groups = held;
         let existing: HashMap<&str, &GroupRecord> =
             group_records.iter().map(|r| (r.guid.as_str(), r)).collect();
         let settings = GroupSettings {
             membership: connection.target.group_membership_handling,
             chunk_size: connection.target.group_member_chunk_size.max(1) as usize,
         };
-        let mut settled = stream::iter(operations.iter().map(|op| {
-            let existing = existing.get(op.guid.as_str()).copied();
-            let client = &client;
-            async move {
-                let applied = apply_group_operation(client, op, existing, settings).await;
-                match &applied.record {
-                    Some(record) if existing != Some(record) => {
-                        store.save_group_record(key, record).await?
+        let mut settled = {
+            stream::iter(operations.iter().map(|op| {
+                let outage = &outage;
+                let existing = existing.get(op.guid.as_str()).copied();
+                let client = &client;
+                async move {
+                    if outage.is_down() {
+                        return Ok::<_, CycleError>(None);
                     }
-                    Some(_) => {}
-                    None if existing.is_some() => store.delete_group_record(key, &op.guid).await?,
-                    None => {}
+                    let applied = apply_group_operation(client, op, existing, settings).await;
+                    if applied.target_failure.is_none() {
+                        save_group_record(store, key, op, existing, &applied).await?;
+                    }
+                    Ok(Some((op, applied)))
                 }
-                Ok::<_, CycleError>((op, applied))
-            }
-        }))
-        .buffer_unordered(channel.max_threads.max(1) as usize);
-        while let Some(result) = settled.next().await {
-            let (op, applied) = result?;
+            }))
+            .buffer_unordered(channel.max_threads.max(1) as usize)
+        };
+        let mut in_doubt: Vec<(&PlannedGroupOperation, AppliedGroup)> = Vec::new();
+        let mut settle_group = |op: &PlannedGroupOperation, applied: AppliedGroup| {
             events.extend(audit.group(op, &applied, existing.get(op.guid.as_str()).copied()));
             match &applied.outcome {
                 GroupOutcome::Created => summary.groups_created += 1,
@@ -934,16 +1154,74 @@ async fn run_planned(
             if !matches!(applied.outcome, GroupOutcome::Failed(_)) {
                 tracing::debug!(channel = %key, "{op}");
             }
+        };
+        while let Some(result) = settled.next().await {
+            let Some((op, applied)) = result? else {
+                not_sent += 1;
+                continue;
+            };
+            if applied.target_failure.is_none() {
+                for (op, applied) in in_doubt.drain(..) {
+                    let existing = existing.get(op.guid.as_str()).copied();
+                    save_group_record(store, key, op, existing, &applied).await?;
+                    settle_group(op, applied);
+                }
+                settle_group(op, applied);
+                continue;
+            }
+            if outage.is_down() {
+                not_sent += 1;
+                continue;
+            }
+            in_doubt.push((op, applied));
+            if in_doubt.len() < IN_DOUBT_LIMIT {
+                continue;
+            }
+            let down = outage.target_down(&client).await;
+            for (op, applied) in in_doubt.drain(..) {
+                if down {
+                    not_sent += 1;
+                } else {
+                    let existing = existing.get(op.guid.as_str()).copied();
+                    save_group_record(store, key, op, existing, &applied).await?;
+                    settle_group(op, applied);
+                }
+            }
+        }
+        drop(settled);
+        let down = !in_doubt.is_empty() && outage.target_down(&client).await;
+        for (op, applied) in in_doubt.drain(..) {
+            if down {
+                not_sent += 1;
+            } else {
+                let existing = existing.get(op.guid.as_str()).copied();
+                save_group_record(store, key, op, existing, &applied).await?;
+                settle_group(op, applied);
+            }
+        }
+        if outage.is_down() {
+            store.record_audit_events(&events).await?;
+            summary.requests = client.requests();
+            return Ok(Applied {
+                summary,
+                failures,
+                source: read.describe(),
+                events,
+                request_latency: client.request_latency(),
+                not_sent,
+                outage: outage.reason(),
+            });
         }
     }
     summary.requests = client.requests();
     // Held operations wait for an operator; approved ones were applied above.
-    summary.held = plan.held.len() as u64;
+    summary.held = (plan.held.len() + held_groups.len()) as u64;
     events.extend(
         plan.held
             .iter()
             .map(|op| audit.held(op, by_guid.get(op.guid.as_str()).copied())),
     );
+    events.extend(held_groups.iter().map(|op| audit.held_group(op)));
     // Unsettled operations this cycle did not send again (the user left the scope, or the
     // guard holds it): nothing more to learn from them; said once, then closed.
     let sent_again: HashSet<&str> = plan
@@ -973,6 +1251,14 @@ async fn run_planned(
             held_at_ms: now_ms,
             approved: false,
         })
+        .chain(held_groups.iter().map(|op| HeldOperation {
+            guid: op.guid.clone(),
+            label: op.display_name.clone(),
+            operation: op.operation.verb().to_owned(),
+            reason: op.reason.clone(),
+            held_at_ms: now_ms,
+            approved: false,
+        }))
         .collect();
     store.save_held_operations(key, &held).await?;
     // The cursor moves only once the changes it covers are applied: a crash before this line
@@ -989,7 +1275,83 @@ async fn run_planned(
         events,
         request_latency: client.request_latency(),
         not_sent: 0,
+        outage: None,
     })
+}
+
+/// Saves what a settled user operation left: a settled write is always saved (its journal
+/// entry is closed next), a dropped record deleted.
+async fn save_user_record(
+    store: &dyn Store,
+    key: &ChannelKey,
+    op: &PlannedOperation,
+    existing: Option<&Record>,
+    applied: &crate::apply::Applied,
+) -> Result<(), CycleError> {
+    match &applied.record {
+        Some(record) if existing != Some(record) || op.operation.writes_target() => {
+            store.save_record(key, record).await?
+        }
+        Some(_) => {}
+        None if existing.is_some() => store.delete_record(key, &op.guid).await?,
+        None => {}
+    }
+    Ok(())
+}
+
+async fn save_group_record(
+    store: &dyn Store,
+    key: &ChannelKey,
+    op: &PlannedGroupOperation,
+    existing: Option<&GroupRecord>,
+    applied: &AppliedGroup,
+) -> Result<(), CycleError> {
+    match &applied.record {
+        Some(record) if existing != Some(record) => store.save_group_record(key, record).await?,
+        Some(_) => {}
+        None if existing.is_some() => store.delete_group_record(key, &op.guid).await?,
+        None => {}
+    }
+    Ok(())
+}
+
+/// An operation sent while the target was found down: its record is left as it was (the
+/// failure is nobody's), and its journal entry stays open when the target may have acted, so
+/// that the next cycle checks the user before sending it again.
+async fn left_in_doubt(
+    store: &dyn Store,
+    key: &ChannelKey,
+    op: &PlannedOperation,
+    applied: &crate::apply::Applied,
+    not_sent: &mut u64,
+) -> Result<(), CycleError> {
+    *not_sent += 1;
+    let acted = applied.target_failure.is_some_and(|f| f.outcome_unknown);
+    if !acted && op.resumed_cycle.is_none() {
+        store
+            .close_journal_entries(key, std::slice::from_ref(&op.guid))
+            .await?;
+    }
+    Ok(())
+}
+
+/// Closes the journal entries of operations journaled ahead and then not sent (the cycle was
+/// told to stop): nothing was sent, so there is nothing to check. An entry an earlier,
+/// interrupted cycle left stays.
+async fn close_unsent(
+    store: &dyn Store,
+    key: &ChannelKey,
+    unsent: &[&PlannedOperation],
+) -> Result<(), CycleError> {
+    let guids: Vec<String> = unsent
+        .iter()
+        .filter(|op| op.operation.writes_target() && op.resumed_cycle.is_none())
+        .map(|op| op.guid.clone())
+        .collect();
+    if !guids.is_empty() {
+        store.close_journal_entries(key, &guids).await?;
+    }
+    Ok(())
 }
 
 #[cfg(test)]

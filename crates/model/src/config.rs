@@ -180,21 +180,34 @@ pub struct Connection {
     pub channels: Vec<Channel>,
 }
 
-/// The mass-change guard: a cycle that would deprovision too many users at once holds those
-/// operations for an operator to approve or discard, and applies the rest.
+/// The mass-change guard: a cycle that would deprovision users, clear their attributes, delete
+/// groups or empty them at a scale that looks like a mistake (a mapping typo, a source glitch, a
+/// cut export) holds those operations for an operator to approve or discard, and applies the rest.
+/// Each rule has an absolute count and a share; a share counts only from `percent_from` affected
+/// users (or groups, or members), so that small changes in small channels are not held.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(deny_unknown_fields, default)]
 pub struct GuardSettings {
     pub enabled: bool,
     /// More disables and deletes than this in one cycle of a channel are held.
     pub max_deprovisions: u64,
-    /// More than this share (in percent) of the channel's users in the target are held, once
-    /// at least `percent_from` users would go.
+    /// … or more than this share (in percent) of the channel's users in the target.
     pub max_deprovision_percent: u64,
+    /// The shares count only from this many affected users, groups or members.
     pub percent_from: u64,
     /// Updates that would clear the same attribute on more users than this in one cycle are
     /// held (a mapping or a directory export gone wrong).
     pub max_blanked: u64,
+    /// … or on more than this share of the channel's users in the target.
+    pub max_blanked_percent: u64,
+    /// More group deletes than this in one cycle are held.
+    pub max_group_deletes: u64,
+    /// … or more than this share of the channel's groups in the target.
+    pub max_group_delete_percent: u64,
+    /// A group that would lose more members than this in one cycle has its removals held.
+    pub max_member_removals: u64,
+    /// … or more than this share of its members in the target.
+    pub max_member_removal_percent: u64,
 }
 
 impl Default for GuardSettings {
@@ -202,20 +215,40 @@ impl Default for GuardSettings {
         GuardSettings {
             enabled: true,
             max_deprovisions: 500,
-            max_deprovision_percent: 50,
-            percent_from: 10,
+            max_deprovision_percent: 10,
+            percent_from: 5,
             max_blanked: 500,
+            max_blanked_percent: 10,
+            max_group_deletes: 100,
+            max_group_delete_percent: 10,
+            max_member_removals: 500,
+            max_member_removal_percent: 25,
         }
+    }
+}
+
+impl GuardSettings {
+    /// Each share setting with its name, to check that it is a percentage.
+    fn shares(&self) -> [(&'static str, u64); 4] {
+        [
+            ("max_deprovision_percent", self.max_deprovision_percent),
+            ("max_blanked_percent", self.max_blanked_percent),
+            ("max_group_delete_percent", self.max_group_delete_percent),
+            (
+                "max_member_removal_percent",
+                self.max_member_removal_percent,
+            ),
+        ]
     }
 }
 
 impl Connection {
     fn validate(&self, data_stores: &BTreeSet<String>, problems: &mut Vec<String>) {
         let at = format!("connection \"{}\"", self.name);
-        if self.guard.max_deprovision_percent > 100 {
-            problems.push(format!(
-                "{at}: guard.max_deprovision_percent must be between 0 and 100"
-            ));
+        for (name, percent) in self.guard.shares() {
+            if percent > 100 {
+                problems.push(format!("{at}: guard.{name} must be between 0 and 100"));
+            }
         }
         if self.name.trim().is_empty() {
             problems.push("a connection has an empty name".into());

@@ -122,6 +122,9 @@ pub struct Plan {
     /// Operations the mass-change guard holds for an operator's approval; not applied.
     #[serde(skip_serializing_if = "Vec::is_empty")]
     pub held: Vec<PlannedOperation>,
+    /// Group operations (deletes, member removals) the mass-change guard holds.
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub held_groups: Vec<PlannedGroupOperation>,
     /// Failed records whose retry backoff has not run out: left for a later cycle.
     #[serde(skip_serializing_if = "is_zero")]
     pub waiting_retry: u64,
@@ -144,6 +147,9 @@ impl fmt::Display for Plan {
             writeln!(f, "{operation}")?;
         }
         for operation in &self.held {
+            writeln!(f, "held: {operation}")?;
+        }
+        for operation in &self.held_groups {
             writeln!(f, "held: {operation}")?;
         }
         if self.waiting_retry > 0 {

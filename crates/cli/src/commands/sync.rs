@@ -14,11 +14,11 @@ use scimbridge_engine::{CycleReport, NoProgress, Progress, run_cycle};
 use scimbridge_model::{ChannelKey, Connection, DataStoreType, Operation};
 use tokio::sync::mpsc;
 
-use crate::EXIT_RECORDS_FAILED;
 use crate::commands::serve::follow_change_feed;
 use crate::commands::target::shutdown_signal;
 use crate::context::DataDir;
 use crate::progress::{BarProgress, failure_lines, summary_line};
+use crate::{EXIT_RECORDS_FAILED, EXIT_TARGET_DOWN};
 
 #[derive(Debug, clap::Args)]
 pub struct Args {
@@ -234,9 +234,11 @@ pub async fn sync_connection(
     Ok(reports)
 }
 
-/// Prints each cycle's summary and failures; exit code 3 when any record failed.
+/// Prints each cycle's summary and failures; exit code 4 when the target was found down, 3
+/// when any record failed.
 pub fn print_reports(reports: &[CycleReport]) -> ExitCode {
     let mut failed = false;
+    let mut down = false;
     for report in reports {
         println!("{}", summary_line(report));
         for line in failure_lines(report, 20) {
@@ -244,8 +246,11 @@ pub fn print_reports(reports: &[CycleReport]) -> ExitCode {
         }
         // Records waiting for their retry are users the target still lacks.
         failed |= !report.failures.is_empty() || report.summary.waiting_retry > 0;
+        down |= report.outage.is_some();
     }
-    if failed {
+    if down {
+        ExitCode::from(EXIT_TARGET_DOWN)
+    } else if failed {
         ExitCode::from(EXIT_RECORDS_FAILED)
     } else {
         ExitCode::SUCCESS

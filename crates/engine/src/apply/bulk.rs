@@ -9,7 +9,10 @@ use std::sync::Mutex;
 use scimbridge_model::{GroupMember, Operation, PlannedOperation, ProvisioningOptions, Record};
 use serde_json::{Value, json};
 
-use super::{Applied, Outcome, ScimClient, Written, apply_operation, failed, link_user, settled};
+use super::{
+    Applied, Outcome, Owners, ScimClient, Written, apply_operation, failed, failed_by, link_user,
+    settled,
+};
 
 /// Bulk requests carry at most this many operations, fewer when the target says so.
 pub const BULK_CHUNK: usize = 100;
@@ -187,6 +190,7 @@ pub async fn create_users(
     options: &ProvisioningOptions,
     max_payload_size: usize,
     rides: Option<&GroupRides>,
+    owners: &Owners,
 ) -> Vec<Applied> {
     let mut results: Vec<Option<Applied>> = vec![None; chunk.len()];
     let names: Vec<&str> = chunk
@@ -197,18 +201,22 @@ pub async fn create_users(
         Ok(found) => found,
         Err(e) => {
             tracing::debug!(error = %e, "bulk look-up failed; creating one user at a time");
-            return one_by_one(client, chunk, options).await;
+            return one_by_one(client, chunk, options, owners).await;
         }
     };
 
     let mut to_create: Vec<usize> = Vec::new();
     for (index, (op, existing)) in chunk.iter().enumerate() {
         let Operation::Create { image } = &op.operation else {
-            results[index] = Some(apply_operation(client, op, *existing, options).await);
+            results[index] = Some(apply_operation(client, op, *existing, options, owners).await);
             continue;
         };
         match found.get(&names[index].to_lowercase()) {
             Some(id) => {
+                if let Err(e) = owners.claim(id, names[index], &op.guid, &op.dn) {
+                    results[index] = Some(failed_by(op, *existing, &e, false));
+                    continue;
+                }
                 // Created by a cycle a crash interrupted: ours, whole image. Else linked.
                 let (image, outcome) = if op.resumed_cycle.is_some() {
                     (image, Outcome::Created)
@@ -226,7 +234,7 @@ pub async fn create_users(
                         },
                         image,
                     ),
-                    Err(e) => failed(op, *existing, e.to_string(), false),
+                    Err(e) => failed_by(op, *existing, &e, false),
                 };
                 results[index] = Some(applied);
             }
@@ -288,21 +296,28 @@ pub async fn create_users(
             };
             let applied = match by_bulk_id.get(bulk_id(index).as_str()) {
                 Some(answer) => match read_answer(answer) {
-                    BulkResult::Created { id, version } => settled(
-                        op,
-                        existing,
-                        Written {
-                            target_id: id,
-                            version,
-                            outcome: Outcome::Created,
-                        },
-                        image,
-                    ),
+                    BulkResult::Created { id, version } => {
+                        if let Err(e) = owners.claim(&id, op.label(), &op.guid, &op.dn) {
+                            tracing::warn!(error = %e, "the target gave a new user the id of another entry's user");
+                        }
+                        settled(
+                            op,
+                            existing,
+                            Written {
+                                target_id: id,
+                                version,
+                                outcome: Outcome::Created,
+                            },
+                            image,
+                        )
+                    }
                     BulkResult::Failed(reason) => failed(op, existing, reason, false),
                     // Exists already, or the answer is unclear: the one-user path looks it up.
-                    BulkResult::Unsure => apply_operation(client, op, existing, options).await,
+                    BulkResult::Unsure => {
+                        apply_operation(client, op, existing, options, owners).await
+                    }
                 },
-                None => apply_operation(client, op, existing, options).await,
+                None => apply_operation(client, op, existing, options, owners).await,
             };
             results[index] = Some(applied);
         }
@@ -320,10 +335,11 @@ async fn one_by_one(
     client: &ScimClient,
     chunk: &[(&PlannedOperation, Option<&Record>)],
     options: &ProvisioningOptions,
+    owners: &Owners,
 ) -> Vec<Applied> {
     let mut results = Vec::with_capacity(chunk.len());
     for (op, existing) in chunk {
-        results.push(apply_operation(client, op, *existing, options).await);
+        results.push(apply_operation(client, op, *existing, options, owners).await);
     }
     results
 }

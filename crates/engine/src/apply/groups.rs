@@ -9,7 +9,7 @@ use scimbridge_model::{
 };
 use serde_json::{Value, json};
 
-use super::{ScimClient, ScimClientError};
+use super::{ScimClient, ScimClientError, TargetFailure};
 
 /// The target settings that shape group requests.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -35,6 +35,8 @@ pub struct AppliedGroup {
     /// The record to store; `None` drops it.
     pub record: Option<GroupRecord>,
     pub outcome: GroupOutcome,
+    /// Set when the failure may be the target's rather than the group's.
+    pub target_failure: Option<TargetFailure>,
 }
 
 /// Performs one group operation. Never fails as a whole: a failure is kept on the record and
@@ -51,7 +53,7 @@ pub async fn apply_group_operation(
             members,
         } => match create_or_link(client, display_name, members, settings).await {
             Ok((target_id, outcome)) => settled(op, target_id, display_name, members, outcome),
-            Err(e) => failed(op, existing, e.to_string(), false),
+            Err(e) => failed_by(op, existing, &e),
         },
         GroupOperation::Update {
             target_id,
@@ -83,19 +85,21 @@ pub async fn apply_group_operation(
                     ),
                     true,
                 ),
-                Err(e) => failed(op, existing, e.to_string(), false),
+                Err(e) => failed_by(op, existing, &e),
             }
         }
         GroupOperation::Delete { target_id } => match client.delete_group(target_id).await {
             Ok(()) | Err(ScimClientError::Status { status: 404, .. }) => AppliedGroup {
                 record: None,
                 outcome: GroupOutcome::Deleted,
+                target_failure: None,
             },
-            Err(e) => failed(op, existing, e.to_string(), false),
+            Err(e) => failed_by(op, existing, &e),
         },
         GroupOperation::Forget => AppliedGroup {
             record: None,
             outcome: GroupOutcome::Forgotten,
+            target_failure: None,
         },
     }
 }
@@ -359,6 +363,7 @@ fn settled(
             attempts: 0,
         }),
         outcome,
+        target_failure: None,
     }
 }
 
@@ -389,6 +394,19 @@ fn failed(
     AppliedGroup {
         record: Some(record),
         outcome: GroupOutcome::Failed(reason),
+        target_failure: None,
+    }
+}
+
+/// [`failed`] because of `error`, noting whether the failure may be the target's.
+fn failed_by(
+    op: &PlannedGroupOperation,
+    existing: Option<&GroupRecord>,
+    error: &ScimClientError,
+) -> AppliedGroup {
+    AppliedGroup {
+        target_failure: TargetFailure::of(error),
+        ..failed(op, existing, error.to_string(), false)
     }
 }
 

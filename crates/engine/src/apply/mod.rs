@@ -6,6 +6,7 @@ pub mod bulk;
 pub mod dialect;
 pub mod diff;
 pub mod groups;
+mod owners;
 mod politeness;
 pub mod scim_client;
 
@@ -15,6 +16,7 @@ use scimbridge_model::{
 use serde_json::Value;
 
 pub use auth::AuthError;
+pub use owners::Owners;
 pub use politeness::RetryPolicy;
 pub use scim_client::{
     Capabilities, CheckFailure, CheckReport, ScimClient, ScimClientError, TransportKind,
@@ -59,6 +61,34 @@ impl Outcome {
 pub struct Applied {
     pub record: Option<Record>,
     pub outcome: Outcome,
+    /// Set when the operation failed for a reason that is the target's, not the record's (see
+    /// [`ScimClientError::target_unavailable`]): the cycle decides whether the target is down.
+    pub target_failure: Option<TargetFailure>,
+}
+
+/// A failure that may be the target's rather than the record's.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct TargetFailure {
+    /// The target may have carried the request out although no answer said so.
+    pub outcome_unknown: bool,
+}
+
+impl TargetFailure {
+    pub fn of(error: &ScimClientError) -> Option<TargetFailure> {
+        error.target_unavailable().then(|| TargetFailure {
+            outcome_unknown: error.outcome_unknown(),
+        })
+    }
+}
+
+impl Applied {
+    fn new(record: Option<Record>, outcome: Outcome) -> Applied {
+        Applied {
+            record,
+            outcome,
+            target_failure: None,
+        }
+    }
 }
 
 /// Performs one operation against the target. Never fails as a whole: a failure is recorded on
@@ -68,15 +98,16 @@ pub async fn apply_operation(
     op: &PlannedOperation,
     existing: Option<&Record>,
     options: &ProvisioningOptions,
+    owners: &Owners,
 ) -> Applied {
     match &op.operation {
-        Operation::Create { image } => match create_or_link(client, op, image).await {
+        Operation::Create { image } => match create_or_link(client, op, image, owners).await {
             // A linked user got the image without its create-only fields.
             Ok(written) if written.outcome == Outcome::Linked => {
                 settled(op, existing, written, op.link_image(image))
             }
             Ok(written) => settled(op, existing, written, image),
-            Err(e) => failed(op, existing, e.to_string(), false),
+            Err(e) => failed_by(op, existing, &e, false),
         },
         Operation::Update { target_id, image } | Operation::Disable { target_id, image } => {
             let outcome = if matches!(op.operation, Operation::Disable { .. }) {
@@ -103,9 +134,9 @@ pub async fn apply_operation(
                 },
                 Err(e) if e.status() == Some(404) && options.user_create => {
                     tracing::info!(user = op.label(), %target_id, "target user is gone; linking or creating it again");
-                    match create_or_link(client, op, image).await {
+                    match create_or_link(client, op, image, owners).await {
                         Ok(written) => settled(op, existing, written, image),
-                        Err(e) => failed(op, existing, e.to_string(), true),
+                        Err(e) => failed_by(op, existing, &e, true),
                     }
                 }
                 Err(e) if e.status() == Some(404) => failed(
@@ -114,7 +145,7 @@ pub async fn apply_operation(
                     format!("target user {target_id} no longer exists, and user create is off"),
                     true,
                 ),
-                Err(e) => failed(op, existing, e.to_string(), false),
+                Err(e) => failed_by(op, existing, &e, false),
             }
         }
         Operation::Delete { target_id } => {
@@ -127,19 +158,13 @@ pub async fn apply_operation(
                 // Already gone is what we wanted.
                 Ok(_) => deleted(op, existing),
                 Err(e) if e.status() == Some(404) => deleted(op, existing),
-                Err(e) => failed(op, existing, e.to_string(), false),
+                Err(e) => failed_by(op, existing, &e, false),
             }
         }
-        Operation::Refresh => Applied {
-            record: refreshed(op, existing),
-            outcome: Outcome::Unchanged,
-        },
-        Operation::Forget => Applied {
-            record: None,
-            outcome: Outcome::Forgotten,
-        },
-        Operation::Skip => Applied {
-            record: Some(Record {
+        Operation::Refresh => Applied::new(refreshed(op, existing), Outcome::Unchanged),
+        Operation::Forget => Applied::new(None, Outcome::Forgotten),
+        Operation::Skip => Applied::new(
+            Some(Record {
                 status: RecordStatus::Skipped,
                 last_error: Some(op.reason.clone()),
                 target_id: None,
@@ -147,8 +172,8 @@ pub async fn apply_operation(
                 target_version: None,
                 ..fresh_record(op, existing)
             }),
-            outcome: Outcome::Skipped,
-        },
+            Outcome::Skipped,
+        ),
         Operation::Block => {
             let mut record = fresh_record(op, existing);
             // A leaver keeps its fingerprint so that it is reconsidered once the option allows it.
@@ -158,10 +183,7 @@ pub async fn apply_operation(
                 .or_else(|| existing.and_then(|r| r.source_fingerprint.clone()));
             record.status = RecordStatus::Blocked;
             record.last_error = Some(op.reason.clone());
-            Applied {
-                record: Some(record),
-                outcome: Outcome::Blocked,
-            }
+            Applied::new(Some(record), Outcome::Blocked)
         }
         Operation::Fail => failed(op, existing, op.reason.clone(), false),
     }
@@ -175,6 +197,7 @@ async fn create_or_link(
     client: &ScimClient,
     op: &PlannedOperation,
     image: &Value,
+    owners: &Owners,
 ) -> Result<Written, ScimClientError> {
     let user_name = op.user_name.as_deref().unwrap_or_default();
     let identifier = client
@@ -184,6 +207,7 @@ async fn create_or_link(
     let mut posted = 0;
     loop {
         if let Some(id) = client.find_user(&identifier).await? {
+            owners.claim(&id, &identifier, &op.guid, &op.dn)?;
             // Ours when our own create went unanswered, in this cycle or in one a crash
             // interrupted: it gets the whole image. Someone else's gets no create-only value
             // (a password, say).
@@ -203,6 +227,7 @@ async fn create_or_link(
         }
         match client.create_user(image).await {
             Ok((id, version)) => {
+                owners.claim(&id, &identifier, &op.guid, &op.dn)?;
                 return Ok(Written {
                     target_id: id,
                     version,
@@ -213,6 +238,7 @@ async fn create_or_link(
             Err(e) if e.is_duplicate() => {
                 return match client.find_user(&identifier).await? {
                     Some(id) => {
+                        owners.claim(&id, &identifier, &op.guid, &op.dn)?;
                         let version = link_user(client, &id, op.link_image(image)).await?;
                         Ok(Written {
                             target_id: id,
@@ -382,10 +408,7 @@ fn settled(
         status: status_of(image),
         ..fresh_record(op, existing)
     };
-    Applied {
-        record: Some(record),
-        outcome: written.outcome,
-    }
+    Applied::new(Some(record), written.outcome)
 }
 
 fn deleted(op: &PlannedOperation, existing: Option<&Record>) -> Applied {
@@ -398,10 +421,7 @@ fn deleted(op: &PlannedOperation, existing: Option<&Record>) -> Applied {
         status: RecordStatus::Deleted,
         ..fresh_record(op, existing)
     });
-    Applied {
-        record,
-        outcome: Outcome::Deleted,
-    }
+    Applied::new(record, Outcome::Deleted)
 }
 
 fn refreshed(op: &PlannedOperation, existing: Option<&Record>) -> Option<Record> {
@@ -435,8 +455,18 @@ fn failed(
         record.applied_image = None;
         record.target_version = None;
     }
+    Applied::new(Some(record), Outcome::Failed(reason))
+}
+
+/// [`failed`] because of `error`, noting whether the failure may be the target's.
+fn failed_by(
+    op: &PlannedOperation,
+    existing: Option<&Record>,
+    error: &ScimClientError,
+    target_gone: bool,
+) -> Applied {
     Applied {
-        record: Some(record),
-        outcome: Outcome::Failed(reason),
+        target_failure: TargetFailure::of(error),
+        ..failed(op, existing, error.to_string(), target_gone)
     }
 }

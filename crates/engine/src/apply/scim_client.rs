@@ -51,6 +51,17 @@ pub enum ScimClientError {
     Auth(#[from] AuthError),
     #[error("the unique user identifier workEmail has no value: map workEmail, or use userName")]
     MissingIdentifier,
+    /// The look-up found a user that another entry of the channel owns.
+    #[error(
+        "the target user {identifier} (id {target_id}) belongs to another entry of this channel, \
+         {owner}; a target user belongs to one entry, so nothing was written (two entries map to \
+         one user: fix the directory)"
+    )]
+    TargetUserTaken {
+        identifier: String,
+        target_id: String,
+        owner: String,
+    },
     #[error("cannot build the HTTP client: {0}")]
     Setup(String),
 }
@@ -88,6 +99,19 @@ impl ScimClientError {
         match self.innermost() {
             ScimClientError::Transport { kind, .. } => *kind != TransportKind::Connect,
             ScimClientError::Status { status, .. } => matches!(status, 500 | 502 | 504),
+            _ => false,
+        }
+    }
+
+    /// True when the failure is the target's rather than the request's: no connection, no
+    /// answer, credentials refused, or a server error or rate limit that retries did not ride
+    /// out. Many of these in a row mean the target is down, not that the records are wrong.
+    pub fn target_unavailable(&self) -> bool {
+        match self.innermost() {
+            ScimClientError::Transport { .. } | ScimClientError::Auth(_) => true,
+            ScimClientError::Status { status, .. } => {
+                matches!(status, 401 | 403 | 407 | 429) || *status >= 500
+            }
             _ => false,
         }
     }
@@ -192,6 +216,7 @@ impl From<ScimClientError> for CheckFailure {
                 "the target settings are incomplete"
             }
             ScimClientError::Setup(_) => "the target settings cannot be used",
+            ScimClientError::TargetUserTaken { .. } => "two entries map to one target user",
             ScimClientError::GaveUp { .. } => "the target did not answer",
         };
         CheckFailure { hint, source }
@@ -942,6 +967,26 @@ impl ScimClient {
         self.send(Method::DELETE, &self.group_path(id), &[], None, true)
             .await
             .map(|_| ())
+    }
+
+    /// One authenticated request that any working target answers, sent once, without retries:
+    /// asked when operations keep failing, to tell a target that is down (or refusing our
+    /// credentials) from records it refuses.
+    pub async fn probe(&self) -> Result<(), ScimClientError> {
+        if let Some(limiter) = &self.limiter {
+            limiter.acquire().await;
+        }
+        let authorization = self.auth.header().await?;
+        self.attempt(
+            &Method::GET,
+            &self.users_path,
+            &[("startIndex", "1"), ("count", "1")],
+            None,
+            authorization.as_ref(),
+            None,
+        )
+        .await
+        .map(|_| ())
     }
 
     /// Proves the URL answers SCIM and the credentials are accepted, or says precisely why not.

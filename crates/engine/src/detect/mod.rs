@@ -143,7 +143,8 @@ pub fn detect_incremental(
         }
         if removed.contains(record.guid.as_str()) && needs_handling {
             changes.removed.push(record.clone());
-        } else if needs_handling {
+        } else if needs_handling && record.status != RecordStatus::Failed {
+            // A failed record the read did not return is waiting for its retry, not unchanged.
             changes.unchanged += 1;
         }
     }

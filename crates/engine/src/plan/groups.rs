@@ -2,10 +2,11 @@
 //! that get it there. Pure. Runs after the users of the cycle are applied, so members resolve
 //! to the target ids of users that are in the target now.
 
-use std::collections::{BTreeSet, HashMap};
+use std::collections::{BTreeSet, HashMap, HashSet};
 
 use scimbridge_model::{
-    DesiredGroup, GroupMember, GroupOperation, GroupRecord, PlannedGroupOperation, RecordStatus,
+    DesiredGroup, GroupMember, GroupOperation, GroupRecord, PlannedGroupOperation, Record,
+    RecordStatus,
 };
 
 use crate::source::{SourceGroup, normalize_dn};
@@ -35,18 +36,57 @@ pub fn desired_groups(groups: &[SourceGroup], users: &[(&str, &str)]) -> Vec<Des
         .collect()
 }
 
-/// The operations for every group. `user_targets` maps the GUID of each user now in the target
-/// to its target id; members without one are pending and added by a later cycle.
+/// Who can be a member of a group in the target, and who must stay one.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct Members {
+    /// GUID → target id of every user the target holds (active, disabled, or failing to update).
+    pub targets: HashMap<String, String>,
+    /// Users who left the scope but whose deprovisioning has not happened (held, failed,
+    /// waiting for a retry, blocked by an option): they keep the memberships they have.
+    pub keep: HashSet<String>,
+}
+
+impl Members {
+    /// From the channel's records. `in_scope` holds the GUIDs of the users in the source
+    /// location now; `leaving` those whose disable or delete this cycle sends (when the plan is
+    /// made before they are applied).
+    pub fn of(records: &[Record], in_scope: &HashSet<String>, leaving: &HashSet<&str>) -> Members {
+        let mut members = Members::default();
+        for record in records {
+            let Some(target_id) = &record.target_id else {
+                continue;
+            };
+            if record.status == RecordStatus::Deleted {
+                continue;
+            }
+            members
+                .targets
+                .insert(record.guid.clone(), target_id.clone());
+            // Only a user who really left loses its memberships: deprovisioned, or about to be.
+            let deprovisioned =
+                record.status == RecordStatus::Disabled || leaving.contains(record.guid.as_str());
+            if !in_scope.contains(&record.guid) && !deprovisioned {
+                members.keep.insert(record.guid.clone());
+            }
+        }
+        members
+    }
+}
+
+/// The operations for every group. `members.targets` maps the GUID of each user now in the
+/// target to its target id; members without one are pending and added by a later cycle. Members
+/// in `members.keep` are never removed.
 pub fn plan_groups(
     desired: &[DesiredGroup],
     records: &[GroupRecord],
-    user_targets: &HashMap<String, String>,
+    members: &Members,
 ) -> Vec<PlannedGroupOperation> {
+    let user_targets = &members.targets;
     let by_guid: HashMap<&str, &GroupRecord> =
         records.iter().map(|r| (r.guid.as_str(), r)).collect();
     let mut operations = Vec::new();
     for group in desired {
-        let (members, pending) = resolve(group, user_targets);
+        let (resolved, pending) = resolve(group, user_targets);
         let record = by_guid.get(group.guid.as_str()).copied();
         let planned = |operation: GroupOperation, reason: String| PlannedGroupOperation {
             guid: group.guid.clone(),
@@ -65,7 +105,7 @@ pub fn plan_groups(
             operations.push(planned(
                 GroupOperation::Create {
                     display_name: group.display_name.clone(),
-                    members,
+                    members: resolved,
                 },
                 format!(
                     "{reason}{}",
@@ -75,9 +115,13 @@ pub fn plan_groups(
             continue;
         };
         let applied: BTreeSet<&GroupMember> = record.members.iter().collect();
-        let wanted: BTreeSet<&GroupMember> = members.iter().collect();
+        let wanted: BTreeSet<&GroupMember> = resolved.iter().collect();
         let add: Vec<GroupMember> = wanted.difference(&applied).map(|m| (*m).clone()).collect();
-        let remove: Vec<GroupMember> = applied.difference(&wanted).map(|m| (*m).clone()).collect();
+        let remove: Vec<GroupMember> = applied
+            .difference(&wanted)
+            .filter(|m| !members.keep.contains(&m.guid))
+            .map(|m| (*m).clone())
+            .collect();
         let rename =
             (record.display_name != group.display_name).then(|| group.display_name.clone());
         if add.is_empty()
@@ -196,11 +240,14 @@ mod tests {
         }
     }
 
-    fn targets(guids: &[&str]) -> HashMap<String, String> {
-        guids
-            .iter()
-            .map(|g| (g.to_string(), format!("t-{g}")))
-            .collect()
+    fn targets(guids: &[&str]) -> Members {
+        Members {
+            targets: guids
+                .iter()
+                .map(|g| (g.to_string(), format!("t-{g}")))
+                .collect(),
+            keep: HashSet::new(),
+        }
     }
 
     fn render(operations: &[PlannedGroupOperation]) -> Vec<String> {

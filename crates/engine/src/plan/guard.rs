@@ -1,75 +1,124 @@
-//! The mass-change guard: when a cycle would disable or delete too many of a channel's users,
-//! those operations are held for an operator, and the rest of the plan goes ahead. Pure.
+//! The mass-change guard: when a cycle would deprovision users, clear an attribute on many of
+//! them, delete groups or strip a group of its members at a scale that looks like a mistake,
+//! those operations are held for an operator, and the rest of the plan goes ahead. Every rule has
+//! an absolute count and a share of what the channel has in the target. Pure.
 
 use std::collections::{BTreeMap, HashMap, HashSet};
 
-use scimbridge_model::{GuardSettings, Operation, Plan, Record};
+use scimbridge_model::{
+    GroupOperation, GroupRecord, GuardSettings, Operation, Plan, PlannedGroupOperation, Record,
+};
 use serde_json::Value;
+
+/// What the guard weighs a plan against.
+pub struct GuardInput<'a> {
+    pub settings: &'a GuardSettings,
+    /// GUIDs of users and groups whose held operations an operator approved: they pass and do
+    /// not count.
+    pub approved: &'a HashSet<String>,
+    /// The number of the channel's users in the target.
+    pub provisioned: usize,
+    /// Why the source may have been read incompletely (an LDIF file that looks cut): then every
+    /// deprovision, clearing update, group delete and member removal is held, however few.
+    pub suspect_read: Option<&'a str>,
+}
+
+/// A count that is too high: over the absolute limit, or over the share of `population` once at
+/// least `settings.percent_from` are affected. Says why, naming the setting.
+struct Limit<'a> {
+    max: u64,
+    max_setting: &'a str,
+    percent: u64,
+    percent_setting: &'a str,
+}
+
+impl Limit<'_> {
+    /// `what` reads "{count} {what}", `of` reads "{count} of {population} {of}".
+    fn exceeded(
+        &self,
+        settings: &GuardSettings,
+        count: u64,
+        population: u64,
+        what: &str,
+        of: &str,
+    ) -> Option<String> {
+        let share = count * 100 / population.max(1);
+        if count > self.max {
+            Some(format!(
+                "{count} {what}, more than guard.{} {}",
+                self.max_setting, self.max
+            ))
+        } else if count >= settings.percent_from && share > self.percent {
+            Some(format!(
+                "{count} of {population} {of} ({share}%), more than guard.{} {}%",
+                self.percent_setting, self.percent
+            ))
+        } else {
+            None
+        }
+    }
+}
+
+fn held_reason(reason: &str, why: &str) -> String {
+    format!("{reason}; held by the mass-change guard: {why} (scimbridge approve or discard)")
+}
+
+/// Holds the plan's user operations that the guard does not let through: deprovisions, then
+/// updates that clear attributes. `records` gives the image each user last received.
+pub fn guard_users(plan: &mut Plan, records: &HashMap<String, Record>, input: &GuardInput) {
+    if !input.settings.enabled {
+        return;
+    }
+    hold_mass_deprovisioning(plan, input);
+    hold_mass_blanking(plan, records, input);
+}
 
 /// Moves the plan's disables and deletes into `plan.held` when there are more than the guard
 /// allows; operations an operator approved (by GUID) are never held and do not count.
-/// `provisioned` is the number of the channel's users in the target.
-pub fn hold_mass_deprovisioning(
-    plan: &mut Plan,
-    provisioned: usize,
-    settings: &GuardSettings,
-    approved: &HashSet<String>,
-) {
-    if !settings.enabled {
+fn hold_mass_deprovisioning(plan: &mut Plan, input: &GuardInput) {
+    let deprovisions = |op: &scimbridge_model::PlannedOperation| {
+        matches!(
+            op.operation,
+            Operation::Disable { .. } | Operation::Delete { .. }
+        ) && !input.approved.contains(&op.guid)
+    };
+    let count = plan.operations.iter().filter(|o| deprovisions(o)).count() as u64;
+    if count == 0 {
         return;
     }
-    let deprovisions =
-        |op: &Operation| matches!(op, Operation::Disable { .. } | Operation::Delete { .. });
-    let count = plan
-        .operations
-        .iter()
-        .filter(|o| deprovisions(&o.operation) && !approved.contains(&o.guid))
-        .count() as u64;
-    let provisioned = (provisioned as u64).max(1);
-    let percent = count * 100 / provisioned;
-    let why = if count > settings.max_deprovisions {
-        format!(
-            "{count} users would be deprovisioned at once, more than guard.max_deprovisions {}",
-            settings.max_deprovisions
-        )
-    } else if count >= settings.percent_from && percent > settings.max_deprovision_percent {
-        format!(
-            "{count} of {provisioned} users ({percent}%) would be deprovisioned at once, more than \
-             guard.max_deprovision_percent {}%",
-            settings.max_deprovision_percent
-        )
-    } else {
-        return;
+    let settings = input.settings;
+    let limit = Limit {
+        max: settings.max_deprovisions,
+        max_setting: "max_deprovisions",
+        percent: settings.max_deprovision_percent,
+        percent_setting: "max_deprovision_percent",
     };
-    let (held, kept): (Vec<_>, Vec<_>) = plan
-        .operations
-        .drain(..)
-        .partition(|o| deprovisions(&o.operation) && !approved.contains(&o.guid));
+    let why = match input.suspect_read {
+        Some(suspect) => suspect.to_owned(),
+        None => {
+            let Some(why) = limit.exceeded(
+                settings,
+                count,
+                input.provisioned as u64,
+                "users would be deprovisioned at once",
+                "users would be deprovisioned at once",
+            ) else {
+                return;
+            };
+            why
+        }
+    };
+    let (held, kept): (Vec<_>, Vec<_>) = plan.operations.drain(..).partition(deprovisions);
     plan.operations = kept;
-    plan.held = held
-        .into_iter()
-        .map(|mut op| {
-            op.reason = format!(
-                "{}; held by the mass-change guard: {why} (scimbridge approve or discard)",
-                op.reason
-            );
-            op
-        })
-        .collect();
+    plan.held.extend(held.into_iter().map(|mut op| {
+        op.reason = held_reason(&op.reason, &why);
+        op
+    }));
 }
 
-/// Moves into `plan.held` the updates that clear an attribute when more users than
-/// `max_blanked` would lose that same attribute in this cycle. `records` gives the image each
-/// user last received; approved operations pass.
-pub fn hold_mass_blanking(
-    plan: &mut Plan,
-    records: &HashMap<String, Record>,
-    settings: &GuardSettings,
-    approved: &HashSet<String>,
-) {
-    if !settings.enabled {
-        return;
-    }
+/// Moves into `plan.held` the updates that clear an attribute when more users than the guard
+/// allows would lose that same attribute in this cycle; approved operations pass.
+fn hold_mass_blanking(plan: &mut Plan, records: &HashMap<String, Record>, input: &GuardInput) {
     let cleared = |guid: &str, image: &Value| -> Vec<String> {
         let before = records.get(guid).and_then(|r| r.applied_image.as_ref());
         before.map_or_else(Vec::new, |before| cleared_attributes(before, image))
@@ -77,40 +126,197 @@ pub fn hold_mass_blanking(
     let mut count: BTreeMap<String, u64> = BTreeMap::new();
     for op in &plan.operations {
         if let Operation::Update { image, .. } = &op.operation
-            && !approved.contains(&op.guid)
+            && !input.approved.contains(&op.guid)
         {
             for attribute in cleared(&op.guid, image) {
                 *count.entry(attribute).or_default() += 1;
             }
         }
     }
-    let over: Vec<(String, u64)> = count
+    let settings = input.settings;
+    let limit = Limit {
+        max: settings.max_blanked,
+        max_setting: "max_blanked",
+        percent: settings.max_blanked_percent,
+        percent_setting: "max_blanked_percent",
+    };
+    let over: Vec<(String, String)> = count
         .into_iter()
-        .filter(|(_, n)| *n > settings.max_blanked)
+        .filter_map(|(attribute, n)| {
+            let why = match input.suspect_read {
+                Some(suspect) => Some(format!("{suspect} ({attribute} would be cleared)")),
+                None => limit.exceeded(
+                    settings,
+                    n,
+                    input.provisioned as u64,
+                    &format!("users would lose {attribute} at once"),
+                    &format!("users would lose {attribute} at once"),
+                ),
+            };
+            why.map(|why| (attribute, why))
+        })
         .collect();
     if over.is_empty() {
         return;
     }
     let names: Vec<&str> = over.iter().map(|(a, _)| a.as_str()).collect();
-    let why = over
-        .iter()
-        .map(|(attribute, n)| format!("{attribute} would be cleared on {n} users at once"))
-        .collect::<Vec<_>>()
-        .join(", ");
+    let why = match input.suspect_read {
+        Some(suspect) => suspect.to_owned(),
+        None => over
+            .iter()
+            .map(|(_, why)| why.as_str())
+            .collect::<Vec<_>>()
+            .join("; "),
+    };
     let (held, kept): (Vec<_>, Vec<_>) = plan.operations.drain(..).partition(|op| {
         matches!(&op.operation, Operation::Update { image, .. }
-            if !approved.contains(&op.guid)
+            if !input.approved.contains(&op.guid)
                 && cleared(&op.guid, image).iter().any(|a| names.contains(&a.as_str())))
     });
     plan.operations = kept;
     plan.held.extend(held.into_iter().map(|mut op| {
-        op.reason = format!(
-            "{}; held by the mass-change guard: {why}, more than guard.max_blanked {} \
-             (scimbridge approve or discard)",
-            op.reason, settings.max_blanked
-        );
+        op.reason = held_reason(&op.reason, &why);
         op
     }));
+}
+
+/// Splits the group operations into those that go ahead and those the guard holds: group
+/// deletes when too many groups would go, and the member removals of a group that would lose too
+/// many of its members (its additions and rename go ahead). `records` are the channel's group
+/// records.
+pub fn guard_groups(
+    operations: Vec<PlannedGroupOperation>,
+    records: &[GroupRecord],
+    input: &GuardInput,
+) -> (Vec<PlannedGroupOperation>, Vec<PlannedGroupOperation>) {
+    if !input.settings.enabled {
+        return (operations, Vec::new());
+    }
+    let settings = input.settings;
+    let approved = |op: &PlannedGroupOperation| input.approved.contains(&op.guid);
+    let deletes = operations
+        .iter()
+        .filter(|o| matches!(o.operation, GroupOperation::Delete { .. }) && !approved(o))
+        .count() as u64;
+    let in_target = records.iter().filter(|r| r.target_id.is_some()).count() as u64;
+    let deletes_held = match input.suspect_read {
+        Some(suspect) if deletes > 0 => Some(suspect.to_owned()),
+        _ => Limit {
+            max: settings.max_group_deletes,
+            max_setting: "max_group_deletes",
+            percent: settings.max_group_delete_percent,
+            percent_setting: "max_group_delete_percent",
+        }
+        .exceeded(
+            settings,
+            deletes,
+            in_target,
+            "groups would be deleted at once",
+            "groups would be deleted at once",
+        ),
+    };
+    let member_limit = Limit {
+        max: settings.max_member_removals,
+        max_setting: "max_member_removals",
+        percent: settings.max_member_removal_percent,
+        percent_setting: "max_member_removal_percent",
+    };
+    let members_of: HashMap<&str, u64> = records
+        .iter()
+        .map(|r| (r.guid.as_str(), r.members.len() as u64))
+        .collect();
+    let mut kept = Vec::with_capacity(operations.len());
+    let mut held = Vec::new();
+    for mut op in operations {
+        if approved(&op) {
+            kept.push(op);
+            continue;
+        }
+        let removals_held = match &op.operation {
+            GroupOperation::Delete { .. } => {
+                if let Some(why) = &deletes_held {
+                    op.reason = held_reason(&op.reason, why);
+                    held.push(op);
+                } else {
+                    kept.push(op);
+                }
+                continue;
+            }
+            GroupOperation::Update { remove, .. } if !remove.is_empty() => {
+                let count = remove.len() as u64;
+                let members = members_of.get(op.guid.as_str()).copied().unwrap_or(count);
+                match input.suspect_read {
+                    Some(suspect) => Some(suspect.to_owned()),
+                    None => member_limit.exceeded(
+                        settings,
+                        count,
+                        members,
+                        &format!("members would be removed from {} at once", op.display_name),
+                        &format!("members would be removed from {} at once", op.display_name),
+                    ),
+                }
+            }
+            _ => None,
+        };
+        let Some(why) = removals_held else {
+            kept.push(op);
+            continue;
+        };
+        let PlannedGroupOperation {
+            guid,
+            dn,
+            display_name,
+            operation,
+            pending_members,
+            reason: _,
+        } = op;
+        let GroupOperation::Update {
+            target_id,
+            rename,
+            add,
+            remove,
+        } = operation
+        else {
+            continue;
+        };
+        held.push(PlannedGroupOperation {
+            guid: guid.clone(),
+            dn: dn.clone(),
+            display_name: display_name.clone(),
+            reason: held_reason(&format!("{} member(s) to remove", remove.len()), &why),
+            operation: GroupOperation::Update {
+                target_id: target_id.clone(),
+                rename: None,
+                add: Vec::new(),
+                remove,
+            },
+            pending_members: Vec::new(),
+        });
+        // What removes nobody goes ahead.
+        if rename.is_some() || !add.is_empty() {
+            let mut reasons = Vec::new();
+            if let Some(name) = &rename {
+                reasons.push(format!("renamed to {name}"));
+            }
+            if !add.is_empty() {
+                reasons.push(format!("{} member(s) to add", add.len()));
+            }
+            kept.push(PlannedGroupOperation {
+                guid,
+                dn,
+                display_name,
+                operation: GroupOperation::Update {
+                    target_id,
+                    rename,
+                    add,
+                    remove: Vec::new(),
+                },
+                pending_members,
+                reason: reasons.join(", "),
+            });
+        }
+    }
+    (kept, held)
 }
 
 /// The attributes (`title`, `name.givenName`, `emails`, `urn:…:User.manager`) that have a value
@@ -190,7 +396,35 @@ mod tests {
             max_deprovision_percent: percent,
             percent_from: 10,
             max_blanked: 2,
+            max_blanked_percent: 100,
+            ..GuardSettings::default()
         }
+    }
+
+    fn input<'a>(
+        settings: &'a GuardSettings,
+        provisioned: usize,
+        approved: &'a HashSet<String>,
+    ) -> GuardInput<'a> {
+        GuardInput {
+            settings,
+            approved,
+            provisioned,
+            suspect_read: None,
+        }
+    }
+
+    fn hold_mass_deprovisioning(
+        plan: &mut Plan,
+        provisioned: usize,
+        settings: &GuardSettings,
+        approved: &HashSet<String>,
+    ) {
+        guard_users(
+            plan,
+            &HashMap::new(),
+            &input(settings, provisioned, approved),
+        );
     }
 
     #[test]
@@ -238,13 +472,14 @@ mod tests {
             ],
             ..Plan::default()
         };
-        hold_mass_blanking(&mut plan, &records, &settings(500, 50), &HashSet::new());
+        let none = HashSet::new();
+        guard_users(&mut plan, &records, &input(&settings(500, 50), 4, &none));
         assert_eq!(plan.held.len(), 3);
         assert_eq!(plan.operations.len(), 1);
         assert!(
-            plan.held[0].reason.contains(
-                "title would be cleared on 3 users at once, more than guard.max_blanked 2"
-            ),
+            plan.held[0]
+                .reason
+                .contains("3 users would lose title at once, more than guard.max_blanked 2"),
             "{}",
             plan.held[0].reason
         );
@@ -263,7 +498,7 @@ mod tests {
             ],
             ..Plan::default()
         };
-        hold_mass_blanking(&mut plan, &records, &settings(500, 50), &HashSet::new());
+        guard_users(&mut plan, &records, &input(&settings(500, 50), 4, &none));
         assert!(plan.held.is_empty());
         assert_eq!(
             cleared_attributes(
@@ -304,7 +539,9 @@ mod tests {
         hold_mass_deprovisioning(&mut p, 20, &settings(500, 50), &HashSet::new());
         assert_eq!(p.held.len(), 12);
         assert!(
-            p.held[0].reason.contains("12 of 20 users (60%)"),
+            p.held[0]
+                .reason
+                .contains("12 of 20 users would be deprovisioned at once (60%)"),
             "{}",
             p.held[0].reason
         );

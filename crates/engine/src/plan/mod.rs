@@ -47,6 +47,54 @@ pub fn plan_users(
     plan
 }
 
+/// A target user belongs to one entry of a channel: a create whose `userName` another entry
+/// already has in the target (after this plan's renames), or that an earlier create of this plan
+/// takes, fails alone with a reason naming that entry, and nothing is written for it. `records`
+/// are the channel's records. (A target that matches users on something else is caught when the
+/// look-up finds a user another entry owns: see `apply::Owners`.)
+pub fn refuse_shared_user_names(plan: &mut Plan, records: &[Record]) {
+    let planned: HashMap<&str, &PlannedOperation> = plan
+        .operations
+        .iter()
+        .filter(|o| !matches!(o.operation, Operation::Create { .. }))
+        .map(|o| (o.guid.as_str(), o))
+        .collect();
+    // userName (lower-cased: SCIM compares it without case) → GUID and DN of its entry.
+    let mut holders: HashMap<String, (String, String)> = HashMap::new();
+    for record in records.iter().filter(|r| r.target_id.is_some()) {
+        let op = planned.get(record.guid.as_str());
+        let name = op
+            .and_then(|o| o.user_name.as_deref())
+            .or(record.user_name.as_deref());
+        let dn = op.map_or(record.dn.as_str(), |o| o.dn.as_str());
+        if let Some(name) = name {
+            holders.insert(name.to_lowercase(), (record.guid.clone(), dn.to_owned()));
+        }
+    }
+    for op in &mut plan.operations {
+        if !matches!(op.operation, Operation::Create { .. }) {
+            continue;
+        }
+        let Some(name) = op.user_name.as_deref() else {
+            continue;
+        };
+        match holders.get(&name.to_lowercase()) {
+            Some((guid, dn)) if *guid != op.guid => {
+                op.reason = format!(
+                    "userName {name} is also the userName of {dn}: a target user belongs to one \
+                     entry of a channel, so nothing is written for this one (two entries map to \
+                     one user: fix the directory)"
+                );
+                op.operation = Operation::Fail;
+                op.link_image = None;
+            }
+            _ => {
+                holders.insert(name.to_lowercase(), (op.guid.clone(), op.dn.clone()));
+            }
+        }
+    }
+}
+
 fn plan_present(
     candidate: Candidate,
     record: Option<&Record>,

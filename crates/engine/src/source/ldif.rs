@@ -1,10 +1,19 @@
 //! The LDIF data store: the whole file is the directory, read on every cycle.
+//!
+//! A file is only as good as its last byte: one cut short (a full disk, an interrupted copy) or
+//! still being written looks like a directory whose last entries left. So a file is read once it
+//! has been left alone for a moment and did not change during the read; a file that ends in the
+//! middle of a line is refused; and a file that is the beginning of the one read last time is
+//! flagged, so that the guard holds what it would deprovision, clear or remove.
 
+use std::collections::HashMap;
 use std::path::Path;
+use std::time::Duration;
 
 use scimbridge_ldap::LdifRecord;
 use scimbridge_ldap::ldif::parse_ldif_bytes;
 use scimbridge_model::{EffectiveSourceSettings, SourceEntry, SourceLocation};
+use sha2::{Digest, Sha256};
 
 use super::scope::GroupIndex;
 use super::{
@@ -12,10 +21,96 @@ use super::{
     to_entry, to_group,
 };
 
-/// Reads the file and keeps the user entries within the source location.
-pub fn scan_file(
+/// How long a file must have been left alone before it is read: an editor or an export still
+/// writing it would otherwise be read half-written.
+const SETTLE: Duration = Duration::from_secs(1);
+/// How many times a file that keeps changing is waited for before the read gives up.
+const SETTLE_ATTEMPTS: u32 = 30;
+
+/// A read of the file: what it holds, and its signature for the next read.
+pub struct LdifRead {
+    pub scan: SourceScan,
+    pub signature: FileSignature,
+}
+
+/// Reads the file once it has settled and keeps the user entries within the source location.
+/// `previous` is the signature of the file the last applied cycle read.
+pub async fn read_file(
     data_store: &str,
     path: &Path,
+    settings: &EffectiveSourceSettings,
+    location: &SourceLocation,
+    previous: Option<&FileSignature>,
+) -> Result<LdifRead, SourceError> {
+    let unreadable = |reason: String| SourceError::Unreadable {
+        data_store: data_store.to_owned(),
+        reason,
+    };
+    let bytes = read_settled(path).await.map_err(unreadable)?;
+    let mut scan = scan_bytes(data_store, path, &bytes, settings, location)?;
+    let signature = FileSignature::of(&bytes);
+    if let Some(previous) = previous
+        && previous.is_cut_short(&bytes)
+    {
+        scan.suspect = Some(format!(
+            "{} is the beginning of the file read last time ({} of {} bytes): it looks cut \
+             short, or its last entries were deleted",
+            path.display(),
+            bytes.len(),
+            previous.len
+        ));
+    }
+    Ok(LdifRead { scan, signature })
+}
+
+/// The file's bytes, read once it has not changed for [`SETTLE`] and did not change while it
+/// was read.
+async fn read_settled(path: &Path) -> Result<Vec<u8>, String> {
+    let stamp = |path: &Path| {
+        std::fs::metadata(path)
+            .map(|m| (m.len(), m.modified().ok(), file_id(&m)))
+            .map_err(|e| format!("{}: {e}", path.display()))
+    };
+    for _ in 0..SETTLE_ATTEMPTS {
+        let before = stamp(path)?;
+        let recent = before
+            .1
+            .is_none_or(|modified| crate::clock::age(modified) < SETTLE);
+        if recent {
+            // Written just now (or stamped in the future): read it once it has been quiet.
+            tokio::time::sleep(SETTLE).await;
+            if stamp(path)? != before {
+                continue;
+            }
+        }
+        let bytes = std::fs::read(path).map_err(|e| format!("{}: {e}", path.display()))?;
+        if stamp(path)? == before {
+            return Ok(bytes);
+        }
+    }
+    Err(format!(
+        "{} kept changing for {} seconds; it is read once it has been left alone for a second",
+        path.display(),
+        SETTLE_ATTEMPTS as u64 * SETTLE.as_secs()
+    ))
+}
+
+#[cfg(unix)]
+fn file_id(metadata: &std::fs::Metadata) -> (u64, u64, i64) {
+    use std::os::unix::fs::MetadataExt;
+    (metadata.dev(), metadata.ino(), metadata.ctime_nsec())
+}
+
+#[cfg(not(unix))]
+fn file_id(_: &std::fs::Metadata) -> (u64, u64, i64) {
+    (0, 0, 0)
+}
+
+/// Parses the file's bytes and keeps the user entries within the source location.
+pub fn scan_bytes(
+    data_store: &str,
+    path: &Path,
+    bytes: &[u8],
     settings: &EffectiveSourceSettings,
     location: &SourceLocation,
 ) -> Result<SourceScan, SourceError> {
@@ -23,8 +118,15 @@ pub fn scan_file(
         data_store: data_store.to_owned(),
         reason,
     };
-    let bytes = std::fs::read(path).map_err(|e| unreadable(format!("{}: {e}", path.display())))?;
-    let records = parse_ldif_bytes(&bytes, &path.display().to_string())
+    if !bytes.is_empty() && !bytes.ends_with(b"\n") {
+        return Err(unreadable(format!(
+            "{} ends in the middle of a line (no line break after its last line): it was cut \
+             short or is still being written, so nothing is read from it; if it is complete, end \
+             it with a line break",
+            path.display()
+        )));
+    }
+    let records = parse_ldif_bytes(bytes, &path.display().to_string())
         .map_err(|e| unreadable(e.to_string()))?;
     if location.user_filter.is_some() || location.group_filter.is_some() {
         return Err(SourceError::Scope {
@@ -53,6 +155,89 @@ pub fn scan_file(
         data_store,
     )?;
     Ok(scan)
+}
+
+/// What a cycle remembers of the file it read, to recognise the next one as that file cut short:
+/// its length, and a digest of the text before each entry (each offset right after a blank line).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct FileSignature {
+    len: usize,
+    /// Offset → the first 8 bytes of the SHA-256 of the file up to there.
+    boundaries: HashMap<usize, u64>,
+}
+
+const SIGNATURE_PREFIX: &str = "ldif-prefixes-v1";
+
+impl FileSignature {
+    pub fn of(bytes: &[u8]) -> FileSignature {
+        FileSignature {
+            len: bytes.len(),
+            boundaries: entry_boundaries(bytes).collect(),
+        }
+    }
+
+    /// Whether `bytes` is this file cut short: shorter, and the same up to the start of its
+    /// last (possibly partial) entry. A file whose last entries were deleted looks the same.
+    pub fn is_cut_short(&self, bytes: &[u8]) -> bool {
+        if bytes.len() >= self.len {
+            return false;
+        }
+        let (offset, digest) = entry_boundaries(bytes).last().unwrap_or((0, 0));
+        self.boundaries.get(&offset) == Some(&digest)
+    }
+
+    /// The signature as text, kept as the channel's sync state.
+    pub fn encode(&self) -> String {
+        let mut boundaries: Vec<(&usize, &u64)> = self.boundaries.iter().collect();
+        boundaries.sort();
+        let mut text = format!("{SIGNATURE_PREFIX} {}", self.len);
+        for (offset, digest) in boundaries {
+            text.push_str(&format!(" {offset:x}:{digest:016x}"));
+        }
+        text
+    }
+
+    /// `None` for text that is not a signature (a cursor of another kind, or none).
+    pub fn decode(text: &str) -> Option<FileSignature> {
+        let mut parts = text.split(' ');
+        if parts.next() != Some(SIGNATURE_PREFIX) {
+            return None;
+        }
+        let len = parts.next()?.parse().ok()?;
+        let boundaries = parts
+            .map(|part| {
+                let (offset, digest) = part.split_once(':')?;
+                Some((
+                    usize::from_str_radix(offset, 16).ok()?,
+                    u64::from_str_radix(digest, 16).ok()?,
+                ))
+            })
+            .collect::<Option<HashMap<usize, u64>>>()?;
+        Some(FileSignature { len, boundaries })
+    }
+}
+
+/// Each offset where an entry may start (the start of the file, and right after each blank
+/// line), with the digest of the bytes before it.
+fn entry_boundaries(bytes: &[u8]) -> impl Iterator<Item = (usize, u64)> + '_ {
+    let digest = |hasher: &Sha256| {
+        let full = hasher.clone().finalize();
+        let mut first = [0u8; 8];
+        first.copy_from_slice(&full[..8]);
+        u64::from_be_bytes(first)
+    };
+    let mut hasher = Sha256::new();
+    let start = std::iter::once((0, digest(&hasher)));
+    let mut offset = 0;
+    let after_blank_lines = bytes
+        .split_inclusive(|&b| b == b'\n')
+        .filter_map(move |line| {
+            hasher.update(line);
+            offset += line.len();
+            let blank = line == b"\n" || line == b"\r\n";
+            blank.then(|| (offset, digest(&hasher)))
+        });
+    start.chain(after_blank_lines)
 }
 
 /// Keeps the entries below the base DN with the user object class, and the entries below the

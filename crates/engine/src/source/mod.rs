@@ -56,6 +56,9 @@ pub struct SourceScan {
     /// After an incremental read: DN → GUID of users in scope that did not change, so that
     /// group members resolve without reading them.
     pub unchanged_users: Vec<(String, String)>,
+    /// Why this read may be incomplete although it succeeded (an LDIF file that looks cut
+    /// short): the guard then holds whatever it would deprovision, clear or remove.
+    pub suspect: Option<String>,
 }
 
 impl SourceScan {
