@@ -1,6 +1,6 @@
 //! Polite and safe under faults: 429 and 503 answers waited for, 5xx and dropped connections
-//! retried, lost answers never turned into duplicates, failures recorded and retried by the
-//! next cycle. The faults come from a proxy in front of the bundled target.
+//! retried, lost answers never turned into duplicates nor into 412s, failures recorded and
+//! retried by the next cycle. The faults come from a proxy in front of the bundled target.
 
 #![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
 
@@ -550,4 +550,116 @@ fn serve_stopped_mid_cycle_finishes_what_is_in_flight_and_leaves_the_rest() {
     assert_eq!((users.len(), names.len()), (PEOPLE, PEOPLE));
     let _ = target_process.kill();
     let _ = target_process.wait();
+}
+
+/// Rewrites the `sn` of `user{i:02}` in the directory file.
+fn rename(ldif: &Path, i: usize, sn: &str) {
+    let text = std::fs::read_to_string(ldif).unwrap();
+    let edited = text.replace(&format!("sn: Number {i}\n"), &format!("sn: {sn}\n"));
+    assert_ne!(text, edited);
+    std::fs::write(ldif, edited).unwrap();
+}
+
+#[test]
+fn a_conditional_write_whose_answer_was_lost_is_retried_with_the_version_read_again() {
+    let setup = setup(3);
+    // Deletes, so that a lost DELETE answer is tried too.
+    let delete = "\n[connection.options]\nremove_user_action = \"delete\"";
+    setup.apply(&setup.target.url, delete, 10);
+    let (code, out) = setup.sync();
+    assert!(out.contains("created 3, linked 0"), "{out}");
+    assert_eq!(code, Some(0), "{out}");
+    let client = setup.target.client();
+
+    // The target applies the PATCH (its version moves on) but answers after the client gave up:
+    // the retry carries the version read again, not the one the target no longer has.
+    let proxy = FaultProxy::start(
+        &setup.upstream(),
+        &json!([{"method": "PATCH", "path": "/scim/v2/Users/", "count": 1,
+                 "fault": "delay_after", "seconds": 2.5}]),
+    );
+    setup.apply(&proxy.url("/scim/v2"), delete, 1);
+    rename(&setup.ldif, 0, "Changed 0");
+    let (code, out) = setup.sync();
+    assert!(
+        out.contains("created 0, linked 0, updated 1, disabled 0, deleted 0, failed 0"),
+        "{out}"
+    );
+    assert_eq!(code, Some(0), "{out}");
+    assert_eq!(
+        client.user_by_name("user00").unwrap()["name"]["familyName"],
+        "Changed 0"
+    );
+    let stats = proxy.stats();
+    assert_eq!(stats["PATCH /scim/v2/Users/{id}"], 2, "{stats:?}");
+    assert_eq!(
+        stats.get("PATCH /scim/v2/Users/{id} 412"),
+        None,
+        "the retry was refused as stale: {stats:?}"
+    );
+    drop(proxy);
+
+    // user01 changed in the target since our last write, so the version we keep is stale: the
+    // first PATCH gets 412, the version is read, and the answer to the PATCH sent with it is lost.
+    let user = client.user_by_name("user01").unwrap();
+    let (status, body) = client.send(
+        "PATCH",
+        &format!("/Users/{}", user["id"].as_str().unwrap()),
+        &json!({"schemas": ["urn:ietf:params:scim:api:messages:2.0:PatchOp"],
+                "Operations": [{"op": "add", "path": "title", "value": "Set by hand"}]}),
+    );
+    assert_eq!(status, 200, "{body}");
+    let proxy = FaultProxy::start(
+        &setup.upstream(),
+        &json!([{"method": "PATCH", "path": "/scim/v2/Users/", "skip": 1, "count": 1,
+                 "fault": "delay_after", "seconds": 2.5}]),
+    );
+    setup.apply(&proxy.url("/scim/v2"), delete, 1);
+    rename(&setup.ldif, 1, "Changed 1");
+    let (code, out) = setup.sync();
+    assert!(
+        out.contains("created 0, linked 0, updated 1, disabled 0, deleted 0, failed 0"),
+        "{out}"
+    );
+    assert_eq!(code, Some(0), "{out}");
+    let user = client.user_by_name("user01").unwrap();
+    assert_eq!(user["name"]["familyName"], "Changed 1");
+    assert_eq!(
+        user["title"], "Set by hand",
+        "PATCH leaves what we do not map"
+    );
+    let stats = proxy.stats();
+    assert_eq!(stats["PATCH /scim/v2/Users/{id} 412"], 1, "{stats:?}");
+    drop(proxy);
+
+    // A DELETE whose answer was lost: the user is gone, which is what was wanted.
+    let proxy = FaultProxy::start(
+        &setup.upstream(),
+        &json!([{"method": "DELETE", "path": "/scim/v2/Users/", "count": 1,
+                 "fault": "delay_after", "seconds": 2.5}]),
+    );
+    setup.apply(&proxy.url("/scim/v2"), delete, 1);
+    std::fs::write(&setup.ldif, directory(2)).unwrap();
+    let text = std::fs::read_to_string(&setup.ldif).unwrap();
+    std::fs::write(
+        &setup.ldif,
+        text.replace("sn: Number 0\n", "sn: Changed 0\n")
+            .replace("sn: Number 1\n", "sn: Changed 1\n"),
+    )
+    .unwrap();
+    let (code, out) = setup.sync();
+    assert!(
+        out.contains("created 0, linked 0, updated 0, disabled 0, deleted 1, failed 0"),
+        "{out}"
+    );
+    assert_eq!(code, Some(0), "{out}");
+    setup.assert_users(2);
+
+    // Settled: the next cycle has nothing to do.
+    let (code, out) = setup.sync();
+    assert!(
+        out.contains("created 0, linked 0, updated 0, disabled 0, deleted 0, failed 0"),
+        "{out}"
+    );
+    assert_eq!(code, Some(0), "{out}");
 }

@@ -374,7 +374,9 @@ impl ScimClient {
             .await
     }
 
-    /// `send` with an `If-Match` version (RFC 7644 §3.14).
+    /// `send` with an `If-Match` version (RFC 7644 §3.14). A retry after an unknown outcome
+    /// first reads the resource's version again: the target may have carried the request out,
+    /// and then the version sent first is stale and would only get 412.
     async fn send_conditional(
         &self,
         method: Method,
@@ -384,6 +386,7 @@ impl ScimClient {
         replayable: bool,
         if_match: Option<&str>,
     ) -> Result<Answer, ScimClientError> {
+        let mut if_match = if_match.map(str::to_owned);
         let mut retries = 0;
         let mut reauthenticated = false;
         loop {
@@ -392,7 +395,14 @@ impl ScimClient {
             }
             let authorization = self.auth.header().await?;
             let error = match self
-                .attempt(&method, path, query, body, authorization.as_ref(), if_match)
+                .attempt(
+                    &method,
+                    path,
+                    query,
+                    body,
+                    authorization.as_ref(),
+                    if_match.as_deref(),
+                )
                 .await
             {
                 Ok(answer) => return Ok(answer),
@@ -443,6 +453,13 @@ impl ScimClient {
             tracing::debug!(%error, delay_ms = delay.as_millis() as u64, retry = retries + 1, "retrying");
             tokio::time::sleep(delay).await;
             retries += 1;
+            if if_match.is_some() && error.outcome_unknown() {
+                // A 404 here means the resource is gone (a lost DELETE answer, say): the caller
+                // decides what that means.
+                if_match = Box::pin(self.send(Method::GET, path, &[], None, true))
+                    .await?
+                    .version;
+            }
         }
     }
 
