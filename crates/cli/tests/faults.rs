@@ -1,6 +1,7 @@
 //! Polite and safe under faults: 429 and 503 answers waited for, 5xx and dropped connections
-//! retried, lost answers never turned into duplicates nor into 412s, failures recorded and
-//! retried by the next cycle. The faults come from a proxy in front of the bundled target.
+//! retried, lost answers never turned into duplicates nor into 412s, refused look-up filters
+//! replaced by listing, failures recorded and retried by the next cycle. The faults come from a
+//! proxy in front of the bundled target.
 
 #![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
 
@@ -662,4 +663,185 @@ fn a_conditional_write_whose_answer_was_lost_is_retried_with_the_version_read_ag
         "{out}"
     );
     assert_eq!(code, Some(0), "{out}");
+}
+
+/// Users `user00`…, one whose userName holds a double quote and one with a backslash, and a
+/// group of two of them.
+fn directory_with_quotes(people: usize) -> String {
+    format!(
+        "{}\n{}\n{}\n{}\n",
+        directory(people),
+        "dn: cn=Quote,ou=people,dc=example,dc=com\nobjectClass: inetOrgPerson\nuid: d\"quote\nsn: Quote\nentryUUID: 00000000-0000-0000-0000-0000000000a1\n",
+        "dn: cn=Backslash,ou=people,dc=example,dc=com\nobjectClass: inetOrgPerson\nuid: b\\slash\nsn: Backslash\nentryUUID: 00000000-0000-0000-0000-0000000000a2\n",
+        "dn: ou=groups,dc=example,dc=com\nobjectClass: organizationalUnit\nou: groups\n\n\
+         dn: cn=crew,ou=groups,dc=example,dc=com\nobjectClass: groupOfNames\ncn: crew\n\
+         entryUUID: 99999999-0000-0000-0000-000000000001\n\
+         member: cn=Quote,ou=people,dc=example,dc=com\n\
+         member: uid=user00,ou=people,dc=example,dc=com\n",
+    )
+}
+
+/// Every look-up filter, on users and groups alike, answered `400 invalidFilter`.
+fn refusing_filters(setup: &Setup) -> FaultProxy {
+    FaultProxy::start(
+        &setup.upstream(),
+        &json!([{"method": "GET", "path": "/scim/v2/", "query_contains": "filter=", "count": -1,
+                 "fault": "status", "status": 400, "scim_type": "invalidFilter"}]),
+    )
+}
+
+/// A channel that also provisions the groups, with `use_bulk` as given.
+fn config_with_groups(setup: &Setup, url: &str, extra_target: &str, use_bulk: bool) -> String {
+    config(&setup.ldif, url, extra_target, 10)
+        .replace(
+            "use_bulk = false",
+            &format!("use_bulk = {use_bulk}\nresults_per_page = 2"),
+        )
+        .replace(
+            "base_dn = \"ou=people,dc=example,dc=com\"\n",
+            "base_dn = \"ou=people,dc=example,dc=com\"\ngroup_base_dn = \"ou=groups,dc=example,dc=com\"\n",
+        )
+}
+
+/// The target refuses every filter: users (with a double quote and a backslash among them) and
+/// groups are found by listing, page by page, so each is created once, linked from a new data
+/// directory rather than duplicated, and the next cycle has nothing to do.
+fn a_target_refusing_filters_is_listed(use_bulk: bool) {
+    let setup = setup(0);
+    std::fs::write(&setup.ldif, directory_with_quotes(4)).unwrap();
+    let proxy = refusing_filters(&setup);
+    let cfg = config_with_groups(&setup, &proxy.url("/scim/v2"), "", use_bulk);
+    std::fs::write(&setup.cfg, &cfg).unwrap();
+    ok(scimbridge(
+        &setup.data,
+        &["apply", "--skip-check", "-f", &path_str(&setup.cfg)],
+        &[],
+    ));
+    let (code, out) = setup.sync();
+    // With Bulk the group is created empty first, and its members added afterwards.
+    assert!(
+        out.contains("created 6, linked 0, updated 0, disabled 0, deleted 0, failed 0")
+            && out.contains("groups: created 1, linked 0,")
+            && out.contains("deleted 0, failed 0 in"),
+        "{out}"
+    );
+    assert_eq!(code, Some(0), "{out}");
+    setup.assert_users(6);
+    let client = setup.target.client();
+    let quote = client.user_by_name("d\\\"quote").unwrap();
+    assert!(client.user_by_name("b\\\\slash").is_some());
+    let (_, groups) = client.get("/Groups", &[]);
+    assert_eq!(groups["totalResults"], 1, "{groups}");
+    let members: BTreeSet<&str> = groups["Resources"][0]["members"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|m| m["value"].as_str().unwrap())
+        .collect();
+    assert!(members.contains(quote["id"].as_str().unwrap()), "{groups}");
+    assert_eq!(members.len(), 2, "{groups}");
+    // The refusal is remembered for the cycle: only the look-ups already under way when the
+    // first refusal came (max_threads = 2) sent a filter.
+    let before = proxy.stats();
+    assert!((1..=2).contains(&before["faults"]), "{before:?}");
+
+    // A new data directory knows nothing: every user and the group are found and linked.
+    let again = setup._dir.path().join("again");
+    ok(scimbridge(
+        &again,
+        &["apply", "--skip-check", "-f", &path_str(&setup.cfg)],
+        &[],
+    ));
+    let out = ok(scimbridge(&again, &["sync", "app"], &[]));
+    assert!(
+        out.contains("created 0, linked 6, updated 0, disabled 0, deleted 0, failed 0")
+            && out.contains("groups: created 0, linked 1, updated 0, deleted 0, failed 0"),
+        "{out}"
+    );
+    setup.assert_users(6);
+    let (_, groups) = client.get("/Groups", &[]);
+    assert_eq!(groups["totalResults"], 1, "{groups}");
+    let after = proxy.stats();
+    assert!(
+        (1..=2).contains(&(after["faults"] - before["faults"])),
+        "{after:?}"
+    );
+    // Six users listed two at a time (results_per_page): three pages per listing, one listing
+    // per user, or one for all of them with Bulk.
+    let pages = after["GET /scim/v2/Users 200"] - before["GET /scim/v2/Users 200"];
+    assert!(pages >= if use_bulk { 3 } else { 6 * 3 }, "{after:?}");
+
+    // Settled: nothing left to send.
+    let out = ok(scimbridge(&again, &["sync", "app"], &[]));
+    assert!(
+        out.contains("created 0, linked 0, updated 0, disabled 0, deleted 0, failed 0")
+            && out.contains("(0 requests;"),
+        "{out}"
+    );
+}
+
+#[test]
+fn a_target_that_refuses_the_look_up_filter_is_listed_page_by_page() {
+    a_target_refusing_filters_is_listed(false);
+}
+
+#[test]
+fn a_target_that_refuses_the_bulk_look_up_filter_is_listed_page_by_page() {
+    a_target_refusing_filters_is_listed(true);
+}
+
+#[test]
+fn a_refused_filter_finds_users_by_work_email_but_a_custom_filter_fails_clearly() {
+    let setup = setup(2);
+    let text = std::fs::read_to_string(&setup.ldif).unwrap();
+    let text = (0..2).fold(text, |text, i| {
+        text.replace(
+            &format!("sn: Number {i}\n"),
+            &format!("sn: Number {i}\nmail: user{i:02}@example.com\n"),
+        )
+    });
+    std::fs::write(&setup.ldif, text).unwrap();
+    // Made by hand under another userName: only its work email (in other case) says it is user00.
+    let (status, body) = setup.target.client().send(
+        "POST",
+        "/Users",
+        &json!({"schemas": ["urn:ietf:params:scim:schemas:core:2.0:User"], "userName": "someone",
+                "emails": [{"value": "USER00@Example.COM", "type": "work"}]}),
+    );
+    assert_eq!(status, 201, "{body}");
+    let proxy = refusing_filters(&setup);
+    let write = |data: &Path, extra_target: &str| {
+        let cfg = config(&setup.ldif, &proxy.url("/scim/v2"), extra_target, 10)
+            + "workEmail = { attributes = [\"mail\"] }\n";
+        std::fs::write(&setup.cfg, cfg).unwrap();
+        ok(scimbridge(
+            data,
+            &["apply", "--skip-check", "-f", &path_str(&setup.cfg)],
+            &[],
+        ));
+    };
+    write(&setup.data, "unique_user_identifier = \"workEmail\"");
+    let (code, out) = setup.sync();
+    assert!(
+        out.contains("created 1, linked 1, updated 0, disabled 0, deleted 0, failed 0"),
+        "{out}"
+    );
+    assert_eq!(code, Some(0), "{out}");
+    setup.assert_users(2);
+    assert!(setup.target.client().user_by_name("someone").is_none());
+
+    // A custom filter cannot be emulated by listing: the users fail, and the reason says why.
+    let custom = setup._dir.path().join("custom");
+    write(&custom, "filter_expression = 'externalId eq \"%s\"'");
+    let output = scimbridge(&custom, &["sync", "app"], &[]);
+    let out = format!("{}{}", stdout(&output), stderr(&output));
+    assert_eq!(output.status.code(), Some(3), "{out}");
+    assert!(out.contains("failed 2"), "{out}");
+    assert!(
+        out.contains(
+            "failed user00: the target refuses the look-up filter externalId eq \"user00\" made from target.filter_expression, and a custom filter cannot be replaced by listing users"
+        ),
+        "{out}"
+    );
+    setup.assert_users(2);
 }
