@@ -845,3 +845,85 @@ fn a_refused_filter_finds_users_by_work_email_but_a_custom_filter_fails_clearly(
     );
     setup.assert_users(2);
 }
+
+#[test]
+fn a_group_patch_whose_answer_was_lost_is_sent_again_safely() {
+    let setup = setup(0);
+    std::fs::write(&setup.ldif, directory_with_quotes(2)).unwrap();
+    std::fs::write(
+        &setup.cfg,
+        config_with_groups(&setup, &setup.target.url, "", false),
+    )
+    .unwrap();
+    ok(scimbridge(
+        &setup.data,
+        &["apply", "--skip-check", "-f", &path_str(&setup.cfg)],
+        &[],
+    ));
+    let (code, out) = setup.sync();
+    assert!(out.contains("groups: created 1,"), "{out}");
+    assert_eq!(code, Some(0), "{out}");
+
+    // The target applies the member changes (an add and a remove in one PATCH) but answers
+    // after the client gave up: the PATCH is sent again, and neither change doubles or fails.
+    let proxy = FaultProxy::start(
+        &setup.upstream(),
+        &json!([{"method": "PATCH", "path": "/scim/v2/Groups/", "count": 1,
+                 "fault": "delay_after", "seconds": 2.5}]),
+    );
+    std::fs::write(
+        &setup.cfg,
+        config_with_groups(&setup, &proxy.url("/scim/v2"), "", false)
+            .replace("timeout = 10", "timeout = 1"),
+    )
+    .unwrap();
+    ok(scimbridge(
+        &setup.data,
+        &["apply", "--skip-check", "-f", &path_str(&setup.cfg)],
+        &[],
+    ));
+    let text = std::fs::read_to_string(&setup.ldif).unwrap();
+    std::fs::write(
+        &setup.ldif,
+        text.replace(
+            "member: uid=user00,ou=people,dc=example,dc=com\n",
+            "member: uid=user01,ou=people,dc=example,dc=com\n",
+        ),
+    )
+    .unwrap();
+    let (code, out) = setup.sync();
+    assert!(
+        out.contains("groups: created 0, linked 0, updated 1, deleted 0, failed 0"),
+        "{out}"
+    );
+    assert_eq!(code, Some(0), "{out}");
+    let stats = proxy.stats();
+    assert_eq!(stats["PATCH /scim/v2/Groups/{id}"], 2, "{stats:?}");
+    let client = setup.target.client();
+    let (_, groups) = client.get("/Groups", &[]);
+    let members: Vec<&str> = groups["Resources"][0]["members"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|m| m["value"].as_str().unwrap())
+        .collect();
+    let id = |name: &str| {
+        client.user_by_name(name).unwrap()["id"]
+            .as_str()
+            .unwrap()
+            .to_owned()
+    };
+    let wanted = BTreeSet::from([id("d\\\"quote"), id("user01")]);
+    assert_eq!(
+        members
+            .iter()
+            .map(|m| m.to_string())
+            .collect::<BTreeSet<_>>(),
+        wanted
+    );
+    assert_eq!(members.len(), 2, "{groups}");
+
+    // Settled.
+    let (_, out) = setup.sync();
+    assert!(out.contains("(0 requests;"), "{out}");
+}
