@@ -1,6 +1,7 @@
 //! Polite and safe under faults: 429 and 503 answers waited for, 5xx and dropped connections
-//! retried, lost answers never turned into duplicates, failures recorded and retried by the
-//! next cycle. The faults come from a proxy in front of the bundled target.
+//! retried, lost answers never turned into duplicates nor into 412s, refused look-up filters
+//! replaced by listing, failures recorded and retried by the next cycle. The faults come from a
+//! proxy in front of the bundled target.
 
 #![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
 
@@ -552,4 +553,376 @@ fn serve_stopped_mid_cycle_finishes_what_is_in_flight_and_leaves_the_rest() {
     assert_eq!((users.len(), names.len()), (PEOPLE, PEOPLE));
     let _ = target_process.kill();
     let _ = target_process.wait();
+}
+
+/// Rewrites the `sn` of `user{i:02}` in the directory file.
+fn rename(ldif: &Path, i: usize, sn: &str) {
+    let text = std::fs::read_to_string(ldif).unwrap();
+    let edited = text.replace(&format!("sn: Number {i}\n"), &format!("sn: {sn}\n"));
+    assert_ne!(text, edited);
+    std::fs::write(ldif, edited).unwrap();
+}
+
+#[test]
+fn a_conditional_write_whose_answer_was_lost_is_retried_with_the_version_read_again() {
+    let setup = setup(3);
+    // Deletes, so that a lost DELETE answer is tried too.
+    let delete = "\n[connection.options]\nremove_user_action = \"delete\"";
+    setup.apply(&setup.target.url, delete, 10);
+    let (code, out) = setup.sync();
+    assert!(out.contains("created 3, linked 0"), "{out}");
+    assert_eq!(code, Some(0), "{out}");
+    let client = setup.target.client();
+
+    // The target applies the PATCH (its version moves on) but answers after the client gave up:
+    // the retry carries the version read again, not the one the target no longer has.
+    let proxy = FaultProxy::start(
+        &setup.upstream(),
+        &json!([{"method": "PATCH", "path": "/scim/v2/Users/", "count": 1,
+                 "fault": "delay_after", "seconds": 2.5}]),
+    );
+    setup.apply(&proxy.url("/scim/v2"), delete, 1);
+    rename(&setup.ldif, 0, "Changed 0");
+    let (code, out) = setup.sync();
+    assert!(
+        out.contains("created 0, linked 0, updated 1, disabled 0, deleted 0, failed 0"),
+        "{out}"
+    );
+    assert_eq!(code, Some(0), "{out}");
+    assert_eq!(
+        client.user_by_name("user00").unwrap()["name"]["familyName"],
+        "Changed 0"
+    );
+    let stats = proxy.stats();
+    assert_eq!(stats["PATCH /scim/v2/Users/{id}"], 2, "{stats:?}");
+    assert_eq!(
+        stats.get("PATCH /scim/v2/Users/{id} 412"),
+        None,
+        "the retry was refused as stale: {stats:?}"
+    );
+    drop(proxy);
+
+    // user01 changed in the target since our last write, so the version we keep is stale: the
+    // first PATCH gets 412, the version is read, and the answer to the PATCH sent with it is lost.
+    let user = client.user_by_name("user01").unwrap();
+    let (status, body) = client.send(
+        "PATCH",
+        &format!("/Users/{}", user["id"].as_str().unwrap()),
+        &json!({"schemas": ["urn:ietf:params:scim:api:messages:2.0:PatchOp"],
+                "Operations": [{"op": "add", "path": "title", "value": "Set by hand"}]}),
+    );
+    assert_eq!(status, 200, "{body}");
+    let proxy = FaultProxy::start(
+        &setup.upstream(),
+        &json!([{"method": "PATCH", "path": "/scim/v2/Users/", "skip": 1, "count": 1,
+                 "fault": "delay_after", "seconds": 2.5}]),
+    );
+    setup.apply(&proxy.url("/scim/v2"), delete, 1);
+    rename(&setup.ldif, 1, "Changed 1");
+    let (code, out) = setup.sync();
+    assert!(
+        out.contains("created 0, linked 0, updated 1, disabled 0, deleted 0, failed 0"),
+        "{out}"
+    );
+    assert_eq!(code, Some(0), "{out}");
+    let user = client.user_by_name("user01").unwrap();
+    assert_eq!(user["name"]["familyName"], "Changed 1");
+    assert_eq!(
+        user["title"], "Set by hand",
+        "PATCH leaves what we do not map"
+    );
+    let stats = proxy.stats();
+    assert_eq!(stats["PATCH /scim/v2/Users/{id} 412"], 1, "{stats:?}");
+    drop(proxy);
+
+    // A DELETE whose answer was lost: the user is gone, which is what was wanted.
+    let proxy = FaultProxy::start(
+        &setup.upstream(),
+        &json!([{"method": "DELETE", "path": "/scim/v2/Users/", "count": 1,
+                 "fault": "delay_after", "seconds": 2.5}]),
+    );
+    setup.apply(&proxy.url("/scim/v2"), delete, 1);
+    // user00 leaves (not the last entry: a file that lost its last entries looks cut short).
+    let text = std::fs::read_to_string(&setup.ldif).unwrap();
+    let start = text.find("\ndn: uid=user00").unwrap();
+    let end = text.find("\ndn: uid=user01").unwrap();
+    std::fs::write(&setup.ldif, format!("{}{}", &text[..start], &text[end..])).unwrap();
+    let (code, out) = setup.sync();
+    assert!(
+        out.contains("created 0, linked 0, updated 0, disabled 0, deleted 1, failed 0"),
+        "{out}"
+    );
+    assert_eq!(code, Some(0), "{out}");
+    setup.assert_users(2);
+
+    // Settled: the next cycle has nothing to do.
+    let (code, out) = setup.sync();
+    assert!(
+        out.contains("created 0, linked 0, updated 0, disabled 0, deleted 0, failed 0"),
+        "{out}"
+    );
+    assert_eq!(code, Some(0), "{out}");
+}
+
+/// Users `user00`…, one whose userName holds a double quote and one with a backslash, and a
+/// group of two of them.
+fn directory_with_quotes(people: usize) -> String {
+    format!(
+        "{}\n{}\n{}\n{}\n",
+        directory(people),
+        "dn: cn=Quote,ou=people,dc=example,dc=com\nobjectClass: inetOrgPerson\nuid: d\"quote\nsn: Quote\nentryUUID: 00000000-0000-0000-0000-0000000000a1\n",
+        "dn: cn=Backslash,ou=people,dc=example,dc=com\nobjectClass: inetOrgPerson\nuid: b\\slash\nsn: Backslash\nentryUUID: 00000000-0000-0000-0000-0000000000a2\n",
+        "dn: ou=groups,dc=example,dc=com\nobjectClass: organizationalUnit\nou: groups\n\n\
+         dn: cn=crew,ou=groups,dc=example,dc=com\nobjectClass: groupOfNames\ncn: crew\n\
+         entryUUID: 99999999-0000-0000-0000-000000000001\n\
+         member: cn=Quote,ou=people,dc=example,dc=com\n\
+         member: uid=user00,ou=people,dc=example,dc=com\n",
+    )
+}
+
+/// Every look-up filter, on users and groups alike, answered `400 invalidFilter`.
+fn refusing_filters(setup: &Setup) -> FaultProxy {
+    FaultProxy::start(
+        &setup.upstream(),
+        &json!([{"method": "GET", "path": "/scim/v2/", "query_contains": "filter=", "count": -1,
+                 "fault": "status", "status": 400, "scim_type": "invalidFilter"}]),
+    )
+}
+
+/// A channel that also provisions the groups, with `use_bulk` as given.
+fn config_with_groups(setup: &Setup, url: &str, extra_target: &str, use_bulk: bool) -> String {
+    config(&setup.ldif, url, extra_target, 10)
+        .replace(
+            "use_bulk = false",
+            &format!("use_bulk = {use_bulk}\nresults_per_page = 2"),
+        )
+        .replace(
+            "base_dn = \"ou=people,dc=example,dc=com\"\n",
+            "base_dn = \"ou=people,dc=example,dc=com\"\ngroup_base_dn = \"ou=groups,dc=example,dc=com\"\n",
+        )
+}
+
+/// The target refuses every filter: users (with a double quote and a backslash among them) and
+/// groups are found by listing, page by page, so each is created once, linked from a new data
+/// directory rather than duplicated, and the next cycle has nothing to do.
+fn a_target_refusing_filters_is_listed(use_bulk: bool) {
+    let setup = setup(0);
+    std::fs::write(&setup.ldif, directory_with_quotes(4)).unwrap();
+    let proxy = refusing_filters(&setup);
+    let cfg = config_with_groups(&setup, &proxy.url("/scim/v2"), "", use_bulk);
+    std::fs::write(&setup.cfg, &cfg).unwrap();
+    ok(scimbridge(
+        &setup.data,
+        &["apply", "--skip-check", "-f", &path_str(&setup.cfg)],
+        &[],
+    ));
+    let (code, out) = setup.sync();
+    // With Bulk the group is created empty first, and its members added afterwards.
+    assert!(
+        out.contains("created 6, linked 0, updated 0, disabled 0, deleted 0, failed 0")
+            && out.contains("groups: created 1, linked 0,")
+            && out.contains("deleted 0, failed 0 in"),
+        "{out}"
+    );
+    assert_eq!(code, Some(0), "{out}");
+    setup.assert_users(6);
+    let client = setup.target.client();
+    let quote = client.user_by_name("d\\\"quote").unwrap();
+    assert!(client.user_by_name("b\\\\slash").is_some());
+    let (_, groups) = client.get("/Groups", &[]);
+    assert_eq!(groups["totalResults"], 1, "{groups}");
+    let members: BTreeSet<&str> = groups["Resources"][0]["members"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|m| m["value"].as_str().unwrap())
+        .collect();
+    assert!(members.contains(quote["id"].as_str().unwrap()), "{groups}");
+    assert_eq!(members.len(), 2, "{groups}");
+    // The refusal is remembered for the cycle: only the look-ups already under way when the
+    // first refusal came (max_threads = 2) sent a filter.
+    let before = proxy.stats();
+    assert!((1..=2).contains(&before["faults"]), "{before:?}");
+
+    // A new data directory knows nothing: every user and the group are found and linked.
+    let again = setup._dir.path().join("again");
+    ok(scimbridge(
+        &again,
+        &["apply", "--skip-check", "-f", &path_str(&setup.cfg)],
+        &[],
+    ));
+    let out = ok(scimbridge(&again, &["sync", "app"], &[]));
+    assert!(
+        out.contains("created 0, linked 6, updated 0, disabled 0, deleted 0, failed 0")
+            && out.contains("groups: created 0, linked 1, updated 0, deleted 0, failed 0"),
+        "{out}"
+    );
+    setup.assert_users(6);
+    let (_, groups) = client.get("/Groups", &[]);
+    assert_eq!(groups["totalResults"], 1, "{groups}");
+    let after = proxy.stats();
+    assert!(
+        (1..=2).contains(&(after["faults"] - before["faults"])),
+        "{after:?}"
+    );
+    // Six users listed two at a time (results_per_page): three pages per listing, one listing
+    // per user, or one for all of them with Bulk.
+    let pages = after["GET /scim/v2/Users 200"] - before["GET /scim/v2/Users 200"];
+    assert!(pages >= if use_bulk { 3 } else { 6 * 3 }, "{after:?}");
+
+    // Settled: nothing left to send.
+    let out = ok(scimbridge(&again, &["sync", "app"], &[]));
+    assert!(
+        out.contains("created 0, linked 0, updated 0, disabled 0, deleted 0, failed 0")
+            && out.contains("(0 requests;"),
+        "{out}"
+    );
+}
+
+#[test]
+fn a_target_that_refuses_the_look_up_filter_is_listed_page_by_page() {
+    a_target_refusing_filters_is_listed(false);
+}
+
+#[test]
+fn a_target_that_refuses_the_bulk_look_up_filter_is_listed_page_by_page() {
+    a_target_refusing_filters_is_listed(true);
+}
+
+#[test]
+fn a_refused_filter_finds_users_by_work_email_but_a_custom_filter_fails_clearly() {
+    let setup = setup(2);
+    let text = std::fs::read_to_string(&setup.ldif).unwrap();
+    let text = (0..2).fold(text, |text, i| {
+        text.replace(
+            &format!("sn: Number {i}\n"),
+            &format!("sn: Number {i}\nmail: user{i:02}@example.com\n"),
+        )
+    });
+    std::fs::write(&setup.ldif, text).unwrap();
+    // Made by hand under another userName: only its work email (in other case) says it is user00.
+    let (status, body) = setup.target.client().send(
+        "POST",
+        "/Users",
+        &json!({"schemas": ["urn:ietf:params:scim:schemas:core:2.0:User"], "userName": "someone",
+                "emails": [{"value": "USER00@Example.COM", "type": "work"}]}),
+    );
+    assert_eq!(status, 201, "{body}");
+    let proxy = refusing_filters(&setup);
+    let write = |data: &Path, extra_target: &str| {
+        let cfg = config(&setup.ldif, &proxy.url("/scim/v2"), extra_target, 10)
+            + "workEmail = { attributes = [\"mail\"] }\n";
+        std::fs::write(&setup.cfg, cfg).unwrap();
+        ok(scimbridge(
+            data,
+            &["apply", "--skip-check", "-f", &path_str(&setup.cfg)],
+            &[],
+        ));
+    };
+    write(&setup.data, "unique_user_identifier = \"workEmail\"");
+    let (code, out) = setup.sync();
+    assert!(
+        out.contains("created 1, linked 1, updated 0, disabled 0, deleted 0, failed 0"),
+        "{out}"
+    );
+    assert_eq!(code, Some(0), "{out}");
+    setup.assert_users(2);
+    assert!(setup.target.client().user_by_name("someone").is_none());
+
+    // A custom filter cannot be emulated by listing: the users fail, and the reason says why.
+    let custom = setup._dir.path().join("custom");
+    write(&custom, "filter_expression = 'externalId eq \"%s\"'");
+    let output = scimbridge(&custom, &["sync", "app"], &[]);
+    let out = format!("{}{}", stdout(&output), stderr(&output));
+    assert_eq!(output.status.code(), Some(3), "{out}");
+    assert!(out.contains("failed 2"), "{out}");
+    assert!(
+        out.contains(
+            "failed user00: the target refuses the look-up filter externalId eq \"user00\" made from target.filter_expression, and a custom filter cannot be replaced by listing users"
+        ),
+        "{out}"
+    );
+    setup.assert_users(2);
+}
+
+#[test]
+fn a_group_patch_whose_answer_was_lost_is_sent_again_safely() {
+    let setup = setup(0);
+    std::fs::write(&setup.ldif, directory_with_quotes(2)).unwrap();
+    std::fs::write(
+        &setup.cfg,
+        config_with_groups(&setup, &setup.target.url, "", false),
+    )
+    .unwrap();
+    ok(scimbridge(
+        &setup.data,
+        &["apply", "--skip-check", "-f", &path_str(&setup.cfg)],
+        &[],
+    ));
+    let (code, out) = setup.sync();
+    assert!(out.contains("groups: created 1,"), "{out}");
+    assert_eq!(code, Some(0), "{out}");
+
+    // The target applies the member changes (an add and a remove in one PATCH) but answers
+    // after the client gave up: the PATCH is sent again, and neither change doubles or fails.
+    let proxy = FaultProxy::start(
+        &setup.upstream(),
+        &json!([{"method": "PATCH", "path": "/scim/v2/Groups/", "count": 1,
+                 "fault": "delay_after", "seconds": 2.5}]),
+    );
+    std::fs::write(
+        &setup.cfg,
+        config_with_groups(&setup, &proxy.url("/scim/v2"), "", false)
+            .replace("timeout = 10", "timeout = 1"),
+    )
+    .unwrap();
+    ok(scimbridge(
+        &setup.data,
+        &["apply", "--skip-check", "-f", &path_str(&setup.cfg)],
+        &[],
+    ));
+    let text = std::fs::read_to_string(&setup.ldif).unwrap();
+    std::fs::write(
+        &setup.ldif,
+        text.replace(
+            "member: uid=user00,ou=people,dc=example,dc=com\n",
+            "member: uid=user01,ou=people,dc=example,dc=com\n",
+        ),
+    )
+    .unwrap();
+    let (code, out) = setup.sync();
+    assert!(
+        out.contains("groups: created 0, linked 0, updated 1, deleted 0, failed 0"),
+        "{out}"
+    );
+    assert_eq!(code, Some(0), "{out}");
+    let stats = proxy.stats();
+    assert_eq!(stats["PATCH /scim/v2/Groups/{id}"], 2, "{stats:?}");
+    let client = setup.target.client();
+    let (_, groups) = client.get("/Groups", &[]);
+    let members: Vec<&str> = groups["Resources"][0]["members"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|m| m["value"].as_str().unwrap())
+        .collect();
+    let id = |name: &str| {
+        client.user_by_name(name).unwrap()["id"]
+            .as_str()
+            .unwrap()
+            .to_owned()
+    };
+    let wanted = BTreeSet::from([id("d\\\"quote"), id("user01")]);
+    assert_eq!(
+        members
+            .iter()
+            .map(|m| m.to_string())
+            .collect::<BTreeSet<_>>(),
+        wanted
+    );
+    assert_eq!(members.len(), 2, "{groups}");
+
+    // Settled.
+    let (_, out) = setup.sync();
+    assert!(out.contains("(0 requests;"), "{out}");
 }

@@ -329,7 +329,7 @@ fn existing_groups_are_linked_and_merged_or_overwritten() {
 fn paths_override_and_a_target_without_discovery_gets_put_and_listing() {
     // The target is reached through path overrides from a base URL that has no discovery
     // documents: no ServiceProviderConfig means no PATCH and no filter assumed, so users and
-    // groups are updated with PUT, and groups are found by listing page by page.
+    // groups are updated with PUT, and both are found by listing page by page.
     let dir = temp_dir();
     let target = TargetProcess::start(&dir.path().join("target.db"), "t0ken");
     let reader = target.client();

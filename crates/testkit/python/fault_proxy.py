@@ -4,16 +4,18 @@ usage: python fault_proxy.py PORT UPSTREAM_BASE_URL RULES_JSON
   UPSTREAM_BASE_URL  e.g. http://127.0.0.1:8080 (request paths are appended unchanged)
   RULES_JSON         a list of rules, each applied to the requests it matches:
     {"method": "POST", "path": "/scim/v2/Users",   match (path is a prefix; both optional)
+     "query_contains": "filter=",          match a substring of the decoded query (optional)
      "skip": 0,            let this many matching requests through first
      "count": 1,           then fault this many (-1: all)
      "fault": "status" | "drop" | "delay_after" | "delay_before",
-     "status": 503, "retry_after": "1",   for "status"
+     "status": 503, "retry_after": "1",   for "status" (and "scim_type": "invalidFilter")
      "seconds": 2.0}                      for the delays
   "drop" closes the connection without an answer; "delay_after" forwards the request, lets the
   upstream act on it, and only answers after the delay (a client timeout then happens after
   the write).
 GET /_proxy/stats answers {"METHOD /path": count} of the requests received (query removed, ids
-after Users/ and Groups/ replaced by {id}) and {"faults": n}. Prints "ready" once listening.
+after Users/ and Groups/ replaced by {id}), {"faults": n}, and {"METHOD /path STATUS": count}
+of the upstream's answers (those of delayed requests included). Prints "ready" once listening.
 """
 import json
 import re
@@ -21,6 +23,7 @@ import sys
 import threading
 import time
 import urllib.error
+import urllib.parse
 import urllib.request
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 
@@ -38,11 +41,14 @@ def path_class(path):
 
 
 def matching_fault(method, path):
+    query = urllib.parse.unquote_plus(path.partition("?")[2])
     with lock:
         key = f"{method} {path_class(path)}"
         stats[key] = stats.get(key, 0) + 1
         for rule in rules:
             if rule.get("method", method) != method or not path.startswith(rule.get("path", "")):
+                continue
+            if rule.get("query_contains", "") not in query:
                 continue
             rule["seen"] += 1
             skip, count = rule.get("skip", 0), rule.get("count", 1)
@@ -71,12 +77,18 @@ class Handler(BaseHTTPRequestHandler):
             headers = {"Content-Type": "application/scim+json"}
             if rule.get("retry_after") is not None:
                 headers["Retry-After"] = str(rule["retry_after"])
-            detail = json.dumps({"schemas": ["urn:ietf:params:scim:api:messages:2.0:Error"],
-                                 "status": str(rule["status"]), "detail": "injected fault"})
+            error = {"schemas": ["urn:ietf:params:scim:api:messages:2.0:Error"],
+                     "status": str(rule["status"]), "detail": "injected fault"}
+            if rule.get("scim_type"):
+                error["scimType"] = rule["scim_type"]
+            detail = json.dumps(error)
             return self.answer(rule["status"], headers, detail.encode())
         if fault == "delay_before":
             time.sleep(rule["seconds"])
         status, headers, data = self.forward(body)
+        with lock:
+            key = f"{self.command} {path_class(self.path)} {status}"
+            stats[key] = stats.get(key, 0) + 1
         if fault == "delay_after":
             time.sleep(rule["seconds"])
         try:

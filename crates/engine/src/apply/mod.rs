@@ -327,7 +327,8 @@ async fn write_user(
 /// Runs a write with `If-Match` when the target supports ETags: with the version of our last
 /// write, else the one read from the target. After a 412 (the user changed in the target since)
 /// the version is read again and the write repeated once, since the image is what the source
-/// says the user must be.
+/// says the user must be. (A retry after a lost answer reads the version itself: see
+/// `ScimClient::send_conditional`.)
 async fn conditionally(
     client: &ScimClient,
     id: &str,

@@ -1,7 +1,9 @@
 //! A SCIM 2.0 client for one target: one keep-alive connection pool, timeouts, authentication,
 //! a rate limit, retries with backoff, and discovery of what the target supports.
 
+use std::collections::HashSet;
 use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::{Duration, SystemTime};
 
 use reqwest::header::{self, HeaderValue};
@@ -9,6 +11,8 @@ use reqwest::{Method, StatusCode};
 use scimbridge_model::{ScimVersion, TargetSettings, UniqueUserIdentifier};
 
 const BULK_REQUEST_SCHEMA: &str = "urn:ietf:params:scim:api:messages:2.0:BulkRequest";
+/// What a look-up by listing needs of each user: both identifiers.
+const USER_LOOKUP_ATTRIBUTES: &str = "id,userName,emails";
 use serde_json::{Value, json};
 use tokio::sync::OnceCell;
 
@@ -62,6 +66,13 @@ pub enum ScimClientError {
         target_id: String,
         owner: String,
     },
+    #[error(
+        "the target refuses the look-up filter {filter} made from target.filter_expression, and a custom filter cannot be replaced by listing users; change or remove filter_expression: {source}"
+    )]
+    FilterRefused {
+        filter: String,
+        source: Box<ScimClientError>,
+    },
     #[error("cannot build the HTTP client: {0}")]
     Setup(String),
 }
@@ -78,19 +89,35 @@ pub enum TransportKind {
 }
 
 impl ScimClientError {
-    /// The HTTP status of the answer, through any retries.
+    /// The HTTP status of the answer, through any retries and context.
     pub fn status(&self) -> Option<u16> {
-        match self {
+        match self.innermost() {
             ScimClientError::Status { status, .. } => Some(*status),
-            ScimClientError::GaveUp { source, .. } => source.status(),
             _ => None,
         }
     }
 
     fn innermost(&self) -> &ScimClientError {
         match self {
-            ScimClientError::GaveUp { source, .. } => source.innermost(),
+            ScimClientError::GaveUp { source, .. }
+            | ScimClientError::FilterRefused { source, .. } => source.innermost(),
             other => other,
+        }
+    }
+
+    /// True when the target cannot answer a look-up filter: `400 invalidFilter` (or a 400 that
+    /// says nothing more), `501 Not Implemented`.
+    pub fn refuses_filter(&self) -> bool {
+        match self.innermost() {
+            ScimClientError::Status {
+                status: 400,
+                scim_type,
+                ..
+            } => scim_type
+                .as_deref()
+                .is_none_or(|t| t.eq_ignore_ascii_case("invalidFilter")),
+            ScimClientError::Status { status: 501, .. } => true,
+            _ => false,
         }
     }
 
@@ -217,6 +244,7 @@ impl From<ScimClientError> for CheckFailure {
             }
             ScimClientError::Setup(_) => "the target settings cannot be used",
             ScimClientError::TargetUserTaken { .. } => "two entries map to one target user",
+            ScimClientError::FilterRefused { .. } => "the target refuses the look-up filter",
             ScimClientError::GaveUp { .. } => "the target did not answer",
         };
         CheckFailure { hint, source }
@@ -256,6 +284,9 @@ pub struct ScimClient {
     identifier: UniqueUserIdentifier,
     filter_expression: Option<String>,
     capabilities: Arc<OnceCell<Capabilities>>,
+    /// Set when the target refused one of our look-up filters: the rest of the cycle (the
+    /// client's life) lists instead of sending filters it would refuse again.
+    filter_refused: Arc<AtomicBool>,
     requests: Arc<std::sync::atomic::AtomicU64>,
     latency: Arc<std::sync::Mutex<Histogram>>,
     dialect: Dialect,
@@ -333,6 +364,7 @@ impl ScimClient {
             identifier: target.unique_user_identifier,
             filter_expression: target.filter_expression.clone(),
             capabilities: Arc::new(OnceCell::new()),
+            filter_refused: Arc::default(),
             requests: Arc::new(std::sync::atomic::AtomicU64::new(0)),
             latency: Arc::default(),
             dialect: Dialect(target.scim_version),
@@ -399,7 +431,9 @@ impl ScimClient {
             .await
     }
 
-    /// `send` with an `If-Match` version (RFC 7644 §3.14).
+    /// `send` with an `If-Match` version (RFC 7644 §3.14). A retry after an unknown outcome
+    /// first reads the resource's version again: the target may have carried the request out,
+    /// and then the version sent first is stale and would only get 412.
     async fn send_conditional(
         &self,
         method: Method,
@@ -409,6 +443,7 @@ impl ScimClient {
         replayable: bool,
         if_match: Option<&str>,
     ) -> Result<Answer, ScimClientError> {
+        let mut if_match = if_match.map(str::to_owned);
         let mut retries = 0;
         let mut reauthenticated = false;
         loop {
@@ -417,7 +452,14 @@ impl ScimClient {
             }
             let authorization = self.auth.header().await?;
             let error = match self
-                .attempt(&method, path, query, body, authorization.as_ref(), if_match)
+                .attempt(
+                    &method,
+                    path,
+                    query,
+                    body,
+                    authorization.as_ref(),
+                    if_match.as_deref(),
+                )
                 .await
             {
                 Ok(answer) => return Ok(answer),
@@ -468,6 +510,13 @@ impl ScimClient {
             tracing::debug!(%error, delay_ms = delay.as_millis() as u64, retry = retries + 1, "retrying");
             tokio::time::sleep(delay).await;
             retries += 1;
+            if if_match.is_some() && error.outcome_unknown() {
+                // A 404 here means the resource is gone (a lost DELETE answer, say): the caller
+                // decides what that means.
+                if_match = Box::pin(self.send(Method::GET, path, &[], None, true))
+                    .await?
+                    .version;
+            }
         }
     }
 
@@ -631,52 +680,140 @@ impl ScimClient {
         }
     }
 
-    /// Finds a user by the unique user identifier; returns its `id`.
+    /// Finds a user by the unique user identifier; returns its `id`. With a filter when the
+    /// target can filter, else by listing every user page by page. A custom filter expression
+    /// cannot be emulated: a target that refuses it is an error.
     pub async fn find_user(&self, value: &str) -> Result<Option<String>, ScimClientError> {
         let filter = self.identifier_filter(value);
+        // Some targets ignore the filter or compare differently: with the default filters,
+        // keep only a real match. A custom filter expression is trusted as written.
+        let is_match = |r: &Value| match (&self.filter_expression, self.identifier) {
+            (Some(_), _) => true,
+            (None, UniqueUserIdentifier::UserName) => r
+                .get("userName")
+                .and_then(Value::as_str)
+                .is_some_and(|u| same_text(u, value)),
+            (None, UniqueUserIdentifier::WorkEmail) => emails(r).any(|e| same_text(e, value)),
+        };
+        let custom = self.filter_expression.is_some();
+        let matches: Vec<Value> = if custom || self.filters().await? {
+            match self.filtered_users(&filter).await {
+                Ok(resources) => resources.into_iter().filter(|r| is_match(r)).collect(),
+                Err(e) if e.refuses_filter() && custom => {
+                    return Err(ScimClientError::FilterRefused {
+                        filter,
+                        source: Box::new(e),
+                    });
+                }
+                Err(e) if e.refuses_filter() => {
+                    self.remember_filter_refused(&e);
+                    self.list_matching(&self.users_path, USER_LOOKUP_ATTRIBUTES, is_match)
+                        .await?
+                }
+                Err(e) => return Err(e),
+            }
+        } else {
+            self.list_matching(&self.users_path, USER_LOOKUP_ATTRIBUTES, is_match)
+                .await?
+        };
+        match matches.as_slice() {
+            [] => Ok(None),
+            [one] => Ok(Some(resource_id(one).ok_or_else(|| {
+                self.invalid(Method::GET, &self.users_path, "user without id")
+            })?)),
+            _ => Err(self.invalid(
+                Method::GET,
+                &self.users_path,
+                format!(
+                    "{} users match {filter}; cannot tell which one to link",
+                    matches.len()
+                ),
+            )),
+        }
+    }
+
+    /// The users a filter selects.
+    async fn filtered_users(&self, filter: &str) -> Result<Vec<Value>, ScimClientError> {
         let answer = self
             .send(
                 Method::GET,
                 &self.users_path,
-                &[("filter", filter.as_str())],
+                &[("filter", filter)],
                 None,
                 true,
             )
             .await?;
-        let invalid = |reason: String| ScimClientError::InvalidResponse {
-            method: Method::GET,
-            url: self.url(&self.users_path),
-            reason,
-        };
         let body = answer
             .body
-            .ok_or_else(|| invalid("empty list response".into()))?;
-        let resources = array_field(Some(&body), "Resources");
-        // Some targets ignore the filter or compare differently: with the default filters,
-        // keep only a real match. A custom filter expression is trusted as written.
-        let matches: Vec<&Value> = resources
-            .iter()
-            .filter(|r| match (&self.filter_expression, self.identifier) {
-                (Some(_), _) => true,
-                (None, UniqueUserIdentifier::UserName) => r
-                    .get("userName")
-                    .and_then(Value::as_str)
-                    .is_some_and(|u| u.eq_ignore_ascii_case(value)),
-                (None, UniqueUserIdentifier::WorkEmail) => {
-                    emails(r).any(|e| e.eq_ignore_ascii_case(value))
-                }
-            })
-            .collect();
-        match matches.as_slice() {
-            [] => Ok(None),
-            [one] => Ok(Some(
-                resource_id(one).ok_or_else(|| invalid("user without id".into()))?,
-            )),
-            _ => Err(invalid(format!(
-                "{} users match {filter}; cannot tell which one to link",
-                matches.len()
-            ))),
+            .ok_or_else(|| self.invalid(Method::GET, &self.users_path, "empty list response"))?;
+        Ok(array_field(Some(&body), "Resources"))
+    }
+
+    /// Whether look-ups send a filter: the target advertises filtering and has not refused one
+    /// of ours in this cycle.
+    async fn filters(&self) -> Result<bool, ScimClientError> {
+        Ok(self.capabilities().await?.filter && !self.filter_refused.load(Ordering::Relaxed))
+    }
+
+    fn remember_filter_refused(&self, error: &ScimClientError) {
+        if !self.filter_refused.swap(true, Ordering::Relaxed) {
+            tracing::warn!(%error, "the target refuses look-up filters; users and groups are found by listing them page by page for the rest of this cycle");
         }
+    }
+
+    /// The resources under `path` that `keep` accepts, read page by page (`results_per_page` at
+    /// a time), for a target that cannot filter. Each page goes through `send`: the rate limit
+    /// and the retries apply.
+    async fn list_matching(
+        &self,
+        path: &str,
+        attributes: &str,
+        keep: impl Fn(&Value) -> bool,
+    ) -> Result<Vec<Value>, ScimClientError> {
+        let count = self.results_per_page.to_string();
+        let mut found = Vec::new();
+        let mut seen: HashSet<String> = HashSet::new();
+        let mut start = 1usize;
+        loop {
+            let start_text = start.to_string();
+            let answer = self
+                .send(
+                    Method::GET,
+                    path,
+                    &[
+                        ("startIndex", start_text.as_str()),
+                        ("count", count.as_str()),
+                        ("attributes", attributes),
+                    ],
+                    None,
+                    true,
+                )
+                .await?;
+            let body = answer.body.unwrap_or(Value::Null);
+            let page = array_field(Some(&body), "Resources");
+            let short = page.len() < self.results_per_page as usize;
+            start += page.len();
+            let mut fresh = 0;
+            for resource in page {
+                // A resource seen on an earlier page (the list moved under us) counts once.
+                if resource_id(&resource).is_some_and(|id| !seen.insert(id)) {
+                    continue;
+                }
+                fresh += 1;
+                if keep(&resource) {
+                    found.push(resource);
+                }
+            }
+            let done = match body.get("totalResults").and_then(Value::as_u64) {
+                Some(total) => start as u64 > total,
+                None => short,
+            };
+            // Nothing new: a target that ignores startIndex would otherwise be read forever.
+            if fresh == 0 || done {
+                break;
+            }
+        }
+        Ok(found)
     }
 
     /// Creates a user; returns its `id` and version. Not retried when the outcome is unknown:
@@ -763,30 +900,51 @@ impl ScimClient {
         Ok(array_field(answer.body.as_ref(), "Operations"))
     }
 
-    /// Finds many users by `userName` with one `or` filter; returns userName (lower-cased) → id.
-    /// Only for the default `userName` identifier.
+    /// Finds many users by `userName` with one `or` filter, or by listing every user page by
+    /// page when the target cannot filter; returns userName (lower-cased) → id. Only for the
+    /// default `userName` identifier.
     pub async fn find_users_by_user_name(
         &self,
         user_names: &[&str],
     ) -> Result<std::collections::HashMap<String, String>, ScimClientError> {
-        let filter = user_names
-            .iter()
-            .map(|u| format!("userName eq {}", scimbridge_scim::filter::quote(u)))
-            .collect::<Vec<_>>()
-            .join(" or ");
-        let count = user_names.len().to_string();
-        let found = self
-            .list(
-                &self.users_path,
-                &[
-                    ("filter", filter.as_str()),
-                    ("attributes", "id,userName"),
-                    ("count", count.as_str()),
-                ],
-            )
-            .await?;
-        let wanted: std::collections::HashSet<String> =
-            user_names.iter().map(|u| u.to_lowercase()).collect();
+        let wanted: HashSet<String> = user_names.iter().map(|u| u.to_lowercase()).collect();
+        let is_wanted = |user: &Value| {
+            user.get("userName")
+                .and_then(Value::as_str)
+                .is_some_and(|name| wanted.contains(&name.to_lowercase()))
+        };
+        let listed = async || {
+            self.list_matching(&self.users_path, USER_LOOKUP_ATTRIBUTES, is_wanted)
+                .await
+        };
+        let found = if self.filters().await? {
+            let filter = user_names
+                .iter()
+                .map(|u| format!("userName eq {}", scimbridge_scim::filter::quote(u)))
+                .collect::<Vec<_>>()
+                .join(" or ");
+            let count = user_names.len().to_string();
+            let filtered = self
+                .list(
+                    &self.users_path,
+                    &[
+                        ("filter", filter.as_str()),
+                        ("attributes", "id,userName"),
+                        ("count", count.as_str()),
+                    ],
+                )
+                .await;
+            match filtered {
+                Ok(found) => found,
+                Err(e) if e.refuses_filter() => {
+                    self.remember_filter_refused(&e);
+                    listed().await?
+                }
+                Err(e) => return Err(e),
+            }
+        } else {
+            listed().await?
+        };
         let mut ids = std::collections::HashMap::new();
         for user in &found {
             if let (Some(name), Some(id)) = (
@@ -831,20 +989,23 @@ impl ScimClient {
     }
 
     /// Finds a group by `displayName` (case-insensitive, as the core schema says): with a
-    /// filter when the target supports filtering, else by listing every group page by page.
+    /// filter when the target can filter, else by listing every group page by page.
     pub async fn find_group(&self, display_name: &str) -> Result<Option<String>, ScimClientError> {
-        let same_name = |g: &&Value| {
+        let same_name = |g: &Value| {
             g.get("displayName")
                 .and_then(Value::as_str)
-                .is_some_and(|n| n.eq_ignore_ascii_case(display_name))
+                .is_some_and(|n| same_text(n, display_name))
         };
-        let mut found: Vec<Value> = Vec::new();
-        if self.capabilities().await?.filter {
+        let listed = async || {
+            self.list_matching(&self.groups_path, "id,displayName", same_name)
+                .await
+        };
+        let found: Vec<Value> = if self.filters().await? {
             let filter = format!(
                 "displayName eq {}",
                 scimbridge_scim::filter::quote(display_name)
             );
-            let page = self
+            let filtered = self
                 .list(
                     &self.groups_path,
                     &[
@@ -852,39 +1013,18 @@ impl ScimClient {
                         ("attributes", "id,displayName"),
                     ],
                 )
-                .await?;
-            found.extend(page.iter().filter(same_name).cloned());
-        } else {
-            let count = self.results_per_page.to_string();
-            let mut start = 1usize;
-            loop {
-                let start_text = start.to_string();
-                let answer = self
-                    .send(
-                        Method::GET,
-                        &self.groups_path,
-                        &[
-                            ("startIndex", start_text.as_str()),
-                            ("count", count.as_str()),
-                            ("attributes", "id,displayName"),
-                        ],
-                        None,
-                        true,
-                    )
-                    .await?;
-                let body = answer.body.unwrap_or(Value::Null);
-                let page = array_field(Some(&body), "Resources");
-                let total = body
-                    .get("totalResults")
-                    .and_then(Value::as_u64)
-                    .unwrap_or(0) as usize;
-                found.extend(page.iter().filter(same_name).cloned());
-                start += page.len();
-                if page.is_empty() || start > total {
-                    break;
+                .await;
+            match filtered {
+                Ok(page) => page.into_iter().filter(|g| same_name(g)).collect(),
+                Err(e) if e.refuses_filter() => {
+                    self.remember_filter_refused(&e);
+                    listed().await?
                 }
+                Err(e) => return Err(e),
             }
-        }
+        } else {
+            listed().await?
+        };
         match found.as_slice() {
             [] => Ok(None),
             [one] => resource_id(one)
@@ -1044,6 +1184,12 @@ fn resource_id(resource: &Value) -> Option<String> {
         .and_then(Value::as_str)
         .filter(|id| !id.is_empty())
         .map(str::to_owned)
+}
+
+/// Equal but for case, as SCIM compares `userName`, emails and `displayName` (and as targets
+/// do, beyond ASCII too).
+fn same_text(a: &str, b: &str) -> bool {
+    a == b || a.to_lowercase() == b.to_lowercase()
 }
 
 fn emails(resource: &Value) -> impl Iterator<Item = &str> {
@@ -1225,6 +1371,35 @@ mod tests {
         };
         assert!(wrapped.is_duplicate());
         assert_eq!(wrapped.status(), Some(409));
+    }
+
+    #[test]
+    fn refused_filters_are_told_from_other_errors() {
+        let status = |status: u16, scim_type: Option<&str>| ScimClientError::Status {
+            method: Method::GET,
+            url: "u".into(),
+            status,
+            scim_type: scim_type.map(str::to_owned),
+            detail: "d".into(),
+            retry_after: None,
+        };
+        assert!(status(400, Some("invalidFilter")).refuses_filter());
+        assert!(status(400, None).refuses_filter());
+        assert!(status(501, None).refuses_filter());
+        assert!(!status(400, Some("tooMany")).refuses_filter());
+        assert!(!status(500, None).refuses_filter());
+        assert!(!status(403, None).refuses_filter());
+        let custom = ScimClientError::FilterRefused {
+            filter: r#"externalId eq "a""#.into(),
+            source: Box::new(status(400, Some("invalidFilter"))),
+        };
+        assert_eq!(custom.status(), Some(400));
+        assert!(
+            custom
+                .to_string()
+                .contains("a custom filter cannot be replaced by listing users"),
+            "{custom}"
+        );
     }
 
     #[test]
