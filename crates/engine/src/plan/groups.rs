@@ -360,4 +360,50 @@ mod tests {
             ]
         );
     }
+
+    #[test]
+    fn only_a_user_who_really_left_loses_its_memberships() {
+        let user = |guid: &str, status: RecordStatus| Record {
+            guid: guid.into(),
+            dn: format!("uid={guid}"),
+            user_name: Some(guid.into()),
+            target_id: Some(format!("t-{guid}")),
+            source_fingerprint: Some("f".into()),
+            applied_image: None,
+            target_version: None,
+            status,
+            last_error: None,
+            attempts: 0,
+            retry_after_ms: None,
+            failed_fingerprint: None,
+        };
+        let records = [
+            // In scope, its update failed: a member as the directory says.
+            user("failing", RecordStatus::Failed),
+            // Left the scope, its disable is held (still provisioned), failed, or blocked.
+            user("held", RecordStatus::Provisioned),
+            user("retrying", RecordStatus::Failed),
+            user("blocked", RecordStatus::Blocked),
+            // Left and deprovisioned, or about to be in this cycle.
+            user("gone", RecordStatus::Disabled),
+            user("leaving", RecordStatus::Provisioned),
+        ];
+        let in_scope: HashSet<String> = ["failing".to_owned()].into();
+        let members = Members::of(&records, &in_scope, &["leaving"].into());
+        let everyone = ["failing", "held", "retrying", "blocked", "gone", "leaving"];
+        assert_eq!(members.targets.len(), everyone.len());
+        let group = record("g1", "staff", &everyone);
+        let desired = [DesiredGroup {
+            guid: "g1".into(),
+            dn: "cn=staff".into(),
+            display_name: "staff".into(),
+            member_guids: Vec::new(),
+        }];
+        let operations = plan_groups(&desired, &[group], &members);
+        let GroupOperation::Update { remove, .. } = &operations[0].operation else {
+            panic!()
+        };
+        let removed: Vec<&str> = remove.iter().map(|m| m.guid.as_str()).collect();
+        assert_eq!(removed, ["failing", "gone", "leaving"]);
+    }
 }

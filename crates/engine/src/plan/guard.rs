@@ -565,4 +565,168 @@ mod tests {
         hold_mass_deprovisioning(&mut p, 1000, &disabled, &HashSet::new());
         assert!(p.held.is_empty());
     }
+
+    fn group_record(guid: &str, members: usize) -> GroupRecord {
+        GroupRecord {
+            guid: guid.into(),
+            dn: format!("cn={guid}"),
+            display_name: guid.into(),
+            target_id: Some(format!("t-{guid}")),
+            members: (0..members)
+                .map(|i| scimbridge_model::GroupMember {
+                    guid: format!("u{i}"),
+                    target_id: format!("t{i}"),
+                })
+                .collect(),
+            status: scimbridge_model::RecordStatus::Provisioned,
+            last_error: None,
+            attempts: 0,
+        }
+    }
+
+    fn group_op(guid: &str, operation: GroupOperation) -> PlannedGroupOperation {
+        PlannedGroupOperation {
+            guid: guid.into(),
+            dn: format!("cn={guid}"),
+            display_name: guid.into(),
+            operation,
+            pending_members: Vec::new(),
+            reason: "left the source location".into(),
+        }
+    }
+
+    fn delete(guid: &str) -> PlannedGroupOperation {
+        group_op(
+            guid,
+            GroupOperation::Delete {
+                target_id: format!("t-{guid}"),
+            },
+        )
+    }
+
+    #[test]
+    fn deleting_many_groups_is_held() {
+        let records: Vec<GroupRecord> =
+            (0..20).map(|i| group_record(&format!("g{i}"), 3)).collect();
+        let none = HashSet::new();
+        let defaults = GuardSettings::default();
+        // 2 of 20: too few for the share to count.
+        let (kept, held) = guard_groups(
+            vec![delete("g0"), delete("g1")],
+            &records,
+            &input(&defaults, 100, &none),
+        );
+        assert_eq!((kept.len(), held.len()), (2, 0));
+        // 6 of 20 (30%): held, with the rule that held them.
+        let (kept, held) = guard_groups(
+            (0..6).map(|i| delete(&format!("g{i}"))).collect(),
+            &records,
+            &input(&defaults, 100, &none),
+        );
+        assert_eq!((kept.len(), held.len()), (0, 6));
+        assert!(
+            held[0].reason.contains(
+                "6 of 20 groups would be deleted at once (30%), more than guard.max_group_delete_percent 10%"
+            ),
+            "{}",
+            held[0].reason
+        );
+        // An approved delete passes and does not count.
+        let approved: HashSet<String> = (0..6).map(|i| format!("g{i}")).collect();
+        let (kept, held) = guard_groups(
+            (0..6).map(|i| delete(&format!("g{i}"))).collect(),
+            &records,
+            &input(&defaults, 100, &approved),
+        );
+        assert_eq!((kept.len(), held.len()), (6, 0));
+    }
+
+    #[test]
+    fn a_group_losing_many_members_has_its_removals_held_and_its_additions_go_ahead() {
+        let records = vec![group_record("staff", 20)];
+        let member = |i: usize| scimbridge_model::GroupMember {
+            guid: format!("u{i}"),
+            target_id: format!("t{i}"),
+        };
+        let update = |remove: usize| {
+            group_op(
+                "staff",
+                GroupOperation::Update {
+                    target_id: "t-staff".into(),
+                    rename: Some("crew".into()),
+                    add: vec![member(99)],
+                    remove: (0..remove).map(member).collect(),
+                },
+            )
+        };
+        let none = HashSet::new();
+        let defaults = GuardSettings::default();
+        let (kept, held) = guard_groups(vec![update(5)], &records, &input(&defaults, 20, &none));
+        assert_eq!((kept.len(), held.len()), (1, 0), "5 of 20 is within 25%");
+        let (kept, held) = guard_groups(vec![update(12)], &records, &input(&defaults, 20, &none));
+        assert_eq!((kept.len(), held.len()), (1, 1));
+        let GroupOperation::Update {
+            rename,
+            add,
+            remove,
+            ..
+        } = &kept[0].operation
+        else {
+            panic!()
+        };
+        assert_eq!(
+            (rename.as_deref(), add.len(), remove.len()),
+            (Some("crew"), 1, 0)
+        );
+        let GroupOperation::Update {
+            rename,
+            add,
+            remove,
+            ..
+        } = &held[0].operation
+        else {
+            panic!()
+        };
+        assert_eq!((rename.as_deref(), add.len(), remove.len()), (None, 0, 12));
+        assert!(
+            held[0].reason.contains(
+                "12 of 20 members would be removed from staff at once (60%), more than guard.max_member_removal_percent 25%"
+            ),
+            "{}",
+            held[0].reason
+        );
+    }
+
+    #[test]
+    fn a_source_that_looks_cut_holds_every_destructive_change_however_few() {
+        let defaults = GuardSettings::default();
+        let none = HashSet::new();
+        let suspect = GuardInput {
+            suspect_read: Some("d.ldif looks cut short"),
+            ..input(&defaults, 100, &none)
+        };
+        let mut p = plan(1);
+        guard_users(&mut p, &HashMap::new(), &suspect);
+        assert_eq!((p.operations.len(), p.held.len()), (1, 1));
+        assert!(
+            p.held[0].reason.contains("d.ldif looks cut short"),
+            "{}",
+            p.held[0].reason
+        );
+        let records = vec![group_record("g0", 20), group_record("g1", 20)];
+        let one_removal = group_op(
+            "g1",
+            GroupOperation::Update {
+                target_id: "t-g1".into(),
+                rename: None,
+                add: Vec::new(),
+                remove: vec![scimbridge_model::GroupMember {
+                    guid: "u0".into(),
+                    target_id: "t0".into(),
+                }],
+            },
+        );
+        let (kept, held) = guard_groups(vec![delete("g0"), one_removal], &records, &suspect);
+        assert_eq!((kept.len(), held.len()), (0, 2));
+    }
 }

@@ -188,3 +188,51 @@ fn a_leaver_that_never_reached_the_target_is_forgotten() {
     );
     assert_eq!(plan.operations[0].operation, Operation::Forget);
 }
+
+#[test]
+fn a_user_name_another_entry_has_fails_the_second_entry_alone() {
+    let named = |guid: &str, user_name: &str| Candidate {
+        mapped: Ok(DesiredUser {
+            user_name: user_name.into(),
+            active: true,
+            image: image(user_name, "Engineer", true),
+            link_image: None,
+        }),
+        ..candidate(guid, "Engineer", true)
+    };
+    // "ann" is provisioned; "bob" renames himself to "cat" while a newcomer takes "bob".
+    let records = vec![provisioned("ann", "Engineer", true), {
+        let mut bob = provisioned("bob", "Engineer", true);
+        bob.guid = "g-bob".into();
+        bob
+    }];
+    let by_guid: HashMap<String, Record> = records
+        .iter()
+        .map(|r| (r.guid.clone(), r.clone()))
+        .collect();
+    let mut plan = plan_users(
+        vec![
+            named("ann2", "ANN"),
+            named("g-bob", "cat"),
+            named("newbob", "bob"),
+            named("twin1", "dee"),
+            named("twin2", "Dee"),
+        ],
+        Vec::new(),
+        &by_guid,
+        &ProvisioningOptions::default(),
+        0,
+    );
+    super::refuse_shared_user_names(&mut plan, &records);
+    let lines: Vec<String> = plan.operations.iter().map(|o| o.to_string()).collect();
+    assert_eq!(
+        lines,
+        [
+            "fail ANN: userName ANN is also the userName of uid=ann,ou=people,dc=example,dc=com: a target user belongs to one entry of a channel, so nothing is written for this one (two entries map to one user: fix the directory)",
+            "update cat: changed: userName",
+            "create bob: new in the source location",
+            "create dee: new in the source location",
+            "fail Dee: userName Dee is also the userName of uid=twin1,ou=people,dc=example,dc=com: a target user belongs to one entry of a channel, so nothing is written for this one (two entries map to one user: fix the directory)",
+        ]
+    );
+}

@@ -10,6 +10,7 @@ use std::collections::HashMap;
 use std::path::Path;
 use std::time::Duration;
 
+use base64::Engine as _;
 use scimbridge_ldap::LdifRecord;
 use scimbridge_ldap::ldif::parse_ldif_bytes;
 use scimbridge_model::{EffectiveSourceSettings, SourceEntry, SourceLocation};
@@ -54,7 +55,7 @@ pub async fn read_file(
     {
         scan.suspect = Some(format!(
             "{} is the beginning of the file read last time ({} of {} bytes): it looks cut \
-             short, or its last entries were deleted",
+             short, or its last lines were deleted",
             path.display(),
             bytes.len(),
             previous.len
@@ -158,43 +159,62 @@ pub fn scan_bytes(
 }
 
 /// What a cycle remembers of the file it read, to recognise the next one as that file cut short:
-/// its length, and a digest of the text before each entry (each offset right after a blank line).
+/// its length, and a digest of the file up to the end of each of its lines. A file that ends
+/// where a line of the last one ended, with the same bytes up to there, is that file cut short
+/// (or that file with its last lines deleted, which looks the same).
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct FileSignature {
     len: usize,
-    /// Offset → the first 8 bytes of the SHA-256 of the file up to there.
-    boundaries: HashMap<usize, u64>,
+    /// Offset right after each line break → the first 4 bytes of the SHA-256 of the file up
+    /// to there.
+    line_ends: HashMap<usize, u32>,
 }
 
-const SIGNATURE_PREFIX: &str = "ldif-prefixes-v1";
+const SIGNATURE_PREFIX: &str = "ldif-line-ends-v1";
 
 impl FileSignature {
     pub fn of(bytes: &[u8]) -> FileSignature {
         FileSignature {
             len: bytes.len(),
-            boundaries: entry_boundaries(bytes).collect(),
+            line_ends: line_ends(bytes).collect(),
         }
     }
 
-    /// Whether `bytes` is this file cut short: shorter, and the same up to the start of its
-    /// last (possibly partial) entry. A file whose last entries were deleted looks the same.
+    /// Whether `bytes` is this file cut short at the end of one of its lines.
     pub fn is_cut_short(&self, bytes: &[u8]) -> bool {
-        if bytes.len() >= self.len {
-            return false;
-        }
-        let (offset, digest) = entry_boundaries(bytes).last().unwrap_or((0, 0));
-        self.boundaries.get(&offset) == Some(&digest)
+        bytes.len() < self.len
+            && self
+                .line_ends
+                .get(&bytes.len())
+                .is_some_and(|digest| *digest == prefix_digest(&Sha256::new_with_prefix(bytes)))
     }
 
-    /// The signature as text, kept as the channel's sync state.
+    /// The signature as text, kept as the channel's sync state: the length, then each line's
+    /// length (LEB128) and digest, base64-encoded.
     pub fn encode(&self) -> String {
-        let mut boundaries: Vec<(&usize, &u64)> = self.boundaries.iter().collect();
-        boundaries.sort();
-        let mut text = format!("{SIGNATURE_PREFIX} {}", self.len);
-        for (offset, digest) in boundaries {
-            text.push_str(&format!(" {offset:x}:{digest:016x}"));
+        let mut ends: Vec<(&usize, &u32)> = self.line_ends.iter().collect();
+        ends.sort();
+        let mut binary = Vec::with_capacity(ends.len() * 6);
+        let mut previous = 0;
+        for (offset, digest) in ends {
+            let mut length = offset - previous;
+            previous = *offset;
+            loop {
+                let byte = (length & 0x7f) as u8;
+                length >>= 7;
+                if length == 0 {
+                    binary.push(byte);
+                    break;
+                }
+                binary.push(byte | 0x80);
+            }
+            binary.extend_from_slice(&digest.to_be_bytes());
         }
-        text
+        format!(
+            "{SIGNATURE_PREFIX} {} {}",
+            self.len,
+            base64::engine::general_purpose::STANDARD_NO_PAD.encode(binary)
+        )
     }
 
     /// `None` for text that is not a signature (a cursor of another kind, or none).
@@ -204,40 +224,50 @@ impl FileSignature {
             return None;
         }
         let len = parts.next()?.parse().ok()?;
-        let boundaries = parts
-            .map(|part| {
-                let (offset, digest) = part.split_once(':')?;
-                Some((
-                    usize::from_str_radix(offset, 16).ok()?,
-                    u64::from_str_radix(digest, 16).ok()?,
-                ))
-            })
-            .collect::<Option<HashMap<usize, u64>>>()?;
-        Some(FileSignature { len, boundaries })
+        let binary = base64::engine::general_purpose::STANDARD_NO_PAD
+            .decode(parts.next().unwrap_or_default())
+            .ok()?;
+        let mut line_ends = HashMap::new();
+        let mut rest = binary.as_slice();
+        let mut offset = 0usize;
+        while !rest.is_empty() {
+            let mut length = 0usize;
+            let mut shift = 0;
+            loop {
+                let (&byte, tail) = rest.split_first()?;
+                rest = tail;
+                length |= usize::from(byte & 0x7f).checked_shl(shift)?;
+                shift += 7;
+                if byte & 0x80 == 0 {
+                    break;
+                }
+            }
+            let (digest, tail) = rest.split_first_chunk::<4>()?;
+            rest = tail;
+            offset = offset.checked_add(length)?;
+            line_ends.insert(offset, u32::from_be_bytes(*digest));
+        }
+        Some(FileSignature { len, line_ends })
     }
 }
 
-/// Each offset where an entry may start (the start of the file, and right after each blank
-/// line), with the digest of the bytes before it.
-fn entry_boundaries(bytes: &[u8]) -> impl Iterator<Item = (usize, u64)> + '_ {
-    let digest = |hasher: &Sha256| {
-        let full = hasher.clone().finalize();
-        let mut first = [0u8; 8];
-        first.copy_from_slice(&full[..8]);
-        u64::from_be_bytes(first)
-    };
+fn prefix_digest(hasher: &Sha256) -> u32 {
+    let full = hasher.clone().finalize();
+    u32::from_be_bytes([full[0], full[1], full[2], full[3]])
+}
+
+/// The offset right after each line break, with the digest of the bytes before it.
+fn line_ends(bytes: &[u8]) -> impl Iterator<Item = (usize, u32)> + '_ {
     let mut hasher = Sha256::new();
-    let start = std::iter::once((0, digest(&hasher)));
     let mut offset = 0;
-    let after_blank_lines = bytes
+    bytes
         .split_inclusive(|&b| b == b'\n')
-        .filter_map(move |line| {
+        .filter(|line| line.ends_with(b"\n"))
+        .map(move |line| {
             hasher.update(line);
             offset += line.len();
-            let blank = line == b"\n" || line == b"\r\n";
-            blank.then(|| (offset, digest(&hasher)))
-        });
-    start.chain(after_blank_lines)
+            (offset, prefix_digest(&hasher))
+        })
 }
 
 /// Keeps the entries below the base DN with the user object class, and the entries below the
@@ -331,6 +361,59 @@ entryUUID: 3333
         };
         let location = SourceLocation::new("OU=People, DC=example,DC=com");
         select_entries(records, &settings.effective(LdapType::OpenLdap), &location)
+    }
+
+    #[test]
+    fn a_file_cut_at_the_end_of_any_line_is_recognised_and_an_edit_is_not() {
+        let signature = FileSignature::of(LDIF.as_bytes());
+        let decoded = FileSignature::decode(&signature.encode()).unwrap();
+        assert_eq!(decoded, signature);
+        let ends: Vec<usize> = LDIF.match_indices('\n').map(|(i, _)| i + 1).collect();
+        assert!(ends.len() > 20);
+        for end in &ends[..ends.len() - 1] {
+            assert!(
+                decoded.is_cut_short(&LDIF.as_bytes()[..*end]),
+                "cut at {end}"
+            );
+        }
+        // The whole file, a longer one, and edits are not cuts.
+        assert!(!decoded.is_cut_short(LDIF.as_bytes()));
+        assert!(!decoded.is_cut_short(format!("{LDIF}\ndn: cn=more\n").as_bytes()));
+        let edited = LDIF.replace("uid: nouuid\n", "");
+        assert!(!decoded.is_cut_short(edited.as_bytes()));
+        let shorter_last_line = LDIF.replace("entryUUID: 3333\n", "entryUUID: 33\n");
+        assert!(!decoded.is_cut_short(shorter_last_line.as_bytes()));
+        // Not a signature.
+        assert_eq!(FileSignature::decode("content-sync cookie"), None);
+        assert_eq!(FileSignature::decode("ldif-line-ends-v1 12 !!"), None);
+    }
+
+    #[test]
+    fn a_file_that_ends_in_the_middle_of_a_line_is_refused() {
+        let settings = SourceSettings::default().effective(LdapType::OpenLdap);
+        let location = SourceLocation::new("ou=people,dc=example,dc=com");
+        let cut = &LDIF[..LDIF.find("entryUUID: 1111").unwrap() + 13];
+        let error = scan_bytes(
+            "corp",
+            Path::new("d.ldif"),
+            cut.as_bytes(),
+            &settings,
+            &location,
+        )
+        .unwrap_err()
+        .to_string();
+        assert!(error.contains("ends in the middle of a line"), "{error}");
+        assert!(
+            scan_bytes(
+                "corp",
+                Path::new("d.ldif"),
+                LDIF.as_bytes(),
+                &settings,
+                &location
+            )
+            .is_ok()
+        );
+        assert!(scan_bytes("corp", Path::new("d.ldif"), b"", &settings, &location).is_ok());
     }
 
     #[test]
