@@ -1423,3 +1423,50 @@ fn the_guard_holds_updates_that_would_clear_an_attribute_on_many_users() {
             .all(|u| u.get("title").is_none())
     );
 }
+
+#[test]
+fn a_record_waiting_for_its_retry_is_reported_under_incremental_reads() {
+    let dir = tempfile::tempdir().unwrap();
+    let slapd = Slapd::start(dir.path());
+    slapd.add(&format!(
+        "{}{}",
+        person("ann", "Ann Lee", "people"),
+        person("bob", "Bob Stone", "people")
+    ));
+    let target = TargetProcess::start(&dir.path().join("target.db"), "t0ken");
+    let data = dir.path().join("data");
+    let cfg = dir.path().join("app.toml");
+    std::fs::write(&cfg, config(&slapd, &target, "", "", "disable")).unwrap();
+    ok(scimbridge(&data, &["apply", "-f", &path_str(&cfg)], &[]));
+    assert!(sync(&data).contains("created 2,"));
+
+    // A hire without a uid: no userName, so the record fails, is retried by the next cycle,
+    // fails again, and then waits for its backoff.
+    slapd.add("dn: cn=Carl Nouid,ou=people,dc=example,dc=com\nobjectClass: inetOrgPerson\ncn: Carl Nouid\nsn: Nouid\n\n");
+    for _ in 0..2 {
+        let output = scimbridge(&data, &["sync", "app"], &[]);
+        let out = stdout(&output);
+        assert_eq!(output.status.code(), Some(3), "{out}");
+        assert!(out.contains("failed 1 "), "{out}");
+        assert!(out.contains("content-sync, incremental"), "{out}");
+    }
+    // Within its backoff the incremental read does not return it: still a user missing from the
+    // target, and every view says so.
+    let output = scimbridge(&data, &["sync", "app"], &[]);
+    let out = stdout(&output);
+    assert_eq!(output.status.code(), Some(3), "{out}");
+    assert!(
+        out.contains(
+            "failed 0 (unchanged 2, skipped 0, blocked 0, failed earlier and waiting to be retried 1)"
+        ),
+        "{out}"
+    );
+    assert!(out.contains("content-sync, incremental"), "{out}");
+    let plan = ok(scimbridge(&data, &["plan", "app"], &[]));
+    assert!(plan.contains("failed, waiting to be retried: 1"), "{plan}");
+    let channels = ok(scimbridge(&data, &["channels"], &[]));
+    assert!(
+        channels.contains("ok (0 failed, 1 waiting to be retried)"),
+        "{channels}"
+    );
+}

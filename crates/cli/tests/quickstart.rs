@@ -31,6 +31,24 @@ fn quickstart_once_provisions_the_sample_then_changes_nothing_then_follows_edits
         people.len()
     );
     assert!(out.contains(&expected), "{out}");
+    assert!(out.contains("groups: created 20,"), "{out}");
+    // Every creation is in the audit trail, the groups' too (they ride along with the users'
+    // Bulk requests).
+    let audit = std::fs::read_to_string(data.join("audit.log")).unwrap();
+    let kinds: Vec<String> = audit
+        .lines()
+        .map(|line| serde_json::from_str::<Value>(line).unwrap()["event_type"].to_string())
+        .collect();
+    let created = |kind: &str| {
+        kinds
+            .iter()
+            .filter(|k| *k == &format!("\"{kind}\""))
+            .count()
+    };
+    assert_eq!(created("user-create"), people.len());
+    assert_eq!(created("group-create"), 20, "{kinds:?}");
+    let history = ok(scimbridge(&data, &["history", "engineering"], &[]));
+    assert!(history.contains("group-create"), "{history}");
 
     let token = read_token(&data);
     {

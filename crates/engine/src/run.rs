@@ -305,6 +305,7 @@ pub async fn plan_channel(
         settings: &connection.guard,
         approved: &approved,
         provisioned,
+        in_scope: &in_scope,
         suspect_read: suspect_read.as_deref(),
     };
     guard_users(&mut plan, &by_guid, &guard);
@@ -692,7 +693,7 @@ pub async fn run_cycle(
     let finished = clock.now_ms();
     match result {
         Ok(Applied {
-            summary,
+            mut summary,
             failures,
             source,
             events,
@@ -700,6 +701,7 @@ pub async fn run_cycle(
             not_sent,
             outage,
         }) => {
+            summary.target_unreachable = outage.is_some();
             let stopped = match &outage {
                 Some(reason) => Some(outage_text(reason, not_sent)),
                 None => (not_sent > 0).then(|| {
@@ -1104,6 +1106,7 @@ async fn run_planned(
             settings: &connection.guard,
             approved: &approved,
             provisioned: records.iter().filter(|r| r.target_id.is_some()).count(),
+            in_scope: &in_scope,
             suspect_read: suspect_read.as_deref(),
         };
         let (operations, held) = guard_groups(

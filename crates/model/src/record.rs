@@ -167,6 +167,9 @@ pub struct CycleSummary {
     pub held: u64,
     /// Failed records left for a later cycle by their retry backoff.
     pub waiting_retry: u64,
+    /// The cycle found the target down and stopped there.
+    #[serde(skip_serializing_if = "std::ops::Not::not")]
+    pub target_unreachable: bool,
 }
 
 impl CycleSummary {
@@ -188,6 +191,7 @@ impl CycleSummary {
         self.requests += other.requests;
         self.held += other.held;
         self.waiting_retry += other.waiting_retry;
+        self.target_unreachable |= other.target_unreachable;
     }
 
     /// Whether any group was touched.

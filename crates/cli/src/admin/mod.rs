@@ -734,6 +734,7 @@ async fn status(State(admin): State<Admin>, UrlPath(name): UrlPath<String>) -> A
             "failed": found.counts.failed,
             "blocked": found.counts.blocked,
             "held": found.held,
+            "targetUnreachable": found.last_cycle.as_ref().is_some_and(|c| c.summary.target_unreachable),
             "changeDetection": found.detection,
             "lastCycle": found.last_cycle.as_ref().map(cycle_json),
         }));

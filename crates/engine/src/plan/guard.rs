@@ -18,6 +18,10 @@ pub struct GuardInput<'a> {
     pub approved: &'a HashSet<String>,
     /// The number of the channel's users in the target.
     pub provisioned: usize,
+    /// GUIDs of the users in the source location now. Only their removals from groups count
+    /// as member removals: a user who left is removed because it was deprovisioned, which the
+    /// deprovisioning rule weighs.
+    pub in_scope: &'a HashSet<String>,
     /// Why the source may have been read incompletely (an LDIF file that looks cut): then every
     /// deprovision, clearing update, group delete and member removal is held, however few.
     pub suspect_read: Option<&'a str>,
@@ -242,11 +246,15 @@ pub fn guard_groups(
                 }
                 continue;
             }
-            GroupOperation::Update { remove, .. } if !remove.is_empty() => {
-                let count = remove.len() as u64;
+            GroupOperation::Update { remove, .. } => {
+                let count = remove
+                    .iter()
+                    .filter(|m| input.in_scope.contains(&m.guid))
+                    .count() as u64;
                 let members = members_of.get(op.guid.as_str()).copied().unwrap_or(count);
                 match input.suspect_read {
-                    Some(suspect) => Some(suspect.to_owned()),
+                    Some(suspect) if count > 0 => Some(suspect.to_owned()),
+                    Some(_) => None,
                     None => member_limit.exceeded(
                         settings,
                         count,
@@ -279,27 +287,34 @@ pub fn guard_groups(
         else {
             continue;
         };
+        // Members still in scope wait; those who left go with their deprovisioning.
+        let (remove_held, remove): (Vec<_>, Vec<_>) = remove
+            .into_iter()
+            .partition(|m| input.in_scope.contains(&m.guid));
         held.push(PlannedGroupOperation {
             guid: guid.clone(),
             dn: dn.clone(),
             display_name: display_name.clone(),
-            reason: held_reason(&format!("{} member(s) to remove", remove.len()), &why),
+            reason: held_reason(&format!("{} member(s) to remove", remove_held.len()), &why),
             operation: GroupOperation::Update {
                 target_id: target_id.clone(),
                 rename: None,
                 add: Vec::new(),
-                remove,
+                remove: remove_held,
             },
             pending_members: Vec::new(),
         });
-        // What removes nobody goes ahead.
-        if rename.is_some() || !add.is_empty() {
+        // What removes nobody still in scope goes ahead.
+        if rename.is_some() || !add.is_empty() || !remove.is_empty() {
             let mut reasons = Vec::new();
             if let Some(name) = &rename {
                 reasons.push(format!("renamed to {name}"));
             }
             if !add.is_empty() {
                 reasons.push(format!("{} member(s) to add", add.len()));
+            }
+            if !remove.is_empty() {
+                reasons.push(format!("{} member(s) who left to remove", remove.len()));
             }
             kept.push(PlannedGroupOperation {
                 guid,
@@ -309,7 +324,7 @@ pub fn guard_groups(
                     target_id,
                     rename,
                     add,
-                    remove: Vec::new(),
+                    remove,
                 },
                 pending_members,
                 reason: reasons.join(", "),
@@ -406,10 +421,13 @@ mod tests {
         provisioned: usize,
         approved: &'a HashSet<String>,
     ) -> GuardInput<'a> {
+        static EVERYONE: std::sync::LazyLock<HashSet<String>> =
+            std::sync::LazyLock::new(|| (0..100).map(|i| format!("u{i}")).collect());
         GuardInput {
             settings,
             approved,
             provisioned,
+            in_scope: &EVERYONE,
             suspect_read: None,
         }
     }
