@@ -678,3 +678,86 @@ fn a_target_that_is_down_stops_the_cycle_and_counts_against_no_record() {
     );
     let _ = &setup.dir;
 }
+
+#[test]
+fn the_service_shows_a_target_that_is_down_in_its_status_and_metrics() {
+    use std::io::BufRead;
+    use std::process::{Command, Stdio};
+    use std::time::Instant;
+
+    let setup = Setup::new(&directory(&numbered(5), &[]));
+    let unreachable = format!(
+        "http://127.0.0.1:{}/scim/v2",
+        scimbridge_testkit::free_port()
+    );
+    setup.apply(&unreachable, "");
+    let created = setup.run(&["admin", "token", "create", "monitoring"]);
+    let token = created
+        .split_whitespace()
+        .find(|word| word.len() >= 32)
+        .unwrap_or_else(|| panic!("{created}"))
+        .to_owned();
+    let mut child = Command::new(bin())
+        .arg("--data-dir")
+        .arg(&setup.data)
+        .args(["serve", "--frequency", "3600", "--listen", "127.0.0.1:0"])
+        .stdin(Stdio::null())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::null())
+        .spawn()
+        .unwrap();
+    let mut lines = std::io::BufReader::new(child.stdout.take().unwrap()).lines();
+    let first = lines.next().unwrap().unwrap();
+    std::thread::spawn(move || for _ in lines {});
+    let api = first
+        .split("admin API on ")
+        .nth(1)
+        .and_then(|rest| rest.split(',').next())
+        .unwrap_or_else(|| panic!("{first}"))
+        .trim()
+        .to_owned();
+    let base = api.strip_suffix("/api").unwrap_or(&api).to_owned();
+    let get = |path: &str| {
+        reqwest::blocking::Client::new()
+            .get(format!("{base}{path}"))
+            .bearer_auth(&token)
+            .send()
+            .unwrap()
+            .text()
+            .unwrap()
+    };
+    let deadline = Instant::now() + Duration::from_secs(60);
+    let status = loop {
+        let status: Value = serde_json::from_str(&get("/api/connections/app/status")).unwrap();
+        if !status["channels"][0]["lastCycle"].is_null()
+            && !status["channels"][0]["lastCycle"]["finishedAt"].is_null()
+        {
+            break status;
+        }
+        assert!(Instant::now() < deadline, "no cycle ended: {status}");
+        std::thread::sleep(Duration::from_millis(200));
+    };
+    let metrics = get("/metrics");
+    let _ = child.kill();
+    let _ = child.wait();
+    let channel = &status["channels"][0];
+    assert_eq!(channel["targetUnreachable"], true, "{status}");
+    assert!(
+        channel["lastCycle"]["error"]
+            .as_str()
+            .unwrap()
+            .starts_with("target unreachable: nothing answers at target.scim_url"),
+        "{status}"
+    );
+    assert_eq!(channel["failed"], 0, "{status}");
+    assert!(
+        metrics.contains("scimbridge_target_unreachable{channel=\"app/staff\"} 1"),
+        "{metrics}"
+    );
+    assert!(
+        metrics.contains(
+            "scimbridge_cycles_total{channel=\"app/staff\",outcome=\"target_unreachable\"} 1"
+        ),
+        "{metrics}"
+    );
+}
