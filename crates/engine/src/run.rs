@@ -117,6 +117,8 @@ pub struct ChannelPlan {
     pub approved: HashSet<String>,
     /// Why the read may be incomplete (see `SourceScan::suspect`).
     pub suspect_read: Option<String>,
+    /// Target id → GUID and DN of the entry each target user belongs to.
+    pub links: HashMap<String, (String, String)>,
 }
 
 /// How a channel's data store was read, and where the next incremental read starts.
@@ -339,6 +341,7 @@ pub async fn plan_channel(
         in_scope,
         approved,
         suspect_read,
+        links: crate::apply::links(&heads),
     })
 }
 
@@ -818,6 +821,7 @@ async fn run_planned(
         in_scope,
         approved,
         suspect_read,
+        links,
     } = plan_channel(store, connection, channel, data_store, now_ms).await?;
     tracing::info!(channel = %key, source = %read.describe(), "data store read");
     if let Some(suspect) = &suspect_read {
@@ -842,7 +846,7 @@ async fn run_planned(
         .count() as u64;
     progress.begin(key, writes);
     // A target user belongs to one entry: every user the channel links, and those it creates.
-    let owners = Owners::from_records(&store.record_heads(key).await?);
+    let owners = Owners::new(links);
     // Creates go in SCIM Bulk requests when the target offers Bulk (and users are identified
     // by userName, so that a chunk is looked up with one filter); everything else one by one.
     let bulk = if connection.target.use_bulk

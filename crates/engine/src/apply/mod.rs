@@ -16,7 +16,7 @@ use scimbridge_model::{
 use serde_json::Value;
 
 pub use auth::AuthError;
-pub use owners::Owners;
+pub use owners::{Owners, links};
 pub use politeness::RetryPolicy;
 pub use scim_client::{
     Capabilities, CheckFailure, CheckReport, ScimClient, ScimClientError, TransportKind,

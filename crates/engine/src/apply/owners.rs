@@ -25,15 +25,14 @@ struct Owner {
 
 impl Owners {
     pub fn from_records<'a>(records: impl IntoIterator<Item = &'a Record>) -> Owners {
-        let by_target = records
+        Owners::new(links(records))
+    }
+
+    /// From the links of [`links`].
+    pub fn new(links: HashMap<String, (String, String)>) -> Owners {
+        let by_target = links
             .into_iter()
-            .filter_map(|r| {
-                let owner = Owner {
-                    guid: r.guid.clone(),
-                    dn: r.dn.clone(),
-                };
-                r.target_id.clone().map(|t| (t, owner))
-            })
+            .map(|(target, (guid, dn))| (target, Owner { guid, dn }))
             .collect();
         Owners {
             by_target: Mutex::new(by_target),
@@ -70,6 +69,19 @@ impl Owners {
             }
         }
     }
+}
+
+/// Target id → GUID and DN of the entry whose user it is, from the records.
+pub fn links<'a>(
+    records: impl IntoIterator<Item = &'a Record>,
+) -> HashMap<String, (String, String)> {
+    records
+        .into_iter()
+        .filter_map(|r| {
+            let owner = (r.guid.clone(), r.dn.clone());
+            r.target_id.clone().map(|t| (t, owner))
+        })
+        .collect()
 }
 
 #[cfg(test)]

@@ -130,14 +130,15 @@ impl ScimClientError {
         }
     }
 
-    /// True when the failure is the target's rather than the request's: no connection, no
-    /// answer, credentials refused, or a server error or rate limit that retries did not ride
-    /// out. Many of these in a row mean the target is down, not that the records are wrong.
+    /// True when the failure may be the target's rather than the request's: no connection, no
+    /// answer, credentials refused (401), or a server error or rate limit that retries did not
+    /// ride out. Many of these in a row mean the target is down, not that the records are wrong.
     pub fn target_unavailable(&self) -> bool {
         match self.innermost() {
             ScimClientError::Transport { .. } | ScimClientError::Auth(_) => true,
+            // Not 403: a target may forbid one resource, or listing, to credentials it accepts.
             ScimClientError::Status { status, .. } => {
-                matches!(status, 401 | 403 | 407 | 429) || *status >= 500
+                matches!(status, 401 | 407 | 429) || *status >= 500
             }
             _ => false,
         }
@@ -1371,6 +1372,38 @@ mod tests {
         };
         assert!(wrapped.is_duplicate());
         assert_eq!(wrapped.status(), Some(409));
+    }
+
+    #[test]
+    fn failures_that_may_be_the_target_s_are_told_from_the_records() {
+        let status = |status: u16| ScimClientError::Status {
+            method: Method::PATCH,
+            url: "u".into(),
+            status,
+            scim_type: None,
+            detail: String::new(),
+            retry_after: None,
+        };
+        for down in [401, 429, 500, 502, 503, 504] {
+            assert!(status(down).target_unavailable(), "{down}");
+        }
+        for record in [400, 403, 404, 409, 412] {
+            assert!(!status(record).target_unavailable(), "{record}");
+        }
+        let transport = ScimClientError::Transport {
+            method: Method::POST,
+            url: "u".into(),
+            kind: TransportKind::Connect,
+            reason: "refused".into(),
+        };
+        assert!(transport.target_unavailable());
+        assert!(!transport.outcome_unknown());
+        let gave_up = ScimClientError::GaveUp {
+            retries: 3,
+            source: Box::new(status(500)),
+        };
+        assert!(gave_up.target_unavailable() && gave_up.outcome_unknown());
+        assert!(!ScimClientError::MissingIdentifier.target_unavailable());
     }
 
     #[test]

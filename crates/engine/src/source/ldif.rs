@@ -24,9 +24,9 @@ use super::{
 
 /// How long a file must have been left alone before it is read: an editor or an export still
 /// writing it would otherwise be read half-written.
-const SETTLE: Duration = Duration::from_secs(1);
+const SETTLE: Duration = Duration::from_millis(500);
 /// How many times a file that keeps changing is waited for before the read gives up.
-const SETTLE_ATTEMPTS: u32 = 30;
+const SETTLE_ATTEMPTS: u32 = 60;
 
 /// A read of the file: what it holds, and its signature for the next read.
 pub struct LdifRead {
@@ -90,9 +90,10 @@ async fn read_settled(path: &Path) -> Result<Vec<u8>, String> {
         }
     }
     Err(format!(
-        "{} kept changing for {} seconds; it is read once it has been left alone for a second",
+        "{} kept changing for {} seconds; it is read once it has been left alone for {} ms",
         path.display(),
-        SETTLE_ATTEMPTS as u64 * SETTLE.as_secs()
+        (SETTLE * SETTLE_ATTEMPTS).as_secs(),
+        SETTLE.as_millis()
     ))
 }
 
