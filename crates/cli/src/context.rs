@@ -12,6 +12,93 @@ pub const SECRET_KEY_FILE: &str = "secret.key";
 
 pub const AUDIT_LOG: &str = "audit.log";
 
+/// The data directory and its files are for the service's user alone: they hold the
+/// administrator's password hash, the secret key, people's data and DNs in the audit trail.
+#[cfg(unix)]
+const DIR_MODE: u32 = 0o700;
+#[cfg(unix)]
+const FILE_MODE: u32 = 0o600;
+
+/// Creates the data directory (owner only, whatever the umask) when it is missing; the folders
+/// above it are created as usual.
+pub fn create_data_dir(path: &Path) -> Result<()> {
+    if path.is_dir() {
+        return Ok(());
+    }
+    if let Some(parent) = path.parent().filter(|p| !p.as_os_str().is_empty()) {
+        std::fs::create_dir_all(parent)
+            .with_context(|| format!("cannot create {}", parent.display()))?;
+    }
+    let mut builder = std::fs::DirBuilder::new();
+    #[cfg(unix)]
+    {
+        use std::os::unix::fs::DirBuilderExt;
+        builder.mode(DIR_MODE);
+    }
+    match builder.create(path) {
+        Ok(()) => Ok(()),
+        Err(e) if e.kind() == std::io::ErrorKind::AlreadyExists && path.is_dir() => Ok(()),
+        Err(e) => {
+            Err(e).with_context(|| format!("cannot create data directory {}", path.display()))
+        }
+    }
+}
+
+/// Writes a file of the data directory, readable by its owner only when it is created.
+pub fn write_private(path: &Path, contents: &[u8]) -> Result<()> {
+    use std::io::Write;
+    let mut options = std::fs::OpenOptions::new();
+    options.write(true).create(true).truncate(true);
+    #[cfg(unix)]
+    {
+        use std::os::unix::fs::OpenOptionsExt;
+        options.mode(FILE_MODE);
+    }
+    options
+        .open(path)
+        .and_then(|mut file| file.write_all(contents))
+        .with_context(|| format!("cannot write {}", path.display()))
+}
+
+/// A data directory made before it was created owner-only, or opened up since, is named
+/// with the command that closes it; it is not changed behind the administrator's back.
+#[cfg(unix)]
+fn warn_if_open_to_others(path: &Path) {
+    use std::os::unix::fs::PermissionsExt;
+    let open = |metadata: &std::fs::Metadata| {
+        let mode = metadata.permissions().mode() & 0o777;
+        (mode & 0o077 != 0).then_some(mode)
+    };
+    if let Some(mode) = std::fs::metadata(path).ok().as_ref().and_then(open) {
+        tracing::warn!(
+            path = %path.display(),
+            mode = %format!("{mode:04o}"),
+            fix = %format!("chmod 700 {}", path.display()),
+            "the data directory is open to other users"
+        );
+    }
+    let Ok(entries) = std::fs::read_dir(path) else {
+        return;
+    };
+    for entry in entries.flatten() {
+        let file = entry.path();
+        let Ok(metadata) = std::fs::metadata(&file) else {
+            continue;
+        };
+        if let Some(mode) = open(&metadata).filter(|_| metadata.is_file()) {
+            tracing::warn!(
+                path = %file.display(),
+                mode = %format!("{mode:04o}"),
+                fix = %format!("chmod 600 {}", file.display()),
+                "a file of the data directory is open to other users"
+            );
+        }
+    }
+}
+
+#[cfg(not(unix))]
+fn warn_if_open_to_others(_path: &Path) {}
+
 pub struct DataDir {
     pub store: SqliteStore,
     pub path: std::path::PathBuf,
@@ -27,8 +114,9 @@ impl DataDir {
                     path.display()
                 ));
             }
-            std::fs::create_dir_all(path)
-                .with_context(|| format!("cannot create data directory {}", path.display()))?;
+            create_data_dir(path)?;
+        } else {
+            warn_if_open_to_others(path);
         }
         let key = SecretKey::load_or_create(&path.join(SECRET_KEY_FILE))?;
         let store = SqliteStore::open(&path.join(STATE_DB), key).await?;
@@ -68,9 +156,14 @@ impl DataDir {
             return Ok(());
         }
         let path = self.path.join(AUDIT_LOG);
-        let mut file = std::fs::OpenOptions::new()
-            .create(true)
-            .append(true)
+        let mut options = std::fs::OpenOptions::new();
+        options.create(true).append(true);
+        #[cfg(unix)]
+        {
+            use std::os::unix::fs::OpenOptionsExt;
+            options.mode(FILE_MODE);
+        }
+        let mut file = options
             .open(&path)
             .with_context(|| format!("cannot open {}", path.display()))?;
         let mut text = String::new();

@@ -1,7 +1,8 @@
 //! The admin REST API of `scimbridge serve`, driven over HTTP as an automation script would:
-//! authentication (administrator and API token, failed attempts limited), data stores and
-//! connections in PingFederate's shape, write-only secrets, validation (422, every problem), the
-//! activation check, status, cycles, audit events, plan, run now, reset, deletes.
+//! authentication (administrator and API token; wrong passwords limited per address and user
+//! name, valid tokens never locked out), data stores and connections in PingFederate's shape,
+//! write-only secrets, validation (422, every problem), the activation check, status, cycles,
+//! audit events, plan, run now, reset, deletes.
 
 #![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
 
@@ -373,8 +374,75 @@ fn the_admin_api_creates_activates_watches_and_guards_a_connection() {
     assert_eq!(service.call("DELETE", "/connections/App", None).0, 204);
     assert_eq!(service.call("DELETE", "/data-stores/corp", None).0, 204);
 
-    // Wrong passwords are limited per address: the sixth try is refused outright.
+    // The secret is in no answer and no file in clear text.
+    for entry in std::fs::read_dir(&data).unwrap() {
+        let bytes = std::fs::read(entry.unwrap().path()).unwrap();
+        assert!(!String::from_utf8_lossy(&bytes).contains(SECRET));
+        assert!(!String::from_utf8_lossy(&bytes).contains(PASSWORD));
+    }
+}
+
+#[test]
+fn wrong_passwords_lock_out_one_name_from_one_address_and_never_a_valid_token() {
+    let dir = temp_dir();
+    let data = dir.path().join("data");
+    ok(scimbridge(
+        &data,
+        &["admin", "password"],
+        &[("SCIMBRIDGE_ADMIN_PASSWORD", PASSWORD)],
+    ));
+    let token = ok(scimbridge(
+        &data,
+        &["admin", "token", "create", "prometheus"],
+        &[],
+    ))
+    .trim()
+    .to_owned();
+    let service = Service::start(&data, token);
+    let root = service.api.trim_end_matches("/api").to_owned();
+    let http = reqwest::blocking::Client::builder()
+        .redirect(reqwest::redirect::Policy::none())
+        .build()
+        .unwrap();
+
+    // Wrong tokens are refused, never counted: they spend nobody's password attempts.
+    for _ in 0..8 {
+        let (status, _) = service.call_as("GET", "/connections", None, Some("Bearer sbt_wrong"));
+        assert_eq!(status, 401);
+    }
+
+    // Wrong passwords under another name lock out that name only: the administrator, from the
+    // same address, still signs on to the API and to the console.
     for _ in 0..5 {
+        let (status, _) =
+            service.call_as("GET", "/connections", None, Some(&basic("root", "guess")));
+        assert_eq!(status, 401);
+    }
+    let (status, body) =
+        service.call_as("GET", "/connections", None, Some(&basic("root", "guess")));
+    assert_eq!(status, 429, "{body}");
+    let (status, body) = service.call_as(
+        "GET",
+        "/connections",
+        None,
+        Some(&basic("administrator", PASSWORD)),
+    );
+    assert_eq!(status, 200, "{body}");
+    let sign_on = |password: &str| {
+        http.post(format!("{root}/console/login"))
+            .header("content-type", "application/x-www-form-urlencoded")
+            .body(format!(
+                "username=administrator&password={}",
+                password.replace(' ', "+")
+            ))
+            .send()
+            .unwrap()
+    };
+    assert_eq!(sign_on(PASSWORD).status().as_u16(), 303);
+
+    // Five wrong passwords for the administrator, between the console and the API: then even
+    // the right one is refused for a while, and the answer says how long.
+    for _ in 0..3 {
         let (status, _) = service.call_as(
             "GET",
             "/connections",
@@ -383,15 +451,33 @@ fn the_admin_api_creates_activates_watches_and_guards_a_connection() {
         );
         assert_eq!(status, 401);
     }
-    let (status, body) = service.call("GET", "/connections", None);
-    assert_eq!(status, 429, "{body}");
-
-    // The secret is in no answer and no file in clear text.
-    for entry in std::fs::read_dir(&data).unwrap() {
-        let bytes = std::fs::read(entry.unwrap().path()).unwrap();
-        assert!(!String::from_utf8_lossy(&bytes).contains(SECRET));
-        assert!(!String::from_utf8_lossy(&bytes).contains(PASSWORD));
+    for _ in 0..2 {
+        assert_eq!(sign_on("guess").status().as_u16(), 401);
     }
+    let response = http
+        .get(format!("{}/connections", service.api))
+        .header("authorization", basic("administrator", PASSWORD))
+        .send()
+        .unwrap();
+    assert_eq!(response.status().as_u16(), 429);
+    let wait: u64 = response.headers()["retry-after"]
+        .to_str()
+        .unwrap()
+        .parse()
+        .unwrap();
+    assert!((1..=61).contains(&wait), "{wait}");
+    assert_eq!(sign_on(PASSWORD).status().as_u16(), 429);
+
+    // A valid token is never refused by it: automation and Prometheus keep working.
+    let (status, body) = service.call("GET", "/connections", None);
+    assert_eq!((status, body), (200, json!([])));
+    let metrics = http
+        .get(format!("{root}/metrics"))
+        .bearer_auth(&service.token)
+        .send()
+        .unwrap();
+    assert_eq!(metrics.status().as_u16(), 200);
+    assert!(metrics.text().unwrap().contains("scimbridge_"));
 }
 
 #[test]

@@ -367,6 +367,60 @@ fn configuration_errors_name_the_problem() {
 }
 
 #[test]
+fn a_nul_character_never_reaches_the_target() {
+    let dir = temp_dir();
+    let data = dir.path().join("data");
+    let ldif = dir.path().join("directory.ldif");
+    // Bob's title is "Chief\0Officer" in base64, which LDIF allows.
+    let directory = DIRECTORY.replace(
+        "mail: bob@example.com\n",
+        "mail: bob@example.com\ntitle:: Q2hpZWYAT2ZmaWNlcg==\n",
+    );
+    std::fs::write(&ldif, &directory).unwrap();
+    let target = TargetProcess::start(&dir.path().join("target.db"), "t0ken");
+    let reader = target.client();
+    let cfg = dir.path().join("app.toml");
+    std::fs::write(&cfg, config(&ldif, &target.url, "t0ken", "delete")).unwrap();
+    ok(scimbridge(&data, &["apply", "-f", &path_str(&cfg)], &[]));
+
+    // Bob fails alone, with the attribute named; the others are provisioned.
+    let output = scimbridge(&data, &["sync", "app"], &[]);
+    let out = stdout(&output);
+    assert_eq!(output.status.code(), Some(3), "{out}{}", stderr(&output));
+    assert!(
+        out.contains("created 2, linked 0, updated 0, disabled 0, deleted 0, failed 2"),
+        "{out}"
+    );
+    assert!(
+        out.contains(
+            "failed uid=bob,ou=people,dc=example,dc=com: attribute title has a value with a NUL character"
+        ),
+        "{out}"
+    );
+    assert!(reader.user_by_name("bob").is_none());
+    assert_eq!(reader.users().len(), 2);
+
+    // A NUL written plainly is a malformed file: the cycle stops at its line, and nobody is
+    // deprovisioned or changed.
+    std::fs::write(
+        &ldif,
+        directory.replace("title: Engineer", "title: Engi\0neer"),
+    )
+    .unwrap();
+    let output = scimbridge(&data, &["sync", "app"], &[]);
+    assert_eq!(output.status.code(), Some(1), "{}", stdout(&output));
+    let err = stderr(&output);
+    assert!(
+        err.contains(
+            "directory.ldif:14: plain value of attribute title contains a NUL character, which LDIF allows only in base64 values; use base64 (\"title:: ...\") instead"
+        ),
+        "{err}"
+    );
+    assert_eq!(reader.users().len(), 2);
+    assert_eq!(reader.user_by_name("alice").unwrap()["title"], "Engineer");
+}
+
+#[test]
 fn a_user_deleted_in_the_target_is_created_again_or_reported() {
     let dir = temp_dir();
     let data = dir.path().join("data");

@@ -240,6 +240,14 @@ impl Parser<'_> {
                     return Err(self.error(line, "dn is not valid UTF-8".to_owned()));
                 }
             };
+            // A DN names the entry in scope checks, logs and the audit trail; RFC 4514 writes
+            // a NUL in a DN escaped, as \00.
+            if dn.contains('\0') {
+                return Err(self.error(
+                    line,
+                    "dn contains a NUL character; write it escaped in the DN, as \\00".to_owned(),
+                ));
+            }
             self.current = Some(LdifRecord {
                 dn,
                 line,
@@ -339,6 +347,23 @@ impl Parser<'_> {
                         line,
                         format!(
                             "plain value of attribute {name} is not valid UTF-8; \
+                             use base64 (\"{name}:: ...\") instead"
+                        ),
+                    ));
+                }
+                // RFC 2849 leaves NUL and CR out of SAFE-CHAR: a NUL would reach the target
+                // unseen, and a CR is the remnant of a broken line ending.
+                if let Some(unsafe_char) = value.iter().find(|&&b| b == 0 || b == b'\r') {
+                    let shown = if *unsafe_char == 0 {
+                        "NUL"
+                    } else {
+                        "carriage return (CR)"
+                    };
+                    return Err(self.error(
+                        line,
+                        format!(
+                            "plain value of attribute {name} contains a {shown} character, \
+                             which LDIF allows only in base64 values; \
                              use base64 (\"{name}:: ...\") instead"
                         ),
                     ));
@@ -613,6 +638,60 @@ mod tests {
     #[test]
     fn base64_dn_must_be_utf8() {
         assert_err("\ndn:: AP/+gA==\n", 2, "UTF-8");
+    }
+
+    #[test]
+    fn nul_in_a_plain_value_is_refused_with_its_line_and_attribute() {
+        let e = parse_ldif_bytes(b"dn: cn=a\ncn: a\ndescription: x\0y\n", "f").unwrap_err();
+        assert_eq!(e.line, 3);
+        assert_eq!(
+            e.reason,
+            "plain value of attribute description contains a NUL character, which LDIF allows \
+             only in base64 values; use base64 (\"description:: ...\") instead"
+        );
+        // Folded in, it is reported on the line where the value starts.
+        let e = parse_ldif_bytes(b"dn: cn=a\ncn: a\n b\0\n", "f").unwrap_err();
+        assert_eq!(
+            (e.line, e.reason.contains("attribute cn contains a NUL")),
+            (2, true)
+        );
+        // In a plain DN too.
+        let e = parse_ldif_bytes(b"dn: cn=a\0b\ncn: a\n", "f").unwrap_err();
+        assert_eq!(
+            (e.line, e.reason.contains("attribute dn contains a NUL")),
+            (1, true)
+        );
+    }
+
+    #[test]
+    fn bare_carriage_return_in_a_plain_value_is_refused() {
+        assert_err(
+            "dn: cn=a\ncn: a\rb\n",
+            2,
+            "attribute cn contains a carriage return (CR)",
+        );
+        // The line ending's own CR is not part of the value, a second one is.
+        assert_err("dn: cn=a\r\ncn: ab\r\r\n", 2, "carriage return");
+        assert_eq!(
+            parse("dn: cn=a\r\ncn: ab\r\n")[0].first_text("cn"),
+            Some("ab")
+        );
+    }
+
+    #[test]
+    fn base64_values_keep_nul_and_cr_bytes() {
+        // "a\0b" and "a\rb"
+        let recs = parse("dn: cn=a\ndescription:: YQBi\nsn:: YQ1i\n");
+        assert_eq!(
+            recs[0].attributes,
+            vec![attr("description", b"a\0b"), attr("sn", b"a\rb")]
+        );
+    }
+
+    #[test]
+    fn dn_with_nul_is_refused_even_in_base64() {
+        // "cn=a\0b"
+        assert_err("dn:: Y249YQBi\ncn: x\n", 1, "dn contains a NUL character");
     }
 
     #[test]

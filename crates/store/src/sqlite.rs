@@ -27,6 +27,24 @@ pub struct SqliteStore {
     key: SecretKey,
 }
 
+/// Creates the database file, when missing, readable by its owner only: it holds the
+/// administrator's password hash and the user images. SQLite would create it 0644 less the
+/// umask; its `-wal` and `-shm` files take the mode of the database file.
+fn create_owner_only(path: &Path) -> std::io::Result<()> {
+    let mut options = std::fs::OpenOptions::new();
+    options.write(true).create_new(true);
+    #[cfg(unix)]
+    {
+        use std::os::unix::fs::OpenOptionsExt;
+        options.mode(0o600);
+    }
+    match options.open(path) {
+        Ok(_) => Ok(()),
+        Err(e) if e.kind() == std::io::ErrorKind::AlreadyExists => Ok(()),
+        Err(e) => Err(e),
+    }
+}
+
 fn backend(error: impl std::fmt::Display) -> StoreError {
     StoreError::Backend(error.to_string())
 }
@@ -38,6 +56,8 @@ fn corrupt(error: impl std::fmt::Display) -> StoreError {
 impl SqliteStore {
     /// Opens (creating when missing) the database file and brings its schema up to date.
     pub async fn open(path: &Path, key: SecretKey) -> Result<SqliteStore, StoreError> {
+        create_owner_only(path)
+            .map_err(|e| StoreError::Backend(format!("cannot create {}: {e}", path.display())))?;
         let options = SqliteConnectOptions::from_str("sqlite:")
             .map_err(backend)?
             .filename(path)

@@ -167,6 +167,24 @@ enum Write<'a> {
     Delete(&'a str),
 }
 
+/// Creates the database file, when missing, readable by its owner only: it holds people's
+/// names and addresses. SQLite would create it 0644 less the umask; its `-wal` and `-shm`
+/// files take the mode of the database file.
+fn create_owner_only(path: &Path) -> std::io::Result<()> {
+    let mut options = std::fs::OpenOptions::new();
+    options.write(true).create_new(true);
+    #[cfg(unix)]
+    {
+        use std::os::unix::fs::OpenOptionsExt;
+        options.mode(0o600);
+    }
+    match options.open(path) {
+        Ok(_) => Ok(()),
+        Err(e) if e.kind() == std::io::ErrorKind::AlreadyExists => Ok(()),
+        Err(e) => Err(e),
+    }
+}
+
 impl Store {
     pub(crate) async fn open(path: &Path) -> Result<Store, TargetError> {
         if let Some(parent) = path.parent()
@@ -174,6 +192,7 @@ impl Store {
         {
             tokio::fs::create_dir_all(parent).await?;
         }
+        create_owner_only(path)?;
         let options = SqliteConnectOptions::new()
             .filename(path)
             .create_if_missing(true)

@@ -245,7 +245,7 @@ async fn require_caller(
         Err(Refusal::TooManyAttempts(wait)) => {
             let mut response = ApiError::new(
                 StatusCode::TOO_MANY_REQUESTS,
-                "too many failed attempts from this address; wait before trying again",
+                "too many wrong passwords for this user name from this address; wait before trying again, or use an API token",
             )
             .into_response();
             if let Ok(value) = HeaderValue::from_str(&(wait.as_secs() + 1).to_string()) {

@@ -17,7 +17,7 @@ use scimbridge_target::{BASE_PATH, ScimTarget, TargetConfig};
 use crate::commands::apply::{ActivationCheck, apply_config};
 use crate::commands::sync::{print_reports, sync_connection};
 use crate::commands::target::shutdown_signal;
-use crate::context::DataDir;
+use crate::context::{DataDir, create_data_dir, write_private};
 use crate::progress::BarProgress;
 
 /// The sample company directory: 1,000 people and 20 groups.
@@ -34,8 +34,7 @@ pub struct Args {
 }
 
 pub async fn run(data_dir: &Path, args: Args) -> Result<ExitCode> {
-    std::fs::create_dir_all(data_dir)
-        .with_context(|| format!("cannot create data directory {}", data_dir.display()))?;
+    create_data_dir(data_dir)?;
     let data_dir = std::path::absolute(data_dir)?;
     let ldif = data_dir.join("directory.ldif");
     if ldif.exists() {
@@ -44,8 +43,7 @@ pub async fn run(data_dir: &Path, args: Args) -> Result<ExitCode> {
             ldif.display()
         );
     } else {
-        std::fs::write(&ldif, SAMPLE_DIRECTORY)
-            .with_context(|| format!("cannot write {}", ldif.display()))?;
+        write_private(&ldif, SAMPLE_DIRECTORY.as_bytes())?;
         println!(
             "Directory: {} (sample: 1,000 people, 20 groups)",
             ldif.display()
@@ -81,8 +79,7 @@ pub async fn run(data_dir: &Path, args: Args) -> Result<ExitCode> {
         "# Written by `scimbridge quickstart` on each run; copy it to start your own configuration.\n{}",
         config.to_toml()?
     );
-    std::fs::write(&config_file, text)
-        .with_context(|| format!("cannot write {}", config_file.display()))?;
+    write_private(&config_file, text.as_bytes())?;
     println!("Config:    {}", config_file.display());
 
     let dir = DataDir::open(&data_dir, true).await?;
@@ -165,18 +162,7 @@ fn read_or_create_token(path: &Path) -> Result<String> {
     let mut bytes = [0u8; 24];
     rand::rng().fill_bytes(&mut bytes);
     let token = hex::encode(bytes);
-    let mut options = std::fs::OpenOptions::new();
-    options.write(true).create(true).truncate(true);
-    #[cfg(unix)]
-    {
-        use std::os::unix::fs::OpenOptionsExt;
-        options.mode(0o600);
-    }
-    use std::io::Write;
-    let mut file = options
-        .open(path)
-        .with_context(|| format!("cannot write {}", path.display()))?;
-    writeln!(file, "{token}")?;
+    write_private(path, format!("{token}\n").as_bytes())?;
     Ok(token)
 }
 

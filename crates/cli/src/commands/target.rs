@@ -88,11 +88,19 @@ pub async fn run(data_dir: &std::path::Path, command: Command) -> Result<ExitCod
         }
         _ => None,
     };
-    let database_path = args.database.unwrap_or_else(|| data_dir.join("target.db"));
-    if let Some(parent) = database_path.parent().filter(|p| !p.as_os_str().is_empty()) {
-        std::fs::create_dir_all(parent)
-            .with_context(|| format!("cannot create {}", parent.display()))?;
-    }
+    let database_path = match args.database {
+        Some(path) => {
+            if let Some(parent) = path.parent().filter(|p| !p.as_os_str().is_empty()) {
+                std::fs::create_dir_all(parent)
+                    .with_context(|| format!("cannot create {}", parent.display()))?;
+            }
+            path
+        }
+        None => {
+            crate::context::create_data_dir(data_dir)?;
+            data_dir.join("target.db")
+        }
+    };
     let open = token.is_none() && basic_credentials.is_none();
     let target = ScimTarget::open(TargetConfig {
         database_path: database_path.clone(),

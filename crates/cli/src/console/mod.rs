@@ -195,13 +195,6 @@ async fn login(
     ConnectInfo(client): ConnectInfo<std::net::SocketAddr>,
     Form(form): Form<BTreeMap<String, String>>,
 ) -> Response {
-    if console.attempts.charge(client.ip()).is_err() {
-        let mut response = render(&LoginPage {
-            error: Some("Too many failed sign-ons from this address: wait a minute.".into()),
-        });
-        *response.status_mut() = StatusCode::TOO_MANY_REQUESTS;
-        return response;
-    }
     let username = form.get("username").cloned().unwrap_or_default();
     let password = form.get("password").cloned().unwrap_or_default();
     let account = console.dir.store.admin_account().await.ok().flatten();
@@ -209,15 +202,25 @@ async fn login(
         .as_ref()
         .filter(|a| a.username == username)
         .map(|a| a.password_hash.as_str());
-    let valid = console.attempts.verify_password(&password, hash).await;
-    if !valid {
+    let refusal = match console
+        .attempts
+        .check_password(client.ip(), &username, &password, hash)
+        .await
+    {
+        Ok(true) => None,
+        Ok(false) => Some((StatusCode::UNAUTHORIZED, "Wrong user name or password.")),
+        Err(_) => Some((
+            StatusCode::TOO_MANY_REQUESTS,
+            "Too many wrong passwords for this user name from this address: wait a minute.",
+        )),
+    };
+    if let Some((status, error)) = refusal {
         let mut response = render(&LoginPage {
-            error: Some("Wrong user name or password.".into()),
+            error: Some(error.into()),
         });
-        *response.status_mut() = StatusCode::UNAUTHORIZED;
+        *response.status_mut() = status;
         return response;
     }
-    console.attempts.succeeded(client.ip());
     let id = random_hex();
     if let Ok(mut sessions) = console.sessions.lock() {
         sessions.insert(

@@ -30,6 +30,10 @@ pub enum MappingError {
     #[error("attribute {attribute} has a binary value, which cannot be mapped to {field}")]
     BinaryValue { attribute: String, field: String },
     #[error(
+        "attribute {attribute} has a value with a NUL character, which is not sent to the target as {field} (many SCIM targets cut the text there or refuse it)"
+    )]
+    NulCharacter { attribute: String, field: String },
+    #[error(
         "cannot read active from \"{value}\": expected true/false, yes/no, 1/0, enabled/disabled or active/inactive"
     )]
     NotABoolean { value: String },
@@ -319,6 +323,13 @@ fn values(
                 if first_only {
                     values.truncate(1);
                 }
+                if values.iter().any(|v| v.contains('\0')) {
+                    return Err(MappingError::Expression {
+                        field: field.to_owned(),
+                        reason: "its value has a NUL character, which is not sent to the target"
+                            .into(),
+                    });
+                }
             }
             // The default value stands in for an expression that fails on this entry.
             Err(_)
@@ -345,6 +356,14 @@ fn values(
                 AttributeValue::Text(text) if !text.trim().is_empty() => {
                     // Parsed, trimmed and cased as the mapping says; nothing left, no value.
                     if let Some(value) = mapping.transform(text) {
+                        // Valid JSON (\u0000), but targets cut the text there or refuse the
+                        // request; it comes from a base64 value, LDAP, or a `\00` in a DN.
+                        if value.contains('\0') {
+                            return Err(MappingError::NulCharacter {
+                                attribute: attribute.clone(),
+                                field: field.to_owned(),
+                            });
+                        }
                         values.push(value);
                         if first_only {
                             return Ok(values);
@@ -590,6 +609,51 @@ mod tests {
         )
         .unwrap_err();
         assert!(matches!(err, MappingError::BinaryValue { .. }));
+    }
+
+    #[test]
+    fn a_value_with_a_nul_is_not_sent_and_fails_the_entry_with_the_attribute_named() {
+        let e = entry(&[("uid", "a"), ("title", "Chief\0Officer")]);
+        let err = map_user(
+            &e,
+            &full_mapping(),
+            &ExtensionMapping::new(),
+            &AccountStatus::None,
+        )
+        .unwrap_err();
+        assert_eq!(
+            err.to_string(),
+            "attribute title has a value with a NUL character, which is not sent to the target as title (many SCIM targets cut the text there or refuse it)"
+        );
+        // A `\00` in a DN becomes a NUL once the cn is taken out of it.
+        let mut mapping = full_mapping();
+        mapping.insert(
+            ScimField::Department,
+            FieldMapping {
+                attributes: vec!["departmentDn".into()],
+                parser: scimbridge_model::ValueParser::ExtractCnFromDn,
+                ..FieldMapping::default()
+            },
+        );
+        let e = entry(&[("uid", "a"), ("departmentDn", "cn=R\\00D,ou=org")]);
+        let err =
+            map_user(&e, &mapping, &ExtensionMapping::new(), &AccountStatus::None).unwrap_err();
+        assert!(matches!(err, MappingError::NulCharacter { .. }), "{err}");
+        // From an expression, with a default value that must not hide it.
+        let mut mapping = full_mapping();
+        mapping.insert(
+            ScimField::NickName,
+            FieldMapping {
+                expression: Some("[title]".into()),
+                default_value: Some("none".into()),
+                ..FieldMapping::default()
+            },
+        );
+        let e = entry(&[("uid", "a"), ("title", "x\0y")]);
+        mapping.remove(&ScimField::Title);
+        let err =
+            map_user(&e, &mapping, &ExtensionMapping::new(), &AccountStatus::None).unwrap_err();
+        assert!(err.to_string().contains("NUL character"), "{err}");
     }
 
     #[test]
