@@ -134,9 +134,8 @@ async fn watch(dir: &DataDir, ldif: &Path) -> Result<()> {
         if stamp == last {
             continue;
         }
-        // Let an editor finish writing before reading.
-        tokio::time::sleep(Duration::from_millis(100)).await;
-        last = file_stamp(ldif);
+        // The cycle reads the file once the editor has finished writing it.
+        last = stamp;
         let connection = dir.connection(CONNECTION).await?;
         match sync_connection(dir, &connection, &BarProgress::new()).await {
             Ok(reports) => {

@@ -47,7 +47,10 @@ pub async fn read_file(
         data_store: data_store.to_owned(),
         reason,
     };
-    let bytes = read_settled(path).await.map_err(unreadable)?;
+    // A first read has nothing to deprovision: it need not wait for the file to settle.
+    let bytes = read_settled(path, previous.is_some())
+        .await
+        .map_err(unreadable)?;
     let mut scan = scan_bytes(data_store, path, &bytes, settings, location)?;
     let signature = FileSignature::of(&bytes);
     if let Some(previous) = previous
@@ -64,9 +67,9 @@ pub async fn read_file(
     Ok(LdifRead { scan, signature })
 }
 
-/// The file's bytes, read once it has not changed for [`SETTLE`] and did not change while it
-/// was read.
-async fn read_settled(path: &Path) -> Result<Vec<u8>, String> {
+/// The file's bytes, read once it has not changed for [`SETTLE`] (when `settle`) and did not
+/// change while it was read.
+async fn read_settled(path: &Path, settle: bool) -> Result<Vec<u8>, String> {
     let stamp = |path: &Path| {
         std::fs::metadata(path)
             .map(|m| (m.len(), m.modified().ok(), file_id(&m)))
@@ -74,9 +77,10 @@ async fn read_settled(path: &Path) -> Result<Vec<u8>, String> {
     };
     for _ in 0..SETTLE_ATTEMPTS {
         let before = stamp(path)?;
-        let recent = before
-            .1
-            .is_none_or(|modified| crate::clock::age(modified) < SETTLE);
+        let recent = settle
+            && before
+                .1
+                .is_none_or(|modified| crate::clock::age(modified) < SETTLE);
         if recent {
             // Written just now (or stamped in the future): read it once it has been quiet.
             tokio::time::sleep(SETTLE).await;
