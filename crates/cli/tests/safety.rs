@@ -657,6 +657,14 @@ fn a_target_that_is_down_stops_the_cycle_and_counts_against_no_record() {
         assert!(out.lines().count() < 8, "{out}");
         let channels = setup.run(&["channels"]);
         assert!(channels.contains("target unreachable"), "{channels}");
+        // One user on demand: the same verdict, nothing counted.
+        let one = scimbridge(&setup.data, &["sync", "app", "--user", "user00"], &[]);
+        let printed = stdout(&one);
+        assert_eq!(one.status.code(), Some(4), "{printed}");
+        assert!(
+            printed.contains(&format!("target unreachable: {why}")),
+            "{printed}"
+        );
     }
 
     // Back up: the next cycle does everything at once, nothing waits for a retry.
@@ -679,8 +687,10 @@ fn a_target_that_is_down_stops_the_cycle_and_counts_against_no_record() {
     let _ = &setup.dir;
 }
 
+const PASSWORD: &str = "correct horse battery staple";
+
 #[test]
-fn the_service_shows_a_target_that_is_down_in_its_status_and_metrics() {
+fn the_service_shows_a_target_that_is_down_in_its_status_metrics_and_console() {
     use std::io::BufRead;
     use std::process::{Command, Stdio};
     use std::time::Instant;
@@ -691,6 +701,11 @@ fn the_service_shows_a_target_that_is_down_in_its_status_and_metrics() {
         scimbridge_testkit::free_port()
     );
     setup.apply(&unreachable, "");
+    ok(scimbridge(
+        &setup.data,
+        &["admin", "password"],
+        &[("SCIMBRIDGE_ADMIN_PASSWORD", PASSWORD)],
+    ));
     let created = setup.run(&["admin", "token", "create", "monitoring"]);
     let token = created
         .split_whitespace()
@@ -738,8 +753,41 @@ fn the_service_shows_a_target_that_is_down_in_its_status_and_metrics() {
         std::thread::sleep(Duration::from_millis(200));
     };
     let metrics = get("/metrics");
+    // The console's dashboard, as the administrator sees it.
+    let no_redirects = reqwest::blocking::Client::builder()
+        .redirect(reqwest::redirect::Policy::none())
+        .build()
+        .unwrap();
+    let signed_on = no_redirects
+        .post(format!("{base}/console/login"))
+        .header("content-type", "application/x-www-form-urlencoded")
+        .body(format!(
+            "username=administrator&password={}",
+            PASSWORD.replace(' ', "+")
+        ))
+        .send()
+        .unwrap();
+    assert_eq!(signed_on.status().as_u16(), 303);
+    let cookie = signed_on.headers()["set-cookie"]
+        .to_str()
+        .unwrap()
+        .split(';')
+        .next()
+        .unwrap()
+        .to_owned();
+    let dashboard = no_redirects
+        .get(format!("{base}/console/connections/app"))
+        .header("cookie", cookie)
+        .send()
+        .unwrap()
+        .text()
+        .unwrap();
     let _ = child.kill();
     let _ = child.wait();
+    assert!(
+        dashboard.contains("target unreachable: nothing answers at target.scim_url"),
+        "{dashboard}"
+    );
     let channel = &status["channels"][0];
     assert_eq!(channel["targetUnreachable"], true, "{status}");
     assert!(

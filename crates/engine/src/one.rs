@@ -23,6 +23,8 @@ use crate::state::Store;
 pub struct OneUser {
     pub operation: PlannedOperation,
     pub applied: Option<Applied>,
+    /// The target was found down: nothing was counted against the record.
+    pub target_down: bool,
 }
 
 /// Plans (and unless `dry_run`, applies) the one user with this DN. `None` when the channel
@@ -122,6 +124,7 @@ pub async fn sync_user(
         return Ok(Some(OneUser {
             operation,
             applied: None,
+            target_down: false,
         }));
     }
     let existing = by_guid.get(&operation.guid);
@@ -166,6 +169,7 @@ pub async fn sync_user(
                 outcome: Outcome::Failed(reason),
                 target_failure: Some(failure),
             }),
+            target_down: true,
         }));
     }
     match &applied.record {
@@ -194,5 +198,6 @@ pub async fn sync_user(
     Ok(Some(OneUser {
         operation,
         applied: Some(applied),
+        target_down: false,
     }))
 }

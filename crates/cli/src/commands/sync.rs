@@ -64,6 +64,7 @@ async fn sync_one(
 ) -> Result<ExitCode> {
     let mut found = false;
     let mut failed = false;
+    let mut down = false;
     for channel in connection.channels.iter().filter(|c| c.active) {
         let key = ChannelKey::new(&connection.name, &channel.name);
         // A DN as given; else the DN of the record with that user name or GUID.
@@ -118,6 +119,7 @@ async fn sync_one(
             Some(applied) => match &applied.outcome {
                 Outcome::Failed(reason) => {
                     failed = true;
+                    down |= one.target_down;
                     println!("channel {key}: {operation}: failed: {reason}");
                 }
                 outcome => println!("channel {key}: {operation}: {}", outcome_word(outcome)),
@@ -130,7 +132,9 @@ async fn sync_one(
             connection.name
         ));
     }
-    Ok(if failed {
+    Ok(if down {
+        ExitCode::from(EXIT_TARGET_DOWN)
+    } else if failed {
         ExitCode::from(EXIT_RECORDS_FAILED)
     } else {
         ExitCode::SUCCESS

@@ -37,14 +37,13 @@ struct Limit<'a> {
 }
 
 impl Limit<'_> {
-    /// `what` reads "{count} {what}", `of` reads "{count} of {population} {of}".
+    /// The reason reads "{count} {what}" or "{count} of {population} {what}".
     fn exceeded(
         &self,
         settings: &GuardSettings,
         count: u64,
         population: u64,
         what: &str,
-        of: &str,
     ) -> Option<String> {
         let share = count * 100 / population.max(1);
         if count > self.max {
@@ -54,7 +53,7 @@ impl Limit<'_> {
             ))
         } else if count >= settings.percent_from && share > self.percent {
             Some(format!(
-                "{count} of {population} {of} ({share}%), more than guard.{} {}%",
+                "{count} of {population} {what} ({share}%), more than guard.{} {}%",
                 self.percent_setting, self.percent
             ))
         } else {
@@ -105,7 +104,6 @@ fn hold_mass_deprovisioning(plan: &mut Plan, input: &GuardInput) {
                 count,
                 input.provisioned as u64,
                 "users would be deprovisioned at once",
-                "users would be deprovisioned at once",
             ) else {
                 return;
             };
@@ -148,30 +146,24 @@ fn hold_mass_blanking(plan: &mut Plan, records: &HashMap<String, Record>, input:
         .into_iter()
         .filter_map(|(attribute, n)| {
             let why = match input.suspect_read {
-                Some(suspect) => Some(format!("{suspect} ({attribute} would be cleared)")),
+                Some(suspect) => suspect.to_owned(),
                 None => limit.exceeded(
                     settings,
                     n,
                     input.provisioned as u64,
                     &format!("users would lose {attribute} at once"),
-                    &format!("users would lose {attribute} at once"),
-                ),
+                )?,
             };
-            why.map(|why| (attribute, why))
+            Some((attribute, why))
         })
         .collect();
     if over.is_empty() {
         return;
     }
     let names: Vec<&str> = over.iter().map(|(a, _)| a.as_str()).collect();
-    let why = match input.suspect_read {
-        Some(suspect) => suspect.to_owned(),
-        None => over
-            .iter()
-            .map(|(_, why)| why.as_str())
-            .collect::<Vec<_>>()
-            .join("; "),
-    };
+    let mut reasons: Vec<&str> = over.iter().map(|(_, why)| why.as_str()).collect();
+    reasons.dedup();
+    let why = reasons.join("; ");
     let (held, kept): (Vec<_>, Vec<_>) = plan.operations.drain(..).partition(|op| {
         matches!(&op.operation, Operation::Update { image, .. }
             if !input.approved.contains(&op.guid)
@@ -216,7 +208,6 @@ pub fn guard_groups(
             deletes,
             in_target,
             "groups would be deleted at once",
-            "groups would be deleted at once",
         ),
     };
     let member_limit = Limit {
@@ -259,7 +250,6 @@ pub fn guard_groups(
                         settings,
                         count,
                         members,
-                        &format!("members would be removed from {} at once", op.display_name),
                         &format!("members would be removed from {} at once", op.display_name),
                     ),
                 }
