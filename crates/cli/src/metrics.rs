@@ -58,9 +58,12 @@ impl Metrics {
             "completed"
         };
         *state.cycles.entry((channel.clone(), outcome)).or_default() += 1;
-        state
-            .target_unreachable
-            .insert(channel.clone(), u64::from(report.outage.is_some()));
+        // A cycle that sent nothing learnt nothing of the target.
+        if report.outage.is_some() || report.summary.requests > 0 {
+            state
+                .target_unreachable
+                .insert(channel.clone(), u64::from(report.outage.is_some()));
+        }
         for event in &report.events {
             *state
                 .operations
@@ -173,7 +176,7 @@ impl Metrics {
         let counts: [(&str, &str, &str, &BTreeMap<String, u64>); 5] = [
             (
                 "scimbridge_target_unreachable",
-                "1 while the channel's last cycle found the target down (no connection, credentials refused, errors to everything), else 0.",
+                "1 while the channel's last cycle that sent a request found the target down (no connection, credentials refused, errors to everything), else 0.",
                 "gauge",
                 &state.target_unreachable,
             ),

@@ -809,3 +809,163 @@ fn the_service_shows_a_target_that_is_down_in_its_status_metrics_and_console() {
         "{metrics}"
     );
 }
+
+#[test]
+fn a_rehire_takes_over_the_disabled_account_of_the_one_who_left() {
+    let people = numbered(3);
+    let everyone: Vec<String> = people.iter().map(|(uid, _)| uid.clone()).collect();
+    let groups = vec![("all".to_owned(), everyone.clone())];
+    let setup = Setup::new(&directory(&people, &groups));
+    setup.apply(&setup.target.url, "");
+    assert!(setup.sync().1.contains("created 3,"));
+    let before = setup.target.client().user_by_name("user01").unwrap();
+
+    // user01 leaves: disabled, out of the group.
+    let staying = vec![people[0].clone(), people[2].clone()];
+    let without = vec![(
+        "all".to_owned(),
+        vec![everyone[0].clone(), everyone[2].clone()],
+    )];
+    setup.write(&directory(&staying, &without));
+    let (_, out) = setup.sync();
+    assert!(out.contains("disabled 1,"), "{out}");
+
+    // Rehired: a new entry (another GUID) with the same userName takes the account back.
+    let rehired = vec![
+        people[0].clone(),
+        ("user01".to_owned(), 41),
+        people[2].clone(),
+    ];
+    setup.write(&directory(&rehired, &groups));
+    let plan = setup.run(&["plan", "app"]);
+    assert!(
+        plan.contains(&format!(
+            "create user01: new in the source location; takes over the disabled account of uid=user01,{PEOPLE_BASE}"
+        )),
+        "{plan}"
+    );
+    let (code, out) = setup.sync();
+    assert_eq!(code, Some(0), "{out}");
+    assert!(out.contains("created 0, linked 1,"), "{out}");
+    let after = setup.target.client().user_by_name("user01").unwrap();
+    assert_eq!(after["id"], before["id"]);
+    assert_eq!(after["active"], true);
+    assert_eq!(after["externalId"], "00000000-0000-0000-0000-000000000041");
+    assert!(setup.members("all").contains("user01"));
+    assert_eq!(setup.target.client().users().len(), 3);
+    // Settled: one record for the account, nothing more to do.
+    let (_, out) = setup.sync();
+    assert!(
+        out.contains(
+            "created 0, linked 0, updated 0, disabled 0, deleted 0, failed 0 (unchanged 3,"
+        ),
+        "{out}"
+    );
+}
+
+#[test]
+fn a_target_that_falls_over_during_a_bulk_cycle_stops_it_at_once() {
+    let people = numbered(300);
+    let setup = Setup::new(&directory(&people, &[]));
+    // Discovery, then two chunks of look-up and Bulk create, then errors to everything.
+    let proxy = FaultProxy::start(
+        &setup.upstream(),
+        &json!([{"skip": 5, "count": -1, "fault": "status", "status": 500}]),
+    );
+    std::fs::write(
+        &setup.cfg,
+        config(&setup.ldif, &proxy.url("/scim/v2"), "")
+            .replace("use_bulk = false", "use_bulk = true"),
+    )
+    .unwrap();
+    setup.run(&["apply", "--skip-check", "-f", &path_str(&setup.cfg)]);
+    let (code, out) = setup.sync();
+    assert_eq!(code, Some(4), "{out}");
+    assert!(out.contains("created 200,"), "{out}");
+    assert!(
+        out.contains("target unreachable: the target answered with an error"),
+        "{out}"
+    );
+    assert!(out.contains("100 operations not sent"), "{out}");
+    // It stopped after a few failed requests, not after trying each remaining user.
+    let faults = proxy.stats()["faults"];
+    assert!(faults <= 8, "{faults} requests failed: {:?}", proxy.stats());
+    drop(proxy);
+
+    setup.apply(&setup.target.url, "");
+    let (code, out) = setup.sync();
+    assert_eq!(code, Some(0), "{out}");
+    assert!(
+        out.contains("created 100, linked 0,") && !out.contains("waiting"),
+        "{out}"
+    );
+    assert_eq!(setup.target.client().users().len(), 300);
+}
+
+#[test]
+fn one_user_on_demand_reads_the_directory_file_as_carefully_as_a_cycle() {
+    let people = numbered(6);
+    let setup = Setup::new(&directory(&people, &[]));
+    setup.apply(&setup.target.url, "");
+    assert!(setup.sync().1.contains("created 6,"));
+    let whole = directory(&people, &[]);
+
+    // Cut before user05's entry: user05 is not taken for a leaver.
+    let cut = &whole[..whole.find("dn: uid=user05").unwrap()];
+    setup.write(cut);
+    let output = scimbridge(&setup.data, &["sync", "app", "--user", "user05"], &[]);
+    let printed = format!("{}{}", stdout(&output), stderr(&output));
+    assert_eq!(output.status.code(), Some(1), "{printed}");
+    assert!(
+        printed.contains("looks cut short") && printed.contains("nothing is written on demand"),
+        "{printed}"
+    );
+    assert_eq!(
+        setup.target.client().user_by_name("user05").unwrap()["active"],
+        true
+    );
+
+    // user02's entry moved (same GUID, another DN): found by its GUID, not disabled.
+    setup.write(&whole.replace("dn: uid=user02,", "dn: uid=user02-moved,"));
+    let out = setup.run(&["sync", "app", "--user", "user02"]);
+    assert!(!out.contains("disable"), "{out}");
+    assert_eq!(
+        setup.target.client().user_by_name("user02").unwrap()["active"],
+        true
+    );
+}
+
+#[test]
+fn a_file_cut_short_is_recognised_while_other_operations_are_held() {
+    let people = numbered(12);
+    let setup = Setup::new(&directory(&people, &[]));
+    setup.apply(&setup.target.url, "");
+    assert!(setup.sync().1.contains("created 12,"));
+    // Everyone's title cleared at once: held, and not approved.
+    let untitled = directory(&people, &[]).replace("title: Engineer\n", "");
+    setup.write(&untitled);
+    assert!(setup.sync().1.contains("held 12:"));
+
+    // Three hires are appended and provisioned (the clearing updates stay held)…
+    let mut more = people.clone();
+    more.extend((12..15).map(|i| (format!("user{i:02}"), i)));
+    let grown = directory(&more, &[]).replace("title: Engineer\n", "");
+    setup.write(&grown);
+    let (_, out) = setup.sync();
+    assert!(
+        out.contains("created 3,") && out.contains("held 12:"),
+        "{out}"
+    );
+
+    // …then the file is cut back to where it was: that is the last file read, cut short.
+    setup.write(&untitled);
+    let (_, out) = setup.sync();
+    assert!(
+        out.contains("disabled 0,") && out.contains("held 15:"),
+        "{out}"
+    );
+    assert_eq!(
+        setup.target.client().user_by_name("user14").unwrap()["active"],
+        true
+    );
+}

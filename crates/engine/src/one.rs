@@ -1,11 +1,12 @@
 //! One user on demand (`scimbridge sync CONNECTION --user WHO`): the same stages as a cycle, for
 //! one entry, read by DN. The mass-change guard does not apply: an operator asked for it.
 
-use std::collections::HashMap;
+use std::collections::{HashMap, HashSet};
 use std::time::Duration;
 
 use scimbridge_model::{
-    Channel, ChannelKey, Connection, DataStore, JournalEntry, PlannedOperation, Record,
+    ChangeDetection, Channel, ChannelKey, Connection, DataStore, JournalEntry, PlannedOperation,
+    Record,
 };
 
 use crate::apply::{Applied, CheckFailure, Outcome, Owners, ScimClient, apply_operation};
@@ -13,9 +14,10 @@ use crate::audit::AuditContext;
 use crate::clock::Clock;
 use crate::detect::{Fingerprinted, channel_fingerprint, entry_fingerprint};
 use crate::map::mapped_attributes;
-use crate::plan::{Candidate, plan_users, refuse_shared_user_names};
-use crate::run::{CycleError, map_candidate, outcome_unknown, schedule_retry};
-use crate::source::{normalize_dn, read_user_entry};
+use crate::plan::{Candidate, plan_users, protect_shared_targets, refuse_shared_user_names};
+use crate::run::{CycleError, hand_over, map_candidate, outcome_unknown, schedule_retry};
+use crate::source::ldif::FileSignature;
+use crate::source::{UserLookup, normalize_dn, read_one_user};
 use crate::state::Store;
 
 /// What was planned for the user, and what applying it gave (`None` for a dry run).
@@ -42,16 +44,38 @@ pub async fn sync_user(
     let settings = channel.source_settings.effective(data_store.ldap_type());
     let fingerprint = channel_fingerprint(&connection.options, channel, &settings);
     let mapped = mapped_attributes(&channel.attribute_mapping, &channel.extension_mapping);
-    let entry =
-        read_user_entry(data_store, &settings, &channel.source_location, &mapped, dn).await?;
     let wanted = normalize_dn(dn);
     let heads = store.record_heads(&key).await?;
+    let known = heads.iter().find(|r| normalize_dn(&r.dn) == wanted);
+    let last_file = store
+        .sync_state(&key)
+        .await?
+        .filter(|state| state.mechanism == ChangeDetection::FullScan.name())
+        .and_then(|state| FileSignature::decode(&state.cursor));
+    let lookup = UserLookup {
+        dn,
+        guid: known.map(|r| r.guid.as_str()),
+        last_file: last_file.as_ref(),
+        settle: heads.iter().any(|r| r.target_id.is_some()),
+    };
+    let read = read_one_user(
+        data_store,
+        &settings,
+        &channel.source_location,
+        &mapped,
+        &lookup,
+    )
+    .await?;
+    if let Some(suspect) = read.suspect {
+        return Err(CycleError::Refused(format!(
+            "{suspect}; nothing is written on demand from it (fix the file, or run a cycle and \
+             approve what it holds)"
+        )));
+    }
+    let entry = read.entry;
     let guid = match &entry {
         Some(Ok(entry)) => Some(entry.guid.clone()),
-        _ => heads
-            .iter()
-            .find(|r| normalize_dn(&r.dn) == wanted)
-            .map(|r| r.guid.clone()),
+        _ => known.map(|r| r.guid.clone()),
     };
     let records: Vec<Record> = match &guid {
         Some(guid) => {
@@ -114,6 +138,14 @@ pub async fn sync_user(
     };
     let mut plan = plan;
     refuse_shared_user_names(&mut plan, &heads);
+    // The entries in scope at their last cycle: their target users are never deprovisioned
+    // for another entry.
+    let seen: HashSet<String> = heads
+        .iter()
+        .filter(|r| r.source_fingerprint.is_some())
+        .map(|r| r.guid.clone())
+        .collect();
+    protect_shared_targets(&mut plan, &heads, &seen);
     let Some(mut operation) = plan.operations.into_iter().next() else {
         return Ok(None);
     };
@@ -150,10 +182,11 @@ pub async fn sync_user(
     if let Some(failure) = applied.target_failure
         && let Err(e) = client.probe().await
         && e.target_unavailable()
+        && (e.status() != Some(403) || failure.forbidden)
     {
         // The target is down: the record keeps what it had, and its journal entry stays when
         // the target may have acted.
-        if !failure.outcome_unknown && writes {
+        if !failure.outcome_unknown && writes && operation.resumed_cycle.is_none() {
             store
                 .close_journal_entries(&key, std::slice::from_ref(&operation.guid))
                 .await?;
@@ -168,6 +201,7 @@ pub async fn sync_user(
                 record: existing.cloned(),
                 outcome: Outcome::Failed(reason),
                 target_failure: Some(failure),
+                took_over: None,
             }),
             target_down: true,
         }));
@@ -179,6 +213,9 @@ pub async fn sync_user(
         Some(_) => {}
         None if existing.is_some() => store.delete_record(&key, &operation.guid).await?,
         None => {}
+    }
+    if let (Some(old), Some(_)) = (&applied.took_over, &applied.record) {
+        hand_over(store, &key, old, &operation.guid).await?;
     }
     if writes {
         store

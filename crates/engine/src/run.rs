@@ -24,8 +24,8 @@ use crate::latency::Histogram;
 use crate::map::fields::keep_create_only;
 use crate::map::{map_user, mapped_attributes};
 use crate::plan::groups::{Members, desired_groups, plan_groups};
-use crate::plan::guard::{GuardInput, guard_groups, guard_users};
-use crate::plan::{Candidate, plan_users, refuse_shared_user_names};
+use crate::plan::guard::{Approvals, GuardInput, guard_groups, guard_users};
+use crate::plan::{Candidate, plan_users, protect_shared_targets, refuse_shared_user_names};
 use crate::source::ldap::{self, KnownUser};
 use crate::source::{SourceError, SourceScan, ldif, normalize_dn};
 use crate::state::{Store, StoreError};
@@ -113,12 +113,12 @@ pub struct ChannelPlan {
     pub unsettled: Vec<JournalEntry>,
     /// GUIDs of the users in the source location now.
     pub in_scope: HashSet<String>,
-    /// GUIDs of held operations an operator approved.
-    pub approved: HashSet<String>,
+    /// Held operations an operator approved.
+    pub approved: Approvals,
     /// Why the read may be incomplete (see `SourceScan::suspect`).
     pub suspect_read: Option<String>,
-    /// Target id → GUID and DN of the entry each target user belongs to.
-    pub links: HashMap<String, (String, String)>,
+    /// Target id → the entry each target user belongs to.
+    pub links: HashMap<String, crate::apply::Link>,
 }
 
 /// How a channel's data store was read, and where the next incremental read starts.
@@ -286,6 +286,7 @@ pub async fn plan_channel(
         changes.unchanged,
     );
     refuse_shared_user_names(&mut plan, &heads);
+    protect_shared_targets(&mut plan, &heads, &in_scope);
     plan.waiting_retry = waiting_retry;
     for op in &mut plan.operations {
         if let Some(entry) = unsettled_by_guid.get(op.guid.as_str()) {
@@ -296,17 +297,17 @@ pub async fn plan_channel(
             );
         }
     }
-    let approved: HashSet<String> = store
+    let approved: Approvals = store
         .held_operations(&key)
         .await?
         .into_iter()
         .filter(|h| h.approved)
-        .map(|h| h.guid)
+        .map(|h| (h.guid, h.operation))
         .collect();
     let guard = GuardInput {
         settings: &connection.guard,
         approved: &approved,
-        provisioned,
+        provisioned: active_users(&heads),
         in_scope: &in_scope,
         suspect_read: suspect_read.as_deref(),
     };
@@ -343,6 +344,15 @@ pub async fn plan_channel(
         suspect_read,
         links: crate::apply::links(&heads),
     })
+}
+
+/// The channel's users active in the target: the population of the guard's shares (leavers
+/// disabled long ago do not make a mass deprovisioning look small).
+fn active_users(records: &[Record]) -> usize {
+    records
+        .iter()
+        .filter(|r| r.target_id.is_some() && r.status != RecordStatus::Disabled)
+        .count()
 }
 
 /// A read that would deprovision every provisioned user stops the cycle: that is a directory or
@@ -589,12 +599,14 @@ async fn read_source(
             let last_read = previous
                 .filter(|state| state.mechanism == ChangeDetection::FullScan.name())
                 .and_then(|state| ldif::FileSignature::decode(&state.cursor));
+            let provisioned = records.iter().any(|r| r.target_id.is_some());
             let file = ldif::read_file(
                 &data_store.name,
                 Path::new(path),
                 settings,
                 &channel.source_location,
                 last_read.as_ref(),
+                provisioned,
             )
             .await?;
             let read = SourceRead {
@@ -672,7 +684,8 @@ async fn read_source(
 }
 
 /// Runs one cycle and records it in the history. Records that fail are counted and kept with
-/// their reason; only a failure of the source, the target set-up or the store stops the cycle.
+/// their reason; a failure of the source, the target set-up or the store stops the cycle with an
+/// error, and a target found down stops it with `CycleReport::outage`.
 pub async fn run_cycle(
     store: &dyn Store,
     connection: &Connection,
@@ -765,12 +778,15 @@ impl OutageWatch {
         self.down.get().is_some()
     }
 
-    /// Probes the target; `true` (and nothing more is sent) when it is down.
-    async fn target_down(&self, client: &ScimClient) -> bool {
+    /// Probes the target; `true` (and nothing more is sent) when it is down. `all_forbidden`:
+    /// every failure in doubt was a 403, so that a 403 to the probe too means the credentials
+    /// may do nothing any more (revoked scopes), not one resource refused.
+    async fn target_down(&self, client: &ScimClient, all_forbidden: bool) -> bool {
         if self.is_down() {
             return true;
         }
         match client.probe().await {
+            Err(e) if e.status() == Some(403) && !all_forbidden => false,
             Err(e) if e.target_unavailable() => {
                 let hint = crate::apply::CheckFailure::from(e);
                 tracing::error!(error = %hint, "the target is down; the cycle stops");
@@ -934,10 +950,10 @@ async fn run_planned(
                     .collect();
                 let results = match &unit {
                     Unit::One(op) => {
-                        vec![
+                        vec![Some(
                             apply_operation(client, op, ops[0].1, &connection.options, owners)
                                 .await,
-                        ]
+                        )]
                     }
                     Unit::Bulk(_) => {
                         bulk::create_users(
@@ -952,7 +968,12 @@ async fn run_planned(
                     }
                 };
                 let mut done = Vec::with_capacity(ops.len());
-                for ((op, existing), mut applied) in ops.into_iter().zip(results) {
+                let mut unsent = Vec::new();
+                for ((op, existing), applied) in ops.into_iter().zip(results) {
+                    let Some(mut applied) = applied else {
+                        unsent.push(op);
+                        continue;
+                    };
                     if let Some(record) = &mut applied.record {
                         schedule_retry(record, now_ms);
                     }
@@ -962,7 +983,7 @@ async fn run_planned(
                     }
                     done.push((op, existing, applied));
                 }
-                Ok((done, Vec::new()))
+                Ok((done, unsent))
             }
         }))
         .buffer_unordered(channel.max_threads.max(1) as usize)
@@ -1028,7 +1049,7 @@ async fn run_planned(
             if in_doubt.len() < IN_DOUBT_LIMIT {
                 continue;
             }
-            let down = outage.target_down(&client).await;
+            let down = outage.target_down(&client, all_forbidden(&in_doubt)).await;
             for (op, existing, applied) in in_doubt.drain(..) {
                 if down {
                     left_in_doubt(store, key, op, &applied, &mut not_sent).await?;
@@ -1040,7 +1061,7 @@ async fn run_planned(
         }
     }
     drop(settled);
-    let down = !in_doubt.is_empty() && outage.target_down(&client).await;
+    let down = !in_doubt.is_empty() && outage.target_down(&client, all_forbidden(&in_doubt)).await;
     for (op, existing, applied) in in_doubt.drain(..) {
         if down {
             left_in_doubt(store, key, op, &applied, &mut not_sent).await?;
@@ -1051,24 +1072,6 @@ async fn run_planned(
     }
     store.close_journal_entries(key, &settled_guids).await?;
     progress.end();
-    if not_sent > 0 || outage.is_down() {
-        // Told to stop, or the target is down: what settled is saved; groups, held operations
-        // and the cursor wait for the next cycle, which plans the unsent operations again.
-        if !outage.is_down() {
-            tracing::warn!(channel = %key, not_done = not_sent, "cycle stopped early; the next cycle does the rest");
-        }
-        store.record_audit_events(&events).await?;
-        summary.requests = client.requests();
-        return Ok(Applied {
-            summary,
-            failures,
-            source: read.describe(),
-            events,
-            request_latency: client.request_latency(),
-            not_sent,
-            outage: outage.reason(),
-        });
-    }
     if let Some((rides, created)) = &rides {
         summary.groups_created += created.len() as u64;
         let confirmed = rides.confirmed();
@@ -1092,6 +1095,26 @@ async fn run_planned(
         }
     }
 
+    if not_sent > 0 || outage.is_down() {
+        // Told to stop, or the target is down: what settled is saved; groups, held operations
+        // and the cursor wait for the next cycle, which plans the unsent operations again.
+        if !outage.is_down() {
+            tracing::warn!(channel = %key, not_done = not_sent, "cycle stopped early; the next cycle does the rest");
+        }
+        store.record_audit_events(&events).await?;
+        summary.requests = client.requests();
+        // What the last completed cycle held still waits.
+        summary.held = store.held_operations(key).await?.len() as u64;
+        return Ok(Applied {
+            summary,
+            failures,
+            source: read.describe(),
+            events,
+            request_latency: client.request_latency(),
+            not_sent,
+            outage: outage.reason(),
+        });
+    }
     // Groups go after the users, so that members resolve to the users just created.
     for (dn, reason) in group_failures {
         tracing::warn!(channel = %key, group = %dn, %reason, "group failed");
@@ -1109,7 +1132,7 @@ async fn run_planned(
         let guard = GuardInput {
             settings: &connection.guard,
             approved: &approved,
-            provisioned: records.iter().filter(|r| r.target_id.is_some()).count(),
+            provisioned: active_users(&records),
             in_scope: &in_scope,
             suspect_read: suspect_read.as_deref(),
         };
@@ -1184,7 +1207,10 @@ async fn run_planned(
             if in_doubt.len() < IN_DOUBT_LIMIT {
                 continue;
             }
-            let down = outage.target_down(&client).await;
+            let forbidden = in_doubt
+                .iter()
+                .all(|(_, a)| a.target_failure.is_some_and(|f| f.forbidden));
+            let down = outage.target_down(&client, forbidden).await;
             for (op, applied) in in_doubt.drain(..) {
                 if down {
                     not_sent += 1;
@@ -1196,7 +1222,10 @@ async fn run_planned(
             }
         }
         drop(settled);
-        let down = !in_doubt.is_empty() && outage.target_down(&client).await;
+        let forbidden = in_doubt
+            .iter()
+            .all(|(_, a)| a.target_failure.is_some_and(|f| f.forbidden));
+        let down = !in_doubt.is_empty() && outage.target_down(&client, forbidden).await;
         for (op, applied) in in_doubt.drain(..) {
             if down {
                 not_sent += 1;
@@ -1209,6 +1238,7 @@ async fn run_planned(
         if outage.is_down() {
             store.record_audit_events(&events).await?;
             summary.requests = client.requests();
+            summary.held = store.held_operations(key).await?.len() as u64;
             return Ok(Applied {
                 summary,
                 failures,
@@ -1272,7 +1302,11 @@ async fn run_planned(
     // reads them again, and the fingerprints make the second pass a no-op. While operations are
     // held it stays, so that the next cycle sees the held changes again.
     store.record_audit_events(&events).await?;
-    if held.is_empty() {
+    // A full read's state (an LDIF file's signature) is no cursor: it moves on while operations
+    // are held, unless the read looked incomplete, so that the next file is compared with the
+    // last one known to be whole.
+    let full_read_state = read.mechanism == ChangeDetection::FullScan && suspect_read.is_none();
+    if held.is_empty() || full_read_state {
         store.save_sync_state(key, read.next_state.as_ref()).await?;
     }
     Ok(Applied {
@@ -1284,6 +1318,13 @@ async fn run_planned(
         not_sent: 0,
         outage: None,
     })
+}
+
+/// Whether every user operation in doubt failed with a 403.
+fn all_forbidden(in_doubt: &[(&PlannedOperation, Option<&Record>, crate::apply::Applied)]) -> bool {
+    in_doubt
+        .iter()
+        .all(|(_, _, a)| a.target_failure.is_some_and(|f| f.forbidden))
 }
 
 /// Saves what a settled user operation left: a settled write is always saved (its journal
@@ -1303,6 +1344,34 @@ async fn save_user_record(
         None if existing.is_some() => store.delete_record(key, &op.guid).await?,
         None => {}
     }
+    if let (Some(old), Some(_)) = (&applied.took_over, &applied.record) {
+        hand_over(store, key, old, &op.guid).await?;
+    }
+    Ok(())
+}
+
+/// A new entry took over the disabled account of one that left (a rehire): the old record goes,
+/// and the groups the account is in name the new entry. A crash before this leaves the old
+/// record behind, inert: it left and is disabled, and the links prefer the new one.
+pub(crate) async fn hand_over(
+    store: &dyn Store,
+    key: &ChannelKey,
+    old: &str,
+    new: &str,
+) -> Result<(), CycleError> {
+    tracing::info!(channel = %key, from = old, to = new, "a disabled account passed to a new entry");
+    for mut group in store.group_records(key).await? {
+        let mut renamed = false;
+        for member in group.members.iter_mut().filter(|m| m.guid == old) {
+            member.guid = new.to_owned();
+            renamed = true;
+        }
+        if renamed {
+            group.members.sort();
+            store.save_group_record(key, &group).await?;
+        }
+    }
+    store.delete_record(key, old).await?;
     Ok(())
 }
 

@@ -106,6 +106,12 @@ pub struct Record {
 }
 
 impl Record {
+    /// A user who left the source location and was disabled in the target: its account may pass
+    /// to a new entry with the same user name (a rehire), which then owns it.
+    pub fn left_and_disabled(&self) -> bool {
+        self.status == RecordStatus::Disabled && self.source_fingerprint.is_none()
+    }
+
     /// Whether a failed record is tried again in a cycle at `now_ms` with the entry at
     /// `fingerprint` (`None`: the entry left the directory).
     pub fn retry_due(&self, fingerprint: Option<&str>, now_ms: i64) -> bool {

@@ -183,7 +183,10 @@ pub async fn create_empty_groups(
     created
 }
 
-/// Applies a chunk of create operations; the results come back in the chunk's order.
+/// Applies a chunk of create operations; the results come back in the chunk's order. `None`:
+/// not sent, because the target failed on an earlier user of the chunk for a reason that may be
+/// its own (no connection, 5xx…): the cycle decides whether it is down, and a later cycle sends
+/// these.
 pub async fn create_users(
     client: &ScimClient,
     chunk: &[(&PlannedOperation, Option<&Record>)],
@@ -191,7 +194,7 @@ pub async fn create_users(
     max_payload_size: usize,
     rides: Option<&GroupRides>,
     owners: &Owners,
-) -> Vec<Applied> {
+) -> Vec<Option<Applied>> {
     let mut results: Vec<Option<Applied>> = vec![None; chunk.len()];
     let names: Vec<&str> = chunk
         .iter()
@@ -205,18 +208,28 @@ pub async fn create_users(
         }
     };
 
+    // Once the target fails for a reason that may be its own, the rest of the chunk waits.
+    let mut target_failed = false;
     let mut to_create: Vec<usize> = Vec::new();
     for (index, (op, existing)) in chunk.iter().enumerate() {
+        if target_failed {
+            break;
+        }
         let Operation::Create { image } = &op.operation else {
-            results[index] = Some(apply_operation(client, op, *existing, options, owners).await);
+            let applied = apply_operation(client, op, *existing, options, owners).await;
+            target_failed = applied.target_failure.is_some();
+            results[index] = Some(applied);
             continue;
         };
         match found.get(&names[index].to_lowercase()) {
             Some(id) => {
-                if let Err(e) = owners.claim(id, names[index], &op.guid, &op.dn) {
-                    results[index] = Some(failed_by(op, *existing, &e, false));
-                    continue;
-                }
+                let took_over = match owners.claim(id, names[index], &op.guid, &op.dn) {
+                    Ok(took_over) => took_over,
+                    Err(e) => {
+                        results[index] = Some(failed_by(op, *existing, &e, false, false));
+                        continue;
+                    }
+                };
                 // Created by a cycle a crash interrupted: ours, whole image. Else linked.
                 let (image, outcome) = if op.resumed_cycle.is_some() {
                     (image, Outcome::Created)
@@ -231,11 +244,13 @@ pub async fn create_users(
                             target_id: id.clone(),
                             version,
                             outcome,
+                            took_over,
                         },
                         image,
                     ),
-                    Err(e) => failed_by(op, *existing, &e, false),
+                    Err(e) => failed_by(op, *existing, &e, false, false),
                 };
+                target_failed = applied.target_failure.is_some();
                 results[index] = Some(applied);
             }
             None => to_create.push(index),
@@ -243,6 +258,9 @@ pub async fn create_users(
     }
 
     for batch in payload_batches(chunk, &to_create, max_payload_size) {
+        if target_failed {
+            break;
+        }
         let mut operations: Vec<Value> = batch
             .iter()
             .map(|&index| {
@@ -277,6 +295,16 @@ pub async fn create_users(
         }
         let answers = match client.bulk(&operations).await {
             Ok(answers) => answers,
+            // The target may be down: these users fail in doubt (the request may have created
+            // some), and the cycle asks whether it is.
+            Err(e) if e.target_unavailable() => {
+                for &index in &batch {
+                    let (op, existing) = chunk[index];
+                    results[index] = Some(failed_by(op, existing, &e, false, false));
+                }
+                target_failed = true;
+                continue;
+            }
             Err(e) => {
                 tracing::debug!(error = %e, "bulk request failed; creating these users one at a time");
                 Vec::new()
@@ -297,49 +325,60 @@ pub async fn create_users(
             let applied = match by_bulk_id.get(bulk_id(index).as_str()) {
                 Some(answer) => match read_answer(answer) {
                     BulkResult::Created { id, version } => {
-                        if let Err(e) = owners.claim(&id, op.label(), &op.guid, &op.dn) {
-                            tracing::warn!(error = %e, "the target gave a new user the id of another entry's user");
+                        // A target that matched the user to one it has (an upsert) gave us
+                        // another entry's user: refused, as a look-up finding it would be.
+                        match owners.claim(&id, op.label(), &op.guid, &op.dn) {
+                            Ok(took_over) => settled(
+                                op,
+                                existing,
+                                Written {
+                                    target_id: id,
+                                    version,
+                                    outcome: Outcome::Created,
+                                    took_over,
+                                },
+                                image,
+                            ),
+                            Err(e) => failed_by(op, existing, &e, false, false),
                         }
-                        settled(
-                            op,
-                            existing,
-                            Written {
-                                target_id: id,
-                                version,
-                                outcome: Outcome::Created,
-                            },
-                            image,
-                        )
                     }
                     BulkResult::Failed(reason) => failed(op, existing, reason, false),
                     // Exists already, or the answer is unclear: the one-user path looks it up.
-                    BulkResult::Unsure => {
+                    BulkResult::Unsure if !target_failed => {
                         apply_operation(client, op, existing, options, owners).await
                     }
+                    BulkResult::Unsure => continue,
                 },
-                None => apply_operation(client, op, existing, options, owners).await,
+                None if !target_failed => {
+                    apply_operation(client, op, existing, options, owners).await
+                }
+                None => continue,
             };
+            target_failed |= applied.target_failure.is_some();
             results[index] = Some(applied);
         }
     }
     results
-        .into_iter()
-        .zip(chunk)
-        .map(|(result, (op, existing))| {
-            result.unwrap_or_else(|| failed(op, *existing, "not applied".into(), false))
-        })
-        .collect()
 }
 
+/// Applies the chunk's operations one at a time, until the target fails for a reason that may be
+/// its own: the rest are not sent (`None`).
 async fn one_by_one(
     client: &ScimClient,
     chunk: &[(&PlannedOperation, Option<&Record>)],
     options: &ProvisioningOptions,
     owners: &Owners,
-) -> Vec<Applied> {
+) -> Vec<Option<Applied>> {
     let mut results = Vec::with_capacity(chunk.len());
+    let mut target_failed = false;
     for (op, existing) in chunk {
-        results.push(apply_operation(client, op, *existing, options, owners).await);
+        if target_failed {
+            results.push(None);
+            continue;
+        }
+        let applied = apply_operation(client, op, *existing, options, owners).await;
+        target_failed = applied.target_failure.is_some();
+        results.push(Some(applied));
     }
     results
 }

@@ -405,7 +405,7 @@ fn failed_by(
     error: &ScimClientError,
 ) -> AppliedGroup {
     AppliedGroup {
-        target_failure: TargetFailure::of(error),
+        target_failure: TargetFailure::of(error, false),
         ..failed(op, existing, error.to_string(), false)
     }
 }

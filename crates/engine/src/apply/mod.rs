@@ -16,7 +16,7 @@ use scimbridge_model::{
 use serde_json::Value;
 
 pub use auth::AuthError;
-pub use owners::{Owners, links};
+pub use owners::{Link, Owners, links};
 pub use politeness::RetryPolicy;
 pub use scim_client::{
     Capabilities, CheckFailure, CheckReport, ScimClient, ScimClientError, TransportKind,
@@ -64,6 +64,9 @@ pub struct Applied {
     /// Set when the operation failed for a reason that is the target's, not the record's (see
     /// [`ScimClientError::target_unavailable`]): the cycle decides whether the target is down.
     pub target_failure: Option<TargetFailure>,
+    /// The GUID of the entry that left and whose disabled account this create took over: its
+    /// record is dropped.
+    pub took_over: Option<String>,
 }
 
 /// A failure that may be the target's rather than the record's.
@@ -71,12 +74,17 @@ pub struct Applied {
 pub struct TargetFailure {
     /// The target may have carried the request out although no answer said so.
     pub outcome_unknown: bool,
+    /// The target answered 403: these credentials may do this, or may do nothing any more.
+    pub forbidden: bool,
 }
 
 impl TargetFailure {
-    pub fn of(error: &ScimClientError) -> Option<TargetFailure> {
+    /// `sent_unanswered`: an earlier request of the same operation may have acted (a create
+    /// whose answer was lost, then a look-up that failed).
+    pub fn of(error: &ScimClientError, sent_unanswered: bool) -> Option<TargetFailure> {
         error.target_unavailable().then(|| TargetFailure {
-            outcome_unknown: error.outcome_unknown(),
+            outcome_unknown: error.outcome_unknown() || sent_unanswered,
+            forbidden: error.status() == Some(403),
         })
     }
 }
@@ -87,6 +95,7 @@ impl Applied {
             record,
             outcome,
             target_failure: None,
+            took_over: None,
         }
     }
 }
@@ -107,7 +116,7 @@ pub async fn apply_operation(
                 settled(op, existing, written, op.link_image(image))
             }
             Ok(written) => settled(op, existing, written, image),
-            Err(e) => failed_by(op, existing, &e, false),
+            Err(failure) => failed_by(op, existing, &failure.error, false, failure.posted),
         },
         Operation::Update { target_id, image } | Operation::Disable { target_id, image } => {
             let outcome = if matches!(op.operation, Operation::Disable { .. }) {
@@ -123,6 +132,7 @@ pub async fn apply_operation(
                         target_id: target_id.clone(),
                         version,
                         outcome,
+                        took_over: None,
                     },
                     image,
                 ),
@@ -136,7 +146,9 @@ pub async fn apply_operation(
                     tracing::info!(user = op.label(), %target_id, "target user is gone; linking or creating it again");
                     match create_or_link(client, op, image, owners).await {
                         Ok(written) => settled(op, existing, written, image),
-                        Err(e) => failed_by(op, existing, &e, true),
+                        Err(failure) => {
+                            failed_by(op, existing, &failure.error, true, failure.posted)
+                        }
                     }
                 }
                 Err(e) if e.status() == Some(404) => failed(
@@ -145,7 +157,7 @@ pub async fn apply_operation(
                     format!("target user {target_id} no longer exists, and user create is off"),
                     true,
                 ),
-                Err(e) => failed_by(op, existing, &e, false),
+                Err(e) => failed_by(op, existing, &e, false, false),
             }
         }
         Operation::Delete { target_id } => {
@@ -158,7 +170,7 @@ pub async fn apply_operation(
                 // Already gone is what we wanted.
                 Ok(_) => deleted(op, existing),
                 Err(e) if e.status() == Some(404) => deleted(op, existing),
-                Err(e) => failed_by(op, existing, &e, false),
+                Err(e) => failed_by(op, existing, &e, false, false),
             }
         }
         Operation::Refresh => Applied::new(refreshed(op, existing), Outcome::Unchanged),
@@ -198,20 +210,42 @@ async fn create_or_link(
     op: &PlannedOperation,
     image: &Value,
     owners: &Owners,
+) -> Result<Written, CreateFailure> {
+    let mut posted = 0;
+    look_up_and_create(client, op, image, owners, &mut posted)
+        .await
+        .map_err(|error| CreateFailure {
+            error,
+            posted: posted > 0,
+        })
+}
+
+/// A create that failed, and whether a POST went unanswered on the way (the user may exist).
+struct CreateFailure {
+    error: ScimClientError,
+    posted: bool,
+}
+
+/// [`create_or_link`], counting in `posted` the creates sent whose outcome stayed unknown.
+async fn look_up_and_create(
+    client: &ScimClient,
+    op: &PlannedOperation,
+    image: &Value,
+    owners: &Owners,
+    posted: &mut u32,
 ) -> Result<Written, ScimClientError> {
     let user_name = op.user_name.as_deref().unwrap_or_default();
     let identifier = client
         .identifier_value(user_name, image)
         .ok_or(ScimClientError::MissingIdentifier)?;
     let policy = client.retry_policy();
-    let mut posted = 0;
     loop {
         if let Some(id) = client.find_user(&identifier).await? {
-            owners.claim(&id, &identifier, &op.guid, &op.dn)?;
+            let took_over = owners.claim(&id, &identifier, &op.guid, &op.dn)?;
             // Ours when our own create went unanswered, in this cycle or in one a crash
             // interrupted: it gets the whole image. Someone else's gets no create-only value
             // (a password, say).
-            let ours = posted > 0 || op.resumed_cycle.is_some();
+            let ours = *posted > 0 || op.resumed_cycle.is_some();
             let written = if ours { image } else { op.link_image(image) };
             let version = link_user(client, &id, written).await?;
             let outcome = if ours {
@@ -223,6 +257,7 @@ async fn create_or_link(
                 target_id: id,
                 version,
                 outcome,
+                took_over,
             });
         }
         match client.create_user(image).await {
@@ -232,27 +267,29 @@ async fn create_or_link(
                     target_id: id,
                     version,
                     outcome: Outcome::Created,
+                    took_over: None,
                 });
             }
             // Created by someone else between our look-up and our create: link it.
             Err(e) if e.is_duplicate() => {
                 return match client.find_user(&identifier).await? {
                     Some(id) => {
-                        owners.claim(&id, &identifier, &op.guid, &op.dn)?;
+                        let took_over = owners.claim(&id, &identifier, &op.guid, &op.dn)?;
                         let version = link_user(client, &id, op.link_image(image)).await?;
                         Ok(Written {
                             target_id: id,
                             version,
                             outcome: Outcome::Linked,
+                            took_over,
                         })
                     }
                     None => Err(e),
                 };
             }
-            Err(e) if e.outcome_unknown() && posted < policy.max_retries => {
+            Err(e) if e.outcome_unknown() && *posted < policy.max_retries => {
                 tracing::debug!(user = user_name, error = %e, "create went unanswered; looking the user up before trying again");
-                tokio::time::sleep(policy.backoff(posted)).await;
-                posted += 1;
+                tokio::time::sleep(policy.backoff(*posted)).await;
+                *posted += 1;
             }
             Err(e) => return Err(e),
         }
@@ -264,6 +301,8 @@ struct Written {
     target_id: String,
     version: Option<String>,
     outcome: Outcome,
+    /// The released entry whose account this write took over (see `Owners::claim`).
+    took_over: Option<String>,
 }
 
 /// Updates a provisioned user from the image last applied. Returns the new version. After an
@@ -409,7 +448,10 @@ fn settled(
         status: status_of(image),
         ..fresh_record(op, existing)
     };
-    Applied::new(Some(record), written.outcome)
+    Applied {
+        took_over: written.took_over,
+        ..Applied::new(Some(record), written.outcome)
+    }
 }
 
 fn deleted(op: &PlannedOperation, existing: Option<&Record>) -> Applied {
@@ -459,15 +501,17 @@ fn failed(
     Applied::new(Some(record), Outcome::Failed(reason))
 }
 
-/// [`failed`] because of `error`, noting whether the failure may be the target's.
+/// [`failed`] because of `error`, noting whether the failure may be the target's, and whether
+/// an earlier request of the operation went unanswered (`sent_unanswered`).
 fn failed_by(
     op: &PlannedOperation,
     existing: Option<&Record>,
     error: &ScimClientError,
     target_gone: bool,
+    sent_unanswered: bool,
 ) -> Applied {
     Applied {
-        target_failure: TargetFailure::of(error),
+        target_failure: TargetFailure::of(error, sent_unanswered),
         ..failed(op, existing, error.to_string(), target_gone)
     }
 }

@@ -1,26 +1,31 @@
 //! A target user belongs to one record of a channel. Linking a user found in the target to a
 //! second entry would let the two entries overwrite each other, and the first of them to leave
 //! would deprovision the other's account: so a look-up that finds a user another entry owns
-//! fails the operation instead.
+//! fails the operation instead. The one exception is a user who left and was disabled: its
+//! account passes to the new entry that takes its name (a rehire), and the old record goes.
 
 use std::collections::HashMap;
-use std::sync::Mutex;
+use std::sync::{Mutex, PoisonError};
 
 use scimbridge_model::Record;
 
 use super::ScimClientError;
 
+/// Which entry a target user belongs to.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Link {
+    pub guid: String,
+    pub dn: String,
+    /// The entry left the source location and its user was disabled: the account may pass to
+    /// another entry.
+    pub released: bool,
+}
+
 /// Target id → the entry whose user it is, for one cycle: the records' links, and the users
 /// the cycle creates or links as it goes.
 #[derive(Debug, Default)]
 pub struct Owners {
-    by_target: Mutex<HashMap<String, Owner>>,
-}
-
-#[derive(Debug, Clone)]
-struct Owner {
-    guid: String,
-    dn: String,
+    by_target: Mutex<HashMap<String, Link>>,
 }
 
 impl Owners {
@@ -28,60 +33,73 @@ impl Owners {
         Owners::new(links(records))
     }
 
-    /// From the links of [`links`].
-    pub fn new(links: HashMap<String, (String, String)>) -> Owners {
-        let by_target = links
-            .into_iter()
-            .map(|(target, (guid, dn))| (target, Owner { guid, dn }))
-            .collect();
+    pub fn new(links: HashMap<String, Link>) -> Owners {
         Owners {
-            by_target: Mutex::new(by_target),
+            by_target: Mutex::new(links),
         }
     }
 
-    /// Claims the target user `target_id`, found by `identifier`, for the entry `guid`
-    /// (`dn`): refused when another entry of the channel has it.
+    /// Claims the target user `target_id`, found by `identifier`, for the entry `guid` (`dn`):
+    /// refused when another entry of the channel has it; `Ok(Some(guid))` when it passes from
+    /// a released entry (see [`Link::released`]), whose record the caller drops.
     pub fn claim(
         &self,
         target_id: &str,
         identifier: &str,
         guid: &str,
         dn: &str,
-    ) -> Result<(), ScimClientError> {
-        let Ok(mut owners) = self.by_target.lock() else {
-            return Ok(());
-        };
-        match owners.get(target_id) {
-            Some(owner) if owner.guid != guid => Err(ScimClientError::TargetUserTaken {
-                identifier: identifier.to_owned(),
-                target_id: target_id.to_owned(),
-                owner: owner.dn.clone(),
-            }),
-            _ => {
-                owners.insert(
-                    target_id.to_owned(),
-                    Owner {
-                        guid: guid.to_owned(),
-                        dn: dn.to_owned(),
-                    },
-                );
-                Ok(())
+    ) -> Result<Option<String>, ScimClientError> {
+        // The map is changed in single inserts: a panic elsewhere cannot leave it half-done.
+        let mut owners = self
+            .by_target
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner);
+        let previous = match owners.get(target_id) {
+            Some(owner) if owner.guid == guid => None,
+            Some(owner) if !owner.released => {
+                return Err(ScimClientError::TargetUserTaken {
+                    identifier: identifier.to_owned(),
+                    target_id: target_id.to_owned(),
+                    owner: owner.dn.clone(),
+                });
             }
-        }
+            Some(owner) => Some(owner.guid.clone()),
+            None => None,
+        };
+        owners.insert(
+            target_id.to_owned(),
+            Link {
+                guid: guid.to_owned(),
+                dn: dn.to_owned(),
+                released: false,
+            },
+        );
+        Ok(previous)
     }
 }
 
-/// Target id → GUID and DN of the entry whose user it is, from the records.
-pub fn links<'a>(
-    records: impl IntoIterator<Item = &'a Record>,
-) -> HashMap<String, (String, String)> {
-    records
-        .into_iter()
-        .filter_map(|r| {
-            let owner = (r.guid.clone(), r.dn.clone());
-            r.target_id.clone().map(|t| (t, owner))
-        })
-        .collect()
+/// Target id → the entry whose user it is, from the records. Where two records name one target
+/// user (an account handed over by a cycle that stopped before dropping the old record), the
+/// one not released wins.
+pub fn links<'a>(records: impl IntoIterator<Item = &'a Record>) -> HashMap<String, Link> {
+    let mut links: HashMap<String, Link> = HashMap::new();
+    for record in records {
+        let Some(target_id) = &record.target_id else {
+            continue;
+        };
+        let link = Link {
+            guid: record.guid.clone(),
+            dn: record.dn.clone(),
+            released: record.left_and_disabled(),
+        };
+        match links.get(target_id) {
+            Some(kept) if !kept.released => {}
+            _ => {
+                links.insert(target_id.clone(), link);
+            }
+        }
+    }
+    links
 }
 
 #[cfg(test)]
@@ -89,15 +107,34 @@ pub fn links<'a>(
 mod tests {
     use super::*;
 
+    fn link(guid: &str, released: bool) -> Link {
+        Link {
+            guid: guid.into(),
+            dn: format!("uid={guid}"),
+            released,
+        }
+    }
+
     #[test]
     fn a_target_user_is_claimed_by_one_entry_only() {
         let owners = Owners::default();
-        owners.claim("t1", "ann", "g1", "uid=ann").unwrap();
+        assert_eq!(owners.claim("t1", "ann", "g1", "uid=ann").unwrap(), None);
         // The same entry again (a retry, a resumed create) is fine.
-        owners.claim("t1", "ann", "g1", "uid=ann").unwrap();
+        assert_eq!(owners.claim("t1", "ann", "g1", "uid=ann").unwrap(), None);
         let refused = owners.claim("t1", "ANN", "g2", "uid=ann2").unwrap_err();
         let text = refused.to_string();
         assert!(text.contains("uid=ann") && text.contains("ANN"), "{text}");
-        owners.claim("t2", "bob", "g2", "uid=bob").unwrap();
+        assert_eq!(owners.claim("t2", "bob", "g2", "uid=bob").unwrap(), None);
+    }
+
+    #[test]
+    fn a_released_account_passes_to_the_entry_that_takes_it_once() {
+        let owners = Owners::new(HashMap::from([("t1".to_owned(), link("old", true))]));
+        assert_eq!(
+            owners.claim("t1", "ann", "new", "uid=ann").unwrap(),
+            Some("old".to_owned())
+        );
+        // Now it is the new entry's, and not released.
+        assert!(owners.claim("t1", "ann", "third", "uid=x").is_err());
     }
 }

@@ -131,14 +131,16 @@ impl ScimClientError {
     }
 
     /// True when the failure may be the target's rather than the request's: no connection, no
-    /// answer, credentials refused (401), or a server error or rate limit that retries did not
-    /// ride out. Many of these in a row mean the target is down, not that the records are wrong.
+    /// answer, credentials refused or forbidden (401, 403), or a server error or rate limit that
+    /// retries did not ride out. Many of these in a row mean the target is down, not that the records are wrong.
     pub fn target_unavailable(&self) -> bool {
         match self.innermost() {
             ScimClientError::Transport { .. } | ScimClientError::Auth(_) => true,
-            // Not 403: a target may forbid one resource, or listing, to credentials it accepts.
+            // 501: the request is not implemented, which says nothing of the target's health.
+            // 403 may be one resource refused to credentials that work, or revoked scopes:
+            // the cycle tells which (see `OutageWatch`).
             ScimClientError::Status { status, .. } => {
-                matches!(status, 401 | 407 | 429) || *status >= 500
+                matches!(status, 401 | 403 | 407 | 429) || (*status >= 500 && *status != 501)
             }
             _ => false,
         }
@@ -1110,24 +1112,59 @@ impl ScimClient {
             .map(|_| ())
     }
 
-    /// One authenticated request that any working target answers, sent once, without retries:
-    /// asked when operations keep failing, to tell a target that is down (or refusing our
-    /// credentials) from records it refuses.
+    /// One authenticated request that any working target answers (the first user), tried twice
+    /// at most, with a fresh token after a 401: asked when operations keep failing, to tell a
+    /// target that is down (or refusing our credentials) from records it refuses.
     pub async fn probe(&self) -> Result<(), ScimClientError> {
-        if let Some(limiter) = &self.limiter {
-            limiter.acquire().await;
+        let mut reauthenticated = false;
+        let mut retried = false;
+        loop {
+            if let Some(limiter) = &self.limiter {
+                limiter.acquire().await;
+            }
+            let authorization = self.auth.header().await?;
+            let query = [("startIndex", "1"), ("count", "1")];
+            let error = match self
+                .attempt(
+                    &Method::GET,
+                    &self.users_path,
+                    &query,
+                    None,
+                    authorization.as_ref(),
+                    None,
+                )
+                .await
+            {
+                Ok(_) => return Ok(()),
+                Err(error) => error,
+            };
+            if error.status() == Some(401)
+                && !reauthenticated
+                && self.auth.refused(authorization.as_ref()).await
+            {
+                reauthenticated = true;
+                continue;
+            }
+            let transient = match &error {
+                ScimClientError::Transport { .. } => true,
+                ScimClientError::Status { status, .. } => {
+                    matches!(status, 429 | 500 | 502 | 503 | 504)
+                }
+                _ => false,
+            };
+            if retried || !transient {
+                return Err(error);
+            }
+            let delay = match &error {
+                ScimClientError::Status {
+                    retry_after: Some(wait),
+                    ..
+                } if *wait <= self.retry.max_retry_after => *wait,
+                _ => self.retry.backoff(0),
+            };
+            tokio::time::sleep(delay).await;
+            retried = true;
         }
-        let authorization = self.auth.header().await?;
-        self.attempt(
-            &Method::GET,
-            &self.users_path,
-            &[("startIndex", "1"), ("count", "1")],
-            None,
-            authorization.as_ref(),
-            None,
-        )
-        .await
-        .map(|_| ())
     }
 
     /// Proves the URL answers SCIM and the credentials are accepted, or says precisely why not.
@@ -1384,10 +1421,10 @@ mod tests {
             detail: String::new(),
             retry_after: None,
         };
-        for down in [401, 429, 500, 502, 503, 504] {
+        for down in [401, 403, 429, 500, 502, 503, 504] {
             assert!(status(down).target_unavailable(), "{down}");
         }
-        for record in [400, 403, 404, 409, 412] {
+        for record in [400, 404, 409, 412, 501] {
             assert!(!status(record).target_unavailable(), "{record}");
         }
         let transport = ScimClientError::Transport {

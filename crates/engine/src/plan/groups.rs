@@ -114,13 +114,25 @@ pub fn plan_groups(
             ));
             continue;
         };
-        let applied: BTreeSet<&GroupMember> = record.members.iter().collect();
-        let wanted: BTreeSet<&GroupMember> = resolved.iter().collect();
-        let add: Vec<GroupMember> = wanted.difference(&applied).map(|m| (*m).clone()).collect();
-        let remove: Vec<GroupMember> = applied
-            .difference(&wanted)
+        // Compared by target id: an account that passed to a new entry (a rehire) is the same
+        // member under another GUID, and must not be removed and added in one request.
+        let applied: BTreeSet<&str> = record
+            .members
+            .iter()
+            .map(|m| m.target_id.as_str())
+            .collect();
+        let wanted: BTreeSet<&str> = resolved.iter().map(|m| m.target_id.as_str()).collect();
+        let add: Vec<GroupMember> = resolved
+            .iter()
+            .filter(|m| !applied.contains(m.target_id.as_str()))
+            .cloned()
+            .collect();
+        let remove: Vec<GroupMember> = record
+            .members
+            .iter()
+            .filter(|m| !wanted.contains(m.target_id.as_str()))
             .filter(|m| !members.keep.contains(&m.guid))
-            .map(|m| (*m).clone())
+            .cloned()
             .collect();
         let rename =
             (record.display_name != group.display_name).then(|| group.display_name.clone());

@@ -10,12 +10,16 @@ use scimbridge_model::{
 };
 use serde_json::Value;
 
+/// Approved held operations: (GUID, verb such as `disable` or `delete group`).
+pub type Approvals = HashSet<(String, String)>;
+
 /// What the guard weighs a plan against.
 pub struct GuardInput<'a> {
     pub settings: &'a GuardSettings,
-    /// GUIDs of users and groups whose held operations an operator approved: they pass and do
-    /// not count.
-    pub approved: &'a HashSet<String>,
+    /// The held operations an operator approved, as (GUID, verb): they pass and do not count.
+    /// An approval covers that kind of operation only: approving a user's clearing update does
+    /// not let its disable through, nor approving a group's member removals its delete.
+    pub approved: &'a Approvals,
     /// The number of the channel's users in the target.
     pub provisioned: usize,
     /// GUIDs of the users in the source location now. Only their removals from groups count
@@ -62,6 +66,18 @@ impl Limit<'_> {
     }
 }
 
+impl GuardInput<'_> {
+    fn approved(&self, guid: &str, verb: &str) -> bool {
+        self.approved.contains(&(guid.to_owned(), verb.to_owned()))
+    }
+
+    /// Why every destructive operation is held, however few: the read looked incomplete.
+    /// (Even with the guard switched off: that is no mass rule.)
+    fn suspect(&self) -> Option<String> {
+        self.suspect_read.map(str::to_owned)
+    }
+}
+
 fn held_reason(reason: &str, why: &str) -> String {
     format!("{reason}; held by the mass-change guard: {why} (scimbridge approve or discard)")
 }
@@ -69,7 +85,7 @@ fn held_reason(reason: &str, why: &str) -> String {
 /// Holds the plan's user operations that the guard does not let through: deprovisions, then
 /// updates that clear attributes. `records` gives the image each user last received.
 pub fn guard_users(plan: &mut Plan, records: &HashMap<String, Record>, input: &GuardInput) {
-    if !input.settings.enabled {
+    if !input.settings.enabled && input.suspect_read.is_none() {
         return;
     }
     hold_mass_deprovisioning(plan, input);
@@ -83,7 +99,7 @@ fn hold_mass_deprovisioning(plan: &mut Plan, input: &GuardInput) {
         matches!(
             op.operation,
             Operation::Disable { .. } | Operation::Delete { .. }
-        ) && !input.approved.contains(&op.guid)
+        ) && !input.approved(&op.guid, op.operation.verb())
     };
     let count = plan.operations.iter().filter(|o| deprovisions(o)).count() as u64;
     if count == 0 {
@@ -96,19 +112,21 @@ fn hold_mass_deprovisioning(plan: &mut Plan, input: &GuardInput) {
         percent: settings.max_deprovision_percent,
         percent_setting: "max_deprovision_percent",
     };
-    let why = match input.suspect_read {
-        Some(suspect) => suspect.to_owned(),
-        None => {
-            let Some(why) = limit.exceeded(
-                settings,
-                count,
-                input.provisioned as u64,
-                "users would be deprovisioned at once",
-            ) else {
-                return;
-            };
-            why
-        }
+    let why = input.suspect().or_else(|| {
+        settings
+            .enabled
+            .then(|| {
+                limit.exceeded(
+                    settings,
+                    count,
+                    input.provisioned as u64,
+                    "users would be deprovisioned at once",
+                )
+            })
+            .flatten()
+    });
+    let Some(why) = why else {
+        return;
     };
     let (held, kept): (Vec<_>, Vec<_>) = plan.operations.drain(..).partition(deprovisions);
     plan.operations = kept;
@@ -128,7 +146,7 @@ fn hold_mass_blanking(plan: &mut Plan, records: &HashMap<String, Record>, input:
     let mut count: BTreeMap<String, u64> = BTreeMap::new();
     for op in &plan.operations {
         if let Operation::Update { image, .. } = &op.operation
-            && !input.approved.contains(&op.guid)
+            && !input.approved(&op.guid, op.operation.verb())
         {
             for attribute in cleared(&op.guid, image) {
                 *count.entry(attribute).or_default() += 1;
@@ -145,14 +163,15 @@ fn hold_mass_blanking(plan: &mut Plan, records: &HashMap<String, Record>, input:
     let over: Vec<(String, String)> = count
         .into_iter()
         .filter_map(|(attribute, n)| {
-            let why = match input.suspect_read {
-                Some(suspect) => suspect.to_owned(),
-                None => limit.exceeded(
+            let why = match input.suspect() {
+                Some(suspect) => suspect,
+                None if settings.enabled => limit.exceeded(
                     settings,
                     n,
                     input.provisioned as u64,
                     &format!("users would lose {attribute} at once"),
                 )?,
+                None => return None,
             };
             Some((attribute, why))
         })
@@ -166,7 +185,7 @@ fn hold_mass_blanking(plan: &mut Plan, records: &HashMap<String, Record>, input:
     let why = reasons.join("; ");
     let (held, kept): (Vec<_>, Vec<_>) = plan.operations.drain(..).partition(|op| {
         matches!(&op.operation, Operation::Update { image, .. }
-            if !input.approved.contains(&op.guid)
+            if !input.approved(&op.guid, "update")
                 && cleared(&op.guid, image).iter().any(|a| names.contains(&a.as_str())))
     });
     plan.operations = kept;
@@ -185,19 +204,21 @@ pub fn guard_groups(
     records: &[GroupRecord],
     input: &GuardInput,
 ) -> (Vec<PlannedGroupOperation>, Vec<PlannedGroupOperation>) {
-    if !input.settings.enabled {
+    if !input.settings.enabled && input.suspect_read.is_none() {
         return (operations, Vec::new());
     }
     let settings = input.settings;
-    let approved = |op: &PlannedGroupOperation| input.approved.contains(&op.guid);
+    let approved = |op: &PlannedGroupOperation| input.approved(&op.guid, op.operation.verb());
     let deletes = operations
         .iter()
         .filter(|o| matches!(o.operation, GroupOperation::Delete { .. }) && !approved(o))
         .count() as u64;
     let in_target = records.iter().filter(|r| r.target_id.is_some()).count() as u64;
-    let deletes_held = match input.suspect_read {
-        Some(suspect) if deletes > 0 => Some(suspect.to_owned()),
-        _ => Limit {
+    let deletes_held = match input.suspect() {
+        Some(suspect) if deletes > 0 => Some(suspect),
+        Some(_) => None,
+        None if !settings.enabled => None,
+        None => Limit {
             max: settings.max_group_deletes,
             max_setting: "max_group_deletes",
             percent: settings.max_group_delete_percent,
@@ -243,9 +264,10 @@ pub fn guard_groups(
                     .filter(|m| input.in_scope.contains(&m.guid))
                     .count() as u64;
                 let members = members_of.get(op.guid.as_str()).copied().unwrap_or(count);
-                match input.suspect_read {
-                    Some(suspect) if count > 0 => Some(suspect.to_owned()),
+                match input.suspect() {
+                    Some(suspect) if count > 0 => Some(suspect),
                     Some(_) => None,
+                    None if !settings.enabled => None,
                     None => member_limit.exceeded(
                         settings,
                         count,
@@ -409,7 +431,7 @@ mod tests {
     fn input<'a>(
         settings: &'a GuardSettings,
         provisioned: usize,
-        approved: &'a HashSet<String>,
+        approved: &'a Approvals,
     ) -> GuardInput<'a> {
         static EVERYONE: std::sync::LazyLock<HashSet<String>> =
             std::sync::LazyLock::new(|| (0..100).map(|i| format!("u{i}")).collect());
@@ -426,7 +448,7 @@ mod tests {
         plan: &mut Plan,
         provisioned: usize,
         settings: &GuardSettings,
-        approved: &HashSet<String>,
+        approved: &Approvals,
     ) {
         guard_users(
             plan,
@@ -562,7 +584,9 @@ mod tests {
     #[test]
     fn approved_operations_pass_and_do_not_count() {
         let mut p = plan(6);
-        let approved: HashSet<String> = (0..6).map(|i| format!("u{i}")).collect();
+        let approved: Approvals = (0..6)
+            .map(|i| (format!("u{i}"), "disable".into()))
+            .collect();
         hold_mass_deprovisioning(&mut p, 100, &settings(5, 50), &approved);
         assert!(p.held.is_empty());
         let disabled = GuardSettings {
@@ -640,7 +664,9 @@ mod tests {
             held[0].reason
         );
         // An approved delete passes and does not count.
-        let approved: HashSet<String> = (0..6).map(|i| format!("g{i}")).collect();
+        let approved: Approvals = (0..6)
+            .map(|i| (format!("g{i}"), "delete group".into()))
+            .collect();
         let (kept, held) = guard_groups(
             (0..6).map(|i| delete(&format!("g{i}"))).collect(),
             &records,
@@ -736,5 +762,40 @@ mod tests {
         );
         let (kept, held) = guard_groups(vec![delete("g0"), one_removal], &records, &suspect);
         assert_eq!((kept.len(), held.len()), (0, 2));
+    }
+
+    #[test]
+    fn an_approval_covers_one_kind_of_operation_and_cut_files_are_held_even_unguarded() {
+        let records: Vec<GroupRecord> =
+            (0..20).map(|i| group_record(&format!("g{i}"), 3)).collect();
+        // The removals of g0 were approved: that approves no delete of g0.
+        let approved: Approvals = [("g0".to_owned(), "update group".to_owned())].into();
+        let defaults = GuardSettings::default();
+        let (kept, held) = guard_groups(
+            (0..6).map(|i| delete(&format!("g{i}"))).collect(),
+            &records,
+            &input(&defaults, 100, &approved),
+        );
+        assert_eq!((kept.len(), held.len()), (0, 6));
+
+        // The guard switched off still holds what a file cut short would do.
+        let off = GuardSettings {
+            enabled: false,
+            ..GuardSettings::default()
+        };
+        let none = Approvals::new();
+        let suspect = GuardInput {
+            suspect_read: Some("d.ldif looks cut short"),
+            ..input(&off, 100, &none)
+        };
+        let mut p = plan(1);
+        guard_users(&mut p, &HashMap::new(), &suspect);
+        assert_eq!(p.held.len(), 1);
+        let (_, held) = guard_groups(vec![delete("g0")], &records, &suspect);
+        assert_eq!(held.len(), 1);
+        // Without a suspect read, nothing is held when the guard is off.
+        let mut p = plan(1000);
+        guard_users(&mut p, &HashMap::new(), &input(&off, 1000, &none));
+        assert!(p.held.is_empty());
     }
 }

@@ -4,7 +4,7 @@
 pub mod groups;
 pub mod guard;
 
-use std::collections::HashMap;
+use std::collections::{HashMap, HashSet};
 
 use scimbridge_model::{
     Operation, Plan, PlannedOperation, ProvisioningOptions, Record, RecordStatus, RemoveUserAction,
@@ -50,8 +50,10 @@ pub fn plan_users(
 /// A target user belongs to one entry of a channel: a create whose `userName` another entry
 /// already has in the target (after this plan's renames), or that an earlier create of this plan
 /// takes, fails alone with a reason naming that entry, and nothing is written for it. `records`
-/// are the channel's records. (A target that matches users on something else is caught when the
-/// look-up finds a user another entry owns: see `apply::Owners`.)
+/// are the channel's records. An entry that left and was disabled holds its name no longer: a
+/// new entry with it (a rehire) takes its account over. (A target that matches users on
+/// something else is caught when the look-up finds a user another entry owns: see
+/// `apply::Owners`.)
 pub fn refuse_shared_user_names(plan: &mut Plan, records: &[Record]) {
     let planned: HashMap<&str, &PlannedOperation> = plan
         .operations
@@ -59,16 +61,29 @@ pub fn refuse_shared_user_names(plan: &mut Plan, records: &[Record]) {
         .filter(|o| !matches!(o.operation, Operation::Create { .. }))
         .map(|o| (o.guid.as_str(), o))
         .collect();
-    // userName (lower-cased: SCIM compares it without case) → GUID and DN of its entry.
-    let mut holders: HashMap<String, (String, String)> = HashMap::new();
+    // userName (lower-cased: SCIM compares it without case) → its entry's GUID and DN, and
+    // whether its account may pass to another entry.
+    let mut holders: HashMap<String, (String, String, bool)> = HashMap::new();
     for record in records.iter().filter(|r| r.target_id.is_some()) {
         let op = planned.get(record.guid.as_str());
         let name = op
             .and_then(|o| o.user_name.as_deref())
             .or(record.user_name.as_deref());
         let dn = op.map_or(record.dn.as_str(), |o| o.dn.as_str());
-        if let Some(name) = name {
-            holders.insert(name.to_lowercase(), (record.guid.clone(), dn.to_owned()));
+        let Some(name) = name else {
+            continue;
+        };
+        let held = (
+            record.guid.clone(),
+            dn.to_owned(),
+            record.left_and_disabled(),
+        );
+        // Where two records have one name, the one still holding it wins.
+        match holders.get(&name.to_lowercase()) {
+            Some((_, _, false)) => {}
+            _ => {
+                holders.insert(name.to_lowercase(), held);
+            }
         }
     }
     for op in &mut plan.operations {
@@ -79,7 +94,16 @@ pub fn refuse_shared_user_names(plan: &mut Plan, records: &[Record]) {
             continue;
         };
         match holders.get(&name.to_lowercase()) {
-            Some((guid, dn)) if *guid != op.guid => {
+            Some((guid, _, _)) if *guid == op.guid => {}
+            Some((_, dn, true)) => {
+                op.reason = format!(
+                    "{}; takes over the disabled account of {dn}, which left the source location",
+                    op.reason
+                );
+                let taken = (op.guid.clone(), op.dn.clone(), false);
+                holders.insert(name.to_lowercase(), taken);
+            }
+            Some((_, dn, false)) => {
                 op.reason = format!(
                     "userName {name} is also the userName of {dn}: a target user belongs to one \
                      entry of a channel, so nothing is written for this one (two entries map to \
@@ -88,9 +112,50 @@ pub fn refuse_shared_user_names(plan: &mut Plan, records: &[Record]) {
                 op.operation = Operation::Fail;
                 op.link_image = None;
             }
-            _ => {
-                holders.insert(name.to_lowercase(), (op.guid.clone(), op.dn.clone()));
+            None => {
+                let taken = (op.guid.clone(), op.dn.clone(), false);
+                holders.insert(name.to_lowercase(), taken);
             }
+        }
+    }
+}
+
+/// Never deprovisions a target user that an entry in the source location still has (two records
+/// sharing one user, left by a version that let them): the leaver's record is forgotten instead,
+/// and a disable of an entry still in scope fails, naming the other entry.
+pub fn protect_shared_targets(plan: &mut Plan, records: &[Record], in_scope: &HashSet<String>) {
+    let mut holder_in_scope: HashMap<&str, &Record> = HashMap::new();
+    for record in records.iter().filter(|r| in_scope.contains(&r.guid)) {
+        if let Some(target_id) = &record.target_id {
+            holder_in_scope.insert(target_id.as_str(), record);
+        }
+    }
+    for op in &mut plan.operations {
+        let (Operation::Disable { target_id, .. } | Operation::Delete { target_id }) =
+            &op.operation
+        else {
+            continue;
+        };
+        let Some(other) = holder_in_scope.get(target_id.as_str()) else {
+            continue;
+        };
+        if other.guid == op.guid {
+            continue;
+        }
+        if op.fingerprint.is_none() {
+            op.reason = format!(
+                "left the source location, but its target user is also the user of {}, which is \
+                 there: forgotten, not deprovisioned",
+                other.dn
+            );
+            op.operation = Operation::Forget;
+        } else {
+            op.reason = format!(
+                "{}, but its target user is also the user of {}, which stays: not deprovisioned \
+                 (two entries map to one user: fix the directory)",
+                op.reason, other.dn
+            );
+            op.operation = Operation::Fail;
         }
     }
 }

@@ -112,6 +112,36 @@ pub async fn read_user(
     })
 }
 
+/// The DN of the user in the source location whose GUID is `guid`: one search reading only the
+/// GUID attribute (GUIDs are not all searchable by value: Active Directory's are binary).
+pub async fn find_user_dn(
+    data_store: &DataStore,
+    settings: &EffectiveSourceSettings,
+    location: &SourceLocation,
+    guid: &str,
+) -> Result<Option<String>, SourceError> {
+    let mut client = connect(data_store).await?;
+    let mut found = None;
+    let result = client
+        .search_subtree(
+            &location.base_dn,
+            &user_filter(settings, location),
+            &[settings.entry_guid_attribute.as_str()],
+            |record| {
+                if entry_guid(&to_entry(&record), settings).is_ok_and(|g| g == guid) {
+                    found = Some(record.dn);
+                }
+            },
+        )
+        .await;
+    client.close().await;
+    result.map_err(|e| SourceError::Unreadable {
+        data_store: data_store.name.clone(),
+        reason: e.to_string(),
+    })?;
+    Ok(found)
+}
+
 /// The naming context (the server's suffix) holding `base_dn`; the base DN itself when the
 /// root DSE lists none that holds it.
 fn naming_context_of(dse: &RootDse, base_dn: &str) -> String {

@@ -34,23 +34,23 @@ pub struct LdifRead {
     pub signature: FileSignature,
 }
 
-/// Reads the file once it has settled and keeps the user entries within the source location.
-/// `previous` is the signature of the file the last applied cycle read.
+/// Reads the file and keeps the user entries within the source location. `previous` is the
+/// signature of the file last read by a cycle that completed; `settle`: wait for a file modified
+/// just now to be left alone first (a channel that has provisioned nobody yet need not: a file
+/// read half-written deprovisions nobody).
 pub async fn read_file(
     data_store: &str,
     path: &Path,
     settings: &EffectiveSourceSettings,
     location: &SourceLocation,
     previous: Option<&FileSignature>,
+    settle: bool,
 ) -> Result<LdifRead, SourceError> {
     let unreadable = |reason: String| SourceError::Unreadable {
         data_store: data_store.to_owned(),
         reason,
     };
-    // A first read has nothing to deprovision: it need not wait for the file to settle.
-    let bytes = read_settled(path, previous.is_some())
-        .await
-        .map_err(unreadable)?;
+    let bytes = read_settled(path, settle).await.map_err(unreadable)?;
     let mut scan = scan_bytes(data_store, path, &bytes, settings, location)?;
     let signature = FileSignature::of(&bytes);
     if let Some(previous) = previous

@@ -126,6 +126,96 @@ pub fn apply_group_scope(
     Ok(())
 }
 
+/// Who `sync --user` asks for: the DN, and the GUID of its record when the channel has one, so
+/// that an entry moved since its last cycle is still found.
+#[derive(Debug, Clone, Default)]
+pub struct UserLookup<'a> {
+    pub dn: &'a str,
+    pub guid: Option<&'a str>,
+    /// For an LDIF file: the signature of the file the last completed cycle read, and whether to
+    /// wait for a file written just now to settle.
+    pub last_file: Option<&'a ldif::FileSignature>,
+    pub settle: bool,
+}
+
+/// What `sync --user` read of one user.
+#[derive(Debug, Clone)]
+pub struct OneUserRead {
+    /// The entry keyed like a cycle keys it (`Err`: it has no GUID); `None`: not in the source
+    /// location, by DN or by GUID.
+    pub entry: Option<Result<SourceEntry, String>>,
+    /// Why the read may be incomplete (an LDIF file cut short): nothing is written then.
+    pub suspect: Option<String>,
+}
+
+/// Reads one user of the channel for `sync --user`, as a cycle would read it: within the source
+/// location, and, when the DN finds nothing, by the GUID of its record (the entry may have moved).
+pub async fn read_one_user(
+    data_store: &scimbridge_model::DataStore,
+    settings: &EffectiveSourceSettings,
+    location: &scimbridge_model::SourceLocation,
+    mapped: &[String],
+    lookup: &UserLookup<'_>,
+) -> Result<OneUserRead, SourceError> {
+    let keyed = |record: LdifRecord| {
+        let entry = to_entry(&record);
+        entry_guid(&entry, settings).map(|guid| SourceEntry { guid, ..entry })
+    };
+    match data_store.store_type {
+        scimbridge_model::DataStoreType::Ldap => {
+            let in_base = |dn: &str| is_within(&normalize_dn(dn), &normalize_dn(&location.base_dn));
+            let mut record = match in_base(lookup.dn) {
+                true => ldap::read_user(data_store, settings, location, mapped, lookup.dn).await?,
+                false => None,
+            };
+            if record.is_none()
+                && let Some(guid) = lookup.guid
+                && let Some(dn) = ldap::find_user_dn(data_store, settings, location, guid).await?
+            {
+                record = ldap::read_user(data_store, settings, location, mapped, &dn).await?;
+            }
+            Ok(OneUserRead {
+                entry: record.map(keyed),
+                suspect: None,
+            })
+        }
+        scimbridge_model::DataStoreType::Ldif => {
+            let path = data_store.path.as_deref().unwrap_or_default();
+            let file = ldif::read_file(
+                &data_store.name,
+                std::path::Path::new(path),
+                settings,
+                location,
+                lookup.last_file,
+                lookup.settle,
+            )
+            .await?;
+            let wanted = normalize_dn(lookup.dn);
+            let scan = file.scan;
+            let by_dn = scan
+                .users
+                .iter()
+                .find(|u| normalize_dn(&u.dn) == wanted)
+                .cloned()
+                .map(Ok)
+                .or_else(|| {
+                    scan.failures
+                        .iter()
+                        .find(|f| normalize_dn(&f.dn) == wanted)
+                        .map(|f| Err(f.reason.clone()))
+                });
+            let entry = by_dn.or_else(|| {
+                let guid = lookup.guid?;
+                scan.users.iter().find(|u| u.guid == guid).cloned().map(Ok)
+            });
+            Ok(OneUserRead {
+                entry,
+                suspect: scan.suspect,
+            })
+        }
+    }
+}
+
 /// One user entry of a channel, keyed like a cycle keys it, for `mapping test`. `None` when
 /// the data store has no such user.
 pub async fn read_user_entry(
