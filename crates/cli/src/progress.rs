@@ -80,7 +80,7 @@ pub fn summary_line(report: &CycleReport) -> String {
     let stopped = if let Some(reason) = &report.outage {
         format!(
             "; {}",
-            scimbridge_engine::run::outage_text(reason, report.not_sent)
+            scimbridge_engine::cycle::outage_text(reason, report.not_sent)
         )
     } else if report.not_sent > 0 {
         format!(

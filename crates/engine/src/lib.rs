@@ -2,22 +2,21 @@
 //!
 //! `detect`, `map` and `plan` are pure: no I/O and no clock, so they are tested with fixtures in
 //! and plan text out. `source` only reads the data store, `apply` is the only stage that writes to
-//! the target, and `state` defines the [`state::Store`] every backend implements. `run` wires one
-//! cycle of one channel together.
+//! the target, and `state` defines the [`state::Store`] every backend implements. `cycle` wires
+//! one cycle of one channel together, stage by stage.
 
 pub mod apply;
 pub mod audit;
 pub mod clock;
+pub mod cycle;
 pub mod detect;
 pub mod latency;
 pub mod map;
-pub mod one;
 pub mod plan;
-pub mod run;
 pub mod secret;
 pub mod source;
 pub mod state;
 
-pub use run::{
+pub use cycle::{
     ChannelPlan, CycleError, CycleReport, NoProgress, Progress, plan_channel, run_cycle,
 };

@@ -7,8 +7,8 @@ use std::time::Duration;
 use anyhow::{Result, anyhow};
 use scimbridge_engine::apply::Outcome;
 use scimbridge_engine::clock::SystemClock;
+use scimbridge_engine::cycle::sync_one_user;
 use scimbridge_engine::map::fields::mask;
-use scimbridge_engine::one::sync_user;
 use scimbridge_engine::state::Store;
 use scimbridge_engine::{CycleReport, NoProgress, Progress, run_cycle};
 use scimbridge_model::{ChannelKey, Connection, DataStoreType, Operation};
@@ -85,7 +85,7 @@ async fn sync_one(
         };
         let Some(dn) = dn else { continue };
         let data_store = dir.data_store(&channel.data_store).await?;
-        let Some(one) = sync_user(
+        let Some(one) = sync_one_user(
             &dir.store,
             connection,
             channel,

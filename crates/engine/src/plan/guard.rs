@@ -7,8 +7,57 @@ use std::collections::{BTreeMap, HashMap, HashSet};
 
 use scimbridge_model::{
     GroupOperation, GroupRecord, GuardSettings, Operation, Plan, PlannedGroupOperation, Record,
+    SourceLocation,
 };
 use serde_json::Value;
+
+use crate::source::SourceScan;
+
+/// A read that would deprovision every provisioned user, or delete every provisioned group,
+/// stops the cycle before anything is planned: that is a directory or a source location gone
+/// wrong, not the company emptied. `Err` says why, to follow the data store's name.
+pub fn refuse_to_empty(
+    scan: &SourceScan,
+    records: &[Record],
+    group_records: &[GroupRecord],
+    location: &SourceLocation,
+) -> Result<(), String> {
+    let provisioned = records.iter().filter(|r| r.target_id.is_some()).count();
+    if scan.complete && scan.users.is_empty() && provisioned > 0 {
+        return Err(format!(
+            "returned no users below {} while {provisioned} are provisioned; refusing to \
+             deprovision everyone (check the data store and the source location)",
+            location.base_dn
+        ));
+    }
+    if !scan.complete && provisioned > 1 {
+        let removed: HashSet<&str> = scan.removed_guids.iter().map(String::as_str).collect();
+        let all_gone = records
+            .iter()
+            .filter(|r| r.target_id.is_some())
+            .all(|r| removed.contains(r.guid.as_str()));
+        if all_gone {
+            return Err(format!(
+                "says every one of the {provisioned} provisioned users is gone; refusing to \
+                 deprovision everyone (check the data store and the source location)"
+            ));
+        }
+    }
+    let provisioned_groups = group_records
+        .iter()
+        .filter(|r| r.target_id.is_some())
+        .count();
+    if let Some(group_base_dn) = &location.group_base_dn
+        && scan.groups.is_empty()
+        && provisioned_groups > 0
+    {
+        return Err(format!(
+            "returned no groups below {group_base_dn} while {provisioned_groups} are provisioned; \
+             refusing to delete every group (check the data store and the source location)"
+        ));
+    }
+    Ok(())
+}
 
 /// Approved held operations: (GUID, verb such as `disable` or `delete group`).
 pub type Approvals = HashSet<(String, String)>;

@@ -1,5 +1,6 @@
 //! One user on demand (`scimbridge sync CONNECTION --user WHO`): the same stages as a cycle, for
-//! one entry, read by DN. The mass-change guard does not apply: an operator asked for it.
+//! one entry, read by DN (or by GUID when it moved). The mass-change guard does not apply: an
+//! operator asked for it.
 
 use std::collections::{HashMap, HashSet};
 use std::time::Duration;
@@ -9,13 +10,15 @@ use scimbridge_model::{
     Record,
 };
 
+use super::CycleError;
+use super::plan::{map_candidate, outcome_unknown};
+use super::users::{save_user_record, schedule_retry};
 use crate::apply::{Applied, CheckFailure, Outcome, Owners, ScimClient, apply_operation};
 use crate::audit::AuditContext;
 use crate::clock::Clock;
 use crate::detect::{Fingerprinted, channel_fingerprint, entry_fingerprint};
 use crate::map::mapped_attributes;
 use crate::plan::{Candidate, plan_users, protect_shared_targets, refuse_shared_user_names};
-use crate::run::{CycleError, hand_over, map_candidate, outcome_unknown, schedule_retry};
 use crate::source::ldif::FileSignature;
 use crate::source::{UserLookup, normalize_dn, read_one_user};
 use crate::state::Store;
@@ -31,7 +34,7 @@ pub struct OneUser {
 
 /// Plans (and unless `dry_run`, applies) the one user with this DN. `None` when the channel
 /// neither reads such an entry nor has a record of it.
-pub async fn sync_user(
+pub async fn sync_one_user(
     store: &dyn Store,
     connection: &Connection,
     channel: &Channel,
@@ -206,17 +209,7 @@ pub async fn sync_user(
             target_down: true,
         }));
     }
-    match &applied.record {
-        Some(record) if existing != Some(record) || writes => {
-            store.save_record(&key, record).await?
-        }
-        Some(_) => {}
-        None if existing.is_some() => store.delete_record(&key, &operation.guid).await?,
-        None => {}
-    }
-    if let (Some(old), Some(_)) = (&applied.took_over, &applied.record) {
-        hand_over(store, &key, old, &operation.guid).await?;
-    }
+    save_user_record(store, &key, &operation, existing, &applied).await?;
     if writes {
         store
             .close_journal_entries(&key, std::slice::from_ref(&operation.guid))

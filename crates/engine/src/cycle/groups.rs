@@ -1,0 +1,308 @@
+//! The groups of a cycle. New groups may be created ahead and ride along with the users' Bulk
+//! requests; every group is then planned again once the users are in (so that members resolve to
+//! the users just created), guarded, and applied.
+
+use std::collections::{HashMap, HashSet};
+
+use futures_util::stream::{self, StreamExt};
+use scimbridge_model::{
+    ChannelKey, GroupOperation, GroupRecord, PlannedGroupOperation, RecordStatus,
+};
+
+use super::outage::IN_DOUBT_LIMIT;
+use super::plan::{ChannelPlan, active_users};
+use super::{CycleContext, CycleError, Tally, TargetSession};
+use crate::apply::bulk::{self, GroupRides};
+use crate::apply::groups::{AppliedGroup, GroupOutcome, GroupSettings, apply_group_operation};
+use crate::plan::groups::{Members, plan_groups};
+use crate::plan::guard::{GuardInput, guard_groups};
+use crate::state::Store;
+
+/// Groups created empty ahead of the users, that the users' Bulk requests fill.
+pub(super) struct Rides {
+    pub rides: GroupRides,
+    /// Their records, saved when created.
+    pub created: Vec<GroupRecord>,
+}
+
+/// Creates the cycle's new groups empty with Bulk (those the target does not have already) and
+/// saves their records, so that the users' Bulk requests can add the members. `None` when there
+/// is nothing to ride along, or too many groups for the target's `maxOperations`.
+pub(super) async fn prepare_rides(
+    cx: &CycleContext<'_>,
+    target: &TargetSession,
+    planned: &ChannelPlan,
+    max_operations: usize,
+) -> Result<Option<Rides>, CycleError> {
+    let new_groups: Vec<&PlannedGroupOperation> = planned
+        .plan
+        .group_operations
+        .iter()
+        .filter(|g| matches!(g.operation, GroupOperation::Create { .. }))
+        .collect();
+    if new_groups.is_empty() || (max_operations != 0 && new_groups.len() * 2 > max_operations) {
+        return Ok(None);
+    }
+    let mut to_create = Vec::new();
+    for group in &new_groups {
+        // A group the target already has is linked by the group stage, as usual.
+        match target.client.find_group(&group.display_name).await {
+            Ok(None) => to_create.push((group.guid.clone(), group.display_name.clone())),
+            Ok(Some(_)) => {}
+            Err(e) => {
+                tracing::debug!(error = %e, "group look-up failed; groups go after the users");
+                return Ok(None);
+            }
+        }
+    }
+    let ids = bulk::create_empty_groups(&target.client, &to_create, max_operations).await;
+    let mut created = Vec::new();
+    let mut groups_of_user: HashMap<String, Vec<String>> = HashMap::new();
+    for group in new_groups {
+        let Some(target_id) = ids.get(&group.guid) else {
+            continue;
+        };
+        let record = GroupRecord {
+            guid: group.guid.clone(),
+            dn: group.dn.clone(),
+            display_name: group.display_name.clone(),
+            target_id: Some(target_id.clone()),
+            members: Vec::new(),
+            status: RecordStatus::Provisioned,
+            last_error: None,
+            attempts: 0,
+        };
+        // Saved at once: a crash before the members are recorded leaves a group the next cycle
+        // fills, never a second group.
+        cx.store.save_group_record(cx.key, &record).await?;
+        let desired = planned.desired_groups.iter().find(|d| d.guid == group.guid);
+        for member in desired.into_iter().flat_map(|d| &d.member_guids) {
+            groups_of_user
+                .entry(member.clone())
+                .or_default()
+                .push(target_id.clone());
+        }
+        created.push(record);
+    }
+    if created.is_empty() {
+        return Ok(None);
+    }
+    let chunk_size = cx.connection.target.group_member_chunk_size.max(1) as usize;
+    Ok(Some(Rides {
+        rides: GroupRides::new(groups_of_user, chunk_size),
+        created,
+    }))
+}
+
+/// Records the groups that rode along with the members the target confirmed, and their
+/// creation in the audit trail.
+pub(super) async fn record_rides(
+    cx: &CycleContext<'_>,
+    planned: &ChannelPlan,
+    rides: Rides,
+    tally: &mut Tally,
+) -> Result<(), CycleError> {
+    tally.summary.groups_created += rides.created.len() as u64;
+    let confirmed = rides.rides.confirmed();
+    for mut record in rides.created {
+        if let Some(target_id) = &record.target_id {
+            record.members = confirmed.get(target_id).cloned().unwrap_or_default();
+            record.members.sort();
+            record.members.dedup();
+        }
+        cx.store.save_group_record(cx.key, &record).await?;
+        let planned = planned
+            .plan
+            .group_operations
+            .iter()
+            .find(|g| g.guid == record.guid);
+        if let Some(op) = planned {
+            let applied = AppliedGroup {
+                record: Some(record),
+                outcome: GroupOutcome::Created,
+                target_failure: None,
+            };
+            tally.events.extend(cx.audit.group(op, &applied, None));
+        }
+    }
+    Ok(())
+}
+
+/// Plans the groups again now that the users are in, guards them and applies them; returns the
+/// operations the guard holds.
+pub(super) async fn apply_groups(
+    cx: &CycleContext<'_>,
+    target: &TargetSession,
+    planned: &ChannelPlan,
+    tally: &mut Tally,
+) -> Result<Vec<PlannedGroupOperation>, CycleError> {
+    for (dn, reason) in &planned.group_failures {
+        tracing::warn!(channel = %cx.key, group = %dn, %reason, "group failed");
+        tally.summary.groups_failed += 1;
+        tally.failures.push((format!("group {dn}"), reason.clone()));
+    }
+    if cx.channel.source_location.group_base_dn.is_none()
+        || (planned.desired_groups.is_empty() && planned.group_records.is_empty())
+    {
+        return Ok(Vec::new());
+    }
+    let records = cx.store.record_heads(cx.key).await?;
+    // Read again: groups created with the users' Bulk requests are in there now.
+    let group_records = cx.store.group_records(cx.key).await?;
+    let members = Members::of(&records, &planned.in_scope, &HashSet::new());
+    let guard = GuardInput {
+        settings: &cx.connection.guard,
+        approved: &planned.approved,
+        provisioned: active_users(&records),
+        in_scope: &planned.in_scope,
+        suspect_read: planned.suspect_read.as_deref(),
+    };
+    let (operations, held) = guard_groups(
+        plan_groups(&planned.desired_groups, &group_records, &members),
+        &group_records,
+        &guard,
+    );
+    send_all(cx, target, &operations, &group_records, tally).await?;
+    Ok(held)
+}
+
+/// Sends the group operations, up to `max_threads` at once; failures that may be the target's
+/// wait for the outage watch's verdict, as the users' do.
+async fn send_all(
+    cx: &CycleContext<'_>,
+    target: &TargetSession,
+    operations: &[PlannedGroupOperation],
+    group_records: &[GroupRecord],
+    tally: &mut Tally,
+) -> Result<(), CycleError> {
+    let existing: HashMap<&str, &GroupRecord> =
+        group_records.iter().map(|r| (r.guid.as_str(), r)).collect();
+    let settings = GroupSettings {
+        membership: cx.connection.target.group_membership_handling,
+        chunk_size: cx.connection.target.group_member_chunk_size.max(1) as usize,
+    };
+    let mut settled = stream::iter(operations.iter().map(|op| {
+        let existing = existing.get(op.guid.as_str()).copied();
+        async move {
+            if target.outage.is_down() {
+                return Ok::<_, CycleError>(None);
+            }
+            let applied = apply_group_operation(&target.client, op, existing, settings).await;
+            if applied.target_failure.is_none() {
+                save_group_record(cx.store, cx.key, op, existing, &applied).await?;
+            }
+            Ok(Some((op, applied)))
+        }
+    }))
+    .buffer_unordered(cx.channel.max_threads.max(1) as usize);
+    let mut settler = GroupSettler {
+        cx,
+        existing: &existing,
+        tally,
+    };
+    let mut in_doubt: Vec<(&PlannedGroupOperation, AppliedGroup)> = Vec::new();
+    while let Some(result) = settled.next().await {
+        let Some((op, applied)) = result? else {
+            settler.tally.not_sent += 1;
+            continue;
+        };
+        if applied.target_failure.is_none() {
+            settler.resolve(in_doubt.drain(..), false).await?;
+            settler.settle(op, applied);
+        } else if target.outage.is_down() {
+            settler.tally.not_sent += 1;
+        } else {
+            in_doubt.push((op, applied));
+            if in_doubt.len() >= IN_DOUBT_LIMIT {
+                let down = target
+                    .outage
+                    .target_down(&target.client, all_forbidden(&in_doubt))
+                    .await;
+                settler.resolve(in_doubt.drain(..), down).await?;
+            }
+        }
+    }
+    drop(settled);
+    let down = !in_doubt.is_empty()
+        && target
+            .outage
+            .target_down(&target.client, all_forbidden(&in_doubt))
+            .await;
+    settler.resolve(in_doubt.drain(..), down).await
+}
+
+/// Counts the group operations that settled.
+struct GroupSettler<'c, 'a> {
+    cx: &'c CycleContext<'a>,
+    existing: &'c HashMap<&'c str, &'c GroupRecord>,
+    tally: &'c mut Tally,
+}
+
+impl GroupSettler<'_, '_> {
+    fn settle(&mut self, op: &PlannedGroupOperation, applied: AppliedGroup) {
+        let cx = self.cx;
+        let existing = self.existing.get(op.guid.as_str()).copied();
+        self.tally
+            .events
+            .extend(cx.audit.group(op, &applied, existing));
+        let summary = &mut self.tally.summary;
+        match &applied.outcome {
+            GroupOutcome::Created => summary.groups_created += 1,
+            GroupOutcome::Linked => summary.groups_linked += 1,
+            GroupOutcome::Updated => summary.groups_updated += 1,
+            GroupOutcome::Deleted => summary.groups_deleted += 1,
+            GroupOutcome::Forgotten => {}
+            GroupOutcome::Failed(reason) => {
+                tracing::warn!(channel = %cx.key, group = %op.display_name, %reason, "group failed");
+                summary.groups_failed += 1;
+                self.tally
+                    .failures
+                    .push((format!("group {}", op.display_name), reason.clone()));
+            }
+        }
+        if !matches!(applied.outcome, GroupOutcome::Failed(_)) {
+            tracing::debug!(channel = %cx.key, "{op}");
+        }
+    }
+
+    /// The verdict on failures in doubt: down, they are nobody's and wait for the next cycle;
+    /// else they are the groups' own.
+    async fn resolve<'o>(
+        &mut self,
+        in_doubt: impl Iterator<Item = (&'o PlannedGroupOperation, AppliedGroup)>,
+        down: bool,
+    ) -> Result<(), CycleError> {
+        for (op, applied) in in_doubt {
+            if down {
+                self.tally.not_sent += 1;
+                continue;
+            }
+            let existing = self.existing.get(op.guid.as_str()).copied();
+            save_group_record(self.cx.store, self.cx.key, op, existing, &applied).await?;
+            self.settle(op, applied);
+        }
+        Ok(())
+    }
+}
+
+fn all_forbidden(in_doubt: &[(&PlannedGroupOperation, AppliedGroup)]) -> bool {
+    in_doubt
+        .iter()
+        .all(|(_, a)| a.target_failure.is_some_and(|f| f.forbidden))
+}
+
+async fn save_group_record(
+    store: &dyn Store,
+    key: &ChannelKey,
+    op: &PlannedGroupOperation,
+    existing: Option<&GroupRecord>,
+    applied: &AppliedGroup,
+) -> Result<(), CycleError> {
+    match &applied.record {
+        Some(record) if existing != Some(record) => store.save_group_record(key, record).await?,
+        Some(_) => {}
+        None if existing.is_some() => store.delete_group_record(key, &op.guid).await?,
+        None => {}
+    }
+    Ok(())
+}

@@ -1,0 +1,311 @@
+//! One cycle of one channel, in the order it runs:
+//!
+//! 1. [`plan`]: load the state, read the data store ([`read`]), detect, map, plan, guard;
+//! 2. [`users`]: apply the users' operations — units, journal, settle; a target found down
+//!    ([`outage`]) stops the cycle here;
+//! 3. [`groups`]: the groups, planned again once the users are in;
+//! 4. [`finish`]: held operations, unsettled journal entries, the audit trail, the cursor.
+//!
+//! [`on_demand`] runs the same stages for one user an operator asks for.
+
+mod finish;
+mod groups;
+mod on_demand;
+mod outage;
+mod plan;
+mod read;
+mod users;
+
+use std::time::Duration;
+
+use scimbridge_model::{
+    AuditEvent, Channel, ChannelKey, Connection, CycleSummary, DataStore, Operation,
+    PlannedOperation,
+};
+
+pub use on_demand::{OneUser, sync_one_user};
+pub use outage::outage_text;
+pub use plan::{ChannelPlan, plan_channel};
+pub use read::{SourceRead, incremental_allowed};
+
+use crate::apply::{Outcome, Owners, ScimClient, ScimClientError};
+use crate::audit::AuditContext;
+use crate::clock::Clock;
+use crate::latency::Histogram;
+use crate::source::SourceError;
+use crate::state::{Store, StoreError};
+use outage::OutageWatch;
+
+#[derive(Debug, thiserror::Error)]
+pub enum CycleError {
+    #[error(transparent)]
+    Source(#[from] SourceError),
+    #[error(transparent)]
+    Store(#[from] StoreError),
+    #[error(transparent)]
+    Target(#[from] ScimClientError),
+    /// The cycle was stopped to protect the target (nothing was deprovisioned).
+    #[error("cycle stopped: {0}")]
+    Refused(String),
+    #[error("channel {channel}: data store \"{data_store}\" does not exist")]
+    UnknownDataStore { channel: String, data_store: String },
+}
+
+/// Told about the cycle as it goes, for progress bars.
+pub trait Progress: Send + Sync {
+    /// `operations` is the number of operations that write to the target.
+    fn begin(&self, _channel: &ChannelKey, _operations: u64) {}
+    fn advance(&self, _operation: &PlannedOperation, _outcome: &Outcome) {}
+    fn end(&self) {}
+    /// Asked before each operation is sent: `true` (a service shutting down) sends nothing
+    /// more; operations in flight finish and settle, and the next cycle sends the rest.
+    fn should_stop(&self) -> bool {
+        false
+    }
+}
+
+/// A [`Progress`] that shows nothing.
+pub struct NoProgress;
+
+impl Progress for NoProgress {}
+
+#[derive(Debug, Clone, PartialEq)]
+pub struct CycleReport {
+    pub channel: ChannelKey,
+    pub cycle_id: i64,
+    pub summary: CycleSummary,
+    pub duration_ms: i64,
+    /// Label and reason of each record that failed.
+    pub failures: Vec<(String, String)>,
+    /// How the data store was read: "content-sync, incremental" and the like.
+    pub source: String,
+    /// The cycle's provisioning events, also saved in the state store.
+    pub events: Vec<AuditEvent>,
+    /// How long the target took to answer the cycle's requests.
+    pub request_latency: Histogram,
+    /// Operations left undone because the cycle was told to stop, or because the target was
+    /// found down; the next cycle does them.
+    pub not_sent: u64,
+    /// Why the target was found down (no connection, credentials refused, errors to
+    /// everything): the cycle stopped there and counted those operations against no record.
+    pub outage: Option<String>,
+}
+
+/// What every stage of a cycle works with.
+struct CycleContext<'a> {
+    store: &'a dyn Store,
+    connection: &'a Connection,
+    channel: &'a Channel,
+    key: &'a ChannelKey,
+    audit: &'a AuditContext<'a>,
+    progress: &'a dyn Progress,
+    /// When the cycle started: retry backoffs and held operations are dated with it.
+    now_ms: i64,
+}
+
+/// The target as one cycle sees it: the client (one connection pool, capabilities discovered
+/// once), whether it was found down, and which entry each of its users belongs to.
+struct TargetSession {
+    client: ScimClient,
+    outage: OutageWatch,
+    owners: Owners,
+}
+
+/// What a cycle has done so far.
+#[derive(Default)]
+struct Tally {
+    summary: CycleSummary,
+    failures: Vec<(String, String)>,
+    events: Vec<AuditEvent>,
+    /// Operations not sent: the cycle was told to stop, or the target was found down.
+    not_sent: u64,
+}
+
+/// Runs one cycle and records it in the history. Records that fail are counted and kept with
+/// their reason; a failure of the source, the target set-up or the store stops the cycle with an
+/// error, and a target found down stops it with `CycleReport::outage`.
+pub async fn run_cycle(
+    store: &dyn Store,
+    connection: &Connection,
+    channel: &Channel,
+    data_store: &DataStore,
+    clock: &dyn Clock,
+    progress: &dyn Progress,
+) -> Result<CycleReport, CycleError> {
+    let key = ChannelKey::new(&connection.name, &channel.name);
+    let started = clock.now_ms();
+    let cycle_id = store.begin_cycle(&key, started).await?;
+    let audit = AuditContext {
+        channel: &key,
+        cycle_id,
+        clock,
+    };
+    let cx = CycleContext {
+        store,
+        connection,
+        channel,
+        key: &key,
+        audit: &audit,
+        progress,
+        now_ms: started,
+    };
+    let result = run_planned(&cx, data_store).await;
+    let finished = clock.now_ms();
+    match result {
+        Ok(ran) => Ok(end_cycle(store, cycle_id, key, started, finished, ran).await?),
+        Err(error) => {
+            let message = error.to_string();
+            tracing::error!(channel = %key, error = %message, "cycle stopped");
+            store
+                .end_cycle(cycle_id, finished, &CycleSummary::default(), Some(&message))
+                .await?;
+            Err(error)
+        }
+    }
+}
+
+/// Records the end of a cycle that ran, and reports it.
+async fn end_cycle(
+    store: &dyn Store,
+    cycle_id: i64,
+    key: ChannelKey,
+    started: i64,
+    finished: i64,
+    ran: Ran,
+) -> Result<CycleReport, StoreError> {
+    let Ran {
+        mut tally,
+        source,
+        request_latency,
+        outage,
+    } = ran;
+    tally.summary.target_unreachable = outage.is_some();
+    let stopped = match &outage {
+        Some(reason) => Some(outage_text(reason, tally.not_sent)),
+        None => (tally.not_sent > 0).then(|| {
+            format!(
+                "stopped early: {} operations not done; the next cycle does them",
+                tally.not_sent
+            )
+        }),
+    };
+    store
+        .end_cycle(cycle_id, finished, &tally.summary, stopped.as_deref())
+        .await?;
+    Ok(CycleReport {
+        channel: key,
+        cycle_id,
+        summary: tally.summary,
+        duration_ms: finished - started,
+        failures: tally.failures,
+        source,
+        events: tally.events,
+        request_latency,
+        not_sent: tally.not_sent,
+        outage,
+    })
+}
+
+/// What running a channel's plan gave.
+struct Ran {
+    tally: Tally,
+    /// How the data store was read.
+    source: String,
+    request_latency: Histogram,
+    outage: Option<String>,
+}
+
+/// Plans the cycle and runs it: the users, then the groups, then what waits.
+async fn run_planned(cx: &CycleContext<'_>, data_store: &DataStore) -> Result<Ran, CycleError> {
+    let mut planned =
+        plan_channel(cx.store, cx.connection, cx.channel, data_store, cx.now_ms).await?;
+    announce(cx, &planned);
+    let target = TargetSession {
+        client: ScimClient::new(
+            &cx.connection.target,
+            Duration::from_secs(cx.channel.timeout),
+        )?,
+        outage: OutageWatch::default(),
+        // A target user belongs to one entry: every user the channel links, and those it creates.
+        owners: Owners::new(std::mem::take(&mut planned.links)),
+    };
+    let mut tally = Tally {
+        summary: CycleSummary {
+            unchanged: planned.plan.unchanged,
+            waiting_retry: planned.plan.waiting_retry,
+            ..CycleSummary::default()
+        },
+        ..Tally::default()
+    };
+    let bulk = bulk_capabilities(cx, &target, &planned).await;
+    // New groups ride along: created empty first, then each Bulk request of users also adds
+    // its users to their groups by bulkId.
+    let rides = match &bulk {
+        Some(capabilities) if cx.channel.source_location.group_base_dn.is_some() => {
+            groups::prepare_rides(cx, &target, &planned, capabilities.bulk_max_operations).await?
+        }
+        _ => None,
+    };
+    users::apply_users(
+        cx,
+        &target,
+        &planned,
+        bulk.as_ref(),
+        rides.as_ref(),
+        &mut tally,
+    )
+    .await?;
+    if let Some(rides) = rides {
+        groups::record_rides(cx, &planned, rides, &mut tally).await?;
+    }
+    let stopped = tally.not_sent > 0 || target.outage.is_down();
+    let held_groups = if stopped {
+        Vec::new()
+    } else {
+        groups::apply_groups(cx, &target, &planned, &mut tally).await?
+    };
+    if stopped || target.outage.is_down() {
+        if !target.outage.is_down() {
+            tracing::warn!(channel = %cx.key, not_done = tally.not_sent, "cycle stopped early; the next cycle does the rest");
+        }
+        finish::stopped(cx, &mut tally).await?;
+    } else {
+        finish::completed(cx, &planned, &held_groups, &mut tally).await?;
+    }
+    tally.summary.requests = target.client.requests();
+    Ok(Ran {
+        tally,
+        source: planned.read.describe(),
+        request_latency: target.client.request_latency(),
+        outage: target.outage.reason(),
+    })
+}
+
+/// Says how the data store was read, and what of the plan needs an operator's eye.
+fn announce(cx: &CycleContext<'_>, planned: &ChannelPlan) {
+    tracing::info!(channel = %cx.key, source = %planned.read.describe(), "data store read");
+    if let Some(suspect) = &planned.suspect_read {
+        tracing::warn!(channel = %cx.key, %suspect, "the data store read may be incomplete; what it would deprovision, clear or remove is held");
+    }
+    for entry in &planned.unsettled {
+        tracing::warn!(channel = %cx.key, user = %entry.label, operation = %entry.operation, cycle = entry.cycle_id, "an interrupted cycle sent this operation and never settled it; checking the target before sending it again");
+    }
+}
+
+/// Creates go in SCIM Bulk requests when the target offers Bulk (and users are identified by
+/// userName, so that a chunk is looked up with one filter); everything else one by one.
+async fn bulk_capabilities(
+    cx: &CycleContext<'_>,
+    target: &TargetSession,
+    planned: &ChannelPlan,
+) -> Option<crate::apply::Capabilities> {
+    let creates = planned
+        .plan
+        .operations
+        .iter()
+        .any(|o| matches!(o.operation, Operation::Create { .. }));
+    if !(cx.connection.target.use_bulk && target.client.identifies_by_user_name() && creates) {
+        return None;
+    }
+    target.client.capabilities().await.ok().filter(|c| c.bulk)
+}

@@ -1,0 +1,362 @@
+//! Planning a cycle: load the state, read the data store, detect, map, plan, guard. Writes
+//! nothing: `scimbridge plan` prints what this returns.
+
+use std::collections::{HashMap, HashSet};
+
+use scimbridge_model::{
+    Channel, ChannelKey, Connection, DataStore, DesiredGroup, EffectiveSourceSettings, GroupRecord,
+    JournalEntry, Operation, Plan, Record, RecordStatus,
+};
+
+use super::CycleError;
+use super::read::{SourceRead, read_source};
+use crate::apply::{Link, links};
+use crate::detect::{
+    Changes, Fingerprinted, channel_fingerprint, defer_retries, detect, detect_incremental,
+    duplicate_guids,
+};
+use crate::map::fields::keep_create_only;
+use crate::map::map_user;
+use crate::plan::groups::{Members, desired_groups, plan_groups};
+use crate::plan::guard::{Approvals, GuardInput, guard_groups, guard_users, refuse_to_empty};
+use crate::plan::{Candidate, plan_users, protect_shared_targets, refuse_shared_user_names};
+use crate::source::{EntryFailure, SourceScan, normalize_dn};
+use crate::state::Store;
+
+/// A channel's plan with what it was computed from.
+#[derive(Debug, Clone, PartialEq)]
+pub struct ChannelPlan {
+    /// User operations, then group operations as they look before the users are applied.
+    pub plan: Plan,
+    /// The whole records of the entries the plan touches.
+    pub records: Vec<Record>,
+    pub desired_groups: Vec<DesiredGroup>,
+    pub group_records: Vec<GroupRecord>,
+    /// Group entries in scope that cannot be keyed: (DN, reason).
+    pub group_failures: Vec<(String, String)>,
+    /// How the data store was read.
+    pub read: SourceRead,
+    /// Operations an interrupted cycle sent and never settled; this plan tries them again.
+    pub unsettled: Vec<JournalEntry>,
+    /// GUIDs of the users in the source location now.
+    pub in_scope: HashSet<String>,
+    /// Held operations an operator approved.
+    pub approved: Approvals,
+    /// Why the read may be incomplete (see `SourceScan::suspect`).
+    pub suspect_read: Option<String>,
+    /// Target id → the entry each target user belongs to.
+    pub links: HashMap<String, Link>,
+}
+
+/// Reads the channel's data store and computes the plan, writing nothing. `now_ms` decides
+/// whether a full reconciliation is due and which failed records wait for their retry.
+pub async fn plan_channel(
+    store: &dyn Store,
+    connection: &Connection,
+    channel: &Channel,
+    data_store: &DataStore,
+    now_ms: i64,
+) -> Result<ChannelPlan, CycleError> {
+    let key = ChannelKey::new(&connection.name, &channel.name);
+    let settings = channel.source_settings.effective(data_store.ldap_type());
+    let fingerprint = channel_fingerprint(&connection.options, channel, &settings);
+    // Every record without its image; whole records only for the entries that need planning.
+    let mut heads = store.record_heads(&key).await?;
+    let unsettled = store.unsettled_operations(&key).await?;
+    let unsettled_by_guid: HashMap<&str, &JournalEntry> =
+        unsettled.iter().map(|e| (e.guid.as_str(), e)).collect();
+    outcome_unknown(&mut heads, &unsettled_by_guid);
+    let previous = store.sync_state(&key).await?;
+    let (scan, read) = read_source(
+        channel,
+        data_store,
+        &settings,
+        &fingerprint,
+        &heads,
+        previous.as_ref(),
+        now_ms,
+    )
+    .await?;
+    let group_records = store.group_records(&key).await?;
+    refuse_to_empty(&scan, &heads, &group_records, &channel.source_location)
+        .map_err(|why| CycleError::Refused(format!("data store \"{}\" {why}", data_store.name)))?;
+    for (guid, dn) in duplicate_guids(&scan.users) {
+        tracing::warn!(channel = %key, %guid, %dn, "entry GUID appears twice; the second entry is ignored");
+    }
+    let detected = detect_changes(scan, &heads, &fingerprint, now_ms);
+    let mut records = store.records_by_guid(&key, &detected.wanted).await?;
+    outcome_unknown(&mut records, &unsettled_by_guid);
+    let by_guid: HashMap<String, Record> = records
+        .iter()
+        .map(|r| (r.guid.clone(), r.clone()))
+        .collect();
+    let Detected {
+        changes,
+        failures,
+        in_scope,
+        desired_groups,
+        group_failures,
+        suspect_read,
+        waiting_retry,
+        ..
+    } = detected;
+    let mut plan = plan_changes(changes, failures, &by_guid, connection, channel, &settings);
+    refuse_shared_user_names(&mut plan, &heads);
+    protect_shared_targets(&mut plan, &heads, &in_scope);
+    plan.waiting_retry = waiting_retry;
+    note_unsettled(&mut plan, &unsettled_by_guid);
+    let approved: Approvals = store
+        .held_operations(&key)
+        .await?
+        .into_iter()
+        .filter(|h| h.approved)
+        .map(|h| (h.guid, h.operation))
+        .collect();
+    let guard = GuardInput {
+        settings: &connection.guard,
+        approved: &approved,
+        provisioned: active_users(&heads),
+        in_scope: &in_scope,
+        suspect_read: suspect_read.as_deref(),
+    };
+    guard_users(&mut plan, &by_guid, &guard);
+    // Without a group base DN the channel leaves groups alone, including those it provisioned
+    // before: taking the setting out is not a reason to delete them.
+    if channel.source_location.group_base_dn.is_some() {
+        plan_guarded_groups(&mut plan, &heads, &desired_groups, &group_records, &guard);
+    }
+    Ok(ChannelPlan {
+        plan,
+        records,
+        desired_groups,
+        group_records,
+        group_failures,
+        read,
+        unsettled,
+        in_scope,
+        approved,
+        suspect_read,
+        links: links(&heads),
+    })
+}
+
+/// The group operations as they look before the users are applied (the users this plan
+/// deprovisions lose their memberships), guarded.
+fn plan_guarded_groups(
+    plan: &mut Plan,
+    heads: &[Record],
+    desired: &[DesiredGroup],
+    group_records: &[GroupRecord],
+    guard: &GuardInput,
+) {
+    let leaving: HashSet<&str> = plan
+        .operations
+        .iter()
+        .filter(|o| {
+            matches!(
+                o.operation,
+                Operation::Disable { .. } | Operation::Delete { .. }
+            )
+        })
+        .map(|o| o.guid.as_str())
+        .collect();
+    let members = Members::of(heads, guard.in_scope, &leaving);
+    let operations = plan_groups(desired, group_records, &members);
+    (plan.group_operations, plan.held_groups) = guard_groups(operations, group_records, guard);
+}
+
+/// What the read holds, compared with the records.
+struct Detected {
+    changes: Changes,
+    /// Entries that cannot be keyed by GUID, each with the DN key its record goes under.
+    failures: Vec<(EntryFailure, String)>,
+    /// GUIDs of the records the plan needs whole.
+    wanted: Vec<String>,
+    in_scope: HashSet<String>,
+    desired_groups: Vec<DesiredGroup>,
+    group_failures: Vec<(String, String)>,
+    suspect_read: Option<String>,
+    waiting_retry: u64,
+}
+
+/// Compares the read with the records (`heads`): what was added, changed and removed, and the
+/// failed records whose retry waits.
+fn detect_changes(scan: SourceScan, heads: &[Record], fingerprint: &str, now_ms: i64) -> Detected {
+    let users_by_dn: Vec<(&str, &str)> = scan
+        .users
+        .iter()
+        .map(|u| (u.dn.as_str(), u.guid.as_str()))
+        .chain(
+            scan.unchanged_users
+                .iter()
+                .map(|(dn, guid)| (dn.as_str(), guid.as_str())),
+        )
+        .collect();
+    let in_scope: HashSet<String> = users_by_dn
+        .iter()
+        .map(|(_, guid)| (*guid).to_owned())
+        .collect();
+    let desired_groups = desired_groups(&scan.groups, &users_by_dn);
+    let group_failures = scan
+        .group_failures
+        .iter()
+        .map(|f| (f.dn.clone(), f.reason.clone()))
+        .collect();
+    let mut changes = if scan.complete {
+        detect(scan.users, heads, fingerprint)
+    } else {
+        detect_incremental(scan.users, &scan.removed_guids, heads, fingerprint)
+    };
+    // Entries that cannot be keyed by GUID are keyed by DN so that they fail alone, on the
+    // record; the record of the user at that DN is not a leaver: its entry is there, unreadable.
+    let failures: Vec<(EntryFailure, String)> = scan
+        .failures
+        .into_iter()
+        .map(|f| {
+            let key = format!("dn:{}", normalize_dn(&f.dn));
+            (f, key)
+        })
+        .collect();
+    let failure_dns: HashSet<String> = failures.iter().map(|(f, _)| normalize_dn(&f.dn)).collect();
+    changes.removed.retain(|r| {
+        !failures.iter().any(|(_, key)| *key == r.guid)
+            && !failure_dns.contains(&normalize_dn(&r.dn))
+    });
+    defer_retries(&mut changes, heads, now_ms);
+    let head_guids: HashSet<&str> = heads.iter().map(|r| r.guid.as_str()).collect();
+    let wanted: Vec<String> = changes
+        .added
+        .iter()
+        .chain(&changes.modified)
+        .map(|item| item.entry.guid.clone())
+        .chain(changes.removed.iter().map(|r| r.guid.clone()))
+        .chain(failures.iter().map(|(_, key)| key.clone()))
+        .filter(|guid| head_guids.contains(guid.as_str()))
+        .collect();
+    // Failed records this cycle does not retry (their backoff runs, or the read did not return
+    // them) wait for a later one, whatever the change detection.
+    let retried: HashSet<&str> = wanted.iter().map(String::as_str).collect();
+    let waiting_retry = heads
+        .iter()
+        .filter(|r| r.status == RecordStatus::Failed && !retried.contains(r.guid.as_str()))
+        .count() as u64;
+    Detected {
+        changes,
+        failures,
+        wanted,
+        in_scope,
+        desired_groups,
+        group_failures,
+        suspect_read: scan.suspect,
+        waiting_retry,
+    }
+}
+
+/// Maps the changed entries and plans every user operation.
+fn plan_changes(
+    mut changes: Changes,
+    failures: Vec<(EntryFailure, String)>,
+    by_guid: &HashMap<String, Record>,
+    connection: &Connection,
+    channel: &Channel,
+    settings: &EffectiveSourceSettings,
+) -> Plan {
+    // The leavers' whole records, image included, for the disable that replaces the user.
+    for removed in &mut changes.removed {
+        if let Some(whole) = by_guid.get(&removed.guid) {
+            *removed = whole.clone();
+        }
+    }
+    let mut candidates: Vec<Candidate> = changes
+        .added
+        .into_iter()
+        .chain(changes.modified)
+        .map(|item| map_candidate(item, channel, settings, by_guid))
+        .collect();
+    candidates.extend(failures.into_iter().map(|(failure, key)| Candidate {
+        guid: key,
+        dn: failure.dn,
+        fingerprint: String::new(),
+        mapped: Err(failure.reason),
+    }));
+    plan_users(
+        candidates,
+        changes.removed,
+        by_guid,
+        &connection.options,
+        changes.unchanged,
+    )
+}
+
+/// Says in the plan which operations an interrupted cycle sent and never settled.
+fn note_unsettled(plan: &mut Plan, unsettled: &HashMap<&str, &JournalEntry>) {
+    for op in &mut plan.operations {
+        if let Some(entry) = unsettled.get(op.guid.as_str()) {
+            op.resumed_cycle = Some(entry.cycle_id);
+            op.reason = format!(
+                "{} (the {} sent in cycle {} was never settled)",
+                op.reason, entry.operation, entry.cycle_id
+            );
+        }
+    }
+}
+
+/// The channel's users active in the target: the population of the guard's shares (leavers
+/// disabled long ago do not make a mass deprovisioning look small).
+pub(super) fn active_users(records: &[Record]) -> usize {
+    records
+        .iter()
+        .filter(|r| r.target_id.is_some() && r.status != RecordStatus::Disabled)
+        .count()
+}
+
+/// Maps a changed entry to the user the target should hold. Create-only fields keep what the
+/// target was given when the user was created.
+pub(super) fn map_candidate(
+    item: Fingerprinted,
+    channel: &Channel,
+    settings: &EffectiveSourceSettings,
+    records: &HashMap<String, Record>,
+) -> Candidate {
+    let mut mapped = map_user(
+        &item.entry,
+        &channel.attribute_mapping,
+        &channel.extension_mapping,
+        &settings.account_status,
+    );
+    if let (Ok(user), Some(applied)) = (
+        &mut mapped,
+        records
+            .get(&item.entry.guid)
+            .and_then(|r| r.applied_image.as_ref()),
+    ) {
+        keep_create_only(
+            &mut user.image,
+            applied,
+            &channel.attribute_mapping,
+            &channel.extension_mapping,
+        );
+    }
+    Candidate {
+        mapped: mapped.map_err(|e| e.to_string()),
+        guid: item.entry.guid,
+        dn: item.entry.dn,
+        fingerprint: item.fingerprint,
+    }
+}
+
+/// A record whose last operation was sent and never settled is retried like a failed one:
+/// its outcome is unknown, so the next cycle writes it again (whatever the backoff says), and
+/// a create looks the user up first.
+pub(super) fn outcome_unknown(records: &mut [Record], unsettled: &HashMap<&str, &JournalEntry>) {
+    for record in records {
+        if let Some(entry) = unsettled.get(record.guid.as_str()) {
+            record.status = RecordStatus::Failed;
+            record.retry_after_ms = None;
+            record.last_error = Some(format!(
+                "the {} sent in cycle {} was never settled",
+                entry.operation, entry.cycle_id
+            ));
+        }
+    }
+}

@@ -1,0 +1,408 @@
+//! Applying the users' operations. They go in units (one operation, or a chunk of creates sent
+//! with SCIM Bulk), journaled a batch ahead of sending, up to `max_threads` units at once over the
+//! client's one connection pool; each record is saved as soon as its operation settles. A failure
+//! that may be the target's waits for the outage watch's verdict before it counts.
+
+use std::collections::HashMap;
+
+use futures_util::stream::{self, StreamExt};
+use scimbridge_model::{JournalEntry, Operation, PlannedOperation, Record, RecordStatus};
+
+use super::groups::Rides;
+use super::outage::IN_DOUBT_LIMIT;
+use super::plan::ChannelPlan;
+use super::{CycleContext, CycleError, Tally, TargetSession};
+use crate::apply::{Applied, Capabilities, Outcome, apply_operation, bulk};
+use crate::audit::AuditContext;
+use crate::state::Store;
+use scimbridge_model::{ChannelKey, retry_backoff_ms};
+
+/// How many units are journaled at once, ahead of sending them.
+const JOURNAL_BATCH: usize = 64;
+/// How many settled operations have their journal entries closed at once.
+const JOURNAL_CLOSE_BATCH: usize = 256;
+
+/// Operations applied together: one, or a chunk of creates sent with SCIM Bulk.
+enum Unit<'a> {
+    One(&'a PlannedOperation),
+    Bulk(Vec<&'a PlannedOperation>),
+}
+
+impl<'a> Unit<'a> {
+    fn operations(&self) -> Vec<&'a PlannedOperation> {
+        match self {
+            Unit::One(op) => vec![*op],
+            Unit::Bulk(ops) => ops.clone(),
+        }
+    }
+}
+
+/// An operation with its record before, and what applying it gave.
+type Done<'a> = (&'a PlannedOperation, Option<&'a Record>, Applied);
+
+/// Applies the plan's user operations. `bulk`: the target's Bulk capabilities, when creates go
+/// in Bulk requests; `rides`: groups created ahead that those requests fill.
+pub(super) async fn apply_users(
+    cx: &CycleContext<'_>,
+    target: &TargetSession,
+    planned: &ChannelPlan,
+    bulk: Option<&Capabilities>,
+    rides: Option<&Rides>,
+    tally: &mut Tally,
+) -> Result<(), CycleError> {
+    let plan = &planned.plan;
+    let writes = plan
+        .operations
+        .iter()
+        .filter(|o| o.operation.writes_target())
+        .count() as u64;
+    cx.progress.begin(cx.key, writes);
+    let by_guid: HashMap<&str, &Record> = planned
+        .records
+        .iter()
+        .map(|r| (r.guid.as_str(), r))
+        .collect();
+    let units = units(&plan.operations, bulk, rides);
+    let max_payload_size = bulk.map_or(0, |c| c.bulk_max_payload_size);
+    // Units journaled so far, a batch at a time ahead of sending.
+    let journaled = tokio::sync::Mutex::new(0usize);
+    let mut settled = stream::iter(units.iter().enumerate().map(|(index, unit)| {
+        let by_guid = &by_guid;
+        let journaled = &journaled;
+        let units = &units;
+        async move {
+            if cx.progress.should_stop() || target.outage.is_down() {
+                return Ok((Vec::new(), unit.operations()));
+            }
+            // Journaled before anything is sent: a crash from here on leaves an operation the
+            // next cycle knows to check.
+            {
+                let mut journaled = journaled.lock().await;
+                if *journaled <= index {
+                    let batch = &units[*journaled..(*journaled + JOURNAL_BATCH).min(units.len())];
+                    cx.store
+                        .journal_operations(cx.key, &journal_entries(batch, cx.audit))
+                        .await?;
+                    *journaled += batch.len();
+                }
+            }
+            send_unit(cx, target, unit, by_guid, max_payload_size, rides).await
+        }
+    }))
+    .buffer_unordered(cx.channel.max_threads.max(1) as usize);
+    let mut settler = Settler {
+        cx,
+        tally,
+        settled_guids: Vec::new(),
+    };
+    let mut in_doubt: Vec<Done> = Vec::new();
+    while let Some(result) = settled.next().await {
+        let (done, unsent) = result?;
+        settler.tally.not_sent += unsent.len() as u64;
+        close_unsent(cx.store, cx.key, &unsent).await?;
+        for (op, existing, applied) in done {
+            if applied.target_failure.is_none() {
+                // The target answers: the failures in doubt were the records' own.
+                settler.resolve(in_doubt.drain(..), false).await?;
+                settler.settle(op, existing, applied).await?;
+            } else if target.outage.is_down() {
+                // Sent while the target was found down: nobody's failure.
+                settler.leave(op, &applied).await?;
+            } else {
+                in_doubt.push((op, existing, applied));
+                if in_doubt.len() >= IN_DOUBT_LIMIT {
+                    let down = target
+                        .outage
+                        .target_down(&target.client, all_forbidden(&in_doubt))
+                        .await;
+                    settler.resolve(in_doubt.drain(..), down).await?;
+                }
+            }
+        }
+    }
+    drop(settled);
+    let down = !in_doubt.is_empty()
+        && target
+            .outage
+            .target_down(&target.client, all_forbidden(&in_doubt))
+            .await;
+    settler.resolve(in_doubt.drain(..), down).await?;
+    cx.store
+        .close_journal_entries(cx.key, &settler.settled_guids)
+        .await?;
+    cx.progress.end();
+    Ok(())
+}
+
+/// The units of the plan: creates in Bulk chunks when `bulk` is set, everything else one by one.
+fn units<'a>(
+    operations: &'a [PlannedOperation],
+    bulk: Option<&Capabilities>,
+    rides: Option<&Rides>,
+) -> Vec<Unit<'a>> {
+    let Some(capabilities) = bulk else {
+        return operations.iter().map(Unit::One).collect();
+    };
+    let (creates, others): (Vec<&PlannedOperation>, Vec<&PlannedOperation>) = operations
+        .iter()
+        .partition(|o| matches!(o.operation, Operation::Create { .. }));
+    others
+        .into_iter()
+        .map(Unit::One)
+        .chain(
+            creates
+                .chunks(user_chunk(capabilities, rides))
+                .map(|chunk| Unit::Bulk(chunk.to_vec())),
+        )
+        .collect()
+}
+
+/// How many user creates go in one Bulk request: fewer when group PATCHes ride along, so that
+/// the request stays within the target's `maxOperations`.
+fn user_chunk(capabilities: &Capabilities, rides: Option<&Rides>) -> usize {
+    let users = bulk::chunk_size(capabilities.bulk_max_operations);
+    let groups = rides.map_or(0, |r| r.created.len());
+    match capabilities.bulk_max_operations {
+        0 => users,
+        max => users.min(max.saturating_sub(groups)).max(1),
+    }
+}
+
+/// Sends one unit and saves the records that settled; returns them, and the operations left
+/// unsent because the target failed on an earlier one of a Bulk chunk.
+async fn send_unit<'a>(
+    cx: &CycleContext<'_>,
+    target: &TargetSession,
+    unit: &Unit<'a>,
+    by_guid: &HashMap<&str, &'a Record>,
+    max_payload_size: usize,
+    rides: Option<&Rides>,
+) -> Result<(Vec<Done<'a>>, Vec<&'a PlannedOperation>), CycleError> {
+    let options = &cx.connection.options;
+    let ops: Vec<(&PlannedOperation, Option<&Record>)> = unit
+        .operations()
+        .into_iter()
+        .map(|op| (op, by_guid.get(op.guid.as_str()).copied()))
+        .collect();
+    let results = match unit {
+        Unit::One(op) => {
+            vec![Some(
+                apply_operation(&target.client, op, ops[0].1, options, &target.owners).await,
+            )]
+        }
+        Unit::Bulk(_) => {
+            bulk::create_users(
+                &target.client,
+                &ops,
+                options,
+                max_payload_size,
+                rides.map(|r| &r.rides),
+                &target.owners,
+            )
+            .await
+        }
+    };
+    let mut done = Vec::with_capacity(ops.len());
+    let mut unsent = Vec::new();
+    for ((op, existing), applied) in ops.into_iter().zip(results) {
+        let Some(mut applied) = applied else {
+            unsent.push(op);
+            continue;
+        };
+        if let Some(record) = &mut applied.record {
+            schedule_retry(record, cx.now_ms);
+        }
+        // A failure that may be the target's waits for the cycle's verdict.
+        if applied.target_failure.is_none() {
+            save_user_record(cx.store, cx.key, op, existing, &applied).await?;
+        }
+        done.push((op, existing, applied));
+    }
+    Ok((done, unsent))
+}
+
+/// Counts what settled: events, failures, the summary, progress; and closes the journal entries
+/// of settled operations a batch at a time (a crash before a batch is closed only makes the next
+/// cycle check those users in the target once more).
+struct Settler<'c, 'a> {
+    cx: &'c CycleContext<'a>,
+    tally: &'c mut Tally,
+    settled_guids: Vec<String>,
+}
+
+impl Settler<'_, '_> {
+    async fn settle(
+        &mut self,
+        op: &PlannedOperation,
+        existing: Option<&Record>,
+        applied: Applied,
+    ) -> Result<(), CycleError> {
+        let cx = self.cx;
+        if op.operation.writes_target() {
+            self.settled_guids.push(op.guid.clone());
+        }
+        if self.settled_guids.len() >= JOURNAL_CLOSE_BATCH {
+            cx.store
+                .close_journal_entries(cx.key, &self.settled_guids)
+                .await?;
+            self.settled_guids.clear();
+        }
+        self.tally
+            .events
+            .extend(cx.audit.user(op, &applied, existing));
+        match &applied.outcome {
+            Outcome::Failed(reason) => {
+                tracing::warn!(channel = %cx.key, user = op.label(), operation = op.operation.verb(), %reason, "record failed");
+                self.tally
+                    .failures
+                    .push((op.label().to_owned(), reason.clone()));
+            }
+            Outcome::Blocked
+                if existing.and_then(|r| r.last_error.as_deref()) != Some(op.reason.as_str()) =>
+            {
+                // Once per record, not once per cycle.
+                tracing::warn!(channel = %cx.key, user = op.label(), reason = %op.reason, "action blocked by a provisioning option");
+            }
+            _ => tracing::debug!(channel = %cx.key, "{op}"),
+        }
+        if op.operation != Operation::Refresh {
+            applied.outcome.count(&mut self.tally.summary);
+        }
+        if op.operation.writes_target() {
+            cx.progress.advance(op, &applied.outcome);
+        }
+        Ok(())
+    }
+
+    /// The verdict on failures in doubt: the target is down (`down`), and they are nobody's;
+    /// or it answers, and they are the records' own.
+    async fn resolve<'a>(
+        &mut self,
+        in_doubt: impl Iterator<Item = Done<'a>>,
+        down: bool,
+    ) -> Result<(), CycleError> {
+        for (op, existing, applied) in in_doubt {
+            if down {
+                self.leave(op, &applied).await?;
+            } else {
+                save_user_record(self.cx.store, self.cx.key, op, existing, &applied).await?;
+                self.settle(op, existing, applied).await?;
+            }
+        }
+        Ok(())
+    }
+
+    /// An operation sent while the target was found down: its record is left as it was, and
+    /// its journal entry stays open when the target may have acted, so that the next cycle
+    /// checks the user before sending it again.
+    async fn leave(&mut self, op: &PlannedOperation, applied: &Applied) -> Result<(), CycleError> {
+        self.tally.not_sent += 1;
+        let acted = applied.target_failure.is_some_and(|f| f.outcome_unknown);
+        if !acted && op.resumed_cycle.is_none() {
+            self.cx
+                .store
+                .close_journal_entries(self.cx.key, std::slice::from_ref(&op.guid))
+                .await?;
+        }
+        Ok(())
+    }
+}
+
+/// Whether every operation in doubt failed with a 403.
+fn all_forbidden(in_doubt: &[Done]) -> bool {
+    in_doubt
+        .iter()
+        .all(|(_, _, a)| a.target_failure.is_some_and(|f| f.forbidden))
+}
+
+/// The journal entries of the operations of these units that write to the target.
+fn journal_entries(units: &[Unit], audit: &AuditContext<'_>) -> Vec<JournalEntry> {
+    let now_ms = audit.clock.now_ms();
+    units
+        .iter()
+        .flat_map(Unit::operations)
+        .filter(|op| op.operation.writes_target())
+        .map(|op| JournalEntry {
+            guid: op.guid.clone(),
+            dn: op.dn.clone(),
+            label: op.label().to_owned(),
+            operation: op.operation.verb().to_owned(),
+            cycle_id: audit.cycle_id,
+            sent_at_ms: now_ms,
+        })
+        .collect()
+}
+
+/// Closes the journal entries of operations journaled ahead and then not sent (the cycle was
+/// told to stop): nothing was sent, so there is nothing to check. An entry an earlier,
+/// interrupted cycle left stays.
+async fn close_unsent(
+    store: &dyn Store,
+    key: &ChannelKey,
+    unsent: &[&PlannedOperation],
+) -> Result<(), CycleError> {
+    let guids: Vec<String> = unsent
+        .iter()
+        .filter(|op| op.operation.writes_target() && op.resumed_cycle.is_none())
+        .map(|op| op.guid.clone())
+        .collect();
+    if !guids.is_empty() {
+        store.close_journal_entries(key, &guids).await?;
+    }
+    Ok(())
+}
+
+/// When a failed record is tried again.
+pub(super) fn schedule_retry(record: &mut Record, now_ms: i64) {
+    if record.status == RecordStatus::Failed {
+        record.retry_after_ms = retry_backoff_ms(record.attempts).map(|wait| now_ms + wait);
+    }
+}
+
+/// Saves what a settled user operation left: a settled write is always saved (its journal
+/// entry is closed next), a dropped record deleted.
+pub(super) async fn save_user_record(
+    store: &dyn Store,
+    key: &ChannelKey,
+    op: &PlannedOperation,
+    existing: Option<&Record>,
+    applied: &Applied,
+) -> Result<(), CycleError> {
+    match &applied.record {
+        Some(record) if existing != Some(record) || op.operation.writes_target() => {
+            store.save_record(key, record).await?
+        }
+        Some(_) => {}
+        None if existing.is_some() => store.delete_record(key, &op.guid).await?,
+        None => {}
+    }
+    if let (Some(old), Some(_)) = (&applied.took_over, &applied.record) {
+        hand_over(store, key, old, &op.guid).await?;
+    }
+    Ok(())
+}
+
+/// A new entry took over the disabled account of one that left (a rehire): the old record goes,
+/// and the groups the account is in name the new entry. A crash before this leaves the old
+/// record behind, inert: it left and is disabled, and the links prefer the new one.
+async fn hand_over(
+    store: &dyn Store,
+    key: &ChannelKey,
+    old: &str,
+    new: &str,
+) -> Result<(), CycleError> {
+    tracing::info!(channel = %key, from = old, to = new, "a disabled account passed to a new entry");
+    for mut group in store.group_records(key).await? {
+        let mut renamed = false;
+        for member in group.members.iter_mut().filter(|m| m.guid == old) {
+            member.guid = new.to_owned();
+            renamed = true;
+        }
+        if renamed {
+            group.members.sort();
+            store.save_group_record(key, &group).await?;
+        }
+    }
+    store.delete_record(key, old).await?;
+    Ok(())
+}
