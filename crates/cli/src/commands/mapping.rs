@@ -6,8 +6,8 @@ use std::process::ExitCode;
 
 use anyhow::{Result, anyhow};
 use scimbridge_engine::map::fields::mask;
-use scimbridge_engine::map::{map_user, mapped_attributes};
-use scimbridge_engine::source::{is_within, normalize_dn, read_user_entry};
+use scimbridge_engine::map::map_user;
+use scimbridge_engine::source::{is_within, keyed_entry, normalize_dn, source_of};
 
 use crate::context::DataDir;
 
@@ -68,9 +68,10 @@ pub async fn run(data_dir: &Path, command: Command) -> Result<ExitCode> {
     let data_store = dir.data_store(&channel.data_store).await?;
     let settings = channel.source_settings.effective(data_store.ldap_type());
     let location = &channel.source_location;
-    let mapped = mapped_attributes(&channel.attribute_mapping, &channel.extension_mapping);
-    let entry = read_user_entry(&data_store, &settings, location, &mapped, &args.entry)
+    let entry = source_of(&data_store)
+        .read_entry(channel, &settings, &args.entry)
         .await?
+        .map(|record| keyed_entry(&record, &settings))
         .ok_or_else(|| {
             anyhow!(
                 "data store \"{}\" has no user {} (object class {})",

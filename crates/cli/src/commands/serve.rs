@@ -12,9 +12,9 @@ use std::time::Duration;
 use anyhow::{Context, Result};
 use scimbridge_engine::clock::{Clock, SystemClock};
 use scimbridge_engine::run_cycle;
-use scimbridge_engine::source::ldap;
+use scimbridge_engine::source::source_of;
 use scimbridge_engine::state::Store;
-use scimbridge_model::{Channel, ChannelKey, DataStore, DataStoreType};
+use scimbridge_model::{Channel, ChannelKey, DataStore};
 use tokio::sync::{mpsc, watch};
 use tokio::task::JoinHandle;
 
@@ -241,7 +241,7 @@ async fn channel_worker(
             .map_or(default_frequency, Duration::from_secs);
         match dir.data_store(&channel.data_store).await {
             Ok(data_store) => {
-                if feed.is_none() && data_store.store_type == DataStoreType::Ldap {
+                if feed.is_none() && source_of(&data_store).may_have_live_feed() {
                     feed = Some(tokio::spawn(follow_change_feed(
                         key.to_string(),
                         data_store.clone(),
@@ -318,7 +318,10 @@ pub async fn follow_change_feed(
 ) {
     let poll = Duration::from_secs(channel.live_poll_interval);
     loop {
-        match ldap::open_live_feed(&data_store, &channel.source_location, poll).await {
+        match source_of(&data_store)
+            .live_feed(&channel.source_location, poll)
+            .await
+        {
             Ok(Some(mut feed)) => {
                 println!("channel {name}: {}", feed.describe());
                 loop {

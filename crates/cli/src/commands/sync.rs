@@ -9,9 +9,10 @@ use scimbridge_engine::apply::Outcome;
 use scimbridge_engine::clock::SystemClock;
 use scimbridge_engine::cycle::sync_one_user;
 use scimbridge_engine::map::fields::mask;
+use scimbridge_engine::source::source_of;
 use scimbridge_engine::state::Store;
 use scimbridge_engine::{CycleReport, NoProgress, Progress, run_cycle};
-use scimbridge_model::{ChannelKey, Connection, DataStoreType, Operation};
+use scimbridge_model::{ChannelKey, Connection, Operation};
 use tokio::sync::mpsc;
 
 use crate::commands::serve::follow_change_feed;
@@ -162,7 +163,7 @@ async fn watch(dir: &DataDir, connection: &Connection, interval: Duration) -> Re
     let (changed, mut changes) = mpsc::channel::<()>(1);
     for channel in connection.channels.iter().filter(|c| c.active) {
         let data_store = dir.data_store(&channel.data_store).await?;
-        if data_store.store_type != DataStoreType::Ldap {
+        if !source_of(&data_store).may_have_live_feed() {
             continue;
         }
         let changed = changed.clone();

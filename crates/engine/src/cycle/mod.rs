@@ -1,6 +1,7 @@
 //! One cycle of one channel, in the order it runs:
 //!
-//! 1. [`plan`]: load the state, read the data store ([`read`]), detect, map, plan, guard;
+//! 1. [`plan`]: load the state, read the data store (a [`crate::source::Source`]), detect, map,
+//!    plan, guard;
 //! 2. [`users`]: apply the users' operations — units, journal, settle; a target found down
 //!    ([`outage`]) stops the cycle here;
 //! 3. [`groups`]: the groups, planned again once the users are in;
@@ -13,7 +14,6 @@ mod groups;
 mod on_demand;
 mod outage;
 mod plan;
-mod read;
 mod users;
 
 use std::time::Duration;
@@ -26,7 +26,6 @@ use scimbridge_model::{
 pub use on_demand::{OneUser, sync_one_user};
 pub use outage::outage_text;
 pub use plan::{ChannelPlan, plan_channel};
-pub use read::{SourceRead, incremental_allowed};
 
 use crate::apply::{Outcome, Owners, ScimClient, ScimClientError};
 use crate::audit::AuditContext;

@@ -6,8 +6,7 @@ use std::collections::{HashMap, HashSet};
 use std::time::Duration;
 
 use scimbridge_model::{
-    ChangeDetection, Channel, ChannelKey, Connection, DataStore, JournalEntry, PlannedOperation,
-    Record,
+    Channel, ChannelKey, Connection, DataStore, JournalEntry, PlannedOperation, Record,
 };
 
 use super::CycleError;
@@ -17,10 +16,8 @@ use crate::apply::{Applied, CheckFailure, Outcome, Owners, ScimClient, apply_ope
 use crate::audit::AuditContext;
 use crate::clock::Clock;
 use crate::detect::{Fingerprinted, channel_fingerprint, entry_fingerprint};
-use crate::map::mapped_attributes;
 use crate::plan::{Candidate, plan_users, protect_shared_targets, refuse_shared_user_names};
-use crate::source::ldif::FileSignature;
-use crate::source::{UserLookup, normalize_dn, read_one_user};
+use crate::source::{UserLookup, normalize_dn, source_of};
 use crate::state::Store;
 
 /// What was planned for the user, and what applying it gave (`None` for a dry run).
@@ -46,29 +43,19 @@ pub async fn sync_one_user(
     let key = ChannelKey::new(&connection.name, &channel.name);
     let settings = channel.source_settings.effective(data_store.ldap_type());
     let fingerprint = channel_fingerprint(&connection.options, channel, &settings);
-    let mapped = mapped_attributes(&channel.attribute_mapping, &channel.extension_mapping);
     let wanted = normalize_dn(dn);
     let heads = store.record_heads(&key).await?;
     let known = heads.iter().find(|r| normalize_dn(&r.dn) == wanted);
-    let last_file = store
-        .sync_state(&key)
-        .await?
-        .filter(|state| state.mechanism == ChangeDetection::FullScan.name())
-        .and_then(|state| FileSignature::decode(&state.cursor));
+    let previous = store.sync_state(&key).await?;
     let lookup = UserLookup {
         dn,
         guid: known.map(|r| r.guid.as_str()),
-        last_file: last_file.as_ref(),
-        settle: heads.iter().any(|r| r.target_id.is_some()),
+        previous: previous.as_ref(),
+        provisioned: heads.iter().any(|r| r.target_id.is_some()),
     };
-    let read = read_one_user(
-        data_store,
-        &settings,
-        &channel.source_location,
-        &mapped,
-        &lookup,
-    )
-    .await?;
+    let read = source_of(data_store)
+        .read_one_user(channel, &settings, &lookup)
+        .await?;
     if let Some(suspect) = read.suspect {
         return Err(CycleError::Refused(format!(
             "{suspect}; nothing is written on demand from it (fix the file, or run a cycle and \

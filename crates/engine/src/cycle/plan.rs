@@ -9,7 +9,6 @@ use scimbridge_model::{
 };
 
 use super::CycleError;
-use super::read::{SourceRead, read_source};
 use crate::apply::{Link, links};
 use crate::detect::{
     Changes, Fingerprinted, channel_fingerprint, defer_retries, detect, detect_incremental,
@@ -20,7 +19,7 @@ use crate::map::map_user;
 use crate::plan::groups::{Members, desired_groups, plan_groups};
 use crate::plan::guard::{Approvals, GuardInput, guard_groups, guard_users, refuse_to_empty};
 use crate::plan::{Candidate, plan_users, protect_shared_targets, refuse_shared_user_names};
-use crate::source::{EntryFailure, SourceScan, normalize_dn};
+use crate::source::{EntryFailure, ReadRequest, SourceRead, SourceScan, normalize_dn, source_of};
 use crate::state::Store;
 
 /// A channel's plan with what it was computed from.
@@ -66,17 +65,22 @@ pub async fn plan_channel(
     let unsettled_by_guid: HashMap<&str, &JournalEntry> =
         unsettled.iter().map(|e| (e.guid.as_str(), e)).collect();
     outcome_unknown(&mut heads, &unsettled_by_guid);
+    if channel.data_store != data_store.name {
+        return Err(CycleError::UnknownDataStore {
+            channel: channel.name.clone(),
+            data_store: channel.data_store.clone(),
+        });
+    }
     let previous = store.sync_state(&key).await?;
-    let (scan, read) = read_source(
+    let request = ReadRequest {
         channel,
-        data_store,
-        &settings,
-        &fingerprint,
-        &heads,
-        previous.as_ref(),
+        settings: &settings,
+        fingerprint: &fingerprint,
+        records: &heads,
+        previous: previous.as_ref(),
         now_ms,
-    )
-    .await?;
+    };
+    let (scan, read) = source_of(data_store).read(&request).await?;
     let group_records = store.group_records(&key).await?;
     refuse_to_empty(&scan, &heads, &group_records, &channel.source_location)
         .map_err(|why| CycleError::Refused(format!("data store \"{}\" {why}", data_store.name)))?;

@@ -9,20 +9,23 @@
 use std::collections::{BTreeSet, HashSet};
 use std::time::Duration;
 
+use async_trait::async_trait;
 use base64::Engine as _;
 use base64::engine::general_purpose::STANDARD as BASE64;
 use scimbridge_ldap::{Bind, ClientSettings, LdapClient, LdapError, LdifRecord, RootDse};
 use scimbridge_model::{
-    AccountStatus, BindMethod, ChangeDetection, DataStore, EffectiveSourceSettings, LdapSettings,
-    SourceLocation, SyncState,
+    AccountStatus, BindMethod, ChangeDetection, Channel, DataStore, EffectiveSourceSettings,
+    LdapSettings, RecordStatus, SourceLocation, SyncState,
 };
 
 use super::scope::GroupIndex;
 use super::{
-    EntryFailure, SourceError, SourceScan, apply_group_scope, entry_guid, is_within, normalize_dn,
-    to_entry, to_group,
+    EntryFailure, OneUserRead, ReadRequest, Source, SourceError, SourceRead, SourceScan,
+    UserLookup, apply_group_scope, entry_guid, is_within, keyed_entry, normalize_dn, to_entry,
+    to_group,
 };
 use crate::clock::{civil_from_days, days_from_civil};
+use crate::map::mapped_attributes;
 use crate::secret::resolve;
 
 /// What the channel already knows of a user, from its record.
@@ -34,6 +37,16 @@ pub struct KnownUser {
     pub retry: bool,
 }
 
+/// What a channel asks of an LDAP read.
+#[derive(Debug, Clone, Copy)]
+pub struct LdapReadRequest<'a> {
+    pub settings: &'a EffectiveSourceSettings,
+    pub location: &'a SourceLocation,
+    /// The attributes the mapping reads.
+    pub mapped: &'a [String],
+    pub known: &'a [KnownUser],
+}
+
 /// A read of the data store and how it was made.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct LdapRead {
@@ -42,6 +55,160 @@ pub struct LdapRead {
     pub mechanism: ChangeDetection,
     /// The cursor for the next incremental read.
     pub cursor: String,
+}
+
+/// An LDAP directory as a data store.
+pub struct LdapSource<'a> {
+    data_store: &'a DataStore,
+}
+
+impl<'a> LdapSource<'a> {
+    pub fn new(data_store: &'a DataStore) -> LdapSource<'a> {
+        LdapSource { data_store }
+    }
+}
+
+#[async_trait]
+impl Source for LdapSource<'_> {
+    async fn read(
+        &self,
+        request: &ReadRequest<'_>,
+    ) -> Result<(SourceScan, SourceRead), SourceError> {
+        let data_store = self.data_store;
+        let settings = request.settings;
+        let now_ms = request.now_ms;
+        // A cursor belongs to the directory it was taken from: other hosts, a full read.
+        let hosts = data_store
+            .ldap
+            .as_ref()
+            .map(|l| l.urls().join(" "))
+            .unwrap_or_default();
+        let fingerprint = &format!("{} {hosts}", request.fingerprint);
+        let previous = request.previous.filter(|state| {
+            incremental_allowed(
+                state,
+                fingerprint,
+                settings.full_reconciliation_hours,
+                now_ms,
+            )
+        });
+        let known: Vec<KnownUser> = request
+            .records
+            .iter()
+            .filter(|r| r.source_fingerprint.is_some() || r.status == RecordStatus::Failed)
+            .map(|r| KnownUser {
+                guid: r.guid.clone(),
+                dn: r.dn.clone(),
+                // Read again when its retry is due; an entry that changed meanwhile is among
+                // the changes anyway.
+                retry: r.status == RecordStatus::Failed
+                    && r.retry_after_ms.is_none_or(|after| after <= now_ms),
+            })
+            .collect();
+        let channel = request.channel;
+        let mapped = mapped_attributes(&channel.attribute_mapping, &channel.extension_mapping);
+        let ldap_request = LdapReadRequest {
+            settings,
+            location: &channel.source_location,
+            mapped: &mapped,
+            known: &known,
+        };
+        let mut client = connect(data_store).await?;
+        let result = read(&mut client, &data_store.name, &ldap_request, previous).await;
+        client.close().await;
+        let read = result?;
+        let full = read.scan.complete;
+        let next_state = SyncState {
+            mechanism: read.mechanism.name().to_owned(),
+            cursor: read.cursor,
+            settings_fingerprint: fingerprint.to_owned(),
+            last_full_read_ms: match previous {
+                Some(state) if !full => state.last_full_read_ms,
+                _ => now_ms,
+            },
+        };
+        let source_read = SourceRead {
+            mechanism: read.mechanism,
+            full,
+            next_state: (!next_state.cursor.is_empty()).then_some(next_state),
+        };
+        Ok((read.scan, source_read))
+    }
+
+    async fn read_one_user(
+        &self,
+        channel: &Channel,
+        settings: &EffectiveSourceSettings,
+        lookup: &UserLookup<'_>,
+    ) -> Result<OneUserRead, SourceError> {
+        let location = &channel.source_location;
+        let base = normalize_dn(&location.base_dn);
+        let mut record = match is_within(&normalize_dn(lookup.dn), &base) {
+            true => self.read_entry(channel, settings, lookup.dn).await?,
+            false => None,
+        };
+        if record.is_none()
+            && let Some(guid) = lookup.guid
+            && let Some(dn) = find_user_dn(self.data_store, settings, location, guid).await?
+        {
+            record = self.read_entry(channel, settings, &dn).await?;
+        }
+        Ok(OneUserRead {
+            entry: record.map(|r| keyed_entry(&r, settings)),
+            suspect: None,
+        })
+    }
+
+    async fn read_entry(
+        &self,
+        channel: &Channel,
+        settings: &EffectiveSourceSettings,
+        dn: &str,
+    ) -> Result<Option<LdifRecord>, SourceError> {
+        let mapped = mapped_attributes(&channel.attribute_mapping, &channel.extension_mapping);
+        read_user(
+            self.data_store,
+            settings,
+            &channel.source_location,
+            &mapped,
+            dn,
+        )
+        .await
+    }
+
+    async fn check(
+        &self,
+        settings: &EffectiveSourceSettings,
+        location: &SourceLocation,
+    ) -> Result<String, SourceError> {
+        let found = check(self.data_store, settings, location).await?;
+        Ok(format!(
+            "answers at {}{}: bind accepted, {} found, {} of the first users read with their {}; \
+             changes found with {}",
+            found.server,
+            found.vendor.map(|v| format!(" ({v})")).unwrap_or_default(),
+            location.base_dn,
+            found.sampled_users,
+            settings.entry_guid_attribute,
+            found.mechanism.name()
+        ))
+    }
+
+    async fn live_feed(
+        &self,
+        location: &SourceLocation,
+        poll_interval: Duration,
+    ) -> Result<Option<LiveFeed>, SourceError> {
+        open_live_feed(self.data_store, location, poll_interval).await
+    }
+}
+
+/// Whether the next read may continue from the stored state: the channel settings are the
+/// ones it was taken under, and no full reconciliation is due (`hours` 0: never due).
+pub fn incremental_allowed(state: &SyncState, fingerprint: &str, hours: u32, now_ms: i64) -> bool {
+    let reconciliation_ms = i64::from(hours) * 3_600_000;
+    state.settings_fingerprint == fingerprint
+        && (reconciliation_ms == 0 || now_ms - state.last_full_read_ms < reconciliation_ms)
 }
 
 /// Connects and binds with the data store's settings.
@@ -419,19 +586,30 @@ fn user_filter(settings: &EffectiveSourceSettings, location: &SourceLocation) ->
     }
 }
 
-/// Reads the channel's users and groups. `previous` is the cursor of the last read when an
-/// incremental read is allowed (same settings, no full reconciliation due).
-#[allow(clippy::too_many_arguments)]
-pub async fn read(
-    client: &mut LdapClient,
-    data_store: &str,
-    settings: &EffectiveSourceSettings,
-    location: &SourceLocation,
-    mapped: &[String],
-    previous: Option<&SyncState>,
-    known: &[KnownUser],
-) -> Result<LdapRead, SourceError> {
-    let unreadable = |e: LdapError| SourceError::Unreadable {
+/// What one read of the directory works with.
+struct ReadContext<'a> {
+    data_store: &'a str,
+    settings: &'a EffectiveSourceSettings,
+    known: &'a [KnownUser],
+    /// The user filter, the attributes read, and the base.
+    filter: String,
+    attrs: Vec<&'a str>,
+    base: &'a str,
+    /// The server's suffix holding the base (DirSync reads from it).
+    naming_context: String,
+}
+
+/// The users a read found changed (every user, after a full one), the GUIDs gone, and the
+/// cursor for the next read.
+struct Changed {
+    records: Vec<LdifRecord>,
+    removed_guids: Vec<String>,
+    complete: bool,
+    next_cursor: String,
+}
+
+fn unreadable_by(data_store: &str) -> impl Fn(LdapError) -> SourceError + '_ {
+    move |e| SourceError::Unreadable {
         data_store: data_store.to_owned(),
         reason: match e {
             LdapError::NoSuchObject { dn } => format!(
@@ -439,8 +617,25 @@ pub async fn read(
             ),
             other => other.to_string(),
         },
-    };
-    let dse = client.root_dse().await.map_err(unreadable)?;
+    }
+}
+
+/// Reads the channel's users and groups. `previous` is the cursor of the last read when an
+/// incremental read is allowed (same settings, no full reconciliation due).
+pub async fn read(
+    client: &mut LdapClient,
+    data_store: &str,
+    request: &LdapReadRequest<'_>,
+    previous: Option<&SyncState>,
+) -> Result<LdapRead, SourceError> {
+    let unreadable = unreadable_by(data_store);
+    let LdapReadRequest {
+        settings,
+        location,
+        mapped,
+        known,
+    } = *request;
+    let dse = client.root_dse().await.map_err(&unreadable)?;
     let attributes = user_attributes(settings, mapped);
     let mechanism = choose_mechanism(settings.changed_users_algorithm, &dse).map_err(|reason| {
         SourceError::Unreadable {
@@ -457,196 +652,37 @@ pub async fn read(
                 || c.rsplit_once('@')
                     .is_some_and(|(_, url)| url == client.url())
         });
-    let attrs: Vec<&str> = attributes.iter().map(String::as_str).collect();
-    let filter = user_filter(settings, location);
-    let base = location.base_dn.as_str();
-    let normalized_base = normalize_dn(base);
-    let naming_context = naming_context_of(&dse, base);
-    let class_filter = format!("(objectClass={})", settings.user_object_class);
-
-    let mut scan = SourceScan::complete();
-    let mut changed: Vec<LdifRecord> = Vec::new();
-    let next_cursor;
-    match (mechanism, cursor) {
-        (ChangeDetection::ContentSync, cookie) => {
-            let cookie = cookie.and_then(|c| BASE64.decode(c).ok());
-            let incremental = cookie.is_some();
-            let refresh = match client.sync_refresh(base, &filter, &attrs, cookie).await {
-                Err(LdapError::SyncRefreshRequired(reason)) => {
-                    tracing::info!(data_store, %reason, "the server asks for a full refresh");
-                    scan.complete = true;
-                    client.sync_refresh(base, &filter, &attrs, None).await
-                }
-                other => {
-                    scan.complete = !incremental;
-                    other
-                }
-            }
-            .map_err(unreadable)?;
-            next_cursor = refresh
-                .cookie
-                .as_ref()
-                .map(|c| BASE64.encode(c))
-                .unwrap_or_default();
-            // The server names deleted entries by their entryUUID: usable only when that is the
-            // channel's GUID attribute; otherwise deletes are found by a sweep, as with
-            // timestamps.
-            let uuid_is_guid = settings
-                .entry_guid_attribute
-                .eq_ignore_ascii_case("entryUUID");
-            if !scan.complete && !uuid_is_guid {
-                scan.removed_guids = sweep_removed(client, base, &filter, settings, known)
-                    .await
-                    .map_err(unreadable)?;
-            } else if !scan.complete {
-                let changed_guids: HashSet<String> = refresh
-                    .changed
-                    .iter()
-                    .filter_map(|r| r.first_text(&settings.entry_guid_attribute))
-                    .map(str::to_owned)
-                    .collect();
-                scan.removed_guids = refresh.deleted.clone();
-                if refresh.deletes_by_absence {
-                    let present: HashSet<&String> = refresh.present.iter().collect();
-                    scan.removed_guids.extend(
-                        known
-                            .iter()
-                            .filter(|k| {
-                                !present.contains(&k.guid) && !changed_guids.contains(&k.guid)
-                            })
-                            .map(|k| k.guid.clone()),
-                    );
-                }
-            }
-            changed = refresh.changed;
-        }
-        (ChangeDetection::DirSync, Some(cookie)) => {
-            scan.complete = false;
-            let cookie = BASE64.decode(cookie).ok();
-            let mut wanted: Vec<&str> = attrs.clone();
-            wanted.push("isDeleted");
-            let changes = client
-                .dirsync(&naming_context, &class_filter, &wanted, cookie)
-                .await
-                .map_err(unreadable)?;
-            next_cursor = BASE64.encode(&changes.cookie);
-            let known_guids: HashSet<&str> = known.iter().map(|k| k.guid.as_str()).collect();
-            for partial in changes.changed {
-                // DirSync names objects by objectGUID; another GUID attribute is known only
-                // from the whole entry.
-                let guid = entry_guid(&to_entry(&partial), settings).ok();
-                let deleted = partial
-                    .first_text("isDeleted")
-                    .is_some_and(|v| v.eq_ignore_ascii_case("true"));
-                if deleted {
-                    scan.removed_guids.extend(guid);
-                    continue;
-                }
-                // DirSync sends only what changed: read the whole entry, in scope or not.
-                let full = if is_within(&normalize_dn(&partial.dn), &normalized_base) {
-                    client
-                        .read_matching(&partial.dn, &filter, &attrs)
-                        .await
-                        .map_err(unreadable)?
-                } else {
-                    None
-                };
-                match (full, guid) {
-                    (Some(record), _) => changed.push(record),
-                    // Moved below another OU, or no longer matching the user filter.
-                    (None, Some(guid)) if known_guids.contains(guid.as_str()) => {
-                        scan.removed_guids.push(guid)
-                    }
-                    _ => {}
-                }
-            }
-            if !settings
-                .entry_guid_attribute
-                .eq_ignore_ascii_case("objectGUID")
-            {
-                // Tombstones carry objectGUID only: deletes are found by a sweep instead.
-                scan.removed_guids = sweep_removed(client, base, &filter, settings, known)
-                    .await
-                    .map_err(unreadable)?;
-            }
-        }
+    let cx = ReadContext {
+        data_store,
+        settings,
+        known,
+        filter: user_filter(settings, location),
+        attrs: attributes.iter().map(String::as_str).collect(),
+        base: location.base_dn.as_str(),
+        naming_context: naming_context_of(&dse, &location.base_dn),
+    };
+    let changed = match (mechanism, cursor) {
+        (ChangeDetection::ContentSync, cookie) => read_content_sync(client, &cx, cookie).await?,
+        (ChangeDetection::DirSync, Some(cookie)) => read_dirsync(client, &cx, &cookie).await?,
         (ChangeDetection::FullScan, _) | (_, None) => {
-            // A first DirSync pass (GUIDs only) gives the cookie for the next cycle. Taken
-            // before the read, so that a change made during the read is seen again.
-            let dirsync_cookie = if mechanism == ChangeDetection::DirSync {
-                let guid = settings.entry_guid_attribute.as_str();
-                let first = client
-                    .dirsync(&naming_context, &class_filter, &[guid], None)
-                    .await
-                    .map_err(unreadable)?;
-                BASE64.encode(&first.cookie)
-            } else {
-                String::new()
-            };
-            client
-                .search_subtree(base, &filter, &attrs, |record| changed.push(record))
-                .await
-                .map_err(unreadable)?;
-            next_cursor = match mechanism {
-                ChangeDetection::DirSync => dirsync_cookie,
-                // A USN means something on one domain controller only: the cursor names it.
-                ChangeDetection::ActiveDirectoryUsn => dse
-                    .highest_committed_usn
-                    .map(|u| format!("{u}@{}", client.url()))
-                    .unwrap_or_default(),
-                ChangeDetection::Timestamp | ChangeDetection::TimestampNoNegation => {
-                    latest_timestamp(&changed, &settings.timestamp_attribute).unwrap_or_default()
-                }
-                _ => String::new(),
-            };
+            read_everything(client, &cx, mechanism, &dse).await?
         }
-        (_, Some(cursor)) => {
-            scan.complete = false;
-            let changed_filter = match mechanism {
-                ChangeDetection::ActiveDirectoryUsn => {
-                    let usn: u64 = usn_of(&cursor).unwrap_or(0);
-                    format!("({}>={})", settings.usn_attribute, usn + 1)
-                }
-                ChangeDetection::Timestamp => format!(
-                    "(!({}<={}))",
-                    settings.timestamp_attribute,
-                    one_second_before(&cursor).unwrap_or_else(|| cursor.clone())
-                ),
-                _ => format!("({}>={cursor})", settings.timestamp_attribute),
-            };
-            client
-                .search_subtree(base, &format!("(&{filter}{changed_filter})"), &attrs, |r| {
-                    changed.push(r)
-                })
-                .await
-                .map_err(unreadable)?;
-            // Deletes leave no timestamp behind: a sweep of the GUIDs in scope finds them.
-            scan.removed_guids = sweep_removed(client, base, &filter, settings, known)
-                .await
-                .map_err(unreadable)?;
-            next_cursor = match mechanism {
-                ChangeDetection::ActiveDirectoryUsn => dse
-                    .highest_committed_usn
-                    .map(|u| format!("{u}@{}", client.url()))
-                    .unwrap_or(cursor),
-                _ => latest_timestamp(&changed, &settings.timestamp_attribute)
-                    .map(|t| t.max(cursor.clone()))
-                    .unwrap_or(cursor),
-            };
-        }
-    }
-
-    for record in &changed {
+        (_, Some(cursor)) => read_changed_since(client, &cx, mechanism, cursor, &dse).await?,
+    };
+    let mut scan = SourceScan::complete();
+    scan.complete = changed.complete;
+    scan.removed_guids = changed.removed_guids;
+    for record in &changed.records {
         add_user(&mut scan, record, settings);
     }
-
     // Groups, and the group index for scope by group DN.
     let needs_index = location.user_group_dn.is_some() || location.group_group_dn.is_some();
     let mut index = GroupIndex::default();
     if location.group_base_dn.is_some() || needs_index {
+        let naming_context = &cx.naming_context;
         read_groups(
             client,
-            &naming_context,
+            naming_context,
             settings,
             location,
             needs_index,
@@ -654,9 +690,8 @@ pub async fn read(
             &mut index,
         )
         .await
-        .map_err(unreadable)?;
+        .map_err(&unreadable)?;
     }
-
     if !scan.complete {
         complete_incremental(
             client,
@@ -668,7 +703,7 @@ pub async fn read(
             &mut scan,
         )
         .await
-        .map_err(unreadable)?;
+        .map_err(&unreadable)?;
     }
     apply_group_scope(
         &mut scan,
@@ -680,7 +715,234 @@ pub async fn read(
     Ok(LdapRead {
         scan,
         mechanism,
-        cursor: next_cursor,
+        cursor: changed.next_cursor,
+    })
+}
+
+/// RFC 4533 content synchronization: the server sends what changed since the cookie (or
+/// everything, without one, or when it asks for a full refresh).
+async fn read_content_sync(
+    client: &mut LdapClient,
+    cx: &ReadContext<'_>,
+    cookie: Option<String>,
+) -> Result<Changed, SourceError> {
+    let unreadable = unreadable_by(cx.data_store);
+    let cookie = cookie.and_then(|c| BASE64.decode(c).ok());
+    let incremental = cookie.is_some();
+    let mut complete = !incremental;
+    let refresh = match client
+        .sync_refresh(cx.base, &cx.filter, &cx.attrs, cookie)
+        .await
+    {
+        Err(LdapError::SyncRefreshRequired(reason)) => {
+            tracing::info!(data_store = cx.data_store, %reason, "the server asks for a full refresh");
+            complete = true;
+            client.sync_refresh(cx.base, &cx.filter, &cx.attrs, None).await
+        }
+        other => other,
+    }
+    .map_err(&unreadable)?;
+    let next_cursor = refresh
+        .cookie
+        .as_ref()
+        .map(|c| BASE64.encode(c))
+        .unwrap_or_default();
+    let mut removed_guids = Vec::new();
+    // The server names deleted entries by their entryUUID: usable only when that is the
+    // channel's GUID attribute; otherwise deletes are found by a sweep, as with timestamps.
+    let uuid_is_guid = cx
+        .settings
+        .entry_guid_attribute
+        .eq_ignore_ascii_case("entryUUID");
+    if !complete && !uuid_is_guid {
+        removed_guids = sweep_removed(client, cx.base, &cx.filter, cx.settings, cx.known)
+            .await
+            .map_err(&unreadable)?;
+    } else if !complete {
+        let changed_guids: HashSet<String> = refresh
+            .changed
+            .iter()
+            .filter_map(|r| r.first_text(&cx.settings.entry_guid_attribute))
+            .map(str::to_owned)
+            .collect();
+        removed_guids = refresh.deleted.clone();
+        if refresh.deletes_by_absence {
+            let present: HashSet<&String> = refresh.present.iter().collect();
+            removed_guids.extend(
+                cx.known
+                    .iter()
+                    .filter(|k| !present.contains(&k.guid) && !changed_guids.contains(&k.guid))
+                    .map(|k| k.guid.clone()),
+            );
+        }
+    }
+    Ok(Changed {
+        records: refresh.changed,
+        removed_guids,
+        complete,
+        next_cursor,
+    })
+}
+
+/// Active Directory's DirSync: the objects changed since the cookie, partial; each one in scope
+/// is read whole.
+async fn read_dirsync(
+    client: &mut LdapClient,
+    cx: &ReadContext<'_>,
+    cookie: &str,
+) -> Result<Changed, SourceError> {
+    let unreadable = unreadable_by(cx.data_store);
+    let cookie = BASE64.decode(cookie).ok();
+    let mut wanted: Vec<&str> = cx.attrs.clone();
+    wanted.push("isDeleted");
+    let class_filter = format!("(objectClass={})", cx.settings.user_object_class);
+    let changes = client
+        .dirsync(&cx.naming_context, &class_filter, &wanted, cookie)
+        .await
+        .map_err(&unreadable)?;
+    let known_guids: HashSet<&str> = cx.known.iter().map(|k| k.guid.as_str()).collect();
+    let normalized_base = normalize_dn(cx.base);
+    let mut records = Vec::new();
+    let mut removed_guids = Vec::new();
+    for partial in changes.changed {
+        // DirSync names objects by objectGUID; another GUID attribute is known only from the
+        // whole entry.
+        let guid = entry_guid(&to_entry(&partial), cx.settings).ok();
+        let deleted = partial
+            .first_text("isDeleted")
+            .is_some_and(|v| v.eq_ignore_ascii_case("true"));
+        if deleted {
+            removed_guids.extend(guid);
+            continue;
+        }
+        // DirSync sends only what changed: read the whole entry, in scope or not.
+        let full = if is_within(&normalize_dn(&partial.dn), &normalized_base) {
+            client
+                .read_matching(&partial.dn, &cx.filter, &cx.attrs)
+                .await
+                .map_err(&unreadable)?
+        } else {
+            None
+        };
+        match (full, guid) {
+            (Some(record), _) => records.push(record),
+            // Moved below another OU, or no longer matching the user filter.
+            (None, Some(guid)) if known_guids.contains(guid.as_str()) => removed_guids.push(guid),
+            _ => {}
+        }
+    }
+    if !cx
+        .settings
+        .entry_guid_attribute
+        .eq_ignore_ascii_case("objectGUID")
+    {
+        // Tombstones carry objectGUID only: deletes are found by a sweep instead.
+        removed_guids = sweep_removed(client, cx.base, &cx.filter, cx.settings, cx.known)
+            .await
+            .map_err(&unreadable)?;
+    }
+    Ok(Changed {
+        records,
+        removed_guids,
+        complete: false,
+        next_cursor: BASE64.encode(&changes.cookie),
+    })
+}
+
+/// Every user in scope, with the cursor the next incremental read of `mechanism` starts from.
+async fn read_everything(
+    client: &mut LdapClient,
+    cx: &ReadContext<'_>,
+    mechanism: ChangeDetection,
+    dse: &RootDse,
+) -> Result<Changed, SourceError> {
+    let unreadable = unreadable_by(cx.data_store);
+    // A first DirSync pass (GUIDs only) gives the cookie for the next cycle. Taken before the
+    // read, so that a change made during the read is seen again.
+    let dirsync_cookie = if mechanism == ChangeDetection::DirSync {
+        let guid = cx.settings.entry_guid_attribute.as_str();
+        let class_filter = format!("(objectClass={})", cx.settings.user_object_class);
+        let first = client
+            .dirsync(&cx.naming_context, &class_filter, &[guid], None)
+            .await
+            .map_err(&unreadable)?;
+        BASE64.encode(&first.cookie)
+    } else {
+        String::new()
+    };
+    let mut records = Vec::new();
+    client
+        .search_subtree(cx.base, &cx.filter, &cx.attrs, |record| {
+            records.push(record)
+        })
+        .await
+        .map_err(&unreadable)?;
+    let next_cursor = match mechanism {
+        ChangeDetection::DirSync => dirsync_cookie,
+        // A USN means something on one domain controller only: the cursor names it.
+        ChangeDetection::ActiveDirectoryUsn => dse
+            .highest_committed_usn
+            .map(|u| format!("{u}@{}", client.url()))
+            .unwrap_or_default(),
+        ChangeDetection::Timestamp | ChangeDetection::TimestampNoNegation => {
+            latest_timestamp(&records, &cx.settings.timestamp_attribute).unwrap_or_default()
+        }
+        _ => String::new(),
+    };
+    Ok(Changed {
+        records,
+        removed_guids: Vec::new(),
+        complete: true,
+        next_cursor,
+    })
+}
+
+/// The users changed since the cursor, by USN or timestamp; deletes leave no USN or timestamp
+/// behind, so a sweep of the GUIDs in scope finds them.
+async fn read_changed_since(
+    client: &mut LdapClient,
+    cx: &ReadContext<'_>,
+    mechanism: ChangeDetection,
+    cursor: String,
+    dse: &RootDse,
+) -> Result<Changed, SourceError> {
+    let unreadable = unreadable_by(cx.data_store);
+    let settings = cx.settings;
+    let changed_filter = match mechanism {
+        ChangeDetection::ActiveDirectoryUsn => {
+            let usn: u64 = usn_of(&cursor).unwrap_or(0);
+            format!("({}>={})", settings.usn_attribute, usn + 1)
+        }
+        ChangeDetection::Timestamp => format!(
+            "(!({}<={}))",
+            settings.timestamp_attribute,
+            one_second_before(&cursor).unwrap_or_else(|| cursor.clone())
+        ),
+        _ => format!("({}>={cursor})", settings.timestamp_attribute),
+    };
+    let mut records = Vec::new();
+    let filter = format!("(&{}{changed_filter})", cx.filter);
+    client
+        .search_subtree(cx.base, &filter, &cx.attrs, |r| records.push(r))
+        .await
+        .map_err(&unreadable)?;
+    let removed_guids = sweep_removed(client, cx.base, &cx.filter, settings, cx.known)
+        .await
+        .map_err(&unreadable)?;
+    let next_cursor = match mechanism {
+        ChangeDetection::ActiveDirectoryUsn => dse
+            .highest_committed_usn
+            .map(|u| format!("{u}@{}", client.url()))
+            .unwrap_or(cursor),
+        _ => latest_timestamp(&records, &settings.timestamp_attribute)
+            .map(|t| t.max(cursor.clone()))
+            .unwrap_or(cursor),
+    };
+    Ok(Changed {
+        records,
+        removed_guids,
+        complete: false,
+        next_cursor,
     })
 }
 
@@ -957,5 +1219,20 @@ mod tests {
         );
         let err = choose_mechanism(ChangeDetection::ContentSync, &RootDse::default()).unwrap_err();
         assert!(err.contains("syncprov"), "{err}");
+    }
+
+    #[test]
+    fn a_full_read_after_new_settings_or_when_reconciliation_is_due() {
+        let hour = 3_600_000;
+        let state = SyncState {
+            mechanism: "content-sync".into(),
+            cursor: "c".into(),
+            settings_fingerprint: "f1".into(),
+            last_full_read_ms: 10 * hour,
+        };
+        assert!(incremental_allowed(&state, "f1", 24, 33 * hour));
+        assert!(!incremental_allowed(&state, "f1", 24, 34 * hour));
+        assert!(!incremental_allowed(&state, "f2", 24, 11 * hour));
+        assert!(incremental_allowed(&state, "f1", 0, 1000 * hour));
     }
 }

@@ -7,19 +7,24 @@
 //! flagged, so that the guard holds what it would deprovision, clear or remove.
 
 use std::collections::HashMap;
-use std::path::Path;
+use std::path::{Path, PathBuf};
 use std::time::Duration;
 
+use async_trait::async_trait;
 use base64::Engine as _;
 use scimbridge_ldap::LdifRecord;
 use scimbridge_ldap::ldif::parse_ldif_bytes;
-use scimbridge_model::{EffectiveSourceSettings, SourceEntry, SourceLocation};
+use scimbridge_model::{
+    ChangeDetection, Channel, DataStore, EffectiveSourceSettings, SourceEntry, SourceLocation,
+    SyncState,
+};
 use sha2::{Digest, Sha256};
 
+use super::ldap::LiveFeed;
 use super::scope::GroupIndex;
 use super::{
-    EntryFailure, SourceError, SourceScan, apply_group_scope, entry_guid, is_within, normalize_dn,
-    to_entry, to_group,
+    EntryFailure, OneUserRead, ReadRequest, Source, SourceError, SourceRead, SourceScan,
+    UserLookup, apply_group_scope, entry_guid, is_within, normalize_dn, to_entry, to_group,
 };
 
 /// How long a file must have been left alone before it is read: an editor or an export still
@@ -65,6 +70,150 @@ pub async fn read_file(
         ));
     }
     Ok(LdifRead { scan, signature })
+}
+
+/// An LDIF file as a data store: the whole file is the directory, read on every cycle.
+pub struct LdifSource {
+    name: String,
+    path: PathBuf,
+}
+
+impl LdifSource {
+    pub fn new(data_store: &DataStore) -> LdifSource {
+        LdifSource {
+            name: data_store.name.clone(),
+            path: PathBuf::from(data_store.path.as_deref().unwrap_or_default()),
+        }
+    }
+
+    fn unreadable(&self, reason: String) -> SourceError {
+        SourceError::Unreadable {
+            data_store: self.name.clone(),
+            reason,
+        }
+    }
+}
+
+#[async_trait]
+impl Source for LdifSource {
+    async fn read(
+        &self,
+        request: &ReadRequest<'_>,
+    ) -> Result<(SourceScan, SourceRead), SourceError> {
+        // The file read by the last cycle that was applied, to recognise this one cut short.
+        let last_read = last_file(request.previous);
+        let provisioned = request.records.iter().any(|r| r.target_id.is_some());
+        let file = read_file(
+            &self.name,
+            &self.path,
+            request.settings,
+            &request.channel.source_location,
+            last_read.as_ref(),
+            provisioned,
+        )
+        .await?;
+        let read = SourceRead {
+            mechanism: ChangeDetection::FullScan,
+            full: true,
+            next_state: Some(SyncState {
+                mechanism: ChangeDetection::FullScan.name().to_owned(),
+                cursor: file.signature.encode(),
+                settings_fingerprint: request.fingerprint.to_owned(),
+                last_full_read_ms: request.now_ms,
+            }),
+        };
+        Ok((file.scan, read))
+    }
+
+    async fn read_one_user(
+        &self,
+        channel: &Channel,
+        settings: &EffectiveSourceSettings,
+        lookup: &UserLookup<'_>,
+    ) -> Result<OneUserRead, SourceError> {
+        let last_read = last_file(lookup.previous);
+        let file = read_file(
+            &self.name,
+            &self.path,
+            settings,
+            &channel.source_location,
+            last_read.as_ref(),
+            lookup.provisioned,
+        )
+        .await?;
+        let wanted = normalize_dn(lookup.dn);
+        let scan = file.scan;
+        let by_dn = scan
+            .users
+            .iter()
+            .find(|u| normalize_dn(&u.dn) == wanted)
+            .cloned()
+            .map(Ok)
+            .or_else(|| {
+                scan.failures
+                    .iter()
+                    .find(|f| normalize_dn(&f.dn) == wanted)
+                    .map(|f| Err(f.reason.clone()))
+            });
+        let entry = by_dn.or_else(|| {
+            let guid = lookup.guid?;
+            scan.users.iter().find(|u| u.guid == guid).cloned().map(Ok)
+        });
+        Ok(OneUserRead {
+            entry,
+            suspect: scan.suspect,
+        })
+    }
+
+    async fn read_entry(
+        &self,
+        _channel: &Channel,
+        settings: &EffectiveSourceSettings,
+        dn: &str,
+    ) -> Result<Option<LdifRecord>, SourceError> {
+        let bytes = std::fs::read(&self.path)
+            .map_err(|e| self.unreadable(format!("{}: {e}", self.path.display())))?;
+        let records = parse_ldif_bytes(&bytes, &self.path.display().to_string())
+            .map_err(|e| self.unreadable(e.to_string()))?;
+        let wanted = normalize_dn(dn);
+        Ok(records.into_iter().find(|r| {
+            normalize_dn(&r.dn) == wanted
+                && to_entry(r).has_object_class(&settings.user_object_class)
+        }))
+    }
+
+    async fn check(
+        &self,
+        _settings: &EffectiveSourceSettings,
+        _location: &SourceLocation,
+    ) -> Result<String, SourceError> {
+        if !self.path.exists() {
+            return Err(self.unreadable(format!("{} does not exist", self.path.display())));
+        }
+        Ok(format!(
+            "is the LDIF file {}, read in full every cycle",
+            self.path.display()
+        ))
+    }
+
+    fn may_have_live_feed(&self) -> bool {
+        false
+    }
+
+    async fn live_feed(
+        &self,
+        _location: &SourceLocation,
+        _poll_interval: Duration,
+    ) -> Result<Option<LiveFeed>, SourceError> {
+        Ok(None)
+    }
+}
+
+/// The signature of the file the last completed cycle read, from the channel's sync state.
+fn last_file(previous: Option<&SyncState>) -> Option<FileSignature> {
+    previous
+        .filter(|state| state.mechanism == ChangeDetection::FullScan.name())
+        .and_then(|state| FileSignature::decode(&state.cursor))
 }
 
 /// The file's bytes, read once it has not changed for [`SETTLE`] (when `settle`) and did not

@@ -1,7 +1,8 @@
 //! Stage 1, source: reads entries from a data store. Only reads.
 //!
-//! Both readers (an LDIF file, an LDAP server) turn raw records into [`SourceEntry`]s and
-//! [`SourceGroup`]s the same way, with the functions here.
+//! A data store is a [`Source`]: an LDIF file ([`ldif::LdifSource`]) or an LDAP directory
+//! ([`ldap::LdapSource`]); [`source_of`] is the one place that tells them apart. Both turn raw
+//! records into [`SourceEntry`]s and [`SourceGroup`]s the same way, with the functions here.
 
 pub mod ldap;
 pub mod ldif;
@@ -9,8 +10,132 @@ pub mod scope;
 
 use std::collections::BTreeMap;
 
+use async_trait::async_trait;
 use scimbridge_ldap::LdifRecord;
-use scimbridge_model::{AttributeValue, EffectiveSourceSettings, GroupNameSource, SourceEntry};
+use scimbridge_model::{
+    AttributeValue, ChangeDetection, Channel, DataStore, DataStoreType, EffectiveSourceSettings,
+    GroupNameSource, Record, SourceEntry, SourceLocation, SyncState,
+};
+
+/// A data store as a channel reads it.
+#[async_trait]
+pub trait Source: Send + Sync {
+    /// Reads the channel's users and groups: everything, or what changed since the last read
+    /// when `request.previous` allows it.
+    async fn read(
+        &self,
+        request: &ReadRequest<'_>,
+    ) -> Result<(SourceScan, SourceRead), SourceError>;
+
+    /// One user for `sync --user`, as a cycle would read it: within the source location, and,
+    /// when the DN finds nothing, by the GUID of its record (the entry may have moved).
+    async fn read_one_user(
+        &self,
+        channel: &Channel,
+        settings: &EffectiveSourceSettings,
+        lookup: &UserLookup<'_>,
+    ) -> Result<OneUserRead, SourceError>;
+
+    /// The entry at a DN, with the attributes a cycle reads, for `mapping test`; `None` when
+    /// there is no such user.
+    async fn read_entry(
+        &self,
+        channel: &Channel,
+        settings: &EffectiveSourceSettings,
+        dn: &str,
+    ) -> Result<Option<LdifRecord>, SourceError>;
+
+    /// Proves the channel can read the data store; says what it found, for people.
+    async fn check(
+        &self,
+        settings: &EffectiveSourceSettings,
+        location: &SourceLocation,
+    ) -> Result<String, SourceError>;
+
+    /// Whether the data store may have a live change feed worth opening (a directory; not a
+    /// file).
+    fn may_have_live_feed(&self) -> bool {
+        true
+    }
+
+    /// The data store's live change feed, when it has one; `None`: the channel is read on its
+    /// schedule alone.
+    async fn live_feed(
+        &self,
+        location: &SourceLocation,
+        poll_interval: std::time::Duration,
+    ) -> Result<Option<ldap::LiveFeed>, SourceError>;
+}
+
+/// The source a data store is: the one place that tells LDIF files from LDAP directories.
+pub fn source_of(data_store: &DataStore) -> Box<dyn Source + '_> {
+    match data_store.store_type {
+        DataStoreType::Ldif => Box::new(ldif::LdifSource::new(data_store)),
+        DataStoreType::Ldap => Box::new(ldap::LdapSource::new(data_store)),
+    }
+}
+
+/// What a cycle asks of its data store.
+pub struct ReadRequest<'a> {
+    pub channel: &'a Channel,
+    pub settings: &'a EffectiveSourceSettings,
+    /// Fingerprint of the channel's settings: a cursor taken under other settings is not used.
+    pub fingerprint: &'a str,
+    /// The channel's records (without images): what an incremental read checks against.
+    pub records: &'a [Record],
+    /// Where the last completed cycle's read stopped.
+    pub previous: Option<&'a SyncState>,
+    pub now_ms: i64,
+}
+
+/// How a channel's data store was read, and where the next incremental read starts.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct SourceRead {
+    /// The change detection used: `full-scan` for LDIF files.
+    pub mechanism: ChangeDetection,
+    /// Whether every entry was read (the first read, a full reconciliation, new settings).
+    pub full: bool,
+    /// Saved once the cycle has been applied; `None` when the next read must be a full one.
+    pub next_state: Option<SyncState>,
+}
+
+impl SourceRead {
+    /// "content-sync, incremental" and the like, for logs and `plan`.
+    pub fn describe(&self) -> String {
+        format!(
+            "{}, {}",
+            self.mechanism.name(),
+            if self.full {
+                "full read"
+            } else {
+                "incremental"
+            }
+        )
+    }
+}
+
+/// Who `sync --user` asks for: the DN, and the GUID of its record when the channel has one, so
+/// that an entry moved since its last cycle is still found.
+#[derive(Debug, Clone, Default)]
+pub struct UserLookup<'a> {
+    pub dn: &'a str,
+    pub guid: Option<&'a str>,
+    /// The channel's sync state: for an LDIF file, the signature of the file the last completed
+    /// cycle read.
+    pub previous: Option<&'a SyncState>,
+    /// Whether the channel has provisioned users (an LDIF file written just now settles first).
+    pub provisioned: bool,
+}
+
+/// What `sync --user` read of one user.
+#[derive(Debug, Clone)]
+pub struct OneUserRead {
+    /// The entry keyed like a cycle keys it (`Err`: it has no GUID); `None`: not in the source
+    /// location, by DN or by GUID.
+    pub entry: Option<Result<SourceEntry, String>>,
+    /// Why the read may be incomplete (an LDIF file cut short): nothing is written then.
+    pub suspect: Option<String>,
+}
 
 #[derive(Debug, thiserror::Error)]
 pub enum SourceError {
@@ -126,132 +251,13 @@ pub fn apply_group_scope(
     Ok(())
 }
 
-/// Who `sync --user` asks for: the DN, and the GUID of its record when the channel has one, so
-/// that an entry moved since its last cycle is still found.
-#[derive(Debug, Clone, Default)]
-pub struct UserLookup<'a> {
-    pub dn: &'a str,
-    pub guid: Option<&'a str>,
-    /// For an LDIF file: the signature of the file the last completed cycle read, and whether to
-    /// wait for a file written just now to settle.
-    pub last_file: Option<&'a ldif::FileSignature>,
-    pub settle: bool,
-}
-
-/// What `sync --user` read of one user.
-#[derive(Debug, Clone)]
-pub struct OneUserRead {
-    /// The entry keyed like a cycle keys it (`Err`: it has no GUID); `None`: not in the source
-    /// location, by DN or by GUID.
-    pub entry: Option<Result<SourceEntry, String>>,
-    /// Why the read may be incomplete (an LDIF file cut short): nothing is written then.
-    pub suspect: Option<String>,
-}
-
-/// Reads one user of the channel for `sync --user`, as a cycle would read it: within the source
-/// location, and, when the DN finds nothing, by the GUID of its record (the entry may have moved).
-pub async fn read_one_user(
-    data_store: &scimbridge_model::DataStore,
+/// A record keyed like a cycle keys it: `Err` when it has no GUID.
+pub fn keyed_entry(
+    record: &LdifRecord,
     settings: &EffectiveSourceSettings,
-    location: &scimbridge_model::SourceLocation,
-    mapped: &[String],
-    lookup: &UserLookup<'_>,
-) -> Result<OneUserRead, SourceError> {
-    let keyed = |record: LdifRecord| {
-        let entry = to_entry(&record);
-        entry_guid(&entry, settings).map(|guid| SourceEntry { guid, ..entry })
-    };
-    match data_store.store_type {
-        scimbridge_model::DataStoreType::Ldap => {
-            let in_base = |dn: &str| is_within(&normalize_dn(dn), &normalize_dn(&location.base_dn));
-            let mut record = match in_base(lookup.dn) {
-                true => ldap::read_user(data_store, settings, location, mapped, lookup.dn).await?,
-                false => None,
-            };
-            if record.is_none()
-                && let Some(guid) = lookup.guid
-                && let Some(dn) = ldap::find_user_dn(data_store, settings, location, guid).await?
-            {
-                record = ldap::read_user(data_store, settings, location, mapped, &dn).await?;
-            }
-            Ok(OneUserRead {
-                entry: record.map(keyed),
-                suspect: None,
-            })
-        }
-        scimbridge_model::DataStoreType::Ldif => {
-            let path = data_store.path.as_deref().unwrap_or_default();
-            let file = ldif::read_file(
-                &data_store.name,
-                std::path::Path::new(path),
-                settings,
-                location,
-                lookup.last_file,
-                lookup.settle,
-            )
-            .await?;
-            let wanted = normalize_dn(lookup.dn);
-            let scan = file.scan;
-            let by_dn = scan
-                .users
-                .iter()
-                .find(|u| normalize_dn(&u.dn) == wanted)
-                .cloned()
-                .map(Ok)
-                .or_else(|| {
-                    scan.failures
-                        .iter()
-                        .find(|f| normalize_dn(&f.dn) == wanted)
-                        .map(|f| Err(f.reason.clone()))
-                });
-            let entry = by_dn.or_else(|| {
-                let guid = lookup.guid?;
-                scan.users.iter().find(|u| u.guid == guid).cloned().map(Ok)
-            });
-            Ok(OneUserRead {
-                entry,
-                suspect: scan.suspect,
-            })
-        }
-    }
-}
-
-/// One user entry of a channel, keyed like a cycle keys it, for `mapping test`. `None` when
-/// the data store has no such user.
-pub async fn read_user_entry(
-    data_store: &scimbridge_model::DataStore,
-    settings: &EffectiveSourceSettings,
-    location: &scimbridge_model::SourceLocation,
-    mapped: &[String],
-    dn: &str,
-) -> Result<Option<Result<SourceEntry, String>>, SourceError> {
-    let record = match data_store.store_type {
-        scimbridge_model::DataStoreType::Ldap => {
-            ldap::read_user(data_store, settings, location, mapped, dn).await?
-        }
-        scimbridge_model::DataStoreType::Ldif => {
-            let path = data_store.path.as_deref().unwrap_or_default();
-            let bytes = std::fs::read(path).map_err(|e| SourceError::Unreadable {
-                data_store: data_store.name.clone(),
-                reason: format!("{path}: {e}"),
-            })?;
-            let records = scimbridge_ldap::ldif::parse_ldif_bytes(&bytes, path).map_err(|e| {
-                SourceError::Unreadable {
-                    data_store: data_store.name.clone(),
-                    reason: e.to_string(),
-                }
-            })?;
-            let wanted = normalize_dn(dn);
-            records.into_iter().find(|r| {
-                normalize_dn(&r.dn) == wanted
-                    && to_entry(r).has_object_class(&settings.user_object_class)
-            })
-        }
-    };
-    Ok(record.map(|record| {
-        let entry = to_entry(&record);
-        entry_guid(&entry, settings).map(|guid| SourceEntry { guid, ..entry })
-    }))
+) -> Result<SourceEntry, String> {
+    let entry = to_entry(record);
+    entry_guid(&entry, settings).map(|guid| SourceEntry { guid, ..entry })
 }
 
 /// A raw record as a source entry, attribute names lower-cased; the GUID is filled in later.
