@@ -2,8 +2,8 @@
 //!
 //! `detect`, `map` and `plan` are pure: no I/O and no clock, so they are tested with fixtures in
 //! and plan text out. `source` only reads the data store, `apply` is the only stage that writes to
-//! the target, and `state` defines the [`state::Store`] every backend implements. `run` wires one
-//! cycle of one channel together.
+//! the target, and `state` (the `scimbridge-state` crate) defines the [`state::Store`] every
+//! backend implements. `run` wires one cycle of one channel together.
 
 pub mod apply;
 pub mod audit;
@@ -16,7 +16,9 @@ pub mod plan;
 pub mod run;
 pub mod secret;
 pub mod source;
-pub mod state;
+
+/// The state store interface lives in its own crate, so that backends need not build the engine.
+pub use scimbridge_state as state;
 
 pub use run::{
     ChannelPlan, CycleError, CycleReport, NoProgress, Progress, plan_channel, run_cycle,

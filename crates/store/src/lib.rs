@@ -1,5 +1,5 @@
 //! State store backends. SQLite is the embedded default; every backend implements
-//! [`scimbridge_engine::state::Store`] and passes the conformance suite in `scimbridge-testkit`.
+//! [`scimbridge_state::Store`] and passes the conformance suite in `scimbridge-testkit`.
 
 pub mod secrets;
 pub mod sqlite;

@@ -5,12 +5,12 @@ use std::str::FromStr;
 use std::time::Duration;
 
 use async_trait::async_trait;
-use scimbridge_engine::state::{
-    AdminAccount, ApiToken, CycleRecord, RecordCounts, Saved, Store, StoreError,
-};
 use scimbridge_model::{
     AuditEvent, ChannelKey, Connection, CycleSummary, DataStore, GroupRecord, HeldOperation,
     JournalEntry, Record, RecordStatus, Secret, SyncState,
+};
+use scimbridge_state::{
+    AdminAccount, ApiToken, CycleRecord, RecordCounts, Saved, Store, StoreError,
 };
 use sqlx::Row;
 use sqlx::sqlite::{

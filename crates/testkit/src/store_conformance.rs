@@ -1,11 +1,11 @@
 //! The behaviour every `Store` backend must show. Run it against a fresh, empty store.
 
-use scimbridge_engine::state::{AdminAccount, ApiToken, Saved, Store};
 use scimbridge_model::{
     AuditEvent, AuthenticationMethod, ChannelKey, Connection, CycleSummary, DataStore,
     DataStoreType, GroupMember, GroupRecord, HeldOperation, JournalEntry, ProvisioningOptions,
     Record, RecordStatus, Secret, SyncState, TargetSettings,
 };
+use scimbridge_state::{AdminAccount, ApiToken, Saved, Store};
 use serde_json::json;
 
 /// A literal secret saved by the suite; backends must not store it in clear text.

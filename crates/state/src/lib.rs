@@ -1,7 +1,9 @@
 //! Stage 6, state: what every state store backend provides.
 //!
 //! The interface speaks the product's vocabulary only, so SQLite today and PostgreSQL later
-//! implement the same trait and pass the same conformance suite (`scimbridge-testkit`).
+//! implement the same trait and pass the same conformance suite (`scimbridge-testkit`). This
+//! crate holds the interface and its types and nothing else, so that a backend depends on the
+//! model, not on the engine and its HTTP, LDAP and template crates.
 
 use async_trait::async_trait;
 use scimbridge_model::{
