@@ -3,7 +3,7 @@
 use std::path::Path;
 
 use anyhow::{Context, Result, anyhow};
-use scimbridge_engine::state::Store;
+use scimbridge_engine::state::ConfigurationStore;
 use scimbridge_model::{AuditEvent, Connection, DataStore};
 use scimbridge_store::{SecretKey, SqliteStore};
 

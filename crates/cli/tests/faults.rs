@@ -11,7 +11,7 @@ use std::collections::BTreeSet;
 use std::path::Path;
 
 use common::*;
-use scimbridge_engine::state::Store;
+use scimbridge_engine::state::JournalStore;
 use scimbridge_model::{ChannelKey, JournalEntry};
 use scimbridge_store::{SecretKey, SqliteStore};
 use scimbridge_testkit::faults::FaultProxy;

@@ -1,196 +1,42 @@
 //! Stage 6, state: what every state store backend provides.
 //!
 //! The interface speaks the product's vocabulary only, so SQLite today and PostgreSQL later
-//! implement the same trait and pass the same conformance suite (`scimbridge-testkit`). This
-//! crate holds the interface and its types and nothing else, so that a backend depends on the
-//! model, not on the engine and its HTTP, LDAP and template crates.
+//! implement the same traits and pass the same conformance suite (`scimbridge-testkit`). It is
+//! split into roles, one per kind of state; [`Store`] is all of them, and every type that plays
+//! every role is a `Store`. This crate holds the interface and its types and nothing else, so
+//! that a backend depends on the model, not on the engine and its HTTP, LDAP and template crates.
 
-use async_trait::async_trait;
-use scimbridge_model::{
-    AuditEvent, ChannelKey, Connection, CycleSummary, DataStore, GroupRecord, HeldOperation,
-    JournalEntry, Record, SyncState,
+mod error;
+mod roles;
+mod types;
+
+pub use error::{BoxError, StoreError};
+pub use roles::{
+    AdminStore, AuditStore, ConfigurationStore, HeldOperationStore, HistoryStore, JournalStore,
+    RecordStore,
 };
-use serde::{Deserialize, Serialize};
+pub use types::{AdminAccount, ApiToken, CycleRecord, RecordCounts, Saved};
 
-#[derive(Debug, thiserror::Error)]
-pub enum StoreError {
-    #[error("state store: {0}")]
-    Backend(String),
-    #[error("state store holds unreadable data: {0}")]
-    Corrupt(String),
-    #[error("state store secret: {0}")]
-    Secret(String),
+/// A whole state store: every role. Callers that need one role can ask for that role alone.
+pub trait Store:
+    ConfigurationStore
+    + RecordStore
+    + HeldOperationStore
+    + JournalStore
+    + AuditStore
+    + AdminStore
+    + HistoryStore
+{
 }
 
-/// What saving a named configuration object did.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum Saved {
-    Created,
-    Updated,
-    Unchanged,
-}
-
-/// One cycle of one channel, as kept in the history.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
-pub struct CycleRecord {
-    pub id: i64,
-    pub channel: ChannelKey,
-    pub started_at_ms: i64,
-    pub finished_at_ms: Option<i64>,
-    pub summary: CycleSummary,
-    /// Set when the cycle stopped early (for example the data store could not be read).
-    pub error: Option<String>,
-}
-
-/// The administrator account of the admin API and console.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct AdminAccount {
-    pub username: String,
-    /// Argon2id, in the PHC string format.
-    pub password_hash: String,
-}
-
-/// An API token: only its SHA-256 is kept.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct ApiToken {
-    pub name: String,
-    /// Hex SHA-256 of the token.
-    pub token_hash: String,
-    pub created_at_ms: i64,
-}
-
-/// Record counts of one channel, for `scimbridge channels`.
-#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
-pub struct RecordCounts {
-    /// Records whose user is in the target (provisioned or disabled).
-    pub users: u64,
-    pub failed: u64,
-    pub blocked: u64,
-}
-
-#[async_trait]
-pub trait Store: Send + Sync {
-    /// Creates or replaces the data store of that name.
-    async fn save_data_store(&self, data_store: &DataStore) -> Result<Saved, StoreError>;
-    async fn data_stores(&self) -> Result<Vec<DataStore>, StoreError>;
-
-    /// Creates or replaces the connection of that name. Literal secrets are kept encrypted.
-    async fn save_connection(&self, connection: &Connection) -> Result<Saved, StoreError>;
-    /// All connections, ordered by name, secrets decrypted.
-    async fn connections(&self) -> Result<Vec<Connection>, StoreError>;
-    async fn connection(&self, name: &str) -> Result<Option<Connection>, StoreError>;
-    /// Deletes the connection of that name with everything its channels know (records, group
-    /// records, sync states, held operations, journal); the cycle history and audit trail stay.
-    /// `false` when there was none.
-    async fn delete_connection(&self, name: &str) -> Result<bool, StoreError>;
-    /// Deletes the data store of that name; `false` when there was none.
-    async fn delete_data_store(&self, name: &str) -> Result<bool, StoreError>;
-
-    /// All records of a channel, ordered by GUID.
-    async fn records(&self, channel: &ChannelKey) -> Result<Vec<Record>, StoreError>;
-    /// All records of a channel, ordered by GUID, without their applied image (`None`): what a
-    /// cycle needs of every record, at a fraction of the memory.
-    async fn record_heads(&self, channel: &ChannelKey) -> Result<Vec<Record>, StoreError>;
-    /// The whole records of these GUIDs (those that exist), ordered by GUID.
-    async fn records_by_guid(
-        &self,
-        channel: &ChannelKey,
-        guids: &[String],
-    ) -> Result<Vec<Record>, StoreError>;
-    /// Inserts or replaces the record with the record's GUID.
-    async fn save_record(&self, channel: &ChannelKey, record: &Record) -> Result<(), StoreError>;
-    async fn delete_record(&self, channel: &ChannelKey, guid: &str) -> Result<(), StoreError>;
-    async fn record_counts(&self, channel: &ChannelKey) -> Result<RecordCounts, StoreError>;
-
-    /// All group records of a channel, ordered by GUID.
-    async fn group_records(&self, channel: &ChannelKey) -> Result<Vec<GroupRecord>, StoreError>;
-    /// Inserts or replaces the group record with the record's GUID.
-    async fn save_group_record(
-        &self,
-        channel: &ChannelKey,
-        record: &GroupRecord,
-    ) -> Result<(), StoreError>;
-    async fn delete_group_record(&self, channel: &ChannelKey, guid: &str)
-    -> Result<(), StoreError>;
-
-    /// Where the channel's last incremental read stopped, if it has one.
-    async fn sync_state(&self, channel: &ChannelKey) -> Result<Option<SyncState>, StoreError>;
-    /// Replaces the channel's sync state; `None` forgets it (the next read is a full one).
-    async fn save_sync_state(
-        &self,
-        channel: &ChannelKey,
-        state: Option<&SyncState>,
-    ) -> Result<(), StoreError>;
-
-    /// The operations the mass-change guard holds for the channel, ordered by GUID.
-    async fn held_operations(&self, channel: &ChannelKey)
-    -> Result<Vec<HeldOperation>, StoreError>;
-    /// Replaces the channel's held operations with these.
-    async fn save_held_operations(
-        &self,
-        channel: &ChannelKey,
-        held: &[HeldOperation],
-    ) -> Result<(), StoreError>;
-
-    /// Appends provisioning events to the audit trail.
-    async fn record_audit_events(&self, events: &[AuditEvent]) -> Result<(), StoreError>;
-    /// The events of one user or group, oldest first: `who` is matched against the source id
-    /// (GUID), the target id, the name (case-insensitively) and the DN (case-insensitively).
-    async fn audit_events_of(&self, who: &str, limit: u32) -> Result<Vec<AuditEvent>, StoreError>;
-
-    /// Journals user operations before they are sent to the target (an entry means "may have
-    /// been sent"). One entry per user: a newer entry replaces an older one.
-    async fn journal_operations(
-        &self,
-        channel: &ChannelKey,
-        entries: &[JournalEntry],
-    ) -> Result<(), StoreError>;
-    /// Operations journaled and never settled (a crash came between), oldest first.
-    async fn unsettled_operations(
-        &self,
-        channel: &ChannelKey,
-    ) -> Result<Vec<JournalEntry>, StoreError>;
-    /// Closes journal entries: their operations settled (their records are saved), or nothing
-    /// will settle them.
-    async fn close_journal_entries(
-        &self,
-        channel: &ChannelKey,
-        guids: &[String],
-    ) -> Result<(), StoreError>;
-
-    /// Forgets everything the channel knows of its users and groups: records, group records,
-    /// sync state and the operation journal (the cycle history stays). The next cycle reads everything and links to the
-    /// target's users and groups by the unique identifier, creating no duplicates.
-    async fn forget_channel(&self, channel: &ChannelKey) -> Result<(), StoreError>;
-
-    /// The administrator account, once one is set.
-    async fn admin_account(&self) -> Result<Option<AdminAccount>, StoreError>;
-    /// Creates or replaces the administrator account.
-    async fn save_admin_account(&self, account: &AdminAccount) -> Result<(), StoreError>;
-    /// API tokens, ordered by name.
-    async fn api_tokens(&self) -> Result<Vec<ApiToken>, StoreError>;
-    /// Creates or replaces the token of that name.
-    async fn save_api_token(&self, token: &ApiToken) -> Result<(), StoreError>;
-    /// Revokes the token of that name; `false` when there was none.
-    async fn delete_api_token(&self, name: &str) -> Result<bool, StoreError>;
-
-    /// Opens a cycle in the history and returns its id.
-    async fn begin_cycle(
-        &self,
-        channel: &ChannelKey,
-        started_at_ms: i64,
-    ) -> Result<i64, StoreError>;
-    async fn end_cycle(
-        &self,
-        cycle_id: i64,
-        finished_at_ms: i64,
-        summary: &CycleSummary,
-        error: Option<&str>,
-    ) -> Result<(), StoreError>;
-    /// The most recent cycles of a channel, newest first.
-    async fn cycles(
-        &self,
-        channel: &ChannelKey,
-        limit: u32,
-    ) -> Result<Vec<CycleRecord>, StoreError>;
+impl<T> Store for T where
+    T: ConfigurationStore
+        + RecordStore
+        + HeldOperationStore
+        + JournalStore
+        + AuditStore
+        + AdminStore
+        + HistoryStore
+        + ?Sized
+{
 }

@@ -2,6 +2,7 @@
 
 #![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
 
+use scimbridge_state::{ConfigurationStore, RecordStore};
 use scimbridge_store::{SecretKey, SqliteStore};
 
 #[tokio::test]
@@ -30,7 +31,6 @@ async fn sqlite_store_passes_the_conformance_suite() {
     let wrong_key = SqliteStore::open(&path, SecretKey::from_bytes(&[2; 32]))
         .await
         .unwrap();
-    use scimbridge_state::Store;
     let err = wrong_key.connections().await.unwrap_err().to_string();
     assert!(err.contains("does not decrypt"), "{err}");
     let employees = scimbridge_model::ChannelKey::new("Slack", "employees");

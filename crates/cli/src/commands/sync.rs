@@ -9,7 +9,7 @@ use scimbridge_engine::apply::Outcome;
 use scimbridge_engine::clock::SystemClock;
 use scimbridge_engine::map::fields::mask;
 use scimbridge_engine::one::sync_user;
-use scimbridge_engine::state::Store;
+use scimbridge_engine::state::RecordStore;
 use scimbridge_engine::{CycleReport, NoProgress, Progress, run_cycle};
 use scimbridge_model::{ChannelKey, Connection, DataStoreType, Operation};
 use tokio::sync::mpsc;
