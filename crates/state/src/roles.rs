@@ -15,9 +15,10 @@ pub trait ConfigurationStore: Send + Sync {
     async fn save_data_store(&self, data_store: &DataStore) -> Result<Saved, StoreError>;
     async fn data_stores(&self) -> Result<Vec<DataStore>, StoreError>;
 
-    /// Creates or replaces the connection of that name. Literal secrets are kept encrypted.
+    /// Creates or replaces the connection of that name. A sealed store keeps literal secrets
+    /// encrypted.
     async fn save_connection(&self, connection: &Connection) -> Result<Saved, StoreError>;
-    /// All connections, ordered by name, secrets decrypted.
+    /// All connections, ordered by name (a sealed store decrypts their secrets).
     async fn connections(&self) -> Result<Vec<Connection>, StoreError>;
     async fn connection(&self, name: &str) -> Result<Option<Connection>, StoreError>;
     /// Deletes the connection of that name with everything its channels know (records, group
@@ -42,7 +43,8 @@ pub trait RecordStore: Send + Sync {
         channel: &ChannelKey,
         guids: &[String],
     ) -> Result<Vec<Record>, StoreError>;
-    /// Inserts or replaces the record with the record's GUID.
+    /// Inserts or replaces the record with the record's GUID. The applied image comes back as
+    /// it was saved: a JSON object, or the string the sealing layer made of it.
     async fn save_record(&self, channel: &ChannelKey, record: &Record) -> Result<(), StoreError>;
     async fn delete_record(&self, channel: &ChannelKey, guid: &str) -> Result<(), StoreError>;
     async fn record_counts(&self, channel: &ChannelKey) -> Result<RecordCounts, StoreError>;

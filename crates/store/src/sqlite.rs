@@ -1,4 +1,7 @@
-//! The embedded SQLite state store (WAL, migrations), literal secrets and images encrypted.
+//! The embedded SQLite state store (WAL, migrations).
+//!
+//! It keeps what it is given: literal secrets and images are encrypted by [`crate::Sealed`]
+//! in front of it, which the product always puts there.
 
 use std::path::Path;
 use std::str::FromStr;
@@ -7,7 +10,7 @@ use std::time::Duration;
 use async_trait::async_trait;
 use scimbridge_model::{
     AuditEvent, ChannelKey, Connection, CycleSummary, DataStore, GroupRecord, HeldOperation,
-    JournalEntry, Record, RecordStatus, Secret, SyncState,
+    JournalEntry, Record, RecordStatus, SyncState,
 };
 use scimbridge_state::{
     AdminAccount, AdminStore, ApiToken, AuditStore, ConfigurationStore, CycleRecord,
@@ -20,8 +23,6 @@ use sqlx::sqlite::{
     SqliteQueryResult, SqliteRow, SqliteSynchronous,
 };
 use sqlx::{AssertSqlSafe, Row, Sqlite, SqliteConnection};
-
-use crate::secrets::{SecretKey, SecretKeyError};
 
 static MIGRATOR: sqlx::migrate::Migrator = sqlx::migrate!("./migrations/sqlite");
 
@@ -39,7 +40,6 @@ const CHANNEL_STATE: [&str; 5] = [
 
 pub struct SqliteStore {
     pool: SqlitePool,
-    key: SecretKey,
 }
 
 /// Creates the database file, when missing, readable by its owner only: it holds the
@@ -67,7 +67,7 @@ fn failed(context: &'static str) -> impl FnOnce(sqlx::Error) -> StoreError {
 
 impl SqliteStore {
     /// Opens (creating when missing) the database file and brings its schema up to date.
-    pub async fn open(path: &Path, key: SecretKey) -> Result<SqliteStore, StoreError> {
+    pub async fn open(path: &Path) -> Result<SqliteStore, StoreError> {
         create_owner_only(path)
             .map_err(|e| StoreError::backend(format!("cannot create {}", path.display()), e))?;
         let options = SqliteConnectOptions::from_str("sqlite:")
@@ -87,121 +87,11 @@ impl SqliteStore {
             .run(&pool)
             .await
             .map_err(|e| StoreError::backend("migration failed", e))?;
-        Ok(SqliteStore { pool, key })
+        Ok(SqliteStore { pool })
     }
 
     pub async fn close(&self) {
         self.pool.close().await;
-    }
-}
-
-/// `SecretKey::encrypt` or `SecretKey::decrypt`: (key, text, owner) to text.
-type Crypt = fn(&SecretKey, &str, &str) -> Result<String, SecretKeyError>;
-
-/// A configuration object that holds secrets. Each secret is bound to the object's name, so
-/// that a value copied to another object does not decrypt.
-trait WithSecrets: Clone {
-    fn owner(&self) -> String;
-    fn secrets_mut(&mut self) -> impl Iterator<Item = &mut Secret>;
-}
-
-impl WithSecrets for Connection {
-    fn owner(&self) -> String {
-        format!("connection/{}", self.name)
-    }
-
-    fn secrets_mut(&mut self) -> impl Iterator<Item = &mut Secret> {
-        Connection::secrets_mut(self)
-    }
-}
-
-impl WithSecrets for DataStore {
-    fn owner(&self) -> String {
-        format!("data-store/{}", self.name)
-    }
-
-    fn secrets_mut(&mut self) -> impl Iterator<Item = &mut Secret> {
-        self.secret_fields_mut()
-            .into_iter()
-            .filter_map(|(_, secret)| secret.as_mut())
-    }
-}
-
-/// Whose image a ciphertext is: a copied image does not decrypt on another record.
-fn image_owner(channel: &ChannelKey, guid: &str) -> String {
-    format!("record/{}/{}/{guid}", channel.connection, channel.channel)
-}
-
-impl SqliteStore {
-    /// Replaces each literal secret of `object` by what `crypt` makes of it; references
-    /// (`env:`, `file:`) are not secrets themselves.
-    fn crypt<T: WithSecrets>(&self, mut object: T, crypt: Crypt) -> Result<T, StoreError> {
-        let owner = object.owner();
-        for secret in object.secrets_mut() {
-            if let Secret::Literal(value) = secret {
-                *value = crypt(&self.key, value, &owner).map_err(StoreError::secret)?;
-            }
-        }
-        Ok(object)
-    }
-
-    fn seal_secrets<T: WithSecrets>(&self, object: &T) -> Result<T, StoreError> {
-        self.crypt(object.clone(), SecretKey::encrypt)
-    }
-
-    fn open_secrets<T: WithSecrets>(&self, object: T) -> Result<T, StoreError> {
-        self.crypt(object, SecretKey::decrypt)
-    }
-
-    /// The image as it is kept: a string, its JSON encrypted. It may hold create-only secrets
-    /// (a first password) and personal data.
-    fn seal_image(
-        &self,
-        channel: &ChannelKey,
-        guid: &str,
-        image: &Value,
-    ) -> Result<Value, StoreError> {
-        let sealed = self
-            .key
-            .encrypt(&image.to_string(), &image_owner(channel, guid))
-            .map_err(StoreError::secret)?;
-        Ok(Value::String(sealed))
-    }
-
-    fn open_image(
-        &self,
-        channel: &ChannelKey,
-        guid: &str,
-        image: Value,
-    ) -> Result<Value, StoreError> {
-        match image {
-            Value::String(sealed) => {
-                let text = self
-                    .key
-                    .decrypt(&sealed, &image_owner(channel, guid))
-                    .map_err(StoreError::secret)?;
-                serde_json::from_str(&text).map_err(|e| StoreError::corrupt("records", e))
-            }
-            // Images written before they were encrypted are plain JSON.
-            plain => Ok(plain),
-        }
-    }
-
-    fn open_records(
-        &self,
-        channel: &ChannelKey,
-        records: Vec<Record>,
-    ) -> Result<Vec<Record>, StoreError> {
-        records
-            .into_iter()
-            .map(|mut record| {
-                let image = record.applied_image.take();
-                record.applied_image = image
-                    .map(|image| self.open_image(channel, &record.guid, image))
-                    .transpose()?;
-                Ok(record)
-            })
-            .collect()
     }
 }
 
@@ -426,13 +316,15 @@ impl SqliteStore {
 
     async fn data_store(&self, name: &str) -> Result<Option<DataStore>, StoreError> {
         let query = sqlx::query("SELECT config FROM data_stores WHERE name = ?").bind(name);
-        let found = self.fetch(query, "reading a data store", config_from_row);
-        found.await?.pop().map(|d| self.open_secrets(d)).transpose()
+        Ok(self
+            .fetch(query, "reading a data store", config_from_row)
+            .await?
+            .pop())
     }
 
-    /// Saves `config`, kept as JSON with its secrets encrypted, as the configuration object
-    /// `name` of `table`, unless the one `stored` there is the same (compared in clear).
-    async fn save_config<T: serde::Serialize + PartialEq + WithSecrets>(
+    /// Saves `config`, kept as JSON, as the configuration object `name` of `table`, unless
+    /// the one `stored` there is the same.
+    async fn save_config<T: serde::Serialize + PartialEq>(
         &self,
         table: &'static str,
         stored: Option<T>,
@@ -443,7 +335,7 @@ impl SqliteStore {
         if saved == Saved::Unchanged {
             return Ok(saved);
         }
-        let config = serde_json::to_string(&self.seal_secrets(config)?)
+        let config = serde_json::to_string(config)
             .map_err(|e| StoreError::backend("encoding the configuration", e))?;
         // Only constant table names are formatted in.
         let sql = format!(
@@ -466,8 +358,8 @@ impl ConfigurationStore for SqliteStore {
 
     async fn data_stores(&self) -> Result<Vec<DataStore>, StoreError> {
         let query = sqlx::query("SELECT config FROM data_stores ORDER BY name");
-        let stored = self.fetch(query, "reading data stores", config_from_row);
-        stored.await?.into_iter().map(|d| self.open_secrets(d)).collect()
+        self.fetch(query, "reading data stores", config_from_row)
+            .await
     }
 
     async fn save_connection(&self, connection: &Connection) -> Result<Saved, StoreError> {
@@ -478,14 +370,16 @@ impl ConfigurationStore for SqliteStore {
 
     async fn connections(&self) -> Result<Vec<Connection>, StoreError> {
         let query = sqlx::query("SELECT config FROM connections ORDER BY name");
-        let stored = self.fetch(query, "reading connections", config_from_row);
-        stored.await?.into_iter().map(|c| self.open_secrets(c)).collect()
+        self.fetch(query, "reading connections", config_from_row)
+            .await
     }
 
     async fn connection(&self, name: &str) -> Result<Option<Connection>, StoreError> {
         let query = sqlx::query("SELECT config FROM connections WHERE name = ?").bind(name);
-        let found = self.fetch(query, "reading a connection", config_from_row);
-        found.await?.pop().map(|c| self.open_secrets(c)).transpose()
+        Ok(self
+            .fetch(query, "reading a connection", config_from_row)
+            .await?
+            .pop())
     }
 
     async fn delete_connection(&self, name: &str) -> Result<bool, StoreError> {
@@ -518,10 +412,7 @@ impl RecordStore for SqliteStore {
             "SELECT * FROM records WHERE connection = ? AND channel = ? ORDER BY guid",
             channel,
         );
-        let stored = self
-            .fetch(query, "reading records", record_from_row)
-            .await?;
-        self.open_records(channel, stored)
+        self.fetch(query, "reading records", record_from_row).await
     }
 
     async fn record_heads(&self, channel: &ChannelKey) -> Result<Vec<Record>, StoreError> {
@@ -553,15 +444,10 @@ impl RecordStore for SqliteStore {
         }
         records.sort_by(|a, b| a.guid.cmp(&b.guid));
         records.dedup_by(|a, b| a.guid == b.guid);
-        self.open_records(channel, records)
+        Ok(records)
     }
 
     async fn save_record(&self, channel: &ChannelKey, record: &Record) -> Result<(), StoreError> {
-        let image = record
-            .applied_image
-            .as_ref()
-            .map(|image| self.seal_image(channel, &record.guid, image))
-            .transpose()?;
         let query = in_channel(
             "INSERT INTO records (connection, channel, guid, dn, user_name, target_id, source_fingerprint, applied_image, target_version, status, last_error, attempts, retry_after_ms, failed_fingerprint)
              VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)
@@ -578,7 +464,7 @@ impl RecordStore for SqliteStore {
         .bind(&record.user_name)
         .bind(&record.target_id)
         .bind(&record.source_fingerprint)
-        .bind(image.as_ref().map(image_text))
+        .bind(record.applied_image.as_ref().map(image_text))
         .bind(&record.target_version)
         .bind(record.status.as_str())
         .bind(&record.last_error)

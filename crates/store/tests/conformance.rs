@@ -3,17 +3,15 @@
 #![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
 
 use scimbridge_state::{ConfigurationStore, RecordStore};
-use scimbridge_store::{SecretKey, SqliteStore};
+use scimbridge_store::{Sealed, SecretKey, SqliteStore};
 
 #[tokio::test]
 async fn sqlite_store_passes_the_conformance_suite() {
     let dir = tempfile::tempdir().unwrap();
     let path = dir.path().join("state.db");
-    let store = SqliteStore::open(&path, SecretKey::from_bytes(&[1; 32]))
-        .await
-        .unwrap();
+    let store = open(&path, 1).await;
     scimbridge_testkit::store_conformance::run(&store).await;
-    store.close().await;
+    store.backend().close().await;
 
     // Literal secrets never reach the file in clear text.
     let bytes = std::fs::read(&path).unwrap();
@@ -24,16 +22,18 @@ async fn sqlite_store_passes_the_conformance_suite() {
     }
 
     // Data survives a reopen; a different key cannot read the secrets.
-    let reopened = SqliteStore::open(&path, SecretKey::from_bytes(&[1; 32]))
-        .await
-        .unwrap();
+    let reopened = open(&path, 1).await;
     scimbridge_testkit::store_conformance::check_persisted(&reopened).await;
-    let wrong_key = SqliteStore::open(&path, SecretKey::from_bytes(&[2; 32]))
-        .await
-        .unwrap();
+    let wrong_key = open(&path, 2).await;
     let err = wrong_key.connections().await.unwrap_err().to_string();
     assert!(err.contains("does not decrypt"), "{err}");
     let employees = scimbridge_model::ChannelKey::new("Slack", "employees");
     let err = wrong_key.records(&employees).await.unwrap_err().to_string();
     assert!(err.contains("does not decrypt"), "{err}");
+}
+
+/// The store as the product opens it: SQLite behind the encryption layer.
+async fn open(path: &std::path::Path, key: u8) -> Sealed<SqliteStore> {
+    let backend = SqliteStore::open(path).await.unwrap();
+    Sealed::new(backend, SecretKey::from_bytes(&[key; 32]))
 }
