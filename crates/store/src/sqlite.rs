@@ -105,7 +105,7 @@ fn in_channel(sql: &'static str, channel: &ChannelKey) -> Statement {
 }
 
 /// `sql` (about one channel) narrowed to these GUIDs, at most [`GUID_CHUNK`] of them.
-fn for_guids(sql: &str, channel: &ChannelKey, guids: &[String]) -> Statement {
+fn for_guids(sql: &'static str, channel: &ChannelKey, guids: &[String]) -> Statement {
     let placeholders = vec!["?"; guids.len()].join(", ");
     // Only placeholders are formatted in; the GUIDs are bound.
     let sql = format!("{sql} AND guid IN ({placeholders})");
