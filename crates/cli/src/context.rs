@@ -3,9 +3,9 @@
 use std::path::Path;
 
 use anyhow::{Context, Result, anyhow};
-use scimbridge_engine::state::Store;
+use scimbridge_engine::state::ConfigurationStore;
 use scimbridge_model::{AuditEvent, Connection, DataStore};
-use scimbridge_store::{SecretKey, SqliteStore};
+use scimbridge_store::{Sealed, SecretKey, SqliteStore};
 
 pub const STATE_DB: &str = "state.db";
 pub const SECRET_KEY_FILE: &str = "secret.key";
@@ -100,7 +100,7 @@ fn warn_if_open_to_others(path: &Path) {
 fn warn_if_open_to_others(_path: &Path) {}
 
 pub struct DataDir {
-    pub store: SqliteStore,
+    pub store: Sealed<SqliteStore>,
     pub path: std::path::PathBuf,
 }
 
@@ -119,7 +119,7 @@ impl DataDir {
             warn_if_open_to_others(path);
         }
         let key = SecretKey::load_or_create(&path.join(SECRET_KEY_FILE))?;
-        let store = SqliteStore::open(&path.join(STATE_DB), key).await?;
+        let store = Sealed::new(SqliteStore::open(&path.join(STATE_DB)).await?, key);
         Ok(DataDir {
             store,
             path: path.to_path_buf(),

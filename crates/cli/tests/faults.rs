@@ -11,9 +11,9 @@ use std::collections::BTreeSet;
 use std::path::Path;
 
 use common::*;
-use scimbridge_engine::state::Store;
+use scimbridge_engine::state::JournalStore;
 use scimbridge_model::{ChannelKey, JournalEntry};
-use scimbridge_store::{SecretKey, SqliteStore};
+use scimbridge_store::{Sealed, SecretKey, SqliteStore};
 use scimbridge_testkit::faults::FaultProxy;
 use serde_json::json;
 
@@ -111,17 +111,17 @@ impl Setup {
     }
 
     /// Opens the state store as the binary does, to set up what a crash leaves behind.
-    fn with_store<T>(&self, work: impl AsyncFnOnce(&SqliteStore) -> T) -> T {
+    fn with_store<T>(&self, work: impl AsyncFnOnce(&Sealed<SqliteStore>) -> T) -> T {
         let runtime = tokio::runtime::Builder::new_current_thread()
             .enable_all()
             .build()
             .unwrap();
         runtime.block_on(async {
             let key = SecretKey::load_or_create(&self.data.join("secret.key")).unwrap();
-            let store = SqliteStore::open(&self.data.join("state.db"), key)
+            let backend = SqliteStore::open(&self.data.join("state.db"))
                 .await
                 .unwrap();
-            work(&store).await
+            work(&Sealed::new(backend, key)).await
         })
     }
 

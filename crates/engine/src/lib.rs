@@ -2,8 +2,8 @@
 //!
 //! `detect`, `map` and `plan` are pure: no I/O and no clock, so they are tested with fixtures in
 //! and plan text out. `source` only reads the data store, `apply` is the only stage that writes to
-//! the target, and `state` defines the [`state::Store`] every backend implements. `cycle` wires
-//! one cycle of one channel together, stage by stage.
+//! the target, and `state` (the `scimbridge-state` crate) defines the [`state::Store`] every
+//! backend implements. `cycle` wires one cycle of one channel together, stage by stage.
 
 pub mod apply;
 pub mod audit;
@@ -15,7 +15,9 @@ pub mod map;
 pub mod plan;
 pub mod secret;
 pub mod source;
-pub mod state;
+
+/// The state store interface lives in its own crate, so that backends need not build the engine.
+pub use scimbridge_state as state;
 
 pub use cycle::{
     ChannelPlan, CycleError, CycleReport, NoProgress, Progress, plan_channel, run_cycle,

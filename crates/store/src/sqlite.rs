@@ -1,30 +1,45 @@
 //! The embedded SQLite state store (WAL, migrations).
+//!
+//! It keeps what it is given: literal secrets and images are encrypted by [`crate::Sealed`]
+//! in front of it, which the product always puts there.
 
 use std::path::Path;
 use std::str::FromStr;
 use std::time::Duration;
 
 use async_trait::async_trait;
-use scimbridge_engine::state::{
-    AdminAccount, ApiToken, CycleRecord, RecordCounts, Saved, Store, StoreError,
-};
 use scimbridge_model::{
     AuditEvent, ChannelKey, Connection, CycleSummary, DataStore, GroupRecord, HeldOperation,
-    JournalEntry, Record, RecordStatus, Secret, SyncState,
+    JournalEntry, Record, RecordStatus, SyncState,
 };
-use sqlx::Row;
+use scimbridge_state::{
+    AdminAccount, AdminStore, ApiToken, AuditStore, ConfigurationStore, CycleRecord,
+    HeldOperationStore, HistoryStore, JournalStore, RecordCounts, RecordStore, Saved, StoreError,
+};
+use serde_json::Value;
+use sqlx::query::Query;
 use sqlx::sqlite::{
-    SqliteConnectOptions, SqliteJournalMode, SqlitePool, SqlitePoolOptions, SqliteRow,
-    SqliteSynchronous,
+    SqliteArguments, SqliteConnectOptions, SqliteJournalMode, SqlitePool, SqlitePoolOptions,
+    SqliteQueryResult, SqliteRow, SqliteSynchronous,
 };
-
-use crate::secrets::SecretKey;
+use sqlx::{AssertSqlSafe, Row, Sqlite, SqliteConnection};
 
 static MIGRATOR: sqlx::migrate::Migrator = sqlx::migrate!("./migrations/sqlite");
 
+/// SQLite limits the number of bound parameters: lists of GUIDs go in chunks of this many.
+const GUID_CHUNK: usize = 500;
+
+/// The tables of what a channel knows of its users and groups, which go with the channel.
+const CHANNEL_STATE: [&str; 5] = [
+    "records",
+    "group_records",
+    "sync_states",
+    "held_operations",
+    "operation_journal",
+];
+
 pub struct SqliteStore {
     pool: SqlitePool,
-    key: SecretKey,
 }
 
 /// Creates the database file, when missing, readable by its owner only: it holds the
@@ -45,21 +60,18 @@ fn create_owner_only(path: &Path) -> std::io::Result<()> {
     }
 }
 
-fn backend(error: impl std::fmt::Display) -> StoreError {
-    StoreError::Backend(error.to_string())
-}
-
-fn corrupt(error: impl std::fmt::Display) -> StoreError {
-    StoreError::Corrupt(error.to_string())
+/// Names what the store was doing when SQLite failed.
+fn failed(context: &'static str) -> impl FnOnce(sqlx::Error) -> StoreError {
+    move |error| StoreError::backend(context, error)
 }
 
 impl SqliteStore {
     /// Opens (creating when missing) the database file and brings its schema up to date.
-    pub async fn open(path: &Path, key: SecretKey) -> Result<SqliteStore, StoreError> {
+    pub async fn open(path: &Path) -> Result<SqliteStore, StoreError> {
         create_owner_only(path)
-            .map_err(|e| StoreError::Backend(format!("cannot create {}: {e}", path.display())))?;
+            .map_err(|e| StoreError::backend(format!("cannot create {}", path.display()), e))?;
         let options = SqliteConnectOptions::from_str("sqlite:")
-            .map_err(backend)?
+            .map_err(failed("opening"))?
             .filename(path)
             .create_if_missing(true)
             .journal_mode(SqliteJournalMode::Wal)
@@ -70,341 +82,347 @@ impl SqliteStore {
             .max_connections(4)
             .connect_with(options)
             .await
-            .map_err(|e| StoreError::Backend(format!("cannot open {}: {e}", path.display())))?;
+            .map_err(|e| StoreError::backend(format!("cannot open {}", path.display()), e))?;
         MIGRATOR
             .run(&pool)
             .await
-            .map_err(|e| StoreError::Backend(format!("migration failed: {e}")))?;
-        Ok(SqliteStore { pool, key })
+            .map_err(|e| StoreError::backend("migration failed", e))?;
+        Ok(SqliteStore { pool })
     }
 
     pub async fn close(&self) {
         self.pool.close().await;
     }
+}
 
-    /// Encrypts (or decrypts) every literal secret in place, bound to its owner's name so that
-    /// a value cannot be moved to another connection or data store.
-    fn seal<'a>(
-        &self,
-        owner: &str,
-        secrets: impl Iterator<Item = &'a mut Secret>,
-        encrypt: bool,
-    ) -> Result<(), StoreError> {
-        for secret in secrets {
-            if let Secret::Literal(value) = secret {
-                let sealed = if encrypt {
-                    self.key.encrypt(value, owner)
-                } else {
-                    self.key.decrypt(value, owner)
-                }
-                .map_err(|e| StoreError::Secret(e.to_string()))?;
-                *value = sealed;
-            }
+type Statement = Query<'static, Sqlite, SqliteArguments>;
+
+/// A statement whose first two parameters are the channel's connection and name.
+fn in_channel(sql: &'static str, channel: &ChannelKey) -> Statement {
+    sqlx::query(sql)
+        .bind(&channel.connection)
+        .bind(&channel.channel)
+}
+
+/// `sql` (about one channel) narrowed to these GUIDs, at most [`GUID_CHUNK`] of them.
+fn for_guids(sql: &'static str, channel: &ChannelKey, guids: &[String]) -> Statement {
+    let placeholders = vec!["?"; guids.len()].join(", ");
+    // Only placeholders are formatted in; the GUIDs are bound.
+    let sql = format!("{sql} AND guid IN ({placeholders})");
+    let mut query = sqlx::query(AssertSqlSafe(sql))
+        .bind(&channel.connection)
+        .bind(&channel.channel);
+    for guid in guids {
+        query = query.bind(guid);
+    }
+    query
+}
+
+/// Deletes a channel's state from every table of [`CHANNEL_STATE`]; `filter` picks the rows,
+/// with `keys` bound to its parameters.
+async fn delete_channel_state(
+    connection: &mut SqliteConnection,
+    filter: &'static str,
+    keys: &[&str],
+) -> Result<(), sqlx::Error> {
+    for table in CHANNEL_STATE {
+        // Only constant table names and filters are formatted in.
+        let mut query = sqlx::query(AssertSqlSafe(format!("DELETE FROM {table} WHERE {filter}")));
+        for key in keys {
+            query = query.bind(*key);
         }
-        Ok(())
+        query.execute(&mut *connection).await?;
     }
-
-    fn encrypt_secrets(&self, connection: &Connection) -> Result<Connection, StoreError> {
-        let mut stored = connection.clone();
-        let owner = format!("connection/{}", connection.name);
-        self.seal(&owner, stored.secrets_mut(), true)?;
-        Ok(stored)
-    }
-
-    fn decrypt_secrets(&self, mut connection: Connection) -> Result<Connection, StoreError> {
-        let owner = format!("connection/{}", connection.name);
-        self.seal(&owner, connection.secrets_mut(), false)?;
-        Ok(connection)
-    }
-
-    /// The bind password is encrypted like connection secrets, bound to the data store's name.
-    fn encrypt_data_store(&self, data_store: &DataStore) -> Result<DataStore, StoreError> {
-        let mut stored = data_store.clone();
-        let owner = format!("data-store/{}", data_store.name);
-        let secrets = stored.secret_fields_mut().into_iter();
-        self.seal(&owner, secrets.filter_map(|(_, s)| s.as_mut()), true)?;
-        Ok(stored)
-    }
-
-    fn decrypt_data_store(&self, mut data_store: DataStore) -> Result<DataStore, StoreError> {
-        let owner = format!("data-store/{}", data_store.name);
-        let secrets = data_store.secret_fields_mut().into_iter();
-        self.seal(&owner, secrets.filter_map(|(_, s)| s.as_mut()), false)?;
-        Ok(data_store)
-    }
-
-    fn data_store_from_row(&self, row: &SqliteRow) -> Result<DataStore, StoreError> {
-        let text: String = row.try_get("config").map_err(corrupt)?;
-        let data_store: DataStore = serde_json::from_str(&text).map_err(corrupt)?;
-        self.decrypt_data_store(data_store)
-    }
-
-    fn connection_from_row(&self, row: &SqliteRow) -> Result<Connection, StoreError> {
-        let text: String = row.try_get("config").map_err(corrupt)?;
-        let connection: Connection = serde_json::from_str(&text).map_err(corrupt)?;
-        self.decrypt_secrets(connection)
-    }
-}
-
-/// Whose image a ciphertext is: a copied image does not decrypt on another record.
-fn image_owner(channel: &ChannelKey, guid: &str) -> String {
-    format!("record/{}/{}/{guid}", channel.connection, channel.channel)
-}
-
-fn record_from_row(
-    row: &SqliteRow,
-    channel: &ChannelKey,
-    key: &SecretKey,
-) -> Result<Record, StoreError> {
-    let status: String = row.try_get("status").map_err(corrupt)?;
-    let guid: String = row.try_get("guid").map_err(corrupt)?;
-    let applied_image: Option<String> = row.try_get("applied_image").map_err(corrupt)?;
-    // Images written before they were encrypted are plain JSON.
-    let applied_image = match applied_image {
-        Some(text) if text.starts_with('{') => Some(text),
-        Some(sealed) => Some(
-            key.decrypt(&sealed, &image_owner(channel, &guid))
-                .map_err(|e| StoreError::Secret(e.to_string()))?,
-        ),
-        None => None,
-    };
-    let attempts: i64 = row.try_get("attempts").map_err(corrupt)?;
-    Ok(Record {
-        guid,
-        dn: row.try_get("dn").map_err(corrupt)?,
-        user_name: row.try_get("user_name").map_err(corrupt)?,
-        target_id: row.try_get("target_id").map_err(corrupt)?,
-        source_fingerprint: row.try_get("source_fingerprint").map_err(corrupt)?,
-        applied_image: applied_image
-            .map(|t| serde_json::from_str(&t))
-            .transpose()
-            .map_err(corrupt)?,
-        target_version: row.try_get("target_version").map_err(corrupt)?,
-        status: RecordStatus::parse(&status)
-            .ok_or_else(|| corrupt(format!("unknown record status {status}")))?,
-        last_error: row.try_get("last_error").map_err(corrupt)?,
-        attempts: u32::try_from(attempts).unwrap_or(u32::MAX),
-        retry_after_ms: row.try_get("retry_after_ms").map_err(corrupt)?,
-        failed_fingerprint: row.try_get("failed_fingerprint").map_err(corrupt)?,
-    })
-}
-
-/// Inserts or replaces one record, on the pool or inside a transaction. The image is
-/// encrypted: it may hold create-only secrets (a first password) and personal data.
-async fn upsert_record<'e>(
-    executor: impl sqlx::SqliteExecutor<'e>,
-    channel: &ChannelKey,
-    record: &Record,
-    key: &SecretKey,
-) -> Result<(), StoreError> {
-    let image = record
-        .applied_image
-        .as_ref()
-        .map(|i| key.encrypt(&i.to_string(), &image_owner(channel, &record.guid)))
-        .transpose()
-        .map_err(|e| StoreError::Secret(e.to_string()))?;
-    sqlx::query(
-        "INSERT INTO records (connection, channel, guid, dn, user_name, target_id, source_fingerprint, applied_image, target_version, status, last_error, attempts, retry_after_ms, failed_fingerprint)
-         VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)
-         ON CONFLICT (connection, channel, guid) DO UPDATE SET
-           dn = excluded.dn, user_name = excluded.user_name, target_id = excluded.target_id,
-           source_fingerprint = excluded.source_fingerprint, applied_image = excluded.applied_image,
-           target_version = excluded.target_version,
-           status = excluded.status, last_error = excluded.last_error, attempts = excluded.attempts,
-           retry_after_ms = excluded.retry_after_ms, failed_fingerprint = excluded.failed_fingerprint",
-    )
-    .bind(&channel.connection)
-    .bind(&channel.channel)
-    .bind(&record.guid)
-    .bind(&record.dn)
-    .bind(&record.user_name)
-    .bind(&record.target_id)
-    .bind(&record.source_fingerprint)
-    .bind(image)
-    .bind(&record.target_version)
-    .bind(record.status.as_str())
-    .bind(&record.last_error)
-    .bind(i64::from(record.attempts))
-    .bind(record.retry_after_ms)
-    .bind(&record.failed_fingerprint)
-    .execute(executor)
-    .await
-    .map_err(backend)?;
     Ok(())
 }
 
+/// The columns of one row of a table; a column that does not decode is corrupt data there.
+struct Columns<'r> {
+    row: &'r SqliteRow,
+    table: &'static str,
+}
+
+impl<'r> Columns<'r> {
+    fn of(row: &'r SqliteRow, table: &'static str) -> Columns<'r> {
+        Columns { row, table }
+    }
+
+    fn get<T>(&self, name: &str) -> Result<T, StoreError>
+    where
+        T: for<'a> sqlx::Decode<'a, Sqlite> + sqlx::Type<Sqlite>,
+    {
+        self.row
+            .try_get(name)
+            .map_err(|e| StoreError::corrupt(self.table, e))
+    }
+
+    fn json<T: serde::de::DeserializeOwned>(&self, name: &str) -> Result<T, StoreError> {
+        let text: String = self.get(name)?;
+        serde_json::from_str(&text).map_err(|e| StoreError::corrupt(self.table, e))
+    }
+
+    fn status(&self) -> Result<RecordStatus, StoreError> {
+        let status: String = self.get("status")?;
+        RecordStatus::parse(&status).ok_or_else(|| {
+            StoreError::corrupt(self.table, format!("unknown record status {status}"))
+        })
+    }
+
+    fn attempts(&self) -> Result<u32, StoreError> {
+        let attempts: i64 = self.get("attempts")?;
+        Ok(u32::try_from(attempts).unwrap_or(u32::MAX))
+    }
+
+    fn flag(&self, name: &str) -> Result<bool, StoreError> {
+        Ok(self.get::<i64>(name)? != 0)
+    }
+}
+
+/// A `$type` read from `$columns`: each field before the `;` from the column of its name, each
+/// after it as given.
+macro_rules! from_columns {
+    ($columns:ident => $type:ident {
+        $($field:ident),* $(,)? $(; $($other:ident: $value:expr),* $(,)?)?
+    }) => {
+        $type {
+            $($field: $columns.get(stringify!($field))?,)*
+            $($($other: $value,)*)?
+        }
+    };
+}
+
+/// An image is kept as text. A sealed image is a string, kept as it is (`enc:v1:…`); an object
+/// is kept as JSON, as images were before they were encrypted.
+fn image_text(image: &Value) -> String {
+    match image {
+        Value::String(sealed) => sealed.clone(),
+        object => object.to_string(),
+    }
+}
+
+fn image_from_text(text: String) -> Result<Value, StoreError> {
+    if text.starts_with('{') {
+        serde_json::from_str(&text).map_err(|e| StoreError::corrupt("records", e))
+    } else {
+        Ok(Value::String(text))
+    }
+}
+
+fn record_from_row(row: &SqliteRow) -> Result<Record, StoreError> {
+    let columns = Columns::of(row, "records");
+    let image: Option<String> = columns.get("applied_image")?;
+    Ok(from_columns!(columns => Record {
+        guid, dn, user_name, target_id, source_fingerprint, target_version, last_error,
+        retry_after_ms, failed_fingerprint;
+        applied_image: image.map(image_from_text).transpose()?,
+        status: columns.status()?,
+        attempts: columns.attempts()?,
+    }))
+}
+
 fn group_record_from_row(row: &SqliteRow) -> Result<GroupRecord, StoreError> {
-    let status: String = row.try_get("status").map_err(corrupt)?;
-    let members: String = row.try_get("members").map_err(corrupt)?;
-    let attempts: i64 = row.try_get("attempts").map_err(corrupt)?;
-    Ok(GroupRecord {
-        guid: row.try_get("guid").map_err(corrupt)?,
-        dn: row.try_get("dn").map_err(corrupt)?,
-        display_name: row.try_get("display_name").map_err(corrupt)?,
-        target_id: row.try_get("target_id").map_err(corrupt)?,
-        members: serde_json::from_str(&members).map_err(corrupt)?,
-        status: RecordStatus::parse(&status)
-            .ok_or_else(|| corrupt(format!("unknown group record status {status}")))?,
-        last_error: row.try_get("last_error").map_err(corrupt)?,
-        attempts: u32::try_from(attempts).unwrap_or(u32::MAX),
-    })
+    let columns = Columns::of(row, "group_records");
+    Ok(from_columns!(columns => GroupRecord {
+        guid, dn, display_name, target_id, last_error;
+        members: columns.json("members")?,
+        status: columns.status()?,
+        attempts: columns.attempts()?,
+    }))
+}
+
+fn sync_state_from_row(row: &SqliteRow) -> Result<SyncState, StoreError> {
+    let columns = Columns::of(row, "sync_states");
+    Ok(from_columns!(columns => SyncState {
+        mechanism, cursor, settings_fingerprint, last_full_read_ms
+    }))
+}
+
+fn held_operation_from_row(row: &SqliteRow) -> Result<HeldOperation, StoreError> {
+    let columns = Columns::of(row, "held_operations");
+    Ok(from_columns!(columns => HeldOperation {
+        guid, label, operation, reason, held_at_ms;
+        approved: columns.flag("approved")?,
+    }))
+}
+
+fn audit_event_from_row(row: &SqliteRow) -> Result<AuditEvent, StoreError> {
+    let columns = Columns::of(row, "audit_events");
+    Ok(from_columns!(columns => AuditEvent {
+        time_ms, cycle_id, connection, channel, event_type, source_id, dn, name, target_id,
+        cause;
+        success: columns.flag("success")?,
+    }))
+}
+
+fn journal_entry_from_row(row: &SqliteRow) -> Result<JournalEntry, StoreError> {
+    let columns = Columns::of(row, "operation_journal");
+    Ok(from_columns!(columns => JournalEntry {
+        guid, dn, label, operation, cycle_id, sent_at_ms
+    }))
+}
+
+fn admin_account_from_row(row: &SqliteRow) -> Result<AdminAccount, StoreError> {
+    let columns = Columns::of(row, "admin_account");
+    Ok(from_columns!(columns => AdminAccount { username, password_hash }))
+}
+
+fn api_token_from_row(row: &SqliteRow) -> Result<ApiToken, StoreError> {
+    let columns = Columns::of(row, "api_tokens");
+    Ok(from_columns!(columns => ApiToken { name, token_hash, created_at_ms }))
 }
 
 fn cycle_from_row(row: &SqliteRow) -> Result<CycleRecord, StoreError> {
-    let summary: Option<String> = row.try_get("summary").map_err(corrupt)?;
-    Ok(CycleRecord {
-        id: row.try_get("id").map_err(corrupt)?,
+    let columns = Columns::of(row, "cycles");
+    let summary: Option<String> = columns.get("summary")?;
+    let summary = summary.map(|s| serde_json::from_str(&s)).transpose();
+    Ok(from_columns!(columns => CycleRecord {
+        id, started_at_ms, finished_at_ms, error;
         channel: ChannelKey::new(
-            row.try_get::<String, _>("connection").map_err(corrupt)?,
-            row.try_get::<String, _>("channel").map_err(corrupt)?,
+            columns.get::<String>("connection")?,
+            columns.get::<String>("channel")?,
         ),
-        started_at_ms: row.try_get("started_at_ms").map_err(corrupt)?,
-        finished_at_ms: row.try_get("finished_at_ms").map_err(corrupt)?,
         summary: summary
-            .map(|s| serde_json::from_str(&s))
-            .transpose()
-            .map_err(corrupt)?
+            .map_err(|e| StoreError::corrupt("cycles", e))?
             .unwrap_or_default(),
-        error: row.try_get("error").map_err(corrupt)?,
-    })
+    }))
+}
+
+/// A config column as the configuration object it holds.
+fn config_from_row<T: serde::de::DeserializeOwned>(row: &SqliteRow) -> Result<T, StoreError> {
+    Columns::of(row, "configuration").json("config")
+}
+
+impl SqliteStore {
+    /// Runs `query`; `context` says what for when it fails.
+    async fn run(
+        &self,
+        query: Statement,
+        context: &'static str,
+    ) -> Result<SqliteQueryResult, StoreError> {
+        query.execute(&self.pool).await.map_err(failed(context))
+    }
+
+    /// Runs `query` and reads each row it returns with `read`. A query by key returns one row
+    /// at the most: its callers `pop()` it.
+    async fn fetch<T>(
+        &self,
+        query: Statement,
+        context: &'static str,
+        read: fn(&SqliteRow) -> Result<T, StoreError>,
+    ) -> Result<Vec<T>, StoreError> {
+        let rows = query.fetch_all(&self.pool).await.map_err(failed(context))?;
+        rows.iter().map(read).collect()
+    }
+
+    async fn data_store(&self, name: &str) -> Result<Option<DataStore>, StoreError> {
+        let query = sqlx::query("SELECT config FROM data_stores WHERE name = ?").bind(name);
+        Ok(self
+            .fetch(query, "reading a data store", config_from_row)
+            .await?
+            .pop())
+    }
+
+    /// Saves `config`, kept as JSON, as the configuration object `name` of `table`, unless
+    /// the one `stored` there is the same.
+    async fn save_config<T: serde::Serialize + PartialEq>(
+        &self,
+        table: &'static str,
+        stored: Option<T>,
+        name: &str,
+        config: &T,
+    ) -> Result<Saved, StoreError> {
+        let saved = Saved::compare(stored.as_ref(), config);
+        if saved == Saved::Unchanged {
+            return Ok(saved);
+        }
+        let config = serde_json::to_string(config)
+            .map_err(|e| StoreError::backend("encoding the configuration", e))?;
+        // Only constant table names are formatted in.
+        let sql = format!(
+            "INSERT INTO {table} (name, config) VALUES (?, ?) \
+             ON CONFLICT (name) DO UPDATE SET config = excluded.config"
+        );
+        let query = sqlx::query(AssertSqlSafe(sql)).bind(name).bind(config);
+        self.run(query, "saving the configuration").await?;
+        Ok(saved)
+    }
 }
 
 #[async_trait]
-impl Store for SqliteStore {
+impl ConfigurationStore for SqliteStore {
     async fn save_data_store(&self, data_store: &DataStore) -> Result<Saved, StoreError> {
-        let existing = sqlx::query("SELECT config FROM data_stores WHERE name = ?")
-            .bind(&data_store.name)
-            .fetch_optional(&self.pool)
+        let stored = self.data_store(&data_store.name).await?;
+        self.save_config("data_stores", stored, &data_store.name, data_store)
             .await
-            .map_err(backend)?;
-        let saved = match existing {
-            None => Saved::Created,
-            Some(row) => {
-                if &self.data_store_from_row(&row)? == data_store {
-                    return Ok(Saved::Unchanged);
-                }
-                Saved::Updated
-            }
-        };
-        let config =
-            serde_json::to_string(&self.encrypt_data_store(data_store)?).map_err(backend)?;
-        sqlx::query("INSERT INTO data_stores (name, config) VALUES (?, ?) ON CONFLICT (name) DO UPDATE SET config = excluded.config")
-            .bind(&data_store.name)
-            .bind(config)
-            .execute(&self.pool)
-            .await
-            .map_err(backend)?;
-        Ok(saved)
     }
 
     async fn data_stores(&self) -> Result<Vec<DataStore>, StoreError> {
-        let rows = sqlx::query("SELECT config FROM data_stores ORDER BY name")
-            .fetch_all(&self.pool)
+        let query = sqlx::query("SELECT config FROM data_stores ORDER BY name");
+        self.fetch(query, "reading data stores", config_from_row)
             .await
-            .map_err(backend)?;
-        rows.iter()
-            .map(|row| self.data_store_from_row(row))
-            .collect()
     }
 
     async fn save_connection(&self, connection: &Connection) -> Result<Saved, StoreError> {
-        let saved = match self.connection(&connection.name).await? {
-            None => Saved::Created,
-            Some(stored) if &stored == connection => return Ok(Saved::Unchanged),
-            Some(_) => Saved::Updated,
-        };
-        let config = serde_json::to_string(&self.encrypt_secrets(connection)?).map_err(backend)?;
-        sqlx::query("INSERT INTO connections (name, config) VALUES (?, ?) ON CONFLICT (name) DO UPDATE SET config = excluded.config")
-            .bind(&connection.name)
-            .bind(config)
-            .execute(&self.pool)
+        let stored = self.connection(&connection.name).await?;
+        self.save_config("connections", stored, &connection.name, connection)
             .await
-            .map_err(backend)?;
-        Ok(saved)
     }
 
     async fn connections(&self) -> Result<Vec<Connection>, StoreError> {
-        let rows = sqlx::query("SELECT config FROM connections ORDER BY name")
-            .fetch_all(&self.pool)
+        let query = sqlx::query("SELECT config FROM connections ORDER BY name");
+        self.fetch(query, "reading connections", config_from_row)
             .await
-            .map_err(backend)?;
-        rows.iter()
-            .map(|row| self.connection_from_row(row))
-            .collect()
     }
 
     async fn connection(&self, name: &str) -> Result<Option<Connection>, StoreError> {
-        let row = sqlx::query("SELECT config FROM connections WHERE name = ?")
-            .bind(name)
-            .fetch_optional(&self.pool)
-            .await
-            .map_err(backend)?;
-        row.map(|row| self.connection_from_row(&row)).transpose()
+        let query = sqlx::query("SELECT config FROM connections WHERE name = ?").bind(name);
+        Ok(self
+            .fetch(query, "reading a connection", config_from_row)
+            .await?
+            .pop())
     }
 
     async fn delete_connection(&self, name: &str) -> Result<bool, StoreError> {
+        const CONTEXT: &str = "deleting a connection";
         // One transaction: a connection is gone with all its state, or not at all.
-        let mut transaction = self.pool.begin().await.map_err(backend)?;
-        for table in [
-            "records",
-            "group_records",
-            "sync_states",
-            "held_operations",
-            "operation_journal",
-        ] {
-            sqlx::query(sqlx::AssertSqlSafe(format!(
-                "DELETE FROM {table} WHERE connection = ?"
-            )))
-            .bind(name)
-            .execute(&mut *transaction)
+        let mut transaction = self.pool.begin().await.map_err(failed(CONTEXT))?;
+        delete_channel_state(&mut transaction, "connection = ?", &[name])
             .await
-            .map_err(backend)?;
-        }
+            .map_err(failed(CONTEXT))?;
         let done = sqlx::query("DELETE FROM connections WHERE name = ?")
             .bind(name)
             .execute(&mut *transaction)
             .await
-            .map_err(backend)?;
-        transaction.commit().await.map_err(backend)?;
+            .map_err(failed(CONTEXT))?;
+        transaction.commit().await.map_err(failed(CONTEXT))?;
         Ok(done.rows_affected() > 0)
     }
 
     async fn delete_data_store(&self, name: &str) -> Result<bool, StoreError> {
-        let done = sqlx::query("DELETE FROM data_stores WHERE name = ?")
-            .bind(name)
-            .execute(&self.pool)
-            .await
-            .map_err(backend)?;
+        let query = sqlx::query("DELETE FROM data_stores WHERE name = ?").bind(name);
+        let done = self.run(query, "deleting a data store").await?;
         Ok(done.rows_affected() > 0)
     }
+}
 
+#[async_trait]
+impl RecordStore for SqliteStore {
     async fn records(&self, channel: &ChannelKey) -> Result<Vec<Record>, StoreError> {
-        let rows =
-            sqlx::query("SELECT * FROM records WHERE connection = ? AND channel = ? ORDER BY guid")
-                .bind(&channel.connection)
-                .bind(&channel.channel)
-                .fetch_all(&self.pool)
-                .await
-                .map_err(backend)?;
-        rows.iter()
-            .map(|row| record_from_row(row, channel, &self.key))
-            .collect()
+        let query = in_channel(
+            "SELECT * FROM records WHERE connection = ? AND channel = ? ORDER BY guid",
+            channel,
+        );
+        self.fetch(query, "reading records", record_from_row).await
     }
 
     async fn record_heads(&self, channel: &ChannelKey) -> Result<Vec<Record>, StoreError> {
-        let rows = sqlx::query(
+        let query = in_channel(
             "SELECT guid, dn, user_name, target_id, source_fingerprint, NULL AS applied_image, \
              target_version, status, last_error, attempts, retry_after_ms, failed_fingerprint \
              FROM records WHERE connection = ? AND channel = ? ORDER BY guid",
-        )
-        .bind(&channel.connection)
-        .bind(&channel.channel)
-        .fetch_all(&self.pool)
-        .await
-        .map_err(backend)?;
-        rows.iter()
-            .map(|row| record_from_row(row, channel, &self.key))
-            .collect()
+            channel,
+        );
+        self.fetch(query, "reading records", record_from_row).await
     }
 
     async fn records_by_guid(
@@ -413,23 +431,16 @@ impl Store for SqliteStore {
         guids: &[String],
     ) -> Result<Vec<Record>, StoreError> {
         let mut records = Vec::with_capacity(guids.len());
-        // SQLite limits the number of bound parameters: ask in chunks.
-        for chunk in guids.chunks(500) {
-            let placeholders = vec!["?"; chunk.len()].join(", ");
-            let sql = format!(
-                "SELECT * FROM records WHERE connection = ? AND channel = ? AND guid IN ({placeholders})"
+        for chunk in guids.chunks(GUID_CHUNK) {
+            let query = for_guids(
+                "SELECT * FROM records WHERE connection = ? AND channel = ?",
+                channel,
+                chunk,
             );
-            // Only placeholders are formatted in; the GUIDs are bound.
-            let mut query = sqlx::query(sqlx::AssertSqlSafe(sql))
-                .bind(&channel.connection)
-                .bind(&channel.channel);
-            for guid in chunk {
-                query = query.bind(guid);
-            }
-            let rows = query.fetch_all(&self.pool).await.map_err(backend)?;
-            for row in &rows {
-                records.push(record_from_row(row, channel, &self.key)?);
-            }
+            records.extend(
+                self.fetch(query, "reading records", record_from_row)
+                    .await?,
+            );
         }
         records.sort_by(|a, b| a.guid.cmp(&b.guid));
         records.dedup_by(|a, b| a.guid == b.guid);
@@ -437,54 +448,73 @@ impl Store for SqliteStore {
     }
 
     async fn save_record(&self, channel: &ChannelKey, record: &Record) -> Result<(), StoreError> {
-        upsert_record(&self.pool, channel, record, &self.key).await
+        let query = in_channel(
+            "INSERT INTO records (connection, channel, guid, dn, user_name, target_id, source_fingerprint, applied_image, target_version, status, last_error, attempts, retry_after_ms, failed_fingerprint)
+             VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)
+             ON CONFLICT (connection, channel, guid) DO UPDATE SET
+               dn = excluded.dn, user_name = excluded.user_name, target_id = excluded.target_id,
+               source_fingerprint = excluded.source_fingerprint, applied_image = excluded.applied_image,
+               target_version = excluded.target_version,
+               status = excluded.status, last_error = excluded.last_error, attempts = excluded.attempts,
+               retry_after_ms = excluded.retry_after_ms, failed_fingerprint = excluded.failed_fingerprint",
+            channel,
+        )
+        .bind(&record.guid)
+        .bind(&record.dn)
+        .bind(&record.user_name)
+        .bind(&record.target_id)
+        .bind(&record.source_fingerprint)
+        .bind(record.applied_image.as_ref().map(image_text))
+        .bind(&record.target_version)
+        .bind(record.status.as_str())
+        .bind(&record.last_error)
+        .bind(i64::from(record.attempts))
+        .bind(record.retry_after_ms)
+        .bind(&record.failed_fingerprint);
+        self.run(query, "saving a record").await?;
+        Ok(())
     }
 
     async fn delete_record(&self, channel: &ChannelKey, guid: &str) -> Result<(), StoreError> {
-        sqlx::query("DELETE FROM records WHERE connection = ? AND channel = ? AND guid = ?")
-            .bind(&channel.connection)
-            .bind(&channel.channel)
-            .bind(guid)
-            .execute(&self.pool)
-            .await
-            .map_err(backend)?;
+        let query = in_channel(
+            "DELETE FROM records WHERE connection = ? AND channel = ? AND guid = ?",
+            channel,
+        );
+        self.run(query.bind(guid), "deleting a record").await?;
         Ok(())
     }
 
     async fn record_counts(&self, channel: &ChannelKey) -> Result<RecordCounts, StoreError> {
-        let row = sqlx::query(
+        let query = in_channel(
             "SELECT
                COALESCE(SUM(CASE WHEN target_id IS NOT NULL THEN 1 ELSE 0 END), 0) AS users,
                COALESCE(SUM(CASE WHEN status = 'failed' THEN 1 ELSE 0 END), 0) AS failed,
                COALESCE(SUM(CASE WHEN status = 'blocked' THEN 1 ELSE 0 END), 0) AS blocked
              FROM records WHERE connection = ? AND channel = ?",
-        )
-        .bind(&channel.connection)
-        .bind(&channel.channel)
-        .fetch_one(&self.pool)
-        .await
-        .map_err(backend)?;
-        let count = |name: &str| -> Result<u64, StoreError> {
-            let value: i64 = row.try_get(name).map_err(corrupt)?;
-            Ok(u64::try_from(value).unwrap_or(0))
-        };
-        Ok(RecordCounts {
-            users: count("users")?,
-            failed: count("failed")?,
-            blocked: count("blocked")?,
-        })
+            channel,
+        );
+        let counts = self.fetch(query, "counting records", |row| {
+            let columns = Columns::of(row, "records");
+            let count = |name: &str| -> Result<u64, StoreError> {
+                Ok(u64::try_from(columns.get::<i64>(name)?).unwrap_or(0))
+            };
+            Ok(RecordCounts {
+                users: count("users")?,
+                failed: count("failed")?,
+                blocked: count("blocked")?,
+            })
+        });
+        // An aggregate has exactly one row.
+        Ok(counts.await?.pop().unwrap_or_default())
     }
 
     async fn group_records(&self, channel: &ChannelKey) -> Result<Vec<GroupRecord>, StoreError> {
-        let rows = sqlx::query(
+        let query = in_channel(
             "SELECT * FROM group_records WHERE connection = ? AND channel = ? ORDER BY guid",
-        )
-        .bind(&channel.connection)
-        .bind(&channel.channel)
-        .fetch_all(&self.pool)
-        .await
-        .map_err(backend)?;
-        rows.iter().map(group_record_from_row).collect()
+            channel,
+        );
+        self.fetch(query, "reading group records", group_record_from_row)
+            .await
     }
 
     async fn save_group_record(
@@ -492,17 +522,17 @@ impl Store for SqliteStore {
         channel: &ChannelKey,
         record: &GroupRecord,
     ) -> Result<(), StoreError> {
-        let members = serde_json::to_string(&record.members).map_err(corrupt)?;
-        sqlx::query(
+        let members = serde_json::to_string(&record.members)
+            .map_err(|e| StoreError::corrupt("group_records", e))?;
+        let query = in_channel(
             "INSERT INTO group_records (connection, channel, guid, dn, display_name, target_id, members, status, last_error, attempts)
              VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)
              ON CONFLICT (connection, channel, guid) DO UPDATE SET
                dn = excluded.dn, display_name = excluded.display_name, target_id = excluded.target_id,
                members = excluded.members, status = excluded.status,
                last_error = excluded.last_error, attempts = excluded.attempts",
+            channel,
         )
-        .bind(&channel.connection)
-        .bind(&channel.channel)
         .bind(&record.guid)
         .bind(&record.dn)
         .bind(&record.display_name)
@@ -510,10 +540,8 @@ impl Store for SqliteStore {
         .bind(members)
         .bind(record.status.as_str())
         .bind(&record.last_error)
-        .bind(i64::from(record.attempts))
-        .execute(&self.pool)
-        .await
-        .map_err(backend)?;
+        .bind(i64::from(record.attempts));
+        self.run(query, "saving a group record").await?;
         Ok(())
     }
 
@@ -522,34 +550,24 @@ impl Store for SqliteStore {
         channel: &ChannelKey,
         guid: &str,
     ) -> Result<(), StoreError> {
-        sqlx::query("DELETE FROM group_records WHERE connection = ? AND channel = ? AND guid = ?")
-            .bind(&channel.connection)
-            .bind(&channel.channel)
-            .bind(guid)
-            .execute(&self.pool)
-            .await
-            .map_err(backend)?;
+        let query = in_channel(
+            "DELETE FROM group_records WHERE connection = ? AND channel = ? AND guid = ?",
+            channel,
+        );
+        self.run(query.bind(guid), "deleting a group record")
+            .await?;
         Ok(())
     }
 
     async fn sync_state(&self, channel: &ChannelKey) -> Result<Option<SyncState>, StoreError> {
-        let row = sqlx::query(
+        let query = in_channel(
             "SELECT mechanism, cursor, settings_fingerprint, last_full_read_ms FROM sync_states WHERE connection = ? AND channel = ?",
-        )
-        .bind(&channel.connection)
-        .bind(&channel.channel)
-        .fetch_optional(&self.pool)
-        .await
-        .map_err(backend)?;
-        row.map(|row| {
-            Ok(SyncState {
-                mechanism: row.try_get("mechanism").map_err(corrupt)?,
-                cursor: row.try_get("cursor").map_err(corrupt)?,
-                settings_fingerprint: row.try_get("settings_fingerprint").map_err(corrupt)?,
-                last_full_read_ms: row.try_get("last_full_read_ms").map_err(corrupt)?,
-            })
-        })
-        .transpose()
+            channel,
+        );
+        Ok(self
+            .fetch(query, "reading a sync state", sync_state_from_row)
+            .await?
+            .pop())
     }
 
     async fn save_sync_state(
@@ -557,59 +575,55 @@ impl Store for SqliteStore {
         channel: &ChannelKey,
         state: Option<&SyncState>,
     ) -> Result<(), StoreError> {
-        let Some(state) = state else {
-            sqlx::query("DELETE FROM sync_states WHERE connection = ? AND channel = ?")
-                .bind(&channel.connection)
-                .bind(&channel.channel)
-                .execute(&self.pool)
-                .await
-                .map_err(backend)?;
-            return Ok(());
+        let query = match state {
+            None => in_channel(
+                "DELETE FROM sync_states WHERE connection = ? AND channel = ?",
+                channel,
+            ),
+            Some(state) => in_channel(
+                "INSERT INTO sync_states (connection, channel, mechanism, cursor, settings_fingerprint, last_full_read_ms) \
+                 VALUES (?, ?, ?, ?, ?, ?) ON CONFLICT (connection, channel) DO UPDATE SET \
+                 mechanism = excluded.mechanism, cursor = excluded.cursor, \
+                 settings_fingerprint = excluded.settings_fingerprint, last_full_read_ms = excluded.last_full_read_ms",
+                channel,
+            )
+            .bind(&state.mechanism)
+            .bind(&state.cursor)
+            .bind(&state.settings_fingerprint)
+            .bind(state.last_full_read_ms),
         };
-        sqlx::query(
-            "INSERT INTO sync_states (connection, channel, mechanism, cursor, settings_fingerprint, last_full_read_ms) \
-             VALUES (?, ?, ?, ?, ?, ?) ON CONFLICT (connection, channel) DO UPDATE SET \
-             mechanism = excluded.mechanism, cursor = excluded.cursor, \
-             settings_fingerprint = excluded.settings_fingerprint, last_full_read_ms = excluded.last_full_read_ms",
-        )
-        .bind(&channel.connection)
-        .bind(&channel.channel)
-        .bind(&state.mechanism)
-        .bind(&state.cursor)
-        .bind(&state.settings_fingerprint)
-        .bind(state.last_full_read_ms)
-        .execute(&self.pool)
-        .await
-        .map_err(backend)?;
+        self.run(query, "saving a sync state").await?;
         Ok(())
     }
 
+    async fn forget_channel(&self, channel: &ChannelKey) -> Result<(), StoreError> {
+        const CONTEXT: &str = "forgetting a channel";
+        // One transaction: a reset is all or nothing.
+        let mut transaction = self.pool.begin().await.map_err(failed(CONTEXT))?;
+        delete_channel_state(
+            &mut transaction,
+            "connection = ? AND channel = ?",
+            &[&channel.connection, &channel.channel],
+        )
+        .await
+        .map_err(failed(CONTEXT))?;
+        transaction.commit().await.map_err(failed(CONTEXT))
+    }
+}
+
+#[async_trait]
+impl HeldOperationStore for SqliteStore {
     async fn held_operations(
         &self,
         channel: &ChannelKey,
     ) -> Result<Vec<HeldOperation>, StoreError> {
-        let rows = sqlx::query(
+        let query = in_channel(
             "SELECT guid, label, operation, reason, held_at_ms, approved FROM held_operations \
              WHERE connection = ? AND channel = ? ORDER BY guid",
-        )
-        .bind(&channel.connection)
-        .bind(&channel.channel)
-        .fetch_all(&self.pool)
-        .await
-        .map_err(backend)?;
-        rows.iter()
-            .map(|row| {
-                let approved: i64 = row.try_get("approved").map_err(corrupt)?;
-                Ok(HeldOperation {
-                    guid: row.try_get("guid").map_err(corrupt)?,
-                    label: row.try_get("label").map_err(corrupt)?,
-                    operation: row.try_get("operation").map_err(corrupt)?,
-                    reason: row.try_get("reason").map_err(corrupt)?,
-                    held_at_ms: row.try_get("held_at_ms").map_err(corrupt)?,
-                    approved: approved != 0,
-                })
-            })
-            .collect()
+            channel,
+        );
+        self.fetch(query, "reading held operations", held_operation_from_row)
+            .await
     }
 
     async fn save_held_operations(
@@ -617,36 +631,105 @@ impl Store for SqliteStore {
         channel: &ChannelKey,
         held: &[HeldOperation],
     ) -> Result<(), StoreError> {
-        let mut transaction = self.pool.begin().await.map_err(backend)?;
-        sqlx::query("DELETE FROM held_operations WHERE connection = ? AND channel = ?")
-            .bind(&channel.connection)
-            .bind(&channel.channel)
-            .execute(&mut *transaction)
-            .await
-            .map_err(backend)?;
-        for operation in held {
-            sqlx::query(
+        const CONTEXT: &str = "saving held operations";
+        let mut transaction = self.pool.begin().await.map_err(failed(CONTEXT))?;
+        let mut queries = vec![in_channel(
+            "DELETE FROM held_operations WHERE connection = ? AND channel = ?",
+            channel,
+        )];
+        queries.extend(held.iter().map(|operation| {
+            in_channel(
                 "INSERT INTO held_operations (connection, channel, guid, label, operation, reason, held_at_ms, approved) \
                  VALUES (?, ?, ?, ?, ?, ?, ?, ?)",
+                channel,
             )
-            .bind(&channel.connection)
-            .bind(&channel.channel)
             .bind(&operation.guid)
             .bind(&operation.label)
             .bind(&operation.operation)
             .bind(&operation.reason)
             .bind(operation.held_at_ms)
             .bind(i64::from(operation.approved))
-            .execute(&mut *transaction)
-            .await
-            .map_err(backend)?;
+        }));
+        for query in queries {
+            query
+                .execute(&mut *transaction)
+                .await
+                .map_err(failed(CONTEXT))?;
         }
-        transaction.commit().await.map_err(backend)?;
+        transaction.commit().await.map_err(failed(CONTEXT))
+    }
+}
+
+#[async_trait]
+impl JournalStore for SqliteStore {
+    async fn journal_operations(
+        &self,
+        channel: &ChannelKey,
+        entries: &[JournalEntry],
+    ) -> Result<(), StoreError> {
+        // One statement per chunk: journaling sits on the path of every operation.
+        for chunk in entries.chunks(200) {
+            let rows = vec!["(?, ?, ?, ?, ?, ?, ?, ?)"; chunk.len()].join(", ");
+            let sql = format!(
+                "INSERT OR REPLACE INTO operation_journal (connection, channel, guid, dn, label, operation, cycle_id, sent_at_ms) VALUES {rows}"
+            );
+            // Only placeholders are formatted in; the values are bound.
+            let mut query = sqlx::query(AssertSqlSafe(sql));
+            for entry in chunk {
+                query = query
+                    .bind(&channel.connection)
+                    .bind(&channel.channel)
+                    .bind(&entry.guid)
+                    .bind(&entry.dn)
+                    .bind(&entry.label)
+                    .bind(&entry.operation)
+                    .bind(entry.cycle_id)
+                    .bind(entry.sent_at_ms);
+            }
+            self.run(query, "journaling operations").await?;
+        }
         Ok(())
     }
 
+    async fn unsettled_operations(
+        &self,
+        channel: &ChannelKey,
+    ) -> Result<Vec<JournalEntry>, StoreError> {
+        let query = in_channel(
+            "SELECT * FROM operation_journal WHERE connection = ? AND channel = ?
+             ORDER BY sent_at_ms, guid",
+            channel,
+        );
+        self.fetch(
+            query,
+            "reading the operation journal",
+            journal_entry_from_row,
+        )
+        .await
+    }
+
+    async fn close_journal_entries(
+        &self,
+        channel: &ChannelKey,
+        guids: &[String],
+    ) -> Result<(), StoreError> {
+        for chunk in guids.chunks(GUID_CHUNK) {
+            let query = for_guids(
+                "DELETE FROM operation_journal WHERE connection = ? AND channel = ?",
+                channel,
+                chunk,
+            );
+            self.run(query, "closing journal entries").await?;
+        }
+        Ok(())
+    }
+}
+
+#[async_trait]
+impl AuditStore for SqliteStore {
     async fn record_audit_events(&self, events: &[AuditEvent]) -> Result<(), StoreError> {
-        let mut transaction = self.pool.begin().await.map_err(backend)?;
+        const CONTEXT: &str = "recording audit events";
+        let mut transaction = self.pool.begin().await.map_err(failed(CONTEXT))?;
         for event in events {
             sqlx::query(
                 "INSERT INTO audit_events (time_ms, cycle_id, connection, channel, event_type, source_id, dn, name, target_id, success, cause) \
@@ -665,14 +748,13 @@ impl Store for SqliteStore {
             .bind(&event.cause)
             .execute(&mut *transaction)
             .await
-            .map_err(backend)?;
+            .map_err(failed(CONTEXT))?;
         }
-        transaction.commit().await.map_err(backend)?;
-        Ok(())
+        transaction.commit().await.map_err(failed(CONTEXT))
     }
 
     async fn audit_events_of(&self, who: &str, limit: u32) -> Result<Vec<AuditEvent>, StoreError> {
-        let rows = sqlx::query(
+        let query = sqlx::query(
             "SELECT * FROM (SELECT * FROM audit_events WHERE source_id = ? OR target_id = ? \
              OR name = ? COLLATE NOCASE OR dn = ? COLLATE NOCASE ORDER BY id DESC LIMIT ?) ORDER BY id",
         )
@@ -680,212 +762,78 @@ impl Store for SqliteStore {
         .bind(who)
         .bind(who)
         .bind(who)
-        .bind(i64::from(limit))
-        .fetch_all(&self.pool)
-        .await
-        .map_err(backend)?;
-        rows.iter()
-            .map(|row| {
-                let success: i64 = row.try_get("success").map_err(corrupt)?;
-                Ok(AuditEvent {
-                    time_ms: row.try_get("time_ms").map_err(corrupt)?,
-                    cycle_id: row.try_get("cycle_id").map_err(corrupt)?,
-                    connection: row.try_get("connection").map_err(corrupt)?,
-                    channel: row.try_get("channel").map_err(corrupt)?,
-                    event_type: row.try_get("event_type").map_err(corrupt)?,
-                    source_id: row.try_get("source_id").map_err(corrupt)?,
-                    dn: row.try_get("dn").map_err(corrupt)?,
-                    name: row.try_get("name").map_err(corrupt)?,
-                    target_id: row.try_get("target_id").map_err(corrupt)?,
-                    success: success != 0,
-                    cause: row.try_get("cause").map_err(corrupt)?,
-                })
-            })
-            .collect()
-    }
-
-    async fn journal_operations(
-        &self,
-        channel: &ChannelKey,
-        entries: &[JournalEntry],
-    ) -> Result<(), StoreError> {
-        // One statement per chunk: journaling sits on the path of every operation.
-        for chunk in entries.chunks(200) {
-            let rows = vec!["(?, ?, ?, ?, ?, ?, ?, ?)"; chunk.len()].join(", ");
-            let sql = format!(
-                "INSERT OR REPLACE INTO operation_journal (connection, channel, guid, dn, label, operation, cycle_id, sent_at_ms) VALUES {rows}"
-            );
-            // Only placeholders are formatted in; the values are bound.
-            let mut query = sqlx::query(sqlx::AssertSqlSafe(sql));
-            for entry in chunk {
-                query = query
-                    .bind(&channel.connection)
-                    .bind(&channel.channel)
-                    .bind(&entry.guid)
-                    .bind(&entry.dn)
-                    .bind(&entry.label)
-                    .bind(&entry.operation)
-                    .bind(entry.cycle_id)
-                    .bind(entry.sent_at_ms);
-            }
-            query.execute(&self.pool).await.map_err(backend)?;
-        }
-        Ok(())
-    }
-
-    async fn unsettled_operations(
-        &self,
-        channel: &ChannelKey,
-    ) -> Result<Vec<JournalEntry>, StoreError> {
-        let rows = sqlx::query(
-            "SELECT * FROM operation_journal WHERE connection = ? AND channel = ?
-             ORDER BY sent_at_ms, guid",
-        )
-        .bind(&channel.connection)
-        .bind(&channel.channel)
-        .fetch_all(&self.pool)
-        .await
-        .map_err(backend)?;
-        rows.iter()
-            .map(|row| {
-                Ok(JournalEntry {
-                    guid: row.try_get("guid").map_err(corrupt)?,
-                    dn: row.try_get("dn").map_err(corrupt)?,
-                    label: row.try_get("label").map_err(corrupt)?,
-                    operation: row.try_get("operation").map_err(corrupt)?,
-                    cycle_id: row.try_get("cycle_id").map_err(corrupt)?,
-                    sent_at_ms: row.try_get("sent_at_ms").map_err(corrupt)?,
-                })
-            })
-            .collect()
-    }
-
-    async fn close_journal_entries(
-        &self,
-        channel: &ChannelKey,
-        guids: &[String],
-    ) -> Result<(), StoreError> {
-        for chunk in guids.chunks(500) {
-            let placeholders = vec!["?"; chunk.len()].join(", ");
-            let sql = format!(
-                "DELETE FROM operation_journal WHERE connection = ? AND channel = ? AND guid IN ({placeholders})"
-            );
-            // Only placeholders are formatted in; the GUIDs are bound.
-            let mut query = sqlx::query(sqlx::AssertSqlSafe(sql))
-                .bind(&channel.connection)
-                .bind(&channel.channel);
-            for guid in chunk {
-                query = query.bind(guid);
-            }
-            query.execute(&self.pool).await.map_err(backend)?;
-        }
-        Ok(())
-    }
-
-    async fn forget_channel(&self, channel: &ChannelKey) -> Result<(), StoreError> {
-        // One transaction: a reset is all or nothing.
-        let mut transaction = self.pool.begin().await.map_err(backend)?;
-        for table in [
-            "records",
-            "group_records",
-            "sync_states",
-            "held_operations",
-            "operation_journal",
-        ] {
-            sqlx::query(sqlx::AssertSqlSafe(format!(
-                "DELETE FROM {table} WHERE connection = ? AND channel = ?"
-            )))
-            .bind(&channel.connection)
-            .bind(&channel.channel)
-            .execute(&mut *transaction)
+        .bind(i64::from(limit));
+        self.fetch(query, "reading audit events", audit_event_from_row)
             .await
-            .map_err(backend)?;
-        }
-        transaction.commit().await.map_err(backend)?;
-        Ok(())
     }
+}
 
+#[async_trait]
+impl AdminStore for SqliteStore {
     async fn admin_account(&self) -> Result<Option<AdminAccount>, StoreError> {
-        let row = sqlx::query("SELECT username, password_hash FROM admin_account WHERE id = 1")
-            .fetch_optional(&self.pool)
-            .await
-            .map_err(backend)?;
-        row.map(|row| {
-            Ok(AdminAccount {
-                username: row.try_get("username").map_err(corrupt)?,
-                password_hash: row.try_get("password_hash").map_err(corrupt)?,
-            })
-        })
-        .transpose()
+        let query = sqlx::query("SELECT username, password_hash FROM admin_account WHERE id = 1");
+        let found = self.fetch(
+            query,
+            "reading the administrator account",
+            admin_account_from_row,
+        );
+        Ok(found.await?.pop())
     }
 
     async fn save_admin_account(&self, account: &AdminAccount) -> Result<(), StoreError> {
-        sqlx::query(
+        let query = sqlx::query(
             "INSERT INTO admin_account (id, username, password_hash) VALUES (1, ?, ?)
              ON CONFLICT (id) DO UPDATE SET username = excluded.username, password_hash = excluded.password_hash",
         )
         .bind(&account.username)
-        .bind(&account.password_hash)
-        .execute(&self.pool)
-        .await
-        .map_err(backend)?;
+        .bind(&account.password_hash);
+        self.run(query, "saving the administrator account").await?;
         Ok(())
     }
 
     async fn api_tokens(&self) -> Result<Vec<ApiToken>, StoreError> {
-        let rows = sqlx::query("SELECT * FROM api_tokens ORDER BY name")
-            .fetch_all(&self.pool)
+        let query = sqlx::query("SELECT * FROM api_tokens ORDER BY name");
+        self.fetch(query, "reading API tokens", api_token_from_row)
             .await
-            .map_err(backend)?;
-        rows.iter()
-            .map(|row| {
-                Ok(ApiToken {
-                    name: row.try_get("name").map_err(corrupt)?,
-                    token_hash: row.try_get("token_hash").map_err(corrupt)?,
-                    created_at_ms: row.try_get("created_at_ms").map_err(corrupt)?,
-                })
-            })
-            .collect()
     }
 
     async fn save_api_token(&self, token: &ApiToken) -> Result<(), StoreError> {
-        sqlx::query(
+        let query = sqlx::query(
             "INSERT INTO api_tokens (name, token_hash, created_at_ms) VALUES (?, ?, ?)
              ON CONFLICT (name) DO UPDATE SET token_hash = excluded.token_hash, created_at_ms = excluded.created_at_ms",
         )
         .bind(&token.name)
         .bind(&token.token_hash)
-        .bind(token.created_at_ms)
-        .execute(&self.pool)
-        .await
-        .map_err(backend)?;
+        .bind(token.created_at_ms);
+        self.run(query, "saving an API token").await?;
         Ok(())
     }
 
     async fn delete_api_token(&self, name: &str) -> Result<bool, StoreError> {
-        let done = sqlx::query("DELETE FROM api_tokens WHERE name = ?")
-            .bind(name)
-            .execute(&self.pool)
-            .await
-            .map_err(backend)?;
+        let query = sqlx::query("DELETE FROM api_tokens WHERE name = ?").bind(name);
+        let done = self.run(query, "deleting an API token").await?;
         Ok(done.rows_affected() > 0)
     }
+}
 
+#[async_trait]
+impl HistoryStore for SqliteStore {
     async fn begin_cycle(
         &self,
         channel: &ChannelKey,
         started_at_ms: i64,
     ) -> Result<i64, StoreError> {
-        let row = sqlx::query(
+        let query = in_channel(
             "INSERT INTO cycles (connection, channel, started_at_ms) VALUES (?, ?, ?) RETURNING id",
+            channel,
         )
-        .bind(&channel.connection)
-        .bind(&channel.channel)
-        .bind(started_at_ms)
-        .fetch_one(&self.pool)
-        .await
-        .map_err(backend)?;
-        row.try_get("id").map_err(corrupt)
+        .bind(started_at_ms);
+        let id = self.fetch(query, "beginning a cycle", |row| {
+            Columns::of(row, "cycles").get("id")
+        });
+        id.await?
+            .pop()
+            .ok_or_else(|| StoreError::corrupt("cycles", "a new cycle has no id"))
     }
 
     async fn end_cycle(
@@ -895,15 +843,16 @@ impl Store for SqliteStore {
         summary: &CycleSummary,
         error: Option<&str>,
     ) -> Result<(), StoreError> {
-        let summary = serde_json::to_string(summary).map_err(backend)?;
-        sqlx::query("UPDATE cycles SET finished_at_ms = ?, summary = ?, error = ? WHERE id = ?")
-            .bind(finished_at_ms)
-            .bind(summary)
-            .bind(error)
-            .bind(cycle_id)
-            .execute(&self.pool)
-            .await
-            .map_err(backend)?;
+        let summary = serde_json::to_string(summary)
+            .map_err(|e| StoreError::backend("encoding a cycle summary", e))?;
+        let query = sqlx::query(
+            "UPDATE cycles SET finished_at_ms = ?, summary = ?, error = ? WHERE id = ?",
+        )
+        .bind(finished_at_ms)
+        .bind(summary)
+        .bind(error)
+        .bind(cycle_id);
+        self.run(query, "ending a cycle").await?;
         Ok(())
     }
 
@@ -912,15 +861,11 @@ impl Store for SqliteStore {
         channel: &ChannelKey,
         limit: u32,
     ) -> Result<Vec<CycleRecord>, StoreError> {
-        let rows = sqlx::query(
+        let query = in_channel(
             "SELECT * FROM cycles WHERE connection = ? AND channel = ? ORDER BY id DESC LIMIT ?",
+            channel,
         )
-        .bind(&channel.connection)
-        .bind(&channel.channel)
-        .bind(i64::from(limit))
-        .fetch_all(&self.pool)
-        .await
-        .map_err(backend)?;
-        rows.iter().map(cycle_from_row).collect()
+        .bind(i64::from(limit));
+        self.fetch(query, "reading cycles", cycle_from_row).await
     }
 }

@@ -19,7 +19,9 @@ use axum::{Json, Router};
 use scimbridge_engine::clock::{Clock, SystemClock};
 use scimbridge_engine::map::fields::mask;
 use scimbridge_engine::plan_channel;
-use scimbridge_engine::state::Store;
+use scimbridge_engine::state::{
+    AuditStore, ConfigurationStore, HeldOperationStore, HistoryStore, RecordStore,
+};
 use scimbridge_model::{ChannelKey, Connection, FieldTarget, Operation, ScimField};
 use serde::Deserialize;
 use serde_json::{Value, json};

@@ -6,7 +6,7 @@ use std::process::ExitCode;
 
 use anyhow::{Context, Result, anyhow};
 use scimbridge_engine::clock::{Clock, SystemClock};
-use scimbridge_engine::state::{AdminAccount, ApiToken, Store};
+use scimbridge_engine::state::{AdminAccount, AdminStore, ApiToken};
 
 use crate::admin::auth::{hash_password, new_token, token_hash};
 use crate::commands::channels::format_utc;

@@ -5,7 +5,7 @@ use std::path::Path;
 use std::process::ExitCode;
 
 use anyhow::{Result, anyhow};
-use scimbridge_engine::state::Store;
+use scimbridge_engine::state::{ConfigurationStore, RecordStore};
 use scimbridge_model::ChannelKey;
 
 use crate::context::DataDir;

@@ -4,7 +4,7 @@ use std::path::Path;
 use std::process::ExitCode;
 
 use anyhow::Result;
-use scimbridge_engine::state::{CycleRecord, RecordCounts, Store, StoreError};
+use scimbridge_engine::state::{ConfigurationStore, CycleRecord, RecordCounts, Store, StoreError};
 use scimbridge_model::ChannelKey;
 
 use crate::context::DataDir;

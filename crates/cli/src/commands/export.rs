@@ -5,7 +5,7 @@ use std::path::Path;
 use std::process::ExitCode;
 
 use anyhow::Result;
-use scimbridge_engine::state::Store;
+use scimbridge_engine::state::ConfigurationStore;
 use scimbridge_model::ConfigFile;
 use scimbridge_model::config::CONFIG_VERSION;
 

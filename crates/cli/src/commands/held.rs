@@ -5,7 +5,7 @@ use std::path::Path;
 use std::process::ExitCode;
 
 use anyhow::{Result, anyhow};
-use scimbridge_engine::state::{Store, StoreError};
+use scimbridge_engine::state::{HeldOperationStore, Store, StoreError};
 use scimbridge_model::{ChannelKey, Connection};
 
 use crate::commands::channels::format_utc;

@@ -5,7 +5,7 @@ use std::path::Path;
 use std::process::ExitCode;
 
 use anyhow::Result;
-use scimbridge_engine::state::Store;
+use scimbridge_engine::state::AuditStore;
 
 use crate::commands::channels::format_utc;
 use crate::context::DataDir;

@@ -13,7 +13,7 @@ use anyhow::{Context, Result};
 use scimbridge_engine::clock::{Clock, SystemClock};
 use scimbridge_engine::run_cycle;
 use scimbridge_engine::source::source_of;
-use scimbridge_engine::state::Store;
+use scimbridge_engine::state::{ConfigurationStore, RecordStore};
 use scimbridge_model::{Channel, ChannelKey, DataStore};
 use tokio::sync::{mpsc, watch};
 use tokio::task::JoinHandle;

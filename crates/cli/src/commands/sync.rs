@@ -10,7 +10,7 @@ use scimbridge_engine::clock::SystemClock;
 use scimbridge_engine::cycle::sync_one_user;
 use scimbridge_engine::map::fields::mask;
 use scimbridge_engine::source::source_of;
-use scimbridge_engine::state::Store;
+use scimbridge_engine::state::RecordStore;
 use scimbridge_engine::{CycleReport, NoProgress, Progress, run_cycle};
 use scimbridge_model::{ChannelKey, Connection, Operation};
 use tokio::sync::mpsc;

@@ -16,7 +16,9 @@ use axum::response::{Html, IntoResponse, Redirect, Response};
 use axum::routing::{get, post};
 use axum::{Extension, Router};
 use rand::RngCore;
-use scimbridge_engine::state::Store;
+use scimbridge_engine::state::{
+    AdminStore, AuditStore, ConfigurationStore, HeldOperationStore, HistoryStore, RecordStore,
+};
 use scimbridge_model::{ChannelKey, Connection, RecordStatus, ScimField};
 
 use crate::admin::auth::Attempts;

@@ -1,80 +1,24 @@
-//! Stage 6, state: what every state store backend provides.
-//!
-//! The interface speaks the product's vocabulary only, so SQLite today and PostgreSQL later
-//! implement the same trait and pass the same conformance suite (`scimbridge-testkit`).
+//! The roles of a state store, one per kind of state.
 
 use async_trait::async_trait;
 use scimbridge_model::{
     AuditEvent, ChannelKey, Connection, CycleSummary, DataStore, GroupRecord, HeldOperation,
     JournalEntry, Record, SyncState,
 };
-use serde::{Deserialize, Serialize};
 
-#[derive(Debug, thiserror::Error)]
-pub enum StoreError {
-    #[error("state store: {0}")]
-    Backend(String),
-    #[error("state store holds unreadable data: {0}")]
-    Corrupt(String),
-    #[error("state store secret: {0}")]
-    Secret(String),
-}
+use crate::{AdminAccount, ApiToken, CycleRecord, RecordCounts, Saved, StoreError};
 
-/// What saving a named configuration object did.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum Saved {
-    Created,
-    Updated,
-    Unchanged,
-}
-
-/// One cycle of one channel, as kept in the history.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
-pub struct CycleRecord {
-    pub id: i64,
-    pub channel: ChannelKey,
-    pub started_at_ms: i64,
-    pub finished_at_ms: Option<i64>,
-    pub summary: CycleSummary,
-    /// Set when the cycle stopped early (for example the data store could not be read).
-    pub error: Option<String>,
-}
-
-/// The administrator account of the admin API and console.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct AdminAccount {
-    pub username: String,
-    /// Argon2id, in the PHC string format.
-    pub password_hash: String,
-}
-
-/// An API token: only its SHA-256 is kept.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct ApiToken {
-    pub name: String,
-    /// Hex SHA-256 of the token.
-    pub token_hash: String,
-    pub created_at_ms: i64,
-}
-
-/// Record counts of one channel, for `scimbridge channels`.
-#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
-pub struct RecordCounts {
-    /// Records whose user is in the target (provisioned or disabled).
-    pub users: u64,
-    pub failed: u64,
-    pub blocked: u64,
-}
-
+/// Data stores and connections (with their channels): what `apply` saves.
 #[async_trait]
-pub trait Store: Send + Sync {
+pub trait ConfigurationStore: Send + Sync {
     /// Creates or replaces the data store of that name.
     async fn save_data_store(&self, data_store: &DataStore) -> Result<Saved, StoreError>;
     async fn data_stores(&self) -> Result<Vec<DataStore>, StoreError>;
 
-    /// Creates or replaces the connection of that name. Literal secrets are kept encrypted.
+    /// Creates or replaces the connection of that name. A sealed store keeps literal secrets
+    /// encrypted.
     async fn save_connection(&self, connection: &Connection) -> Result<Saved, StoreError>;
-    /// All connections, ordered by name, secrets decrypted.
+    /// All connections, ordered by name (a sealed store decrypts their secrets).
     async fn connections(&self) -> Result<Vec<Connection>, StoreError>;
     async fn connection(&self, name: &str) -> Result<Option<Connection>, StoreError>;
     /// Deletes the connection of that name with everything its channels know (records, group
@@ -83,7 +27,11 @@ pub trait Store: Send + Sync {
     async fn delete_connection(&self, name: &str) -> Result<bool, StoreError>;
     /// Deletes the data store of that name; `false` when there was none.
     async fn delete_data_store(&self, name: &str) -> Result<bool, StoreError>;
+}
 
+/// What a channel knows of its users and groups: records, group records, and its sync state.
+#[async_trait]
+pub trait RecordStore: Send + Sync {
     /// All records of a channel, ordered by GUID.
     async fn records(&self, channel: &ChannelKey) -> Result<Vec<Record>, StoreError>;
     /// All records of a channel, ordered by GUID, without their applied image (`None`): what a
@@ -95,7 +43,8 @@ pub trait Store: Send + Sync {
         channel: &ChannelKey,
         guids: &[String],
     ) -> Result<Vec<Record>, StoreError>;
-    /// Inserts or replaces the record with the record's GUID.
+    /// Inserts or replaces the record with the record's GUID. The applied image comes back as
+    /// it was saved: a JSON object, or the string the sealing layer made of it.
     async fn save_record(&self, channel: &ChannelKey, record: &Record) -> Result<(), StoreError>;
     async fn delete_record(&self, channel: &ChannelKey, guid: &str) -> Result<(), StoreError>;
     async fn record_counts(&self, channel: &ChannelKey) -> Result<RecordCounts, StoreError>;
@@ -120,6 +69,16 @@ pub trait Store: Send + Sync {
         state: Option<&SyncState>,
     ) -> Result<(), StoreError>;
 
+    /// Forgets everything the channel knows of its users and groups: records, group records,
+    /// sync state, held operations and the operation journal (the cycle history stays). The
+    /// next cycle reads everything and links to the target's users and groups by the unique
+    /// identifier, creating no duplicates.
+    async fn forget_channel(&self, channel: &ChannelKey) -> Result<(), StoreError>;
+}
+
+/// The operations the mass-change guard holds until someone approves or discards them.
+#[async_trait]
+pub trait HeldOperationStore: Send + Sync {
     /// The operations the mass-change guard holds for the channel, ordered by GUID.
     async fn held_operations(&self, channel: &ChannelKey)
     -> Result<Vec<HeldOperation>, StoreError>;
@@ -129,13 +88,12 @@ pub trait Store: Send + Sync {
         channel: &ChannelKey,
         held: &[HeldOperation],
     ) -> Result<(), StoreError>;
+}
 
-    /// Appends provisioning events to the audit trail.
-    async fn record_audit_events(&self, events: &[AuditEvent]) -> Result<(), StoreError>;
-    /// The events of one user or group, oldest first: `who` is matched against the source id
-    /// (GUID), the target id, the name (case-insensitively) and the DN (case-insensitively).
-    async fn audit_events_of(&self, who: &str, limit: u32) -> Result<Vec<AuditEvent>, StoreError>;
-
+/// The operation journal: user operations that may have been sent and are not settled yet, so
+/// that an interrupted cycle resumes where it stopped.
+#[async_trait]
+pub trait JournalStore: Send + Sync {
     /// Journals user operations before they are sent to the target (an entry means "may have
     /// been sent"). One entry per user: a newer entry replaces an older one.
     async fn journal_operations(
@@ -155,12 +113,21 @@ pub trait Store: Send + Sync {
         channel: &ChannelKey,
         guids: &[String],
     ) -> Result<(), StoreError>;
+}
 
-    /// Forgets everything the channel knows of its users and groups: records, group records,
-    /// sync state and the operation journal (the cycle history stays). The next cycle reads everything and links to the
-    /// target's users and groups by the unique identifier, creating no duplicates.
-    async fn forget_channel(&self, channel: &ChannelKey) -> Result<(), StoreError>;
+/// The audit trail of provisioning events; it outlives connections.
+#[async_trait]
+pub trait AuditStore: Send + Sync {
+    /// Appends provisioning events to the audit trail.
+    async fn record_audit_events(&self, events: &[AuditEvent]) -> Result<(), StoreError>;
+    /// The events of one user or group, oldest first: `who` is matched against the source id
+    /// (GUID), the target id, the name (case-insensitively) and the DN (case-insensitively).
+    async fn audit_events_of(&self, who: &str, limit: u32) -> Result<Vec<AuditEvent>, StoreError>;
+}
 
+/// Who may use the admin API and console: the administrator account and API tokens.
+#[async_trait]
+pub trait AdminStore: Send + Sync {
     /// The administrator account, once one is set.
     async fn admin_account(&self) -> Result<Option<AdminAccount>, StoreError>;
     /// Creates or replaces the administrator account.
@@ -171,7 +138,11 @@ pub trait Store: Send + Sync {
     async fn save_api_token(&self, token: &ApiToken) -> Result<(), StoreError>;
     /// Revokes the token of that name; `false` when there was none.
     async fn delete_api_token(&self, name: &str) -> Result<bool, StoreError>;
+}
 
+/// The cycle history of each channel; it outlives connections.
+#[async_trait]
+pub trait HistoryStore: Send + Sync {
     /// Opens a cycle in the history and returns its id.
     async fn begin_cycle(
         &self,
