@@ -5,6 +5,7 @@ mod commands;
 mod console;
 mod context;
 mod metrics;
+mod ops;
 mod progress;
 
 use std::path::PathBuf;

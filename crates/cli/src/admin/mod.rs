@@ -6,9 +6,8 @@
 pub mod auth;
 pub mod shape;
 
-use std::collections::HashMap;
 use std::net::SocketAddr;
-use std::sync::{Arc, Mutex};
+use std::sync::Arc;
 
 use axum::extract::{ConnectInfo, Path as UrlPath, Query, Request, State};
 use axum::http::{HeaderValue, StatusCode, header};
@@ -16,23 +15,19 @@ use axum::middleware::{self, Next};
 use axum::response::{IntoResponse, Response};
 use axum::routing::{get, post};
 use axum::{Json, Router};
-use scimbridge_engine::clock::{Clock, SystemClock};
-use scimbridge_engine::map::fields::mask;
-use scimbridge_engine::plan_channel;
 use scimbridge_engine::state::Store;
-use scimbridge_model::{ChannelKey, Connection, FieldTarget, Operation, ScimField};
+use scimbridge_model::{ChannelKey, Connection, FieldTarget, ScimField};
 use serde::Deserialize;
 use serde_json::{Value, json};
-use tokio::sync::mpsc;
 
-use crate::commands::apply::{ActivationRefused, apply_objects, refusal_problems};
-use crate::commands::channels::{channel_status, format_utc};
-use crate::commands::held;
 use crate::context::DataDir;
+use crate::ops::Refused;
+use crate::ops::apply::{ActivationRefused, apply_objects, new_references, refusal_problems};
+use crate::ops::channels::{Reset, channel_key};
+use crate::ops::service::RunNow;
+use crate::ops::status::{channel_status, format_utc, recent_cycles};
+use crate::ops::{delete, held, plan, service};
 use auth::{Attempts, Refusal, authenticate};
-
-/// Ways to start a channel's cycle now: its worker's "run now" sender, by channel.
-pub type RunNow = Arc<Mutex<HashMap<ChannelKey, mpsc::Sender<()>>>>;
 
 #[derive(Clone)]
 pub struct Admin {
@@ -159,6 +154,17 @@ impl IntoResponse for ApiError {
 impl From<anyhow::Error> for ApiError {
     fn from(error: anyhow::Error) -> ApiError {
         ApiError::new(StatusCode::INTERNAL_SERVER_ERROR, format!("{error:#}"))
+    }
+}
+
+impl From<Refused> for ApiError {
+    fn from(refused: Refused) -> ApiError {
+        let status = match &refused {
+            Refused::NotFound { .. } => StatusCode::NOT_FOUND,
+            Refused::Conflict(_) => StatusCode::CONFLICT,
+            Refused::Store(_) => StatusCode::INTERNAL_SERVER_ERROR,
+        };
+        ApiError::new(status, refused.to_string())
     }
 }
 
@@ -409,11 +415,7 @@ async fn save_data_store(
         Some(stored) => stored.secret_fields_mut(),
         None => std::mem::take(&mut none),
     };
-    refuse_new_references(
-        data_store.secret_fields_mut().into_iter(),
-        stored_fields.into_iter(),
-        "ldap",
-    )?;
+    refuse_new_references(data_store.secret_fields_mut(), stored_fields, "ldap")?;
     apply_objects(&admin.dir.store, vec![data_store], Vec::new())
         .await
         .map_err(rejected)?;
@@ -438,33 +440,8 @@ async fn delete_data_store(
     State(admin): State<Admin>,
     UrlPath(name): UrlPath<String>,
 ) -> ApiResult {
-    let users: Vec<String> = admin
-        .dir
-        .store
-        .connections()
-        .await?
-        .iter()
-        .flat_map(|c| {
-            c.channels
-                .iter()
-                .filter(|ch| ch.data_store == name)
-                .map(|ch| format!("{}/{}", c.name, ch.name))
-        })
-        .collect();
-    if !users.is_empty() {
-        return Err(ApiError::new(
-            StatusCode::CONFLICT,
-            format!(
-                "data store \"{name}\" is read by channel {}; change or delete those first",
-                users.join(", ")
-            ),
-        ));
-    }
-    if admin.dir.store.delete_data_store(&name).await? {
-        Ok(StatusCode::NO_CONTENT.into_response())
-    } else {
-        Err(ApiError::not_found("data store", &name))
-    }
+    delete::delete_data_store(&admin.dir.store, &name).await?;
+    Ok(StatusCode::NO_CONTENT.into_response())
 }
 
 #[utoipa::path(
@@ -573,8 +550,8 @@ async fn save_connection(
         .map(|c| c.target)
         .unwrap_or_else(|| scimbridge_model::TargetSettings::new(String::new()));
     refuse_new_references(
-        connection.target.secret_fields_mut().into_iter(),
-        stored_secrets.secret_fields_mut().into_iter(),
+        connection.target.secret_fields_mut(),
+        stored_secrets.secret_fields_mut(),
         "outboundProvision.targetSettings",
     )?;
     apply_objects(&admin.dir.store, Vec::new(), vec![connection])
@@ -597,14 +574,7 @@ async fn delete_connection(
     State(admin): State<Admin>,
     UrlPath(name): UrlPath<String>,
 ) -> ApiResult {
-    let connection = stored_connection(&admin, &name).await?;
-    if connection.active {
-        return Err(ApiError::new(
-            StatusCode::CONFLICT,
-            format!("connection \"{name}\" is active; deactivate it before deleting it"),
-        ));
-    }
-    admin.dir.store.delete_connection(&name).await?;
+    delete::delete_connection(&admin.dir.store, &name).await?;
     Ok(StatusCode::NO_CONTENT.into_response())
 }
 
@@ -612,25 +582,17 @@ async fn delete_connection(
 /// API only those already stored are accepted (a document read and sent back), new ones come
 /// from configuration files applied on the server.
 fn refuse_new_references<'a>(
-    incoming: impl Iterator<Item = (&'static str, &'a mut Option<scimbridge_model::Secret>)>,
-    stored: impl Iterator<Item = (&'static str, &'a mut Option<scimbridge_model::Secret>)>,
+    incoming: impl IntoIterator<Item = (&'static str, &'a mut Option<scimbridge_model::Secret>)>,
+    stored: impl IntoIterator<Item = (&'static str, &'a mut Option<scimbridge_model::Secret>)>,
     at: &str,
 ) -> Result<(), ApiError> {
-    let stored: Vec<(&str, Option<scimbridge_model::Secret>)> = stored
-        .map(|(name, secret)| (name, secret.clone()))
-        .collect();
-    let problems: Vec<String> = incoming
-        .filter_map(|(name, secret)| {
-            let secret = secret.as_ref()?;
-            let known = stored
-                .iter()
-                .any(|(n, s)| *n == name && s.as_ref() == Some(secret));
-            (!secret.is_literal() && !known).then(|| {
-                format!(
-                    "{at}.{}: env: and file: references are taken only from configuration files applied on the server (scimbridge apply); send the secret itself",
-                    shape::camel_case(name)
-                )
-            })
+    let problems: Vec<String> = new_references(incoming, stored)
+        .into_iter()
+        .map(|name| {
+            format!(
+                "{at}.{}: env: and file: references are taken only from configuration files applied on the server (scimbridge apply); send the secret itself",
+                shape::camel_case(name)
+            )
         })
         .collect();
     if problems.is_empty() {
@@ -704,14 +666,6 @@ fn rejected(error: anyhow::Error) -> ApiError {
     unprocessable(problems)
 }
 
-fn channel_keys(connection: &Connection) -> Vec<ChannelKey> {
-    connection
-        .channels
-        .iter()
-        .map(|c| ChannelKey::new(&connection.name, &c.name))
-        .collect()
-}
-
 #[utoipa::path(
     get,
     path = "/api/connections/{name}/status",
@@ -777,13 +731,8 @@ async fn cycles(
 ) -> ApiResult {
     let connection = stored_connection(&admin, &name).await?;
     let limit = query.limit.unwrap_or(20).min(1000);
-    let mut all = Vec::new();
-    for key in channel_keys(&connection) {
-        all.extend(admin.dir.store.cycles(&key, limit).await?);
-    }
-    all.sort_by_key(|cycle| std::cmp::Reverse(cycle.id));
-    all.truncate(limit as usize);
-    Ok(Json(all.iter().map(cycle_json).collect::<Vec<_>>()).into_response())
+    let cycles = recent_cycles(&admin.dir.store, &connection, limit).await?;
+    Ok(Json(cycles.iter().map(cycle_json).collect::<Vec<_>>()).into_response())
 }
 
 #[derive(Debug, Deserialize)]
@@ -826,14 +775,12 @@ async fn audit_events(State(admin): State<Admin>, Params(query): Params<Who>) ->
 async fn held(State(admin): State<Admin>, UrlPath(name): UrlPath<String>) -> ApiResult {
     let connection = stored_connection(&admin, &name).await?;
     let mut all = Vec::new();
-    for key in channel_keys(&connection) {
-        for operation in admin.dir.store.held_operations(&key).await? {
-            let mut value = shape::camel_json(serde_json::to_value(&operation).unwrap_or_default());
-            if let Some(map) = value.as_object_mut() {
-                map.insert("channel".into(), Value::String(key.channel.clone()));
-            }
-            all.push(value);
+    for (channel, operation) in held::held_operations(&admin.dir.store, &connection).await? {
+        let mut value = shape::camel_json(serde_json::to_value(&operation).unwrap_or_default());
+        if let Some(map) = value.as_object_mut() {
+            map.insert("channel".into(), Value::String(channel));
         }
+        all.push(value);
     }
     Ok(Json(all).into_response())
 }
@@ -857,16 +804,13 @@ async fn decide(admin: &Admin, name: &str, body: &[u8], approve: bool) -> ApiRes
             )
         })?
     };
-    let chosen = |guid: &str| {
+    let chosen = |_channel: &str, guid: &str| {
         decision
             .guids
             .as_ref()
             .is_none_or(|guids| guids.iter().any(|g| g == guid))
     };
-    let mut count = 0;
-    for key in channel_keys(&connection) {
-        count += held::decide(&admin.dir.store, &key, chosen, approve).await?;
-    }
+    let count = held::decide_reviewed(&admin.dir.store, &connection, chosen, approve).await?;
     Ok(Json(if approve {
         json!({"approved": count, "appliedBy": "the next cycle"})
     } else {
@@ -922,57 +866,18 @@ async fn discard(
 )]
 async fn plan(State(admin): State<Admin>, UrlPath(name): UrlPath<String>) -> ApiResult {
     let connection = stored_connection(&admin, &name).await?;
-    let mut channels = serde_json::Map::new();
-    for channel in connection.channels.iter().filter(|c| c.active) {
-        let data_store = admin
-            .dir
-            .data_store(&channel.data_store)
-            .await
-            .map_err(|e| ApiError::new(StatusCode::UNPROCESSABLE_ENTITY, format!("{e:#}")))?;
-        let planned = plan_channel(
-            &admin.dir.store,
-            &connection,
-            channel,
-            &data_store,
-            SystemClock.now_ms(),
-        )
+    let plans = plan::plan_connection(&admin.dir, &connection)
         .await
         .map_err(|e| ApiError::new(StatusCode::UNPROCESSABLE_ENTITY, e.to_string()))?;
-        let mut plan = planned.plan;
-        for operation in plan.operations.iter_mut().chain(plan.held.iter_mut()) {
-            mask_operation(operation, channel);
-        }
-        let mut value = serde_json::to_value(&plan).unwrap_or_default();
+    let mut channels = serde_json::Map::new();
+    for planned in plans {
+        let mut value = serde_json::to_value(&planned.plan).unwrap_or_default();
         if let Some(map) = value.as_object_mut() {
-            map.insert("source_read".into(), Value::String(planned.read.describe()));
+            map.insert("source_read".into(), Value::String(planned.read));
         }
-        channels.insert(channel.name.clone(), shape::camel_json(value));
+        channels.insert(planned.channel, shape::camel_json(value));
     }
     Ok(Json(Value::Object(channels)).into_response())
-}
-
-/// Masked fields stay hidden in every image an operation carries.
-pub fn mask_operation(
-    operation: &mut scimbridge_model::PlannedOperation,
-    channel: &scimbridge_model::Channel,
-) {
-    if let Operation::Create { image }
-    | Operation::Update { image, .. }
-    | Operation::Disable { image, .. } = &mut operation.operation
-    {
-        *image = mask(
-            image,
-            &channel.attribute_mapping,
-            &channel.extension_mapping,
-        );
-    }
-    if let Some(image) = &mut operation.link_image {
-        *image = mask(
-            image,
-            &channel.attribute_mapping,
-            &channel.extension_mapping,
-        );
-    }
 }
 
 #[utoipa::path(
@@ -986,39 +891,17 @@ pub fn mask_operation(
 )]
 async fn run_now(State(admin): State<Admin>, UrlPath(name): UrlPath<String>) -> ApiResult {
     let connection = stored_connection(&admin, &name).await?;
-    let senders = admin
-        .run_now
-        .lock()
-        .map(|senders| senders.clone())
-        .unwrap_or_default();
-    let mut started = Vec::new();
-    let mut idle = Vec::new();
-    for key in channel_keys(&connection) {
-        match senders.get(&key).filter(|sender| !sender.is_closed()) {
-            Some(sender) => {
-                // A full queue means a run is already due.
-                let _ = sender.try_send(());
-                started.push(key.channel);
-            }
-            None => idle.push(key.channel),
-        }
-    }
-    if started.is_empty() {
-        return Err(ApiError::new(
-            StatusCode::CONFLICT,
-            format!("connection \"{name}\" has no running channel (is it active?)"),
-        ));
-    }
+    let run = service::run_now(&admin.run_now, &connection)?;
     Ok((
         StatusCode::ACCEPTED,
-        Json(json!({"started": started, "notRunning": idle})),
+        Json(json!({"started": run.started, "notRunning": run.not_running})),
     )
         .into_response())
 }
 
 #[derive(Debug, Deserialize, Default)]
 #[serde(rename_all = "camelCase")]
-struct Reset {
+struct ResetBody {
     #[serde(default)]
     all_state: bool,
 }
@@ -1036,76 +919,21 @@ struct Reset {
 async fn reset_channel(
     State(admin): State<Admin>,
     UrlPath((name, channel)): UrlPath<(String, String)>,
-    body: Option<Json<Reset>>,
+    body: Option<Json<ResetBody>>,
 ) -> ApiResult {
     let connection = stored_connection(&admin, &name).await?;
-    if !connection.channels.iter().any(|c| c.name == channel) {
-        return Err(ApiError::not_found("channel", &channel));
-    }
-    let key = ChannelKey::new(&name, &channel);
+    let key = channel_key(&connection, &channel)?;
     let all_state = body.map(|b| b.0.all_state).unwrap_or_default();
-    if all_state {
-        admin.dir.store.forget_channel(&key).await?;
+    let reset = if all_state {
+        Reset::AllState
     } else {
-        admin.dir.store.save_sync_state(&key, None).await?;
-    }
+        Reset::SyncState
+    };
+    crate::ops::channels::reset(&admin.dir.store, &key, reset).await?;
     Ok(Json(json!({
         "channel": channel,
         "forgot": if all_state { "every record and the sync state" } else { "the sync state" },
         "nextCycle": "a full read",
     }))
     .into_response())
-}
-
-#[cfg(test)]
-#[allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn masked_fields_are_hidden_in_every_image_of_an_operation() {
-        let file = scimbridge_model::ConfigFile::from_toml(
-            r#"
-version = 1
-[[data_store]]
-name = "corp"
-type = "ldif"
-path = "/tmp/d.ldif"
-[[connection]]
-name = "App"
-[connection.target]
-scim_url = "https://api.example.com/scim/v2"
-[[connection.channel]]
-name = "staff"
-data_store = "corp"
-[connection.channel.source_location]
-base_dn = "ou=people,dc=example,dc=com"
-[connection.channel.attribute_mapping]
-userName = { attributes = ["uid"] }
-password = { attributes = ["initialPassword"], create_only = true, masked = true }
-nickName = { attributes = ["nick"], masked = true }
-"#,
-        )
-        .unwrap();
-        let channel = &file.connections[0].channels[0];
-        let mut operation = scimbridge_model::PlannedOperation {
-            guid: "g".into(),
-            dn: "uid=ann".into(),
-            user_name: Some("ann".into()),
-            fingerprint: None,
-            operation: Operation::Create {
-                image: json!({"userName": "ann", "password": "Secr3t!", "nickName": "Annie"}),
-            },
-            reason: "new".into(),
-            link_image: Some(json!({"userName": "ann", "nickName": "Annie"})),
-            resumed_cycle: None,
-        };
-        mask_operation(&mut operation, channel);
-        let text = serde_json::to_string(&operation).unwrap();
-        assert!(
-            !text.contains("Secr3t!") && !text.contains("Annie"),
-            "{text}"
-        );
-        assert!(text.contains("\"userName\":\"ann\""), "{text}");
-    }
 }

@@ -20,11 +20,11 @@ use scimbridge_engine::state::Store;
 use scimbridge_model::{ChannelKey, Connection, RecordStatus, ScimField};
 
 use crate::admin::auth::Attempts;
-use crate::commands::apply::{apply_objects, refusal_problems};
-use crate::commands::channels::{channel_status, describe_cycle, format_utc};
-use crate::commands::check::check_connection;
-use crate::commands::held;
 use crate::context::DataDir;
+use crate::ops::apply::{apply_objects, refusal_problems};
+use crate::ops::check::check_connection;
+use crate::ops::held;
+use crate::ops::status::{channel_status, describe_cycle, format_utc};
 use wizard::{Draft, STEPS, step_index};
 
 const COOKIE: &str = "scimbridge_session";
@@ -914,15 +914,13 @@ async fn decide_held(
                 .collect()
         })
         .unwrap_or_default();
-    let mut count = 0;
-    for channel in &connection.channels {
-        let key = ChannelKey::new(&connection.name, &channel.name);
-        let was_shown = |guid: &str| shown.iter().any(|(c, g)| *c == channel.name && g == guid);
-        match held::decide(&console.dir.store, &key, was_shown, approve).await {
-            Ok(decided) => count += decided,
+    let was_shown =
+        |channel: &str, guid: &str| shown.iter().any(|(c, g)| c == channel && g == guid);
+    let count =
+        match held::decide_reviewed(&console.dir.store, &connection, was_shown, approve).await {
+            Ok(count) => count,
             Err(e) => return (StatusCode::INTERNAL_SERVER_ERROR, e.to_string()).into_response(),
-        }
-    }
+        };
     let message = if approve {
         format!("{count} held operations approved: the next cycle applies them.")
     } else {
