@@ -1,0 +1,143 @@
+//! Connections, in PingFederate's shape: `/api/connections`.
+
+use axum::Json;
+use axum::extract::{Path as UrlPath, State};
+use axum::http::StatusCode;
+use axum::response::IntoResponse;
+use scimbridge_engine::state::Store;
+use scimbridge_model::Connection;
+
+use super::{
+    Admin, ApiError, ApiResult, Body, refuse_new_references, rejected, shape, stored_connection,
+    unprocessable, with_name,
+};
+use crate::ops::apply::apply_objects;
+use crate::ops::delete;
+
+#[utoipa::path(
+    get,
+    path = "/api/connections",
+    tag = "connections",
+    summary = "Every connection, secrets left out",
+    responses((status = 200, description = "Connections", body = Object), (status = 401, description = "No or wrong credentials", body = Object), (status = 429, description = "Too many failed attempts", body = Object)),
+    security(("token" = []), ("administrator" = []))
+)]
+pub(super) async fn list_connections(State(admin): State<Admin>) -> ApiResult {
+    let connections = admin.dir.store.connections().await?;
+    Ok(Json(
+        connections
+            .iter()
+            .map(shape::connection_to_api)
+            .collect::<Vec<_>>(),
+    )
+    .into_response())
+}
+
+#[utoipa::path(
+    get,
+    path = "/api/connections/{name}",
+    tag = "connections",
+    summary = "One connection, secrets left out",
+    params(("name" = String, Path, description = "The connection name")),
+    responses((status = 200, description = "The connection", body = Object), (status = 404, description = "No such connection", body = Object), (status = 401, description = "No or wrong credentials", body = Object), (status = 429, description = "Too many failed attempts", body = Object)),
+    security(("token" = []), ("administrator" = []))
+)]
+pub(super) async fn get_connection(
+    State(admin): State<Admin>,
+    UrlPath(name): UrlPath<String>,
+) -> ApiResult {
+    let connection = stored_connection(&admin, &name).await?;
+    Ok(Json(shape::connection_to_api(&connection)).into_response())
+}
+
+#[utoipa::path(
+    post,
+    path = "/api/connections",
+    tag = "connections",
+    summary = "Create a connection; an active one is checked first",
+    request_body(content = Object, content_type = "application/json"),
+    responses((status = 201, description = "Created", body = Object), (status = 409, description = "Exists", body = Object), (status = 422, description = "Invalid, or activation refused; every problem listed", body = Object), (status = 401, description = "No or wrong credentials", body = Object), (status = 429, description = "Too many failed attempts", body = Object)),
+    security(("token" = []), ("administrator" = []))
+)]
+pub(super) async fn create_connection(State(admin): State<Admin>, body: Body) -> ApiResult {
+    let connection = shape::connection_from_api(body.0).map_err(unprocessable)?;
+    if admin
+        .dir
+        .store
+        .connection(&connection.name)
+        .await?
+        .is_some()
+    {
+        return Err(ApiError::new(
+            StatusCode::CONFLICT,
+            format!(
+                "a connection named \"{}\" exists; PUT replaces it",
+                connection.name
+            ),
+        ));
+    }
+    save_connection(&admin, connection, StatusCode::CREATED).await
+}
+
+#[utoipa::path(
+    put,
+    path = "/api/connections/{name}",
+    tag = "connections",
+    summary = "Replace a connection; omitted secrets are kept; an active one is checked first",
+    params(("name" = String, Path, description = "The connection name")),
+    request_body(content = Object, content_type = "application/json"),
+    responses((status = 200, description = "Saved", body = Object), (status = 404, description = "No such connection", body = Object), (status = 422, description = "Invalid, or activation refused; every problem listed", body = Object), (status = 401, description = "No or wrong credentials", body = Object), (status = 429, description = "Too many failed attempts", body = Object)),
+    security(("token" = []), ("administrator" = []))
+)]
+pub(super) async fn replace_connection(
+    State(admin): State<Admin>,
+    UrlPath(name): UrlPath<String>,
+    body: Body,
+) -> ApiResult {
+    let mut connection =
+        shape::connection_from_api(with_name(body.0, &name)).map_err(unprocessable)?;
+    stored_connection(&admin, &name).await?;
+    connection.name = name;
+    save_connection(&admin, connection, StatusCode::OK).await
+}
+
+/// Saves through the same path as `scimbridge apply`: validated, omitted secrets kept, and an
+/// active connection's target and LDAP data stores checked first.
+pub(super) async fn save_connection(
+    admin: &Admin,
+    mut connection: Connection,
+    status: StatusCode,
+) -> ApiResult {
+    let name = connection.name.clone();
+    let stored = admin.dir.store.connection(&name).await?;
+    let mut stored_secrets = stored
+        .map(|c| c.target)
+        .unwrap_or_else(|| scimbridge_model::TargetSettings::new(String::new()));
+    refuse_new_references(
+        connection.target.secret_fields_mut(),
+        stored_secrets.secret_fields_mut(),
+        "outboundProvision.targetSettings",
+    )?;
+    apply_objects(&admin.dir.store, Vec::new(), vec![connection])
+        .await
+        .map_err(rejected)?;
+    let saved = stored_connection(admin, &name).await?;
+    Ok((status, Json(shape::connection_to_api(&saved))).into_response())
+}
+
+#[utoipa::path(
+    delete,
+    path = "/api/connections/{name}",
+    tag = "connections",
+    summary = "Delete an inactive connection with its channels' state",
+    params(("name" = String, Path, description = "The connection name")),
+    responses((status = 204, description = "Deleted"), (status = 404, description = "No such connection", body = Object), (status = 409, description = "Active", body = Object), (status = 401, description = "No or wrong credentials", body = Object), (status = 429, description = "Too many failed attempts", body = Object)),
+    security(("token" = []), ("administrator" = []))
+)]
+pub(super) async fn delete_connection(
+    State(admin): State<Admin>,
+    UrlPath(name): UrlPath<String>,
+) -> ApiResult {
+    delete::delete_connection(&admin.dir.store, &name).await?;
+    Ok(StatusCode::NO_CONTENT.into_response())
+}
