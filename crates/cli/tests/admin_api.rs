@@ -208,6 +208,16 @@ fn the_admin_api_creates_activates_watches_and_guards_a_connection() {
     assert_eq!((status, &body["name"]), (200, &json!("corp")), "{body}");
     let (status, body) = service.call("PUT", "/data-stores/corp", Some(json!({"type": "ldap"})));
     assert_eq!(status, 422, "{body}");
+    let (status, body) = service.call(
+        "PUT",
+        "/data-stores/corp",
+        Some(json!({"type": "ldif", "path": ""})),
+    );
+    assert_eq!(status, 422, "{body}");
+    assert_eq!(
+        body["problems"],
+        json!(["data store \"corp\": type ldif needs a path"])
+    );
     assert_eq!(service.call("GET", "/data-stores/nowhere", None).0, 404);
     let (status, body) = service.call(
         "POST",

@@ -72,11 +72,13 @@ pub async fn apply_config(
     base_dir: &Path,
     check: ActivationCheck,
 ) -> Result<Vec<String>> {
-    // LDIF paths are stored absolute so that later commands work from any folder.
+    // LDIF paths are stored absolute so that later commands work from any folder. An empty one
+    // stays empty, for validation to refuse: joined, it would name the folder.
     let base_dir = std::path::absolute(base_dir).unwrap_or_else(|_| base_dir.to_path_buf());
     for data_store in &mut file.data_stores {
         if data_store.store_type == DataStoreType::Ldif
             && let Some(path) = &data_store.path
+            && !path.trim().is_empty()
             && Path::new(path).is_relative()
         {
             data_store.path = Some(base_dir.join(path).display().to_string());
