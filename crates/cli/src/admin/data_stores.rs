@@ -3,12 +3,13 @@
 use axum::Json;
 use axum::extract::{Path as UrlPath, State};
 use axum::http::StatusCode;
-use axum::response::IntoResponse;
 use scimbridge_engine::state::Store;
+use scimbridge_model as model;
 
+use super::documents::DataStore;
 use super::{
-    Admin, ApiError, ApiResult, Body, refuse_new_references, rejected, shape, unprocessable,
-    with_name,
+    Admin, ApiError, ApiResult, Body, Problems, refuse_new_references, rejected, shape,
+    unprocessable, with_name,
 };
 use crate::ops::apply::apply_objects;
 use crate::ops::delete;
@@ -18,18 +19,13 @@ use crate::ops::delete;
     path = "/api/data-stores",
     tag = "data-stores",
     summary = "Every data store",
-    responses((status = 200, description = "Data stores", body = Object), (status = 401, description = "No or wrong credentials", body = Object), (status = 429, description = "Too many failed attempts", body = Object)),
-    security(("token" = []), ("administrator" = []))
+    responses((status = 200, description = "Data stores", body = Vec<DataStore>))
 )]
-pub(super) async fn list_data_stores(State(admin): State<Admin>) -> ApiResult {
+pub(super) async fn list_data_stores(
+    State(admin): State<Admin>,
+) -> ApiResult<Json<Vec<DataStore>>> {
     let stores = admin.dir.store.data_stores().await?;
-    Ok(Json(
-        stores
-            .iter()
-            .map(shape::data_store_to_api)
-            .collect::<Vec<_>>(),
-    )
-    .into_response())
+    Ok(Json(stores.iter().map(DataStore::from).collect()))
 }
 
 #[utoipa::path(
@@ -38,19 +34,18 @@ pub(super) async fn list_data_stores(State(admin): State<Admin>) -> ApiResult {
     tag = "data-stores",
     summary = "One data store",
     params(("name" = String, Path, description = "The data store name")),
-    responses((status = 200, description = "The data store", body = Object), (status = 404, description = "No such data store", body = Object), (status = 401, description = "No or wrong credentials", body = Object), (status = 429, description = "Too many failed attempts", body = Object)),
-    security(("token" = []), ("administrator" = []))
+    responses((status = 200, description = "The data store", body = DataStore), (status = 404, description = "No such data store", body = Problems))
 )]
 pub(super) async fn get_data_store(
     State(admin): State<Admin>,
     UrlPath(name): UrlPath<String>,
-) -> ApiResult {
+) -> ApiResult<Json<DataStore>> {
     let stores = admin.dir.store.data_stores().await?;
     let found = stores
         .iter()
         .find(|d| d.name == name)
         .ok_or_else(|| ApiError::not_found("data store", &name))?;
-    Ok(Json(shape::data_store_to_api(found)).into_response())
+    Ok(Json(found.into()))
 }
 
 #[utoipa::path(
@@ -58,11 +53,13 @@ pub(super) async fn get_data_store(
     path = "/api/data-stores",
     tag = "data-stores",
     summary = "Create a data store",
-    request_body(content = Object, content_type = "application/json"),
-    responses((status = 201, description = "Created", body = Object), (status = 409, description = "Exists", body = Object), (status = 422, description = "Invalid; every problem listed", body = Object), (status = 401, description = "No or wrong credentials", body = Object), (status = 429, description = "Too many failed attempts", body = Object)),
-    security(("token" = []), ("administrator" = []))
+    request_body(content = DataStore, content_type = "application/json"),
+    responses((status = 201, description = "Created", body = DataStore), (status = 400, description = "Malformed JSON", body = Problems), (status = 415, description = "Not application/json", body = Problems), (status = 409, description = "Exists", body = Problems), (status = 422, description = "Invalid; every problem listed", body = Problems))
 )]
-pub(super) async fn create_data_store(State(admin): State<Admin>, body: Body) -> ApiResult {
+pub(super) async fn create_data_store(
+    State(admin): State<Admin>,
+    body: Body,
+) -> ApiResult<(StatusCode, Json<DataStore>)> {
     let data_store = shape::data_store_from_api(body.0).map_err(unprocessable)?;
     if admin
         .dir
@@ -80,7 +77,8 @@ pub(super) async fn create_data_store(State(admin): State<Admin>, body: Body) ->
             ),
         ));
     }
-    save_data_store(&admin, data_store, StatusCode::CREATED).await
+    let saved = save_data_store(&admin, data_store).await?;
+    Ok((StatusCode::CREATED, saved))
 }
 
 #[utoipa::path(
@@ -89,16 +87,14 @@ pub(super) async fn create_data_store(State(admin): State<Admin>, body: Body) ->
     tag = "data-stores",
     summary = "Replace a data store; omitted secrets are kept",
     params(("name" = String, Path, description = "The data store name")),
-    request_body(content = Object, content_type = "application/json"),
-    responses((status = 200, description = "Saved", body = Object), (status = 404, description = "No such data store", body = Object), (status = 422, description = "Invalid; every problem listed", body = Object), (status = 401, description = "No or wrong credentials", body = Object), (status = 429, description = "Too many failed attempts", body = Object)),
-    security(("token" = []), ("administrator" = []))
+    request_body(content = DataStore, content_type = "application/json", description = "The name in the path wins; the body need not repeat it"),
+    responses((status = 200, description = "Saved", body = DataStore), (status = 400, description = "Malformed JSON", body = Problems), (status = 415, description = "Not application/json", body = Problems), (status = 404, description = "No such data store", body = Problems), (status = 422, description = "Invalid; every problem listed", body = Problems))
 )]
 pub(super) async fn replace_data_store(
     State(admin): State<Admin>,
     UrlPath(name): UrlPath<String>,
     body: Body,
-) -> ApiResult {
-    // The name in the path wins; the body need not repeat it.
+) -> ApiResult<Json<DataStore>> {
     let mut data_store =
         shape::data_store_from_api(with_name(body.0, &name)).map_err(unprocessable)?;
     if !admin
@@ -112,14 +108,14 @@ pub(super) async fn replace_data_store(
         return Err(ApiError::not_found("data store", &name));
     }
     data_store.name = name;
-    save_data_store(&admin, data_store, StatusCode::OK).await
+    save_data_store(&admin, data_store).await
 }
 
-pub(super) async fn save_data_store(
+/// Saves through the same path as `scimbridge apply`; the data store as saved.
+async fn save_data_store(
     admin: &Admin,
-    mut data_store: scimbridge_model::DataStore,
-    status: StatusCode,
-) -> ApiResult {
+    mut data_store: model::DataStore,
+) -> ApiResult<Json<DataStore>> {
     let name = data_store.name.clone();
     let mut stored = admin
         .dir
@@ -142,7 +138,7 @@ pub(super) async fn save_data_store(
         .iter()
         .find(|d| d.name == name)
         .ok_or_else(|| ApiError::not_found("data store", &name))?;
-    Ok((status, Json(shape::data_store_to_api(saved))).into_response())
+    Ok(Json(saved.into()))
 }
 
 #[utoipa::path(
@@ -151,13 +147,12 @@ pub(super) async fn save_data_store(
     tag = "data-stores",
     summary = "Delete a data store no channel reads",
     params(("name" = String, Path, description = "The data store name")),
-    responses((status = 204, description = "Deleted"), (status = 404, description = "No such data store", body = Object), (status = 409, description = "Read by a channel", body = Object), (status = 401, description = "No or wrong credentials", body = Object), (status = 429, description = "Too many failed attempts", body = Object)),
-    security(("token" = []), ("administrator" = []))
+    responses((status = 204, description = "Deleted"), (status = 404, description = "No such data store", body = Problems), (status = 409, description = "Read by a channel", body = Problems))
 )]
 pub(super) async fn delete_data_store(
     State(admin): State<Admin>,
     UrlPath(name): UrlPath<String>,
-) -> ApiResult {
+) -> ApiResult<StatusCode> {
     delete::delete_data_store(&admin.dir.store, &name).await?;
-    Ok(StatusCode::NO_CONTENT.into_response())
+    Ok(StatusCode::NO_CONTENT)
 }

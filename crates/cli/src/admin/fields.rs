@@ -2,18 +2,36 @@
 
 use axum::Json;
 use scimbridge_model::{FieldTarget, ScimField};
-use serde_json::{Value, json};
+use serde::Serialize;
+use utoipa::ToSchema;
+
+/// A SCIM field a channel can map.
+#[derive(Debug, Serialize, ToSchema)]
+#[serde(rename_all = "camelCase")]
+pub(super) struct Field {
+    /// The name a mapping uses (`fieldName`), PingFederate's.
+    #[schema(example = "workEmail")]
+    name: String,
+    label: String,
+    /// What it writes in the SCIM User.
+    #[schema(example = "emails[type eq \"work\"].value")]
+    scim_path: String,
+    /// Every channel maps it.
+    required: bool,
+    /// The SCIM attribute is multi-valued: the field is the value of one type of it.
+    multi_valued: bool,
+    notes: String,
+}
 
 #[utoipa::path(
     get,
     path = "/api/fields",
     tag = "fields",
     summary = "The SCIM fields a channel can map",
-    responses((status = 200, description = "Catalogue", body = Object), (status = 401, description = "No or wrong credentials", body = Object), (status = 429, description = "Too many failed attempts", body = Object)),
-    security(("token" = []), ("administrator" = []))
+    responses((status = 200, description = "Catalogue", body = Vec<Field>))
 )]
-pub(super) async fn fields() -> Json<Value> {
-    Json(Value::Array(
+pub(super) async fn fields() -> Json<Vec<Field>> {
+    Json(
         ScimField::ALL
             .iter()
             .map(|field| {
@@ -27,15 +45,15 @@ pub(super) async fn fields() -> Json<Value> {
                     ScimField::Active => "read as a boolean; the account status algorithm sets it",
                     _ => "",
                 };
-                json!({
-                    "name": field.name(),
-                    "label": field.label(),
-                    "scimPath": target.path(),
-                    "required": field.required(),
-                    "multiValued": multi_valued,
-                    "notes": notes,
-                })
+                Field {
+                    name: field.name().to_owned(),
+                    label: field.label().to_owned(),
+                    scim_path: target.path(),
+                    required: field.required(),
+                    multi_valued,
+                    notes: notes.to_owned(),
+                }
             })
             .collect(),
-    ))
+    )
 }

@@ -11,9 +11,11 @@ mod audit;
 pub mod auth;
 mod connections;
 mod data_stores;
+mod documents;
 mod fields;
 mod openapi;
 mod operations;
+mod plan;
 pub mod shape;
 
 use std::net::SocketAddr;
@@ -27,7 +29,10 @@ use axum::routing::{get, post};
 use axum::{Json, Router};
 use scimbridge_engine::state::Store;
 use scimbridge_model::Connection;
-use serde_json::{Value, json};
+use serde::Serialize;
+use serde::de::DeserializeOwned;
+use serde_json::Value;
+use utoipa::ToSchema;
 
 use crate::context::DataDir;
 use crate::ops::Refused;
@@ -90,7 +95,7 @@ impl Admin {
                 "/api/connections/{name}/held/discard",
                 post(operations::discard),
             )
-            .route("/api/connections/{name}/plan", post(operations::plan))
+            .route("/api/connections/{name}/plan", post(plan::plan))
             .route("/api/connections/{name}/run", post(operations::run_now))
             .route(
                 "/api/connections/{name}/channels/{channel}/reset",
@@ -104,7 +109,17 @@ impl Admin {
     }
 }
 
-/// An API error: a status and the problems, as `{"status": …, "problems": […]}`.
+/// Every error the API answers: its HTTP status again, and each problem found, naming the field
+/// it is about.
+#[derive(Debug, Serialize, ToSchema)]
+struct Problems {
+    #[schema(example = 422)]
+    status: u16,
+    #[schema(example = json!(["outboundProvision.channels[0]: attributeMapping: each item needs fieldName"]))]
+    problems: Vec<String>,
+}
+
+/// An API error: a status and the problems, answered as [`Problems`].
 struct ApiError {
     status: StatusCode,
     problems: Vec<String>,
@@ -125,11 +140,11 @@ impl ApiError {
 
 impl IntoResponse for ApiError {
     fn into_response(self) -> Response {
-        (
-            self.status,
-            Json(json!({"status": self.status.as_u16(), "problems": self.problems})),
-        )
-            .into_response()
+        let body = Problems {
+            status: self.status.as_u16(),
+            problems: self.problems,
+        };
+        (self.status, Json(body)).into_response()
     }
 }
 
@@ -156,7 +171,8 @@ impl From<scimbridge_engine::state::StoreError> for ApiError {
     }
 }
 
-type ApiResult = Result<Response, ApiError>;
+/// A handler's answer: its typed body, or the problems.
+type ApiResult<T> = Result<T, ApiError>;
 
 async fn no_such_endpoint() -> ApiError {
     ApiError::new(
@@ -286,14 +302,27 @@ fn with_name(mut body: Value, name: &str) -> Value {
 }
 
 /// A JSON body; a malformed one is a JSON error like every other.
-struct Body(Value);
+struct Body<T = Value>(T);
 
-impl<S: Send + Sync> axum::extract::FromRequest<S> for Body {
+impl<T: DeserializeOwned, S: Send + Sync> axum::extract::FromRequest<S> for Body<T> {
     type Rejection = ApiError;
 
-    async fn from_request(request: Request, state: &S) -> Result<Body, ApiError> {
-        match Json::<Value>::from_request(request, state).await {
+    async fn from_request(request: Request, state: &S) -> Result<Body<T>, ApiError> {
+        match Json::<T>::from_request(request, state).await {
             Ok(Json(value)) => Ok(Body(value)),
+            Err(rejection) => Err(ApiError::new(rejection.status(), rejection.body_text())),
+        }
+    }
+}
+
+/// A JSON body that may be left out (no `Content-Type`); a malformed one is a JSON error too.
+impl<T: DeserializeOwned, S: Send + Sync> axum::extract::OptionalFromRequest<S> for Body<T> {
+    type Rejection = ApiError;
+
+    async fn from_request(request: Request, state: &S) -> Result<Option<Body<T>>, ApiError> {
+        match <Json<T> as axum::extract::OptionalFromRequest<S>>::from_request(request, state).await
+        {
+            Ok(value) => Ok(value.map(|Json(value)| Body(value))),
             Err(rejection) => Err(ApiError::new(rejection.status(), rejection.body_text())),
         }
     }
