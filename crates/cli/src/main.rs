@@ -1,6 +1,7 @@
 //! `scimbridge`: the command line of the provisioning engine.
 
 mod admin;
+mod auth;
 mod commands;
 mod console;
 mod context;

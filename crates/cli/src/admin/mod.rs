@@ -8,7 +8,6 @@
 //! done by [`crate::ops`].
 
 mod audit;
-pub mod auth;
 mod connections;
 mod data_stores;
 mod documents;
@@ -34,11 +33,11 @@ use serde::de::DeserializeOwned;
 use serde_json::Value;
 use utoipa::ToSchema;
 
+use crate::auth::{Attempts, Refusal, authenticate};
 use crate::context::DataDir;
 use crate::ops::Refused;
 use crate::ops::apply::{ActivationRefused, new_references, refusal_problems};
 use crate::ops::service::RunNow;
-use auth::{Attempts, Refusal, authenticate};
 
 #[derive(Clone)]
 pub struct Admin {

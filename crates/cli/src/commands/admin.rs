@@ -8,7 +8,7 @@ use anyhow::{Context, Result, anyhow};
 use scimbridge_engine::clock::{Clock, SystemClock};
 use scimbridge_engine::state::{AdminAccount, ApiToken, Store};
 
-use crate::admin::auth::{hash_password, new_token, token_hash};
+use crate::auth::{hash_password, new_token, token_hash};
 use crate::context::DataDir;
 use crate::ops::status::format_utc;
 

@@ -19,7 +19,7 @@ use tokio::sync::{mpsc, watch};
 use tokio::task::JoinHandle;
 
 use crate::admin::Admin;
-use crate::admin::auth::Attempts;
+use crate::auth::Attempts;
 use crate::commands::target::shutdown_signal;
 use crate::context::DataDir;
 use crate::metrics::{Metrics, QueueGauge};

@@ -20,7 +20,7 @@ use rand::RngCore;
 use scimbridge_engine::state::Store;
 use scimbridge_model::{ChannelKey, Connection, RecordStatus, ScimField};
 
-use crate::admin::auth::Attempts;
+use crate::auth::Attempts;
 use crate::context::DataDir;
 use crate::ops::apply::{apply_objects, refusal_problems};
 use crate::ops::check::check_connection;
