@@ -72,14 +72,17 @@ pub struct TargetSettings {
     pub authentication: model::AuthenticationMethod,
     #[serde(skip_serializing_if = "Option::is_none")]
     pub basic_username: Option<String>,
+    /// A secret: write-only unless an `env:` or `file:` reference.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub basic_password: Option<String>,
+    /// A secret: write-only unless an `env:` or `file:` reference.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub access_token: Option<String>,
     #[serde(skip_serializing_if = "Option::is_none")]
     pub token_endpoint: Option<String>,
     #[serde(skip_serializing_if = "Option::is_none")]
     pub client_id: Option<String>,
+    /// A secret: write-only unless an `env:` or `file:` reference.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub client_secret: Option<String>,
     /// Comma-separated scopes asked for in the token request.
@@ -368,6 +371,7 @@ pub struct LdapSettings {
     pub bind_method: model::BindMethod,
     #[serde(skip_serializing_if = "Option::is_none")]
     pub user_dn: Option<String>,
+    /// A secret: write-only unless an `env:` or `file:` reference.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub bind_password: Option<String>,
     #[serde(skip_serializing_if = "Option::is_none")]
