@@ -1,10 +1,12 @@
 //! `scimbridge`: the command line of the provisioning engine.
 
 mod admin;
+mod auth;
 mod commands;
 mod console;
 mod context;
 mod metrics;
+mod ops;
 mod progress;
 
 use std::path::PathBuf;

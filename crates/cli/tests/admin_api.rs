@@ -191,6 +191,56 @@ fn the_admin_api_creates_activates_watches_and_guards_a_connection() {
     assert_eq!(work_email["scimPath"], "emails[type eq \"work\"].value");
     assert_eq!(work_email["multiValued"], true);
 
+    // The OpenAPI document describes every body: a connection's lists its fields.
+    let (status, openapi) = service.call("GET", "/openapi.json", None);
+    assert_eq!(status, 200);
+    let schemas = openapi["components"]["schemas"].as_object().unwrap();
+    assert!(!schemas.is_empty(), "{openapi}");
+    for (schema, fields) in [
+        ("Connection", &["name", "active", "outboundProvision"][..]),
+        (
+            "OutboundProvision",
+            &[
+                "type",
+                "targetSettings",
+                "provisioningOptions",
+                "guard",
+                "channels",
+            ],
+        ),
+        (
+            "TargetSettings",
+            &["scimUrl", "authentication", "accessToken", "storedSecrets"],
+        ),
+        (
+            "Channel",
+            &[
+                "name",
+                "channelSource",
+                "attributeMapping",
+                "extensionMapping",
+            ],
+        ),
+        (
+            "DataStore",
+            &["name", "type", "path", "ldap", "storedSecrets"],
+        ),
+        ("Problems", &["status", "problems"]),
+    ] {
+        let properties = &schemas[schema]["properties"];
+        for field in fields {
+            assert!(
+                properties[field].is_object(),
+                "{schema}.{field}: {properties}"
+            );
+        }
+    }
+    assert_eq!(
+        openapi["paths"]["/api/connections"]["post"]["requestBody"]["content"]["application/json"]
+            ["schema"]["$ref"],
+        "#/components/schemas/Connection"
+    );
+
     // A data store, then a connection with a wrong token: activation checks the target first.
     let (status, body) = service.call(
         "POST",
@@ -208,6 +258,16 @@ fn the_admin_api_creates_activates_watches_and_guards_a_connection() {
     assert_eq!((status, &body["name"]), (200, &json!("corp")), "{body}");
     let (status, body) = service.call("PUT", "/data-stores/corp", Some(json!({"type": "ldap"})));
     assert_eq!(status, 422, "{body}");
+    let (status, body) = service.call(
+        "PUT",
+        "/data-stores/corp",
+        Some(json!({"type": "ldif", "path": ""})),
+    );
+    assert_eq!(status, 422, "{body}");
+    assert_eq!(
+        body["problems"],
+        json!(["data store \"corp\": type ldif needs a path"])
+    );
     assert_eq!(service.call("GET", "/data-stores/nowhere", None).0, 404);
     let (status, body) = service.call(
         "POST",
@@ -481,7 +541,7 @@ fn wrong_passwords_lock_out_one_name_from_one_address_and_never_a_valid_token() 
 }
 
 #[test]
-fn schemathesis_finds_no_server_error() {
+fn schemathesis_finds_no_server_error_and_every_answer_matches_its_schema() {
     let dir = temp_dir();
     let data = dir.path().join("data");
     let ldif = dir.path().join("directory.ldif");
@@ -513,7 +573,12 @@ fn schemathesis_finds_no_server_error() {
         .arg("run")
         .arg(format!("{}/openapi.json", service.api))
         .args(["-H", &format!("Authorization: Bearer {}", service.token)])
-        .args(["--checks", "not_a_server_error", "--max-examples", "25"])
+        .args([
+            "--checks",
+            "not_a_server_error,response_schema_conformance",
+            "--max-examples",
+            "25",
+        ])
         .args(["--seed", "1"])
         .stdin(Stdio::null())
         .output()

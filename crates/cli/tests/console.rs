@@ -3,7 +3,8 @@
 //! of the seed's "Create Connection" flow against the bundled target and an LDIF data store, see
 //! a wrong token refused at activation, go back and fix it, activate, Save, and watch the users
 //! arrive on the dashboard; then a wrong OAuth 2 client secret refused at activation. A screenshot of each step is kept in
-//! `target/tmp/console-screenshots/`.
+//! `target/tmp/console-screenshots/`. Without a browser: every form needs the session's CSRF
+//! token, every page a session, and a connection that is not there is 404.
 
 #![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
 
@@ -467,4 +468,201 @@ fn an_administrator_creates_and_activates_a_connection_in_the_browser() {
     assert!(browser.taken >= 18);
     let _ = service.kill();
     let _ = service.wait();
+}
+
+/// The console's forms and pages without a browser: a form without the session's CSRF token is
+/// refused whatever it asks, a page needs a session, and a connection that is not there is 404.
+#[test]
+fn forms_need_the_session_token_and_pages_a_stored_connection() {
+    let dir = temp_dir();
+    let data = dir.path().join("data");
+    let cfg = dir.path().join("config.toml");
+    std::fs::write(
+        &cfg,
+        format!(
+            r#"version = 1
+[[data_store]]
+name = "corp"
+type = "ldif"
+path = "{}"
+[[connection]]
+name = "App"
+[connection.target]
+scim_url = "http://127.0.0.1:9/scim/v2"
+[[connection.channel]]
+name = "staff"
+data_store = "corp"
+[connection.channel.source_location]
+base_dn = "ou=people,dc=example,dc=com"
+[connection.channel.attribute_mapping]
+userName = {{ attributes = ["uid"] }}
+"#,
+            dir.path().join("directory.ldif").display()
+        ),
+    )
+    .unwrap();
+    ok(scimbridge(&data, &["apply", "-f", &path_str(&cfg)], &[]));
+    ok(scimbridge(
+        &data,
+        &["admin", "password"],
+        &[("SCIMBRIDGE_ADMIN_PASSWORD", PASSWORD)],
+    ));
+    let mut service = Command::new(bin())
+        .arg("--data-dir")
+        .arg(&data)
+        .args(["serve", "--frequency", "3600", "--listen", "127.0.0.1:0"])
+        .stdin(Stdio::null())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::inherit())
+        .spawn()
+        .unwrap();
+    let mut lines = std::io::BufReader::new(service.stdout.take().unwrap()).lines();
+    let first = lines.next().unwrap().unwrap();
+    std::thread::spawn(move || for _ in lines {});
+    let console = first
+        .split("console on ")
+        .nth(1)
+        .unwrap_or_else(|| panic!("{first}"))
+        .trim()
+        .to_owned();
+    let http = reqwest::blocking::Client::builder()
+        .redirect(reqwest::redirect::Policy::none())
+        .build()
+        .unwrap();
+
+    // Without a session every page, and every form, leads to the sign-on page.
+    for response in [
+        http.get(format!("{console}/connections/App")).send(),
+        http.post(format!("{console}/connections/App/toggle"))
+            .header("content-type", FORM)
+            .body(form(&[("csrf", "x")]))
+            .send(),
+    ] {
+        let response = response.unwrap();
+        assert_eq!(response.status().as_u16(), 303);
+        assert_eq!(response.headers()["location"], "/console/login");
+    }
+
+    let signed_on = http
+        .post(format!("{console}/login"))
+        .header("content-type", FORM)
+        .body(form(&[
+            ("username", "administrator"),
+            ("password", PASSWORD),
+        ]))
+        .send()
+        .unwrap();
+    assert_eq!(signed_on.status().as_u16(), 303);
+    let cookie = signed_on.headers()["set-cookie"]
+        .to_str()
+        .unwrap()
+        .split(';')
+        .next()
+        .unwrap()
+        .to_owned();
+    let page = http
+        .get(format!("{console}/connections"))
+        .header("cookie", &cookie)
+        .send()
+        .unwrap()
+        .text()
+        .unwrap();
+    let csrf = page
+        .split("name=\"csrf\" value=\"")
+        .nth(1)
+        .and_then(|rest| rest.split('"').next())
+        .unwrap_or_else(|| panic!("no CSRF token in {page}"))
+        .to_owned();
+    let post = |path: &str, fields: &[(&str, &str)]| {
+        http.post(format!("{console}{path}"))
+            .header("cookie", &cookie)
+            .header("content-type", FORM)
+            .body(form(fields))
+            .send()
+            .unwrap()
+    };
+
+    // A form without the session's token changes nothing, whatever it asks.
+    for path in [
+        "/connections/App/toggle",
+        "/connections/App/edit",
+        "/connections/App/held",
+        "/wizard/new",
+        "/wizard/general",
+        "/wizard/target/test",
+        "/logout",
+    ] {
+        for form in [&[("csrf", "stale")][..], &[][..]] {
+            let refused = post(path, form);
+            assert_eq!(refused.status().as_u16(), 403, "{path}");
+            assert!(
+                refused.text().unwrap().contains("the form is stale"),
+                "{path}"
+            );
+        }
+    }
+    let stored = ok(scimbridge(&data, &["export", "App"], &[]));
+    assert!(stored.contains("active = false"), "{stored}");
+
+    // The session's token passes; a connection that is not there is not found.
+    let toggled = post("/connections/App/toggle", &[("csrf", &csrf)]);
+    assert_eq!(toggled.status().as_u16(), 303);
+    let location = toggled.headers()["location"].to_str().unwrap().to_owned();
+    assert!(
+        location.starts_with("/console/connections?error=App%20stays"),
+        "{location}"
+    );
+    for path in [
+        "/connections/Nope/toggle",
+        "/connections/Nope/edit",
+        "/connections/Nope/held",
+    ] {
+        let missing = post(path, &[("csrf", &csrf)]);
+        assert_eq!(missing.status().as_u16(), 404, "{path}");
+        assert_eq!(missing.text().unwrap(), "no such connection");
+    }
+    let missing = http
+        .get(format!("{console}/connections/Nope"))
+        .header("cookie", &cookie)
+        .send()
+        .unwrap();
+    assert_eq!(missing.status().as_u16(), 404);
+    let dashboard = http
+        .get(format!("{console}/connections/App"))
+        .header("cookie", &cookie)
+        .send()
+        .unwrap();
+    assert_eq!(dashboard.status().as_u16(), 200);
+
+    let signed_off = post("/logout", &[("csrf", &csrf)]);
+    assert_eq!(signed_off.status().as_u16(), 303);
+    let after = http
+        .get(format!("{console}/connections"))
+        .header("cookie", &cookie)
+        .send()
+        .unwrap();
+    assert_eq!(after.headers()["location"], "/console/login");
+    let _ = service.kill();
+    let _ = service.wait();
+}
+
+const FORM: &str = "application/x-www-form-urlencoded";
+
+/// A form body, as a browser sends it.
+fn form(fields: &[(&str, &str)]) -> String {
+    let encode = |text: &str| -> String {
+        text.bytes()
+            .map(|b| match b {
+                b'A'..=b'Z' | b'a'..=b'z' | b'0'..=b'9' | b'-' | b'.' | b'_' | b'~' => {
+                    (b as char).to_string()
+                }
+                _ => format!("%{b:02X}"),
+            })
+            .collect()
+    };
+    fields
+        .iter()
+        .map(|(name, value)| format!("{}={}", encode(name), encode(value)))
+        .collect::<Vec<_>>()
+        .join("&")
 }

@@ -90,6 +90,7 @@ impl ConfigFile {
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 #[serde(rename_all = "lowercase")]
 pub enum DataStoreType {
     /// An LDIF file (RFC 2849 content records), re-read on every cycle.
@@ -304,6 +305,7 @@ impl Connection {
 }
 
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 pub enum ScimVersion {
     #[default]
     #[serde(rename = "2.0")]
@@ -315,6 +317,7 @@ pub enum ScimVersion {
 }
 
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 #[serde(rename_all = "kebab-case")]
 pub enum AuthenticationMethod {
     #[default]
@@ -341,6 +344,7 @@ impl AuthenticationMethod {
 
 /// How the client authenticates at the token endpoint (RFC 6749 §2.3.1).
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 #[serde(rename_all = "snake_case")]
 pub enum ClientAuthentication {
     /// Client id and secret in an HTTP Basic header.
@@ -351,6 +355,7 @@ pub enum ClientAuthentication {
 }
 
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 pub enum UniqueUserIdentifier {
     /// Existing target users are found with `userName eq "…"`.
     #[default]
@@ -363,6 +368,7 @@ pub enum UniqueUserIdentifier {
 
 /// How memberships of a group that already exists in the target are reconciled.
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 #[serde(rename_all = "lowercase")]
 pub enum GroupMembershipHandling {
     /// Add and remove only the members this channel manages; keep the others.
@@ -374,6 +380,7 @@ pub enum GroupMembershipHandling {
 
 /// Which part of a group entry becomes its SCIM `displayName`.
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 #[serde(rename_all = "lowercase")]
 pub enum GroupNameSource {
     /// The `cn` value ("Common Name").
@@ -630,6 +637,7 @@ fn is_http_url(url: &str) -> bool {
 }
 
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 #[serde(rename_all = "lowercase")]
 pub enum RemoveUserAction {
     #[default]

@@ -234,6 +234,7 @@ pub struct FieldMapping {
 
 /// PingFederate's "Character Case" mapping option.
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 #[serde(rename_all = "lowercase")]
 pub enum CharacterCase {
     #[default]
@@ -250,6 +251,7 @@ impl CharacterCase {
 
 /// PingFederate's "Parser" mapping option: what part of the directory's value is used.
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 #[serde(rename_all = "snake_case")]
 pub enum ValueParser {
     #[default]

@@ -11,6 +11,7 @@ use crate::secret::Secret;
 
 /// The kind of directory server, which fills the defaults of the source settings.
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 #[serde(rename_all = "kebab-case")]
 pub enum LdapType {
     ActiveDirectory,
@@ -45,6 +46,7 @@ impl LdapType {
 
 /// How the engine binds to the directory.
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 #[serde(rename_all = "kebab-case")]
 pub enum BindMethod {
     /// `user_dn` and `bind_password`.
@@ -196,6 +198,7 @@ impl LdapSettings {
 
 /// How changed entries are found ("Changed Users Algorithm").
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 #[serde(rename_all = "kebab-case")]
 pub enum ChangeDetection {
     /// The best the server offers: content synchronization, else DirSync (Active Directory),
@@ -232,6 +235,7 @@ impl ChangeDetection {
 
 /// How an entry's enabled or disabled state is read.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 #[serde(rename_all = "kebab-case")]
 pub enum AccountStatusAlgorithm {
     /// No status attribute: users are active unless the `active` field is mapped.

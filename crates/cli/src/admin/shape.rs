@@ -1,88 +1,14 @@
-//! The admin API's JSON documents and the model. A connection reads like PingFederate's
+//! The admin API's documents read into the model. A connection reads like PingFederate's
 //! `SpConnection` where it has an equivalent — `outboundProvision` with `targetSettings` and
 //! `channels`, each channel's `channelSource` (`dataSource.id`) and `attributeMapping` as a list of
-//! `{fieldName, saasFieldInfo: {attributeNames, …}}` — with camelCase keys throughout. The
-//! conversion goes through the model's own serde form, so the API accepts exactly what a
-//! configuration file accepts.
+//! `{fieldName, saasFieldInfo: {attributeNames, …}}` — with camelCase keys throughout (see
+//! [`super::documents`], which writes them). The conversion goes through the model's own serde
+//! form, so the API accepts exactly what a configuration file accepts, unknown fields refused.
 
 use scimbridge_model::{
     Channel, Connection, DataStore, GuardSettings, ProvisioningOptions, TargetSettings,
 };
 use serde_json::{Map, Value, json};
-
-/// A connection as the API shows it: literal secrets left out (they are write-only), their
-/// names listed in `targetSettings.storedSecrets`.
-pub fn connection_to_api(connection: &Connection) -> Value {
-    let mut shown = connection.clone();
-    let mut stored = Vec::new();
-    for (name, secret) in shown.target.secret_fields_mut() {
-        if secret.as_ref().is_some_and(|s| s.is_literal()) {
-            *secret = None;
-            stored.push(Value::String(camel_case(name)));
-        }
-    }
-    let mut model = serde_json::to_value(&shown).unwrap_or(Value::Null);
-    let field = |model: &mut Value, key: &str| {
-        model
-            .as_object_mut()
-            .and_then(|m| m.remove(key))
-            .unwrap_or(Value::Null)
-    };
-    let channels: Vec<Value> = match field(&mut model, "channel") {
-        Value::Array(channels) => channels.into_iter().map(channel_to_api).collect(),
-        _ => Vec::new(),
-    };
-    let mut target = field(&mut model, "target");
-    if let Some(target) = target.as_object_mut() {
-        target.insert("stored_secrets".into(), Value::Array(stored));
-    }
-    let document = json!({
-        "name": field(&mut model, "name"),
-        "active": field(&mut model, "active"),
-        "outbound_provision": {
-            "type": "SCIM",
-            "target_settings": target,
-            "provisioning_options": field(&mut model, "options"),
-            "guard": field(&mut model, "guard"),
-            "channels": channels,
-        }
-    });
-    camel_json(document)
-}
-
-fn channel_to_api(mut channel: Value) -> Value {
-    let Some(fields) = channel.as_object_mut() else {
-        return channel;
-    };
-    let mapping = |value: Option<Value>, key: &str| -> Value {
-        let Some(Value::Object(map)) = value else {
-            return Value::Array(Vec::new());
-        };
-        Value::Array(
-            map.into_iter()
-                .map(|(name, mut info)| {
-                    if let Some(info) = info.as_object_mut()
-                        && let Some(attributes) = info.remove("attributes")
-                    {
-                        info.insert("attribute_names".into(), attributes);
-                    }
-                    json!({ key: name, "saas_field_info": info })
-                })
-                .collect(),
-        )
-    };
-    let attribute_mapping = mapping(fields.remove("attribute_mapping"), "field_name");
-    let extension_mapping = mapping(fields.remove("extension_mapping"), "path");
-    let source = json!({
-        "data_source": { "id": fields.remove("data_store").unwrap_or(Value::Null) },
-        "source_settings": fields.remove("source_settings").unwrap_or(json!({})),
-        "source_location": fields.remove("source_location").unwrap_or(json!({})),
-    });
-    fields.insert("channel_source".into(), source);
-    fields.insert("attribute_mapping".into(), attribute_mapping);
-    fields.insert("extension_mapping".into(), extension_mapping);
-    channel
-}
 
 /// A connection from an API document; every problem found, by field.
 pub fn connection_from_api(document: Value) -> Result<Connection, Vec<String>> {
@@ -239,22 +165,6 @@ fn channel_from_api(channel: Value) -> Result<Value, String> {
     Ok(Value::Object(fields))
 }
 
-pub fn data_store_to_api(data_store: &DataStore) -> Value {
-    let mut shown = data_store.clone();
-    let mut stored = Vec::new();
-    for (name, secret) in shown.secret_fields_mut() {
-        if secret.as_ref().is_some_and(|s| s.is_literal()) {
-            *secret = None;
-            stored.push(Value::String(camel_case(name)));
-        }
-    }
-    let mut model = serde_json::to_value(&shown).unwrap_or(Value::Null);
-    if let Some(map) = model.as_object_mut() {
-        map.insert("stored_secrets".into(), Value::Array(stored));
-    }
-    camel_json(model)
-}
-
 pub fn data_store_from_api(document: Value) -> Result<DataStore, Vec<String>> {
     let mut model = snake_keys(document);
     if let Some(map) = model.as_object_mut() {
@@ -278,7 +188,9 @@ fn rename_keys(value: Value, rename: &dyn Fn(&str) -> String) -> Value {
     }
 }
 
-/// Any model value with the API's camelCase keys.
+/// Any model value with the API's camelCase keys: what the API wrote before its documents were
+/// typed, which they are tested against.
+#[cfg(test)]
 pub fn camel_json(value: Value) -> Value {
     rename_keys(value, &camel_case)
 }
@@ -337,73 +249,6 @@ fn camel_message(message: &str) -> String {
 #[allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
 mod tests {
     use super::*;
-    use scimbridge_model::ConfigFile;
-
-    const CONFIG: &str = r#"
-version = 1
-[[data_store]]
-name = "corp"
-type = "ldif"
-path = "/tmp/d.ldif"
-[[connection]]
-name = "Slack"
-active = false
-[connection.target]
-scim_url = "https://api.example.com/scim/v2"
-authentication = "oauth2-bearer"
-access_token = "s3cret"
-[[connection.channel]]
-name = "staff"
-data_store = "corp"
-[connection.channel.source_location]
-base_dn = "ou=people,dc=example,dc=com"
-[connection.channel.attribute_mapping]
-userName = { attributes = ["uid"] }
-familyName = { attributes = ["sn"], create_only = true }
-[connection.channel.extension_mapping]
-"urn:example:params:scim:schemas:extension:corp:2.0:User:badge_number" = { attributes = ["badge"] }
-"#;
-
-    #[test]
-    fn a_connection_reads_like_pingfederate_and_comes_back_unchanged() {
-        let file = ConfigFile::from_toml(CONFIG).unwrap();
-        let connection = &file.connections[0];
-        let document = connection_to_api(connection);
-        let provision = &document["outboundProvision"];
-        assert_eq!(
-            provision["targetSettings"]["scimUrl"],
-            "https://api.example.com/scim/v2"
-        );
-        assert_eq!(provision["targetSettings"]["accessToken"], Value::Null);
-        assert_eq!(
-            provision["targetSettings"]["storedSecrets"],
-            json!(["accessToken"])
-        );
-        let channel = &provision["channels"][0];
-        assert_eq!(channel["channelSource"]["dataSource"]["id"], "corp");
-        assert_eq!(
-            channel["channelSource"]["sourceLocation"]["baseDn"],
-            "ou=people,dc=example,dc=com"
-        );
-        let family = channel["attributeMapping"]
-            .as_array()
-            .unwrap()
-            .iter()
-            .find(|m| m["fieldName"] == "familyName")
-            .unwrap();
-        assert_eq!(family["saasFieldInfo"]["attributeNames"], json!(["sn"]));
-        assert_eq!(family["saasFieldInfo"]["createOnly"], true);
-        assert_eq!(
-            channel["extensionMapping"][0]["path"],
-            "urn:example:params:scim:schemas:extension:corp:2.0:User:badge_number"
-        );
-        assert!(!document.to_string().contains("s3cret"));
-
-        let back = connection_from_api(document).unwrap();
-        let mut expected = connection.clone();
-        expected.target.access_token = None;
-        assert_eq!(back, expected);
-    }
 
     #[test]
     fn problems_are_named_as_the_api_spells_them() {

@@ -8,9 +8,9 @@ use anyhow::{Context, Result, anyhow};
 use scimbridge_engine::clock::{Clock, SystemClock};
 use scimbridge_engine::state::{AdminAccount, AdminStore, ApiToken};
 
-use crate::admin::auth::{hash_password, new_token, token_hash};
-use crate::commands::channels::format_utc;
+use crate::auth::{hash_password, new_token, token_hash};
 use crate::context::DataDir;
+use crate::ops::status::format_utc;
 
 /// Environment variable holding the administrator password for `admin password`.
 const PASSWORD_ENV: &str = "SCIMBRIDGE_ADMIN_PASSWORD";

@@ -5,10 +5,11 @@ use std::path::Path;
 use std::process::ExitCode;
 
 use anyhow::{Result, anyhow};
-use scimbridge_engine::state::{ConfigurationStore, RecordStore};
+use scimbridge_engine::state::ConfigurationStore;
 use scimbridge_model::ChannelKey;
 
 use crate::context::DataDir;
+use crate::ops::channels::{Reset, reset};
 
 #[derive(Debug, clap::Subcommand)]
 pub enum Command {
@@ -32,14 +33,14 @@ pub async fn run(data_dir: &Path, command: Command) -> Result<ExitCode> {
     let dir = DataDir::open(data_dir, false).await?;
     let key = resolve_channel(&dir, &args.channel).await?;
     if args.all_state {
-        dir.store.forget_channel(&key).await?;
+        reset(&dir.store, &key, Reset::AllState).await?;
         println!(
             "channel {key}: records, group records and sync state forgotten; the next cycle reads \
              every entry and links to the target's existing users and groups by the unique \
              identifier"
         );
     } else {
-        dir.store.save_sync_state(&key, None).await?;
+        reset(&dir.store, &key, Reset::SyncState).await?;
         println!(
             "channel {key}: sync state forgotten; the next cycle reads every entry (a full \
              reconciliation)"

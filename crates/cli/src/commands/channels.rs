@@ -4,10 +4,11 @@ use std::path::Path;
 use std::process::ExitCode;
 
 use anyhow::Result;
-use scimbridge_engine::state::{ConfigurationStore, CycleRecord, RecordCounts, Store, StoreError};
+use scimbridge_engine::state::ConfigurationStore;
 use scimbridge_model::ChannelKey;
 
 use crate::context::DataDir;
+use crate::ops::status::{channel_status, describe_cycle};
 
 pub async fn run(data_dir: &Path) -> Result<ExitCode> {
     let dir = DataDir::open(data_dir, false).await?;
@@ -58,77 +59,4 @@ pub async fn run(data_dir: &Path) -> Result<ExitCode> {
         println!("{}", cells.join("  ").trim_end());
     }
     Ok(ExitCode::SUCCESS)
-}
-
-/// What `channels`, the admin API and the console show of one channel.
-pub struct ChannelStatus {
-    pub counts: RecordCounts,
-    /// Operations the mass-change guard holds.
-    pub held: usize,
-    /// The change detection of the last read that left a cursor; none yet: full reads.
-    pub detection: String,
-    pub last_cycle: Option<CycleRecord>,
-}
-
-pub async fn channel_status(
-    store: &dyn Store,
-    key: &ChannelKey,
-) -> Result<ChannelStatus, StoreError> {
-    Ok(ChannelStatus {
-        counts: store.record_counts(key).await?,
-        held: store.held_operations(key).await?.len(),
-        detection: store
-            .sync_state(key)
-            .await?
-            .map_or_else(|| "full-scan".to_owned(), |state| state.mechanism),
-        last_cycle: store.cycles(key, 1).await?.into_iter().next(),
-    })
-}
-
-/// A cycle in one line: when it ended and how, or that it is still running.
-pub fn describe_cycle(cycle: Option<&CycleRecord>) -> String {
-    let Some(cycle) = cycle else {
-        return "never".to_owned();
-    };
-    match (&cycle.error, cycle.finished_at_ms) {
-        (Some(error), _) => format!("{} stopped: {error}", format_utc(cycle.started_at_ms)),
-        (None, None) => format!(
-            "{} running, or interrupted",
-            format_utc(cycle.started_at_ms)
-        ),
-        (None, Some(finished)) if cycle.summary.waiting_retry > 0 => format!(
-            "{} ok ({} failed, {} waiting to be retried)",
-            format_utc(finished),
-            cycle.summary.failed,
-            cycle.summary.waiting_retry
-        ),
-        (None, Some(finished)) => format!(
-            "{} ok ({} failed)",
-            format_utc(finished),
-            cycle.summary.failed
-        ),
-    }
-}
-
-/// Milliseconds since the epoch as `YYYY-MM-DD HH:MM:SSZ` (UTC).
-pub fn format_utc(ms: i64) -> String {
-    let secs = ms.div_euclid(1000);
-    let (days, rem) = (secs.div_euclid(86_400), secs.rem_euclid(86_400));
-    let (year, month, day) = scimbridge_engine::clock::civil_from_days(days);
-    format!(
-        "{year:04}-{month:02}-{day:02} {:02}:{:02}:{:02}Z",
-        rem / 3600,
-        rem % 3600 / 60,
-        rem % 60
-    )
-}
-
-#[cfg(test)]
-mod tests {
-    #[test]
-    fn formats_utc_timestamps() {
-        assert_eq!(super::format_utc(0), "1970-01-01 00:00:00Z");
-        assert_eq!(super::format_utc(1_795_878_245_000), "2026-11-28 15:04:05Z");
-        assert_eq!(super::format_utc(951_782_400_000), "2000-02-29 00:00:00Z");
-    }
 }

@@ -2,17 +2,13 @@
 
 use std::path::Path;
 use std::process::ExitCode;
-use std::time::Duration;
 
-use anyhow::{Result, anyhow};
-use scimbridge_engine::apply::{CheckReport, check_target};
-use scimbridge_engine::source::source_of;
-use scimbridge_model::{Channel, Connection, DataStore};
+use anyhow::Result;
+use scimbridge_engine::apply::CheckReport;
+use scimbridge_model::Connection;
 
 use crate::context::DataDir;
-
-/// How long a check waits for each answer.
-pub const CHECK_TIMEOUT: Duration = Duration::from_secs(30);
+use crate::ops::check::{check_channel_source, check_connection};
 
 #[derive(Debug, clap::Args)]
 pub struct Args {
@@ -32,32 +28,6 @@ pub async fn run(data_dir: &Path, args: Args) -> Result<ExitCode> {
         println!("{}", check_channel_source(channel, &data_store).await?);
     }
     Ok(ExitCode::SUCCESS)
-}
-
-/// Proves a channel can read its data store; the line says what was found, the error what is
-/// wrong.
-pub async fn check_channel_source(channel: &Channel, data_store: &DataStore) -> Result<String> {
-    let settings = channel.source_settings.effective(data_store.ldap_type());
-    let found = source_of(data_store)
-        .check(&settings, &channel.source_location)
-        .await
-        .map_err(|e| anyhow!("channel \"{}\": {e}", channel.name))?;
-    Ok(format!(
-        "  channel \"{}\": data store \"{}\" {found}",
-        channel.name, data_store.name
-    ))
-}
-
-/// Checks the connection's target; the error names the connection and what to look at.
-pub async fn check_connection(connection: &Connection) -> Result<CheckReport> {
-    check_target(&connection.target, CHECK_TIMEOUT)
-        .await
-        .map_err(|e| {
-            anyhow!(
-                "connection \"{}\": target check failed: {e}",
-                connection.name
-            )
-        })
 }
 
 pub fn describe(connection: &Connection, report: &CheckReport) -> Vec<String> {

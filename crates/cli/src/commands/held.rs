@@ -5,11 +5,12 @@ use std::path::Path;
 use std::process::ExitCode;
 
 use anyhow::{Result, anyhow};
-use scimbridge_engine::state::{HeldOperationStore, Store, StoreError};
+use scimbridge_engine::state::HeldOperationStore;
 use scimbridge_model::{ChannelKey, Connection};
 
-use crate::commands::channels::format_utc;
 use crate::context::DataDir;
+use crate::ops::held::decide;
+use crate::ops::status::format_utc;
 
 #[derive(Debug, clap::Args)]
 pub struct Args {
@@ -66,31 +67,6 @@ pub async fn list(data_dir: &Path, args: Args) -> Result<ExitCode> {
         println!("nothing held for connection \"{}\"", connection.name);
     }
     Ok(ExitCode::SUCCESS)
-}
-
-/// Approves (the next cycle applies them) or discards the channel's held operations that
-/// `chosen` picks by GUID; returns how many. The CLI, the admin API and the console decide
-/// through here.
-pub async fn decide(
-    store: &dyn Store,
-    key: &ChannelKey,
-    chosen: impl Fn(&str) -> bool,
-    approve: bool,
-) -> Result<usize, StoreError> {
-    let mut held = store.held_operations(key).await?;
-    let count = held.iter().filter(|h| chosen(&h.guid)).count();
-    if count == 0 {
-        return Ok(0);
-    }
-    if approve {
-        for operation in held.iter_mut().filter(|h| chosen(&h.guid)) {
-            operation.approved = true;
-        }
-    } else {
-        held.retain(|h| !chosen(&h.guid));
-    }
-    store.save_held_operations(key, &held).await?;
-    Ok(count)
 }
 
 /// Approves the held operations: the next cycle applies them.

@@ -7,8 +7,8 @@ use std::process::ExitCode;
 use anyhow::Result;
 use scimbridge_engine::state::AuditStore;
 
-use crate::commands::channels::format_utc;
 use crate::context::DataDir;
+use crate::ops::status::format_utc;
 
 #[derive(Debug, clap::Args)]
 pub struct Args {

@@ -4,10 +4,9 @@ use std::path::Path;
 use std::process::ExitCode;
 
 use anyhow::Result;
-use scimbridge_engine::clock::{Clock, SystemClock};
-use scimbridge_engine::plan_channel;
 
 use crate::context::DataDir;
+use crate::ops::plan::plan_one;
 
 #[derive(Debug, clap::Args)]
 pub struct Args {
@@ -22,28 +21,14 @@ pub async fn run(data_dir: &Path, args: Args) -> Result<ExitCode> {
     let connection = dir.connection(&args.connection).await?;
     let mut plans = Vec::new();
     for channel in connection.channels.iter().filter(|c| c.active) {
-        let data_store = dir.data_store(&channel.data_store).await?;
-        let planned = plan_channel(
-            &dir.store,
-            &connection,
-            channel,
-            &data_store,
-            SystemClock.now_ms(),
-        )
-        .await?;
+        let planned = plan_one(&dir, &connection, channel).await?;
         if !args.json {
             println!(
                 "channel {}: data store read with {}",
-                channel.name,
-                planned.read.describe()
+                planned.channel, planned.read
             );
         }
-        let mut plan = planned.plan;
-        // Masked fields stay hidden in what the plan prints.
-        for operation in plan.operations.iter_mut().chain(plan.held.iter_mut()) {
-            crate::admin::mask_operation(operation, channel);
-        }
-        plans.push((channel.name.clone(), plan));
+        plans.push((planned.channel, planned.plan));
     }
     if args.json {
         let value: serde_json::Map<String, serde_json::Value> = plans

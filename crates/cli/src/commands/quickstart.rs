@@ -14,10 +14,10 @@ use scimbridge_model::{
 };
 use scimbridge_target::{BASE_PATH, ScimTarget, TargetConfig};
 
-use crate::commands::apply::{ActivationCheck, apply_config};
 use crate::commands::sync::{print_reports, sync_connection};
 use crate::commands::target::shutdown_signal;
 use crate::context::{DataDir, create_data_dir, write_private};
+use crate::ops::apply::{ActivationCheck, apply_config};
 use crate::progress::BarProgress;
 
 /// The sample company directory: 1,000 people and 20 groups.

@@ -18,11 +18,12 @@ use scimbridge_model::{Channel, ChannelKey, DataStore};
 use tokio::sync::{mpsc, watch};
 use tokio::task::JoinHandle;
 
-use crate::admin::auth::Attempts;
-use crate::admin::{Admin, RunNow};
+use crate::admin::Admin;
+use crate::auth::Attempts;
 use crate::commands::target::shutdown_signal;
 use crate::context::DataDir;
 use crate::metrics::{Metrics, QueueGauge};
+use crate::ops::service::RunNow;
 use crate::progress::{failure_lines, summary_line};
 
 /// How often the service looks for configuration changes.

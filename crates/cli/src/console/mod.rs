@@ -2,6 +2,7 @@
 //! (askama) with htmx (vendored, no CDN), for the administrator. A login opens a session (an
 //! HttpOnly, SameSite=Strict cookie); every form carries the session's CSRF token.
 
+mod extract;
 pub mod wizard;
 
 use std::collections::{BTreeMap, HashMap};
@@ -9,24 +10,25 @@ use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
 use askama::Template;
+use axum::Router;
 use axum::extract::{ConnectInfo, Form, Path as UrlPath, Query, Request, State};
 use axum::http::{HeaderMap, HeaderValue, StatusCode, header};
 use axum::middleware::{self, Next};
 use axum::response::{Html, IntoResponse, Redirect, Response};
 use axum::routing::{get, post};
-use axum::{Extension, Router};
 use rand::RngCore;
 use scimbridge_engine::state::{
     AdminStore, AuditStore, ConfigurationStore, HeldOperationStore, HistoryStore, RecordStore,
 };
 use scimbridge_model::{ChannelKey, Connection, RecordStatus, ScimField};
 
-use crate::admin::auth::Attempts;
-use crate::commands::apply::{apply_objects, refusal_problems};
-use crate::commands::channels::{channel_status, describe_cycle, format_utc};
-use crate::commands::check::check_connection;
-use crate::commands::held;
+use crate::auth::Attempts;
 use crate::context::DataDir;
+use crate::ops::apply::{apply_objects, refusal_problems};
+use crate::ops::check::check_connection;
+use crate::ops::held;
+use crate::ops::status::{channel_status, describe_cycle, format_utc};
+use extract::{Posted, SignedOn, StoredConnection};
 use wizard::{Draft, STEPS, step_index};
 
 const COOKIE: &str = "scimbridge_session";
@@ -123,14 +125,7 @@ fn session_cookie(headers: &HeaderMap) -> Option<String> {
         .map(|(_, value)| value.to_owned())
 }
 
-/// The session of a logged-in administrator, for the handlers.
-#[derive(Debug, Clone)]
-struct Current {
-    id: String,
-    csrf: String,
-    draft: Draft,
-}
-
+/// Every page but sign-on needs a session: without one, the sign-on page.
 async fn require_session(
     State(console): State<Console>,
     mut request: Request,
@@ -139,25 +134,12 @@ async fn require_session(
     let Some((id, session)) = console.session(request.headers()) else {
         return Redirect::to("/console/login").into_response();
     };
-    request.extensions_mut().insert(Current {
+    request.extensions_mut().insert(SignedOn {
         id,
         csrf: session.csrf,
         draft: session.draft,
     });
     next.run(request).await
-}
-
-/// A form post must carry the session's CSRF token.
-fn csrf_ok(current: &Current, form: &BTreeMap<String, String>) -> bool {
-    form.get("csrf").is_some_and(|token| *token == current.csrf)
-}
-
-fn forbidden() -> Response {
-    (
-        StatusCode::FORBIDDEN,
-        "the form is stale or came from elsewhere: reload the page",
-    )
-        .into_response()
 }
 
 fn render(template: &impl Template) -> Response {
@@ -244,16 +226,9 @@ async fn login(
     response
 }
 
-async fn logout(
-    State(console): State<Console>,
-    Extension(current): Extension<Current>,
-    Form(form): Form<BTreeMap<String, String>>,
-) -> Response {
-    if !csrf_ok(&current, &form) {
-        return forbidden();
-    }
+async fn logout(State(console): State<Console>, posted: Posted) -> Response {
     if let Ok(mut sessions) = console.sessions.lock() {
-        sessions.remove(&current.id);
+        sessions.remove(&posted.signed_on.id);
     }
     let mut response = Redirect::to("/console/login").into_response();
     response.headers_mut().insert(
@@ -289,7 +264,7 @@ struct Flash {
 
 async fn connections(
     State(console): State<Console>,
-    Extension(current): Extension<Current>,
+    signed_on: SignedOn,
     Query(flash): Query<Flash>,
 ) -> Response {
     let connections = console.dir.store.connections().await.unwrap_or_default();
@@ -303,7 +278,7 @@ async fn connections(
         })
         .collect();
     render(&ConnectionsPage {
-        csrf: current.csrf,
+        csrf: signed_on.csrf,
         rows,
         message: flash.message,
         error: flash.error,
@@ -339,16 +314,10 @@ async fn save(console: &Console, connection: Connection) -> Result<(), Vec<Strin
 
 async fn toggle(
     State(console): State<Console>,
-    Extension(current): Extension<Current>,
-    UrlPath(name): UrlPath<String>,
-    Form(form): Form<BTreeMap<String, String>>,
+    StoredConnection(mut connection): StoredConnection,
+    _: Posted,
 ) -> Response {
-    if !csrf_ok(&current, &form) {
-        return forbidden();
-    }
-    let Ok(Some(mut connection)) = console.dir.store.connection(&name).await else {
-        return (StatusCode::NOT_FOUND, "no such connection").into_response();
-    };
+    let name = connection.name.clone();
     connection.active = !connection.active;
     let state = if connection.active {
         "active"
@@ -439,7 +408,7 @@ impl WizardPage {
 
 async fn wizard_page(
     console: &Console,
-    current: &Current,
+    signed_on: &SignedOn,
     index: usize,
     draft: Draft,
     problems: BTreeMap<&'static str, String>,
@@ -475,7 +444,7 @@ async fn wizard_page(
         })
         .collect();
     let mut response = render(&WizardPage {
-        csrf: current.csrf.clone(),
+        csrf: signed_on.csrf.clone(),
         step,
         title,
         steps,
@@ -495,30 +464,23 @@ async fn wizard_page(
     response
 }
 
-async fn new_wizard(
-    State(console): State<Console>,
-    Extension(current): Extension<Current>,
-    Form(form): Form<BTreeMap<String, String>>,
-) -> Response {
-    if !csrf_ok(&current, &form) {
-        return forbidden();
-    }
-    console.update_draft(&current.id, |draft| *draft = Draft::new());
+async fn new_wizard(State(console): State<Console>, posted: Posted) -> Response {
+    console.update_draft(&posted.signed_on.id, |draft| *draft = Draft::new());
     Redirect::to("/console/wizard/template").into_response()
 }
 
 async fn wizard_step(
     State(console): State<Console>,
-    Extension(current): Extension<Current>,
+    signed_on: SignedOn,
     UrlPath(step): UrlPath<String>,
 ) -> Response {
     let Some(index) = step_index(&step) else {
         return (StatusCode::NOT_FOUND, "no such step").into_response();
     };
-    let draft = current.draft.clone();
+    let draft = signed_on.draft.clone();
     wizard_page(
         &console,
-        &current,
+        &signed_on,
         index,
         draft,
         BTreeMap::new(),
@@ -529,26 +491,22 @@ async fn wizard_step(
 
 async fn wizard_submit(
     State(console): State<Console>,
-    Extension(current): Extension<Current>,
     UrlPath(step): UrlPath<String>,
-    Form(form): Form<BTreeMap<String, String>>,
+    Posted { signed_on, form }: Posted,
 ) -> Response {
-    if !csrf_ok(&current, &form) {
-        return forbidden();
-    }
     let Some(index) = step_index(&step) else {
         return (StatusCode::NOT_FOUND, "no such step").into_response();
     };
-    let mut draft = current.draft.clone();
+    let mut draft = signed_on.draft.clone();
     draft.take(&step, &form);
-    console.update_draft(&current.id, |stored| *stored = draft.clone());
+    console.update_draft(&signed_on.id, |stored| *stored = draft.clone());
     if form.contains_key("back") {
         let previous = STEPS[index.saturating_sub(1)].0;
         return Redirect::to(&format!("/console/wizard/{previous}")).into_response();
     }
     let problems = draft.problems(&step);
     if !problems.is_empty() {
-        return wizard_page(&console, &current, index, draft, problems, Vec::new()).await;
+        return wizard_page(&console, &signed_on, index, draft, problems, Vec::new()).await;
     }
     if index + 1 < STEPS.len() {
         let next = STEPS[index + 1].0;
@@ -561,7 +519,15 @@ async fn wizard_submit(
         .find(|p| !p.is_empty())
     {
         let problems: Vec<String> = problem.into_values().collect();
-        return wizard_page(&console, &current, index, draft, BTreeMap::new(), problems).await;
+        return wizard_page(
+            &console,
+            &signed_on,
+            index,
+            draft,
+            BTreeMap::new(),
+            problems,
+        )
+        .await;
     }
     // Editing: the stored connection is the base, so what the wizard does not show is kept.
     let stored = console
@@ -577,7 +543,7 @@ async fn wizard_submit(
             let problem = format!("Connection {name} no longer exists.");
             return wizard_page(
                 &console,
-                &current,
+                &signed_on,
                 index,
                 draft,
                 BTreeMap::new(),
@@ -589,7 +555,7 @@ async fn wizard_submit(
             let problem = format!("A connection named {} exists already.", draft.name);
             return wizard_page(
                 &console,
-                &current,
+                &signed_on,
                 index,
                 draft,
                 BTreeMap::new(),
@@ -604,7 +570,7 @@ async fn wizard_submit(
         Err(problem) => {
             return wizard_page(
                 &console,
-                &current,
+                &signed_on,
                 index,
                 draft,
                 BTreeMap::new(),
@@ -616,7 +582,7 @@ async fn wizard_submit(
     let name = connection.name.clone();
     match save(&console, connection).await {
         Ok(()) => {
-            console.update_draft(&current.id, |stored| *stored = Draft::new());
+            console.update_draft(&signed_on.id, |stored| *stored = Draft::new());
             Redirect::to(&flash_url(
                 &format!("/console/connections/{}", percent(&name)),
                 "message",
@@ -625,7 +591,15 @@ async fn wizard_submit(
             .into_response()
         }
         Err(problems) => {
-            wizard_page(&console, &current, index, draft, BTreeMap::new(), problems).await
+            wizard_page(
+                &console,
+                &signed_on,
+                index,
+                draft,
+                BTreeMap::new(),
+                problems,
+            )
+            .await
         }
     }
 }
@@ -640,15 +614,11 @@ struct TestResult {
 /// "Test connection" on the Target step: the target check of `scimbridge check`, on the draft.
 async fn test_connection(
     State(console): State<Console>,
-    Extension(current): Extension<Current>,
-    Form(form): Form<BTreeMap<String, String>>,
+    Posted { signed_on, form }: Posted,
 ) -> Response {
-    if !csrf_ok(&current, &form) {
-        return forbidden();
-    }
-    let mut draft = current.draft.clone();
+    let mut draft = signed_on.draft.clone();
     draft.take("target", &form);
-    console.update_draft(&current.id, |stored| *stored = draft.clone());
+    console.update_draft(&signed_on.id, |stored| *stored = draft.clone());
     // The rest of the connection does not matter to the target check.
     let mut probe = draft.clone();
     if probe.name.is_empty() {
@@ -758,14 +728,11 @@ struct DashboardQuery {
 
 async fn dashboard(
     State(console): State<Console>,
-    Extension(current): Extension<Current>,
-    UrlPath(name): UrlPath<String>,
+    signed_on: SignedOn,
+    StoredConnection(connection): StoredConnection,
     Query(query): Query<DashboardQuery>,
 ) -> Response {
     let store = &console.dir.store;
-    let Ok(Some(connection)) = store.connection(&name).await else {
-        return (StatusCode::NOT_FOUND, "no such connection").into_response();
-    };
     let mut channels = Vec::new();
     let mut cycles = Vec::new();
     let mut failed = Vec::new();
@@ -862,7 +829,7 @@ async fn dashboard(
         .collect::<Vec<_>>()
         .join(",");
     render(&DashboardPage {
-        csrf: current.csrf,
+        csrf: signed_on.csrf,
         shown,
         name: connection.name,
         active: connection.active,
@@ -879,32 +846,20 @@ async fn dashboard(
 /// Opens the wizard on a stored connection, at its summary.
 async fn edit(
     State(console): State<Console>,
-    Extension(current): Extension<Current>,
-    UrlPath(name): UrlPath<String>,
-    Form(form): Form<BTreeMap<String, String>>,
+    StoredConnection(connection): StoredConnection,
+    posted: Posted,
 ) -> Response {
-    if !csrf_ok(&current, &form) {
-        return forbidden();
-    }
-    let Ok(Some(connection)) = console.dir.store.connection(&name).await else {
-        return (StatusCode::NOT_FOUND, "no such connection").into_response();
-    };
-    console.update_draft(&current.id, |draft| *draft = Draft::of(&connection));
+    console.update_draft(&posted.signed_on.id, |draft| {
+        *draft = Draft::of(&connection)
+    });
     Redirect::to("/console/wizard/summary").into_response()
 }
 
 async fn decide_held(
     State(console): State<Console>,
-    Extension(current): Extension<Current>,
-    UrlPath(name): UrlPath<String>,
-    Form(form): Form<BTreeMap<String, String>>,
+    StoredConnection(connection): StoredConnection,
+    Posted { form, .. }: Posted,
 ) -> Response {
-    if !csrf_ok(&current, &form) {
-        return forbidden();
-    }
-    let Ok(Some(connection)) = console.dir.store.connection(&name).await else {
-        return (StatusCode::NOT_FOUND, "no such connection").into_response();
-    };
     let approve = form.get("decision").is_some_and(|d| d == "approve");
     // Only the operations the page showed: a cycle may have held others since.
     let shown: Vec<(String, String)> = form
@@ -916,22 +871,20 @@ async fn decide_held(
                 .collect()
         })
         .unwrap_or_default();
-    let mut count = 0;
-    for channel in &connection.channels {
-        let key = ChannelKey::new(&connection.name, &channel.name);
-        let was_shown = |guid: &str| shown.iter().any(|(c, g)| *c == channel.name && g == guid);
-        match held::decide(&console.dir.store, &key, was_shown, approve).await {
-            Ok(decided) => count += decided,
+    let was_shown =
+        |channel: &str, guid: &str| shown.iter().any(|(c, g)| c == channel && g == guid);
+    let count =
+        match held::decide_reviewed(&console.dir.store, &connection, was_shown, approve).await {
+            Ok(count) => count,
             Err(e) => return (StatusCode::INTERNAL_SERVER_ERROR, e.to_string()).into_response(),
-        }
-    }
+        };
     let message = if approve {
         format!("{count} held operations approved: the next cycle applies them.")
     } else {
         format!("{count} held operations discarded.")
     };
     Redirect::to(&flash_url(
-        &format!("/console/connections/{}", percent(&name)),
+        &format!("/console/connections/{}", percent(&connection.name)),
         "message",
         &message,
     ))

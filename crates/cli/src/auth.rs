@@ -1,6 +1,7 @@
-//! Who may call the admin API: the administrator (HTTP Basic, the password checked against its
-//! Argon2id hash) or the holder of an API token (Bearer; only the token's SHA-256 is stored).
-//! Wrong passwords are limited per client address and user name; tokens are not limited.
+//! Who may call the admin API and sign on to the console: the administrator (HTTP Basic, the
+//! password checked against its Argon2id hash) or the holder of an API token (Bearer; only the
+//! token's SHA-256 is stored). Wrong passwords are limited per client address and user name,
+//! across the API and the console; tokens are not limited. `scimbridge admin` sets both.
 
 use std::collections::HashMap;
 use std::net::IpAddr;

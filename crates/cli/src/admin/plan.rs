@@ -1,0 +1,480 @@
+//! What the next cycle of a connection would do: `POST /api/connections/{name}/plan`.
+
+use axum::Json;
+use axum::extract::{Path as UrlPath, State};
+use axum::http::StatusCode;
+use scimbridge_model::{self as model, GroupOperation, Operation};
+use serde::Serialize;
+use serde::ser::SerializeMap;
+use serde_json::Value;
+use utoipa::ToSchema;
+
+use super::{Admin, ApiError, ApiResult, Problems, stored_connection};
+use crate::ops::plan::{self, ChannelPlan};
+
+/// The plans of a connection's active channels, by channel name, in the channels' order.
+pub(super) struct Plans(Vec<ChannelPlan>);
+
+impl Serialize for Plans {
+    fn serialize<S: serde::Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
+        let mut map = serializer.serialize_map(Some(self.0.len()))?;
+        for planned in &self.0 {
+            map.serialize_entry(&planned.channel, &Plan::from(planned))?;
+        }
+        map.end()
+    }
+}
+
+/// What one cycle of one channel would do.
+#[derive(Debug, Serialize, ToSchema)]
+#[serde(rename_all = "camelCase")]
+pub(super) struct Plan<'a> {
+    /// The user operations, each with its reason (users already right are only counted).
+    operations: Vec<PlannedOperation<'a>>,
+    /// Entries whose target user is already right.
+    unchanged: u64,
+    /// Group operations, performed after the user operations.
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    group_operations: Vec<PlannedGroupOperation<'a>>,
+    /// User operations the mass-change guard would hold.
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    held: Vec<PlannedOperation<'a>>,
+    /// Group operations the mass-change guard would hold.
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    held_groups: Vec<PlannedGroupOperation<'a>>,
+    /// Failed records whose retry backoff has not run out.
+    #[serde(skip_serializing_if = "is_zero")]
+    waiting_retry: u64,
+    /// How the data store would be read.
+    #[schema(example = "a full read")]
+    source_read: &'a str,
+}
+
+/// What is done to one user.
+#[derive(Debug, Clone, Copy, Serialize, ToSchema)]
+#[serde(rename_all = "snake_case")]
+pub(super) enum OperationType {
+    /// Look the user up by the unique user identifier; link and update it when found, else
+    /// create it.
+    Create,
+    Update,
+    Disable,
+    Delete,
+    /// The entry left the directory and nothing of it is in the target: its record goes.
+    Forget,
+    /// Nothing to send; the record is brought up to date.
+    Refresh,
+    /// Not provisioned on purpose.
+    Skip,
+    /// A provisioning option switches the needed action off.
+    Block,
+    /// The entry cannot be provisioned.
+    Fail,
+}
+
+/// One user operation, with its reason. Masked fields are hidden in every image.
+#[derive(Debug, Serialize, ToSchema)]
+#[serde(rename_all = "camelCase")]
+pub(super) struct PlannedOperation<'a> {
+    guid: &'a str,
+    dn: &'a str,
+    user_name: Option<&'a str>,
+    fingerprint: Option<&'a str>,
+    #[serde(rename = "type")]
+    operation: OperationType,
+    /// The target user, for `update`, `disable` and `delete`.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    #[schema(nullable = false)]
+    target_id: Option<&'a str>,
+    /// The SCIM User the target should hold, for `create`, `update` and `disable`.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    #[schema(value_type = Option<Object>, nullable = false)]
+    image: Option<&'a Value>,
+    reason: &'a str,
+    /// For a create: what a link to an existing target user writes instead.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    #[schema(value_type = Option<Object>, nullable = false)]
+    link_image: Option<&'a Value>,
+    /// The interrupted cycle whose operation for this user never settled.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    #[schema(nullable = false)]
+    resumed_cycle: Option<i64>,
+}
+
+/// What is done to one group.
+#[derive(Debug, Clone, Copy, Serialize, ToSchema)]
+#[serde(rename_all = "snake_case")]
+pub(super) enum GroupOperationType {
+    /// Look the group up by `displayName`; link it when found, else create it.
+    Create,
+    /// Rename it and change members by delta.
+    Update,
+    Delete,
+    /// The group left the source and was never in the target: its record goes.
+    Forget,
+}
+
+/// One group operation, with its reason.
+#[derive(Debug, Serialize, ToSchema)]
+#[serde(rename_all = "camelCase")]
+pub(super) struct PlannedGroupOperation<'a> {
+    guid: &'a str,
+    dn: &'a str,
+    display_name: &'a str,
+    #[serde(rename = "type")]
+    operation: GroupOperationType,
+    /// The members a create puts in the group.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    #[schema(nullable = false)]
+    members: Option<Vec<GroupMember<'a>>>,
+    /// The target group, for `update` and `delete`.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    #[schema(nullable = false)]
+    target_id: Option<&'a str>,
+    /// For an update: the new `displayName`, or null when it stays.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    #[schema(value_type = Option<String>)]
+    rename: Option<Option<&'a str>>,
+    /// For an update: members added.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    #[schema(nullable = false)]
+    add: Option<Vec<GroupMember<'a>>>,
+    /// For an update: members removed.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    #[schema(nullable = false)]
+    remove: Option<Vec<GroupMember<'a>>>,
+    /// GUIDs of members waiting for their user to be in the target.
+    pending_members: &'a [String],
+    reason: &'a str,
+}
+
+/// A provisioned user in a group.
+#[derive(Debug, Serialize, ToSchema)]
+#[serde(rename_all = "camelCase")]
+pub(super) struct GroupMember<'a> {
+    guid: &'a str,
+    target_id: &'a str,
+}
+
+fn is_zero(count: &u64) -> bool {
+    *count == 0
+}
+
+impl<'a> From<&'a ChannelPlan> for Plan<'a> {
+    fn from(planned: &'a ChannelPlan) -> Plan<'a> {
+        let model::Plan {
+            operations,
+            unchanged,
+            group_operations,
+            held,
+            held_groups,
+            waiting_retry,
+        } = &planned.plan;
+        Plan {
+            operations: operations.iter().map(PlannedOperation::from).collect(),
+            unchanged: *unchanged,
+            group_operations: group_operations
+                .iter()
+                .map(PlannedGroupOperation::from)
+                .collect(),
+            held: held.iter().map(PlannedOperation::from).collect(),
+            held_groups: held_groups
+                .iter()
+                .map(PlannedGroupOperation::from)
+                .collect(),
+            waiting_retry: *waiting_retry,
+            source_read: &planned.read,
+        }
+    }
+}
+
+impl<'a> From<&'a model::PlannedOperation> for PlannedOperation<'a> {
+    fn from(planned: &'a model::PlannedOperation) -> PlannedOperation<'a> {
+        let model::PlannedOperation {
+            guid,
+            dn,
+            user_name,
+            fingerprint,
+            operation,
+            reason,
+            link_image,
+            resumed_cycle,
+        } = planned;
+        let (operation, target_id, image) = match operation {
+            Operation::Create { image } => (OperationType::Create, None, Some(image)),
+            Operation::Update { target_id, image } => {
+                (OperationType::Update, Some(target_id), Some(image))
+            }
+            Operation::Disable { target_id, image } => {
+                (OperationType::Disable, Some(target_id), Some(image))
+            }
+            Operation::Delete { target_id } => (OperationType::Delete, Some(target_id), None),
+            Operation::Forget => (OperationType::Forget, None, None),
+            Operation::Refresh => (OperationType::Refresh, None, None),
+            Operation::Skip => (OperationType::Skip, None, None),
+            Operation::Block => (OperationType::Block, None, None),
+            Operation::Fail => (OperationType::Fail, None, None),
+        };
+        PlannedOperation {
+            guid,
+            dn,
+            user_name: user_name.as_deref(),
+            fingerprint: fingerprint.as_deref(),
+            operation,
+            target_id: target_id.map(String::as_str),
+            image,
+            reason,
+            link_image: link_image.as_ref(),
+            resumed_cycle: *resumed_cycle,
+        }
+    }
+}
+
+impl<'a> From<&'a model::PlannedGroupOperation> for PlannedGroupOperation<'a> {
+    fn from(planned: &'a model::PlannedGroupOperation) -> PlannedGroupOperation<'a> {
+        let model::PlannedGroupOperation {
+            guid,
+            dn,
+            display_name,
+            operation,
+            pending_members,
+            reason,
+        } = planned;
+        let members = |members: &'a [model::GroupMember]| {
+            Some(
+                members
+                    .iter()
+                    .map(|m| GroupMember {
+                        guid: &m.guid,
+                        target_id: &m.target_id,
+                    })
+                    .collect(),
+            )
+        };
+        let mut shown = PlannedGroupOperation {
+            guid,
+            dn,
+            display_name,
+            operation: GroupOperationType::Forget,
+            members: None,
+            target_id: None,
+            rename: None,
+            add: None,
+            remove: None,
+            pending_members,
+            reason,
+        };
+        match operation {
+            GroupOperation::Create {
+                display_name,
+                members: created,
+            } => {
+                shown.operation = GroupOperationType::Create;
+                shown.display_name = display_name;
+                shown.members = members(created);
+            }
+            GroupOperation::Update {
+                target_id,
+                rename,
+                add,
+                remove,
+            } => {
+                shown.operation = GroupOperationType::Update;
+                shown.target_id = Some(target_id);
+                shown.rename = Some(rename.as_deref());
+                shown.add = members(add);
+                shown.remove = members(remove);
+            }
+            GroupOperation::Delete { target_id } => {
+                shown.operation = GroupOperationType::Delete;
+                shown.target_id = Some(target_id);
+            }
+            GroupOperation::Forget => {}
+        }
+        shown
+    }
+}
+
+#[utoipa::path(
+    post,
+    path = "/api/connections/{name}/plan",
+    tag = "operations",
+    summary = "What the next cycle would do; writes nothing",
+    params(("name" = String, Path, description = "The connection name")),
+    responses((status = 200, description = "Plan per active channel, by channel name", body = HashMap<String, Plan>), (status = 404, description = "No such connection", body = Problems), (status = 422, description = "The data store cannot be read", body = Problems))
+)]
+pub(super) async fn plan(
+    State(admin): State<Admin>,
+    UrlPath(name): UrlPath<String>,
+) -> ApiResult<Json<Plans>> {
+    let connection = stored_connection(&admin, &name).await?;
+    let plans = plan::plan_connection(&admin.dir, &connection)
+        .await
+        .map_err(|e| ApiError::new(StatusCode::UNPROCESSABLE_ENTITY, e.to_string()))?;
+    Ok(Json(Plans(plans)))
+}
+
+#[cfg(test)]
+#[allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
+mod tests {
+    use scimbridge_model::{GroupMember as Member, PlannedGroupOperation as GroupPlanned};
+    use serde_json::json;
+
+    use super::*;
+    use crate::admin::shape::camel_json;
+
+    fn user(operation: Operation, image_key: &str) -> model::PlannedOperation {
+        model::PlannedOperation {
+            guid: "g1".into(),
+            dn: "uid=ann,ou=people,dc=example,dc=com".into(),
+            user_name: Some("ann".into()),
+            fingerprint: None,
+            operation,
+            reason: "why".into(),
+            link_image: Some(json!({ image_key: "x" })),
+            resumed_cycle: Some(7),
+        }
+    }
+
+    fn group(operation: GroupOperation) -> GroupPlanned {
+        GroupPlanned {
+            guid: "g2".into(),
+            dn: "cn=staff,ou=groups,dc=example,dc=com".into(),
+            display_name: "staff".into(),
+            operation,
+            pending_members: vec!["g9".into()],
+            reason: "why".into(),
+        }
+    }
+
+    /// A plan with every kind of operation, whose images have the SCIM attribute `key`.
+    fn every_operation(key: &str) -> ChannelPlan {
+        let image = json!({ "userName": "ann", key: "x" });
+        let member = Member {
+            guid: "g1".into(),
+            target_id: "t1".into(),
+        };
+        let mut operations = vec![
+            user(
+                Operation::Create {
+                    image: image.clone(),
+                },
+                key,
+            ),
+            user(
+                Operation::Update {
+                    target_id: "t1".into(),
+                    image: image.clone(),
+                },
+                key,
+            ),
+            user(
+                Operation::Disable {
+                    target_id: "t1".into(),
+                    image,
+                },
+                key,
+            ),
+            user(
+                Operation::Delete {
+                    target_id: "t1".into(),
+                },
+                key,
+            ),
+        ];
+        for operation in [
+            Operation::Forget,
+            Operation::Refresh,
+            Operation::Skip,
+            Operation::Block,
+            Operation::Fail,
+        ] {
+            let mut planned = user(operation, key);
+            planned.link_image = None;
+            planned.resumed_cycle = None;
+            planned.user_name = None;
+            planned.fingerprint = Some("f".into());
+            operations.push(planned);
+        }
+        let groups = vec![
+            group(GroupOperation::Create {
+                display_name: "staff".into(),
+                members: vec![member.clone()],
+            }),
+            group(GroupOperation::Update {
+                target_id: "t2".into(),
+                rename: None,
+                add: vec![member.clone()],
+                remove: Vec::new(),
+            }),
+            group(GroupOperation::Update {
+                target_id: "t2".into(),
+                rename: Some("Staff".into()),
+                add: Vec::new(),
+                remove: vec![member],
+            }),
+            group(GroupOperation::Delete {
+                target_id: "t2".into(),
+            }),
+            group(GroupOperation::Forget),
+        ];
+        ChannelPlan {
+            channel: "staff".into(),
+            read: "a full read".into(),
+            plan: model::Plan {
+                held: operations[2..4].to_vec(),
+                held_groups: groups[3..].to_vec(),
+                operations,
+                unchanged: 3,
+                group_operations: groups,
+                waiting_retry: 2,
+            },
+        }
+    }
+
+    /// A plan as the API wrote it before its bodies were typed.
+    fn untyped(planned: &ChannelPlan) -> Value {
+        let mut value = serde_json::to_value(&planned.plan).unwrap();
+        value
+            .as_object_mut()
+            .unwrap()
+            .insert("source_read".into(), Value::String(planned.read.clone()));
+        camel_json(value)
+    }
+
+    #[test]
+    fn a_typed_plan_writes_what_the_untyped_one_did() {
+        let planned = every_operation("title");
+        let typed = serde_json::to_value(Plan::from(&planned)).unwrap();
+        assert_eq!(typed, untyped(&planned));
+        let empty = ChannelPlan {
+            channel: "staff".into(),
+            read: "a full read".into(),
+            plan: model::Plan::default(),
+        };
+        let typed = serde_json::to_value(Plan::from(&empty)).unwrap();
+        assert_eq!(typed, untyped(&empty));
+        assert_eq!(
+            serde_json::to_value(Plans(vec![empty])).unwrap(),
+            json!({"staff": {"operations": [], "unchanged": 0, "sourceRead": "a full read"}})
+        );
+    }
+
+    #[test]
+    fn images_keep_the_names_of_their_attributes() {
+        // An extension attribute spelled with an underscore was renamed `badgeNumber` in the
+        // images of the plan the API showed, though the target is sent `badge_number`.
+        let key = "urn:example:params:scim:schemas:extension:corp:2.0:User";
+        let planned = every_operation(key);
+        let typed = serde_json::to_value(Plan::from(&planned)).unwrap();
+        let operation = &typed["operations"][0];
+        assert_eq!(operation["image"][key], "x");
+        let planned = every_operation("badge_number");
+        let typed = serde_json::to_value(Plan::from(&planned)).unwrap();
+        for operation in typed["operations"].as_array().unwrap().iter().take(3) {
+            assert_eq!(operation["image"]["badge_number"], "x", "{operation}");
+            assert_eq!(operation["linkImage"]["badge_number"], "x", "{operation}");
+        }
+        assert_ne!(typed, untyped(&planned));
+    }
+}

@@ -1,0 +1,232 @@
+//! Saving configuration objects the way `scimbridge apply` does: validated against the stored
+//! configuration, omitted secrets kept, active connections checked before anything is saved.
+//! The CLI applies files through here; the admin API and the console apply single objects.
+
+use std::collections::BTreeSet;
+use std::path::Path;
+
+use anyhow::Result;
+use scimbridge_engine::map::expression::mapping_problems;
+use scimbridge_engine::secret::resolve;
+use scimbridge_engine::state::{Saved, Store};
+use scimbridge_model::{ConfigError, ConfigFile, Connection, DataStore, DataStoreType, Secret};
+
+use crate::ops::check::{check_channel_source, check_connection};
+
+/// Activation refused: the target or a data store of an active connection failed its check.
+#[derive(Debug)]
+pub struct ActivationRefused(pub Vec<String>);
+
+impl std::fmt::Display for ActivationRefused {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(
+            f,
+            "nothing was saved; activation needs a working target:\n  - {}\n(fix the settings, apply the connection with active = false, or pass --skip-check)",
+            self.0.join("\n  - ")
+        )
+    }
+}
+
+impl std::error::Error for ActivationRefused {}
+
+/// Saves objects sent by the admin API or the console the way a file is applied: validated,
+/// omitted secrets kept, active connections checked first.
+pub async fn apply_objects(
+    store: &dyn Store,
+    data_stores: Vec<DataStore>,
+    connections: Vec<Connection>,
+) -> Result<Vec<String>> {
+    let file = ConfigFile {
+        version: 1,
+        data_stores,
+        connections,
+    };
+    apply_config(store, file, Path::new("."), ActivationCheck::Target).await
+}
+
+/// Why `apply_config` refused, one problem per entry: each invalid field, or each failed
+/// activation check.
+pub fn refusal_problems(error: &anyhow::Error) -> Vec<String> {
+    if let Some(ConfigError::Invalid(problems)) = error.downcast_ref() {
+        problems.clone()
+    } else if let Some(ActivationRefused(problems)) = error.downcast_ref() {
+        problems.clone()
+    } else {
+        vec![format!("{error:#}")]
+    }
+}
+
+/// Whether activating a connection first proves its target works, as PingFederate does.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum ActivationCheck {
+    Target,
+    Skip,
+}
+
+/// Validates the file against itself and the stored configuration, checks the target of each
+/// active connection, then saves it. Nothing is saved when
+/// anything fails. Returns one line per object saying what happened.
+pub async fn apply_config(
+    store: &dyn Store,
+    mut file: ConfigFile,
+    base_dir: &Path,
+    check: ActivationCheck,
+) -> Result<Vec<String>> {
+    // LDIF paths are stored absolute so that later commands work from any folder. An empty one
+    // stays empty, for validation to refuse: joined, it would name the folder.
+    let base_dir = std::path::absolute(base_dir).unwrap_or_else(|_| base_dir.to_path_buf());
+    for data_store in &mut file.data_stores {
+        if data_store.store_type == DataStoreType::Ldif
+            && let Some(path) = &data_store.path
+            && !path.trim().is_empty()
+            && Path::new(path).is_relative()
+        {
+            data_store.path = Some(base_dir.join(path).display().to_string());
+        }
+    }
+    let stored_data_stores = store.data_stores().await?;
+    for data_store in &mut file.data_stores {
+        if let Some(stored) = stored_data_stores
+            .iter()
+            .find(|d| d.name == data_store.name)
+        {
+            data_store.keep_omitted_secrets(stored);
+        }
+    }
+    let mut to_check = Vec::new();
+    for connection in &mut file.connections {
+        if let Some(stored) = store.connection(&connection.name).await? {
+            connection.keep_omitted_secrets(&stored);
+        }
+        // Every active connection, not only changed ones: env: and file: secrets can change
+        // without the file changing.
+        if connection.active {
+            to_check.push(connection.name.clone());
+        }
+    }
+    let known: BTreeSet<String> = stored_data_stores.iter().map(|d| d.name.clone()).collect();
+    file.validate(&known)?;
+    let mut problems = Vec::new();
+    for connection in &file.connections {
+        for channel in &connection.channels {
+            let at = format!(
+                "connection \"{}\" channel \"{}\"",
+                connection.name, channel.name
+            );
+            problems.extend(mapping_problems(
+                &at,
+                &channel.attribute_mapping,
+                &channel.extension_mapping,
+            ));
+        }
+    }
+    if !problems.is_empty() {
+        return Err(ConfigError::Invalid(problems).into());
+    }
+    if check == ActivationCheck::Target {
+        let mut problems = Vec::new();
+        for connection in file
+            .connections
+            .iter()
+            .filter(|c| to_check.contains(&c.name))
+        {
+            if let Err(e) = check_connection(connection).await {
+                problems.push(format!("{e:#}"));
+            }
+            // An LDAP data store must answer too; an LDIF file may be written later.
+            for channel in connection.channels.iter().filter(|c| c.active) {
+                let data_store = file
+                    .data_stores
+                    .iter()
+                    .chain(&stored_data_stores)
+                    .find(|d| d.name == channel.data_store);
+                if let Some(data_store) = data_store.filter(|d| d.store_type == DataStoreType::Ldap)
+                    && let Err(e) = check_channel_source(channel, data_store).await
+                {
+                    problems.push(format!("connection \"{}\" {e:#}", connection.name));
+                }
+            }
+        }
+        if !problems.is_empty() {
+            return Err(ActivationRefused(problems).into());
+        }
+    }
+
+    let mut lines = Vec::new();
+    for data_store in &file.data_stores {
+        if let Some(path) = &data_store.path
+            && !Path::new(path).exists()
+        {
+            lines.push(format!(
+                "warning: data store \"{}\": {path} does not exist yet",
+                data_store.name
+            ));
+        }
+        let saved = store.save_data_store(data_store).await?;
+        lines.push(format!(
+            "data store \"{}\": {}",
+            data_store.name,
+            describe(saved)
+        ));
+    }
+    for connection in &file.connections {
+        for secret in connection.secrets() {
+            if !matches!(secret, Secret::Literal(_))
+                && let Err(e) = resolve(secret)
+            {
+                // The service may run with another environment: warn, do not refuse.
+                lines.push(format!("warning: connection \"{}\": {e}", connection.name));
+            }
+        }
+        let saved = store.save_connection(connection).await?;
+        let state = if connection.active {
+            "active"
+        } else {
+            "inactive"
+        };
+        lines.push(format!(
+            "connection \"{}\" ({state}, {} channel{}): {}",
+            connection.name,
+            connection.channels.len(),
+            if connection.channels.len() == 1 {
+                ""
+            } else {
+                "s"
+            },
+            describe(saved)
+        ));
+    }
+    Ok(lines)
+}
+
+fn describe(saved: Saved) -> &'static str {
+    match saved {
+        Saved::Created => "created",
+        Saved::Updated => "updated",
+        Saved::Unchanged => "unchanged",
+    }
+}
+
+/// The secrets of `incoming` that are `env:` or `file:` references not stored under the same
+/// name already. Such a reference makes the server read its own environment or files: only
+/// configuration files applied on the server may bring new ones, so the admin API and the
+/// console refuse them (a document read and sent back keeps the stored ones).
+pub fn new_references<'a>(
+    incoming: impl IntoIterator<Item = (&'static str, &'a mut Option<Secret>)>,
+    stored: impl IntoIterator<Item = (&'static str, &'a mut Option<Secret>)>,
+) -> Vec<&'static str> {
+    let stored: Vec<(&str, Option<Secret>)> = stored
+        .into_iter()
+        .map(|(name, secret)| (name, secret.clone()))
+        .collect();
+    incoming
+        .into_iter()
+        .filter_map(|(name, secret)| {
+            let secret = secret.as_ref()?;
+            let known = stored
+                .iter()
+                .any(|(n, s)| *n == name && s.as_ref() == Some(secret));
+            (!secret.is_literal() && !known).then_some(name)
+        })
+        .collect()
+}
