@@ -99,19 +99,88 @@ pub enum DataStoreType {
     Ldap,
 }
 
-/// A source directory.
+/// A source directory: an LDIF file or an LDAP server.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
-#[serde(deny_unknown_fields)]
+#[serde(try_from = "DataStoreFile", into = "DataStoreFile")]
 pub struct DataStore {
     pub name: String,
+    pub kind: DataStoreKind,
+}
+
+/// What a data store is, with the settings of that kind.
+#[derive(Debug, Clone, PartialEq)]
+pub enum DataStoreKind {
+    /// An LDIF file; a relative path is resolved against the configuration file's folder.
+    Ldif { path: String },
+    /// A directory server, read over LDAP.
+    Ldap(LdapSettings),
+}
+
+/// A data store as a configuration file writes it: `type`, and `path` or a `[data_store.ldap]`
+/// table. Read into a [`DataStore`], where a type without its settings cannot exist.
+#[derive(Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct DataStoreFile {
+    name: String,
     #[serde(rename = "type")]
-    pub store_type: DataStoreType,
-    /// LDIF file path; relative paths are resolved against the configuration file's folder.
+    store_type: DataStoreType,
     #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub path: Option<String>,
-    /// The connection settings of a data store of type `ldap`.
+    path: Option<String>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub ldap: Option<LdapSettings>,
+    ldap: Option<LdapSettings>,
+}
+
+impl TryFrom<DataStoreFile> for DataStore {
+    type Error = String;
+
+    fn try_from(file: DataStoreFile) -> Result<DataStore, String> {
+        let DataStoreFile {
+            name,
+            store_type,
+            path,
+            ldap,
+        } = file;
+        let kind = match (store_type, path, ldap) {
+            (DataStoreType::Ldif, Some(path), None) if !path.trim().is_empty() => {
+                DataStoreKind::Ldif { path }
+            }
+            (DataStoreType::Ldif, _, Some(_)) => {
+                return Err(format!(
+                    "data store \"{name}\": type ldif takes a path, not a [data_store.ldap] table"
+                ));
+            }
+            (DataStoreType::Ldif, _, None) => {
+                return Err(format!("data store \"{name}\": type ldif needs a path"));
+            }
+            (DataStoreType::Ldap, None, Some(ldap)) => DataStoreKind::Ldap(ldap),
+            (DataStoreType::Ldap, Some(_), _) => {
+                return Err(format!(
+                    "data store \"{name}\": type ldap takes a [data_store.ldap] table, not a path"
+                ));
+            }
+            (DataStoreType::Ldap, None, None) => {
+                return Err(format!(
+                    "data store \"{name}\": type ldap needs a [data_store.ldap] table"
+                ));
+            }
+        };
+        Ok(DataStore { name, kind })
+    }
+}
+
+impl From<DataStore> for DataStoreFile {
+    fn from(data_store: DataStore) -> DataStoreFile {
+        let (store_type, path, ldap) = match data_store.kind {
+            DataStoreKind::Ldif { path } => (DataStoreType::Ldif, Some(path), None),
+            DataStoreKind::Ldap(ldap) => (DataStoreType::Ldap, None, Some(ldap)),
+        };
+        DataStoreFile {
+            name: data_store.name,
+            store_type,
+            path,
+            ldap,
+        }
+    }
 }
 
 impl DataStore {
@@ -119,44 +188,64 @@ impl DataStore {
         if self.name.trim().is_empty() {
             problems.push("a data store has an empty name".into());
         }
-        match self.store_type {
-            DataStoreType::Ldif => {
-                if self.path.as_deref().is_none_or(|p| p.trim().is_empty()) {
-                    problems.push(format!(
-                        "data store \"{}\": type ldif needs a path",
-                        self.name
-                    ));
-                }
-            }
-            DataStoreType::Ldap => match &self.ldap {
-                Some(ldap) => ldap.validate(&format!("data store \"{}\"", self.name), problems),
-                None => problems.push(format!(
-                    "data store \"{}\": type ldap needs a [data_store.ldap] table",
-                    self.name
-                )),
-            },
+        if let DataStoreKind::Ldap(ldap) = &self.kind {
+            ldap.validate(&format!("data store \"{}\"", self.name), problems);
+        }
+    }
+
+    /// `ldif` or `ldap`, as a configuration file says.
+    pub fn store_type(&self) -> DataStoreType {
+        match self.kind {
+            DataStoreKind::Ldif { .. } => DataStoreType::Ldif,
+            DataStoreKind::Ldap(_) => DataStoreType::Ldap,
+        }
+    }
+
+    /// The LDAP settings of a directory server; `None` for a file.
+    pub fn ldap(&self) -> Option<&LdapSettings> {
+        match &self.kind {
+            DataStoreKind::Ldap(ldap) => Some(ldap),
+            DataStoreKind::Ldif { .. } => None,
+        }
+    }
+
+    /// The file of an LDIF data store; `None` for a directory server.
+    pub fn file(&self) -> Option<&str> {
+        match &self.kind {
+            DataStoreKind::Ldif { path } => Some(path),
+            DataStoreKind::Ldap(_) => None,
+        }
+    }
+
+    /// Makes a relative LDIF path absolute against `base` (the configuration file's folder),
+    /// so that later commands work from any folder.
+    pub fn resolve_file_against(&mut self, base: &std::path::Path) {
+        if let DataStoreKind::Ldif { path } = &mut self.kind
+            && std::path::Path::new(path.as_str()).is_relative()
+        {
+            *path = base.join(path.as_str()).display().to_string();
         }
     }
 
     /// The LDAP type whose defaults fill the channels' source settings (an LDIF file reads
     /// like OpenLDAP).
     pub fn ldap_type(&self) -> LdapType {
-        self.ldap
-            .as_ref()
+        self.ldap()
             .map_or(LdapType::OpenLdap, |ldap| ldap.ldap_type)
     }
 
     /// The data store's secrets with their setting names, for encryption at rest and redaction.
     pub fn secret_fields_mut(&mut self) -> Vec<(&'static str, &mut Option<Secret>)> {
-        match &mut self.ldap {
-            Some(ldap) => vec![("bind_password", &mut ldap.bind_password)],
-            None => Vec::new(),
+        match &mut self.kind {
+            DataStoreKind::Ldap(ldap) => vec![("bind_password", &mut ldap.bind_password)],
+            DataStoreKind::Ldif { .. } => Vec::new(),
         }
     }
 
     /// Keeps a stored bind password that an update leaves out.
     pub fn keep_omitted_secrets(&mut self, stored: &DataStore) {
-        if let (Some(mine), Some(theirs)) = (&mut self.ldap, &stored.ldap)
+        if let (DataStoreKind::Ldap(mine), DataStoreKind::Ldap(theirs)) =
+            (&mut self.kind, &stored.kind)
             && mine.bind_password.is_none()
         {
             mine.bind_password = theirs.bind_password.clone();

@@ -12,9 +12,9 @@ pub mod source;
 
 pub use config::{
     AuthenticationMethod, Channel, ClientAuthentication, ConfigError, ConfigFile, Connection,
-    DataStore, DataStoreType, GroupMembershipHandling, GroupNameSource, GuardSettings,
-    ProvisioningOptions, RemoveUserAction, ScimVersion, SourceLocation, SourceSettings,
-    TargetSettings, UniqueUserIdentifier,
+    DataStore, DataStoreKind, DataStoreType, GroupMembershipHandling, GroupNameSource,
+    GuardSettings, ProvisioningOptions, RemoveUserAction, ScimVersion, SourceLocation,
+    SourceSettings, TargetSettings, UniqueUserIdentifier,
 };
 pub use entry::{AttributeValue, SourceEntry};
 pub use group::{DesiredGroup, GroupMember, GroupOperation, GroupRecord, PlannedGroupOperation};

@@ -8,7 +8,7 @@
 
 use scimbridge_model::{
     AuditEvent, AuthenticationMethod, ChannelKey, Connection, CycleSummary, DataStore,
-    DataStoreType, GroupMember, GroupRecord, HeldOperation, JournalEntry, ProvisioningOptions,
+    DataStoreKind, GroupMember, GroupRecord, HeldOperation, JournalEntry, ProvisioningOptions,
     Record, RecordStatus, Secret, SyncState, TargetSettings,
 };
 use scimbridge_state::{AdminAccount, ApiToken, Saved, Store};
@@ -72,9 +72,7 @@ fn contractors() -> ChannelKey {
 pub fn data_store(path: &str) -> DataStore {
     DataStore {
         name: "corp".into(),
-        store_type: DataStoreType::Ldif,
-        path: Some(path.into()),
-        ldap: None,
+        kind: DataStoreKind::Ldif { path: path.into() },
     }
 }
 
@@ -82,9 +80,7 @@ pub fn data_store(path: &str) -> DataStore {
 pub fn ldap_data_store() -> DataStore {
     DataStore {
         name: "corp-ldap".into(),
-        store_type: DataStoreType::Ldap,
-        path: None,
-        ldap: Some(
+        kind: DataStoreKind::Ldap(
             serde_json::from_value(json!({
                 "hostnames": ["ldap.example.com"],
                 "user_dn": "cn=reader,dc=example,dc=com",

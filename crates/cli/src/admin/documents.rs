@@ -693,20 +693,18 @@ impl From<&model::FieldMapping> for SaasFieldInfo {
 
 impl From<&model::DataStore> for DataStore {
     fn from(data_store: &model::DataStore) -> DataStore {
-        let model::DataStore {
-            name,
-            store_type,
-            path,
-            ldap,
-        } = data_store;
+        let model::DataStore { name, kind } = data_store;
         let mut stored_secrets = Vec::new();
-        let ldap = ldap
-            .as_ref()
-            .map(|ldap| LdapSettings::shown(ldap, &mut stored_secrets));
+        let (path, ldap) = match kind {
+            model::DataStoreKind::Ldif { path } => (Some(path.clone()), None),
+            model::DataStoreKind::Ldap(ldap) => {
+                (None, Some(LdapSettings::shown(ldap, &mut stored_secrets)))
+            }
+        };
         DataStore {
             name: name.clone(),
-            store_type: *store_type,
-            path: path.clone(),
+            store_type: data_store.store_type(),
+            path,
             ldap,
             stored_secrets,
         }
@@ -1019,7 +1017,7 @@ scim_url = "https://x.example.com"
         assert_eq!(document["storedSecrets"], json!(["bindPassword"]));
         assert!(!document.to_string().contains("s3cret"));
         let mut expected = data_store.clone();
-        if let Some(ldap) = &mut expected.ldap {
+        if let model::DataStoreKind::Ldap(ldap) = &mut expected.kind {
             ldap.bind_password = None;
         }
         assert_eq!(data_store_from_api(document).unwrap(), expected);

@@ -9,7 +9,7 @@ use anyhow::{Context, Result};
 use rand::RngCore;
 use scimbridge_model::config::CONFIG_VERSION;
 use scimbridge_model::{
-    AuthenticationMethod, Channel, ConfigFile, Connection, DataStore, DataStoreType, FieldMapping,
+    AuthenticationMethod, Channel, ConfigFile, Connection, DataStore, DataStoreKind, FieldMapping,
     ProvisioningOptions, ScimField, Secret, SourceLocation, SourceSettings, TargetSettings,
 };
 use scimbridge_target::{BASE_PATH, ScimTarget, TargetConfig};
@@ -189,9 +189,9 @@ fn quickstart_config(ldif: &Path, url: &str, token_file: &Path) -> ConfigFile {
         version: CONFIG_VERSION,
         data_stores: vec![DataStore {
             name: DATA_STORE.into(),
-            store_type: DataStoreType::Ldif,
-            ldap: None,
-            path: Some(ldif.display().to_string()),
+            kind: DataStoreKind::Ldif {
+                path: ldif.display().to_string(),
+            },
         }],
         connections: vec![Connection {
             name: CONNECTION.into(),

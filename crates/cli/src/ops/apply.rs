@@ -8,8 +8,9 @@ use std::path::Path;
 use anyhow::Result;
 use scimbridge_engine::map::expression::mapping_problems;
 use scimbridge_engine::secret::resolve;
+use scimbridge_engine::source::source_of;
 use scimbridge_engine::state::{Saved, Store};
-use scimbridge_model::{ConfigError, ConfigFile, Connection, DataStore, DataStoreType, Secret};
+use scimbridge_model::{ConfigError, ConfigFile, Connection, DataStore, Secret};
 
 use crate::ops::check::{check_channel_source, check_connection};
 
@@ -72,17 +73,11 @@ pub async fn apply_config(
     base_dir: &Path,
     check: ActivationCheck,
 ) -> Result<Vec<String>> {
-    // LDIF paths are stored absolute so that later commands work from any folder. An empty one
-    // stays empty, for validation to refuse: joined, it would name the folder.
+    // LDIF paths are stored absolute so that later commands work from any folder (an empty
+    // one never gets here: reading the file refused it).
     let base_dir = std::path::absolute(base_dir).unwrap_or_else(|_| base_dir.to_path_buf());
     for data_store in &mut file.data_stores {
-        if data_store.store_type == DataStoreType::Ldif
-            && let Some(path) = &data_store.path
-            && !path.trim().is_empty()
-            && Path::new(path).is_relative()
-        {
-            data_store.path = Some(base_dir.join(path).display().to_string());
-        }
+        data_store.resolve_file_against(&base_dir);
     }
     let stored_data_stores = store.data_stores().await?;
     for data_store in &mut file.data_stores {
@@ -140,7 +135,8 @@ pub async fn apply_config(
                     .iter()
                     .chain(&stored_data_stores)
                     .find(|d| d.name == channel.data_store);
-                if let Some(data_store) = data_store.filter(|d| d.store_type == DataStoreType::Ldap)
+                if let Some(data_store) =
+                    data_store.filter(|d| source_of(d).checked_on_activation())
                     && let Err(e) = check_channel_source(channel, data_store).await
                 {
                     problems.push(format!("connection \"{}\" {e:#}", connection.name));
@@ -154,7 +150,7 @@ pub async fn apply_config(
 
     let mut lines = Vec::new();
     for data_store in &file.data_stores {
-        if let Some(path) = &data_store.path
+        if let Some(path) = data_store.file()
             && !Path::new(path).exists()
         {
             lines.push(format!(

@@ -79,8 +79,7 @@ impl Source for LdapSource<'_> {
         let now_ms = request.now_ms;
         // A cursor belongs to the directory it was taken from: other hosts, a full read.
         let hosts = data_store
-            .ldap
-            .as_ref()
+            .ldap()
             .map(|l| l.urls().join(" "))
             .unwrap_or_default();
         let fingerprint = &format!("{} {hosts}", request.fingerprint);
@@ -218,8 +217,7 @@ pub async fn connect(data_store: &DataStore) -> Result<LdapClient, SourceError> 
         reason,
     };
     let settings = data_store
-        .ldap
-        .as_ref()
+        .ldap()
         .ok_or_else(|| unreadable("type ldap needs a [data_store.ldap] table".into()))?;
     let client_settings = client_settings(settings).map_err(unreadable)?;
     LdapClient::connect(&client_settings)

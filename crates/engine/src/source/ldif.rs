@@ -15,8 +15,7 @@ use base64::Engine as _;
 use scimbridge_ldap::LdifRecord;
 use scimbridge_ldap::ldif::parse_ldif_bytes;
 use scimbridge_model::{
-    ChangeDetection, Channel, DataStore, EffectiveSourceSettings, SourceEntry, SourceLocation,
-    SyncState,
+    ChangeDetection, Channel, EffectiveSourceSettings, SourceEntry, SourceLocation, SyncState,
 };
 use sha2::{Digest, Sha256};
 
@@ -79,10 +78,10 @@ pub struct LdifSource {
 }
 
 impl LdifSource {
-    pub fn new(data_store: &DataStore) -> LdifSource {
+    pub fn new(name: &str, path: &str) -> LdifSource {
         LdifSource {
-            name: data_store.name.clone(),
-            path: PathBuf::from(data_store.path.as_deref().unwrap_or_default()),
+            name: name.to_owned(),
+            path: PathBuf::from(path),
         }
     }
 
@@ -194,6 +193,10 @@ impl Source for LdifSource {
             "is the LDIF file {}, read in full every cycle",
             self.path.display()
         ))
+    }
+
+    fn checked_on_activation(&self) -> bool {
+        false
     }
 
     fn may_have_live_feed(&self) -> bool {

@@ -13,7 +13,7 @@ use std::collections::BTreeMap;
 use async_trait::async_trait;
 use scimbridge_ldap::LdifRecord;
 use scimbridge_model::{
-    AttributeValue, ChangeDetection, Channel, DataStore, DataStoreType, EffectiveSourceSettings,
+    AttributeValue, ChangeDetection, Channel, DataStore, DataStoreKind, EffectiveSourceSettings,
     GroupNameSource, Record, SourceEntry, SourceLocation, SyncState,
 };
 
@@ -52,6 +52,12 @@ pub trait Source: Send + Sync {
         location: &SourceLocation,
     ) -> Result<String, SourceError>;
 
+    /// Whether activating a connection proves this data store answers first (a directory must;
+    /// a file may be written after the connection is activated).
+    fn checked_on_activation(&self) -> bool {
+        true
+    }
+
     /// Whether the data store may have a live change feed worth opening (a directory; not a
     /// file).
     fn may_have_live_feed(&self) -> bool {
@@ -69,9 +75,9 @@ pub trait Source: Send + Sync {
 
 /// The source a data store is: the one place that tells LDIF files from LDAP directories.
 pub fn source_of(data_store: &DataStore) -> Box<dyn Source + '_> {
-    match data_store.store_type {
-        DataStoreType::Ldif => Box::new(ldif::LdifSource::new(data_store)),
-        DataStoreType::Ldap => Box::new(ldap::LdapSource::new(data_store)),
+    match &data_store.kind {
+        DataStoreKind::Ldif { path } => Box::new(ldif::LdifSource::new(&data_store.name, path)),
+        DataStoreKind::Ldap(_) => Box::new(ldap::LdapSource::new(data_store)),
     }
 }
 
