@@ -10,7 +10,7 @@ mod error;
 mod roles;
 mod types;
 
-pub use error::{BoxError, StoreError};
+pub use error::{BoxError, StoreError, full_message};
 pub use roles::{
     AdminStore, AuditStore, ConfigurationStore, HeldOperationStore, HistoryStore, JournalStore,
     RecordStore,

@@ -6,7 +6,7 @@
 use std::path::Path;
 
 use scimbridge_model::{ChannelKey, Connection, Secret, TargetSettings};
-use scimbridge_state::{ConfigurationStore, RecordStore};
+use scimbridge_state::{ConfigurationStore, RecordStore, full_message};
 use scimbridge_store::{Sealed, SecretKey, SqliteStore};
 use scimbridge_testkit::store_conformance::{
     LITERAL_SECRET, check_persisted, save_secrets_and_history,
@@ -58,12 +58,12 @@ async fn data_survives_a_reopen() {
 async fn another_key_cannot_read_the_secrets_or_images() {
     let dir = saved_and_closed().await;
     let wrong_key = open(&dir.path().join("state.db"), 2).await;
-    let err = wrong_key.connections().await.unwrap_err().to_string();
+    let err = full_message(&wrong_key.connections().await.unwrap_err());
     assert!(err.contains("does not decrypt"), "{err}");
-    let err = wrong_key.data_stores().await.unwrap_err().to_string();
+    let err = full_message(&wrong_key.data_stores().await.unwrap_err());
     assert!(err.contains("does not decrypt"), "{err}");
     let employees = ChannelKey::new("Slack", "employees");
-    let err = wrong_key.records(&employees).await.unwrap_err().to_string();
+    let err = full_message(&wrong_key.records(&employees).await.unwrap_err());
     assert!(err.contains("does not decrypt"), "{err}");
 }
 

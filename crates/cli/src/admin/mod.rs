@@ -166,7 +166,10 @@ impl From<Refused> for ApiError {
 
 impl From<scimbridge_engine::state::StoreError> for ApiError {
     fn from(error: scimbridge_engine::state::StoreError) -> ApiError {
-        ApiError::new(StatusCode::INTERNAL_SERVER_ERROR, error.to_string())
+        ApiError::new(
+            StatusCode::INTERNAL_SERVER_ERROR,
+            scimbridge_engine::state::full_message(&error),
+        )
     }
 }
 

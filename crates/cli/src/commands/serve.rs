@@ -280,7 +280,10 @@ async fn channel_worker(
                     // Nothing was deprovisioned; the next cycle tries again.
                     Err(e) => {
                         metrics.cycle_stopped(&key.to_string());
-                        eprintln!("error: channel {key}: {e}");
+                        eprintln!(
+                            "error: channel {key}: {}",
+                            scimbridge_engine::state::full_message(&e)
+                        );
                     }
                 }
             }

@@ -9,6 +9,7 @@ use axum::http::StatusCode;
 use axum::http::request::Parts;
 use axum::response::{IntoResponse, Redirect, Response};
 use scimbridge_engine::state::ConfigurationStore;
+use scimbridge_engine::state::full_message;
 use scimbridge_model::Connection;
 
 use super::Console;
@@ -82,7 +83,7 @@ impl FromRequestParts<Console> for StoredConnection {
         match console.dir.store.connection(&name).await {
             Ok(Some(connection)) => Ok(StoredConnection(connection)),
             Ok(None) => Err((StatusCode::NOT_FOUND, "no such connection").into_response()),
-            Err(e) => Err((StatusCode::INTERNAL_SERVER_ERROR, e.to_string()).into_response()),
+            Err(e) => Err((StatusCode::INTERNAL_SERVER_ERROR, full_message(&e)).into_response()),
         }
     }
 }

@@ -17,6 +17,7 @@ use axum::middleware::{self, Next};
 use axum::response::{Html, IntoResponse, Redirect, Response};
 use axum::routing::{get, post};
 use rand::RngCore;
+use scimbridge_engine::state::full_message;
 use scimbridge_engine::state::{
     AdminStore, AuditStore, ConfigurationStore, HeldOperationStore, HistoryStore, RecordStore,
 };
@@ -741,7 +742,7 @@ async fn dashboard(
         let key = ChannelKey::new(&connection.name, &channel.name);
         let status = match channel_status(store, &key).await {
             Ok(status) => status,
-            Err(e) => return (StatusCode::INTERNAL_SERVER_ERROR, e.to_string()).into_response(),
+            Err(e) => return (StatusCode::INTERNAL_SERVER_ERROR, full_message(&e)).into_response(),
         };
         let recent = store.cycles(&key, 20).await.unwrap_or_default();
         let holding = store.held_operations(&key).await.unwrap_or_default();
@@ -876,7 +877,7 @@ async fn decide_held(
     let count =
         match held::decide_reviewed(&console.dir.store, &connection, was_shown, approve).await {
             Ok(count) => count,
-            Err(e) => return (StatusCode::INTERNAL_SERVER_ERROR, e.to_string()).into_response(),
+            Err(e) => return (StatusCode::INTERNAL_SERVER_ERROR, full_message(&e)).into_response(),
         };
     let message = if approve {
         format!("{count} held operations approved: the next cycle applies them.")

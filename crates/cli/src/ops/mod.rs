@@ -41,7 +41,7 @@ impl fmt::Display for Refused {
         match self {
             Refused::NotFound { what, name } => write!(f, "no {what} named \"{name}\""),
             Refused::Conflict(reason) => f.write_str(reason),
-            Refused::Store(error) => write!(f, "{error}"),
+            Refused::Store(error) => f.write_str(&scimbridge_engine::state::full_message(error)),
         }
     }
 }

@@ -31,7 +31,7 @@ impl fmt::Display for PlanError {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         match self {
             PlanError::DataStore(error) => write!(f, "{error:#}"),
-            PlanError::Cycle(error) => write!(f, "{error}"),
+            PlanError::Cycle(error) => f.write_str(&scimbridge_engine::state::full_message(error)),
         }
     }
 }

@@ -153,7 +153,7 @@ pub async fn run_cycle(
     match result {
         Ok(ran) => Ok(end_cycle(store, cycle_id, key, started, finished, ran).await?),
         Err(error) => {
-            let message = error.to_string();
+            let message = crate::state::full_message(&error);
             tracing::error!(channel = %key, error = %message, "cycle stopped");
             store
                 .end_cycle(cycle_id, finished, &CycleSummary::default(), Some(&message))
