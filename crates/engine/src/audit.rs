@@ -10,6 +10,16 @@ use crate::apply::groups::{AppliedGroup, GroupOutcome};
 use crate::apply::{Applied, Outcome};
 use crate::clock::Clock;
 
+/// What an event is about.
+struct Subject<'a> {
+    event_type: String,
+    /// The entry GUID.
+    source_id: &'a str,
+    dn: &'a str,
+    name: Option<String>,
+    target_id: Option<String>,
+}
+
 /// What every event of one cycle shares.
 pub struct AuditContext<'a> {
     pub channel: &'a ChannelKey,
@@ -18,17 +28,14 @@ pub struct AuditContext<'a> {
 }
 
 impl AuditContext<'_> {
-    #[allow(clippy::too_many_arguments)]
-    fn event(
-        &self,
-        event_type: String,
-        source_id: &str,
-        dn: &str,
-        name: Option<String>,
-        target_id: Option<String>,
-        success: bool,
-        cause: String,
-    ) -> AuditEvent {
+    fn event(&self, subject: Subject<'_>, success: bool, cause: String) -> AuditEvent {
+        let Subject {
+            event_type,
+            source_id,
+            dn,
+            name,
+            target_id,
+        } = subject;
         AuditEvent {
             time_ms: self.clock.now_ms(),
             cycle_id: self.cycle_id,
@@ -48,11 +55,13 @@ impl AuditContext<'_> {
     /// nothing that would settle it.
     pub fn unsettled(&self, entry: &JournalEntry) -> AuditEvent {
         self.event(
-            "user-unsettled".into(),
-            &entry.guid,
-            &entry.dn,
-            Some(entry.label.clone()),
-            None,
+            Subject {
+                event_type: "user-unsettled".into(),
+                source_id: &entry.guid,
+                dn: &entry.dn,
+                name: Some(entry.label.clone()),
+                target_id: None,
+            },
             false,
             format!(
                 "the {} sent in cycle {} was interrupted before its answer was recorded, and \
@@ -87,11 +96,13 @@ impl AuditContext<'_> {
             .and_then(|r| r.target_id.clone())
             .or_else(|| existing.and_then(|r| r.target_id.clone()));
         Some(self.event(
-            format!("user-{kind}"),
-            &op.guid,
-            &op.dn,
-            op.user_name.clone(),
-            target_id,
+            Subject {
+                event_type: format!("user-{kind}"),
+                source_id: &op.guid,
+                dn: &op.dn,
+                name: op.user_name.clone(),
+                target_id,
+            },
             success,
             cause,
         ))
@@ -100,11 +111,13 @@ impl AuditContext<'_> {
     /// The event of an operation the mass-change guard held.
     pub fn held(&self, op: &PlannedOperation, existing: Option<&Record>) -> AuditEvent {
         self.event(
-            "user-held".to_owned(),
-            &op.guid,
-            &op.dn,
-            op.user_name.clone(),
-            existing.and_then(|r| r.target_id.clone()),
+            Subject {
+                event_type: "user-held".to_owned(),
+                source_id: &op.guid,
+                dn: &op.dn,
+                name: op.user_name.clone(),
+                target_id: existing.and_then(|r| r.target_id.clone()),
+            },
             false,
             op.reason.clone(),
         )
@@ -118,11 +131,13 @@ impl AuditContext<'_> {
             _ => None,
         };
         self.event(
-            "group-held".to_owned(),
-            &op.guid,
-            &op.dn,
-            Some(op.display_name.clone()),
-            target_id,
+            Subject {
+                event_type: "group-held".to_owned(),
+                source_id: &op.guid,
+                dn: &op.dn,
+                name: Some(op.display_name.clone()),
+                target_id,
+            },
             false,
             op.reason.clone(),
         )
@@ -149,11 +164,13 @@ impl AuditContext<'_> {
             .and_then(|r| r.target_id.clone())
             .or_else(|| existing.and_then(|r| r.target_id.clone()));
         Some(self.event(
-            format!("group-{kind}"),
-            &op.guid,
-            &op.dn,
-            Some(op.display_name.clone()),
-            target_id,
+            Subject {
+                event_type: format!("group-{kind}"),
+                source_id: &op.guid,
+                dn: &op.dn,
+                name: Some(op.display_name.clone()),
+                target_id,
+            },
             success,
             cause,
         ))

@@ -1,4 +1,5 @@
-//! The only place that reads the time, so the rest of the pipeline stays deterministic.
+//! The only place that reads the calendar time, so the rest of the pipeline stays deterministic.
+//! (Monotonic timers — the rate limit, request latency, token lifetimes — use `Instant`.)
 
 use std::time::{SystemTime, UNIX_EPOCH};
 
@@ -19,10 +20,16 @@ impl Clock for SystemClock {
     }
 }
 
+/// The system clock's time now, for what the engine compares with times from outside (an HTTP
+/// date in `Retry-After`, a file's modification time).
+pub fn system_now() -> SystemTime {
+    SystemTime::now()
+}
+
 /// How long ago `time` was by the system clock (zero when it is in the future), for file
 /// modification times.
 pub fn age(time: SystemTime) -> std::time::Duration {
-    SystemTime::now().duration_since(time).unwrap_or_default()
+    system_now().duration_since(time).unwrap_or_default()
 }
 
 /// Days since 1970-01-01 of a date of the proleptic Gregorian calendar (Howard Hinnant's

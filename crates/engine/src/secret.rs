@@ -39,7 +39,6 @@ pub fn resolve(secret: &Secret) -> Result<String, SecretError> {
 }
 
 #[cfg(test)]
-#[allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
 mod tests {
     use super::*;
 

@@ -477,7 +477,6 @@ pub(crate) fn validate_attribute_mapping(
 }
 
 #[cfg(test)]
-#[allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
 mod tests {
     use super::*;
 

@@ -514,7 +514,6 @@ pub fn enterprise_user_schema(base_url: &str) -> Value {
 }
 
 #[cfg(test)]
-#[allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
 mod tests {
     use super::*;
 

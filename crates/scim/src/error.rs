@@ -138,7 +138,6 @@ impl<'de> Deserialize<'de> for ScimErrorBody {
 }
 
 #[cfg(test)]
-#[allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
 mod tests {
     use super::*;
     use serde_json::json;

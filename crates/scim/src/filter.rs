@@ -744,7 +744,6 @@ fn compare(op: CompareOp, attr: &Value, filter_value: &Value, case_exact: bool) 
 }
 
 #[cfg(test)]
-#[allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
 mod tests {
     use super::*;
     use serde_json::json;

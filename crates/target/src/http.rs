@@ -1201,7 +1201,6 @@ async fn not_found(uri: Uri) -> ScimError {
 }
 
 #[cfg(test)]
-#[allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
 mod tests {
     use super::*;
     use serde_json::json;

@@ -747,7 +747,6 @@ impl LdapSettings {
 }
 
 #[cfg(test)]
-#[allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
 mod tests {
     use scimbridge_model::ConfigFile;
     use serde_json::{Value, json};

@@ -92,7 +92,6 @@ pub(super) async fn openapi() -> Json<OpenApi> {
 }
 
 #[cfg(test)]
-#[allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
 mod tests {
     use serde_json::Value;
 

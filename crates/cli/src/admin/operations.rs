@@ -443,7 +443,6 @@ pub(super) async fn reset_channel(
 }
 
 #[cfg(test)]
-#[allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
 mod tests {
     use serde_json::{Value, json};
 

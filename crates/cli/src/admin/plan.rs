@@ -315,7 +315,6 @@ pub(super) async fn plan(
 }
 
 #[cfg(test)]
-#[allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
 mod tests {
     use scimbridge_model::{GroupMember as Member, PlannedGroupOperation as GroupPlanned};
     use serde_json::json;

@@ -507,7 +507,6 @@ fn json_text(value: &impl serde::Serialize) -> String {
 }
 
 #[cfg(test)]
-#[allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
 mod tests {
     use super::*;
 

@@ -110,7 +110,6 @@ pub fn mask_operation(operation: &mut PlannedOperation, channel: &Channel) {
 }
 
 #[cfg(test)]
-#[allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
 mod tests {
     use super::*;
     use serde_json::json;

@@ -500,7 +500,6 @@ fn read_answer_with(answer: &Value, status: Option<u16>) -> BulkResult {
 }
 
 #[cfg(test)]
-#[allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
 mod tests {
     use super::*;
 

@@ -221,7 +221,6 @@ fn push_member(body: &mut Map<String, Value>, member: Value) {
 }
 
 #[cfg(test)]
-#[allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
 mod tests {
     use super::*;
 

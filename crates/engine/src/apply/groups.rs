@@ -64,18 +64,13 @@ pub async fn apply_group_operation(
             let before = existing.map(|r| r.members.as_slice()).unwrap_or_default();
             let members = members_after(before, add, remove);
             let name = rename.as_deref().unwrap_or(&op.display_name);
-            match update(
+            let group = TargetGroup {
                 client,
-                target_id,
-                rename.as_deref(),
-                name,
-                &members,
-                add,
-                remove,
+                id: target_id,
+                display_name: name,
                 settings,
-            )
-            .await
-            {
+            };
+            match update(&group, rename.as_deref(), &members, add, remove).await {
                 Ok(()) => settled(op, target_id.clone(), name, &members, GroupOutcome::Updated),
                 Err(e) if e.status() == Some(404) => failed(
                     op,
@@ -182,17 +177,18 @@ async fn reconcile_linked(
     if add.is_empty() && remove.is_empty() {
         return Ok(());
     }
-    change_members(
+    let group = TargetGroup {
         client,
         id,
-        None,
         display_name,
-        &current,
-        &add,
-        &remove,
         settings,
-    )
-    .await
+    };
+    let delta = Delta {
+        rename: None,
+        add: &add,
+        remove: &remove,
+    };
+    change_members(&group, &current, &delta).await
 }
 
 async fn add_members(
@@ -204,31 +200,55 @@ async fn add_members(
     settings: GroupSettings,
 ) -> Result<(), ScimClientError> {
     let already: BTreeSet<&str> = all.iter().copied().filter(|i| !add.contains(i)).collect();
-    change_members(client, id, None, display_name, &already, add, &[], settings).await
+    let group = TargetGroup {
+        client,
+        id,
+        display_name,
+        settings,
+    };
+    let delta = Delta {
+        rename: None,
+        add,
+        remove: &[],
+    };
+    change_members(&group, &already, &delta).await
 }
 
-#[allow(clippy::too_many_arguments)]
+/// A group of the target being written: where, under which name, with which settings.
+struct TargetGroup<'a> {
+    client: &'a ScimClient,
+    id: &'a str,
+    display_name: &'a str,
+    settings: GroupSettings,
+}
+
+/// A rename and member changes to send to a group.
+struct Delta<'a> {
+    rename: Option<&'a str>,
+    add: &'a [&'a str],
+    remove: &'a [&'a str],
+}
+
 async fn update(
-    client: &ScimClient,
-    target_id: &str,
+    group: &TargetGroup<'_>,
     rename: Option<&str>,
-    display_name: &str,
     members: &[GroupMember],
     add: &[GroupMember],
     remove: &[GroupMember],
-    settings: GroupSettings,
 ) -> Result<(), ScimClientError> {
+    let client = group.client;
+    let membership = group.settings.membership;
     let mut add = target_ids(add);
     let mut remove = target_ids(remove);
-    let needs_current = settings.membership == GroupMembershipHandling::Overwrite
-        || !client.capabilities().await?.patch;
+    let needs_current =
+        membership == GroupMembershipHandling::Overwrite || !client.capabilities().await?.patch;
     let current = if needs_current {
-        client.group_member_ids(target_id).await?
+        client.group_member_ids(group.id).await?
     } else {
         Vec::new()
     };
     let current: BTreeSet<&str> = current.iter().map(String::as_str).collect();
-    if settings.membership == GroupMembershipHandling::Overwrite {
+    if membership == GroupMembershipHandling::Overwrite {
         // The target's own list decides, so that members added there by hand go too.
         let wanted: BTreeSet<&str> = target_ids(members).into_iter().collect();
         add = wanted
@@ -245,45 +265,43 @@ async fn update(
     if rename.is_none() && add.is_empty() && remove.is_empty() {
         return Ok(());
     }
-    change_members(
-        client,
-        target_id,
+    let delta = Delta {
         rename,
-        display_name,
-        &current,
-        &add,
-        &remove,
-        settings,
-    )
-    .await
+        add: &add,
+        remove: &remove,
+    };
+    change_members(group, &current, &delta).await
 }
 
 /// Sends a rename and member changes: PATCH requests of at most `chunk_size` member changes,
 /// or one PUT of the whole group (`current` minus `remove` plus `add`) without PATCH.
-#[allow(clippy::too_many_arguments)]
 async fn change_members(
-    client: &ScimClient,
-    id: &str,
-    rename: Option<&str>,
-    display_name: &str,
+    group: &TargetGroup<'_>,
     current: &BTreeSet<&str>,
-    add: &[&str],
-    remove: &[&str],
-    settings: GroupSettings,
+    delta: &Delta<'_>,
 ) -> Result<(), ScimClientError> {
+    let client = group.client;
     if client.capabilities().await?.patch {
-        for operations in member_patch_requests(rename, add, remove, settings.chunk_size) {
-            client.patch_group(id, &operations).await?;
+        let requests = member_patch_requests(
+            delta.rename,
+            delta.add,
+            delta.remove,
+            group.settings.chunk_size,
+        );
+        for operations in requests {
+            client.patch_group(group.id, &operations).await?;
         }
         return Ok(());
     }
     let mut members: BTreeSet<&str> = current.clone();
-    for gone in remove {
+    for gone in delta.remove {
         members.remove(gone);
     }
-    members.extend(add.iter().copied());
+    members.extend(delta.add.iter().copied());
     let members: Vec<&str> = members.into_iter().collect();
-    client.replace_group(id, display_name, &members).await
+    client
+        .replace_group(group.id, group.display_name, &members)
+        .await
 }
 
 /// PATCH requests for a rename and member changes, each with at most `chunk_size` member
@@ -411,7 +429,6 @@ fn failed_by(
 }
 
 #[cfg(test)]
-#[allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
 mod tests {
     use super::*;
 

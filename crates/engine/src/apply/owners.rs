@@ -103,7 +103,6 @@ pub fn links<'a>(records: impl IntoIterator<Item = &'a Record>) -> HashMap<Strin
 }
 
 #[cfg(test)]
-#[allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
 mod tests {
     use super::*;
 

@@ -4,7 +4,7 @@
 use std::collections::HashSet;
 use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, Ordering};
-use std::time::{Duration, SystemTime};
+use std::time::Duration;
 
 use reqwest::header::{self, HeaderValue};
 use reqwest::{Method, StatusCode};
@@ -572,7 +572,7 @@ impl ScimClient {
             .headers()
             .get(header::RETRY_AFTER)
             .and_then(|v| v.to_str().ok())
-            .and_then(|v| parse_retry_after(v, SystemTime::now()));
+            .and_then(|v| parse_retry_after(v, crate::clock::system_now()));
         let etag = response
             .headers()
             .get(header::ETAG)
@@ -1319,7 +1319,6 @@ pub(crate) fn describe_reqwest_error(error: &reqwest::Error) -> String {
 }
 
 #[cfg(test)]
-#[allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
 mod tests {
     use super::*;
     use scimbridge_model::Secret;

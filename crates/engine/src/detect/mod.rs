@@ -187,7 +187,6 @@ pub fn duplicate_guids(entries: &[SourceEntry]) -> Vec<(String, String)> {
 }
 
 #[cfg(test)]
-#[allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
 mod tests {
     use super::*;
 

@@ -225,7 +225,6 @@ pub fn mask(image: &Value, mapping: &AttributeMapping, extensions: &ExtensionMap
 }
 
 #[cfg(test)]
-#[allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
 mod tests {
     use super::*;
     use scimbridge_model::{FieldMapping, ScimField};

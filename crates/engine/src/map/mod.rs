@@ -427,7 +427,6 @@ pub fn changed_attributes(before: Option<&Value>, after: &Value) -> Vec<String> 
 }
 
 #[cfg(test)]
-#[allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
 mod tests {
     use std::collections::BTreeMap;
 
@@ -872,7 +871,6 @@ mod tests {
 }
 
 #[cfg(test)]
-#[allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
 mod account_status_tests {
     use super::*;
     use std::collections::BTreeMap;

@@ -423,7 +423,6 @@ fn cleared_attributes(before: &Value, after: &Value) -> Vec<String> {
 }
 
 #[cfg(test)]
-#[allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
 mod tests {
     use super::*;
     use scimbridge_model::PlannedOperation;

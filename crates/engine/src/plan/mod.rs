@@ -359,5 +359,4 @@ fn plan_leaver(record: Record, options: &ProvisioningOptions) -> PlannedOperatio
 }
 
 #[cfg(test)]
-#[allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
 mod tests;

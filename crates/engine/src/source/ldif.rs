@@ -473,7 +473,6 @@ pub fn select_entries(
 }
 
 #[cfg(test)]
-#[allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
 mod tests {
     use super::*;
     use scimbridge_ldap::parse_ldif;
