@@ -24,11 +24,11 @@ use serde_json::{Map, Value};
 use sha2::{Digest, Sha256};
 
 use crate::BASE_PATH;
-use crate::store::{Kind, Store, render};
+use crate::resources::{Kind, Resources, render};
 
 #[derive(Clone)]
 struct AppState {
-    store: Arc<Store>,
+    resources: Arc<Resources>,
     auth: Option<Arc<Credentials>>,
     faults: Arc<crate::faults::FaultState>,
 }
@@ -92,12 +92,12 @@ impl Credentials {
 }
 
 pub(crate) fn router(
-    store: Arc<Store>,
+    resources: Arc<Resources>,
     auth: Option<Arc<Credentials>>,
     faults: Arc<crate::faults::FaultState>,
 ) -> Router {
     let state = AppState {
-        store,
+        resources,
         auth,
         faults,
     };
@@ -670,12 +670,12 @@ fn list_with(state: &AppState, kinds: &[Kind], base: &Base, params: ListParams) 
         .map(filter::parse)
         .transpose()
         .map_err(|e| bad_request(scim_type::INVALID_FILTER, e.to_string()))?;
-    // One resource type in creation order: the store pages (using its indexes). Otherwise every
+    // One resource type in creation order: the resources pages (using its indexes). Otherwise every
     // match is gathered, sorted when asked, then paged here.
     if let ([kind], None) = (kinds, &params.sort) {
         let (total, page) =
             state
-                .store
+                .resources
                 .list(*kind, filter.as_ref(), params.start_index, params.count);
         let resources = page
             .into_iter()
@@ -688,7 +688,7 @@ fn list_with(state: &AppState, kinds: &[Kind], base: &Base, params: ListParams) 
     }
     let mut all = Vec::new();
     for kind in kinds {
-        let (_, page) = state.store.list(*kind, filter.as_ref(), 1, usize::MAX);
+        let (_, page) = state.resources.list(*kind, filter.as_ref(), 1, usize::MAX);
         all.extend(page.into_iter().map(|json| (*kind, json)));
     }
     if let Some((path, descending)) = &params.sort {
@@ -720,7 +720,7 @@ fn list_with(state: &AppState, kinds: &[Kind], base: &Base, params: ListParams) 
 
 async fn get_one(state: AppState, kind: Kind, id: String, base: Base, uri: Uri) -> ApiResult {
     let projection = projection(&query_pairs(&uri)?)?;
-    let json = state.store.get(kind, &id).ok_or_else(|| {
+    let json = state.resources.get(kind, &id).ok_or_else(|| {
         ScimError(ScimErrorBody::not_found(format!(
             "{} {id} not found",
             kind.resource_type()
@@ -741,8 +741,8 @@ async fn create(
     body: Bytes,
 ) -> ApiResult {
     let attrs = json_object_body(&headers, &body)?;
-    let store = state.store.clone();
-    let json = spawn_write(async move { store.create(kind, attrs).await }).await?;
+    let resources = state.resources.clone();
+    let json = spawn_write(async move { resources.create(kind, attrs).await }).await?;
     let json = render(kind, json, &base.0);
     let mut response = resource_response(StatusCode::CREATED, &json);
     if let Some(location) = json
@@ -764,10 +764,10 @@ async fn replace(
     body: Bytes,
 ) -> ApiResult {
     let attrs = json_object_body(&headers, &body)?;
-    let store = state.store.clone();
+    let resources = state.resources.clone();
     let if_match = if_match(&headers);
     let json =
-        spawn_write(async move { store.replace(kind, &id, attrs, if_match.as_deref()).await })
+        spawn_write(async move { resources.replace(kind, &id, attrs, if_match.as_deref()).await })
             .await?;
     Ok(resource_response(
         StatusCode::OK,
@@ -785,10 +785,10 @@ async fn patch(
 ) -> ApiResult {
     let request =
         PatchRequest::from_json(json_body(&headers, &body)?).map_err(ScimErrorBody::from)?;
-    let store = state.store.clone();
+    let resources = state.resources.clone();
     let if_match = if_match(&headers);
     let json =
-        spawn_write(async move { store.patch(kind, &id, request, if_match.as_deref()).await })
+        spawn_write(async move { resources.patch(kind, &id, request, if_match.as_deref()).await })
             .await?;
     Ok(resource_response(
         StatusCode::OK,
@@ -797,9 +797,9 @@ async fn patch(
 }
 
 async fn delete(state: AppState, kind: Kind, id: String, headers: HeaderMap) -> ApiResult {
-    let store = state.store.clone();
+    let resources = state.resources.clone();
     let if_match = if_match(&headers);
-    spawn_write(async move { store.delete(kind, &id, if_match.as_deref()).await }).await?;
+    spawn_write(async move { resources.delete(kind, &id, if_match.as_deref()).await }).await?;
     Ok(StatusCode::NO_CONTENT.into_response())
 }
 
@@ -985,14 +985,14 @@ async fn bulk(
             ),
         )));
     }
-    let store = state.store.clone();
+    let resources = state.resources.clone();
     let base_url = base.0.clone();
     let results = spawn_write(async move {
         let mut bulk_ids: std::collections::HashMap<String, String> = Default::default();
         let mut results = Vec::with_capacity(operations.len());
         let mut errors = 0u64;
         for operation in operations {
-            let result = bulk_operation(&store, &base_url, operation, &mut bulk_ids).await;
+            let result = bulk_operation(&resources, &base_url, operation, &mut bulk_ids).await;
             if result
                 .get("status")
                 .and_then(Value::as_str)
@@ -1016,7 +1016,7 @@ async fn bulk(
 
 /// One operation of a bulk request; its result, success or error.
 async fn bulk_operation(
-    store: &Store,
+    resources: &Resources,
     base: &str,
     operation: Value,
     bulk_ids: &mut std::collections::HashMap<String, String>,
@@ -1053,7 +1053,7 @@ async fn bulk_operation(
         };
         match (method.as_str(), id) {
             ("POST", None) => {
-                let json = store.create(kind, object(data)?).await?;
+                let json = resources.create(kind, object(data)?).await?;
                 if let (Some(bulk_id), Some(id)) =
                     (&bulk_id, json.get("id").and_then(Value::as_str))
                 {
@@ -1064,7 +1064,7 @@ async fn bulk_operation(
             ("PUT", Some(id)) => Ok((
                 200,
                 Some(
-                    store
+                    resources
                         .replace(kind, &id, object(data)?, version.as_deref())
                         .await?,
                 ),
@@ -1073,11 +1073,11 @@ async fn bulk_operation(
                 let request = PatchRequest::from_json(data).map_err(ScimErrorBody::from)?;
                 Ok((
                     200,
-                    Some(store.patch(kind, &id, request, version.as_deref()).await?),
+                    Some(resources.patch(kind, &id, request, version.as_deref()).await?),
                 ))
             }
             ("DELETE", Some(id)) => {
-                store.delete(kind, &id, version.as_deref()).await?;
+                resources.delete(kind, &id, version.as_deref()).await?;
                 Ok((204, None))
             }
             _ => Err(ScimErrorBody::bad_request(

@@ -7,7 +7,7 @@
 
 mod faults;
 mod http;
-mod store;
+mod resources;
 mod time;
 mod v1;
 
@@ -69,7 +69,7 @@ pub enum TargetError {
 /// A running SCIM target; cheap to clone (shared state behind an `Arc`).
 #[derive(Clone)]
 pub struct ScimTarget {
-    inner: Arc<store::Store>,
+    inner: Arc<resources::Resources>,
     auth: Option<Arc<http::Credentials>>,
     faults: Arc<faults::FaultState>,
 }
@@ -86,9 +86,9 @@ impl ScimTarget {
     /// Opens (creating if needed) the SQLite file in WAL mode, creates the
     /// schema and loads all resources into memory.
     pub async fn open(config: TargetConfig) -> Result<ScimTarget, TargetError> {
-        let store = store::Store::open(&config.database_path).await?;
+        let resources = resources::Resources::open(&config.database_path).await?;
         Ok(ScimTarget {
-            inner: Arc::new(store),
+            inner: Arc::new(resources),
             faults: Arc::default(),
             auth: http::Credentials::new(
                 config.bearer_token.as_deref(),

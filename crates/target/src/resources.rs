@@ -154,7 +154,7 @@ impl State {
     }
 }
 
-pub(crate) struct Store {
+pub(crate) struct Resources {
     pool: SqlitePool,
     write_lock: tokio::sync::Mutex<()>,
     state: RwLock<State>,
@@ -185,8 +185,8 @@ fn create_owner_only(path: &Path) -> std::io::Result<()> {
     }
 }
 
-impl Store {
-    pub(crate) async fn open(path: &Path) -> Result<Store, TargetError> {
+impl Resources {
+    pub(crate) async fn open(path: &Path) -> Result<Resources, TargetError> {
         if let Some(parent) = path.parent()
             && !parent.as_os_str().is_empty()
         {
@@ -238,7 +238,7 @@ impl Store {
                 .coll_mut(kind)
                 .insert(kind, &id, Record { seq, version, json });
         }
-        Ok(Store {
+        Ok(Resources {
             pool,
             write_lock: tokio::sync::Mutex::new(()),
             state: RwLock::new(state),
