@@ -766,9 +766,12 @@ async fn replace(
     let attrs = json_object_body(&headers, &body)?;
     let resources = state.resources.clone();
     let if_match = if_match(&headers);
-    let json =
-        spawn_write(async move { resources.replace(kind, &id, attrs, if_match.as_deref()).await })
-            .await?;
+    let json = spawn_write(async move {
+        resources
+            .replace(kind, &id, attrs, if_match.as_deref())
+            .await
+    })
+    .await?;
     Ok(resource_response(
         StatusCode::OK,
         &render(kind, json, &base.0),
@@ -787,9 +790,12 @@ async fn patch(
         PatchRequest::from_json(json_body(&headers, &body)?).map_err(ScimErrorBody::from)?;
     let resources = state.resources.clone();
     let if_match = if_match(&headers);
-    let json =
-        spawn_write(async move { resources.patch(kind, &id, request, if_match.as_deref()).await })
-            .await?;
+    let json = spawn_write(async move {
+        resources
+            .patch(kind, &id, request, if_match.as_deref())
+            .await
+    })
+    .await?;
     Ok(resource_response(
         StatusCode::OK,
         &render(kind, json, &base.0),
@@ -1073,7 +1079,11 @@ async fn bulk_operation(
                 let request = PatchRequest::from_json(data).map_err(ScimErrorBody::from)?;
                 Ok((
                     200,
-                    Some(resources.patch(kind, &id, request, version.as_deref()).await?),
+                    Some(
+                        resources
+                            .patch(kind, &id, request, version.as_deref())
+                            .await?,
+                    ),
                 ))
             }
             ("DELETE", Some(id)) => {

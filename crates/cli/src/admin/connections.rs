@@ -11,7 +11,7 @@ use super::{
     Admin, ApiError, ApiResult, Body, Problems, refuse_new_references, rejected, shape,
     stored_connection, unprocessable, with_name,
 };
-use crate::ops::apply::apply_objects;
+use crate::ops::configure::save_objects;
 use crate::ops::delete;
 
 #[utoipa::path(
@@ -113,7 +113,7 @@ async fn save_connection(
         stored_secrets.secret_fields_mut(),
         "outboundProvision.targetSettings",
     )?;
-    apply_objects(&admin.dir.store, Vec::new(), vec![connection])
+    save_objects(&admin.dir.store, Vec::new(), vec![connection])
         .await
         .map_err(rejected)?;
     let saved = stored_connection(admin, &name).await?;

@@ -11,7 +11,7 @@ use super::{
     Admin, ApiError, ApiResult, Body, Problems, refuse_new_references, rejected, shape,
     unprocessable, with_name,
 };
-use crate::ops::apply::apply_objects;
+use crate::ops::configure::save_objects;
 use crate::ops::delete;
 
 #[utoipa::path(
@@ -130,7 +130,7 @@ async fn save_data_store(
         None => std::mem::take(&mut none),
     };
     refuse_new_references(data_store.secret_fields_mut(), stored_fields, "ldap")?;
-    apply_objects(&admin.dir.store, vec![data_store], Vec::new())
+    save_objects(&admin.dir.store, vec![data_store], Vec::new())
         .await
         .map_err(rejected)?;
     let stores = admin.dir.store.data_stores().await?;

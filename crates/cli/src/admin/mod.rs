@@ -36,7 +36,7 @@ use utoipa::ToSchema;
 use crate::auth::{Attempts, Refusal, authenticate};
 use crate::context::DataDir;
 use crate::ops::Refused;
-use crate::ops::apply::{ActivationRefused, new_references, refusal_problems};
+use crate::ops::configure::{ActivationRefused, new_references, refusal_problems};
 use crate::ops::service::RunNow;
 
 #[derive(Clone)]
@@ -356,7 +356,7 @@ fn unprocessable(problems: Vec<String>) -> ApiError {
     }
 }
 
-/// A configuration `apply_config` refused: every problem, one per entry.
+/// A configuration `save_configuration` refused: every problem, one per entry.
 fn rejected(error: anyhow::Error) -> ApiError {
     let activation = error.downcast_ref::<ActivationRefused>().is_some();
     let problems = refusal_problems(&error)

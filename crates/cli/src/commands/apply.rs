@@ -7,7 +7,7 @@ use anyhow::{Context, Result, anyhow};
 use scimbridge_model::ConfigFile;
 
 use crate::context::DataDir;
-use crate::ops::apply::{ActivationCheck, apply_config};
+use crate::ops::configure::{ActivationCheck, save_configuration};
 
 #[derive(Debug, clap::Args)]
 pub struct Args {
@@ -34,7 +34,7 @@ pub async fn run(data_dir: &Path, args: Args) -> Result<ExitCode> {
     } else {
         ActivationCheck::Target
     };
-    for line in apply_config(&dir.store, file, &base_dir, check)
+    for line in save_configuration(&dir.store, file, &base_dir, check)
         .await
         .map_err(|e| anyhow!("{}: {e:#}", args.file.display()))?
     {

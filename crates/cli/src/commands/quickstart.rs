@@ -17,7 +17,7 @@ use scimbridge_target::{BASE_PATH, ScimTarget, TargetConfig};
 use crate::commands::sync::{print_reports, sync_connection};
 use crate::commands::target::shutdown_signal;
 use crate::context::{DataDir, create_data_dir, write_private};
-use crate::ops::apply::{ActivationCheck, apply_config};
+use crate::ops::configure::{ActivationCheck, save_configuration};
 use crate::progress::BarProgress;
 
 /// The sample company directory: 1,000 people and 20 groups.
@@ -83,7 +83,7 @@ pub async fn run(data_dir: &Path, args: Args) -> Result<ExitCode> {
     println!("Config:    {}", config_file.display());
 
     let dir = DataDir::open(&data_dir, true).await?;
-    apply_config(&dir.store, config, &data_dir, ActivationCheck::Target).await?;
+    save_configuration(&dir.store, config, &data_dir, ActivationCheck::Target).await?;
     let connection = dir.connection(CONNECTION).await?;
     println!();
     let reports = sync_connection(&dir, &connection, &BarProgress::new()).await?;

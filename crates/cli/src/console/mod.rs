@@ -25,8 +25,8 @@ use scimbridge_model::{ChannelKey, Connection, RecordStatus, ScimField};
 
 use crate::auth::Attempts;
 use crate::context::DataDir;
-use crate::ops::apply::{apply_objects, refusal_problems};
 use crate::ops::check::check_connection;
+use crate::ops::configure::{refusal_problems, save_objects};
 use crate::ops::held;
 use crate::ops::status::{channel_status, describe_cycle, format_utc};
 use extract::{Posted, SignedOn, StoredConnection};
@@ -307,7 +307,7 @@ fn percent(text: &str) -> String {
 
 /// Saves a connection as `apply` does; the problems, one per line, when refused.
 async fn save(console: &Console, connection: Connection) -> Result<(), Vec<String>> {
-    apply_objects(&console.dir.store, Vec::new(), vec![connection])
+    save_objects(&console.dir.store, Vec::new(), vec![connection])
         .await
         .map(|_| ())
         .map_err(|error| refusal_problems(&error))

@@ -3,9 +3,9 @@
 //! the outcome their own way. An operation takes the state store (or the data directory) and
 //! what it works on, and says what happened; none prints, none knows HTTP.
 
-pub mod apply;
 pub mod channels;
 pub mod check;
+pub mod configure;
 pub mod delete;
 pub mod held;
 pub mod plan;

@@ -32,7 +32,7 @@ impl std::error::Error for ActivationRefused {}
 
 /// Saves objects sent by the admin API or the console the way a file is applied: validated,
 /// omitted secrets kept, active connections checked first.
-pub async fn apply_objects(
+pub async fn save_objects(
     store: &dyn Store,
     data_stores: Vec<DataStore>,
     connections: Vec<Connection>,
@@ -42,10 +42,10 @@ pub async fn apply_objects(
         data_stores,
         connections,
     };
-    apply_config(store, file, Path::new("."), ActivationCheck::Target).await
+    save_configuration(store, file, Path::new("."), ActivationCheck::Target).await
 }
 
-/// Why `apply_config` refused, one problem per entry: each invalid field, or each failed
+/// Why `save_configuration` refused, one problem per entry: each invalid field, or each failed
 /// activation check.
 pub fn refusal_problems(error: &anyhow::Error) -> Vec<String> {
     if let Some(ConfigError::Invalid(problems)) = error.downcast_ref() {
@@ -67,7 +67,7 @@ pub enum ActivationCheck {
 /// Validates the file against itself and the stored configuration, checks the target of each
 /// active connection, then saves it. Nothing is saved when
 /// anything fails. Returns one line per object saying what happened.
-pub async fn apply_config(
+pub async fn save_configuration(
     store: &dyn Store,
     mut file: ConfigFile,
     base_dir: &Path,
