@@ -6,7 +6,7 @@ use scimbridge_model::{
     JournalEntry, Record, SyncState,
 };
 
-use crate::{AdminAccount, ApiToken, CycleRecord, RecordCounts, Saved, StoreError};
+use crate::{AdminAccount, ApiToken, Cycle, RecordCounts, Saved, StoreError};
 
 /// Data stores and connections (with their channels): what `apply` saves.
 #[async_trait]
@@ -157,9 +157,5 @@ pub trait HistoryStore: Send + Sync {
         error: Option<&str>,
     ) -> Result<(), StoreError>;
     /// The most recent cycles of a channel, newest first.
-    async fn cycles(
-        &self,
-        channel: &ChannelKey,
-        limit: u32,
-    ) -> Result<Vec<CycleRecord>, StoreError>;
+    async fn cycles(&self, channel: &ChannelKey, limit: u32) -> Result<Vec<Cycle>, StoreError>;
 }

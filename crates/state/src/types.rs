@@ -24,7 +24,7 @@ impl Saved {
 
 /// One cycle of one channel, as kept in the history.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
-pub struct CycleRecord {
+pub struct Cycle {
     pub id: i64,
     pub channel: ChannelKey,
     pub started_at_ms: i64,

@@ -12,8 +12,8 @@ use scimbridge_model::{
     JournalEntry, Record, Secret, SyncState,
 };
 use scimbridge_state::{
-    AdminAccount, AdminStore, ApiToken, AuditStore, ConfigurationStore, CycleRecord,
-    HeldOperationStore, HistoryStore, JournalStore, RecordCounts, RecordStore, Saved, StoreError,
+    AdminAccount, AdminStore, ApiToken, AuditStore, ConfigurationStore, Cycle, HeldOperationStore,
+    HistoryStore, JournalStore, RecordCounts, RecordStore, Saved, StoreError,
 };
 use serde_json::Value;
 
@@ -328,5 +328,5 @@ pass_through!(HistoryStore {
         summary: &CycleSummary,
         error: Option<&str>
     ) -> ();
-    fn cycles(&self, channel: &ChannelKey, limit: u32) -> Vec<CycleRecord>;
+    fn cycles(&self, channel: &ChannelKey, limit: u32) -> Vec<Cycle>;
 });

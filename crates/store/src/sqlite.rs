@@ -13,8 +13,8 @@ use scimbridge_model::{
     JournalEntry, Record, RecordStatus, SyncState,
 };
 use scimbridge_state::{
-    AdminAccount, AdminStore, ApiToken, AuditStore, ConfigurationStore, CycleRecord,
-    HeldOperationStore, HistoryStore, JournalStore, RecordCounts, RecordStore, Saved, StoreError,
+    AdminAccount, AdminStore, ApiToken, AuditStore, ConfigurationStore, Cycle, HeldOperationStore,
+    HistoryStore, JournalStore, RecordCounts, RecordStore, Saved, StoreError,
 };
 use serde_json::Value;
 use sqlx::query::Query;
@@ -271,11 +271,11 @@ fn api_token_from_row(row: &SqliteRow) -> Result<ApiToken, StoreError> {
     Ok(from_columns!(columns => ApiToken { name, token_hash, created_at_ms }))
 }
 
-fn cycle_from_row(row: &SqliteRow) -> Result<CycleRecord, StoreError> {
+fn cycle_from_row(row: &SqliteRow) -> Result<Cycle, StoreError> {
     let columns = Columns::of(row, "cycles");
     let summary: Option<String> = columns.get("summary")?;
     let summary = summary.map(|s| serde_json::from_str(&s)).transpose();
-    Ok(from_columns!(columns => CycleRecord {
+    Ok(from_columns!(columns => Cycle {
         id, started_at_ms, finished_at_ms, error;
         channel: ChannelKey::new(
             columns.get::<String>("connection")?,
@@ -856,11 +856,7 @@ impl HistoryStore for SqliteStore {
         Ok(())
     }
 
-    async fn cycles(
-        &self,
-        channel: &ChannelKey,
-        limit: u32,
-    ) -> Result<Vec<CycleRecord>, StoreError> {
+    async fn cycles(&self, channel: &ChannelKey, limit: u32) -> Result<Vec<Cycle>, StoreError> {
         let query = in_channel(
             "SELECT * FROM cycles WHERE connection = ? AND channel = ? ORDER BY id DESC LIMIT ?",
             channel,

@@ -4,7 +4,7 @@
 use axum::Json;
 use axum::extract::{Path as UrlPath, State};
 use axum::http::StatusCode;
-use scimbridge_engine::state::CycleRecord;
+use scimbridge_engine::state::Cycle as StoredCycle;
 use scimbridge_model::{self as model, ChannelKey};
 use serde::{Deserialize, Serialize};
 use utoipa::ToSchema;
@@ -91,8 +91,8 @@ pub(super) struct CycleSummary {
     target_unreachable: bool,
 }
 
-impl From<&CycleRecord> for Cycle {
-    fn from(cycle: &CycleRecord) -> Cycle {
+impl From<&StoredCycle> for Cycle {
+    fn from(cycle: &StoredCycle) -> Cycle {
         Cycle {
             id: cycle.id,
             channel: cycle.channel.channel.clone(),
@@ -450,8 +450,8 @@ mod tests {
     use crate::admin::audit::AuditEvent;
     use crate::admin::shape::camel_json;
 
-    fn cycle(summary: model::CycleSummary, finished: Option<i64>) -> CycleRecord {
-        CycleRecord {
+    fn cycle(summary: model::CycleSummary, finished: Option<i64>) -> StoredCycle {
+        StoredCycle {
             id: 4,
             channel: ChannelKey::new("App", "staff"),
             started_at_ms: 1_795_878_245_000,
@@ -462,7 +462,7 @@ mod tests {
     }
 
     /// A cycle as the API wrote it before its bodies were typed.
-    fn untyped(cycle: &CycleRecord) -> Value {
+    fn untyped(cycle: &StoredCycle) -> Value {
         json!({
             "id": cycle.id,
             "channel": cycle.channel.channel,

@@ -1,7 +1,7 @@
 //! What a channel is doing: its records, held operations, change detection and cycles, as
 //! `scimbridge channels`, the admin API and the console show them.
 
-use scimbridge_engine::state::{CycleRecord, RecordCounts, Store, StoreError};
+use scimbridge_engine::state::{Cycle, RecordCounts, Store, StoreError};
 use scimbridge_model::{ChannelKey, Connection};
 
 use crate::ops::channels::channel_keys;
@@ -13,7 +13,7 @@ pub struct ChannelStatus {
     pub held: usize,
     /// The change detection of the last read that left a cursor; none yet: full reads.
     pub detection: String,
-    pub last_cycle: Option<CycleRecord>,
+    pub last_cycle: Option<Cycle>,
 }
 
 pub async fn channel_status(
@@ -32,7 +32,7 @@ pub async fn channel_status(
 }
 
 /// A cycle in one line: when it ended and how, or that it is still running.
-pub fn describe_cycle(cycle: Option<&CycleRecord>) -> String {
+pub fn describe_cycle(cycle: Option<&Cycle>) -> String {
     let Some(cycle) = cycle else {
         return "never".to_owned();
     };
@@ -74,7 +74,7 @@ pub async fn recent_cycles(
     store: &dyn Store,
     connection: &Connection,
     limit: u32,
-) -> Result<Vec<CycleRecord>, StoreError> {
+) -> Result<Vec<Cycle>, StoreError> {
     let mut all = Vec::new();
     for key in channel_keys(connection) {
         all.extend(store.cycles(&key, limit).await?);
