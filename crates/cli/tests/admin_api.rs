@@ -8,9 +8,9 @@
 
 mod common;
 
-use std::io::BufRead;
-use std::process::{Child, Command, Stdio};
-use std::time::{Duration, Instant};
+use std::path::Path;
+use std::process::{Command, Stdio};
+use std::time::Duration;
 
 use common::*;
 use serde_json::{Value, json};
@@ -18,52 +18,26 @@ use serde_json::{Value, json};
 const SECRET: &str = "T0ken-that-stays-secret";
 const PASSWORD: &str = "correct horse battery staple";
 
+/// Ann, Bob and Cara.
 fn directory() -> String {
-    let mut text = String::from("version: 1\n");
-    for (i, name) in ["ann", "bob", "cara"].iter().enumerate() {
-        text.push_str(&format!(
-            "\ndn: uid={name},ou=people,dc=example,dc=com\nobjectClass: inetOrgPerson\nuid: {name}\nsn: S{i}\nentryUUID: 00000000-0000-0000-0000-{i:012}\n"
-        ));
-    }
-    text
+    people_named(&["ann", "bob", "cara"])
 }
 
-struct Service {
-    child: Child,
+/// `scimbridge serve` driven through its admin API with an API token.
+struct Api {
+    service: Service,
     api: String,
     token: String,
 }
 
-impl Drop for Service {
-    fn drop(&mut self) {
-        let _ = self.child.kill();
-        let _ = self.child.wait();
-    }
-}
-
-impl Service {
-    /// `scimbridge serve` on a free port; its first line names the admin API's address.
-    fn start(data: &std::path::Path, token: String) -> Service {
-        let mut child = Command::new(bin())
-            .arg("--data-dir")
-            .arg(data)
-            .args(["serve", "--frequency", "3600", "--listen", "127.0.0.1:0"])
-            .stdin(Stdio::null())
-            .stdout(Stdio::piped())
-            .stderr(Stdio::inherit())
-            .spawn()
-            .unwrap();
-        let mut lines = std::io::BufReader::new(child.stdout.take().unwrap()).lines();
-        let first = lines.next().unwrap().unwrap();
-        std::thread::spawn(move || for _ in lines {});
-        let api = first
-            .split("admin API on ")
-            .nth(1)
-            .and_then(|rest| rest.split(',').next())
-            .unwrap_or_else(|| panic!("{first}"))
-            .trim()
-            .to_owned();
-        Service { child, api, token }
+impl Api {
+    fn start(data: &std::path::Path, token: String) -> Api {
+        let service = Service::start(data);
+        Api {
+            api: service.api(),
+            service,
+            token,
+        }
     }
 
     fn call(&self, method: &str, path: &str, body: Option<Value>) -> (u16, Value) {
@@ -133,66 +107,265 @@ fn connection(target: &str, token: Option<&str>, active: bool) -> Value {
 
 #[test]
 fn the_admin_api_creates_activates_watches_and_guards_a_connection() {
-    let dir = temp_dir();
-    let data = dir.path().join("data");
-    let ldif = dir.path().join("directory.ldif");
-    std::fs::write(&ldif, directory()).unwrap();
-    let target = TargetProcess::start(&dir.path().join("target.db"), SECRET);
-
-    // The administrator and a token for this script.
-    let output = scimbridge(
-        &data,
-        &["admin", "password"],
-        &[("SCIMBRIDGE_ADMIN_PASSWORD", "short")],
-    );
-    assert_eq!(output.status.code(), Some(1));
-    assert!(stderr(&output).contains("at least 12 characters"));
-    ok(scimbridge(
-        &data,
-        &["admin", "password"],
-        &[("SCIMBRIDGE_ADMIN_PASSWORD", PASSWORD)],
-    ));
-    let token = ok(scimbridge(&data, &["admin", "token", "create", "ci"], &[]))
-        .trim()
-        .to_owned();
-    assert!(token.starts_with("sbt_"), "{token}");
-    assert!(ok(scimbridge(&data, &["admin", "token", "list"], &[])).contains("ci "));
-
-    let service = Service::start(&data, token);
+    let ws = Workspace::new();
+    ws.write_ldif(&directory());
+    let target = ws.target(SECRET);
+    let token = the_administrator_and_a_token_for_this_script(&ws);
+    let api = Api::start(&ws.data, token);
 
     // Nothing without credentials; the administrator and the token both get in.
-    let (status, body) = service.call_as("GET", "/connections", None, None);
+    let (status, body) = api.call_as("GET", "/connections", None, None);
     assert_eq!(status, 401, "{body}");
-    let (status, _) = service.call_as(
+    let (status, _) = api.call_as(
         "GET",
         "/connections",
         None,
         Some(&basic("administrator", PASSWORD)),
     );
     assert_eq!(status, 200);
-    let (status, body) = service.call("GET", "/connections", None);
+    let (status, body) = api.call("GET", "/connections", None);
     assert_eq!((status, body), (200, json!([])));
 
+    a_data_store_is_created_read_and_validated(&api, &ws.ldif);
+    a_connection_is_validated_before_it_is_stored(&api, &target);
+    created_inactive_then_activated_it_runs_in_the_service(&api, &target);
+    plan_run_reset_and_held_operations(&api);
+    errors_and_refusals(&api, &target);
+
+    // What is in use cannot be deleted; an inactive connection can.
+    let (status, body) = api.call("DELETE", "/data-stores/corp", None);
+    assert_eq!(status, 409, "{body}");
+    let (status, body) = api.call("DELETE", "/connections/App", None);
+    assert_eq!(status, 409, "{body}");
+    let (status, _) = api.call(
+        "PUT",
+        "/connections/App",
+        Some(connection(&target.url, None, false)),
+    );
+    assert_eq!(status, 200);
+    assert_eq!(api.call("DELETE", "/connections/App", None).0, 204);
+    assert_eq!(api.call("DELETE", "/data-stores/corp", None).0, 204);
+
+    // The secret is in no answer and no file in clear text.
+    assert!(!ws.data_holds(SECRET));
+    assert!(!ws.data_holds(PASSWORD));
+}
+
+/// A password too short is refused; the right one is set, and a token made and listed.
+fn the_administrator_and_a_token_for_this_script(ws: &Workspace) -> String {
+    let output = ws.try_run_with(
+        &["admin", "password"],
+        &[("SCIMBRIDGE_ADMIN_PASSWORD", "short")],
+    );
+    assert_eq!(output.status.code(), Some(1));
+    assert!(stderr(&output).contains("at least 12 characters"));
+    ws.admin_password(PASSWORD);
+    let token = ws.api_token("ci");
+    assert!(token.starts_with("sbt_"), "{token}");
+    assert!(ws.run(&["admin", "token", "list"]).contains("ci "));
+    token
+}
+
+fn a_data_store_is_created_read_and_validated(api: &Api, ldif: &Path) {
+    let corp = json!({"name": "corp", "type": "ldif", "path": ldif.display().to_string()});
+    let (status, body) = api.call("POST", "/data-stores", Some(corp));
+    assert_eq!(status, 201, "{body}");
+    let (status, body) = api.call("GET", "/data-stores/corp", None);
+    assert_eq!((status, &body["type"]), (200, &json!("ldif")), "{body}");
+    let renamed = json!({"name": "ignored", "type": "ldif", "path": ldif.display().to_string()});
+    let (status, body) = api.call("PUT", "/data-stores/corp", Some(renamed));
+    assert_eq!((status, &body["name"]), (200, &json!("corp")), "{body}");
+    let (status, body) = api.call("PUT", "/data-stores/corp", Some(json!({"type": "ldap"})));
+    assert_eq!(status, 422, "{body}");
+    let (status, body) = api.call(
+        "PUT",
+        "/data-stores/corp",
+        Some(json!({"type": "ldif", "path": ""})),
+    );
+    assert_eq!(status, 422, "{body}");
+    assert_eq!(
+        body["problems"],
+        json!(["data store \"corp\": type ldif needs a path"])
+    );
+    assert_eq!(api.call("GET", "/data-stores/nowhere", None).0, 404);
+}
+
+/// Activation checks the target first; every problem of a bad document is named as the API
+/// spells it.
+fn a_connection_is_validated_before_it_is_stored(api: &Api, target: &TargetProcess) {
+    let (status, body) = api.call(
+        "POST",
+        "/connections",
+        Some(connection(&target.url, Some("wrong-token"), true)),
+    );
+    assert_eq!(status, 422, "{body}");
+    assert!(
+        body["problems"][0]
+            .as_str()
+            .unwrap()
+            .contains("the target refused the credentials"),
+        "{body}"
+    );
+    assert_eq!(api.call("GET", "/connections/App", None).0, 404);
+
+    let mut bad = connection(&target.url, Some(SECRET), false);
+    bad["outboundProvision"]["targetSettings"]
+        .as_object_mut()
+        .unwrap()
+        .remove("scimUrl");
+    let (status, body) = api.call("POST", "/connections", Some(bad));
+    assert_eq!(status, 422, "{body}");
+    assert!(
+        body["problems"][0].as_str().unwrap().contains("`scimUrl`"),
+        "{body}"
+    );
+    let mut bad = connection(&target.url, Some(SECRET), false);
+    bad["outboundProvision"]["channels"][0]["channelSource"]["dataSource"]["id"] = json!("nowhere");
+    let (status, body) = api.call("POST", "/connections", Some(bad));
+    assert_eq!(status, 422, "{body}");
+    assert!(
+        body["problems"][0].as_str().unwrap().contains("nowhere"),
+        "{body}"
+    );
+}
+
+/// Created inactive: no check, and the secret never comes back. Activated by a PUT that leaves
+/// the token out: the stored one is kept and passes the check, and the running service picks
+/// the connection up without a restart.
+fn created_inactive_then_activated_it_runs_in_the_service(api: &Api, target: &TargetProcess) {
+    let (status, body) = api.call(
+        "POST",
+        "/connections",
+        Some(connection(&target.url, Some(SECRET), false)),
+    );
+    assert_eq!(status, 201, "{body}");
+    assert!(!body.to_string().contains(SECRET));
+    let settings = &body["outboundProvision"]["targetSettings"];
+    assert_eq!(settings["accessToken"], Value::Null);
+    assert_eq!(settings["storedSecrets"], json!(["accessToken"]));
+    let (status, _) = api.call(
+        "POST",
+        "/connections",
+        Some(connection(&target.url, Some(SECRET), false)),
+    );
+    assert_eq!(status, 409);
+
+    let (status, body) = api.call(
+        "PUT",
+        "/connections/App",
+        Some(connection(&target.url, None, true)),
+    );
+    assert_eq!(status, 200, "{body}");
+    assert_eq!(body["active"], true);
+    wait_until(Duration::from_secs(30), "the users arrive", || {
+        target.client().users().len() >= 3
+    });
+    let (status, body) = api.call("GET", "/connections/App/status", None);
+    assert_eq!(status, 200, "{body}");
+    assert_eq!(body["channels"][0]["users"], 3, "{body}");
+    assert_eq!(body["channels"][0]["failed"], 0);
+    let (_, cycles) = api.call("GET", "/connections/App/cycles", None);
+    assert_eq!(cycles[0]["summary"]["created"], 3, "{cycles}");
+    let (_, events) = api.call("GET", "/audit-events?who=ann", None);
+    assert_eq!(events[0]["eventType"], "user-create", "{events}");
+}
+
+/// Plan writes nothing; run starts a cycle; reset forgets the sync state; only the reviewed
+/// held operations are decided.
+fn plan_run_reset_and_held_operations(api: &Api) {
+    let (status, plan) = api.call("POST", "/connections/App/plan", None);
+    assert_eq!(status, 200, "{plan}");
+    assert_eq!(plan["staff"]["unchanged"], 3, "{plan}");
+    let (status, body) = api.call("POST", "/connections/App/run", None);
+    assert_eq!(
+        (status, &body["started"]),
+        (202, &json!(["staff"])),
+        "{body}"
+    );
+    let (status, body) = api.call(
+        "POST",
+        "/connections/App/channels/staff/reset",
+        Some(json!({"allState": false})),
+    );
+    assert_eq!(status, 200, "{body}");
+    assert_eq!(api.call("GET", "/connections/App/held", None).1, json!([]));
+    let (status, body) = api.call("POST", "/connections/App/held/approve", None);
+    assert_eq!((status, &body["approved"]), (200, &json!(0)), "{body}");
+    let (status, body) = api.call("POST", "/connections/App/held/discard", None);
+    assert_eq!((status, &body["discarded"]), (200, &json!(0)), "{body}");
+    assert_eq!(api.call("GET", "/connections/Nope/status", None).0, 404);
+    let (status, body) = api.call(
+        "POST",
+        "/connections/App/held/approve",
+        Some(json!({"guids": ["not-held"]})),
+    );
+    assert_eq!((status, &body["approved"]), (200, &json!(0)), "{body}");
+}
+
+/// Errors are JSON wherever they come from; a page of another site cannot make changes with
+/// remembered credentials; the API takes no new env: or file: reference (the server would
+/// read its own secrets).
+fn errors_and_refusals(api: &Api, target: &TargetProcess) {
+    let response = reqwest::blocking::Client::new()
+        .post(format!("{}/connections", api.api))
+        .bearer_auth(&api.token)
+        .header("content-type", "application/json")
+        .body("{not json")
+        .send()
+        .unwrap();
+    assert_eq!(response.status().as_u16(), 400);
+    let body: Value = response.json().unwrap();
+    assert!(body["problems"][0].is_string(), "{body}");
+    let (status, body) = api.call("GET", "/no-such-thing", None);
+    assert_eq!(status, 404, "{body}");
+    assert_eq!(api.call_as("GET", "/no-such-thing", None, None).0, 401);
+    let (status, body) = api.call("GET", "/connections/App/cycles?limit=many", None);
+    assert_eq!(status, 400, "{body}");
+
+    let response = reqwest::blocking::Client::new()
+        .post(format!("{}/connections/App/held/discard", api.api))
+        .bearer_auth(&api.token)
+        .header("origin", "http://evil.example")
+        .send()
+        .unwrap();
+    assert_eq!(response.status().as_u16(), 403);
+
+    let mut peeking = connection(&target.url, Some("file:/etc/hostname"), false);
+    peeking["name"] = json!("Peek");
+    let (status, body) = api.call("POST", "/connections", Some(peeking));
+    assert_eq!(status, 422, "{body}");
+    assert!(
+        body["problems"][0]
+            .as_str()
+            .unwrap()
+            .contains("targetSettings.accessToken: env: and file: references"),
+        "{body}"
+    );
+}
+
+#[test]
+fn the_fields_catalogue_and_the_openapi_document_describe_every_body() {
+    let ws = Workspace::new();
+    let api = Api::start(&ws.data, ws.api_token("ci"));
+
     // The catalogue of SCIM fields, required ones marked.
-    let (_, fields) = service.call("GET", "/fields", None);
-    let user_name = fields
-        .as_array()
-        .unwrap()
-        .iter()
-        .find(|f| f["name"] == "userName")
-        .unwrap();
-    assert_eq!(user_name["required"], true);
-    let work_email = fields
-        .as_array()
-        .unwrap()
-        .iter()
-        .find(|f| f["name"] == "workEmail")
-        .unwrap();
+    let (_, fields) = api.call("GET", "/fields", None);
+    let field = |name: &str| {
+        fields
+            .as_array()
+            .unwrap()
+            .iter()
+            .find(|f| f["name"] == name)
+            .unwrap()
+            .clone()
+    };
+    assert_eq!(field("userName")["required"], true);
+    let work_email = field("workEmail");
     assert_eq!(work_email["scimPath"], "emails[type eq \"work\"].value");
     assert_eq!(work_email["multiValued"], true);
 
     // The OpenAPI document describes every body: a connection's lists its fields.
-    let (status, openapi) = service.call("GET", "/openapi.json", None);
+    let (status, openapi) = api.call("GET", "/openapi.json", None);
     assert_eq!(status, 200);
     let schemas = openapi["components"]["schemas"].as_object().unwrap();
     assert!(!schemas.is_empty(), "{openapi}");
@@ -240,230 +413,15 @@ fn the_admin_api_creates_activates_watches_and_guards_a_connection() {
             ["schema"]["$ref"],
         "#/components/schemas/Connection"
     );
-
-    // A data store, then a connection with a wrong token: activation checks the target first.
-    let (status, body) = service.call(
-        "POST",
-        "/data-stores",
-        Some(json!({"name": "corp", "type": "ldif", "path": ldif.display().to_string()})),
-    );
-    assert_eq!(status, 201, "{body}");
-    let (status, body) = service.call("GET", "/data-stores/corp", None);
-    assert_eq!((status, &body["type"]), (200, &json!("ldif")), "{body}");
-    let (status, body) = service.call(
-        "PUT",
-        "/data-stores/corp",
-        Some(json!({"name": "ignored", "type": "ldif", "path": ldif.display().to_string()})),
-    );
-    assert_eq!((status, &body["name"]), (200, &json!("corp")), "{body}");
-    let (status, body) = service.call("PUT", "/data-stores/corp", Some(json!({"type": "ldap"})));
-    assert_eq!(status, 422, "{body}");
-    let (status, body) = service.call(
-        "PUT",
-        "/data-stores/corp",
-        Some(json!({"type": "ldif", "path": ""})),
-    );
-    assert_eq!(status, 422, "{body}");
-    assert_eq!(
-        body["problems"],
-        json!(["data store \"corp\": type ldif needs a path"])
-    );
-    assert_eq!(service.call("GET", "/data-stores/nowhere", None).0, 404);
-    let (status, body) = service.call(
-        "POST",
-        "/connections",
-        Some(connection(&target.url, Some("wrong-token"), true)),
-    );
-    assert_eq!(status, 422, "{body}");
-    assert!(
-        body["problems"][0]
-            .as_str()
-            .unwrap()
-            .contains("the target refused the credentials"),
-        "{body}"
-    );
-    assert_eq!(service.call("GET", "/connections/App", None).0, 404);
-
-    // Every problem of a bad document, named as the API spells it.
-    let mut bad = connection(&target.url, Some(SECRET), false);
-    bad["outboundProvision"]["targetSettings"]
-        .as_object_mut()
-        .unwrap()
-        .remove("scimUrl");
-    let (status, body) = service.call("POST", "/connections", Some(bad));
-    assert_eq!(status, 422, "{body}");
-    assert!(
-        body["problems"][0].as_str().unwrap().contains("`scimUrl`"),
-        "{body}"
-    );
-    let mut bad = connection(&target.url, Some(SECRET), false);
-    bad["outboundProvision"]["channels"][0]["channelSource"]["dataSource"]["id"] = json!("nowhere");
-    let (status, body) = service.call("POST", "/connections", Some(bad));
-    assert_eq!(status, 422, "{body}");
-    assert!(
-        body["problems"][0].as_str().unwrap().contains("nowhere"),
-        "{body}"
-    );
-
-    // Created inactive: no check, and the secret never comes back.
-    let (status, body) = service.call(
-        "POST",
-        "/connections",
-        Some(connection(&target.url, Some(SECRET), false)),
-    );
-    assert_eq!(status, 201, "{body}");
-    assert!(!body.to_string().contains(SECRET));
-    let settings = &body["outboundProvision"]["targetSettings"];
-    assert_eq!(settings["accessToken"], Value::Null);
-    assert_eq!(settings["storedSecrets"], json!(["accessToken"]));
-    let (status, _) = service.call(
-        "POST",
-        "/connections",
-        Some(connection(&target.url, Some(SECRET), false)),
-    );
-    assert_eq!(status, 409);
-
-    // Activated by a PUT that leaves the token out: the stored one is kept and passes the check.
-    let (status, body) = service.call(
-        "PUT",
-        "/connections/App",
-        Some(connection(&target.url, None, true)),
-    );
-    assert_eq!(status, 200, "{body}");
-    assert_eq!(body["active"], true);
-
-    // The running service picks the connection up without a restart.
-    let deadline = Instant::now() + Duration::from_secs(30);
-    while target.client().users().len() < 3 {
-        assert!(Instant::now() < deadline, "the users did not arrive");
-        std::thread::sleep(Duration::from_millis(200));
-    }
-    let (status, body) = service.call("GET", "/connections/App/status", None);
-    assert_eq!(status, 200, "{body}");
-    assert_eq!(body["channels"][0]["users"], 3, "{body}");
-    assert_eq!(body["channels"][0]["failed"], 0);
-    let (_, cycles) = service.call("GET", "/connections/App/cycles", None);
-    assert_eq!(cycles[0]["summary"]["created"], 3, "{cycles}");
-    let (_, events) = service.call("GET", "/audit-events?who=ann", None);
-    assert_eq!(events[0]["eventType"], "user-create", "{events}");
-
-    // Plan writes nothing; run starts a cycle; reset forgets the sync state.
-    let (status, plan) = service.call("POST", "/connections/App/plan", None);
-    assert_eq!(status, 200, "{plan}");
-    assert_eq!(plan["staff"]["unchanged"], 3, "{plan}");
-    let (status, body) = service.call("POST", "/connections/App/run", None);
-    assert_eq!(
-        (status, &body["started"]),
-        (202, &json!(["staff"])),
-        "{body}"
-    );
-    let (status, body) = service.call(
-        "POST",
-        "/connections/App/channels/staff/reset",
-        Some(json!({"allState": false})),
-    );
-    assert_eq!(status, 200, "{body}");
-    assert_eq!(
-        service.call("GET", "/connections/App/held", None).1,
-        json!([])
-    );
-    let (status, body) = service.call("POST", "/connections/App/held/approve", None);
-    assert_eq!((status, &body["approved"]), (200, &json!(0)), "{body}");
-    let (status, body) = service.call("POST", "/connections/App/held/discard", None);
-    assert_eq!((status, &body["discarded"]), (200, &json!(0)), "{body}");
-    assert_eq!(service.call("GET", "/connections/Nope/status", None).0, 404);
-
-    // Only the reviewed operations are decided; a malformed decision is refused.
-    let (status, body) = service.call(
-        "POST",
-        "/connections/App/held/approve",
-        Some(json!({"guids": ["not-held"]})),
-    );
-    assert_eq!((status, &body["approved"]), (200, &json!(0)), "{body}");
-
-    // Errors are JSON, wherever they come from.
-    let response = reqwest::blocking::Client::new()
-        .post(format!("{}/connections", service.api))
-        .bearer_auth(&service.token)
-        .header("content-type", "application/json")
-        .body("{not json")
-        .send()
-        .unwrap();
-    assert_eq!(response.status().as_u16(), 400);
-    let body: Value = response.json().unwrap();
-    assert!(body["problems"][0].is_string(), "{body}");
-    let (status, body) = service.call("GET", "/no-such-thing", None);
-    assert_eq!(status, 404, "{body}");
-    assert_eq!(service.call_as("GET", "/no-such-thing", None, None).0, 401);
-    let (status, body) = service.call("GET", "/connections/App/cycles?limit=many", None);
-    assert_eq!(status, 400, "{body}");
-
-    // A page of another site cannot make changes with remembered credentials.
-    let response = reqwest::blocking::Client::new()
-        .post(format!("{}/connections/App/held/discard", service.api))
-        .bearer_auth(&service.token)
-        .header("origin", "http://evil.example")
-        .send()
-        .unwrap();
-    assert_eq!(response.status().as_u16(), 403);
-
-    // The API takes no new env: or file: reference: the server would read its own secrets.
-    let mut peeking = connection(&target.url, Some("file:/etc/hostname"), false);
-    peeking["name"] = json!("Peek");
-    let (status, body) = service.call("POST", "/connections", Some(peeking));
-    assert_eq!(status, 422, "{body}");
-    assert!(
-        body["problems"][0]
-            .as_str()
-            .unwrap()
-            .contains("targetSettings.accessToken: env: and file: references"),
-        "{body}"
-    );
-
-    // What is in use cannot be deleted; an inactive connection can.
-    let (status, body) = service.call("DELETE", "/data-stores/corp", None);
-    assert_eq!(status, 409, "{body}");
-    let (status, body) = service.call("DELETE", "/connections/App", None);
-    assert_eq!(status, 409, "{body}");
-    let (status, _) = service.call(
-        "PUT",
-        "/connections/App",
-        Some(connection(&target.url, None, false)),
-    );
-    assert_eq!(status, 200);
-    assert_eq!(service.call("DELETE", "/connections/App", None).0, 204);
-    assert_eq!(service.call("DELETE", "/data-stores/corp", None).0, 204);
-
-    // The secret is in no answer and no file in clear text.
-    for entry in std::fs::read_dir(&data).unwrap() {
-        let bytes = std::fs::read(entry.unwrap().path()).unwrap();
-        assert!(!String::from_utf8_lossy(&bytes).contains(SECRET));
-        assert!(!String::from_utf8_lossy(&bytes).contains(PASSWORD));
-    }
 }
 
 #[test]
 fn wrong_passwords_lock_out_one_name_from_one_address_and_never_a_valid_token() {
-    let dir = temp_dir();
-    let data = dir.path().join("data");
-    ok(scimbridge(
-        &data,
-        &["admin", "password"],
-        &[("SCIMBRIDGE_ADMIN_PASSWORD", PASSWORD)],
-    ));
-    let token = ok(scimbridge(
-        &data,
-        &["admin", "token", "create", "prometheus"],
-        &[],
-    ))
-    .trim()
-    .to_owned();
-    let service = Service::start(&data, token);
-    let root = service.api.trim_end_matches("/api").to_owned();
-    let http = reqwest::blocking::Client::builder()
-        .redirect(reqwest::redirect::Policy::none())
-        .build()
-        .unwrap();
+    let ws = Workspace::new();
+    ws.admin_password(PASSWORD);
+    let service = Api::start(&ws.data, ws.api_token("prometheus"));
+    let root = service.service.root.clone();
+    let http = no_redirects();
 
     // Wrong tokens are refused, never counted: they spend nobody's password attempts.
     for _ in 0..8 {
@@ -488,16 +446,7 @@ fn wrong_passwords_lock_out_one_name_from_one_address_and_never_a_valid_token() 
         Some(&basic("administrator", PASSWORD)),
     );
     assert_eq!(status, 200, "{body}");
-    let sign_on = |password: &str| {
-        http.post(format!("{root}/console/login"))
-            .header("content-type", "application/x-www-form-urlencoded")
-            .body(format!(
-                "username=administrator&password={}",
-                password.replace(' ', "+")
-            ))
-            .send()
-            .unwrap()
-    };
+    let sign_on = |password: &str| service.service.sign_on(password);
     assert_eq!(sign_on(PASSWORD).status().as_u16(), 303);
 
     // Five wrong passwords for the administrator, between the console and the API: then even
@@ -542,21 +491,13 @@ fn wrong_passwords_lock_out_one_name_from_one_address_and_never_a_valid_token() 
 
 #[test]
 fn schemathesis_finds_no_server_error_and_every_answer_matches_its_schema() {
-    let dir = temp_dir();
-    let data = dir.path().join("data");
-    let ldif = dir.path().join("directory.ldif");
-    std::fs::write(&ldif, directory()).unwrap();
-    let target = TargetProcess::start(&dir.path().join("target.db"), SECRET);
-    let token = ok(scimbridge(&data, &["admin", "token", "create", "st"], &[]))
-        .trim()
-        .to_owned();
-    let service = Service::start(&data, token);
+    let ws = Workspace::new();
+    ws.write_ldif(&directory());
+    let target = ws.target(SECRET);
+    let service = Api::start(&ws.data, ws.api_token("st"));
     // Something to find, so that the reads are not all 404s.
-    let (status, _) = service.call(
-        "POST",
-        "/data-stores",
-        Some(json!({"name": "corp", "type": "ldif", "path": ldif.display().to_string()})),
-    );
+    let corp = json!({"name": "corp", "type": "ldif", "path": ws.ldif.display().to_string()});
+    let (status, _) = service.call("POST", "/data-stores", Some(corp));
     assert_eq!(status, 201);
     let (status, _) = service.call(
         "POST",
@@ -569,7 +510,7 @@ fn schemathesis_finds_no_server_error_and_every_answer_matches_its_schema() {
     let schemathesis = python.with_file_name("schemathesis");
     // Run in the test's folder: schemathesis keeps a cache where it runs.
     let output = Command::new(&schemathesis)
-        .current_dir(dir.path())
+        .current_dir(ws.dir())
         .arg("run")
         .arg(format!("{}/openapi.json", service.api))
         .args(["-H", &format!("Authorization: Bearer {}", service.token)])

@@ -26,8 +26,8 @@ async fn failure(target: &TargetSettings) -> String {
 
 #[tokio::test]
 async fn wrong_urls_and_non_scim_answers_are_named() {
-    let dir = temp_dir();
-    let target = TargetProcess::start(&dir.path().join("target.db"), "t0ken");
+    let ws = Workspace::new();
+    let target = ws.target("t0ken");
     let bearer = |url: &str| TargetSettings {
         authentication: scimbridge_model::AuthenticationMethod::Oauth2Bearer,
         access_token: Some(scimbridge_model::Secret::Literal("t0ken".into())),
@@ -123,30 +123,16 @@ async fn tls_needs_a_trusted_ca_and_the_client_certificate_when_asked() {
 
 #[test]
 fn the_check_command_reports_what_it_proved() {
-    let dir = temp_dir();
-    let target = TargetProcess::start(&dir.path().join("target.db"), "t0ken");
-    let cfg = dir.path().join("c.toml");
-    std::fs::write(
-        &cfg,
-        format!(
-            r#"version = 1
-
-[[connection]]
-name = "bundled"
-
-[connection.target]
-scim_url = "{}"
-authentication = "oauth2-bearer"
-access_token = "t0ken"
-"#,
-            target.url
-        ),
-    )
-    .unwrap();
-    let data = dir.path().join("data");
+    let ws = Workspace::new();
+    let target = ws.target("t0ken");
     // Inactive: stored without a check.
-    ok(scimbridge(&data, &["apply", "-f", &path_str(&cfg)], &[]));
-    let out = ok(scimbridge(&data, &["check", "bundled"], &[]));
+    ws.apply(
+        &Config::new()
+            .connection("bundled", &target.url)
+            .inactive()
+            .bearer("t0ken"),
+    );
+    let out = ws.run(&["check", "bundled"]);
     assert!(
         out.contains(&format!(
             "users: {}/Users answers a SCIM list (0 users)",
@@ -158,7 +144,7 @@ access_token = "t0ken"
     assert!(out.trim_end().ends_with("OK"), "{out}");
 
     drop(target);
-    let output = scimbridge(&data, &["check", "bundled"], &[]);
+    let output = ws.try_run(&["check", "bundled"]);
     assert_eq!(output.status.code(), Some(1));
     assert!(
         stderr(&output).contains(
@@ -171,17 +157,17 @@ access_token = "t0ken"
 
 #[tokio::test]
 async fn basic_authentication_against_the_bundled_target() {
-    let dir = temp_dir();
-    let password_file = dir.path().join("password");
+    let ws = Workspace::new();
+    let password_file = ws.path("password");
     std::fs::write(&password_file, "b4sic-pass\n").unwrap();
-    let (mut child, url) = serve_target(
+    let target = TargetProcess::serve(
+        &ws.path("target.db"),
         &[
             "--basic-user",
             "provisioner",
             "--basic-password-file",
             &path_str(&password_file),
         ],
-        &dir.path().join("target.db"),
     );
     let basic = |password: &str| TargetSettings {
         authentication: scimbridge_model::AuthenticationMethod::Basic,
@@ -189,12 +175,11 @@ async fn basic_authentication_against_the_bundled_target() {
         basic_password: Some(scimbridge_model::Secret::Literal(password.into())),
         // Only the chosen method's fields are used: this token is ignored.
         access_token: Some(scimbridge_model::Secret::Literal("ignored".into())),
-        ..TargetSettings::new(url.as_str())
+        ..TargetSettings::new(target.url.as_str())
     };
     let outcome = check_target(&basic("b4sic-pass"), TIMEOUT).await;
     let error = failure(&basic("wrong")).await;
-    let _ = child.kill();
-    let _ = child.wait();
+    drop(target);
     assert_eq!(outcome.unwrap().users, Some(0));
     assert!(
         error.starts_with("the target refused the credentials")
@@ -206,11 +191,10 @@ async fn basic_authentication_against_the_bundled_target() {
 
 #[tokio::test]
 async fn a_target_without_authentication_takes_none() {
-    let dir = temp_dir();
-    let (mut child, url) = serve_target(&[], &dir.path().join("target.db"));
-    let outcome = check_target(&TargetSettings::new(url.as_str()), TIMEOUT).await;
-    let _ = child.kill();
-    let _ = child.wait();
+    let ws = Workspace::new();
+    let target = TargetProcess::serve(&ws.path("target.db"), &[]);
+    let outcome = check_target(&TargetSettings::new(target.url.as_str()), TIMEOUT).await;
+    drop(target);
     let report = outcome.unwrap();
     assert_eq!(report.users, Some(0));
     assert!(report.capabilities.bulk && report.capabilities.etag && report.capabilities.patch);

@@ -10,7 +10,6 @@
 
 mod common;
 
-use std::io::BufRead;
 use std::path::PathBuf;
 use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
@@ -42,17 +41,9 @@ impl Drop for Browser {
     }
 }
 
-fn free_port() -> u16 {
-    std::net::TcpListener::bind("127.0.0.1:0")
-        .unwrap()
-        .local_addr()
-        .unwrap()
-        .port()
-}
-
 impl Browser {
     fn start() -> Browser {
-        let port = free_port();
+        let port = scimbridge_testkit::free_port();
         let driver = Command::new("chromedriver")
             .arg(format!("--port={port}"))
             .stdin(Stdio::null())
@@ -163,31 +154,26 @@ impl Browser {
         );
     }
 
-    fn text(&self, css: &str) -> String {
+    /// What the browser says of the element matching `css` (`text`, `property/value`…).
+    fn read(&self, css: &str, what: &str) -> Value {
         let id = self.find(css);
-        self.command("GET", &format!("/element/{id}/text"), Value::Null)
-            .as_str()
-            .unwrap_or_default()
-            .to_owned()
+        self.command("GET", &format!("/element/{id}/{what}"), Value::Null)
+    }
+
+    fn text(&self, css: &str) -> String {
+        let text = self.read(css, "text");
+        text.as_str().unwrap_or_default().to_owned()
     }
 
     fn value(&self, css: &str) -> String {
-        let id = self.find(css);
-        self.command("GET", &format!("/element/{id}/property/value"), Value::Null)
-            .as_str()
-            .unwrap_or_default()
-            .to_owned()
+        let value = self.read(css, "property/value");
+        value.as_str().unwrap_or_default().to_owned()
     }
 
     fn checked(&self, css: &str) -> bool {
-        let id = self.find(css);
-        self.command(
-            "GET",
-            &format!("/element/{id}/property/checked"),
-            Value::Null,
-        )
-        .as_bool()
-        .unwrap_or(false)
+        self.read(css, "property/checked")
+            .as_bool()
+            .unwrap_or(false)
     }
 
     fn page(&self) -> String {
@@ -216,54 +202,39 @@ impl Browser {
 
 #[test]
 fn an_administrator_creates_and_activates_a_connection_in_the_browser() {
-    let dir = temp_dir();
-    let data = dir.path().join("data");
-    let ldif = dir.path().join("directory.ldif");
-    let mut people = String::from("version: 1\n");
-    for (i, name) in ["ann", "bob", "cara"].iter().enumerate() {
-        people.push_str(&format!(
-            "\ndn: uid={name},ou=people,dc=example,dc=com\nobjectClass: inetOrgPerson\nuid: {name}\nsn: S{i}\nentryUUID: 00000000-0000-0000-0000-{i:012}\n"
-        ));
-    }
-    std::fs::write(&ldif, people).unwrap();
-    let target = TargetProcess::start(&dir.path().join("target.db"), SECRET);
-    let cfg = dir.path().join("data-store.toml");
-    std::fs::write(
-        &cfg,
-        format!(
-            "version = 1\n[[data_store]]\nname = \"corp\"\ntype = \"ldif\"\npath = \"{}\"\n",
-            ldif.display()
-        ),
-    )
-    .unwrap();
-    ok(scimbridge(&data, &["apply", "-f", &path_str(&cfg)], &[]));
-    ok(scimbridge(
-        &data,
-        &["admin", "password"],
-        &[("SCIMBRIDGE_ADMIN_PASSWORD", PASSWORD)],
-    ));
-
-    let mut service = Command::new(bin())
-        .arg("--data-dir")
-        .arg(&data)
-        .args(["serve", "--frequency", "3600", "--listen", "127.0.0.1:0"])
-        .stdin(Stdio::null())
-        .stdout(Stdio::piped())
-        .stderr(Stdio::inherit())
-        .spawn()
-        .unwrap();
-    let mut lines = std::io::BufReader::new(service.stdout.take().unwrap()).lines();
-    let first = lines.next().unwrap().unwrap();
-    std::thread::spawn(move || for _ in lines {});
-    let console = first
-        .split("console on ")
-        .nth(1)
-        .unwrap_or_else(|| panic!("{first}"))
-        .trim()
-        .to_owned();
+    let ws = Workspace::new();
+    ws.write_ldif(&people_named(&["ann", "bob", "cara"]));
+    let target = ws.target(SECRET);
+    ws.apply(&Config::new().data_store(DataStore::ldif("corp", &ws.ldif)));
+    ws.admin_password(PASSWORD);
+    let service = Service::start(&ws.data);
 
     let mut browser = Browser::start();
-    // Signed off, every page leads to the sign-on page; a wrong password is refused.
+    signs_on(&mut browser, &service.console());
+    walks_every_step_of_create_connection(&mut browser, &target);
+    a_wrong_token_is_refused_at_activation(&mut browser, &target);
+    goes_back_fixes_the_token_and_saves(&mut browser, &target);
+    the_users_arrive_on_the_dashboard(&mut browser, &target);
+    edits_the_stored_connection(&mut browser, &ws);
+
+    // One user's history, from the dashboard's search.
+    browser.fill("#who", "ann");
+    browser.click("#search");
+    assert!(browser.text("#history").contains("user-create"));
+    browser.screenshot("user-history");
+
+    // The list shows it active; the secret never reaches a page.
+    browser.click("header nav a");
+    assert!(browser.text("#connections").contains("Active"));
+    assert!(!browser.page().contains(SECRET));
+    browser.screenshot("sp-connections-active");
+
+    a_wrong_client_secret_is_refused_at_activation(&mut browser);
+    assert!(browser.taken >= 18);
+}
+
+/// Signed off, every page leads to the sign-on page; a wrong password is refused.
+fn signs_on(browser: &mut Browser, console: &str) {
     browser.goto(&format!("{console}/connections"));
     assert!(browser.current_url().ends_with("/console/login"));
     browser.fill("#password", "guess");
@@ -278,8 +249,11 @@ fn an_administrator_creates_and_activates_a_connection_in_the_browser() {
     browser.click("#sign-on");
     assert!(browser.page().contains("SP Connections"));
     browser.screenshot("sp-connections");
+}
 
-    // Create Connection: each step of the seed, in order.
+/// Create Connection: each step of the seed, in order, what is required refused until given;
+/// the target's test refuses a wrong token.
+fn walks_every_step_of_create_connection(browser: &mut Browser, target: &TargetProcess) {
     browser.click("#create-connection");
     assert_eq!(browser.text("#step-title"), "Connection Template");
     assert_eq!(
@@ -327,7 +301,7 @@ fn an_administrator_creates_and_activates_a_connection_in_the_browser() {
     browser.click("#changed_users_algorithm option[value=full-scan]");
     browser.screenshot("source-settings");
     assert_eq!(browser.next(), "Source Location");
-    browser.fill("#base_dn", "ou=people,dc=example,dc=com");
+    browser.fill("#base_dn", PEOPLE);
     browser.screenshot("source-location");
     assert_eq!(browser.next(), "Attribute Mapping");
     assert_eq!(browser.next(), "Attribute Mapping", "userName is required");
@@ -337,8 +311,10 @@ fn an_administrator_creates_and_activates_a_connection_in_the_browser() {
     browser.screenshot("attribute-mapping");
     assert_eq!(browser.next(), "Activation & Summary");
     assert!(browser.text("#summary").contains("familyName ← sn"));
+}
 
-    // Active with the wrong token: Save shows why, and nothing is saved.
+/// Active with the wrong token: Save shows why, and nothing is saved.
+fn a_wrong_token_is_refused_at_activation(browser: &mut Browser, target: &TargetProcess) {
     browser.click("#active");
     browser.click("#save");
     assert!(
@@ -350,8 +326,10 @@ fn an_administrator_creates_and_activates_a_connection_in_the_browser() {
     );
     browser.screenshot("activation-refused");
     assert_eq!(target.client().users().len(), 0, "nothing was provisioned");
+}
 
-    // Back to the target: what was typed is still there; the right token passes the test.
+/// Back to the target: what was typed is still there; the right token passes the test.
+fn goes_back_fixes_the_token_and_saves(browser: &mut Browser, target: &TargetProcess) {
     for _ in 0..7 {
         browser.click("#back");
     }
@@ -373,8 +351,10 @@ fn an_administrator_creates_and_activates_a_connection_in_the_browser() {
     assert_eq!(browser.text("#step-title"), "Activation & Summary");
     assert!(browser.checked("#active"));
     browser.click("#save");
+}
 
-    // The dashboard: the users arrive without a restart of the service.
+/// The dashboard: the users arrive without a restart of the service.
+fn the_users_arrive_on_the_dashboard(browser: &mut Browser, target: &TargetProcess) {
     assert_eq!(browser.text("#connection-name"), "App");
     let deadline = Instant::now() + Duration::from_secs(30);
     loop {
@@ -390,9 +370,11 @@ fn an_administrator_creates_and_activates_a_connection_in_the_browser() {
     assert!(browser.exists("#chart .cycle"));
     browser.screenshot("dashboard");
     assert_eq!(target.client().users().len(), 3);
+}
 
-    // Edit: the wizard opens on the summary of the stored connection; a step is one click away;
-    // what is not changed (the token above all) is kept.
+/// Edit: the wizard opens on the summary of the stored connection; a step is one click away;
+/// what is not changed (the token above all) is kept.
+fn edits_the_stored_connection(browser: &mut Browser, ws: &Workspace) {
     browser.click("#edit");
     assert_eq!(browser.text("h1"), "Edit Connection App");
     assert!(browser.text("#summary").contains("userName ← uid"));
@@ -404,28 +386,20 @@ fn an_administrator_creates_and_activates_a_connection_in_the_browser() {
     browser.screenshot("edit-summary");
     browser.click("#save");
     assert_eq!(browser.text("#flash"), "App saved.");
-    let exported = ok(scimbridge(&data, &["export", "App"], &[]));
-    assert!(exported.contains("user_update = false"), "{exported}");
-    assert!(
-        exported.contains("target.access_token is stored encrypted"),
-        "{exported}"
+    let exported = ws.run(&["export", "App"]);
+    assert_has(
+        &exported,
+        &[
+            "user_update = false",
+            "target.access_token is stored encrypted",
+        ],
     );
     assert_eq!(browser.text("#status"), "Active");
+}
 
-    // One user's history, from the dashboard's search.
-    browser.fill("#who", "ann");
-    browser.click("#search");
-    assert!(browser.text("#history").contains("user-create"));
-    browser.screenshot("user-history");
-
-    // The list shows it active; the secret never reaches a page.
-    browser.click("header nav a");
-    assert!(browser.text("#connections").contains("Active"));
-    assert!(!browser.page().contains(SECRET));
-    browser.screenshot("sp-connections-active");
-
-    // OAuth 2 client credentials against a real authorization server: a wrong client secret is
-    // refused at activation, with the server's reason.
+/// OAuth 2 client credentials against a real authorization server: a wrong client secret is
+/// refused at activation, with the server's reason.
+fn a_wrong_client_secret_is_refused_at_activation(browser: &mut Browser) {
     let canaille = Canaille::start(3600);
     let introspected = IntrospectedScimServer::start(&canaille);
     browser.click("#create-connection");
@@ -447,16 +421,16 @@ fn an_administrator_creates_and_activates_a_connection_in_the_browser() {
     browser.click("#data_store option[value=corp]");
     browser.next();
     browser.next();
-    browser.fill("#base_dn", "ou=people,dc=example,dc=com");
+    browser.fill("#base_dn", PEOPLE);
     browser.next();
     browser.fill("#map_userName", "uid");
     assert_eq!(browser.next(), "Activation & Summary");
     browser.click("#active");
     browser.click("#save");
     let refusal = browser.text(".save-problem");
-    assert!(
-        refusal.contains("no access token could be obtained") && refusal.contains("invalid_client"),
-        "{refusal}"
+    assert_has(
+        &refusal,
+        &["no access token could be obtained", "invalid_client"],
     );
     assert!(!browser.page().contains("wrong-secret"));
     browser.screenshot("client-secret-refused");
@@ -465,70 +439,26 @@ fn an_administrator_creates_and_activates_a_connection_in_the_browser() {
         !browser.text("#connections").contains("Vendor"),
         "nothing saved"
     );
-    assert!(browser.taken >= 18);
-    let _ = service.kill();
-    let _ = service.wait();
 }
 
 /// The console's forms and pages without a browser: a form without the session's CSRF token is
 /// refused whatever it asks, a page needs a session, and a connection that is not there is 404.
 #[test]
 fn forms_need_the_session_token_and_pages_a_stored_connection() {
-    let dir = temp_dir();
-    let data = dir.path().join("data");
-    let cfg = dir.path().join("config.toml");
-    std::fs::write(
-        &cfg,
-        format!(
-            r#"version = 1
-[[data_store]]
-name = "corp"
-type = "ldif"
-path = "{}"
-[[connection]]
-name = "App"
-[connection.target]
-scim_url = "http://127.0.0.1:9/scim/v2"
-[[connection.channel]]
-name = "staff"
-data_store = "corp"
-[connection.channel.source_location]
-base_dn = "ou=people,dc=example,dc=com"
-[connection.channel.attribute_mapping]
-userName = {{ attributes = ["uid"] }}
-"#,
-            dir.path().join("directory.ldif").display()
-        ),
-    )
-    .unwrap();
-    ok(scimbridge(&data, &["apply", "-f", &path_str(&cfg)], &[]));
-    ok(scimbridge(
-        &data,
-        &["admin", "password"],
-        &[("SCIMBRIDGE_ADMIN_PASSWORD", PASSWORD)],
-    ));
-    let mut service = Command::new(bin())
-        .arg("--data-dir")
-        .arg(&data)
-        .args(["serve", "--frequency", "3600", "--listen", "127.0.0.1:0"])
-        .stdin(Stdio::null())
-        .stdout(Stdio::piped())
-        .stderr(Stdio::inherit())
-        .spawn()
-        .unwrap();
-    let mut lines = std::io::BufReader::new(service.stdout.take().unwrap()).lines();
-    let first = lines.next().unwrap().unwrap();
-    std::thread::spawn(move || for _ in lines {});
-    let console = first
-        .split("console on ")
-        .nth(1)
-        .unwrap_or_else(|| panic!("{first}"))
-        .trim()
-        .to_owned();
-    let http = reqwest::blocking::Client::builder()
-        .redirect(reqwest::redirect::Policy::none())
-        .build()
-        .unwrap();
+    let ws = Workspace::new();
+    ws.apply(
+        &Config::new()
+            .data_store(DataStore::ldif("corp", &ws.ldif))
+            .connection("App", "http://127.0.0.1:9/scim/v2")
+            .inactive()
+            .channel("staff", "corp")
+            .location("base_dn", PEOPLE)
+            .map("userName", "uid"),
+    );
+    ws.admin_password(PASSWORD);
+    let service = Service::start(&ws.data);
+    let console = service.console();
+    let http = no_redirects();
 
     // Without a session every page, and every form, leads to the sign-on page.
     for response in [
@@ -543,69 +473,22 @@ userName = {{ attributes = ["uid"] }}
         assert_eq!(response.headers()["location"], "/console/login");
     }
 
-    let signed_on = http
-        .post(format!("{console}/login"))
-        .header("content-type", FORM)
-        .body(form(&[
-            ("username", "administrator"),
-            ("password", PASSWORD),
-        ]))
-        .send()
-        .unwrap();
-    assert_eq!(signed_on.status().as_u16(), 303);
-    let cookie = signed_on.headers()["set-cookie"]
-        .to_str()
-        .unwrap()
-        .split(';')
-        .next()
-        .unwrap()
-        .to_owned();
-    let page = http
-        .get(format!("{console}/connections"))
-        .header("cookie", &cookie)
-        .send()
-        .unwrap()
-        .text()
-        .unwrap();
+    let session = Session {
+        http,
+        console,
+        cookie: service.session_cookie(PASSWORD),
+    };
+    let page = session.get("/connections").text().unwrap();
     let csrf = page
         .split("name=\"csrf\" value=\"")
         .nth(1)
         .and_then(|rest| rest.split('"').next())
         .unwrap_or_else(|| panic!("no CSRF token in {page}"))
         .to_owned();
-    let post = |path: &str, fields: &[(&str, &str)]| {
-        http.post(format!("{console}{path}"))
-            .header("cookie", &cookie)
-            .header("content-type", FORM)
-            .body(form(fields))
-            .send()
-            .unwrap()
-    };
-
-    // A form without the session's token changes nothing, whatever it asks.
-    for path in [
-        "/connections/App/toggle",
-        "/connections/App/edit",
-        "/connections/App/held",
-        "/wizard/new",
-        "/wizard/general",
-        "/wizard/target/test",
-        "/logout",
-    ] {
-        for form in [&[("csrf", "stale")][..], &[][..]] {
-            let refused = post(path, form);
-            assert_eq!(refused.status().as_u16(), 403, "{path}");
-            assert!(
-                refused.text().unwrap().contains("the form is stale"),
-                "{path}"
-            );
-        }
-    }
-    let stored = ok(scimbridge(&data, &["export", "App"], &[]));
-    assert!(stored.contains("active = false"), "{stored}");
+    a_form_without_the_session_token_changes_nothing(&ws, &session);
 
     // The session's token passes; a connection that is not there is not found.
-    let toggled = post("/connections/App/toggle", &[("csrf", &csrf)]);
+    let toggled = session.post("/connections/App/toggle", &[("csrf", &csrf)]);
     assert_eq!(toggled.status().as_u16(), 303);
     let location = toggled.headers()["location"].to_str().unwrap().to_owned();
     assert!(
@@ -617,33 +500,70 @@ userName = {{ attributes = ["uid"] }}
         "/connections/Nope/edit",
         "/connections/Nope/held",
     ] {
-        let missing = post(path, &[("csrf", &csrf)]);
+        let missing = session.post(path, &[("csrf", &csrf)]);
         assert_eq!(missing.status().as_u16(), 404, "{path}");
         assert_eq!(missing.text().unwrap(), "no such connection");
     }
-    let missing = http
-        .get(format!("{console}/connections/Nope"))
-        .header("cookie", &cookie)
-        .send()
-        .unwrap();
-    assert_eq!(missing.status().as_u16(), 404);
-    let dashboard = http
-        .get(format!("{console}/connections/App"))
-        .header("cookie", &cookie)
-        .send()
-        .unwrap();
-    assert_eq!(dashboard.status().as_u16(), 200);
+    assert_eq!(session.get("/connections/Nope").status().as_u16(), 404);
+    assert_eq!(session.get("/connections/App").status().as_u16(), 200);
 
-    let signed_off = post("/logout", &[("csrf", &csrf)]);
+    let signed_off = session.post("/logout", &[("csrf", &csrf)]);
     assert_eq!(signed_off.status().as_u16(), 303);
-    let after = http
-        .get(format!("{console}/connections"))
-        .header("cookie", &cookie)
-        .send()
-        .unwrap();
-    assert_eq!(after.headers()["location"], "/console/login");
-    let _ = service.kill();
-    let _ = service.wait();
+    assert_eq!(
+        session.get("/connections").headers()["location"],
+        "/console/login"
+    );
+}
+
+/// A form without the session's token changes nothing, whatever it asks.
+fn a_form_without_the_session_token_changes_nothing(ws: &Workspace, session: &Session) {
+    for path in [
+        "/connections/App/toggle",
+        "/connections/App/edit",
+        "/connections/App/held",
+        "/wizard/new",
+        "/wizard/general",
+        "/wizard/target/test",
+        "/logout",
+    ] {
+        for form in [&[("csrf", "stale")][..], &[][..]] {
+            let refused = session.post(path, form);
+            assert_eq!(refused.status().as_u16(), 403, "{path}");
+            assert!(
+                refused.text().unwrap().contains("the form is stale"),
+                "{path}"
+            );
+        }
+    }
+    let stored = ws.run(&["export", "App"]);
+    assert!(stored.contains("active = false"), "{stored}");
+}
+
+/// A signed-on console session, driven without a browser.
+struct Session {
+    http: reqwest::blocking::Client,
+    console: String,
+    cookie: String,
+}
+
+impl Session {
+    fn get(&self, path: &str) -> reqwest::blocking::Response {
+        self.http
+            .get(format!("{}{path}", self.console))
+            .header("cookie", &self.cookie)
+            .send()
+            .unwrap()
+    }
+
+    fn post(&self, path: &str, fields: &[(&str, &str)]) -> reqwest::blocking::Response {
+        self.http
+            .post(format!("{}{path}", self.console))
+            .header("cookie", &self.cookie)
+            .header("content-type", FORM)
+            .body(form(fields))
+            .send()
+            .unwrap()
+    }
 }
 
 const FORM: &str = "application/x-www-form-urlencoded";

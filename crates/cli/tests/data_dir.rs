@@ -69,12 +69,37 @@ fn assert_owner_only(dir: &Path, expected_files: &[&str]) {
     }
 }
 
+/// Starts `command`, a server, and waits for its first line, which must contain `ready`;
+/// returns the files of `dir` with their modes while it runs, and what it wrote on standard
+/// error until it was killed.
+fn modes_while_running(
+    command: &mut Command,
+    ready: &str,
+    dir: &Path,
+) -> (Vec<(String, String)>, String) {
+    let mut server = command
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    let mut lines = std::io::BufReader::new(server.stdout.take().unwrap()).lines();
+    let first = lines.next().unwrap().unwrap();
+    assert!(first.contains(ready), "{first}");
+    let running = file_modes(dir);
+    let _ = server.kill();
+    let errors = server.wait_with_output().unwrap();
+    for (name, mode) in &running {
+        assert_eq!(mode, "600", "{name}: {running:?}");
+    }
+    (running, stderr(&errors))
+}
+
 #[test]
 fn quickstart_sync_and_serve_keep_the_data_directory_private_under_umask_022() {
-    let dir = temp_dir();
-    let data = dir.path().join("data");
+    let ws = Workspace::new();
+    let data = &ws.data;
 
-    let output = run(under_umask_022(&data, &["quickstart", "--once"]).stdout(Stdio::null()));
+    let output = run(under_umask_022(data, &["quickstart", "--once"]).stdout(Stdio::null()));
     assert!(output.status.success(), "{}", stderr(&output));
     assert!(!stderr(&output).contains("open to other users"));
     let quickstart_files = [
@@ -86,82 +111,69 @@ fn quickstart_sync_and_serve_keep_the_data_directory_private_under_umask_022() {
         "quickstart.toml",
         "directory.ldif",
     ];
-    assert_owner_only(&data, &quickstart_files);
+    assert_owner_only(data, &quickstart_files);
 
     // A cycle that changes something appends to the audit trail.
     let ldif = data.join("directory.ldif");
     let text = std::fs::read_to_string(&ldif).unwrap();
     let title = text.lines().find(|l| l.starts_with("title: ")).unwrap();
     std::fs::write(&ldif, text.replacen(title, "title: Moved", 1)).unwrap();
-    let output = run(&mut under_umask_022(&data, &["quickstart", "--once"]));
+    let output = run(&mut under_umask_022(data, &["quickstart", "--once"]));
     assert!(stdout(&output).contains("updated 1"), "{}", stdout(&output));
-    assert_owner_only(&data, &quickstart_files);
+    assert_owner_only(data, &quickstart_files);
 
     // While the service runs, SQLite's -wal and -shm files exist: they are private too.
-    let mut serve = under_umask_022(
-        &data,
-        &["serve", "--frequency", "3600", "--listen", "127.0.0.1:0"],
-    )
-    .stdout(Stdio::piped())
-    .stderr(Stdio::piped())
-    .spawn()
-    .unwrap();
-    let mut lines = std::io::BufReader::new(serve.stdout.take().unwrap()).lines();
-    let first = lines.next().unwrap().unwrap();
-    assert!(first.contains("admin API on"), "{first}");
-    let running = file_modes(&data);
-    let _ = serve.kill();
-    let errors = serve.wait_with_output().unwrap();
+    let (running, errors) = modes_while_running(
+        &mut under_umask_022(
+            data,
+            &["serve", "--frequency", "3600", "--listen", "127.0.0.1:0"],
+        ),
+        "admin API on",
+        data,
+    );
     for name in ["state.db-wal", "state.db-shm"] {
         assert!(
             running.iter().any(|(n, _)| n == name),
             "{name} missing: {running:?}"
         );
     }
-    for (name, mode) in &running {
-        assert_eq!(mode, "600", "{name}: {running:?}");
-    }
-    assert!(!stderr(&errors).contains("open to other users"));
+    assert!(!errors.contains("open to other users"));
+}
 
-    // A data directory made by another command, and the bundled target's own one.
-    let admin_data = dir.path().join("nested/admin-data");
+#[test]
+fn a_data_directory_made_by_another_command_and_the_target_s_own_are_private() {
+    let ws = Workspace::new();
+    let admin_data = ws.path("nested/admin-data");
     let output = run(&mut under_umask_022(
         &admin_data,
         &["admin", "token", "create", "ci"],
     ));
     assert!(output.status.success(), "{}", stderr(&output));
     assert_owner_only(&admin_data, &["state.db", "secret.key"]);
-    let target_data = dir.path().join("target-data");
-    let mut target = under_umask_022(
+
+    let target_data = ws.path("target-data");
+    let (running, _) = modes_while_running(
+        &mut under_umask_022(
+            &target_data,
+            &["target", "serve", "--listen", "127.0.0.1:0"],
+        ),
+        "target listening",
         &target_data,
-        &["target", "serve", "--listen", "127.0.0.1:0"],
-    )
-    .stdout(Stdio::piped())
-    .spawn()
-    .unwrap();
-    let mut lines = std::io::BufReader::new(target.stdout.take().unwrap()).lines();
-    let first = lines.next().unwrap().unwrap();
-    assert!(first.contains("target listening"), "{first}");
-    let running = file_modes(&target_data);
-    let _ = target.kill();
-    let _ = target.wait();
+    );
     assert_eq!(mode(&target_data), "700");
     assert!(running.iter().any(|(n, _)| n == "target.db"), "{running:?}");
-    for (name, mode) in &running {
-        assert_eq!(mode, "600", "{name}: {running:?}");
-    }
 }
 
 #[test]
 fn a_data_directory_open_to_others_is_named_with_its_fix() {
-    let dir = temp_dir();
-    let data = dir.path().join("data");
-    ok(scimbridge(&data, &["admin", "token", "create", "ci"], &[]));
+    let ws = Workspace::new();
+    let data = &ws.data;
+    ws.api_token("ci");
     let state_db = data.join("state.db");
-    std::fs::set_permissions(&data, std::fs::Permissions::from_mode(0o755)).unwrap();
+    std::fs::set_permissions(data, std::fs::Permissions::from_mode(0o755)).unwrap();
     std::fs::set_permissions(&state_db, std::fs::Permissions::from_mode(0o644)).unwrap();
 
-    let output = scimbridge(&data, &["admin", "token", "list"], &[]);
+    let output = ws.try_run(&["admin", "token", "list"]);
     assert!(output.status.success());
     let err = stderr(&output);
     assert!(
@@ -177,16 +189,16 @@ fn a_data_directory_open_to_others_is_named_with_its_fix() {
         "{err}"
     );
     // Named, not changed behind the administrator's back.
-    assert_eq!(mode(&data), "755");
+    assert_eq!(mode(data), "755");
 
     // Once fixed, nothing more is said. (SQLite makes its -wal and -shm files as open as
     // state.db is, so the fix covers every file, as `chmod 600 DIR/*` would.)
-    std::fs::set_permissions(&data, std::fs::Permissions::from_mode(0o700)).unwrap();
-    for entry in std::fs::read_dir(&data).unwrap() {
+    std::fs::set_permissions(data, std::fs::Permissions::from_mode(0o700)).unwrap();
+    for entry in std::fs::read_dir(data).unwrap() {
         let path = entry.unwrap().path();
         std::fs::set_permissions(&path, std::fs::Permissions::from_mode(0o600)).unwrap();
     }
-    let output = scimbridge(&data, &["admin", "token", "list"], &[]);
+    let output = ws.try_run(&["admin", "token", "list"]);
     assert!(output.status.success());
     assert!(
         !stderr(&output).contains("open to other users"),

@@ -7,124 +7,104 @@
 
 mod common;
 
-use std::path::Path;
+use std::time::Duration;
 
+use common::change::{add, clear, delete, remove, rename, replace};
 use common::*;
 use scimbridge_testkit::faults::FaultProxy;
 use scimbridge_testkit::slapd::{SYNC_DN, SYNC_PASSWORD, Slapd};
 use serde_json::{Value, json};
 
-fn person(uid: &str, cn: &str, ou: &str) -> String {
-    format!(
-        "dn: uid={uid},ou={ou},dc=example,dc=com\nobjectClass: inetOrgPerson\nuid: {uid}\n\
-         cn: {cn}\nsn: {cn}\nmail: {uid}@example.com\n\n"
+const CONTRACTORS: &str = "ou=contractors,dc=example,dc=com";
+
+/// A person under `ou={ou},dc=example,dc=com`; slapd gives it its entryUUID.
+fn person_in(ou: &str, uid: &str, cn: &str) -> Entry {
+    Entry::new(
+        &format!("uid={uid},ou={ou},dc=example,dc=com"),
+        "inetOrgPerson",
     )
+    .with("uid", uid)
+    .with("cn", cn)
+    .with("sn", cn)
+    .with("mail", &format!("{uid}@example.com"))
 }
 
-fn group(cn: &str, members: &[&str]) -> String {
-    let mut text =
-        format!("dn: cn={cn},ou=groups,dc=example,dc=com\nobjectClass: groupOfNames\ncn: {cn}\n");
-    for member in members {
-        text.push_str(&format!("member: {member}\n"));
-    }
-    text.push('\n');
-    text
+fn person(uid: &str, cn: &str) -> Entry {
+    person_in("people", uid, cn)
 }
 
-fn dn(uid: &str) -> String {
-    format!("uid={uid},ou=people,dc=example,dc=com")
-}
-
-/// A configuration reading `slapd`; `source_settings` and `source_location` are extra TOML
-/// lines for those tables.
-fn config(
-    slapd: &Slapd,
-    target: &TargetProcess,
-    source_settings: &str,
-    location: &str,
-    action: &str,
-) -> String {
-    format!(
-        r#"version = 1
-
-[[data_store]]
-name = "directory"
-type = "ldap"
-
-[data_store.ldap]
-ldap_type = "openldap"
-hostnames = ["{ldap}"]
-user_dn = "{SYNC_DN}"
-bind_password = "{SYNC_PASSWORD}"
-
-[[connection]]
-name = "app"
-active = true
-
-[connection.target]
-scim_url = "{url}"
-authentication = "oauth2-bearer"
-access_token = "{token}"
-
-[connection.options]
-remove_user_action = "{action}"
-
-[[connection.channel]]
-name = "staff"
-data_store = "directory"
-
-[connection.channel.source_settings]
-{source_settings}
-
-[connection.channel.source_location]
-base_dn = "ou=people,dc=example,dc=com"
-{location}
-
-[connection.channel.attribute_mapping]
-userName = {{ attributes = ["uid"] }}
-displayName = {{ attributes = ["cn"] }}
-workEmail = {{ attributes = ["mail"] }}
-"#,
-        ldap = slapd.url,
-        url = target.url,
-        token = target.token,
-    )
-}
-
-fn sync(data: &Path) -> String {
-    ok(scimbridge(data, &["sync", "app"], &[]))
-}
-
-fn groups(target: &TargetProcess) -> Vec<(String, Vec<String>)> {
-    let (status, page) = target.client().get("/Groups", &[("count", "100")]);
-    assert_eq!(status, 200, "{page}");
-    let users = target.client().users();
-    let name_of = |id: &str| {
-        users
-            .iter()
-            .find(|u| u["id"] == id)
-            .map(|u| u["userName"].as_str().unwrap().to_owned())
-            .unwrap_or_else(|| format!("unknown {id}"))
-    };
-    let mut found: Vec<(String, Vec<String>)> = page["Resources"]
-        .as_array()
-        .cloned()
-        .unwrap_or_default()
+/// A group of these members (DNs).
+fn group(cn: &str, members: &[&str]) -> Entry {
+    members
         .iter()
-        .map(|g| {
-            let mut members: Vec<String> = g["members"]
-                .as_array()
-                .cloned()
-                .unwrap_or_default()
-                .iter()
-                .map(|m| name_of(m["value"].as_str().unwrap()))
-                .collect();
-            members.sort();
-            (g["displayName"].as_str().unwrap().to_owned(), members)
-        })
-        .collect();
-    found.sort();
-    found
+        .fold(Entry::group(cn), |group, dn| group.member(dn))
+}
+
+/// The people of `ou=people` in `slapd`, read as the sync account, into the target at `url`;
+/// leavers handled by `action`.
+fn config(slapd: &Slapd, url: &str, action: &str) -> Config {
+    let store = DataStore::ldap("directory", "openldap", &slapd.url, SYNC_DN, SYNC_PASSWORD);
+    Config::reading(store, url, "t0ken")
+        .option("remove_user_action", action)
+        .map("displayName", "cn")
+        .map("workEmail", "mail")
+}
+
+/// slapd, the bundled target and a workspace.
+struct Setup {
+    ws: Workspace,
+    slapd: Slapd,
+    target: TargetProcess,
+}
+
+impl std::ops::Deref for Setup {
+    type Target = Workspace;
+
+    fn deref(&self) -> &Workspace {
+        &self.ws
+    }
+}
+
+/// slapd, in `ws`, holding `entries` besides its skeleton.
+fn slapd_with(ws: &Workspace, entries: &[Entry]) -> Slapd {
+    let slapd = Slapd::start(ws.dir());
+    slapd.add(&changes(entries));
+    slapd
+}
+
+/// slapd holding `entries`, the bundled target, a workspace.
+fn setup(entries: &[Entry]) -> Setup {
+    let ws = Workspace::new();
+    let slapd = slapd_with(&ws, entries);
+    let target = ws.target("t0ken");
+    Setup { ws, slapd, target }
+}
+
+fn ann_and_bob() -> [Entry; 2] {
+    [person("ann", "Ann Lee"), person("bob", "Bob Stone")]
+}
+
+impl Setup {
+    fn config(&self, action: &str) -> Config {
+        config(&self.slapd, &self.target.url, action)
+    }
+
+    /// Each user's name and whether it is active, sorted.
+    fn user_names(&self) -> Vec<(String, bool)> {
+        user_names(&self.target)
+    }
+
+    fn groups(&self) -> Vec<Group> {
+        self.target.client().groups()
+    }
+}
+
+/// Users expected in the target: user name, and whether it is active.
+fn accounts(expected: &[(&str, bool)]) -> Vec<(String, bool)> {
+    expected
+        .iter()
+        .map(|(name, active)| ((*name).to_owned(), *active))
+        .collect()
 }
 
 fn user_names(target: &TargetProcess) -> Vec<(String, bool)> {
@@ -143,122 +123,95 @@ fn user_names(target: &TargetProcess) -> Vec<(String, bool)> {
     names
 }
 
-fn owned(pairs: &[(&str, &[&str])]) -> Vec<(String, Vec<String>)> {
-    pairs
-        .iter()
-        .map(|(name, members)| {
-            (
-                (*name).to_owned(),
-                members.iter().map(|m| (*m).to_owned()).collect(),
-            )
-        })
-        .collect()
-}
-
 #[test]
 fn content_sync_carries_hires_renames_moves_deletes_and_group_changes() {
-    let dir = tempfile::tempdir().unwrap();
-    let slapd = Slapd::start(dir.path());
-    slapd.add(&format!(
-        "dn: ou=contractors,dc=example,dc=com\nobjectClass: organizationalUnit\nou: contractors\n\n{}{}{}{}{}{}{}",
-        person("ann", "Ann Lee", "people"),
-        person("bob", "Bob Stone", "people"),
-        person("cara", "Cara Diaz", "people"),
-        person("dan", "Dan Wu", "people"),
-        person("eve", "Eve Contractor", "contractors"),
-        group("staff", &[&dn("ann"), &dn("bob"), "uid=eve,ou=contractors,dc=example,dc=com"]),
-        group("eng", &[&dn("cara"), &dn("dan")]),
-    ));
-    let target = TargetProcess::start(&dir.path().join("target.db"), "t0ken");
-    let data = dir.path().join("data");
-    let cfg = dir.path().join("app.toml");
-    std::fs::write(
-        &cfg,
-        config(
-            &slapd,
-            &target,
-            "",
-            "group_base_dn = \"ou=groups,dc=example,dc=com\"",
-            "delete",
+    let setup = setup(&[
+        Entry::ou("contractors"),
+        person("ann", "Ann Lee"),
+        person("bob", "Bob Stone"),
+        person("cara", "Cara Diaz"),
+        person("dan", "Dan Wu"),
+        person_in("contractors", "eve", "Eve Contractor"),
+        group(
+            "staff",
+            &[
+                &user_dn("ann"),
+                &user_dn("bob"),
+                &format!("uid=eve,{CONTRACTORS}"),
+            ],
         ),
-    )
-    .unwrap();
-    ok(scimbridge(&data, &["apply", "-f", &path_str(&cfg)], &[]));
-
-    let out = sync(&data);
-    assert!(out.contains("created 4,"), "{out}");
-    assert!(
-        out.contains("source read: content-sync, full read"),
-        "{out}"
-    );
-    assert_eq!(
-        user_names(&target),
-        [
-            ("ann".into(), true),
-            ("bob".into(), true),
-            ("cara".into(), true),
-            ("dan".into(), true)
-        ]
-    );
-    assert_eq!(
-        groups(&target),
-        owned(&[("eng", &["cara", "dan"]), ("staff", &["ann", "bob"])])
-    );
-    let bob_id = target.client().user_by_name("bob").unwrap()["id"].clone();
-
-    // A day of directory changes.
-    slapd.modify(&format!(
-        "dn: {ann}\nchangetype: modify\nreplace: cn\ncn: Ann Lee-Smith\n\n\
-         dn: {bob}\nchangetype: modrdn\nnewrdn: uid=robert\ndeleteoldrdn: 1\n\n\
-         dn: {cara}\nchangetype: delete\n\n\
-         dn: {dan}\nchangetype: modrdn\nnewrdn: uid=dan\ndeleteoldrdn: 1\nnewsuperior: ou=contractors,dc=example,dc=com\n\n\
-         dn: cn=staff,ou=groups,dc=example,dc=com\nchangetype: modify\ndelete: member\nmember: {ann}\n\n\
-         dn: cn=eng,ou=groups,dc=example,dc=com\nchangetype: modrdn\nnewrdn: cn=engineering\ndeleteoldrdn: 1\n",
-        ann = dn("ann"),
-        bob = dn("bob"),
-        cara = dn("cara"),
-        dan = dn("dan"),
-    ));
-    slapd.add(&person("fay", "Fay Park", "people"));
-
-    let out = sync(&data);
-    assert!(
-        out.contains("source read: content-sync, incremental"),
-        "{out}"
-    );
-    assert!(
-        out.contains("created 1,") && out.contains("deleted 2,"),
-        "{out}"
-    );
-    assert_eq!(
-        user_names(&target),
-        [
-            ("ann".into(), true),
-            ("fay".into(), true),
-            ("robert".into(), true)
-        ]
-    );
-    let ann = target.client().user_by_name("ann").unwrap();
-    assert_eq!(ann["displayName"], "Ann Lee-Smith");
-    // The rename kept the user: same target id, new userName.
-    assert_eq!(
-        target.client().user_by_name("robert").unwrap()["id"],
-        bob_id
-    );
-    assert_eq!(
-        groups(&target),
-        owned(&[("engineering", &[]), ("staff", &["robert"])])
-    );
+        group("eng", &[&user_dn("cara"), &user_dn("dan")]),
+    ]);
+    setup.apply(&setup.config("delete").location("group_base_dn", GROUPS));
+    let bob_id = a_first_full_read(&setup);
+    a_day_of_changes_arrives_incrementally(&setup, &bob_id);
 
     // Nothing changed: nothing is sent.
-    let out = sync(&data);
-    assert!(
-        out.contains("created 0, linked 0, updated 0, disabled 0, deleted 0, failed 0"),
-        "{out}"
+    let out = setup.sync();
+    assert_has(
+        &out,
+        &[
+            "created 0, linked 0, updated 0, disabled 0, deleted 0, failed 0",
+            "source read: content-sync, incremental",
+        ],
     );
-    assert!(
-        out.contains("source read: content-sync, incremental"),
-        "{out}"
+}
+
+/// Everyone in the people base DN, and their groups; returns bob's target id.
+fn a_first_full_read(setup: &Setup) -> Value {
+    let out = setup.sync();
+    assert_has(
+        &out,
+        &["created 4,", "source read: content-sync, full read"],
+    );
+    assert_eq!(
+        setup.user_names(),
+        accounts(&[("ann", true), ("bob", true), ("cara", true), ("dan", true)])
+    );
+    assert_eq!(
+        setup.groups(),
+        expected_groups(&[("eng", &["cara", "dan"]), ("staff", &["ann", "bob"])])
+    );
+    setup.target.client().user_by_name("bob").unwrap()["id"].clone()
+}
+
+/// A day of directory changes: a rename, a new display name, a delete, a move out of the
+/// source location, a member removed, a group renamed, a hire.
+fn a_day_of_changes_arrives_incrementally(setup: &Setup, bob_id: &Value) {
+    setup.slapd.modify(
+        &[
+            replace(&user_dn("ann"), "cn", "Ann Lee-Smith"),
+            rename(&user_dn("bob"), "uid=robert", None),
+            delete(&user_dn("cara")),
+            rename(&user_dn("dan"), "uid=dan", Some(CONTRACTORS)),
+            remove(&group_dn("staff"), "member", &user_dn("ann")),
+            rename(&group_dn("eng"), "cn=engineering", None),
+        ]
+        .concat(),
+    );
+    setup.slapd.add(&changes([person("fay", "Fay Park")]));
+
+    let out = setup.sync();
+    assert_has(
+        &out,
+        &[
+            "source read: content-sync, incremental",
+            "created 1,",
+            "deleted 2,",
+        ],
+    );
+    assert_eq!(
+        setup.user_names(),
+        accounts(&[("ann", true), ("fay", true), ("robert", true)])
+    );
+    let client = setup.target.client();
+    let ann = client.user_by_name("ann").unwrap();
+    assert_eq!(ann["displayName"], "Ann Lee-Smith");
+    // The rename kept the user: same target id, new userName.
+    assert_eq!(client.user_by_name("robert").unwrap()["id"], *bob_id);
+    assert_eq!(
+        setup.groups(),
+        expected_groups(&[("engineering", &[]), ("staff", &["robert"])])
     );
 }
 
@@ -273,124 +226,83 @@ fn timestamps_without_negation_scope_by_nested_group_and_the_flag_status() {
 }
 
 fn timestamps_with(algorithm: &str) {
-    let dir = tempfile::tempdir().unwrap();
-    let slapd = Slapd::start(dir.path());
-    slapd.add(&format!(
-        "{}{}{}{}{}",
-        person("ann", "Ann Lee", "people"),
-        person("bob", "Bob Stone", "people"),
-        person("cara", "Cara Diaz", "people"),
+    let setup = setup(&[
+        person("ann", "Ann Lee"),
+        person("bob", "Bob Stone"),
+        person("cara", "Cara Diaz"),
         // groupOfNames needs a member: the service account stays when Bob leaves.
-        group("team", &[&dn("bob"), SYNC_DN]),
-        group(
-            "app-users",
-            &[&dn("ann"), "cn=team,ou=groups,dc=example,dc=com"]
-        ),
-    ));
-    let target = TargetProcess::start(&dir.path().join("target.db"), "t0ken");
-    let data = dir.path().join("data");
-    let cfg = dir.path().join("app.toml");
-    std::fs::write(
-        &cfg,
-        config(
-            &slapd,
-            &target,
-            &format!(
-                "changed_users_algorithm = \"{algorithm}\"\n\
-                 account_status_algorithm = \"flag\"\n\
-             account_status_attribute = \"employeeType\"\n\
-                 flag_comparison_value = \"suspended\"\n\
-                 flag_comparison_status = false"
-            ),
-            "user_group_dn = \"cn=app-users,ou=groups,dc=example,dc=com\"\nuser_nested_search = true",
-            "disable",
-        ),
-    )
-    .unwrap();
-    ok(scimbridge(&data, &["apply", "-f", &path_str(&cfg)], &[]));
-
-    let out = sync(&data);
-    assert!(
-        out.contains(&format!("source read: {algorithm}, full read")),
-        "{out}"
+        group("team", &[&user_dn("bob"), SYNC_DN]),
+        group("app-users", &[&user_dn("ann"), &group_dn("team")]),
+    ]);
+    setup.apply(
+        &setup
+            .config("disable")
+            .source("changed_users_algorithm", algorithm)
+            .source("account_status_algorithm", "flag")
+            .source("account_status_attribute", "employeeType")
+            .source("flag_comparison_value", "suspended")
+            .source("flag_comparison_status", false)
+            .location("user_group_dn", group_dn("app-users"))
+            .location("user_nested_search", true),
     );
+    // A cycle reads the directory as `kind` says and leaves these users in the target.
+    let cycle = |kind: &str, expected: &[(&str, bool)]| {
+        let out = setup.sync();
+        let read = format!("source read: {algorithm}, {kind}");
+        assert!(out.contains(&read), "{out}");
+        assert_eq!(setup.user_names(), accounts(expected));
+    };
+
     // Cara is not in app-users; Bob is, through the nested team group.
-    assert_eq!(
-        user_names(&target),
-        [("ann".into(), true), ("bob".into(), true)]
-    );
+    cycle("full read", &[("ann", true), ("bob", true)]);
 
-    slapd.modify(&format!(
-        "dn: {ann}\nchangetype: modify\nadd: employeeType\nemployeeType: suspended\n\n\
-         dn: cn=team,ou=groups,dc=example,dc=com\nchangetype: modify\ndelete: member\nmember: {bob}\n\n\
-         dn: cn=app-users,ou=groups,dc=example,dc=com\nchangetype: modify\nadd: member\nmember: {cara}\n",
-        ann = dn("ann"),
-        bob = dn("bob"),
-        cara = dn("cara"),
-    ));
-    let out = sync(&data);
-    assert!(
-        out.contains(&format!("source read: {algorithm}, incremental")),
-        "{out}"
+    setup.slapd.modify(
+        &[
+            add(&user_dn("ann"), "employeeType", "suspended"),
+            remove(&group_dn("team"), "member", &user_dn("bob")),
+            add(&group_dn("app-users"), "member", &user_dn("cara")),
+        ]
+        .concat(),
     );
     // Ann is suspended (flag), Bob left the scope (remove user action: disable), Cara joined it
     // though her entry did not change.
-    assert_eq!(
-        user_names(&target),
-        [
-            ("ann".into(), false),
-            ("bob".into(), false),
-            ("cara".into(), true)
-        ]
+    cycle(
+        "incremental",
+        &[("ann", false), ("bob", false), ("cara", true)],
     );
 
-    slapd.modify(&format!(
-        "dn: {ann}\nchangetype: modify\ndelete: employeeType\n\n\
-         dn: {cara}\nchangetype: delete\n",
-        ann = dn("ann"),
-        cara = dn("cara"),
-    ));
-    let out = sync(&data);
-    assert!(
-        out.contains(&format!("source read: {algorithm}, incremental")),
-        "{out}"
+    setup.slapd.modify(
+        &[
+            clear(&user_dn("ann"), "employeeType"),
+            delete(&user_dn("cara")),
+        ]
+        .concat(),
     );
     // Ann is active again; Cara's delete is found by the GUID sweep.
-    assert_eq!(
-        user_names(&target),
-        [
-            ("ann".into(), true),
-            ("bob".into(), false),
-            ("cara".into(), false)
-        ]
+    cycle(
+        "incremental",
+        &[("ann", true), ("bob", false), ("cara", false)],
     );
 }
 
 #[test]
 fn a_failing_source_deprovisions_nobody_and_says_why() {
-    let dir = tempfile::tempdir().unwrap();
-    let slapd = Slapd::start(dir.path());
-    slapd.add(&format!(
-        "{}{}",
-        person("ann", "Ann Lee", "people"),
-        person("bob", "Bob Stone", "people")
-    ));
-    let target = TargetProcess::start(&dir.path().join("target.db"), "t0ken");
-    let data = dir.path().join("data");
-    let cfg = dir.path().join("app.toml");
-    std::fs::write(&cfg, config(&slapd, &target, "", "", "delete")).unwrap();
-    ok(scimbridge(&data, &["apply", "-f", &path_str(&cfg)], &[]));
-    assert!(sync(&data).contains("created 2,"));
+    let ws = Workspace::new();
+    let slapd = slapd_with(&ws, &ann_and_bob());
+    let target = ws.target("t0ken");
+    ws.apply(&config(&slapd, &target.url, "delete"));
+    assert!(ws.sync().contains("created 2,"));
 
     // The base DN disappears (an OU renamed by mistake): the cycle stops.
-    slapd.modify(&format!(
-        "dn: {}\nchangetype: delete\n\ndn: {}\nchangetype: delete\n\ndn: ou=people,dc=example,dc=com\nchangetype: delete\n",
-        dn("ann"),
-        dn("bob")
-    ));
-    let output = scimbridge(&data, &["sync", "app"], &[]);
-    assert!(!output.status.success());
-    let err = stderr(&output);
+    slapd.modify(
+        &[
+            delete(&user_dn("ann")),
+            delete(&user_dn("bob")),
+            delete(PEOPLE),
+        ]
+        .concat(),
+    );
+    let err = ws.fail(&["sync", "app"]);
     assert!(
         err.contains("ou=people,dc=example,dc=com does not exist"),
         "{err}"
@@ -400,20 +312,18 @@ fn a_failing_source_deprovisions_nobody_and_says_why() {
     // The server is down: the cycle stops, naming the host.
     let url = slapd.url.clone();
     drop(slapd);
-    let output = scimbridge(&data, &["sync", "app"], &[]);
-    assert!(!output.status.success());
-    let err = stderr(&output);
+    let err = ws.fail(&["sync", "app"]);
     assert!(
         err.contains("no LDAP server answered") && err.contains(&url),
         "{err}"
     );
     assert_eq!(
         user_names(&target),
-        [("ann".into(), true), ("bob".into(), true)]
+        accounts(&[("ann", true), ("bob", true)])
     );
 
     // The same, logged as JSON lines for a log pipeline; the bind password never appears.
-    let output = scimbridge(&data, &["--log-format", "json", "-v", "sync", "app"], &[]);
+    let output = ws.try_run(&["--log-format", "json", "-v", "sync", "app"]);
     let err = stderr(&output);
     let stopped: Value = err
         .lines()
@@ -432,193 +342,170 @@ fn a_failing_source_deprovisions_nobody_and_says_why() {
 
 #[test]
 fn check_proves_the_data_store_and_the_bind_password_stays_secret() {
-    let dir = tempfile::tempdir().unwrap();
-    let slapd = Slapd::start(dir.path());
-    slapd.add(&person("ann", "Ann Lee", "people"));
-    let target = TargetProcess::start(&dir.path().join("target.db"), "t0ken");
-    let data = dir.path().join("data");
-    let cfg = dir.path().join("app.toml");
-    let good = config(&slapd, &target, "", "", "disable");
+    let setup = setup(&[person("ann", "Ann Lee")]);
+    let good = setup.config("disable");
 
     // Activation checks the data store: a wrong password saves nothing.
-    std::fs::write(&cfg, good.replace(SYNC_PASSWORD, "wrong-password")).unwrap();
-    let output = scimbridge(&data, &["apply", "-f", &path_str(&cfg)], &[]);
+    let output = setup.try_apply(&good.clone().ldap("bind_password", "wrong-password"), &[]);
     assert!(!output.status.success());
     let err = stderr(&output);
-    assert!(
-        err.contains("nothing was saved") && err.contains("invalid credentials"),
-        "{err}"
-    );
+    assert_has(&err, &["nothing was saved", "invalid credentials"]);
 
-    std::fs::write(&cfg, &good).unwrap();
-    ok(scimbridge(&data, &["apply", "-f", &path_str(&cfg)], &[]));
-    let out = ok(scimbridge(&data, &["check", "app"], &[]));
-    assert!(out.contains(&format!("answers at {}", slapd.url)), "{out}");
+    setup.apply(&good);
+    let out = setup.run(&["check", "app"]);
+    assert!(
+        out.contains(&format!("answers at {}", setup.slapd.url)),
+        "{out}"
+    );
     assert!(out.contains("bind accepted, ou=people,dc=example,dc=com found, 1 of the first users read with their entryUUID; changes found with content-sync"), "{out}");
 
-    // A GUID attribute the users do not have, and a base DN that does not exist, are named.
-    let wrong_guid = good.replace(
-        "[connection.channel.source_settings]\n",
-        "[connection.channel.source_settings]\nentry_guid_attribute = \"employeeNumber\"\n",
+    check_names_what_is_wrong(&setup, &good);
+    the_bind_password_is_encrypted_and_left_out_of_exports(&setup, &good);
+}
+
+/// A GUID attribute the users do not have, a base DN that does not exist and a scope group
+/// that is none are named.
+fn check_names_what_is_wrong(setup: &Setup, good: &Config) {
+    let check_fails = |config: Config| {
+        setup.apply_unchecked(&config);
+        setup.fail(&["check", "app"])
+    };
+    let err = check_fails(
+        good.clone()
+            .source("entry_guid_attribute", "employeeNumber"),
     );
-    std::fs::write(&cfg, wrong_guid).unwrap();
-    ok(scimbridge(
-        &data,
-        &["apply", "-f", &path_str(&cfg), "--skip-check"],
-        &[],
-    ));
-    let output = scimbridge(&data, &["check", "app"], &[]);
-    let err = stderr(&output);
-    assert!(
-        !output.status.success() && err.contains("have no employeeNumber"),
-        "{err}"
+    assert!(err.contains("have no employeeNumber"), "{err}");
+    let err = check_fails(
+        good.clone()
+            .location("base_dn", "ou=staff,dc=example,dc=com"),
     );
-    std::fs::write(
-        &cfg,
-        good.replace("base_dn = \"ou=people", "base_dn = \"ou=staff"),
-    )
-    .unwrap();
-    ok(scimbridge(
-        &data,
-        &["apply", "-f", &path_str(&cfg), "--skip-check"],
-        &[],
-    ));
-    let output = scimbridge(&data, &["check", "app"], &[]);
-    let err = stderr(&output);
     assert!(
         err.contains("base_dn ou=staff,dc=example,dc=com does not exist"),
         "{err}"
     );
-    let missing_group = good.replace(
-        "base_dn = \"ou=people,dc=example,dc=com\"",
-        "base_dn = \"ou=people,dc=example,dc=com\"\nuser_group_dn = \"cn=nobody,ou=groups,dc=example,dc=com\"",
+    let err = check_fails(
+        good.clone()
+            .location("user_group_dn", "cn=nobody,ou=groups,dc=example,dc=com"),
     );
-    std::fs::write(&cfg, missing_group).unwrap();
-    ok(scimbridge(
-        &data,
-        &["apply", "-f", &path_str(&cfg), "--skip-check"],
-        &[],
-    ));
-    let output = scimbridge(&data, &["check", "app"], &[]);
-    let err = stderr(&output);
     assert!(
         err.contains("user_group_dn cn=nobody,ou=groups,dc=example,dc=com is not a group"),
         "{err}"
     );
     // A cycle with that scope stops before deprovisioning anyone.
-    let output = scimbridge(&data, &["sync", "app"], &[]);
-    assert!(!output.status.success());
-    assert!(
-        stderr(&output).contains("nobody is deprovisioned"),
-        "{}",
-        stderr(&output)
-    );
+    assert_has(&setup.fail(&["sync", "app"]), &["nobody is deprovisioned"]);
+}
 
-    // The bind password is encrypted at rest and left out of exports; applying the export
-    // keeps it.
-    std::fs::write(&cfg, &good).unwrap();
-    ok(scimbridge(&data, &["apply", "-f", &path_str(&cfg)], &[]));
-    for entry in std::fs::read_dir(&data).unwrap() {
-        let bytes = std::fs::read(entry.unwrap().path()).unwrap();
-        assert!(!String::from_utf8_lossy(&bytes).contains(SYNC_PASSWORD));
-    }
-    let exported = ok(scimbridge(&data, &["export"], &[]));
+/// The bind password is encrypted at rest and left out of exports; applying the export keeps
+/// it.
+fn the_bind_password_is_encrypted_and_left_out_of_exports(setup: &Setup, good: &Config) {
+    setup.apply(good);
+    assert!(!setup.data_holds(SYNC_PASSWORD));
+    let exported = setup.run(&["export"]);
     assert!(!exported.contains(SYNC_PASSWORD), "{exported}");
     assert!(
         exported.contains("ldap.bind_password is stored encrypted and left out"),
         "{exported}"
     );
-    let exported_file = dir.path().join("exported.toml");
+    let exported_file = setup.path("exported.toml");
     std::fs::write(&exported_file, &exported).unwrap();
-    let out = ok(scimbridge(
-        &data,
-        &["apply", "-f", &path_str(&exported_file)],
-        &[],
-    ));
+    let out = setup.run(&["apply", "-f", &path_str(&exported_file)]);
     assert!(out.contains("data store \"directory\": unchanged"), "{out}");
-    assert!(sync(&data).contains("created 1,"));
+    assert!(setup.sync().contains("created 1,"));
 }
 
 #[test]
 fn expressions_create_only_masked_fields_and_mapping_test() {
-    let dir = tempfile::tempdir().unwrap();
-    let slapd = Slapd::start(dir.path());
-    let ann = dn("zmuller");
-    slapd.add(&format!(
-        "dn: {ann}\nobjectClass: inetOrgPerson\nuid: zmuller\ncn:: Wm/DqyBNw7xsbGVy\n\
-         givenName:: Wm/Dqw==\nsn:: TcO8bGxlcg==\nemployeeNumber: 1001\n\
-         description: first-Passw0rd\n\n"
-    ));
-    let target = TargetProcess::start(&dir.path().join("target.db"), "t0ken");
-    let data = dir.path().join("data");
-    let cfg = dir.path().join("app.toml");
-    let mapping = r#"userName = { expression = 'ToLower(NormalizeDiacritics(Join(".", [givenName], [sn])))' }
-displayName = { expression = 'Join(" ", [givenName], [sn])' }
-title = { expression = 'Switch([departmentNumber], "Staff", "sales", "Sales")' }
-nickName = { expression = 'Left(uid, "many")', default_value = "n/a" }
-externalId = { attributes = ["employeeNumber"], create_only = true }
-password = { attributes = ["description"], create_only = true, masked = true }
-locale = { expression = 'IIF(IsPresent(entryCSN), "en-US", "none")' }
-"#;
-    let text = config(&slapd, &target, "", "", "disable");
-    let head = text
-        .split("[connection.channel.attribute_mapping]")
-        .next()
-        .unwrap();
-    let good = format!("{head}[connection.channel.attribute_mapping]\n{mapping}");
+    let ann = user_dn("zmuller");
+    let setup = setup(&[Entry::person("zmuller")
+        .with_base64("cn", "Zoë Müller")
+        .with_base64("givenName", "Zoë")
+        .with_base64("sn", "Müller")
+        .with("employeeNumber", "1001")
+        .with("description", "first-Passw0rd")]);
+    let mapped = |user_name: &str| {
+        setup
+            .config("disable")
+            .unmap("workEmail")
+            .map_field("userName", Field::expression(user_name))
+            .map_field(
+                "displayName",
+                Field::expression("Join(\" \", [givenName], [sn])"),
+            )
+            .map_field(
+                "title",
+                Field::expression("Switch([departmentNumber], \"Staff\", \"sales\", \"Sales\")"),
+            )
+            .map_field(
+                "nickName",
+                Field::expression("Left(uid, \"many\")").with("default_value", "n/a"),
+            )
+            .map_field(
+                "externalId",
+                Field::attribute("employeeNumber").with("create_only", true),
+            )
+            .map_field(
+                "password",
+                Field::attribute("description")
+                    .with("create_only", true)
+                    .with("masked", true),
+            )
+            .map_field(
+                "locale",
+                Field::expression("IIF(IsPresent(entryCSN), \"en-US\", \"none\")"),
+            )
+    };
 
     // A broken expression is refused when applied, with its position.
-    let broken = good.replace("NormalizeDiacritics(", "NormaliseDiacritics(");
-    std::fs::write(&cfg, broken).unwrap();
-    let output = scimbridge(&data, &["apply", "-f", &path_str(&cfg)], &[]);
+    let broken = mapped("ToLower(NormaliseDiacritics(Join(\".\", [givenName], [sn])))");
+    let output = setup.try_apply(&broken, &[]);
     let err = stderr(&output);
     assert!(!output.status.success(), "{err}");
-    assert!(
-        err.contains("attribute_mapping.userName.expression")
-            && err.contains("unknown function NormaliseDiacritics at position 9"),
-        "{err}"
+    assert_has(
+        &err,
+        &[
+            "attribute_mapping.userName.expression",
+            "unknown function NormaliseDiacritics at position 9",
+        ],
     );
 
-    std::fs::write(&cfg, &good).unwrap();
-    ok(scimbridge(&data, &["apply", "-f", &path_str(&cfg)], &[]));
-    let out = ok(scimbridge(
-        &data,
-        &["mapping", "test", "app", "--entry", &ann],
-        &[],
+    setup.apply(&mapped(
+        "ToLower(NormalizeDiacritics(Join(\".\", [givenName], [sn])))",
     ));
-    assert!(out.contains("\"userName\": \"zoe.muller\""), "{out}");
-    assert!(out.contains("\"displayName\": \"Zoë Müller\""), "{out}");
-    assert!(out.contains("\"title\": \"Staff\""), "{out}");
-    assert!(out.contains("\"nickName\": \"n/a\""), "{out}");
-    // entryCSN is operational: read because the expression names it.
-    assert!(out.contains("\"locale\": \"en-US\""), "{out}");
-    assert!(out.contains("\"password\": \"********\""), "{out}");
+    mapping_test_shows_the_image_with_masked_fields_masked(&setup, &ann);
+    create_only_fields_are_written_once(&setup, &ann);
+}
+
+fn mapping_test_shows_the_image_with_masked_fields_masked(setup: &Setup, ann: &str) {
+    let out = setup.run(&["mapping", "test", "app", "--entry", ann]);
+    assert_has(
+        &out,
+        &[
+            "\"userName\": \"zoe.muller\"",
+            "\"displayName\": \"Zoë Müller\"",
+            "\"title\": \"Staff\"",
+            "\"nickName\": \"n/a\"",
+            // entryCSN is operational: read because the expression names it.
+            "\"locale\": \"en-US\"",
+            "\"password\": \"********\"",
+        ],
+    );
     assert!(!out.contains("first-Passw0rd"), "{out}");
-    let plan = ok(scimbridge(&data, &["plan", "app", "--json"], &[]));
+    let plan = setup.run(&["plan", "app", "--json"]);
     assert!(
         plan.contains("zoe.muller") && !plan.contains("first-Passw0rd"),
         "{plan}"
     );
-    let output = scimbridge(
-        &data,
-        &[
-            "mapping",
-            "test",
-            "app",
-            "--entry",
-            "uid=nobody,ou=people,dc=example,dc=com",
-        ],
-        &[],
+    let nobody = user_dn("nobody");
+    assert_has(
+        &setup.fail(&["mapping", "test", "app", "--entry", &nobody]),
+        &["has no user uid=nobody"],
     );
-    assert!(!output.status.success());
-    assert!(
-        stderr(&output).contains("has no user uid=nobody"),
-        "{}",
-        stderr(&output)
-    );
+}
 
-    assert!(sync(&data).contains("created 1,"));
-    let user = target.client().user_by_name("zoe.muller").unwrap();
+fn create_only_fields_are_written_once(setup: &Setup, ann: &str) {
+    let client = setup.target.client();
+    assert!(setup.sync().contains("created 1,"));
+    let user = client.user_by_name("zoe.muller").unwrap();
     assert_eq!(
         (user["externalId"].as_str(), user["title"].as_str()),
         (Some("1001"), Some("Staff"))
@@ -626,13 +513,13 @@ locale = { expression = 'IIF(IsPresent(entryCSN), "en-US", "none")' }
     assert_eq!(user["locale"], "en-US");
 
     // Create-only fields are not updated; the others are.
-    slapd.modify(&format!(
+    setup.slapd.modify(&format!(
         "dn: {ann}\nchangetype: modify\nreplace: employeeNumber\nemployeeNumber: 2002\n-\n\
          replace: description\ndescription: second-Passw0rd\n-\nadd: departmentNumber\ndepartmentNumber: sales\n"
     ));
-    let out = sync(&data);
+    let out = setup.sync();
     assert!(out.contains("updated 1,"), "{out}");
-    let user = target.client().user_by_name("zoe.muller").unwrap();
+    let user = client.user_by_name("zoe.muller").unwrap();
     assert_eq!(
         (user["externalId"].as_str(), user["title"].as_str()),
         (Some("1001"), Some("Sales"))
@@ -640,433 +527,269 @@ locale = { expression = 'IIF(IsPresent(entryCSN), "en-US", "none")' }
 
     // Linking an existing target user (here after forgetting every record) writes no
     // create-only value: the target keeps its own.
-    ok(scimbridge(
-        &data,
-        &["channel", "reset", "staff", "--all-state"],
-        &[],
-    ));
-    slapd.modify(&format!(
-        "dn: {ann}\nchangetype: modify\nreplace: employeeNumber\nemployeeNumber: 3003\n"
-    ));
-    let out = sync(&data);
+    setup.run(&["channel", "reset", "staff", "--all-state"]);
+    setup.slapd.modify(&replace(ann, "employeeNumber", "3003"));
+    let out = setup.sync();
     assert!(out.contains("linked 1,"), "{out}");
-    let user = target.client().user_by_name("zoe.muller").unwrap();
+    let user = client.user_by_name("zoe.muller").unwrap();
     assert_eq!(user["externalId"].as_str(), Some("1001"));
 }
 
 #[test]
 fn watch_follows_the_live_change_feed_within_seconds() {
-    use std::io::BufRead;
-    use std::process::{Command, Stdio};
-    use std::time::{Duration, Instant};
-
-    let dir = tempfile::tempdir().unwrap();
-    let slapd = Slapd::start(dir.path());
-    slapd.add(&format!(
-        "{}{}",
-        person("ann", "Ann Lee", "people"),
-        group("staff", &[&dn("ann")])
-    ));
-    let target = TargetProcess::start(&dir.path().join("target.db"), "t0ken");
-    let data = dir.path().join("data");
-    let cfg = dir.path().join("app.toml");
-    std::fs::write(
-        &cfg,
-        config(
-            &slapd,
-            &target,
-            "",
-            "group_base_dn = \"ou=groups,dc=example,dc=com\"",
-            "disable",
-        ),
-    )
-    .unwrap();
-    ok(scimbridge(&data, &["apply", "-f", &path_str(&cfg)], &[]));
+    let setup = setup(&[person("ann", "Ann Lee"), group("staff", &[&user_dn("ann")])]);
+    setup.apply(&setup.config("disable").location("group_base_dn", GROUPS));
 
     // An hour between polls: whatever arrives sooner came through the live feed.
-    let mut child = Command::new(bin())
-        .arg("--data-dir")
-        .arg(&data)
-        .args(["sync", "app", "--watch", "--interval", "3600"])
-        .stdin(Stdio::null())
-        .stdout(Stdio::piped())
-        .stderr(Stdio::inherit())
-        .spawn()
-        .unwrap();
-    let mut lines = std::io::BufReader::new(child.stdout.take().unwrap()).lines();
-    loop {
-        let line = lines.next().expect("watch ended early").unwrap();
-        if line.contains("following the directory's live change feed") {
-            break;
-        }
-    }
-    std::thread::spawn(move || for _ in lines {});
-    assert!(target.client().user_by_name("ann").is_some());
+    let watch = Running::start(
+        &setup.data,
+        &["sync", "app", "--watch", "--interval", "3600"],
+    );
+    watch.read_until("following the directory's live change feed");
+    assert!(setup.target.client().user_by_name("ann").is_some());
 
-    slapd.add(&person("bob", "Bob Stone", "people"));
-    slapd.modify(&format!(
-        "dn: cn=staff,ou=groups,dc=example,dc=com\nchangetype: modify\nadd: member\nmember: {}\n",
-        dn("bob")
-    ));
-    let deadline = Instant::now() + Duration::from_secs(20);
-    loop {
-        let members = groups(&target);
-        if members == owned(&[("staff", &["ann", "bob"])]) {
-            break;
-        }
-        assert!(
-            Instant::now() < deadline,
-            "the change did not arrive: {members:?}"
-        );
-        std::thread::sleep(Duration::from_millis(200));
-    }
+    setup.slapd.add(&changes([person("bob", "Bob Stone")]));
+    setup
+        .slapd
+        .modify(&add(&group_dn("staff"), "member", &user_dn("bob")));
+    let expected = expected_groups(&[("staff", &["ann", "bob"])]);
+    wait_until(Duration::from_secs(20), "the change arrives", || {
+        setup.groups() == expected
+    });
 
-    let _ = Command::new("kill").arg(child.id().to_string()).status();
-    let status = child.wait().unwrap();
+    let (status, _) = watch.stop();
     assert!(status.success(), "{status:?}");
 }
 
 #[test]
 fn ldap_filters_scope_users_and_groups() {
-    let dir = tempfile::tempdir().unwrap();
-    let slapd = Slapd::start(dir.path());
-    slapd.add(&format!(
-        "{}{}dn: uid=bob,ou=people,dc=example,dc=com\nobjectClass: inetOrgPerson\nuid: bob\n\
-         cn: Bob Stone\nsn: Stone\nemployeeType: contractor\n\n{}{}",
-        person("ann", "Ann Lee", "people"),
-        person("cara", "Cara Diaz", "people"),
-        group("staff", &[&dn("ann"), &dn("bob"), &dn("cara")]),
-        group("secret", &[&dn("ann")]),
-    ));
-    let target = TargetProcess::start(&dir.path().join("target.db"), "t0ken");
-    let data = dir.path().join("data");
-    let cfg = dir.path().join("app.toml");
-    std::fs::write(
-        &cfg,
-        config(
-            &slapd,
-            &target,
-            "",
-            "user_filter = \"(!(employeeType=contractor))\"\n\
-             group_base_dn = \"ou=groups,dc=example,dc=com\"\n\
-             group_filter = \"(!(cn=secret))\"",
-            "disable",
+    let setup = setup(&[
+        person("ann", "Ann Lee"),
+        person("cara", "Cara Diaz"),
+        Entry::person("bob")
+            .with("cn", "Bob Stone")
+            .with("sn", "Stone")
+            .with("employeeType", "contractor"),
+        group(
+            "staff",
+            &[&user_dn("ann"), &user_dn("bob"), &user_dn("cara")],
         ),
-    )
-    .unwrap();
-    ok(scimbridge(&data, &["apply", "-f", &path_str(&cfg)], &[]));
-    let out = sync(&data);
+        group("secret", &[&user_dn("ann")]),
+    ]);
+    setup.apply(
+        &setup
+            .config("disable")
+            .location("user_filter", "(!(employeeType=contractor))")
+            .location("group_base_dn", GROUPS)
+            .location("group_filter", "(!(cn=secret))"),
+    );
+    let out = setup.sync();
     assert!(out.contains("created 2,"), "{out}");
     assert_eq!(
-        user_names(&target),
-        [("ann".into(), true), ("cara".into(), true)]
+        setup.user_names(),
+        accounts(&[("ann", true), ("cara", true)])
     );
-    assert_eq!(groups(&target), owned(&[("staff", &["ann", "cara"])]));
+    assert_eq!(
+        setup.groups(),
+        expected_groups(&[("staff", &["ann", "cara"])])
+    );
 
     // Cara becomes a contractor: she no longer matches the filter and leaves the scope.
-    slapd.modify(&format!(
-        "dn: {}\nchangetype: modify\nadd: employeeType\nemployeeType: contractor\n",
-        dn("cara")
-    ));
-    let out = sync(&data);
-    assert!(
-        out.contains("source read: content-sync, incremental"),
-        "{out}"
+    setup
+        .slapd
+        .modify(&add(&user_dn("cara"), "employeeType", "contractor"));
+    let out = setup.sync();
+    assert_has(
+        &out,
+        &["source read: content-sync, incremental", "disabled 1,"],
     );
-    assert!(out.contains("disabled 1,"), "{out}");
     assert_eq!(
-        user_names(&target),
-        [("ann".into(), true), ("cara".into(), false)]
+        setup.user_names(),
+        accounts(&[("ann", true), ("cara", false)])
     );
-    assert_eq!(groups(&target), owned(&[("staff", &["ann"])]));
+    assert_eq!(setup.groups(), expected_groups(&[("staff", &["ann"])]));
 }
 
 #[test]
 fn groups_scoped_by_nested_group_membership() {
-    let dir = tempfile::tempdir().unwrap();
-    let slapd = Slapd::start(dir.path());
-    let gdn = |cn: &str| format!("cn={cn},ou=groups,dc=example,dc=com");
-    slapd.add(&format!(
-        "{}{}{}{}{}",
-        person("ann", "Ann Lee", "people"),
-        group("team-b", &[&dn("ann")]),
-        group("team-a", &[&dn("ann"), &gdn("team-b")]),
-        group("other", &[&dn("ann")]),
-        group("provisioned", &[&gdn("team-a")]),
-    ));
-    let target = TargetProcess::start(&dir.path().join("target.db"), "t0ken");
-    let data = dir.path().join("data");
-    let cfg = dir.path().join("app.toml");
-    let location = |nested: bool| {
-        format!(
-            "group_base_dn = \"ou=groups,dc=example,dc=com\"\n\
-             group_group_dn = \"{}\"\ngroup_nested_search = {nested}",
-            gdn("provisioned")
-        )
+    let setup = setup(&[
+        person("ann", "Ann Lee"),
+        group("team-b", &[&user_dn("ann")]),
+        group("team-a", &[&user_dn("ann"), &group_dn("team-b")]),
+        group("other", &[&user_dn("ann")]),
+        group("provisioned", &[&group_dn("team-a")]),
+    ]);
+    let scoped = |nested: bool| {
+        setup
+            .config("disable")
+            .location("group_base_dn", GROUPS)
+            .location("group_group_dn", group_dn("provisioned"))
+            .location("group_nested_search", nested)
     };
-    std::fs::write(
-        &cfg,
-        config(&slapd, &target, "", &location(false), "disable"),
-    )
-    .unwrap();
-    ok(scimbridge(&data, &["apply", "-f", &path_str(&cfg)], &[]));
-    sync(&data);
+    setup.apply(&scoped(false));
+    setup.sync();
     // Only the direct member group of "provisioned".
-    assert_eq!(groups(&target), owned(&[("team-a", &["ann"])]));
+    assert_eq!(setup.groups(), expected_groups(&[("team-a", &["ann"])]));
 
     // Nested search reaches team-b through team-a.
-    std::fs::write(
-        &cfg,
-        config(&slapd, &target, "", &location(true), "disable"),
-    )
-    .unwrap();
-    ok(scimbridge(&data, &["apply", "-f", &path_str(&cfg)], &[]));
-    sync(&data);
+    setup.apply(&scoped(true));
+    setup.sync();
     assert_eq!(
-        groups(&target),
-        owned(&[("team-a", &["ann"]), ("team-b", &["ann"])])
+        setup.groups(),
+        expected_groups(&[("team-a", &["ann"]), ("team-b", &["ann"])])
     );
 
     // A group taken out of the scope group is deleted from the target.
-    slapd.modify(&format!(
-        "dn: {}\nchangetype: modify\ndelete: member\nmember: {}\n",
-        gdn("team-a"),
-        gdn("team-b")
-    ));
-    let out = sync(&data);
+    setup
+        .slapd
+        .modify(&remove(&group_dn("team-a"), "member", &group_dn("team-b")));
+    let out = setup.sync();
     assert!(out.contains("deleted 1"), "{out}");
-    assert_eq!(groups(&target), owned(&[("team-a", &["ann"])]));
+    assert_eq!(setup.groups(), expected_groups(&[("team-a", &["ann"])]));
 }
 
 #[test]
 fn content_sync_keyed_by_another_attribute_still_finds_deletes() {
-    let dir = tempfile::tempdir().unwrap();
-    let slapd = Slapd::start(dir.path());
-    let with_number = |uid: &str, number: u32| {
-        person(uid, uid, "people").replace("\n\n", &format!("\nemployeeNumber: {number}\n\n"))
-    };
-    slapd.add(&format!(
-        "{}{}",
-        with_number("ann", 1),
-        with_number("bob", 2)
-    ));
-    let target = TargetProcess::start(&dir.path().join("target.db"), "t0ken");
-    let data = dir.path().join("data");
-    let cfg = dir.path().join("app.toml");
-    std::fs::write(
-        &cfg,
-        config(
-            &slapd,
-            &target,
-            "entry_guid_attribute = \"employeeNumber\"",
-            "",
-            "disable",
-        ),
-    )
-    .unwrap();
-    ok(scimbridge(&data, &["apply", "-f", &path_str(&cfg)], &[]));
-    assert!(sync(&data).contains("created 2,"));
+    let setup = setup(&[
+        person("ann", "ann").with("employeeNumber", "1"),
+        person("bob", "bob").with("employeeNumber", "2"),
+    ]);
+    setup.apply(
+        &setup
+            .config("disable")
+            .source("entry_guid_attribute", "employeeNumber"),
+    );
+    assert!(setup.sync().contains("created 2,"));
     // The server reports the delete by entryUUID, which is not this channel's key: the GUID
     // sweep finds it instead.
-    slapd.modify(&format!("dn: {}\nchangetype: delete\n", dn("bob")));
-    let out = sync(&data);
-    assert!(
-        out.contains("source read: content-sync, incremental"),
-        "{out}"
+    setup.slapd.modify(&delete(&user_dn("bob")));
+    let out = setup.sync();
+    assert_has(
+        &out,
+        &["source read: content-sync, incremental", "disabled 1,"],
     );
-    assert!(out.contains("disabled 1,"), "{out}");
     assert_eq!(
-        user_names(&target),
-        [("ann".into(), true), ("bob".into(), false)]
+        setup.user_names(),
+        accounts(&[("ann", true), ("bob", false)])
     );
 }
 
 #[test]
 fn channel_reset_forces_a_full_read_and_all_state_relinks_without_duplicates() {
-    let dir = tempfile::tempdir().unwrap();
-    let slapd = Slapd::start(dir.path());
-    slapd.add(&format!(
-        "{}{}{}",
-        person("ann", "Ann Lee", "people"),
-        person("bob", "Bob Stone", "people"),
-        group("staff", &[&dn("ann"), &dn("bob")])
-    ));
-    let target = TargetProcess::start(&dir.path().join("target.db"), "t0ken");
-    let data = dir.path().join("data");
-    let cfg = dir.path().join("app.toml");
-    std::fs::write(
-        &cfg,
-        config(
-            &slapd,
-            &target,
-            "",
-            "group_base_dn = \"ou=groups,dc=example,dc=com\"",
-            "disable",
-        ),
-    )
-    .unwrap();
-    ok(scimbridge(&data, &["apply", "-f", &path_str(&cfg)], &[]));
-    assert!(sync(&data).contains("created 2,"));
-    let table = ok(scimbridge(&data, &["channels"], &[]));
+    let setup = setup(&[
+        person("ann", "Ann Lee"),
+        person("bob", "Bob Stone"),
+        group("staff", &[&user_dn("ann"), &user_dn("bob")]),
+    ]);
+    setup.apply(&setup.config("disable").location("group_base_dn", GROUPS));
+    assert!(setup.sync().contains("created 2,"));
+    let table = setup.run(&["channels"]);
+    assert_has(&table, &["DETECTION", "content-sync"]);
     assert!(
-        table.contains("DETECTION") && table.contains("content-sync"),
-        "{table}"
+        setup
+            .sync()
+            .contains("source read: content-sync, incremental")
     );
-    assert!(sync(&data).contains("source read: content-sync, incremental"));
 
-    let out = ok(scimbridge(&data, &["channel", "reset", "staff"], &[]));
+    let out = setup.run(&["channel", "reset", "staff"]);
     assert!(
         out.contains("channel app/staff: sync state forgotten"),
         "{out}"
     );
-    let out = sync(&data);
-    assert!(
-        out.contains("source read: content-sync, full read"),
-        "{out}"
+    let out = setup.sync();
+    assert_has(
+        &out,
+        &[
+            "source read: content-sync, full read",
+            "created 0, linked 0, updated 0",
+        ],
     );
-    assert!(out.contains("created 0, linked 0, updated 0"), "{out}");
 
-    let out = ok(scimbridge(
-        &data,
-        &["channel", "reset", "app/staff", "--all-state"],
-        &[],
-    ));
+    let out = setup.run(&["channel", "reset", "app/staff", "--all-state"]);
     assert!(
         out.contains("records, group records and sync state forgotten"),
         "{out}"
     );
-    let out = sync(&data);
-    assert!(out.contains("created 0, linked 2,"), "{out}");
-    assert!(out.contains("groups: created 0, linked 1"), "{out}");
-    assert_eq!(target.client().users().len(), 2);
-    assert_eq!(groups(&target), owned(&[("staff", &["ann", "bob"])]));
+    let out = setup.sync();
+    assert_has(
+        &out,
+        &["created 0, linked 2,", "groups: created 0, linked 1"],
+    );
+    assert_eq!(setup.target.client().users().len(), 2);
+    assert_eq!(
+        setup.groups(),
+        expected_groups(&[("staff", &["ann", "bob"])])
+    );
 
-    let output = scimbridge(&data, &["channel", "reset", "nobody"], &[]);
-    assert!(!output.status.success());
-    assert!(
-        stderr(&output).contains("no channel nobody"),
-        "{}",
-        stderr(&output)
+    assert_has(
+        &setup.fail(&["channel", "reset", "nobody"]),
+        &["no channel nobody"],
     );
 }
 
 #[test]
 fn serve_runs_every_channel_follows_changes_and_takes_new_configuration_without_restart() {
-    use std::io::BufRead;
-    use std::process::{Command, Stdio};
-    use std::sync::{Arc, Mutex};
-    use std::time::{Duration, Instant};
+    let setup = setup(&[
+        Entry::ou("contractors"),
+        person("ann", "Ann Lee"),
+        person_in("contractors", "eve", "Eve Smith"),
+    ]);
+    let one_channel = setup.config("disable");
+    setup.apply(&one_channel);
 
-    let dir = tempfile::tempdir().unwrap();
-    let slapd = Slapd::start(dir.path());
-    slapd.add(&format!(
-        "dn: ou=contractors,dc=example,dc=com\nobjectClass: organizationalUnit\nou: contractors\n\n{}{}",
-        person("ann", "Ann Lee", "people"),
-        person("eve", "Eve Smith", "contractors"),
-    ));
-    let target = TargetProcess::start(&dir.path().join("target.db"), "t0ken");
-    let data = dir.path().join("data");
-    let cfg = dir.path().join("app.toml");
-    let one_channel = config(&slapd, &target, "", "", "disable");
-    std::fs::write(&cfg, &one_channel).unwrap();
-    ok(scimbridge(&data, &["apply", "-f", &path_str(&cfg)], &[]));
-
-    let mut child = Command::new(bin())
-        .arg("--data-dir")
-        .arg(&data)
-        .args(["serve", "--frequency", "3600", "--listen", "127.0.0.1:0"])
-        .stdin(Stdio::null())
-        .stdout(Stdio::piped())
-        .stderr(Stdio::inherit())
-        .spawn()
-        .unwrap();
-    let output = Arc::new(Mutex::new(Vec::<String>::new()));
-    let reader = std::io::BufReader::new(child.stdout.take().unwrap());
-    let lines = output.clone();
-    let collector = std::thread::spawn(move || {
-        for line in reader.lines() {
-            lines.lock().unwrap().push(line.unwrap());
-        }
-    });
-    let wait_for = |what: &dyn Fn() -> bool, label: &str| {
-        let deadline = Instant::now() + Duration::from_secs(20);
-        while !what() {
-            assert!(
-                Instant::now() < deadline,
-                "{label}; output so far:\n{}",
-                output.lock().unwrap().join("\n")
-            );
-            std::thread::sleep(Duration::from_millis(100));
-        }
-    };
-    let printed = |needle: &str| output.lock().unwrap().iter().any(|l| l.contains(needle));
-    wait_for(&|| printed("app/staff: created 1,"), "first cycle");
-    wait_for(
-        &|| printed("following the directory's live change feed"),
-        "live feed",
-    );
+    let service = Service::start(&setup.data);
+    let serve = &service.process;
+    serve.wait_for_output("app/staff: created 1,");
+    serve.wait_for_output("following the directory's live change feed");
 
     // A hire reaches the target through the live feed, long before the hourly cycle.
-    slapd.add(&person("bob", "Bob Stone", "people"));
-    wait_for(
-        &|| target.client().user_by_name("bob").is_some(),
-        "bob via the live feed",
-    );
+    setup.slapd.add(&changes([person("bob", "Bob Stone")]));
+    let client = setup.target.client();
+    wait_until(Duration::from_secs(20), "bob via the live feed", || {
+        client.user_by_name("bob").is_some()
+    });
 
     // A second channel applied while the service runs starts without a restart.
-    let two_channels = format!(
-        "{one_channel}\n[[connection.channel]]\nname = \"contractors\"\ndata_store = \"directory\"\n\
-         [connection.channel.source_location]\nbase_dn = \"ou=contractors,dc=example,dc=com\"\n\
-         [connection.channel.attribute_mapping]\nuserName = {{ attributes = [\"uid\"] }}\n"
+    setup.apply(
+        &one_channel
+            .channel("contractors", "directory")
+            .location("base_dn", CONTRACTORS)
+            .map("userName", "uid"),
     );
-    std::fs::write(&cfg, two_channels).unwrap();
-    ok(scimbridge(&data, &["apply", "-f", &path_str(&cfg)], &[]));
-    wait_for(
-        &|| printed("channel app/contractors: started"),
-        "second channel",
-    );
-    wait_for(
-        &|| target.client().user_by_name("eve").is_some(),
-        "eve from the new channel",
-    );
+    serve.wait_for_output("channel app/contractors: started");
+    wait_until(Duration::from_secs(20), "eve from the new channel", || {
+        client.user_by_name("eve").is_some()
+    });
 
-    // Metrics and health, on the address the service printed.
-    let metrics_url = output
-        .lock()
-        .unwrap()
-        .iter()
-        .find_map(|l| {
-            l.strip_prefix("metrics on ")
-                .map(|rest| rest.split(',').next().unwrap().to_owned())
-        })
-        .unwrap();
+    metrics_and_health_are_served(&setup, &service);
+
+    let (status, printed) = service.process.stop();
+    assert!(status.success(), "{status:?}");
+    assert!(printed.iter().any(|l| l.contains("stopped")), "{printed:?}");
+    assert_eq!(client.users().len(), 3);
+}
+
+/// Metrics and health, on the address the service printed.
+fn metrics_and_health_are_served(setup: &Setup, service: &Service) {
+    let metrics_url = format!("{}/metrics", service.root);
     // /metrics needs an API token like the admin API; /healthz needs nothing.
     let refused = reqwest::blocking::get(&metrics_url).unwrap();
     assert_eq!(refused.status(), 401);
-    let token = ok(scimbridge(
-        &data,
-        &["admin", "token", "create", "prometheus"],
-        &[],
-    ));
+    let token = setup.api_token("prometheus");
     let metrics = reqwest::blocking::Client::new()
         .get(&metrics_url)
-        .bearer_auth(token.trim())
+        .bearer_auth(token)
         .send()
         .unwrap()
         .text()
         .unwrap();
-    assert!(
-        metrics.contains("scimbridge_cycles_total{channel=\"app/staff\",outcome=\"completed\"}"),
-        "{metrics}"
-    );
-    assert!(
-        metrics.contains("scimbridge_operations_total{channel=\"app/staff\",type=\"user-create\",success=\"true\"}"),
-        "{metrics}"
-    );
-    assert!(
-        metrics.contains("scimbridge_last_successful_cycle_seconds{channel=\"app/contractors\"}"),
-        "{metrics}"
-    );
+    for series in [
+        "scimbridge_cycles_total{channel=\"app/staff\",outcome=\"completed\"}",
+        "scimbridge_operations_total{channel=\"app/staff\",type=\"user-create\",success=\"true\"}",
+        "scimbridge_last_successful_cycle_seconds{channel=\"app/contractors\"}",
+    ] {
+        assert!(metrics.contains(series), "{metrics}");
+    }
     let value = |series: &str| -> f64 {
         metrics
             .lines()
@@ -1091,100 +814,98 @@ fn serve_runs_every_channel_follows_changes_and_takes_new_configuration_without_
         value("scimbridge_failed_records{channel=\"app/staff\"}"),
         0.0
     );
-    let health = reqwest::blocking::get(metrics_url.replace("/metrics", "/healthz")).unwrap();
+    let health = reqwest::blocking::get(format!("{}/healthz", service.root)).unwrap();
     assert_eq!(health.status(), 200);
-
-    let _ = Command::new("kill").arg(child.id().to_string()).status();
-    let status = child.wait().unwrap();
-    collector.join().unwrap();
-    assert!(status.success(), "{status:?}");
-    assert!(printed("stopped"));
-    assert_eq!(target.client().users().len(), 3);
 }
+
+const GUARDED: [&str; 7] = ["u1", "u2", "u3", "u4", "u5", "u6", "u7"];
 
 #[test]
 fn the_mass_change_guard_holds_deprovisions_until_approved() {
-    let dir = tempfile::tempdir().unwrap();
-    let slapd = Slapd::start(dir.path());
-    let names = ["u1", "u2", "u3", "u4", "u5", "u6", "u7"];
-    let people: String = names[..6]
+    let people: Vec<Entry> = GUARDED[..6]
         .iter()
-        .map(|n| person(n, &format!("User {n}"), "people"))
+        .map(|n| person(n, &format!("User {n}")))
         .collect();
-    slapd.add(&people);
-    let target = TargetProcess::start(&dir.path().join("target.db"), "t0ken");
-    let data = dir.path().join("data");
-    let cfg = dir.path().join("app.toml");
-    let text = format!(
-        "{}\n[connection.guard]\nmax_deprovisions = 2\n",
-        config(&slapd, &target, "", "", "disable")
-    );
-    std::fs::write(&cfg, text).unwrap();
-    ok(scimbridge(&data, &["apply", "-f", &path_str(&cfg)], &[]));
-    assert!(sync(&data).contains("created 6,"));
+    let setup = setup(&people);
+    setup.apply(&setup.config("disable").guard("max_deprovisions", 2));
+    assert!(setup.sync().contains("created 6,"));
 
-    // Three leave at once (more than 2) while one joins: the joiner goes ahead, the leavers wait.
-    let deletes: String = names[..3]
-        .iter()
-        .map(|n| format!("dn: {}\nchangetype: delete\n\n", dn(n)))
-        .collect();
-    slapd.modify(&deletes);
-    slapd.add(&person("u7", "User u7", "people"));
-    let out = sync(&data);
-    assert!(
-        out.contains("created 1,") && out.contains("disabled 0,"),
-        "{out}"
+    three_leavers_are_held_while_a_joiner_goes_ahead(&setup);
+    approved_they_are_disabled(&setup);
+    the_timeline_says_what_happened_and_why(&setup);
+
+    // Discarding drops the held set; what the directory still says is held again.
+    let leave: Vec<String> = GUARDED[3..6].iter().map(|n| delete(&user_dn(n))).collect();
+    setup.slapd.modify(&leave.concat());
+    assert!(setup.sync().contains("held 3"));
+    let out = setup.run(&["discard", "app"]);
+    assert!(out.contains("3 held operations discarded"), "{out}");
+    assert!(setup.run(&["held", "app"]).contains("nothing held"));
+    assert!(setup.sync().contains("held 3"));
+}
+
+/// Three leave at once (more than 2) while one joins: the joiner goes ahead, the leavers wait;
+/// until an operator decides, every cycle holds them again and sends nothing twice.
+fn three_leavers_are_held_while_a_joiner_goes_ahead(setup: &Setup) {
+    let leave: Vec<String> = GUARDED[..3].iter().map(|n| delete(&user_dn(n))).collect();
+    setup.slapd.modify(&leave.concat());
+    setup.slapd.add(&changes([person("u7", "User u7")]));
+    let out = setup.sync();
+    assert_has(
+        &out,
+        &[
+            "created 1,",
+            "disabled 0,",
+            "held 3: see `scimbridge held app`",
+        ],
     );
-    assert!(out.contains("held 3: see `scimbridge held app`"), "{out}");
-    assert_eq!(target.client().users().len(), 7);
-    assert!(
-        target
-            .client()
-            .users()
-            .iter()
-            .all(|u| u["active"] == Value::Bool(true))
+    let users = setup.target.client().users();
+    assert_eq!(users.len(), 7);
+    assert!(users.iter().all(|u| u["active"] == Value::Bool(true)));
+    let held = setup.run(&["held", "app"]);
+    assert_has(
+        &held,
+        &[
+            "channel app/staff: 3 operations held",
+            "disable u1",
+            "held by the mass-change guard: 3 users would be deprovisioned at once, more than guard.max_deprovisions 2",
+        ],
     );
-    let held = ok(scimbridge(&data, &["held", "app"], &[]));
-    assert!(
-        held.contains("channel app/staff: 3 operations held"),
-        "{held}"
-    );
-    assert!(held.contains("disable u1") && held.contains("held by the mass-change guard: 3 users would be deprovisioned at once, more than guard.max_deprovisions 2"), "{held}");
-    let plan = ok(scimbridge(&data, &["plan", "app"], &[]));
+    let plan = setup.run(&["plan", "app"]);
     assert!(plan.contains("held: disable u2"), "{plan}");
 
-    // Until an operator decides, every cycle holds them again and sends nothing twice.
-    let out = sync(&data);
-    assert!(
-        out.contains("created 0, linked 0, updated 0, disabled 0"),
-        "{out}"
+    let out = setup.sync();
+    assert_has(
+        &out,
+        &["created 0, linked 0, updated 0, disabled 0", "held 3"],
     );
-    assert!(out.contains("held 3"), "{out}");
+}
 
-    let out = ok(scimbridge(&data, &["approve", "app"], &[]));
+fn approved_they_are_disabled(setup: &Setup) {
+    let out = setup.run(&["approve", "app"]);
     assert!(out.contains("3 operations approved"), "{out}");
     assert!(
-        ok(scimbridge(&data, &["held", "app"], &[]))
+        setup
+            .run(&["held", "app"])
             .contains("[approved: applied at the next cycle]")
     );
-    let out = sync(&data);
+    let out = setup.sync();
     assert!(
         out.contains("disabled 3,") && !out.contains("held"),
         "{out}"
     );
-    assert!(ok(scimbridge(&data, &["held", "app"], &[])).contains("nothing held"));
-    assert_eq!(
-        target
-            .client()
-            .users()
-            .iter()
-            .filter(|u| u["active"] == Value::Bool(false))
-            .count(),
-        3
-    );
+    assert!(setup.run(&["held", "app"]).contains("nothing held"));
+    let users = setup.target.client().users();
+    let disabled = users
+        .iter()
+        .filter(|u| u["active"] == Value::Bool(false))
+        .count();
+    assert_eq!(disabled, 3);
+}
 
-    // The user's timeline says what happened and why, cycle by cycle.
-    let history = ok(scimbridge(&data, &["history", "u1"], &[]));
+/// The user's timeline says what happened and why, cycle by cycle; so does the audit trail.
+fn the_timeline_says_what_happened_and_why(setup: &Setup) {
+    let history = setup.run(&["history", "u1"]);
     let kinds: Vec<&str> = history
         .lines()
         .filter_map(|l| l.split_whitespace().nth(5))
@@ -1194,12 +915,14 @@ fn the_mass_change_guard_holds_deprovisions_until_approved() {
         ["user-create", "user-held", "user-held", "user-disable"],
         "{history}"
     );
-    assert!(history.contains("user-held  not done  u1"), "{history}");
-    assert!(
-        history.contains("user-disable  ok  u1 (target id "),
-        "{history}"
+    assert_has(
+        &history,
+        &[
+            "user-held  not done  u1",
+            "user-disable  ok  u1 (target id ",
+        ],
     );
-    let log = std::fs::read_to_string(data.join("audit.log")).unwrap();
+    let log = std::fs::read_to_string(setup.data.join("audit.log")).unwrap();
     let disable: Value = log
         .lines()
         .map(|l| serde_json::from_str::<Value>(l).unwrap())
@@ -1216,88 +939,61 @@ fn the_mass_change_guard_holds_deprovisions_until_approved() {
             .unwrap()
             .contains("left the source location")
     );
-
-    // Discarding drops the held set; what the directory still says is held again.
-    let deletes: String = names[3..6]
-        .iter()
-        .map(|n| format!("dn: {}\nchangetype: delete\n\n", dn(n)))
-        .collect();
-    slapd.modify(&deletes);
-    assert!(sync(&data).contains("held 3"));
-    let out = ok(scimbridge(&data, &["discard", "app"], &[]));
-    assert!(out.contains("3 held operations discarded"), "{out}");
-    assert!(ok(scimbridge(&data, &["held", "app"], &[])).contains("nothing held"));
-    assert!(sync(&data).contains("held 3"));
 }
 
 #[test]
 fn sync_one_user_on_demand_with_a_dry_run() {
-    let dir = tempfile::tempdir().unwrap();
-    let slapd = Slapd::start(dir.path());
-    slapd.add(&format!(
-        "{}{}",
-        person("ann", "Ann Lee", "people"),
-        person("bob", "Bob Stone", "people")
-    ));
-    let target = TargetProcess::start(&dir.path().join("target.db"), "t0ken");
-    let data = dir.path().join("data");
-    let cfg = dir.path().join("app.toml");
-    std::fs::write(&cfg, config(&slapd, &target, "", "", "disable")).unwrap();
-    ok(scimbridge(&data, &["apply", "-f", &path_str(&cfg)], &[]));
-    let ann = dn("ann");
+    let setup = setup(&ann_and_bob());
+    setup.apply(&setup.config("disable"));
+    let ann = user_dn("ann");
+    let client = setup.target.client();
 
-    let out = ok(scimbridge(
-        &data,
-        &["sync", "app", "--user", &ann, "--dry-run"],
-        &[],
-    ));
-    assert!(
-        out.contains("channel app/staff: would create ann: new in the source location"),
-        "{out}"
+    let out = setup.run(&["sync", "app", "--user", &ann, "--dry-run"]);
+    assert_has(
+        &out,
+        &[
+            "channel app/staff: would create ann: new in the source location",
+            "\"displayName\": \"Ann Lee\"",
+        ],
     );
-    assert!(out.contains("\"displayName\": \"Ann Lee\""), "{out}");
-    assert!(target.client().users().is_empty());
+    assert!(client.users().is_empty());
 
-    let out = ok(scimbridge(&data, &["sync", "app", "--user", &ann], &[]));
+    let out = setup.run(&["sync", "app", "--user", &ann]);
     assert!(
         out.contains("create ann: new in the source location: created"),
         "{out}"
     );
-    assert_eq!(user_names(&target), [("ann".into(), true)]);
+    assert_eq!(setup.user_names(), accounts(&[("ann", true)]));
 
     // By user name, once known; only that user moves.
-    slapd.modify(&format!(
-        "dn: {ann}\nchangetype: modify\nreplace: cn\ncn: Ann Lee-Smith\n\n\
-         dn: {}\nchangetype: modify\nreplace: cn\ncn: Robert Stone\n",
-        dn("bob")
-    ));
-    let out = ok(scimbridge(&data, &["sync", "app", "--user", "ANN"], &[]));
-    assert!(
-        out.contains("update ann") && out.contains(": updated"),
-        "{out}"
+    setup.slapd.modify(
+        &[
+            replace(&ann, "cn", "Ann Lee-Smith"),
+            replace(&user_dn("bob"), "cn", "Robert Stone"),
+        ]
+        .concat(),
     );
+    let out = setup.run(&["sync", "app", "--user", "ANN"]);
+    assert_has(&out, &["update ann", ": updated"]);
     assert_eq!(
-        target.client().user_by_name("ann").unwrap()["displayName"],
+        client.user_by_name("ann").unwrap()["displayName"],
         "Ann Lee-Smith"
     );
-    assert!(target.client().user_by_name("bob").is_none());
+    assert!(client.user_by_name("bob").is_none());
 
-    slapd.modify(&format!("dn: {ann}\nchangetype: delete\n"));
-    let out = ok(scimbridge(&data, &["sync", "app", "--user", "ann"], &[]));
-    assert!(
-        out.contains("disable ann: left the source location") && out.contains(": disabled"),
-        "{out}"
+    setup.slapd.modify(&delete(&ann));
+    let out = setup.run(&["sync", "app", "--user", "ann"]);
+    assert_has(
+        &out,
+        &["disable ann: left the source location", ": disabled"],
     );
-    assert_eq!(user_names(&target), [("ann".into(), false)]);
+    assert_eq!(setup.user_names(), accounts(&[("ann", false)]));
 
-    let output = scimbridge(&data, &["sync", "app", "--user", "nobody"], &[]);
-    assert!(!output.status.success());
-    assert!(
-        stderr(&output).contains("reads or knows nobody"),
-        "{}",
-        stderr(&output)
+    assert_has(
+        &setup.fail(&["sync", "app", "--user", "nobody"]),
+        &["reads or knows nobody"],
     );
-    let history = ok(scimbridge(&data, &["history", "ann"], &[]));
+    let history = setup.run(&["history", "ann"]);
     assert!(
         history.contains("cycle 0  user-create  ok  ann"),
         "{history}"
@@ -1306,48 +1002,31 @@ fn sync_one_user_on_demand_with_a_dry_run() {
 
 #[test]
 fn a_disable_that_failed_is_retried_though_the_server_reports_the_delete_once() {
-    let dir = tempfile::tempdir().unwrap();
-    let slapd = Slapd::start(dir.path());
-    slapd.add(&format!(
-        "{}{}",
-        person("ann", "Ann Lee", "people"),
-        person("bob", "Bob Stone", "people")
-    ));
-    let database = dir.path().join("target.db");
-    let data = dir.path().join("data");
-    let cfg = dir.path().join("app.toml");
-    let first = TargetProcess::start(&database, "t0ken");
+    let ws = Workspace::new();
+    let slapd = slapd_with(&ws, &ann_and_bob());
+    let database = ws.path("target.db");
     // No retries: one failed request fails the record.
-    let template = config(&slapd, &first, "", "", "disable").replace(
-        "access_token = \"t0ken\"",
-        "access_token = \"t0ken\"\nmax_retries = 0",
-    );
-    let first_url = first.url.clone();
     let apply = |url: &str| {
-        std::fs::write(&cfg, template.replace(&first_url, url)).unwrap();
-        ok(scimbridge(
-            &data,
-            &["apply", "-f", &path_str(&cfg), "--skip-check"],
-            &[],
-        ));
+        ws.apply_unchecked(&config(&slapd, url, "disable").target("max_retries", 0));
     };
+    let first = TargetProcess::start(&database, "t0ken");
     apply(&first.url);
-    assert!(sync(&data).contains("created 2,"));
+    assert!(ws.sync().contains("created 2,"));
     drop(first);
 
-    slapd.modify(&format!("dn: {}\nchangetype: delete\n", dn("bob")));
+    slapd.modify(&delete(&user_dn("bob")));
     // The same target, refusing every change of a user (it answers everything else): the
     // disable fails, the cursor moves on.
     let target = TargetProcess::start(&database, "t0ken");
     let proxy = FaultProxy::start(
-        target.url.strip_suffix("/scim/v2").unwrap(),
+        &target.upstream(),
         &json!([
             {"method": "PATCH", "path": "/scim/v2/Users/", "count": -1, "fault": "status", "status": 500},
             {"method": "PUT", "path": "/scim/v2/Users/", "count": -1, "fault": "status", "status": 500},
         ]),
     );
     apply(&proxy.url("/scim/v2"));
-    let output = scimbridge(&data, &["sync", "app"], &[]);
+    let output = ws.try_run(&["sync", "app"]);
     assert_eq!(output.status.code(), Some(3), "{}", stdout(&output));
     assert!(stdout(&output).contains("failed 1"), "{}", stdout(&output));
     drop(proxy);
@@ -1356,103 +1035,71 @@ fn a_disable_that_failed_is_retried_though_the_server_reports_the_delete_once() 
     // The server will not report the delete again; the retry finds it by GUID.
     let target = TargetProcess::start(&database, "t0ken");
     apply(&target.url);
-    let out = sync(&data);
-    assert!(
-        out.contains("source read: content-sync, incremental"),
-        "{out}"
+    let out = ws.sync();
+    assert_has(
+        &out,
+        &["source read: content-sync, incremental", "disabled 1,"],
     );
-    assert!(out.contains("disabled 1,"), "{out}");
     assert_eq!(
         user_names(&target),
-        [("ann".into(), true), ("bob".into(), false)]
+        accounts(&[("ann", true), ("bob", false)])
     );
 }
 
 #[test]
 fn the_guard_holds_updates_that_would_clear_an_attribute_on_many_users() {
-    let dir = tempfile::tempdir().unwrap();
-    let slapd = Slapd::start(dir.path());
-    let with_title =
-        |uid: &str| person(uid, uid, "people").replace("\n\n", "\ntitle: Engineer\n\n");
-    slapd.add(&format!(
-        "{}{}{}",
-        with_title("u1"),
-        with_title("u2"),
-        with_title("u3")
-    ));
-    let target = TargetProcess::start(&dir.path().join("target.db"), "t0ken");
-    let data = dir.path().join("data");
-    let cfg = dir.path().join("app.toml");
-    let text = format!(
-        "{}title = {{ attributes = [\"title\"] }}\n\n[connection.guard]\nmax_blanked = 2\n",
-        config(&slapd, &target, "", "", "disable")
+    let engineer = |uid: &str| person(uid, uid).with("title", "Engineer");
+    let setup = setup(&[engineer("u1"), engineer("u2"), engineer("u3")]);
+    setup.apply(
+        &setup
+            .config("disable")
+            .map("title", "title")
+            .guard("max_blanked", 2),
     );
-    std::fs::write(&cfg, text).unwrap();
-    ok(scimbridge(&data, &["apply", "-f", &path_str(&cfg)], &[]));
-    assert!(sync(&data).contains("created 3,"));
+    assert!(setup.sync().contains("created 3,"));
+    let client = setup.target.client();
 
     // An export gone wrong empties everyone's title: held, not sent.
-    let clear: String = ["u1", "u2", "u3"]
+    let cleared: Vec<String> = ["u1", "u2", "u3"]
         .iter()
-        .map(|u| format!("dn: {}\nchangetype: modify\ndelete: title\n\n", dn(u)))
+        .map(|u| clear(&user_dn(u), "title"))
         .collect();
-    slapd.modify(&clear);
-    let out = sync(&data);
-    assert!(
-        out.contains("updated 0,") && out.contains("held 3"),
-        "{out}"
-    );
-    assert!(
-        target
-            .client()
-            .users()
-            .iter()
-            .all(|u| u["title"] == "Engineer")
-    );
-    let held = ok(scimbridge(&data, &["held", "app"], &[]));
+    setup.slapd.modify(&cleared.concat());
+    let out = setup.sync();
+    assert_has(&out, &["updated 0,", "held 3"]);
+    assert!(client.users().iter().all(|u| u["title"] == "Engineer"));
+    let held = setup.run(&["held", "app"]);
     assert!(held.contains("3 users would lose title at once"), "{held}");
 
-    ok(scimbridge(&data, &["approve", "app"], &[]));
-    let out = sync(&data);
+    setup.run(&["approve", "app"]);
+    let out = setup.sync();
     assert!(out.contains("updated 3,"), "{out}");
-    assert!(
-        target
-            .client()
-            .users()
-            .iter()
-            .all(|u| u.get("title").is_none())
-    );
+    assert!(client.users().iter().all(|u| u.get("title").is_none()));
 }
 
 #[test]
 fn a_record_waiting_for_its_retry_is_reported_under_incremental_reads() {
-    let dir = tempfile::tempdir().unwrap();
-    let slapd = Slapd::start(dir.path());
-    slapd.add(&format!(
-        "{}{}",
-        person("ann", "Ann Lee", "people"),
-        person("bob", "Bob Stone", "people")
-    ));
-    let target = TargetProcess::start(&dir.path().join("target.db"), "t0ken");
-    let data = dir.path().join("data");
-    let cfg = dir.path().join("app.toml");
-    std::fs::write(&cfg, config(&slapd, &target, "", "", "disable")).unwrap();
-    ok(scimbridge(&data, &["apply", "-f", &path_str(&cfg)], &[]));
-    assert!(sync(&data).contains("created 2,"));
+    let setup = setup(&ann_and_bob());
+    setup.apply(&setup.config("disable"));
+    assert!(setup.sync().contains("created 2,"));
 
     // A hire without a uid: no userName, so the record fails, is retried by the next cycle,
     // fails again, and then waits for its backoff.
-    slapd.add("dn: cn=Carl Nouid,ou=people,dc=example,dc=com\nobjectClass: inetOrgPerson\ncn: Carl Nouid\nsn: Nouid\n\n");
+    setup.slapd.add(&changes([Entry::new(
+        &format!("cn=Carl Nouid,{PEOPLE}"),
+        "inetOrgPerson",
+    )
+    .with("cn", "Carl Nouid")
+    .with("sn", "Nouid")]));
     for _ in 0..2 {
-        let output = scimbridge(&data, &["sync", "app"], &[]);
+        let output = setup.try_run(&["sync", "app"]);
         let out = stdout(&output);
         assert_eq!(output.status.code(), Some(3), "{out}");
-        assert!(out.contains("failed 1 "), "{out}");
-        assert!(out.contains("content-sync, incremental"), "{out}");
+        assert_has(&out, &["failed 1 ", "content-sync, incremental"]);
     }
     // Within its backoff the incremental read does not return it: still a user missing from the
     // target, and every view says so.
-    let output = scimbridge(&data, &["sync", "app"], &[]);
+    let output = setup.try_run(&["sync", "app"]);
     let out = stdout(&output);
     assert_eq!(output.status.code(), Some(3), "{out}");
     assert!(
@@ -1462,9 +1109,9 @@ fn a_record_waiting_for_its_retry_is_reported_under_incremental_reads() {
         "{out}"
     );
     assert!(out.contains("content-sync, incremental"), "{out}");
-    let plan = ok(scimbridge(&data, &["plan", "app"], &[]));
+    let plan = setup.run(&["plan", "app"]);
     assert!(plan.contains("failed, waiting to be retried: 1"), "{plan}");
-    let channels = ok(scimbridge(&data, &["channels"], &[]));
+    let channels = setup.run(&["channels"]);
     assert!(
         channels.contains("ok (0 failed, 1 waiting to be retried)"),
         "{channels}"

@@ -44,6 +44,14 @@ fn reader_token(canaille: &Canaille) -> String {
     answer["access_token"].as_str().unwrap().to_owned()
 }
 
+/// Why the check of `target` fails (it must).
+async fn refusal(target: &TargetSettings) -> String {
+    check_target(target, Duration::from_secs(10))
+        .await
+        .unwrap_err()
+        .to_string()
+}
+
 #[tokio::test]
 async fn both_client_authentication_methods_and_wrong_secrets() {
     let canaille = Canaille::start(3600);
@@ -68,10 +76,7 @@ async fn both_client_authentication_methods_and_wrong_secrets() {
         POST_CLIENT,
         ClientAuthentication::ClientSecretBasic,
     );
-    let error = check_target(&target, timeout)
-        .await
-        .unwrap_err()
-        .to_string();
+    let error = refusal(&target).await;
     assert!(
         error.contains("no access token could be obtained"),
         "{error}"
@@ -83,10 +88,7 @@ async fn both_client_authentication_methods_and_wrong_secrets() {
         (BASIC_CLIENT.0, "wrong-secret"),
         ClientAuthentication::ClientSecretBasic,
     );
-    let error = check_target(&target, timeout)
-        .await
-        .unwrap_err()
-        .to_string();
+    let error = refusal(&target).await;
     assert!(
         error.starts_with("no access token could be obtained: token endpoint http://127.0.0.1:")
             && error
@@ -101,10 +103,7 @@ async fn both_client_authentication_methods_and_wrong_secrets() {
         access_token: Some(Secret::Literal("made-up".into())),
         ..TargetSettings::new(server.url())
     };
-    let error = check_target(&target, timeout)
-        .await
-        .unwrap_err()
-        .to_string();
+    let error = refusal(&target).await;
     assert!(
         error.starts_with("the target refused the credentials: GET"),
         "{error}"
@@ -143,91 +142,32 @@ fn a_cycle_outlives_its_tokens_without_a_failure() {
     // about 7 s, so the cycle needs several tokens.
     let canaille = Canaille::start(2);
     let server = IntrospectedScimServer::start(&canaille);
-    let dir = temp_dir();
-    let data = dir.path().join("data");
-    let ldif = dir.path().join("directory.ldif");
-    let people = people(SAMPLE);
-    let keep: Vec<String> = people
-        .iter()
-        .take(40)
-        .map(|p| format!("dn: {}\n", p.dn))
-        .collect();
-    let sample = edit_ldif(SAMPLE, |block| {
-        let is_person = block.contains("objectClass: inetOrgPerson");
-        (!is_person || keep.iter().any(|dn| block.contains(dn.as_str()))).then(|| block.to_owned())
-    });
-    std::fs::write(&ldif, sample).unwrap();
-    let cfg = dir.path().join("oauth.toml");
-    std::fs::write(
-        &cfg,
-        format!(
-            r#"version = 1
-
-[[data_store]]
-name = "sample"
-type = "ldif"
-path = "{ldif}"
-
-[[connection]]
-name = "oauth-app"
-active = true
-
-[connection.target]
-scim_url = "{url}/"
-authentication = "oauth2-client-credentials"
-token_endpoint = "{endpoint}"
-client_id = "{client_id}"
-client_secret = "env:TEST_CLIENT_SECRET"
-scopes = "openid,profile"
-requests_per_second = 12
-# One request per user, so that the cycle is long enough.
-use_bulk = false
-
-[[connection.channel]]
-name = "people"
-data_store = "sample"
-
-[connection.channel.source_location]
-base_dn = "ou=people,dc=example,dc=com"
-
-[connection.channel.attribute_mapping]
-userName = {{ attributes = ["uid"] }}
-givenName = {{ attributes = ["givenName"] }}
-familyName = {{ attributes = ["sn"] }}
-workEmail = {{ attributes = ["mail"] }}
-"#,
-            ldif = ldif.display(),
-            url = server.url(),
-            endpoint = canaille.token_endpoint(),
-            client_id = BASIC_CLIENT.0,
-        ),
-    )
-    .unwrap();
-    let env = [("TEST_CLIENT_SECRET", BASIC_CLIENT.1)];
-    let out = ok(scimbridge(&data, &["apply", "-f", &path_str(&cfg)], &env));
+    let ws = Workspace::new().with_env("TEST_CLIENT_SECRET", BASIC_CLIENT.1);
+    let (sample, people) = sample_with_people(40);
+    ws.write_ldif(&sample);
+    let config = Config::new()
+        .data_store(DataStore::ldif("sample", &ws.ldif))
+        .connection("oauth-app", &format!("{}/", server.url()))
+        .target("authentication", "oauth2-client-credentials")
+        .target("token_endpoint", canaille.token_endpoint())
+        .target("client_id", BASIC_CLIENT.0)
+        .target("client_secret", "env:TEST_CLIENT_SECRET")
+        .target("scopes", "openid,profile")
+        .target("requests_per_second", 12)
+        // One request per user, so that the cycle is long enough.
+        .target("use_bulk", false)
+        .channel("people", "sample")
+        .location("base_dn", PEOPLE)
+        .map("userName", "uid")
+        .map("givenName", "givenName")
+        .map("familyName", "sn")
+        .map("workEmail", "mail");
+    let out = ws.apply(&config);
     assert!(
         out.contains("connection \"oauth-app\" (active, 1 channel): created"),
         "{out}"
     );
-
-    let output = scimbridge(
-        &data,
-        &["sync", "oauth-app"],
-        &[env[0], ("SCIMBRIDGE_LOG", "scimbridge_engine=debug")],
-    );
-    let log = stderr(&output);
-    assert!(output.status.success(), "{}\n{log}", stdout(&output));
-    assert!(
-        stdout(&output).contains("created 40"),
-        "{}",
-        stdout(&output)
-    );
-    let tokens = log.matches("access token obtained").count();
-    assert!(tokens >= 2, "expected renewed tokens, got {tokens}:\n{log}");
-    assert!(
-        !log.contains(BASIC_CLIENT.1),
-        "the client secret was logged"
-    );
+    tokens_are_renewed_during_the_cycle(&ws);
 
     let reader = ScimReader {
         url: server.url(),
@@ -242,15 +182,32 @@ workEmail = {{ attributes = ["mail"] }}
     );
 
     // A wrong secret is refused when the connection is activated, with the reason.
-    let output = scimbridge(
-        &data,
-        &["apply", "-f", &path_str(&cfg)],
-        &[("TEST_CLIENT_SECRET", "not-the-secret")],
-    );
+    let wrong = ws.with_env("TEST_CLIENT_SECRET", "not-the-secret");
+    let output = wrong.try_apply(&config, &[]);
     assert_eq!(output.status.code(), Some(1));
     let err = stderr(&output);
+    assert_has(
+        &err,
+        &["no access token could be obtained", "invalid_client"],
+    );
+}
+
+fn tokens_are_renewed_during_the_cycle(ws: &Workspace) {
+    let output = ws.try_run_with(
+        &["sync", "oauth-app"],
+        &[("SCIMBRIDGE_LOG", "scimbridge_engine=debug")],
+    );
+    let log = stderr(&output);
+    assert!(output.status.success(), "{}\n{log}", stdout(&output));
     assert!(
-        err.contains("no access token could be obtained") && err.contains("invalid_client"),
-        "{err}"
+        stdout(&output).contains("created 40"),
+        "{}",
+        stdout(&output)
+    );
+    let tokens = log.matches("access token obtained").count();
+    assert!(tokens >= 2, "expected renewed tokens, got {tokens}:\n{log}");
+    assert!(
+        !log.contains(BASIC_CLIENT.1),
+        "the client secret was logged"
     );
 }

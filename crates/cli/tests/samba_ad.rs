@@ -6,107 +6,99 @@
 
 mod common;
 
-use std::fmt::Write as _;
-use std::io::BufRead;
-use std::path::Path;
-use std::process::{Command, Stdio};
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
+use common::change::{delete, remove, replace};
 use common::*;
 use scimbridge_testkit::samba::{ADMIN, ADMIN_PASSWORD, SambaDc, URL};
 use serde_json::Value;
 
 const STAFF: &str = "OU=Staff,DC=example,DC=test";
-const GROUPS: &str = "OU=Groups,DC=example,DC=test";
+const GROUPS_OU: &str = "OU=Groups,DC=example,DC=test";
 /// More than Active Directory's 1,500 values per attribute read.
 const BULK_USERS: usize = 1_600;
 
-fn user(name: &str, given: &str, sn: &str, enabled: bool) -> String {
+fn user_dn(name: &str) -> String {
+    format!("CN={name},{STAFF}")
+}
+
+fn user(name: &str, given: &str, sn: &str, enabled: bool) -> Entry {
     // 544 = NORMAL_ACCOUNT + PASSWD_NOTREQD; 546 adds ACCOUNTDISABLE.
-    let control = if enabled { 544 } else { 546 };
-    format!(
-        "dn: CN={name},{STAFF}\nobjectClass: user\nsAMAccountName: {name}\n\
-         userPrincipalName: {name}@example.test\ngivenName: {given}\nsn: {sn}\n\
-         mail: {name}@example.test\nuserAccountControl: {control}\n\n"
+    let control = if enabled { "544" } else { "546" };
+    Entry::new(&user_dn(name), "user")
+        .with("sAMAccountName", name)
+        .with("userPrincipalName", &format!("{name}@example.test"))
+        .with("givenName", given)
+        .with("sn", sn)
+        .with("mail", &format!("{name}@example.test"))
+        .with("userAccountControl", control)
+}
+
+/// A group of these users (names).
+fn group(name: &str, account: &str, members: &[String]) -> Entry {
+    members.iter().fold(
+        Entry::new(&format!("CN={name},{GROUPS_OU}"), "group").with("sAMAccountName", account),
+        |group, member| group.member(&user_dn(member)),
     )
 }
 
-fn config(target: &TargetProcess, algorithm: &str) -> String {
-    format!(
-        r#"version = 1
-
-[[data_store]]
-name = "ad"
-type = "ldap"
-
-[data_store.ldap]
-ldap_type = "active-directory"
-hostnames = ["{URL}"]
-user_dn = "{ADMIN}"
-bind_password = "{ADMIN_PASSWORD}"
-read_timeout = 120
-
-[[connection]]
-name = "app"
-active = true
-
-[connection.target]
-scim_url = "{url}"
-authentication = "oauth2-bearer"
-access_token = "{token}"
-
-[connection.options]
-remove_user_action = "disable"
-
-[[connection.channel]]
-name = "staff"
-data_store = "ad"
-max_threads = 4
-
-[connection.channel.source_settings]
-{algorithm}
-
-[connection.channel.source_location]
-base_dn = "{STAFF}"
-group_base_dn = "{GROUPS}"
-
-[connection.channel.attribute_mapping]
-userName = {{ attributes = ["sAMAccountName"] }}
-displayName = {{ expression = 'Join(" ", [givenName], [sn])' }}
-workEmail = {{ attributes = ["mail"] }}
-
-[connection.channel.extension_mapping]
-"urn:example:params:scim:schemas:extension:corp:2.0:User:groups" = {{ attributes = ["memberOf"], multi_valued = true, parser = "extract_cn_from_dn" }}
-"#,
-        url = target.url,
-        token = target.token,
-    )
+/// Four people (dan disabled), 1,600 more, Engineering (ann and bob) and Everyone (the 1,600
+/// and ann).
+fn directory() -> String {
+    let bulk: Vec<String> = (0..BULK_USERS).map(|i| format!("u{i:04}")).collect();
+    let mut entries = vec![
+        Entry::new(STAFF, "organizationalUnit"),
+        Entry::new(GROUPS_OU, "organizationalUnit"),
+        user("ann", "Ann", "Lee", true),
+        user("bob", "Bob", "Stone", true),
+        user("cara", "Cara", "Diaz", true),
+        user("dan", "Dan", "Wu", false),
+    ];
+    entries.extend(
+        bulk.iter()
+            .enumerate()
+            .map(|(i, name)| user(name, "Bulk", &i.to_string(), true)),
+    );
+    let mut everyone = bulk.clone();
+    everyone.push("ann".into());
+    entries.push(group(
+        "Engineering",
+        "engineering",
+        &["ann".into(), "bob".into()],
+    ));
+    entries.push(group("Everyone", "everyone", &everyone));
+    changes(entries)
 }
 
-fn sync(data: &Path) -> String {
-    ok(scimbridge(data, &["sync", "app"], &[]))
+/// The staff of the domain into `target`, read by `algorithm`.
+fn config(target: &TargetProcess, algorithm: Option<&str>) -> Config {
+    let store = DataStore::ldap("ad", "active-directory", URL, ADMIN, ADMIN_PASSWORD)
+        .ldap_setting("read_timeout", 120);
+    let config = Config::reading(store, &target.url, &target.token)
+        .option("remove_user_action", "disable")
+        .channel_setting("max_threads", 4)
+        .location("base_dn", STAFF)
+        .location("group_base_dn", GROUPS_OU)
+        .map("userName", "sAMAccountName")
+        .map_field(
+            "displayName",
+            Field::expression("Join(\" \", [givenName], [sn])"),
+        )
+        .map("workEmail", "mail")
+        .extension(
+            "urn:example:params:scim:schemas:extension:corp:2.0:User:groups",
+            Field::attribute("memberOf")
+                .with("multi_valued", true)
+                .with("parser", "extract_cn_from_dn"),
+        );
+    match algorithm {
+        Some(algorithm) => config.source("changed_users_algorithm", algorithm),
+        None => config,
+    }
 }
 
 fn group_members(target: &TargetProcess, name: &str) -> Vec<String> {
-    let filter = format!("displayName eq \"{name}\"");
-    let (status, page) = target.client().get("/Groups", &[("filter", &filter)]);
-    assert_eq!(status, 200, "{page}");
-    let group = &page["Resources"][0];
-    let users = target.client().users();
-    let mut names: Vec<String> = group["members"]
-        .as_array()
-        .cloned()
-        .unwrap_or_default()
-        .iter()
-        .filter_map(|m| {
-            users
-                .iter()
-                .find(|u| u["id"] == m["value"])
-                .map(|u| u["userName"].as_str().unwrap().to_owned())
-        })
-        .collect();
-    names.sort();
-    names
+    target.client().members(name)
 }
 
 fn active(target: &TargetProcess, name: &str) -> Option<bool> {
@@ -118,54 +110,26 @@ fn active(target: &TargetProcess, name: &str) -> Option<bool> {
 
 #[test]
 fn active_directory_with_dirsync_usn_user_account_control_and_range_retrieval() {
-    let dir = tempfile::tempdir().unwrap();
-    let dc = SambaDc::start(dir.path());
-    let mut ldif = format!(
-        "dn: {STAFF}\nobjectClass: organizationalUnit\n\ndn: {GROUPS}\nobjectClass: organizationalUnit\n\n{}{}{}{}",
-        user("ann", "Ann", "Lee", true),
-        user("bob", "Bob", "Stone", true),
-        user("cara", "Cara", "Diaz", true),
-        user("dan", "Dan", "Wu", false),
-    );
-    for i in 0..BULK_USERS {
-        ldif.push_str(&user(&format!("u{i:04}"), "Bulk", &format!("{i}"), true));
-    }
-    write!(
-        ldif,
-        "dn: CN=Engineering,{GROUPS}\nobjectClass: group\nsAMAccountName: engineering\n\
-         member: CN=ann,{STAFF}\nmember: CN=bob,{STAFF}\n\n\
-         dn: CN=Everyone,{GROUPS}\nobjectClass: group\nsAMAccountName: everyone\n"
-    )
-    .unwrap();
-    for i in 0..BULK_USERS {
-        writeln!(ldif, "member: CN=u{i:04},{STAFF}").unwrap();
-    }
-    writeln!(ldif, "member: CN=ann,{STAFF}").unwrap();
-    dc.add(&ldif);
+    let ws = Workspace::new();
+    let dc = SambaDc::start(ws.dir());
+    dc.add(&directory());
+    let target = ws.target("t0ken");
+    ws.apply(&config(&target, None));
+    check_and_mapping_test_read_active_directory(&ws);
+    dirsync_reads_everyone_then_what_changed(&ws, &dc, &target);
+    usn_reads_everything_once_then_what_changed(&ws, &dc, &target);
+    watch_polls_the_highest_committed_usn(&ws, &dc, &target);
+}
 
-    let target = TargetProcess::start(&dir.path().join("target.db"), "t0ken");
-    let data = dir.path().join("data");
-    let cfg = dir.path().join("app.toml");
-    std::fs::write(&cfg, config(&target, "")).unwrap();
-    ok(scimbridge(&data, &["apply", "-f", &path_str(&cfg)], &[]));
-    let out = ok(scimbridge(&data, &["check", "app"], &[]));
+fn check_and_mapping_test_read_active_directory(ws: &Workspace) {
+    let out = ws.run(&["check", "app"]);
     assert!(
         out.contains("with their objectGUID; changes found with dirsync"),
         "{out}"
     );
 
     // The binary objectGUID is printed the way Active Directory prints it.
-    let out = ok(scimbridge(
-        &data,
-        &[
-            "mapping",
-            "test",
-            "app",
-            "--entry",
-            &format!("CN=ann,{STAFF}"),
-        ],
-        &[],
-    ));
+    let out = ws.run(&["mapping", "test", "app", "--entry", &user_dn("ann")]);
     let guid = out
         .lines()
         .next()
@@ -176,114 +140,100 @@ fn active_directory_with_dirsync_usn_user_account_control_and_range_retrieval() 
     assert_eq!(parts, [8, 4, 4, 4, 12], "{guid}");
     assert!(out.contains("\"displayName\": \"Ann Lee\""), "{out}");
     // memberOf, kept by Active Directory itself, read as the groups' common names.
-    assert!(
-        out.contains("\"Engineering\"") && out.contains("\"Everyone\""),
-        "{out}"
-    );
+    assert_has(&out, &["\"Engineering\"", "\"Everyone\""]);
+}
 
-    let out = sync(&data);
+fn dirsync_reads_everyone_then_what_changed(ws: &Workspace, dc: &SambaDc, target: &TargetProcess) {
+    let out = ws.sync();
     assert!(out.contains("source read: dirsync, full read"), "{out}");
     // Dan is disabled (userAccountControl) and provision disabled users is off.
     assert!(
         out.contains(&format!("created {},", BULK_USERS + 3)),
         "{out}"
     );
-    assert_eq!(active(&target, "dan"), None);
-    assert_eq!(group_members(&target, "Engineering"), ["ann", "bob"]);
+    assert_eq!(active(target, "dan"), None);
+    assert_eq!(group_members(target, "Engineering"), ["ann", "bob"]);
     // 1,601 members: Samba sends them 1,500 at a time.
-    assert_eq!(group_members(&target, "Everyone").len(), BULK_USERS + 1);
+    assert_eq!(group_members(target, "Everyone").len(), BULK_USERS + 1);
 
-    dc.modify(&format!(
-        "dn: CN=bob,{STAFF}\nchangetype: modify\nreplace: userAccountControl\nuserAccountControl: 546\n\n\
-         dn: CN=dan,{STAFF}\nchangetype: modify\nreplace: userAccountControl\nuserAccountControl: 544\n\n\
-         dn: CN=ann,{STAFF}\nchangetype: modify\nreplace: sn\nsn: Lee-Smith\n\n\
-         dn: CN=cara,{STAFF}\nchangetype: delete\n\n\
-         dn: CN=Engineering,{GROUPS}\nchangetype: modify\ndelete: member\nmember: CN=bob,{STAFF}\n"
-    ));
-    let out = sync(&data);
+    dc.modify(
+        &[
+            replace(&user_dn("bob"), "userAccountControl", "546"),
+            replace(&user_dn("dan"), "userAccountControl", "544"),
+            replace(&user_dn("ann"), "sn", "Lee-Smith"),
+            delete(&user_dn("cara")),
+            remove(
+                &format!("CN=Engineering,{GROUPS_OU}"),
+                "member",
+                &user_dn("bob"),
+            ),
+        ]
+        .concat(),
+    );
+    let out = ws.sync();
     assert!(out.contains("source read: dirsync, incremental"), "{out}");
-    assert_eq!(active(&target, "bob"), Some(false));
-    assert_eq!(active(&target, "dan"), Some(true));
+    assert_eq!(active(target, "bob"), Some(false));
+    assert_eq!(active(target, "dan"), Some(true));
     // Deleted in the directory: found by DirSync's isDeleted, disabled in the target.
-    assert_eq!(active(&target, "cara"), Some(false));
+    assert_eq!(active(target, "cara"), Some(false));
     assert_eq!(
         target.client().user_by_name("ann").unwrap()["displayName"],
         "Ann Lee-Smith"
     );
-    assert_eq!(group_members(&target, "Engineering"), ["ann"]);
+    assert_eq!(group_members(target, "Engineering"), ["ann"]);
+}
 
-    // The USN algorithm: new settings read everything once, then only what changed.
-    std::fs::write(
-        &cfg,
-        config(
-            &target,
-            "changed_users_algorithm = \"active-directory-usn\"",
-        ),
-    )
-    .unwrap();
-    ok(scimbridge(&data, &["apply", "-f", &path_str(&cfg)], &[]));
-    let out = sync(&data);
-    assert!(
-        out.contains("source read: active-directory-usn, full read"),
-        "{out}"
+/// New settings read everything once, then only what changed.
+fn usn_reads_everything_once_then_what_changed(
+    ws: &Workspace,
+    dc: &SambaDc,
+    target: &TargetProcess,
+) {
+    ws.apply(&config(target, Some("active-directory-usn")));
+    let out = ws.sync();
+    assert_has(
+        &out,
+        &[
+            "source read: active-directory-usn, full read",
+            "created 0, linked 0, updated 0",
+        ],
     );
-    assert!(out.contains("created 0, linked 0, updated 0"), "{out}");
-    dc.modify(&format!(
-        "dn: CN=ann,{STAFF}\nchangetype: modify\nreplace: givenName\ngivenName: Anne\n\n\
-         dn: CN=u0001,{STAFF}\nchangetype: delete\n"
-    ));
-    let out = sync(&data);
-    assert!(
-        out.contains("source read: active-directory-usn, incremental"),
-        "{out}"
+    dc.modify(
+        &[
+            replace(&user_dn("ann"), "givenName", "Anne"),
+            delete(&user_dn("u0001")),
+        ]
+        .concat(),
     );
-    assert!(
-        out.contains("updated 1,") && out.contains("disabled 1,"),
-        "{out}"
+    let out = ws.sync();
+    assert_has(
+        &out,
+        &[
+            "source read: active-directory-usn, incremental",
+            "updated 1,",
+            "disabled 1,",
+        ],
     );
     assert_eq!(
         target.client().user_by_name("ann").unwrap()["displayName"],
         "Anne Lee-Smith"
     );
-    assert_eq!(active(&target, "u0001"), Some(false));
+    assert_eq!(active(target, "u0001"), Some(false));
+}
 
-    // Live: Samba pushes nothing, so `sync --watch` reads highestCommittedUSN every second
-    // (live_poll_interval = 1); an hour between scheduled cycles means that whatever arrives
-    // sooner came through that poll.
-    std::fs::write(
-        &cfg,
-        config(
-            &target,
-            "changed_users_algorithm = \"active-directory-usn\"",
-        )
-        .replace("max_threads = 4", "max_threads = 4\nlive_poll_interval = 1"),
-    )
-    .unwrap();
-    ok(scimbridge(&data, &["apply", "-f", &path_str(&cfg)], &[]));
-    let mut child = Command::new(bin())
-        .arg("--data-dir")
-        .arg(&data)
-        .args(["sync", "app", "--watch", "--interval", "3600"])
-        .stdin(Stdio::null())
-        .stdout(Stdio::piped())
-        .stderr(Stdio::inherit())
-        .spawn()
-        .unwrap();
-    let mut lines = std::io::BufReader::new(child.stdout.take().unwrap()).lines();
-    loop {
-        let line = lines.next().expect("watch ended early").unwrap();
-        if line.contains("watching the directory's highestCommittedUSN every 1 s") {
-            break;
-        }
-    }
-    std::thread::spawn(move || for _ in lines {});
-    dc.add(&user("erin", "Erin", "Okafor", true));
-    let deadline = Instant::now() + Duration::from_secs(30);
-    while target.client().user_by_name("erin").is_none() {
-        assert!(Instant::now() < deadline, "erin did not arrive");
-        std::thread::sleep(Duration::from_millis(200));
-    }
-    let _ = Command::new("kill").arg(child.id().to_string()).status();
-    let status = child.wait().unwrap();
+/// Samba pushes nothing, so `sync --watch` reads highestCommittedUSN every second
+/// (live_poll_interval = 1); an hour between scheduled cycles means that whatever arrives
+/// sooner came through that poll.
+fn watch_polls_the_highest_committed_usn(ws: &Workspace, dc: &SambaDc, target: &TargetProcess) {
+    ws.apply(
+        &config(target, Some("active-directory-usn")).channel_setting("live_poll_interval", 1),
+    );
+    let watch = Running::start(&ws.data, &["sync", "app", "--watch", "--interval", "3600"]);
+    watch.read_until("watching the directory's highestCommittedUSN every 1 s");
+    dc.add(&changes([user("erin", "Erin", "Okafor", true)]));
+    wait_until(Duration::from_secs(30), "erin arrives", || {
+        target.client().user_by_name("erin").is_some()
+    });
+    let (status, _) = watch.stop();
     assert!(status.success(), "{status:?}");
 }

@@ -5,87 +5,71 @@
 mod common;
 
 use common::*;
-use scimbridge_testkit::scim2_server::Scim2Server;
+use scimbridge_ldap::LdifRecord;
 use serde_json::json;
 
-fn config(ldif: &std::path::Path, url: &str, action: &str) -> String {
-    format!(
-        r#"version = 1
+/// The people of the sample into scim2-server, leavers handled by `action`.
+fn config(ws: &Workspace, url: &str, action: &str) -> Config {
+    Config::new()
+        .data_store(DataStore::ldif("sample", &ws.ldif))
+        .connection("python-scim", url)
+        .bearer("env:SCIM2_TOKEN")
+        .option("remove_user_action", action)
+        .channel("people", "sample")
+        .location("base_dn", PEOPLE)
+        .map("userName", "uid")
+        .map("externalId", "entryUUID")
+        .map("givenName", "givenName")
+        .map("familyName", "sn")
+        .map("formattedName", "cn")
+        .map_field("displayName", Field::attributes(&["displayName", "cn"]))
+        .map("workEmail", "mail")
+        .map("title", "title")
+}
 
-[[data_store]]
-name = "sample"
-type = "ldif"
-path = "{}"
-
-[[connection]]
-name = "python-scim"
-active = true
-
-[connection.target]
-scim_url = "{url}"
-authentication = "oauth2-bearer"
-access_token = "env:SCIM2_TOKEN"
-
-[connection.options]
-remove_user_action = "{action}"
-
-[[connection.channel]]
-name = "people"
-data_store = "sample"
-
-[connection.channel.source_location]
-base_dn = "ou=people,dc=example,dc=com"
-
-[connection.channel.attribute_mapping]
-userName = {{ attributes = ["uid"] }}
-externalId = {{ attributes = ["entryUUID"] }}
-givenName = {{ attributes = ["givenName"] }}
-familyName = {{ attributes = ["sn"] }}
-formattedName = {{ attributes = ["cn"] }}
-displayName = {{ attributes = ["displayName", "cn"] }}
-workEmail = {{ attributes = ["mail"] }}
-title = {{ attributes = ["title"] }}
-"#,
-        ldif.display()
-    )
+fn uid(person: &LdifRecord) -> String {
+    person.first_text("uid").unwrap().to_owned()
 }
 
 #[test]
 fn provisions_the_sample_into_scim2_server() {
-    let server = Scim2Server::start("scim2-s3cret");
-    let client = ScimReader {
-        url: server.url(),
-        token: server.token.clone(),
-    };
-    let dir = temp_dir();
-    let data = dir.path().join("data");
-    let ldif = dir.path().join("directory.ldif");
+    let (server, client) = scim2_server("scim2-s3cret");
+    let ws = Workspace::new().with_env("SCIM2_TOKEN", "scim2-s3cret");
     // 120 people keep the run short: scim2-server opens a connection per request.
-    let people = people(SAMPLE);
-    let kept: Vec<&scimbridge_ldap::LdifRecord> = people.iter().take(120).collect();
-    let keep_dns: Vec<String> = kept.iter().map(|p| format!("dn: {}\n", p.dn)).collect();
-    let sample = edit_ldif(SAMPLE, |block| {
-        let is_person = block.contains("objectClass: inetOrgPerson");
-        (!is_person || keep_dns.iter().any(|dn| block.contains(dn.as_str())))
-            .then(|| block.to_owned())
-    });
-    std::fs::write(&ldif, &sample).unwrap();
+    let (sample, kept) = sample_with_people(120);
+    ws.write_ldif(&sample);
+    ws.apply(&config(&ws, &server.url(), "disable"));
+    every_person_arrives_and_the_existing_user_is_linked(&ws, &client, &kept);
 
-    // One user already exists in the target: it is linked, not duplicated.
-    let existing = kept[5].first_text("uid").unwrap().to_owned();
-    let created = reqwest::blocking::Client::new()
-        .post(format!("{}/Users", server.url()))
-        .bearer_auth(&server.token)
-        .json(&json!({"schemas": ["urn:ietf:params:scim:schemas:core:2.0:User"], "userName": existing, "title": "Pre-existing"}))
-        .send()
-        .unwrap();
-    assert_eq!(created.status().as_u16(), 201);
+    let out = ws.run(&["sync", "python-scim"]);
+    assert!(
+        out.contains(
+            "created 0, linked 0, updated 0, disabled 0, deleted 0, failed 0 (unchanged 120"
+        ),
+        "{out}"
+    );
 
-    let cfg = dir.path().join("scim2.toml");
-    std::fs::write(&cfg, config(&ldif, &server.url(), "disable")).unwrap();
-    let env = [("SCIM2_TOKEN", "scim2-s3cret")];
-    ok(scimbridge(&data, &["apply", "-f", &path_str(&cfg)], &env));
-    let out = ok(scimbridge(&data, &["sync", "python-scim"], &env));
+    let edited = a_hand_edit_survives_a_changed_version(&ws, &client, &kept, &sample);
+
+    // With remove user action delete, the next leaver is deleted.
+    ws.apply(&config(&ws, &server.url(), "delete"));
+    let second_leaver = uid(&kept[3]);
+    ws.write_ldif(&without_entry(&edited, &kept[3].dn));
+    let out = ws.run(&["sync", "python-scim"]);
+    assert!(out.contains("deleted 1, failed 0"), "{out}");
+    assert!(client.user_by_name(&second_leaver).is_none());
+    assert_eq!(client.users().len(), 119);
+}
+
+/// One user already exists in the target: it is linked, not duplicated.
+fn every_person_arrives_and_the_existing_user_is_linked(
+    ws: &Workspace,
+    client: &ScimReader,
+    kept: &[LdifRecord],
+) {
+    let existing = uid(&kept[5]);
+    client.create_user(&existing, json!({"title": "Pre-existing"}));
+    let out = ws.run(&["sync", "python-scim"]);
     assert!(
         out.contains(
             "python-scim/people: created 119, linked 1, updated 0, disabled 0, deleted 0, failed 0"
@@ -95,10 +79,8 @@ fn provisions_the_sample_into_scim2_server() {
 
     let users = client.users();
     assert_eq!(users.len(), 120);
-    for person in &kept {
-        let user = client
-            .user_by_name(person.first_text("uid").unwrap())
-            .unwrap();
+    for person in kept {
+        let user = client.user_by_name(&uid(person)).unwrap();
         assert_eq!(user["externalId"], person.first_text("entryUUID").unwrap());
         assert_eq!(user["name"]["formatted"], person.first_text("cn").unwrap());
         assert_eq!(
@@ -110,83 +92,38 @@ fn provisions_the_sample_into_scim2_server() {
         client.user_by_name(&existing).unwrap()["title"],
         "Pre-existing"
     );
+}
 
-    let out = ok(scimbridge(&data, &["sync", "python-scim"], &env));
-    assert!(
-        out.contains(
-            "created 0, linked 0, updated 0, disabled 0, deleted 0, failed 0 (unchanged 120"
-        ),
-        "{out}"
+/// A change of title and a leaver, while someone edits the mover in the target: its version
+/// (ETag) changes, so our If-Match with the version of our last write gets 412; the version is
+/// read again and the update repeated. Being a PATCH of the title only, it keeps the hand edit.
+/// Returns the directory as edited.
+fn a_hand_edit_survives_a_changed_version(
+    ws: &Workspace,
+    client: &ScimReader,
+    kept: &[LdifRecord],
+    sample: &str,
+) -> String {
+    let (mover, leaver) = (&kept[1], &kept[2]);
+    let edited = with_value(
+        &without_entry(sample, &leaver.dn),
+        &mover.dn,
+        "title",
+        "Principal Engineer",
     );
-
-    // A rename of the title and a leaver.
-    let mover = kept[1].first_text("uid").unwrap().to_owned();
-    let leaver = kept[2].first_text("uid").unwrap().to_owned();
-    let edited = edit_ldif(&sample, |block| {
-        if block.contains(&format!("dn: uid={leaver},")) {
-            None
-        } else if block.contains(&format!("dn: uid={mover},")) {
-            Some(
-                block
-                    .lines()
-                    .map(|l| {
-                        if l.starts_with("title:") {
-                            "title: Principal Engineer"
-                        } else {
-                            l
-                        }
-                    })
-                    .collect::<Vec<_>>()
-                    .join("\n"),
-            )
-        } else {
-            Some(block.to_owned())
-        }
-    });
-    std::fs::write(&ldif, &edited).unwrap();
-    // Meanwhile someone edits the mover in the target: its version (ETag) changes, so our
-    // If-Match with the version of our last write gets 412; the version is read again and the
-    // update repeated. Being a PATCH of the title only, it keeps the hand edit.
-    let mover_id = client.user_by_name(&mover).unwrap()["id"]
-        .as_str()
-        .unwrap()
-        .to_owned();
-    let edited_by_hand = reqwest::blocking::Client::new()
-        .patch(format!("{}/Users/{mover_id}", server.url()))
-        .bearer_auth(&server.token)
-        .header("Content-Type", "application/scim+json")
-        .body(
-            json!({"schemas": ["urn:ietf:params:scim:api:messages:2.0:PatchOp"],
-                   "Operations": [{"op": "replace", "path": "nickName", "value": "Edited by hand"}]})
-            .to_string(),
-        )
-        .send()
-        .unwrap();
-    assert!(
-        edited_by_hand.status().is_success(),
-        "{:?}",
-        edited_by_hand.text()
+    ws.write_ldif(&edited);
+    client.patch_user(
+        &client.id_of(&uid(mover)),
+        json!([{"op": "replace", "path": "nickName", "value": "Edited by hand"}]),
     );
-    let out = ok(scimbridge(&data, &["sync", "python-scim"], &env));
+    let out = ws.run(&["sync", "python-scim"]);
     assert!(
         out.contains("created 0, linked 0, updated 1, disabled 1, deleted 0, failed 0"),
         "{out}"
     );
-    let mover_now = client.user_by_name(&mover).unwrap();
+    let mover_now = client.user_by_name(&uid(mover)).unwrap();
     assert_eq!(mover_now["title"], "Principal Engineer");
     assert_eq!(mover_now["nickName"], "Edited by hand");
-    assert_eq!(client.user_by_name(&leaver).unwrap()["active"], false);
-
-    // With remove user action delete, the next leaver is deleted.
-    std::fs::write(&cfg, config(&ldif, &server.url(), "delete")).unwrap();
-    ok(scimbridge(&data, &["apply", "-f", &path_str(&cfg)], &env));
-    let second_leaver = kept[3].first_text("uid").unwrap().to_owned();
-    let edited = edit_ldif(&edited, |block| {
-        (!block.contains(&format!("dn: uid={second_leaver},"))).then(|| block.to_owned())
-    });
-    std::fs::write(&ldif, &edited).unwrap();
-    let out = ok(scimbridge(&data, &["sync", "python-scim"], &env));
-    assert!(out.contains("deleted 1, failed 0"), "{out}");
-    assert!(client.user_by_name(&second_leaver).is_none());
-    assert_eq!(client.users().len(), 119);
+    assert_eq!(client.user_by_name(&uid(leaver)).unwrap()["active"], false);
+    edited
 }

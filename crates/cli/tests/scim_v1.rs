@@ -9,40 +9,32 @@ mod common;
 use common::*;
 use serde_json::Value;
 
-const DIRECTORY: &str = "\
-version: 1
+const ENTERPRISE: &str = "urn:ietf:params:scim:schemas:extension:enterprise:2.0:User";
 
-dn: ou=people,dc=example,dc=com
-objectClass: organizationalUnit
-ou: people
+fn ann() -> Entry {
+    Entry::person("ann")
+        .with("sn", "Lee")
+        .with("givenName", "Ann")
+        .with("initials", "Q")
+        .with("mail", "ann@corp.example")
+        .with("ou", "R&D")
+        .with("entryUUID", "00000000-0000-0000-0000-00000000000a")
+}
 
-dn: ou=groups,dc=example,dc=com
-objectClass: organizationalUnit
-ou: groups
-
-dn: uid=ann,ou=people,dc=example,dc=com
-objectClass: inetOrgPerson
-uid: ann
-sn: Lee
-givenName: Ann
-initials: Q
-mail: ann@corp.example
-ou: R&D
-entryUUID: 00000000-0000-0000-0000-00000000000a
-
-dn: uid=ben,ou=people,dc=example,dc=com
-objectClass: inetOrgPerson
-uid: ben
-sn: Stone
-entryUUID: 00000000-0000-0000-0000-00000000000b
-
-dn: cn=crew,ou=groups,dc=example,dc=com
-objectClass: groupOfNames
-cn: crew
-entryUUID: 00000000-0000-0000-0000-0000000000c1
-member: uid=ann,ou=people,dc=example,dc=com
-member: uid=ben,ou=people,dc=example,dc=com
-";
+/// Ann, Ben and their group, crew; `ann` as given, crew's members as given.
+fn directory(ann: Entry, crew: &[&str]) -> String {
+    ldif([
+        Entry::ou("people"),
+        Entry::ou("groups"),
+        ann,
+        Entry::person("ben")
+            .with("sn", "Stone")
+            .with("entryUUID", "00000000-0000-0000-0000-00000000000b"),
+        Entry::group("crew")
+            .with("entryUUID", "00000000-0000-0000-0000-0000000000c1")
+            .members(crew),
+    ])
+}
 
 fn v1_get(url: &str, path: &str) -> (u16, String, Value) {
     let response = reqwest::blocking::Client::new()
@@ -61,74 +53,37 @@ fn v1_get(url: &str, path: &str) -> (u16, String, Value) {
 
 #[test]
 fn users_and_groups_over_scim_1_1() {
-    let dir = temp_dir();
-    let target = TargetProcess::start(&dir.path().join("target.db"), "t0ken");
+    let ws = Workspace::new();
+    let target = ws.target("t0ken");
     let v1 = target.url.replace("/scim/v2", "/scim/v1");
-    let reader = target.client();
-    let data = dir.path().join("data");
-    let ldif = dir.path().join("directory.ldif");
-    std::fs::write(&ldif, DIRECTORY).unwrap();
-    let cfg = dir.path().join("v1.toml");
-    std::fs::write(
-        &cfg,
-        format!(
-            r#"version = 1
-
-[[data_store]]
-name = "corp"
-type = "ldif"
-path = "{ldif}"
-
-[[connection]]
-name = "legacy"
-active = true
-
-[connection.target]
-scim_url = "{v1}"
-scim_version = "1.1"
-authentication = "oauth2-bearer"
-access_token = "t0ken"
-
-[[connection.channel]]
-name = "staff"
-data_store = "corp"
-
-[connection.channel.source_location]
-base_dn = "ou=people,dc=example,dc=com"
-group_base_dn = "ou=groups,dc=example,dc=com"
-
-[connection.channel.attribute_mapping]
-userName = {{ attributes = ["uid"] }}
-givenName = {{ attributes = ["givenName"] }}
-familyName = {{ attributes = ["sn"] }}
-middleName = {{ attributes = ["initials"] }}
-workEmail = {{ attributes = ["mail"] }}
-department = {{ attributes = ["ou"] }}
-"#,
-            ldif = ldif.display()
-        ),
-    )
-    .unwrap();
-    let out = ok(scimbridge(&data, &["apply", "-f", &path_str(&cfg)], &[]));
-    assert!(out.contains("created"), "{out}");
-    let out = ok(scimbridge(&data, &["check", "legacy"], &[]));
-    assert!(
-        out.contains("(SCIM 1.1)") && out.contains("PATCH yes"),
-        "{out}"
+    ws.write_ldif(&directory(ann(), &["ann", "ben"]));
+    let out = ws.apply(
+        &Config::ldif(&ws.ldif, &v1, "t0ken")
+            .connection_setting("name", "legacy")
+            .target("scim_version", "1.1")
+            .location("group_base_dn", GROUPS)
+            .map("givenName", "givenName")
+            .map("familyName", "sn")
+            .map("middleName", "initials")
+            .map("workEmail", "mail")
+            .map("department", "ou"),
     );
-    let out = ok(scimbridge(&data, &["sync", "legacy"], &[]));
-    assert!(out.contains("created 2,"), "{out}");
-    assert!(out.contains("groups: created 1"), "{out}");
+    assert!(out.contains("created"), "{out}");
+    let out = ws.run(&["check", "legacy"]);
+    assert_has(&out, &["(SCIM 1.1)", "PATCH yes"]);
+    let out = ws.run(&["sync", "legacy"]);
+    assert_has(&out, &["created 2,", "groups: created 1"]);
+    they_read_back_with_1_1_urns(&target.client(), &v1);
+    changes_go_as_1_1_patches(&ws, &target.client());
+}
 
-    // The target holds them; over 1.1 they read back with 1.1 URNs.
+/// The target holds them; over 1.1 they read back with 1.1 URNs.
+fn they_read_back_with_1_1_urns(reader: &ScimReader, v1: &str) {
     let ann = reader.user_by_name("ann").unwrap();
     assert_eq!(ann["name"]["middleName"], "Q");
-    assert_eq!(
-        ann["urn:ietf:params:scim:schemas:extension:enterprise:2.0:User"]["department"],
-        "R&D"
-    );
+    assert_eq!(ann[ENTERPRISE]["department"], "R&D");
     let (status, content_type, ann_v1) =
-        v1_get(&v1, &format!("/Users/{}", ann["id"].as_str().unwrap()));
+        v1_get(v1, &format!("/Users/{}", ann["id"].as_str().unwrap()));
     assert_eq!(status, 200);
     assert!(
         content_type.starts_with("application/json"),
@@ -146,25 +101,25 @@ department = {{ attributes = ["ou"] }}
         groups["Resources"][0]["members"].as_array().unwrap().len(),
         2
     );
+}
 
-    // Changes go as 1.1 PATCH: a value changed, one cleared, one member removed.
-    let edited = DIRECTORY
-        .replace("givenName: Ann\n", "givenName: Anne\n")
-        .replace("initials: Q\n", "")
-        .replace("ou: R&D\n", "")
-        .replace("member: uid=ben,ou=people,dc=example,dc=com\n", "");
-    std::fs::write(&ldif, edited).unwrap();
-    let out = ok(scimbridge(&data, &["sync", "legacy"], &[]));
-    assert!(out.contains("updated 1,"), "{out}");
-    assert!(
-        out.contains("groups: created 0, linked 0, updated 1"),
-        "{out}"
+/// A value changed, one cleared, one member removed.
+fn changes_go_as_1_1_patches(ws: &Workspace, reader: &ScimReader) {
+    let edited = ann()
+        .set("givenName", "Anne")
+        .without("initials")
+        .without("ou");
+    ws.write_ldif(&directory(edited, &["ann"]));
+    let out = ws.run(&["sync", "legacy"]);
+    assert_has(
+        &out,
+        &["updated 1,", "groups: created 0, linked 0, updated 1"],
     );
     let ann = reader.user_by_name("ann").unwrap();
     assert_eq!(ann["name"]["givenName"], "Anne");
     assert!(ann["name"].get("middleName").is_none(), "{ann}");
     assert!(
-        ann.get("urn:ietf:params:scim:schemas:extension:enterprise:2.0:User")
+        ann.get(ENTERPRISE)
             .and_then(|e| e.get("department"))
             .is_none(),
         "{ann}"
@@ -173,8 +128,13 @@ department = {{ attributes = ["ou"] }}
     let members = groups["Resources"][0]["members"].as_array().unwrap();
     assert_eq!(members.len(), 1);
     assert_eq!(members[0]["value"], ann["id"]);
+}
 
-    // A 1.1 error body is read: a wrong token is refused with the target's reason.
+#[test]
+fn a_wrong_token_is_refused_with_a_1_1_error_body() {
+    let ws = Workspace::new();
+    let target = ws.target("t0ken");
+    let v1 = target.url.replace("/scim/v2", "/scim/v1");
     let response = reqwest::blocking::Client::new()
         .get(format!("{v1}/Users"))
         .bearer_auth("wrong")

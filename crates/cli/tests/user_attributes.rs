@@ -6,111 +6,80 @@
 
 mod common;
 
-use std::path::Path;
-
 use common::*;
-use scimbridge_testkit::scim2_server::Scim2Server;
 use serde_json::{Value, json};
 
 const ENTERPRISE: &str = "urn:ietf:params:scim:schemas:extension:enterprise:2.0:User";
 const ACME: &str = "urn:example:params:scim:schemas:extension:acme:2.0:User";
 
-const DIRECTORY: &str = "\
-version: 1
+/// Ann, with a value for every kind of attribute.
+fn ann_entry() -> Entry {
+    Entry::person("ann")
+        .with("cn", "Ann Lee")
+        .with("sn", "Lee")
+        .with("givenName", "Ann")
+        .with("initials", "Q")
+        .with("displayName", "Ann Lee")
+        .with("title", "Lead")
+        .with("preferredLanguage", "fr-CA")
+        .with("mail", "ann@corp.example")
+        .with("homeMail", "ann@home.example")
+        .with("telephoneNumber", "+1 555 0100")
+        .with("mobile", "+1 555 0101")
+        .with("street", "1 Main St")
+        .with("l", "Toronto")
+        .with("st", "ON")
+        .with("postalCode", "M5V 1A1")
+        .with("c", "CA")
+        .with("employeeNumber", "42")
+        .with("ou", "R&D")
+        .with("badge", "B-1")
+        .with("skill", "rust")
+        .with("skill", "ldap")
+        .with("laptop", "SN-9")
+        .with("entryUUID", "00000000-0000-0000-0000-00000000000a")
+}
 
-dn: ou=people,dc=example,dc=com
-objectClass: organizationalUnit
-ou: people
-
-dn: uid=ann,ou=people,dc=example,dc=com
-objectClass: inetOrgPerson
-uid: ann
-cn: Ann Lee
-sn: Lee
-givenName: Ann
-initials: Q
-displayName: Ann Lee
-title: Lead
-preferredLanguage: fr-CA
-mail: ann@corp.example
-homeMail: ann@home.example
-telephoneNumber: +1 555 0100
-mobile: +1 555 0101
-street: 1 Main St
-l: Toronto
-st: ON
-postalCode: M5V 1A1
-c: CA
-employeeNumber: 42
-ou: R&D
-badge: B-1
-skill: rust
-skill: ldap
-laptop: SN-9
-entryUUID: 00000000-0000-0000-0000-00000000000a
-";
-
-fn config(ldif: &Path, url: &str, token: &str, with_custom: bool) -> String {
-    let custom = if with_custom {
-        format!(
-            r#"
-[connection.channel.extension_mapping]
-"{ACME}:badgeNumber" = {{ attributes = ["badge"] }}
-"{ACME}:skills" = {{ attributes = ["skill"], multi_valued = true }}
-"{ACME}:devices[type=laptop].serial" = {{ attributes = ["laptop"] }}
-"#
-        )
-    } else {
-        String::new()
-    };
-    format!(
-        r#"version = 1
-
-[[data_store]]
-name = "corp"
-type = "ldif"
-path = "{ldif}"
-
-[[connection]]
-name = "app"
-active = true
-
-[connection.target]
-scim_url = "{url}"
-authentication = "oauth2-bearer"
-access_token = "{token}"
-
-[[connection.channel]]
-name = "staff"
-data_store = "corp"
-
-[connection.channel.source_location]
-base_dn = "ou=people,dc=example,dc=com"
-
-[connection.channel.attribute_mapping]
-userName = {{ attributes = ["uid"] }}
-externalId = {{ attributes = ["entryUUID"] }}
-givenName = {{ attributes = ["givenName"] }}
-familyName = {{ attributes = ["sn"] }}
-middleName = {{ attributes = ["initials"] }}
-formattedName = {{ attributes = ["cn"] }}
-displayName = {{ attributes = ["displayName"] }}
-title = {{ attributes = ["title"] }}
-preferredLanguage = {{ attributes = ["preferredLanguage"] }}
-workEmail = {{ attributes = ["mail"] }}
-homeEmail = {{ attributes = ["homeMail"] }}
-workPhone = {{ attributes = ["telephoneNumber"] }}
-mobilePhone = {{ attributes = ["mobile"] }}
-workStreet = {{ attributes = ["street"] }}
-workCity = {{ attributes = ["l"] }}
-workState = {{ attributes = ["st"] }}
-workPostalCode = {{ attributes = ["postalCode"] }}
-workCountry = {{ attributes = ["c"] }}
-employeeNumber = {{ attributes = ["employeeNumber"] }}
-department = {{ attributes = ["ou"] }}
-{custom}"#,
-        ldif = ldif.display()
+/// Every kind of SCIM field, from Ann's attributes.
+fn config(ws: &Workspace, url: &str, token: &str) -> Config {
+    [
+        ("externalId", "entryUUID"),
+        ("givenName", "givenName"),
+        ("familyName", "sn"),
+        ("middleName", "initials"),
+        ("formattedName", "cn"),
+        ("displayName", "displayName"),
+        ("title", "title"),
+        ("preferredLanguage", "preferredLanguage"),
+        ("workEmail", "mail"),
+        ("homeEmail", "homeMail"),
+        ("workPhone", "telephoneNumber"),
+        ("mobilePhone", "mobile"),
+        ("workStreet", "street"),
+        ("workCity", "l"),
+        ("workState", "st"),
+        ("workPostalCode", "postalCode"),
+        ("workCountry", "c"),
+        ("employeeNumber", "employeeNumber"),
+        ("department", "ou"),
+    ]
+    .into_iter()
+    .fold(
+        Config::ldif(&ws.ldif, url, token),
+        |config, (field, attribute)| config.map(field, attribute),
     )
+}
+
+/// A custom extension: a single value, a multi-valued one, and a typed entry's sub-attribute
+/// at `device_path`.
+fn with_acme(config: Config, device_path: &str) -> Config {
+    config
+        .extension(&format!("{ACME}:badgeNumber"), Field::attribute("badge"))
+        .extension(
+            &format!("{ACME}:skills"),
+            Field::attribute("skill").with("multi_valued", true),
+        )
+        .extension(&format!("{ACME}:{device_path}"), Field::attribute("laptop"))
 }
 
 fn by_type<'a>(user: &'a Value, attribute: &str, kind: &str) -> Option<&'a Value> {
@@ -122,14 +91,15 @@ fn by_type<'a>(user: &'a Value, attribute: &str, kind: &str) -> Option<&'a Value
 }
 
 fn attribute_lifecycle(url: &str, token: &str, reader: &ScimReader, with_custom: bool) {
-    let dir = temp_dir();
-    let data = dir.path().join("data");
-    let ldif = dir.path().join("directory.ldif");
-    let cfg = dir.path().join("app.toml");
-    std::fs::write(&ldif, DIRECTORY).unwrap();
-    std::fs::write(&cfg, config(&ldif, url, token, with_custom)).unwrap();
-    ok(scimbridge(&data, &["apply", "-f", &path_str(&cfg)], &[]));
-    let out = ok(scimbridge(&data, &["sync", "app"], &[]));
+    let ws = Workspace::new();
+    ws.write_ldif(&ldif([Entry::ou("people"), ann_entry()]));
+    let config = config(&ws, url, token);
+    ws.apply(&if with_custom {
+        with_acme(config, "devices[type=laptop].serial")
+    } else {
+        config
+    });
+    let out = ws.sync();
     assert!(out.contains("created 1,"), "{out}");
 
     let ann = reader.user_by_name("ann").unwrap();
@@ -169,14 +139,14 @@ fn attribute_lifecycle(url: &str, token: &str, reader: &ScimReader, with_custom:
     }
 
     // Values change and some become empty in the directory: they are cleared in the target.
-    let edited = DIRECTORY
-        .replace("initials: Q\n", "")
-        .replace("homeMail: ann@home.example\n", "")
-        .replace("l: Toronto\n", "l: Ottawa\n")
-        .replace("ou: R&D\n", "")
-        .replace("badge: B-1\n", "");
-    std::fs::write(&ldif, edited).unwrap();
-    let out = ok(scimbridge(&data, &["sync", "app"], &[]));
+    let edited = ann_entry()
+        .without("initials")
+        .without("homeMail")
+        .set("l", "Ottawa")
+        .without("ou")
+        .without("badge");
+    ws.write_ldif(&ldif([Entry::ou("people"), edited]));
+    let out = ws.sync();
     assert!(out.contains("updated 1,"), "{out}");
     let ann = reader.user_by_name("ann").unwrap();
     assert!(ann["name"].get("middleName").is_none(), "{ann}");
@@ -198,7 +168,7 @@ fn attribute_lifecycle(url: &str, token: &str, reader: &ScimReader, with_custom:
     }
 
     // Nothing changed: nothing sent.
-    let out = ok(scimbridge(&data, &["sync", "app"], &[]));
+    let out = ws.sync();
     assert!(out.contains("updated 0,"), "{out}");
 }
 
@@ -211,43 +181,30 @@ fn every_attribute_kind_in_the_bundled_target() {
 
 #[test]
 fn core_and_enterprise_attributes_in_scim2_server() {
-    let server = Scim2Server::start("s3cret");
-    let reader = ScimReader {
-        url: server.url(),
-        token: server.token.clone(),
-    };
+    let (server, reader) = scim2_server("s3cret");
     attribute_lifecycle(&server.url(), "s3cret", &reader, false);
 }
 
 #[test]
 fn a_malformed_extension_path_is_refused_when_applied() {
-    let dir = temp_dir();
-    let cfg = dir.path().join("bad.toml");
-    let text = config(
-        &dir.path().join("x.ldif"),
-        "http://127.0.0.1:9/scim/v2",
-        "x",
-        true,
+    let ws = Workspace::new();
+    let config = with_acme(
+        config(&ws, "http://127.0.0.1:9/scim/v2", "x"),
+        "devices[type=laptop]",
     )
-    .replace("devices[type=laptop].serial", "devices[type=laptop]")
-    .replace("active = true", "active = false")
-    .replace("preferredLanguage = {", "jobTitle = {");
-    std::fs::write(&cfg, &text).unwrap();
-    let output = scimbridge(
-        &dir.path().join("data"),
-        &["apply", "-f", &path_str(&cfg)],
+    .inactive();
+    let output = ws.try_apply(
+        &config
+            .clone()
+            .unmap("preferredLanguage")
+            .map("jobTitle", "preferredLanguage"),
         &[],
     );
     assert_eq!(output.status.code(), Some(1));
     let err = stderr(&output);
     assert!(err.contains("unknown SCIM field `jobTitle`"), "{err}");
 
-    std::fs::write(&cfg, text.replace("jobTitle = {", "preferredLanguage = {")).unwrap();
-    let output = scimbridge(
-        &dir.path().join("data"),
-        &["apply", "-f", &path_str(&cfg)],
-        &[],
-    );
+    let output = ws.try_apply(&config, &[]);
     assert_eq!(output.status.code(), Some(1));
     let err = stderr(&output);
     assert!(
