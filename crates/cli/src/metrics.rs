@@ -67,7 +67,7 @@ impl Metrics {
         for event in &report.events {
             *state
                 .operations
-                .entry((channel.clone(), event.event_type.clone(), event.success))
+                .entry((channel.clone(), event.event_type.to_string(), event.success))
                 .or_default() += 1;
         }
         if report.outage.is_none() {

@@ -93,7 +93,7 @@ impl Setup {
                 guid: guid(*i),
                 dn: user_dn(&uid(*i)),
                 label: uid(*i),
-                operation: (*operation).into(),
+                operation: operation.parse().unwrap(),
                 cycle_id: 41,
                 sent_at_ms: 1_700_000_000_000,
             })

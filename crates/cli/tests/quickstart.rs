@@ -9,10 +9,10 @@ use std::collections::BTreeMap;
 use std::time::Duration;
 
 use common::*;
-use scimbridge_ldap::LdifRecord;
+use scimbridge_ldap::RawEntry;
 use serde_json::Value;
 
-fn text(record: &LdifRecord, name: &str) -> String {
+fn text(record: &RawEntry, name: &str) -> String {
     record.first_text(name).unwrap_or_default().to_owned()
 }
 
@@ -52,7 +52,7 @@ fn quickstart_once_provisions_the_sample_then_changes_nothing_then_follows_edits
 
 /// Exactly the sample's people are created, with every creation in the audit trail, the groups'
 /// too (they ride along with the users' Bulk requests).
-fn the_first_run_creates_exactly_the_sample(ws: &Workspace, people: &[LdifRecord]) {
+fn the_first_run_creates_exactly_the_sample(ws: &Workspace, people: &[RawEntry]) {
     let out = ws.run(&["quickstart", "--once"]);
     let expected = format!(
         "quickstart/people: created {}, linked 0, updated 0, disabled 0, deleted 0, failed 0",
@@ -106,7 +106,7 @@ fn the_first_run_creates_exactly_the_sample(ws: &Workspace, people: &[LdifRecord
 }
 
 /// One title changes, one person leaves: updated, and disabled (not deleted, by default).
-fn an_edit_and_a_leaver_are_provisioned(ws: &Workspace, people: &[LdifRecord]) {
+fn an_edit_and_a_leaver_are_provisioned(ws: &Workspace, people: &[RawEntry]) {
     let (mover, leaver) = (&people[10], &people[20]);
     let ldif = ws.data.join("directory.ldif");
     let original = std::fs::read_to_string(&ldif).unwrap();

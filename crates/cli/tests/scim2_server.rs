@@ -5,7 +5,7 @@
 mod common;
 
 use common::*;
-use scimbridge_ldap::LdifRecord;
+use scimbridge_ldap::RawEntry;
 use serde_json::json;
 
 /// The people of the sample into scim2-server, leavers handled by `action`.
@@ -27,7 +27,7 @@ fn config(ws: &Workspace, url: &str, action: &str) -> Config {
         .map("title", "title")
 }
 
-fn uid(person: &LdifRecord) -> String {
+fn uid(person: &RawEntry) -> String {
     person.first_text("uid").unwrap().to_owned()
 }
 
@@ -65,7 +65,7 @@ fn provisions_the_sample_into_scim2_server() {
 fn every_person_arrives_and_the_existing_user_is_linked(
     ws: &Workspace,
     client: &ScimReader,
-    kept: &[LdifRecord],
+    kept: &[RawEntry],
 ) {
     let existing = uid(&kept[5]);
     client.create_user(&existing, json!({"title": "Pre-existing"}));
@@ -101,7 +101,7 @@ fn every_person_arrives_and_the_existing_user_is_linked(
 fn a_hand_edit_survives_a_changed_version(
     ws: &Workspace,
     client: &ScimReader,
-    kept: &[LdifRecord],
+    kept: &[RawEntry],
     sample: &str,
 ) -> String {
     let (mover, leaver) = (&kept[1], &kept[2]);

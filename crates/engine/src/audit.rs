@@ -2,8 +2,8 @@
 //! provisioner audit fields, built from the plan and what applying it gave.
 
 use scimbridge_model::{
-    AuditEvent, ChannelKey, GroupRecord, JournalEntry, PlannedGroupOperation, PlannedOperation,
-    Record,
+    AuditEvent, AuditEventType, ChannelKey, GroupOperation, GroupRecord, JournalEntry, Operation,
+    PlannedGroupOperation, PlannedOperation, Record,
 };
 
 use crate::apply::groups::{AppliedGroup, GroupOutcome};
@@ -12,7 +12,7 @@ use crate::clock::Clock;
 
 /// What an event is about.
 struct Subject<'a> {
-    event_type: String,
+    event_type: AuditEventType,
     /// The entry GUID.
     source_id: &'a str,
     dn: &'a str,
@@ -56,7 +56,7 @@ impl AuditContext<'_> {
     pub fn unsettled(&self, entry: &JournalEntry) -> AuditEvent {
         self.event(
             Subject {
-                event_type: "user-unsettled".into(),
+                event_type: AuditEventType::UserUnsettled,
                 source_id: &entry.guid,
                 dn: &entry.dn,
                 name: Some(entry.label.clone()),
@@ -79,15 +79,16 @@ impl AuditContext<'_> {
         applied: &Applied,
         existing: Option<&Record>,
     ) -> Option<AuditEvent> {
-        let (kind, success, cause) = match &applied.outcome {
-            Outcome::Created => ("create", true, op.reason.clone()),
-            Outcome::Linked => ("link", true, op.reason.clone()),
-            Outcome::Updated => ("update", true, op.reason.clone()),
-            Outcome::Disabled => ("disable", true, op.reason.clone()),
-            Outcome::Deleted => ("delete", true, op.reason.clone()),
-            Outcome::Blocked => ("blocked", false, op.reason.clone()),
-            Outcome::Skipped => ("skipped", true, op.reason.clone()),
-            Outcome::Failed(reason) => (op.operation.verb(), false, reason.clone()),
+        use AuditEventType as Type;
+        let (event_type, success, cause) = match &applied.outcome {
+            Outcome::Created => (Type::UserCreate, true, op.reason.clone()),
+            Outcome::Linked => (Type::UserLink, true, op.reason.clone()),
+            Outcome::Updated => (Type::UserUpdate, true, op.reason.clone()),
+            Outcome::Disabled => (Type::UserDisable, true, op.reason.clone()),
+            Outcome::Deleted => (Type::UserDelete, true, op.reason.clone()),
+            Outcome::Blocked => (Type::UserBlocked, false, op.reason.clone()),
+            Outcome::Skipped => (Type::UserSkipped, true, op.reason.clone()),
+            Outcome::Failed(reason) => (failed_user(&op.operation), false, reason.clone()),
             Outcome::Unchanged | Outcome::Forgotten => return None,
         };
         let target_id = applied
@@ -97,7 +98,7 @@ impl AuditContext<'_> {
             .or_else(|| existing.and_then(|r| r.target_id.clone()));
         Some(self.event(
             Subject {
-                event_type: format!("user-{kind}"),
+                event_type,
                 source_id: &op.guid,
                 dn: &op.dn,
                 name: op.user_name.clone(),
@@ -112,7 +113,7 @@ impl AuditContext<'_> {
     pub fn held(&self, op: &PlannedOperation, existing: Option<&Record>) -> AuditEvent {
         self.event(
             Subject {
-                event_type: "user-held".to_owned(),
+                event_type: AuditEventType::UserHeld,
                 source_id: &op.guid,
                 dn: &op.dn,
                 name: op.user_name.clone(),
@@ -126,13 +127,14 @@ impl AuditContext<'_> {
     /// The event of a group operation the mass-change guard held.
     pub fn held_group(&self, op: &PlannedGroupOperation) -> AuditEvent {
         let target_id = match &op.operation {
-            scimbridge_model::GroupOperation::Update { target_id, .. }
-            | scimbridge_model::GroupOperation::Delete { target_id } => Some(target_id.clone()),
+            GroupOperation::Update { target_id, .. } | GroupOperation::Delete { target_id } => {
+                Some(target_id.clone())
+            }
             _ => None,
         };
         self.event(
             Subject {
-                event_type: "group-held".to_owned(),
+                event_type: AuditEventType::GroupHeld,
                 source_id: &op.guid,
                 dn: &op.dn,
                 name: Some(op.display_name.clone()),
@@ -150,12 +152,13 @@ impl AuditContext<'_> {
         applied: &AppliedGroup,
         existing: Option<&GroupRecord>,
     ) -> Option<AuditEvent> {
-        let (kind, success, cause) = match &applied.outcome {
-            GroupOutcome::Created => ("create", true, op.reason.clone()),
-            GroupOutcome::Linked => ("link", true, op.reason.clone()),
-            GroupOutcome::Updated => ("update", true, op.reason.clone()),
-            GroupOutcome::Deleted => ("delete", true, op.reason.clone()),
-            GroupOutcome::Failed(reason) => ("failed", false, reason.clone()),
+        use AuditEventType as Type;
+        let (event_type, success, cause) = match &applied.outcome {
+            GroupOutcome::Created => (Type::GroupCreate, true, op.reason.clone()),
+            GroupOutcome::Linked => (Type::GroupLink, true, op.reason.clone()),
+            GroupOutcome::Updated => (Type::GroupUpdate, true, op.reason.clone()),
+            GroupOutcome::Deleted => (Type::GroupDelete, true, op.reason.clone()),
+            GroupOutcome::Failed(reason) => (Type::GroupFailed, false, reason.clone()),
             GroupOutcome::Forgotten => return None,
         };
         let target_id = applied
@@ -165,7 +168,7 @@ impl AuditContext<'_> {
             .or_else(|| existing.and_then(|r| r.target_id.clone()));
         Some(self.event(
             Subject {
-                event_type: format!("group-{kind}"),
+                event_type,
                 source_id: &op.guid,
                 dn: &op.dn,
                 name: Some(op.display_name.clone()),
@@ -174,5 +177,17 @@ impl AuditContext<'_> {
             success,
             cause,
         ))
+    }
+}
+
+/// The event type of a user operation that failed: named after what was attempted.
+fn failed_user(operation: &Operation) -> AuditEventType {
+    match operation {
+        Operation::Create { .. } => AuditEventType::UserCreate,
+        Operation::Update { .. } => AuditEventType::UserUpdate,
+        Operation::Disable { .. } => AuditEventType::UserDisable,
+        Operation::Delete { .. } => AuditEventType::UserDelete,
+        // Only writes and mapping failures fail; anything else is the entry's own failure.
+        _ => AuditEventType::UserFail,
     }
 }

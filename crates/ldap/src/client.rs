@@ -2,7 +2,7 @@
 //! entries with paged searches, AD range retrieval and RFC 4533 content synchronization.
 //!
 //! ldap3 does the protocol; this module hides it behind plain types (entries come back as
-//! [`LdifRecord`]s, like the LDIF reader's) so that the engine never sees ldap3 and the client
+//! [`RawEntry`]s, like the LDIF reader's) so that the engine never sees ldap3 and the client
 //! can be swapped.
 
 use std::collections::BTreeSet;
@@ -18,7 +18,8 @@ use ldap3::{Ldap, LdapConnAsync, LdapConnSettings, ResultEntry, Scope, SearchOpt
 use rustls_pki_types::pem::PemObject;
 use rustls_pki_types::{CertificateDer, PrivateKeyDer};
 
-use crate::ldif::{LdifAttribute, LdifRecord};
+use crate::guid::{GuidLayout, print_guid};
+use crate::ldif::{RawAttribute, RawEntry};
 
 /// The OID of the RFC 4533 Sync Request control, as listed in the root DSE.
 pub const SYNC_CONTROL_OID: &str = "1.3.6.1.4.1.4203.1.9.1.1";
@@ -139,7 +140,7 @@ impl RootDse {
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
 pub struct SyncRefresh {
     /// Entries added or changed since the cookie (all entries without a cookie).
-    pub changed: Vec<LdifRecord>,
+    pub changed: Vec<RawEntry>,
     /// entryUUIDs of entries deleted or moved out of the search since the cookie.
     pub deleted: Vec<String>,
     /// entryUUIDs the server says are unchanged and still present (present phase).
@@ -155,7 +156,7 @@ pub struct SyncRefresh {
 pub struct DirSyncChanges {
     /// Objects changed since the cookie, with the changed attributes only (and objectGUID);
     /// deleted ones carry `isDeleted: TRUE`.
-    pub changed: Vec<LdifRecord>,
+    pub changed: Vec<RawEntry>,
     pub cookie: Vec<u8>,
 }
 
@@ -326,7 +327,7 @@ impl LdapClient {
         &mut self,
         dn: &str,
         attributes: &[&str],
-    ) -> Result<Option<LdifRecord>, LdapError> {
+    ) -> Result<Option<RawEntry>, LdapError> {
         let mut found = None;
         let result = self
             .search(dn, Scope::Base, "(objectClass=*)", attributes, false, |e| {
@@ -347,7 +348,7 @@ impl LdapClient {
         dn: &str,
         filter: &str,
         attributes: &[&str],
-    ) -> Result<Option<LdifRecord>, LdapError> {
+    ) -> Result<Option<RawEntry>, LdapError> {
         let mut found = None;
         match self
             .search(dn, Scope::Base, filter, attributes, false, |e| {
@@ -368,7 +369,7 @@ impl LdapClient {
         filter: &str,
         attributes: &[&str],
         limit: u32,
-    ) -> Result<Vec<LdifRecord>, LdapError> {
+    ) -> Result<Vec<RawEntry>, LdapError> {
         let operation = || format!("search of {base} for {filter}");
         let attrs: Vec<String> = attributes.iter().map(|a| (*a).to_owned()).collect();
         let limit = i32::try_from(limit.max(1)).unwrap_or(i32::MAX);
@@ -394,7 +395,7 @@ impl LdapClient {
         base: &str,
         filter: &str,
         attributes: &[&str],
-        each: impl FnMut(LdifRecord),
+        each: impl FnMut(RawEntry),
     ) -> Result<(), LdapError> {
         self.search(base, Scope::Subtree, filter, attributes, true, each)
             .await
@@ -407,7 +408,7 @@ impl LdapClient {
         filter: &str,
         attributes: &[&str],
         paged: bool,
-        mut each: impl FnMut(LdifRecord),
+        mut each: impl FnMut(RawEntry),
     ) -> Result<(), LdapError> {
         let mut ranged = Vec::new();
         self.search_raw(base, scope, filter, attributes, paged, |record| {
@@ -436,7 +437,7 @@ impl LdapClient {
         filter: &str,
         attributes: &[&str],
         paged: bool,
-        mut each: impl FnMut(LdifRecord),
+        mut each: impl FnMut(RawEntry),
     ) -> Result<(), LdapError> {
         let operation = || format!("search of {base} for {filter}");
         let attrs: Vec<String> = attributes.iter().map(|a| (*a).to_owned()).collect();
@@ -492,7 +493,7 @@ impl LdapClient {
 
     /// Fetches the rest of every `attr;range=low-high` attribute (Active Directory sends at
     /// most 1,500 values of a multi-valued attribute at a time) and names it plainly.
-    async fn complete_ranges(&mut self, mut record: LdifRecord) -> Result<LdifRecord, LdapError> {
+    async fn complete_ranges(&mut self, mut record: RawEntry) -> Result<RawEntry, LdapError> {
         let mut pending: Vec<(String, u64)> = Vec::new();
         for attribute in &mut record.attributes {
             if let Some((name, range)) = split_range(&attribute.name) {
@@ -526,7 +527,7 @@ impl LdapClient {
                     {
                         got_any = true;
                         next = range.next_start();
-                        record.attributes.push(LdifAttribute {
+                        record.attributes.push(RawAttribute {
                             name: base_name,
                             value: attribute.value,
                         });
@@ -613,7 +614,7 @@ impl LdapClient {
             if let Some(cookie) = state.cookie {
                 refresh.cookie = Some(cookie);
             }
-            let uuid = format_uuid(&state.entry_uuid);
+            let uuid = print_guid(&state.entry_uuid, GuidLayout::Rfc4122);
             match state.state {
                 EntryState::Delete => refresh.deleted.push(uuid),
                 EntryState::Present => refresh.present.push(uuid),
@@ -785,7 +786,7 @@ fn parse_dirsync_response(value: &[u8]) -> Option<(bool, Vec<u8>)> {
 /// Reads a search to its end, handing each entry to `each`, and returns the final result.
 async fn drain<'a, S, A>(
     stream: &mut ldap3::SearchStream<'a, S, A>,
-    mut each: impl FnMut(LdifRecord),
+    mut each: impl FnMut(RawEntry),
     operation: &(dyn Fn() -> String + Sync),
 ) -> Result<ldap3::LdapResult, LdapError>
 where
@@ -961,7 +962,9 @@ fn apply_sync_info(refresh: &mut SyncRefresh, info: SyncInfo) {
             refresh_deletes,
             sync_uuids,
         } => {
-            let uuids = sync_uuids.iter().map(|u| format_uuid(u));
+            let uuids = sync_uuids
+                .iter()
+                .map(|u| print_guid(u, GuidLayout::Rfc4122));
             if refresh_deletes {
                 refresh.deleted.extend(uuids);
             } else {
@@ -1077,7 +1080,7 @@ fn tls_config(settings: &ClientSettings) -> Result<Option<Arc<rustls::ClientConf
 }
 
 /// Reads a SearchResultEntry without panicking on malformed input.
-fn parse_entry(entry: &ResultEntry) -> Option<LdifRecord> {
+fn parse_entry(entry: &ResultEntry) -> Option<RawEntry> {
     let tag = &entry.0;
     if tag.id != 4 {
         return None;
@@ -1089,7 +1092,7 @@ fn parse_entry(entry: &ResultEntry) -> Option<LdifRecord> {
     let PL::C(attributes) = &parts.get(1)?.payload else {
         return None;
     };
-    let mut record = LdifRecord {
+    let mut record = RawEntry {
         dn,
         line: 0,
         attributes: Vec::new(),
@@ -1106,7 +1109,7 @@ fn parse_entry(entry: &ResultEntry) -> Option<LdifRecord> {
             let PL::P(bytes) = &value.payload else {
                 return None;
             };
-            record.attributes.push(LdifAttribute {
+            record.attributes.push(RawAttribute {
                 name: name.clone(),
                 value: bytes.clone(),
             });
@@ -1147,27 +1150,11 @@ fn split_range(name: &str) -> Option<(String, ValueRange)> {
     Some((name[..at].to_owned(), ValueRange { high }))
 }
 
-fn has_ranged_values(record: &LdifRecord) -> bool {
+fn has_ranged_values(record: &RawEntry) -> bool {
     record
         .attributes
         .iter()
         .any(|a| a.name.to_ascii_lowercase().contains(";range="))
-}
-
-/// Formats a 16-byte RFC 4122 UUID as OpenLDAP prints `entryUUID`; other lengths as hex.
-pub fn format_uuid(bytes: &[u8]) -> String {
-    let hex: String = bytes.iter().map(|b| format!("{b:02x}")).collect();
-    if bytes.len() != 16 {
-        return hex;
-    }
-    format!(
-        "{}-{}-{}-{}-{}",
-        &hex[0..8],
-        &hex[8..12],
-        &hex[12..16],
-        &hex[16..20],
-        &hex[20..32]
-    )
 }
 
 #[cfg(test)]
@@ -1253,12 +1240,5 @@ mod tests {
             assert!(parse_sync_state(garbage).is_none());
             let _ = parse_sync_done(garbage);
         }
-    }
-
-    #[test]
-    fn uuids_print_like_entry_uuid() {
-        let bytes: Vec<u8> = (0u8..16).collect();
-        assert_eq!(format_uuid(&bytes), "00010203-0405-0607-0809-0a0b0c0d0e0f");
-        assert_eq!(format_uuid(&[0xab, 0xcd]), "abcd");
     }
 }

@@ -27,34 +27,36 @@ const BASE64: GeneralPurpose = GeneralPurpose::new(
 /// Longest excerpt of input quoted in an error message.
 const SNIPPET_CHARS: usize = 60;
 
-/// One content record.
+/// An entry as the directory gave it, before the engine reads it as a `SourceEntry`: an LDIF
+/// content record (RFC 2849's word) or an entry an LDAP search returned. Elsewhere "record"
+/// means what the state store knows of an entry.
 #[derive(Debug, Clone, PartialEq, Eq)]
-pub struct LdifRecord {
+pub struct RawEntry {
     /// The distinguished name, as written (not normalised).
     pub dn: String,
     /// 1-based line of the `dn:` line.
     pub line: usize,
     /// Attribute values in file order (one entry per value).
-    pub attributes: Vec<LdifAttribute>,
+    pub attributes: Vec<RawAttribute>,
 }
 
-/// One attribute value of a record.
+/// One attribute value of an entry.
 #[derive(Debug, Clone, PartialEq, Eq)]
-pub struct LdifAttribute {
+pub struct RawAttribute {
     /// Attribute description as written, including options such as `"cn;lang-de"`.
     pub name: String,
     /// The raw value (base64 values are decoded).
     pub value: Vec<u8>,
 }
 
-impl LdifAttribute {
+impl RawAttribute {
     /// The value as text; `Some` when the value is valid UTF-8.
     pub fn text(&self) -> Option<&str> {
         std::str::from_utf8(&self.value).ok()
     }
 }
 
-impl LdifRecord {
+impl RawEntry {
     /// All values of an attribute, attribute name compared case-insensitively
     /// (ignoring no options: `"cn"` does not match `"cn;lang-de"`).
     pub fn values<'a>(&'a self, name: &str) -> impl Iterator<Item = &'a [u8]> + 'a {
@@ -95,7 +97,7 @@ pub struct LdifError {
 /// Parses LDIF text containing content records.
 ///
 /// `source_name` is used in errors (usually the file path).
-pub fn parse_ldif(text: &str, source_name: &str) -> Result<Vec<LdifRecord>, LdifError> {
+pub fn parse_ldif(text: &str, source_name: &str) -> Result<Vec<RawEntry>, LdifError> {
     parse_ldif_bytes(text.as_bytes(), source_name)
 }
 
@@ -104,7 +106,7 @@ pub fn parse_ldif(text: &str, source_name: &str) -> Result<Vec<LdifRecord>, Ldif
 /// of a multi-byte UTF-8 sequence (which makes the file as a whole invalid
 /// UTF-8 although every unfolded value is valid). Plain values and the DN must
 /// still be valid UTF-8 once unfolded.
-pub fn parse_ldif_bytes(input: &[u8], source_name: &str) -> Result<Vec<LdifRecord>, LdifError> {
+pub fn parse_ldif_bytes(input: &[u8], source_name: &str) -> Result<Vec<RawEntry>, LdifError> {
     let input = input.strip_prefix(b"\xEF\xBB\xBF").unwrap_or(input);
     let mut parser = Parser {
         source_name,
@@ -171,8 +173,8 @@ struct LogicalLine<'i> {
 
 struct Parser<'s> {
     source_name: &'s str,
-    records: Vec<LdifRecord>,
-    current: Option<LdifRecord>,
+    records: Vec<RawEntry>,
+    current: Option<RawEntry>,
     /// Whether any non-comment line has been seen (the version line must be first).
     seen_content: bool,
 }
@@ -248,7 +250,7 @@ impl Parser<'_> {
                     "dn contains a NUL character; write it escaped in the DN, as \\00".to_owned(),
                 ));
             }
-            self.current = Some(LdifRecord {
+            self.current = Some(RawEntry {
                 dn,
                 line,
                 attributes: Vec::new(),
@@ -277,7 +279,7 @@ impl Parser<'_> {
         }
 
         let value = self.value(name, raw_value, line)?;
-        let attribute = LdifAttribute {
+        let attribute = RawAttribute {
             name: name.to_owned(),
             value,
         };
@@ -416,7 +418,7 @@ fn truncate(s: &str) -> Cow<'_, str> {
 mod tests {
     use super::*;
 
-    fn parse(text: &str) -> Vec<LdifRecord> {
+    fn parse(text: &str) -> Vec<RawEntry> {
         parse_ldif(text, "test.ldif").unwrap()
     }
 
@@ -424,8 +426,8 @@ mod tests {
         parse_ldif(text, "test.ldif").unwrap_err()
     }
 
-    fn attr(name: &str, value: &[u8]) -> LdifAttribute {
-        LdifAttribute {
+    fn attr(name: &str, value: &[u8]) -> RawAttribute {
+        RawAttribute {
             name: name.to_owned(),
             value: value.to_vec(),
         }
@@ -452,12 +454,12 @@ mod tests {
         assert_eq!(
             recs,
             vec![
-                LdifRecord {
+                RawEntry {
                     dn: "cn=a,dc=example".into(),
                     line: 1,
                     attributes: vec![attr("cn", b"a"), attr("objectClass", b"person")],
                 },
-                LdifRecord {
+                RawEntry {
                     dn: "cn=b,dc=example".into(),
                     line: 5,
                     attributes: vec![attr("cn", b"b")],

@@ -1,7 +1,9 @@
 //! LDAP-side input for scimbridge: the LDIF reader and the LDAP client.
 
 pub mod client;
+pub mod guid;
 pub mod ldif;
 
 pub use client::{Bind, ClientSettings, LdapClient, LdapError, RootDse, SyncRefresh};
-pub use ldif::{LdifAttribute, LdifError, LdifRecord, parse_ldif};
+pub use guid::{GuidLayout, print_guid};
+pub use ldif::{LdifError, RawAttribute, RawEntry, parse_ldif};

@@ -5,7 +5,7 @@ use std::fmt;
 
 use serde::{Deserialize, Serialize};
 
-use crate::record::RecordStatus;
+use crate::record::{OperationKind, RecordStatus};
 
 /// A provisioned user in a group: its source GUID and its target `id`, kept so that it can be
 /// removed from the group even after its own record is gone.
@@ -70,6 +70,16 @@ impl GroupOperation {
             GroupOperation::Update { .. } => "update group",
             GroupOperation::Delete { .. } => "delete group",
             GroupOperation::Forget => "forget group",
+        }
+    }
+
+    /// What the operation does to the target; `None` when it writes nothing.
+    pub fn kind(&self) -> Option<OperationKind> {
+        match self {
+            GroupOperation::Create { .. } => Some(OperationKind::CreateGroup),
+            GroupOperation::Update { .. } => Some(OperationKind::UpdateGroup),
+            GroupOperation::Delete { .. } => Some(OperationKind::DeleteGroup),
+            GroupOperation::Forget => None,
         }
     }
 }

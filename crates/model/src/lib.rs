@@ -9,6 +9,7 @@ pub mod plan;
 pub mod record;
 pub mod secret;
 pub mod source;
+mod words;
 
 pub use config::{
     AuthenticationMethod, Channel, ClientAuthentication, ConfigError, ConfigFile, Connection,
@@ -24,11 +25,12 @@ pub use mapping::{
 };
 pub use plan::{Operation, Plan, PlannedOperation};
 pub use record::{
-    AuditEvent, ChannelKey, CycleSummary, HeldOperation, JournalEntry, Record, RecordStatus,
-    SyncState, retry_backoff_ms,
+    AuditEvent, AuditEventType, ChannelKey, CycleSummary, HeldOperation, JournalEntry,
+    OperationKind, Record, RecordStatus, SyncState, retry_backoff_ms,
 };
 pub use secret::Secret;
 pub use source::{
     AccountStatus, AccountStatusAlgorithm, BindMethod, ChangeDetection, EffectiveSourceSettings,
     LdapSettings, LdapType,
 };
+pub use words::UnknownWord;

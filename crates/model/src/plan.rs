@@ -5,6 +5,7 @@ use std::fmt;
 use serde::Serialize;
 
 use crate::group::PlannedGroupOperation;
+use crate::record::OperationKind;
 
 #[derive(Debug, Clone, PartialEq, Serialize)]
 #[serde(tag = "type", rename_all = "snake_case")]
@@ -50,6 +51,17 @@ impl Operation {
             Operation::Skip => "skip",
             Operation::Block => "blocked",
             Operation::Fail => "fail",
+        }
+    }
+
+    /// What the operation does to the target; `None` when it writes nothing.
+    pub fn kind(&self) -> Option<OperationKind> {
+        match self {
+            Operation::Create { .. } => Some(OperationKind::Create),
+            Operation::Update { .. } => Some(OperationKind::Update),
+            Operation::Disable { .. } => Some(OperationKind::Disable),
+            Operation::Delete { .. } => Some(OperationKind::Delete),
+            _ => None,
         }
     }
 

@@ -4,6 +4,9 @@ use std::fmt;
 
 use serde::{Deserialize, Serialize};
 
+use crate::source::ChangeDetection;
+use crate::words::words;
+
 /// Identifies a channel: connection name plus channel name.
 #[derive(Debug, Clone, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize)]
 pub struct ChannelKey {
@@ -26,51 +29,62 @@ impl fmt::Display for ChannelKey {
     }
 }
 
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
-#[serde(rename_all = "snake_case")]
-pub enum RecordStatus {
-    /// In the target and active.
-    Provisioned,
-    /// In the target with `active: false`.
-    Disabled,
-    /// Deleted from the target while the entry stays in the directory (disabled there).
-    Deleted,
-    /// Deliberately not in the target: disabled in the source and provision disabled users is off.
-    Skipped,
-    /// A needed action is switched off by a provisioning option; the reason says which.
-    Blocked,
-    /// The last attempt failed; retried next cycle.
-    Failed,
-}
-
-impl RecordStatus {
-    pub fn as_str(self) -> &'static str {
-        match self {
-            RecordStatus::Provisioned => "provisioned",
-            RecordStatus::Disabled => "disabled",
-            RecordStatus::Deleted => "deleted",
-            RecordStatus::Skipped => "skipped",
-            RecordStatus::Blocked => "blocked",
-            RecordStatus::Failed => "failed",
-        }
-    }
-
-    pub fn parse(text: &str) -> Option<RecordStatus> {
-        Some(match text {
-            "provisioned" => RecordStatus::Provisioned,
-            "disabled" => RecordStatus::Disabled,
-            "deleted" => RecordStatus::Deleted,
-            "skipped" => RecordStatus::Skipped,
-            "blocked" => RecordStatus::Blocked,
-            "failed" => RecordStatus::Failed,
-            _ => return None,
-        })
+words! {
+    /// Where a record stands with the target.
+    pub enum RecordStatus {
+        /// In the target and active.
+        Provisioned = "provisioned",
+        /// In the target with `active: false`.
+        Disabled = "disabled",
+        /// Deleted from the target while the entry stays in the directory (disabled there).
+        Deleted = "deleted",
+        /// Deliberately not in the target: disabled in the source and provision disabled users
+        /// is off.
+        Skipped = "skipped",
+        /// A needed action is switched off by a provisioning option; the reason says which.
+        Blocked = "blocked",
+        /// The last attempt failed; retried next cycle.
+        Failed = "failed",
     }
 }
 
-impl fmt::Display for RecordStatus {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.write_str(self.as_str())
+words! {
+    /// What an operation that writes to the target does: the kind of a journaled operation
+    /// (users only) and of a held one, whose approval covers that kind only.
+    pub enum OperationKind {
+        Create = "create",
+        Update = "update",
+        Disable = "disable",
+        Delete = "delete",
+        CreateGroup = "create group",
+        UpdateGroup = "update group",
+        DeleteGroup = "delete group",
+    }
+}
+
+words! {
+    /// The type of an audit event: what happened to a user or a group.
+    pub enum AuditEventType {
+        UserCreate = "user-create",
+        /// An existing target user found by the unique user identifier and linked.
+        UserLink = "user-link",
+        UserUpdate = "user-update",
+        UserDisable = "user-disable",
+        UserDelete = "user-delete",
+        UserBlocked = "user-blocked",
+        UserSkipped = "user-skipped",
+        /// The entry cannot be provisioned (a mapping failed, a user name is taken).
+        UserFail = "user-fail",
+        /// Held by the mass-change guard.
+        UserHeld = "user-held",
+        /// An interrupted cycle's operation that this cycle could not settle.
+        UserUnsettled = "user-unsettled",
+        GroupCreate = "group-create",
+        GroupLink = "group-link",
+        GroupUpdate = "group-update",
+        GroupDelete = "group-delete",
+        GroupFailed = "group-failed",
+        GroupHeld = "group-held",
     }
 }
 
@@ -142,7 +156,7 @@ pub struct JournalEntry {
     /// The user name, else the DN.
     pub label: String,
     /// `create`, `update`, `disable` or `delete`.
-    pub operation: String,
+    pub operation: OperationKind,
     pub cycle_id: i64,
     pub sent_at_ms: i64,
 }
@@ -214,8 +228,8 @@ impl CycleSummary {
 /// Where a channel's last incremental read of its data store stopped.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct SyncState {
-    /// The change detection the cursor belongs to (`content-sync`, `timestamp`, …).
-    pub mechanism: String,
+    /// The change detection the cursor belongs to.
+    pub mechanism: ChangeDetection,
     /// An RFC 4533 cookie (base64), a timestamp or a USN.
     pub cursor: String,
     /// The channel settings the cursor was taken under; other settings need a full read.
@@ -230,8 +244,9 @@ pub struct HeldOperation {
     pub guid: String,
     /// The user name, else the DN.
     pub label: String,
-    /// `disable` or `delete`.
-    pub operation: String,
+    /// A user's `update` (clearing values), `disable` or `delete`, a group's `update group`
+    /// (removing members) or `delete group`.
+    pub operation: OperationKind,
     pub reason: String,
     pub held_at_ms: i64,
     /// Approved by an operator: the next cycle applies it.
@@ -245,9 +260,7 @@ pub struct AuditEvent {
     pub cycle_id: i64,
     pub connection: String,
     pub channel: String,
-    /// `user-create`, `user-link`, `user-update`, `user-disable`, `user-delete`, `user-held`,
-    /// `user-blocked`, `user-skipped`, `group-create`, …
-    pub event_type: String,
+    pub event_type: AuditEventType,
     /// The entry's GUID in the data store.
     pub source_id: String,
     pub dn: String,

@@ -220,6 +220,21 @@ pub enum ChangeDetection {
 }
 
 impl ChangeDetection {
+    pub const ALL: [ChangeDetection; 7] = [
+        ChangeDetection::Auto,
+        ChangeDetection::ContentSync,
+        ChangeDetection::DirSync,
+        ChangeDetection::ActiveDirectoryUsn,
+        ChangeDetection::Timestamp,
+        ChangeDetection::TimestampNoNegation,
+        ChangeDetection::FullScan,
+    ];
+
+    /// The method of a [`name`](Self::name).
+    pub fn parse(name: &str) -> Option<ChangeDetection> {
+        Self::ALL.into_iter().find(|method| method.name() == name)
+    }
+
     pub fn name(self) -> &'static str {
         match self {
             ChangeDetection::Auto => "auto",
@@ -230,6 +245,18 @@ impl ChangeDetection {
             ChangeDetection::TimestampNoNegation => "timestamp-no-negation",
             ChangeDetection::FullScan => "full-scan",
         }
+    }
+}
+
+impl std::str::FromStr for ChangeDetection {
+    type Err = crate::words::UnknownWord;
+
+    fn from_str(name: &str) -> Result<Self, Self::Err> {
+        ChangeDetection::parse(name).ok_or_else(|| crate::words::UnknownWord {
+            kind: "ChangeDetection",
+            text: name.to_owned(),
+            expected: ChangeDetection::ALL.iter().map(|m| m.name()).collect(),
+        })
     }
 }
 

@@ -10,7 +10,7 @@ use std::time::Duration;
 use async_trait::async_trait;
 use scimbridge_model::{
     AuditEvent, ChannelKey, Connection, CycleSummary, DataStore, GroupRecord, HeldOperation,
-    JournalEntry, Record, RecordStatus, SyncState,
+    JournalEntry, Record, SyncState, UnknownWord,
 };
 use scimbridge_state::{
     AdminAccount, AdminStore, ApiToken, AuditStore, ConfigurationStore, Cycle, HeldOperationStore,
@@ -161,11 +161,10 @@ impl<'r> Columns<'r> {
         serde_json::from_str(&text).map_err(|e| StoreError::corrupt(self.table, e))
     }
 
-    fn status(&self) -> Result<RecordStatus, StoreError> {
-        let status: String = self.get("status")?;
-        RecordStatus::parse(&status).ok_or_else(|| {
-            StoreError::corrupt(self.table, format!("unknown record status {status}"))
-        })
+    /// A column that holds one of an enumeration's words.
+    fn word<T: FromStr<Err = UnknownWord>>(&self, name: &str) -> Result<T, StoreError> {
+        let text: String = self.get(name)?;
+        text.parse().map_err(|e| StoreError::corrupt(self.table, e))
     }
 
     fn attempts(&self) -> Result<u32, StoreError> {
@@ -215,7 +214,7 @@ fn record_from_row(row: &SqliteRow) -> Result<Record, StoreError> {
         guid, dn, user_name, target_id, source_fingerprint, target_version, last_error,
         retry_after_ms, failed_fingerprint;
         applied_image: image.map(image_from_text).transpose()?,
-        status: columns.status()?,
+        status: columns.word("status")?,
         attempts: columns.attempts()?,
     }))
 }
@@ -225,7 +224,7 @@ fn group_record_from_row(row: &SqliteRow) -> Result<GroupRecord, StoreError> {
     Ok(from_columns!(columns => GroupRecord {
         guid, dn, display_name, target_id, last_error;
         members: columns.json("members")?,
-        status: columns.status()?,
+        status: columns.word("status")?,
         attempts: columns.attempts()?,
     }))
 }
@@ -233,14 +232,16 @@ fn group_record_from_row(row: &SqliteRow) -> Result<GroupRecord, StoreError> {
 fn sync_state_from_row(row: &SqliteRow) -> Result<SyncState, StoreError> {
     let columns = Columns::of(row, "sync_states");
     Ok(from_columns!(columns => SyncState {
-        mechanism, cursor, settings_fingerprint, last_full_read_ms
+        cursor, settings_fingerprint, last_full_read_ms;
+        mechanism: columns.word("mechanism")?,
     }))
 }
 
 fn held_operation_from_row(row: &SqliteRow) -> Result<HeldOperation, StoreError> {
     let columns = Columns::of(row, "held_operations");
     Ok(from_columns!(columns => HeldOperation {
-        guid, label, operation, reason, held_at_ms;
+        guid, label, reason, held_at_ms;
+        operation: columns.word("operation")?,
         approved: columns.flag("approved")?,
     }))
 }
@@ -248,8 +249,8 @@ fn held_operation_from_row(row: &SqliteRow) -> Result<HeldOperation, StoreError>
 fn audit_event_from_row(row: &SqliteRow) -> Result<AuditEvent, StoreError> {
     let columns = Columns::of(row, "audit_events");
     Ok(from_columns!(columns => AuditEvent {
-        time_ms, cycle_id, connection, channel, event_type, source_id, dn, name, target_id,
-        cause;
+        time_ms, cycle_id, connection, channel, source_id, dn, name, target_id, cause;
+        event_type: columns.word("event_type")?,
         success: columns.flag("success")?,
     }))
 }
@@ -257,7 +258,8 @@ fn audit_event_from_row(row: &SqliteRow) -> Result<AuditEvent, StoreError> {
 fn journal_entry_from_row(row: &SqliteRow) -> Result<JournalEntry, StoreError> {
     let columns = Columns::of(row, "operation_journal");
     Ok(from_columns!(columns => JournalEntry {
-        guid, dn, label, operation, cycle_id, sent_at_ms
+        guid, dn, label, cycle_id, sent_at_ms;
+        operation: columns.word("operation")?,
     }))
 }
 
@@ -587,7 +589,7 @@ impl RecordStore for SqliteStore {
                  settings_fingerprint = excluded.settings_fingerprint, last_full_read_ms = excluded.last_full_read_ms",
                 channel,
             )
-            .bind(&state.mechanism)
+            .bind(state.mechanism.name())
             .bind(&state.cursor)
             .bind(&state.settings_fingerprint)
             .bind(state.last_full_read_ms),
@@ -645,7 +647,7 @@ impl HeldOperationStore for SqliteStore {
             )
             .bind(&operation.guid)
             .bind(&operation.label)
-            .bind(&operation.operation)
+            .bind(operation.operation.as_str())
             .bind(&operation.reason)
             .bind(operation.held_at_ms)
             .bind(i64::from(operation.approved))
@@ -682,7 +684,7 @@ impl JournalStore for SqliteStore {
                     .bind(&entry.guid)
                     .bind(&entry.dn)
                     .bind(&entry.label)
-                    .bind(&entry.operation)
+                    .bind(entry.operation.as_str())
                     .bind(entry.cycle_id)
                     .bind(entry.sent_at_ms);
             }
@@ -739,7 +741,7 @@ impl AuditStore for SqliteStore {
             .bind(event.cycle_id)
             .bind(&event.connection)
             .bind(&event.channel)
-            .bind(&event.event_type)
+            .bind(event.event_type.as_str())
             .bind(&event.source_id)
             .bind(&event.dn)
             .bind(&event.name)

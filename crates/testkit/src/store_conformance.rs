@@ -7,9 +7,9 @@
 //! The backend's crate needs `tokio` (with `macros`) among its dev-dependencies.
 
 use scimbridge_model::{
-    AuditEvent, AuthenticationMethod, ChannelKey, Connection, CycleSummary, DataStore,
-    DataStoreKind, GroupMember, GroupRecord, HeldOperation, JournalEntry, ProvisioningOptions,
-    Record, RecordStatus, Secret, SyncState, TargetSettings,
+    AuditEvent, AuditEventType, AuthenticationMethod, ChangeDetection, ChannelKey, Connection,
+    CycleSummary, DataStore, DataStoreKind, GroupMember, GroupRecord, HeldOperation, JournalEntry,
+    OperationKind, ProvisioningOptions, Record, RecordStatus, Secret, SyncState, TargetSettings,
 };
 use scimbridge_state::{AdminAccount, ApiToken, Saved, Store};
 use serde_json::json;
@@ -164,7 +164,7 @@ fn pending_group_record() -> GroupRecord {
 
 fn sync_state() -> SyncState {
     SyncState {
-        mechanism: "content-sync".into(),
+        mechanism: ChangeDetection::ContentSync,
         cursor: "cmlkPTAwMCxjc249MjAyNg==".into(),
         settings_fingerprint: "abc".into(),
         last_full_read_ms: 1_700_000_000_000,
@@ -175,20 +175,20 @@ fn held(guid: &str, approved: bool) -> HeldOperation {
     HeldOperation {
         guid: guid.into(),
         label: format!("user {guid}"),
-        operation: "disable".into(),
+        operation: OperationKind::Disable,
         reason: "left the source location; held by the mass-change guard".into(),
         held_at_ms: 1_700_000_000_000,
         approved,
     }
 }
 
-fn event(time_ms: i64, source_id: &str, name: &str, event_type: &str) -> AuditEvent {
+fn event(time_ms: i64, source_id: &str, name: &str, event_type: AuditEventType) -> AuditEvent {
     AuditEvent {
         time_ms,
         cycle_id: 7,
         connection: "Slack".into(),
         channel: "employees".into(),
-        event_type: event_type.into(),
+        event_type,
         source_id: source_id.into(),
         dn: format!("uid={name},ou=people,dc=example,dc=com"),
         name: Some(name.into()),
@@ -198,12 +198,12 @@ fn event(time_ms: i64, source_id: &str, name: &str, event_type: &str) -> AuditEv
     }
 }
 
-fn entry(guid: &str, operation: &str, sent_at_ms: i64) -> JournalEntry {
+fn entry(guid: &str, operation: OperationKind, sent_at_ms: i64) -> JournalEntry {
     JournalEntry {
         guid: guid.into(),
         dn: format!("uid={guid},ou=people,dc=example,dc=com"),
         label: format!("user {guid}"),
-        operation: operation.into(),
+        operation,
         cycle_id: 9,
         sent_at_ms,
     }
@@ -247,15 +247,15 @@ async fn save_employees_and_a_contractor(store: &dyn Store) -> Vec<Record> {
 async fn ann_and_bob_events(store: &dyn Store) -> Vec<AuditEvent> {
     store
         .record_audit_events(&[
-            event(1, "g1", "ann", "user-create"),
-            event(2, "g2", "bob", "user-create"),
-            event(3, "g1", "ann", "user-disable"),
+            event(1, "g1", "ann", AuditEventType::UserCreate),
+            event(2, "g2", "bob", AuditEventType::UserCreate),
+            event(3, "g1", "ann", AuditEventType::UserDisable),
         ])
         .await
         .unwrap();
     vec![
-        event(1, "g1", "ann", "user-create"),
-        event(3, "g1", "ann", "user-disable"),
+        event(1, "g1", "ann", AuditEventType::UserCreate),
+        event(3, "g1", "ann", AuditEventType::UserDisable),
     ]
 }
 
@@ -264,19 +264,19 @@ async fn journal_employees_and_a_contractor(store: &dyn Store) {
         .journal_operations(
             &employees(),
             &[
-                entry("new", "create", 2),
-                entry("b", "update", 1),
-                entry("c", "delete", 3),
+                entry("new", OperationKind::Create, 2),
+                entry("b", OperationKind::Update, 1),
+                entry("c", OperationKind::Delete, 3),
             ],
         )
         .await
         .unwrap();
     store
-        .journal_operations(&contractors(), &[entry("z", "update", 1)])
+        .journal_operations(&contractors(), &[entry("z", OperationKind::Update, 1)])
         .await
         .unwrap();
     store
-        .journal_operations(&employees(), &[entry("b", "disable", 4)])
+        .journal_operations(&employees(), &[entry("b", OperationKind::Disable, 4)])
         .await
         .unwrap();
 }
@@ -493,7 +493,7 @@ pub async fn each_channel_has_one_sync_state(store: &dyn Store) {
         .unwrap();
     let later = SyncState {
         cursor: "20261129101500Z".into(),
-        mechanism: "timestamp".into(),
+        mechanism: ChangeDetection::Timestamp,
         ..state.clone()
     };
     store
@@ -592,7 +592,7 @@ pub async fn deleting_a_connection_takes_its_channels_state_and_nothing_else(sto
         .await
         .unwrap();
     store
-        .journal_operations(&doomed_channel, &[entry("d1", "update", 1)])
+        .journal_operations(&doomed_channel, &[entry("d1", OperationKind::Update, 1)])
         .await
         .unwrap();
     let cycle = store.begin_cycle(&doomed_channel, 1_000).await.unwrap();
@@ -696,9 +696,9 @@ pub async fn journal_entries_are_one_per_user_oldest_first(store: &dyn Store) {
     assert_eq!(
         store.unsettled_operations(&employees()).await.unwrap(),
         vec![
-            entry("new", "create", 2),
-            entry("c", "delete", 3),
-            entry("b", "disable", 4)
+            entry("new", OperationKind::Create, 2),
+            entry("c", OperationKind::Delete, 3),
+            entry("b", OperationKind::Disable, 4)
         ]
     );
 }
@@ -711,7 +711,7 @@ pub async fn closing_journal_entries_settles_them(store: &dyn Store) {
         .unwrap();
     assert_eq!(
         store.unsettled_operations(&employees()).await.unwrap(),
-        vec![entry("b", "disable", 4)]
+        vec![entry("b", OperationKind::Disable, 4)]
     );
     store
         .close_journal_entries(&employees(), &many_guids_and(&["b", "never-there"]))
@@ -736,7 +736,7 @@ pub async fn closing_journal_entries_settles_them(store: &dyn Store) {
 
 pub async fn journal_entries_come_and_go_in_chunks(store: &dyn Store) {
     let chunked: Vec<JournalEntry> = (0..450)
-        .map(|i| entry(&format!("x{i:03}"), "create", i))
+        .map(|i| entry(&format!("x{i:03}"), OperationKind::Create, i))
         .collect();
     store
         .journal_operations(&employees(), &chunked)
@@ -770,7 +770,7 @@ pub async fn forgetting_a_channel_clears_its_state_and_nothing_else(store: &dyn 
         .unwrap();
     let reset = ChannelKey::new("Slack", "interns");
     store
-        .journal_operations(&reset, &[entry("r", "create", 5)])
+        .journal_operations(&reset, &[entry("r", OperationKind::Create, 5)])
         .await
         .unwrap();
     save_records(store, &reset, &[record("r", RecordStatus::Provisioned)]).await;

@@ -59,7 +59,7 @@ impl From<model::AuditEvent> for AuditEvent {
             cycle_id,
             connection,
             channel,
-            event_type,
+            event_type: event_type.to_string(),
             source_id,
             dn,
             name,

@@ -177,7 +177,7 @@ pub(super) async fn status(
                 .last_cycle
                 .as_ref()
                 .is_some_and(|c| c.summary.target_unreachable),
-            change_detection: found.detection,
+            change_detection: found.detection.name().to_owned(),
             last_cycle: found.last_cycle.as_ref().map(Cycle::from),
         });
     }
@@ -260,7 +260,7 @@ pub(super) async fn held(
                 HeldOperation {
                     guid,
                     label,
-                    operation,
+                    operation: operation.to_string(),
                     reason,
                     held_at_ms,
                     approved,
@@ -510,7 +510,7 @@ mod tests {
             cycle_id: 2,
             connection: "App".into(),
             channel: "staff".into(),
-            event_type: "user-create".into(),
+            event_type: model::AuditEventType::UserCreate,
             source_id: "g1".into(),
             dn: "uid=ann".into(),
             name: None,

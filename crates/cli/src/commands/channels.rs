@@ -38,7 +38,7 @@ pub async fn run(data_dir: &Path) -> Result<ExitCode> {
                 found.counts.users.to_string(),
                 found.counts.failed.to_string(),
                 found.counts.blocked.to_string(),
-                found.detection,
+                found.detection.name().to_owned(),
                 describe_cycle(found.last_cycle.as_ref()),
             ]);
         }

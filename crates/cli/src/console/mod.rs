@@ -752,7 +752,7 @@ async fn dashboard(
             users: counts.users,
             failed: counts.failed,
             held: status.held,
-            detection: status.detection,
+            detection: status.detection.name().to_owned(),
             last: describe_cycle(status.last_cycle.as_ref()),
         });
         for cycle in recent.iter().rev() {
@@ -780,7 +780,7 @@ async fn dashboard(
         held.extend(holding.into_iter().map(|h| HeldRow {
             channel: channel.name.clone(),
             guid: h.guid,
-            operation: h.operation,
+            operation: h.operation.to_string(),
             label: h.label,
             reason: h.reason,
         }));
@@ -818,7 +818,7 @@ async fn dashboard(
                 time: format_utc(e.time_ms),
                 channel: e.channel,
                 cycle: e.cycle_id,
-                event: e.event_type,
+                event: e.event_type.to_string(),
                 success: e.success,
                 cause: e.cause,
             })

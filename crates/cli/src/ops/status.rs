@@ -2,7 +2,7 @@
 //! `scimbridge channels`, the admin API and the console show them.
 
 use scimbridge_engine::state::{Cycle, RecordCounts, Store, StoreError};
-use scimbridge_model::{ChannelKey, Connection};
+use scimbridge_model::{ChangeDetection, ChannelKey, Connection};
 
 use crate::ops::channels::channel_keys;
 
@@ -12,7 +12,7 @@ pub struct ChannelStatus {
     /// Operations the mass-change guard holds.
     pub held: usize,
     /// The change detection of the last read that left a cursor; none yet: full reads.
-    pub detection: String,
+    pub detection: ChangeDetection,
     pub last_cycle: Option<Cycle>,
 }
 
@@ -26,7 +26,7 @@ pub async fn channel_status(
         detection: store
             .sync_state(key)
             .await?
-            .map_or_else(|| "full-scan".to_owned(), |state| state.mechanism),
+            .map_or(ChangeDetection::FullScan, |state| state.mechanism),
         last_cycle: store.cycles(key, 1).await?.into_iter().next(),
     })
 }

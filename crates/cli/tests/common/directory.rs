@@ -164,7 +164,7 @@ pub fn people_named(uids: &[&str]) -> String {
 }
 
 /// The people of an LDIF text, parsed by our reader.
-pub fn people(ldif: &str) -> Vec<scimbridge_ldap::LdifRecord> {
+pub fn people(ldif: &str) -> Vec<scimbridge_ldap::RawEntry> {
     scimbridge_ldap::parse_ldif(ldif, "sample")
         .unwrap()
         .into_iter()
@@ -177,7 +177,7 @@ pub fn people(ldif: &str) -> Vec<scimbridge_ldap::LdifRecord> {
 
 /// The sample directory with only its first `count` people (and every other entry), and those
 /// people: a shorter run against a slow target.
-pub fn sample_with_people(count: usize) -> (String, Vec<scimbridge_ldap::LdifRecord>) {
+pub fn sample_with_people(count: usize) -> (String, Vec<scimbridge_ldap::RawEntry>) {
     let mut kept = people(SAMPLE);
     kept.truncate(count);
     let dns: Vec<String> = kept.iter().map(|p| format!("dn: {}\n", p.dn)).collect();

@@ -4,7 +4,8 @@
 use std::collections::{HashMap, HashSet};
 
 use scimbridge_model::{
-    ChangeDetection, HeldOperation, JournalEntry, PlannedGroupOperation, PlannedOperation, Record,
+    ChangeDetection, HeldOperation, JournalEntry, OperationKind, PlannedGroupOperation,
+    PlannedOperation, Record,
 };
 
 use super::plan::ChannelPlan;
@@ -96,21 +97,22 @@ fn held_operations(
     users: &[PlannedOperation],
     groups: &[PlannedGroupOperation],
 ) -> Vec<HeldOperation> {
-    let held = |guid: &str, label: &str, verb: &str, reason: &str| HeldOperation {
+    // The guard holds only operations that write to the target, which all have a kind.
+    let held = |guid: &str, label: &str, kind: OperationKind, reason: &str| HeldOperation {
         guid: guid.to_owned(),
         label: label.to_owned(),
-        operation: verb.to_owned(),
+        operation: kind,
         reason: reason.to_owned(),
         held_at_ms: cx.now_ms,
         approved: false,
     };
-    users
-        .iter()
-        .map(|op| held(&op.guid, op.label(), op.operation.verb(), &op.reason))
-        .chain(
-            groups
-                .iter()
-                .map(|op| held(&op.guid, &op.display_name, op.operation.verb(), &op.reason)),
-        )
-        .collect()
+    let users = users.iter().filter_map(|op| {
+        let kind = op.operation.kind()?;
+        Some(held(&op.guid, op.label(), kind, &op.reason))
+    });
+    let groups = groups.iter().filter_map(|op| {
+        let kind = op.operation.kind()?;
+        Some(held(&op.guid, &op.display_name, kind, &op.reason))
+    });
+    users.chain(groups).collect()
 }

@@ -152,12 +152,12 @@ pub async fn sync_one_user(
     let existing = by_guid.get(&operation.guid);
     let client = ScimClient::new(&connection.target, Duration::from_secs(channel.timeout))?;
     let writes = operation.operation.writes_target();
-    if writes {
+    if let Some(kind) = operation.operation.kind() {
         let entry = JournalEntry {
             guid: operation.guid.clone(),
             dn: operation.dn.clone(),
             label: operation.label().to_owned(),
-            operation: operation.operation.verb().to_owned(),
+            operation: kind,
             cycle_id: 0,
             sent_at_ms: clock.now_ms(),
         };

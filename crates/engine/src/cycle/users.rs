@@ -321,14 +321,15 @@ fn journal_entries(units: &[Unit], audit: &AuditContext<'_>) -> Vec<JournalEntry
     units
         .iter()
         .flat_map(Unit::operations)
-        .filter(|op| op.operation.writes_target())
-        .map(|op| JournalEntry {
-            guid: op.guid.clone(),
-            dn: op.dn.clone(),
-            label: op.label().to_owned(),
-            operation: op.operation.verb().to_owned(),
-            cycle_id: audit.cycle_id,
-            sent_at_ms: now_ms,
+        .filter_map(|op| {
+            Some(JournalEntry {
+                guid: op.guid.clone(),
+                dn: op.dn.clone(),
+                label: op.label().to_owned(),
+                operation: op.operation.kind()?,
+                cycle_id: audit.cycle_id,
+                sent_at_ms: now_ms,
+            })
         })
         .collect()
 }

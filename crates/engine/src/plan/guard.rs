@@ -6,8 +6,8 @@
 use std::collections::{BTreeMap, HashMap, HashSet};
 
 use scimbridge_model::{
-    GroupOperation, GroupRecord, GuardSettings, Operation, Plan, PlannedGroupOperation, Record,
-    SourceLocation,
+    GroupOperation, GroupRecord, GuardSettings, Operation, OperationKind, Plan,
+    PlannedGroupOperation, Record, SourceLocation,
 };
 use serde_json::Value;
 
@@ -59,8 +59,8 @@ pub fn refuse_to_empty(
     Ok(())
 }
 
-/// Approved held operations: (GUID, verb such as `disable` or `delete group`).
-pub type Approvals = HashSet<(String, String)>;
+/// Approved held operations: (GUID, kind of operation).
+pub type Approvals = HashSet<(String, OperationKind)>;
 
 /// What the guard weighs a plan against.
 pub struct GuardInput<'a> {
@@ -116,8 +116,8 @@ impl Limit<'_> {
 }
 
 impl GuardInput<'_> {
-    fn approved(&self, guid: &str, verb: &str) -> bool {
-        self.approved.contains(&(guid.to_owned(), verb.to_owned()))
+    fn approved(&self, guid: &str, kind: Option<OperationKind>) -> bool {
+        kind.is_some_and(|kind| self.approved.contains(&(guid.to_owned(), kind)))
     }
 
     /// Why every destructive operation is held, however few: the read looked incomplete.
@@ -148,7 +148,7 @@ fn hold_mass_deprovisioning(plan: &mut Plan, input: &GuardInput) {
         matches!(
             op.operation,
             Operation::Disable { .. } | Operation::Delete { .. }
-        ) && !input.approved(&op.guid, op.operation.verb())
+        ) && !input.approved(&op.guid, op.operation.kind())
     };
     let count = plan.operations.iter().filter(|o| deprovisions(o)).count() as u64;
     if count == 0 {
@@ -195,7 +195,7 @@ fn hold_mass_blanking(plan: &mut Plan, records: &HashMap<String, Record>, input:
     let mut count: BTreeMap<String, u64> = BTreeMap::new();
     for op in &plan.operations {
         if let Operation::Update { image, .. } = &op.operation
-            && !input.approved(&op.guid, op.operation.verb())
+            && !input.approved(&op.guid, op.operation.kind())
         {
             for attribute in cleared(&op.guid, image) {
                 *count.entry(attribute).or_default() += 1;
@@ -234,7 +234,7 @@ fn hold_mass_blanking(plan: &mut Plan, records: &HashMap<String, Record>, input:
     let why = reasons.join("; ");
     let (held, kept): (Vec<_>, Vec<_>) = plan.operations.drain(..).partition(|op| {
         matches!(&op.operation, Operation::Update { image, .. }
-            if !input.approved(&op.guid, "update")
+            if !input.approved(&op.guid, Some(OperationKind::Update))
                 && cleared(&op.guid, image).iter().any(|a| names.contains(&a.as_str())))
     });
     plan.operations = kept;
@@ -257,7 +257,7 @@ pub fn guard_groups(
         return (operations, Vec::new());
     }
     let settings = input.settings;
-    let approved = |op: &PlannedGroupOperation| input.approved(&op.guid, op.operation.verb());
+    let approved = |op: &PlannedGroupOperation| input.approved(&op.guid, op.operation.kind());
     let deletes = operations
         .iter()
         .filter(|o| matches!(o.operation, GroupOperation::Delete { .. }) && !approved(o))
@@ -633,7 +633,7 @@ mod tests {
     fn approved_operations_pass_and_do_not_count() {
         let mut p = plan(6);
         let approved: Approvals = (0..6)
-            .map(|i| (format!("u{i}"), "disable".into()))
+            .map(|i| (format!("u{i}"), OperationKind::Disable))
             .collect();
         hold_mass_deprovisioning(&mut p, 100, &settings(5, 50), &approved);
         assert!(p.held.is_empty());
@@ -713,7 +713,7 @@ mod tests {
         );
         // An approved delete passes and does not count.
         let approved: Approvals = (0..6)
-            .map(|i| (format!("g{i}"), "delete group".into()))
+            .map(|i| (format!("g{i}"), OperationKind::DeleteGroup))
             .collect();
         let (kept, held) = guard_groups(
             (0..6).map(|i| delete(&format!("g{i}"))).collect(),
@@ -817,7 +817,7 @@ mod tests {
         let records: Vec<GroupRecord> =
             (0..20).map(|i| group_record(&format!("g{i}"), 3)).collect();
         // The removals of g0 were approved: that approves no delete of g0.
-        let approved: Approvals = [("g0".to_owned(), "update group".to_owned())].into();
+        let approved: Approvals = [("g0".to_owned(), OperationKind::UpdateGroup)].into();
         let defaults = GuardSettings::default();
         let (kept, held) = guard_groups(
             (0..6).map(|i| delete(&format!("g{i}"))).collect(),

@@ -12,7 +12,7 @@ use std::time::Duration;
 use async_trait::async_trait;
 use base64::Engine as _;
 use base64::engine::general_purpose::STANDARD as BASE64;
-use scimbridge_ldap::{Bind, ClientSettings, LdapClient, LdapError, LdifRecord, RootDse};
+use scimbridge_ldap::{Bind, ClientSettings, LdapClient, LdapError, RawEntry, RootDse};
 use scimbridge_model::{
     AccountStatus, BindMethod, ChangeDetection, Channel, DataStore, EffectiveSourceSettings,
     LdapSettings, RecordStatus, SourceLocation, SyncState,
@@ -118,7 +118,7 @@ impl Source for LdapSource<'_> {
         let read = result?;
         let full = read.scan.complete;
         let next_state = SyncState {
-            mechanism: read.mechanism.name().to_owned(),
+            mechanism: read.mechanism,
             cursor: read.cursor,
             settings_fingerprint: fingerprint.to_owned(),
             last_full_read_ms: match previous {
@@ -163,7 +163,7 @@ impl Source for LdapSource<'_> {
         channel: &Channel,
         settings: &EffectiveSourceSettings,
         dn: &str,
-    ) -> Result<Option<LdifRecord>, SourceError> {
+    ) -> Result<Option<RawEntry>, SourceError> {
         let mapped = mapped_attributes(&channel.attribute_mapping, &channel.extension_mapping);
         read_user(
             self.data_store,
@@ -263,7 +263,7 @@ pub async fn read_user(
     location: &SourceLocation,
     mapped: &[String],
     dn: &str,
-) -> Result<Option<LdifRecord>, SourceError> {
+) -> Result<Option<RawEntry>, SourceError> {
     let mut client = connect(data_store).await?;
     let attributes = user_attributes(settings, mapped);
     let attrs: Vec<&str> = attributes.iter().map(String::as_str).collect();
@@ -600,7 +600,7 @@ struct ReadContext<'a> {
 /// The users a read found changed (every user, after a full one), the GUIDs gone, and the
 /// cursor for the next read.
 struct Changed {
-    records: Vec<LdifRecord>,
+    records: Vec<RawEntry>,
     removed_guids: Vec<String>,
     complete: bool,
     next_cursor: String,
@@ -642,7 +642,7 @@ pub async fn read(
         }
     })?;
     let cursor = previous
-        .filter(|p| p.mechanism == mechanism.name() && !p.cursor.is_empty())
+        .filter(|p| p.mechanism == mechanism && !p.cursor.is_empty())
         .map(|p| p.cursor.clone())
         // Another domain controller answered: its USNs are not comparable, read everything.
         .filter(|c| {
@@ -980,7 +980,7 @@ async fn sweep_removed(
         .collect())
 }
 
-fn add_user(scan: &mut SourceScan, record: &LdifRecord, settings: &EffectiveSourceSettings) {
+fn add_user(scan: &mut SourceScan, record: &RawEntry, settings: &EffectiveSourceSettings) {
     let entry = to_entry(record);
     match entry_guid(&entry, settings) {
         Ok(guid) => scan
@@ -1144,7 +1144,7 @@ async fn complete_incremental(
 
 /// The latest value of the timestamp attribute among the entries. GeneralizedTime values of one
 /// server share a format, so they sort as text.
-fn latest_timestamp(records: &[LdifRecord], attribute: &str) -> Option<String> {
+fn latest_timestamp(records: &[RawEntry], attribute: &str) -> Option<String> {
     records
         .iter()
         .filter_map(|r| r.first_text(attribute))
@@ -1222,7 +1222,7 @@ mod tests {
     fn a_full_read_after_new_settings_or_when_reconciliation_is_due() {
         let hour = 3_600_000;
         let state = SyncState {
-            mechanism: "content-sync".into(),
+            mechanism: ChangeDetection::ContentSync,
             cursor: "c".into(),
             settings_fingerprint: "f1".into(),
             last_full_read_ms: 10 * hour,

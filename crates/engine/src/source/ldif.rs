@@ -12,7 +12,7 @@ use std::time::Duration;
 
 use async_trait::async_trait;
 use base64::Engine as _;
-use scimbridge_ldap::LdifRecord;
+use scimbridge_ldap::RawEntry;
 use scimbridge_ldap::ldif::parse_ldif_bytes;
 use scimbridge_model::{
     ChangeDetection, Channel, EffectiveSourceSettings, SourceEntry, SourceLocation, SyncState,
@@ -115,7 +115,7 @@ impl Source for LdifSource {
             mechanism: ChangeDetection::FullScan,
             full: true,
             next_state: Some(SyncState {
-                mechanism: ChangeDetection::FullScan.name().to_owned(),
+                mechanism: ChangeDetection::FullScan,
                 cursor: file.signature.encode(),
                 settings_fingerprint: request.fingerprint.to_owned(),
                 last_full_read_ms: request.now_ms,
@@ -169,7 +169,7 @@ impl Source for LdifSource {
         _channel: &Channel,
         settings: &EffectiveSourceSettings,
         dn: &str,
-    ) -> Result<Option<LdifRecord>, SourceError> {
+    ) -> Result<Option<RawEntry>, SourceError> {
         let bytes = std::fs::read(&self.path)
             .map_err(|e| self.unreadable(format!("{}: {e}", self.path.display())))?;
         let records = parse_ldif_bytes(&bytes, &self.path.display().to_string())
@@ -215,7 +215,7 @@ impl Source for LdifSource {
 /// The signature of the file the last completed cycle read, from the channel's sync state.
 fn last_file(previous: Option<&SyncState>) -> Option<FileSignature> {
     previous
-        .filter(|state| state.mechanism == ChangeDetection::FullScan.name())
+        .filter(|state| state.mechanism == ChangeDetection::FullScan)
         .and_then(|state| FileSignature::decode(&state.cursor))
 }
 
@@ -430,7 +430,7 @@ fn line_ends(bytes: &[u8]) -> impl Iterator<Item = (usize, u32)> + '_ {
 /// Keeps the entries below the base DN with the user object class, and the entries below the
 /// group base DN with the group object class, keyed by their GUID.
 pub fn select_entries(
-    records: Vec<LdifRecord>,
+    records: Vec<RawEntry>,
     settings: &EffectiveSourceSettings,
     location: &SourceLocation,
 ) -> SourceScan {

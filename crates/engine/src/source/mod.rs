@@ -11,7 +11,7 @@ pub mod scope;
 use std::collections::BTreeMap;
 
 use async_trait::async_trait;
-use scimbridge_ldap::LdifRecord;
+use scimbridge_ldap::{GuidLayout, RawEntry, print_guid};
 use scimbridge_model::{
     AttributeValue, ChangeDetection, Channel, DataStore, DataStoreKind, EffectiveSourceSettings,
     GroupNameSource, Record, SourceEntry, SourceLocation, SyncState,
@@ -43,7 +43,7 @@ pub trait Source: Send + Sync {
         channel: &Channel,
         settings: &EffectiveSourceSettings,
         dn: &str,
-    ) -> Result<Option<LdifRecord>, SourceError>;
+    ) -> Result<Option<RawEntry>, SourceError>;
 
     /// Proves the channel can read the data store; says what it found, for people.
     async fn check(
@@ -259,7 +259,7 @@ pub fn apply_group_scope(
 
 /// A record keyed like a cycle keys it: `Err` when it has no GUID.
 pub fn keyed_entry(
-    record: &LdifRecord,
+    record: &RawEntry,
     settings: &EffectiveSourceSettings,
 ) -> Result<SourceEntry, String> {
     let entry = to_entry(record);
@@ -267,7 +267,7 @@ pub fn keyed_entry(
 }
 
 /// A raw record as a source entry, attribute names lower-cased; the GUID is filled in later.
-pub fn to_entry(record: &LdifRecord) -> SourceEntry {
+pub fn to_entry(record: &RawEntry) -> SourceEntry {
     let mut attributes: BTreeMap<String, Vec<AttributeValue>> = BTreeMap::new();
     for attribute in &record.attributes {
         let value = match std::str::from_utf8(&attribute.value) {
@@ -325,9 +325,9 @@ pub fn entry_guid(
 ) -> Result<String, String> {
     let attribute = &settings.entry_guid_attribute;
     match entry.values(attribute).first() {
-        Some(AttributeValue::Binary(bytes)) => Ok(binary_guid_text(bytes)),
+        Some(AttributeValue::Binary(bytes)) => Ok(print_guid(bytes, GuidLayout::Microsoft)),
         Some(AttributeValue::Text(text)) if settings.guid_binary && text.len() == 16 => {
-            Ok(binary_guid_text(text.as_bytes()))
+            Ok(print_guid(text.as_bytes(), GuidLayout::Microsoft))
         }
         Some(AttributeValue::Text(text)) if !text.trim().is_empty() => Ok(text.trim().to_owned()),
         _ if settings.use_dn_when_guid_missing => Ok(format!("dn:{}", normalize_dn(&entry.dn))),
@@ -335,27 +335,6 @@ pub fn entry_guid(
             "entry has no {attribute} (the entry GUID attribute); set source_settings.use_dn_when_guid_missing to key it by DN"
         )),
     }
-}
-
-/// Active Directory prints a 16-byte GUID with its first three fields little-endian.
-fn binary_guid_text(bytes: &[u8]) -> String {
-    let hex = |range: &[u8]| range.iter().map(|b| format!("{b:02x}")).collect::<String>();
-    if bytes.len() != 16 {
-        return hex(bytes);
-    }
-    let reversed = |range: &[u8]| {
-        let mut part = range.to_vec();
-        part.reverse();
-        hex(&part)
-    };
-    format!(
-        "{}-{}-{}-{}-{}",
-        reversed(&bytes[0..4]),
-        reversed(&bytes[4..6]),
-        reversed(&bytes[6..8]),
-        hex(&bytes[8..10]),
-        hex(&bytes[10..16])
-    )
 }
 
 #[cfg(test)]
@@ -391,19 +370,6 @@ mod tests {
         assert!(
             err.contains("cn=gone,ou=groups,dc=x") && err.contains("nobody is deprovisioned"),
             "{err}"
-        );
-    }
-
-    #[test]
-    fn binary_guids_print_as_active_directory_does() {
-        // objectGUID bytes of {e4f8e2a6-1d2c-4b5f-9a3e-0123456789ab}.
-        let bytes = [
-            0xa6, 0xe2, 0xf8, 0xe4, 0x2c, 0x1d, 0x5f, 0x4b, 0x9a, 0x3e, 0x01, 0x23, 0x45, 0x67,
-            0x89, 0xab,
-        ];
-        assert_eq!(
-            binary_guid_text(&bytes),
-            "e4f8e2a6-1d2c-4b5f-9a3e-0123456789ab"
         );
     }
 }
