@@ -58,6 +58,10 @@ impl SambaDc {
             if trimmed.starts_with("server services") {
                 edited.push_str("\tserver services = ldap, cldap, kdc, rpc\n");
                 edited.push_str("\tldap server require strong auth = no\n");
+                // Samba's RPC endpoints take ports from 49152 up by default, inside Linux's
+                // ephemeral range (32768-60999), where another test's server or a client socket
+                // may already be: the DC then stops. Above that range nothing else binds.
+                edited.push_str("\trpc server dynamic port range = 61000-61999\n");
                 // Run files of our own: a pid file left in the shared /run/samba by a killed
                 // DC names a PID that may since belong to another process, and then the next DC
                 // believes it is already running and exits.
