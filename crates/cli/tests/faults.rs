@@ -90,7 +90,7 @@ impl Setup {
         let entries: Vec<JournalEntry> = operations
             .iter()
             .map(|(i, operation)| JournalEntry {
-                guid: guid(*i),
+                guid: guid(*i).into(),
                 dn: user_dn(&uid(*i)),
                 label: uid(*i),
                 operation: operation.parse().unwrap(),

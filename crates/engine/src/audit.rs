@@ -2,8 +2,8 @@
 //! provisioner audit fields, built from the plan and what applying it gave.
 
 use scimbridge_model::{
-    AuditEvent, AuditEventType, ChannelKey, GroupOperation, GroupRecord, JournalEntry, Operation,
-    PlannedGroupOperation, PlannedOperation, Record,
+    AuditEvent, AuditEventType, ChannelKey, EntryGuid, GroupOperation, GroupRecord, JournalEntry,
+    Operation, PlannedGroupOperation, PlannedOperation, Record, TargetId,
 };
 
 use crate::apply::groups::{AppliedGroup, GroupOutcome};
@@ -14,10 +14,10 @@ use crate::clock::Clock;
 struct Subject<'a> {
     event_type: AuditEventType,
     /// The entry GUID.
-    source_id: &'a str,
+    source_id: &'a EntryGuid,
     dn: &'a str,
     name: Option<String>,
-    target_id: Option<String>,
+    target_id: Option<TargetId>,
 }
 
 /// What every event of one cycle shares.
@@ -42,7 +42,7 @@ impl AuditContext<'_> {
             connection: self.channel.connection.clone(),
             channel: self.channel.channel.clone(),
             event_type,
-            source_id: source_id.to_owned(),
+            source_id: source_id.clone(),
             dn: dn.to_owned(),
             name,
             target_id,

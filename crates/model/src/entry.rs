@@ -2,6 +2,8 @@
 
 use std::collections::BTreeMap;
 
+use crate::ids::EntryGuid;
+
 #[derive(Debug, Clone, PartialEq, Eq, PartialOrd, Ord, Hash)]
 pub enum AttributeValue {
     Text(String),
@@ -13,7 +15,7 @@ pub enum AttributeValue {
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct SourceEntry {
     pub dn: String,
-    pub guid: String,
+    pub guid: EntryGuid,
     /// Attribute names are lower-cased: LDAP names are case-insensitive.
     pub attributes: BTreeMap<String, Vec<AttributeValue>>,
 }

@@ -5,24 +5,25 @@ use std::fmt;
 
 use serde::{Deserialize, Serialize};
 
+use crate::ids::{EntryGuid, TargetId};
 use crate::record::{OperationKind, RecordStatus};
 
 /// A provisioned user in a group: its source GUID and its target `id`, kept so that it can be
 /// removed from the group even after its own record is gone.
 #[derive(Debug, Clone, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize)]
 pub struct GroupMember {
-    pub guid: String,
-    pub target_id: String,
+    pub guid: EntryGuid,
+    pub target_id: TargetId,
 }
 
 /// The state of one source group in one channel.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct GroupRecord {
-    pub guid: String,
+    pub guid: EntryGuid,
     pub dn: String,
     /// The `displayName` last written to the target.
     pub display_name: String,
-    pub target_id: Option<String>,
+    pub target_id: Option<TargetId>,
     /// The members this channel put in the target group, ordered by GUID.
     pub members: Vec<GroupMember>,
     /// `Provisioned` or `Failed`.
@@ -34,11 +35,11 @@ pub struct GroupRecord {
 /// A group as the directory has it now, with its members already limited to users in scope.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct DesiredGroup {
-    pub guid: String,
+    pub guid: EntryGuid,
     pub dn: String,
     pub display_name: String,
     /// Source GUIDs of the member users, ordered.
-    pub member_guids: Vec<String>,
+    pub member_guids: Vec<EntryGuid>,
 }
 
 #[derive(Debug, Clone, PartialEq, Serialize)]
@@ -52,13 +53,13 @@ pub enum GroupOperation {
     },
     /// Rename and/or change members by delta.
     Update {
-        target_id: String,
+        target_id: TargetId,
         rename: Option<String>,
         add: Vec<GroupMember>,
         remove: Vec<GroupMember>,
     },
     /// The group left the source: delete it from the target.
-    Delete { target_id: String },
+    Delete { target_id: TargetId },
     /// The group left the source and was never in the target: drop the record.
     Forget,
 }
@@ -86,14 +87,14 @@ impl GroupOperation {
 
 #[derive(Debug, Clone, PartialEq, Serialize)]
 pub struct PlannedGroupOperation {
-    pub guid: String,
+    pub guid: EntryGuid,
     pub dn: String,
     pub display_name: String,
     #[serde(flatten)]
     pub operation: GroupOperation,
     /// GUIDs of members not sent yet because their user is not in the target (failed, blocked
     /// or about to be created); they are added once it is.
-    pub pending_members: Vec<String>,
+    pub pending_members: Vec<EntryGuid>,
     pub reason: String,
 }
 

@@ -4,6 +4,7 @@
 pub mod config;
 pub mod entry;
 pub mod group;
+pub mod ids;
 pub mod mapping;
 pub mod plan;
 pub mod record;
@@ -19,6 +20,7 @@ pub use config::{
 };
 pub use entry::{AttributeValue, SourceEntry};
 pub use group::{DesiredGroup, GroupMember, GroupOperation, GroupRecord, PlannedGroupOperation};
+pub use ids::{EntryGuid, TargetId};
 pub use mapping::{
     AttributeMapping, CharacterCase, ExtensionMapping, ExtensionPath, FieldMapping, FieldTarget,
     ScimField, ValueParser,

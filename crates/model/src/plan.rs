@@ -5,6 +5,7 @@ use std::fmt;
 use serde::Serialize;
 
 use crate::group::PlannedGroupOperation;
+use crate::ids::{EntryGuid, TargetId};
 use crate::record::OperationKind;
 
 #[derive(Debug, Clone, PartialEq, Serialize)]
@@ -16,16 +17,16 @@ pub enum Operation {
     },
     /// Replace the target user with the image (also re-enables it).
     Update {
-        target_id: String,
+        target_id: TargetId,
         image: serde_json::Value,
     },
     /// Replace the target user with the image, whose `active` is false.
     Disable {
-        target_id: String,
+        target_id: TargetId,
         image: serde_json::Value,
     },
     Delete {
-        target_id: String,
+        target_id: TargetId,
     },
     /// The entry left the directory and nothing of it is in the target: drop the record.
     Forget,
@@ -79,7 +80,7 @@ impl Operation {
 
 #[derive(Debug, Clone, PartialEq, Serialize)]
 pub struct PlannedOperation {
-    pub guid: String,
+    pub guid: EntryGuid,
     pub dn: String,
     pub user_name: Option<String>,
     /// The entry's fingerprint, stored once the operation settles; `None` when the entry left

@@ -4,6 +4,7 @@ use std::fmt;
 
 use serde::{Deserialize, Serialize};
 
+use crate::ids::{EntryGuid, TargetId};
 use crate::source::ChangeDetection;
 use crate::words::words;
 
@@ -91,11 +92,11 @@ words! {
 /// The state of one source entry in one channel.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct Record {
-    pub guid: String,
+    pub guid: EntryGuid,
     pub dn: String,
     pub user_name: Option<String>,
     /// The target's `id` for this user, once created or linked.
-    pub target_id: Option<String>,
+    pub target_id: Option<TargetId>,
     /// Fingerprint of the entry and the channel settings when the record was last settled;
     /// `None` once the entry left the directory.
     pub source_fingerprint: Option<String>,
@@ -151,7 +152,7 @@ pub fn retry_backoff_ms(attempts: u32) -> Option<i64> {
 /// before sending it again.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct JournalEntry {
-    pub guid: String,
+    pub guid: EntryGuid,
     pub dn: String,
     /// The user name, else the DN.
     pub label: String,
@@ -241,7 +242,7 @@ pub struct SyncState {
 /// An operation the mass-change guard held: shown by `scimbridge held`, applied once approved.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct HeldOperation {
-    pub guid: String,
+    pub guid: EntryGuid,
     /// The user name, else the DN.
     pub label: String,
     /// A user's `update` (clearing values), `disable` or `delete`, a group's `update group`
@@ -262,11 +263,11 @@ pub struct AuditEvent {
     pub channel: String,
     pub event_type: AuditEventType,
     /// The entry's GUID in the data store.
-    pub source_id: String,
+    pub source_id: EntryGuid,
     pub dn: String,
     /// The user name or group display name, when known.
     pub name: Option<String>,
-    pub target_id: Option<String>,
+    pub target_id: Option<TargetId>,
     pub success: bool,
     /// Why it was done (the plan's reason), or why it failed.
     pub cause: String,

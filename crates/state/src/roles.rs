@@ -2,8 +2,8 @@
 
 use async_trait::async_trait;
 use scimbridge_model::{
-    AuditEvent, ChannelKey, Connection, CycleSummary, DataStore, GroupRecord, HeldOperation,
-    JournalEntry, Record, SyncState,
+    AuditEvent, ChannelKey, Connection, CycleSummary, DataStore, EntryGuid, GroupRecord,
+    HeldOperation, JournalEntry, Record, SyncState,
 };
 
 use crate::{AdminAccount, ApiToken, Cycle, RecordCounts, Saved, StoreError};
@@ -41,12 +41,13 @@ pub trait RecordStore: Send + Sync {
     async fn records_by_guid(
         &self,
         channel: &ChannelKey,
-        guids: &[String],
+        guids: &[EntryGuid],
     ) -> Result<Vec<Record>, StoreError>;
     /// Inserts or replaces the record with the record's GUID. The applied image comes back as
     /// it was saved: a JSON object, or the string the sealing layer made of it.
     async fn save_record(&self, channel: &ChannelKey, record: &Record) -> Result<(), StoreError>;
-    async fn delete_record(&self, channel: &ChannelKey, guid: &str) -> Result<(), StoreError>;
+    async fn delete_record(&self, channel: &ChannelKey, guid: &EntryGuid)
+    -> Result<(), StoreError>;
     async fn record_counts(&self, channel: &ChannelKey) -> Result<RecordCounts, StoreError>;
 
     /// All group records of a channel, ordered by GUID.
@@ -57,8 +58,11 @@ pub trait RecordStore: Send + Sync {
         channel: &ChannelKey,
         record: &GroupRecord,
     ) -> Result<(), StoreError>;
-    async fn delete_group_record(&self, channel: &ChannelKey, guid: &str)
-    -> Result<(), StoreError>;
+    async fn delete_group_record(
+        &self,
+        channel: &ChannelKey,
+        guid: &EntryGuid,
+    ) -> Result<(), StoreError>;
 
     /// Where the channel's last incremental read stopped, if it has one.
     async fn sync_state(&self, channel: &ChannelKey) -> Result<Option<SyncState>, StoreError>;
@@ -111,7 +115,7 @@ pub trait JournalStore: Send + Sync {
     async fn close_journal_entries(
         &self,
         channel: &ChannelKey,
-        guids: &[String],
+        guids: &[EntryGuid],
     ) -> Result<(), StoreError>;
 }
 

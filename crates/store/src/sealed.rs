@@ -8,8 +8,8 @@
 
 use async_trait::async_trait;
 use scimbridge_model::{
-    AuditEvent, ChannelKey, Connection, CycleSummary, DataStore, GroupRecord, HeldOperation,
-    JournalEntry, Record, Secret, SyncState,
+    AuditEvent, ChannelKey, Connection, CycleSummary, DataStore, EntryGuid, GroupRecord,
+    HeldOperation, JournalEntry, Record, Secret, SyncState,
 };
 use scimbridge_state::{
     AdminAccount, AdminStore, ApiToken, AuditStore, ConfigurationStore, Cycle, HeldOperationStore,
@@ -217,7 +217,7 @@ impl<B: RecordStore> RecordStore for Sealed<B> {
     async fn records_by_guid(
         &self,
         channel: &ChannelKey,
-        guids: &[String],
+        guids: &[EntryGuid],
     ) -> Result<Vec<Record>, StoreError> {
         let stored = self.backend.records_by_guid(channel, guids).await?;
         self.open_records(channel, stored)
@@ -236,7 +236,11 @@ impl<B: RecordStore> RecordStore for Sealed<B> {
         self.backend.save_record(channel, &sealed).await
     }
 
-    async fn delete_record(&self, channel: &ChannelKey, guid: &str) -> Result<(), StoreError> {
+    async fn delete_record(
+        &self,
+        channel: &ChannelKey,
+        guid: &EntryGuid,
+    ) -> Result<(), StoreError> {
         self.backend.delete_record(channel, guid).await
     }
 
@@ -259,7 +263,7 @@ impl<B: RecordStore> RecordStore for Sealed<B> {
     async fn delete_group_record(
         &self,
         channel: &ChannelKey,
-        guid: &str,
+        guid: &EntryGuid,
     ) -> Result<(), StoreError> {
         self.backend.delete_group_record(channel, guid).await
     }
@@ -303,7 +307,7 @@ pass_through!(HeldOperationStore {
 pass_through!(JournalStore {
     fn journal_operations(&self, channel: &ChannelKey, entries: &[JournalEntry]) -> ();
     fn unsettled_operations(&self, channel: &ChannelKey) -> Vec<JournalEntry>;
-    fn close_journal_entries(&self, channel: &ChannelKey, guids: &[String]) -> ();
+    fn close_journal_entries(&self, channel: &ChannelKey, guids: &[EntryGuid]) -> ();
 });
 
 pass_through!(AuditStore {

@@ -9,8 +9,8 @@ use std::time::Duration;
 
 use async_trait::async_trait;
 use scimbridge_model::{
-    AuditEvent, ChannelKey, Connection, CycleSummary, DataStore, GroupRecord, HeldOperation,
-    JournalEntry, Record, SyncState, UnknownWord,
+    AuditEvent, ChannelKey, Connection, CycleSummary, DataStore, EntryGuid, GroupRecord,
+    HeldOperation, JournalEntry, Record, SyncState, TargetId, UnknownWord,
 };
 use scimbridge_state::{
     AdminAccount, AdminStore, ApiToken, AuditStore, ConfigurationStore, Cycle, HeldOperationStore,
@@ -105,7 +105,7 @@ fn in_channel(sql: &'static str, channel: &ChannelKey) -> Statement {
 }
 
 /// `sql` (about one channel) narrowed to these GUIDs, at most [`GUID_CHUNK`] of them.
-fn for_guids(sql: &'static str, channel: &ChannelKey, guids: &[String]) -> Statement {
+fn for_guids(sql: &'static str, channel: &ChannelKey, guids: &[EntryGuid]) -> Statement {
     let placeholders = vec!["?"; guids.len()].join(", ");
     // Only placeholders are formatted in; the GUIDs are bound.
     let sql = format!("{sql} AND guid IN ({placeholders})");
@@ -113,7 +113,7 @@ fn for_guids(sql: &'static str, channel: &ChannelKey, guids: &[String]) -> State
         .bind(&channel.connection)
         .bind(&channel.channel);
     for guid in guids {
-        query = query.bind(guid);
+        query = query.bind(guid.as_str());
     }
     query
 }
@@ -136,6 +136,41 @@ async fn delete_channel_state(
     Ok(())
 }
 
+/// What a column can be read as: what SQLite decodes, and the identifiers kept as text.
+trait FromColumn: Sized {
+    fn read(row: &SqliteRow, name: &str) -> Result<Self, sqlx::Error>;
+}
+
+macro_rules! decoded_columns {
+    ($($type:ty),*) => {
+        $(impl FromColumn for $type {
+            fn read(row: &SqliteRow, name: &str) -> Result<Self, sqlx::Error> {
+                row.try_get(name)
+            }
+        })*
+    };
+}
+
+decoded_columns!(String, Option<String>, i64, Option<i64>);
+
+macro_rules! text_id_columns {
+    ($($id:ty),*) => {
+        $(impl FromColumn for $id {
+            fn read(row: &SqliteRow, name: &str) -> Result<Self, sqlx::Error> {
+                String::read(row, name).map(<$id>::from)
+            }
+        }
+
+        impl FromColumn for Option<$id> {
+            fn read(row: &SqliteRow, name: &str) -> Result<Self, sqlx::Error> {
+                Ok(Option::<String>::read(row, name)?.map(<$id>::from))
+            }
+        })*
+    };
+}
+
+text_id_columns!(EntryGuid, TargetId);
+
 /// The columns of one row of a table; a column that does not decode is corrupt data there.
 struct Columns<'r> {
     row: &'r SqliteRow,
@@ -147,13 +182,8 @@ impl<'r> Columns<'r> {
         Columns { row, table }
     }
 
-    fn get<T>(&self, name: &str) -> Result<T, StoreError>
-    where
-        T: for<'a> sqlx::Decode<'a, Sqlite> + sqlx::Type<Sqlite>,
-    {
-        self.row
-            .try_get(name)
-            .map_err(|e| StoreError::corrupt(self.table, e))
+    fn get<T: FromColumn>(&self, name: &str) -> Result<T, StoreError> {
+        T::read(self.row, name).map_err(|e| StoreError::corrupt(self.table, e))
     }
 
     fn json<T: serde::de::DeserializeOwned>(&self, name: &str) -> Result<T, StoreError> {
@@ -430,7 +460,7 @@ impl RecordStore for SqliteStore {
     async fn records_by_guid(
         &self,
         channel: &ChannelKey,
-        guids: &[String],
+        guids: &[EntryGuid],
     ) -> Result<Vec<Record>, StoreError> {
         let mut records = Vec::with_capacity(guids.len());
         for chunk in guids.chunks(GUID_CHUNK) {
@@ -461,10 +491,10 @@ impl RecordStore for SqliteStore {
                retry_after_ms = excluded.retry_after_ms, failed_fingerprint = excluded.failed_fingerprint",
             channel,
         )
-        .bind(&record.guid)
+        .bind(record.guid.as_str())
         .bind(&record.dn)
         .bind(&record.user_name)
-        .bind(&record.target_id)
+        .bind(record.target_id.as_deref())
         .bind(&record.source_fingerprint)
         .bind(record.applied_image.as_ref().map(image_text))
         .bind(&record.target_version)
@@ -477,12 +507,17 @@ impl RecordStore for SqliteStore {
         Ok(())
     }
 
-    async fn delete_record(&self, channel: &ChannelKey, guid: &str) -> Result<(), StoreError> {
+    async fn delete_record(
+        &self,
+        channel: &ChannelKey,
+        guid: &EntryGuid,
+    ) -> Result<(), StoreError> {
         let query = in_channel(
             "DELETE FROM records WHERE connection = ? AND channel = ? AND guid = ?",
             channel,
         );
-        self.run(query.bind(guid), "deleting a record").await?;
+        self.run(query.bind(guid.as_str()), "deleting a record")
+            .await?;
         Ok(())
     }
 
@@ -535,10 +570,10 @@ impl RecordStore for SqliteStore {
                last_error = excluded.last_error, attempts = excluded.attempts",
             channel,
         )
-        .bind(&record.guid)
+        .bind(record.guid.as_str())
         .bind(&record.dn)
         .bind(&record.display_name)
-        .bind(&record.target_id)
+        .bind(record.target_id.as_deref())
         .bind(members)
         .bind(record.status.as_str())
         .bind(&record.last_error)
@@ -550,13 +585,13 @@ impl RecordStore for SqliteStore {
     async fn delete_group_record(
         &self,
         channel: &ChannelKey,
-        guid: &str,
+        guid: &EntryGuid,
     ) -> Result<(), StoreError> {
         let query = in_channel(
             "DELETE FROM group_records WHERE connection = ? AND channel = ? AND guid = ?",
             channel,
         );
-        self.run(query.bind(guid), "deleting a group record")
+        self.run(query.bind(guid.as_str()), "deleting a group record")
             .await?;
         Ok(())
     }
@@ -645,7 +680,7 @@ impl HeldOperationStore for SqliteStore {
                  VALUES (?, ?, ?, ?, ?, ?, ?, ?)",
                 channel,
             )
-            .bind(&operation.guid)
+            .bind(operation.guid.as_str())
             .bind(&operation.label)
             .bind(operation.operation.as_str())
             .bind(&operation.reason)
@@ -681,7 +716,7 @@ impl JournalStore for SqliteStore {
                 query = query
                     .bind(&channel.connection)
                     .bind(&channel.channel)
-                    .bind(&entry.guid)
+                    .bind(entry.guid.as_str())
                     .bind(&entry.dn)
                     .bind(&entry.label)
                     .bind(entry.operation.as_str())
@@ -713,7 +748,7 @@ impl JournalStore for SqliteStore {
     async fn close_journal_entries(
         &self,
         channel: &ChannelKey,
-        guids: &[String],
+        guids: &[EntryGuid],
     ) -> Result<(), StoreError> {
         for chunk in guids.chunks(GUID_CHUNK) {
             let query = for_guids(
@@ -742,10 +777,10 @@ impl AuditStore for SqliteStore {
             .bind(&event.connection)
             .bind(&event.channel)
             .bind(event.event_type.as_str())
-            .bind(&event.source_id)
+            .bind(event.source_id.as_str())
             .bind(&event.dn)
             .bind(&event.name)
-            .bind(&event.target_id)
+            .bind(event.target_id.as_deref())
             .bind(i64::from(event.success))
             .bind(&event.cause)
             .execute(&mut *transaction)

@@ -8,8 +8,9 @@
 
 use scimbridge_model::{
     AuditEvent, AuditEventType, AuthenticationMethod, ChangeDetection, ChannelKey, Connection,
-    CycleSummary, DataStore, DataStoreKind, GroupMember, GroupRecord, HeldOperation, JournalEntry,
-    OperationKind, ProvisioningOptions, Record, RecordStatus, Secret, SyncState, TargetSettings,
+    CycleSummary, DataStore, DataStoreKind, EntryGuid, GroupMember, GroupRecord, HeldOperation,
+    JournalEntry, OperationKind, ProvisioningOptions, Record, RecordStatus, Secret, SyncState,
+    TargetSettings,
 };
 use scimbridge_state::{AdminAccount, ApiToken, Saved, Store};
 use serde_json::json;
@@ -116,7 +117,7 @@ pub fn record(guid: &str, status: RecordStatus) -> Record {
         guid: guid.into(),
         dn: format!("uid={guid},ou=people,dc=example,dc=com"),
         user_name: Some(guid.into()),
-        target_id: (status != RecordStatus::Failed).then(|| format!("t-{guid}")),
+        target_id: (status != RecordStatus::Failed).then(|| format!("t-{guid}").into()),
         source_fingerprint: Some("fp".into()),
         applied_image: Some(
             // A create-only first password: images are encrypted at rest like secrets.
@@ -137,12 +138,12 @@ fn group_record(guid: &str, name: &str, members: &[&str]) -> GroupRecord {
         guid: guid.into(),
         dn: format!("cn={name},ou=groups,dc=example,dc=com"),
         display_name: name.into(),
-        target_id: Some(format!("t-{guid}")),
+        target_id: Some(format!("t-{guid}").into()),
         members: members
             .iter()
             .map(|m| GroupMember {
                 guid: (*m).into(),
-                target_id: format!("t-{m}"),
+                target_id: format!("t-{m}").into(),
             })
             .collect(),
         status: RecordStatus::Provisioned,
@@ -192,7 +193,7 @@ fn event(time_ms: i64, source_id: &str, name: &str, event_type: AuditEventType) 
         source_id: source_id.into(),
         dn: format!("uid={name},ou=people,dc=example,dc=com"),
         name: Some(name.into()),
-        target_id: Some(format!("t-{source_id}")),
+        target_id: Some(format!("t-{source_id}").into()),
         success: true,
         cause: "new in the source location".into(),
     }
@@ -209,14 +210,14 @@ fn entry(guid: &str, operation: OperationKind, sent_at_ms: i64) -> JournalEntry 
     }
 }
 
-fn guids(names: &[&str]) -> Vec<String> {
-    names.iter().map(|g| g.to_string()).collect()
+fn guids(names: &[&str]) -> Vec<EntryGuid> {
+    names.iter().map(|g| EntryGuid::from(*g)).collect()
 }
 
 /// More GUIDs than one SQL statement may bind, none of them saved, then `and`.
-fn many_guids_and(and: &[&str]) -> Vec<String> {
+fn many_guids_and(and: &[&str]) -> Vec<EntryGuid> {
     (0..1200)
-        .map(|i| format!("x{i}"))
+        .map(|i| EntryGuid::from(format!("x{i}")))
         .chain(guids(and))
         .collect()
 }
@@ -425,9 +426,12 @@ pub async fn record_counts_count_users_failures_and_blocks(store: &dyn Store) {
 pub async fn deleting_a_record_leaves_the_others(store: &dyn Store) {
     save_employees_and_a_contractor(store).await;
     save_records(store, &employees(), &[record("d", RecordStatus::Failed)]).await;
-    store.delete_record(&employees(), "d").await.unwrap();
     store
-        .delete_record(&employees(), "never-there")
+        .delete_record(&employees(), &"d".into())
+        .await
+        .unwrap();
+    store
+        .delete_record(&employees(), &"never-there".into())
         .await
         .unwrap();
     assert_eq!(store.records(&employees()).await.unwrap().len(), 3);
@@ -472,9 +476,12 @@ pub async fn saving_a_group_record_replaces_the_one_with_its_guid(store: &dyn St
 
 pub async fn deleting_a_group_record_leaves_the_others(store: &dyn Store) {
     save_groups(store).await;
-    store.delete_group_record(&employees(), "g1").await.unwrap();
     store
-        .delete_group_record(&employees(), "never-there")
+        .delete_group_record(&employees(), &"g1".into())
+        .await
+        .unwrap();
+    store
+        .delete_group_record(&employees(), &"never-there".into())
         .await
         .unwrap();
     assert_eq!(
@@ -746,7 +753,7 @@ pub async fn journal_entries_come_and_go_in_chunks(store: &dyn Store) {
         store.unsettled_operations(&employees()).await.unwrap(),
         chunked
     );
-    let guids: Vec<String> = chunked.iter().map(|e| e.guid.clone()).collect();
+    let guids: Vec<EntryGuid> = chunked.iter().map(|e| e.guid.clone()).collect();
     store
         .close_journal_entries(&employees(), &guids)
         .await

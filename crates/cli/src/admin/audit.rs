@@ -60,10 +60,10 @@ impl From<model::AuditEvent> for AuditEvent {
             connection,
             channel,
             event_type: event_type.to_string(),
-            source_id,
+            source_id: source_id.into(),
             dn,
             name,
-            target_id,
+            target_id: target_id.map(String::from),
             success,
             cause,
         }

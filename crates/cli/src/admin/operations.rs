@@ -258,7 +258,7 @@ pub(super) async fn held(
                     approved,
                 } = operation;
                 HeldOperation {
-                    guid,
+                    guid: guid.into(),
                     label,
                     operation: operation.to_string(),
                     reason,

@@ -3,7 +3,7 @@
 use axum::Json;
 use axum::extract::{Path as UrlPath, State};
 use axum::http::StatusCode;
-use scimbridge_model::{self as model, GroupOperation, Operation};
+use scimbridge_model::{self as model, EntryGuid, GroupOperation, Operation, TargetId};
 use serde::Serialize;
 use serde::ser::SerializeMap;
 use serde_json::Value;
@@ -144,7 +144,8 @@ pub(super) struct PlannedGroupOperation<'a> {
     #[schema(nullable = false)]
     remove: Option<Vec<GroupMember<'a>>>,
     /// GUIDs of members waiting for their user to be in the target.
-    pending_members: &'a [String],
+    #[schema(value_type = Vec<String>)]
+    pending_members: &'a [EntryGuid],
     reason: &'a str,
 }
 
@@ -221,7 +222,7 @@ impl<'a> From<&'a model::PlannedOperation> for PlannedOperation<'a> {
             user_name: user_name.as_deref(),
             fingerprint: fingerprint.as_deref(),
             operation,
-            target_id: target_id.map(String::as_str),
+            target_id: target_id.map(TargetId::as_str),
             image,
             reason,
             link_image: link_image.as_ref(),

@@ -779,7 +779,7 @@ async fn dashboard(
         }
         held.extend(holding.into_iter().map(|h| HeldRow {
             channel: channel.name.clone(),
-            guid: h.guid,
+            guid: h.guid.into(),
             operation: h.operation.to_string(),
             label: h.label,
             reason: h.reason,

@@ -6,7 +6,9 @@
 use std::collections::HashMap;
 use std::sync::Mutex;
 
-use scimbridge_model::{GroupMember, Operation, PlannedOperation, ProvisioningOptions, Record};
+use scimbridge_model::{
+    EntryGuid, GroupMember, Operation, PlannedOperation, ProvisioningOptions, Record, TargetId,
+};
 use serde_json::{Value, json};
 
 use super::{
@@ -35,7 +37,7 @@ pub fn chunk_size(max_operations: usize) -> usize {
 #[derive(Debug)]
 pub struct GroupRides {
     /// User GUID → the target ids of the groups it joins.
-    groups_of_user: HashMap<String, Vec<String>>,
+    groups_of_user: HashMap<EntryGuid, Vec<TargetId>>,
     chunk_size: usize,
     state: Mutex<RideState>,
 }
@@ -43,15 +45,15 @@ pub struct GroupRides {
 #[derive(Debug, Default)]
 struct RideState {
     /// Group id → members created by earlier requests, not in the group yet.
-    waiting: HashMap<String, Vec<GroupMember>>,
+    waiting: HashMap<TargetId, Vec<GroupMember>>,
     /// Group id → members the target confirmed.
-    confirmed: HashMap<String, Vec<GroupMember>>,
+    confirmed: HashMap<TargetId, Vec<GroupMember>>,
 }
 
 /// One group's share of a Bulk request.
 #[derive(Debug)]
 struct Ride {
-    group: String,
+    group: TargetId,
     /// Members created by earlier requests (sent by id).
     earlier: Vec<GroupMember>,
     /// Indexes in the chunk of the users of this request (sent by `bulkId`).
@@ -61,7 +63,7 @@ struct Ride {
 }
 
 impl GroupRides {
-    pub fn new(groups_of_user: HashMap<String, Vec<String>>, chunk_size: usize) -> GroupRides {
+    pub fn new(groups_of_user: HashMap<EntryGuid, Vec<TargetId>>, chunk_size: usize) -> GroupRides {
         GroupRides {
             groups_of_user,
             chunk_size: chunk_size.max(1),
@@ -70,7 +72,7 @@ impl GroupRides {
     }
 
     /// Group target id → members added by the Bulk requests.
-    pub fn confirmed(&self) -> HashMap<String, Vec<GroupMember>> {
+    pub fn confirmed(&self) -> HashMap<TargetId, Vec<GroupMember>> {
         self.state
             .lock()
             .map(|s| s.confirmed.clone())
@@ -123,7 +125,7 @@ impl GroupRides {
                 match read_answer(answers.get(bulk_id(index).as_str())?) {
                     BulkResult::Created { id, .. } => Some(GroupMember {
                         guid: chunk[index].0.guid.clone(),
-                        target_id: id,
+                        target_id: id.into(),
                     }),
                     _ => None,
                 }
@@ -152,9 +154,9 @@ fn ride_id(position: usize) -> String {
 /// to the group stage of the cycle, which looks each up before creating it.
 pub async fn create_empty_groups(
     client: &ScimClient,
-    groups: &[(String, String)],
+    groups: &[(EntryGuid, String)],
     max_operations: usize,
-) -> HashMap<String, String> {
+) -> HashMap<EntryGuid, TargetId> {
     let mut created = HashMap::new();
     for batch in groups.chunks(chunk_size(max_operations)) {
         let operations: Vec<Value> = batch
@@ -176,7 +178,7 @@ pub async fn create_empty_groups(
                 answer.get("bulkId").and_then(Value::as_str),
                 read_answer(answer),
             ) {
-                created.insert(guid.to_owned(), id);
+                created.insert(EntryGuid::from(guid), TargetId::from(id));
             }
         }
     }
@@ -241,7 +243,7 @@ pub async fn create_users(
                         op,
                         *existing,
                         Written {
-                            target_id: id.clone(),
+                            target_id: id.clone().into(),
                             version,
                             outcome,
                             took_over,
@@ -332,7 +334,7 @@ pub async fn create_users(
                                 op,
                                 existing,
                                 Written {
-                                    target_id: id,
+                                    target_id: id.into(),
                                     version,
                                     outcome: Outcome::Created,
                                     took_over,

@@ -5,7 +5,7 @@ use std::collections::BTreeSet;
 
 use scimbridge_model::{
     GroupMember, GroupMembershipHandling, GroupOperation, GroupRecord, PlannedGroupOperation,
-    RecordStatus,
+    RecordStatus, TargetId,
 };
 use serde_json::{Value, json};
 
@@ -52,7 +52,9 @@ pub async fn apply_group_operation(
             display_name,
             members,
         } => match create_or_link(client, display_name, members, settings).await {
-            Ok((target_id, outcome)) => settled(op, target_id, display_name, members, outcome),
+            Ok((target_id, outcome)) => {
+                settled(op, target_id.into(), display_name, members, outcome)
+            }
             Err(e) => failed_by(op, existing, &e),
         },
         GroupOperation::Update {
@@ -364,7 +366,7 @@ fn members_after(
 
 fn settled(
     op: &PlannedGroupOperation,
-    target_id: String,
+    target_id: TargetId,
     display_name: &str,
     members: &[GroupMember],
     outcome: GroupOutcome,
@@ -471,7 +473,7 @@ mod tests {
     fn members_after_a_delta() {
         let m = |g: &str| GroupMember {
             guid: g.into(),
-            target_id: format!("t{g}"),
+            target_id: format!("t{g}").into(),
         };
         assert_eq!(
             members_after(&[m("a"), m("b")], &[m("c")], &[m("a")]),

@@ -11,7 +11,8 @@ mod politeness;
 pub mod scim_client;
 
 use scimbridge_model::{
-    CycleSummary, Operation, PlannedOperation, ProvisioningOptions, Record, RecordStatus,
+    CycleSummary, EntryGuid, Operation, PlannedOperation, ProvisioningOptions, Record,
+    RecordStatus, TargetId,
 };
 use serde_json::Value;
 
@@ -66,7 +67,7 @@ pub struct Applied {
     pub target_failure: Option<TargetFailure>,
     /// The GUID of the entry that left and whose disabled account this create took over: its
     /// record is dropped.
-    pub took_over: Option<String>,
+    pub took_over: Option<EntryGuid>,
 }
 
 /// A failure that may be the target's rather than the record's.
@@ -254,7 +255,7 @@ async fn look_up_and_create(
                 Outcome::Linked
             };
             return Ok(Written {
-                target_id: id,
+                target_id: id.into(),
                 version,
                 outcome,
                 took_over,
@@ -264,7 +265,7 @@ async fn look_up_and_create(
             Ok((id, version)) => {
                 owners.claim(&id, &identifier, &op.guid, &op.dn)?;
                 return Ok(Written {
-                    target_id: id,
+                    target_id: id.into(),
                     version,
                     outcome: Outcome::Created,
                     took_over: None,
@@ -277,7 +278,7 @@ async fn look_up_and_create(
                         let took_over = owners.claim(&id, &identifier, &op.guid, &op.dn)?;
                         let version = link_user(client, &id, op.link_image(image)).await?;
                         Ok(Written {
-                            target_id: id,
+                            target_id: id.into(),
                             version,
                             outcome: Outcome::Linked,
                             took_over,
@@ -298,11 +299,11 @@ async fn look_up_and_create(
 
 /// A user write that settled: its target id, its new version, and what it was.
 struct Written {
-    target_id: String,
+    target_id: TargetId,
     version: Option<String>,
     outcome: Outcome,
     /// The released entry whose account this write took over (see `Owners::claim`).
-    took_over: Option<String>,
+    took_over: Option<EntryGuid>,
 }
 
 /// Updates a provisioned user from the image last applied. Returns the new version. After an

@@ -7,14 +7,14 @@
 use std::collections::HashMap;
 use std::sync::{Mutex, PoisonError};
 
-use scimbridge_model::Record;
+use scimbridge_model::{EntryGuid, Record, TargetId};
 
 use super::ScimClientError;
 
 /// Which entry a target user belongs to.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Link {
-    pub guid: String,
+    pub guid: EntryGuid,
     pub dn: String,
     /// The entry left the source location and its user was disabled: the account may pass to
     /// another entry.
@@ -25,7 +25,7 @@ pub struct Link {
 /// the cycle creates or links as it goes.
 #[derive(Debug, Default)]
 pub struct Owners {
-    by_target: Mutex<HashMap<String, Link>>,
+    by_target: Mutex<HashMap<TargetId, Link>>,
 }
 
 impl Owners {
@@ -33,7 +33,7 @@ impl Owners {
         Owners::new(links(records))
     }
 
-    pub fn new(links: HashMap<String, Link>) -> Owners {
+    pub fn new(links: HashMap<TargetId, Link>) -> Owners {
         Owners {
             by_target: Mutex::new(links),
         }
@@ -46,16 +46,16 @@ impl Owners {
         &self,
         target_id: &str,
         identifier: &str,
-        guid: &str,
+        guid: &EntryGuid,
         dn: &str,
-    ) -> Result<Option<String>, ScimClientError> {
+    ) -> Result<Option<EntryGuid>, ScimClientError> {
         // The map is changed in single inserts: a panic elsewhere cannot leave it half-done.
         let mut owners = self
             .by_target
             .lock()
             .unwrap_or_else(PoisonError::into_inner);
         let previous = match owners.get(target_id) {
-            Some(owner) if owner.guid == guid => None,
+            Some(owner) if owner.guid == *guid => None,
             Some(owner) if !owner.released => {
                 return Err(ScimClientError::TargetUserTaken {
                     identifier: identifier.to_owned(),
@@ -67,9 +67,9 @@ impl Owners {
             None => None,
         };
         owners.insert(
-            target_id.to_owned(),
+            target_id.into(),
             Link {
-                guid: guid.to_owned(),
+                guid: guid.clone(),
                 dn: dn.to_owned(),
                 released: false,
             },
@@ -81,8 +81,8 @@ impl Owners {
 /// Target id → the entry whose user it is, from the records. Where two records name one target
 /// user (an account handed over by a cycle that stopped before dropping the old record), the
 /// one not released wins.
-pub fn links<'a>(records: impl IntoIterator<Item = &'a Record>) -> HashMap<String, Link> {
-    let mut links: HashMap<String, Link> = HashMap::new();
+pub fn links<'a>(records: impl IntoIterator<Item = &'a Record>) -> HashMap<TargetId, Link> {
+    let mut links: HashMap<TargetId, Link> = HashMap::new();
     for record in records {
         let Some(target_id) = &record.target_id else {
             continue;
@@ -117,23 +117,34 @@ mod tests {
     #[test]
     fn a_target_user_is_claimed_by_one_entry_only() {
         let owners = Owners::default();
-        assert_eq!(owners.claim("t1", "ann", "g1", "uid=ann").unwrap(), None);
+        assert_eq!(
+            owners.claim("t1", "ann", &"g1".into(), "uid=ann").unwrap(),
+            None
+        );
         // The same entry again (a retry, a resumed create) is fine.
-        assert_eq!(owners.claim("t1", "ann", "g1", "uid=ann").unwrap(), None);
-        let refused = owners.claim("t1", "ANN", "g2", "uid=ann2").unwrap_err();
+        assert_eq!(
+            owners.claim("t1", "ann", &"g1".into(), "uid=ann").unwrap(),
+            None
+        );
+        let refused = owners
+            .claim("t1", "ANN", &"g2".into(), "uid=ann2")
+            .unwrap_err();
         let text = refused.to_string();
         assert!(text.contains("uid=ann") && text.contains("ANN"), "{text}");
-        assert_eq!(owners.claim("t2", "bob", "g2", "uid=bob").unwrap(), None);
+        assert_eq!(
+            owners.claim("t2", "bob", &"g2".into(), "uid=bob").unwrap(),
+            None
+        );
     }
 
     #[test]
     fn a_released_account_passes_to_the_entry_that_takes_it_once() {
-        let owners = Owners::new(HashMap::from([("t1".to_owned(), link("old", true))]));
+        let owners = Owners::new(HashMap::from([("t1".into(), link("old", true))]));
         assert_eq!(
-            owners.claim("t1", "ann", "new", "uid=ann").unwrap(),
-            Some("old".to_owned())
+            owners.claim("t1", "ann", &"new".into(), "uid=ann").unwrap(),
+            Some("old".into())
         );
         // Now it is the new entry's, and not released.
-        assert!(owners.claim("t1", "ann", "third", "uid=x").is_err());
+        assert!(owners.claim("t1", "ann", &"third".into(), "uid=x").is_err());
     }
 }

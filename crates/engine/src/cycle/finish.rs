@@ -4,7 +4,7 @@
 use std::collections::{HashMap, HashSet};
 
 use scimbridge_model::{
-    ChangeDetection, HeldOperation, JournalEntry, OperationKind, PlannedGroupOperation,
+    ChangeDetection, EntryGuid, HeldOperation, JournalEntry, OperationKind, PlannedGroupOperation,
     PlannedOperation, Record,
 };
 
@@ -98,8 +98,8 @@ fn held_operations(
     groups: &[PlannedGroupOperation],
 ) -> Vec<HeldOperation> {
     // The guard holds only operations that write to the target, which all have a kind.
-    let held = |guid: &str, label: &str, kind: OperationKind, reason: &str| HeldOperation {
-        guid: guid.to_owned(),
+    let held = |guid: &EntryGuid, label: &str, kind: OperationKind, reason: &str| HeldOperation {
+        guid: guid.clone(),
         label: label.to_owned(),
         operation: kind,
         reason: reason.to_owned(),

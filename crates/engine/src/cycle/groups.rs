@@ -6,7 +6,8 @@ use std::collections::{HashMap, HashSet};
 
 use futures_util::stream::{self, StreamExt};
 use scimbridge_model::{
-    ChannelKey, GroupOperation, GroupRecord, PlannedGroupOperation, RecordStatus,
+    ChannelKey, EntryGuid, GroupOperation, GroupRecord, PlannedGroupOperation, RecordStatus,
+    TargetId,
 };
 
 use super::outage::IN_DOUBT_LIMIT;
@@ -57,7 +58,7 @@ pub(super) async fn prepare_rides(
     }
     let ids = bulk::create_empty_groups(&target.client, &to_create, max_operations).await;
     let mut created = Vec::new();
-    let mut groups_of_user: HashMap<String, Vec<String>> = HashMap::new();
+    let mut groups_of_user: HashMap<EntryGuid, Vec<TargetId>> = HashMap::new();
     for group in new_groups {
         let Some(target_id) = ids.get(&group.guid) else {
             continue;

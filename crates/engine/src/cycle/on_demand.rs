@@ -6,7 +6,7 @@ use std::collections::{HashMap, HashSet};
 use std::time::Duration;
 
 use scimbridge_model::{
-    Channel, ChannelKey, Connection, DataStore, JournalEntry, PlannedOperation, Record,
+    Channel, ChannelKey, Connection, DataStore, EntryGuid, JournalEntry, PlannedOperation, Record,
 };
 
 use super::CycleError;
@@ -80,7 +80,7 @@ pub async fn sync_one_user(
         unsettled.iter().map(|e| (e.guid.as_str(), e)).collect();
     let mut records = records;
     outcome_unknown(&mut records, &unsettled_by_guid);
-    let by_guid: HashMap<String, Record> = records
+    let by_guid: HashMap<EntryGuid, Record> = records
         .iter()
         .map(|r| (r.guid.clone(), r.clone()))
         .collect();
@@ -101,7 +101,7 @@ pub async fn sync_one_user(
         }
         Some(Err(reason)) => {
             let candidate = Candidate {
-                guid: format!("dn:{wanted}"),
+                guid: EntryGuid::of_dn(&wanted),
                 dn: dn.to_owned(),
                 fingerprint: String::new(),
                 mapped: Err(reason),
@@ -130,7 +130,7 @@ pub async fn sync_one_user(
     refuse_shared_user_names(&mut plan, &heads);
     // The entries in scope at their last cycle: their target users are never deprovisioned
     // for another entry.
-    let seen: HashSet<String> = heads
+    let seen: HashSet<EntryGuid> = heads
         .iter()
         .filter(|r| r.source_fingerprint.is_some())
         .map(|r| r.guid.clone())

@@ -4,8 +4,8 @@
 use std::collections::{HashMap, HashSet};
 
 use scimbridge_model::{
-    Channel, ChannelKey, Connection, DataStore, DesiredGroup, EffectiveSourceSettings, GroupRecord,
-    JournalEntry, Operation, Plan, Record, RecordStatus,
+    Channel, ChannelKey, Connection, DataStore, DesiredGroup, EffectiveSourceSettings, EntryGuid,
+    GroupRecord, JournalEntry, Operation, Plan, Record, RecordStatus, TargetId,
 };
 
 use super::CycleError;
@@ -38,13 +38,13 @@ pub struct ChannelPlan {
     /// Operations an interrupted cycle sent and never settled; this plan tries them again.
     pub unsettled: Vec<JournalEntry>,
     /// GUIDs of the users in the source location now.
-    pub in_scope: HashSet<String>,
+    pub in_scope: HashSet<EntryGuid>,
     /// Held operations an operator approved.
     pub approved: Approvals,
     /// Why the read may be incomplete (see `SourceScan::suspect`).
     pub suspect_read: Option<String>,
     /// Target id → the entry each target user belongs to.
-    pub links: HashMap<String, Link>,
+    pub links: HashMap<TargetId, Link>,
 }
 
 /// Reads the channel's data store and computes the plan, writing nothing. `now_ms` decides
@@ -90,7 +90,7 @@ pub async fn plan_channel(
     let detected = detect_changes(scan, &heads, &fingerprint, now_ms);
     let mut records = store.records_by_guid(&key, &detected.wanted).await?;
     outcome_unknown(&mut records, &unsettled_by_guid);
-    let by_guid: HashMap<String, Record> = records
+    let by_guid: HashMap<EntryGuid, Record> = records
         .iter()
         .map(|r| (r.guid.clone(), r.clone()))
         .collect();
@@ -173,10 +173,10 @@ fn plan_guarded_groups(
 struct Detected {
     changes: Changes,
     /// Entries that cannot be keyed by GUID, each with the DN key its record goes under.
-    failures: Vec<(EntryFailure, String)>,
+    failures: Vec<(EntryFailure, EntryGuid)>,
     /// GUIDs of the records the plan needs whole.
-    wanted: Vec<String>,
-    in_scope: HashSet<String>,
+    wanted: Vec<EntryGuid>,
+    in_scope: HashSet<EntryGuid>,
     desired_groups: Vec<DesiredGroup>,
     group_failures: Vec<(String, String)>,
     suspect_read: Option<String>,
@@ -196,9 +196,9 @@ fn detect_changes(scan: SourceScan, heads: &[Record], fingerprint: &str, now_ms:
                 .map(|(dn, guid)| (dn.as_str(), guid.as_str())),
         )
         .collect();
-    let in_scope: HashSet<String> = users_by_dn
+    let in_scope: HashSet<EntryGuid> = users_by_dn
         .iter()
-        .map(|(_, guid)| (*guid).to_owned())
+        .map(|(_, guid)| EntryGuid::from(*guid))
         .collect();
     let desired_groups = desired_groups(&scan.groups, &users_by_dn);
     let group_failures = scan
@@ -213,11 +213,11 @@ fn detect_changes(scan: SourceScan, heads: &[Record], fingerprint: &str, now_ms:
     };
     // Entries that cannot be keyed by GUID are keyed by DN so that they fail alone, on the
     // record; the record of the user at that DN is not a leaver: its entry is there, unreadable.
-    let failures: Vec<(EntryFailure, String)> = scan
+    let failures: Vec<(EntryFailure, EntryGuid)> = scan
         .failures
         .into_iter()
         .map(|f| {
-            let key = format!("dn:{}", normalize_dn(&f.dn));
+            let key = EntryGuid::of_dn(&normalize_dn(&f.dn));
             (f, key)
         })
         .collect();
@@ -228,7 +228,7 @@ fn detect_changes(scan: SourceScan, heads: &[Record], fingerprint: &str, now_ms:
     });
     defer_retries(&mut changes, heads, now_ms);
     let head_guids: HashSet<&str> = heads.iter().map(|r| r.guid.as_str()).collect();
-    let wanted: Vec<String> = changes
+    let wanted: Vec<EntryGuid> = changes
         .added
         .iter()
         .chain(&changes.modified)
@@ -239,7 +239,7 @@ fn detect_changes(scan: SourceScan, heads: &[Record], fingerprint: &str, now_ms:
         .collect();
     // Failed records this cycle does not retry (their backoff runs, or the read did not return
     // them) wait for a later one, whatever the change detection.
-    let retried: HashSet<&str> = wanted.iter().map(String::as_str).collect();
+    let retried: HashSet<&str> = wanted.iter().map(EntryGuid::as_str).collect();
     let waiting_retry = heads
         .iter()
         .filter(|r| r.status == RecordStatus::Failed && !retried.contains(r.guid.as_str()))
@@ -259,8 +259,8 @@ fn detect_changes(scan: SourceScan, heads: &[Record], fingerprint: &str, now_ms:
 /// Maps the changed entries and plans every user operation.
 fn plan_changes(
     mut changes: Changes,
-    failures: Vec<(EntryFailure, String)>,
-    by_guid: &HashMap<String, Record>,
+    failures: Vec<(EntryFailure, EntryGuid)>,
+    by_guid: &HashMap<EntryGuid, Record>,
     connection: &Connection,
     channel: &Channel,
     settings: &EffectiveSourceSettings,
@@ -320,7 +320,7 @@ pub(super) fn map_candidate(
     item: Fingerprinted,
     channel: &Channel,
     settings: &EffectiveSourceSettings,
-    records: &HashMap<String, Record>,
+    records: &HashMap<EntryGuid, Record>,
 ) -> Candidate {
     let mut mapped = map_user(
         &item.entry,

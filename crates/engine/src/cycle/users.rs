@@ -15,7 +15,7 @@ use super::{CycleContext, CycleError, Tally, TargetSession};
 use crate::apply::{Applied, Capabilities, Outcome, apply_operation, bulk};
 use crate::audit::AuditContext;
 use crate::state::Store;
-use scimbridge_model::{ChannelKey, retry_backoff_ms};
+use scimbridge_model::{ChannelKey, EntryGuid, retry_backoff_ms};
 
 /// How many units are journaled at once, ahead of sending them.
 const JOURNAL_BATCH: usize = 64;
@@ -227,7 +227,7 @@ async fn send_unit<'a>(
 struct Settler<'c, 'a> {
     cx: &'c CycleContext<'a>,
     tally: &'c mut Tally,
-    settled_guids: Vec<String>,
+    settled_guids: Vec<EntryGuid>,
 }
 
 impl Settler<'_, '_> {
@@ -342,7 +342,7 @@ async fn close_unsent(
     key: &ChannelKey,
     unsent: &[&PlannedOperation],
 ) -> Result<(), CycleError> {
-    let guids: Vec<String> = unsent
+    let guids: Vec<EntryGuid> = unsent
         .iter()
         .filter(|op| op.operation.writes_target() && op.resumed_cycle.is_none())
         .map(|op| op.guid.clone())
@@ -389,14 +389,14 @@ pub(super) async fn save_user_record(
 async fn hand_over(
     store: &dyn Store,
     key: &ChannelKey,
-    old: &str,
-    new: &str,
+    old: &EntryGuid,
+    new: &EntryGuid,
 ) -> Result<(), CycleError> {
-    tracing::info!(channel = %key, from = old, to = new, "a disabled account passed to a new entry");
+    tracing::info!(channel = %key, from = %old, to = %new, "a disabled account passed to a new entry");
     for mut group in store.group_records(key).await? {
         let mut renamed = false;
-        for member in group.members.iter_mut().filter(|m| m.guid == old) {
-            member.guid = new.to_owned();
+        for member in group.members.iter_mut().filter(|m| m.guid == *old) {
+            member.guid = new.clone();
             renamed = true;
         }
         if renamed {

@@ -7,8 +7,8 @@
 use std::collections::{BTreeMap, HashMap, HashSet};
 
 use scimbridge_model::{
-    AttributeValue, Channel, EffectiveSourceSettings, ProvisioningOptions, Record, RecordStatus,
-    SourceEntry,
+    AttributeValue, Channel, EffectiveSourceSettings, EntryGuid, ProvisioningOptions, Record,
+    RecordStatus, SourceEntry,
 };
 use sha2::{Digest, Sha256};
 
@@ -78,7 +78,7 @@ pub fn entry_fingerprint(channel_fingerprint: &str, entry: &SourceEntry) -> Stri
 
 pub fn detect(entries: Vec<SourceEntry>, records: &[Record], channel_fingerprint: &str) -> Changes {
     let by_guid: BTreeMap<&str, &Record> = records.iter().map(|r| (r.guid.as_str(), r)).collect();
-    let mut seen: HashSet<String> = HashSet::with_capacity(entries.len());
+    let mut seen: HashSet<EntryGuid> = HashSet::with_capacity(entries.len());
     let mut changes = Changes::default();
     for entry in entries {
         if !seen.insert(entry.guid.clone()) {
@@ -112,12 +112,12 @@ pub fn detect(entries: Vec<SourceEntry>, records: &[Record], channel_fingerprint
 /// records that are gone are named by `removed_guids`; every other record is unchanged.
 pub fn detect_incremental(
     entries: Vec<SourceEntry>,
-    removed_guids: &[String],
+    removed_guids: &[EntryGuid],
     records: &[Record],
     channel_fingerprint: &str,
 ) -> Changes {
-    let removed: HashSet<&str> = removed_guids.iter().map(String::as_str).collect();
-    let changed: HashSet<String> = entries.iter().map(|e| e.guid.clone()).collect();
+    let removed: HashSet<&EntryGuid> = removed_guids.iter().collect();
+    let changed: HashSet<EntryGuid> = entries.iter().map(|e| e.guid.clone()).collect();
     let mut changes = detect(entries, &[], channel_fingerprint);
     let by_guid: BTreeMap<&str, &Record> = records.iter().map(|r| (r.guid.as_str(), r)).collect();
     let (mut added, mut modified) = (Vec::new(), Vec::new());
@@ -141,7 +141,7 @@ pub fn detect_incremental(
         if changed.contains(&record.guid) {
             continue;
         }
-        if removed.contains(record.guid.as_str()) && needs_handling {
+        if removed.contains(&record.guid) && needs_handling {
             changes.removed.push(record.clone());
         } else if needs_handling && record.status != RecordStatus::Failed {
             // A failed record the read did not return is waiting for its retry, not unchanged.
@@ -177,7 +177,7 @@ pub fn defer_retries(changes: &mut Changes, records: &[Record], now_ms: i64) -> 
 }
 
 /// GUIDs that appear more than once in a scan, to report them.
-pub fn duplicate_guids(entries: &[SourceEntry]) -> Vec<(String, String)> {
+pub fn duplicate_guids(entries: &[SourceEntry]) -> Vec<(EntryGuid, String)> {
     let mut seen = HashSet::new();
     entries
         .iter()
@@ -202,7 +202,7 @@ mod tests {
         );
         SourceEntry {
             dn: format!("uid={guid},dc=x"),
-            guid: guid.to_owned(),
+            guid: guid.into(),
             attributes,
         }
     }
@@ -212,7 +212,7 @@ mod tests {
             guid: entry.guid.clone(),
             dn: entry.dn.clone(),
             user_name: None,
-            target_id: Some(format!("t-{}", entry.guid)),
+            target_id: Some(format!("t-{}", entry.guid).into()),
             source_fingerprint: Some(entry_fingerprint("c", entry)),
             applied_image: None,
             target_version: None,

@@ -5,8 +5,8 @@
 use std::collections::{BTreeSet, HashMap, HashSet};
 
 use scimbridge_model::{
-    DesiredGroup, GroupMember, GroupOperation, GroupRecord, PlannedGroupOperation, Record,
-    RecordStatus,
+    DesiredGroup, EntryGuid, GroupMember, GroupOperation, GroupRecord, PlannedGroupOperation,
+    Record, RecordStatus, TargetId,
 };
 
 use crate::source::{SourceGroup, normalize_dn};
@@ -21,10 +21,10 @@ pub fn desired_groups(groups: &[SourceGroup], users: &[(&str, &str)]) -> Vec<Des
     groups
         .iter()
         .map(|group| {
-            let members: BTreeSet<String> = group
+            let members: BTreeSet<EntryGuid> = group
                 .member_dns
                 .iter()
-                .filter_map(|dn| guid_by_dn.get(dn).map(|g| (*g).to_owned()))
+                .filter_map(|dn| guid_by_dn.get(dn).map(|g| EntryGuid::from(*g)))
                 .collect();
             DesiredGroup {
                 guid: group.guid.clone(),
@@ -40,17 +40,21 @@ pub fn desired_groups(groups: &[SourceGroup], users: &[(&str, &str)]) -> Vec<Des
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
 pub struct Members {
     /// GUID → target id of every user the target holds (active, disabled, or failing to update).
-    pub targets: HashMap<String, String>,
+    pub targets: HashMap<EntryGuid, TargetId>,
     /// Users who left the scope but whose deprovisioning has not happened (held, failed,
     /// waiting for a retry, blocked by an option): they keep the memberships they have.
-    pub keep: HashSet<String>,
+    pub keep: HashSet<EntryGuid>,
 }
 
 impl Members {
     /// From the channel's records. `in_scope` holds the GUIDs of the users in the source
     /// location now; `leaving` those whose disable or delete this cycle sends (when the plan is
     /// made before they are applied).
-    pub fn of(records: &[Record], in_scope: &HashSet<String>, leaving: &HashSet<&str>) -> Members {
+    pub fn of(
+        records: &[Record],
+        in_scope: &HashSet<EntryGuid>,
+        leaving: &HashSet<&str>,
+    ) -> Members {
         let mut members = Members::default();
         for record in records {
             let Some(target_id) = &record.target_id else {
@@ -195,8 +199,8 @@ pub fn plan_groups(
 
 fn resolve(
     group: &DesiredGroup,
-    user_targets: &HashMap<String, String>,
-) -> (Vec<GroupMember>, Vec<String>) {
+    user_targets: &HashMap<EntryGuid, TargetId>,
+) -> (Vec<GroupMember>, Vec<EntryGuid>) {
     let mut members = Vec::new();
     let mut pending = Vec::new();
     for guid in &group.member_guids {
@@ -234,7 +238,7 @@ mod tests {
     fn member(guid: &str) -> GroupMember {
         GroupMember {
             guid: guid.into(),
-            target_id: format!("t-{guid}"),
+            target_id: format!("t-{guid}").into(),
         }
     }
 
@@ -243,7 +247,7 @@ mod tests {
             guid: guid.into(),
             dn: format!("cn={name},ou=groups"),
             display_name: name.into(),
-            target_id: Some(format!("g-{guid}")),
+            target_id: Some(format!("g-{guid}").into()),
             members: members.iter().map(|m| member(m)).collect(),
             status: RecordStatus::Provisioned,
             last_error: None,
@@ -255,7 +259,7 @@ mod tests {
         Members {
             targets: guids
                 .iter()
-                .map(|g| (g.to_string(), format!("t-{g}")))
+                .map(|g| (EntryGuid::from(*g), TargetId::from(format!("t-{g}"))))
                 .collect(),
             keep: HashSet::new(),
         }
@@ -378,7 +382,7 @@ mod tests {
             guid: guid.into(),
             dn: format!("uid={guid}"),
             user_name: Some(guid.into()),
-            target_id: Some(format!("t-{guid}")),
+            target_id: Some(format!("t-{guid}").into()),
             source_fingerprint: Some("f".into()),
             applied_image: None,
             target_version: None,
@@ -399,7 +403,7 @@ mod tests {
             user("gone", RecordStatus::Disabled),
             user("leaving", RecordStatus::Provisioned),
         ];
-        let in_scope: HashSet<String> = ["failing".to_owned()].into();
+        let in_scope: HashSet<EntryGuid> = ["failing".into()].into();
         let members = Members::of(&records, &in_scope, &["leaving"].into());
         let everyone = ["failing", "held", "retrying", "blocked", "gone", "leaving"];
         assert_eq!(members.targets.len(), everyone.len());

@@ -6,7 +6,7 @@
 use std::collections::{BTreeMap, HashMap, HashSet};
 
 use scimbridge_model::{
-    GroupOperation, GroupRecord, GuardSettings, Operation, OperationKind, Plan,
+    EntryGuid, GroupOperation, GroupRecord, GuardSettings, Operation, OperationKind, Plan,
     PlannedGroupOperation, Record, SourceLocation,
 };
 use serde_json::Value;
@@ -31,7 +31,7 @@ pub fn refuse_to_empty(
         ));
     }
     if !scan.complete && provisioned > 1 {
-        let removed: HashSet<&str> = scan.removed_guids.iter().map(String::as_str).collect();
+        let removed: HashSet<&str> = scan.removed_guids.iter().map(EntryGuid::as_str).collect();
         let all_gone = records
             .iter()
             .filter(|r| r.target_id.is_some())
@@ -60,7 +60,7 @@ pub fn refuse_to_empty(
 }
 
 /// Approved held operations: (GUID, kind of operation).
-pub type Approvals = HashSet<(String, OperationKind)>;
+pub type Approvals = HashSet<(EntryGuid, OperationKind)>;
 
 /// What the guard weighs a plan against.
 pub struct GuardInput<'a> {
@@ -74,7 +74,7 @@ pub struct GuardInput<'a> {
     /// GUIDs of the users in the source location now. Only their removals from groups count
     /// as member removals: a user who left is removed because it was deprovisioned, which the
     /// deprovisioning rule weighs.
-    pub in_scope: &'a HashSet<String>,
+    pub in_scope: &'a HashSet<EntryGuid>,
     /// Why the source may have been read incompletely (an LDIF file that looks cut): then every
     /// deprovision, clearing update, group delete and member removal is held, however few.
     pub suspect_read: Option<&'a str>,
@@ -117,7 +117,7 @@ impl Limit<'_> {
 
 impl GuardInput<'_> {
     fn approved(&self, guid: &str, kind: Option<OperationKind>) -> bool {
-        kind.is_some_and(|kind| self.approved.contains(&(guid.to_owned(), kind)))
+        kind.is_some_and(|kind| self.approved.contains(&(EntryGuid::from(guid), kind)))
     }
 
     /// Why every destructive operation is held, however few: the read looked incomplete.
@@ -133,7 +133,7 @@ fn held_reason(reason: &str, why: &str) -> String {
 
 /// Holds the plan's user operations that the guard does not let through: deprovisions, then
 /// updates that clear attributes. `records` gives the image each user last received.
-pub fn guard_users(plan: &mut Plan, records: &HashMap<String, Record>, input: &GuardInput) {
+pub fn guard_users(plan: &mut Plan, records: &HashMap<EntryGuid, Record>, input: &GuardInput) {
     if !input.settings.enabled && input.suspect_read.is_none() {
         return;
     }
@@ -187,7 +187,7 @@ fn hold_mass_deprovisioning(plan: &mut Plan, input: &GuardInput) {
 
 /// Moves into `plan.held` the updates that clear an attribute when more users than the guard
 /// allows would lose that same attribute in this cycle; approved operations pass.
-fn hold_mass_blanking(plan: &mut Plan, records: &HashMap<String, Record>, input: &GuardInput) {
+fn hold_mass_blanking(plan: &mut Plan, records: &HashMap<EntryGuid, Record>, input: &GuardInput) {
     let cleared = |guid: &str, image: &Value| -> Vec<String> {
         let before = records.get(guid).and_then(|r| r.applied_image.as_ref());
         before.map_or_else(Vec::new, |before| cleared_attributes(before, image))
@@ -446,7 +446,7 @@ mod tests {
                 op(
                     &format!("u{i}"),
                     Operation::Disable {
-                        target_id: format!("t{i}"),
+                        target_id: format!("t{i}").into(),
                         image: serde_json::json!({}),
                     },
                 )
@@ -481,8 +481,8 @@ mod tests {
         provisioned: usize,
         approved: &'a Approvals,
     ) -> GuardInput<'a> {
-        static EVERYONE: std::sync::LazyLock<HashSet<String>> =
-            std::sync::LazyLock::new(|| (0..100).map(|i| format!("u{i}")).collect());
+        static EVERYONE: std::sync::LazyLock<HashSet<EntryGuid>> =
+            std::sync::LazyLock::new(|| (0..100).map(|i| format!("u{i}").into()).collect());
         GuardInput {
             settings,
             approved,
@@ -511,7 +511,7 @@ mod tests {
             guid: guid.into(),
             dn: format!("uid={guid}"),
             user_name: Some(guid.into()),
-            target_id: Some(format!("t-{guid}")),
+            target_id: Some(format!("t-{guid}").into()),
             source_fingerprint: Some("f".into()),
             applied_image: Some(serde_json::json!({
                 "userName": guid, "title": "Engineer", "name": {"givenName": "A", "familyName": "B"}
@@ -527,14 +527,14 @@ mod tests {
             op(
                 guid,
                 Operation::Update {
-                    target_id: format!("t-{guid}"),
+                    target_id: format!("t-{guid}").into(),
                     image,
                 },
             )
         };
-        let records: HashMap<String, Record> = ["a", "b", "c", "d"]
+        let records: HashMap<EntryGuid, Record> = ["a", "b", "c", "d"]
             .iter()
-            .map(|g| (g.to_string(), record(g)))
+            .map(|g| (EntryGuid::from(*g), record(g)))
             .collect();
         let no_title = |g: &str| serde_json::json!({"userName": g, "name": {"givenName": "A", "familyName": "B"}});
         let mut plan = Plan {
@@ -633,7 +633,7 @@ mod tests {
     fn approved_operations_pass_and_do_not_count() {
         let mut p = plan(6);
         let approved: Approvals = (0..6)
-            .map(|i| (format!("u{i}"), OperationKind::Disable))
+            .map(|i| (format!("u{i}").into(), OperationKind::Disable))
             .collect();
         hold_mass_deprovisioning(&mut p, 100, &settings(5, 50), &approved);
         assert!(p.held.is_empty());
@@ -651,11 +651,11 @@ mod tests {
             guid: guid.into(),
             dn: format!("cn={guid}"),
             display_name: guid.into(),
-            target_id: Some(format!("t-{guid}")),
+            target_id: Some(format!("t-{guid}").into()),
             members: (0..members)
                 .map(|i| scimbridge_model::GroupMember {
-                    guid: format!("u{i}"),
-                    target_id: format!("t{i}"),
+                    guid: format!("u{i}").into(),
+                    target_id: format!("t{i}").into(),
                 })
                 .collect(),
             status: scimbridge_model::RecordStatus::Provisioned,
@@ -679,7 +679,7 @@ mod tests {
         group_op(
             guid,
             GroupOperation::Delete {
-                target_id: format!("t-{guid}"),
+                target_id: format!("t-{guid}").into(),
             },
         )
     }
@@ -713,7 +713,7 @@ mod tests {
         );
         // An approved delete passes and does not count.
         let approved: Approvals = (0..6)
-            .map(|i| (format!("g{i}"), OperationKind::DeleteGroup))
+            .map(|i| (format!("g{i}").into(), OperationKind::DeleteGroup))
             .collect();
         let (kept, held) = guard_groups(
             (0..6).map(|i| delete(&format!("g{i}"))).collect(),
@@ -727,8 +727,8 @@ mod tests {
     fn a_group_losing_many_members_has_its_removals_held_and_its_additions_go_ahead() {
         let records = vec![group_record("staff", 20)];
         let member = |i: usize| scimbridge_model::GroupMember {
-            guid: format!("u{i}"),
-            target_id: format!("t{i}"),
+            guid: format!("u{i}").into(),
+            target_id: format!("t{i}").into(),
         };
         let update = |remove: usize| {
             group_op(
@@ -817,7 +817,7 @@ mod tests {
         let records: Vec<GroupRecord> =
             (0..20).map(|i| group_record(&format!("g{i}"), 3)).collect();
         // The removals of g0 were approved: that approves no delete of g0.
-        let approved: Approvals = [("g0".to_owned(), OperationKind::UpdateGroup)].into();
+        let approved: Approvals = [("g0".into(), OperationKind::UpdateGroup)].into();
         let defaults = GuardSettings::default();
         let (kept, held) = guard_groups(
             (0..6).map(|i| delete(&format!("g{i}"))).collect(),

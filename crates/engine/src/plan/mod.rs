@@ -7,7 +7,8 @@ pub mod guard;
 use std::collections::{HashMap, HashSet};
 
 use scimbridge_model::{
-    Operation, Plan, PlannedOperation, ProvisioningOptions, Record, RecordStatus, RemoveUserAction,
+    EntryGuid, Operation, Plan, PlannedOperation, ProvisioningOptions, Record, RecordStatus,
+    RemoveUserAction,
 };
 
 use crate::map::{DesiredUser, changed_attributes, with_active};
@@ -15,7 +16,7 @@ use crate::map::{DesiredUser, changed_attributes, with_active};
 /// A changed or new entry after mapping.
 #[derive(Debug, Clone, PartialEq)]
 pub struct Candidate {
-    pub guid: String,
+    pub guid: EntryGuid,
     pub dn: String,
     pub fingerprint: String,
     /// The mapped user, or why the entry cannot be mapped.
@@ -25,7 +26,7 @@ pub struct Candidate {
 pub fn plan_users(
     candidates: Vec<Candidate>,
     removed: Vec<Record>,
-    records: &HashMap<String, Record>,
+    records: &HashMap<EntryGuid, Record>,
     options: &ProvisioningOptions,
     unchanged: u64,
 ) -> Plan {
@@ -63,7 +64,7 @@ pub fn refuse_shared_user_names(plan: &mut Plan, records: &[Record]) {
         .collect();
     // userName (lower-cased: SCIM compares it without case) → its entry's GUID and DN, and
     // whether its account may pass to another entry.
-    let mut holders: HashMap<String, (String, String, bool)> = HashMap::new();
+    let mut holders: HashMap<String, (EntryGuid, String, bool)> = HashMap::new();
     for record in records.iter().filter(|r| r.target_id.is_some()) {
         let op = planned.get(record.guid.as_str());
         let name = op
@@ -123,7 +124,7 @@ pub fn refuse_shared_user_names(plan: &mut Plan, records: &[Record]) {
 /// Never deprovisions a target user that an entry in the source location still has (two records
 /// sharing one user, left by a version that let them): the leaver's record is forgotten instead,
 /// and a disable of an entry still in scope fails, naming the other entry.
-pub fn protect_shared_targets(plan: &mut Plan, records: &[Record], in_scope: &HashSet<String>) {
+pub fn protect_shared_targets(plan: &mut Plan, records: &[Record], in_scope: &HashSet<EntryGuid>) {
     let mut holder_in_scope: HashMap<&str, &Record> = HashMap::new();
     for record in records.iter().filter(|r| in_scope.contains(&r.guid)) {
         if let Some(target_id) = &record.target_id {

@@ -1,7 +1,9 @@
 use std::collections::HashMap;
 use std::fmt::Write;
 
-use scimbridge_model::{Operation, ProvisioningOptions, Record, RecordStatus, RemoveUserAction};
+use scimbridge_model::{
+    EntryGuid, Operation, ProvisioningOptions, Record, RecordStatus, RemoveUserAction,
+};
 use serde_json::json;
 
 use super::{Candidate, plan_users};
@@ -30,7 +32,7 @@ fn provisioned(guid: &str, title: &str, active: bool) -> Record {
         guid: guid.into(),
         dn: format!("uid={guid},ou=people,dc=example,dc=com"),
         user_name: Some(guid.into()),
-        target_id: Some(format!("id-{guid}")),
+        target_id: Some(format!("id-{guid}").into()),
         source_fingerprint: Some("old".into()),
         applied_image: Some(image(guid, title, active)),
         target_version: None,
@@ -48,7 +50,7 @@ fn provisioned(guid: &str, title: &str, active: bool) -> Record {
 
 /// The five situations a user can be in, planned under the given options.
 fn scenarios(options: &ProvisioningOptions) -> String {
-    let records: HashMap<String, Record> = [
+    let records: HashMap<EntryGuid, Record> = [
         provisioned("mover", "Engineer", true),
         provisioned("leaver", "Engineer", true),
         provisioned("disabler", "Engineer", true),
@@ -106,7 +108,7 @@ fn every_provisioning_option_combination() {
 
 #[test]
 fn reasons_say_why() {
-    let records: HashMap<String, Record> = [provisioned("mover", "Engineer", true)]
+    let records: HashMap<EntryGuid, Record> = [provisioned("mover", "Engineer", true)]
         .into_iter()
         .map(|r| (r.guid.clone(), r))
         .collect();
@@ -149,7 +151,7 @@ fn a_failed_mapping_fails_only_that_record() {
 fn a_returning_leaver_is_re_enabled_and_a_settled_disable_is_not_repeated() {
     let mut disabled = provisioned("back", "Engineer", false);
     disabled.source_fingerprint = None;
-    let records: HashMap<String, Record> = [(disabled.guid.clone(), disabled.clone())]
+    let records: HashMap<EntryGuid, Record> = [(disabled.guid.clone(), disabled.clone())]
         .into_iter()
         .collect();
     let plan = plan_users(
@@ -206,7 +208,7 @@ fn a_user_name_another_entry_has_fails_the_second_entry_alone() {
         bob.guid = "g-bob".into();
         bob
     }];
-    let by_guid: HashMap<String, Record> = records
+    let by_guid: HashMap<EntryGuid, Record> = records
         .iter()
         .map(|r| (r.guid.clone(), r.clone()))
         .collect();

@@ -15,7 +15,7 @@ use base64::engine::general_purpose::STANDARD as BASE64;
 use scimbridge_ldap::{Bind, ClientSettings, LdapClient, LdapError, RawEntry, RootDse};
 use scimbridge_model::{
     AccountStatus, BindMethod, ChangeDetection, Channel, DataStore, EffectiveSourceSettings,
-    LdapSettings, RecordStatus, SourceLocation, SyncState,
+    EntryGuid, LdapSettings, RecordStatus, SourceLocation, SyncState,
 };
 
 use super::scope::GroupIndex;
@@ -31,7 +31,7 @@ use crate::secret::resolve;
 /// What the channel already knows of a user, from its record.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct KnownUser {
-    pub guid: String,
+    pub guid: EntryGuid,
     pub dn: String,
     /// The last attempt failed: read the entry again so that it is retried.
     pub retry: bool,
@@ -601,7 +601,7 @@ struct ReadContext<'a> {
 /// cursor for the next read.
 struct Changed {
     records: Vec<RawEntry>,
-    removed_guids: Vec<String>,
+    removed_guids: Vec<EntryGuid>,
     complete: bool,
     next_cursor: String,
 }
@@ -757,19 +757,22 @@ async fn read_content_sync(
             .await
             .map_err(&unreadable)?;
     } else if !complete {
-        let changed_guids: HashSet<String> = refresh
+        let changed_guids: HashSet<&str> = refresh
             .changed
             .iter()
             .filter_map(|r| r.first_text(&cx.settings.entry_guid_attribute))
-            .map(str::to_owned)
             .collect();
-        removed_guids = refresh.deleted.clone();
+        // The LDAP client names entries by their entryUUID, which is the GUID here.
+        removed_guids = refresh.deleted.iter().map(EntryGuid::from).collect();
         if refresh.deletes_by_absence {
-            let present: HashSet<&String> = refresh.present.iter().collect();
+            let present: HashSet<&str> = refresh.present.iter().map(String::as_str).collect();
             removed_guids.extend(
                 cx.known
                     .iter()
-                    .filter(|k| !present.contains(&k.guid) && !changed_guids.contains(&k.guid))
+                    .filter(|k| {
+                        !present.contains(k.guid.as_str())
+                            && !changed_guids.contains(k.guid.as_str())
+                    })
                     .map(|k| k.guid.clone()),
             );
         }
@@ -960,8 +963,8 @@ async fn sweep_removed(
     filter: &str,
     settings: &EffectiveSourceSettings,
     known: &[KnownUser],
-) -> Result<Vec<String>, LdapError> {
-    let mut present: HashSet<String> = HashSet::new();
+) -> Result<Vec<EntryGuid>, LdapError> {
+    let mut present: HashSet<EntryGuid> = HashSet::new();
     let guid_attribute = settings.entry_guid_attribute.as_str();
     client
         .search_subtree(base, filter, &[guid_attribute], |record| {
@@ -972,7 +975,7 @@ async fn sweep_removed(
         .await?;
     // Records keyed by DN stand for entries that failed for want of a GUID: they are retried
     // by DN, not judged by a GUID sweep.
-    let placeholder = |guid: &str| !settings.use_dn_when_guid_missing && guid.starts_with("dn:");
+    let placeholder = |guid: &EntryGuid| !settings.use_dn_when_guid_missing && guid.is_dn_key();
     Ok(known
         .iter()
         .filter(|k| !present.contains(&k.guid) && !placeholder(&k.guid))
@@ -1073,8 +1076,8 @@ async fn complete_incremental(
     scan: &mut SourceScan,
 ) -> Result<(), LdapError> {
     let base = normalize_dn(&location.base_dn);
-    let changed: HashSet<String> = scan.users.iter().map(|u| u.guid.clone()).collect();
-    let removed: HashSet<String> = scan.removed_guids.iter().cloned().collect();
+    let changed: HashSet<&EntryGuid> = scan.users.iter().map(|u| &u.guid).collect();
+    let removed: HashSet<&EntryGuid> = scan.removed_guids.iter().collect();
     let scope = location
         .user_group_dn
         .as_deref()
@@ -1124,8 +1127,7 @@ async fn complete_incremental(
         .await?;
         scan.removed_guids.extend(gone);
     }
-    let removed: HashSet<String> = scan.removed_guids.iter().cloned().collect();
-    let mut removed = removed;
+    let mut removed: HashSet<EntryGuid> = scan.removed_guids.iter().cloned().collect();
     for user in known {
         let dn = normalize_dn(&user.dn);
         let out_of_scope = scope.as_ref().is_some_and(|s| !s.contains(&dn));
@@ -1133,7 +1135,7 @@ async fn complete_incremental(
             scan.removed_guids.push(user.guid.clone());
         }
     }
-    let changed_now: HashSet<&String> = scan.users.iter().map(|u| &u.guid).collect();
+    let changed_now: HashSet<&EntryGuid> = scan.users.iter().map(|u| &u.guid).collect();
     scan.unchanged_users = known
         .iter()
         .filter(|k| !changed_now.contains(&k.guid) && !removed.contains(&k.guid))

@@ -15,7 +15,8 @@ use base64::Engine as _;
 use scimbridge_ldap::RawEntry;
 use scimbridge_ldap::ldif::parse_ldif_bytes;
 use scimbridge_model::{
-    ChangeDetection, Channel, EffectiveSourceSettings, SourceEntry, SourceLocation, SyncState,
+    ChangeDetection, Channel, EffectiveSourceSettings, EntryGuid, SourceEntry, SourceLocation,
+    SyncState,
 };
 use sha2::{Digest, Sha256};
 
@@ -299,7 +300,7 @@ pub fn scan_bytes(
         for record in &records {
             let entry = to_entry(record);
             if entry.has_object_class(&settings.group_object_class) {
-                let group = to_group(entry, String::new(), settings);
+                let group = to_group(entry, EntryGuid::default(), settings);
                 index.insert(&group.dn, group.member_dns);
             }
         }

@@ -14,7 +14,7 @@ use async_trait::async_trait;
 use scimbridge_ldap::{GuidLayout, RawEntry, print_guid};
 use scimbridge_model::{
     AttributeValue, ChangeDetection, Channel, DataStore, DataStoreKind, EffectiveSourceSettings,
-    GroupNameSource, Record, SourceEntry, SourceLocation, SyncState,
+    EntryGuid, GroupNameSource, Record, SourceEntry, SourceLocation, SyncState,
 };
 
 /// A data store as a channel reads it.
@@ -163,7 +163,7 @@ pub struct EntryFailure {
 /// A group entry in scope: its name and the normalised DNs of its members.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct SourceGroup {
-    pub guid: String,
+    pub guid: EntryGuid,
     pub dn: String,
     pub display_name: String,
     pub member_dns: Vec<String>,
@@ -183,10 +183,10 @@ pub struct SourceScan {
     /// Whether `users` holds every user in scope, so that a record without an entry is gone.
     pub complete: bool,
     /// After an incremental read: GUIDs of users deleted or out of scope.
-    pub removed_guids: Vec<String>,
+    pub removed_guids: Vec<EntryGuid>,
     /// After an incremental read: DN → GUID of users in scope that did not change, so that
     /// group members resolve without reading them.
-    pub unchanged_users: Vec<(String, String)>,
+    pub unchanged_users: Vec<(String, EntryGuid)>,
     /// Why this read may be incomplete although it succeeded (an LDIF file that looks cut
     /// short): the guard then holds whatever it would deprovision, clear or remove.
     pub suspect: Option<String>,
@@ -281,7 +281,7 @@ pub fn to_entry(record: &RawEntry) -> SourceEntry {
     }
     SourceEntry {
         dn: record.dn.clone(),
-        guid: String::new(),
+        guid: EntryGuid::default(),
         attributes,
     }
 }
@@ -289,7 +289,7 @@ pub fn to_entry(record: &RawEntry) -> SourceEntry {
 /// A group entry with its display name and the normalised DNs of its members.
 pub fn to_group(
     entry: SourceEntry,
-    guid: String,
+    guid: EntryGuid,
     settings: &EffectiveSourceSettings,
 ) -> SourceGroup {
     let text = |value: &AttributeValue| match value {
@@ -322,15 +322,15 @@ pub fn to_group(
 pub fn entry_guid(
     entry: &SourceEntry,
     settings: &EffectiveSourceSettings,
-) -> Result<String, String> {
+) -> Result<EntryGuid, String> {
     let attribute = &settings.entry_guid_attribute;
     match entry.values(attribute).first() {
-        Some(AttributeValue::Binary(bytes)) => Ok(print_guid(bytes, GuidLayout::Microsoft)),
+        Some(AttributeValue::Binary(bytes)) => Ok(print_guid(bytes, GuidLayout::Microsoft).into()),
         Some(AttributeValue::Text(text)) if settings.guid_binary && text.len() == 16 => {
-            Ok(print_guid(text.as_bytes(), GuidLayout::Microsoft))
+            Ok(print_guid(text.as_bytes(), GuidLayout::Microsoft).into())
         }
-        Some(AttributeValue::Text(text)) if !text.trim().is_empty() => Ok(text.trim().to_owned()),
-        _ if settings.use_dn_when_guid_missing => Ok(format!("dn:{}", normalize_dn(&entry.dn))),
+        Some(AttributeValue::Text(text)) if !text.trim().is_empty() => Ok(text.trim().into()),
+        _ if settings.use_dn_when_guid_missing => Ok(EntryGuid::of_dn(&normalize_dn(&entry.dn))),
         _ => Err(format!(
             "entry has no {attribute} (the entry GUID attribute); set source_settings.use_dn_when_guid_missing to key it by DN"
         )),
