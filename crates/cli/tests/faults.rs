@@ -12,7 +12,7 @@ use std::time::Duration;
 
 use common::*;
 use scimbridge_engine::state::JournalStore;
-use scimbridge_model::{ChannelKey, JournalEntry};
+use scimbridge_model::{ChannelKey, EpochMs, JournalEntry};
 use scimbridge_store::{Sealed, SecretKey, SqliteStore};
 use scimbridge_testkit::faults::FaultProxy;
 use serde_json::{Value, json};
@@ -95,7 +95,7 @@ impl Setup {
                 label: uid(*i),
                 operation: operation.parse().unwrap(),
                 cycle_id: 41,
-                sent_at_ms: 1_700_000_000_000,
+                sent_at_ms: EpochMs::from_millis(1_700_000_000_000),
             })
             .collect();
         self.with_store(async |store| {

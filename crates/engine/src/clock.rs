@@ -3,20 +3,23 @@
 
 use std::time::{SystemTime, UNIX_EPOCH};
 
+use scimbridge_model::EpochMs;
+
 pub trait Clock: Send + Sync {
-    /// Milliseconds since the Unix epoch.
-    fn now_ms(&self) -> i64;
+    /// The time now.
+    fn now_ms(&self) -> EpochMs;
 }
 
 #[derive(Debug, Clone, Copy, Default)]
 pub struct SystemClock;
 
 impl Clock for SystemClock {
-    fn now_ms(&self) -> i64 {
-        SystemTime::now()
+    fn now_ms(&self) -> EpochMs {
+        let millis = SystemTime::now()
             .duration_since(UNIX_EPOCH)
             .map(|d| i64::try_from(d.as_millis()).unwrap_or(i64::MAX))
-            .unwrap_or(0)
+            .unwrap_or(0);
+        EpochMs::from_millis(millis)
     }
 }
 

@@ -1,6 +1,7 @@
-//! The identifiers that were plain strings and easy to mix up: an entry's GUID in the data
-//! store and a resource's `id` in the target. Each is its own type, written and read as the
-//! bare string (configuration files, the state store and the API are unchanged).
+//! The values that were plain strings or numbers and easy to mix up: an entry's GUID in the data
+//! store, a resource's `id` in the target, an instant in milliseconds since the epoch (not a
+//! duration). Each is its own type, written and read as the bare string or number
+//! (configuration files, the state store and the API are unchanged).
 
 use std::borrow::Borrow;
 use std::fmt;
@@ -117,6 +118,41 @@ impl EntryGuid {
     }
 }
 
+/// An instant: milliseconds since the Unix epoch, as the engine's clock reads it. Durations stay
+/// plain milliseconds (`i64`), so an instant and a wait cannot be confused: `plus_ms` and
+/// `ms_since` convert between them.
+#[derive(
+    Debug, Clone, Copy, Default, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize,
+)]
+#[serde(transparent)]
+pub struct EpochMs(i64);
+
+impl EpochMs {
+    pub const fn from_millis(millis: i64) -> EpochMs {
+        EpochMs(millis)
+    }
+
+    pub const fn millis(self) -> i64 {
+        self.0
+    }
+
+    /// The instant `duration_ms` later (saturating).
+    pub const fn plus_ms(self, duration_ms: i64) -> EpochMs {
+        EpochMs(self.0.saturating_add(duration_ms))
+    }
+
+    /// Milliseconds from `earlier` to this instant (negative when `earlier` is later).
+    pub const fn ms_since(self, earlier: EpochMs) -> i64 {
+        self.0.saturating_sub(earlier.0)
+    }
+}
+
+impl fmt::Display for EpochMs {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "{}", self.0)
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use std::collections::HashMap;
@@ -143,5 +179,15 @@ mod tests {
     fn maps_keyed_by_an_id_are_looked_up_with_text() {
         let map: HashMap<EntryGuid, u32> = [(EntryGuid::from("a"), 1)].into();
         assert_eq!(map.get("a"), Some(&1));
+    }
+
+    #[test]
+    fn instants_and_durations_convert_explicitly() {
+        let start = EpochMs::from_millis(1_000);
+        let later = start.plus_ms(60_000);
+        assert_eq!(later.millis(), 61_000);
+        assert_eq!(later.ms_since(start), 60_000);
+        assert!(start < later);
+        assert_eq!(serde_json::to_string(&later).unwrap(), "61000");
     }
 }

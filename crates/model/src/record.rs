@@ -4,7 +4,7 @@ use std::fmt;
 
 use serde::{Deserialize, Serialize};
 
-use crate::ids::{EntryGuid, TargetId};
+use crate::ids::{EntryGuid, EpochMs, TargetId};
 use crate::source::ChangeDetection;
 use crate::words::words;
 
@@ -110,10 +110,9 @@ pub struct Record {
     pub last_error: Option<String>,
     /// Consecutive failed attempts.
     pub attempts: u32,
-    /// A failed record is not tried again before this time (milliseconds since the epoch);
-    /// `None`: at the next cycle.
+    /// A failed record is not tried again before this time; `None`: at the next cycle.
     #[serde(default)]
-    pub retry_after_ms: Option<i64>,
+    pub retry_after_ms: Option<EpochMs>,
     /// The entry's fingerprint when the last attempt failed: an entry changed since is tried
     /// again at once, whatever the backoff says.
     #[serde(default)]
@@ -127,10 +126,10 @@ impl Record {
         self.status == RecordStatus::Disabled && self.source_fingerprint.is_none()
     }
 
-    /// Whether a failed record is tried again in a cycle at `now_ms` with the entry at
+    /// Whether a failed record is tried again in a cycle at `now` with the entry at
     /// `fingerprint` (`None`: the entry left the directory).
-    pub fn retry_due(&self, fingerprint: Option<&str>, now_ms: i64) -> bool {
-        self.retry_after_ms.is_none_or(|after| after <= now_ms)
+    pub fn retry_due(&self, fingerprint: Option<&str>, now: EpochMs) -> bool {
+        self.retry_after_ms.is_none_or(|after| after <= now)
             || self.failed_fingerprint.as_deref() != fingerprint
     }
 }
@@ -159,7 +158,7 @@ pub struct JournalEntry {
     /// `create`, `update`, `disable` or `delete`.
     pub operation: OperationKind,
     pub cycle_id: i64,
-    pub sent_at_ms: i64,
+    pub sent_at_ms: EpochMs,
 }
 
 /// Counts of one cycle of one channel.
@@ -235,8 +234,8 @@ pub struct SyncState {
     pub cursor: String,
     /// The channel settings the cursor was taken under; other settings need a full read.
     pub settings_fingerprint: String,
-    /// When the last full read was, in milliseconds since the epoch.
-    pub last_full_read_ms: i64,
+    /// When the last full read was.
+    pub last_full_read_ms: EpochMs,
 }
 
 /// An operation the mass-change guard held: shown by `scimbridge held`, applied once approved.
@@ -249,7 +248,7 @@ pub struct HeldOperation {
     /// (removing members) or `delete group`.
     pub operation: OperationKind,
     pub reason: String,
-    pub held_at_ms: i64,
+    pub held_at_ms: EpochMs,
     /// Approved by an operator: the next cycle applies it.
     pub approved: bool,
 }
@@ -257,7 +256,7 @@ pub struct HeldOperation {
 /// One provisioning event, with the fields of PingFederate's provisioner audit log.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct AuditEvent {
-    pub time_ms: i64,
+    pub time_ms: EpochMs,
     pub cycle_id: i64,
     pub connection: String,
     pub channel: String,

@@ -2,7 +2,7 @@
 
 use async_trait::async_trait;
 use scimbridge_model::{
-    AuditEvent, ChannelKey, Connection, CycleSummary, DataStore, EntryGuid, GroupRecord,
+    AuditEvent, ChannelKey, Connection, CycleSummary, DataStore, EntryGuid, EpochMs, GroupRecord,
     HeldOperation, JournalEntry, Record, SyncState,
 };
 
@@ -151,12 +151,12 @@ pub trait HistoryStore: Send + Sync {
     async fn begin_cycle(
         &self,
         channel: &ChannelKey,
-        started_at_ms: i64,
+        started_at_ms: EpochMs,
     ) -> Result<i64, StoreError>;
     async fn end_cycle(
         &self,
         cycle_id: i64,
-        finished_at_ms: i64,
+        finished_at_ms: EpochMs,
         summary: &CycleSummary,
         error: Option<&str>,
     ) -> Result<(), StoreError>;

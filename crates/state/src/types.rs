@@ -1,6 +1,6 @@
 //! The types the roles speak in that the model does not already define.
 
-use scimbridge_model::{ChannelKey, CycleSummary};
+use scimbridge_model::{ChannelKey, CycleSummary, EpochMs};
 use serde::{Deserialize, Serialize};
 
 /// What saving a named configuration object did.
@@ -27,8 +27,8 @@ impl Saved {
 pub struct Cycle {
     pub id: i64,
     pub channel: ChannelKey,
-    pub started_at_ms: i64,
-    pub finished_at_ms: Option<i64>,
+    pub started_at_ms: EpochMs,
+    pub finished_at_ms: Option<EpochMs>,
     pub summary: CycleSummary,
     /// Set when the cycle stopped early (for example the data store could not be read).
     pub error: Option<String>,
@@ -48,7 +48,7 @@ pub struct ApiToken {
     pub name: String,
     /// Hex SHA-256 of the token.
     pub token_hash: String,
-    pub created_at_ms: i64,
+    pub created_at_ms: EpochMs,
 }
 
 /// Record counts of one channel, for `scimbridge channels`.

@@ -8,7 +8,7 @@
 
 use async_trait::async_trait;
 use scimbridge_model::{
-    AuditEvent, ChannelKey, Connection, CycleSummary, DataStore, EntryGuid, GroupRecord,
+    AuditEvent, ChannelKey, Connection, CycleSummary, DataStore, EntryGuid, EpochMs, GroupRecord,
     HeldOperation, JournalEntry, Record, Secret, SyncState,
 };
 use scimbridge_state::{
@@ -324,11 +324,11 @@ pass_through!(AdminStore {
 });
 
 pass_through!(HistoryStore {
-    fn begin_cycle(&self, channel: &ChannelKey, started_at_ms: i64) -> i64;
+    fn begin_cycle(&self, channel: &ChannelKey, started_at_ms: EpochMs) -> i64;
     fn end_cycle(
         &self,
         cycle_id: i64,
-        finished_at_ms: i64,
+        finished_at_ms: EpochMs,
         summary: &CycleSummary,
         error: Option<&str>
     ) -> ();

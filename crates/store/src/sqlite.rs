@@ -9,7 +9,7 @@ use std::time::Duration;
 
 use async_trait::async_trait;
 use scimbridge_model::{
-    AuditEvent, ChannelKey, Connection, CycleSummary, DataStore, EntryGuid, GroupRecord,
+    AuditEvent, ChannelKey, Connection, CycleSummary, DataStore, EntryGuid, EpochMs, GroupRecord,
     HeldOperation, JournalEntry, Record, SyncState, TargetId, UnknownWord,
 };
 use scimbridge_state::{
@@ -170,6 +170,18 @@ macro_rules! text_id_columns {
 }
 
 text_id_columns!(EntryGuid, TargetId);
+
+impl FromColumn for EpochMs {
+    fn read(row: &SqliteRow, name: &str) -> Result<Self, sqlx::Error> {
+        i64::read(row, name).map(EpochMs::from_millis)
+    }
+}
+
+impl FromColumn for Option<EpochMs> {
+    fn read(row: &SqliteRow, name: &str) -> Result<Self, sqlx::Error> {
+        Ok(Option::<i64>::read(row, name)?.map(EpochMs::from_millis))
+    }
+}
 
 /// The columns of one row of a table; a column that does not decode is corrupt data there.
 struct Columns<'r> {
@@ -501,7 +513,7 @@ impl RecordStore for SqliteStore {
         .bind(record.status.as_str())
         .bind(&record.last_error)
         .bind(i64::from(record.attempts))
-        .bind(record.retry_after_ms)
+        .bind(record.retry_after_ms.map(EpochMs::millis))
         .bind(&record.failed_fingerprint);
         self.run(query, "saving a record").await?;
         Ok(())
@@ -627,7 +639,7 @@ impl RecordStore for SqliteStore {
             .bind(state.mechanism.name())
             .bind(&state.cursor)
             .bind(&state.settings_fingerprint)
-            .bind(state.last_full_read_ms),
+            .bind(state.last_full_read_ms.millis()),
         };
         self.run(query, "saving a sync state").await?;
         Ok(())
@@ -684,7 +696,7 @@ impl HeldOperationStore for SqliteStore {
             .bind(&operation.label)
             .bind(operation.operation.as_str())
             .bind(&operation.reason)
-            .bind(operation.held_at_ms)
+            .bind(operation.held_at_ms.millis())
             .bind(i64::from(operation.approved))
         }));
         for query in queries {
@@ -721,7 +733,7 @@ impl JournalStore for SqliteStore {
                     .bind(&entry.label)
                     .bind(entry.operation.as_str())
                     .bind(entry.cycle_id)
-                    .bind(entry.sent_at_ms);
+                    .bind(entry.sent_at_ms.millis());
             }
             self.run(query, "journaling operations").await?;
         }
@@ -772,7 +784,7 @@ impl AuditStore for SqliteStore {
                 "INSERT INTO audit_events (time_ms, cycle_id, connection, channel, event_type, source_id, dn, name, target_id, success, cause) \
                  VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
             )
-            .bind(event.time_ms)
+            .bind(event.time_ms.millis())
             .bind(event.cycle_id)
             .bind(&event.connection)
             .bind(&event.channel)
@@ -841,7 +853,7 @@ impl AdminStore for SqliteStore {
         )
         .bind(&token.name)
         .bind(&token.token_hash)
-        .bind(token.created_at_ms);
+        .bind(token.created_at_ms.millis());
         self.run(query, "saving an API token").await?;
         Ok(())
     }
@@ -858,13 +870,13 @@ impl HistoryStore for SqliteStore {
     async fn begin_cycle(
         &self,
         channel: &ChannelKey,
-        started_at_ms: i64,
+        started_at_ms: EpochMs,
     ) -> Result<i64, StoreError> {
         let query = in_channel(
             "INSERT INTO cycles (connection, channel, started_at_ms) VALUES (?, ?, ?) RETURNING id",
             channel,
         )
-        .bind(started_at_ms);
+        .bind(started_at_ms.millis());
         let id = self.fetch(query, "beginning a cycle", |row| {
             Columns::of(row, "cycles").get("id")
         });
@@ -876,7 +888,7 @@ impl HistoryStore for SqliteStore {
     async fn end_cycle(
         &self,
         cycle_id: i64,
-        finished_at_ms: i64,
+        finished_at_ms: EpochMs,
         summary: &CycleSummary,
         error: Option<&str>,
     ) -> Result<(), StoreError> {
@@ -885,7 +897,7 @@ impl HistoryStore for SqliteStore {
         let query = sqlx::query(
             "UPDATE cycles SET finished_at_ms = ?, summary = ?, error = ? WHERE id = ?",
         )
-        .bind(finished_at_ms)
+        .bind(finished_at_ms.millis())
         .bind(summary)
         .bind(error)
         .bind(cycle_id);

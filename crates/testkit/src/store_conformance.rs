@@ -8,9 +8,9 @@
 
 use scimbridge_model::{
     AuditEvent, AuditEventType, AuthenticationMethod, ChangeDetection, ChannelKey, Connection,
-    CycleSummary, DataStore, DataStoreKind, EntryGuid, GroupMember, GroupRecord, HeldOperation,
-    JournalEntry, OperationKind, ProvisioningOptions, Record, RecordStatus, Secret, SyncState,
-    TargetSettings,
+    CycleSummary, DataStore, DataStoreKind, EntryGuid, EpochMs, GroupMember, GroupRecord,
+    HeldOperation, JournalEntry, OperationKind, ProvisioningOptions, Record, RecordStatus, Secret,
+    SyncState, TargetSettings,
 };
 use scimbridge_state::{AdminAccount, ApiToken, Saved, Store};
 use serde_json::json;
@@ -128,7 +128,8 @@ pub fn record(guid: &str, status: RecordStatus) -> Record {
         status,
         last_error: (status == RecordStatus::Failed).then(|| "HTTP 500: boom".into()),
         attempts: u32::from(status == RecordStatus::Failed),
-        retry_after_ms: (status == RecordStatus::Failed).then_some(1_700_000_060_000),
+        retry_after_ms: (status == RecordStatus::Failed)
+            .then_some(EpochMs::from_millis(1_700_000_060_000)),
         failed_fingerprint: (status == RecordStatus::Failed).then(|| "fp-new".into()),
     }
 }
@@ -168,7 +169,7 @@ fn sync_state() -> SyncState {
         mechanism: ChangeDetection::ContentSync,
         cursor: "cmlkPTAwMCxjc249MjAyNg==".into(),
         settings_fingerprint: "abc".into(),
-        last_full_read_ms: 1_700_000_000_000,
+        last_full_read_ms: EpochMs::from_millis(1_700_000_000_000),
     }
 }
 
@@ -178,14 +179,14 @@ fn held(guid: &str, approved: bool) -> HeldOperation {
         label: format!("user {guid}"),
         operation: OperationKind::Disable,
         reason: "left the source location; held by the mass-change guard".into(),
-        held_at_ms: 1_700_000_000_000,
+        held_at_ms: EpochMs::from_millis(1_700_000_000_000),
         approved,
     }
 }
 
 fn event(time_ms: i64, source_id: &str, name: &str, event_type: AuditEventType) -> AuditEvent {
     AuditEvent {
-        time_ms,
+        time_ms: EpochMs::from_millis(time_ms),
         cycle_id: 7,
         connection: "Slack".into(),
         channel: "employees".into(),
@@ -206,7 +207,7 @@ fn entry(guid: &str, operation: OperationKind, sent_at_ms: i64) -> JournalEntry 
         label: format!("user {guid}"),
         operation,
         cycle_id: 9,
-        sent_at_ms,
+        sent_at_ms: EpochMs::from_millis(sent_at_ms),
     }
 }
 
@@ -602,7 +603,10 @@ pub async fn deleting_a_connection_takes_its_channels_state_and_nothing_else(sto
         .journal_operations(&doomed_channel, &[entry("d1", OperationKind::Update, 1)])
         .await
         .unwrap();
-    let cycle = store.begin_cycle(&doomed_channel, 1_000).await.unwrap();
+    let cycle = store
+        .begin_cycle(&doomed_channel, EpochMs::from_millis(1_000))
+        .await
+        .unwrap();
 
     assert!(store.delete_connection("Doomed").await.unwrap());
     assert!(!store.delete_connection("Doomed").await.unwrap());
@@ -673,7 +677,7 @@ pub async fn api_tokens_are_kept_by_name_and_revoked(store: &dyn Store) {
     let token = |name: &str, hash: &str| ApiToken {
         name: name.into(),
         token_hash: hash.into(),
-        created_at_ms: 1_700_000_000_000,
+        created_at_ms: EpochMs::from_millis(1_700_000_000_000),
     };
     for saved in [
         token("terraform", "aa"),
@@ -815,25 +819,37 @@ pub async fn forgetting_a_channel_clears_its_state_and_nothing_else(store: &dyn 
 }
 
 pub async fn the_cycle_history_is_newest_first(store: &dyn Store) {
-    let first = store.begin_cycle(&employees(), 1_000).await.unwrap();
+    let first = store
+        .begin_cycle(&employees(), EpochMs::from_millis(1_000))
+        .await
+        .unwrap();
     let summary = CycleSummary {
         created: 3,
         failed: 1,
         groups_created: 2,
         ..CycleSummary::default()
     };
-    store.end_cycle(first, 2_000, &summary, None).await.unwrap();
-    let second = store.begin_cycle(&employees(), 3_000).await.unwrap();
+    store
+        .end_cycle(first, EpochMs::from_millis(2_000), &summary, None)
+        .await
+        .unwrap();
+    let second = store
+        .begin_cycle(&employees(), EpochMs::from_millis(3_000))
+        .await
+        .unwrap();
     store
         .end_cycle(
             second,
-            3_500,
+            EpochMs::from_millis(3_500),
             &CycleSummary::default(),
             Some("data store unreadable"),
         )
         .await
         .unwrap();
-    let open = store.begin_cycle(&employees(), 4_000).await.unwrap();
+    let open = store
+        .begin_cycle(&employees(), EpochMs::from_millis(4_000))
+        .await
+        .unwrap();
     let cycles = store.cycles(&employees(), 10).await.unwrap();
     assert_eq!(
         cycles.iter().map(|c| c.id).collect::<Vec<_>>(),
@@ -842,7 +858,7 @@ pub async fn the_cycle_history_is_newest_first(store: &dyn Store) {
     assert_eq!(cycles[0].finished_at_ms, None);
     assert_eq!(cycles[1].error.as_deref(), Some("data store unreadable"));
     assert_eq!(cycles[2].summary, summary);
-    assert_eq!(cycles[2].finished_at_ms, Some(2_000));
+    assert_eq!(cycles[2].finished_at_ms, Some(EpochMs::from_millis(2_000)));
     assert_eq!(store.cycles(&employees(), 1).await.unwrap().len(), 1);
     assert!(store.cycles(&contractors(), 10).await.unwrap().is_empty());
 }
@@ -859,7 +875,7 @@ pub async fn save_secrets_and_history(store: &dyn Store) {
     save_employees_and_a_contractor(store).await;
     for started_at_ms in [1_000, 3_000, 4_000] {
         store
-            .begin_cycle(&employees(), started_at_ms)
+            .begin_cycle(&employees(), EpochMs::from_millis(started_at_ms))
             .await
             .unwrap();
     }

@@ -55,7 +55,7 @@ impl From<model::AuditEvent> for AuditEvent {
             cause,
         } = event;
         AuditEvent {
-            time_ms,
+            time_ms: time_ms.millis(),
             cycle_id,
             connection,
             channel,

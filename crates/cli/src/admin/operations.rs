@@ -262,7 +262,7 @@ pub(super) async fn held(
                     label,
                     operation: operation.to_string(),
                     reason,
-                    held_at_ms,
+                    held_at_ms: held_at_ms.millis(),
                     approved,
                     channel,
                 }
@@ -454,8 +454,8 @@ mod tests {
         StoredCycle {
             id: 4,
             channel: ChannelKey::new("App", "staff"),
-            started_at_ms: 1_795_878_245_000,
-            finished_at_ms: finished,
+            started_at_ms: model::EpochMs::from_millis(1_795_878_245_000),
+            finished_at_ms: finished.map(model::EpochMs::from_millis),
             summary,
             error: finished.is_none().then(|| "the target is down".to_owned()),
         }
@@ -506,7 +506,7 @@ mod tests {
         }
 
         let event = model::AuditEvent {
-            time_ms: 1,
+            time_ms: model::EpochMs::from_millis(1),
             cycle_id: 2,
             connection: "App".into(),
             channel: "staff".into(),

@@ -262,7 +262,7 @@ async fn channel_worker(
                 .await;
                 match cycle {
                     Ok(report) => {
-                        metrics.cycle_completed(&report, SystemClock.now_ms());
+                        metrics.cycle_completed(&report, SystemClock.now_ms().millis());
                         if let Some(signalled) = change_signalled.take() {
                             metrics.change_applied(&key, signalled.elapsed().as_secs_f64());
                         }

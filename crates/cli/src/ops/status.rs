@@ -2,7 +2,7 @@
 //! `scimbridge channels`, the admin API and the console show them.
 
 use scimbridge_engine::state::{Cycle, RecordCounts, Store, StoreError};
-use scimbridge_model::{ChangeDetection, ChannelKey, Connection};
+use scimbridge_model::{ChangeDetection, ChannelKey, Connection, EpochMs};
 
 use crate::ops::channels::channel_keys;
 
@@ -57,8 +57,8 @@ pub fn describe_cycle(cycle: Option<&Cycle>) -> String {
 }
 
 /// Milliseconds since the epoch as `YYYY-MM-DD HH:MM:SSZ` (UTC).
-pub fn format_utc(ms: i64) -> String {
-    let secs = ms.div_euclid(1000);
+pub fn format_utc(time: EpochMs) -> String {
+    let secs = time.millis().div_euclid(1000);
     let (days, rem) = (secs.div_euclid(86_400), secs.rem_euclid(86_400));
     let (year, month, day) = scimbridge_engine::clock::civil_from_days(days);
     format!(
@@ -86,10 +86,21 @@ pub async fn recent_cycles(
 
 #[cfg(test)]
 mod tests {
+    use scimbridge_model::EpochMs;
+
     #[test]
     fn formats_utc_timestamps() {
-        assert_eq!(super::format_utc(0), "1970-01-01 00:00:00Z");
-        assert_eq!(super::format_utc(1_795_878_245_000), "2026-11-28 15:04:05Z");
-        assert_eq!(super::format_utc(951_782_400_000), "2000-02-29 00:00:00Z");
+        assert_eq!(
+            super::format_utc(EpochMs::from_millis(0)),
+            "1970-01-01 00:00:00Z"
+        );
+        assert_eq!(
+            super::format_utc(EpochMs::from_millis(1_795_878_245_000)),
+            "2026-11-28 15:04:05Z"
+        );
+        assert_eq!(
+            super::format_utc(EpochMs::from_millis(951_782_400_000)),
+            "2000-02-29 00:00:00Z"
+        );
     }
 }

@@ -19,7 +19,7 @@ mod users;
 use std::time::Duration;
 
 use scimbridge_model::{
-    AuditEvent, Channel, ChannelKey, Connection, CycleSummary, DataStore, Operation,
+    AuditEvent, Channel, ChannelKey, Connection, CycleSummary, DataStore, EpochMs, Operation,
     PlannedOperation,
 };
 
@@ -99,7 +99,7 @@ struct CycleContext<'a> {
     audit: &'a AuditContext<'a>,
     progress: &'a dyn Progress,
     /// When the cycle started: retry backoffs and held operations are dated with it.
-    now_ms: i64,
+    now_ms: EpochMs,
 }
 
 /// The target as one cycle sees it: the client (one connection pool, capabilities discovered
@@ -168,8 +168,8 @@ async fn end_cycle(
     store: &dyn Store,
     cycle_id: i64,
     key: ChannelKey,
-    started: i64,
-    finished: i64,
+    started: EpochMs,
+    finished: EpochMs,
     ran: Ran,
 ) -> Result<CycleReport, StoreError> {
     let Ran {
@@ -195,7 +195,7 @@ async fn end_cycle(
         channel: key,
         cycle_id,
         summary: tally.summary,
-        duration_ms: finished - started,
+        duration_ms: finished.ms_since(started),
         failures: tally.failures,
         source,
         events: tally.events,

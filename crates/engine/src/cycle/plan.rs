@@ -5,7 +5,7 @@ use std::collections::{HashMap, HashSet};
 
 use scimbridge_model::{
     Channel, ChannelKey, Connection, DataStore, DesiredGroup, EffectiveSourceSettings, EntryGuid,
-    GroupRecord, JournalEntry, Operation, Plan, Record, RecordStatus, TargetId,
+    EpochMs, GroupRecord, JournalEntry, Operation, Plan, Record, RecordStatus, TargetId,
 };
 
 use super::CycleError;
@@ -54,7 +54,7 @@ pub async fn plan_channel(
     connection: &Connection,
     channel: &Channel,
     data_store: &DataStore,
-    now_ms: i64,
+    now_ms: EpochMs,
 ) -> Result<ChannelPlan, CycleError> {
     let key = ChannelKey::new(&connection.name, &channel.name);
     let settings = channel.source_settings.effective(data_store.ldap_type());
@@ -185,7 +185,12 @@ struct Detected {
 
 /// Compares the read with the records (`heads`): what was added, changed and removed, and the
 /// failed records whose retry waits.
-fn detect_changes(scan: SourceScan, heads: &[Record], fingerprint: &str, now_ms: i64) -> Detected {
+fn detect_changes(
+    scan: SourceScan,
+    heads: &[Record],
+    fingerprint: &str,
+    now_ms: EpochMs,
+) -> Detected {
     let users_by_dn: Vec<(&str, &str)> = scan
         .users
         .iter()

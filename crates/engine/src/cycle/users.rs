@@ -15,7 +15,7 @@ use super::{CycleContext, CycleError, Tally, TargetSession};
 use crate::apply::{Applied, Capabilities, Outcome, apply_operation, bulk};
 use crate::audit::AuditContext;
 use crate::state::Store;
-use scimbridge_model::{ChannelKey, EntryGuid, retry_backoff_ms};
+use scimbridge_model::{ChannelKey, EntryGuid, EpochMs, retry_backoff_ms};
 
 /// How many units are journaled at once, ahead of sending them.
 const JOURNAL_BATCH: usize = 64;
@@ -354,9 +354,9 @@ async fn close_unsent(
 }
 
 /// When a failed record is tried again.
-pub(super) fn schedule_retry(record: &mut Record, now_ms: i64) {
+pub(super) fn schedule_retry(record: &mut Record, now_ms: EpochMs) {
     if record.status == RecordStatus::Failed {
-        record.retry_after_ms = retry_backoff_ms(record.attempts).map(|wait| now_ms + wait);
+        record.retry_after_ms = retry_backoff_ms(record.attempts).map(|wait| now_ms.plus_ms(wait));
     }
 }
 

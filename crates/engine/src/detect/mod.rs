@@ -7,8 +7,8 @@
 use std::collections::{BTreeMap, HashMap, HashSet};
 
 use scimbridge_model::{
-    AttributeValue, Channel, EffectiveSourceSettings, EntryGuid, ProvisioningOptions, Record,
-    RecordStatus, SourceEntry,
+    AttributeValue, Channel, EffectiveSourceSettings, EntryGuid, EpochMs, ProvisioningOptions,
+    Record, RecordStatus, SourceEntry,
 };
 use sha2::{Digest, Sha256};
 
@@ -153,7 +153,7 @@ pub fn detect_incremental(
 
 /// Leaves out of the changes the failed records whose retry backoff has not run out at `now_ms`
 /// (unless their entry changed since the failed attempt), and returns how many.
-pub fn defer_retries(changes: &mut Changes, records: &[Record], now_ms: i64) -> u64 {
+pub fn defer_retries(changes: &mut Changes, records: &[Record], now_ms: EpochMs) -> u64 {
     let waiting: HashMap<&str, &Record> = records
         .iter()
         .filter(|r| r.status == RecordStatus::Failed && r.retry_after_ms.is_some())
@@ -277,7 +277,7 @@ mod tests {
         let due = entry("due", "Engineer");
         let leaver = entry("leaver", "Engineer");
         let failed = |e: &SourceEntry, retry_after_ms: i64| Record {
-            retry_after_ms: Some(retry_after_ms),
+            retry_after_ms: Some(EpochMs::from_millis(retry_after_ms)),
             failed_fingerprint: Some(entry_fingerprint("c", e)),
             attempts: 3,
             ..record(e, RecordStatus::Failed)
@@ -296,7 +296,10 @@ mod tests {
         assert_eq!(changes.modified.len(), 3);
         assert_eq!(changes.removed.len(), 1);
 
-        assert_eq!(defer_retries(&mut changes, &records, 1_000), 2);
+        assert_eq!(
+            defer_retries(&mut changes, &records, EpochMs::from_millis(1_000)),
+            2
+        );
         let modified: Vec<&str> = changes
             .modified
             .iter()

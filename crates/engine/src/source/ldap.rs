@@ -15,7 +15,7 @@ use base64::engine::general_purpose::STANDARD as BASE64;
 use scimbridge_ldap::{Bind, ClientSettings, LdapClient, LdapError, RawEntry, RootDse};
 use scimbridge_model::{
     AccountStatus, BindMethod, ChangeDetection, Channel, DataStore, EffectiveSourceSettings,
-    EntryGuid, LdapSettings, RecordStatus, SourceLocation, SyncState,
+    EntryGuid, EpochMs, LdapSettings, RecordStatus, SourceLocation, SyncState,
 };
 
 use super::scope::GroupIndex;
@@ -204,10 +204,15 @@ impl Source for LdapSource<'_> {
 
 /// Whether the next read may continue from the stored state: the channel settings are the
 /// ones it was taken under, and no full reconciliation is due (`hours` 0: never due).
-pub fn incremental_allowed(state: &SyncState, fingerprint: &str, hours: u32, now_ms: i64) -> bool {
+pub fn incremental_allowed(
+    state: &SyncState,
+    fingerprint: &str,
+    hours: u32,
+    now_ms: EpochMs,
+) -> bool {
     let reconciliation_ms = i64::from(hours) * 3_600_000;
     state.settings_fingerprint == fingerprint
-        && (reconciliation_ms == 0 || now_ms - state.last_full_read_ms < reconciliation_ms)
+        && (reconciliation_ms == 0 || now_ms.ms_since(state.last_full_read_ms) < reconciliation_ms)
 }
 
 /// Connects and binds with the data store's settings.
@@ -1227,11 +1232,31 @@ mod tests {
             mechanism: ChangeDetection::ContentSync,
             cursor: "c".into(),
             settings_fingerprint: "f1".into(),
-            last_full_read_ms: 10 * hour,
+            last_full_read_ms: EpochMs::from_millis(10 * hour),
         };
-        assert!(incremental_allowed(&state, "f1", 24, 33 * hour));
-        assert!(!incremental_allowed(&state, "f1", 24, 34 * hour));
-        assert!(!incremental_allowed(&state, "f2", 24, 11 * hour));
-        assert!(incremental_allowed(&state, "f1", 0, 1000 * hour));
+        assert!(incremental_allowed(
+            &state,
+            "f1",
+            24,
+            EpochMs::from_millis(33 * hour)
+        ));
+        assert!(!incremental_allowed(
+            &state,
+            "f1",
+            24,
+            EpochMs::from_millis(34 * hour)
+        ));
+        assert!(!incremental_allowed(
+            &state,
+            "f2",
+            24,
+            EpochMs::from_millis(11 * hour)
+        ));
+        assert!(incremental_allowed(
+            &state,
+            "f1",
+            0,
+            EpochMs::from_millis(1000 * hour)
+        ));
     }
 }

@@ -14,7 +14,7 @@ use async_trait::async_trait;
 use scimbridge_ldap::{GuidLayout, RawEntry, print_guid};
 use scimbridge_model::{
     AttributeValue, ChangeDetection, Channel, DataStore, DataStoreKind, EffectiveSourceSettings,
-    EntryGuid, GroupNameSource, Record, SourceEntry, SourceLocation, SyncState,
+    EntryGuid, EpochMs, GroupNameSource, Record, SourceEntry, SourceLocation, SyncState,
 };
 
 /// A data store as a channel reads it.
@@ -91,7 +91,7 @@ pub struct ReadRequest<'a> {
     pub records: &'a [Record],
     /// Where the last completed cycle's read stopped.
     pub previous: Option<&'a SyncState>,
-    pub now_ms: i64,
+    pub now_ms: EpochMs,
 }
 
 /// How a channel's data store was read, and where the next incremental read starts.
