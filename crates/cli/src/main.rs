@@ -1,5 +1,8 @@
 //! `scimbridge`: the command line of the provisioning engine.
 
+// Standard output goes through `output`, which stops quietly when the reader has gone.
+#![deny(clippy::print_stdout)]
+
 mod admin;
 mod auth;
 mod commands;
@@ -7,8 +10,10 @@ mod console;
 mod context;
 mod metrics;
 mod ops;
+mod output;
 mod progress;
 
+use std::io::IsTerminal;
 use std::path::PathBuf;
 use std::process::ExitCode;
 
@@ -110,9 +115,12 @@ fn init_logging(verbose: u8, format: LogFormat) {
     };
     let filter = tracing_subscriber::EnvFilter::try_from_env("SCIMBRIDGE_LOG")
         .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new(default));
+    // Colour codes only for a person at a terminal: not in log files, journald or a pipe.
+    let colour = std::io::stderr().is_terminal() && std::env::var_os("NO_COLOR").is_none();
     let builder = tracing_subscriber::fmt()
         .with_env_filter(filter)
         .with_writer(std::io::stderr)
+        .with_ansi(colour)
         .with_target(false);
     match format {
         LogFormat::Text => builder.init(),

@@ -168,6 +168,54 @@ impl fmt::Display for Plan {
         if self.waiting_retry > 0 {
             writeln!(f, "failed, waiting to be retried: {}", self.waiting_retry)?;
         }
-        writeln!(f, "unchanged: {}", self.unchanged)
+        writeln!(f, "{}", self.totals())
+    }
+}
+
+/// The order of the counts in [`Plan::totals`]: users, then groups, as the cycle does them.
+const TOTALS_ORDER: [&str; 12] = [
+    "create",
+    "update",
+    "disable",
+    "delete",
+    "forget",
+    "skip",
+    "blocked",
+    "fail",
+    "create group",
+    "update group",
+    "delete group",
+    "forget group",
+];
+
+impl Plan {
+    /// One line counting what the plan does, for a reader who scrolled past the operations:
+    /// `total: create 2, update 1, held 3, unchanged 97`. Unchanged is always there.
+    pub fn totals(&self) -> String {
+        let mut counts = [0u64; TOTALS_ORDER.len()];
+        let verbs = self
+            .operations
+            .iter()
+            .filter(|o| o.operation != Operation::Refresh)
+            .map(|o| o.operation.verb())
+            .chain(self.group_operations.iter().map(|g| g.operation.verb()));
+        for verb in verbs {
+            if let Some(at) = TOTALS_ORDER.iter().position(|v| *v == verb) {
+                counts[at] += 1;
+            }
+        }
+        let held = (self.held.len() + self.held_groups.len()) as u64;
+        let parts: Vec<String> = TOTALS_ORDER
+            .iter()
+            .zip(counts)
+            .chain([
+                (&"held", held),
+                (&"waiting to be retried", self.waiting_retry),
+            ])
+            .filter(|(_, count)| *count > 0)
+            .chain([(&"unchanged", self.unchanged)])
+            .map(|(verb, count)| format!("{verb} {count}"))
+            .collect();
+        format!("total: {}", parts.join(", "))
     }
 }

@@ -11,6 +11,7 @@ use scimbridge_engine::state::{AdminAccount, AdminStore, ApiToken};
 use crate::auth::{hash_password, new_token, token_hash};
 use crate::context::DataDir;
 use crate::ops::status::format_utc;
+use crate::output::outln;
 
 /// Environment variable holding the administrator password for `admin password`.
 const PASSWORD_ENV: &str = "SCIMBRIDGE_ADMIN_PASSWORD";
@@ -69,7 +70,7 @@ pub async fn run(data_dir: &Path, command: Command) -> Result<ExitCode> {
                     password_hash,
                 })
                 .await?;
-            println!("administrator \"{username}\": password set");
+            outln!("administrator \"{username}\": password set");
         }
         Command::Token { command } => match command {
             TokenCommand::Create { name } => {
@@ -82,11 +83,11 @@ pub async fn run(data_dir: &Path, command: Command) -> Result<ExitCode> {
                     })
                     .await?;
                 eprintln!("token \"{name}\" created; it is shown this once:");
-                println!("{token}");
+                outln!("{token}");
             }
             TokenCommand::List => {
                 for token in dir.store.api_tokens().await? {
-                    println!(
+                    outln!(
                         "{}  created {}",
                         token.name,
                         format_utc(token.created_at_ms)
@@ -97,7 +98,7 @@ pub async fn run(data_dir: &Path, command: Command) -> Result<ExitCode> {
                 if !dir.store.delete_api_token(&name).await? {
                     return Err(anyhow!("no token named \"{name}\""));
                 }
-                println!("token \"{name}\" revoked");
+                outln!("token \"{name}\" revoked");
             }
         },
     }

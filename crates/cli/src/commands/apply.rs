@@ -8,6 +8,7 @@ use scimbridge_model::ConfigFile;
 
 use crate::context::DataDir;
 use crate::ops::configure::{ActivationCheck, save_configuration};
+use crate::output::outln;
 
 #[derive(Debug, clap::Args)]
 pub struct Args {
@@ -38,7 +39,7 @@ pub async fn run(data_dir: &Path, args: Args) -> Result<ExitCode> {
         .await
         .map_err(|e| anyhow!("{}: {e:#}", args.file.display()))?
     {
-        println!("{line}");
+        outln!("{line}");
     }
     Ok(ExitCode::SUCCESS)
 }

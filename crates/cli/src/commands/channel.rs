@@ -10,6 +10,7 @@ use scimbridge_model::ChannelKey;
 
 use crate::context::DataDir;
 use crate::ops::channels::{Reset, reset};
+use crate::output::outln;
 
 #[derive(Debug, clap::Subcommand)]
 pub enum Command {
@@ -34,14 +35,14 @@ pub async fn run(data_dir: &Path, command: Command) -> Result<ExitCode> {
     let key = resolve_channel(&dir, &args.channel).await?;
     if args.all_state {
         reset(&dir.store, &key, Reset::AllState).await?;
-        println!(
+        outln!(
             "channel {key}: records, group records and sync state forgotten; the next cycle reads \
              every entry and links to the target's existing users and groups by the unique \
              identifier"
         );
     } else {
         reset(&dir.store, &key, Reset::SyncState).await?;
-        println!(
+        outln!(
             "channel {key}: sync state forgotten; the next cycle reads every entry (a full \
              reconciliation)"
         );

@@ -9,6 +9,7 @@ use scimbridge_model::ChannelKey;
 
 use crate::context::DataDir;
 use crate::ops::status::{channel_status, describe_cycle};
+use crate::output::outln;
 
 pub async fn run(data_dir: &Path) -> Result<ExitCode> {
     let dir = DataDir::open(data_dir, false).await?;
@@ -44,7 +45,7 @@ pub async fn run(data_dir: &Path) -> Result<ExitCode> {
         }
     }
     if rows.len() == 1 {
-        println!("no channels (define connections with `scimbridge apply -f FILE`)");
+        outln!("no channels (define connections with `scimbridge apply -f FILE`)");
         return Ok(ExitCode::SUCCESS);
     }
     let widths: Vec<usize> = (0..8)
@@ -56,7 +57,7 @@ pub async fn run(data_dir: &Path) -> Result<ExitCode> {
             .zip(&widths)
             .map(|(cell, width)| format!("{cell:<width$}"))
             .collect();
-        println!("{}", cells.join("  ").trim_end());
+        outln!("{}", cells.join("  ").trim_end());
     }
     Ok(ExitCode::SUCCESS)
 }

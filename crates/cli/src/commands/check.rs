@@ -9,6 +9,7 @@ use scimbridge_model::Connection;
 
 use crate::context::DataDir;
 use crate::ops::check::{check_channel_source, check_connection};
+use crate::output::outln;
 
 #[derive(Debug, clap::Args)]
 pub struct Args {
@@ -21,11 +22,11 @@ pub async fn run(data_dir: &Path, args: Args) -> Result<ExitCode> {
     let connection = dir.connection(&args.connection).await?;
     let report = check_connection(&connection).await?;
     for line in describe(&connection, &report) {
-        println!("{line}");
+        outln!("{line}");
     }
     for channel in connection.channels.iter().filter(|c| c.active) {
         let data_store = dir.data_store(&channel.data_store).await?;
-        println!("{}", check_channel_source(channel, &data_store).await?);
+        outln!("{}", check_channel_source(channel, &data_store).await?);
     }
     Ok(ExitCode::SUCCESS)
 }

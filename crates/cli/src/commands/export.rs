@@ -10,6 +10,7 @@ use scimbridge_model::ConfigFile;
 use scimbridge_model::config::CONFIG_VERSION;
 
 use crate::context::DataDir;
+use crate::output::out;
 
 #[derive(Debug, clap::Args)]
 pub struct Args {
@@ -34,7 +35,7 @@ pub async fn run(data_dir: &Path, args: Args) -> Result<ExitCode> {
         .into_iter()
         .filter(|d| args.connection.is_none() || used.contains(d.name.as_str()))
         .collect();
-    print!("{}", export_text(data_stores, connections)?);
+    out!("{}", export_text(data_stores, connections)?);
     Ok(ExitCode::SUCCESS)
 }
 

@@ -11,6 +11,7 @@ use scimbridge_model::{ChannelKey, Connection};
 use crate::context::DataDir;
 use crate::ops::held::decide;
 use crate::ops::status::format_utc;
+use crate::output::outln;
 
 #[derive(Debug, clap::Args)]
 pub struct Args {
@@ -47,9 +48,9 @@ pub async fn list(data_dir: &Path, args: Args) -> Result<ExitCode> {
             continue;
         }
         any = true;
-        println!("channel {key}: {} operations held", held.len());
+        outln!("channel {key}: {} operations held", held.len());
         for operation in held {
-            println!(
+            outln!(
                 "  {} {}{}: {} (held {})",
                 operation.operation,
                 operation.label,
@@ -64,7 +65,7 @@ pub async fn list(data_dir: &Path, args: Args) -> Result<ExitCode> {
         }
     }
     if !any {
-        println!("nothing held for connection \"{}\"", connection.name);
+        outln!("nothing held for connection \"{}\"", connection.name);
     }
     Ok(ExitCode::SUCCESS)
 }
@@ -76,7 +77,7 @@ pub async fn approve(data_dir: &Path, args: Args) -> Result<ExitCode> {
     for key in channels(&connection, args.channel.as_deref())? {
         let approved = decide(&dir.store, &key, |_| true, true).await?;
         if approved > 0 {
-            println!("channel {key}: {approved} operations approved; the next cycle applies them");
+            outln!("channel {key}: {approved} operations approved; the next cycle applies them");
         }
     }
     Ok(ExitCode::SUCCESS)
@@ -90,7 +91,7 @@ pub async fn discard(data_dir: &Path, args: Args) -> Result<ExitCode> {
     for key in channels(&connection, args.channel.as_deref())? {
         let discarded = decide(&dir.store, &key, |_| true, false).await?;
         if discarded > 0 {
-            println!(
+            outln!(
                 "channel {key}: {discarded} held operations discarded; fix the directory, or the \
                  next cycle holds what it still says again"
             );

@@ -9,6 +9,7 @@ use scimbridge_engine::state::AuditStore;
 
 use crate::context::DataDir;
 use crate::ops::status::format_utc;
+use crate::output::outln;
 
 #[derive(Debug, clap::Args)]
 pub struct Args {
@@ -23,14 +24,14 @@ pub async fn run(data_dir: &Path, args: Args) -> Result<ExitCode> {
     let dir = DataDir::open(data_dir, false).await?;
     let events = dir.store.audit_events_of(&args.who, args.limit).await?;
     if events.is_empty() {
-        println!(
+        outln!(
             "no provisioning event for {} (a user name, group name, DN, entry GUID or target id)",
             args.who
         );
         return Ok(ExitCode::SUCCESS);
     }
     for event in events {
-        println!(
+        outln!(
             "{}  {}/{}  cycle {}  {}  {}  {}{}: {}",
             format_utc(event.time_ms),
             event.connection,

@@ -10,6 +10,7 @@ use scimbridge_engine::map::map_user;
 use scimbridge_engine::source::{is_within, keyed_entry, normalize_dn, source_of};
 
 use crate::context::DataDir;
+use crate::output::outln;
 
 /// Exit code when the entry cannot be mapped (the reason is printed).
 const EXIT_MAPPING_FAILED: u8 = 3;
@@ -83,16 +84,19 @@ pub async fn run(data_dir: &Path, command: Command) -> Result<ExitCode> {
     let entry = match entry {
         Ok(entry) => entry,
         Err(reason) => {
-            println!("{}: cannot be keyed: {reason}", args.entry);
+            outln!("{}: cannot be keyed: {reason}", args.entry);
             return Ok(ExitCode::from(EXIT_MAPPING_FAILED));
         }
     };
-    println!(
+    outln!(
         "channel \"{}\": {} ({} {})",
-        channel.name, entry.dn, settings.entry_guid_attribute, entry.guid
+        channel.name,
+        entry.dn,
+        settings.entry_guid_attribute,
+        entry.guid
     );
     if !is_within(&normalize_dn(&entry.dn), &normalize_dn(&location.base_dn)) {
-        println!(
+        outln!(
             "note: the entry is not below the base DN {}; cycles leave it out",
             location.base_dn
         );
@@ -109,11 +113,11 @@ pub async fn run(data_dir: &Path, command: Command) -> Result<ExitCode> {
                 &channel.attribute_mapping,
                 &channel.extension_mapping,
             );
-            println!("{}", serde_json::to_string_pretty(&image)?);
+            outln!("{}", serde_json::to_string_pretty(&image)?);
             Ok(ExitCode::SUCCESS)
         }
         Err(reason) => {
-            println!("cannot be mapped: {reason}");
+            outln!("cannot be mapped: {reason}");
             Ok(ExitCode::from(EXIT_MAPPING_FAILED))
         }
     }

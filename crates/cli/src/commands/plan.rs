@@ -7,6 +7,7 @@ use anyhow::Result;
 
 use crate::context::DataDir;
 use crate::ops::plan::plan_one;
+use crate::output::{out, outln};
 
 #[derive(Debug, clap::Args)]
 pub struct Args {
@@ -19,28 +20,23 @@ pub struct Args {
 pub async fn run(data_dir: &Path, args: Args) -> Result<ExitCode> {
     let dir = DataDir::open(data_dir, false).await?;
     let connection = dir.connection(&args.connection).await?;
-    let mut plans = Vec::new();
+    let mut plans = serde_json::Map::new();
     for channel in connection.channels.iter().filter(|c| c.active) {
         let planned = plan_one(&dir, &connection, channel).await?;
-        if !args.json {
-            println!(
-                "channel {}: data store read with {}",
-                planned.channel, planned.read
+        if args.json {
+            plans.insert(planned.channel, serde_json::to_value(planned.plan)?);
+        } else {
+            // Each channel as soon as it is planned: a long plan starts printing at once.
+            outln!(
+                "channel {} (data store read with {}):",
+                planned.channel,
+                planned.read
             );
+            out!("{}", planned.plan);
         }
-        plans.push((planned.channel, planned.plan));
     }
     if args.json {
-        let value: serde_json::Map<String, serde_json::Value> = plans
-            .into_iter()
-            .map(|(name, plan)| (name, serde_json::to_value(plan).unwrap_or_default()))
-            .collect();
-        println!("{}", serde_json::to_string_pretty(&value)?);
-    } else {
-        for (name, plan) in plans {
-            println!("channel {name}:");
-            print!("{plan}");
-        }
+        outln!("{}", serde_json::to_string_pretty(&plans)?);
     }
     Ok(ExitCode::SUCCESS)
 }

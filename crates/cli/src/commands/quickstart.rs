@@ -18,6 +18,7 @@ use crate::commands::sync::{print_reports, sync_connection};
 use crate::commands::target::shutdown_signal;
 use crate::context::{DataDir, create_data_dir, write_private};
 use crate::ops::configure::{ActivationCheck, save_configuration};
+use crate::output::outln;
 use crate::progress::BarProgress;
 
 /// The sample company directory: 1,000 people and 20 groups.
@@ -38,13 +39,13 @@ pub async fn run(data_dir: &Path, args: Args) -> Result<ExitCode> {
     let data_dir = std::path::absolute(data_dir)?;
     let ldif = data_dir.join("directory.ldif");
     if ldif.exists() {
-        println!(
+        outln!(
             "Directory: {} (your copy; delete it to get the sample back)",
             ldif.display()
         );
     } else {
         write_private(&ldif, SAMPLE_DIRECTORY.as_bytes())?;
-        println!(
+        outln!(
             "Directory: {} (sample: 1,000 people, 20 groups)",
             ldif.display()
         );
@@ -68,7 +69,7 @@ pub async fn run(data_dir: &Path, args: Args) -> Result<ExitCode> {
     let server = tokio::spawn(target.serve(listener, async {
         let _ = stopped.await;
     }));
-    println!(
+    outln!(
         "Target:    {url} (bundled SCIM 2.0 service, bearer token in {})",
         token_file.display()
     );
@@ -80,34 +81,34 @@ pub async fn run(data_dir: &Path, args: Args) -> Result<ExitCode> {
         config.to_toml()?
     );
     write_private(&config_file, text.as_bytes())?;
-    println!("Config:    {}", config_file.display());
+    outln!("Config:    {}", config_file.display());
 
     let dir = DataDir::open(&data_dir, true).await?;
     save_configuration(&dir.store, config, &data_dir, ActivationCheck::Target).await?;
     let connection = dir.connection(CONNECTION).await?;
-    println!();
+    outln!();
     let reports = sync_connection(&dir, &connection, &BarProgress::new()).await?;
     let code = print_reports(&reports);
 
     if !args.once {
-        println!();
-        println!("What to try next:");
-        println!("  * Look at the target:");
-        println!(
+        outln!();
+        outln!("What to try next:");
+        outln!("  * Look at the target:");
+        outln!(
             "      curl -s -H \"Authorization: Bearer $(cat {})\" '{url}/Users?count=2'",
             token_file.display()
         );
-        println!(
+        outln!(
             "  * Edit {} (change a title, delete an entry) and save:",
             ldif.display()
         );
-        println!("    each save is provisioned within seconds.");
-        println!(
+        outln!("    each save is provisioned within seconds.");
+        outln!(
             "  * Press Ctrl-C to stop. `scimbridge --data-dir {} channels` shows the state.",
             data_dir.display()
         );
-        println!();
-        println!("Watching {} for changes…", ldif.display());
+        outln!();
+        outln!("Watching {} for changes…", ldif.display());
         watch(&dir, &ldif).await?;
     }
     let _ = stop_target.send(());
@@ -125,7 +126,7 @@ async fn watch(dir: &DataDir, ldif: &Path) -> Result<()> {
     loop {
         tokio::select! {
             _ = &mut shutdown => {
-                println!("Stopped.");
+                outln!("Stopped.");
                 return Ok(());
             }
             _ = tokio::time::sleep(Duration::from_millis(200)) => {}
@@ -141,7 +142,7 @@ async fn watch(dir: &DataDir, ldif: &Path) -> Result<()> {
             Ok(reports) => {
                 print_reports(&reports);
             }
-            Err(e) => println!("cycle stopped: {e:#} (fix the file and save again)"),
+            Err(e) => outln!("cycle stopped: {e:#} (fix the file and save again)"),
         }
     }
 }

@@ -24,6 +24,7 @@ use crate::commands::target::shutdown_signal;
 use crate::context::DataDir;
 use crate::metrics::{Metrics, QueueGauge};
 use crate::ops::service::RunNow;
+use crate::output::outln;
 use crate::progress::{failure_lines, summary_line};
 
 /// How often the service looks for configuration changes.
@@ -87,7 +88,7 @@ async fn serve(dir: Arc<DataDir>, args: Args) -> Result<ExitCode> {
                 args.listen
             )
         })?;
-    println!(
+    outln!(
         "metrics on http://{addr}/metrics, health on /healthz, admin API on http://{addr}/api, console on http://{addr}/console",
         addr = listener.local_addr()?
     );
@@ -107,7 +108,7 @@ async fn serve(dir: Arc<DataDir>, args: Args) -> Result<ExitCode> {
             eprintln!("error: the admin and metrics endpoint stopped: {e}");
         }
     });
-    println!(
+    outln!(
         "scimbridge serve: a cycle every {} s per channel, at once on a directory change; Ctrl-C or SIGTERM stops",
         frequency.as_secs()
     );
@@ -131,7 +132,7 @@ async fn serve(dir: Arc<DataDir>, args: Args) -> Result<ExitCode> {
                     if let Some(worker) = workers.remove(&key) {
                         let _ = worker.stop.send(true);
                         let _ = worker.handle.await;
-                        println!("channel {key}: stopped");
+                        outln!("channel {key}: stopped");
                     }
                 }
                 for (key, config) in wanted {
@@ -151,7 +152,7 @@ async fn serve(dir: Arc<DataDir>, args: Args) -> Result<ExitCode> {
                         stop_rx,
                         run_rx,
                     );
-                    println!("channel {key}: started");
+                    outln!("channel {key}: started");
                     workers.insert(
                         key,
                         Worker {
@@ -169,7 +170,7 @@ async fn serve(dir: Arc<DataDir>, args: Args) -> Result<ExitCode> {
             _ = tokio::time::sleep(RELOAD_EVERY) => {}
         }
     }
-    println!(
+    outln!(
         "stopping: operations in flight finish and are recorded; the rest is left for the next start (Ctrl-C again to stop at once)"
     );
     for worker in workers.values() {
@@ -185,12 +186,12 @@ async fn serve(dir: Arc<DataDir>, args: Args) -> Result<ExitCode> {
         _ = shutdown_signal() => {
             // Whatever was sent and not settled stays in the operation journal: the next
             // cycle checks it in the target before sending it again.
-            println!("stopped at once; unsettled operations are resolved by the next cycle");
+            outln!("stopped at once; unsettled operations are resolved by the next cycle");
             // Not a return: the runtime would wait for the worker threads on its way out.
             std::process::exit(130);
         }
     }
-    println!("stopped");
+    outln!("stopped");
     Ok(ExitCode::SUCCESS)
 }
 
@@ -272,9 +273,9 @@ async fn channel_worker(
                         if let Err(e) = dir.append_audit(&report.events) {
                             eprintln!("error: {e:#}");
                         }
-                        println!("{}", summary_line(&report));
+                        outln!("{}", summary_line(&report));
                         for line in failure_lines(&report, 20) {
-                            println!("{line}");
+                            outln!("{line}");
                         }
                     }
                     // Nothing was deprovisioned; the next cycle tries again.
@@ -327,7 +328,7 @@ pub async fn follow_change_feed(
             .await
         {
             Ok(Some(mut feed)) => {
-                println!("channel {name}: {}", feed.describe());
+                outln!("channel {name}: {}", feed.describe());
                 loop {
                     match feed.next_change().await {
                         // A full buffer means a cycle is already due.
@@ -343,7 +344,7 @@ pub async fn follow_change_feed(
                 }
             }
             Ok(None) => {
-                println!(
+                outln!(
                     "channel {name}: the directory offers no live feed; polling every {} s",
                     interval.as_secs()
                 );

@@ -18,6 +18,7 @@ use tokio::sync::mpsc;
 use crate::commands::serve::follow_change_feed;
 use crate::commands::target::shutdown_signal;
 use crate::context::DataDir;
+use crate::output::outln;
 use crate::progress::{BarProgress, failure_lines, summary_line};
 use crate::{EXIT_RECORDS_FAILED, EXIT_TARGET_DOWN};
 
@@ -104,7 +105,7 @@ async fn sync_one(
         let operation = &one.operation;
         match &one.applied {
             None => {
-                println!("channel {key}: would {operation}");
+                outln!("channel {key}: would {operation}");
                 if let Operation::Create { image }
                 | Operation::Update { image, .. }
                 | Operation::Disable { image, .. } = &operation.operation
@@ -114,16 +115,16 @@ async fn sync_one(
                         &channel.attribute_mapping,
                         &channel.extension_mapping,
                     );
-                    println!("{}", serde_json::to_string_pretty(&image)?);
+                    outln!("{}", serde_json::to_string_pretty(&image)?);
                 }
             }
             Some(applied) => match &applied.outcome {
                 Outcome::Failed(reason) => {
                     failed = true;
                     down |= one.target_down;
-                    println!("channel {key}: {operation}: failed: {reason}");
+                    outln!("channel {key}: {operation}: failed: {reason}");
                 }
-                outcome => println!("channel {key}: {operation}: {}", outcome_word(outcome)),
+                outcome => outln!("channel {key}: {operation}: {}", outcome_word(outcome)),
             },
         }
     }
@@ -245,9 +246,9 @@ pub fn print_reports(reports: &[CycleReport]) -> ExitCode {
     let mut failed = false;
     let mut down = false;
     for report in reports {
-        println!("{}", summary_line(report));
+        outln!("{}", summary_line(report));
         for line in failure_lines(report, 20) {
-            println!("{line}");
+            outln!("{line}");
         }
         // Records waiting for their retry are users the target still lacks.
         failed |= !report.failures.is_empty() || report.summary.waiting_retry > 0;

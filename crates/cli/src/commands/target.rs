@@ -4,6 +4,7 @@ use std::net::SocketAddr;
 use std::path::PathBuf;
 use std::process::ExitCode;
 
+use crate::output::outln;
 use anyhow::{Context, Result, anyhow};
 use scimbridge_target::{BASE_PATH, Faults, ScimTarget, TargetConfig};
 
@@ -129,12 +130,12 @@ pub async fn run(data_dir: &std::path::Path, command: Command) -> Result<ExitCod
         .await
         .with_context(|| format!("cannot listen on {}", args.listen))?;
     let address = listener.local_addr()?;
-    println!(
+    outln!(
         "SCIM 2.0 target listening on http://{address}{BASE_PATH} (database {})",
         database_path.display()
     );
     if open {
-        println!("warning: no --token and no --basic-user: every request is accepted");
+        outln!("warning: no --token and no --basic-user: every request is accepted");
     }
     target.serve(listener, shutdown_signal()).await?;
     Ok(ExitCode::SUCCESS)

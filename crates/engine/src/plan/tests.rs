@@ -124,7 +124,7 @@ fn reasons_say_why() {
     );
     assert_eq!(
         plan.to_string(),
-        "update mover: changed: title\ncreate joiner: new in the source location\nunchanged: 3\n"
+        "update mover: changed: title\ncreate joiner: new in the source location\ntotal: create 1, update 1, unchanged 3\n"
     );
 }
 
@@ -163,7 +163,7 @@ fn a_returning_leaver_is_re_enabled_and_a_settled_disable_is_not_repeated() {
     );
     assert_eq!(
         plan.to_string(),
-        "update back: enabled in the directory again\nunchanged: 0\n"
+        "update back: enabled in the directory again\ntotal: update 1, unchanged 0\n"
     );
 
     let plan = plan_users(
@@ -236,5 +236,24 @@ fn a_user_name_another_entry_has_fails_the_second_entry_alone() {
             "create dee: new in the source location",
             "fail Dee: userName Dee is also the userName of uid=twin1,ou=people,dc=example,dc=com: a target user belongs to one entry of a channel, so nothing is written for this one (two entries map to one user: fix the directory)",
         ]
+    );
+}
+
+#[test]
+fn the_totals_line_counts_in_cycle_order_whatever_the_order_of_the_operations() {
+    let mut bad = candidate("bad", "x", true);
+    bad.mapped = Err("required field userName has no value (mapped from uid)".into());
+    let mut plan = plan_users(
+        vec![bad, candidate("good", "x", true)],
+        vec![],
+        &HashMap::new(),
+        &ProvisioningOptions::default(),
+        4,
+    );
+    plan.held = vec![plan.operations[1].clone()];
+    plan.waiting_retry = 2;
+    assert_eq!(
+        plan.totals(),
+        "total: create 1, fail 1, held 1, waiting to be retried 2, unchanged 4"
     );
 }
