@@ -17,7 +17,7 @@ use std::io::IsTerminal;
 use std::path::PathBuf;
 use std::process::ExitCode;
 
-use clap::{Parser, Subcommand};
+use clap::{CommandFactory, Parser, Subcommand};
 
 /// Exit code of a cycle that completed with failed records.
 pub const EXIT_RECORDS_FAILED: u8 = 3;
@@ -99,6 +99,10 @@ enum Command {
         #[command(subcommand)]
         command: commands::target::Command,
     },
+    /// Print the shell completion script (bash, zsh, fish, elvish, powershell).
+    Completions(commands::docs::CompletionsArgs),
+    /// Print the manual page (roff), or write one page per command with --dir.
+    Man(commands::docs::ManArgs),
 }
 
 #[derive(Debug, Clone, Copy, clap::ValueEnum)]
@@ -160,6 +164,8 @@ fn main() -> ExitCode {
             Command::Channel { command } => commands::channel::run(&data_dir, command).await,
             Command::Target { command } => commands::target::run(&data_dir, command).await,
             Command::Admin { command } => commands::admin::run(&data_dir, command).await,
+            Command::Completions(args) => commands::docs::completions(Cli::command(), args),
+            Command::Man(args) => commands::docs::man(Cli::command(), args),
         }
     });
     match result {

@@ -1,12 +1,16 @@
 //! The command line as a person and a script use it: output piped into a reader that stops
 //! early, logs without colour codes where no terminal reads them, a plan that ends with its
-//! totals.
+//! totals, a password typed at a terminal.
 
 #![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
 
 mod common;
 
-use std::process::Stdio;
+use std::io::{Read, Write};
+use std::path::Path;
+use std::process::{Child, ChildStdin, Command, ExitStatus, Stdio};
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
 
 use common::*;
 
@@ -65,4 +69,157 @@ fn a_plan_names_each_channel_once_and_ends_with_its_totals() {
         plan.ends_with("\ntotal: disable 1, unchanged 2\n"),
         "{plan}"
     );
+}
+
+/// `scimbridge ARGS…` at a terminal: a pseudo-terminal made by util-linux's `script`, what it
+/// shows collected by a thread, typed lines written to it.
+struct AtTerminal {
+    child: Child,
+    keyboard: ChildStdin,
+    screen: Arc<Mutex<Vec<u8>>>,
+}
+
+impl AtTerminal {
+    fn start(data: &Path, args: &str) -> AtTerminal {
+        let line = format!("{} --data-dir {} {args}", bin(), data.display());
+        let mut child = Command::new("script")
+            .args([
+                "--quiet",
+                "--return",
+                "--flush",
+                "--command",
+                &line,
+                "/dev/null",
+            ])
+            .env_remove("SCIMBRIDGE_ADMIN_PASSWORD")
+            .stdin(Stdio::piped())
+            .stdout(Stdio::piped())
+            .spawn()
+            .unwrap();
+        let keyboard = child.stdin.take().unwrap();
+        let mut output = child.stdout.take().unwrap();
+        let screen = Arc::new(Mutex::new(Vec::new()));
+        let shown = Arc::clone(&screen);
+        std::thread::spawn(move || {
+            let mut buffer = [0u8; 1024];
+            while let Ok(n @ 1..) = output.read(&mut buffer) {
+                shown.lock().unwrap().extend_from_slice(&buffer[..n]);
+            }
+        });
+        AtTerminal {
+            child,
+            keyboard,
+            screen,
+        }
+    }
+
+    fn screen(&self) -> String {
+        String::from_utf8_lossy(&self.screen.lock().unwrap()).into_owned()
+    }
+
+    /// Waits for `prompt` to be shown (once more than `seen` times), then types `line`.
+    fn answer(&mut self, prompt: &str, seen: usize, line: &str) {
+        wait_until(Duration::from_secs(30), prompt, || {
+            self.screen().matches(prompt).count() > seen
+        });
+        self.keyboard
+            .write_all(format!("{line}\n").as_bytes())
+            .unwrap();
+    }
+
+    fn finish(mut self) -> (ExitStatus, String) {
+        let status = self.child.wait().unwrap();
+        // The reader thread may still hold the last bytes.
+        std::thread::sleep(Duration::from_millis(100));
+        (status, self.screen())
+    }
+}
+
+#[test]
+fn a_password_typed_at_a_terminal_is_not_shown_and_is_asked_twice() {
+    let ws = Workspace::new();
+    let password = "correct horse battery";
+
+    let mut terminal = AtTerminal::start(&ws.data, "admin password");
+    terminal.answer("New password for \"administrator\": ", 0, password);
+    terminal.answer("The same password again: ", 0, "correct horse batter");
+    let (status, screen) = terminal.finish();
+    assert!(!status.success(), "{screen}");
+    assert!(
+        screen.contains("the two passwords differ; nothing was changed"),
+        "{screen}"
+    );
+    assert!(
+        !screen.contains("correct horse"),
+        "the password was echoed:\n{screen}"
+    );
+
+    let mut terminal = AtTerminal::start(&ws.data, "admin password");
+    terminal.answer("New password for \"administrator\": ", 0, password);
+    terminal.answer("The same password again: ", 0, password);
+    let (status, screen) = terminal.finish();
+    assert!(status.success(), "{screen}");
+    assert!(
+        screen.contains("administrator \"administrator\": password set"),
+        "{screen}"
+    );
+    assert!(
+        !screen.contains(password),
+        "the password was echoed:\n{screen}"
+    );
+
+    let service = Service::start(&ws.data);
+    assert_eq!(service.sign_on(password).status().as_u16(), 303);
+}
+
+#[test]
+fn bash_completes_commands_and_options_from_the_generated_script() {
+    let ws = Workspace::new();
+    let script = ws.run(&["completions", "bash"]);
+    let completions_of = |words: &str| {
+        let words: Vec<&str> = words.split(' ').collect();
+        let program = format!(
+            "{script}\nCOMP_WORDS=({words}); COMP_CWORD={cword}; _scimbridge scimbridge {current} {previous}; echo \"${{COMPREPLY[@]}}\"",
+            words = words.join(" "),
+            cword = words.len() - 1,
+            current = words[words.len() - 1],
+            previous = words[words.len() - 2],
+        );
+        let output = Command::new("bash")
+            .args(["-c", &program])
+            .output()
+            .unwrap();
+        assert!(output.status.success(), "{}", both(&output));
+        stdout(&output).trim().to_owned()
+    };
+    assert_eq!(completions_of("scimbridge pl"), "plan");
+    assert_eq!(completions_of("scimbridge plan --js"), "--json");
+    for shell in ["zsh", "fish"] {
+        let script = ws.run(&["completions", shell]);
+        assert!(script.contains("quickstart"), "{shell}:\n{script}");
+    }
+}
+
+#[test]
+fn the_manual_pages_describe_every_command() {
+    let ws = Workspace::new();
+    let page = ws.run(&["man"]);
+    assert!(page.starts_with(".ie"), "{page}");
+    assert!(page.contains(".TH scimbridge 1"), "{page}");
+    for command in [
+        "quickstart",
+        "apply",
+        "plan",
+        "sync",
+        "serve",
+        "completions",
+    ] {
+        assert!(page.contains(command), "no {command} in:\n{page}");
+    }
+
+    let dir = ws.path("man");
+    ws.run(&["man", "--dir", &path_str(&dir)]);
+    let plan = std::fs::read_to_string(dir.join("scimbridge-plan.1")).unwrap();
+    assert!(plan.contains(r"\-\-json"), "{plan}");
+    assert!(dir.join("scimbridge-admin-password.1").is_file());
 }

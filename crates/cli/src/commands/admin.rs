@@ -1,6 +1,6 @@
 //! `scimbridge admin`: the administrator account of the admin API and API tokens.
 
-use std::io::BufRead;
+use std::io::{BufRead, IsTerminal};
 use std::path::Path;
 use std::process::ExitCode;
 
@@ -20,8 +20,9 @@ const MIN_PASSWORD_LENGTH: usize = 12;
 
 #[derive(Debug, clap::Subcommand)]
 pub enum Command {
-    /// Set the administrator's user name and password (read from SCIMBRIDGE_ADMIN_PASSWORD, else
-    /// the first line of standard input); stored as an Argon2id hash.
+    /// Set the administrator's user name and password (from SCIMBRIDGE_ADMIN_PASSWORD, else typed
+    /// twice at the terminal without echo, else the first line of standard input); stored as an
+    /// Argon2id hash.
     Password {
         #[arg(long, default_value = "administrator")]
         username: String,
@@ -43,26 +44,48 @@ pub enum TokenCommand {
     Revoke { name: String },
 }
 
+/// The new password: from [`PASSWORD_ENV`]; else, at a terminal, typed twice without echo;
+/// else the first line of standard input (a script).
+fn new_password(username: &str) -> Result<String> {
+    if let Ok(password) = std::env::var(PASSWORD_ENV) {
+        return long_enough(password);
+    }
+    if !std::io::stdin().is_terminal() {
+        let mut line = String::new();
+        std::io::stdin()
+            .lock()
+            .read_line(&mut line)
+            .context("cannot read the password from standard input")?;
+        return long_enough(line.trim_end_matches(['\r', '\n']).to_owned());
+    }
+    let password = long_enough(
+        rpassword::prompt_password(format!("New password for \"{username}\": "))
+            .context("cannot read the password from the terminal")?,
+    )?;
+    let again = rpassword::prompt_password("The same password again: ")
+        .context("cannot read the password from the terminal")?;
+    if again != password {
+        return Err(anyhow!(
+            "the two passwords differ; nothing was changed (run the command again)"
+        ));
+    }
+    Ok(password)
+}
+
+fn long_enough(password: String) -> Result<String> {
+    if password.chars().count() < MIN_PASSWORD_LENGTH {
+        return Err(anyhow!(
+            "the password must have at least {MIN_PASSWORD_LENGTH} characters (typed at the terminal, given in {PASSWORD_ENV} or on standard input)"
+        ));
+    }
+    Ok(password)
+}
+
 pub async fn run(data_dir: &Path, command: Command) -> Result<ExitCode> {
     let dir = DataDir::open(data_dir, true).await?;
     match command {
         Command::Password { username } => {
-            let password = match std::env::var(PASSWORD_ENV) {
-                Ok(password) => password,
-                Err(_) => {
-                    let mut line = String::new();
-                    std::io::stdin()
-                        .lock()
-                        .read_line(&mut line)
-                        .context("cannot read the password from standard input")?;
-                    line.trim_end_matches(['\r', '\n']).to_owned()
-                }
-            };
-            if password.chars().count() < MIN_PASSWORD_LENGTH {
-                return Err(anyhow!(
-                    "the password must have at least {MIN_PASSWORD_LENGTH} characters (give it in {PASSWORD_ENV} or on standard input)"
-                ));
-            }
+            let password = new_password(&username)?;
             let password_hash = hash_password(&password)?;
             dir.store
                 .save_admin_account(&AdminAccount {
