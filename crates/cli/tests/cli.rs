@@ -223,3 +223,52 @@ fn the_manual_pages_describe_every_command() {
     assert!(plan.contains(r"\-\-json"), "{plan}");
     assert!(dir.join("scimbridge-admin-password.1").is_file());
 }
+
+#[test]
+fn serve_on_a_fresh_machine_creates_its_data_directory_and_says_how_to_set_an_administrator() {
+    let ws = Workspace::new();
+    assert!(!ws.data.exists());
+    let said = ws.path("serve.err");
+    let service =
+        Service::spawn(Service::command(&ws.data).stderr(std::fs::File::create(&said).unwrap()));
+    assert!(ws.data.is_dir());
+    let warnings = std::fs::read_to_string(&said).unwrap();
+    assert_has(
+        &warnings,
+        &[
+            &format!("data directory {} created", ws.data.display()),
+            "warning: no administrator is set",
+            "admin password` sets one",
+        ],
+    );
+    let login = |console: &str| {
+        reqwest::blocking::get(format!("{console}/login"))
+            .unwrap()
+            .text()
+            .unwrap()
+    };
+    let page = login(&service.console());
+    assert_has(
+        &page,
+        &[
+            "No administrator is set yet",
+            &format!("scimbridge --data-dir {} admin password", ws.data.display()),
+        ],
+    );
+
+    ws.admin_password("correct horse battery");
+    assert!(!login(&service.console()).contains("No administrator"));
+}
+
+#[test]
+fn serve_picks_up_an_edit_of_an_ldif_file_at_once() {
+    let (ws, target) = three_people();
+    // An hour between scheduled cycles: only the file watch can bring the edit in time.
+    let service = Service::start(&ws.data);
+    service.process.read_until("app/staff: created 3, linked 0");
+    service.process.wait_for_output("watching");
+    ws.write_ldif(&people_named(&["ann", "ben", "cat", "dan"]));
+    service.process.read_until("app/staff: created 1, linked 0");
+    let users = target.client().users();
+    assert!(users.iter().any(|u| u["userName"] == "dan"), "{users:?}");
+}

@@ -13,7 +13,7 @@ use anyhow::{Context, Result};
 use scimbridge_engine::clock::{Clock, SystemClock};
 use scimbridge_engine::run_cycle;
 use scimbridge_engine::source::source_of;
-use scimbridge_engine::state::{ConfigurationStore, RecordStore};
+use scimbridge_engine::state::{AdminStore, ConfigurationStore, RecordStore};
 use scimbridge_model::{Channel, ChannelKey, DataStore};
 use tokio::sync::{mpsc, watch};
 use tokio::task::JoinHandle;
@@ -49,7 +49,21 @@ struct Worker {
 }
 
 pub async fn run(data_dir: &Path, args: Args) -> Result<ExitCode> {
-    let dir = Arc::new(DataDir::open(data_dir, false).await?);
+    let existed = data_dir.exists();
+    // A service may start before anything is configured: the console configures it.
+    let dir = Arc::new(DataDir::open(data_dir, true).await?);
+    if !existed {
+        eprintln!(
+            "data directory {} created; configure it with `scimbridge apply -f FILE` or in the console",
+            data_dir.display()
+        );
+    }
+    if matches!(dir.store.admin_account().await, Ok(None)) {
+        eprintln!(
+            "warning: no administrator is set: the console and the admin API refuse every sign-on (API tokens excepted) until `scimbridge --data-dir {} admin password` sets one",
+            data_dir.display()
+        );
+    }
     serve(dir, args).await
 }
 

@@ -169,10 +169,27 @@ async fn htmx() -> Response {
 #[template(path = "console/login.html")]
 struct LoginPage {
     error: Option<String>,
+    /// No administrator is set: the page says how to set one instead of refusing every try.
+    set_administrator: Option<String>,
 }
 
-async fn login_page() -> Response {
-    render(&LoginPage { error: None })
+impl LoginPage {
+    async fn new(console: &Console, error: Option<String>) -> LoginPage {
+        let unset = matches!(console.dir.store.admin_account().await, Ok(None));
+        LoginPage {
+            error,
+            set_administrator: unset.then(|| {
+                format!(
+                    "scimbridge --data-dir {} admin password",
+                    console.dir.path.display()
+                )
+            }),
+        }
+    }
+}
+
+async fn login_page(State(console): State<Console>) -> Response {
+    render(&LoginPage::new(&console, None).await)
 }
 
 async fn login(
@@ -200,9 +217,7 @@ async fn login(
         )),
     };
     if let Some((status, error)) = refusal {
-        let mut response = render(&LoginPage {
-            error: Some(error.into()),
-        });
+        let mut response = render(&LoginPage::new(&console, Some(error.into())).await);
         *response.status_mut() = status;
         return response;
     }

@@ -175,10 +175,19 @@ pub struct Service {
 
 impl Service {
     pub fn start(data_dir: &Path) -> Service {
-        let process = Running::start(
+        Service::spawn(&mut Service::command(data_dir))
+    }
+
+    /// The command [`Service::start`] runs, to change before [`Service::spawn`].
+    pub fn command(data_dir: &Path) -> Command {
+        command(
             data_dir,
             &["serve", "--frequency", "3600", "--listen", "127.0.0.1:0"],
-        );
+        )
+    }
+
+    pub fn spawn(command: &mut Command) -> Service {
+        let process = Running::spawn(command);
         // "metrics on http://ADDR/metrics, health on /healthz, admin API on http://ADDR/api, …"
         let first = process.next_line(Duration::from_secs(60));
         let root = first

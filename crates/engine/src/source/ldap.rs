@@ -18,6 +18,7 @@ use scimbridge_model::{
     EntryGuid, EpochMs, LdapSettings, RecordStatus, SourceLocation, SyncState,
 };
 
+use super::live::LiveFeed;
 use super::scope::GroupIndex;
 use super::{
     EntryFailure, OneUserRead, ReadRequest, Source, SourceError, SourceRead, SourceScan,
@@ -322,72 +323,6 @@ fn naming_context_of(dse: &RootDse, base_dn: &str) -> String {
         .max_by_key(|c| c.len())
         .cloned()
         .unwrap_or_else(|| base_dn.to_owned())
-}
-
-/// How a channel learns of directory changes between its scheduled cycles.
-pub enum LiveFeed {
-    /// RFC 4533 refreshAndPersist: the server pushes each change as it happens.
-    Persist {
-        feed: scimbridge_ldap::client::ChangeFeed,
-        data_store: String,
-    },
-    /// Active Directory pushes nothing without DirSync notifications: its root DSE's
-    /// `highestCommittedUSN`, one small read every `interval`, grows with every change.
-    UsnPoll {
-        client: LdapClient,
-        data_store: String,
-        last: u64,
-        interval: Duration,
-    },
-}
-
-impl LiveFeed {
-    /// For the service's log: how changes are followed.
-    pub fn describe(&self) -> String {
-        match self {
-            LiveFeed::Persist { .. } => "following the directory's live change feed".into(),
-            LiveFeed::UsnPoll { interval, .. } => format!(
-                "watching the directory's highestCommittedUSN every {} s",
-                interval.as_secs_f64()
-            ),
-        }
-    }
-
-    /// Waits for the next change; `Ok(false)` when the server ended the feed.
-    pub async fn next_change(&mut self) -> Result<bool, SourceError> {
-        match self {
-            LiveFeed::Persist { feed, data_store } => {
-                feed.next_change()
-                    .await
-                    .map_err(|e| SourceError::Unreadable {
-                        data_store: data_store.clone(),
-                        reason: e.to_string(),
-                    })
-            }
-            LiveFeed::UsnPoll {
-                client,
-                data_store,
-                last,
-                interval,
-            } => loop {
-                tokio::time::sleep(*interval).await;
-                let dse = client
-                    .root_dse()
-                    .await
-                    .map_err(|e| SourceError::Unreadable {
-                        data_store: data_store.clone(),
-                        reason: e.to_string(),
-                    })?;
-                let Some(usn) = dse.highest_committed_usn else {
-                    return Ok(false);
-                };
-                if usn != *last {
-                    *last = usn;
-                    return Ok(true);
-                }
-            },
-        }
-    }
 }
 
 /// The live feed of the directory holding the channel's base DN: its content synchronization

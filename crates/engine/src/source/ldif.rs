@@ -20,7 +20,7 @@ use scimbridge_model::{
 };
 use sha2::{Digest, Sha256};
 
-use super::ldap::LiveFeed;
+use super::live::LiveFeed;
 use super::scope::GroupIndex;
 use super::{
     EntryFailure, OneUserRead, ReadRequest, Source, SourceError, SourceRead, SourceScan,
@@ -201,7 +201,7 @@ impl Source for LdifSource {
     }
 
     fn may_have_live_feed(&self) -> bool {
-        false
+        true
     }
 
     async fn live_feed(
@@ -209,7 +209,11 @@ impl Source for LdifSource {
         _location: &SourceLocation,
         _poll_interval: Duration,
     ) -> Result<Option<LiveFeed>, SourceError> {
-        Ok(None)
+        Ok(Some(LiveFeed::FileWatch {
+            path: self.path.to_path_buf(),
+            last: file_stamp(&self.path),
+            interval: FILE_WATCH_INTERVAL,
+        }))
     }
 }
 
@@ -225,14 +229,14 @@ fn last_file(previous: Option<&SyncState>) -> Option<FileSignature> {
 async fn read_settled(path: &Path, settle: bool) -> Result<Vec<u8>, String> {
     let stamp = |path: &Path| {
         std::fs::metadata(path)
-            .map(|m| (m.len(), m.modified().ok(), file_id(&m)))
+            .map(|m| FileStamp::of(&m))
             .map_err(|e| format!("{}: {e}", path.display()))
     };
     for _ in 0..SETTLE_ATTEMPTS {
         let before = stamp(path)?;
         let recent = settle
             && before
-                .1
+                .modified
                 .is_none_or(|modified| crate::clock::age(modified) < SETTLE);
         if recent {
             // Written just now (or stamped in the future): read it once it has been quiet.
@@ -252,6 +256,34 @@ async fn read_settled(path: &Path, settle: bool) -> Result<Vec<u8>, String> {
         (SETTLE * SETTLE_ATTEMPTS).as_secs(),
         SETTLE.as_millis()
     ))
+}
+
+/// How often a live feed looks at the file: a `stat`, cheap enough to make an edit reach the
+/// target within a second (the read then waits for the file to settle).
+const FILE_WATCH_INTERVAL: Duration = Duration::from_millis(250);
+
+/// What tells one state of the file from another without reading it: its size, modification
+/// time and identity (device, inode, change time), so that a file replaced by a rename counts.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct FileStamp {
+    len: u64,
+    modified: Option<std::time::SystemTime>,
+    id: (u64, u64, i64),
+}
+
+impl FileStamp {
+    fn of(metadata: &std::fs::Metadata) -> FileStamp {
+        FileStamp {
+            len: metadata.len(),
+            modified: metadata.modified().ok(),
+            id: file_id(metadata),
+        }
+    }
+}
+
+/// The file's stamp; `None` when it cannot be seen (gone, or not readable).
+pub fn file_stamp(path: &Path) -> Option<FileStamp> {
+    std::fs::metadata(path).ok().map(|m| FileStamp::of(&m))
 }
 
 #[cfg(unix)]

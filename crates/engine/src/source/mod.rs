@@ -6,6 +6,7 @@
 
 pub mod ldap;
 pub mod ldif;
+pub mod live;
 pub mod scope;
 
 use std::collections::BTreeMap;
@@ -70,7 +71,7 @@ pub trait Source: Send + Sync {
         &self,
         location: &SourceLocation,
         poll_interval: std::time::Duration,
-    ) -> Result<Option<ldap::LiveFeed>, SourceError>;
+    ) -> Result<Option<live::LiveFeed>, SourceError>;
 }
 
 /// The source a data store is: the one place that tells LDIF files from LDAP directories.
