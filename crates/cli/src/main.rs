@@ -84,6 +84,16 @@ enum Command {
     Discard(commands::held::Args),
     /// List channels with their status, user count and failed-record count.
     Channels,
+    /// Activate, deactivate or delete a connection.
+    Connection {
+        #[command(subcommand)]
+        command: commands::connection::Command,
+    },
+    /// Delete a data store that no channel reads.
+    DataStore {
+        #[command(subcommand)]
+        command: commands::connection::DataStoreCommand,
+    },
     /// Reset a channel's state.
     Channel {
         #[command(subcommand)]
@@ -162,6 +172,10 @@ fn main() -> ExitCode {
             Command::Approve(args) => commands::held::approve(&data_dir, args).await,
             Command::Discard(args) => commands::held::discard(&data_dir, args).await,
             Command::Channel { command } => commands::channel::run(&data_dir, command).await,
+            Command::Connection { command } => commands::connection::run(&data_dir, command).await,
+            Command::DataStore { command } => {
+                commands::connection::run_data_store(&data_dir, command).await
+            }
             Command::Target { command } => commands::target::run(&data_dir, command).await,
             Command::Admin { command } => commands::admin::run(&data_dir, command).await,
             Command::Completions(args) => commands::docs::completions(Cli::command(), args),

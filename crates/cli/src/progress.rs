@@ -2,10 +2,19 @@
 
 use std::time::Duration;
 
-use indicatif::{ProgressBar, ProgressStyle};
+use indicatif::{ProgressBar, ProgressState, ProgressStyle};
 use scimbridge_engine::apply::Outcome;
 use scimbridge_engine::{CycleReport, Progress};
 use scimbridge_model::{ChannelKey, PlannedOperation};
+
+/// A rate as a person reads it: `1234/s`, `3.5/s` below ten.
+fn operations_per_second(rate: f64) -> String {
+    if rate >= 10.0 {
+        format!("{rate:.0}/s")
+    } else {
+        format!("{rate:.1}/s")
+    }
+}
 
 pub struct BarProgress {
     bar: ProgressBar,
@@ -28,9 +37,16 @@ impl Progress for BarProgress {
         self.bar.set_length(operations);
         self.bar.set_position(0);
         let style = ProgressStyle::with_template(
-            "{prefix} [{bar:40.cyan/blue}] {pos}/{len} {per_sec} eta {eta} {msg}",
+            "{prefix} [{bar:40.cyan/blue}] {pos}/{len} {rate} eta {eta} {msg}",
         )
         .unwrap_or_else(|_| ProgressStyle::default_bar())
+        // indicatif's {per_sec} prints four decimals: operations are whole.
+        .with_key(
+            "rate",
+            |state: &ProgressState, out: &mut dyn std::fmt::Write| {
+                let _ = write!(out, "{}", operations_per_second(state.per_sec()));
+            },
+        )
         .progress_chars("=> ");
         self.bar.set_style(style);
         self.bar.set_prefix(channel.to_string());
@@ -123,4 +139,14 @@ pub fn failure_lines(report: &CycleReport, limit: usize) -> Vec<String> {
         ));
     }
     lines
+}
+
+#[cfg(test)]
+mod tests {
+    #[test]
+    fn rates_are_rounded_as_a_person_reads_them() {
+        assert_eq!(super::operations_per_second(1234.5678), "1235/s");
+        assert_eq!(super::operations_per_second(3.4567), "3.5/s");
+        assert_eq!(super::operations_per_second(0.0), "0.0/s");
+    }
 }

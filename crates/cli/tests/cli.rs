@@ -272,3 +272,95 @@ fn serve_picks_up_an_edit_of_an_ldif_file_at_once() {
     let users = target.client().users();
     assert!(users.iter().any(|u| u["userName"] == "dan"), "{users:?}");
 }
+
+#[test]
+fn quickstart_leaves_nothing_that_a_later_serve_would_send_to_a_dead_target() {
+    let ws = Workspace::new();
+    let out = ws.run(&["quickstart", "--once"]);
+    assert_has(
+        &out,
+        &[
+            "the \"quickstart\" connection is now inactive",
+            "To look at the target again:",
+            &format!(
+                "scimbridge --data-dir {} target serve --token-file {} &",
+                ws.data.display(),
+                ws.data.join("target-token").display()
+            ),
+        ],
+    );
+
+    let said = ws.path("serve.err");
+    let service =
+        Service::spawn(Service::command(&ws.data).stderr(std::fs::File::create(&said).unwrap()));
+    // Long enough for a worker to start and fail against the dead port, were there one.
+    std::thread::sleep(Duration::from_secs(2));
+    let (_, printed) = service.process.stop();
+    let errors = std::fs::read_to_string(&said).unwrap();
+    assert!(
+        !printed
+            .iter()
+            .any(|line| line.contains("quickstart/people")),
+        "{printed:?}"
+    );
+    assert!(!errors.contains("error"), "{errors}");
+
+    // The next quickstart takes it up again.
+    let again = ws.run(&["quickstart", "--once"]);
+    assert!(again.contains("quickstart/people: created 0"), "{again}");
+}
+
+#[test]
+fn connections_and_data_stores_are_deactivated_and_deleted_from_the_command_line() {
+    let (ws, _target) = three_people();
+    ws.sync();
+
+    let refused = ws.fail(&["connection", "delete", "app"]);
+    assert_has(
+        &refused,
+        &[
+            "connection \"app\" is active; deactivate it before deleting it",
+            "scimbridge connection deactivate app",
+        ],
+    );
+    let refused = ws.fail(&["data-store", "delete", "corp"]);
+    assert!(
+        refused.contains("data store \"corp\" is read by channel app/staff"),
+        "{refused}"
+    );
+
+    let out = ws.run(&["connection", "deactivate", "app"]);
+    assert!(out.contains("connection \"app\" (inactive"), "{out}");
+    let (_, cells) = ws.channels_row("app");
+    assert_eq!(cells[2..4], ["inactive", "(connection)"]);
+    let out = ws.run(&["connection", "activate", "app"]);
+    assert!(out.contains("connection \"app\" (active"), "{out}");
+    ws.run(&["connection", "deactivate", "app"]);
+
+    let out = ws.run(&["connection", "delete", "app"]);
+    assert!(out.contains("connection \"app\": deleted"), "{out}");
+    assert!(!ws.run(&["channels"]).contains("app "));
+    assert!(
+        ws.fail(&["sync", "app"])
+            .contains("no connection named \"app\"")
+    );
+    let out = ws.run(&["data-store", "delete", "corp"]);
+    assert!(out.contains("data store \"corp\": deleted"), "{out}");
+    assert!(
+        ws.fail(&["data-store", "delete", "corp"])
+            .contains("no data store named \"corp\"")
+    );
+}
+
+#[test]
+fn activating_a_connection_checks_its_target_first() {
+    let (ws, target) = three_people();
+    ws.run(&["connection", "deactivate", "app"]);
+    drop(target);
+    let refused = ws.fail(&["connection", "activate", "app"]);
+    assert!(refused.contains("nothing was saved"), "{refused}");
+    let (_, cells) = ws.channels_row("app");
+    assert_eq!(cells[2], "inactive");
+    let out = ws.run(&["connection", "activate", "app", "--skip-check"]);
+    assert!(out.contains("(active"), "{out}");
+}

@@ -35,14 +35,15 @@ fn quickstart_once_provisions_the_sample_then_changes_nothing_then_follows_edits
 
     an_edit_and_a_leaver_are_provisioned(&ws, &people);
 
-    // The state store agrees.
+    // The state store agrees; the connection is left inactive, its target gone with quickstart.
     let (table, cells) = ws.channels_row("quickstart");
     assert_eq!(
-        &cells[..5],
+        &cells[..6],
         [
             "quickstart",
             "people",
-            "active",
+            "inactive",
+            "(connection)",
             &people.len().to_string(),
             "0"
         ],

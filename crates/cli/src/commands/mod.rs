@@ -3,6 +3,7 @@ pub mod apply;
 pub mod channel;
 pub mod channels;
 pub mod check;
+pub mod connection;
 pub mod docs;
 pub mod export;
 pub mod held;

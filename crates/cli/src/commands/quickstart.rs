@@ -17,7 +17,7 @@ use scimbridge_target::{BASE_PATH, ScimTarget, TargetConfig};
 use crate::commands::sync::{print_reports, sync_connection};
 use crate::commands::target::shutdown_signal;
 use crate::context::{DataDir, create_data_dir, write_private};
-use crate::ops::configure::{ActivationCheck, save_configuration};
+use crate::ops::configure::{ActivationCheck, save_configuration, set_active};
 use crate::output::outln;
 use crate::progress::BarProgress;
 
@@ -85,12 +85,49 @@ pub async fn run(data_dir: &Path, args: Args) -> Result<ExitCode> {
 
     let dir = DataDir::open(&data_dir, true).await?;
     save_configuration(&dir.store, config, &data_dir, ActivationCheck::Target).await?;
+    let outcome = provision_then_follow(&dir, &url, &ldif, &token_file, args.once).await;
+    // Its target stops with quickstart: a later `serve` in this data directory must not keep
+    // sending to a dead port. The next quickstart activates it again.
+    let deactivated = set_active(&dir.store, CONNECTION, false, ActivationCheck::Skip).await;
+    let _ = stop_target.send(());
+    server
+        .await
+        .context("the bundled target stopped abnormally")??;
+    deactivated?;
+    let code = outcome?;
+    outln!();
+    outln!(
+        "The bundled target stopped with quickstart; the \"{CONNECTION}\" connection is now inactive, so that \
+         a later `scimbridge serve` leaves it alone (the next quickstart activates it again)."
+    );
+    outln!("To look at the target again:");
+    outln!(
+        "  scimbridge --data-dir {} target serve --token-file {} &",
+        data_dir.display(),
+        token_file.display()
+    );
+    outln!(
+        "  curl -s -H \"Authorization: Bearer $(cat {})\" 'http://127.0.0.1:8080{BASE_PATH}/Users?count=2'",
+        token_file.display()
+    );
+    Ok(code)
+}
+
+/// The first cycle, then (unless `once`) a cycle after each edit of the directory file until
+/// Ctrl-C or SIGTERM; the exit code of the first cycle.
+async fn provision_then_follow(
+    dir: &DataDir,
+    url: &str,
+    ldif: &Path,
+    token_file: &Path,
+    once: bool,
+) -> Result<ExitCode> {
     let connection = dir.connection(CONNECTION).await?;
     outln!();
-    let reports = sync_connection(&dir, &connection, &BarProgress::new()).await?;
+    let reports = sync_connection(dir, &connection, &BarProgress::new()).await?;
     let code = print_reports(&reports);
 
-    if !args.once {
+    if !once {
         outln!();
         outln!("What to try next:");
         outln!("  * Look at the target:");
@@ -105,16 +142,12 @@ pub async fn run(data_dir: &Path, args: Args) -> Result<ExitCode> {
         outln!("    each save is provisioned within seconds.");
         outln!(
             "  * Press Ctrl-C to stop. `scimbridge --data-dir {} channels` shows the state.",
-            data_dir.display()
+            dir.path.display()
         );
         outln!();
         outln!("Watching {} for changes…", ldif.display());
-        watch(&dir, &ldif).await?;
+        watch(dir, ldif).await?;
     }
-    let _ = stop_target.send(());
-    server
-        .await
-        .context("the bundled target stopped abnormally")??;
     Ok(code)
 }
 

@@ -10,8 +10,10 @@ use scimbridge_engine::map::expression::mapping_problems;
 use scimbridge_engine::secret::resolve;
 use scimbridge_engine::source::source_of;
 use scimbridge_engine::state::{Saved, Store};
+use scimbridge_model::config::CONFIG_VERSION;
 use scimbridge_model::{ConfigError, ConfigFile, Connection, DataStore, Secret};
 
+use crate::ops::Refused;
 use crate::ops::check::{check_channel_source, check_connection};
 
 /// Activation refused: the target or a data store of an active connection failed its check.
@@ -43,6 +45,27 @@ pub async fn save_objects(
         connections,
     };
     save_configuration(store, file, Path::new("."), ActivationCheck::Target).await
+}
+
+/// Activates or deactivates a stored connection, saved as `apply` saves it: activating checks
+/// its target and LDAP data stores first (unless `check` is `Skip`).
+pub async fn set_active(
+    store: &dyn Store,
+    name: &str,
+    active: bool,
+    check: ActivationCheck,
+) -> Result<Vec<String>> {
+    let mut connection = store
+        .connection(name)
+        .await?
+        .ok_or_else(|| Refused::not_found("connection", name))?;
+    connection.active = active;
+    let file = ConfigFile {
+        version: CONFIG_VERSION,
+        data_stores: Vec::new(),
+        connections: vec![connection],
+    };
+    save_configuration(store, file, Path::new("."), check).await
 }
 
 /// Why `save_configuration` refused, one problem per entry: each invalid field, or each failed
