@@ -364,3 +364,55 @@ fn activating_a_connection_checks_its_target_first() {
     let out = ws.run(&["connection", "activate", "app", "--skip-check"]);
     assert!(out.contains("(active"), "{out}");
 }
+
+#[test]
+fn channels_show_held_operations_and_a_target_found_down() {
+    let (ws, target) = three_people();
+    ws.sync();
+    // The file read last time cut short: Cat's disable is held for approval.
+    ws.write_ldif(&people_named(&["ann", "ben"]));
+    ws.sync();
+    let (table, cells) = ws.channels_row("app");
+    assert!(table.contains("HELD"), "{table}");
+    assert_eq!(
+        cells[..7],
+        ["app", "staff", "active", "3", "0", "0", "1"],
+        "{table}"
+    );
+
+    drop(target);
+    ws.write_ldif(&people_named(&["ann", "ben", "cat", "dan"]));
+    ws.sync_expecting(4, &[]);
+    let (table, cells) = ws.channels_row("app");
+    assert_eq!(cells[2..5], ["active", "(target", "down)"], "{table}");
+    assert!(table.contains("stopped: target unreachable"), "{table}");
+}
+
+#[test]
+fn mapping_test_and_a_dry_run_take_a_user_as_sync_user_does_and_say_it_in_words() {
+    let (ws, _target) = three_people();
+    ws.sync();
+    let by_dn = ws.run(&["mapping", "test", "app", "--entry", &user_dn("ben")]);
+    assert!(by_dn.contains("\"userName\": \"ben\""), "{by_dn}");
+    for who in ["BEN", guid(1).as_str()] {
+        let image = ws.run(&["mapping", "test", "app", "--user", who]);
+        assert_eq!(image, by_dn, "{who}");
+    }
+    let unknown = ws.fail(&["mapping", "test", "app", "--entry", "zed"]);
+    assert!(
+        unknown.contains("channel app/staff knows no user zed (give its DN, or the user name"),
+        "{unknown}"
+    );
+
+    let dry = ws.run(&["sync", "app", "--user", "ben", "--dry-run"]);
+    assert_eq!(
+        dry.trim(),
+        "channel app/staff: ben: nothing to send, the target user is already right"
+    );
+    ws.write_ldif(&people_named(&["ann", "ben", "cat", "dan"]));
+    let dry = ws.run(&["sync", "app", "--user", &user_dn("dan"), "--dry-run"]);
+    assert!(
+        dry.starts_with("channel app/staff: would create dan: new in the source location"),
+        "{dry}"
+    );
+}

@@ -11,6 +11,8 @@ use crate::context::DataDir;
 use crate::ops::status::{channel_status, describe_cycle};
 use crate::output::outln;
 
+const COLUMNS: usize = 9;
+
 pub async fn run(data_dir: &Path) -> Result<ExitCode> {
     let dir = DataDir::open(data_dir, false).await?;
     let mut rows = vec![[
@@ -20,6 +22,7 @@ pub async fn run(data_dir: &Path) -> Result<ExitCode> {
         "USERS".to_owned(),
         "FAILED".to_owned(),
         "BLOCKED".to_owned(),
+        "HELD".to_owned(),
         "DETECTION".to_owned(),
         "LAST CYCLE".to_owned(),
     ]];
@@ -27,7 +30,13 @@ pub async fn run(data_dir: &Path) -> Result<ExitCode> {
         for channel in &connection.channels {
             let key = ChannelKey::new(&connection.name, &channel.name);
             let found = channel_status(&dir.store, &key).await?;
+            // Said until a cycle gets through to the target again.
+            let target_down = found
+                .last_cycle
+                .as_ref()
+                .is_some_and(|cycle| cycle.summary.target_unreachable);
             let status = match (connection.active, channel.active) {
+                (true, true) if target_down => "active (target down)",
                 (true, true) => "active",
                 (false, _) => "inactive (connection)",
                 (true, false) => "inactive",
@@ -39,6 +48,7 @@ pub async fn run(data_dir: &Path) -> Result<ExitCode> {
                 found.counts.users.to_string(),
                 found.counts.failed.to_string(),
                 found.counts.blocked.to_string(),
+                found.held.to_string(),
                 found.detection.name().to_owned(),
                 describe_cycle(found.last_cycle.as_ref()),
             ]);
@@ -48,7 +58,7 @@ pub async fn run(data_dir: &Path) -> Result<ExitCode> {
         outln!("no channels (define connections with `scimbridge apply -f FILE`)");
         return Ok(ExitCode::SUCCESS);
     }
-    let widths: Vec<usize> = (0..8)
+    let widths: Vec<usize> = (0..COLUMNS)
         .map(|i| rows.iter().map(|r| r[i].chars().count()).max().unwrap_or(0))
         .collect();
     for row in rows {

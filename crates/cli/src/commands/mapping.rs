@@ -1,4 +1,4 @@
-//! `scimbridge mapping test CONNECTION --entry DN`: the SCIM image one directory entry would
+//! `scimbridge mapping test CONNECTION --entry WHO`: the SCIM image one directory entry would
 //! get, computed exactly as a cycle computes it; sends nothing.
 
 use std::path::Path;
@@ -8,8 +8,10 @@ use anyhow::{Result, anyhow};
 use scimbridge_engine::map::fields::mask;
 use scimbridge_engine::map::map_user;
 use scimbridge_engine::source::{is_within, keyed_entry, normalize_dn, source_of};
+use scimbridge_model::ChannelKey;
 
 use crate::context::DataDir;
+use crate::ops::users::{WHO_FORMS, user_dn};
 use crate::output::outln;
 
 /// Exit code when the entry cannot be mapped (the reason is printed).
@@ -24,8 +26,9 @@ pub enum Command {
 #[derive(Debug, clap::Args)]
 pub struct TestArgs {
     connection: String,
-    /// The entry's distinguished name.
-    #[arg(long)]
+    /// The entry: its DN, or the user name or entry GUID of a user the channel has
+    /// provisioned (as `sync --user` takes it).
+    #[arg(long, visible_alias = "user", value_name = "WHO")]
     entry: String,
     /// The channel whose mapping to use [default: the connection's only active channel].
     #[arg(long)]
@@ -66,25 +69,29 @@ pub async fn run(data_dir: &Path, command: Command) -> Result<ExitCode> {
             }
         }
     };
+    let key = ChannelKey::new(&connection.name, &channel.name);
+    let dn = user_dn(&dir.store, &key, &args.entry)
+        .await?
+        .ok_or_else(|| anyhow!("channel {key} knows no user {} ({WHO_FORMS})", args.entry))?;
     let data_store = dir.data_store(&channel.data_store).await?;
     let settings = channel.source_settings.effective(data_store.ldap_type());
     let location = &channel.source_location;
     let entry = source_of(&data_store)
-        .read_entry(channel, &settings, &args.entry)
+        .read_entry(channel, &settings, &dn)
         .await?
         .map(|record| keyed_entry(&record, &settings))
         .ok_or_else(|| {
             anyhow!(
                 "data store \"{}\" has no user {} (object class {})",
                 data_store.name,
-                args.entry,
+                dn,
                 settings.user_object_class
             )
         })?;
     let entry = match entry {
         Ok(entry) => entry,
         Err(reason) => {
-            outln!("{}: cannot be keyed: {reason}", args.entry);
+            outln!("{dn}: cannot be keyed: {reason}");
             return Ok(ExitCode::from(EXIT_MAPPING_FAILED));
         }
     };

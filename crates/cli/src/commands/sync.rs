@@ -10,14 +10,14 @@ use scimbridge_engine::clock::SystemClock;
 use scimbridge_engine::cycle::sync_one_user;
 use scimbridge_engine::map::fields::mask;
 use scimbridge_engine::source::source_of;
-use scimbridge_engine::state::RecordStore;
 use scimbridge_engine::{CycleReport, NoProgress, Progress, run_cycle};
-use scimbridge_model::{ChannelKey, Connection, Operation};
+use scimbridge_model::{ChannelKey, Connection, Operation, PlannedOperation};
 use tokio::sync::mpsc;
 
 use crate::commands::serve::follow_change_feed;
 use crate::commands::target::shutdown_signal;
 use crate::context::DataDir;
+use crate::ops::users::{WHO_FORMS, user_dn};
 use crate::output::outln;
 use crate::progress::{BarProgress, failure_lines, summary_line};
 use crate::{EXIT_RECORDS_FAILED, EXIT_TARGET_DOWN};
@@ -69,23 +69,9 @@ async fn sync_one(
     let mut down = false;
     for channel in connection.channels.iter().filter(|c| c.active) {
         let key = ChannelKey::new(&connection.name, &channel.name);
-        // A DN as given; else the DN of the record with that user name or GUID.
-        let dn = if who.contains('=') {
-            Some(who.to_owned())
-        } else {
-            dir.store
-                .record_heads(&key)
-                .await?
-                .into_iter()
-                .find(|r| {
-                    r.guid == who
-                        || r.user_name
-                            .as_deref()
-                            .is_some_and(|n| n.eq_ignore_ascii_case(who))
-                })
-                .map(|r| r.dn)
+        let Some(dn) = user_dn(&dir.store, &key, who).await? else {
+            continue;
         };
-        let Some(dn) = dn else { continue };
         let data_store = dir.data_store(&channel.data_store).await?;
         let Some(one) = sync_one_user(
             &dir.store,
@@ -105,7 +91,7 @@ async fn sync_one(
         let operation = &one.operation;
         match &one.applied {
             None => {
-                outln!("channel {key}: would {operation}");
+                outln!("channel {key}: {}", dry_run_line(operation));
                 if let Operation::Create { image }
                 | Operation::Update { image, .. }
                 | Operation::Disable { image, .. } = &operation.operation
@@ -130,7 +116,7 @@ async fn sync_one(
     }
     if !found {
         return Err(anyhow!(
-            "no active channel of connection \"{}\" reads or knows {who} (give its DN, or the user name or GUID of a provisioned user)",
+            "no active channel of connection \"{}\" reads or knows {who} ({WHO_FORMS})",
             connection.name
         ));
     }
@@ -141,6 +127,18 @@ async fn sync_one(
     } else {
         ExitCode::SUCCESS
     })
+}
+
+/// What `--dry-run` says of the operation: what would be sent, or why nothing would.
+fn dry_run_line(operation: &PlannedOperation) -> String {
+    let label = operation.label();
+    let reason = &operation.reason;
+    match operation.operation {
+        Operation::Refresh => format!("{label}: nothing to send, the target user is already right"),
+        Operation::Fail => format!("{label}: would fail: {reason}"),
+        Operation::Block => format!("{label}: blocked: {reason}"),
+        _ => format!("would {operation}"),
+    }
 }
 
 fn outcome_word(outcome: &Outcome) -> &'static str {

@@ -11,6 +11,7 @@ pub mod held;
 pub mod plan;
 pub mod service;
 pub mod status;
+pub mod users;
 
 use std::fmt;
 
