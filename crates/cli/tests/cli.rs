@@ -416,3 +416,23 @@ fn mapping_test_and_a_dry_run_take_a_user_as_sync_user_does_and_say_it_in_words(
         "{dry}"
     );
 }
+
+#[test]
+fn an_https_url_on_a_plain_http_port_is_named_as_such() {
+    let ws = Workspace::new();
+    let target = ws.target(TOKEN);
+    ws.write_ldif(&people_named(&["ann"]));
+    let https = target.url.replacen("http://", "https://", 1);
+    let refused = ws.try_apply(&Config::ldif(&ws.ldif, &https, TOKEN), &[]);
+    let err = stderr(&refused);
+    assert!(!refused.status.success(), "{err}");
+    assert_has(
+        &err,
+        &[
+            "activation needs a working target",
+            "target.scim_url says https:// but the server speaks plain HTTP on that port",
+            "use http:// in the URL, or the server's TLS port",
+        ],
+    );
+    assert!(!err.contains("nothing answers"), "{err}");
+}

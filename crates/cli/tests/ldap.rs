@@ -383,6 +383,23 @@ fn check_names_what_is_wrong(setup: &Setup, good: &Config) {
         err.contains("base_dn ou=staff,dc=example,dc=com does not exist"),
         "{err}"
     );
+    // Activation names the data store as what failed, not the target, which answers.
+    let refused = setup.try_apply(
+        &good
+            .clone()
+            .location("base_dn", "ou=staff,dc=example,dc=com"),
+        &[],
+    );
+    let err = stderr(&refused);
+    assert!(!refused.status.success(), "{err}");
+    assert_has(
+        &err,
+        &[
+            "nothing was saved; activation needs a readable data store:",
+            "base_dn ou=staff,dc=example,dc=com does not exist",
+        ],
+    );
+    assert!(!err.contains("working target"), "{err}");
     let err = check_fails(
         good.clone()
             .location("user_group_dn", "cn=nobody,ou=groups,dc=example,dc=com"),

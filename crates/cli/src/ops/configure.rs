@@ -18,14 +18,25 @@ use crate::ops::check::{check_channel_source, check_connection};
 
 /// Activation refused: the target or a data store of an active connection failed its check.
 #[derive(Debug)]
-pub struct ActivationRefused(pub Vec<String>);
+pub struct ActivationRefused {
+    /// One line per failed check, targets' and data stores' alike.
+    pub problems: Vec<String>,
+    pub target_failed: bool,
+    pub data_store_failed: bool,
+}
 
 impl std::fmt::Display for ActivationRefused {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        // The heading names what failed: an unreachable directory is not a target problem.
+        let needs = match (self.target_failed, self.data_store_failed) {
+            (true, true) => "a working target and a readable data store",
+            (false, true) => "a readable data store",
+            _ => "a working target",
+        };
         write!(
             f,
-            "nothing was saved; activation needs a working target:\n  - {}\n(fix the settings, apply the connection with active = false, or pass --skip-check)",
-            self.0.join("\n  - ")
+            "nothing was saved; activation needs {needs}:\n  - {}\n(fix the settings, apply the connection with active = false, or pass --skip-check)",
+            self.problems.join("\n  - ")
         )
     }
 }
@@ -73,8 +84,8 @@ pub async fn set_active(
 pub fn refusal_problems(error: &anyhow::Error) -> Vec<String> {
     if let Some(ConfigError::Invalid(problems)) = error.downcast_ref() {
         problems.clone()
-    } else if let Some(ActivationRefused(problems)) = error.downcast_ref() {
-        problems.clone()
+    } else if let Some(refused) = error.downcast_ref::<ActivationRefused>() {
+        refused.problems.clone()
     } else {
         vec![format!("{error:#}")]
     }
@@ -143,12 +154,15 @@ pub async fn save_configuration(
     }
     if check == ActivationCheck::Target {
         let mut problems = Vec::new();
+        let mut target_failed = false;
+        let mut data_store_failed = false;
         for connection in file
             .connections
             .iter()
             .filter(|c| to_check.contains(&c.name))
         {
             if let Err(e) = check_connection(connection).await {
+                target_failed = true;
                 problems.push(format!("{e:#}"));
             }
             // An LDAP data store must answer too; an LDIF file may be written later.
@@ -162,12 +176,18 @@ pub async fn save_configuration(
                     data_store.filter(|d| source_of(d).checked_on_activation())
                     && let Err(e) = check_channel_source(channel, data_store).await
                 {
+                    data_store_failed = true;
                     problems.push(format!("connection \"{}\" {e:#}", connection.name));
                 }
             }
         }
         if !problems.is_empty() {
-            return Err(ActivationRefused(problems).into());
+            return Err(ActivationRefused {
+                problems,
+                target_failed,
+                data_store_failed,
+            }
+            .into());
         }
     }
 

@@ -230,6 +230,9 @@ impl From<ScimClientError> for CheckFailure {
                 "no SCIM Users resource at this URL; check target.scim_url and target.users_path"
             }
             ScimClientError::Status { .. } => "the target answered with an error",
+            ScimClientError::Transport { reason, .. } if reason.contains(PLAIN_HTTP_ANSWER) => {
+                "target.scim_url says https:// but the server speaks plain HTTP on that port"
+            }
             ScimClientError::Transport { reason, .. } if reason.starts_with("TLS failure") => {
                 "TLS failed; check target.ca_certificate and the client certificate"
             }
@@ -1287,6 +1290,9 @@ fn truncate(text: &str, max: usize) -> String {
     }
 }
 
+/// What a TLS client made of an answer in plain HTTP: an `https://` URL on an HTTP port.
+const PLAIN_HTTP_ANSWER: &str = "the server answered in plain HTTP, not TLS";
+
 /// Names the failure in words an operator acts on: refused connection, timeout, TLS.
 pub(crate) fn describe_reqwest_error(error: &reqwest::Error) -> String {
     let mut causes = Vec::new();
@@ -1301,6 +1307,12 @@ pub(crate) fn describe_reqwest_error(error: &reqwest::Error) -> String {
     }
     let all = causes.join(": ");
     let lower = all.to_lowercase();
+    // rustls reads a plain-HTTP answer as a corrupt TLS record: say what it means.
+    if lower.contains("invalidcontenttype") || lower.contains("corrupt message") {
+        return format!(
+            "TLS failure: {PLAIN_HTTP_ANSWER} (use http:// in the URL, or the server's TLS port): {all}"
+        );
+    }
     let kind = if error.is_timeout() {
         "timed out"
     } else if lower.contains("certificate") || lower.contains("tls") || lower.contains("handshake")
