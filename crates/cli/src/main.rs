@@ -109,6 +109,8 @@ enum Command {
         #[command(subcommand)]
         command: commands::target::Command,
     },
+    /// Whether a running service answers on /healthz (exit 0), for container health checks.
+    Health(commands::health::Args),
     /// Print the shell completion script (bash, zsh, fish, elvish, powershell).
     Completions(commands::docs::CompletionsArgs),
     /// Print the manual page (roff), or write one page per command with --dir.
@@ -178,6 +180,7 @@ fn main() -> ExitCode {
             }
             Command::Target { command } => commands::target::run(&data_dir, command).await,
             Command::Admin { command } => commands::admin::run(&data_dir, command).await,
+            Command::Health(args) => commands::health::run(args).await,
             Command::Completions(args) => commands::docs::completions(Cli::command(), args),
             Command::Man(args) => commands::docs::man(Cli::command(), args),
         }

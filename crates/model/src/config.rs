@@ -984,7 +984,7 @@ title = { attributes = ["title"], default_value = "Staff" }
             .filter_map(|part| part.split("```").next())
             .filter(|example| example.starts_with("version = 1"))
             .collect();
-        assert!(examples.len() >= 2, "{}", examples.len());
+        assert!(examples.len() >= 3, "{}", examples.len());
         for example in examples {
             let file = ConfigFile::from_toml(example).unwrap_or_else(|e| panic!("{e}\n{example}"));
             file.validate(&BTreeSet::new())

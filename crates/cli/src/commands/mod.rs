@@ -6,6 +6,7 @@ pub mod check;
 pub mod connection;
 pub mod docs;
 pub mod export;
+pub mod health;
 pub mod held;
 pub mod history;
 pub mod mapping;
