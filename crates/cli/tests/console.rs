@@ -205,13 +205,13 @@ fn an_administrator_creates_and_activates_a_connection_in_the_browser() {
     let ws = Workspace::new();
     ws.write_ldif(&people_named(&["ann", "bob", "cara"]));
     let target = ws.target(SECRET);
-    ws.apply(&Config::new().data_store(DataStore::ldif("corp", &ws.ldif)));
+    // Nothing configured: the data store too is made in the console.
     ws.admin_password(PASSWORD);
     let service = Service::start(&ws.data);
 
     let mut browser = Browser::start();
     signs_on(&mut browser, &service.console());
-    walks_every_step_of_create_connection(&mut browser, &target);
+    walks_every_step_of_create_connection(&mut browser, &target, &ws);
     a_wrong_token_is_refused_at_activation(&mut browser, &target);
     goes_back_fixes_the_token_and_saves(&mut browser, &target);
     the_users_arrive_on_the_dashboard(&mut browser, &target);
@@ -237,6 +237,14 @@ fn an_administrator_creates_and_activates_a_connection_in_the_browser() {
 fn signs_on(browser: &mut Browser, console: &str) {
     browser.goto(&format!("{console}/connections"));
     assert!(browser.current_url().ends_with("/console/login"));
+    assert!(
+        !browser.exists("nav.crumbs"),
+        "no breadcrumbs before sign-on"
+    );
+    assert!(
+        !browser.exists("#no-administrator"),
+        "an administrator is set"
+    );
     browser.fill("#password", "guess");
     browser.click("#sign-on");
     assert!(
@@ -253,7 +261,11 @@ fn signs_on(browser: &mut Browser, console: &str) {
 
 /// Create Connection: each step of the seed, in order, what is required refused until given;
 /// the target's test refuses a wrong token.
-fn walks_every_step_of_create_connection(browser: &mut Browser, target: &TargetProcess) {
+fn walks_every_step_of_create_connection(
+    browser: &mut Browser,
+    target: &TargetProcess,
+    ws: &Workspace,
+) {
     browser.click("#create-connection");
     assert_eq!(browser.text("#step-title"), "Connection Template");
     assert_eq!(
@@ -295,7 +307,14 @@ fn walks_every_step_of_create_connection(browser: &mut Browser, target: &TargetP
     browser.screenshot("channel-info");
     assert_eq!(browser.next(), "Source");
     assert_eq!(browser.next(), "Source", "the data store is required");
-    browser.click("#data_store option[value=corp]");
+    creates_a_data_store_from_the_source_step(browser, ws);
+    assert_eq!(browser.text("#step-title"), "Source");
+    assert_eq!(
+        browser.value("#data_store"),
+        "corp",
+        "the new one is chosen"
+    );
+    assert!(browser.text("#flash").contains("Data store corp saved."));
     browser.screenshot("source");
     assert_eq!(browser.next(), "Source Settings");
     browser.click("#changed_users_algorithm option[value=full-scan]");
@@ -306,11 +325,44 @@ fn walks_every_step_of_create_connection(browser: &mut Browser, target: &TargetP
     assert_eq!(browser.next(), "Attribute Mapping");
     assert_eq!(browser.next(), "Attribute Mapping", "userName is required");
     assert!(browser.page().contains("userName is required"));
+    // The names offered come from the data store's entries.
+    assert_eq!(
+        browser.text("#attribute-hint"),
+        "Attributes found on entries of corp: entryUUID, objectClass, sn, uid."
+    );
     browser.fill("#map_userName", "uid");
     browser.fill("#map_familyName", "sn");
     browser.screenshot("attribute-mapping");
     assert_eq!(browser.next(), "Activation & Summary");
     assert!(browser.text("#summary").contains("familyName ← sn"));
+}
+
+/// Manage Data Stores, from the Source step: a wrong path is refused by Test and by Save, the
+/// right one reads the directory's people; Save comes back to the Source step.
+fn creates_a_data_store_from_the_source_step(browser: &mut Browser, ws: &Workspace) {
+    browser.click("#manage-data-stores");
+    assert!(browser.text("#data-stores").contains("No data store yet"));
+    browser.screenshot("data-stores-empty");
+    browser.click("#new-ldif");
+    browser.fill("#name", "corp");
+    browser.fill("#path", &path_str(&ws.path("missing.ldif")));
+    browser.click("#test-data-store");
+    assert!(
+        browser.text("#test-result").contains("Test failed"),
+        "{}",
+        browser.page()
+    );
+    browser.screenshot("data-store-test-failed");
+    browser.fill("#path", &path_str(&ws.ldif));
+    browser.click("#test-data-store");
+    let tested = browser.text("#test-result");
+    assert!(
+        tested.contains("Test succeeded") && tested.contains("3 of them inetOrgPerson users"),
+        "{tested}"
+    );
+    assert!(tested.contains(&user_dn("ann")), "{tested}");
+    browser.screenshot("data-store-test-succeeded");
+    browser.click("#save");
 }
 
 /// Active with the wrong token: Save shows why, and nothing is saved.
@@ -490,11 +542,15 @@ fn forms_need_the_session_token_and_pages_a_stored_connection() {
     // The session's token passes; a connection that is not there is not found.
     let toggled = session.post("/connections/App/toggle", &[("csrf", &csrf)]);
     assert_eq!(toggled.status().as_u16(), 303);
-    let location = toggled.headers()["location"].to_str().unwrap().to_owned();
+    // The refusal is shown once by the next page, and is not in its URL.
+    assert_eq!(toggled.headers()["location"], "/console/connections");
+    let shown = session.get("/connections").text().unwrap();
     assert!(
-        location.starts_with("/console/connections?error=App%20stays"),
-        "{location}"
+        shown.contains("id=\"flash-error\">App stays as it was"),
+        "{shown}"
     );
+    let again = session.get("/connections").text().unwrap();
+    assert!(!again.contains("flash-error"), "{again}");
     for path in [
         "/connections/Nope/toggle",
         "/connections/Nope/edit",
@@ -585,4 +641,115 @@ fn form(fields: &[(&str, &str)]) -> String {
         .map(|(name, value)| format!("{}={}", encode(name), encode(value)))
         .collect::<Vec<_>>()
         .join("&")
+}
+
+/// An LDAP data store made, tested, edited and deleted in the console against a real slapd:
+/// Test binds and shows a few users; a wrong password is named; an empty password box keeps the
+/// stored one; a data store a channel reads cannot be deleted.
+#[test]
+fn ldap_data_stores_are_managed_in_the_console() {
+    use scimbridge_testkit::slapd::{SYNC_DN, SYNC_PASSWORD, Slapd};
+    let ws = Workspace::new();
+    let slapd = Slapd::start(ws.dir());
+    // slapd sets each entry's entryUUID itself.
+    slapd.add(&changes([
+        Entry::person("ann").with("cn", "Ann Lee").with("sn", "Lee"),
+        Entry::person("bob")
+            .with("cn", "Bob Stone")
+            .with("sn", "Stone"),
+    ]));
+    ws.admin_password(PASSWORD);
+    let service = Service::start(&ws.data);
+    let session = Session {
+        http: no_redirects(),
+        console: service.console(),
+        cookie: service.session_cookie(PASSWORD),
+    };
+    let page = session.get("/data-stores/new?kind=ldap").text().unwrap();
+    let csrf = page
+        .split("name=\"csrf\" value=\"")
+        .nth(1)
+        .and_then(|rest| rest.split('"').next())
+        .unwrap()
+        .to_owned();
+    let fields = |password: &str| {
+        vec![
+            ("csrf", csrf.clone()),
+            ("kind", "ldap".to_owned()),
+            ("name", "corp-ldap".to_owned()),
+            ("ldap_type", "openldap".to_owned()),
+            ("hostnames", slapd.url.clone()),
+            ("bind_method", "simple".to_owned()),
+            ("user_dn", SYNC_DN.to_owned()),
+            ("bind_password", password.to_owned()),
+            ("connection_timeout", "10".to_owned()),
+            ("read_timeout", "60".to_owned()),
+        ]
+    };
+    let post = |path: &str, fields: &[(&str, String)]| {
+        let borrowed: Vec<(&str, &str)> = fields.iter().map(|(k, v)| (*k, v.as_str())).collect();
+        session.post(path, &borrowed)
+    };
+
+    let refused = post("/data-stores/test", &fields("wrong")).text().unwrap();
+    assert_has(&refused, &["Test failed", "corp-ldap"]);
+    // The server's own files are not read on a console user's say.
+    let reference = post("/data-stores/save", &fields("file:/etc/hostname"));
+    assert_eq!(reference.status().as_u16(), 422);
+    assert!(
+        reference
+            .text()
+            .unwrap()
+            .contains("env: and file: references are taken only from configuration files")
+    );
+    let tested = post("/data-stores/test", &fields(SYNC_PASSWORD))
+        .text()
+        .unwrap();
+    assert_has(
+        &tested,
+        &[
+            "Test succeeded",
+            "bind accepted",
+            "2 user entries read below dc=example,dc=com",
+            &user_dn("ann"),
+            "entryUUID",
+        ],
+    );
+
+    let saved = post("/data-stores/save", &fields(SYNC_PASSWORD));
+    assert_eq!(saved.status().as_u16(), 303);
+    assert_eq!(saved.headers()["location"], "/console/data-stores");
+    let list = session.get("/data-stores").text().unwrap();
+    assert_has(
+        &list,
+        &["Data store corp-ldap saved.", "LDAP directory", &slapd.url],
+    );
+    assert!(
+        !ws.data_holds(SYNC_PASSWORD),
+        "the password is encrypted at rest"
+    );
+
+    // Edit with the password box empty: the stored password is kept and still binds.
+    let edit = session.get("/data-stores/corp-ldap/edit").text().unwrap();
+    assert!(edit.contains("(kept; type to replace)"), "{edit}");
+    assert!(!edit.contains(SYNC_PASSWORD));
+    let mut kept = fields("");
+    kept.push(("editing", "corp-ldap".to_owned()));
+    kept.push(("page_size", "100".to_owned()));
+    assert_eq!(post("/data-stores/save", &kept).status().as_u16(), 303);
+    let tested = post("/data-stores/test", &kept).text().unwrap();
+    assert!(tested.contains("Test succeeded"), "{tested}");
+    let exported = ws.run(&["export"]);
+    assert_has(&exported, &["name = \"corp-ldap\"", "page_size = 100"]);
+
+    // A channel reads it: Delete is refused, saying which.
+    ws.apply_unchecked(&Config::reading(
+        DataStore::ldap("corp-ldap", "openldap", &slapd.url, SYNC_DN, SYNC_PASSWORD),
+        "http://127.0.0.1:9/scim/v2",
+        SECRET,
+    ));
+    let deleted = post("/data-stores/corp-ldap/delete", &[("csrf", csrf.clone())]);
+    assert_eq!(deleted.status().as_u16(), 303);
+    let list = session.get("/data-stores").text().unwrap();
+    assert_has(&list, &["corp-ldap was not deleted", "app/staff"]);
 }

@@ -13,6 +13,7 @@ use scimbridge_engine::state::full_message;
 use scimbridge_model::Connection;
 
 use super::Console;
+use super::Flash;
 use super::wizard::Draft;
 
 /// The session of the signed-on administrator. `require_session` finds it in front of every
@@ -22,6 +23,8 @@ pub(super) struct SignedOn {
     pub id: String,
     pub csrf: String,
     pub draft: Draft,
+    /// What this page shows once (taken from the session).
+    pub flash: Flash,
 }
 
 impl FromRequestParts<Console> for SignedOn {

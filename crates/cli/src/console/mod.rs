@@ -2,6 +2,7 @@
 //! (askama) with htmx (vendored, no CDN), for the administrator. A login opens a session (an
 //! HttpOnly, SameSite=Strict cookie); every form carries the session's CSRF token.
 
+mod data_stores;
 mod extract;
 pub mod wizard;
 
@@ -17,6 +18,7 @@ use axum::middleware::{self, Next};
 use axum::response::{Html, IntoResponse, Redirect, Response};
 use axum::routing::{get, post};
 use rand::RngCore;
+use scimbridge_engine::source::source_of;
 use scimbridge_engine::state::full_message;
 use scimbridge_engine::state::{
     AdminStore, AuditStore, ConfigurationStore, HeldOperationStore, HistoryStore, RecordStore,
@@ -35,12 +37,24 @@ use wizard::{Draft, STEPS, step_index};
 const COOKIE: &str = "scimbridge_session";
 const SESSION_LIFETIME: Duration = Duration::from_secs(8 * 3600);
 const HTMX: &str = include_str!("../../assets/htmx-2.0.11.min.js");
+/// Entries of the data store read for the attribute names the mapping step offers.
+const ATTRIBUTE_SAMPLE: u32 = 20;
 
 #[derive(Debug, Clone)]
 struct Session {
     csrf: String,
     expires: Instant,
     draft: Draft,
+    /// What the next page shows once (kept here, not in the URL, so that a reload or a shared
+    /// link does not show it again).
+    flash: Flash,
+}
+
+/// A message for the next page: what was done, or what was refused.
+#[derive(Debug, Clone, Default)]
+pub(super) struct Flash {
+    pub message: Option<String>,
+    pub error: Option<String>,
 }
 
 #[derive(Clone)]
@@ -81,6 +95,18 @@ impl Console {
                 get(wizard_step).post(wizard_submit),
             )
             .route("/console/wizard/target/test", post(test_connection))
+            .route("/console/data-stores", get(data_stores::list))
+            .route("/console/data-stores/new", get(data_stores::new_form))
+            .route("/console/data-stores/save", post(data_stores::save))
+            .route("/console/data-stores/test", post(data_stores::test))
+            .route(
+                "/console/data-stores/{name}/edit",
+                get(data_stores::edit_form),
+            )
+            .route(
+                "/console/data-stores/{name}/delete",
+                post(data_stores::delete),
+            )
             .route("/console/logout", post(logout))
             .layer(middleware::from_fn_with_state(
                 self.clone(),
@@ -100,6 +126,31 @@ impl Console {
         sessions.get(&id).map(|s| (id, s.clone()))
     }
 
+    /// Redirects to `path`, whose page then shows `text` once: a `message`, or an `error`.
+    fn redirect_with(&self, id: &str, path: &str, kind: FlashKind, text: String) -> Response {
+        if let Ok(mut sessions) = self.sessions.lock()
+            && let Some(session) = sessions.get_mut(id)
+        {
+            match kind {
+                FlashKind::Message => session.flash.message = Some(text),
+                FlashKind::Error => session.flash.error = Some(text),
+            }
+        }
+        Redirect::to(path).into_response()
+    }
+
+    fn take_flash(&self, id: &str) -> Flash {
+        self.sessions
+            .lock()
+            .ok()
+            .and_then(|mut sessions| {
+                sessions
+                    .get_mut(id)
+                    .map(|session| std::mem::take(&mut session.flash))
+            })
+            .unwrap_or_default()
+    }
+
     fn update_draft(&self, id: &str, update: impl FnOnce(&mut Draft)) {
         if let Ok(mut sessions) = self.sessions.lock()
             && let Some(session) = sessions.get_mut(id)
@@ -107,6 +158,12 @@ impl Console {
             update(&mut session.draft);
         }
     }
+}
+
+#[derive(Debug, Clone, Copy)]
+pub(super) enum FlashKind {
+    Message,
+    Error,
 }
 
 fn random_hex() -> String {
@@ -135,10 +192,17 @@ async fn require_session(
     let Some((id, session)) = console.session(request.headers()) else {
         return Redirect::to("/console/login").into_response();
     };
+    // A page shows the flash once; a background (htmx) request leaves it for the page.
+    let flash = if request.headers().contains_key("hx-request") {
+        Flash::default()
+    } else {
+        console.take_flash(&id)
+    };
     request.extensions_mut().insert(SignedOn {
         id,
         csrf: session.csrf,
         draft: session.draft,
+        flash,
     });
     next.run(request).await
 }
@@ -229,6 +293,7 @@ async fn login(
                 csrf: random_hex(),
                 expires: Instant::now() + SESSION_LIFETIME,
                 draft: Draft::new(),
+                flash: Flash::default(),
             },
         );
     }
@@ -272,17 +337,7 @@ struct ConnectionsPage {
     error: Option<String>,
 }
 
-#[derive(Debug, serde::Deserialize, Default)]
-struct Flash {
-    message: Option<String>,
-    error: Option<String>,
-}
-
-async fn connections(
-    State(console): State<Console>,
-    signed_on: SignedOn,
-    Query(flash): Query<Flash>,
-) -> Response {
+async fn connections(State(console): State<Console>, signed_on: SignedOn) -> Response {
     let connections = console.dir.store.connections().await.unwrap_or_default();
     let rows = connections
         .iter()
@@ -296,14 +351,9 @@ async fn connections(
     render(&ConnectionsPage {
         csrf: signed_on.csrf,
         rows,
-        message: flash.message,
-        error: flash.error,
+        message: signed_on.flash.message,
+        error: signed_on.flash.error,
     })
-}
-
-/// A page with a message for the user in its query string.
-fn flash_url(path: &str, key: &str, text: &str) -> String {
-    format!("{path}?{key}={}", percent(text))
 }
 
 /// Percent-encodes everything but RFC 3986's unreserved characters.
@@ -331,8 +381,9 @@ async fn save(console: &Console, connection: Connection) -> Result<(), Vec<Strin
 async fn toggle(
     State(console): State<Console>,
     StoredConnection(mut connection): StoredConnection,
-    _: Posted,
+    posted: Posted,
 ) -> Response {
+    let id = &posted.signed_on.id;
     let name = connection.name.clone();
     connection.active = !connection.active;
     let state = if connection.active {
@@ -341,18 +392,18 @@ async fn toggle(
         "inactive"
     };
     match save(&console, connection).await {
-        Ok(()) => Redirect::to(&flash_url(
+        Ok(()) => console.redirect_with(
+            id,
             "/console/connections",
-            "message",
-            &format!("{name} is {state}."),
-        ))
-        .into_response(),
-        Err(problems) => Redirect::to(&flash_url(
+            FlashKind::Message,
+            format!("{name} is {state}."),
+        ),
+        Err(problems) => console.redirect_with(
+            id,
             "/console/connections",
-            "error",
-            &format!("{name} stays as it was: {}", problems.join("; ")),
-        ))
-        .into_response(),
+            FlashKind::Error,
+            format!("{name} stays as it was: {}", problems.join("; ")),
+        ),
     }
 }
 
@@ -379,6 +430,10 @@ struct WizardPage {
     steps: Vec<StepLink>,
     draft: Draft,
     problems: BTreeMap<&'static str, String>,
+    /// Attribute names of a few entries of the channel's data store, offered while mapping.
+    attribute_names: Vec<String>,
+    /// What the page before said was done (a data store saved from the Source step).
+    message: Option<String>,
     data_stores: Vec<String>,
     fields: Vec<FieldRow>,
     save_problems: Vec<String>,
@@ -431,15 +486,21 @@ async fn wizard_page(
     save_problems: Vec<String>,
 ) -> Response {
     let (step, title) = STEPS[index];
-    let data_stores = console
-        .dir
-        .store
-        .data_stores()
-        .await
-        .unwrap_or_default()
-        .into_iter()
-        .map(|d| d.name)
-        .collect();
+    let stored_data_stores = console.dir.store.data_stores().await.unwrap_or_default();
+    // The mapping step offers the attribute names of a few entries of the chosen data store;
+    // one it cannot read offers none (its Test says why).
+    let attribute_names = match stored_data_stores
+        .iter()
+        .find(|d| step == "mapping" && d.name == draft.data_store)
+    {
+        Some(data_store) => source_of(data_store)
+            .sample(ATTRIBUTE_SAMPLE)
+            .await
+            .map(|sample| sample.attribute_names())
+            .unwrap_or_default(),
+        None => Vec::new(),
+    };
+    let data_stores = stored_data_stores.into_iter().map(|d| d.name).collect();
     let fields = ScimField::ALL
         .iter()
         .map(|field| FieldRow {
@@ -466,6 +527,8 @@ async fn wizard_page(
         steps,
         draft,
         problems: problems.clone(),
+        attribute_names,
+        message: signed_on.flash.message.clone(),
         data_stores,
         fields,
         save_problems: save_problems.clone(),
@@ -599,12 +662,12 @@ async fn wizard_submit(
     match save(&console, connection).await {
         Ok(()) => {
             console.update_draft(&signed_on.id, |stored| *stored = Draft::new());
-            Redirect::to(&flash_url(
+            console.redirect_with(
+                &signed_on.id,
                 &format!("/console/connections/{}", percent(&name)),
-                "message",
-                &format!("{name} saved."),
-            ))
-            .into_response()
+                FlashKind::Message,
+                format!("{name} saved."),
+            )
         }
         Err(problems) => {
             wizard_page(
@@ -739,7 +802,6 @@ struct DashboardPage {
 #[derive(Debug, serde::Deserialize, Default)]
 struct DashboardQuery {
     who: Option<String>,
-    message: Option<String>,
 }
 
 async fn dashboard(
@@ -855,7 +917,7 @@ async fn dashboard(
         held,
         who,
         events,
-        message: query.message,
+        message: signed_on.flash.message,
     })
 }
 
@@ -874,8 +936,9 @@ async fn edit(
 async fn decide_held(
     State(console): State<Console>,
     StoredConnection(connection): StoredConnection,
-    Posted { form, .. }: Posted,
+    Posted { form, signed_on }: Posted,
 ) -> Response {
+    let posted_id = signed_on.id;
     let approve = form.get("decision").is_some_and(|d| d == "approve");
     // Only the operations the page showed: a cycle may have held others since.
     let shown: Vec<(String, String)> = form
@@ -899,10 +962,10 @@ async fn decide_held(
     } else {
         format!("{count} held operations discarded.")
     };
-    Redirect::to(&flash_url(
+    console.redirect_with(
+        &posted_id,
         &format!("/console/connections/{}", percent(&connection.name)),
-        "message",
-        &message,
-    ))
-    .into_response()
+        FlashKind::Message,
+        message,
+    )
 }

@@ -15,15 +15,16 @@ use base64::engine::general_purpose::STANDARD as BASE64;
 use scimbridge_ldap::{Bind, ClientSettings, LdapClient, LdapError, RawEntry, RootDse};
 use scimbridge_model::{
     AccountStatus, BindMethod, ChangeDetection, Channel, DataStore, EffectiveSourceSettings,
-    EntryGuid, EpochMs, LdapSettings, RecordStatus, SourceLocation, SyncState,
+    EntryGuid, EpochMs, LdapSettings, LdapType, RecordStatus, SourceLocation, SourceSettings,
+    SyncState,
 };
 
 use super::live::LiveFeed;
 use super::scope::GroupIndex;
 use super::{
-    EntryFailure, OneUserRead, ReadRequest, Source, SourceError, SourceRead, SourceScan,
-    UserLookup, apply_group_scope, entry_guid, is_within, keyed_entry, normalize_dn, to_entry,
-    to_group,
+    DataStoreSample, EntryFailure, OneUserRead, ReadRequest, Source, SourceError, SourceRead,
+    SourceScan, UserLookup, apply_group_scope, entry_guid, is_within, keyed_entry, normalize_dn,
+    to_entry, to_group,
 };
 use crate::clock::{civil_from_days, days_from_civil};
 use crate::map::mapped_attributes;
@@ -200,6 +201,68 @@ impl Source for LdapSource<'_> {
         poll_interval: Duration,
     ) -> Result<Option<LiveFeed>, SourceError> {
         open_live_feed(self.data_store, location, poll_interval).await
+    }
+
+    async fn sample(&self, limit: u32) -> Result<DataStoreSample, SourceError> {
+        let mut client = connect(self.data_store).await?;
+        let result = sample_with(&mut client, self.data_store.ldap_type(), limit).await;
+        let server = client.url().to_owned();
+        client.close().await;
+        let (dse, base, entries) = result.map_err(|reason| SourceError::Unreadable {
+            data_store: self.data_store.name.clone(),
+            reason,
+        })?;
+        let vendor = dse
+            .vendor_name
+            .as_deref()
+            .map(|v| format!(" ({v})"))
+            .unwrap_or_default();
+        let found = match base {
+            Some(base) => format!("{} user entries read below {base}", entries.len()),
+            None => format!(
+                "no user entry found that the account can read (object class {})",
+                SourceSettings::default()
+                    .effective(self.data_store.ldap_type())
+                    .user_object_class
+            ),
+        };
+        Ok(DataStoreSample {
+            summary: format!("answers at {server}{vendor}: bind accepted, {found}"),
+            naming_contexts: dse.naming_contexts,
+            entries,
+        })
+    }
+}
+
+/// The root DSE, the naming context the users were found in, and up to `limit` of them (every
+/// attribute). Contexts are tried in the server's order: the first may hold none (OpenLDAP's
+/// `cn=accesslog`, Active Directory's configuration partition).
+async fn sample_with(
+    client: &mut LdapClient,
+    ldap_type: LdapType,
+    limit: u32,
+) -> Result<(RootDse, Option<String>, Vec<RawEntry>), String> {
+    let dse = client.root_dse().await.map_err(|e| e.to_string())?;
+    let user_class = SourceSettings::default()
+        .effective(ldap_type)
+        .user_object_class;
+    let filter = format!("(objectClass={user_class})");
+    let mut refused = None;
+    for base in &dse.naming_contexts {
+        // "+": operational attributes too (entryUUID, memberOf), which mappings use.
+        match client.sample(base, &filter, &["*", "+"], limit).await {
+            Ok(entries) if !entries.is_empty() => {
+                let base = base.clone();
+                return Ok((dse, Some(base), entries));
+            }
+            Ok(_) => {}
+            // A context the account may not read: the next may be the one.
+            Err(e) => refused = Some(e.to_string()),
+        }
+    }
+    match refused {
+        Some(reason) if dse.naming_contexts.len() == 1 => Err(reason),
+        _ => Ok((dse, None, Vec::new())),
     }
 }
 

@@ -15,16 +15,17 @@ use base64::Engine as _;
 use scimbridge_ldap::RawEntry;
 use scimbridge_ldap::ldif::parse_ldif_bytes;
 use scimbridge_model::{
-    ChangeDetection, Channel, EffectiveSourceSettings, EntryGuid, SourceEntry, SourceLocation,
-    SyncState,
+    ChangeDetection, Channel, EffectiveSourceSettings, EntryGuid, LdapType, SourceEntry,
+    SourceLocation, SourceSettings, SyncState,
 };
 use sha2::{Digest, Sha256};
 
 use super::live::LiveFeed;
 use super::scope::GroupIndex;
 use super::{
-    EntryFailure, OneUserRead, ReadRequest, Source, SourceError, SourceRead, SourceScan,
-    UserLookup, apply_group_scope, entry_guid, is_within, normalize_dn, to_entry, to_group,
+    DataStoreSample, EntryFailure, OneUserRead, ReadRequest, Source, SourceError, SourceRead,
+    SourceScan, UserLookup, apply_group_scope, entry_guid, is_within, normalize_dn, to_entry,
+    to_group,
 };
 
 /// How long a file must have been left alone before it is read: an editor or an export still
@@ -194,6 +195,31 @@ impl Source for LdifSource {
             "is the LDIF file {}, read in full every cycle",
             self.path.display()
         ))
+    }
+
+    async fn sample(&self, limit: u32) -> Result<DataStoreSample, SourceError> {
+        let bytes = std::fs::read(&self.path)
+            .map_err(|e| self.unreadable(format!("{}: {e}", self.path.display())))?;
+        let records = parse_ldif_bytes(&bytes, &self.path.display().to_string())
+            .map_err(|e| self.unreadable(e.to_string()))?;
+        let user_class = SourceSettings::default()
+            .effective(LdapType::OpenLdap)
+            .user_object_class;
+        let total = records.len();
+        let users: Vec<RawEntry> = records
+            .into_iter()
+            .filter(|r| to_entry(r).has_object_class(&user_class))
+            .collect();
+        let summary = format!(
+            "{} read: {total} entries, {} of them {user_class} users",
+            self.path.display(),
+            users.len()
+        );
+        Ok(DataStoreSample {
+            summary,
+            naming_contexts: Vec::new(),
+            entries: users.into_iter().take(limit as usize).collect(),
+        })
     }
 
     fn checked_on_activation(&self) -> bool {

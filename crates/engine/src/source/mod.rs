@@ -53,6 +53,10 @@ pub trait Source: Send + Sync {
         location: &SourceLocation,
     ) -> Result<String, SourceError>;
 
+    /// Proves the data store answers without any channel (the console's Test of a data store)
+    /// and reads up to `limit` of its user entries, whose attribute names the mapping offers.
+    async fn sample(&self, limit: u32) -> Result<DataStoreSample, SourceError>;
+
     /// Whether activating a connection proves this data store answers first (a directory must;
     /// a file may be written after the connection is activated).
     fn checked_on_activation(&self) -> bool {
@@ -72,6 +76,36 @@ pub trait Source: Send + Sync {
         location: &SourceLocation,
         poll_interval: std::time::Duration,
     ) -> Result<Option<live::LiveFeed>, SourceError>;
+}
+
+/// What [`Source::sample`] found.
+#[derive(Debug, Clone, Default)]
+pub struct DataStoreSample {
+    /// Where and how it was read, for people: the server (and its vendor) or the file.
+    pub summary: String,
+    /// A directory's naming contexts (suffixes); none for a file.
+    pub naming_contexts: Vec<String>,
+    /// A few user entries (the LDAP type's user object class), every attribute read.
+    pub entries: Vec<RawEntry>,
+}
+
+impl DataStoreSample {
+    /// The attribute names of the sampled entries, each once, sorted without regard to case.
+    pub fn attribute_names(&self) -> Vec<String> {
+        let mut names: Vec<String> = Vec::new();
+        for entry in &self.entries {
+            for attribute in &entry.attributes {
+                if !names
+                    .iter()
+                    .any(|n| n.eq_ignore_ascii_case(&attribute.name))
+                {
+                    names.push(attribute.name.clone());
+                }
+            }
+        }
+        names.sort_by_key(|n| n.to_ascii_lowercase());
+        names
+    }
 }
 
 /// The source a data store is: the one place that tells LDIF files from LDAP directories.
@@ -341,6 +375,20 @@ pub fn entry_guid(
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn a_sample_names_each_attribute_once_whatever_its_case_sorted() {
+        let entries = scimbridge_ldap::parse_ldif(
+            "dn: uid=a,dc=x\nuid: a\nsn: A\nmail: a@x\n\ndn: uid=b,dc=x\nUID: b\nentryUUID: 1\nsn: B\n",
+            "sample",
+        )
+        .unwrap();
+        let sample = DataStoreSample {
+            entries,
+            ..DataStoreSample::default()
+        };
+        assert_eq!(sample.attribute_names(), ["entryUUID", "mail", "sn", "uid"]);
+    }
 
     #[test]
     fn group_scope_keeps_members_and_refuses_a_missing_group() {
