@@ -170,6 +170,10 @@ impl Browser {
         value.as_str().unwrap_or_default().to_owned()
     }
 
+    fn displayed(&self, css: &str) -> bool {
+        self.read(css, "displayed").as_bool().unwrap_or(false)
+    }
+
     fn checked(&self, css: &str) -> bool {
         self.read(css, "property/checked")
             .as_bool()
@@ -226,6 +230,11 @@ fn an_administrator_creates_and_activates_a_connection_in_the_browser() {
     // The list shows it active; the secret never reaches a page.
     browser.click("header nav a");
     assert!(browser.text("#connections").contains("Active"));
+    let health = browser.text("#connections tr[data-connection=App] .health");
+    assert!(
+        health.starts_with("OK") && health.contains("last cycle 20"),
+        "{health}"
+    );
     assert!(!browser.page().contains(SECRET));
     browser.screenshot("sp-connections-active");
 
@@ -268,6 +277,9 @@ fn walks_every_step_of_create_connection(
 ) {
     browser.click("#create-connection");
     assert_eq!(browser.text("#step-title"), "Connection Template");
+    // The only template and type are chosen already; unticked, the template is asked for.
+    assert!(browser.checked("#use_template"));
+    browser.click("#use_template");
     assert_eq!(
         browser.next(),
         "Connection Template",
@@ -281,13 +293,16 @@ fn walks_every_step_of_create_connection(
     browser.click("#use_template");
     browser.screenshot("connection-template");
     assert_eq!(browser.next(), "Connection Type");
-    browser.click("#outbound");
+    assert!(browser.checked("#outbound"));
     browser.screenshot("connection-type");
     assert_eq!(browser.next(), "General Info");
     browser.fill("#name", "App");
     browser.screenshot("general-info");
     assert_eq!(browser.next(), "Outbound Provisioning: Target");
     browser.fill("#scim_url", &target.url);
+    // Only the chosen method's fields show.
+    assert!(!browser.displayed("#client_secret"));
+    assert!(!browser.displayed("#basic_password"));
     browser.fill("#access_token", "wrong-token");
     browser.click("#test-connection");
     assert!(
@@ -455,9 +470,7 @@ fn a_wrong_client_secret_is_refused_at_activation(browser: &mut Browser) {
     let canaille = Canaille::start(3600);
     let introspected = IntrospectedScimServer::start(&canaille);
     browser.click("#create-connection");
-    browser.click("#use_template");
     browser.next();
-    browser.click("#outbound");
     browser.next();
     browser.fill("#name", "Vendor");
     browser.next();
@@ -563,6 +576,17 @@ fn forms_need_the_session_token_and_pages_a_stored_connection() {
     assert_eq!(session.get("/connections/Nope").status().as_u16(), 404);
     assert_eq!(session.get("/connections/App").status().as_u16(), 200);
 
+    // Inactive: it can be deleted, with what the console says once.
+    let deleted = session.post("/connections/App/delete", &[("csrf", &csrf)]);
+    assert_eq!(deleted.headers()["location"], "/console/connections");
+    let list = session.get("/connections").text().unwrap();
+    assert!(
+        list.contains("App deleted, with its records and history."),
+        "{list}"
+    );
+    assert!(!list.contains("data-connection=\"App\""), "{list}");
+    assert!(ws.fail(&["export", "App"]).contains("no connection named"));
+
     let signed_off = session.post("/logout", &[("csrf", &csrf)]);
     assert_eq!(signed_off.status().as_u16(), 303);
     assert_eq!(
@@ -577,6 +601,10 @@ fn a_form_without_the_session_token_changes_nothing(ws: &Workspace, session: &Se
         "/connections/App/toggle",
         "/connections/App/edit",
         "/connections/App/held",
+        "/connections/App/delete",
+        "/data-stores/save",
+        "/data-stores/test",
+        "/data-stores/corp/delete",
         "/wizard/new",
         "/wizard/general",
         "/wizard/target/test",

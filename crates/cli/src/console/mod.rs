@@ -29,8 +29,8 @@ use crate::auth::Attempts;
 use crate::context::DataDir;
 use crate::ops::check::check_connection;
 use crate::ops::configure::{refusal_problems, save_objects};
-use crate::ops::held;
 use crate::ops::status::{channel_status, describe_cycle, format_utc};
+use crate::ops::{delete, held};
 use extract::{Posted, SignedOn, StoredConnection};
 use wizard::{Draft, STEPS, step_index};
 
@@ -83,6 +83,10 @@ impl Console {
             .route("/console/connections", get(connections))
             .route("/console/connections/{name}", get(dashboard))
             .route("/console/connections/{name}/toggle", post(toggle))
+            .route(
+                "/console/connections/{name}/delete",
+                post(delete_connection),
+            )
             .route("/console/connections/{name}/held", post(decide_held))
             .route("/console/connections/{name}/edit", post(edit))
             .route(
@@ -326,6 +330,12 @@ struct ConnectionRow {
     active: bool,
     channels: usize,
     target: String,
+    /// Over its channels: a last cycle that found the target down, failed records, held
+    /// operations, and when the latest cycle ended (or started, when it has not ended).
+    target_down: bool,
+    failed: u64,
+    held: usize,
+    last_cycle: Option<String>,
 }
 
 #[derive(Template)]
@@ -339,15 +349,37 @@ struct ConnectionsPage {
 
 async fn connections(State(console): State<Console>, signed_on: SignedOn) -> Response {
     let connections = console.dir.store.connections().await.unwrap_or_default();
-    let rows = connections
-        .iter()
-        .map(|c| ConnectionRow {
-            name: c.name.clone(),
-            active: c.active,
-            channels: c.channels.len(),
-            target: c.target.scim_url.clone(),
-        })
-        .collect();
+    let mut rows = Vec::new();
+    for connection in &connections {
+        let mut row = ConnectionRow {
+            name: connection.name.clone(),
+            active: connection.active,
+            channels: connection.channels.len(),
+            target: connection.target.scim_url.clone(),
+            target_down: false,
+            failed: 0,
+            held: 0,
+            last_cycle: None,
+        };
+        let mut latest = None;
+        for channel in &connection.channels {
+            let key = ChannelKey::new(&connection.name, &channel.name);
+            let Ok(status) = channel_status(&console.dir.store, &key).await else {
+                continue;
+            };
+            row.failed += status.counts.failed;
+            row.held += status.held;
+            if let Some(cycle) = status.last_cycle {
+                row.target_down |= cycle.summary.target_unreachable;
+                let at = cycle.finished_at_ms.unwrap_or(cycle.started_at_ms);
+                if latest.is_none_or(|seen| at > seen) {
+                    latest = Some(at);
+                }
+            }
+        }
+        row.last_cycle = latest.map(format_utc);
+        rows.push(row);
+    }
     render(&ConnectionsPage {
         csrf: signed_on.csrf,
         rows,
@@ -405,6 +437,24 @@ async fn toggle(
             format!("{name} stays as it was: {}", problems.join("; ")),
         ),
     }
+}
+
+async fn delete_connection(
+    State(console): State<Console>,
+    UrlPath(name): UrlPath<String>,
+    posted: Posted,
+) -> Response {
+    let (kind, text) = match delete::delete_connection(&console.dir.store, &name).await {
+        Ok(()) => (
+            FlashKind::Message,
+            format!("{name} deleted, with its records and history."),
+        ),
+        Err(refused) => (
+            FlashKind::Error,
+            format!("{name} was not deleted: {refused}."),
+        ),
+    };
+    console.redirect_with(&posted.signed_on.id, "/console/connections", kind, text)
 }
 
 struct StepLink {

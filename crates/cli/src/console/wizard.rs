@@ -75,6 +75,9 @@ pub struct Draft {
 impl Draft {
     pub fn new() -> Draft {
         Draft {
+            // The only template and the only type: chosen already, as a person would.
+            use_template: true,
+            outbound: true,
             template: "SCIM Provisioner".into(),
             authentication: "oauth2-bearer".into(),
             user_create: true,
@@ -520,6 +523,10 @@ mod tests {
     #[test]
     fn the_steps_fill_a_connection_and_say_what_is_missing() {
         let mut draft = Draft::new();
+        // The only template and type are chosen already; unticked, they are asked for.
+        assert!(draft.problems("template").is_empty());
+        assert!(draft.problems("type").is_empty());
+        draft.take("template", &form(&[("template", "SCIM Provisioner")]));
         assert!(draft.problems("template").contains_key("use_template"));
         draft.take(
             "template",
