@@ -1,6 +1,6 @@
 # A small runtime image of `scimbridge serve` (README, "Run it as a service").
 #   docker build -t scimbridge .
-#   docker run -d --name scimbridge -p 9464:9464 -v scimbridge-data:/data scimbridge
+#   docker run -d --name scimbridge -p 127.0.0.1:9464:9464 -v scimbridge-data:/data scimbridge
 #   docker exec -it scimbridge scimbridge admin password
 # The data directory (state store, secret key) is the volume /data; back it up as a whole.
 

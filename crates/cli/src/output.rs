@@ -2,10 +2,22 @@
 //!
 //! `println!` panics when the reader has gone (`scimbridge plan app | head`). These write the
 //! same text and, when the pipe is closed, stop the process quietly with success, as Unix tools
-//! do: the reader asked for no more. Any other failure to write is said on standard error.
+//! do: the reader asked for no more. Any other failure to write is said on standard error. The
+//! service is the exception: it keeps provisioning and drops what it cannot print.
 
 use std::fmt;
 use std::io::{self, Write};
+use std::sync::atomic::{AtomicBool, Ordering};
+
+/// Set by the service: its standard output going away (a log collector restarted) must not
+/// stop provisioning, so what it prints is then dropped, said once in the log.
+static SERVICE: AtomicBool = AtomicBool::new(false);
+static SAID: AtomicBool = AtomicBool::new(false);
+
+/// From now on, a closed or failing standard output is ignored instead of ending the process.
+pub fn keep_running_when_closed() {
+    SERVICE.store(true, Ordering::Relaxed);
+}
 
 /// Prints a line on standard output (`println!` that stops quietly on a closed pipe).
 macro_rules! outln {
@@ -36,6 +48,12 @@ pub fn write(text: fmt::Arguments<'_>) {
 }
 
 fn stopped(error: &io::Error) {
+    if SERVICE.load(Ordering::Relaxed) {
+        if !SAID.swap(true, Ordering::Relaxed) {
+            tracing::warn!(%error, "standard output is gone; what the service prints is dropped");
+        }
+        return;
+    }
     if error.kind() == io::ErrorKind::BrokenPipe {
         std::process::exit(0);
     }

@@ -200,7 +200,15 @@ impl Browser {
     /// Next, and the title of the step it leads to.
     fn next(&self) -> String {
         self.click("#next");
-        self.text("#step-title")
+        // The click may return while the next page loads: read once it has a title.
+        let deadline = Instant::now() + Duration::from_secs(10);
+        loop {
+            let title = self.text("#step-title");
+            if !title.is_empty() || Instant::now() > deadline {
+                return title;
+            }
+            std::thread::sleep(Duration::from_millis(100));
+        }
     }
 }
 
@@ -435,8 +443,32 @@ fn the_users_arrive_on_the_dashboard(browser: &mut Browser, target: &TargetProce
     }
     assert_eq!(browser.text("#status"), "Active");
     assert!(browser.exists("#chart .cycle"));
+    assert!(browser.text("#cycles").contains("staff"));
+    assert_eq!(
+        browser.text("#cycles tbody tr:first-child td:nth-child(5)"),
+        "3"
+    );
     browser.screenshot("dashboard");
     assert_eq!(target.client().users().len(), 3);
+
+    // Run Now starts a cycle at once: the table gets a row more.
+    let before = browser.text("#cycles tbody tr:first-child td:first-child");
+    browser.click("#run-now");
+    assert_eq!(browser.text("#flash"), "A cycle of staff starts now.");
+    let deadline = Instant::now() + Duration::from_secs(30);
+    loop {
+        let url = browser.current_url();
+        browser.goto(&url);
+        if browser.text("#cycles tbody tr:first-child td:first-child") != before {
+            break;
+        }
+        assert!(Instant::now() < deadline, "{}", browser.page());
+        std::thread::sleep(Duration::from_millis(300));
+    }
+    assert_eq!(
+        browser.text("#cycles tbody tr:first-child td:nth-child(9)"),
+        "ok"
+    );
 }
 
 /// Edit: the wizard opens on the summary of the stored connection; a step is one click away;
@@ -770,6 +802,48 @@ fn ldap_data_stores_are_managed_in_the_console() {
     let exported = ws.run(&["export"]);
     assert_has(&exported, &["name = \"corp-ldap\"", "page_size = 100"]);
 
+    // Another host with the box empty: the saved password goes nowhere else.
+    let elsewhere = {
+        let mut fields = kept.clone();
+        for (key, value) in &mut fields {
+            if *key == "hostnames" {
+                *value = "127.0.0.1:9".to_owned();
+            }
+        }
+        fields
+    };
+    let refused = post("/data-stores/save", &elsewhere);
+    assert_eq!(refused.status().as_u16(), 422);
+    assert!(refused.text().unwrap().contains("type the password again"));
+    let tested = post("/data-stores/test", &elsewhere).text().unwrap();
+    assert!(tested.contains("Test failed"), "{tested}");
+    assert!(
+        tested.contains("bind_password"),
+        "tested without the password: {tested}"
+    );
+    // Nor through a new form that borrows the name.
+    let mut borrowed = elsewhere.clone();
+    borrowed.retain(|(key, _)| *key != "editing");
+    let tested = post("/data-stores/test", &borrowed).text().unwrap();
+    assert!(tested.contains("bind_password"), "{tested}");
+
+    // The console reads directory files, not any file of the server.
+    let other = post(
+        "/data-stores/test",
+        &[
+            ("csrf", csrf.clone()),
+            ("kind", "ldif".to_owned()),
+            ("name", "sneaky".to_owned()),
+            ("path", "/etc/hostname".to_owned()),
+        ],
+    )
+    .text()
+    .unwrap();
+    assert!(
+        other.contains("the console reads files named *.ldif"),
+        "{other}"
+    );
+
     // A channel reads it: Delete is refused, saying which.
     ws.apply_unchecked(&Config::reading(
         DataStore::ldap("corp-ldap", "openldap", &slapd.url, SYNC_DN, SYNC_PASSWORD),
@@ -780,4 +854,71 @@ fn ldap_data_stores_are_managed_in_the_console() {
     assert_eq!(deleted.status().as_u16(), 303);
     let list = session.get("/data-stores").text().unwrap();
     assert_has(&list, &["corp-ldap was not deleted", "app/staff"]);
+}
+
+/// What the dashboard says when the guard holds operations (one banner naming the rule once)
+/// and when the target is down; Run Now on an inactive connection says why nothing started.
+#[test]
+fn the_dashboard_names_the_guard_s_rule_once_and_a_target_found_down() {
+    let ws = Workspace::new();
+    let target = ws.target(SECRET);
+    ws.write_ldif(&people_named(&["ann", "bob", "cara", "dan"]));
+    ws.apply(&Config::ldif(&ws.ldif, &target.url, SECRET));
+    ws.sync();
+    // The file cut short: both leavers' disables are held for one reason.
+    ws.write_ldif(&people_named(&["ann", "bob"]));
+    ws.sync();
+    ws.admin_password(PASSWORD);
+    let service = Service::start(&ws.data);
+    let session = Session {
+        http: no_redirects(),
+        console: service.console(),
+        cookie: service.session_cookie(PASSWORD),
+    };
+    let page = session.get("/connections/app").text().unwrap();
+    let banner = page
+        .split("id=\"held-banner\"")
+        .nth(1)
+        .and_then(|rest| rest.split("</div>").next())
+        .unwrap_or_else(|| panic!("no held banner in {page}"));
+    assert!(
+        banner.contains("2 operations are held by the mass-change guard"),
+        "{banner}"
+    );
+    assert!(
+        banner.contains("2 held: left the source location; held by the mass-change guard"),
+        "{banner}"
+    );
+    assert_eq!(
+        page.matches("looks cut short").count(),
+        1,
+        "the rule is said once"
+    );
+    assert!(!page.contains("id=\"target-down\""));
+
+    drop(target);
+    ws.write_ldif(&people_named(&["ann", "bob", "cara", "dan", "eve"]));
+    ws.sync_expecting(4, &[]);
+    let page = session.get("/connections/app").text().unwrap();
+    assert!(page.contains("id=\"target-down\""), "{page}");
+    assert!(
+        page.contains("The last cycle found the target unreachable"),
+        "{page}"
+    );
+    assert!(page.contains("target unreachable"), "{page}");
+
+    let csrf = page
+        .split("name=\"csrf\" value=\"")
+        .nth(1)
+        .and_then(|rest| rest.split('"').next())
+        .unwrap()
+        .to_owned();
+    ws.run(&["connection", "deactivate", "app"]);
+    service
+        .process
+        .wait_for_output("channel app/staff: stopped");
+    let run = session.post("/connections/app/run", &[("csrf", &csrf)]);
+    assert_eq!(run.headers()["location"], "/console/connections/app");
+    let page = session.get("/connections/app").text().unwrap();
+    assert!(page.contains("Nothing was started: connection"), "{page}");
 }

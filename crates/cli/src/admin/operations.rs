@@ -173,10 +173,7 @@ pub(super) async fn status(
             failed: found.counts.failed,
             blocked: found.counts.blocked,
             held: found.held,
-            target_unreachable: found
-                .last_cycle
-                .as_ref()
-                .is_some_and(|c| c.summary.target_unreachable),
+            target_unreachable: found.target_down.is_some(),
             change_detection: found.detection.name().to_owned(),
             last_cycle: found.last_cycle.as_ref().map(Cycle::from),
         });

@@ -31,10 +31,7 @@ pub async fn run(data_dir: &Path) -> Result<ExitCode> {
             let key = ChannelKey::new(&connection.name, &channel.name);
             let found = channel_status(&dir.store, &key).await?;
             // Said until a cycle gets through to the target again.
-            let target_down = found
-                .last_cycle
-                .as_ref()
-                .is_some_and(|cycle| cycle.summary.target_unreachable);
+            let target_down = found.target_down.is_some();
             let status = match (connection.active, channel.active) {
                 (true, true) if target_down => "active (target down)",
                 (true, true) => "active",

@@ -19,7 +19,10 @@ pub struct Args {
 }
 
 pub async fn run(args: Args) -> Result<ExitCode> {
+    // A proxy from the environment (HTTP_PROXY in a container) must not stand between a
+    // health check and the service next to it.
     let client = reqwest::Client::builder()
+        .no_proxy()
         .timeout(Duration::from_secs(args.timeout.max(1)))
         .build()
         .context("cannot build an HTTP client")?;

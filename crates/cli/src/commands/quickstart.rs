@@ -124,7 +124,16 @@ async fn provision_then_follow(
 ) -> Result<ExitCode> {
     let connection = dir.connection(CONNECTION).await?;
     outln!();
-    let reports = sync_connection(dir, &connection, &BarProgress::new()).await?;
+    // Ctrl-C during the first cycle ends it like a crash would (the journal resolves what was
+    // in flight), and still leaves the connection inactive on the way out.
+    let progress = BarProgress::new();
+    let reports = tokio::select! {
+        reports = sync_connection(dir, &connection, &progress) => reports?,
+        _ = shutdown_signal() => {
+            outln!("Stopped during the first cycle; the next run finishes it.");
+            return Ok(ExitCode::from(130));
+        }
+    };
     let code = print_reports(&reports);
 
     if !once {

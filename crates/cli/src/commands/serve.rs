@@ -49,6 +49,7 @@ struct Worker {
 }
 
 pub async fn run(data_dir: &Path, args: Args) -> Result<ExitCode> {
+    crate::output::keep_running_when_closed();
     let existed = data_dir.exists();
     // A service may start before anything is configured: the console configures it.
     let dir = Arc::new(DataDir::open(data_dir, true).await?);
@@ -115,7 +116,7 @@ async fn serve(dir: Arc<DataDir>, args: Args) -> Result<ExitCode> {
         .protect(metrics.router())
         .route("/healthz", axum::routing::get(|| async { "ok\n" }))
         .merge(admin.router())
-        .merge(crate::console::Console::new(dir.clone(), attempts).router());
+        .merge(crate::console::Console::new(dir.clone(), attempts, run_now.clone()).router());
     tokio::spawn(async move {
         let service = router.into_make_service_with_connect_info::<std::net::SocketAddr>();
         if let Err(e) = axum::serve(listener, service).await {

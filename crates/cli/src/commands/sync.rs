@@ -208,7 +208,8 @@ pub async fn sync_connection(
 ) -> Result<Vec<CycleReport>> {
     if !connection.active {
         return Err(anyhow!(
-            "connection \"{}\" is not active; set active = true in its configuration and apply it",
+            "connection \"{}\" is not active; activate it with `scimbridge connection activate {}` (or active = true in its configuration, applied)",
+            connection.name,
             connection.name
         ));
     }

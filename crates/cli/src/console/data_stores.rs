@@ -211,6 +211,12 @@ impl Fields {
         if self.kind == "ldif" {
             if self.path.is_empty() {
                 problems.push("LDIF File: give the file's path on the server.".to_owned());
+            } else if !self.path.to_ascii_lowercase().ends_with(".ldif") {
+                // Test shows what it read: the console reads directory files, not any file of
+                // the server. Another name is set with `scimbridge apply` on the server.
+                problems.push(
+                    "LDIF File: the console reads files named *.ldif; set another name with scimbridge apply on the server.".to_owned(),
+                );
             }
             document.insert("path".into(), json!(self.path));
         } else {
@@ -229,13 +235,16 @@ impl Fields {
             ldap.insert("use_ldaps".into(), json!(self.use_ldaps));
             ldap.insert("use_start_tls".into(), json!(self.use_start_tls));
             ldap.insert("bind_method".into(), json!(self.bind_method));
-            for (key, value) in [
-                ("ca_certificate", &self.ca_certificate),
-                ("user_dn", &self.user_dn),
-                ("client_certificate", &self.client_certificate),
-                ("client_key", &self.client_key),
+            // The boxes of the other bind methods are only hidden: what they hold is not sent.
+            let simple = self.bind_method == "simple";
+            let external = self.bind_method == "sasl-external";
+            for (key, value, used) in [
+                ("ca_certificate", &self.ca_certificate, true),
+                ("user_dn", &self.user_dn, simple),
+                ("client_certificate", &self.client_certificate, external),
+                ("client_key", &self.client_key, external),
             ] {
-                if !value.is_empty() {
+                if used && !value.is_empty() {
                     ldap.insert(key.into(), json!(value));
                 }
             }
@@ -247,8 +256,9 @@ impl Fields {
                     "Password: env: and file: references are taken only from configuration files applied on the server (scimbridge apply); type the password itself.".into(),
                 );
             }
-            // Empty: the stored password is kept (`keep_omitted_secrets`).
-            if !self.bind_password.is_empty() {
+            // Empty: the stored password is kept (`keep_omitted_secrets`) where
+            // `may_keep_password` allows.
+            if simple && !self.bind_password.is_empty() {
                 ldap.insert("bind_password".into(), json!(self.bind_password));
             }
             for (key, label, value) in [
@@ -368,6 +378,28 @@ async fn stored(console: &Console, name: &str) -> Option<DataStore> {
     stores.into_iter().find(|d| d.name == name)
 }
 
+/// Whether the stored data store's password may stand in for an empty password box: the same
+/// data store, edited, bound the same way as the same account to the same servers. Otherwise a
+/// form could send the password saved for one directory to a host of its choosing.
+fn may_keep_password(editing: Option<&str>, stored: &DataStore, new: &DataStore) -> bool {
+    let (Some(before), Some(after)) = (stored.ldap(), new.ldap()) else {
+        return false;
+    };
+    editing == Some(stored.name.as_str())
+        && before.hostnames == after.hostnames
+        && before.use_ldaps == after.use_ldaps
+        && before.use_start_tls == after.use_start_tls
+        && before.bind_method == after.bind_method
+        && before.user_dn == after.user_dn
+}
+
+/// Whether the form asks to keep a stored password (simple bind, box left empty).
+fn keeps_password(data_store: &DataStore) -> bool {
+    data_store.ldap().is_some_and(|l| {
+        l.bind_method == scimbridge_model::BindMethod::Simple && l.bind_password.is_none()
+    })
+}
+
 fn has_password(data_store: &DataStore) -> bool {
     data_store.ldap().is_some_and(|l| l.bind_password.is_some())
 }
@@ -406,6 +438,16 @@ pub(super) async fn save(
         Ok(data_store) => data_store,
         Err(problems) => return refuse(problems, fields),
     };
+    if let Some(stored) = &stored
+        && keeps_password(&data_store)
+        && has_password
+        && !may_keep_password(editing.as_deref(), stored, &data_store)
+    {
+        let problem = "Password: the hostnames, TLS or user DN changed; type the password again \
+                       (a saved password is only sent to the servers it was saved for)."
+            .to_owned();
+        return refuse(vec![problem], fields);
+    }
     let name = data_store.name.clone();
     if let Err(error) = save_objects(&console.dir.store, vec![data_store], Vec::new()).await {
         // The password typed is not shown again.
@@ -464,7 +506,10 @@ pub(super) async fn test(State(console): State<Console>, Posted { form, .. }: Po
     let result = match fields.data_store() {
         Err(problems) => failed(problems.join(" ")),
         Ok(mut data_store) => {
-            if let Some(stored) = stored(&console, &data_store.name).await {
+            let editing = form.get("editing").map(String::as_str);
+            if let Some(stored) = stored(&console, &data_store.name).await
+                && may_keep_password(editing, &stored, &data_store)
+            {
                 data_store.keep_omitted_secrets(&stored);
             }
             match source_of(&data_store).sample(TEST_SAMPLE).await {

@@ -2,6 +2,7 @@
 //! (askama) with htmx (vendored, no CDN), for the administrator. A login opens a session (an
 //! HttpOnly, SameSite=Strict cookie); every form carries the session's CSRF token.
 
+mod dashboard;
 mod data_stores;
 mod extract;
 pub mod wizard;
@@ -12,25 +13,23 @@ use std::time::{Duration, Instant};
 
 use askama::Template;
 use axum::Router;
-use axum::extract::{ConnectInfo, Form, Path as UrlPath, Query, Request, State};
+use axum::extract::{ConnectInfo, Form, Path as UrlPath, Request, State};
 use axum::http::{HeaderMap, HeaderValue, StatusCode, header};
 use axum::middleware::{self, Next};
 use axum::response::{Html, IntoResponse, Redirect, Response};
 use axum::routing::{get, post};
 use rand::RngCore;
 use scimbridge_engine::source::source_of;
-use scimbridge_engine::state::full_message;
-use scimbridge_engine::state::{
-    AdminStore, AuditStore, ConfigurationStore, HeldOperationStore, HistoryStore, RecordStore,
-};
-use scimbridge_model::{ChannelKey, Connection, RecordStatus, ScimField};
+use scimbridge_engine::state::{AdminStore, ConfigurationStore};
+use scimbridge_model::{ChannelKey, Connection, ScimField};
 
 use crate::auth::Attempts;
 use crate::context::DataDir;
 use crate::ops::check::check_connection;
 use crate::ops::configure::{refusal_problems, save_objects};
-use crate::ops::status::{channel_status, describe_cycle, format_utc};
-use crate::ops::{delete, held};
+use crate::ops::delete;
+use crate::ops::service::RunNow;
+use crate::ops::status::{channel_status, format_utc};
 use extract::{Posted, SignedOn, StoredConnection};
 use wizard::{Draft, STEPS, step_index};
 
@@ -63,14 +62,17 @@ pub struct Console {
     sessions: Arc<Mutex<HashMap<String, Session>>>,
     /// Failed sign-ons per address, shared with the API.
     attempts: Attempts,
+    /// The running channels' "run now" senders, shared with the API.
+    run_now: RunNow,
 }
 
 impl Console {
-    pub fn new(dir: Arc<DataDir>, attempts: Attempts) -> Console {
+    pub fn new(dir: Arc<DataDir>, attempts: Attempts, run_now: RunNow) -> Console {
         Console {
             dir,
             sessions: Arc::default(),
             attempts,
+            run_now,
         }
     }
 
@@ -81,13 +83,17 @@ impl Console {
                 get(|| async { Redirect::to("/console/connections") }),
             )
             .route("/console/connections", get(connections))
-            .route("/console/connections/{name}", get(dashboard))
+            .route("/console/connections/{name}", get(dashboard::dashboard))
+            .route("/console/connections/{name}/run", post(dashboard::run))
             .route("/console/connections/{name}/toggle", post(toggle))
             .route(
                 "/console/connections/{name}/delete",
                 post(delete_connection),
             )
-            .route("/console/connections/{name}/held", post(decide_held))
+            .route(
+                "/console/connections/{name}/held",
+                post(dashboard::decide_held),
+            )
             .route("/console/connections/{name}/edit", post(edit))
             .route(
                 "/console/wizard",
@@ -237,21 +243,16 @@ async fn htmx() -> Response {
 #[template(path = "console/login.html")]
 struct LoginPage {
     error: Option<String>,
-    /// No administrator is set: the page says how to set one instead of refusing every try.
-    set_administrator: Option<String>,
+    /// No administrator is set: the page says how to set one instead of refusing every try
+    /// (without the data directory's path, which is not for visitors; `serve` prints it).
+    no_administrator: bool,
 }
 
 impl LoginPage {
     async fn new(console: &Console, error: Option<String>) -> LoginPage {
-        let unset = matches!(console.dir.store.admin_account().await, Ok(None));
         LoginPage {
             error,
-            set_administrator: unset.then(|| {
-                format!(
-                    "scimbridge --data-dir {} admin password",
-                    console.dir.path.display()
-                )
-            }),
+            no_administrator: matches!(console.dir.store.admin_account().await, Ok(None)),
         }
     }
 }
@@ -369,8 +370,8 @@ async fn connections(State(console): State<Console>, signed_on: SignedOn) -> Res
             };
             row.failed += status.counts.failed;
             row.held += status.held;
+            row.target_down |= status.target_down.is_some();
             if let Some(cycle) = status.last_cycle {
-                row.target_down |= cycle.summary.target_unreachable;
                 let at = cycle.finished_at_ms.unwrap_or(cycle.started_at_ms);
                 if latest.is_none_or(|seen| at > seen) {
                     latest = Some(at);
@@ -539,16 +540,32 @@ async fn wizard_page(
     let stored_data_stores = console.dir.store.data_stores().await.unwrap_or_default();
     // The mapping step offers the attribute names of a few entries of the chosen data store;
     // one it cannot read offers none (its Test says why).
-    let attribute_names = match stored_data_stores
-        .iter()
-        .find(|d| step == "mapping" && d.name == draft.data_store)
-    {
-        Some(data_store) => source_of(data_store)
-            .sample(ATTRIBUTE_SAMPLE)
-            .await
-            .map(|sample| sample.attribute_names())
-            .unwrap_or_default(),
-        None => Vec::new(),
+    let cached = draft
+        .attribute_names
+        .as_ref()
+        .filter(|(name, _)| *name == draft.data_store)
+        .map(|(_, names)| names.clone());
+    let attribute_names = match (
+        cached,
+        stored_data_stores
+            .iter()
+            .find(|d| step == "mapping" && d.name == draft.data_store),
+    ) {
+        (Some(names), _) => names,
+        (None, Some(data_store)) => {
+            let names = source_of(data_store)
+                .sample(ATTRIBUTE_SAMPLE)
+                .await
+                .map(|sample| sample.attribute_names())
+                .unwrap_or_default();
+            // A read that found nothing (the directory down) is tried again next time.
+            if !names.is_empty() {
+                let read = (data_store.name.clone(), names.clone());
+                console.update_draft(&signed_on.id, |stored| stored.attribute_names = Some(read));
+            }
+            names
+        }
+        (None, None) => Vec::new(),
     };
     let data_stores = stored_data_stores.into_iter().map(|d| d.name).collect();
     let fields = ScimField::ALL
@@ -788,189 +805,6 @@ async fn test_connection(
     render(&result)
 }
 
-struct ChannelRow {
-    name: String,
-    users: u64,
-    failed: u64,
-    held: usize,
-    detection: String,
-    last: String,
-}
-
-struct CycleBar {
-    id: i64,
-    when: String,
-    created: u64,
-    updated: u64,
-    removed: u64,
-    failed: u64,
-    /// Bar heights in pixels, of at most 100.
-    heights: [u64; 4],
-}
-
-struct FailedRow {
-    channel: String,
-    user: String,
-    reason: String,
-    attempts: u32,
-}
-
-struct HeldRow {
-    channel: String,
-    guid: String,
-    operation: String,
-    label: String,
-    reason: String,
-}
-
-struct EventRow {
-    time: String,
-    channel: String,
-    cycle: i64,
-    event: String,
-    success: bool,
-    cause: String,
-}
-
-#[derive(Template)]
-#[template(path = "console/dashboard.html")]
-struct DashboardPage {
-    csrf: String,
-    /// `channel/guid` of each held operation shown, for Approve and Discard.
-    shown: String,
-    name: String,
-    active: bool,
-    channels: Vec<ChannelRow>,
-    cycles: Vec<CycleBar>,
-    failed: Vec<FailedRow>,
-    held: Vec<HeldRow>,
-    who: String,
-    events: Vec<EventRow>,
-    message: Option<String>,
-}
-
-#[derive(Debug, serde::Deserialize, Default)]
-struct DashboardQuery {
-    who: Option<String>,
-}
-
-async fn dashboard(
-    State(console): State<Console>,
-    signed_on: SignedOn,
-    StoredConnection(connection): StoredConnection,
-    Query(query): Query<DashboardQuery>,
-) -> Response {
-    let store = &console.dir.store;
-    let mut channels = Vec::new();
-    let mut cycles = Vec::new();
-    let mut failed = Vec::new();
-    let mut held = Vec::new();
-    for channel in &connection.channels {
-        let key = ChannelKey::new(&connection.name, &channel.name);
-        let status = match channel_status(store, &key).await {
-            Ok(status) => status,
-            Err(e) => return (StatusCode::INTERNAL_SERVER_ERROR, full_message(&e)).into_response(),
-        };
-        let recent = store.cycles(&key, 20).await.unwrap_or_default();
-        let holding = store.held_operations(&key).await.unwrap_or_default();
-        let counts = status.counts;
-        channels.push(ChannelRow {
-            name: channel.name.clone(),
-            users: counts.users,
-            failed: counts.failed,
-            held: status.held,
-            detection: status.detection.name().to_owned(),
-            last: describe_cycle(status.last_cycle.as_ref()),
-        });
-        for cycle in recent.iter().rev() {
-            let s = &cycle.summary;
-            let values = [
-                s.created + s.linked,
-                s.updated,
-                s.disabled + s.deleted,
-                s.failed,
-            ];
-            cycles.push((cycle.id, cycle.started_at_ms, values));
-        }
-        if counts.failed > 0 {
-            for record in store.records(&key).await.unwrap_or_default() {
-                if record.status == RecordStatus::Failed {
-                    failed.push(FailedRow {
-                        channel: channel.name.clone(),
-                        user: record.user_name.clone().unwrap_or(record.dn.clone()),
-                        reason: record.last_error.clone().unwrap_or_default(),
-                        attempts: record.attempts,
-                    });
-                }
-            }
-        }
-        held.extend(holding.into_iter().map(|h| HeldRow {
-            channel: channel.name.clone(),
-            guid: h.guid.into(),
-            operation: h.operation.to_string(),
-            label: h.label,
-            reason: h.reason,
-        }));
-    }
-    cycles.sort_by_key(|(id, _, _)| *id);
-    let peak = cycles
-        .iter()
-        .flat_map(|(_, _, v)| v.iter().copied())
-        .max()
-        .unwrap_or(0)
-        .max(1);
-    let cycles = cycles
-        .into_iter()
-        .map(|(id, started, values)| CycleBar {
-            id,
-            when: format_utc(started),
-            created: values[0],
-            updated: values[1],
-            removed: values[2],
-            failed: values[3],
-            heights: values.map(|v| if v == 0 { 0 } else { (v * 100 / peak).max(2) }),
-        })
-        .collect();
-    let who = query.who.unwrap_or_default();
-    let events = if who.trim().is_empty() {
-        Vec::new()
-    } else {
-        store
-            .audit_events_of(who.trim(), 200)
-            .await
-            .unwrap_or_default()
-            .into_iter()
-            .filter(|e| e.connection == connection.name)
-            .map(|e| EventRow {
-                time: format_utc(e.time_ms),
-                channel: e.channel,
-                cycle: e.cycle_id,
-                event: e.event_type.to_string(),
-                success: e.success,
-                cause: e.cause,
-            })
-            .collect()
-    };
-    let shown = held
-        .iter()
-        .map(|h| format!("{}/{}", h.channel, h.guid))
-        .collect::<Vec<_>>()
-        .join(",");
-    render(&DashboardPage {
-        csrf: signed_on.csrf,
-        shown,
-        name: connection.name,
-        active: connection.active,
-        channels,
-        cycles,
-        failed,
-        held,
-        who,
-        events,
-        message: signed_on.flash.message,
-    })
-}
-
 /// Opens the wizard on a stored connection, at its summary.
 async fn edit(
     State(console): State<Console>,
@@ -981,41 +815,4 @@ async fn edit(
         *draft = Draft::of(&connection)
     });
     Redirect::to("/console/wizard/summary").into_response()
-}
-
-async fn decide_held(
-    State(console): State<Console>,
-    StoredConnection(connection): StoredConnection,
-    Posted { form, signed_on }: Posted,
-) -> Response {
-    let posted_id = signed_on.id;
-    let approve = form.get("decision").is_some_and(|d| d == "approve");
-    // Only the operations the page showed: a cycle may have held others since.
-    let shown: Vec<(String, String)> = form
-        .get("shown")
-        .map(|list| {
-            list.split(',')
-                .filter_map(|item| item.split_once('/'))
-                .map(|(channel, guid)| (channel.to_owned(), guid.to_owned()))
-                .collect()
-        })
-        .unwrap_or_default();
-    let was_shown =
-        |channel: &str, guid: &str| shown.iter().any(|(c, g)| c == channel && g == guid);
-    let count =
-        match held::decide_reviewed(&console.dir.store, &connection, was_shown, approve).await {
-            Ok(count) => count,
-            Err(e) => return (StatusCode::INTERNAL_SERVER_ERROR, full_message(&e)).into_response(),
-        };
-    let message = if approve {
-        format!("{count} held operations approved: the next cycle applies them.")
-    } else {
-        format!("{count} held operations discarded.")
-    };
-    console.redirect_with(
-        &posted_id,
-        &format!("/console/connections/{}", percent(&connection.name)),
-        FlashKind::Message,
-        message,
-    )
 }

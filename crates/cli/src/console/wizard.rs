@@ -70,6 +70,9 @@ pub struct Draft {
     /// Fields the stored channel maps by expression or default value, without attributes:
     /// kept as they are while their box stays empty.
     pub kept_mappings: std::collections::BTreeSet<String>,
+    /// The attribute names the mapping step offers, with the data store they were read from:
+    /// read once per data store, not at every page.
+    pub attribute_names: Option<(String, Vec<String>)>,
 }
 
 impl Draft {

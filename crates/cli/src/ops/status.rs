@@ -14,12 +14,24 @@ pub struct ChannelStatus {
     /// The change detection of the last read that left a cursor; none yet: full reads.
     pub detection: ChangeDetection,
     pub last_cycle: Option<Cycle>,
+    /// The last cycle that ended found the target down (its error says why); a cycle running
+    /// now does not hide it.
+    pub target_down: Option<String>,
 }
+
+/// Cycles looked at for the last one that ended: one may be running, or interrupted.
+const RECENT_CYCLES: u32 = 5;
 
 pub async fn channel_status(
     store: &dyn Store,
     key: &ChannelKey,
 ) -> Result<ChannelStatus, StoreError> {
+    let recent = store.cycles(key, RECENT_CYCLES).await?;
+    let target_down = recent
+        .iter()
+        .find(|cycle| cycle.finished_at_ms.is_some() || cycle.error.is_some())
+        .filter(|cycle| cycle.summary.target_unreachable)
+        .map(|cycle| cycle.error.clone().unwrap_or_default());
     Ok(ChannelStatus {
         counts: store.record_counts(key).await?,
         held: store.held_operations(key).await?.len(),
@@ -27,7 +39,8 @@ pub async fn channel_status(
             .sync_state(key)
             .await?
             .map_or(ChangeDetection::FullScan, |state| state.mechanism),
-        last_cycle: store.cycles(key, 1).await?.into_iter().next(),
+        last_cycle: recent.into_iter().next(),
+        target_down,
     })
 }
 

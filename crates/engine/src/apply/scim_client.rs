@@ -1308,7 +1308,7 @@ pub(crate) fn describe_reqwest_error(error: &reqwest::Error) -> String {
     let all = causes.join(": ");
     let lower = all.to_lowercase();
     // rustls reads a plain-HTTP answer as a corrupt TLS record: say what it means.
-    if lower.contains("invalidcontenttype") || lower.contains("corrupt message") {
+    if lower.contains("invalidcontenttype") {
         return format!(
             "TLS failure: {PLAIN_HTTP_ANSWER} (use http:// in the URL, or the server's TLS port): {all}"
         );
