@@ -215,7 +215,18 @@ impl Browser {
 #[test]
 fn an_administrator_creates_and_activates_a_connection_in_the_browser() {
     let ws = Workspace::new();
-    ws.write_ldif(&people_named(&["ann", "bob", "cara"]));
+    let mut entries: Vec<Entry> = ["ann", "bob", "cara"]
+        .iter()
+        .enumerate()
+        .map(|(i, uid)| Entry::person(uid).with("sn", &format!("S{i}")).guid(i))
+        .collect();
+    entries.push(Entry::ou("groups"));
+    entries.push(
+        Entry::group("engineering")
+            .group_guid(1)
+            .members(&["ann", "bob"]),
+    );
+    ws.write_ldif(&ldif(entries));
     let target = ws.target(SECRET);
     // Nothing configured: the data store too is made in the console.
     ws.admin_password(PASSWORD);
@@ -344,6 +355,9 @@ fn walks_every_step_of_create_connection(
     browser.screenshot("source-settings");
     assert_eq!(browser.next(), "Source Location");
     browser.fill("#base_dn", PEOPLE);
+    // Groups are among the other settings of the step.
+    browser.click("#more-settings summary");
+    browser.fill("#source_location__group_base_dn", GROUPS);
     browser.screenshot("source-location");
     assert_eq!(browser.next(), "Attribute Mapping");
     assert_eq!(browser.next(), "Attribute Mapping", "userName is required");
@@ -357,7 +371,10 @@ fn walks_every_step_of_create_connection(
     browser.fill("#map_familyName", "sn");
     browser.screenshot("attribute-mapping");
     assert_eq!(browser.next(), "Activation & Summary");
-    assert!(browser.text("#summary").contains("familyName ← sn"));
+    let summary = browser.text("#summary");
+    assert!(summary.contains("familyName ← sn"), "{summary}");
+    assert!(summary.contains(GROUPS), "{summary}");
+    assert_eq!(browser.text("#active-state"), "Inactive");
 }
 
 /// Manage Data Stores, from the Source step: a wrong path is refused by Test and by Save, the
@@ -391,6 +408,7 @@ fn creates_a_data_store_from_the_source_step(browser: &mut Browser, ws: &Workspa
 /// Active with the wrong token: Save shows why, and nothing is saved.
 fn a_wrong_token_is_refused_at_activation(browser: &mut Browser, target: &TargetProcess) {
     browser.click("#active");
+    assert!(browser.text("#active-state").starts_with("Active"));
     browser.click("#save");
     assert!(
         browser
@@ -450,6 +468,10 @@ fn the_users_arrive_on_the_dashboard(browser: &mut Browser, target: &TargetProce
     );
     browser.screenshot("dashboard");
     assert_eq!(target.client().users().len(), 3);
+    assert_eq!(
+        target.client().groups(),
+        expected_groups(&[("engineering", &["ann", "bob"])])
+    );
 
     // Run Now starts a cycle at once: the table gets a row more.
     let before = browser.text("#cycles tbody tr:first-child td:first-child");

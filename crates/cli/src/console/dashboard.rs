@@ -53,6 +53,17 @@ struct Chart {
     bars: Vec<ChartCycle>,
 }
 
+impl Chart {
+    /// The axis' middle value: `2.5` for a top of 5, not `2`.
+    fn half(&self) -> String {
+        if self.top.is_multiple_of(2) {
+            (self.top / 2).to_string()
+        } else {
+            format!("{:.1}", self.top as f64 / 2.0)
+        }
+    }
+}
+
 struct ChartCycle {
     x: u64,
     label: String,
@@ -67,6 +78,7 @@ const CHART_HEIGHT: u64 = 110;
 const CHART_LEFT: u64 = 44;
 const BAR_WIDTH: u64 = 6;
 const GROUP_WIDTH: u64 = 4 * BAR_WIDTH + 14;
+const CHART_MIN_WIDTH: u64 = 260;
 
 struct FailedRow {
     channel: String,
@@ -301,7 +313,8 @@ fn chart(cycles: &[CycleRow]) -> Option<Chart> {
         })
         .collect::<Vec<_>>();
     Some(Chart {
-        width: CHART_LEFT + 16 + bars.len() as u64 * GROUP_WIDTH,
+        // Wide enough for the axis' words with one cycle.
+        width: (CHART_LEFT + 16 + bars.len() as u64 * GROUP_WIDTH).max(CHART_MIN_WIDTH),
         top,
         bars,
     })
@@ -432,6 +445,8 @@ mod tests {
         // Newest first, as the table lists them.
         let chart = chart(&[cycle(2, 1, 0), cycle(1, 100, 0)]).unwrap();
         assert_eq!(chart.top, 100);
+        assert_eq!(chart.half(), "50");
+        assert_eq!(super::chart(&[cycle(1, 3, 0)]).unwrap().half(), "2.5");
         let labels: Vec<&str> = chart.bars.iter().map(|b| b.label.as_str()).collect();
         assert_eq!(labels, ["1", "2"]);
         let (_, y, height) = chart.bars[0].bars[0];

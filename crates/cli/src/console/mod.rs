@@ -5,6 +5,7 @@
 mod dashboard;
 mod data_stores;
 mod extract;
+mod settings;
 pub mod wizard;
 
 use std::collections::{BTreeMap, HashMap};
@@ -458,6 +459,49 @@ async fn delete_connection(
     console.redirect_with(&posted.signed_on.id, "/console/connections", kind, text)
 }
 
+/// One of a step's other settings, as the form shows it.
+struct MoreField {
+    field: String,
+    label: &'static str,
+    /// `text`, `number` or `choice` (flags are choices: default, yes, no).
+    input: &'static str,
+    choices: Vec<(&'static str, &'static str)>,
+    value: String,
+    problem: String,
+}
+
+fn more_fields(
+    step: &str,
+    draft: &Draft,
+    problems: &BTreeMap<&'static str, String>,
+) -> Vec<MoreField> {
+    settings::of_step(step)
+        .map(|setting| {
+            let (input, choices) = match setting.kind {
+                settings::Kind::Text => ("text", Vec::new()),
+                settings::Kind::Number { .. } => ("number", Vec::new()),
+                settings::Kind::Flag => (
+                    "choice",
+                    vec![("", "Default"), ("true", "Yes"), ("false", "No")],
+                ),
+                settings::Kind::Choice(choices) => ("choice", choices.to_vec()),
+            };
+            MoreField {
+                field: setting.field(),
+                label: setting.label,
+                input,
+                choices,
+                value: draft
+                    .more
+                    .get(&setting.field())
+                    .cloned()
+                    .unwrap_or_default(),
+                problem: problems.get(setting.key).cloned().unwrap_or_default(),
+            }
+        })
+        .collect()
+}
+
 struct StepLink {
     name: &'static str,
     title: &'static str,
@@ -483,6 +527,8 @@ struct WizardPage {
     problems: BTreeMap<&'static str, String>,
     /// Attribute names of a few entries of the channel's data store, offered while mapping.
     attribute_names: Vec<String>,
+    /// The step's other settings, under "More settings".
+    more: Vec<MoreField>,
     /// What the page before said was done (a data store saved from the Source step).
     message: Option<String>,
     data_stores: Vec<String>,
@@ -587,6 +633,7 @@ async fn wizard_page(
             done: i < index,
         })
         .collect();
+    let more = more_fields(step, &draft, &problems);
     let mut response = render(&WizardPage {
         csrf: signed_on.csrf.clone(),
         step,
@@ -595,6 +642,7 @@ async fn wizard_page(
         draft,
         problems: problems.clone(),
         attribute_names,
+        more,
         message: signed_on.flash.message.clone(),
         data_stores,
         fields,

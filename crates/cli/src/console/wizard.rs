@@ -4,6 +4,8 @@
 use std::collections::BTreeMap;
 
 use scimbridge_model::{Connection, ScimField};
+
+use super::settings;
 use serde_json::{Map, Value, json};
 
 /// The steps, in the seed's order: (path segment, title shown in the step list).
@@ -73,6 +75,8 @@ pub struct Draft {
     /// The attribute names the mapping step offers, with the data store they were read from:
     /// read once per data store, not at every page.
     pub attribute_names: Option<(String, Vec<String>)>,
+    /// The steps' other settings (`settings::SETTINGS`), by form field; empty: the default.
+    pub more: BTreeMap<String, String>,
 }
 
 impl Draft {
@@ -101,6 +105,10 @@ impl Draft {
                 .unwrap_or_default()
         };
         let checked = |key: &str| form.contains_key(key);
+        for setting in settings::of_step(step) {
+            let field = setting.field();
+            self.more.insert(field.clone(), text(&field));
+        }
         match step {
             "template" => {
                 self.use_template = checked("use_template");
@@ -170,6 +178,12 @@ impl Draft {
     /// What keeps a step from going on, by field.
     pub fn problems(&self, step: &str) -> BTreeMap<&'static str, String> {
         let mut problems = BTreeMap::new();
+        for setting in settings::of_step(step) {
+            let typed = self.more.get(&setting.field()).map(String::as_str);
+            if let Some(problem) = settings::problem(setting, typed.unwrap_or_default()) {
+                problems.insert(setting.key, problem);
+            }
+        }
         let mut need = |ok: bool, field: &'static str, message: &str| {
             if !ok {
                 problems.insert(field, message.to_owned());
@@ -388,6 +402,7 @@ impl Draft {
                 }
             }
         }
+        settings::write(&mut document, &self.more);
         serde_json::from_value(document).map_err(|e| e.to_string())
     }
 
@@ -459,7 +474,89 @@ impl Draft {
                 .collect();
             draft.other_channels = connection.channels.len() - 1;
         }
+        if let Ok(document) = serde_json::to_value(connection) {
+            draft.more = settings::read(&document).into_iter().collect();
+        }
         draft
+    }
+
+    /// Everything Save will store, one line per setting given, in the steps' order (secrets
+    /// only said to be set).
+    pub fn summary(&self) -> Vec<(String, String)> {
+        let yes_no = |flag: bool| if flag { "yes" } else { "no" }.to_owned();
+        let mut rows: Vec<(String, String)> = vec![
+            ("Connection Name".into(), self.name.clone()),
+            ("Template".into(), self.template.clone()),
+            ("SCIM URL".into(), self.scim_url.clone()),
+            ("Authentication".into(), self.authentication.clone()),
+        ];
+        for (label, value) in [
+            ("Basic: User Name", &self.basic_username),
+            ("OAuth 2: Token Endpoint", &self.token_endpoint),
+            ("OAuth 2: Client ID", &self.client_id),
+        ] {
+            if !value.is_empty() {
+                rows.push((label.into(), value.clone()));
+            }
+        }
+        for (label, field) in [
+            ("Access Token", "access_token"),
+            ("Basic: Password", "basic_password"),
+            ("OAuth 2: Client Secret", "client_secret"),
+        ] {
+            if self.has_secret(field) {
+                rows.push((label.into(), "set (stored encrypted)".into()));
+            }
+        }
+        rows.extend([
+            ("User Create".into(), yes_no(self.user_create)),
+            ("User Update".into(), yes_no(self.user_update)),
+            (
+                "User Disable / Delete".into(),
+                yes_no(self.user_disable_delete),
+            ),
+            (
+                "Provision Disabled Users".into(),
+                yes_no(self.provision_disabled_users),
+            ),
+            ("Remove User Action".into(), self.remove_user_action.clone()),
+            ("Channel".into(), self.channel_name.clone()),
+            ("Max Threads".into(), self.max_threads.clone()),
+            ("Timeout (seconds)".into(), self.timeout.clone()),
+            ("Data Store".into(), self.data_store.clone()),
+        ]);
+        for (label, value) in [
+            ("Changed Users Algorithm", &self.changed_users_algorithm),
+            ("Entry GUID Attribute", &self.entry_guid_attribute),
+            ("User Object Class", &self.user_object_class),
+            ("Account Status Algorithm", &self.account_status_algorithm),
+            ("Account Status Attribute", &self.account_status_attribute),
+            ("Flag Comparison Value", &self.flag_comparison_value),
+            ("Base DN", &self.base_dn),
+            ("Users: Filter", &self.user_filter),
+            ("Users: Group DN", &self.user_group_dn),
+        ] {
+            if !value.is_empty() {
+                rows.push((label.into(), value.clone()));
+            }
+        }
+        for setting in settings::SETTINGS {
+            if let Some(value) = self.more.get(&setting.field()).filter(|v| !v.is_empty()) {
+                rows.push((setting.label.into(), value.clone()));
+            }
+        }
+        let mapped: Vec<String> = self
+            .mapping
+            .iter()
+            .map(|(field, attributes)| format!("{field} ← {attributes}"))
+            .chain(
+                self.kept_mappings
+                    .iter()
+                    .map(|f| format!("{f} (kept as stored)")),
+            )
+            .collect();
+        rows.push(("Mapped fields".into(), mapped.join("; ")));
+        rows
     }
 
     /// Whether a typed secret is an `env:` or `file:` reference, which would make the server

@@ -1,0 +1,559 @@
+//! The settings the wizard's steps show beyond their main fields, so that everything a
+//! configuration file can hold is reachable in the console: one table, read from and written to
+//! the connection in its configuration-file form. Left empty, a setting takes its default.
+
+use serde_json::{Map, Value, json};
+
+/// Where a setting lives in a connection (its first channel for the channel's parts).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Section {
+    Target,
+    Guard,
+    Channel,
+    SourceSettings,
+    SourceLocation,
+}
+
+impl Section {
+    fn name(self) -> &'static str {
+        match self {
+            Section::Target => "target",
+            Section::Guard => "guard",
+            Section::Channel => "channel",
+            Section::SourceSettings => "source_settings",
+            Section::SourceLocation => "source_location",
+        }
+    }
+}
+
+#[derive(Debug, Clone, Copy)]
+pub enum Kind {
+    Text,
+    /// A whole number, or a decimal one where `decimal`.
+    Number {
+        decimal: bool,
+    },
+    /// Yes, no, or the default (said in the label).
+    Flag,
+    Choice(&'static [(&'static str, &'static str)]),
+}
+
+#[derive(Debug, Clone, Copy)]
+pub struct Setting {
+    pub step: &'static str,
+    pub section: Section,
+    pub key: &'static str,
+    pub label: &'static str,
+    pub kind: Kind,
+}
+
+impl Setting {
+    /// The form field's name, unique across sections.
+    pub fn field(&self) -> String {
+        format!("{}__{}", self.section.name(), self.key)
+    }
+}
+
+const fn setting(
+    step: &'static str,
+    section: Section,
+    key: &'static str,
+    label: &'static str,
+    kind: Kind,
+) -> Setting {
+    Setting {
+        step,
+        section,
+        key,
+        label,
+        kind,
+    }
+}
+
+const TEXT: Kind = Kind::Text;
+const WHOLE: Kind = Kind::Number { decimal: false };
+const FLAG: Kind = Kind::Flag;
+use Section::{Channel, Guard, SourceLocation, SourceSettings, Target};
+
+pub const SETTINGS: &[Setting] = &[
+    setting(
+        "target",
+        Target,
+        "scim_version",
+        "SCIM Version",
+        Kind::Choice(&[("", "2.0 (default)"), ("2.0", "2.0"), ("1.1", "1.1")]),
+    ),
+    setting(
+        "target",
+        Target,
+        "users_path",
+        "Users Path (default /Users)",
+        TEXT,
+    ),
+    setting(
+        "target",
+        Target,
+        "groups_path",
+        "Groups Path (default /Groups)",
+        TEXT,
+    ),
+    setting(
+        "target",
+        Target,
+        "scopes",
+        "OAuth 2 Scopes (comma-separated)",
+        TEXT,
+    ),
+    setting(
+        "target",
+        Target,
+        "client_authentication",
+        "OAuth 2 Client Authentication",
+        Kind::Choice(&[
+            ("", "Basic header (default)"),
+            ("client_secret_basic", "Basic header"),
+            ("client_secret_post", "Form fields"),
+        ]),
+    ),
+    setting(
+        "target",
+        Target,
+        "authorization_header_type",
+        "Authorization Header Type (default Bearer)",
+        TEXT,
+    ),
+    setting(
+        "target",
+        Target,
+        "ca_certificate",
+        "Trusted CA Certificates (PEM file on the server)",
+        TEXT,
+    ),
+    setting(
+        "target",
+        Target,
+        "client_certificate",
+        "Client Certificate for Mutual TLS (PEM file)",
+        TEXT,
+    ),
+    setting(
+        "target",
+        Target,
+        "client_key",
+        "Client Key for Mutual TLS (PEM file)",
+        TEXT,
+    ),
+    setting(
+        "target",
+        Target,
+        "unique_user_identifier",
+        "Unique User Identifier",
+        Kind::Choice(&[
+            ("", "userName (default)"),
+            ("userName", "userName"),
+            ("workEmail", "Work email"),
+        ]),
+    ),
+    setting(
+        "target",
+        Target,
+        "filter_expression",
+        "Filter Expression (%s for the identifier)",
+        TEXT,
+    ),
+    setting(
+        "target",
+        Target,
+        "results_per_page",
+        "Results per Page (default 100)",
+        WHOLE,
+    ),
+    setting(
+        "target",
+        Target,
+        "group_membership_handling",
+        "Group Membership Handling",
+        Kind::Choice(&[
+            ("", "Merge (default)"),
+            ("merge", "Merge"),
+            ("overwrite", "Overwrite"),
+        ]),
+    ),
+    setting(
+        "target",
+        Target,
+        "group_member_chunk_size",
+        "Member Changes per Group Request (default 100)",
+        WHOLE,
+    ),
+    setting("target", Target, "use_bulk", "Use Bulk (default yes)", FLAG),
+    setting(
+        "target",
+        Target,
+        "requests_per_second",
+        "Requests per Second (0: no limit)",
+        Kind::Number { decimal: true },
+    ),
+    setting(
+        "target",
+        Target,
+        "max_retries",
+        "Retries of a Failed Request (default 3)",
+        WHOLE,
+    ),
+    setting(
+        "options",
+        Guard,
+        "enabled",
+        "Mass-Change Guard (default on)",
+        FLAG,
+    ),
+    setting(
+        "options",
+        Guard,
+        "max_deprovisions",
+        "Hold Deprovisions Above (default 500)",
+        WHOLE,
+    ),
+    setting(
+        "options",
+        Guard,
+        "max_deprovision_percent",
+        "… or Above this % of Users (default 10)",
+        WHOLE,
+    ),
+    setting(
+        "options",
+        Guard,
+        "max_blanked",
+        "Hold Attribute Clearing Above (default 500)",
+        WHOLE,
+    ),
+    setting(
+        "options",
+        Guard,
+        "max_blanked_percent",
+        "… or Above this % of Users (default 10)",
+        WHOLE,
+    ),
+    setting(
+        "options",
+        Guard,
+        "max_group_deletes",
+        "Hold Group Deletes Above (default 100)",
+        WHOLE,
+    ),
+    setting(
+        "options",
+        Guard,
+        "max_group_delete_percent",
+        "… or Above this % of Groups (default 10)",
+        WHOLE,
+    ),
+    setting(
+        "options",
+        Guard,
+        "max_member_removals",
+        "Hold Member Removals Above (default 500)",
+        WHOLE,
+    ),
+    setting(
+        "options",
+        Guard,
+        "max_member_removal_percent",
+        "… or Above this % of Members (default 25)",
+        WHOLE,
+    ),
+    setting(
+        "options",
+        Guard,
+        "percent_from",
+        "Shares Count From (default 5)",
+        WHOLE,
+    ),
+    setting(
+        "channel",
+        Channel,
+        "synchronization_frequency",
+        "Synchronization Frequency (seconds; default the service's)",
+        WHOLE,
+    ),
+    setting(
+        "channel",
+        Channel,
+        "live_poll_interval",
+        "Live Poll Interval (seconds; default 5, 0 off)",
+        WHOLE,
+    ),
+    setting(
+        "source-settings",
+        SourceSettings,
+        "guid_binary",
+        "GUID Is Binary",
+        FLAG,
+    ),
+    setting(
+        "source-settings",
+        SourceSettings,
+        "use_dn_when_guid_missing",
+        "Use the DN When the GUID Is Missing",
+        FLAG,
+    ),
+    setting(
+        "source-settings",
+        SourceSettings,
+        "group_object_class",
+        "Group Object Class",
+        TEXT,
+    ),
+    setting(
+        "source-settings",
+        SourceSettings,
+        "group_member_attribute",
+        "Group Member Attribute",
+        TEXT,
+    ),
+    setting(
+        "source-settings",
+        SourceSettings,
+        "member_of_group_attribute",
+        "Member-of Attribute",
+        TEXT,
+    ),
+    setting(
+        "source-settings",
+        SourceSettings,
+        "group_name_source",
+        "Group Name From",
+        Kind::Choice(&[("", "cn (default)"), ("cn", "cn"), ("dn", "DN")]),
+    ),
+    setting(
+        "source-settings",
+        SourceSettings,
+        "usn_attribute",
+        "USN Attribute (default uSNChanged)",
+        TEXT,
+    ),
+    setting(
+        "source-settings",
+        SourceSettings,
+        "timestamp_attribute",
+        "Timestamp Attribute",
+        TEXT,
+    ),
+    setting(
+        "source-settings",
+        SourceSettings,
+        "flag_comparison_status",
+        "Flag: a Match Means Active",
+        FLAG,
+    ),
+    setting(
+        "source-settings",
+        SourceSettings,
+        "default_status",
+        "Flag: Active Without the Attribute (default yes)",
+        FLAG,
+    ),
+    setting(
+        "source-settings",
+        SourceSettings,
+        "full_reconciliation_hours",
+        "Full Reconciliation Every (hours; default 24)",
+        WHOLE,
+    ),
+    setting(
+        "location",
+        SourceLocation,
+        "user_nested_search",
+        "Users: Nested Groups Count",
+        FLAG,
+    ),
+    setting(
+        "location",
+        SourceLocation,
+        "group_base_dn",
+        "Groups: Base DN (groups are provisioned when set)",
+        TEXT,
+    ),
+    setting(
+        "location",
+        SourceLocation,
+        "group_filter",
+        "Groups: Filter",
+        TEXT,
+    ),
+    setting(
+        "location",
+        SourceLocation,
+        "group_group_dn",
+        "Groups: Only Members of This Group",
+        TEXT,
+    ),
+    setting(
+        "location",
+        SourceLocation,
+        "group_nested_search",
+        "Groups: Nested Too",
+        FLAG,
+    ),
+];
+
+/// The settings of one step.
+pub fn of_step(step: &str) -> impl Iterator<Item = &'static Setting> + '_ {
+    SETTINGS.iter().filter(move |s| s.step == step)
+}
+
+/// The object a setting's section is, in a connection's document.
+fn section(root: &mut Map<String, Value>, section: Section) -> Option<&mut Map<String, Value>> {
+    let parent = match section {
+        Section::Target | Section::Guard => root,
+        Section::Channel | Section::SourceSettings | Section::SourceLocation => root
+            .get_mut("channel")?
+            .as_array_mut()?
+            .first_mut()?
+            .as_object_mut()?,
+    };
+    match section {
+        Section::Channel => Some(parent),
+        other => {
+            let entry = parent
+                .entry(other.name())
+                .or_insert_with(|| Value::Object(Map::new()));
+            entry.as_object_mut()
+        }
+    }
+}
+
+/// Each setting's value in a stored connection's document, as the form shows it.
+pub fn read(document: &Value) -> Vec<(String, String)> {
+    let mut document = document.clone();
+    let Some(root) = document.as_object_mut() else {
+        return Vec::new();
+    };
+    SETTINGS
+        .iter()
+        .map(|setting| {
+            let value = section(root, setting.section)
+                .and_then(|object| object.get(setting.key).cloned())
+                .unwrap_or(Value::Null);
+            let text = match value {
+                Value::String(text) => text,
+                Value::Bool(flag) => flag.to_string(),
+                Value::Number(number) => number.to_string(),
+                _ => String::new(),
+            };
+            (setting.field(), text)
+        })
+        .collect()
+}
+
+/// What is wrong with a typed value, in the console's words.
+pub fn problem(setting: &Setting, text: &str) -> Option<String> {
+    if text.is_empty() {
+        return None;
+    }
+    match setting.kind {
+        Kind::Number { decimal: false } if text.parse::<u64>().is_err() => {
+            Some(format!("{}: a whole number.", setting.label))
+        }
+        Kind::Number { decimal: true } if text.parse::<f64>().map_or(true, |n| n < 0.0) => {
+            Some(format!("{}: a number from 0.", setting.label))
+        }
+        _ => None,
+    }
+}
+
+/// Writes the typed values into a connection's document; an empty one takes the default.
+pub fn write(document: &mut Value, values: &std::collections::BTreeMap<String, String>) {
+    let Some(root) = document.as_object_mut() else {
+        return;
+    };
+    for setting in SETTINGS {
+        let text = values
+            .get(&setting.field())
+            .map(String::as_str)
+            .unwrap_or_default();
+        let Some(object) = section(root, setting.section) else {
+            continue;
+        };
+        let value = match setting.kind {
+            _ if text.is_empty() => None,
+            Kind::Flag => Some(json!(text == "true")),
+            Kind::Number { decimal: false } => text.parse::<u64>().ok().map(|n| json!(n)),
+            Kind::Number { decimal: true } => text.parse::<f64>().ok().map(|n| json!(n)),
+            Kind::Text | Kind::Choice(_) => Some(json!(text)),
+        };
+        match value {
+            Some(value) => {
+                object.insert(setting.key.into(), value);
+            }
+            None => {
+                object.remove(setting.key);
+            }
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use std::collections::BTreeMap;
+
+    use super::*;
+
+    #[test]
+    fn values_go_where_a_configuration_file_puts_them_and_empty_ones_take_the_default() {
+        let mut document = json!({
+            "name": "App",
+            "target": {"scim_url": "http://x", "use_bulk": false},
+            "channel": [{"name": "staff", "source_location": {"base_dn": "dc=x"}}]
+        });
+        let values: BTreeMap<String, String> = [
+            ("target__scim_version", "1.1"),
+            ("target__use_bulk", ""),
+            ("target__requests_per_second", "2.5"),
+            ("guard__max_deprovisions", "20"),
+            ("channel__synchronization_frequency", "300"),
+            ("source_location__group_base_dn", "ou=groups,dc=x"),
+            ("source_location__user_nested_search", "true"),
+        ]
+        .into_iter()
+        .map(|(k, v)| (k.to_owned(), v.to_owned()))
+        .collect();
+        write(&mut document, &values);
+        assert_eq!(document["target"]["scim_version"], "1.1");
+        assert!(
+            document["target"].get("use_bulk").is_none(),
+            "emptied: the default"
+        );
+        assert_eq!(document["target"]["requests_per_second"], 2.5);
+        assert_eq!(document["guard"]["max_deprovisions"], 20);
+        assert_eq!(document["channel"][0]["synchronization_frequency"], 300);
+        assert_eq!(
+            document["channel"][0]["source_location"]["group_base_dn"],
+            "ou=groups,dc=x"
+        );
+        assert_eq!(
+            document["channel"][0]["source_location"]["user_nested_search"],
+            true
+        );
+
+        let read: BTreeMap<String, String> = read(&document).into_iter().collect();
+        assert_eq!(read["guard__max_deprovisions"], "20");
+        assert_eq!(read["source_location__user_nested_search"], "true");
+        assert_eq!(read["target__use_bulk"], "");
+    }
+
+    #[test]
+    fn a_number_box_says_what_it_takes() {
+        let whole = SETTINGS.iter().find(|s| s.key == "max_retries").unwrap();
+        assert!(problem(whole, "three").unwrap().contains("a whole number"));
+        assert!(problem(whole, "").is_none());
+        let rate = SETTINGS
+            .iter()
+            .find(|s| s.key == "requests_per_second")
+            .unwrap();
+        assert!(problem(rate, "0.5").is_none());
+        assert!(problem(rate, "-1").is_some());
+    }
+}
