@@ -360,6 +360,10 @@ fn walks_every_step_of_create_connection(
     browser.fill("#source_location__group_base_dn", GROUPS);
     browser.screenshot("source-location");
     assert_eq!(browser.next(), "Attribute Mapping");
+    // Filled from the directory type's usual attributes; userName stays required.
+    assert_eq!(browser.value("#map_userName"), "uid");
+    assert_eq!(browser.value("#map_externalId"), "entryUUID");
+    browser.fill("#map_userName", "");
     assert_eq!(browser.next(), "Attribute Mapping", "userName is required");
     assert!(browser.page().contains("userName is required"));
     // The names offered come from the data store's entries.
@@ -369,10 +373,21 @@ fn walks_every_step_of_create_connection(
     );
     browser.fill("#map_userName", "uid");
     browser.fill("#map_familyName", "sn");
+    // displayName by an expression, tried on an entry before saving.
+    browser.click("tr[data-field=displayName] summary");
+    browser.fill("#expr_displayName", "Join(\" \", ToUpper([uid]), [sn])");
+    browser.fill("#preview_entry", &user_dn("ann"));
+    browser.click("#preview-mapping");
+    let preview = browser.text("#preview-result");
+    assert!(preview.contains("\"displayName\": \"ANN S0\""), "{preview}");
     browser.screenshot("attribute-mapping");
     assert_eq!(browser.next(), "Activation & Summary");
     let summary = browser.text("#summary");
     assert!(summary.contains("familyName ← sn"), "{summary}");
+    assert!(
+        summary.contains("displayName ← cn, expression Join(\" \", ToUpper([uid]), [sn])"),
+        "{summary}"
+    );
     assert!(summary.contains(GROUPS), "{summary}");
     assert_eq!(browser.text("#active-state"), "Inactive");
 }
@@ -468,6 +483,8 @@ fn the_users_arrive_on_the_dashboard(browser: &mut Browser, target: &TargetProce
     );
     browser.screenshot("dashboard");
     assert_eq!(target.client().users().len(), 3);
+    let ann = target.client().user_by_name("ann").unwrap();
+    assert_eq!(ann["displayName"], "ANN S0", "the expression mapped it");
     assert_eq!(
         target.client().groups(),
         expected_groups(&[("engineering", &["ann", "bob"])])

@@ -5,12 +5,10 @@ use std::path::Path;
 use std::process::ExitCode;
 
 use anyhow::{Result, anyhow};
-use scimbridge_engine::map::fields::mask;
-use scimbridge_engine::map::map_user;
-use scimbridge_engine::source::{is_within, keyed_entry, normalize_dn, source_of};
 use scimbridge_model::ChannelKey;
 
 use crate::context::DataDir;
+use crate::ops::mapping::{MapOutcome, map_entry};
 use crate::ops::users::{WHO_FORMS, user_dn};
 use crate::output::outln;
 
@@ -75,57 +73,32 @@ pub async fn run(data_dir: &Path, command: Command) -> Result<ExitCode> {
         .ok_or_else(|| anyhow!("channel {key} knows no user {} ({WHO_FORMS})", args.entry))?;
     let data_store = dir.data_store(&channel.data_store).await?;
     let settings = channel.source_settings.effective(data_store.ldap_type());
-    let location = &channel.source_location;
-    let entry = source_of(&data_store)
-        .read_entry(channel, &settings, &dn)
-        .await?
-        .map(|record| keyed_entry(&record, &settings))
-        .ok_or_else(|| {
-            anyhow!(
-                "data store \"{}\" has no user {} (object class {})",
-                data_store.name,
-                dn,
-                settings.user_object_class
-            )
-        })?;
-    let entry = match entry {
-        Ok(entry) => entry,
-        Err(reason) => {
+    match map_entry(&data_store, channel, &dn).await? {
+        MapOutcome::NotKeyed { dn, reason } => {
             outln!("{dn}: cannot be keyed: {reason}");
-            return Ok(ExitCode::from(EXIT_MAPPING_FAILED));
+            Ok(ExitCode::from(EXIT_MAPPING_FAILED))
         }
-    };
-    outln!(
-        "channel \"{}\": {} ({} {})",
-        channel.name,
-        entry.dn,
-        settings.entry_guid_attribute,
-        entry.guid
-    );
-    if !is_within(&normalize_dn(&entry.dn), &normalize_dn(&location.base_dn)) {
-        outln!(
-            "note: the entry is not below the base DN {}; cycles leave it out",
-            location.base_dn
-        );
-    }
-    match map_user(
-        &entry,
-        &channel.attribute_mapping,
-        &channel.extension_mapping,
-        &settings.account_status,
-    ) {
-        Ok(user) => {
-            let image = mask(
-                &user.image,
-                &channel.attribute_mapping,
-                &channel.extension_mapping,
-            );
-            outln!("{}", serde_json::to_string_pretty(&image)?);
-            Ok(ExitCode::SUCCESS)
-        }
-        Err(reason) => {
+        MapOutcome::Unmappable { dn, reason } => {
+            outln!("channel \"{}\": {dn}", channel.name);
             outln!("cannot be mapped: {reason}");
             Ok(ExitCode::from(EXIT_MAPPING_FAILED))
+        }
+        MapOutcome::Image {
+            dn,
+            guid,
+            outside,
+            image,
+        } => {
+            outln!(
+                "channel \"{}\": {dn} ({} {guid})",
+                channel.name,
+                settings.entry_guid_attribute
+            );
+            if let Some(base_dn) = outside {
+                outln!("note: the entry is not below the base DN {base_dn}; cycles leave it out");
+            }
+            outln!("{}", serde_json::to_string_pretty(&image)?);
+            Ok(ExitCode::SUCCESS)
         }
     }
 }

@@ -29,6 +29,7 @@ use crate::context::DataDir;
 use crate::ops::check::check_connection;
 use crate::ops::configure::{refusal_problems, save_objects};
 use crate::ops::delete;
+use crate::ops::mapping::{MapOutcome, map_entry};
 use crate::ops::service::RunNow;
 use crate::ops::status::{channel_status, format_utc};
 use extract::{Posted, SignedOn, StoredConnection};
@@ -106,6 +107,7 @@ impl Console {
                 get(wizard_step).post(wizard_submit),
             )
             .route("/console/wizard/target/test", post(test_connection))
+            .route("/console/wizard/mapping/preview", post(preview_mapping))
             .route("/console/data-stores", get(data_stores::list))
             .route("/console/data-stores/new", get(data_stores::new_form))
             .route("/console/data-stores/save", post(data_stores::save))
@@ -514,6 +516,7 @@ struct FieldRow {
     label: &'static str,
     required: bool,
     value: String,
+    options: wizard::FieldOptions,
 }
 
 #[derive(Template)]
@@ -586,6 +589,20 @@ async fn wizard_page(
     let stored_data_stores = console.dir.store.data_stores().await.unwrap_or_default();
     // The mapping step offers the attribute names of a few entries of the chosen data store;
     // one it cannot read offers none (its Test says why).
+    // A new channel's mapping starts from its directory type's usual attributes.
+    let mut draft = draft;
+    if step == "mapping"
+        && draft.editing.is_none()
+        && draft.mapping.is_empty()
+        && draft.mapping_options.is_empty()
+        && let Some(data_store) = stored_data_stores
+            .iter()
+            .find(|d| d.name == draft.data_store)
+    {
+        draft.mapping = wizard::default_mapping(data_store.ldap_type());
+        let mapping = draft.mapping.clone();
+        console.update_draft(&signed_on.id, |stored| stored.mapping = mapping);
+    }
     let cached = draft
         .attribute_names
         .as_ref()
@@ -621,6 +638,11 @@ async fn wizard_page(
             label: field.label(),
             required: field.required(),
             value: draft.mapping.get(field.name()).cloned().unwrap_or_default(),
+            options: draft
+                .mapping_options
+                .get(field.name())
+                .cloned()
+                .unwrap_or_default(),
         })
         .collect();
     let steps = STEPS
@@ -803,6 +825,93 @@ async fn wizard_submit(
 struct TestResult {
     ok: bool,
     text: String,
+}
+
+#[derive(Template)]
+#[template(path = "console/mapping_preview.html")]
+struct MappingPreview {
+    ok: bool,
+    text: String,
+    /// The SCIM user, as JSON (masked fields hidden).
+    image: String,
+}
+
+/// The mapping step's Preview: one entry of the chosen data store through the mapping as typed.
+async fn preview_mapping(
+    State(console): State<Console>,
+    Posted { signed_on, form }: Posted,
+) -> Response {
+    let mut draft = signed_on.draft.clone();
+    draft.take("mapping", &form);
+    console.update_draft(&signed_on.id, |stored| *stored = draft.clone());
+    let failed = |text: String| {
+        render(&MappingPreview {
+            ok: false,
+            text,
+            image: String::new(),
+        })
+    };
+    let dn = form
+        .get("preview_entry")
+        .map(|d| d.trim())
+        .unwrap_or_default();
+    if dn.is_empty() {
+        return failed("Give the DN of an entry to preview.".into());
+    }
+    let Some(data_store) = console
+        .dir
+        .store
+        .data_stores()
+        .await
+        .unwrap_or_default()
+        .into_iter()
+        .find(|d| d.name == draft.data_store)
+    else {
+        return failed("Choose the channel's data store first (Source).".into());
+    };
+    // Only the channel matters here; the steps not filled yet get stand-ins.
+    let mut probe = draft.clone();
+    for (value, stand_in) in [
+        (&mut probe.name, "preview"),
+        (&mut probe.channel_name, "preview"),
+        (&mut probe.scim_url, "http://preview.invalid"),
+        (&mut probe.base_dn, dn),
+    ] {
+        if value.is_empty() {
+            *value = stand_in.to_owned();
+        }
+    }
+    probe.active = false;
+    let stored = match &draft.editing {
+        Some(name) => console.dir.store.connection(name).await.ok().flatten(),
+        None => None,
+    };
+    let connection = match probe.connection(stored.as_ref()) {
+        Ok(connection) => connection,
+        Err(problem) => return failed(problem),
+    };
+    let Some(channel) = connection.channels.first() else {
+        return failed("The connection has no channel.".into());
+    };
+    match map_entry(&data_store, channel, dn).await {
+        Ok(MapOutcome::Image { image, outside, .. }) => render(&MappingPreview {
+            ok: true,
+            text: match outside {
+                Some(base_dn) => format!(
+                    "This entry would be sent as below, but it is not below the base DN {base_dn}: cycles leave it out."
+                ),
+                None => "This entry would be sent as:".into(),
+            },
+            image: serde_json::to_string_pretty(&image).unwrap_or_default(),
+        }),
+        Ok(MapOutcome::NotKeyed { reason, .. }) => {
+            failed(format!("This entry cannot be provisioned: {reason}"))
+        }
+        Ok(MapOutcome::Unmappable { reason, .. }) => {
+            failed(format!("This entry cannot be mapped: {reason}"))
+        }
+        Err(e) => failed(format!("{e:#}")),
+    }
 }
 
 /// "Test connection" on the Target step: the target check of `scimbridge check`, on the draft.

@@ -3,7 +3,7 @@
 
 use std::collections::BTreeMap;
 
-use scimbridge_model::{Connection, ScimField};
+use scimbridge_model::{Connection, LdapType, ScimField};
 
 use super::settings;
 use serde_json::{Map, Value, json};
@@ -62,6 +62,8 @@ pub struct Draft {
     pub user_group_dn: String,
     /// SCIM field name → directory attribute names, comma-separated.
     pub mapping: BTreeMap<String, String>,
+    /// SCIM field name → its other mapping options, where any is given.
+    pub mapping_options: BTreeMap<String, FieldOptions>,
     pub active: bool,
     /// The stored connection's name when the wizard edits one (the name cannot change).
     pub editing: Option<String>,
@@ -77,6 +79,67 @@ pub struct Draft {
     pub attribute_names: Option<(String, Vec<String>)>,
     /// The steps' other settings (`settings::SETTINGS`), by form field; empty: the default.
     pub more: BTreeMap<String, String>,
+}
+
+/// A mapped field's options beyond its attributes, as the mapping step's boxes hold them.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct FieldOptions {
+    pub expression: String,
+    pub default_value: String,
+    pub create_only: bool,
+    pub masked: bool,
+    pub trim: bool,
+    /// `upper`, `lower`, or empty for as in the directory.
+    pub character_case: String,
+}
+
+/// The mapping a new channel starts with, for the data store's directory type: what those
+/// directories usually hold (`mapping test` and Preview show what an entry gets).
+pub fn default_mapping(ldap_type: LdapType) -> BTreeMap<String, String> {
+    let pairs: &[(&str, &str)] = match ldap_type {
+        // objectGUID is binary: externalId is left to the administrator.
+        LdapType::ActiveDirectory => &[
+            ("userName", "userPrincipalName"),
+            ("givenName", "givenName"),
+            ("familyName", "sn"),
+            ("displayName", "displayName"),
+            ("workEmail", "mail"),
+            ("title", "title"),
+        ],
+        LdapType::Ds389 => &[
+            ("userName", "uid"),
+            ("externalId", "nsUniqueId"),
+            ("givenName", "givenName"),
+            ("familyName", "sn"),
+            ("displayName", "cn"),
+            ("workEmail", "mail"),
+            ("title", "title"),
+        ],
+        _ => &[
+            ("userName", "uid"),
+            ("externalId", "entryUUID"),
+            ("givenName", "givenName"),
+            ("familyName", "sn"),
+            ("displayName", "cn"),
+            ("workEmail", "mail"),
+            ("title", "title"),
+        ],
+    };
+    pairs
+        .iter()
+        .map(|(field, attribute)| ((*field).to_owned(), (*attribute).to_owned()))
+        .collect()
+}
+
+impl FieldOptions {
+    fn is_empty(&self) -> bool {
+        *self == FieldOptions::default()
+    }
+
+    /// Whether the field has a value without attributes (an expression or a default).
+    fn gives_a_value(&self) -> bool {
+        !self.expression.is_empty() || !self.default_value.is_empty()
+    }
 }
 
 impl Draft {
@@ -167,6 +230,21 @@ impl Draft {
                     .filter_map(|field| {
                         let value = text(&format!("map_{}", field.name()));
                         (!value.is_empty()).then(|| (field.name().to_owned(), value))
+                    })
+                    .collect();
+                self.mapping_options = ScimField::ALL
+                    .iter()
+                    .filter_map(|field| {
+                        let name = field.name();
+                        let options = FieldOptions {
+                            expression: text(&format!("expr_{name}")),
+                            default_value: text(&format!("default_{name}")),
+                            create_only: checked(&format!("create_only_{name}")),
+                            masked: checked(&format!("masked_{name}")),
+                            trim: checked(&format!("trim_{name}")),
+                            character_case: text(&format!("case_{name}")),
+                        };
+                        (!options.is_empty()).then(|| (name.to_owned(), options))
                     })
                     .collect();
             }
@@ -272,9 +350,9 @@ impl Draft {
                 "The base DN is required.",
             ),
             "mapping" => need(
-                self.mapping.contains_key("userName") || self.kept_mappings.contains("userName"),
+                self.maps("userName"),
                 "map_userName",
-                "userName is required: map it to a directory attribute.",
+                "userName is required: map it to a directory attribute or an expression.",
             ),
             _ => {}
         }
@@ -378,27 +456,41 @@ impl Draft {
                 .entry("attribute_mapping")
                 .or_insert_with(|| json!({})),
         )?;
+        let no_options = FieldOptions::default();
         for field in ScimField::ALL {
-            if !self.mapping.contains_key(field.name()) && self.kept_mappings.contains(field.name())
-            {
+            let name = field.name();
+            let options = self.mapping_options.get(name).unwrap_or(&no_options);
+            let attributes = self.mapping.get(name);
+            if attributes.is_none() && !options.gives_a_value() {
+                // Nothing typed: a stored mapping the console does not show stays.
+                if !self.kept_mappings.contains(name) {
+                    mapping.remove(name);
+                }
                 continue;
             }
-            match self.mapping.get(field.name()) {
-                Some(attributes) => {
-                    let names: Vec<&str> = attributes
-                        .split(',')
+            let names: Vec<&str> = attributes
+                .map(|a| {
+                    a.split(',')
                         .map(str::trim)
                         .filter(|a| !a.is_empty())
-                        .collect();
-                    let entry = object(
-                        mapping
-                            .entry(field.name().to_owned())
-                            .or_insert_with(|| json!({})),
-                    )?;
-                    entry.insert("attributes".into(), json!(names));
-                }
-                None => {
-                    mapping.remove(field.name());
+                        .collect()
+                })
+                .unwrap_or_default();
+            // The stored entry is the base: options the console does not show stay.
+            let entry = object(mapping.entry(name.to_owned()).or_insert_with(|| json!({})))?;
+            entry.insert("attributes".into(), json!(names));
+            set_or_remove(entry, "expression", &options.expression);
+            set_or_remove(entry, "default_value", &options.default_value);
+            set_or_remove(entry, "character_case", &options.character_case);
+            for (key, on) in [
+                ("create_only", options.create_only),
+                ("masked", options.masked),
+                ("trim", options.trim),
+            ] {
+                if on {
+                    entry.insert(key.into(), json!(true));
+                } else {
+                    entry.remove(key);
                 }
             }
         }
@@ -466,10 +558,31 @@ impl Draft {
                 .filter(|(_, mapping)| !mapping.attributes.is_empty())
                 .map(|(field, mapping)| (field.name().to_owned(), mapping.attributes.join(", ")))
                 .collect();
+            draft.mapping_options = channel
+                .attribute_mapping
+                .iter()
+                .map(|(field, mapping)| {
+                    let options = FieldOptions {
+                        expression: text(&mapping.expression),
+                        default_value: text(&mapping.default_value),
+                        create_only: mapping.create_only,
+                        masked: mapping.masked,
+                        trim: mapping.trim,
+                        character_case: json_text(&mapping.character_case).replace("none", ""),
+                    };
+                    (field.name().to_owned(), options)
+                })
+                .filter(|(_, options)| !options.is_empty())
+                .collect();
+            // Mapped by what the console does not show (a parser, say): kept as stored.
             draft.kept_mappings = channel
                 .attribute_mapping
                 .iter()
-                .filter(|(_, mapping)| mapping.attributes.is_empty())
+                .filter(|(_, mapping)| {
+                    mapping.attributes.is_empty()
+                        && mapping.expression.is_none()
+                        && mapping.default_value.is_none()
+                })
                 .map(|(field, _)| field.name().to_owned())
                 .collect();
             draft.other_channels = connection.channels.len() - 1;
@@ -545,18 +658,56 @@ impl Draft {
                 rows.push((setting.label.into(), value.clone()));
             }
         }
-        let mapped: Vec<String> = self
-            .mapping
+        let mapped: Vec<String> = ScimField::ALL
             .iter()
-            .map(|(field, attributes)| format!("{field} ← {attributes}"))
-            .chain(
-                self.kept_mappings
-                    .iter()
-                    .map(|f| format!("{f} (kept as stored)")),
-            )
+            .map(|field| field.name())
+            .filter(|name| self.maps(name))
+            .map(|name| self.describe_mapping(name))
             .collect();
         rows.push(("Mapped fields".into(), mapped.join("; ")));
         rows
+    }
+
+    /// Whether the field gets a value: attributes, an expression, a default, or a stored
+    /// mapping the console keeps.
+    pub fn maps(&self, field: &str) -> bool {
+        self.mapping.contains_key(field)
+            || self
+                .mapping_options
+                .get(field)
+                .is_some_and(FieldOptions::gives_a_value)
+            || self.kept_mappings.contains(field)
+    }
+
+    /// One field's mapping in words, for the summary.
+    fn describe_mapping(&self, field: &str) -> String {
+        let options = self.mapping_options.get(field).cloned().unwrap_or_default();
+        let mut parts = Vec::new();
+        if let Some(attributes) = self.mapping.get(field) {
+            parts.push(attributes.clone());
+        }
+        if !options.expression.is_empty() {
+            parts.push(format!("expression {}", options.expression));
+        }
+        if !options.default_value.is_empty() {
+            parts.push(format!("default {}", options.default_value));
+        }
+        for (on, word) in [
+            (options.create_only, "create only"),
+            (options.masked, "masked"),
+            (options.trim, "trimmed"),
+        ] {
+            if on {
+                parts.push(word.into());
+            }
+        }
+        if !options.character_case.is_empty() {
+            parts.push(format!("{} case", options.character_case));
+        }
+        if parts.is_empty() {
+            parts.push("kept as stored".into());
+        }
+        format!("{field} ← {}", parts.join(", "))
     }
 
     /// Whether a typed secret is an `env:` or `file:` reference, which would make the server
@@ -716,6 +867,58 @@ mod tests {
         );
         let family = &connection.channels[0].attribute_mapping[&ScimField::FamilyName];
         assert_eq!(family.attributes, ["sn", "surname"]);
+
+        // An expression alone maps a field; the options go where a file puts them, and an
+        // edit of the saved connection shows them again.
+        draft.take(
+            "mapping",
+            &form(&[
+                ("map_userName", "uid"),
+                ("expr_displayName", "Join(\" \", [givenName], [sn])"),
+                ("default_title", "Staff"),
+                ("create_only_title", "on"),
+                ("masked_title", "on"),
+                ("case_userName", "lower"),
+            ]),
+        );
+        assert!(draft.problems("mapping").is_empty());
+        let connection = draft.connection(None).unwrap();
+        let mapping = &connection.channels[0].attribute_mapping;
+        assert!(mapping[&ScimField::DisplayName].attributes.is_empty());
+        assert_eq!(
+            mapping[&ScimField::DisplayName].expression.as_deref(),
+            Some("Join(\" \", [givenName], [sn])")
+        );
+        let title = &mapping[&ScimField::Title];
+        assert_eq!(title.default_value.as_deref(), Some("Staff"));
+        assert!(title.create_only && title.masked && !title.trim);
+        assert_eq!(
+            mapping[&ScimField::UserName].character_case,
+            scimbridge_model::CharacterCase::Lower
+        );
+        assert!(
+            !mapping.contains_key(&ScimField::FamilyName),
+            "emptied: unmapped"
+        );
+        let edited = Draft::of(&connection);
+        assert_eq!(edited.mapping_options, draft.mapping_options);
+        assert!(
+            edited
+                .summary()
+                .iter()
+                .any(|(label, value)| label == "Mapped fields"
+                    && value.contains("title ← default Staff, create only, masked"))
+        );
+    }
+
+    #[test]
+    fn a_new_channel_starts_from_its_directory_type_s_usual_attributes() {
+        let openldap = default_mapping(LdapType::OpenLdap);
+        assert_eq!(openldap["userName"], "uid");
+        assert_eq!(openldap["externalId"], "entryUUID");
+        let ad = default_mapping(LdapType::ActiveDirectory);
+        assert_eq!(ad["userName"], "userPrincipalName");
+        assert!(!ad.contains_key("externalId"), "objectGUID is binary");
     }
 
     #[test]
@@ -765,7 +968,13 @@ userName = { attributes = ["uid"] }
             "the stored token counts"
         );
         assert_eq!(draft.other_channels, 1);
-        // The name stays; the options and a mapping change.
+        // The stored mapping options are shown, as the page's boxes hold them.
+        assert_eq!(
+            draft.mapping_options["displayName"].expression,
+            r#"Join(" ", [givenName], [sn])"#
+        );
+        assert!(draft.mapping_options["password"].create_only);
+        // The name stays; the options and a mapping change (the form sends every box back).
         draft.take("general", &form(&[("name", "Renamed")]));
         draft.user_update = false;
         draft.take(
@@ -773,6 +982,9 @@ userName = { attributes = ["uid"] }
             &form(&[
                 ("map_userName", "mail"),
                 ("map_password", "initialPassword"),
+                ("create_only_password", "on"),
+                ("masked_password", "on"),
+                ("expr_displayName", r#"Join(" ", [givenName], [sn])"#),
             ]),
         );
         let edited = draft.connection(Some(stored)).unwrap();
@@ -794,8 +1006,8 @@ userName = { attributes = ["uid"] }
         );
         let password = &staff.attribute_mapping[&ScimField::Password];
         assert!(password.create_only && password.masked);
-        // A field mapped by expression has an empty box, and keeps its expression.
-        assert!(draft.kept_mappings.contains("displayName"));
+        // A field mapped by expression keeps it.
+        assert!(draft.kept_mappings.is_empty());
         assert_eq!(
             staff.attribute_mapping[&ScimField::DisplayName]
                 .expression

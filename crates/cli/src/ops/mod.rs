@@ -8,6 +8,7 @@ pub mod check;
 pub mod configure;
 pub mod delete;
 pub mod held;
+pub mod mapping;
 pub mod plan;
 pub mod service;
 pub mod status;
