@@ -656,6 +656,10 @@ async fn wizard_page(
         })
         .collect();
     let more = more_fields(step, &draft, &problems);
+    let save_problems: Vec<String> = save_problems
+        .iter()
+        .map(|p| settings::in_console_words(p))
+        .collect();
     let mut response = render(&WizardPage {
         csrf: signed_on.csrf.clone(),
         step,
@@ -954,7 +958,7 @@ async fn test_connection(
             },
             Err(e) => TestResult {
                 ok: false,
-                text: format!("{e:#}"),
+                text: settings::in_console_words(&format!("{e:#}")),
             },
         },
         Err(e) => TestResult { ok: false, text: e },

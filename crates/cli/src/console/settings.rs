@@ -399,6 +399,67 @@ pub const SETTINGS: &[Setting] = &[
     ),
 ];
 
+/// The configuration file's names of the wizard's main fields, and what the console calls them.
+const MAIN_FIELDS: &[(&str, &str)] = &[
+    ("target.scim_url", "Target: SCIM URL"),
+    ("target.authentication", "Target: Authentication Method"),
+    ("target.access_token", "Target: Access Token"),
+    ("target.basic_username", "Target: User Name"),
+    ("target.basic_password", "Target: Password"),
+    ("target.token_endpoint", "Target: Token Endpoint"),
+    ("target.client_id", "Target: Client ID"),
+    ("target.client_secret", "Target: Client Secret"),
+    ("source_settings.changed_users_algorithm", "Source Settings: Changed Users Algorithm"),
+    ("source_settings.entry_guid_attribute", "Source Settings: Entry GUID Attribute"),
+    ("source_settings.user_object_class", "Source Settings: User Object Class"),
+    ("source_settings.account_status_algorithm", "Source Settings: Account Status Algorithm"),
+    ("source_settings.account_status_attribute", "Source Settings: Account Status Attribute"),
+    ("source_settings.flag_comparison_value", "Source Settings: Flag Comparison Value"),
+    ("source_location.base_dn", "Source Location: Base DN"),
+    ("source_location.user_filter", "Source Location: Users: Filter"),
+    ("source_location.user_group_dn", "Source Location: Users: Group DN"),
+];
+
+/// The title of a step in messages.
+fn step_title(step: &str) -> &'static str {
+    match step {
+        "target" => "Target",
+        "options" => "Provisioning Options",
+        "channel" => "Channel Info",
+        "source-settings" => "Source Settings",
+        "location" => "Source Location",
+        _ => "Settings",
+    }
+}
+
+/// A message (a refusal of Save, a check's answer) with the configuration file's names of
+/// settings replaced by the console's: `Source Location: Base DN`, not `source_location.base_dn`.
+pub fn in_console_words(text: &str) -> String {
+    let mut names: Vec<(String, String)> = MAIN_FIELDS
+        .iter()
+        .map(|(file, console)| ((*file).to_owned(), (*console).to_owned()))
+        .chain(
+            SETTINGS
+                .iter()
+                .filter(|s| s.section != Section::Channel)
+                .map(|s| {
+                    let label = s.label.split(" (").next().unwrap_or(s.label);
+                    (
+                        format!("{}.{}", s.section.name(), s.key),
+                        format!("{}: {label}", step_title(s.step)),
+                    )
+                }),
+        )
+        .collect();
+    // Longer names first, so that one is never replaced inside another.
+    names.sort_by_key(|(file, _)| std::cmp::Reverse(file.len()));
+    let mut text = text.to_owned();
+    for (file, console) in names {
+        text = text.replace(&file, &console);
+    }
+    text
+}
+
 /// The settings of one step.
 pub fn of_step(step: &str) -> impl Iterator<Item = &'static Setting> + '_ {
     SETTINGS.iter().filter(move |s| s.step == step)
@@ -542,6 +603,18 @@ mod tests {
         assert_eq!(read["guard__max_deprovisions"], "20");
         assert_eq!(read["source_location__user_nested_search"], "true");
         assert_eq!(read["target__use_bulk"], "");
+    }
+
+    #[test]
+    fn messages_name_settings_as_the_console_does() {
+        assert_eq!(
+            in_console_words("source_location.base_dn ou=x does not exist; check target.scim_url"),
+            "Source Location: Base DN ou=x does not exist; check Target: SCIM URL"
+        );
+        assert_eq!(
+            in_console_words("source_location.group_base_dn is missing"),
+            "Source Location: Groups: Base DN is missing"
+        );
     }
 
     #[test]
