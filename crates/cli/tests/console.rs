@@ -961,3 +961,114 @@ fn the_dashboard_names_the_guard_s_rule_once_and_a_target_found_down() {
     let page = session.get("/connections/app").text().unwrap();
     assert!(page.contains("Nothing was started: connection"), "{page}");
 }
+
+/// A second channel added from the dashboard, through the wizard's channel steps, and the
+/// first edited without touching the second.
+#[test]
+fn channels_are_added_and_edited_one_at_a_time() {
+    let ws = Workspace::new();
+    let target = ws.target(SECRET);
+    ws.write_ldif(&people_named(&["ann", "bob"]));
+    ws.apply(&Config::ldif(&ws.ldif, &target.url, SECRET));
+    ws.admin_password(PASSWORD);
+    let service = Service::start(&ws.data);
+    let session = Session {
+        http: no_redirects(),
+        console: service.console(),
+        cookie: service.session_cookie(PASSWORD),
+    };
+    let page = session.get("/connections/app").text().unwrap();
+    assert!(page.contains("id=\"add-channel\""), "{page}");
+    let csrf = page
+        .split("name=\"csrf\" value=\"")
+        .nth(1)
+        .and_then(|rest| rest.split('"').next())
+        .unwrap()
+        .to_owned();
+    let step = |name: &str, fields: &[(&str, &str)]| {
+        let mut all = vec![("csrf", csrf.as_str()), ("next", "1")];
+        all.extend_from_slice(fields);
+        let answer = session.post(&format!("/wizard/{name}"), &all);
+        assert_eq!(
+            answer.status().as_u16(),
+            303,
+            "{name}: {}",
+            answer.text().unwrap()
+        );
+    };
+
+    let opened = session.post("/connections/app/channels/+/edit", &[("csrf", &csrf)]);
+    assert_eq!(opened.headers()["location"], "/console/wizard/channel");
+    let channel_page = session.get("/wizard/channel").text().unwrap();
+    assert!(
+        channel_page.contains("1 other channel(s)"),
+        "{channel_page}"
+    );
+    step(
+        "channel",
+        &[
+            ("channel_name", "contractors"),
+            ("max_threads", "1"),
+            ("timeout", "30"),
+        ],
+    );
+    step("source", &[("data_store", "corp")]);
+    step("source-settings", &[]);
+    step(
+        "location",
+        &[("base_dn", PEOPLE), ("user_filter", "(uid=bob)")],
+    );
+    // A new channel starts from the directory type's usual mapping.
+    let mapping = session.get("/wizard/mapping").text().unwrap();
+    assert!(
+        mapping.contains("id=\"map_userName\" name=\"map_userName\" value=\"uid\""),
+        "{mapping}"
+    );
+    step(
+        "mapping",
+        &[("map_userName", "uid"), ("map_familyName", "sn")],
+    );
+    let saved = session.post(
+        "/wizard/summary",
+        &[("csrf", &csrf), ("save", "1"), ("active", "on")],
+    );
+    assert_eq!(saved.status().as_u16(), 303, "{}", saved.text().unwrap());
+    let exported = ws.run(&["export", "app"]);
+    assert_eq!(
+        exported.matches("[[connection.channel]]").count(),
+        2,
+        "{exported}"
+    );
+    assert_has(
+        &exported,
+        &["name = \"staff\"", "name = \"contractors\"", "(uid=bob)"],
+    );
+
+    // Editing the first channel leaves the second as it is.
+    session.post("/connections/app/channels/staff/edit", &[("csrf", &csrf)]);
+    step(
+        "channel",
+        &[
+            ("channel_name", "staff"),
+            ("max_threads", "3"),
+            ("timeout", "60"),
+        ],
+    );
+    let saved = session.post(
+        "/wizard/summary",
+        &[("csrf", &csrf), ("save", "1"), ("active", "on")],
+    );
+    assert_eq!(saved.status().as_u16(), 303, "{}", saved.text().unwrap());
+    let exported = ws.run(&["export", "app"]);
+    assert_has(
+        &exported,
+        &["max_threads = 3", "name = \"contractors\"", "(uid=bob)"],
+    );
+    assert_eq!(
+        session
+            .post("/connections/app/channels/nope/edit", &[("csrf", &csrf)])
+            .status()
+            .as_u16(),
+        404
+    );
+}

@@ -98,6 +98,10 @@ impl Console {
             )
             .route("/console/connections/{name}/edit", post(edit))
             .route(
+                "/console/connections/{name}/channels/{channel}/edit",
+                post(edit_channel),
+            )
+            .route(
                 "/console/wizard",
                 get(|| async { Redirect::to("/console/wizard/template") }),
             )
@@ -592,9 +596,9 @@ async fn wizard_page(
     // A new channel's mapping starts from its directory type's usual attributes.
     let mut draft = draft;
     if step == "mapping"
-        && draft.editing.is_none()
         && draft.mapping.is_empty()
         && draft.mapping_options.is_empty()
+        && draft.kept_mappings.is_empty()
         && let Some(data_store) = stored_data_stores
             .iter()
             .find(|d| d.name == draft.data_store)
@@ -964,6 +968,27 @@ async fn test_connection(
         Err(e) => TestResult { ok: false, text: e },
     };
     render(&result)
+}
+
+/// Opens the wizard on one channel of a stored connection (or a new one), at Channel Info.
+async fn edit_channel(
+    State(console): State<Console>,
+    UrlPath((name, channel)): UrlPath<(String, String)>,
+    posted: Posted,
+) -> Response {
+    let Ok(Some(connection)) = console.dir.store.connection(&name).await else {
+        return (StatusCode::NOT_FOUND, "no such connection").into_response();
+    };
+    // `+` (no channel is so named: names are checked words) opens a new channel.
+    let index = match connection.channels.iter().position(|c| c.name == channel) {
+        Some(index) => index,
+        None if channel == "+" => connection.channels.len(),
+        None => return (StatusCode::NOT_FOUND, "no such channel").into_response(),
+    };
+    console.update_draft(&posted.signed_on.id, |draft| {
+        *draft = Draft::of_channel(&connection, index)
+    });
+    Redirect::to("/console/wizard/channel").into_response()
 }
 
 /// Opens the wizard on a stored connection, at its summary.

@@ -409,15 +409,39 @@ const MAIN_FIELDS: &[(&str, &str)] = &[
     ("target.token_endpoint", "Target: Token Endpoint"),
     ("target.client_id", "Target: Client ID"),
     ("target.client_secret", "Target: Client Secret"),
-    ("source_settings.changed_users_algorithm", "Source Settings: Changed Users Algorithm"),
-    ("source_settings.entry_guid_attribute", "Source Settings: Entry GUID Attribute"),
-    ("source_settings.user_object_class", "Source Settings: User Object Class"),
-    ("source_settings.account_status_algorithm", "Source Settings: Account Status Algorithm"),
-    ("source_settings.account_status_attribute", "Source Settings: Account Status Attribute"),
-    ("source_settings.flag_comparison_value", "Source Settings: Flag Comparison Value"),
+    (
+        "source_settings.changed_users_algorithm",
+        "Source Settings: Changed Users Algorithm",
+    ),
+    (
+        "source_settings.entry_guid_attribute",
+        "Source Settings: Entry GUID Attribute",
+    ),
+    (
+        "source_settings.user_object_class",
+        "Source Settings: User Object Class",
+    ),
+    (
+        "source_settings.account_status_algorithm",
+        "Source Settings: Account Status Algorithm",
+    ),
+    (
+        "source_settings.account_status_attribute",
+        "Source Settings: Account Status Attribute",
+    ),
+    (
+        "source_settings.flag_comparison_value",
+        "Source Settings: Flag Comparison Value",
+    ),
     ("source_location.base_dn", "Source Location: Base DN"),
-    ("source_location.user_filter", "Source Location: Users: Filter"),
-    ("source_location.user_group_dn", "Source Location: Users: Group DN"),
+    (
+        "source_location.user_filter",
+        "Source Location: Users: Filter",
+    ),
+    (
+        "source_location.user_group_dn",
+        "Source Location: Users: Group DN",
+    ),
 ];
 
 /// The title of a step in messages.
@@ -466,13 +490,17 @@ pub fn of_step(step: &str) -> impl Iterator<Item = &'static Setting> + '_ {
 }
 
 /// The object a setting's section is, in a connection's document.
-fn section(root: &mut Map<String, Value>, section: Section) -> Option<&mut Map<String, Value>> {
+fn section(
+    root: &mut Map<String, Value>,
+    channel: usize,
+    section: Section,
+) -> Option<&mut Map<String, Value>> {
     let parent = match section {
         Section::Target | Section::Guard => root,
         Section::Channel | Section::SourceSettings | Section::SourceLocation => root
             .get_mut("channel")?
             .as_array_mut()?
-            .first_mut()?
+            .get_mut(channel)?
             .as_object_mut()?,
     };
     match section {
@@ -487,7 +515,7 @@ fn section(root: &mut Map<String, Value>, section: Section) -> Option<&mut Map<S
 }
 
 /// Each setting's value in a stored connection's document, as the form shows it.
-pub fn read(document: &Value) -> Vec<(String, String)> {
+pub fn read(document: &Value, channel: usize) -> Vec<(String, String)> {
     let mut document = document.clone();
     let Some(root) = document.as_object_mut() else {
         return Vec::new();
@@ -495,7 +523,7 @@ pub fn read(document: &Value) -> Vec<(String, String)> {
     SETTINGS
         .iter()
         .map(|setting| {
-            let value = section(root, setting.section)
+            let value = section(root, channel, setting.section)
                 .and_then(|object| object.get(setting.key).cloned())
                 .unwrap_or(Value::Null);
             let text = match value {
@@ -526,7 +554,11 @@ pub fn problem(setting: &Setting, text: &str) -> Option<String> {
 }
 
 /// Writes the typed values into a connection's document; an empty one takes the default.
-pub fn write(document: &mut Value, values: &std::collections::BTreeMap<String, String>) {
+pub fn write(
+    document: &mut Value,
+    channel: usize,
+    values: &std::collections::BTreeMap<String, String>,
+) {
     let Some(root) = document.as_object_mut() else {
         return;
     };
@@ -535,7 +567,7 @@ pub fn write(document: &mut Value, values: &std::collections::BTreeMap<String, S
             .get(&setting.field())
             .map(String::as_str)
             .unwrap_or_default();
-        let Some(object) = section(root, setting.section) else {
+        let Some(object) = section(root, channel, setting.section) else {
             continue;
         };
         let value = match setting.kind {
@@ -581,7 +613,7 @@ mod tests {
         .into_iter()
         .map(|(k, v)| (k.to_owned(), v.to_owned()))
         .collect();
-        write(&mut document, &values);
+        write(&mut document, 0, &values);
         assert_eq!(document["target"]["scim_version"], "1.1");
         assert!(
             document["target"].get("use_bulk").is_none(),
@@ -599,7 +631,7 @@ mod tests {
             true
         );
 
-        let read: BTreeMap<String, String> = read(&document).into_iter().collect();
+        let read: BTreeMap<String, String> = read(&document, 0).into_iter().collect();
         assert_eq!(read["guard__max_deprovisions"], "20");
         assert_eq!(read["source_location__user_nested_search"], "true");
         assert_eq!(read["target__use_bulk"], "");

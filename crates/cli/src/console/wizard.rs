@@ -69,8 +69,10 @@ pub struct Draft {
     pub editing: Option<String>,
     /// Secrets the stored connection holds and an empty box keeps.
     pub kept_secrets: std::collections::BTreeSet<&'static str>,
-    /// Channels after the first, which the wizard leaves as they are.
+    /// The connection's other channels, which the wizard leaves as they are.
     pub other_channels: usize,
+    /// Which of the connection's channels the wizard edits (one past the last: a new one).
+    pub channel_index: usize,
     /// Fields the stored channel maps by expression or default value, without attributes:
     /// kept as they are while their box stays empty.
     pub kept_mappings: std::collections::BTreeSet<String>,
@@ -409,10 +411,10 @@ impl Draft {
         let Some(channels) = channels.as_array_mut() else {
             return Err("channels are not a list".into());
         };
-        if channels.is_empty() {
+        while channels.len() <= self.channel_index {
             channels.push(json!({}));
         }
-        let channel = object(&mut channels[0])?;
+        let channel = object(&mut channels[self.channel_index])?;
         channel.insert("name".into(), json!(self.channel_name));
         channel.insert("data_store".into(), json!(self.data_store));
         channel.insert(
@@ -494,12 +496,18 @@ impl Draft {
                 }
             }
         }
-        settings::write(&mut document, &self.more);
+        settings::write(&mut document, self.channel_index, &self.more);
         serde_json::from_value(document).map_err(|e| e.to_string())
     }
 
     /// A draft of a stored connection, to edit it: its first channel, secrets kept, not shown.
     pub fn of(connection: &Connection) -> Draft {
+        Draft::of_channel(connection, 0)
+    }
+
+    /// A draft of a stored connection and its channel at `index`; one past the last is a new
+    /// channel, which starts empty.
+    pub fn of_channel(connection: &Connection, index: usize) -> Draft {
         let target = &connection.target;
         let text = |value: &Option<String>| value.clone().unwrap_or_default();
         let mut draft = Draft {
@@ -530,7 +538,10 @@ impl Draft {
                 draft.kept_secrets.insert(name);
             }
         }
-        if let Some(channel) = connection.channels.first() {
+        draft.channel_index = index.min(connection.channels.len());
+        draft.other_channels = connection.channels.len()
+            - usize::from(draft.channel_index < connection.channels.len());
+        if let Some(channel) = connection.channels.get(index) {
             let settings = &channel.source_settings;
             let location = &channel.source_location;
             draft.channel_name = channel.name.clone();
@@ -585,10 +596,11 @@ impl Draft {
                 })
                 .map(|(field, _)| field.name().to_owned())
                 .collect();
-            draft.other_channels = connection.channels.len() - 1;
         }
         if let Ok(document) = serde_json::to_value(connection) {
-            draft.more = settings::read(&document).into_iter().collect();
+            draft.more = settings::read(&document, draft.channel_index)
+                .into_iter()
+                .collect();
         }
         draft
     }
