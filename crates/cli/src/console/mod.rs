@@ -536,6 +536,8 @@ struct WizardPage {
     attribute_names: Vec<String>,
     /// The step's other settings, under "More settings".
     more: Vec<MoreField>,
+    /// The custom schema extension rows: the draft's, and two empty ones to add.
+    extension_rows: Vec<(usize, wizard::ExtensionRow)>,
     /// What the page before said was done (a data store saved from the Source step).
     message: Option<String>,
     data_stores: Vec<String>,
@@ -660,6 +662,16 @@ async fn wizard_page(
         })
         .collect();
     let more = more_fields(step, &draft, &problems);
+    let extension_rows = draft
+        .extensions
+        .iter()
+        .cloned()
+        .chain([
+            wizard::ExtensionRow::default(),
+            wizard::ExtensionRow::default(),
+        ])
+        .enumerate()
+        .collect();
     let save_problems: Vec<String> = save_problems
         .iter()
         .map(|p| settings::in_console_words(p))
@@ -673,6 +685,7 @@ async fn wizard_page(
         problems: problems.clone(),
         attribute_names,
         more,
+        extension_rows,
         message: signed_on.flash.message.clone(),
         data_stores,
         fields,

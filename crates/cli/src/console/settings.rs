@@ -274,6 +274,13 @@ pub const SETTINGS: &[Setting] = &[
     setting(
         "channel",
         Channel,
+        "active",
+        "Channel Active (default yes; an inactive channel is skipped)",
+        FLAG,
+    ),
+    setting(
+        "channel",
+        Channel,
         "synchronization_frequency",
         "Synchronization Frequency (seconds; default the service's)",
         WHOLE,

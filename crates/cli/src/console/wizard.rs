@@ -64,6 +64,8 @@ pub struct Draft {
     pub mapping: BTreeMap<String, String>,
     /// SCIM field name → its other mapping options, where any is given.
     pub mapping_options: BTreeMap<String, FieldOptions>,
+    /// Custom schema extension attributes (`extension_mapping`), in path order.
+    pub extensions: Vec<ExtensionRow>,
     pub active: bool,
     /// The stored connection's name when the wizard edits one (the name cannot change).
     pub editing: Option<String>,
@@ -93,6 +95,18 @@ pub struct FieldOptions {
     pub trim: bool,
     /// `upper`, `lower`, or empty for as in the directory.
     pub character_case: String,
+    /// `extract_cn_from_dn`, `extract_user_name_from_email`, or empty for none.
+    pub parser: String,
+}
+
+/// One attribute of a custom schema extension, by its full path, as the mapping step's rows
+/// hold it.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct ExtensionRow {
+    pub path: String,
+    pub attributes: String,
+    pub default_value: String,
+    pub multi_valued: bool,
 }
 
 /// The mapping a new channel starts with, for the data store's directory type: what those
@@ -245,9 +259,23 @@ impl Draft {
                             masked: checked(&format!("masked_{name}")),
                             trim: checked(&format!("trim_{name}")),
                             character_case: text(&format!("case_{name}")),
+                            parser: text(&format!("parser_{name}")),
                         };
                         (!options.is_empty()).then(|| (name.to_owned(), options))
                     })
+                    .collect();
+                // As many extension rows as the page showed; a row without a path is unused.
+                self.extensions = (0..)
+                    .map_while(|i| {
+                        form.contains_key(&format!("ext_path_{i}"))
+                            .then(|| ExtensionRow {
+                                path: text(&format!("ext_path_{i}")),
+                                attributes: text(&format!("ext_attributes_{i}")),
+                                default_value: text(&format!("ext_default_{i}")),
+                                multi_valued: checked(&format!("ext_multi_{i}")),
+                            })
+                    })
+                    .filter(|row| !row.path.is_empty())
                     .collect();
             }
             "summary" => self.active = checked("active"),
@@ -484,6 +512,7 @@ impl Draft {
             set_or_remove(entry, "expression", &options.expression);
             set_or_remove(entry, "default_value", &options.default_value);
             set_or_remove(entry, "character_case", &options.character_case);
+            set_or_remove(entry, "parser", &options.parser);
             for (key, on) in [
                 ("create_only", options.create_only),
                 ("masked", options.masked),
@@ -493,6 +522,40 @@ impl Draft {
                     entry.insert(key.into(), json!(true));
                 } else {
                     entry.remove(key);
+                }
+            }
+        }
+        {
+            let channels = object(&mut document)?
+                .get_mut("channel")
+                .and_then(Value::as_array_mut)
+                .ok_or("channels are not a list")?;
+            let channel = object(&mut channels[self.channel_index])?;
+            let extensions = object(
+                channel
+                    .entry("extension_mapping")
+                    .or_insert_with(|| json!({})),
+            )?;
+            // Paths no row names any more are unmapped; the others keep what the rows do not show.
+            extensions.retain(|path, _| self.extensions.iter().any(|row| row.path == *path));
+            for row in &self.extensions {
+                let entry = object(
+                    extensions
+                        .entry(row.path.clone())
+                        .or_insert_with(|| json!({})),
+                )?;
+                let names: Vec<&str> = row
+                    .attributes
+                    .split(',')
+                    .map(str::trim)
+                    .filter(|a| !a.is_empty())
+                    .collect();
+                entry.insert("attributes".into(), json!(names));
+                set_or_remove(entry, "default_value", &row.default_value);
+                if row.multi_valued {
+                    entry.insert("multi_valued".into(), json!(true));
+                } else {
+                    entry.remove("multi_valued");
                 }
             }
         }
@@ -580,12 +643,13 @@ impl Draft {
                         masked: mapping.masked,
                         trim: mapping.trim,
                         character_case: json_text(&mapping.character_case).replace("none", ""),
+                        parser: json_text(&mapping.parser).replace("none", ""),
                     };
                     (field.name().to_owned(), options)
                 })
                 .filter(|(_, options)| !options.is_empty())
                 .collect();
-            // Mapped by what the console does not show (a parser, say): kept as stored.
+            // Mapped by nothing the console shows: kept as stored.
             draft.kept_mappings = channel
                 .attribute_mapping
                 .iter()
@@ -595,6 +659,16 @@ impl Draft {
                         && mapping.default_value.is_none()
                 })
                 .map(|(field, _)| field.name().to_owned())
+                .collect();
+            draft.extensions = channel
+                .extension_mapping
+                .iter()
+                .map(|(path, mapping)| ExtensionRow {
+                    path: path.clone(),
+                    attributes: mapping.attributes.join(", "),
+                    default_value: text(&mapping.default_value),
+                    multi_valued: mapping.multi_valued,
+                })
                 .collect();
         }
         if let Ok(document) = serde_json::to_value(connection) {
@@ -677,6 +751,23 @@ impl Draft {
             .map(|name| self.describe_mapping(name))
             .collect();
         rows.push(("Mapped fields".into(), mapped.join("; ")));
+        if !self.extensions.is_empty() {
+            let extensions: Vec<String> = self
+                .extensions
+                .iter()
+                .map(|row| {
+                    let mut text = format!("{} ← {}", row.path, row.attributes);
+                    if !row.default_value.is_empty() {
+                        text.push_str(&format!(", default {}", row.default_value));
+                    }
+                    if row.multi_valued {
+                        text.push_str(", every value");
+                    }
+                    text
+                })
+                .collect();
+            rows.push(("Extension attributes".into(), extensions.join("; ")));
+        }
         rows
     }
 
@@ -715,6 +806,9 @@ impl Draft {
         }
         if !options.character_case.is_empty() {
             parts.push(format!("{} case", options.character_case));
+        }
+        if !options.parser.is_empty() {
+            parts.push(options.parser.replace('_', " "));
         }
         if parts.is_empty() {
             parts.push("kept as stored".into());
@@ -912,7 +1006,44 @@ mod tests {
             !mapping.contains_key(&ScimField::FamilyName),
             "emptied: unmapped"
         );
+
+        // A parser, and custom schema extension rows: a row without a path is left out.
+        let badge = "urn:example:params:scim:schemas:extension:acme:2.0:User:badgeNumber";
+        let skills = "urn:example:params:scim:schemas:extension:acme:2.0:User:skills";
+        draft.take(
+            "mapping",
+            &form(&[
+                ("map_userName", "uid"),
+                ("map_nickName", "manager"),
+                ("parser_nickName", "extract_cn_from_dn"),
+                ("expr_displayName", "Join(\" \", [givenName], [sn])"),
+                ("default_title", "Staff"),
+                ("create_only_title", "on"),
+                ("masked_title", "on"),
+                ("case_userName", "lower"),
+                ("ext_path_0", badge),
+                ("ext_attributes_0", "employeeBadge"),
+                ("ext_path_1", skills),
+                ("ext_attributes_1", "skill"),
+                ("ext_multi_1", "on"),
+                ("ext_path_2", ""),
+                ("ext_attributes_2", "ignored"),
+            ]),
+        );
+        let connection = draft.connection(None).unwrap();
+        let channel = &connection.channels[0];
+        assert_eq!(
+            channel.attribute_mapping[&ScimField::NickName].parser,
+            scimbridge_model::ValueParser::ExtractCnFromDn
+        );
+        assert_eq!(channel.extension_mapping.len(), 2);
+        assert_eq!(
+            channel.extension_mapping[badge].attributes,
+            ["employeeBadge"]
+        );
+        assert!(channel.extension_mapping[skills].multi_valued);
         let edited = Draft::of(&connection);
+        assert_eq!(edited.extensions, draft.extensions);
         assert_eq!(edited.mapping_options, draft.mapping_options);
         assert!(
             edited
