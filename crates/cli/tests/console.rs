@@ -997,7 +997,7 @@ fn channels_are_added_and_edited_one_at_a_time() {
         );
     };
 
-    let opened = session.post("/connections/app/channels/+/edit", &[("csrf", &csrf)]);
+    let opened = session.post("/connections/app/channels/new", &[("csrf", &csrf)]);
     assert_eq!(opened.headers()["location"], "/console/wizard/channel");
     let channel_page = session.get("/wizard/channel").text().unwrap();
     assert!(
@@ -1042,6 +1042,28 @@ fn channels_are_added_and_edited_one_at_a_time() {
     assert_has(
         &exported,
         &["name = \"staff\"", "name = \"contractors\"", "(uid=bob)"],
+    );
+
+    // The preview maps through the channel being edited, with its mapping as typed.
+    session.post(
+        "/connections/app/channels/contractors/edit",
+        &[("csrf", &csrf)],
+    );
+    let preview = session
+        .post(
+            "/wizard/mapping/preview",
+            &[
+                ("csrf", &csrf),
+                ("map_userName", "uid"),
+                ("map_displayName", "sn"),
+                ("preview_entry", &user_dn("bob")),
+            ],
+        )
+        .text()
+        .unwrap();
+    assert!(
+        preview.contains("&#34;displayName&#34;: &#34;S1&#34;"),
+        "{preview}"
     );
 
     // Editing the first channel leaves the second as it is.

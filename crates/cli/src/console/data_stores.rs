@@ -235,6 +235,17 @@ impl Fields {
             ldap.insert("use_ldaps".into(), json!(self.use_ldaps));
             ldap.insert("use_start_tls".into(), json!(self.use_start_tls));
             ldap.insert("bind_method".into(), json!(self.bind_method));
+            for (label, path) in [
+                ("Trusted CA Certificates", &self.ca_certificate),
+                ("Client Certificate", &self.client_certificate),
+                ("Client Key", &self.client_key),
+            ] {
+                if !path.is_empty() && !super::settings::is_pem_path(path) {
+                    problems.push(format!(
+                        "{label}: the console names .pem, .crt, .cer or .key files; set another with scimbridge apply on the server."
+                    ));
+                }
+            }
             // The boxes of the other bind methods are only hidden: what they hold is not sent.
             let simple = self.bind_method == "simple";
             let external = self.bind_method == "sasl-external";
@@ -452,7 +463,11 @@ pub(super) async fn save(
     if let Err(error) = save_objects(&console.dir.store, vec![data_store], Vec::new()).await {
         // The password typed is not shown again.
         fields.bind_password.clear();
-        return refuse(refusal_problems(&error), fields);
+        let problems = refusal_problems(&error)
+            .iter()
+            .map(|p| super::settings::in_console_words(p))
+            .collect();
+        return refuse(problems, fields);
     }
     let message = format!("Data store {name} saved.");
     if from_wizard {

@@ -102,6 +102,10 @@ impl Console {
                 post(edit_channel),
             )
             .route(
+                "/console/connections/{name}/channels/new",
+                post(add_channel),
+            )
+            .route(
                 "/console/wizard",
                 get(|| async { Redirect::to("/console/wizard/template") }),
             )
@@ -442,7 +446,7 @@ async fn toggle(
             id,
             "/console/connections",
             FlashKind::Error,
-            format!("{name} stays as it was: {}", problems.join("; ")),
+            settings::in_console_words(&format!("{name} stays as it was: {}", problems.join("; "))),
         ),
     }
 }
@@ -911,10 +915,28 @@ async fn preview_mapping(
         Ok(connection) => connection,
         Err(problem) => return failed(problem),
     };
-    let Some(channel) = connection.channels.first() else {
-        return failed("The connection has no channel.".into());
+    // The channel as typed (the wizard may edit any channel of the connection).
+    let Some(channel) = connection
+        .channels
+        .iter()
+        .find(|c| c.name == probe.channel_name)
+    else {
+        return failed("The connection has no such channel.".into());
     };
-    match map_entry(&data_store, channel, dn).await {
+    // A preview is a page: a password or a create-only value (a first password) is hidden
+    // whether or not the field asks for it.
+    let mut channel = channel.clone();
+    for (field, mapping) in channel.attribute_mapping.iter_mut() {
+        if *field == ScimField::Password || mapping.create_only {
+            mapping.masked = true;
+        }
+    }
+    for mapping in channel.extension_mapping.values_mut() {
+        if mapping.create_only {
+            mapping.masked = true;
+        }
+    }
+    match map_entry(&data_store, &channel, dn).await {
         Ok(MapOutcome::Image { image, outside, .. }) => render(&MappingPreview {
             ok: true,
             text: match outside {
@@ -983,20 +1005,39 @@ async fn test_connection(
     render(&result)
 }
 
-/// Opens the wizard on one channel of a stored connection (or a new one), at Channel Info.
 async fn edit_channel(
     State(console): State<Console>,
     UrlPath((name, channel)): UrlPath<(String, String)>,
     posted: Posted,
 ) -> Response {
+    open_channel(console, name, Some(channel), posted).await
+}
+
+async fn add_channel(
+    State(console): State<Console>,
+    UrlPath(name): UrlPath<String>,
+    posted: Posted,
+) -> Response {
+    open_channel(console, name, None, posted).await
+}
+
+/// Opens the wizard on one channel of a stored connection (`None`: a new one), at Channel Info.
+async fn open_channel(
+    console: Console,
+    name: String,
+    channel: Option<String>,
+    posted: Posted,
+) -> Response {
     let Ok(Some(connection)) = console.dir.store.connection(&name).await else {
         return (StatusCode::NOT_FOUND, "no such connection").into_response();
     };
-    // `+` (no channel is so named: names are checked words) opens a new channel.
-    let index = match connection.channels.iter().position(|c| c.name == channel) {
-        Some(index) => index,
-        None if channel == "+" => connection.channels.len(),
-        None => return (StatusCode::NOT_FOUND, "no such channel").into_response(),
+    let index = match channel {
+        // Add Channel has a route of its own: no channel name can stand for it.
+        None => connection.channels.len(),
+        Some(channel) => match connection.channels.iter().position(|c| c.name == channel) {
+            Some(index) => index,
+            None => return (StatusCode::NOT_FOUND, "no such channel").into_response(),
+        },
     };
     console.update_draft(&posted.signed_on.id, |draft| {
         *draft = Draft::of_channel(&connection, index)

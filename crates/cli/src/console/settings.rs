@@ -469,16 +469,19 @@ pub fn in_console_words(text: &str) -> String {
     let mut names: Vec<(String, String)> = MAIN_FIELDS
         .iter()
         .map(|(file, console)| ((*file).to_owned(), (*console).to_owned()))
+        // A bare word (`active`) is not replaced: it is also ordinary English.
         .chain(
             SETTINGS
                 .iter()
-                .filter(|s| s.section != Section::Channel)
+                .filter(|s| s.section != Section::Channel || s.key.contains('_'))
                 .map(|s| {
                     let label = s.label.split(" (").next().unwrap_or(s.label);
-                    (
-                        format!("{}.{}", s.section.name(), s.key),
-                        format!("{}: {label}", step_title(s.step)),
-                    )
+                    // A channel's own keys stand bare in messages.
+                    let file = match s.section {
+                        Section::Channel => s.key.to_owned(),
+                        section => format!("{}.{}", section.name(), s.key),
+                    };
+                    (file, format!("{}: {label}", step_title(s.step)))
                 }),
         )
         .collect();
@@ -544,18 +547,44 @@ pub fn read(document: &Value, channel: usize) -> Vec<(String, String)> {
         .collect()
 }
 
+/// Settings that must be at least 1 (a frequency, a page, a chunk).
+const AT_LEAST_ONE: &[&str] = &[
+    "synchronization_frequency",
+    "results_per_page",
+    "group_member_chunk_size",
+];
+
+/// File settings: the console names certificate and key files only, so that a browser cannot
+/// make the server read (and say whether it finds) any file; others are set with `apply`.
+const PEM_FILES: &[&str] = &["ca_certificate", "client_certificate", "client_key"];
+
+/// Whether a path names a certificate or key file, as the console accepts them.
+pub fn is_pem_path(path: &str) -> bool {
+    let lower = path.to_ascii_lowercase();
+    [".pem", ".crt", ".cer", ".key"]
+        .iter()
+        .any(|suffix| lower.ends_with(suffix))
+}
+
 /// What is wrong with a typed value, in the console's words.
 pub fn problem(setting: &Setting, text: &str) -> Option<String> {
     if text.is_empty() {
         return None;
     }
+    let label = setting.label.split(" (").next().unwrap_or(setting.label);
     match setting.kind {
-        Kind::Number { decimal: false } if text.parse::<u64>().is_err() => {
-            Some(format!("{}: a whole number.", setting.label))
-        }
-        Kind::Number { decimal: true } if text.parse::<f64>().map_or(true, |n| n < 0.0) => {
-            Some(format!("{}: a number from 0.", setting.label))
-        }
+        Kind::Number { decimal: false } => match text.parse::<u32>() {
+            Err(_) => Some(format!("{label}: a whole number up to {}.", u32::MAX)),
+            Ok(0) if AT_LEAST_ONE.contains(&setting.key) => Some(format!("{label}: at least 1.")),
+            Ok(_) => None,
+        },
+        Kind::Number { decimal: true } => match text.parse::<f64>() {
+            Ok(n) if n.is_finite() && n >= 0.0 => None,
+            _ => Some(format!("{label}: a number from 0.")),
+        },
+        Kind::Text if PEM_FILES.contains(&setting.key) && !is_pem_path(text) => Some(format!(
+            "{label}: the console names .pem, .crt, .cer or .key files; set another with scimbridge apply on the server."
+        )),
         _ => None,
     }
 }
@@ -580,7 +609,7 @@ pub fn write(
         let value = match setting.kind {
             _ if text.is_empty() => None,
             Kind::Flag => Some(json!(text == "true")),
-            Kind::Number { decimal: false } => text.parse::<u64>().ok().map(|n| json!(n)),
+            Kind::Number { decimal: false } => text.parse::<u32>().ok().map(|n| json!(n)),
             Kind::Number { decimal: true } => text.parse::<f64>().ok().map(|n| json!(n)),
             Kind::Text | Kind::Choice(_) => Some(json!(text)),
         };
@@ -654,12 +683,25 @@ mod tests {
             in_console_words("source_location.group_base_dn is missing"),
             "Source Location: Groups: Base DN is missing"
         );
+        assert_eq!(
+            in_console_words("synchronization_frequency must be at least 1; it is active"),
+            "Channel Info: Synchronization Frequency must be at least 1; it is active"
+        );
     }
 
     #[test]
     fn a_number_box_says_what_it_takes() {
         let whole = SETTINGS.iter().find(|s| s.key == "max_retries").unwrap();
         assert!(problem(whole, "three").unwrap().contains("a whole number"));
+        assert!(problem(whole, "99999999999").is_some(), "beyond u32");
+        let frequency = SETTINGS
+            .iter()
+            .find(|s| s.key == "synchronization_frequency")
+            .unwrap();
+        assert!(problem(frequency, "0").unwrap().contains("at least 1"));
+        let ca = SETTINGS.iter().find(|s| s.key == "ca_certificate").unwrap();
+        assert!(problem(ca, "/etc/shadow").is_some());
+        assert!(problem(ca, "/etc/ssl/corp-ca.pem").is_none());
         assert!(problem(whole, "").is_none());
         let rate = SETTINGS
             .iter()
@@ -667,5 +709,7 @@ mod tests {
             .unwrap();
         assert!(problem(rate, "0.5").is_none());
         assert!(problem(rate, "-1").is_some());
+        assert!(problem(rate, "inf").is_some());
+        assert!(problem(rate, "NaN").is_some());
     }
 }

@@ -73,8 +73,11 @@ pub struct Draft {
     pub kept_secrets: std::collections::BTreeSet<&'static str>,
     /// The connection's other channels, which the wizard leaves as they are.
     pub other_channels: usize,
-    /// Which of the connection's channels the wizard edits (one past the last: a new one).
-    pub channel_index: usize,
+    /// Which stored channel the wizard edits, by its name when the wizard opened: found again
+    /// by name at Save, so that channels added or removed meanwhile are not overwritten.
+    pub editing_channel: Option<String>,
+    /// The wizard adds a channel to a stored connection.
+    pub adding_channel: bool,
     /// Fields the stored channel maps by expression or default value, without attributes:
     /// kept as they are while their box stays empty.
     pub kept_mappings: std::collections::BTreeSet<String>,
@@ -439,10 +442,18 @@ impl Draft {
         let Some(channels) = channels.as_array_mut() else {
             return Err("channels are not a list".into());
         };
-        while channels.len() <= self.channel_index {
+        let index = match (&self.editing_channel, self.adding_channel) {
+            (Some(name), _) => channels
+                .iter()
+                .position(|c| c.get("name").and_then(Value::as_str) == Some(name.as_str()))
+                .ok_or_else(|| format!("Channel {name} no longer exists."))?,
+            (None, true) => channels.len(),
+            (None, false) => 0,
+        };
+        if channels.len() <= index {
             channels.push(json!({}));
         }
-        let channel = object(&mut channels[self.channel_index])?;
+        let channel = object(&mut channels[index])?;
         channel.insert("name".into(), json!(self.channel_name));
         channel.insert("data_store".into(), json!(self.data_store));
         channel.insert(
@@ -530,7 +541,7 @@ impl Draft {
                 .get_mut("channel")
                 .and_then(Value::as_array_mut)
                 .ok_or("channels are not a list")?;
-            let channel = object(&mut channels[self.channel_index])?;
+            let channel = object(&mut channels[index])?;
             let extensions = object(
                 channel
                     .entry("extension_mapping")
@@ -559,7 +570,7 @@ impl Draft {
                 }
             }
         }
-        settings::write(&mut document, self.channel_index, &self.more);
+        settings::write(&mut document, index, &self.more);
         serde_json::from_value(document).map_err(|e| e.to_string())
     }
 
@@ -601,10 +612,11 @@ impl Draft {
                 draft.kept_secrets.insert(name);
             }
         }
-        draft.channel_index = index.min(connection.channels.len());
-        draft.other_channels = connection.channels.len()
-            - usize::from(draft.channel_index < connection.channels.len());
-        if let Some(channel) = connection.channels.get(index) {
+        let existing = connection.channels.get(index);
+        draft.editing_channel = existing.map(|c| c.name.clone());
+        draft.adding_channel = existing.is_none();
+        draft.other_channels = connection.channels.len() - usize::from(existing.is_some());
+        if let Some(channel) = existing {
             let settings = &channel.source_settings;
             let location = &channel.source_location;
             draft.channel_name = channel.name.clone();
@@ -672,9 +684,7 @@ impl Draft {
                 .collect();
         }
         if let Ok(document) = serde_json::to_value(connection) {
-            draft.more = settings::read(&document, draft.channel_index)
-                .into_iter()
-                .collect();
+            draft.more = settings::read(&document, index).into_iter().collect();
         }
         draft
     }
@@ -1052,6 +1062,49 @@ mod tests {
                 .any(|(label, value)| label == "Mapped fields"
                     && value.contains("title ← default Staff, create only, masked"))
         );
+    }
+
+    #[test]
+    fn a_channel_removed_while_the_wizard_was_open_is_not_overwritten() {
+        let file = scimbridge_model::ConfigFile::from_toml(
+            r#"
+version = 1
+[[connection]]
+name = "Slack"
+[connection.target]
+scim_url = "https://api.example.com/scim/v2"
+[[connection.channel]]
+name = "staff"
+data_store = "corp"
+[connection.channel.source_location]
+base_dn = "ou=people,dc=example,dc=com"
+[connection.channel.attribute_mapping]
+userName = { attributes = ["uid"] }
+[[connection.channel]]
+name = "contractors"
+data_store = "corp"
+[connection.channel.source_location]
+base_dn = "ou=contractors,dc=example,dc=com"
+[connection.channel.attribute_mapping]
+userName = { attributes = ["uid"] }
+"#,
+        )
+        .unwrap();
+        let stored = &file.connections[0];
+        let draft = Draft::of_channel(stored, 1);
+        let mut without = stored.clone();
+        without.channels.remove(1);
+        let refused = draft.connection(Some(&without)).unwrap_err();
+        assert!(
+            refused.contains("Channel contractors no longer exists"),
+            "{refused}"
+        );
+        // With the first one removed instead, contractors is found by name, not position.
+        let mut first_gone = stored.clone();
+        first_gone.channels.remove(0);
+        let saved = draft.connection(Some(&first_gone)).unwrap();
+        assert_eq!(saved.channels.len(), 1);
+        assert_eq!(saved.channels[0].name, "contractors");
     }
 
     #[test]
