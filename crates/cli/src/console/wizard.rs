@@ -108,8 +108,9 @@ pub struct FieldOptions {
 pub struct ExtensionRow {
     pub path: String,
     pub attributes: String,
-    pub default_value: String,
     pub multi_valued: bool,
+    /// The same options as a field's; their boxes are named after `ext{index}`.
+    pub options: FieldOptions,
 }
 
 /// The mapping a new channel starts with, for the data store's directory type: what those
@@ -151,6 +152,83 @@ pub fn default_mapping(ldap_type: LdapType) -> BTreeMap<String, String> {
 }
 
 impl FieldOptions {
+    /// The options of the row named `name` (a SCIM field, or `ext0`…) in a posted form.
+    fn take(form: &BTreeMap<String, String>, name: &str) -> FieldOptions {
+        let text = |key: String| {
+            form.get(&key)
+                .map(|v| v.trim().to_owned())
+                .unwrap_or_default()
+        };
+        let checked = |key: String| form.contains_key(&key);
+        FieldOptions {
+            expression: text(format!("expr_{name}")),
+            default_value: text(format!("default_{name}")),
+            create_only: checked(format!("create_only_{name}")),
+            masked: checked(format!("masked_{name}")),
+            trim: checked(format!("trim_{name}")),
+            character_case: text(format!("case_{name}")),
+            parser: text(format!("parser_{name}")),
+        }
+    }
+
+    /// The options of a stored mapping.
+    fn of(mapping: &scimbridge_model::FieldMapping) -> FieldOptions {
+        FieldOptions {
+            expression: mapping.expression.clone().unwrap_or_default(),
+            default_value: mapping.default_value.clone().unwrap_or_default(),
+            create_only: mapping.create_only,
+            masked: mapping.masked,
+            trim: mapping.trim,
+            character_case: json_text(&mapping.character_case).replace("none", ""),
+            parser: json_text(&mapping.parser).replace("none", ""),
+        }
+    }
+
+    /// Writes the options into a mapping entry of the connection's document; an empty box
+    /// removes its key (the default).
+    fn write(&self, entry: &mut Map<String, Value>) {
+        set_or_remove(entry, "expression", &self.expression);
+        set_or_remove(entry, "default_value", &self.default_value);
+        set_or_remove(entry, "character_case", &self.character_case);
+        set_or_remove(entry, "parser", &self.parser);
+        for (key, on) in [
+            ("create_only", self.create_only),
+            ("masked", self.masked),
+            ("trim", self.trim),
+        ] {
+            if on {
+                entry.insert(key.into(), json!(true));
+            } else {
+                entry.remove(key);
+            }
+        }
+    }
+
+    /// The options in words, for the summary.
+    fn describe(&self, parts: &mut Vec<String>) {
+        if !self.expression.is_empty() {
+            parts.push(format!("expression {}", self.expression));
+        }
+        if !self.default_value.is_empty() {
+            parts.push(format!("default {}", self.default_value));
+        }
+        for (on, word) in [
+            (self.create_only, "create only"),
+            (self.masked, "masked"),
+            (self.trim, "trimmed"),
+        ] {
+            if on {
+                parts.push(word.into());
+            }
+        }
+        if !self.character_case.is_empty() {
+            parts.push(format!("{} case", self.character_case));
+        }
+        if !self.parser.is_empty() {
+            parts.push(self.parser.replace('_', " "));
+        }
+    }
+
     fn is_empty(&self) -> bool {
         *self == FieldOptions::default()
     }
@@ -254,17 +332,8 @@ impl Draft {
                 self.mapping_options = ScimField::ALL
                     .iter()
                     .filter_map(|field| {
-                        let name = field.name();
-                        let options = FieldOptions {
-                            expression: text(&format!("expr_{name}")),
-                            default_value: text(&format!("default_{name}")),
-                            create_only: checked(&format!("create_only_{name}")),
-                            masked: checked(&format!("masked_{name}")),
-                            trim: checked(&format!("trim_{name}")),
-                            character_case: text(&format!("case_{name}")),
-                            parser: text(&format!("parser_{name}")),
-                        };
-                        (!options.is_empty()).then(|| (name.to_owned(), options))
+                        let options = FieldOptions::take(form, field.name());
+                        (!options.is_empty()).then(|| (field.name().to_owned(), options))
                     })
                     .collect();
                 // As many extension rows as the page showed; a row without a path is unused.
@@ -274,8 +343,8 @@ impl Draft {
                             .then(|| ExtensionRow {
                                 path: text(&format!("ext_path_{i}")),
                                 attributes: text(&format!("ext_attributes_{i}")),
-                                default_value: text(&format!("ext_default_{i}")),
                                 multi_valued: checked(&format!("ext_multi_{i}")),
+                                options: FieldOptions::take(form, &format!("ext{i}")),
                             })
                     })
                     .filter(|row| !row.path.is_empty())
@@ -520,21 +589,7 @@ impl Draft {
             // The stored entry is the base: options the console does not show stay.
             let entry = object(mapping.entry(name.to_owned()).or_insert_with(|| json!({})))?;
             entry.insert("attributes".into(), json!(names));
-            set_or_remove(entry, "expression", &options.expression);
-            set_or_remove(entry, "default_value", &options.default_value);
-            set_or_remove(entry, "character_case", &options.character_case);
-            set_or_remove(entry, "parser", &options.parser);
-            for (key, on) in [
-                ("create_only", options.create_only),
-                ("masked", options.masked),
-                ("trim", options.trim),
-            ] {
-                if on {
-                    entry.insert(key.into(), json!(true));
-                } else {
-                    entry.remove(key);
-                }
-            }
+            options.write(entry);
         }
         {
             let channels = object(&mut document)?
@@ -562,7 +617,7 @@ impl Draft {
                     .filter(|a| !a.is_empty())
                     .collect();
                 entry.insert("attributes".into(), json!(names));
-                set_or_remove(entry, "default_value", &row.default_value);
+                row.options.write(entry);
                 if row.multi_valued {
                     entry.insert("multi_valued".into(), json!(true));
                 } else {
@@ -647,18 +702,7 @@ impl Draft {
             draft.mapping_options = channel
                 .attribute_mapping
                 .iter()
-                .map(|(field, mapping)| {
-                    let options = FieldOptions {
-                        expression: text(&mapping.expression),
-                        default_value: text(&mapping.default_value),
-                        create_only: mapping.create_only,
-                        masked: mapping.masked,
-                        trim: mapping.trim,
-                        character_case: json_text(&mapping.character_case).replace("none", ""),
-                        parser: json_text(&mapping.parser).replace("none", ""),
-                    };
-                    (field.name().to_owned(), options)
-                })
+                .map(|(field, mapping)| (field.name().to_owned(), FieldOptions::of(mapping)))
                 .filter(|(_, options)| !options.is_empty())
                 .collect();
             // Mapped by nothing the console shows: kept as stored.
@@ -678,8 +722,8 @@ impl Draft {
                 .map(|(path, mapping)| ExtensionRow {
                     path: path.clone(),
                     attributes: mapping.attributes.join(", "),
-                    default_value: text(&mapping.default_value),
                     multi_valued: mapping.multi_valued,
+                    options: FieldOptions::of(mapping),
                 })
                 .collect();
         }
@@ -766,14 +810,12 @@ impl Draft {
                 .extensions
                 .iter()
                 .map(|row| {
-                    let mut text = format!("{} ← {}", row.path, row.attributes);
-                    if !row.default_value.is_empty() {
-                        text.push_str(&format!(", default {}", row.default_value));
-                    }
+                    let mut parts = vec![row.attributes.clone()];
+                    row.options.describe(&mut parts);
                     if row.multi_valued {
-                        text.push_str(", every value");
+                        parts.push("every value".into());
                     }
-                    text
+                    format!("{} ← {}", row.path, parts.join(", "))
                 })
                 .collect();
             rows.push(("Extension attributes".into(), extensions.join("; ")));
@@ -799,27 +841,7 @@ impl Draft {
         if let Some(attributes) = self.mapping.get(field) {
             parts.push(attributes.clone());
         }
-        if !options.expression.is_empty() {
-            parts.push(format!("expression {}", options.expression));
-        }
-        if !options.default_value.is_empty() {
-            parts.push(format!("default {}", options.default_value));
-        }
-        for (on, word) in [
-            (options.create_only, "create only"),
-            (options.masked, "masked"),
-            (options.trim, "trimmed"),
-        ] {
-            if on {
-                parts.push(word.into());
-            }
-        }
-        if !options.character_case.is_empty() {
-            parts.push(format!("{} case", options.character_case));
-        }
-        if !options.parser.is_empty() {
-            parts.push(options.parser.replace('_', " "));
-        }
+        options.describe(&mut parts);
         if parts.is_empty() {
             parts.push("kept as stored".into());
         }
@@ -1033,6 +1055,8 @@ mod tests {
                 ("case_userName", "lower"),
                 ("ext_path_0", badge),
                 ("ext_attributes_0", "employeeBadge"),
+                ("trim_ext0", "on"),
+                ("default_ext0", "none"),
                 ("ext_path_1", skills),
                 ("ext_attributes_1", "skill"),
                 ("ext_multi_1", "on"),
@@ -1052,6 +1076,11 @@ mod tests {
             ["employeeBadge"]
         );
         assert!(channel.extension_mapping[skills].multi_valued);
+        assert!(channel.extension_mapping[badge].trim);
+        assert_eq!(
+            channel.extension_mapping[badge].default_value.as_deref(),
+            Some("none")
+        );
         let edited = Draft::of(&connection);
         assert_eq!(edited.extensions, draft.extensions);
         assert_eq!(edited.mapping_options, draft.mapping_options);
