@@ -527,7 +527,7 @@ pub(super) async fn test(State(console): State<Console>, Posted { form, .. }: Po
             {
                 data_store.keep_omitted_secrets(&stored);
             }
-            match source_of(&data_store).sample(TEST_SAMPLE).await {
+            match source_of(&data_store).sample(TEST_SAMPLE, None).await {
                 Ok(sample) => TestResult {
                     ok: true,
                     text: format!("Test succeeded: {}.", sample.summary),

@@ -469,6 +469,12 @@ async fn delete_connection(
     console.redirect_with(&posted.signed_on.id, "/console/connections", kind, text)
 }
 
+/// What the mapping step's attribute names were read from: the data store and the user
+/// object class, so that either changing reads them again.
+fn sample_key(draft: &Draft) -> String {
+    format!("{} / {}", draft.data_store, draft.user_object_class)
+}
+
 /// One of a step's other settings, as the form shows it.
 struct MoreField {
     field: String,
@@ -616,7 +622,7 @@ async fn wizard_page(
     let cached = draft
         .attribute_names
         .as_ref()
-        .filter(|(name, _)| *name == draft.data_store)
+        .filter(|(read_from, _)| *read_from == sample_key(&draft))
         .map(|(_, names)| names.clone());
     let attribute_names = match (
         cached,
@@ -627,13 +633,17 @@ async fn wizard_page(
         (Some(names), _) => names,
         (None, Some(data_store)) => {
             let names = source_of(data_store)
-                .sample(ATTRIBUTE_SAMPLE)
+                // The channel's own user object class, when its Source Settings name one.
+                .sample(
+                    ATTRIBUTE_SAMPLE,
+                    Some(draft.user_object_class.as_str()).filter(|c| !c.is_empty()),
+                )
                 .await
                 .map(|sample| sample.attribute_names())
                 .unwrap_or_default();
             // A read that found nothing (the directory down) is tried again next time.
             if !names.is_empty() {
-                let read = (data_store.name.clone(), names.clone());
+                let read = (sample_key(&draft), names.clone());
                 console.update_draft(&signed_on.id, |stored| stored.attribute_names = Some(read));
             }
             names

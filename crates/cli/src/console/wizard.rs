@@ -81,8 +81,8 @@ pub struct Draft {
     /// Fields the stored channel maps by expression or default value, without attributes:
     /// kept as they are while their box stays empty.
     pub kept_mappings: std::collections::BTreeSet<String>,
-    /// The attribute names the mapping step offers, with the data store they were read from:
-    /// read once per data store, not at every page.
+    /// The attribute names the mapping step offers, with what they were read from (data store
+    /// and user object class): read once, not at every page.
     pub attribute_names: Option<(String, Vec<String>)>,
     /// The steps' other settings (`settings::SETTINGS`), by form field; empty: the default.
     pub more: BTreeMap<String, String>,

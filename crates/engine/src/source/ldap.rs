@@ -15,8 +15,7 @@ use base64::engine::general_purpose::STANDARD as BASE64;
 use scimbridge_ldap::{Bind, ClientSettings, LdapClient, LdapError, RawEntry, RootDse};
 use scimbridge_model::{
     AccountStatus, BindMethod, ChangeDetection, Channel, DataStore, EffectiveSourceSettings,
-    EntryGuid, EpochMs, LdapSettings, LdapType, RecordStatus, SourceLocation, SourceSettings,
-    SyncState,
+    EntryGuid, EpochMs, LdapSettings, RecordStatus, SourceLocation, SourceSettings, SyncState,
 };
 
 use super::live::LiveFeed;
@@ -203,9 +202,21 @@ impl Source for LdapSource<'_> {
         open_live_feed(self.data_store, location, poll_interval).await
     }
 
-    async fn sample(&self, limit: u32) -> Result<DataStoreSample, SourceError> {
+    async fn sample(
+        &self,
+        limit: u32,
+        user_object_class: Option<&str>,
+    ) -> Result<DataStoreSample, SourceError> {
+        let user_class = user_object_class.map_or_else(
+            || {
+                SourceSettings::default()
+                    .effective(self.data_store.ldap_type())
+                    .user_object_class
+            },
+            str::to_owned,
+        );
         let mut client = connect(self.data_store).await?;
-        let result = sample_with(&mut client, self.data_store.ldap_type(), limit).await;
+        let result = sample_with(&mut client, &user_class, limit).await;
         let server = client.url().to_owned();
         client.close().await;
         let (dse, base, entries) = result.map_err(|reason| SourceError::Unreadable {
@@ -219,12 +230,9 @@ impl Source for LdapSource<'_> {
             .unwrap_or_default();
         let found = match base {
             Some(base) => format!("{} user entries read below {base}", entries.len()),
-            None => format!(
-                "no user entry found that the account can read (object class {})",
-                SourceSettings::default()
-                    .effective(self.data_store.ldap_type())
-                    .user_object_class
-            ),
+            None => {
+                format!("no user entry found that the account can read (object class {user_class})")
+            }
         };
         Ok(DataStoreSample {
             summary: format!("answers at {server}{vendor}: bind accepted, {found}"),
@@ -239,13 +247,10 @@ impl Source for LdapSource<'_> {
 /// `cn=accesslog`, Active Directory's configuration partition).
 async fn sample_with(
     client: &mut LdapClient,
-    ldap_type: LdapType,
+    user_class: &str,
     limit: u32,
 ) -> Result<(RootDse, Option<String>, Vec<RawEntry>), String> {
     let dse = client.root_dse().await.map_err(|e| e.to_string())?;
-    let user_class = SourceSettings::default()
-        .effective(ldap_type)
-        .user_object_class;
     let filter = format!("(objectClass={user_class})");
     let mut refused = None;
     for base in &dse.naming_contexts {

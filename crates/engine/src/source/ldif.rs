@@ -197,14 +197,23 @@ impl Source for LdifSource {
         ))
     }
 
-    async fn sample(&self, limit: u32) -> Result<DataStoreSample, SourceError> {
+    async fn sample(
+        &self,
+        limit: u32,
+        user_object_class: Option<&str>,
+    ) -> Result<DataStoreSample, SourceError> {
         let bytes = std::fs::read(&self.path)
             .map_err(|e| self.unreadable(format!("{}: {e}", self.path.display())))?;
         let records = parse_ldif_bytes(&bytes, &self.path.display().to_string())
             .map_err(|e| self.unreadable(e.to_string()))?;
-        let user_class = SourceSettings::default()
-            .effective(LdapType::OpenLdap)
-            .user_object_class;
+        let user_class = user_object_class.map_or_else(
+            || {
+                SourceSettings::default()
+                    .effective(LdapType::OpenLdap)
+                    .user_object_class
+            },
+            str::to_owned,
+        );
         let total = records.len();
         let users: Vec<RawEntry> = records
             .into_iter()
@@ -536,6 +545,32 @@ mod tests {
     use super::*;
     use scimbridge_ldap::parse_ldif;
     use scimbridge_model::{GroupNameSource, LdapType, SourceSettings};
+
+    #[test]
+    fn a_sample_reads_the_users_of_the_object_class_asked_for() {
+        let path =
+            std::env::temp_dir().join(format!("scimbridge-sample-{}.ldif", std::process::id()));
+        std::fs::write(
+            &path,
+            "dn: uid=ann,dc=x\nobjectClass: inetOrgPerson\nuid: ann\n\n\
+             dn: uid=svc,dc=x\nobjectClass: account\nuid: svc\nhost: db1\n",
+        )
+        .unwrap();
+        let source = LdifSource::new("file", &path.display().to_string());
+        let runtime = tokio::runtime::Builder::new_current_thread()
+            .build()
+            .unwrap();
+        let default = runtime.block_on(source.sample(5, None)).unwrap();
+        let accounts = runtime.block_on(source.sample(5, Some("account"))).unwrap();
+        let _ = std::fs::remove_file(&path);
+        assert_eq!(default.entries.len(), 1);
+        assert!(
+            default
+                .summary
+                .contains("2 entries, 1 of them inetOrgPerson users")
+        );
+        assert_eq!(accounts.attribute_names(), ["host", "objectClass", "uid"]);
+    }
 
     const LDIF: &str = "\
 dn: ou=people,dc=example,dc=com

@@ -54,8 +54,13 @@ pub trait Source: Send + Sync {
     ) -> Result<String, SourceError>;
 
     /// Proves the data store answers without any channel (the console's Test of a data store)
-    /// and reads up to `limit` of its user entries, whose attribute names the mapping offers.
-    async fn sample(&self, limit: u32) -> Result<DataStoreSample, SourceError>;
+    /// and reads up to `limit` of its user entries, whose attribute names the mapping offers:
+    /// entries of `user_object_class`, or of the LDAP type's default one.
+    async fn sample(
+        &self,
+        limit: u32,
+        user_object_class: Option<&str>,
+    ) -> Result<DataStoreSample, SourceError>;
 
     /// Whether activating a connection proves this data store answers first (a directory must;
     /// a file may be written after the connection is activated).
