@@ -615,12 +615,7 @@ fn forms_need_the_session_token_and_pages_a_stored_connection() {
         cookie: service.session_cookie(PASSWORD),
     };
     let page = session.get("/connections").text().unwrap();
-    let csrf = page
-        .split("name=\"csrf\" value=\"")
-        .nth(1)
-        .and_then(|rest| rest.split('"').next())
-        .unwrap_or_else(|| panic!("no CSRF token in {page}"))
-        .to_owned();
+    let csrf = csrf_of(&page);
     a_form_without_the_session_token_changes_nothing(&ws, &session);
 
     // The session's token passes; a connection that is not there is not found.
@@ -702,6 +697,15 @@ struct Session {
 }
 
 impl Session {
+    /// The administrator signed on to the service's console.
+    fn signed_on(service: &Service) -> Session {
+        Session {
+            http: no_redirects(),
+            console: service.console(),
+            cookie: service.session_cookie(PASSWORD),
+        }
+    }
+
     fn get(&self, path: &str) -> reqwest::blocking::Response {
         self.http
             .get(format!("{}{path}", self.console))
@@ -719,6 +723,15 @@ impl Session {
             .send()
             .unwrap()
     }
+}
+
+/// The session's CSRF token, from any of its pages with a form.
+fn csrf_of(page: &str) -> String {
+    page.split("name=\"csrf\" value=\"")
+        .nth(1)
+        .and_then(|rest| rest.split('"').next())
+        .unwrap_or_else(|| panic!("no CSRF token in {page}"))
+        .to_owned()
 }
 
 const FORM: &str = "application/x-www-form-urlencoded";
@@ -759,18 +772,9 @@ fn ldap_data_stores_are_managed_in_the_console() {
     ]));
     ws.admin_password(PASSWORD);
     let service = Service::start(&ws.data);
-    let session = Session {
-        http: no_redirects(),
-        console: service.console(),
-        cookie: service.session_cookie(PASSWORD),
-    };
+    let session = Session::signed_on(&service);
     let page = session.get("/data-stores/new?kind=ldap").text().unwrap();
-    let csrf = page
-        .split("name=\"csrf\" value=\"")
-        .nth(1)
-        .and_then(|rest| rest.split('"').next())
-        .unwrap()
-        .to_owned();
+    let csrf = csrf_of(&page);
     let fields = |password: &str| {
         vec![
             ("csrf", csrf.clone()),
@@ -909,11 +913,7 @@ fn the_dashboard_names_the_guard_s_rule_once_and_a_target_found_down() {
     ws.sync();
     ws.admin_password(PASSWORD);
     let service = Service::start(&ws.data);
-    let session = Session {
-        http: no_redirects(),
-        console: service.console(),
-        cookie: service.session_cookie(PASSWORD),
-    };
+    let session = Session::signed_on(&service);
     let page = session.get("/connections/app").text().unwrap();
     let banner = page
         .split("id=\"held-banner\"")
@@ -946,12 +946,7 @@ fn the_dashboard_names_the_guard_s_rule_once_and_a_target_found_down() {
     );
     assert!(page.contains("target unreachable"), "{page}");
 
-    let csrf = page
-        .split("name=\"csrf\" value=\"")
-        .nth(1)
-        .and_then(|rest| rest.split('"').next())
-        .unwrap()
-        .to_owned();
+    let csrf = csrf_of(&page);
     ws.run(&["connection", "deactivate", "app"]);
     service
         .process
@@ -972,19 +967,10 @@ fn channels_are_added_and_edited_one_at_a_time() {
     ws.apply(&Config::ldif(&ws.ldif, &target.url, SECRET));
     ws.admin_password(PASSWORD);
     let service = Service::start(&ws.data);
-    let session = Session {
-        http: no_redirects(),
-        console: service.console(),
-        cookie: service.session_cookie(PASSWORD),
-    };
+    let session = Session::signed_on(&service);
     let page = session.get("/connections/app").text().unwrap();
     assert!(page.contains("id=\"add-channel\""), "{page}");
-    let csrf = page
-        .split("name=\"csrf\" value=\"")
-        .nth(1)
-        .and_then(|rest| rest.split('"').next())
-        .unwrap()
-        .to_owned();
+    let csrf = csrf_of(&page);
     let step = |name: &str, fields: &[(&str, &str)]| {
         let mut all = vec![("csrf", csrf.as_str()), ("next", "1")];
         all.extend_from_slice(fields);

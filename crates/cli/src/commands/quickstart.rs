@@ -3,10 +3,11 @@
 
 use std::path::Path;
 use std::process::ExitCode;
-use std::time::{Duration, SystemTime};
+use std::time::Duration;
 
 use anyhow::{Context, Result};
 use rand::RngCore;
+use scimbridge_engine::source::ldif::file_stamp;
 use scimbridge_model::config::CONFIG_VERSION;
 use scimbridge_model::{
     AuthenticationMethod, Channel, ConfigFile, Connection, DataStore, DataStoreKind, FieldMapping,
@@ -187,11 +188,6 @@ async fn watch(dir: &DataDir, ldif: &Path) -> Result<()> {
             Err(e) => outln!("cycle stopped: {e:#} (fix the file and save again)"),
         }
     }
-}
-
-fn file_stamp(path: &Path) -> Option<(SystemTime, u64)> {
-    let metadata = std::fs::metadata(path).ok()?;
-    Some((metadata.modified().ok()?, metadata.len()))
 }
 
 fn read_or_create_token(path: &Path) -> Result<String> {

@@ -1095,31 +1095,8 @@ mod tests {
 
     #[test]
     fn a_channel_removed_while_the_wizard_was_open_is_not_overwritten() {
-        let file = scimbridge_model::ConfigFile::from_toml(
-            r#"
-version = 1
-[[connection]]
-name = "Slack"
-[connection.target]
-scim_url = "https://api.example.com/scim/v2"
-[[connection.channel]]
-name = "staff"
-data_store = "corp"
-[connection.channel.source_location]
-base_dn = "ou=people,dc=example,dc=com"
-[connection.channel.attribute_mapping]
-userName = { attributes = ["uid"] }
-[[connection.channel]]
-name = "contractors"
-data_store = "corp"
-[connection.channel.source_location]
-base_dn = "ou=contractors,dc=example,dc=com"
-[connection.channel.attribute_mapping]
-userName = { attributes = ["uid"] }
-"#,
-        )
-        .unwrap();
-        let stored = &file.connections[0];
+        // Slack has two channels, staff then contractors.
+        let stored = &slack();
         let draft = Draft::of_channel(stored, 1);
         let mut without = stored.clone();
         without.channels.remove(1);
@@ -1146,8 +1123,9 @@ userName = { attributes = ["uid"] }
         assert!(!ad.contains_key("externalId"), "objectGUID is binary");
     }
 
-    #[test]
-    fn editing_keeps_what_the_wizard_does_not_show() {
+    /// A stored connection with secrets, settings the wizard shows under More settings, a
+    /// mapping by expression and options, and two channels (staff, then contractors).
+    fn slack() -> Connection {
         let file = scimbridge_model::ConfigFile::from_toml(
             r#"
 version = 1
@@ -1184,7 +1162,12 @@ userName = { attributes = ["uid"] }
 "#,
         )
         .unwrap();
-        let stored = &file.connections[0];
+        file.connections[0].clone()
+    }
+
+    #[test]
+    fn editing_keeps_what_the_wizard_does_not_show() {
+        let stored = &slack();
         let mut draft = Draft::of(stored);
         assert_eq!(draft.editing.as_deref(), Some("Slack"));
         assert!(draft.access_token.is_empty() && draft.has_secret("access_token"));
