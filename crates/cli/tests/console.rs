@@ -197,6 +197,21 @@ impl Browser {
         .unwrap();
     }
 
+    /// Back, once the previous step has loaded: a click on a page still loading is lost.
+    fn back(&self) {
+        let before = self.text("#step-title");
+        self.click("#back");
+        let deadline = Instant::now() + Duration::from_secs(10);
+        loop {
+            let title = self.text("#step-title");
+            // Empty: read from a page on its way out.
+            if (title != before && !title.is_empty()) || Instant::now() > deadline {
+                break;
+            }
+            std::thread::sleep(Duration::from_millis(100));
+        }
+    }
+
     /// Next, and the title of the step it leads to.
     fn next(&self) -> String {
         self.click("#next");
@@ -439,7 +454,7 @@ fn a_wrong_token_is_refused_at_activation(browser: &mut Browser, target: &Target
 /// Back to the target: what was typed is still there; the right token passes the test.
 fn goes_back_fixes_the_token_and_saves(browser: &mut Browser, target: &TargetProcess) {
     for _ in 0..7 {
-        browser.click("#back");
+        browser.back();
     }
     assert_eq!(browser.text("#step-title"), "Outbound Provisioning: Target");
     assert_eq!(browser.value("#scim_url"), target.url);
