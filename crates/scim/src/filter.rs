@@ -220,7 +220,7 @@ pub fn parse_attr_path(input: &str) -> Result<AttrPath, FilterError> {
 /// Parses a PATCH path: `attrPath`, or `attrPath[valFilter]` optionally
 /// followed by `.subAttr` (RFC 7644 §3.5.2). A trailing sub-attribute after a
 /// filter is returned in the path's `sub_attr`.
-pub(crate) fn parse_patch_path(input: &str) -> Result<(AttrPath, Option<Filter>), FilterError> {
+pub fn parse_patch_path(input: &str) -> Result<(AttrPath, Option<Filter>), FilterError> {
     let mut p = Parser::new(input);
     p.skip_ws();
     let mut path = p.parse_attr_path()?;

@@ -11,7 +11,7 @@ use axum::http::header::{
     AUTHORIZATION, CONTENT_TYPE, ETAG, HOST, IF_MATCH, LOCATION, WWW_AUTHENTICATE,
 };
 use axum::http::request::Parts;
-use axum::http::{HeaderMap, HeaderValue, StatusCode, Uri};
+use axum::http::{HeaderMap, HeaderName, HeaderValue, StatusCode, Uri};
 use axum::middleware::{self, Next};
 use axum::response::{IntoResponse, Response};
 use axum::routing::{get, post};
@@ -24,7 +24,7 @@ use serde_json::{Map, Value};
 use sha2::{Digest, Sha256};
 
 use crate::BASE_PATH;
-use crate::resources::{Kind, Resources, render};
+use crate::resources::{Kind, Reply, Resources, render};
 
 #[derive(Clone)]
 struct AppState {
@@ -790,16 +790,42 @@ async fn patch(
         PatchRequest::from_json(json_body(&headers, &body)?).map_err(ScimErrorBody::from)?;
     let resources = state.resources.clone();
     let if_match = if_match(&headers);
+    let minimal = prefers_minimal(&headers);
+    let reply = if minimal {
+        Reply::WithoutMembers
+    } else {
+        Reply::Whole
+    };
     let json = spawn_write(async move {
         resources
-            .patch(kind, &id, request, if_match.as_deref())
+            .patch(kind, &id, request, if_match.as_deref(), reply)
             .await
     })
     .await?;
-    Ok(resource_response(
-        StatusCode::OK,
-        &render(kind, json, &base.0),
-    ))
+    let json = render(kind, json, &base.0);
+    if minimal {
+        // RFC 7644 §3.5.2 allows 204; the version still comes back as the ETag.
+        let mut response = resource_response(StatusCode::NO_CONTENT, &json);
+        *response.body_mut() = axum::body::Body::empty();
+        response.headers_mut().remove(CONTENT_TYPE);
+        response.headers_mut().insert(
+            HeaderName::from_static("preference-applied"),
+            HeaderValue::from_static("return=minimal"),
+        );
+        return Ok(response);
+    }
+    Ok(resource_response(StatusCode::OK, &json))
+}
+
+/// Whether the client asked for no body in the answer (`Prefer: return=minimal`, RFC 7240):
+/// the engine does for group PATCHes, whose answer would otherwise carry every member.
+fn prefers_minimal(headers: &HeaderMap) -> bool {
+    headers.get_all("prefer").iter().any(|v| {
+        v.to_str().is_ok_and(|v| {
+            v.split(',')
+                .any(|p| p.trim().eq_ignore_ascii_case("return=minimal"))
+        })
+    })
 }
 
 async fn delete(state: AppState, kind: Kind, id: String, headers: HeaderMap) -> ApiResult {
@@ -1080,8 +1106,15 @@ async fn bulk_operation(
                 Ok((
                     200,
                     Some(
+                        // Only the location and version go in the Bulk answer.
                         resources
-                            .patch(kind, &id, request, version.as_deref())
+                            .patch(
+                                kind,
+                                &id,
+                                request,
+                                version.as_deref(),
+                                Reply::WithoutMembers,
+                            )
                             .await?,
                     ),
                 ))

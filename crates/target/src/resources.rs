@@ -3,6 +3,10 @@
 //! state only after the database transaction committed, so the indexes and
 //! the database never disagree; readers take a short std `RwLock` and never
 //! wait on database I/O.
+//!
+//! A group's members are kept apart from the rest of the group, one row each
+//! (`scim_group_members`) and one map entry each, so that adding or removing a
+//! member costs the same in a group of ten and in a group of a million.
 
 use std::collections::{BTreeMap, HashMap, HashSet};
 use std::path::Path;
@@ -11,7 +15,7 @@ use std::time::Duration;
 
 use scimbridge_scim::error::scim_type;
 use scimbridge_scim::filter::{CompareOp, Filter};
-use scimbridge_scim::patch::PatchRequest;
+use scimbridge_scim::patch::{PatchOp, PatchRequest};
 use scimbridge_scim::{GROUP_SCHEMA, ScimErrorBody, USER_SCHEMA};
 use serde_json::{Map, Value, json};
 use sqlx::Row;
@@ -35,6 +39,14 @@ CREATE TABLE IF NOT EXISTS scim_resources (
 );
 CREATE UNIQUE INDEX IF NOT EXISTS scim_resources_user_name
     ON scim_resources (unique_name) WHERE resource_type = 'User';
+CREATE TABLE IF NOT EXISTS scim_group_members (
+    group_id TEXT    NOT NULL,
+    value    TEXT    NOT NULL,
+    position INTEGER NOT NULL,
+    member   TEXT    NOT NULL,
+    PRIMARY KEY (group_id, value)
+) WITHOUT ROWID;
+CREATE INDEX IF NOT EXISTS scim_group_members_value ON scim_group_members (value);
 "#;
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -87,9 +99,165 @@ struct Record {
     /// Creation order; list results are sorted by it.
     seq: i64,
     version: i64,
-    /// The stored representation: everything but `meta.location` and
-    /// `members[].$ref`, which depend on the request's base URL.
+    /// The stored representation: everything but a group's `members`, and
+    /// `meta.location` and `members[].$ref`, which depend on the request's base URL.
     json: Value,
+    /// A group's members (none for a user).
+    members: Members,
+}
+
+impl Record {
+    /// The whole resource, members included.
+    fn full(&self) -> Value {
+        if self.members.is_empty() {
+            return self.json.clone();
+        }
+        let Value::Object(obj) = &self.json else {
+            return self.json.clone();
+        };
+        let mut out = Map::new();
+        for (key, value) in obj {
+            if key == "meta" {
+                out.insert("members".into(), Value::Array(self.members.to_vec()));
+            }
+            out.insert(key.clone(), value.clone());
+        }
+        if !out.contains_key("members") {
+            out.insert("members".into(), Value::Array(self.members.to_vec()));
+        }
+        Value::Object(out)
+    }
+
+    /// Whether `filter` matches the resource; members are looked at only when the filter names them.
+    fn matches(&self, filter: &Filter) -> bool {
+        if !self.members.is_empty() && names_members(filter) {
+            filter.matches(&self.full())
+        } else {
+            filter.matches(&self.json)
+        }
+    }
+}
+
+/// Whether a filter looks at `members`.
+fn names_members(filter: &Filter) -> bool {
+    match filter {
+        Filter::And(terms) | Filter::Or(terms) => terms.iter().any(names_members),
+        Filter::Not(inner) => names_members(inner),
+        Filter::Present(path) | Filter::Compare { path, .. } | Filter::ValuePath { path, .. } => {
+            path.name.eq_ignore_ascii_case("members")
+        }
+    }
+}
+
+/// A group's members in the order they were added, found by value (the member's id).
+#[derive(Debug, Clone, Default)]
+struct Members {
+    by_position: BTreeMap<i64, Value>,
+    position_of: HashMap<String, i64>,
+    next_position: i64,
+}
+
+impl Members {
+    fn is_empty(&self) -> bool {
+        self.by_position.is_empty()
+    }
+
+    fn contains(&self, value: &str) -> bool {
+        self.position_of.contains_key(value)
+    }
+
+    fn get(&self, value: &str) -> Option<&Value> {
+        self.by_position.get(self.position_of.get(value)?)
+    }
+
+    fn insert(&mut self, position: i64, value: String, member: Value) {
+        self.remove(&value);
+        self.position_of.insert(value, position);
+        self.by_position.insert(position, member);
+        self.next_position = self.next_position.max(position + 1);
+    }
+
+    fn remove(&mut self, value: &str) -> bool {
+        match self.position_of.remove(value) {
+            Some(position) => self.by_position.remove(&position).is_some(),
+            None => false,
+        }
+    }
+
+    fn to_vec(&self) -> Vec<Value> {
+        self.by_position.values().cloned().collect()
+    }
+
+    fn values(&self) -> impl Iterator<Item = &str> {
+        self.position_of.keys().map(String::as_str)
+    }
+}
+
+/// What a write does to a group's members: the rows it removes, then those it adds (with their
+/// positions), so that the database and memory change by the same few entries.
+#[derive(Debug, Default)]
+struct MemberDelta {
+    removed: Vec<String>,
+    added: Vec<(i64, String, Value)>,
+}
+
+impl MemberDelta {
+    /// From `before` to `after` (the whole new list): unchanged members keep their place.
+    fn between(before: &Members, after: Vec<Value>) -> MemberDelta {
+        let mut delta = MemberDelta::default();
+        let mut kept: HashSet<String> = HashSet::new();
+        let mut position = before.next_position;
+        for member in after {
+            let Some(value) = member_value(&member).map(str::to_owned) else {
+                continue;
+            };
+            if before.get(&value) == Some(&member) {
+                kept.insert(value);
+                continue;
+            }
+            if before.contains(&value) {
+                delta.removed.push(value.clone());
+            }
+            kept.insert(value.clone());
+            delta.added.push((position, value, member));
+            position += 1;
+        }
+        delta.removed.extend(
+            before
+                .values()
+                .filter(|v| !kept.contains(*v))
+                .map(str::to_owned),
+        );
+        delta
+    }
+
+    fn apply(self, members: &mut Members) {
+        for value in &self.removed {
+            members.remove(value);
+        }
+        for (position, value, member) in self.added {
+            members.insert(position, value, member);
+        }
+    }
+}
+
+/// A change to one existing resource: its new representation (without members) and version,
+/// and what happens to its members.
+#[derive(Debug)]
+struct Change {
+    kind: Kind,
+    id: String,
+    json: Value,
+    version: i64,
+    members: MemberDelta,
+}
+
+/// What a write answers with: the whole resource, or only its representation without members
+/// (for its location and version) when the client asked for no body.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum Reply {
+    Whole,
+    WithoutMembers,
 }
 
 #[derive(Default)]
@@ -160,10 +328,10 @@ pub(crate) struct Resources {
     state: RwLock<State>,
 }
 
-/// One row change inside a write transaction.
+/// One change inside a write transaction.
 enum Write<'a> {
     Insert(Kind, &'a str, &'a Record),
-    Update(Kind, &'a str, &'a Record),
+    Update(&'a Change),
     Delete(&'a str),
 }
 
@@ -207,37 +375,8 @@ impl Resources {
             .await?;
         sqlx::raw_sql(SCHEMA_SQL).execute(&pool).await?;
 
-        let rows = sqlx::query(
-            "SELECT seq, id, resource_type, json, version FROM scim_resources ORDER BY seq",
-        )
-        .fetch_all(&pool)
-        .await?;
-        let mut state = State {
-            users: Collection::default(),
-            groups: Collection::default(),
-            next_seq: 1,
-        };
-        for row in rows {
-            let seq: i64 = row.try_get("seq")?;
-            let id: String = row.try_get("id")?;
-            let resource_type: String = row.try_get("resource_type")?;
-            let text: String = row.try_get("json")?;
-            let version: i64 = row.try_get("version")?;
-            let kind =
-                Kind::parse(&resource_type).ok_or_else(|| TargetError::UnknownResourceType {
-                    id: id.clone(),
-                    resource_type: resource_type.clone(),
-                })?;
-            let json: Value =
-                serde_json::from_str(&text).map_err(|source| TargetError::CorruptResource {
-                    id: id.clone(),
-                    source,
-                })?;
-            state.next_seq = state.next_seq.max(seq + 1);
-            state
-                .coll_mut(kind)
-                .insert(kind, &id, Record { seq, version, json });
-        }
+        let mut state = load(&pool).await?;
+        state.next_seq = state.next_seq.max(1);
         Ok(Resources {
             pool,
             write_lock: tokio::sync::Mutex::new(()),
@@ -256,7 +395,7 @@ impl Resources {
     }
 
     pub(crate) fn get(&self, kind: Kind, id: &str) -> Option<Value> {
-        self.read().coll(kind).by_id.get(id).map(|r| r.json.clone())
+        self.read().coll(kind).by_id.get(id).map(Record::full)
     }
 
     /// Filtered page in creation order: (totalResults, resources).
@@ -277,9 +416,9 @@ impl Resources {
             let Some(record) = coll.by_id.get(id) else {
                 return;
             };
-            if filter.is_none_or(|f| f.matches(&record.json)) {
+            if filter.is_none_or(|f| record.matches(f)) {
                 if total >= skip && page.len() < count {
-                    page.push(record.json.clone());
+                    page.push(record.full());
                 }
                 total += 1;
             }
@@ -308,14 +447,22 @@ impl Resources {
         let record = {
             let state = self.read();
             let normalized = prepare(&state, kind, &id, body)?;
+            let mut json = assemble(kind, &id, normalized, &now, &now, 1);
+            let mut members = Members::default();
+            for (position, member) in (0..).zip(take_members(&mut json)) {
+                if let Some(value) = member_value(&member).map(str::to_owned) {
+                    members.insert(position, value, member);
+                }
+            }
             Record {
                 seq: state.next_seq,
                 version: 1,
-                json: assemble(kind, &id, normalized, &now, &now, 1),
+                json,
+                members,
             }
         };
         self.persist(&[Write::Insert(kind, &id, &record)]).await?;
-        let json = record.json.clone();
+        let json = record.full();
         let mut state = self.write();
         state.next_seq = record.seq + 1;
         state.coll_mut(kind).insert(kind, &id, record);
@@ -331,50 +478,78 @@ impl Resources {
         if_match: Option<&str>,
     ) -> Result<Value, ScimErrorBody> {
         let _writer = self.write_lock.lock().await;
-        let record = {
+        let change = {
             let state = self.read();
             let existing = existing_matching(&state, kind, id, if_match)?;
             let normalized = prepare(&state, kind, id, body)?;
             updated(kind, id, existing, normalized)
         };
-        self.commit_update(kind, id, record).await
+        self.commit(vec![change], Reply::Whole).await
     }
 
+    /// PATCH. Adding and removing group members (the usual PATCH of a group) touches only the
+    /// members named; any other operation rewrites the resource.
     pub(crate) async fn patch(
         &self,
         kind: Kind,
         id: &str,
         request: PatchRequest,
         if_match: Option<&str>,
+        reply: Reply,
     ) -> Result<Value, ScimErrorBody> {
         let _writer = self.write_lock.lock().await;
-        let record = {
+        let change = {
             let state = self.read();
             let existing = existing_matching(&state, kind, id, if_match)?;
-            let mut resource = existing.json.clone();
-            if let Some(obj) = resource.as_object_mut() {
-                obj.remove("meta");
+            match member_operations(kind, &request) {
+                Some(operations) => member_change(&state, id, existing, operations)?,
+                None => {
+                    let mut resource = existing.full();
+                    if let Some(obj) = resource.as_object_mut() {
+                        obj.remove("meta");
+                    }
+                    request.apply(&mut resource)?;
+                    let Value::Object(body) = resource else {
+                        return Err(ScimErrorBody::internal("patched resource is not an object"));
+                    };
+                    let normalized = prepare(&state, kind, id, body)?;
+                    updated(kind, id, existing, normalized)
+                }
             }
-            request.apply(&mut resource)?;
-            let Value::Object(body) = resource else {
-                return Err(ScimErrorBody::internal("patched resource is not an object"));
-            };
-            let normalized = prepare(&state, kind, id, body)?;
-            updated(kind, id, existing, normalized)
         };
-        self.commit_update(kind, id, record).await
+        self.commit(vec![change], reply).await
     }
 
-    async fn commit_update(
-        &self,
-        kind: Kind,
-        id: &str,
-        record: Record,
-    ) -> Result<Value, ScimErrorBody> {
-        self.persist(&[Write::Update(kind, id, &record)]).await?;
-        let json = record.json.clone();
-        self.write().coll_mut(kind).insert(kind, id, record);
-        Ok(json)
+    /// Writes changes to existing resources and answers with the first.
+    async fn commit(&self, changes: Vec<Change>, reply: Reply) -> Result<Value, ScimErrorBody> {
+        let writes: Vec<Write> = changes.iter().map(Write::Update).collect();
+        self.persist(&writes).await?;
+        let mut state = self.write();
+        let mut first = None;
+        for change in changes {
+            let Change {
+                kind,
+                id,
+                json,
+                version,
+                members,
+            } = change;
+            let coll = state.coll_mut(kind);
+            let Some(mut record) = coll.remove(kind, &id) else {
+                continue;
+            };
+            record.json = json;
+            record.version = version;
+            members.apply(&mut record.members);
+            if first.is_none() {
+                first = Some(match reply {
+                    Reply::Whole => record.full(),
+                    Reply::WithoutMembers => record.json.clone(),
+                });
+            }
+            coll.insert(kind, &id, record);
+        }
+        first.ok_or_else(|| ScimErrorBody::internal("nothing was written"))
     }
 
     /// Deletes a resource and removes it from every group's `members`.
@@ -386,30 +561,37 @@ impl Resources {
     ) -> Result<(), ScimErrorBody> {
         let _writer = self.write_lock.lock().await;
         let now = now_rfc3339();
-        let group_updates: Vec<(String, Record)> = {
+        let group_changes: Vec<Change> = {
             let state = self.read();
             existing_matching(&state, kind, id, if_match)?;
             state
                 .groups
                 .by_id
                 .iter()
-                .filter(|(gid, _)| gid.as_str() != id)
-                .filter_map(|(gid, group)| {
-                    without_member(group, id, &now).map(|r| (gid.clone(), r))
+                .filter(|(gid, group)| gid.as_str() != id && group.members.contains(id))
+                .map(|(gid, group)| Change {
+                    kind: Kind::Group,
+                    id: gid.clone(),
+                    json: touched(&group.json, group.version + 1, &now),
+                    version: group.version + 1,
+                    members: MemberDelta {
+                        removed: vec![id.to_owned()],
+                        added: Vec::new(),
+                    },
                 })
                 .collect()
         };
         let mut writes = vec![Write::Delete(id)];
-        writes.extend(
-            group_updates
-                .iter()
-                .map(|(gid, r)| Write::Update(Kind::Group, gid, r)),
-        );
+        writes.extend(group_changes.iter().map(Write::Update));
         self.persist(&writes).await?;
         let mut state = self.write();
         state.coll_mut(kind).remove(kind, id);
-        for (gid, record) in group_updates {
-            state.groups.insert(Kind::Group, &gid, record);
+        for change in group_changes {
+            if let Some(group) = state.groups.by_id.get_mut(&change.id) {
+                group.json = change.json;
+                group.version = change.version;
+                change.members.apply(&mut group.members);
+            }
         }
         Ok(())
     }
@@ -435,28 +617,47 @@ impl Resources {
                     .bind(*id)
                     .bind(kind.resource_type())
                     .bind(record.json.to_string())
-                    .bind(meta_str(record, "created"))
-                    .bind(meta_str(record, "lastModified"))
+                    .bind(meta_str(&record.json, "created"))
+                    .bind(meta_str(&record.json, "lastModified"))
                     .bind(record.version)
-                    .bind(unique_name(*kind, record))
+                    .bind(unique_name(*kind, &record.json))
                     .execute(&mut *tx)
                     .await?;
+                    for (position, member) in &record.members.by_position {
+                        insert_member(&mut tx, id, *position, member).await?;
+                    }
                 }
-                Write::Update(kind, id, record) => {
+                Write::Update(change) => {
                     sqlx::query(
                         "UPDATE scim_resources SET json = ?, last_modified = ?, version = ?, unique_name = ? \
                          WHERE id = ?",
                     )
-                    .bind(record.json.to_string())
-                    .bind(meta_str(record, "lastModified"))
-                    .bind(record.version)
-                    .bind(unique_name(*kind, record))
-                    .bind(*id)
+                    .bind(change.json.to_string())
+                    .bind(meta_str(&change.json, "lastModified"))
+                    .bind(change.version)
+                    .bind(unique_name(change.kind, &change.json))
+                    .bind(&change.id)
                     .execute(&mut *tx)
                     .await?;
+                    for value in &change.members.removed {
+                        sqlx::query(
+                            "DELETE FROM scim_group_members WHERE group_id = ? AND value = ?",
+                        )
+                        .bind(&change.id)
+                        .bind(value)
+                        .execute(&mut *tx)
+                        .await?;
+                    }
+                    for (position, _, member) in &change.members.added {
+                        insert_member(&mut tx, &change.id, *position, member).await?;
+                    }
                 }
                 Write::Delete(id) => {
                     sqlx::query("DELETE FROM scim_resources WHERE id = ?")
+                        .bind(*id)
+                        .execute(&mut *tx)
+                        .await?;
+                    sqlx::query("DELETE FROM scim_group_members WHERE group_id = ?")
                         .bind(*id)
                         .execute(&mut *tx)
                         .await?;
@@ -467,20 +668,243 @@ impl Resources {
     }
 }
 
-fn meta_str(record: &Record, field: &str) -> String {
-    record
-        .json
-        .get("meta")
+async fn insert_member(
+    tx: &mut sqlx::SqliteConnection,
+    group_id: &str,
+    position: i64,
+    member: &Value,
+) -> Result<(), sqlx::Error> {
+    sqlx::query(
+        "INSERT INTO scim_group_members (group_id, value, position, member) VALUES (?, ?, ?, ?)",
+    )
+    .bind(group_id)
+    .bind(member_value(member).unwrap_or_default())
+    .bind(position)
+    .bind(member.to_string())
+    .execute(tx)
+    .await?;
+    Ok(())
+}
+
+/// Reads every resource and member into memory. A database written before members had their
+/// own rows keeps them inside the group's JSON: they are moved out here, once.
+async fn load(pool: &SqlitePool) -> Result<State, TargetError> {
+    let rows = sqlx::query(
+        "SELECT seq, id, resource_type, json, version FROM scim_resources ORDER BY seq",
+    )
+    .fetch_all(pool)
+    .await?;
+    let mut state = State {
+        users: Collection::default(),
+        groups: Collection::default(),
+        next_seq: 1,
+    };
+    let mut legacy: Vec<(String, Value, Vec<Value>)> = Vec::new();
+    for row in rows {
+        let seq: i64 = row.try_get("seq")?;
+        let id: String = row.try_get("id")?;
+        let resource_type: String = row.try_get("resource_type")?;
+        let text: String = row.try_get("json")?;
+        let version: i64 = row.try_get("version")?;
+        let kind = Kind::parse(&resource_type).ok_or_else(|| TargetError::UnknownResourceType {
+            id: id.clone(),
+            resource_type: resource_type.clone(),
+        })?;
+        let mut json: Value =
+            serde_json::from_str(&text).map_err(|source| TargetError::CorruptResource {
+                id: id.clone(),
+                source,
+            })?;
+        let inline = take_members(&mut json);
+        if !inline.is_empty() {
+            legacy.push((id.clone(), json.clone(), inline));
+        }
+        state.next_seq = state.next_seq.max(seq + 1);
+        state.coll_mut(kind).insert(
+            kind,
+            &id,
+            Record {
+                seq,
+                version,
+                json,
+                members: Members::default(),
+            },
+        );
+    }
+    if !legacy.is_empty() {
+        let mut tx = pool.begin().await?;
+        for (id, json, inline) in &legacy {
+            sqlx::query("UPDATE scim_resources SET json = ? WHERE id = ?")
+                .bind(json.to_string())
+                .bind(id)
+                .execute(&mut *tx)
+                .await?;
+            for (position, member) in (0..).zip(inline) {
+                sqlx::query(
+                    "INSERT OR REPLACE INTO scim_group_members (group_id, value, position, member) VALUES (?, ?, ?, ?)",
+                )
+                .bind(id)
+                .bind(member_value(member).unwrap_or_default())
+                .bind(position)
+                .bind(member.to_string())
+                .execute(&mut *tx)
+                .await?;
+            }
+        }
+        tx.commit().await?;
+    }
+    let mut members = sqlx::query(
+        "SELECT group_id, value, position, member FROM scim_group_members ORDER BY group_id, position",
+    )
+    .fetch(pool);
+    while let Some(row) = futures_util::TryStreamExt::try_next(&mut members).await? {
+        let group_id: String = row.try_get("group_id")?;
+        let value: String = row.try_get("value")?;
+        let position: i64 = row.try_get("position")?;
+        let text: String = row.try_get("member")?;
+        let member: Value =
+            serde_json::from_str(&text).map_err(|source| TargetError::CorruptResource {
+                id: group_id.clone(),
+                source,
+            })?;
+        if let Some(group) = state.groups.by_id.get_mut(&group_id) {
+            group.members.insert(position, value, member);
+        }
+    }
+    Ok(state)
+}
+
+/// Takes `members` out of a group's JSON.
+fn take_members(json: &mut Value) -> Vec<Value> {
+    match json.as_object_mut().and_then(|o| o.remove("members")) {
+        Some(Value::Array(members)) => members,
+        _ => Vec::new(),
+    }
+}
+
+/// A copy of a resource's JSON with a new version and modification time.
+fn touched(json: &Value, version: i64, now: &str) -> Value {
+    let mut json = json.clone();
+    if let Some(Value::Object(meta)) = json.get_mut("meta") {
+        meta.insert("lastModified".into(), now.into());
+        meta.insert("version".into(), weak_etag(version).into());
+    }
+    json
+}
+
+/// Member additions and removals of a PATCH request: `add` of `members` with an array of
+/// members, `remove` of `members[value eq "…"]`, or `remove` of `members` with the members in
+/// `value` (Entra ID's form). `None` when the request does anything else.
+fn member_operations(kind: Kind, request: &PatchRequest) -> Option<Vec<MemberOperation>> {
+    if kind != Kind::Group {
+        return None;
+    }
+    let mut operations = Vec::new();
+    for op in &request.operations {
+        let path = op.path.as_deref()?.trim();
+        let (attr, filter) = scimbridge_scim::filter::parse_patch_path(path).ok()?;
+        if !attr.name.eq_ignore_ascii_case("members")
+            || attr.urn.is_some()
+            || attr.sub_attr.is_some()
+        {
+            return None;
+        }
+        match (op.op, filter, &op.value) {
+            (PatchOp::Add, None, Some(Value::Array(items))) => {
+                operations.extend(items.iter().cloned().map(MemberOperation::Add));
+            }
+            (PatchOp::Remove, None, Some(Value::Array(items))) => {
+                for item in items {
+                    let value = item.get("value").and_then(Value::as_str)?;
+                    operations.push(MemberOperation::Remove(value.to_owned()));
+                }
+            }
+            (
+                PatchOp::Remove,
+                Some(Filter::Compare {
+                    path,
+                    op: CompareOp::Eq,
+                    value: Value::String(value),
+                }),
+                None,
+            ) if path.is_simple("value") => operations.push(MemberOperation::Remove(value)),
+            _ => return None,
+        }
+    }
+    Some(operations)
+}
+
+enum MemberOperation {
+    /// A member object as sent.
+    Add(Value),
+    /// A member's value.
+    Remove(String),
+}
+
+/// The change member operations make to a group, checked like a whole new member list would
+/// be, in the order they were sent.
+fn member_change(
+    state: &State,
+    id: &str,
+    group: &Record,
+    operations: Vec<MemberOperation>,
+) -> Result<Change, ScimErrorBody> {
+    // value → Some(member) added, None removed, applied in order over the stored members.
+    let mut outcome: Vec<(String, Option<Value>)> = Vec::new();
+    let mut index: HashMap<String, usize> = HashMap::new();
+    for operation in operations {
+        let (value, member) = match operation {
+            MemberOperation::Add(item) => {
+                let member = resolve_member(state, id, item)?;
+                match member_value(&member).map(str::to_owned) {
+                    Some(value) => (value, Some(member)),
+                    None => continue,
+                }
+            }
+            MemberOperation::Remove(value) => (value, None),
+        };
+        match index.get(&value) {
+            Some(&i) => outcome[i].1 = member,
+            None => {
+                index.insert(value.clone(), outcome.len());
+                outcome.push((value, member));
+            }
+        }
+    }
+    let mut members = MemberDelta::default();
+    let mut position = group.members.next_position;
+    for (value, member) in outcome {
+        match member {
+            // Adding a member already there keeps it as it is (RFC 7644 §3.5.2.1).
+            Some(_) if group.members.contains(&value) => {}
+            Some(member) => {
+                members.added.push((position, value, member));
+                position += 1;
+            }
+            None if group.members.contains(&value) => members.removed.push(value),
+            None => {}
+        }
+    }
+    let version = group.version + 1;
+    Ok(Change {
+        kind: Kind::Group,
+        id: id.to_owned(),
+        json: touched(&group.json, version, &now_rfc3339()),
+        version,
+        members,
+    })
+}
+
+fn meta_str(json: &Value, field: &str) -> String {
+    json.get("meta")
         .and_then(|m| m.get(field))
         .and_then(Value::as_str)
         .unwrap_or_default()
         .to_owned()
 }
 
-fn unique_name(kind: Kind, record: &Record) -> Option<String> {
-    (kind == Kind::User)
-        .then(|| name_key(kind, &record.json))
-        .flatten()
+fn unique_name(kind: Kind, json: &Value) -> Option<String> {
+    (kind == Kind::User).then(|| name_key(kind, json)).flatten()
 }
 
 enum Candidate {
@@ -580,45 +1004,20 @@ fn existing_matching<'a>(
     Ok(record)
 }
 
-fn updated(kind: Kind, id: &str, existing: &Record, normalized: Normalized) -> Record {
-    let created = meta_str(existing, "created");
+/// The change a PUT or a rewriting PATCH makes: a new representation, and the members that
+/// differ from the stored ones.
+fn updated(kind: Kind, id: &str, existing: &Record, normalized: Normalized) -> Change {
+    let created = meta_str(&existing.json, "created");
     let version = existing.version + 1;
-    Record {
-        seq: existing.seq,
-        version,
-        json: assemble(kind, id, normalized, &created, &now_rfc3339(), version),
-    }
-}
-
-/// A copy of `group` without member `id`, or None if it was not a member.
-fn without_member(group: &Record, id: &str, now: &str) -> Option<Record> {
-    let members = group.json.get("members")?.as_array()?;
-    if !members.iter().any(|m| member_value(m) == Some(id)) {
-        return None;
-    }
-    let mut json = group.json.clone();
-    let version = group.version + 1;
-    if let Some(obj) = json.as_object_mut() {
-        let remaining: Vec<Value> = members
-            .iter()
-            .filter(|m| member_value(m) != Some(id))
-            .cloned()
-            .collect();
-        if remaining.is_empty() {
-            obj.remove("members");
-        } else {
-            obj.insert("members".into(), Value::Array(remaining));
-        }
-        if let Some(Value::Object(meta)) = obj.get_mut("meta") {
-            meta.insert("lastModified".into(), now.into());
-            meta.insert("version".into(), weak_etag(version).into());
-        }
-    }
-    Some(Record {
-        seq: group.seq,
-        version,
+    let mut json = assemble(kind, id, normalized, &created, &now_rfc3339(), version);
+    let members = MemberDelta::between(&existing.members, take_members(&mut json));
+    Change {
+        kind,
+        id: id.to_owned(),
         json,
-    })
+        version,
+        members,
+    }
 }
 
 fn member_value(member: &Value) -> Option<&str> {
@@ -748,47 +1147,53 @@ fn resolve_members(
     let mut seen = HashSet::new();
     let mut members = Vec::with_capacity(items.len());
     for item in items {
-        let Value::Object(member) = item else {
-            return Err(invalid_value("each member must be an object"));
-        };
-        let value = member
-            .iter()
-            .find(|(k, _)| k.eq_ignore_ascii_case("value"))
-            .and_then(|(_, v)| v.as_str())
-            .ok_or_else(|| invalid_value("each member needs a string \"value\""))?;
-        if !seen.insert(value.to_owned()) {
-            continue;
+        let member = resolve_member(state, group_id, item)?;
+        if member_value(&member).is_some_and(|value| seen.insert(value.to_owned())) {
+            members.push(member);
         }
-        if value == group_id {
-            return Err(invalid_value("a group cannot be a member of itself"));
-        }
-        let kind = if state.users.by_id.contains_key(value) {
-            Kind::User
-        } else if state.groups.by_id.contains_key(value) {
-            Kind::Group
-        } else {
-            return Err(invalid_value(format!(
-                "member {value:?} is not an existing User or Group"
-            )));
-        };
-        let display = member
-            .iter()
-            .find(|(k, _)| k.eq_ignore_ascii_case("display"))
-            .map(|(_, v)| v.clone())
-            // Only what the client sent: a member reads back as it was written.
-            .filter(Value::is_string);
-        let mut out = Map::new();
-        out.insert("value".into(), value.into());
-        out.insert("type".into(), kind.resource_type().into());
-        if let Some(display) = display {
-            out.insert("display".into(), display);
-        }
-        members.push(Value::Object(out));
     }
     if !members.is_empty() {
         attrs.insert("members".into(), Value::Array(members));
     }
     Ok(())
+}
+
+/// One member as stored: its `value` (an existing user or group other than the group
+/// itself), its `type`, and `display` when the client sent one.
+fn resolve_member(state: &State, group_id: &str, item: Value) -> Result<Value, ScimErrorBody> {
+    let Value::Object(member) = item else {
+        return Err(invalid_value("each member must be an object"));
+    };
+    let value = member
+        .iter()
+        .find(|(k, _)| k.eq_ignore_ascii_case("value"))
+        .and_then(|(_, v)| v.as_str())
+        .ok_or_else(|| invalid_value("each member needs a string \"value\""))?;
+    if value == group_id {
+        return Err(invalid_value("a group cannot be a member of itself"));
+    }
+    let kind = if state.users.by_id.contains_key(value) {
+        Kind::User
+    } else if state.groups.by_id.contains_key(value) {
+        Kind::Group
+    } else {
+        return Err(invalid_value(format!(
+            "member {value:?} is not an existing User or Group"
+        )));
+    };
+    let display = member
+        .iter()
+        .find(|(k, _)| k.eq_ignore_ascii_case("display"))
+        .map(|(_, v)| v.clone())
+        // Only what the client sent: a member reads back as it was written.
+        .filter(Value::is_string);
+    let mut out = Map::new();
+    out.insert("value".into(), value.into());
+    out.insert("type".into(), kind.resource_type().into());
+    if let Some(display) = display {
+        out.insert("display".into(), display);
+    }
+    Ok(Value::Object(out))
 }
 
 /// Builds the stored representation with a stable key order:

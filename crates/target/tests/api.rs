@@ -1388,3 +1388,194 @@ async fn sorting() {
         .await;
     assert_eq!(names(&r.body), ["carol", "bob", "Alice"]);
 }
+
+/// One member added to or removed from a large group is one row in the database, the answer
+/// to `Prefer: return=minimal` carries no members, and the members read back after a restart.
+#[tokio::test]
+async fn member_changes_touch_one_row_and_survive_reopen() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("scim.db");
+    let config = || TargetConfig {
+        database_path: path.clone(),
+        ..TargetConfig::default()
+    };
+    let open = |target: ScimTarget| Env {
+        _dir: tempfile::tempdir().unwrap(),
+        path: path.clone(),
+        router: target.router(),
+        token: None,
+    };
+    let env = open(ScimTarget::open(config()).await.unwrap());
+    let mut ids = Vec::new();
+    for i in 0..300 {
+        let user = env.create_user(&format!("member{i}"), json!({})).await;
+        ids.push(user["id"].as_str().unwrap().to_owned());
+    }
+    let all: Vec<&str> = ids[..299].iter().map(String::as_str).collect();
+    let group = env.create_group("Everyone", &all).await;
+    let gid = group["id"].as_str().unwrap().to_owned();
+    let rows = || async {
+        let pool = sqlx::SqlitePool::connect(&format!("sqlite:{}", path.display()))
+            .await
+            .unwrap();
+        let members: i64 =
+            sqlx::query_scalar("SELECT count(*) FROM scim_group_members WHERE group_id = ?")
+                .bind(&gid)
+                .fetch_one(&pool)
+                .await
+                .unwrap();
+        let json: String = sqlx::query_scalar("SELECT json FROM scim_resources WHERE id = ?")
+            .bind(&gid)
+            .fetch_one(&pool)
+            .await
+            .unwrap();
+        pool.close().await;
+        (members, json)
+    };
+    let (members, json) = rows().await;
+    assert_eq!(members, 299);
+    assert!(!json.contains("members"), "{json}");
+
+    // Engine-style add with `Prefer: return=minimal`: 204, the new version as the ETag.
+    let request = Request::builder()
+        .method(Method::PATCH)
+        .uri(format!("/scim/v2/Groups/{gid}"))
+        .header(header::CONTENT_TYPE, "application/scim+json")
+        .header("prefer", "return=minimal")
+        .body(Body::from(
+            json!({"schemas": [PATCH_OP_SCHEMA], "Operations": [
+                {"op": "add", "path": "members", "value": [{"value": ids[299]}]}
+            ]})
+            .to_string(),
+        ))
+        .unwrap();
+    let r = env.raw(request).await;
+    assert_eq!(r.status, StatusCode::NO_CONTENT, "{}", r.body);
+    assert_eq!(r.body, Value::Null);
+    assert_eq!(r.headers[header::ETAG], "W/\"2\"");
+    assert_eq!(r.headers["preference-applied"], "return=minimal");
+    assert_eq!(rows().await.0, 300);
+
+    // Removing by filter, re-adding a member already there, and removing a stranger.
+    let r = env
+        .patch(
+            &format!("/Groups/{gid}"),
+            json!([
+                {"op": "remove", "path": format!("members[value eq \"{}\"]", ids[0])},
+                {"op": "add", "path": "members", "value": [{"value": ids[1], "display": "ignored"}]},
+                {"op": "remove", "path": "members[value eq \"nobody\"]"}
+            ]),
+        )
+        .await;
+    assert_eq!(r.status, StatusCode::OK, "{}", r.body);
+    let values: Vec<&str> = r.body["members"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|m| m["value"].as_str().unwrap())
+        .collect();
+    assert_eq!(values.len(), 299);
+    assert!(!values.contains(&ids[0].as_str()));
+    assert_eq!(values[0], ids[1], "members keep their order");
+    assert!(r.body["members"][0].get("display").is_none());
+    assert_eq!(r.body["meta"]["version"], "W/\"3\"");
+    // A member that does not exist fails the whole request.
+    assert_error(
+        &env.patch(
+            &format!("/Groups/{gid}"),
+            json!([
+                {"op": "remove", "path": format!("members[value eq \"{}\"]", ids[1])},
+                {"op": "add", "path": "members", "value": [{"value": "ghost"}]}
+            ]),
+        )
+        .await,
+        400,
+        Some("invalidValue"),
+    );
+    // Deleting a user takes its row away too.
+    env.delete(&format!("/Users/{}", ids[2])).await;
+    let before = env.get(&format!("/Groups/{gid}")).await.body;
+    assert_eq!(before["members"].as_array().unwrap().len(), 298);
+    assert_eq!(rows().await.0, 298);
+    // A filter on members still finds the group.
+    let found = env
+        .get(&format!(
+            "/Groups?{}",
+            filter_q(&format!("members[value eq \"{}\"]", ids[5]))
+        ))
+        .await;
+    assert_eq!(found.body["totalResults"], 1);
+    drop(env);
+
+    let env = open(ScimTarget::open(config()).await.unwrap());
+    assert_eq!(env.get(&format!("/Groups/{gid}")).await.body, before);
+}
+
+/// A database written before members had rows of their own is moved over when opened.
+#[tokio::test]
+async fn members_kept_inside_the_group_json_are_moved_to_rows() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("old.db");
+    let pool = sqlx::SqlitePool::connect(&format!("sqlite:{}?mode=rwc", path.display()))
+        .await
+        .unwrap();
+    sqlx::raw_sql(
+        "CREATE TABLE scim_resources (seq INTEGER PRIMARY KEY, id TEXT NOT NULL UNIQUE, \
+         resource_type TEXT NOT NULL, json TEXT NOT NULL, created TEXT NOT NULL, \
+         last_modified TEXT NOT NULL, version INTEGER NOT NULL, unique_name TEXT);",
+    )
+    .execute(&pool)
+    .await
+    .unwrap();
+    let meta = |kind: &str| {
+        json!({"resourceType": kind, "created": "2026-01-01T00:00:00Z",
+        "lastModified": "2026-01-01T00:00:00Z", "version": "W/\"1\""})
+    };
+    let user =
+        json!({"schemas": [USER_SCHEMA], "id": "u1", "userName": "old", "meta": meta("User")});
+    let group = json!({"schemas": [GROUP_SCHEMA], "id": "g1", "displayName": "Old",
+        "members": [{"value": "u1", "type": "User"}], "meta": meta("Group")});
+    for (seq, id, kind, json, name) in [
+        (1, "u1", "User", &user, Some("old")),
+        (2, "g1", "Group", &group, None),
+    ] {
+        sqlx::query("INSERT INTO scim_resources VALUES (?, ?, ?, ?, '', '', 1, ?)")
+            .bind(seq)
+            .bind(id)
+            .bind(kind)
+            .bind(json.to_string())
+            .bind(name)
+            .execute(&pool)
+            .await
+            .unwrap();
+    }
+    pool.close().await;
+
+    let target = ScimTarget::open(TargetConfig {
+        database_path: path.clone(),
+        ..TargetConfig::default()
+    })
+    .await
+    .unwrap();
+    let env = Env {
+        _dir: dir,
+        path: path.clone(),
+        router: target.router(),
+        token: None,
+    };
+    let g = env.get("/Groups/g1").await.body;
+    assert_eq!(g["members"][0]["value"], "u1");
+    let pool = sqlx::SqlitePool::connect(&format!("sqlite:{}", path.display()))
+        .await
+        .unwrap();
+    let json: String = sqlx::query_scalar("SELECT json FROM scim_resources WHERE id = 'g1'")
+        .fetch_one(&pool)
+        .await
+        .unwrap();
+    assert!(!json.contains("members"), "{json}");
+    let rows: i64 = sqlx::query_scalar("SELECT count(*) FROM scim_group_members")
+        .fetch_one(&pool)
+        .await
+        .unwrap();
+    assert_eq!(rows, 1);
+}

@@ -561,6 +561,11 @@ impl ScimClient {
         if let Some(version) = if_match {
             request = request.header(header::IF_MATCH, version);
         }
+        if *method == Method::PATCH && path.starts_with(&self.groups_path) {
+            // The answer to a group PATCH would carry every member, and only its status is
+            // used: targets that know RFC 7240 answer 204, the others ignore the header.
+            request = request.header("prefer", "return=minimal");
+        }
         if let Some(body) = body {
             request = request
                 .header(header::CONTENT_TYPE, self.dialect.media_type())
