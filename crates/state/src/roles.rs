@@ -6,7 +6,7 @@ use scimbridge_model::{
     HeldOperation, JournalEntry, Record, SyncState,
 };
 
-use crate::{AdminAccount, ApiToken, Cycle, RecordCounts, Saved, StoreError};
+use crate::{AdminAccount, ApiToken, Cycle, RecordCounts, RecordKey, Saved, StoreError};
 
 /// Data stores and connections (with their channels): what `apply` saves.
 #[async_trait]
@@ -42,6 +42,13 @@ pub trait RecordStore: Send + Sync {
         &self,
         channel: &ChannelKey,
         guids: &[EntryGuid],
+    ) -> Result<Vec<Record>, StoreError>;
+    /// The heads (records without their image) found by another key than the GUID, ordered by
+    /// GUID: what an incremental cycle reads instead of every head.
+    async fn record_heads_with(
+        &self,
+        channel: &ChannelKey,
+        key: RecordKey<'_>,
     ) -> Result<Vec<Record>, StoreError>;
     /// Inserts or replaces the record with the record's GUID. The applied image comes back as
     /// it was saved: a JSON object, or the string the sealing layer made of it.

@@ -1,6 +1,6 @@
 //! The types the roles speak in that the model does not already define.
 
-use scimbridge_model::{ChannelKey, CycleSummary, EpochMs};
+use scimbridge_model::{ChannelKey, CycleSummary, EpochMs, TargetId};
 use serde::{Deserialize, Serialize};
 
 /// What saving a named configuration object did.
@@ -51,11 +51,29 @@ pub struct ApiToken {
     pub created_at_ms: EpochMs,
 }
 
-/// Record counts of one channel, for `scimbridge channels`.
+/// Record counts of one channel, for `scimbridge channels` and for cycles that read the
+/// records they need by key rather than all of them.
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
 pub struct RecordCounts {
     /// Records whose user is in the target (provisioned or disabled).
     pub users: u64,
     pub failed: u64,
     pub blocked: u64,
+    /// Records whose user is in the target and not disabled: the population the mass-change
+    /// guard's shares are taken of.
+    pub active: u64,
+    /// Records of entries in the source location that did not fail (they have a source
+    /// fingerprint): what an incremental read that does not return them counts as unchanged.
+    pub settled_in_source: u64,
+}
+
+/// Which records [`crate::RecordStore::record_heads_with`] finds.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum RecordKey<'a> {
+    /// The records with one of these user names, compared without regard to case.
+    UserNames(&'a [String]),
+    /// The records linked to one of these target users.
+    TargetIds(&'a [TargetId]),
+    /// The failed records.
+    Failed,
 }

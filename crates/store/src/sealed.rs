@@ -13,7 +13,7 @@ use scimbridge_model::{
 };
 use scimbridge_state::{
     AdminAccount, AdminStore, ApiToken, AuditStore, ConfigurationStore, Cycle, HeldOperationStore,
-    HistoryStore, JournalStore, RecordCounts, RecordStore, Saved, StoreError,
+    HistoryStore, JournalStore, RecordCounts, RecordKey, RecordStore, Saved, StoreError,
 };
 use serde_json::Value;
 
@@ -212,6 +212,14 @@ impl<B: RecordStore> RecordStore for Sealed<B> {
     async fn record_heads(&self, channel: &ChannelKey) -> Result<Vec<Record>, StoreError> {
         // Heads come without their image: nothing to decrypt.
         self.backend.record_heads(channel).await
+    }
+
+    async fn record_heads_with(
+        &self,
+        channel: &ChannelKey,
+        key: RecordKey<'_>,
+    ) -> Result<Vec<Record>, StoreError> {
+        self.backend.record_heads_with(channel, key).await
     }
 
     async fn records_by_guid(

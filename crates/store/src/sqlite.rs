@@ -14,7 +14,7 @@ use scimbridge_model::{
 };
 use scimbridge_state::{
     AdminAccount, AdminStore, ApiToken, AuditStore, ConfigurationStore, Cycle, HeldOperationStore,
-    HistoryStore, JournalStore, RecordCounts, RecordStore, Saved, StoreError,
+    HistoryStore, JournalStore, RecordCounts, RecordKey, RecordStore, Saved, StoreError,
 };
 use serde_json::Value;
 use sqlx::query::Query;
@@ -87,7 +87,42 @@ impl SqliteStore {
             .run(&pool)
             .await
             .map_err(|e| StoreError::backend("migration failed", e))?;
-        Ok(SqliteStore { pool })
+        let store = SqliteStore { pool };
+        store.fill_user_name_keys().await?;
+        Ok(store)
+    }
+
+    /// Fills `user_name_key` in records written before it existed (once; none are left after).
+    async fn fill_user_name_keys(&self) -> Result<(), StoreError> {
+        let missing = sqlx::query(
+            "SELECT rowid, user_name FROM records WHERE user_name IS NOT NULL AND user_name_key IS NULL",
+        );
+        let rows = self
+            .fetch(missing, "reading user names", |row| {
+                let columns = Columns::of(row, "records");
+                Ok((
+                    columns.get::<i64>("rowid")?,
+                    columns.get::<String>("user_name")?,
+                ))
+            })
+            .await?;
+        if rows.is_empty() {
+            return Ok(());
+        }
+        let mut tx = self
+            .pool
+            .begin()
+            .await
+            .map_err(failed("filling user name keys"))?;
+        for (rowid, name) in rows {
+            sqlx::query("UPDATE records SET user_name_key = ? WHERE rowid = ?")
+                .bind(name.to_lowercase())
+                .bind(rowid)
+                .execute(&mut *tx)
+                .await
+                .map_err(failed("filling user name keys"))?;
+        }
+        tx.commit().await.map_err(failed("filling user name keys"))
     }
 
     pub async fn close(&self) {
@@ -491,12 +526,61 @@ impl RecordStore for SqliteStore {
         Ok(records)
     }
 
+    async fn record_heads_with(
+        &self,
+        channel: &ChannelKey,
+        key: RecordKey<'_>,
+    ) -> Result<Vec<Record>, StoreError> {
+        const HEADS: &str = "SELECT guid, dn, user_name, target_id, source_fingerprint, \
+             NULL AS applied_image, target_version, status, last_error, attempts, retry_after_ms, \
+             failed_fingerprint FROM records WHERE connection = ? AND channel = ?";
+        let (column, values): (&str, Vec<String>) = match key {
+            RecordKey::Failed => {
+                let query = sqlx::query(AssertSqlSafe(format!(
+                    "{HEADS} AND status = 'failed' ORDER BY guid"
+                )))
+                .bind(&channel.connection)
+                .bind(&channel.channel);
+                return self.fetch(query, "reading records", record_from_row).await;
+            }
+            RecordKey::UserNames(names) => (
+                "user_name_key",
+                names.iter().map(|n| n.to_lowercase()).collect(),
+            ),
+            RecordKey::TargetIds(ids) => (
+                "target_id",
+                ids.iter().map(|t| t.as_str().to_owned()).collect(),
+            ),
+        };
+        let mut records = Vec::new();
+        for chunk in values.chunks(GUID_CHUNK) {
+            let placeholders = vec!["?"; chunk.len()].join(", ");
+            // Only the column and placeholders are formatted in; the values are bound.
+            let mut query = sqlx::query(AssertSqlSafe(format!(
+                "{HEADS} AND {column} IN ({placeholders})"
+            )))
+            .bind(&channel.connection)
+            .bind(&channel.channel);
+            for value in chunk {
+                query = query.bind(value);
+            }
+            records.extend(
+                self.fetch(query, "reading records", record_from_row)
+                    .await?,
+            );
+        }
+        records.sort_by(|a, b| a.guid.cmp(&b.guid));
+        records.dedup_by(|a, b| a.guid == b.guid);
+        Ok(records)
+    }
+
     async fn save_record(&self, channel: &ChannelKey, record: &Record) -> Result<(), StoreError> {
         let query = in_channel(
-            "INSERT INTO records (connection, channel, guid, dn, user_name, target_id, source_fingerprint, applied_image, target_version, status, last_error, attempts, retry_after_ms, failed_fingerprint)
-             VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)
+            "INSERT INTO records (connection, channel, guid, dn, user_name, target_id, source_fingerprint, applied_image, target_version, status, last_error, attempts, retry_after_ms, failed_fingerprint, user_name_key)
+             VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)
              ON CONFLICT (connection, channel, guid) DO UPDATE SET
-               dn = excluded.dn, user_name = excluded.user_name, target_id = excluded.target_id,
+               dn = excluded.dn, user_name = excluded.user_name, user_name_key = excluded.user_name_key,
+               target_id = excluded.target_id,
                source_fingerprint = excluded.source_fingerprint, applied_image = excluded.applied_image,
                target_version = excluded.target_version,
                status = excluded.status, last_error = excluded.last_error, attempts = excluded.attempts,
@@ -514,7 +598,8 @@ impl RecordStore for SqliteStore {
         .bind(&record.last_error)
         .bind(i64::from(record.attempts))
         .bind(record.retry_after_ms.map(EpochMs::millis))
-        .bind(&record.failed_fingerprint);
+        .bind(&record.failed_fingerprint)
+        .bind(record.user_name.as_deref().map(str::to_lowercase));
         self.run(query, "saving a record").await?;
         Ok(())
     }
@@ -538,7 +623,9 @@ impl RecordStore for SqliteStore {
             "SELECT
                COALESCE(SUM(CASE WHEN target_id IS NOT NULL THEN 1 ELSE 0 END), 0) AS users,
                COALESCE(SUM(CASE WHEN status = 'failed' THEN 1 ELSE 0 END), 0) AS failed,
-               COALESCE(SUM(CASE WHEN status = 'blocked' THEN 1 ELSE 0 END), 0) AS blocked
+               COALESCE(SUM(CASE WHEN status = 'blocked' THEN 1 ELSE 0 END), 0) AS blocked,
+               COALESCE(SUM(CASE WHEN target_id IS NOT NULL AND status != 'disabled' THEN 1 ELSE 0 END), 0) AS active,
+               COALESCE(SUM(CASE WHEN source_fingerprint IS NOT NULL AND status != 'failed' THEN 1 ELSE 0 END), 0) AS settled_in_source
              FROM records WHERE connection = ? AND channel = ?",
             channel,
         );
@@ -551,6 +638,8 @@ impl RecordStore for SqliteStore {
                 users: count("users")?,
                 failed: count("failed")?,
                 blocked: count("blocked")?,
+                active: count("active")?,
+                settled_in_source: count("settled_in_source")?,
             })
         });
         // An aggregate has exactly one row.

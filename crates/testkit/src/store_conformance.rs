@@ -10,9 +10,9 @@ use scimbridge_model::{
     AuditEvent, AuditEventType, AuthenticationMethod, ChangeDetection, ChannelKey, Connection,
     CycleSummary, DataStore, DataStoreKind, EntryGuid, EpochMs, GroupMember, GroupRecord,
     HeldOperation, JournalEntry, OperationKind, ProvisioningOptions, Record, RecordStatus, Secret,
-    SyncState, TargetSettings,
+    SyncState, TargetId, TargetSettings,
 };
-use scimbridge_state::{AdminAccount, ApiToken, Saved, Store};
+use scimbridge_state::{AdminAccount, ApiToken, RecordKey, Saved, Store};
 use serde_json::json;
 
 /// One `#[tokio::test]` per behaviour of this module, run on the store `$fresh().await` makes.
@@ -29,6 +29,7 @@ macro_rules! store_conformance_tests {
             records_by_guid_take_any_number_of_guids,
             saving_a_record_replaces_the_one_with_its_guid,
             record_counts_count_users_failures_and_blocks,
+            record_heads_are_found_by_user_name_target_id_or_failure,
             deleting_a_record_leaves_the_others,
             group_records_are_listed_by_guid_per_channel,
             saving_a_group_record_replaces_the_one_with_its_guid,
@@ -416,12 +417,66 @@ pub async fn record_counts_count_users_failures_and_blocks(store: &dyn Store) {
     .await;
     let counts = store.record_counts(&employees()).await.unwrap();
     assert_eq!((counts.users, counts.failed, counts.blocked), (3, 1, 0));
+    // Disabled users are not active; failed records are not settled.
+    assert_eq!((counts.active, counts.settled_in_source), (2, 3));
     // A blocked user may be in the target already.
     save_records(store, &employees(), &[record("e", RecordStatus::Blocked)]).await;
     let counts = store.record_counts(&employees()).await.unwrap();
     assert_eq!((counts.users, counts.failed, counts.blocked), (4, 1, 1));
     let none = store.record_counts(&contractors()).await.unwrap();
     assert_eq!((none.users, none.failed, none.blocked), (0, 0, 0));
+}
+
+pub async fn record_heads_are_found_by_user_name_target_id_or_failure(store: &dyn Store) {
+    let mut renamed = record("b", RecordStatus::Provisioned);
+    renamed.user_name = Some("Zoë.Ünal".into());
+    save_records(
+        store,
+        &employees(),
+        &[
+            record("a", RecordStatus::Provisioned),
+            renamed.clone(),
+            record("c", RecordStatus::Failed),
+            record("d", RecordStatus::Failed),
+        ],
+    )
+    .await;
+    save_records(store, &contractors(), &[record("a", RecordStatus::Failed)]).await;
+    let head = |r: &Record| Record {
+        applied_image: None,
+        ..r.clone()
+    };
+    let find = |key: RecordKey<'static>| async move {
+        store
+            .record_heads_with(&employees(), key)
+            .await
+            .unwrap()
+            .into_iter()
+            .map(|r| r.guid.as_str().to_owned())
+            .collect::<Vec<_>>()
+    };
+    // User names compare without regard to case, ASCII or not.
+    let names: &'static [String] = Box::leak(Box::new(["ZOË.üNAL".into(), "A".into(), "x".into()]));
+    assert_eq!(find(RecordKey::UserNames(names)).await, ["a", "b"]);
+    let targets: &'static [TargetId] = Box::leak(Box::new(["t-b".into(), "t-z".into()]));
+    assert_eq!(find(RecordKey::TargetIds(targets)).await, ["b"]);
+    assert_eq!(find(RecordKey::Failed).await, ["c", "d"]);
+    // Heads come without their image, in any number.
+    let many: Vec<String> = many_guids_and(&["b"])
+        .iter()
+        .map(|g| g.as_str().to_owned())
+        .collect();
+    let many: &'static [String] = Box::leak(many.into_boxed_slice());
+    let found = store
+        .record_heads_with(&employees(), RecordKey::UserNames(many))
+        .await
+        .unwrap();
+    assert!(found.is_empty(), "user names are not GUIDs: {found:?}");
+    let found = store
+        .record_heads_with(&employees(), RecordKey::TargetIds(targets))
+        .await
+        .unwrap();
+    assert_eq!(found, vec![head(&renamed)]);
 }
 
 pub async fn deleting_a_record_leaves_the_others(store: &dyn Store) {

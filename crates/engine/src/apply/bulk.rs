@@ -195,7 +195,7 @@ pub async fn create_users(
     options: &ProvisioningOptions,
     max_payload_size: usize,
     rides: Option<&GroupRides>,
-    owners: &Owners,
+    owners: &Owners<'_>,
 ) -> Vec<Option<Applied>> {
     let mut results: Vec<Option<Applied>> = vec![None; chunk.len()];
     let names: Vec<&str> = chunk
@@ -225,7 +225,7 @@ pub async fn create_users(
         };
         match found.get(&names[index].to_lowercase()) {
             Some(id) => {
-                let took_over = match owners.claim(id, names[index], &op.guid, &op.dn) {
+                let took_over = match owners.claim(id, names[index], &op.guid, &op.dn).await {
                     Ok(took_over) => took_over,
                     Err(e) => {
                         results[index] = Some(failed_by(op, *existing, &e, false, false));
@@ -329,7 +329,7 @@ pub async fn create_users(
                     BulkResult::Created { id, version } => {
                         // A target that matched the user to one it has (an upsert) gave us
                         // another entry's user: refused, as a look-up finding it would be.
-                        match owners.claim(&id, op.label(), &op.guid, &op.dn) {
+                        match owners.claim(&id, op.label(), &op.guid, &op.dn).await {
                             Ok(took_over) => settled(
                                 op,
                                 existing,
@@ -369,7 +369,7 @@ async fn one_by_one(
     client: &ScimClient,
     chunk: &[(&PlannedOperation, Option<&Record>)],
     options: &ProvisioningOptions,
-    owners: &Owners,
+    owners: &Owners<'_>,
 ) -> Vec<Option<Applied>> {
     let mut results = Vec::with_capacity(chunk.len());
     let mut target_failed = false;

@@ -108,7 +108,7 @@ pub async fn apply_operation(
     op: &PlannedOperation,
     existing: Option<&Record>,
     options: &ProvisioningOptions,
-    owners: &Owners,
+    owners: &Owners<'_>,
 ) -> Applied {
     match &op.operation {
         Operation::Create { image } => match create_or_link(client, op, image, owners).await {
@@ -210,7 +210,7 @@ async fn create_or_link(
     client: &ScimClient,
     op: &PlannedOperation,
     image: &Value,
-    owners: &Owners,
+    owners: &Owners<'_>,
 ) -> Result<Written, CreateFailure> {
     let mut posted = 0;
     look_up_and_create(client, op, image, owners, &mut posted)
@@ -232,7 +232,7 @@ async fn look_up_and_create(
     client: &ScimClient,
     op: &PlannedOperation,
     image: &Value,
-    owners: &Owners,
+    owners: &Owners<'_>,
     posted: &mut u32,
 ) -> Result<Written, ScimClientError> {
     let user_name = op.user_name.as_deref().unwrap_or_default();
@@ -242,7 +242,7 @@ async fn look_up_and_create(
     let policy = client.retry_policy();
     loop {
         if let Some(id) = client.find_user(&identifier).await? {
-            let took_over = owners.claim(&id, &identifier, &op.guid, &op.dn)?;
+            let took_over = owners.claim(&id, &identifier, &op.guid, &op.dn).await?;
             // Ours when our own create went unanswered, in this cycle or in one a crash
             // interrupted: it gets the whole image. Someone else's gets no create-only value
             // (a password, say).
@@ -263,7 +263,7 @@ async fn look_up_and_create(
         }
         match client.create_user(image).await {
             Ok((id, version)) => {
-                owners.claim(&id, &identifier, &op.guid, &op.dn)?;
+                owners.claim(&id, &identifier, &op.guid, &op.dn).await?;
                 return Ok(Written {
                     target_id: id.into(),
                     version,
@@ -275,7 +275,7 @@ async fn look_up_and_create(
             Err(e) if e.is_duplicate() => {
                 return match client.find_user(&identifier).await? {
                     Some(id) => {
-                        let took_over = owners.claim(&id, &identifier, &op.guid, &op.dn)?;
+                        let took_over = owners.claim(&id, &identifier, &op.guid, &op.dn).await?;
                         let version = link_user(client, &id, op.link_image(image)).await?;
                         Ok(Written {
                             target_id: id.into(),

@@ -7,9 +7,10 @@
 use std::collections::HashMap;
 use std::sync::{Mutex, PoisonError};
 
-use scimbridge_model::{EntryGuid, Record, TargetId};
+use scimbridge_model::{ChannelKey, EntryGuid, Record, TargetId};
 
 use super::ScimClientError;
+use crate::state::{RecordKey, Store};
 
 /// Which entry a target user belongs to.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -22,33 +23,82 @@ pub struct Link {
 }
 
 /// Target id → the entry whose user it is, for one cycle: the records' links, and the users
-/// the cycle creates or links as it goes.
-#[derive(Debug, Default)]
-pub struct Owners {
+/// the cycle creates or links as it goes. A cycle that read its records by key looks up the
+/// owner of a target user it does not know in the state store.
+#[derive(Default)]
+pub struct Owners<'a> {
     by_target: Mutex<HashMap<TargetId, Link>>,
+    lookup: Option<(&'a dyn Store, &'a ChannelKey)>,
 }
 
-impl Owners {
-    pub fn from_records<'a>(records: impl IntoIterator<Item = &'a Record>) -> Owners {
+impl<'a> Owners<'a> {
+    pub fn from_records<'r>(records: impl IntoIterator<Item = &'r Record>) -> Owners<'a> {
         Owners::new(links(records))
     }
 
-    pub fn new(links: HashMap<TargetId, Link>) -> Owners {
+    /// Every record's link is in `links`.
+    pub fn new(links: HashMap<TargetId, Link>) -> Owners<'a> {
         Owners {
             by_target: Mutex::new(links),
+            lookup: None,
         }
+    }
+
+    /// `links` holds some records' links; the channel's other records are in `store`.
+    pub fn with_lookup(
+        links: HashMap<TargetId, Link>,
+        store: &'a dyn Store,
+        channel: &'a ChannelKey,
+    ) -> Owners<'a> {
+        Owners {
+            by_target: Mutex::new(links),
+            lookup: Some((store, channel)),
+        }
+    }
+
+    /// Reads the owner of `target_id` from the store when it is not known yet.
+    async fn look_up(&self, target_id: &str) -> Result<(), ScimClientError> {
+        let Some((store, channel)) = self.lookup else {
+            return Ok(());
+        };
+        let known = self
+            .by_target
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner)
+            .contains_key(target_id);
+        if known {
+            return Ok(());
+        }
+        let wanted = [TargetId::from(target_id)];
+        let holders = store
+            .record_heads_with(channel, RecordKey::TargetIds(&wanted))
+            .await
+            .map_err(|e| ScimClientError::OwnerUnknown {
+                target_id: target_id.to_owned(),
+                reason: crate::state::full_message(&e),
+            })?;
+        let mut owners = self
+            .by_target
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner);
+        for (target, link) in links(&holders) {
+            // What the cycle claimed meanwhile is newer than the store.
+            owners.entry(target).or_insert(link);
+        }
+        Ok(())
     }
 
     /// Claims the target user `target_id`, found by `identifier`, for the entry `guid` (`dn`):
     /// refused when another entry of the channel has it; `Ok(Some(guid))` when it passes from
     /// a released entry (see [`Link::released`]), whose record the caller drops.
-    pub fn claim(
+    pub async fn claim(
         &self,
         target_id: &str,
         identifier: &str,
         guid: &EntryGuid,
         dn: &str,
     ) -> Result<Option<EntryGuid>, ScimClientError> {
+        self.look_up(target_id).await?;
         // The map is changed in single inserts: a panic elsewhere cannot leave it half-done.
         let mut owners = self
             .by_target
@@ -114,37 +164,55 @@ mod tests {
         }
     }
 
-    #[test]
-    fn a_target_user_is_claimed_by_one_entry_only() {
+    #[tokio::test]
+    async fn a_target_user_is_claimed_by_one_entry_only() {
         let owners = Owners::default();
         assert_eq!(
-            owners.claim("t1", "ann", &"g1".into(), "uid=ann").unwrap(),
+            owners
+                .claim("t1", "ann", &"g1".into(), "uid=ann")
+                .await
+                .unwrap(),
             None
         );
         // The same entry again (a retry, a resumed create) is fine.
         assert_eq!(
-            owners.claim("t1", "ann", &"g1".into(), "uid=ann").unwrap(),
+            owners
+                .claim("t1", "ann", &"g1".into(), "uid=ann")
+                .await
+                .unwrap(),
             None
         );
         let refused = owners
             .claim("t1", "ANN", &"g2".into(), "uid=ann2")
+            .await
             .unwrap_err();
         let text = refused.to_string();
         assert!(text.contains("uid=ann") && text.contains("ANN"), "{text}");
         assert_eq!(
-            owners.claim("t2", "bob", &"g2".into(), "uid=bob").unwrap(),
+            owners
+                .claim("t2", "bob", &"g2".into(), "uid=bob")
+                .await
+                .unwrap(),
             None
         );
     }
 
-    #[test]
-    fn a_released_account_passes_to_the_entry_that_takes_it_once() {
+    #[tokio::test]
+    async fn a_released_account_passes_to_the_entry_that_takes_it_once() {
         let owners = Owners::new(HashMap::from([("t1".into(), link("old", true))]));
         assert_eq!(
-            owners.claim("t1", "ann", &"new".into(), "uid=ann").unwrap(),
+            owners
+                .claim("t1", "ann", &"new".into(), "uid=ann")
+                .await
+                .unwrap(),
             Some("old".into())
         );
         // Now it is the new entry's, and not released.
-        assert!(owners.claim("t1", "ann", &"third".into(), "uid=x").is_err());
+        assert!(
+            owners
+                .claim("t1", "ann", &"third".into(), "uid=x")
+                .await
+                .is_err()
+        );
     }
 }

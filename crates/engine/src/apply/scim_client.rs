@@ -75,6 +75,9 @@ pub enum ScimClientError {
     },
     #[error("cannot build the HTTP client: {0}")]
     Setup(String),
+    /// The state store could not say which entry owns a target user the look-up found.
+    #[error("cannot tell which entry owns the target user {target_id}: {reason}")]
+    OwnerUnknown { target_id: String, reason: String },
 }
 
 /// How a request failed below HTTP, which decides whether repeating it is safe.
@@ -250,6 +253,7 @@ impl From<ScimClientError> for CheckFailure {
             }
             ScimClientError::Setup(_) => "the target settings cannot be used",
             ScimClientError::TargetUserTaken { .. } => "two entries map to one target user",
+            ScimClientError::OwnerUnknown { .. } => "the state store could not be read",
             ScimClientError::FilterRefused { .. } => "the target refuses the look-up filter",
             ScimClientError::GaveUp { .. } => "the target did not answer",
         };

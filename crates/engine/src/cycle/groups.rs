@@ -31,7 +31,7 @@ pub(super) struct Rides {
 /// is nothing to ride along, or too many groups for the target's `maxOperations`.
 pub(super) async fn prepare_rides(
     cx: &CycleContext<'_>,
-    target: &TargetSession,
+    target: &TargetSession<'_>,
     planned: &ChannelPlan,
     max_operations: usize,
 ) -> Result<Option<Rides>, CycleError> {
@@ -133,7 +133,7 @@ pub(super) async fn record_rides(
 /// operations the guard holds.
 pub(super) async fn apply_groups(
     cx: &CycleContext<'_>,
-    target: &TargetSession,
+    target: &TargetSession<'_>,
     planned: &ChannelPlan,
     tally: &mut Tally,
 ) -> Result<Vec<PlannedGroupOperation>, CycleError> {
@@ -171,7 +171,7 @@ pub(super) async fn apply_groups(
 /// wait for the outage watch's verdict, as the users' do.
 async fn send_all(
     cx: &CycleContext<'_>,
-    target: &TargetSession,
+    target: &TargetSession<'_>,
     operations: &[PlannedGroupOperation],
     group_records: &[GroupRecord],
     tally: &mut Tally,

@@ -104,10 +104,10 @@ struct CycleContext<'a> {
 
 /// The target as one cycle sees it: the client (one connection pool, capabilities discovered
 /// once), whether it was found down, and which entry each of its users belongs to.
-struct TargetSession {
+struct TargetSession<'a> {
     client: ScimClient,
     outage: OutageWatch,
-    owners: Owners,
+    owners: Owners<'a>,
 }
 
 /// What a cycle has done so far.
@@ -226,7 +226,10 @@ async fn run_planned(cx: &CycleContext<'_>, data_store: &DataStore) -> Result<Ra
         )?,
         outage: OutageWatch::default(),
         // A target user belongs to one entry: every user the channel links, and those it creates.
-        owners: Owners::new(std::mem::take(&mut planned.links)),
+        owners: match planned.by_key {
+            true => Owners::with_lookup(std::mem::take(&mut planned.links), cx.store, cx.key),
+            false => Owners::new(std::mem::take(&mut planned.links)),
+        },
     };
     let mut tally = Tally {
         summary: CycleSummary {
@@ -295,7 +298,7 @@ fn announce(cx: &CycleContext<'_>, planned: &ChannelPlan) {
 /// userName, so that a chunk is looked up with one filter); everything else one by one.
 async fn bulk_capabilities(
     cx: &CycleContext<'_>,
-    target: &TargetSession,
+    target: &TargetSession<'_>,
     planned: &ChannelPlan,
 ) -> Option<crate::apply::Capabilities> {
     let creates = planned

@@ -1,8 +1,9 @@
 //! Planning a cycle: load the state, read the data store, detect, map, plan, guard. Writes
 //! nothing: `scimbridge plan` prints what this returns.
 
-use std::collections::{HashMap, HashSet};
+use std::collections::{BTreeMap, HashMap, HashSet};
 
+use crate::state::{RecordCounts, RecordKey};
 use scimbridge_model::{
     Channel, ChannelKey, Connection, DataStore, DesiredGroup, EffectiveSourceSettings, EntryGuid,
     EpochMs, GroupRecord, JournalEntry, Operation, Plan, Record, RecordStatus, TargetId,
@@ -17,9 +18,14 @@ use crate::detect::{
 use crate::map::fields::keep_create_only;
 use crate::map::map_user;
 use crate::plan::groups::{Members, desired_groups, plan_groups};
-use crate::plan::guard::{Approvals, GuardInput, guard_groups, guard_users, refuse_to_empty};
+use crate::plan::guard::{
+    Approvals, GuardInput, Provisioned, guard_groups, guard_users, refuse_to_empty,
+};
 use crate::plan::{Candidate, plan_users, protect_shared_targets, refuse_shared_user_names};
-use crate::source::{EntryFailure, ReadRequest, SourceRead, SourceScan, normalize_dn, source_of};
+use crate::source::{
+    EntryFailure, Known, ReadRequest, SourceRead, SourceScan, needs_every_record, normalize_dn,
+    source_of,
+};
 use crate::state::Store;
 
 /// A channel's plan with what it was computed from.
@@ -43,12 +49,19 @@ pub struct ChannelPlan {
     pub approved: Approvals,
     /// Why the read may be incomplete (see `SourceScan::suspect`).
     pub suspect_read: Option<String>,
-    /// Target id → the entry each target user belongs to.
+    /// Target id → the entry each target user belongs to, among the records read.
     pub links: HashMap<TargetId, Link>,
+    /// The records were read by key (an incremental read): the owner of a target user the
+    /// plan's records do not hold is looked up in the state store.
+    pub by_key: bool,
 }
 
 /// Reads the channel's data store and computes the plan, writing nothing. `now_ms` decides
 /// whether a full reconciliation is due and which failed records wait for their retry.
+///
+/// A full read is compared with every record of the channel (without images). An incremental
+/// read of a channel that needs no other record (no groups, no scope by group) is compared with
+/// the records it touches, read by key: its cost follows the change, not the directory.
 pub async fn plan_channel(
     store: &dyn Store,
     connection: &Connection,
@@ -57,39 +70,79 @@ pub async fn plan_channel(
     now_ms: EpochMs,
 ) -> Result<ChannelPlan, CycleError> {
     let key = ChannelKey::new(&connection.name, &channel.name);
-    let settings = channel.source_settings.effective(data_store.ldap_type());
-    let fingerprint = channel_fingerprint(&connection.options, channel, &settings);
-    // Every record without its image; whole records only for the entries that need planning.
-    let mut heads = store.record_heads(&key).await?;
-    let unsettled = store.unsettled_operations(&key).await?;
-    let unsettled_by_guid: HashMap<&str, &JournalEntry> =
-        unsettled.iter().map(|e| (e.guid.as_str(), e)).collect();
-    outcome_unknown(&mut heads, &unsettled_by_guid);
     if channel.data_store != data_store.name {
         return Err(CycleError::UnknownDataStore {
             channel: channel.name.clone(),
             data_store: channel.data_store.clone(),
         });
     }
-    let previous = store.sync_state(&key).await?;
-    let request = ReadRequest {
-        channel,
-        settings: &settings,
-        fingerprint: &fingerprint,
-        records: &heads,
-        previous: previous.as_ref(),
-        now_ms,
+    let settings = channel.source_settings.effective(data_store.ldap_type());
+    let fingerprint = channel_fingerprint(&connection.options, channel, &settings);
+    let unsettled = store.unsettled_operations(&key).await?;
+    let unsettled_by_guid: HashMap<&str, &JournalEntry> =
+        unsettled.iter().map(|e| (e.guid.as_str(), e)).collect();
+    let by_key = !needs_every_record(&channel.source_location);
+    // Before the read: every record without its image, or, by key, those that may be retried.
+    let stored = match by_key {
+        true => retrying(store, &key, &unsettled).await?,
+        false => store.record_heads(&key).await?,
     };
-    let (scan, read) = source_of(data_store).read(&request).await?;
+    let mut held = stored.clone();
+    outcome_unknown(&mut held, &unsettled_by_guid);
+    let previous = store.sync_state(&key).await?;
+    let (scan, read) = {
+        let known = match by_key {
+            true => Known::of_store(store, &key, &held, now_ms),
+            false => Known::of_records(&held, now_ms),
+        };
+        let request = ReadRequest {
+            channel,
+            settings: &settings,
+            fingerprint: &fingerprint,
+            known: &known,
+            previous: previous.as_ref(),
+            now_ms,
+        };
+        source_of(data_store).read(&request).await?
+    };
+    let by_key = by_key && !scan.complete;
+    let (mut heads, counts) = match by_key {
+        true => {
+            let (heads, counts) = touched_heads(store, &key, &scan, stored).await?;
+            (heads, Some(counts))
+        }
+        // A full read of a channel that read nothing before it: every record now.
+        false if !needs_every_record(&channel.source_location) => {
+            (store.record_heads(&key).await?, None)
+        }
+        false => (held, None),
+    };
+    // The records not read are unchanged, and in scope: counted before an unsettled operation
+    // makes its record look failed, as the store counts them.
+    let unread_settled = counts.map(|c| {
+        c.settled_in_source
+            .saturating_sub(settled_in_source(&heads))
+    });
+    outcome_unknown(&mut heads, &unsettled_by_guid);
     let group_records = store.group_records(&key).await?;
-    refuse_to_empty(&scan, &heads, &group_records, &channel.source_location)
-        .map_err(|why| CycleError::Refused(format!("data store \"{}\" {why}", data_store.name)))?;
+    let users = counts.map_or_else(|| provisioned_users(&heads), |c| c.users as usize);
+    refuse_to_empty(
+        &scan,
+        Provisioned::count(users, &heads, &scan),
+        &group_records,
+        &channel.source_location,
+    )
+    .map_err(|why| CycleError::Refused(format!("data store \"{}\" {why}", data_store.name)))?;
     for (guid, dn) in duplicate_guids(&scan.users) {
         tracing::warn!(channel = %key, %guid, %dn, "entry GUID appears twice; the second entry is ignored");
     }
-    let detected = detect_changes(scan, &heads, &fingerprint, now_ms);
+    let mut detected = detect_changes(scan, &heads, &fingerprint, now_ms);
     let mut records = store.records_by_guid(&key, &detected.wanted).await?;
     outcome_unknown(&mut records, &unsettled_by_guid);
+    if let Some(unread_settled) = unread_settled {
+        detected.changes.unchanged += unread_settled;
+        widen_scope(&mut detected.in_scope, &heads, &detected.changes);
+    }
     let by_guid: HashMap<EntryGuid, Record> = records
         .iter()
         .map(|r| (r.guid.clone(), r.clone()))
@@ -97,7 +150,7 @@ pub async fn plan_channel(
     let Detected {
         changes,
         failures,
-        in_scope,
+        mut in_scope,
         desired_groups,
         group_failures,
         suspect_read,
@@ -105,6 +158,11 @@ pub async fn plan_channel(
         ..
     } = detected;
     let mut plan = plan_changes(changes, failures, &by_guid, connection, channel, &settings);
+    // By key, the records that share a user name or a target user with the plan are read too.
+    let mut heads = heads;
+    if by_key {
+        heads = with_sharers(store, &key, &plan, heads, &mut in_scope).await?;
+    }
     refuse_shared_user_names(&mut plan, &heads);
     protect_shared_targets(&mut plan, &heads, &in_scope);
     plan.waiting_retry = waiting_retry;
@@ -119,7 +177,7 @@ pub async fn plan_channel(
     let guard = GuardInput {
         settings: &connection.guard,
         approved: &approved,
-        provisioned: active_users(&heads),
+        provisioned: counts.map_or_else(|| active_users(&heads), |c| c.active as usize),
         in_scope: &in_scope,
         suspect_read: suspect_read.as_deref(),
     };
@@ -141,7 +199,132 @@ pub async fn plan_channel(
         approved,
         suspect_read,
         links: links(&heads),
+        by_key,
     })
+}
+
+/// By key, before the read: the failed records and those whose last operation was never
+/// settled, without their images.
+async fn retrying(
+    store: &dyn Store,
+    key: &ChannelKey,
+    unsettled: &[JournalEntry],
+) -> Result<Vec<Record>, CycleError> {
+    let never_settled: Vec<EntryGuid> = unsettled.iter().map(|e| e.guid.clone()).collect();
+    let failed = store.record_heads_with(key, RecordKey::Failed).await?;
+    let never_settled = store.records_by_guid(key, &never_settled).await?;
+    Ok(merge_heads(failed, never_settled))
+}
+
+/// By key, after an incremental read: the records the read touches (changed, removed, or
+/// failing to be keyed) with those that may be retried, without their images; and the
+/// channel's counts, for what is not read.
+async fn touched_heads(
+    store: &dyn Store,
+    key: &ChannelKey,
+    scan: &SourceScan,
+    retrying: Vec<Record>,
+) -> Result<(Vec<Record>, RecordCounts), CycleError> {
+    let touched: Vec<EntryGuid> = scan
+        .users
+        .iter()
+        .map(|u| u.guid.clone())
+        .chain(scan.removed_guids.iter().cloned())
+        .chain(
+            scan.failures
+                .iter()
+                .map(|f| EntryGuid::of_dn(&normalize_dn(&f.dn))),
+        )
+        .collect();
+    let touched = store.records_by_guid(key, &touched).await?;
+    let counts = store.record_counts(key).await?;
+    Ok((merge_heads(retrying, touched), counts))
+}
+
+/// The records of both lists once each (the second's where both have one), without images,
+/// ordered by GUID.
+fn merge_heads(first: Vec<Record>, second: Vec<Record>) -> Vec<Record> {
+    let mut by_guid: BTreeMap<EntryGuid, Record> = BTreeMap::new();
+    for record in first.into_iter().chain(second) {
+        by_guid.insert(
+            record.guid.clone(),
+            Record {
+                applied_image: None,
+                ..record
+            },
+        );
+    }
+    by_guid.into_values().collect()
+}
+
+/// How many of these records are settled in the source, as [`RecordCounts`] counts them.
+fn settled_in_source(records: &[Record]) -> u64 {
+    records
+        .iter()
+        .filter(|r| r.source_fingerprint.is_some() && r.status != RecordStatus::Failed)
+        .count() as u64
+}
+
+/// By key, the users in scope among the records read: every known user the read did not
+/// remove (the records not read are in scope too; nothing asks about them).
+fn widen_scope(in_scope: &mut HashSet<EntryGuid>, heads: &[Record], changes: &Changes) {
+    let removed: HashSet<&EntryGuid> = changes.removed.iter().map(|r| &r.guid).collect();
+    in_scope.extend(
+        heads
+            .iter()
+            .filter(|r| r.source_fingerprint.is_some() || r.status == RecordStatus::Failed)
+            .filter(|r| !removed.contains(&r.guid))
+            .map(|r| r.guid.clone()),
+    );
+}
+
+/// By key: `heads` with the records that hold a user name the plan creates, or a target user it
+/// deprovisions, so that one target user stays with one entry.
+async fn with_sharers(
+    store: &dyn Store,
+    key: &ChannelKey,
+    plan: &Plan,
+    heads: Vec<Record>,
+    in_scope: &mut HashSet<EntryGuid>,
+) -> Result<Vec<Record>, CycleError> {
+    let names: Vec<String> = plan
+        .operations
+        .iter()
+        .filter(|o| matches!(o.operation, Operation::Create { .. }))
+        .filter_map(|o| o.user_name.clone())
+        .collect();
+    let targets: Vec<TargetId> = plan
+        .operations
+        .iter()
+        .filter_map(|o| match &o.operation {
+            Operation::Disable { target_id, .. } | Operation::Delete { target_id } => {
+                Some(target_id.clone())
+            }
+            _ => None,
+        })
+        .collect();
+    let mut sharers = store
+        .record_heads_with(key, RecordKey::UserNames(&names))
+        .await?;
+    sharers.extend(
+        store
+            .record_heads_with(key, RecordKey::TargetIds(&targets))
+            .await?,
+    );
+    let known: HashSet<EntryGuid> = heads.iter().map(|r| r.guid.clone()).collect();
+    // Records not read before were not touched by the read: in scope if the source has them.
+    sharers.retain(|r| !known.contains(&r.guid));
+    in_scope.extend(
+        sharers
+            .iter()
+            .filter(|r| r.source_fingerprint.is_some() || r.status == RecordStatus::Failed)
+            .map(|r| r.guid.clone()),
+    );
+    Ok(merge_heads(sharers, heads))
+}
+
+fn provisioned_users(records: &[Record]) -> usize {
+    records.iter().filter(|r| r.target_id.is_some()).count()
 }
 
 /// The group operations as they look before the users are applied (the users this plan

@@ -44,7 +44,7 @@ type Done<'a> = (&'a PlannedOperation, Option<&'a Record>, Applied);
 /// in Bulk requests; `rides`: groups created ahead that those requests fill.
 pub(super) async fn apply_users(
     cx: &CycleContext<'_>,
-    target: &TargetSession,
+    target: &TargetSession<'_>,
     planned: &ChannelPlan,
     bulk: Option<&Capabilities>,
     rides: Option<&Rides>,
@@ -172,7 +172,7 @@ fn user_chunk(capabilities: &Capabilities, rides: Option<&Rides>) -> usize {
 /// unsent because the target failed on an earlier one of a Bulk chunk.
 async fn send_unit<'a>(
     cx: &CycleContext<'_>,
-    target: &TargetSession,
+    target: &TargetSession<'_>,
     unit: &Unit<'a>,
     by_guid: &HashMap<&str, &'a Record>,
     max_payload_size: usize,

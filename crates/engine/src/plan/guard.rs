@@ -18,11 +18,14 @@ use crate::source::SourceScan;
 /// wrong, not the company emptied. `Err` says why, to follow the data store's name.
 pub fn refuse_to_empty(
     scan: &SourceScan,
-    records: &[Record],
+    provisioned: Provisioned,
     group_records: &[GroupRecord],
     location: &SourceLocation,
 ) -> Result<(), String> {
-    let provisioned = records.iter().filter(|r| r.target_id.is_some()).count();
+    let Provisioned {
+        users: provisioned,
+        removed,
+    } = provisioned;
     if scan.complete && scan.users.is_empty() && provisioned > 0 {
         return Err(format!(
             "returned no users below {} while {provisioned} are provisioned; refusing to \
@@ -30,18 +33,11 @@ pub fn refuse_to_empty(
             location.base_dn
         ));
     }
-    if !scan.complete && provisioned > 1 {
-        let removed: HashSet<&str> = scan.removed_guids.iter().map(EntryGuid::as_str).collect();
-        let all_gone = records
-            .iter()
-            .filter(|r| r.target_id.is_some())
-            .all(|r| removed.contains(r.guid.as_str()));
-        if all_gone {
-            return Err(format!(
-                "says every one of the {provisioned} provisioned users is gone; refusing to \
-                 deprovision everyone (check the data store and the source location)"
-            ));
-        }
+    if !scan.complete && provisioned > 1 && removed >= provisioned {
+        return Err(format!(
+            "says every one of the {provisioned} provisioned users is gone; refusing to \
+             deprovision everyone (check the data store and the source location)"
+        ));
     }
     let provisioned_groups = group_records
         .iter()
@@ -57,6 +53,27 @@ pub fn refuse_to_empty(
         ));
     }
     Ok(())
+}
+
+/// The channel's users in the target, and how many of them a read says are gone.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Provisioned {
+    pub users: usize,
+    pub removed: usize,
+}
+
+impl Provisioned {
+    /// Counted from `records`, which hold every provisioned record the read removes.
+    pub fn count(users: usize, records: &[Record], scan: &SourceScan) -> Provisioned {
+        let removed: HashSet<&str> = scan.removed_guids.iter().map(EntryGuid::as_str).collect();
+        Provisioned {
+            users,
+            removed: records
+                .iter()
+                .filter(|r| r.target_id.is_some() && removed.contains(r.guid.as_str()))
+                .count(),
+        }
+    }
 }
 
 /// Approved held operations: (GUID, kind of operation).

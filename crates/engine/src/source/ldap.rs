@@ -15,37 +15,28 @@ use base64::engine::general_purpose::STANDARD as BASE64;
 use scimbridge_ldap::{Bind, ClientSettings, LdapClient, LdapError, RawEntry, RootDse};
 use scimbridge_model::{
     AccountStatus, BindMethod, ChangeDetection, Channel, DataStore, EffectiveSourceSettings,
-    EntryGuid, EpochMs, LdapSettings, RecordStatus, SourceLocation, SourceSettings, SyncState,
+    EntryGuid, EpochMs, LdapSettings, SourceLocation, SourceSettings, SyncState,
 };
 
 use super::live::LiveFeed;
 use super::scope::GroupIndex;
 use super::{
-    DataStoreSample, EntryFailure, OneUserRead, ReadRequest, Source, SourceError, SourceRead,
-    SourceScan, UserLookup, apply_group_scope, entry_guid, is_within, keyed_entry, normalize_dn,
-    to_entry, to_group,
+    DataStoreSample, EntryFailure, Known, KnownUser, OneUserRead, ReadRequest, Source, SourceError,
+    SourceRead, SourceScan, UserLookup, apply_group_scope, entry_guid, is_within, keyed_entry,
+    needs_every_record, normalize_dn, to_entry, to_group,
 };
 use crate::clock::{civil_from_days, days_from_civil};
 use crate::map::mapped_attributes;
 use crate::secret::resolve;
 
-/// What the channel already knows of a user, from its record.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct KnownUser {
-    pub guid: EntryGuid,
-    pub dn: String,
-    /// The last attempt failed: read the entry again so that it is retried.
-    pub retry: bool,
-}
-
 /// What a channel asks of an LDAP read.
-#[derive(Debug, Clone, Copy)]
+#[derive(Clone, Copy)]
 pub struct LdapReadRequest<'a> {
     pub settings: &'a EffectiveSourceSettings,
     pub location: &'a SourceLocation,
     /// The attributes the mapping reads.
     pub mapped: &'a [String],
-    pub known: &'a [KnownUser],
+    pub known: &'a Known<'a>,
 }
 
 /// A read of the data store and how it was made.
@@ -92,26 +83,13 @@ impl Source for LdapSource<'_> {
                 now_ms,
             )
         });
-        let known: Vec<KnownUser> = request
-            .records
-            .iter()
-            .filter(|r| r.source_fingerprint.is_some() || r.status == RecordStatus::Failed)
-            .map(|r| KnownUser {
-                guid: r.guid.clone(),
-                dn: r.dn.clone(),
-                // Read again when its retry is due; an entry that changed meanwhile is among
-                // the changes anyway.
-                retry: r.status == RecordStatus::Failed
-                    && r.retry_after_ms.is_none_or(|after| after <= now_ms),
-            })
-            .collect();
         let channel = request.channel;
         let mapped = mapped_attributes(&channel.attribute_mapping, &channel.extension_mapping);
         let ldap_request = LdapReadRequest {
             settings,
             location: &channel.source_location,
             mapped: &mapped,
-            known: &known,
+            known: request.known,
         };
         let mut client = connect(data_store).await?;
         let result = read(&mut client, &data_store.name, &ldap_request, previous).await;
@@ -596,7 +574,7 @@ fn user_filter(settings: &EffectiveSourceSettings, location: &SourceLocation) ->
 struct ReadContext<'a> {
     data_store: &'a str,
     settings: &'a EffectiveSourceSettings,
-    known: &'a [KnownUser],
+    known: &'a Known<'a>,
     /// The user filter, the attributes read, and the base.
     filter: String,
     attrs: Vec<&'a str>,
@@ -699,17 +677,22 @@ pub async fn read(
         .map_err(&unreadable)?;
     }
     if !scan.complete {
-        complete_incremental(
-            client,
-            &attributes,
+        // Every known user is listed only for a cycle that needs every record anyway.
+        let everyone = match needs_every_record(location) {
+            true => Some(known.everyone().await?),
+            false => None,
+        };
+        let incremental = Incremental {
+            attributes: &attributes,
             settings,
             location,
-            &index,
-            known,
-            &mut scan,
-        )
-        .await
-        .map_err(&unreadable)?;
+            index: &index,
+            retrying: &known.due_for_retry(),
+            everyone,
+        };
+        complete_incremental(client, &incremental, &mut scan)
+            .await
+            .map_err(&unreadable)?;
     }
     apply_group_scope(
         &mut scan,
@@ -761,7 +744,8 @@ async fn read_content_sync(
         .entry_guid_attribute
         .eq_ignore_ascii_case("entryUUID");
     if !complete && !uuid_is_guid {
-        removed_guids = sweep_removed(client, cx.base, &cx.filter, cx.settings, cx.known)
+        let known = cx.known.everyone().await?;
+        removed_guids = sweep_removed(client, cx.base, &cx.filter, cx.settings, known)
             .await
             .map_err(&unreadable)?;
     } else if !complete {
@@ -776,6 +760,8 @@ async fn read_content_sync(
             let present: HashSet<&str> = refresh.present.iter().map(String::as_str).collect();
             removed_guids.extend(
                 cx.known
+                    .everyone()
+                    .await?
                     .iter()
                     .filter(|k| {
                         !present.contains(k.guid.as_str())
@@ -809,10 +795,11 @@ async fn read_dirsync(
         .dirsync(&cx.naming_context, &class_filter, &wanted, cookie)
         .await
         .map_err(&unreadable)?;
-    let known_guids: HashSet<&str> = cx.known.iter().map(|k| k.guid.as_str()).collect();
     let normalized_base = normalize_dn(cx.base);
     let mut records = Vec::new();
     let mut removed_guids = Vec::new();
+    // Entries changed out of scope: removed if the channel knows them.
+    let mut gone_out = Vec::new();
     for partial in changes.changed {
         // DirSync names objects by objectGUID; another GUID attribute is known only from the
         // whole entry.
@@ -836,9 +823,18 @@ async fn read_dirsync(
         match (full, guid) {
             (Some(record), _) => records.push(record),
             // Moved below another OU, or no longer matching the user filter.
-            (None, Some(guid)) if known_guids.contains(guid.as_str()) => removed_guids.push(guid),
+            (None, Some(guid)) => gone_out.push(guid),
             _ => {}
         }
+    }
+    if !gone_out.is_empty() {
+        let known = cx.known.everyone().await?;
+        let known_guids: HashSet<&str> = known.iter().map(|k| k.guid.as_str()).collect();
+        removed_guids.extend(
+            gone_out
+                .into_iter()
+                .filter(|guid| known_guids.contains(guid.as_str())),
+        );
     }
     if !cx
         .settings
@@ -846,7 +842,8 @@ async fn read_dirsync(
         .eq_ignore_ascii_case("objectGUID")
     {
         // Tombstones carry objectGUID only: deletes are found by a sweep instead.
-        removed_guids = sweep_removed(client, cx.base, &cx.filter, cx.settings, cx.known)
+        let known = cx.known.everyone().await?;
+        removed_guids = sweep_removed(client, cx.base, &cx.filter, cx.settings, known)
             .await
             .map_err(&unreadable)?;
     }
@@ -935,7 +932,8 @@ async fn read_changed_since(
         .search_subtree(cx.base, &filter, &cx.attrs, |r| records.push(r))
         .await
         .map_err(&unreadable)?;
-    let removed_guids = sweep_removed(client, cx.base, &cx.filter, settings, cx.known)
+    let known = cx.known.everyone().await?;
+    let removed_guids = sweep_removed(client, cx.base, &cx.filter, settings, known)
         .await
         .map_err(&unreadable)?;
     let next_cursor = match mechanism {
@@ -1076,13 +1074,17 @@ async fn read_groups(
 /// are listed as unchanged.
 async fn complete_incremental(
     client: &mut LdapClient,
-    attributes: &[String],
-    settings: &EffectiveSourceSettings,
-    location: &SourceLocation,
-    index: &GroupIndex,
-    known: &[KnownUser],
+    incremental: &Incremental<'_>,
     scan: &mut SourceScan,
 ) -> Result<(), LdapError> {
+    let Incremental {
+        attributes,
+        settings,
+        location,
+        index,
+        retrying,
+        everyone,
+    } = *incremental;
     let base = normalize_dn(&location.base_dn);
     let changed: HashSet<&EntryGuid> = scan.users.iter().map(|u| &u.guid).collect();
     let removed: HashSet<&EntryGuid> = scan.removed_guids.iter().collect();
@@ -1090,12 +1092,13 @@ async fn complete_incremental(
         .user_group_dn
         .as_deref()
         .and_then(|dn| index.members_of(dn, location.user_nested_search));
+    let known = everyone.unwrap_or_default();
     let known_dns: HashSet<String> = known.iter().map(|k| normalize_dn(&k.dn)).collect();
     let changed_dns: HashSet<String> = scan.users.iter().map(|u| normalize_dn(&u.dn)).collect();
     // Users whose last attempt failed are read again, by DN, with their GUID to check.
-    let mut to_read: Vec<(String, Option<&KnownUser>)> = known
+    let mut to_read: Vec<(String, Option<&KnownUser>)> = retrying
         .iter()
-        .filter(|k| k.retry && !changed.contains(&k.guid) && !removed.contains(&k.guid))
+        .filter(|k| !changed.contains(&k.guid) && !removed.contains(&k.guid))
         .map(|k| (k.dn.clone(), Some(k)))
         .collect();
     if let Some(scope) = &scope {
@@ -1150,6 +1153,19 @@ async fn complete_incremental(
         .map(|k| (k.dn.clone(), k.guid.clone()))
         .collect();
     Ok(())
+}
+
+/// What completing an incremental read works with.
+#[derive(Clone, Copy)]
+struct Incremental<'a> {
+    attributes: &'a [String],
+    settings: &'a EffectiveSourceSettings,
+    location: &'a SourceLocation,
+    index: &'a GroupIndex,
+    /// Known users whose retry is due.
+    retrying: &'a [KnownUser],
+    /// Every known user, when the cycle needs them listed (`SourceScan::unchanged_users`).
+    everyone: Option<&'a [KnownUser]>,
 }
 
 /// The latest value of the timestamp attribute among the entries. GeneralizedTime values of one

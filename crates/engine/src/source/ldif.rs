@@ -103,7 +103,7 @@ impl Source for LdifSource {
     ) -> Result<(SourceScan, SourceRead), SourceError> {
         // The file read by the last cycle that was applied, to recognise this one cut short.
         let last_read = last_file(request.previous);
-        let provisioned = request.records.iter().any(|r| r.target_id.is_some());
+        let provisioned = request.known.any_provisioned().await?;
         let file = read_file(
             &self.name,
             &self.path,

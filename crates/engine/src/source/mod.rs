@@ -9,14 +9,17 @@ pub mod ldif;
 pub mod live;
 pub mod scope;
 
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, HashMap};
 
 use async_trait::async_trait;
 use scimbridge_ldap::{GuidLayout, RawEntry, print_guid};
 use scimbridge_model::{
-    AttributeValue, ChangeDetection, Channel, DataStore, DataStoreKind, EffectiveSourceSettings,
-    EntryGuid, EpochMs, GroupNameSource, Record, SourceEntry, SourceLocation, SyncState,
+    AttributeValue, ChangeDetection, Channel, ChannelKey, DataStore, DataStoreKind,
+    EffectiveSourceSettings, EntryGuid, EpochMs, GroupNameSource, Record, RecordStatus,
+    SourceEntry, SourceLocation, SyncState,
 };
+
+use crate::state::{Store, StoreError};
 
 /// A data store as a channel reads it.
 #[async_trait]
@@ -127,8 +130,8 @@ pub struct ReadRequest<'a> {
     pub settings: &'a EffectiveSourceSettings,
     /// Fingerprint of the channel's settings: a cursor taken under other settings is not used.
     pub fingerprint: &'a str,
-    /// The channel's records (without images): what an incremental read checks against.
-    pub records: &'a [Record],
+    /// What the channel knows of its users: what an incremental read checks against.
+    pub known: &'a Known<'a>,
     /// Where the last completed cycle's read stopped.
     pub previous: Option<&'a SyncState>,
     pub now_ms: EpochMs,
@@ -183,8 +186,143 @@ pub struct OneUserRead {
     pub suspect: Option<String>,
 }
 
+/// What the channel already knows of a user, from its record.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct KnownUser {
+    pub guid: EntryGuid,
+    pub dn: String,
+    /// The last attempt failed: read the entry again so that it is retried.
+    pub retry: bool,
+}
+
+/// Whether a cycle of a channel with this source location needs every record of the channel
+/// whatever the read: groups are read whole, and so is a scope given by group. Other channels'
+/// incremental cycles read the records they touch by key.
+pub fn needs_every_record(location: &SourceLocation) -> bool {
+    location.group_base_dn.is_some()
+        || location.user_group_dn.is_some()
+        || location.group_group_dn.is_some()
+}
+
+/// The users a channel knows (records in the source location, and failed ones), as a read asks
+/// for them: the records a cycle already holds, or the state store, read only when the read
+/// needs every known user (a sweep for deletes) and then once.
+pub struct Known<'a> {
+    from: KnownFrom<'a>,
+    now_ms: EpochMs,
+    everyone: tokio::sync::OnceCell<Vec<KnownUser>>,
+}
+
+enum KnownFrom<'a> {
+    Records(&'a [Record]),
+    Store {
+        store: &'a dyn Store,
+        channel: &'a ChannelKey,
+        /// The records that may be retried (failed, or never settled), already read.
+        retrying: &'a [Record],
+    },
+}
+
+impl<'a> Known<'a> {
+    /// From every record of the channel (without images).
+    pub fn of_records(records: &'a [Record], now_ms: EpochMs) -> Known<'a> {
+        Known {
+            from: KnownFrom::Records(records),
+            now_ms,
+            everyone: tokio::sync::OnceCell::new(),
+        }
+    }
+
+    /// From the state store; `retrying` holds the records that may be retried, as a cycle
+    /// reads them by key (they take precedence over the stored ones).
+    pub fn of_store(
+        store: &'a dyn Store,
+        channel: &'a ChannelKey,
+        retrying: &'a [Record],
+        now_ms: EpochMs,
+    ) -> Known<'a> {
+        Known {
+            from: KnownFrom::Store {
+                store,
+                channel,
+                retrying,
+            },
+            now_ms,
+            everyone: tokio::sync::OnceCell::new(),
+        }
+    }
+
+    fn known_user(&self, record: &Record) -> Option<KnownUser> {
+        let failed = record.status == RecordStatus::Failed;
+        (record.source_fingerprint.is_some() || failed).then(|| KnownUser {
+            guid: record.guid.clone(),
+            dn: record.dn.clone(),
+            // Read again when its retry is due; an entry that changed meanwhile is among the
+            // changes anyway.
+            retry: failed
+                && record
+                    .retry_after_ms
+                    .is_none_or(|after| after <= self.now_ms),
+        })
+    }
+
+    /// Every known user.
+    pub async fn everyone(&self) -> Result<&[KnownUser], SourceError> {
+        let everyone = self
+            .everyone
+            .get_or_try_init(|| async {
+                match &self.from {
+                    KnownFrom::Records(records) => {
+                        Ok(records.iter().filter_map(|r| self.known_user(r)).collect())
+                    }
+                    KnownFrom::Store {
+                        store,
+                        channel,
+                        retrying,
+                    } => {
+                        let retrying: HashMap<&EntryGuid, &Record> =
+                            retrying.iter().map(|r| (&r.guid, r)).collect();
+                        let heads = store.record_heads(channel).await?;
+                        Ok(heads
+                            .iter()
+                            .filter_map(|r| self.known_user(retrying.get(&r.guid).unwrap_or(&r)))
+                            .collect())
+                    }
+                }
+            })
+            .await;
+        everyone.map(Vec::as_slice)
+    }
+
+    /// The known users whose last attempt failed and whose retry is due.
+    pub fn due_for_retry(&self) -> Vec<KnownUser> {
+        let records = match &self.from {
+            KnownFrom::Records(records) => records,
+            KnownFrom::Store { retrying, .. } => retrying,
+        };
+        records
+            .iter()
+            .filter_map(|r| self.known_user(r))
+            .filter(|k| k.retry)
+            .collect()
+    }
+
+    /// Whether the channel has users in the target.
+    pub async fn any_provisioned(&self) -> Result<bool, SourceError> {
+        match &self.from {
+            KnownFrom::Records(records) => Ok(records.iter().any(|r| r.target_id.is_some())),
+            KnownFrom::Store { store, channel, .. } => {
+                Ok(store.record_counts(channel).await?.users > 0)
+            }
+        }
+    }
+}
+
 #[derive(Debug, thiserror::Error)]
 pub enum SourceError {
+    /// The state store could not tell what the channel knows.
+    #[error(transparent)]
+    Store(#[from] StoreError),
     /// The data store could not be read at all; the cycle stops and nobody is deprovisioned.
     #[error("cannot read data store \"{data_store}\": {reason}")]
     Unreadable { data_store: String, reason: String },
