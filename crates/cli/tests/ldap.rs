@@ -1134,3 +1134,72 @@ fn a_record_waiting_for_its_retry_is_reported_under_incremental_reads() {
         "{channels}"
     );
 }
+
+/// An incremental cycle of a channel without groups reads the records it touches, not all of
+/// them: still, a new entry never takes a target user another entry owns, whether it shares
+/// that entry's userName or the target user was renamed by hand to its name, and the users it
+/// did not read count as unchanged.
+#[test]
+fn an_incremental_cycle_read_by_key_keeps_one_target_user_per_entry() {
+    let setup = setup(&[
+        person("ann", "Ann Lee"),
+        person("bob", "Bob Stone"),
+        person("cid", "Cid Moss"),
+    ]);
+    setup.apply(&setup.config("disable"));
+    assert!(setup.sync().contains("created 3,"));
+    let client = setup.target.client();
+
+    // Someone renames Ann's account in the target to the name of a hire to come.
+    let ann = client.id_of("ann");
+    client.patch_user(
+        &ann,
+        json!([{"op": "replace", "path": "userName", "value": "zed"}]),
+    );
+    // The hire, and an entry whose uid is Bob's in other letters.
+    setup.slapd.add(&changes([
+        person("zed", "Zed Ray"),
+        Entry::new(&format!("cn=Robert Stone,{PEOPLE}"), "inetOrgPerson")
+            .with("uid", "BOB")
+            .with("cn", "Robert Stone")
+            .with("sn", "Stone"),
+    ]));
+    let output = setup.try_run(&["sync", "app"]);
+    let out = stdout(&output);
+    assert_eq!(output.status.code(), Some(3), "{out}");
+    assert_has(
+        &out,
+        &[
+            "content-sync, incremental",
+            "created 0,",
+            "failed 2 (unchanged 3,",
+            "belongs to another entry of this channel, uid=ann,ou=people,dc=example,dc=com",
+            "userName BOB is also the userName of uid=bob,ou=people,dc=example,dc=com",
+        ],
+    );
+    // Nobody's account moved: Ann's is still Ann's, Bob's is Bob's, and both are active.
+    let user = client.user_by_name("zed").unwrap();
+    assert_eq!(user["id"], Value::String(ann.clone()));
+    assert_eq!(user["displayName"], "Ann Lee");
+    assert_eq!(
+        user_names(&setup.target),
+        accounts(&[("bob", true), ("cid", true), ("zed", true)])
+    );
+
+    // A leaver and a change, read by key: the rest still count as unchanged.
+    setup.slapd.modify(&delete(&user_dn("cid")));
+    setup
+        .slapd
+        .modify(&replace(&user_dn("bob"), "cn", "Bob Stone-Hill"));
+    let output = setup.try_run(&["sync", "app"]);
+    let out = stdout(&output);
+    assert_has(
+        &out,
+        &["content-sync, incremental", "updated 1, disabled 1,"],
+    );
+    assert!(out.contains("(unchanged 1,"), "{out}");
+    assert_eq!(
+        user_names(&setup.target),
+        accounts(&[("bob", true), ("cid", false), ("zed", true)])
+    );
+}
