@@ -43,6 +43,14 @@ pub trait RecordStore: Send + Sync {
         channel: &ChannelKey,
         guids: &[EntryGuid],
     ) -> Result<Vec<Record>, StoreError>;
+    /// At most `limit` record heads, ordered by GUID, those after `after`: every record of a
+    /// channel a page at a time, so that going through them all never holds them all.
+    async fn record_heads_page(
+        &self,
+        channel: &ChannelKey,
+        after: Option<&EntryGuid>,
+        limit: u32,
+    ) -> Result<Vec<Record>, StoreError>;
     /// The heads (records without their image) found by another key than the GUID, ordered by
     /// GUID: what an incremental cycle reads instead of every head.
     async fn record_heads_with(

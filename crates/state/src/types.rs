@@ -1,6 +1,6 @@
 //! The types the roles speak in that the model does not already define.
 
-use scimbridge_model::{ChannelKey, CycleSummary, EpochMs, TargetId};
+use scimbridge_model::{ChannelKey, CycleSummary, EntryGuid, EpochMs, TargetId};
 use serde::{Deserialize, Serialize};
 
 /// What saving a named configuration object did.
@@ -70,6 +70,8 @@ pub struct RecordCounts {
 /// Which records [`crate::RecordStore::record_heads_with`] finds.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum RecordKey<'a> {
+    /// The records of these GUIDs.
+    Guids(&'a [EntryGuid]),
     /// The records with one of these user names, compared without regard to case.
     UserNames(&'a [String]),
     /// The records linked to one of these target users.

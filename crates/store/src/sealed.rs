@@ -214,6 +214,15 @@ impl<B: RecordStore> RecordStore for Sealed<B> {
         self.backend.record_heads(channel).await
     }
 
+    async fn record_heads_page(
+        &self,
+        channel: &ChannelKey,
+        after: Option<&EntryGuid>,
+        limit: u32,
+    ) -> Result<Vec<Record>, StoreError> {
+        self.backend.record_heads_page(channel, after, limit).await
+    }
+
     async fn record_heads_with(
         &self,
         channel: &ChannelKey,

@@ -94,6 +94,7 @@ impl SqliteStore {
 
     /// Fills `user_name_key` in records written before it existed (once; none are left after).
     async fn fill_user_name_keys(&self) -> Result<(), StoreError> {
+        // The partial index of migration 0009 makes this cheap when there is nothing to fill.
         let missing = sqlx::query(
             "SELECT rowid, user_name FROM records WHERE user_name IS NOT NULL AND user_name_key IS NULL",
         );
@@ -115,12 +116,17 @@ impl SqliteStore {
             .await
             .map_err(failed("filling user name keys"))?;
         for (rowid, name) in rows {
-            sqlx::query("UPDATE records SET user_name_key = ? WHERE rowid = ?")
-                .bind(name.to_lowercase())
-                .bind(rowid)
-                .execute(&mut *tx)
-                .await
-                .map_err(failed("filling user name keys"))?;
+            // Unless another process saved the record meanwhile.
+            sqlx::query(
+                "UPDATE records SET user_name_key = ? \
+                 WHERE rowid = ? AND user_name = ? AND user_name_key IS NULL",
+            )
+            .bind(name.to_lowercase())
+            .bind(rowid)
+            .bind(&name)
+            .execute(&mut *tx)
+            .await
+            .map_err(failed("filling user name keys"))?;
         }
         tx.commit().await.map_err(failed("filling user name keys"))
     }
@@ -526,6 +532,23 @@ impl RecordStore for SqliteStore {
         Ok(records)
     }
 
+    async fn record_heads_page(
+        &self,
+        channel: &ChannelKey,
+        after: Option<&EntryGuid>,
+        limit: u32,
+    ) -> Result<Vec<Record>, StoreError> {
+        let query = in_channel(
+            "SELECT guid, dn, user_name, target_id, source_fingerprint, NULL AS applied_image, \
+             target_version, status, last_error, attempts, retry_after_ms, failed_fingerprint \
+             FROM records WHERE connection = ? AND channel = ? AND guid > ? ORDER BY guid LIMIT ?",
+            channel,
+        )
+        .bind(after.map_or("", EntryGuid::as_str).to_owned())
+        .bind(i64::from(limit));
+        self.fetch(query, "reading records", record_from_row).await
+    }
+
     async fn record_heads_with(
         &self,
         channel: &ChannelKey,
@@ -543,6 +566,10 @@ impl RecordStore for SqliteStore {
                 .bind(&channel.channel);
                 return self.fetch(query, "reading records", record_from_row).await;
             }
+            RecordKey::Guids(guids) => (
+                "guid",
+                guids.iter().map(|g| g.as_str().to_owned()).collect(),
+            ),
             RecordKey::UserNames(names) => (
                 "user_name_key",
                 names.iter().map(|n| n.to_lowercase()).collect(),

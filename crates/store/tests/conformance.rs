@@ -6,7 +6,7 @@
 use std::path::Path;
 
 use scimbridge_model::{ChannelKey, Connection, Secret, TargetSettings};
-use scimbridge_state::{ConfigurationStore, RecordStore, full_message};
+use scimbridge_state::{ConfigurationStore, RecordKey, RecordStore, full_message};
 use scimbridge_store::{Sealed, SecretKey, SqliteStore};
 use scimbridge_testkit::store_conformance::{
     LITERAL_SECRET, check_persisted, save_secrets_and_history,
@@ -68,7 +68,8 @@ async fn another_key_cannot_read_the_secrets_or_images() {
 }
 
 /// Rows as earlier versions wrote them: secrets and images `enc:v1:` text bound to their
-/// owner, and images from before images were encrypted as plain JSON.
+/// owner, images from before images were encrypted as plain JSON, and records without the
+/// lower-cased user name the look-ups by user name use.
 #[tokio::test]
 async fn rows_in_the_format_of_earlier_versions_still_read() {
     let dir = tempfile::tempdir().unwrap();
@@ -101,8 +102,8 @@ async fn rows_in_the_format_of_earlier_versions_still_read() {
         .unwrap();
     for (guid, stored_image) in [("g1", sealed_image), ("g2", image.to_string())] {
         sqlx::query(
-            "INSERT INTO records (connection, channel, guid, dn, applied_image, status) \
-             VALUES ('Legacy', 'people', ?, 'uid=ann', ?, 'provisioned')",
+            "INSERT INTO records (connection, channel, guid, dn, user_name, applied_image, status) \
+             VALUES ('Legacy', 'people', ?, 'uid=ann', 'Zoë', ?, 'provisioned')",
         )
         .bind(guid)
         .bind(stored_image)
@@ -124,4 +125,13 @@ async fn rows_in_the_format_of_earlier_versions_still_read() {
         .unwrap();
     let images: Vec<_> = records.iter().map(|r| r.applied_image.clone()).collect();
     assert_eq!(images, [Some(image.clone()), Some(image)]);
+    let names = ["ZOË".to_owned()];
+    let found = store
+        .record_heads_with(
+            &ChannelKey::new("Legacy", "people"),
+            RecordKey::UserNames(&names),
+        )
+        .await
+        .unwrap();
+    assert_eq!(found.len(), 2, "{found:?}");
 }

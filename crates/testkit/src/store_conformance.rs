@@ -30,6 +30,7 @@ macro_rules! store_conformance_tests {
             saving_a_record_replaces_the_one_with_its_guid,
             record_counts_count_users_failures_and_blocks,
             record_heads_are_found_by_user_name_target_id_or_failure,
+            record_heads_come_a_page_at_a_time_in_guid_order,
             deleting_a_record_leaves_the_others,
             group_records_are_listed_by_guid_per_channel,
             saving_a_group_record_replaces_the_one_with_its_guid,
@@ -461,6 +462,8 @@ pub async fn record_heads_are_found_by_user_name_target_id_or_failure(store: &dy
     let targets: &'static [TargetId] = Box::leak(Box::new(["t-b".into(), "t-z".into()]));
     assert_eq!(find(RecordKey::TargetIds(targets)).await, ["b"]);
     assert_eq!(find(RecordKey::Failed).await, ["c", "d"]);
+    let guids: &'static [EntryGuid] = Box::leak(Box::new(["d".into(), "a".into(), "q".into()]));
+    assert_eq!(find(RecordKey::Guids(guids)).await, ["a", "d"]);
     // Heads come without their image, in any number.
     let many: Vec<String> = many_guids_and(&["b"])
         .iter()
@@ -477,6 +480,42 @@ pub async fn record_heads_are_found_by_user_name_target_id_or_failure(store: &dy
         .await
         .unwrap();
     assert_eq!(found, vec![head(&renamed)]);
+}
+
+pub async fn record_heads_come_a_page_at_a_time_in_guid_order(store: &dyn Store) {
+    let records = save_employees_and_a_contractor(store).await;
+    save_records(store, &employees(), &[record("d", RecordStatus::Failed)]).await;
+    let mut seen = Vec::new();
+    let mut after: Option<EntryGuid> = None;
+    loop {
+        let page = store
+            .record_heads_page(&employees(), after.as_ref(), 2)
+            .await
+            .unwrap();
+        assert!(page.len() <= 2);
+        assert!(page.iter().all(|r| r.applied_image.is_none()));
+        let Some(last) = page.last() else { break };
+        after = Some(last.guid.clone());
+        seen.extend(page.iter().map(|r| r.guid.as_str().to_owned()));
+    }
+    assert_eq!(seen, ["a", "b", "c", "d"]);
+    assert_eq!(
+        store
+            .record_heads_page(&employees(), None, 1)
+            .await
+            .unwrap(),
+        vec![Record {
+            applied_image: None,
+            ..records[0].clone()
+        }]
+    );
+    assert!(
+        store
+            .record_heads_page(&contractors(), Some(&"z".into()), 10)
+            .await
+            .unwrap()
+            .is_empty()
+    );
 }
 
 pub async fn deleting_a_record_leaves_the_others(store: &dyn Store) {

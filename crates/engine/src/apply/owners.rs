@@ -61,11 +61,13 @@ impl<'a> Owners<'a> {
         let Some((store, channel)) = self.lookup else {
             return Ok(());
         };
+        // A released link may hide an active holder the cycle did not read: ask the store then.
         let known = self
             .by_target
             .lock()
             .unwrap_or_else(PoisonError::into_inner)
-            .contains_key(target_id);
+            .get(target_id)
+            .is_some_and(|link| !link.released);
         if known {
             return Ok(());
         }
@@ -82,8 +84,14 @@ impl<'a> Owners<'a> {
             .lock()
             .unwrap_or_else(PoisonError::into_inner);
         for (target, link) in links(&holders) {
-            // What the cycle claimed meanwhile is newer than the store.
-            owners.entry(target).or_insert(link);
+            // What the cycle claimed meanwhile is newer than the store; an active holder wins
+            // over a released one.
+            match owners.get(&target) {
+                Some(kept) if !kept.released || link.released => {}
+                _ => {
+                    owners.insert(target, link);
+                }
+            }
         }
         Ok(())
     }

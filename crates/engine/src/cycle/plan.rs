@@ -125,10 +125,13 @@ pub async fn plan_channel(
     });
     outcome_unknown(&mut heads, &unsettled_by_guid);
     let group_records = store.group_records(&key).await?;
-    let users = counts.map_or_else(|| provisioned_users(&heads), |c| c.users as usize);
+    let (users, active) = match counts {
+        Some(c) => (c.users as usize, c.active as usize),
+        None => (provisioned_users(&heads), active_users(&heads)),
+    };
     refuse_to_empty(
         &scan,
-        Provisioned::count(users, &heads, &scan),
+        Provisioned::count(users, active, &heads, &scan),
         &group_records,
         &channel.source_location,
     )
@@ -136,12 +139,17 @@ pub async fn plan_channel(
     for (guid, dn) in duplicate_guids(&scan.users) {
         tracing::warn!(channel = %key, %guid, %dn, "entry GUID appears twice; the second entry is ignored");
     }
+    // Everything the read removed is out of scope, whether or not this cycle deprovisions it.
+    let removed_by_read: HashSet<EntryGuid> = match by_key {
+        true => scan.removed_guids.iter().cloned().collect(),
+        false => HashSet::new(),
+    };
     let mut detected = detect_changes(scan, &heads, &fingerprint, now_ms);
     let mut records = store.records_by_guid(&key, &detected.wanted).await?;
     outcome_unknown(&mut records, &unsettled_by_guid);
     if let Some(unread_settled) = unread_settled {
         detected.changes.unchanged += unread_settled;
-        widen_scope(&mut detected.in_scope, &heads, &detected.changes);
+        widen_scope(&mut detected.in_scope, &heads, &removed_by_read);
     }
     let by_guid: HashMap<EntryGuid, Record> = records
         .iter()
@@ -212,7 +220,9 @@ async fn retrying(
 ) -> Result<Vec<Record>, CycleError> {
     let never_settled: Vec<EntryGuid> = unsettled.iter().map(|e| e.guid.clone()).collect();
     let failed = store.record_heads_with(key, RecordKey::Failed).await?;
-    let never_settled = store.records_by_guid(key, &never_settled).await?;
+    let never_settled = store
+        .record_heads_with(key, RecordKey::Guids(&never_settled))
+        .await?;
     Ok(merge_heads(failed, never_settled))
 }
 
@@ -236,7 +246,9 @@ async fn touched_heads(
                 .map(|f| EntryGuid::of_dn(&normalize_dn(&f.dn))),
         )
         .collect();
-    let touched = store.records_by_guid(key, &touched).await?;
+    let touched = store
+        .record_heads_with(key, RecordKey::Guids(&touched))
+        .await?;
     let counts = store.record_counts(key).await?;
     Ok((merge_heads(retrying, touched), counts))
 }
@@ -267,8 +279,7 @@ fn settled_in_source(records: &[Record]) -> u64 {
 
 /// By key, the users in scope among the records read: every known user the read did not
 /// remove (the records not read are in scope too; nothing asks about them).
-fn widen_scope(in_scope: &mut HashSet<EntryGuid>, heads: &[Record], changes: &Changes) {
-    let removed: HashSet<&EntryGuid> = changes.removed.iter().map(|r| &r.guid).collect();
+fn widen_scope(in_scope: &mut HashSet<EntryGuid>, heads: &[Record], removed: &HashSet<EntryGuid>) {
     in_scope.extend(
         heads
             .iter()

@@ -7,7 +7,7 @@ use std::collections::{BTreeMap, HashMap, HashSet};
 
 use scimbridge_model::{
     EntryGuid, GroupOperation, GroupRecord, GuardSettings, Operation, OperationKind, Plan,
-    PlannedGroupOperation, Record, SourceLocation,
+    PlannedGroupOperation, Record, RecordStatus, SourceLocation,
 };
 use serde_json::Value;
 
@@ -24,6 +24,7 @@ pub fn refuse_to_empty(
 ) -> Result<(), String> {
     let Provisioned {
         users: provisioned,
+        active,
         removed,
     } = provisioned;
     if scan.complete && scan.users.is_empty() && provisioned > 0 {
@@ -33,9 +34,10 @@ pub fn refuse_to_empty(
             location.base_dn
         ));
     }
-    if !scan.complete && provisioned > 1 && removed >= provisioned {
+    // Leavers disabled long ago are never removed again: the active users are the measure.
+    if !scan.complete && active > 1 && removed >= active {
         return Err(format!(
-            "says every one of the {provisioned} provisioned users is gone; refusing to \
+            "says every one of the {active} provisioned users is gone; refusing to \
              deprovision everyone (check the data store and the source location)"
         ));
     }
@@ -55,22 +57,31 @@ pub fn refuse_to_empty(
     Ok(())
 }
 
-/// The channel's users in the target, and how many of them a read says are gone.
+/// The channel's users in the target, those of them not disabled, and how many of those a read
+/// says are gone.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct Provisioned {
     pub users: usize,
+    pub active: usize,
     pub removed: usize,
 }
 
 impl Provisioned {
     /// Counted from `records`, which hold every provisioned record the read removes.
-    pub fn count(users: usize, records: &[Record], scan: &SourceScan) -> Provisioned {
+    pub fn count(
+        users: usize,
+        active: usize,
+        records: &[Record],
+        scan: &SourceScan,
+    ) -> Provisioned {
         let removed: HashSet<&str> = scan.removed_guids.iter().map(EntryGuid::as_str).collect();
         Provisioned {
             users,
+            active,
             removed: records
                 .iter()
-                .filter(|r| r.target_id.is_some() && removed.contains(r.guid.as_str()))
+                .filter(|r| r.target_id.is_some() && r.status != RecordStatus::Disabled)
+                .filter(|r| removed.contains(r.guid.as_str()))
                 .count(),
         }
     }

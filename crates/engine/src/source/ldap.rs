@@ -744,10 +744,7 @@ async fn read_content_sync(
         .entry_guid_attribute
         .eq_ignore_ascii_case("entryUUID");
     if !complete && !uuid_is_guid {
-        let known = cx.known.everyone().await?;
-        removed_guids = sweep_removed(client, cx.base, &cx.filter, cx.settings, known)
-            .await
-            .map_err(&unreadable)?;
+        removed_guids = sweep_removed(client, cx).await?;
     } else if !complete {
         let changed_guids: HashSet<&str> = refresh
             .changed
@@ -758,17 +755,10 @@ async fn read_content_sync(
         removed_guids = refresh.deleted.iter().map(EntryGuid::from).collect();
         if refresh.deletes_by_absence {
             let present: HashSet<&str> = refresh.present.iter().map(String::as_str).collect();
-            removed_guids.extend(
-                cx.known
-                    .everyone()
-                    .await?
-                    .iter()
-                    .filter(|k| {
-                        !present.contains(k.guid.as_str())
-                            && !changed_guids.contains(k.guid.as_str())
-                    })
-                    .map(|k| k.guid.clone()),
-            );
+            let there = |guid: &EntryGuid| {
+                present.contains(guid.as_str()) || changed_guids.contains(guid.as_str())
+            };
+            removed_guids.extend(cx.known.absent(&there).await?.into_iter().map(|k| k.guid));
         }
     }
     Ok(Changed {
@@ -828,13 +818,7 @@ async fn read_dirsync(
         }
     }
     if !gone_out.is_empty() {
-        let known = cx.known.everyone().await?;
-        let known_guids: HashSet<&str> = known.iter().map(|k| k.guid.as_str()).collect();
-        removed_guids.extend(
-            gone_out
-                .into_iter()
-                .filter(|guid| known_guids.contains(guid.as_str())),
-        );
+        removed_guids.extend(cx.known.among(&gone_out).await?.into_iter().map(|k| k.guid));
     }
     if !cx
         .settings
@@ -842,10 +826,7 @@ async fn read_dirsync(
         .eq_ignore_ascii_case("objectGUID")
     {
         // Tombstones carry objectGUID only: deletes are found by a sweep instead.
-        let known = cx.known.everyone().await?;
-        removed_guids = sweep_removed(client, cx.base, &cx.filter, cx.settings, known)
-            .await
-            .map_err(&unreadable)?;
+        removed_guids = sweep_removed(client, cx).await?;
     }
     Ok(Changed {
         records,
@@ -932,10 +913,7 @@ async fn read_changed_since(
         .search_subtree(cx.base, &filter, &cx.attrs, |r| records.push(r))
         .await
         .map_err(&unreadable)?;
-    let known = cx.known.everyone().await?;
-    let removed_guids = sweep_removed(client, cx.base, &cx.filter, settings, known)
-        .await
-        .map_err(&unreadable)?;
+    let removed_guids = sweep_removed(client, cx).await?;
     let next_cursor = match mechanism {
         ChangeDetection::ActiveDirectoryUsn => dse
             .highest_committed_usn
@@ -962,14 +940,32 @@ fn usn_of(cursor: &str) -> Option<u64> {
         .ok()
 }
 
-/// The known users whose GUID is no longer in scope: one search reading only the GUID attribute.
+/// The known users whose GUID is no longer in scope: one search reading only the GUID
+/// attribute, compared with the known users a page at a time.
 async fn sweep_removed(
+    client: &mut LdapClient,
+    cx: &ReadContext<'_>,
+) -> Result<Vec<EntryGuid>, SourceError> {
+    let present = sweep_present(client, cx.base, &cx.filter, cx.settings)
+        .await
+        .map_err(unreadable_by(cx.data_store))?;
+    let there = |guid: &EntryGuid| present.contains(guid) || placeholder(guid, cx.settings);
+    Ok(cx
+        .known
+        .absent(&there)
+        .await?
+        .into_iter()
+        .map(|k| k.guid)
+        .collect())
+}
+
+/// The GUIDs of the users in scope.
+async fn sweep_present(
     client: &mut LdapClient,
     base: &str,
     filter: &str,
     settings: &EffectiveSourceSettings,
-    known: &[KnownUser],
-) -> Result<Vec<EntryGuid>, LdapError> {
+) -> Result<HashSet<EntryGuid>, LdapError> {
     let mut present: HashSet<EntryGuid> = HashSet::new();
     let guid_attribute = settings.entry_guid_attribute.as_str();
     client
@@ -979,14 +975,13 @@ async fn sweep_removed(
             }
         })
         .await?;
-    // Records keyed by DN stand for entries that failed for want of a GUID: they are retried
-    // by DN, not judged by a GUID sweep.
-    let placeholder = |guid: &EntryGuid| !settings.use_dn_when_guid_missing && guid.is_dn_key();
-    Ok(known
-        .iter()
-        .filter(|k| !present.contains(&k.guid) && !placeholder(&k.guid))
-        .map(|k| k.guid.clone())
-        .collect())
+    Ok(present)
+}
+
+/// Records keyed by DN stand for entries that failed for want of a GUID: they are retried by
+/// DN, not judged by a GUID sweep.
+fn placeholder(guid: &EntryGuid, settings: &EffectiveSourceSettings) -> bool {
+    !settings.use_dn_when_guid_missing && guid.is_dn_key()
 }
 
 fn add_user(scan: &mut SourceScan, record: &RawEntry, settings: &EffectiveSourceSettings) {
@@ -1128,15 +1123,13 @@ async fn complete_incremental(
     // A retried user not at its DN may have been deleted (a disable that failed, whose delete
     // notice the server will not repeat) or renamed: one GUID sweep tells which.
     if !retry_not_found.is_empty() {
-        let gone = sweep_removed(
-            client,
-            &location.base_dn,
-            &filter,
-            settings,
-            &retry_not_found,
-        )
-        .await?;
-        scan.removed_guids.extend(gone);
+        let present = sweep_present(client, &location.base_dn, &filter, settings).await?;
+        scan.removed_guids.extend(
+            retry_not_found
+                .into_iter()
+                .filter(|k| !present.contains(&k.guid) && !placeholder(&k.guid, settings))
+                .map(|k| k.guid),
+        );
     }
     let mut removed: HashSet<EntryGuid> = scan.removed_guids.iter().cloned().collect();
     for user in known {

@@ -9,7 +9,7 @@ pub mod ldif;
 pub mod live;
 pub mod scope;
 
-use std::collections::{BTreeMap, HashMap};
+use std::collections::{BTreeMap, HashMap, HashSet};
 
 use async_trait::async_trait;
 use scimbridge_ldap::{GuidLayout, RawEntry, print_guid};
@@ -19,7 +19,7 @@ use scimbridge_model::{
     SourceEntry, SourceLocation, SyncState,
 };
 
-use crate::state::{Store, StoreError};
+use crate::state::{RecordKey, Store, StoreError};
 
 /// A data store as a channel reads it.
 #[async_trait]
@@ -204,9 +204,15 @@ pub fn needs_every_record(location: &SourceLocation) -> bool {
         || location.group_group_dn.is_some()
 }
 
+/// How many record heads [`Known::absent`] reads at once (a few in tests, to see pages turn).
+#[cfg(not(test))]
+const KNOWN_PAGE: u32 = 10_000;
+#[cfg(test)]
+const KNOWN_PAGE: u32 = 3;
+
 /// The users a channel knows (records in the source location, and failed ones), as a read asks
-/// for them: the records a cycle already holds, or the state store, read only when the read
-/// needs every known user (a sweep for deletes) and then once.
+/// for them: the records a cycle already holds, or the state store, read by key, or a page at a
+/// time when a read must compare every known user with what it found (a sweep for deletes).
 pub struct Known<'a> {
     from: KnownFrom<'a>,
     now_ms: EpochMs,
@@ -266,32 +272,83 @@ impl<'a> Known<'a> {
         })
     }
 
-    /// Every known user.
+    /// Every known user. Only for a cycle that holds every record anyway
+    /// ([`needs_every_record`]); other reads ask for [`Known::absent`] or [`Known::among`].
     pub async fn everyone(&self) -> Result<&[KnownUser], SourceError> {
         let everyone = self
             .everyone
-            .get_or_try_init(|| async {
-                match &self.from {
-                    KnownFrom::Records(records) => {
-                        Ok(records.iter().filter_map(|r| self.known_user(r)).collect())
-                    }
-                    KnownFrom::Store {
-                        store,
-                        channel,
-                        retrying,
-                    } => {
-                        let retrying: HashMap<&EntryGuid, &Record> =
-                            retrying.iter().map(|r| (&r.guid, r)).collect();
-                        let heads = store.record_heads(channel).await?;
-                        Ok(heads
-                            .iter()
-                            .filter_map(|r| self.known_user(retrying.get(&r.guid).unwrap_or(&r)))
-                            .collect())
-                    }
-                }
-            })
+            .get_or_try_init(|| async { self.absent(&|_| false).await })
             .await;
         everyone.map(Vec::as_slice)
+    }
+
+    /// The known users that `present` does not hold: those a sweep, or a refresh that reports
+    /// deletes by absence, finds gone. The state store is read a page at a time: what is held
+    /// is the answer, not every record.
+    pub async fn absent(
+        &self,
+        present: &(dyn Fn(&EntryGuid) -> bool + Sync),
+    ) -> Result<Vec<KnownUser>, SourceError> {
+        let (store, channel, retrying) = match &self.from {
+            KnownFrom::Records(records) => {
+                return Ok(records
+                    .iter()
+                    .filter(|r| !present(&r.guid))
+                    .filter_map(|r| self.known_user(r))
+                    .collect());
+            }
+            KnownFrom::Store {
+                store,
+                channel,
+                retrying,
+            } => (*store, *channel, *retrying),
+        };
+        let retrying: HashMap<&EntryGuid, &Record> =
+            retrying.iter().map(|r| (&r.guid, r)).collect();
+        let mut absent = Vec::new();
+        let mut after: Option<EntryGuid> = None;
+        loop {
+            let page = store
+                .record_heads_page(channel, after.as_ref(), KNOWN_PAGE)
+                .await?;
+            let Some(last) = page.last() else {
+                break;
+            };
+            after = Some(last.guid.clone());
+            absent.extend(
+                page.iter()
+                    .filter(|r| !present(&r.guid))
+                    .filter_map(|r| self.known_user(retrying.get(&r.guid).copied().unwrap_or(r))),
+            );
+        }
+        Ok(absent)
+    }
+
+    /// Those of these GUIDs that are known users.
+    pub async fn among(&self, guids: &[EntryGuid]) -> Result<Vec<KnownUser>, SourceError> {
+        let wanted: HashSet<&EntryGuid> = guids.iter().collect();
+        match &self.from {
+            KnownFrom::Records(records) => Ok(records
+                .iter()
+                .filter(|r| wanted.contains(&r.guid))
+                .filter_map(|r| self.known_user(r))
+                .collect()),
+            KnownFrom::Store {
+                store,
+                channel,
+                retrying,
+            } => {
+                let retrying: HashMap<&EntryGuid, &Record> =
+                    retrying.iter().map(|r| (&r.guid, r)).collect();
+                let stored = store
+                    .record_heads_with(channel, RecordKey::Guids(guids))
+                    .await?;
+                Ok(stored
+                    .iter()
+                    .filter_map(|r| self.known_user(retrying.get(&r.guid).copied().unwrap_or(r)))
+                    .collect())
+            }
+        }
     }
 
     /// The known users whose last attempt failed and whose retry is due.
@@ -518,6 +575,92 @@ pub fn entry_guid(
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    use crate::state::RecordStore;
+
+    fn record(guid: &str, status: RecordStatus, in_source: bool) -> Record {
+        Record {
+            guid: guid.into(),
+            dn: format!("uid={guid},ou=people,dc=x"),
+            user_name: Some(guid.into()),
+            target_id: Some(format!("t-{guid}").into()),
+            source_fingerprint: in_source.then(|| "fp".into()),
+            applied_image: None,
+            target_version: None,
+            status,
+            last_error: None,
+            attempts: 0,
+            retry_after_ms: None,
+            failed_fingerprint: None,
+        }
+    }
+
+    /// Known users read from the state store a page at a time answer as those read from every
+    /// record: who is absent, who is among some GUIDs, who is due for a retry.
+    #[tokio::test]
+    async fn known_users_from_the_store_by_pages_are_those_of_every_record() {
+        let dir = tempfile::tempdir().unwrap();
+        let store = scimbridge_store::SqliteStore::open(&dir.path().join("state.db"))
+            .await
+            .unwrap();
+        let channel = ChannelKey::new("app", "staff");
+        let mut records: Vec<Record> = (0..10)
+            .map(|i| record(&format!("u{i}"), RecordStatus::Provisioned, true))
+            .collect();
+        // A leaver long gone, a failed hire due for its retry, one whose retry waits.
+        records.push(record("gone", RecordStatus::Disabled, false));
+        records.push(record("hire", RecordStatus::Failed, true));
+        let mut waiting = record("wait", RecordStatus::Failed, true);
+        waiting.retry_after_ms = Some(EpochMs::from_millis(2_000));
+        records.push(waiting);
+        for r in &records {
+            store.save_record(&channel, r).await.unwrap();
+        }
+        // The cycle read u3 again and found its last operation never settled: now a retry.
+        let mut unsettled = record("u3", RecordStatus::Failed, true);
+        unsettled.retry_after_ms = None;
+        let now = EpochMs::from_millis(1_000);
+        let retrying = vec![records[10].clone(), records[11].clone(), unsettled.clone()];
+        let mut all = records.clone();
+        all[3] = unsettled;
+        let from_store = Known::of_store(&store, &channel, &retrying, now);
+        let from_records = Known::of_records(&all, now);
+        let present = |g: &EntryGuid| !matches!(g.as_str(), "u1" | "u3" | "u7" | "gone" | "wait");
+        let guids = |known: Vec<KnownUser>| -> Vec<(String, bool)> {
+            let mut g: Vec<(String, bool)> = known
+                .into_iter()
+                .map(|k| (k.guid.as_str().to_owned(), k.retry))
+                .collect();
+            g.sort();
+            g
+        };
+        let absent = guids(from_store.absent(&present).await.unwrap());
+        // The leaver is not a known user; u3 is, as a retry.
+        assert_eq!(
+            absent,
+            [
+                ("u1".to_owned(), false),
+                ("u3".to_owned(), true),
+                ("u7".to_owned(), false),
+                ("wait".to_owned(), false)
+            ]
+        );
+        assert_eq!(absent, guids(from_records.absent(&present).await.unwrap()));
+        let wanted: Vec<EntryGuid> = ["u3", "gone", "nobody", "u9"].map(EntryGuid::from).to_vec();
+        let among = guids(from_store.among(&wanted).await.unwrap());
+        assert_eq!(among, [("u3".to_owned(), true), ("u9".to_owned(), false)]);
+        assert_eq!(among, guids(from_records.among(&wanted).await.unwrap()));
+        assert_eq!(
+            guids(from_store.due_for_retry()),
+            [("hire".to_owned(), true), ("u3".to_owned(), true)]
+        );
+        assert_eq!(
+            guids(from_store.due_for_retry()),
+            guids(from_records.due_for_retry())
+        );
+        assert_eq!(from_store.everyone().await.unwrap().len(), 12);
+        assert!(from_store.any_provisioned().await.unwrap());
+    }
 
     #[test]
     fn a_sample_names_each_attribute_once_whatever_its_case_sorted() {

@@ -6,3 +6,5 @@ ALTER TABLE records ADD COLUMN user_name_key TEXT;
 CREATE INDEX records_by_user_name ON records (connection, channel, user_name_key);
 CREATE INDEX records_by_target_id ON records (connection, channel, target_id);
 CREATE INDEX records_by_status ON records (connection, channel, status);
+CREATE INDEX records_without_user_name_key ON records (guid)
+    WHERE user_name IS NOT NULL AND user_name_key IS NULL;
