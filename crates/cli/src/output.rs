@@ -47,6 +47,50 @@ pub fn write(text: fmt::Arguments<'_>) {
     }
 }
 
+/// Writes `value` as indented JSON as it is serialised, without building the text or a JSON
+/// tree first (a plan of a million operations), each line after the first indented by
+/// `indent` spaces so that it can sit inside an object being printed.
+pub fn write_json(value: &impl serde::Serialize, indent: usize) {
+    let stdout = io::stdout().lock();
+    let mut writer = Indented {
+        inner: io::BufWriter::new(stdout),
+        indent,
+    };
+    let result = serde_json::to_writer_pretty(&mut writer, value)
+        .map_err(io::Error::from)
+        .and_then(|()| writer.inner.flush());
+    if let Err(error) = result {
+        stopped(&error);
+    }
+}
+
+/// Indents every line after the first.
+struct Indented<W: Write> {
+    inner: W,
+    indent: usize,
+}
+
+impl<W: Write> Write for Indented<W> {
+    fn write(&mut self, buf: &[u8]) -> io::Result<usize> {
+        let mut lines = buf.split(|b| *b == b'\n');
+        if let Some(first) = lines.next() {
+            self.inner.write_all(first)?;
+        }
+        for line in lines {
+            self.inner.write_all(b"\n")?;
+            for _ in 0..self.indent {
+                self.inner.write_all(b" ")?;
+            }
+            self.inner.write_all(line)?;
+        }
+        Ok(buf.len())
+    }
+
+    fn flush(&mut self) -> io::Result<()> {
+        self.inner.flush()
+    }
+}
+
 fn stopped(error: &io::Error) {
     if SERVICE.load(Ordering::Relaxed) {
         if !SAID.swap(true, Ordering::Relaxed) {

@@ -71,6 +71,17 @@ fn a_plan_names_each_channel_once_and_ends_with_its_totals() {
     );
 }
 
+#[test]
+fn a_json_plan_is_an_object_of_each_channel_s_plan() {
+    let (ws, _target) = three_people();
+    let plan: serde_json::Value =
+        serde_json::from_str(&ws.run(&["plan", "app", "--json"])).unwrap();
+    let operations = plan["staff"]["operations"].as_array().unwrap();
+    assert_eq!(operations.len(), 3, "{plan}");
+    assert!(operations.iter().all(|o| o["type"] == "create"), "{plan}");
+    assert_eq!(plan.as_object().unwrap().len(), 1, "{plan}");
+}
+
 /// `scimbridge ARGS…` at a terminal: a pseudo-terminal made by util-linux's `script`, what it
 /// shows collected by a thread, typed lines written to it.
 struct AtTerminal {

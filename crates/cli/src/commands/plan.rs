@@ -7,7 +7,7 @@ use anyhow::Result;
 
 use crate::context::DataDir;
 use crate::ops::plan::plan_one;
-use crate::output::{out, outln};
+use crate::output::{out, outln, write_json};
 
 #[derive(Debug, clap::Args)]
 pub struct Args {
@@ -20,11 +20,18 @@ pub struct Args {
 pub async fn run(data_dir: &Path, args: Args) -> Result<ExitCode> {
     let dir = DataDir::open(data_dir, false).await?;
     let connection = dir.connection(&args.connection).await?;
-    let mut plans = serde_json::Map::new();
+    // JSON: an object of each channel's plan, printed as each is planned, never built whole.
+    let mut first = true;
     for channel in connection.channels.iter().filter(|c| c.active) {
         let planned = plan_one(&dir, &connection, channel).await?;
         if args.json {
-            plans.insert(planned.channel, serde_json::to_value(planned.plan)?);
+            out!(
+                "{}\n  {}: ",
+                if first { "{" } else { "," },
+                serde_json::to_string(&planned.channel)?
+            );
+            write_json(&planned.plan, 2);
+            first = false;
         } else {
             // Each channel as soon as it is planned: a long plan starts printing at once.
             outln!(
@@ -36,7 +43,7 @@ pub async fn run(data_dir: &Path, args: Args) -> Result<ExitCode> {
         }
     }
     if args.json {
-        outln!("{}", serde_json::to_string_pretty(&plans)?);
+        outln!("{}", if first { "{}" } else { "\n}" });
     }
     Ok(ExitCode::SUCCESS)
 }
