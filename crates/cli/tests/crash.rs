@@ -1,6 +1,7 @@
 //! Crash safety: `sync` killed with SIGKILL at many points of a 10,000-user first cycle, then
 //! run to the end, leaves the target exactly right: every user once, every group with its
-//! members, and nothing left to do.
+//! members, and nothing left to do. The same for an incremental cycle read by key from a real
+//! slapd (hires and changes in one batch).
 
 #![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
 
@@ -9,7 +10,9 @@ mod common;
 use std::collections::BTreeSet;
 use std::time::Duration;
 
+use common::change::replace;
 use common::*;
+use scimbridge_testkit::slapd::{SYNC_DN, SYNC_PASSWORD, Slapd};
 
 const USERS: usize = 10_000;
 const GROUP_COUNT: usize = 5;
@@ -111,4 +114,91 @@ fn the_next_cycle_leaves_every_user_once_and_every_group_whole(
         "{out}"
     );
     assert!(!out.contains("groups:"), "{out}");
+}
+
+/// An incremental cycle of a channel without groups reads its records by key: killed at many
+/// points while it updates 500 users and creates 600 hires, then run to the end, it leaves
+/// every user once with its new title, recognises its own creates, and has nothing left to do.
+#[test]
+fn an_incremental_cycle_read_by_key_killed_at_many_points_ends_exactly_right() {
+    const STAFF: usize = 1_500;
+    const PROMOTED: usize = 500;
+    const HIRES: usize = 600;
+    let ws = Workspace::new();
+    let slapd = Slapd::start(ws.dir());
+    let person = |i: usize| {
+        Entry::person(&uid(i))
+            .with("cn", &format!("User {i}"))
+            .with("sn", &i.to_string())
+            .with("title", "Engineer")
+    };
+    slapd.add(&changes((0..STAFF).map(person)));
+    let target = ws.target("t0ken");
+    let store = DataStore::ldap("directory", "openldap", &slapd.url, SYNC_DN, SYNC_PASSWORD);
+    ws.apply(
+        // One request per create: the kills land among them at any speed.
+        &Config::reading(store, &target.url, "t0ken")
+            .channel_setting("max_threads", 4)
+            .target("use_bulk", false)
+            .map("title", "title"),
+    );
+    assert!(ws.sync().contains(&format!("created {STAFF},")));
+
+    slapd.add(&changes((STAFF..STAFF + HIRES).map(person)));
+    let promoted: String = (0..PROMOTED)
+        .map(|i| replace(&user_dn(&uid(i)), "title", "Lead"))
+        .collect();
+    slapd.modify(&promoted);
+    // Each killed cycle keeps what it settled, so kills at delays growing in small steps walk
+    // through the cycle, whatever the machine's speed, until one lets it finish.
+    let mut seen: Vec<(usize, usize)> = Vec::new();
+    let mut delay_ms = 100;
+    while delay_ms <= 10_000 && seen.last() != Some(&(STAFF + HIRES, PROMOTED)) {
+        let sync = Running::start_quiet(&ws.data, &["sync", "app"]);
+        std::thread::sleep(Duration::from_millis(delay_ms));
+        drop(sync);
+        let users = target.client().users();
+        let leads = users.iter().filter(|u| u["title"] == "Lead").count();
+        seen.push((users.len(), leads));
+        delay_ms += 150;
+    }
+    eprintln!("(users, leads) in the target after each kill: {seen:?}");
+    // Kills landed among the updates and among the creates (the test would prove nothing
+    // otherwise).
+    assert!(
+        seen.iter()
+            .any(|(_, leads)| *leads > 0 && *leads < PROMOTED),
+        "no kill landed among the updates: {seen:?}"
+    );
+    assert!(
+        seen.iter()
+            .any(|(users, _)| *users > STAFF && *users < STAFF + HIRES),
+        "no kill landed among the creates: {seen:?}"
+    );
+
+    let out = ws.sync();
+    assert!(out.contains("content-sync, incremental"), "{out}");
+    assert!(out.contains(", linked 0, "), "{out}");
+    let users = target.client().users();
+    let names: BTreeSet<&str> = users
+        .iter()
+        .map(|u| u["userName"].as_str().unwrap())
+        .collect();
+    assert_eq!(
+        users.len(),
+        STAFF + HIRES,
+        "duplicates or missing users: {out}"
+    );
+    assert_eq!(names.len(), STAFF + HIRES);
+    let leads = users.iter().filter(|u| u["title"] == "Lead").count();
+    assert_eq!(leads, PROMOTED, "{out}");
+    let out = ws.sync();
+    assert!(
+        out.contains("created 0, linked 0, updated 0, disabled 0, deleted 0, failed 0"),
+        "{out}"
+    );
+    assert!(
+        out.contains(&format!("(unchanged {},", STAFF + HIRES)),
+        "{out}"
+    );
 }
