@@ -61,6 +61,13 @@ pub trait RecordStore: Send + Sync {
     /// Inserts or replaces the record with the record's GUID. The applied image comes back as
     /// it was saved: a JSON object, or the string the sealing layer made of it.
     async fn save_record(&self, channel: &ChannelKey, record: &Record) -> Result<(), StoreError>;
+    /// Saves these records as `save_record` would, in as few writes as the backend allows: a
+    /// chunk of operations that settled together costs one write, not one each.
+    async fn save_records(
+        &self,
+        channel: &ChannelKey,
+        records: &[Record],
+    ) -> Result<(), StoreError>;
     async fn delete_record(&self, channel: &ChannelKey, guid: &EntryGuid)
     -> Result<(), StoreError>;
     async fn record_counts(&self, channel: &ChannelKey) -> Result<RecordCounts, StoreError>;

@@ -109,6 +109,19 @@ impl<B> Sealed<B> {
     }
 
     /// The image as the backend keeps it: a string, its JSON encrypted.
+    /// The record as stored: its image sealed.
+    fn seal_record(&self, channel: &ChannelKey, record: &Record) -> Result<Record, StoreError> {
+        let image = record
+            .applied_image
+            .as_ref()
+            .map(|image| self.seal_image(channel, &record.guid, image))
+            .transpose()?;
+        Ok(Record {
+            applied_image: image,
+            ..record.clone()
+        })
+    }
+
     fn seal_image(
         &self,
         channel: &ChannelKey,
@@ -241,16 +254,20 @@ impl<B: RecordStore> RecordStore for Sealed<B> {
     }
 
     async fn save_record(&self, channel: &ChannelKey, record: &Record) -> Result<(), StoreError> {
-        let image = record
-            .applied_image
-            .as_ref()
-            .map(|image| self.seal_image(channel, &record.guid, image))
-            .transpose()?;
-        let sealed = Record {
-            applied_image: image,
-            ..record.clone()
-        };
+        let sealed = self.seal_record(channel, record)?;
         self.backend.save_record(channel, &sealed).await
+    }
+
+    async fn save_records(
+        &self,
+        channel: &ChannelKey,
+        records: &[Record],
+    ) -> Result<(), StoreError> {
+        let sealed = records
+            .iter()
+            .map(|record| self.seal_record(channel, record))
+            .collect::<Result<Vec<Record>, StoreError>>()?;
+        self.backend.save_records(channel, &sealed).await
     }
 
     async fn delete_record(

@@ -290,6 +290,48 @@ fn image_from_text(text: String) -> Result<Value, StoreError> {
     }
 }
 
+/// The columns a record is saved in, and how a saved record replaces the one with its GUID.
+const RECORD_COLUMNS: &str = "INSERT INTO records (connection, channel, guid, dn, user_name, \
+     target_id, source_fingerprint, applied_image, target_version, status, last_error, attempts, \
+     retry_after_ms, failed_fingerprint, user_name_key) VALUES ";
+const RECORD_CONFLICT: &str = " ON CONFLICT (connection, channel, guid) DO UPDATE SET \
+     dn = excluded.dn, user_name = excluded.user_name, user_name_key = excluded.user_name_key, \
+     target_id = excluded.target_id, source_fingerprint = excluded.source_fingerprint, \
+     applied_image = excluded.applied_image, target_version = excluded.target_version, \
+     status = excluded.status, last_error = excluded.last_error, attempts = excluded.attempts, \
+     retry_after_ms = excluded.retry_after_ms, failed_fingerprint = excluded.failed_fingerprint";
+const RECORD_VALUES: &str = "(?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)";
+/// How many records one statement saves (15 parameters each, well within SQLite's 32,766).
+const RECORD_CHUNK: usize = 500;
+
+/// One statement that inserts these records or replaces the ones with their GUIDs: a single
+/// statement, so it holds the write lock for no longer than it runs.
+fn upsert_records(channel: &ChannelKey, records: &[Record]) -> Statement {
+    let values = vec![RECORD_VALUES; records.len()].join(", ");
+    // Only placeholders are formatted in; the values are bound.
+    let sql = format!("{RECORD_COLUMNS}{values}{RECORD_CONFLICT}");
+    let mut query = sqlx::query(AssertSqlSafe(sql));
+    for record in records {
+        query = query
+            .bind(&channel.connection)
+            .bind(&channel.channel)
+            .bind(record.guid.as_str().to_owned())
+            .bind(record.dn.clone())
+            .bind(record.user_name.clone())
+            .bind(record.target_id.as_deref().map(str::to_owned))
+            .bind(record.source_fingerprint.clone())
+            .bind(record.applied_image.as_ref().map(image_text))
+            .bind(record.target_version.clone())
+            .bind(record.status.as_str())
+            .bind(record.last_error.clone())
+            .bind(i64::from(record.attempts))
+            .bind(record.retry_after_ms.map(EpochMs::millis))
+            .bind(record.failed_fingerprint.clone())
+            .bind(record.user_name.as_deref().map(str::to_lowercase));
+    }
+    query
+}
+
 fn record_from_row(row: &SqliteRow) -> Result<Record, StoreError> {
     let columns = Columns::of(row, "records");
     let image: Option<String> = columns.get("applied_image")?;
@@ -602,32 +644,25 @@ impl RecordStore for SqliteStore {
     }
 
     async fn save_record(&self, channel: &ChannelKey, record: &Record) -> Result<(), StoreError> {
-        let query = in_channel(
-            "INSERT INTO records (connection, channel, guid, dn, user_name, target_id, source_fingerprint, applied_image, target_version, status, last_error, attempts, retry_after_ms, failed_fingerprint, user_name_key)
-             VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)
-             ON CONFLICT (connection, channel, guid) DO UPDATE SET
-               dn = excluded.dn, user_name = excluded.user_name, user_name_key = excluded.user_name_key,
-               target_id = excluded.target_id,
-               source_fingerprint = excluded.source_fingerprint, applied_image = excluded.applied_image,
-               target_version = excluded.target_version,
-               status = excluded.status, last_error = excluded.last_error, attempts = excluded.attempts,
-               retry_after_ms = excluded.retry_after_ms, failed_fingerprint = excluded.failed_fingerprint",
-            channel,
+        self.run(
+            upsert_records(channel, std::slice::from_ref(record)),
+            "saving a record",
         )
-        .bind(record.guid.as_str())
-        .bind(&record.dn)
-        .bind(&record.user_name)
-        .bind(record.target_id.as_deref())
-        .bind(&record.source_fingerprint)
-        .bind(record.applied_image.as_ref().map(image_text))
-        .bind(&record.target_version)
-        .bind(record.status.as_str())
-        .bind(&record.last_error)
-        .bind(i64::from(record.attempts))
-        .bind(record.retry_after_ms.map(EpochMs::millis))
-        .bind(&record.failed_fingerprint)
-        .bind(record.user_name.as_deref().map(str::to_lowercase));
-        self.run(query, "saving a record").await?;
+        .await?;
+        Ok(())
+    }
+
+    async fn save_records(
+        &self,
+        channel: &ChannelKey,
+        records: &[Record],
+    ) -> Result<(), StoreError> {
+        // One statement per chunk, not a transaction: a transaction would hold the write lock
+        // across awaits, while a cycle's other writes wait on the same task.
+        for chunk in records.chunks(RECORD_CHUNK) {
+            self.run(upsert_records(channel, chunk), "saving records")
+                .await?;
+        }
         Ok(())
     }
 

@@ -28,6 +28,7 @@ macro_rules! store_conformance_tests {
             records_by_guid_are_those_that_exist_in_guid_order,
             records_by_guid_take_any_number_of_guids,
             saving_a_record_replaces_the_one_with_its_guid,
+            records_saved_together_are_saved_as_one_by_one,
             record_counts_count_users_failures_and_blocks,
             record_heads_are_found_by_user_name_target_id_or_failure,
             record_heads_come_a_page_at_a_time_in_guid_order,
@@ -402,6 +403,23 @@ pub async fn saving_a_record_replaces_the_one_with_its_guid(store: &dyn Store) {
     updated.applied_image = None;
     store.save_record(&employees(), &updated).await.unwrap();
     assert_eq!(store.records(&employees()).await.unwrap()[0], updated);
+}
+
+pub async fn records_saved_together_are_saved_as_one_by_one(store: &dyn Store) {
+    let mut records = save_employees_and_a_contractor(store).await;
+    let mut changed = record("b", RecordStatus::Disabled);
+    changed.applied_image = Some(json!({"userName": "b", "active": false}));
+    let added = record("e", RecordStatus::Provisioned);
+    store
+        .save_records(&employees(), &[changed.clone(), added.clone()])
+        .await
+        .unwrap();
+    store.save_records(&employees(), &[]).await.unwrap();
+    records[1] = changed;
+    records.push(added);
+    assert_eq!(store.records(&employees()).await.unwrap(), records);
+    let counts = store.record_counts(&employees()).await.unwrap();
+    assert_eq!(counts.users, 3, "{counts:?}");
 }
 
 pub async fn record_counts_count_users_failures_and_blocks(store: &dyn Store) {

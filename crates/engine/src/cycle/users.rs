@@ -212,13 +212,52 @@ async fn send_unit<'a>(
         if let Some(record) = &mut applied.record {
             schedule_retry(record, cx.now_ms);
         }
-        // A failure that may be the target's waits for the cycle's verdict.
-        if applied.target_failure.is_none() {
-            save_user_record(cx.store, cx.key, op, existing, &applied).await?;
-        }
         done.push((op, existing, applied));
     }
+    // A failure that may be the target's waits for the cycle's verdict.
+    let settled: Vec<&Done<'a>> = done
+        .iter()
+        .filter(|(_, _, applied)| applied.target_failure.is_none())
+        .collect();
+    save_user_records(cx.store, cx.key, &settled).await?;
     Ok((done, unsent))
+}
+
+/// Saves what settled user operations left, the plain saves of a unit in one write (a Bulk
+/// chunk's hundred records), the rest one by one.
+async fn save_user_records(
+    store: &dyn Store,
+    key: &ChannelKey,
+    settled: &[&Done<'_>],
+) -> Result<(), CycleError> {
+    let (plain, others): (Vec<&&Done>, Vec<&&Done>) = settled
+        .iter()
+        .partition(|(op, existing, applied)| plain_save(op, *existing, applied).is_some());
+    let records: Vec<Record> = plain
+        .iter()
+        .filter_map(|(op, existing, applied)| plain_save(op, *existing, applied).cloned())
+        .collect();
+    match records.as_slice() {
+        [] => {}
+        [record] => store.save_record(key, record).await?,
+        many => store.save_records(key, many).await?,
+    }
+    for (op, existing, applied) in others {
+        save_user_record(store, key, op, *existing, applied).await?;
+    }
+    Ok(())
+}
+
+/// The record a settled operation saves, when that is all it does (no record dropped, no
+/// account taken over).
+fn plain_save<'r>(
+    op: &PlannedOperation,
+    existing: Option<&Record>,
+    applied: &'r Applied,
+) -> Option<&'r Record> {
+    let record = applied.record.as_ref()?;
+    let changed = existing != Some(record) || op.operation.writes_target();
+    (changed && applied.took_over.is_none()).then_some(record)
 }
 
 /// Counts what settled: events, failures, the summary, progress; and closes the journal entries
