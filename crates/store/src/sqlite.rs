@@ -3,6 +3,7 @@
 //! It keeps what it is given: literal secrets and images are encrypted by [`crate::Sealed`]
 //! in front of it, which the product always puts there.
 
+use std::collections::HashMap;
 use std::path::Path;
 use std::str::FromStr;
 use std::time::Duration;
@@ -10,7 +11,7 @@ use std::time::Duration;
 use async_trait::async_trait;
 use scimbridge_model::{
     AuditEvent, ChannelKey, Connection, CycleSummary, DataStore, EntryGuid, EpochMs, GroupRecord,
-    HeldOperation, JournalEntry, Record, SyncState, TargetId, UnknownWord,
+    HeldOperation, JournalEntry, Record, RecordStatus, SyncState, TargetId, UnknownWord,
 };
 use scimbridge_state::{
     AdminAccount, AdminStore, ApiToken, AuditStore, ConfigurationStore, Cycle, HeldOperationStore,
@@ -429,6 +430,26 @@ impl SqliteStore {
         query.execute(&self.pool).await.map_err(failed(context))
     }
 
+    /// Record counts of a channel per status, from a `SELECT status, count(*) AS n … GROUP BY
+    /// status` about the channel.
+    async fn count_by_status(
+        &self,
+        channel: &ChannelKey,
+        sql: &'static str,
+    ) -> Result<HashMap<String, u64>, StoreError> {
+        let rows = self
+            .fetch(in_channel(sql, channel), "counting records", |row| {
+                let columns = Columns::of(row, "records");
+                let n: i64 = columns.get("n")?;
+                Ok((
+                    columns.get::<String>("status")?,
+                    u64::try_from(n).unwrap_or(0),
+                ))
+            })
+            .await?;
+        Ok(rows.into_iter().collect())
+    }
+
     /// Runs `query` and reads each row it returns with `read`. A query by key returns one row
     /// at the most: its callers `pop()` it.
     async fn fetch<T>(
@@ -681,31 +702,37 @@ impl RecordStore for SqliteStore {
     }
 
     async fn record_counts(&self, channel: &ChannelKey) -> Result<RecordCounts, StoreError> {
-        let query = in_channel(
-            "SELECT
-               COALESCE(SUM(CASE WHEN target_id IS NOT NULL THEN 1 ELSE 0 END), 0) AS users,
-               COALESCE(SUM(CASE WHEN status = 'failed' THEN 1 ELSE 0 END), 0) AS failed,
-               COALESCE(SUM(CASE WHEN status = 'blocked' THEN 1 ELSE 0 END), 0) AS blocked,
-               COALESCE(SUM(CASE WHEN target_id IS NOT NULL AND status != 'disabled' THEN 1 ELSE 0 END), 0) AS active,
-               COALESCE(SUM(CASE WHEN source_fingerprint IS NOT NULL AND status != 'failed' THEN 1 ELSE 0 END), 0) AS settled_in_source
-             FROM records WHERE connection = ? AND channel = ?",
-            channel,
-        );
-        let counts = self.fetch(query, "counting records", |row| {
-            let columns = Columns::of(row, "records");
-            let count = |name: &str| -> Result<u64, StoreError> {
-                Ok(u64::try_from(columns.get::<i64>(name)?).unwrap_or(0))
-            };
-            Ok(RecordCounts {
-                users: count("users")?,
-                failed: count("failed")?,
-                blocked: count("blocked")?,
-                active: count("active")?,
-                settled_in_source: count("settled_in_source")?,
-            })
-        });
-        // An aggregate has exactly one row.
-        Ok(counts.await?.pop().unwrap_or_default())
+        // Each a covering index scan (migration 0009): per status, of every record, of those
+        // without a target user, and of those without a source fingerprint.
+        let all = self
+            .count_by_status(channel, "SELECT status, count(*) AS n FROM records WHERE connection = ? AND channel = ? GROUP BY status")
+            .await?;
+        let without_target = self
+            .count_by_status(channel, "SELECT status, count(*) AS n FROM records WHERE connection = ? AND channel = ? AND target_id IS NULL GROUP BY status")
+            .await?;
+        let without_fingerprint = self
+            .count_by_status(channel, "SELECT status, count(*) AS n FROM records WHERE connection = ? AND channel = ? AND source_fingerprint IS NULL GROUP BY status")
+            .await?;
+        let total: u64 = all.values().sum();
+        let of = |counts: &HashMap<String, u64>, status: RecordStatus| {
+            counts.get(status.as_str()).copied().unwrap_or(0)
+        };
+        // Saturating: counts read one after the other may see another process's write between.
+        let users = total.saturating_sub(without_target.values().sum::<u64>());
+        let failed = of(&all, RecordStatus::Failed);
+        let disabled_users = of(&all, RecordStatus::Disabled)
+            .saturating_sub(of(&without_target, RecordStatus::Disabled));
+        let unsettled_leavers = without_fingerprint
+            .values()
+            .sum::<u64>()
+            .saturating_sub(of(&without_fingerprint, RecordStatus::Failed));
+        Ok(RecordCounts {
+            users,
+            failed,
+            blocked: of(&all, RecordStatus::Blocked),
+            active: users.saturating_sub(disabled_users),
+            settled_in_source: total.saturating_sub(failed + unsettled_leavers),
+        })
     }
 
     async fn group_records(&self, channel: &ChannelKey) -> Result<Vec<GroupRecord>, StoreError> {

@@ -438,6 +438,21 @@ pub async fn record_counts_count_users_failures_and_blocks(store: &dyn Store) {
     assert_eq!((counts.users, counts.failed, counts.blocked), (3, 1, 0));
     // Disabled users are not active; failed records are not settled.
     assert_eq!((counts.active, counts.settled_in_source), (2, 3));
+    // A leaver (no fingerprint) is a user in the target, neither active nor settled in the
+    // source; a failed leaver is counted once.
+    let mut leaver = record("l", RecordStatus::Disabled);
+    leaver.source_fingerprint = None;
+    let mut failed_leaver = record("m", RecordStatus::Failed);
+    failed_leaver.source_fingerprint = None;
+    save_records(store, &employees(), &[leaver, failed_leaver]).await;
+    let counts = store.record_counts(&employees()).await.unwrap();
+    assert_eq!(
+        (counts.users, counts.failed, counts.active, counts.settled_in_source),
+        (4, 2, 2, 3)
+    );
+    for guid in ["l", "m"] {
+        store.delete_record(&employees(), &guid.into()).await.unwrap();
+    }
     // A blocked user may be in the target already.
     save_records(store, &employees(), &[record("e", RecordStatus::Blocked)]).await;
     let counts = store.record_counts(&employees()).await.unwrap();
