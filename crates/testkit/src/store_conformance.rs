@@ -447,11 +447,19 @@ pub async fn record_counts_count_users_failures_and_blocks(store: &dyn Store) {
     save_records(store, &employees(), &[leaver, failed_leaver]).await;
     let counts = store.record_counts(&employees()).await.unwrap();
     assert_eq!(
-        (counts.users, counts.failed, counts.active, counts.settled_in_source),
+        (
+            counts.users,
+            counts.failed,
+            counts.active,
+            counts.settled_in_source
+        ),
         (4, 2, 2, 3)
     );
     for guid in ["l", "m"] {
-        store.delete_record(&employees(), &guid.into()).await.unwrap();
+        store
+            .delete_record(&employees(), &guid.into())
+            .await
+            .unwrap();
     }
     // A blocked user may be in the target already.
     save_records(store, &employees(), &[record("e", RecordStatus::Blocked)]).await;

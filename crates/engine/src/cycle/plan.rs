@@ -167,7 +167,6 @@ pub async fn plan_channel(
     } = detected;
     let mut plan = plan_changes(changes, failures, &by_guid, connection, channel, &settings);
     // By key, the records that share a user name or a target user with the plan are read too.
-    let mut heads = heads;
     if by_key {
         heads = with_sharers(store, &key, &plan, heads, &mut in_scope).await?;
     }
