@@ -62,16 +62,19 @@ fn killed_at_many_points_the_target_ends_exactly_right() {
 }
 
 /// Kills at growing delays land in every phase: reading, the Bulk creates, record saves, the
-/// groups. Each run gets a little further before it dies. Returns the users in the target after
-/// each kill.
+/// groups. Each run gets a little further before it dies; the delays grow until one run is let
+/// finish the creates, so that a slow machine only takes more kills. Returns the users in the
+/// target after each kill.
 fn killed_at_growing_delays(ws: &Workspace, target: &TargetProcess) -> Vec<usize> {
     let mut seen = Vec::new();
-    for delay_ms in [150, 300, 500, 700, 900, 1200, 1500, 2000] {
+    let mut delay_ms = 150.0_f64;
+    while delay_ms < 30_000.0 && seen.last() != Some(&USERS) {
         let sync = Running::start_quiet(&ws.data, &["sync", "app"]);
-        std::thread::sleep(Duration::from_millis(delay_ms));
+        std::thread::sleep(Duration::from_millis(delay_ms as u64));
         // SIGKILL: no chance to clean up.
         drop(sync);
         seen.push(target.client().users().len());
+        delay_ms *= 1.4;
     }
     seen
 }

@@ -1,7 +1,8 @@
 //! Applying the users' operations. They go in units (one operation, or a chunk of creates sent
 //! with SCIM Bulk), journaled a batch ahead of sending, up to `max_threads` units at once over the
-//! client's one connection pool; each record is saved as soon as its operation settles. A failure
-//! that may be the target's waits for the outage watch's verdict before it counts.
+//! client's one connection pool; the records of settled operations are saved a batch at a time
+//! (one write each batch), before their journal entries are closed. A failure that may be the
+//! target's waits for the outage watch's verdict before it counts.
 
 use std::collections::HashMap;
 
@@ -21,6 +22,8 @@ use scimbridge_model::{ChannelKey, EntryGuid, EpochMs, retry_backoff_ms};
 const JOURNAL_BATCH: usize = 64;
 /// How many settled operations have their journal entries closed at once.
 const JOURNAL_CLOSE_BATCH: usize = 256;
+/// How many settled records are saved at once (their journal entries stay open until then).
+const SAVE_BATCH: usize = 128;
 
 /// Operations applied together: one, or a chunk of creates sent with SCIM Bulk.
 enum Unit<'a> {
@@ -94,6 +97,7 @@ pub(super) async fn apply_users(
         cx,
         tally,
         settled_guids: Vec::new(),
+        pending: Vec::new(),
     };
     let mut in_doubt: Vec<Done> = Vec::new();
     while let Some(result) = settled.next().await {
@@ -104,6 +108,7 @@ pub(super) async fn apply_users(
             if applied.target_failure.is_none() {
                 // The target answers: the failures in doubt were the records' own.
                 settler.resolve(in_doubt.drain(..), false).await?;
+                settler.save(op, existing, &applied).await?;
                 settler.settle(op, existing, applied).await?;
             } else if target.outage.is_down() {
                 // Sent while the target was found down: nobody's failure.
@@ -127,9 +132,7 @@ pub(super) async fn apply_users(
             .target_down(&target.client, all_forbidden(&in_doubt))
             .await;
     settler.resolve(in_doubt.drain(..), down).await?;
-    cx.store
-        .close_journal_entries(cx.key, &settler.settled_guids)
-        .await?;
+    settler.close_settled().await?;
     cx.progress.end();
     Ok(())
 }
@@ -214,38 +217,7 @@ async fn send_unit<'a>(
         }
         done.push((op, existing, applied));
     }
-    // A failure that may be the target's waits for the cycle's verdict.
-    let settled: Vec<&Done<'a>> = done
-        .iter()
-        .filter(|(_, _, applied)| applied.target_failure.is_none())
-        .collect();
-    save_user_records(cx.store, cx.key, &settled).await?;
     Ok((done, unsent))
-}
-
-/// Saves what settled user operations left, the plain saves of a unit in one write (a Bulk
-/// chunk's hundred records), the rest one by one.
-async fn save_user_records(
-    store: &dyn Store,
-    key: &ChannelKey,
-    settled: &[&Done<'_>],
-) -> Result<(), CycleError> {
-    let (plain, others): (Vec<&&Done>, Vec<&&Done>) = settled
-        .iter()
-        .partition(|(op, existing, applied)| plain_save(op, *existing, applied).is_some());
-    let records: Vec<Record> = plain
-        .iter()
-        .filter_map(|(op, existing, applied)| plain_save(op, *existing, applied).cloned())
-        .collect();
-    match records.as_slice() {
-        [] => {}
-        [record] => store.save_record(key, record).await?,
-        many => store.save_records(key, many).await?,
-    }
-    for (op, existing, applied) in others {
-        save_user_record(store, key, op, *existing, applied).await?;
-    }
-    Ok(())
 }
 
 /// The record a settled operation saves, when that is all it does (no record dropped, no
@@ -260,16 +232,62 @@ fn plain_save<'r>(
     (changed && applied.took_over.is_none()).then_some(record)
 }
 
-/// Counts what settled: events, failures, the summary, progress; and closes the journal entries
-/// of settled operations a batch at a time (a crash before a batch is closed only makes the next
-/// cycle check those users in the target once more).
+/// Counts what settled: events, failures, the summary, progress; saves the records a batch at a
+/// time, and then closes the journal entries of settled operations a batch at a time (a crash
+/// before a batch is saved or closed only makes the next cycle check those users in the target
+/// once more: their journal entries are still open).
 struct Settler<'c, 'a> {
     cx: &'c CycleContext<'a>,
     tally: &'c mut Tally,
     settled_guids: Vec<EntryGuid>,
+    /// Records to save, whose journal entries stay open until they are.
+    pending: Vec<Record>,
 }
 
 impl Settler<'_, '_> {
+    /// Saves what a settled operation left: a plain save joins the batch, the rest (a record
+    /// dropped, an account taken over) is done at once.
+    async fn save(
+        &mut self,
+        op: &PlannedOperation,
+        existing: Option<&Record>,
+        applied: &Applied,
+    ) -> Result<(), CycleError> {
+        match plain_save(op, existing, applied) {
+            Some(record) => {
+                self.pending.push(record.clone());
+                if self.pending.len() >= SAVE_BATCH {
+                    self.flush().await?;
+                }
+                Ok(())
+            }
+            None => save_user_record(self.cx.store, self.cx.key, op, existing, applied).await,
+        }
+    }
+
+    /// Saves the pending records, in one write.
+    async fn flush(&mut self) -> Result<(), CycleError> {
+        let cx = self.cx;
+        match self.pending.as_slice() {
+            [] => {}
+            [record] => cx.store.save_record(cx.key, record).await?,
+            many => cx.store.save_records(cx.key, many).await?,
+        }
+        self.pending.clear();
+        Ok(())
+    }
+
+    /// Saves what is pending, then closes the journal entries of what settled.
+    async fn close_settled(&mut self) -> Result<(), CycleError> {
+        self.flush().await?;
+        let cx = self.cx;
+        cx.store
+            .close_journal_entries(cx.key, &self.settled_guids)
+            .await?;
+        self.settled_guids.clear();
+        Ok(())
+    }
+
     async fn settle(
         &mut self,
         op: &PlannedOperation,
@@ -281,10 +299,7 @@ impl Settler<'_, '_> {
             self.settled_guids.push(op.guid.clone());
         }
         if self.settled_guids.len() >= JOURNAL_CLOSE_BATCH {
-            cx.store
-                .close_journal_entries(cx.key, &self.settled_guids)
-                .await?;
-            self.settled_guids.clear();
+            self.close_settled().await?;
         }
         self.tally
             .events
@@ -324,7 +339,7 @@ impl Settler<'_, '_> {
             if down {
                 self.leave(op, &applied).await?;
             } else {
-                save_user_record(self.cx.store, self.cx.key, op, existing, &applied).await?;
+                self.save(op, existing, &applied).await?;
                 self.settle(op, existing, applied).await?;
             }
         }
