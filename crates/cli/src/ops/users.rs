@@ -1,11 +1,11 @@
 //! One user named the way a person names it (`sync --user`, `mapping test --entry`): a DN as
 //! given, or the user name (any case) or entry GUID of a user the channel has provisioned.
 
-use scimbridge_engine::state::{Store, StoreError};
-use scimbridge_model::ChannelKey;
+use scimbridge_engine::state::{RecordKey, Store, StoreError};
+use scimbridge_model::{ChannelKey, EntryGuid};
 
 /// The DN `who` names in the channel; `None` when it is no DN and the channel knows no such
-/// user.
+/// user. A GUID is looked for first, then a user name; both by key, not among every record.
 pub async fn user_dn(
     store: &dyn Store,
     channel: &ChannelKey,
@@ -14,16 +14,21 @@ pub async fn user_dn(
     if who.contains('=') {
         return Ok(Some(who.to_owned()));
     }
-    Ok(store
-        .record_heads(channel)
+    let guid = [EntryGuid::from(who)];
+    if let Some(record) = store
+        .record_heads_with(channel, RecordKey::Guids(&guid))
         .await?
         .into_iter()
-        .find(|r| {
-            r.guid == who
-                || r.user_name
-                    .as_deref()
-                    .is_some_and(|n| n.eq_ignore_ascii_case(who))
-        })
+        .next()
+    {
+        return Ok(Some(record.dn));
+    }
+    let name = [who.to_owned()];
+    Ok(store
+        .record_heads_with(channel, RecordKey::UserNames(&name))
+        .await?
+        .into_iter()
+        .next()
         .map(|r| r.dn))
 }
 
