@@ -30,6 +30,15 @@ static MIGRATOR: sqlx::migrate::Migrator = sqlx::migrate!("./migrations/sqlite")
 /// SQLite limits the number of bound parameters: lists of GUIDs go in chunks of this many.
 const GUID_CHUNK: usize = 500;
 
+/// The heads of one channel's records (every column but the image), as SQL to add conditions to.
+macro_rules! record_heads {
+    () => {
+        "SELECT guid, dn, user_name, target_id, source_fingerprint, NULL AS applied_image, \
+         target_version, status, last_error, attempts, retry_after_ms, failed_fingerprint \
+         FROM records WHERE connection = ? AND channel = ?"
+    };
+}
+
 /// The tables of what a channel knows of its users and groups, which go with the channel.
 const CHANNEL_STATE: [&str; 5] = [
     "records",
@@ -430,6 +439,37 @@ impl SqliteStore {
         query.execute(&self.pool).await.map_err(failed(context))
     }
 
+    /// The records `select` (about one channel) reads whose `column` has one of `values`, in
+    /// chunks of [`GUID_CHUNK`], ordered by GUID, once each.
+    async fn records_where_in(
+        &self,
+        select: &'static str,
+        channel: &ChannelKey,
+        column: &'static str,
+        values: &[String],
+    ) -> Result<Vec<Record>, StoreError> {
+        let mut records = Vec::with_capacity(values.len());
+        for chunk in values.chunks(GUID_CHUNK) {
+            let placeholders = vec!["?"; chunk.len()].join(", ");
+            // Only the column and placeholders are formatted in; the values are bound.
+            let mut query = sqlx::query(AssertSqlSafe(format!(
+                "{select} AND {column} IN ({placeholders})"
+            )))
+            .bind(&channel.connection)
+            .bind(&channel.channel);
+            for value in chunk {
+                query = query.bind(value.clone());
+            }
+            records.extend(
+                self.fetch(query, "reading records", record_from_row)
+                    .await?,
+            );
+        }
+        records.sort_by(|a, b| a.guid.cmp(&b.guid));
+        records.dedup_by(|a, b| a.guid == b.guid);
+        Ok(records)
+    }
+
     /// Record counts of a channel per status, from a `SELECT status, count(*) AS n … GROUP BY
     /// status` about the channel.
     async fn count_by_status(
@@ -564,12 +604,7 @@ impl RecordStore for SqliteStore {
     }
 
     async fn record_heads(&self, channel: &ChannelKey) -> Result<Vec<Record>, StoreError> {
-        let query = in_channel(
-            "SELECT guid, dn, user_name, target_id, source_fingerprint, NULL AS applied_image, \
-             target_version, status, last_error, attempts, retry_after_ms, failed_fingerprint \
-             FROM records WHERE connection = ? AND channel = ? ORDER BY guid",
-            channel,
-        );
+        let query = in_channel(concat!(record_heads!(), " ORDER BY guid"), channel);
         self.fetch(query, "reading records", record_from_row).await
     }
 
@@ -578,21 +613,14 @@ impl RecordStore for SqliteStore {
         channel: &ChannelKey,
         guids: &[EntryGuid],
     ) -> Result<Vec<Record>, StoreError> {
-        let mut records = Vec::with_capacity(guids.len());
-        for chunk in guids.chunks(GUID_CHUNK) {
-            let query = for_guids(
-                "SELECT * FROM records WHERE connection = ? AND channel = ?",
-                channel,
-                chunk,
-            );
-            records.extend(
-                self.fetch(query, "reading records", record_from_row)
-                    .await?,
-            );
-        }
-        records.sort_by(|a, b| a.guid.cmp(&b.guid));
-        records.dedup_by(|a, b| a.guid == b.guid);
-        Ok(records)
+        let guids: Vec<String> = guids.iter().map(|g| g.as_str().to_owned()).collect();
+        self.records_where_in(
+            "SELECT * FROM records WHERE connection = ? AND channel = ?",
+            channel,
+            "guid",
+            &guids,
+        )
+        .await
     }
 
     async fn record_heads_page(
@@ -602,9 +630,7 @@ impl RecordStore for SqliteStore {
         limit: u32,
     ) -> Result<Vec<Record>, StoreError> {
         let query = in_channel(
-            "SELECT guid, dn, user_name, target_id, source_fingerprint, NULL AS applied_image, \
-             target_version, status, last_error, attempts, retry_after_ms, failed_fingerprint \
-             FROM records WHERE connection = ? AND channel = ? AND guid > ? ORDER BY guid LIMIT ?",
+            concat!(record_heads!(), " AND guid > ? ORDER BY guid LIMIT ?"),
             channel,
         )
         .bind(after.map_or("", EntryGuid::as_str).to_owned())
@@ -617,16 +643,12 @@ impl RecordStore for SqliteStore {
         channel: &ChannelKey,
         key: RecordKey<'_>,
     ) -> Result<Vec<Record>, StoreError> {
-        const HEADS: &str = "SELECT guid, dn, user_name, target_id, source_fingerprint, \
-             NULL AS applied_image, target_version, status, last_error, attempts, retry_after_ms, \
-             failed_fingerprint FROM records WHERE connection = ? AND channel = ?";
         let (column, values): (&str, Vec<String>) = match key {
             RecordKey::Failed => {
-                let query = sqlx::query(AssertSqlSafe(format!(
-                    "{HEADS} AND status = 'failed' ORDER BY guid"
-                )))
-                .bind(&channel.connection)
-                .bind(&channel.channel);
+                let query = in_channel(
+                    concat!(record_heads!(), " AND status = 'failed' ORDER BY guid"),
+                    channel,
+                );
                 return self.fetch(query, "reading records", record_from_row).await;
             }
             RecordKey::Guids(guids) => (
@@ -642,26 +664,8 @@ impl RecordStore for SqliteStore {
                 ids.iter().map(|t| t.as_str().to_owned()).collect(),
             ),
         };
-        let mut records = Vec::new();
-        for chunk in values.chunks(GUID_CHUNK) {
-            let placeholders = vec!["?"; chunk.len()].join(", ");
-            // Only the column and placeholders are formatted in; the values are bound.
-            let mut query = sqlx::query(AssertSqlSafe(format!(
-                "{HEADS} AND {column} IN ({placeholders})"
-            )))
-            .bind(&channel.connection)
-            .bind(&channel.channel);
-            for value in chunk {
-                query = query.bind(value);
-            }
-            records.extend(
-                self.fetch(query, "reading records", record_from_row)
-                    .await?,
-            );
-        }
-        records.sort_by(|a, b| a.guid.cmp(&b.guid));
-        records.dedup_by(|a, b| a.guid == b.guid);
-        Ok(records)
+        self.records_where_in(record_heads!(), channel, column, &values)
+            .await
     }
 
     async fn save_record(&self, channel: &ChannelKey, record: &Record) -> Result<(), StoreError> {

@@ -224,8 +224,10 @@ enum KnownFrom<'a> {
     Store {
         store: &'a dyn Store,
         channel: &'a ChannelKey,
-        /// The records that may be retried (failed, or never settled), already read.
+        /// The records that may be retried (failed, or never settled), already read: they
+        /// stand for the stored ones.
         retrying: &'a [Record],
+        by_guid: HashMap<&'a EntryGuid, &'a Record>,
     },
 }
 
@@ -252,6 +254,7 @@ impl<'a> Known<'a> {
                 store,
                 channel,
                 retrying,
+                by_guid: retrying.iter().map(|r| (&r.guid, r)).collect(),
             },
             now_ms,
             everyone: tokio::sync::OnceCell::new(),
@@ -272,6 +275,16 @@ impl<'a> Known<'a> {
         })
     }
 
+    /// A stored record as the read must see it: the retrying one of its GUID, if any.
+    fn as_known<'r>(&'r self, stored: &'r Record) -> &'r Record {
+        match &self.from {
+            KnownFrom::Store { by_guid, .. } => {
+                by_guid.get(&stored.guid).copied().unwrap_or(stored)
+            }
+            KnownFrom::Records(_) => stored,
+        }
+    }
+
     /// Every known user. Only for a cycle that holds every record anyway
     /// ([`needs_every_record`]); other reads ask for [`Known::absent`] or [`Known::among`].
     pub async fn everyone(&self) -> Result<&[KnownUser], SourceError> {
@@ -289,7 +302,7 @@ impl<'a> Known<'a> {
         &self,
         present: &(dyn Fn(&EntryGuid) -> bool + Sync),
     ) -> Result<Vec<KnownUser>, SourceError> {
-        let (store, channel, retrying) = match &self.from {
+        let (store, channel) = match &self.from {
             KnownFrom::Records(records) => {
                 return Ok(records
                     .iter()
@@ -297,14 +310,8 @@ impl<'a> Known<'a> {
                     .filter_map(|r| self.known_user(r))
                     .collect());
             }
-            KnownFrom::Store {
-                store,
-                channel,
-                retrying,
-            } => (*store, *channel, *retrying),
+            KnownFrom::Store { store, channel, .. } => (*store, *channel),
         };
-        let retrying: HashMap<&EntryGuid, &Record> =
-            retrying.iter().map(|r| (&r.guid, r)).collect();
         let mut absent = Vec::new();
         let mut after: Option<EntryGuid> = None;
         loop {
@@ -318,7 +325,7 @@ impl<'a> Known<'a> {
             absent.extend(
                 page.iter()
                     .filter(|r| !present(&r.guid))
-                    .filter_map(|r| self.known_user(retrying.get(&r.guid).copied().unwrap_or(r))),
+                    .filter_map(|r| self.known_user(self.as_known(r))),
             );
         }
         Ok(absent)
@@ -333,19 +340,13 @@ impl<'a> Known<'a> {
                 .filter(|r| wanted.contains(&r.guid))
                 .filter_map(|r| self.known_user(r))
                 .collect()),
-            KnownFrom::Store {
-                store,
-                channel,
-                retrying,
-            } => {
-                let retrying: HashMap<&EntryGuid, &Record> =
-                    retrying.iter().map(|r| (&r.guid, r)).collect();
+            KnownFrom::Store { store, channel, .. } => {
                 let stored = store
                     .record_heads_with(channel, RecordKey::Guids(guids))
                     .await?;
                 Ok(stored
                     .iter()
-                    .filter_map(|r| self.known_user(retrying.get(&r.guid).copied().unwrap_or(r)))
+                    .filter_map(|r| self.known_user(self.as_known(r)))
                     .collect())
             }
         }
@@ -578,21 +579,12 @@ mod tests {
 
     use crate::state::RecordStore;
 
+    /// The conformance suite's record, in the source location or not, with its retry due.
     fn record(guid: &str, status: RecordStatus, in_source: bool) -> Record {
-        Record {
-            guid: guid.into(),
-            dn: format!("uid={guid},ou=people,dc=x"),
-            user_name: Some(guid.into()),
-            target_id: Some(format!("t-{guid}").into()),
-            source_fingerprint: in_source.then(|| "fp".into()),
-            applied_image: None,
-            target_version: None,
-            status,
-            last_error: None,
-            attempts: 0,
-            retry_after_ms: None,
-            failed_fingerprint: None,
-        }
+        let mut record = scimbridge_testkit::store_conformance::record(guid, status);
+        record.source_fingerprint = in_source.then(|| "fp".into());
+        record.retry_after_ms = None;
+        record
     }
 
     /// Known users read from the state store a page at a time answer as those read from every
