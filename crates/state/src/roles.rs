@@ -6,7 +6,9 @@ use scimbridge_model::{
     HeldOperation, JournalEntry, Record, SyncState,
 };
 
-use crate::{AdminAccount, ApiToken, Cycle, RecordCounts, RecordKey, Saved, StoreError};
+use crate::{
+    AdminAccount, ApiToken, Cycle, MemberChange, RecordCounts, RecordKey, Saved, StoreError,
+};
 
 /// Data stores and connections (with their channels): what `apply` saves.
 #[async_trait]
@@ -72,13 +74,32 @@ pub trait RecordStore: Send + Sync {
     -> Result<(), StoreError>;
     async fn record_counts(&self, channel: &ChannelKey) -> Result<RecordCounts, StoreError>;
 
-    /// All group records of a channel, ordered by GUID.
+    /// All group records of a channel with their members, ordered by GUID.
     async fn group_records(&self, channel: &ChannelKey) -> Result<Vec<GroupRecord>, StoreError>;
-    /// Inserts or replaces the group record with the record's GUID.
+    /// Inserts or replaces the group record with the record's GUID, members included. It reads
+    /// the group's members to write only what differs; a crash in the middle leaves no member
+    /// of the target group unrecorded.
     async fn save_group_record(
         &self,
         channel: &ChannelKey,
         record: &GroupRecord,
+    ) -> Result<(), StoreError>;
+    /// Saves everything of the group record but its members, and changes its members by these
+    /// (`removed` by the GUID of the member): what a member change costs is the change, not
+    /// the group. The members of `record` are not read.
+    async fn save_group_change(
+        &self,
+        channel: &ChannelKey,
+        record: &GroupRecord,
+        change: MemberChange<'_>,
+    ) -> Result<(), StoreError>;
+    /// The memberships of one entry pass to another, in every group (a rehire took over the
+    /// account of a leaver).
+    async fn move_group_memberships(
+        &self,
+        channel: &ChannelKey,
+        from: &EntryGuid,
+        to: &EntryGuid,
     ) -> Result<(), StoreError>;
     async fn delete_group_record(
         &self,

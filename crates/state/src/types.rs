@@ -1,6 +1,6 @@
 //! The types the roles speak in that the model does not already define.
 
-use scimbridge_model::{ChannelKey, CycleSummary, EntryGuid, EpochMs, TargetId};
+use scimbridge_model::{ChannelKey, CycleSummary, EntryGuid, EpochMs, GroupMember, TargetId};
 use serde::{Deserialize, Serialize};
 
 /// What saving a named configuration object did.
@@ -78,4 +78,13 @@ pub enum RecordKey<'a> {
     TargetIds(&'a [TargetId]),
     /// The failed records.
     Failed,
+}
+
+/// How a group's members change, for [`crate::RecordStore::save_group_change`].
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub struct MemberChange<'a> {
+    /// Members now in the target group (a member of the same GUID is replaced).
+    pub added: &'a [GroupMember],
+    /// GUIDs of members no longer in it (a GUID also added stays, as added).
+    pub removed: &'a [EntryGuid],
 }

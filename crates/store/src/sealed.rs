@@ -13,7 +13,8 @@ use scimbridge_model::{
 };
 use scimbridge_state::{
     AdminAccount, AdminStore, ApiToken, AuditStore, ConfigurationStore, Cycle, HeldOperationStore,
-    HistoryStore, JournalStore, RecordCounts, RecordKey, RecordStore, Saved, StoreError,
+    HistoryStore, JournalStore, MemberChange, RecordCounts, RecordKey, RecordStore, Saved,
+    StoreError,
 };
 use serde_json::Value;
 
@@ -292,6 +293,26 @@ impl<B: RecordStore> RecordStore for Sealed<B> {
         record: &GroupRecord,
     ) -> Result<(), StoreError> {
         self.backend.save_group_record(channel, record).await
+    }
+
+    async fn save_group_change(
+        &self,
+        channel: &ChannelKey,
+        record: &GroupRecord,
+        change: MemberChange<'_>,
+    ) -> Result<(), StoreError> {
+        self.backend
+            .save_group_change(channel, record, change)
+            .await
+    }
+
+    async fn move_group_memberships(
+        &self,
+        channel: &ChannelKey,
+        from: &EntryGuid,
+        to: &EntryGuid,
+    ) -> Result<(), StoreError> {
+        self.backend.move_group_memberships(channel, from, to).await
     }
 
     async fn delete_group_record(

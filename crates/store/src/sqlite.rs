@@ -3,19 +3,21 @@
 //! It keeps what it is given: literal secrets and images are encrypted by [`crate::Sealed`]
 //! in front of it, which the product always puts there.
 
-use std::collections::HashMap;
+use std::collections::{HashMap, HashSet};
 use std::path::Path;
 use std::str::FromStr;
 use std::time::Duration;
 
 use async_trait::async_trait;
 use scimbridge_model::{
-    AuditEvent, ChannelKey, Connection, CycleSummary, DataStore, EntryGuid, EpochMs, GroupRecord,
-    HeldOperation, JournalEntry, Record, RecordStatus, SyncState, TargetId, UnknownWord,
+    AuditEvent, ChannelKey, Connection, CycleSummary, DataStore, EntryGuid, EpochMs, GroupMember,
+    GroupRecord, HeldOperation, JournalEntry, Record, RecordStatus, SyncState, TargetId,
+    UnknownWord,
 };
 use scimbridge_state::{
     AdminAccount, AdminStore, ApiToken, AuditStore, ConfigurationStore, Cycle, HeldOperationStore,
-    HistoryStore, JournalStore, RecordCounts, RecordKey, RecordStore, Saved, StoreError,
+    HistoryStore, JournalStore, MemberChange, RecordCounts, RecordKey, RecordStore, Saved,
+    StoreError,
 };
 use serde_json::Value;
 use sqlx::query::Query;
@@ -40,9 +42,10 @@ macro_rules! record_heads {
 }
 
 /// The tables of what a channel knows of its users and groups, which go with the channel.
-const CHANNEL_STATE: [&str; 5] = [
+const CHANNEL_STATE: [&str; 6] = [
     "records",
     "group_records",
+    "group_members",
     "sync_states",
     "held_operations",
     "operation_journal",
@@ -354,14 +357,69 @@ fn record_from_row(row: &SqliteRow) -> Result<Record, StoreError> {
     }))
 }
 
+/// A group record without its members, which are rows of their own.
 fn group_record_from_row(row: &SqliteRow) -> Result<GroupRecord, StoreError> {
     let columns = Columns::of(row, "group_records");
     Ok(from_columns!(columns => GroupRecord {
         guid, dn, display_name, target_id, last_error;
-        members: columns.json("members")?,
+        members: Vec::new(),
         status: columns.word("status")?,
         attempts: columns.attempts()?,
     }))
+}
+
+/// A member row: the group's GUID and the member.
+fn group_member_from_row(row: &SqliteRow) -> Result<(EntryGuid, GroupMember), StoreError> {
+    let columns = Columns::of(row, "group_members");
+    Ok((
+        columns.get("group_guid")?,
+        GroupMember {
+            guid: columns.get("user_guid")?,
+            target_id: columns.get("target_id")?,
+        },
+    ))
+}
+
+/// How many members one statement saves (5 parameters each).
+const MEMBER_CHUNK: usize = 500;
+
+/// One statement that saves these members of a group, replacing a member of the same GUID.
+fn upsert_members(channel: &ChannelKey, group: &EntryGuid, members: &[GroupMember]) -> Statement {
+    let values = vec!["(?, ?, ?, ?, ?)"; members.len()].join(", ");
+    // Only placeholders are formatted in; the values are bound.
+    let sql = format!(
+        "INSERT INTO group_members (connection, channel, group_guid, user_guid, target_id) \
+         VALUES {values} ON CONFLICT (connection, channel, group_guid, user_guid) \
+         DO UPDATE SET target_id = excluded.target_id"
+    );
+    let mut query = sqlx::query(AssertSqlSafe(sql));
+    for member in members {
+        query = query
+            .bind(&channel.connection)
+            .bind(&channel.channel)
+            .bind(group.as_str().to_owned())
+            .bind(member.guid.as_str().to_owned())
+            .bind(member.target_id.as_str().to_owned());
+    }
+    query
+}
+
+/// One statement that deletes these members of a group, at most [`GUID_CHUNK`] of them.
+fn delete_members(channel: &ChannelKey, group: &EntryGuid, guids: &[EntryGuid]) -> Statement {
+    let placeholders = vec!["?"; guids.len()].join(", ");
+    // Only placeholders are formatted in; the values are bound.
+    let sql = format!(
+        "DELETE FROM group_members WHERE connection = ? AND channel = ? AND group_guid = ? \
+         AND user_guid IN ({placeholders})"
+    );
+    let mut query = sqlx::query(AssertSqlSafe(sql))
+        .bind(&channel.connection)
+        .bind(&channel.channel)
+        .bind(group.as_str().to_owned());
+    for guid in guids {
+        query = query.bind(guid.as_str().to_owned());
+    }
+    query
 }
 
 fn sync_state_from_row(row: &SqliteRow) -> Result<SyncState, StoreError> {
@@ -741,11 +799,30 @@ impl RecordStore for SqliteStore {
 
     async fn group_records(&self, channel: &ChannelKey) -> Result<Vec<GroupRecord>, StoreError> {
         let query = in_channel(
-            "SELECT * FROM group_records WHERE connection = ? AND channel = ? ORDER BY guid",
+            "SELECT guid, dn, display_name, target_id, status, last_error, attempts \
+             FROM group_records WHERE connection = ? AND channel = ? ORDER BY guid",
             channel,
         );
-        self.fetch(query, "reading group records", group_record_from_row)
-            .await
+        let mut records = self
+            .fetch(query, "reading group records", group_record_from_row)
+            .await?;
+        let query = in_channel(
+            "SELECT group_guid, user_guid, target_id FROM group_members \
+             WHERE connection = ? AND channel = ? ORDER BY group_guid, user_guid",
+            channel,
+        );
+        let members = self
+            .fetch(query, "reading group members", group_member_from_row)
+            .await?;
+        // Both ordered by group GUID: one walk hands each group its members.
+        let mut records_iter = records.iter_mut().peekable();
+        for (group, member) in members {
+            while records_iter.next_if(|r| r.guid < group).is_some() {}
+            if let Some(record) = records_iter.peek_mut().filter(|r| r.guid == group) {
+                record.members.push(member);
+            }
+        }
+        Ok(records)
     }
 
     async fn save_group_record(
@@ -753,26 +830,97 @@ impl RecordStore for SqliteStore {
         channel: &ChannelKey,
         record: &GroupRecord,
     ) -> Result<(), StoreError> {
-        let members = serde_json::to_string(&record.members)
-            .map_err(|e| StoreError::corrupt("group_records", e))?;
         let query = in_channel(
-            "INSERT INTO group_records (connection, channel, guid, dn, display_name, target_id, members, status, last_error, attempts)
-             VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)
-             ON CONFLICT (connection, channel, guid) DO UPDATE SET
-               dn = excluded.dn, display_name = excluded.display_name, target_id = excluded.target_id,
-               members = excluded.members, status = excluded.status,
-               last_error = excluded.last_error, attempts = excluded.attempts",
+            "SELECT group_guid, user_guid, target_id FROM group_members \
+             WHERE connection = ? AND channel = ? AND group_guid = ?",
             channel,
         )
-        .bind(record.guid.as_str())
-        .bind(&record.dn)
-        .bind(&record.display_name)
-        .bind(record.target_id.as_deref())
-        .bind(members)
+        .bind(record.guid.as_str().to_owned());
+        let saved: HashMap<EntryGuid, GroupMember> = self
+            .fetch(query, "reading group members", group_member_from_row)
+            .await?
+            .into_iter()
+            .map(|(_, member)| (member.guid.clone(), member))
+            .collect();
+        let added: Vec<GroupMember> = record
+            .members
+            .iter()
+            .filter(|m| saved.get(&m.guid) != Some(m))
+            .cloned()
+            .collect();
+        let kept: HashSet<&EntryGuid> = record.members.iter().map(|m| &m.guid).collect();
+        let removed: Vec<EntryGuid> = saved
+            .into_keys()
+            .filter(|guid| !kept.contains(guid))
+            .collect();
+        let change = MemberChange {
+            added: &added,
+            removed: &removed,
+        };
+        self.save_group_change(channel, record, change).await
+    }
+
+    async fn save_group_change(
+        &self,
+        channel: &ChannelKey,
+        record: &GroupRecord,
+        change: MemberChange<'_>,
+    ) -> Result<(), StoreError> {
+        // Statements, not a transaction: a group's save runs among the cycle's concurrent
+        // operations (see `save_records`). Members added go first, members removed after, the
+        // head last: each step is true of the target group on its own, so a crash in between
+        // leaves no member unrecorded.
+        for chunk in change.added.chunks(MEMBER_CHUNK) {
+            let query = upsert_members(channel, &record.guid, chunk);
+            self.run(query, "saving group members").await?;
+        }
+        // A GUID both removed and added keeps the member added (its target user changed).
+        let added: HashSet<&EntryGuid> = change.added.iter().map(|m| &m.guid).collect();
+        let removed: Vec<EntryGuid> = change
+            .removed
+            .iter()
+            .filter(|guid| !added.contains(guid))
+            .cloned()
+            .collect();
+        for chunk in removed.chunks(GUID_CHUNK) {
+            let query = delete_members(channel, &record.guid, chunk);
+            self.run(query, "saving group members").await?;
+        }
+        let query = in_channel(
+            "INSERT INTO group_records (connection, channel, guid, dn, display_name, target_id, status, last_error, attempts)
+             VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)
+             ON CONFLICT (connection, channel, guid) DO UPDATE SET
+               dn = excluded.dn, display_name = excluded.display_name, target_id = excluded.target_id,
+               status = excluded.status, last_error = excluded.last_error, attempts = excluded.attempts",
+            channel,
+        )
+        .bind(record.guid.as_str().to_owned())
+        .bind(record.dn.clone())
+        .bind(record.display_name.clone())
+        .bind(record.target_id.as_deref().map(str::to_owned))
         .bind(record.status.as_str())
-        .bind(&record.last_error)
+        .bind(record.last_error.clone())
         .bind(i64::from(record.attempts));
         self.run(query, "saving a group record").await?;
+        Ok(())
+    }
+
+    async fn move_group_memberships(
+        &self,
+        channel: &ChannelKey,
+        from: &EntryGuid,
+        to: &EntryGuid,
+    ) -> Result<(), StoreError> {
+        // A group that has both keeps one row, the one moved.
+        let query = sqlx::query(
+            "UPDATE OR REPLACE group_members SET user_guid = ? \
+             WHERE connection = ? AND channel = ? AND user_guid = ?",
+        )
+        .bind(to.as_str().to_owned())
+        .bind(&channel.connection)
+        .bind(&channel.channel)
+        .bind(from.as_str().to_owned());
+        self.run(query, "moving group memberships").await?;
         Ok(())
     }
 
@@ -781,12 +929,26 @@ impl RecordStore for SqliteStore {
         channel: &ChannelKey,
         guid: &EntryGuid,
     ) -> Result<(), StoreError> {
+        // The members first: a crash in between leaves a record without members, which the next
+        // cycle deletes again, never members of a group that is gone.
+        let query = in_channel(
+            "DELETE FROM group_members WHERE connection = ? AND channel = ? AND group_guid = ?",
+            channel,
+        );
+        self.run(
+            query.bind(guid.as_str().to_owned()),
+            "deleting a group record",
+        )
+        .await?;
         let query = in_channel(
             "DELETE FROM group_records WHERE connection = ? AND channel = ? AND guid = ?",
             channel,
         );
-        self.run(query.bind(guid.as_str()), "deleting a group record")
-            .await?;
+        self.run(
+            query.bind(guid.as_str().to_owned()),
+            "deleting a group record",
+        )
+        .await?;
         Ok(())
     }
 

@@ -135,3 +135,40 @@ async fn rows_in_the_format_of_earlier_versions_still_read() {
         .unwrap();
     assert_eq!(found.len(), 2, "{found:?}");
 }
+
+/// A database from before group members were rows: each group's members, kept as a JSON array
+/// in the group record, become rows when the store opens.
+#[tokio::test]
+async fn group_members_kept_as_json_become_rows() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("state.db");
+    SqliteStore::open(&path).await.unwrap().close().await;
+    // Back to the schema before migration 10, with one group of two members.
+    let pool = sqlx::SqlitePool::connect(&format!("sqlite:{}", path.display()))
+        .await
+        .unwrap();
+    for statement in [
+        "DROP TABLE group_members",
+        "ALTER TABLE group_records ADD COLUMN members TEXT NOT NULL DEFAULT '[]'",
+        "DELETE FROM _sqlx_migrations WHERE version = 10",
+        "INSERT INTO group_records (connection, channel, guid, dn, display_name, target_id, members, status, attempts) \
+         VALUES ('Legacy', 'people', 'g1', 'cn=staff', 'staff', 't-g1', \
+         '[{\"guid\":\"a\",\"target_id\":\"t-a\"},{\"guid\":\"b\",\"target_id\":\"t-b\"}]', 'provisioned', 0)",
+    ] {
+        sqlx::query(statement).execute(&pool).await.unwrap();
+    }
+    pool.close().await;
+
+    let store = open(&path, 1).await;
+    let groups = store
+        .group_records(&ChannelKey::new("Legacy", "people"))
+        .await
+        .unwrap();
+    let members: Vec<(&str, &str)> = groups[0]
+        .members
+        .iter()
+        .map(|m| (m.guid.as_str(), m.target_id.as_str()))
+        .collect();
+    assert_eq!(members, [("a", "t-a"), ("b", "t-b")]);
+    assert_eq!(groups[0].display_name, "staff");
+}

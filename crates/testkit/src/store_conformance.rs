@@ -12,7 +12,7 @@ use scimbridge_model::{
     HeldOperation, JournalEntry, OperationKind, ProvisioningOptions, Record, RecordStatus, Secret,
     SyncState, TargetId, TargetSettings,
 };
-use scimbridge_state::{AdminAccount, ApiToken, RecordKey, Saved, Store};
+use scimbridge_state::{AdminAccount, ApiToken, MemberChange, RecordKey, Saved, Store};
 use serde_json::json;
 
 /// One `#[tokio::test]` per behaviour of this module, run on the store `$fresh().await` makes.
@@ -36,6 +36,8 @@ macro_rules! store_conformance_tests {
             group_records_are_listed_by_guid_per_channel,
             saving_a_group_record_replaces_the_one_with_its_guid,
             deleting_a_group_record_leaves_the_others,
+            a_group_change_writes_its_members_by_the_change,
+            memberships_move_to_the_entry_that_took_over_the_account,
             each_channel_has_one_sync_state,
             held_operations_are_replaced_as_a_set,
             audit_events_are_found_by_any_name_of_their_subject,
@@ -137,19 +139,20 @@ pub fn record(guid: &str, status: RecordStatus) -> Record {
     }
 }
 
+fn member(guid: &str) -> GroupMember {
+    GroupMember {
+        guid: guid.into(),
+        target_id: format!("t-{guid}").into(),
+    }
+}
+
 fn group_record(guid: &str, name: &str, members: &[&str]) -> GroupRecord {
     GroupRecord {
         guid: guid.into(),
         dn: format!("cn={name},ou=groups,dc=example,dc=com"),
         display_name: name.into(),
         target_id: Some(format!("t-{guid}").into()),
-        members: members
-            .iter()
-            .map(|m| GroupMember {
-                guid: (*m).into(),
-                target_id: format!("t-{m}").into(),
-            })
-            .collect(),
+        members: members.iter().map(|m| member(m)).collect(),
         status: RecordStatus::Provisioned,
         last_error: None,
         attempts: 0,
@@ -625,6 +628,110 @@ pub async fn deleting_a_group_record_leaves_the_others(store: &dyn Store) {
         vec![group_record("g2", "staff", &["a", "b"])]
     );
     assert_eq!(store.group_records(&contractors()).await.unwrap().len(), 1);
+    // Its members went with it: a group that comes back under the GUID starts empty.
+    store
+        .delete_group_record(&employees(), &"g2".into())
+        .await
+        .unwrap();
+    let change = MemberChange::default();
+    store
+        .save_group_change(&employees(), &group_record("g2", "staff", &[]), change)
+        .await
+        .unwrap();
+    assert_eq!(
+        store.group_records(&employees()).await.unwrap(),
+        vec![group_record("g2", "staff", &[])]
+    );
+}
+
+pub async fn a_group_change_writes_its_members_by_the_change(store: &dyn Store) {
+    save_groups(store).await;
+    // Renamed, c added, a removed; the members given with the record are not read.
+    let renamed = group_record("g2", "crew", &["ignored"]);
+    let added = [member("c")];
+    let change = MemberChange {
+        added: &added,
+        removed: &["a".into(), "never-a-member".into()],
+    };
+    store
+        .save_group_change(&employees(), &renamed, change)
+        .await
+        .unwrap();
+    assert_eq!(
+        store.group_records(&employees()).await.unwrap()[1],
+        group_record("g2", "crew", &["b", "c"])
+    );
+    // b's user was replaced by another target user: a GUID both removed and added is added.
+    let moved = GroupMember {
+        guid: "b".into(),
+        target_id: "t-b2".into(),
+    };
+    let change = MemberChange {
+        added: std::slice::from_ref(&moved),
+        removed: &["b".into()],
+    };
+    store
+        .save_group_change(&employees(), &renamed, change)
+        .await
+        .unwrap();
+    let mut expected = group_record("g2", "crew", &["c"]);
+    expected.members.insert(0, moved);
+    assert_eq!(
+        store.group_records(&employees()).await.unwrap()[1],
+        expected
+    );
+    // A whole save writes the difference, whatever the change before.
+    let whole = group_record("g2", "crew", &["a", "d"]);
+    store.save_group_record(&employees(), &whole).await.unwrap();
+    assert_eq!(store.group_records(&employees()).await.unwrap()[1], whole);
+    // Many members at once, in and out, beyond any one statement's size.
+    let many: Vec<String> = (0..1_200).map(|i| format!("u{i:04}")).collect();
+    let many: Vec<&str> = many.iter().map(String::as_str).collect();
+    let big = group_record("g2", "crew", &many);
+    store.save_group_record(&employees(), &big).await.unwrap();
+    assert_eq!(store.group_records(&employees()).await.unwrap()[1], big);
+    let removed: Vec<EntryGuid> = many[..1_100].iter().map(|m| (*m).into()).collect();
+    let change = MemberChange {
+        added: &[],
+        removed: &removed,
+    };
+    store
+        .save_group_change(&employees(), &big, change)
+        .await
+        .unwrap();
+    assert_eq!(
+        store.group_records(&employees()).await.unwrap()[1],
+        group_record("g2", "crew", &many[1_100..])
+    );
+    assert_eq!(
+        store.group_records(&contractors()).await.unwrap(),
+        vec![group_record("g9", "other", &["z"])]
+    );
+}
+
+pub async fn memberships_move_to_the_entry_that_took_over_the_account(store: &dyn Store) {
+    save_groups(store).await;
+    let both = group_record("g3", "night", &["a", "n"]);
+    store.save_group_record(&employees(), &both).await.unwrap();
+    store
+        .move_group_memberships(&employees(), &"a".into(), &"n".into())
+        .await
+        .unwrap();
+    let groups = store.group_records(&employees()).await.unwrap();
+    let members = |i: usize| -> Vec<(&str, &str)> {
+        groups[i]
+            .members
+            .iter()
+            .map(|m| (m.guid.as_str(), m.target_id.as_str()))
+            .collect()
+    };
+    // The account of a is n's now, in every group; a group with both keeps one.
+    assert_eq!(members(1), [("b", "t-b"), ("n", "t-a")]);
+    assert_eq!(members(2), [("n", "t-a")]);
+    assert_eq!(
+        store.group_records(&contractors()).await.unwrap(),
+        vec![group_record("g9", "other", &["z"])]
+    );
 }
 
 pub async fn each_channel_has_one_sync_state(store: &dyn Store) {
@@ -754,6 +861,17 @@ pub async fn deleting_a_connection_takes_its_channels_state_and_nothing_else(sto
             .await
             .unwrap()
             .is_empty()
+    );
+    let change = MemberChange::default();
+    let again = group_record("dg", "crew", &[]);
+    store
+        .save_group_change(&doomed_channel, &again, change)
+        .await
+        .unwrap();
+    assert_eq!(
+        store.group_records(&doomed_channel).await.unwrap(),
+        [again],
+        "the group's members went with the connection"
     );
     assert!(
         store
@@ -937,6 +1055,17 @@ pub async fn forgetting_a_channel_clears_its_state_and_nothing_else(store: &dyn 
     store.forget_channel(&reset).await.unwrap();
     assert!(store.records(&reset).await.unwrap().is_empty());
     assert!(store.group_records(&reset).await.unwrap().is_empty());
+    // The group's members went too: the group saved again under its GUID has none.
+    let change = MemberChange::default();
+    store
+        .save_group_change(&reset, &group_record("rg", "crew", &[]), change)
+        .await
+        .unwrap();
+    assert!(
+        store.group_records(&reset).await.unwrap()[0]
+            .members
+            .is_empty()
+    );
     assert_eq!(store.sync_state(&reset).await.unwrap(), None);
     assert!(store.unsettled_operations(&reset).await.unwrap().is_empty());
     assert!(store.held_operations(&reset).await.unwrap().is_empty());

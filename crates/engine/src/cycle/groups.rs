@@ -6,8 +6,8 @@ use std::collections::{HashMap, HashSet};
 
 use futures_util::stream::{self, StreamExt};
 use scimbridge_model::{
-    ChannelKey, EntryGuid, GroupOperation, GroupRecord, PlannedGroupOperation, RecordStatus,
-    TargetId,
+    ChannelKey, EntryGuid, GroupMember, GroupOperation, GroupRecord, PlannedGroupOperation,
+    RecordStatus, TargetId,
 };
 
 use super::outage::IN_DOUBT_LIMIT;
@@ -17,7 +17,7 @@ use crate::apply::bulk::{self, GroupRides};
 use crate::apply::groups::{AppliedGroup, GroupOutcome, GroupSettings, apply_group_operation};
 use crate::plan::groups::{Members, plan_groups};
 use crate::plan::guard::{GuardInput, guard_groups};
-use crate::state::Store;
+use crate::state::{MemberChange, Store};
 
 /// Groups created empty ahead of the users, that the users' Bulk requests fill.
 pub(super) struct Rides {
@@ -111,7 +111,12 @@ pub(super) async fn record_rides(
             record.members.sort();
             record.members.dedup();
         }
-        cx.store.save_group_record(cx.key, &record).await?;
+        // Saved empty when created: the members are all added.
+        let change = MemberChange {
+            added: &record.members,
+            removed: &[],
+        };
+        cx.store.save_group_change(cx.key, &record, change).await?;
         let planned = planned
             .plan
             .group_operations
@@ -299,11 +304,40 @@ async fn save_group_record(
     existing: Option<&GroupRecord>,
     applied: &AppliedGroup,
 ) -> Result<(), CycleError> {
-    match &applied.record {
-        Some(record) if existing != Some(record) => store.save_group_record(key, record).await?,
-        Some(_) => {}
-        None if existing.is_some() => store.delete_group_record(key, &op.guid).await?,
-        None => {}
+    match (&applied.record, existing) {
+        (Some(record), Some(existing)) if existing != record => {
+            let (added, removed) = member_change(&existing.members, &record.members);
+            let change = MemberChange {
+                added: &added,
+                removed: &removed,
+            };
+            store.save_group_change(key, record, change).await?
+        }
+        (Some(record), None) => store.save_group_record(key, record).await?,
+        (Some(_), Some(_)) => {}
+        (None, Some(_)) => store.delete_group_record(key, &op.guid).await?,
+        (None, None) => {}
     }
     Ok(())
+}
+
+/// What turns the members `before` into those `after`: the members added (or whose target user
+/// changed), and the GUIDs of those removed.
+fn member_change(
+    before: &[GroupMember],
+    after: &[GroupMember],
+) -> (Vec<GroupMember>, Vec<EntryGuid>) {
+    let before_set: HashSet<&GroupMember> = before.iter().collect();
+    let after_guids: HashSet<&EntryGuid> = after.iter().map(|m| &m.guid).collect();
+    let added = after
+        .iter()
+        .filter(|m| !before_set.contains(m))
+        .cloned()
+        .collect();
+    let removed = before
+        .iter()
+        .filter(|m| !after_guids.contains(&m.guid))
+        .map(|m| m.guid.clone())
+        .collect();
+    (added, removed)
 }

@@ -447,17 +447,7 @@ async fn hand_over(
     new: &EntryGuid,
 ) -> Result<(), CycleError> {
     tracing::info!(channel = %key, from = %old, to = %new, "a disabled account passed to a new entry");
-    for mut group in store.group_records(key).await? {
-        let mut renamed = false;
-        for member in group.members.iter_mut().filter(|m| m.guid == *old) {
-            member.guid = new.clone();
-            renamed = true;
-        }
-        if renamed {
-            group.members.sort();
-            store.save_group_record(key, &group).await?;
-        }
-    }
+    store.move_group_memberships(key, old, new).await?;
     store.delete_record(key, old).await?;
     Ok(())
 }
