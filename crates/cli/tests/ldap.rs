@@ -1203,3 +1203,93 @@ fn an_incremental_cycle_read_by_key_keeps_one_target_user_per_entry() {
         accounts(&[("bob", true), ("cid", false), ("zed", true)])
     );
 }
+
+#[test]
+fn groups_are_read_whole_only_when_they_change_by_content_sync() {
+    groups_read_incrementally("content-sync");
+}
+
+#[test]
+fn groups_are_read_whole_only_when_they_change_by_timestamps() {
+    groups_read_incrementally("timestamp");
+}
+
+/// Incremental cycles read each group's version and read whole only the groups that need it;
+/// what the memberof overlay does silently (a deleted member taken out of its groups) and a
+/// hire who joined a group before entering the directory still reach the target.
+fn groups_read_incrementally(algorithm: &str) {
+    let setup = setup(&[
+        person("ann", "Ann Lee"),
+        person("bob", "Bob Stone"),
+        person("cara", "Cara Diaz"),
+        person("dan", "Dan Wu"),
+        group("staff", &[&user_dn("ann"), &user_dn("bob")]),
+        group("eng", &[&user_dn("cara")]),
+        group("ops", &[&user_dn("dan")]),
+        // Hal is a member before Hal's entry exists.
+        group("later", &[&user_dn("hal"), SYNC_DN]),
+    ]);
+    setup.apply(
+        &setup
+            .config("disable")
+            .source("changed_users_algorithm", algorithm)
+            .location("group_base_dn", GROUPS),
+    );
+    let out = setup.sync();
+    assert_has(&out, &["created 4,", &format!("{algorithm}, full read")]);
+    let mut groups = vec![
+        ("eng", vec!["cara"]),
+        ("later", vec![]),
+        ("ops", vec!["dan"]),
+        ("staff", vec!["ann", "bob"]),
+    ];
+    let expected = |groups: &[(&str, Vec<&str>)]| {
+        let groups: Vec<(&str, &[&str])> = groups.iter().map(|(g, m)| (*g, m.as_slice())).collect();
+        expected_groups(&groups)
+    };
+    assert_eq!(setup.groups(), expected(&groups));
+    // A cycle reads incrementally, reads `whole` groups whole of `of`, and leaves `groups`.
+    let cycle = |whole: usize, of: usize, groups: &[(&str, Vec<&str>)], summary: &str| {
+        let out = setup.sync();
+        assert_has(
+            &out,
+            &[
+                &format!("{algorithm}, incremental, {whole} of {of} groups read whole"),
+                summary,
+            ],
+        );
+        assert_eq!(setup.groups(), expected(groups), "{out}");
+    };
+    // Nothing changed: no group is read whole.
+    cycle(0, 4, &groups, "created 0, linked 0, updated 0");
+
+    // A member joins one group: that group alone is read, and one member added.
+    setup
+        .slapd
+        .modify(&add(&group_dn("staff"), "member", &user_dn("cara")));
+    groups[3].1 = vec!["ann", "bob", "cara"];
+    cycle(1, 4, &groups, "groups: created 0, linked 0, updated 1,");
+
+    // Dan's entry is deleted: the overlay takes Dan out of ops without changing ops' version,
+    // and the target's ops loses Dan all the same (Dan's user is only disabled), with no
+    // group read whole.
+    setup.slapd.modify(&delete(&user_dn("dan")));
+    groups[2].1 = vec![];
+    cycle(0, 4, &groups, "disabled 1,");
+
+    // Hal's entry appears: the group Hal was put in before is read, and Hal added to it.
+    setup.slapd.add(&changes([person("hal", "Hal Ito")]));
+    groups[1].1 = vec!["hal"];
+    cycle(1, 4, &groups, "created 1,");
+
+    // A group deleted in the directory is deleted in the target.
+    setup.slapd.modify(&delete(&group_dn("eng")));
+    groups.remove(0);
+    cycle(
+        0,
+        3,
+        &groups,
+        "groups: created 0, linked 0, updated 0, deleted 1,",
+    );
+    cycle(0, 3, &groups, "created 0, linked 0, updated 0");
+}

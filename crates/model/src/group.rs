@@ -30,6 +30,13 @@ pub struct GroupRecord {
     pub status: RecordStatus,
     pub last_error: Option<String>,
     pub attempts: u32,
+    /// The group entry's version (`entryCSN`, `uSNChanged` or `modifyTimestamp`, behind the
+    /// attribute's name) when the channel last planned it whole with nothing left waiting: an
+    /// incremental read reads whole only the groups whose version moved. `None`: read it whole
+    /// at the next cycle (never read so, failed, or with members whose users are not in the
+    /// target).
+    #[serde(default)]
+    pub source_stamp: Option<String>,
 }
 
 /// A group as the directory has it now, with its members already limited to users in scope.
@@ -40,6 +47,8 @@ pub struct DesiredGroup {
     pub display_name: String,
     /// Source GUIDs of the member users, ordered.
     pub member_guids: Vec<EntryGuid>,
+    /// The group entry's version as read (see [`GroupRecord::source_stamp`]).
+    pub source_stamp: Option<String>,
 }
 
 #[derive(Debug, Clone, PartialEq, Serialize)]
@@ -96,6 +105,10 @@ pub struct PlannedGroupOperation {
     /// or about to be created); they are added once it is.
     pub pending_members: Vec<EntryGuid>,
     pub reason: String,
+    /// The version the group record keeps once this operation succeeds: the group's, when
+    /// nothing is left waiting; else `None`, so that the next cycle reads the group whole.
+    #[serde(skip)]
+    pub source_stamp: Option<String>,
 }
 
 impl fmt::Display for PlannedGroupOperation {

@@ -118,6 +118,20 @@ impl EntryGuid {
     }
 }
 
+/// A DN as compared: case-insensitive, without spaces around separators. Records are found by
+/// it (group members name users by DN), so the state store keeps it too.
+pub fn normalize_dn(dn: &str) -> String {
+    dn.split(',')
+        .map(|rdn| {
+            rdn.split('=')
+                .map(|part| part.trim().to_lowercase())
+                .collect::<Vec<_>>()
+                .join("=")
+        })
+        .collect::<Vec<_>>()
+        .join(",")
+}
+
 /// An instant: milliseconds since the Unix epoch, as the engine's clock reads it. Durations stay
 /// plain milliseconds (`i64`), so an instant and a wait cannot be confused: `plus_ms` and
 /// `ms_since` convert between them.

@@ -20,7 +20,7 @@ pub use config::{
 };
 pub use entry::{AttributeValue, SourceEntry};
 pub use group::{DesiredGroup, GroupMember, GroupOperation, GroupRecord, PlannedGroupOperation};
-pub use ids::{EntryGuid, EpochMs, TargetId};
+pub use ids::{EntryGuid, EpochMs, TargetId, normalize_dn};
 pub use mapping::{
     AttributeMapping, CharacterCase, ExtensionMapping, ExtensionPath, FieldMapping, FieldTarget,
     ScimField, ValueParser,

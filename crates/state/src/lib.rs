@@ -15,7 +15,9 @@ pub use roles::{
     AdminStore, AuditStore, ConfigurationStore, HeldOperationStore, HistoryStore, JournalStore,
     RecordStore,
 };
-pub use types::{AdminAccount, ApiToken, Cycle, MemberChange, RecordCounts, RecordKey, Saved};
+pub use types::{
+    AdminAccount, ApiToken, Cycle, GroupKey, MemberChange, RecordCounts, RecordKey, Saved,
+};
 
 /// A whole state store: every role. Callers that need one role can ask for that role alone.
 pub trait Store:

@@ -7,7 +7,8 @@ use scimbridge_model::{
 };
 
 use crate::{
-    AdminAccount, ApiToken, Cycle, MemberChange, RecordCounts, RecordKey, Saved, StoreError,
+    AdminAccount, ApiToken, Cycle, GroupKey, MemberChange, RecordCounts, RecordKey, Saved,
+    StoreError,
 };
 
 /// Data stores and connections (with their channels): what `apply` saves.
@@ -76,6 +77,15 @@ pub trait RecordStore: Send + Sync {
 
     /// All group records of a channel with their members, ordered by GUID.
     async fn group_records(&self, channel: &ChannelKey) -> Result<Vec<GroupRecord>, StoreError>;
+    /// All group records of a channel without their members (`members` empty), ordered by GUID:
+    /// what an incremental cycle needs of every group.
+    async fn group_heads(&self, channel: &ChannelKey) -> Result<Vec<GroupRecord>, StoreError>;
+    /// The group records found by `key`, with their members, ordered by GUID.
+    async fn group_records_with(
+        &self,
+        channel: &ChannelKey,
+        key: GroupKey<'_>,
+    ) -> Result<Vec<GroupRecord>, StoreError>;
     /// Inserts or replaces the group record with the record's GUID, members included. It reads
     /// the group's members to write only what differs; a crash in the middle leaves no member
     /// of the target group unrecorded.

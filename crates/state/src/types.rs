@@ -76,8 +76,20 @@ pub enum RecordKey<'a> {
     UserNames(&'a [String]),
     /// The records linked to one of these target users.
     TargetIds(&'a [TargetId]),
+    /// The records of entries at one of these DNs (compared normalised, as
+    /// [`scimbridge_model::normalize_dn`] does).
+    Dns(&'a [String]),
     /// The failed records.
     Failed,
+}
+
+/// Which group records [`crate::RecordStore::group_records_with`] finds.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum GroupKey<'a> {
+    /// The groups of these GUIDs.
+    Guids(&'a [EntryGuid]),
+    /// The groups one of these users (by GUID) is a member of.
+    Members(&'a [EntryGuid]),
 }
 
 /// How a group's members change, for [`crate::RecordStore::save_group_change`].

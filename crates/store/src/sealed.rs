@@ -12,9 +12,9 @@ use scimbridge_model::{
     HeldOperation, JournalEntry, Record, Secret, SyncState,
 };
 use scimbridge_state::{
-    AdminAccount, AdminStore, ApiToken, AuditStore, ConfigurationStore, Cycle, HeldOperationStore,
-    HistoryStore, JournalStore, MemberChange, RecordCounts, RecordKey, RecordStore, Saved,
-    StoreError,
+    AdminAccount, AdminStore, ApiToken, AuditStore, ConfigurationStore, Cycle, GroupKey,
+    HeldOperationStore, HistoryStore, JournalStore, MemberChange, RecordCounts, RecordKey,
+    RecordStore, Saved, StoreError,
 };
 use serde_json::Value;
 
@@ -285,6 +285,18 @@ impl<B: RecordStore> RecordStore for Sealed<B> {
 
     async fn group_records(&self, channel: &ChannelKey) -> Result<Vec<GroupRecord>, StoreError> {
         self.backend.group_records(channel).await
+    }
+
+    async fn group_heads(&self, channel: &ChannelKey) -> Result<Vec<GroupRecord>, StoreError> {
+        self.backend.group_heads(channel).await
+    }
+
+    async fn group_records_with(
+        &self,
+        channel: &ChannelKey,
+        key: GroupKey<'_>,
+    ) -> Result<Vec<GroupRecord>, StoreError> {
+        self.backend.group_records_with(channel, key).await
     }
 
     async fn save_group_record(

@@ -12,12 +12,12 @@ use async_trait::async_trait;
 use scimbridge_model::{
     AuditEvent, ChannelKey, Connection, CycleSummary, DataStore, EntryGuid, EpochMs, GroupMember,
     GroupRecord, HeldOperation, JournalEntry, Record, RecordStatus, SyncState, TargetId,
-    UnknownWord,
+    UnknownWord, normalize_dn,
 };
 use scimbridge_state::{
-    AdminAccount, AdminStore, ApiToken, AuditStore, ConfigurationStore, Cycle, HeldOperationStore,
-    HistoryStore, JournalStore, MemberChange, RecordCounts, RecordKey, RecordStore, Saved,
-    StoreError,
+    AdminAccount, AdminStore, ApiToken, AuditStore, ConfigurationStore, Cycle, GroupKey,
+    HeldOperationStore, HistoryStore, JournalStore, MemberChange, RecordCounts, RecordKey,
+    RecordStore, Saved, StoreError,
 };
 use serde_json::Value;
 use sqlx::query::Query;
@@ -39,6 +39,25 @@ macro_rules! record_heads {
          target_version, status, last_error, attempts, retry_after_ms, failed_fingerprint \
          FROM records WHERE connection = ? AND channel = ?"
     };
+}
+
+/// The heads of one channel's group records (without members), as SQL to add conditions to.
+macro_rules! group_heads {
+    () => {
+        "SELECT guid, dn, display_name, target_id, status, last_error, attempts, source_stamp \
+         FROM group_records WHERE connection = ? AND channel = ?"
+    };
+}
+
+/// Hands each group record its members; both ordered by group GUID.
+fn attach_members(records: &mut [GroupRecord], members: Vec<(EntryGuid, GroupMember)>) {
+    let mut records = records.iter_mut().peekable();
+    for (group, member) in members {
+        while records.next_if(|r| r.guid < group).is_some() {}
+        if let Some(record) = records.peek_mut().filter(|r| r.guid == group) {
+            record.members.push(member);
+        }
+    }
 }
 
 /// The tables of what a channel knows of its users and groups, which go with the channel.
@@ -101,47 +120,51 @@ impl SqliteStore {
             .await
             .map_err(|e| StoreError::backend("migration failed", e))?;
         let store = SqliteStore { pool };
-        store.fill_user_name_keys().await?;
+        store.fill_record_keys().await?;
         Ok(store)
     }
 
-    /// Fills `user_name_key` in records written before it existed (once; none are left after).
-    async fn fill_user_name_keys(&self) -> Result<(), StoreError> {
-        // The partial index of migration 0009 makes this cheap when there is nothing to fill.
+    /// Fills `user_name_key` and `dn_key` in records written before they existed (once; none
+    /// are left after).
+    async fn fill_record_keys(&self) -> Result<(), StoreError> {
+        const CONTEXT: &str = "filling record keys";
+        // The partial indexes of migrations 0009 and 0011 make this cheap when there is
+        // nothing to fill.
         let missing = sqlx::query(
-            "SELECT rowid, user_name FROM records WHERE user_name IS NOT NULL AND user_name_key IS NULL",
+            "SELECT rowid, dn, user_name FROM records \
+             WHERE user_name IS NOT NULL AND user_name_key IS NULL \
+             UNION SELECT rowid, dn, user_name FROM records WHERE dn_key IS NULL",
         );
         let rows = self
-            .fetch(missing, "reading user names", |row| {
+            .fetch(missing, "reading record keys", |row| {
                 let columns = Columns::of(row, "records");
                 Ok((
                     columns.get::<i64>("rowid")?,
-                    columns.get::<String>("user_name")?,
+                    columns.get::<String>("dn")?,
+                    columns.get::<Option<String>>("user_name")?,
                 ))
             })
             .await?;
         if rows.is_empty() {
             return Ok(());
         }
-        let mut tx = self
-            .pool
-            .begin()
-            .await
-            .map_err(failed("filling user name keys"))?;
-        for (rowid, name) in rows {
+        let mut tx = self.pool.begin().await.map_err(failed(CONTEXT))?;
+        for (rowid, dn, name) in rows {
             // Unless another process saved the record meanwhile.
             sqlx::query(
-                "UPDATE records SET user_name_key = ? \
-                 WHERE rowid = ? AND user_name = ? AND user_name_key IS NULL",
+                "UPDATE records SET user_name_key = ?, dn_key = ? \
+                 WHERE rowid = ? AND dn = ? AND user_name IS ?",
             )
-            .bind(name.to_lowercase())
+            .bind(name.as_deref().map(str::to_lowercase))
+            .bind(normalize_dn(&dn))
             .bind(rowid)
+            .bind(&dn)
             .bind(&name)
             .execute(&mut *tx)
             .await
-            .map_err(failed("filling user name keys"))?;
+            .map_err(failed(CONTEXT))?;
         }
-        tx.commit().await.map_err(failed("filling user name keys"))
+        tx.commit().await.map_err(failed(CONTEXT))
     }
 
     pub async fn close(&self) {
@@ -158,16 +181,22 @@ fn in_channel(sql: &'static str, channel: &ChannelKey) -> Statement {
         .bind(&channel.channel)
 }
 
-/// `sql` (about one channel) narrowed to these GUIDs, at most [`GUID_CHUNK`] of them.
-fn for_guids(sql: &'static str, channel: &ChannelKey, guids: &[EntryGuid]) -> Statement {
+/// `sql` (about one channel) narrowed to the rows whose `column` holds one of these GUIDs, at
+/// most [`GUID_CHUNK`] of them.
+fn for_column(
+    sql: &'static str,
+    column: &'static str,
+    channel: &ChannelKey,
+    guids: &[EntryGuid],
+) -> Statement {
     let placeholders = vec!["?"; guids.len()].join(", ");
-    // Only placeholders are formatted in; the GUIDs are bound.
-    let sql = format!("{sql} AND guid IN ({placeholders})");
+    // Only the column and placeholders are formatted in; the GUIDs are bound.
+    let sql = format!("{sql} AND {column} IN ({placeholders})");
     let mut query = sqlx::query(AssertSqlSafe(sql))
         .bind(&channel.connection)
         .bind(&channel.channel);
     for guid in guids {
-        query = query.bind(guid.as_str());
+        query = query.bind(guid.as_str().to_owned());
     }
     query
 }
@@ -306,15 +335,16 @@ fn image_from_text(text: String) -> Result<Value, StoreError> {
 /// The columns a record is saved in, and how a saved record replaces the one with its GUID.
 const RECORD_COLUMNS: &str = "INSERT INTO records (connection, channel, guid, dn, user_name, \
      target_id, source_fingerprint, applied_image, target_version, status, last_error, attempts, \
-     retry_after_ms, failed_fingerprint, user_name_key) VALUES ";
+     retry_after_ms, failed_fingerprint, user_name_key, dn_key) VALUES ";
 const RECORD_CONFLICT: &str = " ON CONFLICT (connection, channel, guid) DO UPDATE SET \
-     dn = excluded.dn, user_name = excluded.user_name, user_name_key = excluded.user_name_key, \
+     dn = excluded.dn, dn_key = excluded.dn_key, user_name = excluded.user_name, \
+     user_name_key = excluded.user_name_key, \
      target_id = excluded.target_id, source_fingerprint = excluded.source_fingerprint, \
      applied_image = excluded.applied_image, target_version = excluded.target_version, \
      status = excluded.status, last_error = excluded.last_error, attempts = excluded.attempts, \
      retry_after_ms = excluded.retry_after_ms, failed_fingerprint = excluded.failed_fingerprint";
-const RECORD_VALUES: &str = "(?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)";
-/// How many records one statement saves (15 parameters each, well within SQLite's 32,766).
+const RECORD_VALUES: &str = "(?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)";
+/// How many records one statement saves (16 parameters each, well within SQLite's 32,766).
 const RECORD_CHUNK: usize = 500;
 
 /// One statement that inserts these records or replaces the ones with their GUIDs: a single
@@ -340,7 +370,8 @@ fn upsert_records(channel: &ChannelKey, records: &[Record]) -> Statement {
             .bind(i64::from(record.attempts))
             .bind(record.retry_after_ms.map(EpochMs::millis))
             .bind(record.failed_fingerprint.clone())
-            .bind(record.user_name.as_deref().map(str::to_lowercase));
+            .bind(record.user_name.as_deref().map(str::to_lowercase))
+            .bind(normalize_dn(&record.dn));
     }
     query
 }
@@ -361,7 +392,7 @@ fn record_from_row(row: &SqliteRow) -> Result<Record, StoreError> {
 fn group_record_from_row(row: &SqliteRow) -> Result<GroupRecord, StoreError> {
     let columns = Columns::of(row, "group_records");
     Ok(from_columns!(columns => GroupRecord {
-        guid, dn, display_name, target_id, last_error;
+        guid, dn, display_name, target_id, last_error, source_stamp;
         members: Vec::new(),
         status: columns.word("status")?,
         attempts: columns.attempts()?,
@@ -721,6 +752,7 @@ impl RecordStore for SqliteStore {
                 "target_id",
                 ids.iter().map(|t| t.as_str().to_owned()).collect(),
             ),
+            RecordKey::Dns(dns) => ("dn_key", dns.iter().map(|d| normalize_dn(d)).collect()),
         };
         self.records_where_in(record_heads!(), channel, column, &values)
             .await
@@ -798,14 +830,7 @@ impl RecordStore for SqliteStore {
     }
 
     async fn group_records(&self, channel: &ChannelKey) -> Result<Vec<GroupRecord>, StoreError> {
-        let query = in_channel(
-            "SELECT guid, dn, display_name, target_id, status, last_error, attempts \
-             FROM group_records WHERE connection = ? AND channel = ? ORDER BY guid",
-            channel,
-        );
-        let mut records = self
-            .fetch(query, "reading group records", group_record_from_row)
-            .await?;
+        let mut records = self.group_heads(channel).await?;
         let query = in_channel(
             "SELECT group_guid, user_guid, target_id FROM group_members \
              WHERE connection = ? AND channel = ? ORDER BY group_guid, user_guid",
@@ -814,14 +839,68 @@ impl RecordStore for SqliteStore {
         let members = self
             .fetch(query, "reading group members", group_member_from_row)
             .await?;
-        // Both ordered by group GUID: one walk hands each group its members.
-        let mut records_iter = records.iter_mut().peekable();
-        for (group, member) in members {
-            while records_iter.next_if(|r| r.guid < group).is_some() {}
-            if let Some(record) = records_iter.peek_mut().filter(|r| r.guid == group) {
-                record.members.push(member);
+        attach_members(&mut records, members);
+        Ok(records)
+    }
+
+    async fn group_heads(&self, channel: &ChannelKey) -> Result<Vec<GroupRecord>, StoreError> {
+        let query = in_channel(concat!(group_heads!(), " ORDER BY guid"), channel);
+        self.fetch(query, "reading group records", group_record_from_row)
+            .await
+    }
+
+    async fn group_records_with(
+        &self,
+        channel: &ChannelKey,
+        key: GroupKey<'_>,
+    ) -> Result<Vec<GroupRecord>, StoreError> {
+        let mut guids: Vec<EntryGuid> = match key {
+            GroupKey::Guids(guids) => guids.to_vec(),
+            GroupKey::Members(users) => {
+                let mut groups = Vec::new();
+                for chunk in users.chunks(GUID_CHUNK) {
+                    let query = for_column(
+                        "SELECT DISTINCT group_guid FROM group_members \
+                         WHERE connection = ? AND channel = ?",
+                        "user_guid",
+                        channel,
+                        chunk,
+                    );
+                    groups.extend(
+                        self.fetch(query, "reading group members", |row| {
+                            Columns::of(row, "group_members").get::<EntryGuid>("group_guid")
+                        })
+                        .await?,
+                    );
+                }
+                groups
             }
+        };
+        guids.sort();
+        guids.dedup();
+        let mut records = Vec::new();
+        let mut members = Vec::new();
+        for chunk in guids.chunks(GUID_CHUNK) {
+            let query = for_column(group_heads!(), "guid", channel, chunk);
+            records.extend(
+                self.fetch(query, "reading group records", group_record_from_row)
+                    .await?,
+            );
+            let query = for_column(
+                "SELECT group_guid, user_guid, target_id FROM group_members \
+                 WHERE connection = ? AND channel = ?",
+                "group_guid",
+                channel,
+                chunk,
+            );
+            members.extend(
+                self.fetch(query, "reading group members", group_member_from_row)
+                    .await?,
+            );
         }
+        records.sort_by(|a, b| a.guid.cmp(&b.guid));
+        members.sort();
+        attach_members(&mut records, members);
         Ok(records)
     }
 
@@ -887,11 +966,12 @@ impl RecordStore for SqliteStore {
             self.run(query, "saving group members").await?;
         }
         let query = in_channel(
-            "INSERT INTO group_records (connection, channel, guid, dn, display_name, target_id, status, last_error, attempts)
-             VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)
+            "INSERT INTO group_records (connection, channel, guid, dn, display_name, target_id, status, last_error, attempts, source_stamp)
+             VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)
              ON CONFLICT (connection, channel, guid) DO UPDATE SET
                dn = excluded.dn, display_name = excluded.display_name, target_id = excluded.target_id,
-               status = excluded.status, last_error = excluded.last_error, attempts = excluded.attempts",
+               status = excluded.status, last_error = excluded.last_error, attempts = excluded.attempts,
+               source_stamp = excluded.source_stamp",
             channel,
         )
         .bind(record.guid.as_str().to_owned())
@@ -900,7 +980,8 @@ impl RecordStore for SqliteStore {
         .bind(record.target_id.as_deref().map(str::to_owned))
         .bind(record.status.as_str())
         .bind(record.last_error.clone())
-        .bind(i64::from(record.attempts));
+        .bind(i64::from(record.attempts))
+        .bind(record.source_stamp.clone());
         self.run(query, "saving a group record").await?;
         Ok(())
     }
@@ -1107,8 +1188,9 @@ impl JournalStore for SqliteStore {
         guids: &[EntryGuid],
     ) -> Result<(), StoreError> {
         for chunk in guids.chunks(GUID_CHUNK) {
-            let query = for_guids(
+            let query = for_column(
                 "DELETE FROM operation_journal WHERE connection = ? AND channel = ?",
+                "guid",
                 channel,
                 chunk,
             );

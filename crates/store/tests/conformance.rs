@@ -69,7 +69,7 @@ async fn another_key_cannot_read_the_secrets_or_images() {
 
 /// Rows as earlier versions wrote them: secrets and images `enc:v1:` text bound to their
 /// owner, images from before images were encrypted as plain JSON, and records without the
-/// lower-cased user name the look-ups by user name use.
+/// lower-cased user name and the normalised DN the look-ups by key use.
 #[tokio::test]
 async fn rows_in_the_format_of_earlier_versions_still_read() {
     let dir = tempfile::tempdir().unwrap();
@@ -131,6 +131,12 @@ async fn rows_in_the_format_of_earlier_versions_still_read() {
             &ChannelKey::new("Legacy", "people"),
             RecordKey::UserNames(&names),
         )
+        .await
+        .unwrap();
+    assert_eq!(found.len(), 2, "{found:?}");
+    let dns = ["UID=Ann".to_owned()];
+    let found = store
+        .record_heads_with(&ChannelKey::new("Legacy", "people"), RecordKey::Dns(&dns))
         .await
         .unwrap();
     assert_eq!(found.len(), 2, "{found:?}");

@@ -12,7 +12,7 @@ use scimbridge_model::{
     HeldOperation, JournalEntry, OperationKind, ProvisioningOptions, Record, RecordStatus, Secret,
     SyncState, TargetId, TargetSettings,
 };
-use scimbridge_state::{AdminAccount, ApiToken, MemberChange, RecordKey, Saved, Store};
+use scimbridge_state::{AdminAccount, ApiToken, GroupKey, MemberChange, RecordKey, Saved, Store};
 use serde_json::json;
 
 /// One `#[tokio::test]` per behaviour of this module, run on the store `$fresh().await` makes.
@@ -37,6 +37,8 @@ macro_rules! store_conformance_tests {
             saving_a_group_record_replaces_the_one_with_its_guid,
             deleting_a_group_record_leaves_the_others,
             a_group_change_writes_its_members_by_the_change,
+            group_heads_are_the_group_records_without_members,
+            group_records_are_found_by_guid_or_by_member,
             memberships_move_to_the_entry_that_took_over_the_account,
             each_channel_has_one_sync_state,
             held_operations_are_replaced_as_a_set,
@@ -153,6 +155,7 @@ fn group_record(guid: &str, name: &str, members: &[&str]) -> GroupRecord {
         display_name: name.into(),
         target_id: Some(format!("t-{guid}").into()),
         members: members.iter().map(|m| member(m)).collect(),
+        source_stamp: Some(format!("entryCSN:{guid}")),
         status: RecordStatus::Provisioned,
         last_error: None,
         attempts: 0,
@@ -166,6 +169,7 @@ fn pending_group_record() -> GroupRecord {
         status: RecordStatus::Failed,
         last_error: Some("HTTP 500".into()),
         attempts: 2,
+        source_stamp: None,
         ..group_record("g1", "Ünïcode crew", &[])
     }
 }
@@ -508,6 +512,13 @@ pub async fn record_heads_are_found_by_user_name_target_id_or_failure(store: &dy
     assert_eq!(find(RecordKey::Failed).await, ["c", "d"]);
     let guids: &'static [EntryGuid] = Box::leak(Box::new(["d".into(), "a".into(), "q".into()]));
     assert_eq!(find(RecordKey::Guids(guids)).await, ["a", "d"]);
+    // DNs compare as normalised, however they are spelled.
+    let dns: &'static [String] = Box::leak(Box::new([
+        "UID=c, ou=People,dc=example,dc=com".into(),
+        "uid=a,ou=people,dc=example,dc=com".into(),
+        "uid=q,ou=people,dc=example,dc=com".into(),
+    ]));
+    assert_eq!(find(RecordKey::Dns(dns)).await, ["a", "c"]);
     // Heads come without their image, in any number.
     let many: Vec<String> = many_guids_and(&["b"])
         .iter()
@@ -707,6 +718,45 @@ pub async fn a_group_change_writes_its_members_by_the_change(store: &dyn Store) 
         store.group_records(&contractors()).await.unwrap(),
         vec![group_record("g9", "other", &["z"])]
     );
+}
+
+pub async fn group_heads_are_the_group_records_without_members(store: &dyn Store) {
+    save_groups(store).await;
+    let heads = store.group_heads(&employees()).await.unwrap();
+    let without_members = |r: GroupRecord| GroupRecord {
+        members: Vec::new(),
+        ..r
+    };
+    assert_eq!(
+        heads,
+        vec![
+            without_members(pending_group_record()),
+            without_members(group_record("g2", "staff", &["a", "b"]))
+        ]
+    );
+}
+
+pub async fn group_records_are_found_by_guid_or_by_member(store: &dyn Store) {
+    save_groups(store).await;
+    let night = group_record("g3", "night", &["b", "c"]);
+    store.save_group_record(&employees(), &night).await.unwrap();
+    let find = |key: GroupKey<'static>| async move {
+        store.group_records_with(&employees(), key).await.unwrap()
+    };
+    let guids: &'static [EntryGuid] = Box::leak(Box::new(["g3".into(), "g1".into(), "q".into()]));
+    assert_eq!(
+        find(GroupKey::Guids(guids)).await,
+        vec![pending_group_record(), night.clone()]
+    );
+    let users: &'static [EntryGuid] = Box::leak(Box::new(["b".into(), "c".into(), "z".into()]));
+    assert_eq!(
+        find(GroupKey::Members(users)).await,
+        vec![group_record("g2", "staff", &["a", "b"]), night]
+    );
+    // In any number, and only the channel's.
+    let many: &'static [EntryGuid] = Box::leak(many_guids_and(&["a"]).into_boxed_slice());
+    let found = find(GroupKey::Members(many)).await;
+    assert_eq!(found, vec![group_record("g2", "staff", &["a", "b"])]);
 }
 
 pub async fn memberships_move_to_the_entry_that_took_over_the_account(store: &dyn Store) {

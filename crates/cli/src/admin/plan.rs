@@ -240,6 +240,8 @@ impl<'a> From<&'a model::PlannedGroupOperation> for PlannedGroupOperation<'a> {
             operation,
             pending_members,
             reason,
+            // The engine's own bookkeeping, not part of what the plan shows.
+            source_stamp: _,
         } = planned;
         let members = |members: &'a [model::GroupMember]| {
             Some(
@@ -344,6 +346,7 @@ mod tests {
             operation,
             pending_members: vec!["g9".into()],
             reason: "why".into(),
+            source_stamp: None,
         }
     }
 

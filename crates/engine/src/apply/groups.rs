@@ -381,6 +381,7 @@ fn settled(
             status: RecordStatus::Provisioned,
             last_error: None,
             attempts: 0,
+            source_stamp: op.source_stamp.clone(),
         }),
         outcome,
         target_failure: None,
@@ -402,9 +403,12 @@ fn failed(
         status: RecordStatus::Failed,
         last_error: None,
         attempts: 0,
+        source_stamp: None,
     });
     record.dn = op.dn.clone();
     record.status = RecordStatus::Failed;
+    // Read whole again at the next cycle, which tries again.
+    record.source_stamp = None;
     record.last_error = Some(reason.clone());
     record.attempts = record.attempts.saturating_add(1);
     if target_gone {

@@ -2,22 +2,22 @@
 //! requests; every group is then planned again once the users are in (so that members resolve to
 //! the users just created), guarded, and applied.
 
-use std::collections::{HashMap, HashSet};
+use std::collections::{BTreeSet, HashMap, HashSet};
 
 use futures_util::stream::{self, StreamExt};
 use scimbridge_model::{
-    ChannelKey, EntryGuid, GroupMember, GroupOperation, GroupRecord, PlannedGroupOperation,
+    ChannelKey, EntryGuid, GroupMember, GroupOperation, GroupRecord, PlannedGroupOperation, Record,
     RecordStatus, TargetId,
 };
 
 use super::outage::IN_DOUBT_LIMIT;
-use super::plan::{ChannelPlan, active_users};
+use super::plan::{ChannelPlan, active_users, with_whole};
 use super::{CycleContext, CycleError, Tally, TargetSession};
 use crate::apply::bulk::{self, GroupRides};
 use crate::apply::groups::{AppliedGroup, GroupOutcome, GroupSettings, apply_group_operation};
-use crate::plan::groups::{Members, plan_groups};
+use crate::plan::groups::{Members, plan_groups, settled_versions};
 use crate::plan::guard::{GuardInput, guard_groups};
-use crate::state::{MemberChange, Store};
+use crate::state::{GroupKey, MemberChange, RecordKey, Store};
 
 /// Groups created empty ahead of the users, that the users' Bulk requests fill.
 pub(super) struct Rides {
@@ -72,6 +72,8 @@ pub(super) async fn prepare_rides(
             status: RecordStatus::Provisioned,
             last_error: None,
             attempts: 0,
+            // The group stage that follows the users keeps the version, once nothing waits.
+            source_stamp: None,
         };
         // Saved at once: a crash before the members are recorded leaves a group the next cycle
         // fills, never a second group.
@@ -152,24 +154,83 @@ pub(super) async fn apply_groups(
     {
         return Ok(Vec::new());
     }
-    let records = cx.store.record_heads(cx.key).await?;
-    // Read again: groups created with the users' Bulk requests are in there now.
-    let group_records = cx.store.group_records(cx.key).await?;
-    let members = Members::of(&records, &planned.in_scope, &HashSet::new());
+    // Read again: the users are in now, and groups created with their Bulk requests too.
+    let read = read_again(cx, planned).await?;
+    let members = Members::of(&read.users, &planned.in_scope, &HashSet::new());
     let guard = GuardInput {
         settings: &cx.connection.guard,
         approved: &planned.approved,
-        provisioned: active_users(&records),
+        provisioned: read.active_users,
         in_scope: &planned.in_scope,
         suspect_read: planned.suspect_read.as_deref(),
     };
-    let (operations, held) = guard_groups(
-        plan_groups(&planned.desired_groups, &group_records, &members),
-        &group_records,
-        &guard,
+    let planned_operations = plan_groups(&planned.desired_groups, &read.groups, &members);
+    let versions = settled_versions(
+        &planned.desired_groups,
+        &read.groups,
+        &members,
+        &planned_operations,
     );
-    send_all(cx, target, &operations, &group_records, tally).await?;
+    for record in versions {
+        let change = MemberChange::default();
+        cx.store.save_group_change(cx.key, &record, change).await?;
+    }
+    let (operations, held) = guard_groups(planned_operations, &read.population, &guard);
+    send_all(cx, target, &operations, &read.groups, tally).await?;
     Ok(held)
+}
+
+/// What the group stage reads again once the users are applied.
+struct ReadAgain {
+    /// The heads of the users the groups name (every user, when every group is planned).
+    users: Vec<Record>,
+    /// The records of the groups planned.
+    groups: Vec<GroupRecord>,
+    /// Every group record, whole where planned: what the guard takes its shares of.
+    population: Vec<GroupRecord>,
+    /// The channel's users active in the target.
+    active_users: usize,
+}
+
+async fn read_again(cx: &CycleContext<'_>, planned: &ChannelPlan) -> Result<ReadAgain, CycleError> {
+    let Some(guids) = &planned.planned_groups else {
+        let users = cx.store.record_heads(cx.key).await?;
+        let groups = cx.store.group_records(cx.key).await?;
+        return Ok(ReadAgain {
+            active_users: active_users(&users),
+            users,
+            population: groups.clone(),
+            groups,
+        });
+    };
+    let groups = cx
+        .store
+        .group_records_with(cx.key, GroupKey::Guids(guids))
+        .await?;
+    let members: BTreeSet<EntryGuid> = planned
+        .desired_groups
+        .iter()
+        .flat_map(|d| d.member_guids.iter())
+        .chain(
+            groups
+                .iter()
+                .flat_map(|g| g.members.iter().map(|m| &m.guid)),
+        )
+        .cloned()
+        .collect();
+    let members: Vec<EntryGuid> = members.into_iter().collect();
+    let users = cx
+        .store
+        .record_heads_with(cx.key, RecordKey::Guids(&members))
+        .await?;
+    let heads = cx.store.group_heads(cx.key).await?;
+    let active_users = cx.store.record_counts(cx.key).await?.active as usize;
+    Ok(ReadAgain {
+        users,
+        population: with_whole(&heads, &groups),
+        groups,
+        active_users,
+    })
 }
 
 /// Sends the group operations, up to `max_threads` at once; failures that may be the target's

@@ -1,9 +1,9 @@
 //! Planning a cycle: load the state, read the data store, detect, map, plan, guard. Writes
 //! nothing: `scimbridge plan` prints what this returns.
 
-use std::collections::{BTreeMap, HashMap, HashSet};
+use std::collections::{BTreeMap, BTreeSet, HashMap, HashSet};
 
-use crate::state::{RecordCounts, RecordKey};
+use crate::state::{GroupKey, RecordCounts, RecordKey};
 use scimbridge_model::{
     Channel, ChannelKey, Connection, DataStore, DesiredGroup, EffectiveSourceSettings, EntryGuid,
     EpochMs, GroupRecord, JournalEntry, Operation, Plan, Record, RecordStatus, TargetId,
@@ -17,7 +17,7 @@ use crate::detect::{
 };
 use crate::map::fields::keep_create_only;
 use crate::map::map_user;
-use crate::plan::groups::{Members, desired_groups, plan_groups};
+use crate::plan::groups::{Members, desired_groups, plan_groups, unchanged_group};
 use crate::plan::guard::{
     Approvals, GuardInput, Provisioned, guard_groups, guard_users, refuse_to_empty,
 };
@@ -54,6 +54,9 @@ pub struct ChannelPlan {
     /// The records were read by key (an incremental read): the owner of a target user the
     /// plan's records do not hold is looked up in the state store.
     pub by_key: bool,
+    /// With groups read incrementally: the GUIDs of the groups planned (`desired_groups` and
+    /// the group records gone); `group_records` holds their records only. `None`: every group.
+    pub planned_groups: Option<Vec<EntryGuid>>,
 }
 
 /// Reads the channel's data store and computes the plan, writing nothing. `now_ms` decides
@@ -90,11 +93,18 @@ pub async fn plan_channel(
     let mut held = stored.clone();
     outcome_unknown(&mut held, &unsettled_by_guid);
     let previous = store.sync_state(&key).await?;
-    let (scan, read) = {
+    // Every group record without its members: few, and what an incremental read of the
+    // groups compares versions with.
+    let group_heads = match channel.source_location.group_base_dn {
+        Some(_) => store.group_heads(&key).await?,
+        None => Vec::new(),
+    };
+    let (mut scan, read) = {
         let known = match by_key {
             true => Known::of_store(store, &key, &held, now_ms),
             false => Known::of_records(&held, now_ms),
-        };
+        }
+        .with_groups(&group_heads);
         let request = ReadRequest {
             channel,
             settings: &settings,
@@ -124,7 +134,6 @@ pub async fn plan_channel(
             .saturating_sub(settled_in_source(&heads))
     });
     outcome_unknown(&mut heads, &unsettled_by_guid);
-    let group_records = store.group_records(&key).await?;
     let (users, active) = match counts {
         Some(c) => (c.users as usize, c.active as usize),
         None => (provisioned_users(&heads), active_users(&heads)),
@@ -132,7 +141,7 @@ pub async fn plan_channel(
     refuse_to_empty(
         &scan,
         Provisioned::count(users, active, &heads, &scan),
-        &group_records,
+        &group_heads,
         &channel.source_location,
     )
     .map_err(|why| CycleError::Refused(format!("data store \"{}\" {why}", data_store.name)))?;
@@ -144,6 +153,13 @@ pub async fn plan_channel(
         true => scan.removed_guids.iter().cloned().collect(),
         false => HashSet::new(),
     };
+    // By key, the members of the groups read are found by DN among the records.
+    let member_heads = match by_key {
+        true => members_by_dn(store, &key, &mut scan, &removed_by_read).await?,
+        false => Vec::new(),
+    };
+    let removed_groups = std::mem::take(&mut scan.removed_group_guids);
+    let every_group_read = !scan.groups_incremental;
     let mut detected = detect_changes(scan, &heads, &fingerprint, now_ms);
     let mut records = store.records_by_guid(&key, &detected.wanted).await?;
     outcome_unknown(&mut records, &unsettled_by_guid);
@@ -159,7 +175,7 @@ pub async fn plan_channel(
         changes,
         failures,
         mut in_scope,
-        desired_groups,
+        mut desired_groups,
         group_failures,
         suspect_read,
         waiting_retry,
@@ -169,6 +185,7 @@ pub async fn plan_channel(
     // By key, the records that share a user name or a target user with the plan are read too.
     if by_key {
         heads = with_sharers(store, &key, &plan, heads, &mut in_scope).await?;
+        heads = merge_heads(member_heads, heads);
     }
     refuse_shared_user_names(&mut plan, &heads);
     protect_shared_targets(&mut plan, &heads, &in_scope);
@@ -181,18 +198,57 @@ pub async fn plan_channel(
         .filter(|h| h.approved)
         .map(|h| (h.guid, h.operation))
         .collect();
+    let provisioned = counts.map_or_else(|| active_users(&heads), |c| c.active as usize);
     let guard = GuardInput {
         settings: &connection.guard,
         approved: &approved,
-        provisioned: counts.map_or_else(|| active_users(&heads), |c| c.active as usize),
+        provisioned,
         in_scope: &in_scope,
         suspect_read: suspect_read.as_deref(),
     };
     guard_users(&mut plan, &by_guid, &guard);
+    let groups_by_key = by_key && channel.source_location.group_base_dn.is_some();
+    let (group_records, planned_groups) = match groups_by_key {
+        true => {
+            let planned = PlannedGroups {
+                store,
+                key: &key,
+                plan: &plan,
+                removed_users: &removed_by_read,
+                removed_groups: &removed_groups,
+                every_group_read,
+            };
+            let records = planned
+                .read(&mut desired_groups, &mut heads, &mut in_scope)
+                .await?;
+            let guids: BTreeSet<EntryGuid> = records
+                .iter()
+                .map(|r| r.guid.clone())
+                .chain(desired_groups.iter().map(|d| d.guid.clone()))
+                .collect();
+            (records, Some(guids.into_iter().collect()))
+        }
+        false => match channel.source_location.group_base_dn {
+            Some(_) => (store.group_records(&key).await?, None),
+            None => (Vec::new(), None),
+        },
+    };
+    let guard = GuardInput {
+        settings: &connection.guard,
+        approved: &approved,
+        provisioned,
+        in_scope: &in_scope,
+        suspect_read: suspect_read.as_deref(),
+    };
     // Without a group base DN the channel leaves groups alone, including those it provisioned
     // before: taking the setting out is not a reason to delete them.
     if channel.source_location.group_base_dn.is_some() {
-        plan_guarded_groups(&mut plan, &heads, &desired_groups, &group_records, &guard);
+        let groups = GroupsToPlan {
+            desired: &desired_groups,
+            records: &group_records,
+            population: &with_whole(&group_heads, &group_records),
+        };
+        plan_guarded_groups(&mut plan, &heads, &groups, &guard);
     }
     Ok(ChannelPlan {
         plan,
@@ -207,7 +263,131 @@ pub async fn plan_channel(
         suspect_read,
         links: links(&heads),
         by_key,
+        planned_groups,
     })
+}
+
+/// By key: the records of the users the groups read name by DN, other than those the read
+/// returned, in scope and not removed by the read; listed in the scan as unchanged users, so
+/// that the members resolve. Their heads are returned.
+async fn members_by_dn(
+    store: &dyn Store,
+    key: &ChannelKey,
+    scan: &mut SourceScan,
+    removed: &HashSet<EntryGuid>,
+) -> Result<Vec<Record>, CycleError> {
+    let read: HashSet<String> = scan.users.iter().map(|u| normalize_dn(&u.dn)).collect();
+    let dns: BTreeSet<&String> = scan
+        .groups
+        .iter()
+        .flat_map(|g| &g.member_dns)
+        .filter(|dn| !read.contains(*dn))
+        .collect();
+    let dns: Vec<String> = dns.into_iter().cloned().collect();
+    let mut found = store.record_heads_with(key, RecordKey::Dns(&dns)).await?;
+    found.retain(|r| {
+        (r.source_fingerprint.is_some() || r.status == RecordStatus::Failed)
+            && !removed.contains(&r.guid)
+    });
+    scan.unchanged_users
+        .extend(found.iter().map(|r| (r.dn.clone(), r.guid.clone())));
+    Ok(found)
+}
+
+/// By key, which groups a cycle plans: those the read returned, those gone (every group record,
+/// when the read returned every group), and those a member of which this plan changes in the
+/// target (a leaver, a user created anew).
+struct PlannedGroups<'a> {
+    store: &'a dyn Store,
+    key: &'a ChannelKey,
+    plan: &'a Plan,
+    removed_users: &'a HashSet<EntryGuid>,
+    removed_groups: &'a [EntryGuid],
+    /// The read returned every group: every group record is compared.
+    every_group_read: bool,
+}
+
+impl PlannedGroups<'_> {
+    /// The records of the groups to plan. Adds the groups unchanged in the directory to
+    /// `desired` (as their records hold them, less the members out of scope), and the heads of
+    /// their members to `heads` and, in scope, to `in_scope`.
+    async fn read(
+        &self,
+        desired: &mut Vec<DesiredGroup>,
+        heads: &mut Vec<Record>,
+        in_scope: &mut HashSet<EntryGuid>,
+    ) -> Result<Vec<GroupRecord>, CycleError> {
+        let (store, key) = (self.store, self.key);
+        let read: Vec<EntryGuid> = desired
+            .iter()
+            .map(|d| d.guid.clone())
+            .chain(self.removed_groups.iter().cloned())
+            .collect();
+        let mut records = match self.every_group_read {
+            true => store.group_records(key).await?,
+            false => {
+                store
+                    .group_records_with(key, GroupKey::Guids(&read))
+                    .await?
+            }
+        };
+        let read: Vec<EntryGuid> = read
+            .into_iter()
+            .chain(records.iter().map(|r| r.guid.clone()))
+            .collect();
+        // Users whose target user comes, goes, or changes: an update leaves memberships be.
+        let changed_users: Vec<EntryGuid> = self
+            .plan
+            .operations
+            .iter()
+            .filter(|o| {
+                matches!(
+                    o.operation,
+                    Operation::Create { .. } | Operation::Disable { .. } | Operation::Delete { .. }
+                )
+            })
+            .map(|o| o.guid.clone())
+            .chain(self.removed_users.iter().cloned())
+            .collect();
+        let known: HashSet<EntryGuid> = read.into_iter().collect();
+        let mut unchanged = store
+            .group_records_with(key, GroupKey::Members(&changed_users))
+            .await?;
+        unchanged.retain(|r| !known.contains(&r.guid));
+        // The members' heads: whether each is in the target, and in scope.
+        let held: HashSet<&EntryGuid> = heads.iter().map(|r| &r.guid).collect();
+        let members: BTreeSet<EntryGuid> = records
+            .iter()
+            .chain(&unchanged)
+            .flat_map(|r| r.members.iter().map(|m| &m.guid))
+            .filter(|guid| !held.contains(guid))
+            .cloned()
+            .collect();
+        let members: Vec<EntryGuid> = members.into_iter().collect();
+        let member_heads = store
+            .record_heads_with(key, RecordKey::Guids(&members))
+            .await?;
+        widen_scope(in_scope, &member_heads, self.removed_users);
+        *heads = merge_heads(member_heads, std::mem::take(heads));
+        desired.extend(unchanged.iter().map(|r| {
+            let mut group = unchanged_group(r);
+            group.member_guids.retain(|guid| in_scope.contains(guid));
+            group
+        }));
+        records.extend(unchanged);
+        records.sort_by(|a, b| a.guid.cmp(&b.guid));
+        Ok(records)
+    }
+}
+
+/// Every group record, the whole one (with members) where `whole` has it: what the guard
+/// takes its shares of.
+pub(super) fn with_whole(heads: &[GroupRecord], whole: &[GroupRecord]) -> Vec<GroupRecord> {
+    let whole: HashMap<&EntryGuid, &GroupRecord> = whole.iter().map(|r| (&r.guid, r)).collect();
+    heads
+        .iter()
+        .map(|head| whole.get(&head.guid).map_or(head, |r| *r).clone())
+        .collect()
 }
 
 /// By key, before the read: the failed records and those whose last operation was never
@@ -337,13 +517,20 @@ fn provisioned_users(records: &[Record]) -> usize {
     records.iter().filter(|r| r.target_id.is_some()).count()
 }
 
+/// The groups a plan compares: the groups as the directory has them, their records, and every
+/// group record (the whole ones where planned), of which the guard takes its shares.
+pub(super) struct GroupsToPlan<'a> {
+    pub desired: &'a [DesiredGroup],
+    pub records: &'a [GroupRecord],
+    pub population: &'a [GroupRecord],
+}
+
 /// The group operations as they look before the users are applied (the users this plan
 /// deprovisions lose their memberships), guarded.
 fn plan_guarded_groups(
     plan: &mut Plan,
     heads: &[Record],
-    desired: &[DesiredGroup],
-    group_records: &[GroupRecord],
+    groups: &GroupsToPlan,
     guard: &GuardInput,
 ) {
     let leaving: HashSet<&str> = plan
@@ -358,8 +545,8 @@ fn plan_guarded_groups(
         .map(|o| o.guid.as_str())
         .collect();
     let members = Members::of(heads, guard.in_scope, &leaving);
-    let operations = plan_groups(desired, group_records, &members);
-    (plan.group_operations, plan.held_groups) = guard_groups(operations, group_records, guard);
+    let operations = plan_groups(groups.desired, groups.records, &members);
+    (plan.group_operations, plan.held_groups) = guard_groups(operations, groups.population, guard);
 }
 
 /// What the read holds, compared with the records.

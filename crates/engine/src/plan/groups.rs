@@ -31,6 +31,7 @@ pub fn desired_groups(groups: &[SourceGroup], users: &[(&str, &str)]) -> Vec<Des
                 dn: group.dn.clone(),
                 display_name: group.display_name.clone(),
                 member_guids: members.into_iter().collect(),
+                source_stamp: group.stamp.clone(),
             }
         })
         .collect()
@@ -99,6 +100,7 @@ pub fn plan_groups(
             operation,
             pending_members: pending.clone(),
             reason,
+            source_stamp: stamp_to_keep(group, &pending),
         };
         let Some((record, target_id)) = record.and_then(|r| r.target_id.as_ref().map(|t| (r, t)))
         else {
@@ -192,9 +194,58 @@ pub fn plan_groups(
             operation,
             pending_members: Vec::new(),
             reason: "left the source location".into(),
+            source_stamp: None,
         });
     }
     operations
+}
+
+/// The version a group record keeps once the group is as the directory has it: none while
+/// members wait for their user to be in the target, so that the next cycle reads it whole.
+fn stamp_to_keep(group: &DesiredGroup, pending: &[EntryGuid]) -> Option<String> {
+    match pending.is_empty() {
+        true => group.source_stamp.clone(),
+        false => None,
+    }
+}
+
+/// The group records whose version changes although no operation is planned for them (`planned`
+/// holds every operation planned, held ones included): a group whose version moved without a
+/// change for the channel, or whose members no longer wait.
+pub fn settled_versions(
+    desired: &[DesiredGroup],
+    records: &[GroupRecord],
+    members: &Members,
+    planned: &[PlannedGroupOperation],
+) -> Vec<GroupRecord> {
+    let by_guid: HashMap<&EntryGuid, &GroupRecord> = records.iter().map(|r| (&r.guid, r)).collect();
+    let with_operation: HashSet<&EntryGuid> = planned.iter().map(|o| &o.guid).collect();
+    desired
+        .iter()
+        .filter(|group| !with_operation.contains(&group.guid))
+        .filter_map(|group| {
+            let record = by_guid.get(&group.guid)?;
+            let (_, pending) = resolve(group, &members.targets);
+            let stamp = stamp_to_keep(group, &pending);
+            (record.source_stamp != stamp).then(|| GroupRecord {
+                source_stamp: stamp,
+                ..(*record).clone()
+            })
+        })
+        .collect()
+}
+
+/// A group the read did not return (its version did not move) as the directory has it: the
+/// members its record holds. Planned when one of its members changes in the target (a leaver,
+/// a user whose target user changed).
+pub fn unchanged_group(record: &GroupRecord) -> DesiredGroup {
+    DesiredGroup {
+        guid: record.guid.clone(),
+        dn: record.dn.clone(),
+        display_name: record.display_name.clone(),
+        member_guids: record.members.iter().map(|m| m.guid.clone()).collect(),
+        source_stamp: record.source_stamp.clone(),
+    }
 }
 
 fn resolve(
@@ -252,6 +303,7 @@ mod tests {
             status: RecordStatus::Provisioned,
             last_error: None,
             attempts: 0,
+            source_stamp: Some(format!("entryCSN:{guid}")),
         }
     }
 
@@ -280,6 +332,7 @@ mod tests {
                 "uid=a,ou=people".into(),
                 "uid=x,ou=contractors".into(),
             ],
+            stamp: None,
         };
         let users = [("uid=a,ou=people", "A"), ("UID=b, ou=People", "B")];
         let desired = desired_groups(&[group], &users);
@@ -293,6 +346,7 @@ mod tests {
             dn: "cn=staff".into(),
             display_name: "staff".into(),
             member_guids: vec!["A".into(), "B".into(), "C".into()],
+            source_stamp: None,
         }];
         let operations = plan_groups(&desired, &[], &targets(&["A", "C"]));
         assert_eq!(
@@ -314,6 +368,7 @@ mod tests {
             dn: "cn=crew".into(),
             display_name: "crew".into(),
             member_guids: vec!["A".into(), "C".into()],
+            source_stamp: None,
         }];
         let records = [record("g1", "staff", &["A", "B"])];
         let operations = plan_groups(&desired, &records, &targets(&["A", "B", "C"]));
@@ -346,6 +401,7 @@ mod tests {
             dn: "cn=staff".into(),
             display_name: "staff".into(),
             member_guids: vec!["A".into(), "B".into()],
+            source_stamp: None,
         }];
         // B's user failed last cycle: not in the target, so not a member yet.
         let records = [record("g1", "staff", &["A"])];
@@ -355,6 +411,46 @@ mod tests {
             render(&plan_groups(&desired, &records, &targets(&["A", "B"]))),
             ["update group staff: 1 member(s) to add"]
         );
+    }
+
+    #[test]
+    fn a_group_keeps_its_version_once_nothing_waits() {
+        let desired = [DesiredGroup {
+            guid: "g1".into(),
+            dn: "cn=staff".into(),
+            display_name: "staff".into(),
+            member_guids: vec!["A".into(), "B".into()],
+            source_stamp: Some("entryCSN:2".into()),
+        }];
+        let mut old = record("g1", "staff", &["A"]);
+        old.source_stamp = Some("entryCSN:1".into());
+        let records = [old.clone()];
+        let version = |records: &[GroupRecord]| -> Vec<Option<String>> {
+            records.iter().map(|r| r.source_stamp.clone()).collect()
+        };
+        // B's user is not in the target: nothing to send, and the group is read whole again.
+        let members = targets(&["A"]);
+        let operations = plan_groups(&desired, &records, &members);
+        assert!(operations.is_empty());
+        let settled = settled_versions(&desired, &records, &members, &operations);
+        assert_eq!(version(&settled), [None]);
+        // Once B is in the target, the update that adds B leaves the group at its version.
+        let operations = plan_groups(&desired, &records, &targets(&["A", "B"]));
+        assert_eq!(operations[0].source_stamp.as_deref(), Some("entryCSN:2"));
+        // A version that moved with nothing for the channel to do is kept as it is.
+        let only_a = [DesiredGroup {
+            member_guids: vec!["A".into()],
+            ..desired[0].clone()
+        }];
+        let operations = plan_groups(&only_a, &records, &members);
+        let settled = settled_versions(&only_a, &records, &members, &operations);
+        assert_eq!(version(&settled), [Some("entryCSN:2".into())]);
+        // And at that version, nothing is written again.
+        let settled = settled_versions(&only_a, &settled, &members, &operations);
+        assert!(settled.is_empty());
+        // A group unchanged in the directory is planned as its record holds it.
+        assert_eq!(unchanged_group(&old).member_guids, ["A"]);
+        assert_eq!(unchanged_group(&old).source_stamp, old.source_stamp);
     }
 
     #[test]
@@ -413,6 +509,7 @@ mod tests {
             dn: "cn=staff".into(),
             display_name: "staff".into(),
             member_guids: Vec::new(),
+            source_stamp: None,
         }];
         let operations = plan_groups(&desired, &[group], &members);
         let GroupOperation::Update { remove, .. } = &operations[0].operation else {

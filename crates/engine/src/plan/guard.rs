@@ -15,7 +15,8 @@ use crate::source::SourceScan;
 
 /// A read that would deprovision every provisioned user, or delete every provisioned group,
 /// stops the cycle before anything is planned: that is a directory or a source location gone
-/// wrong, not the company emptied. `Err` says why, to follow the data store's name.
+/// wrong, not the company emptied. `group_records` are every group record (members not
+/// needed). `Err` says why, to follow the data store's name.
 pub fn refuse_to_empty(
     scan: &SourceScan,
     provisioned: Provisioned,
@@ -45,8 +46,19 @@ pub fn refuse_to_empty(
         .iter()
         .filter(|r| r.target_id.is_some())
         .count();
+    // Read incrementally, the groups are gone when every provisioned one is listed as removed.
+    let no_groups_left = match scan.groups_incremental {
+        true => {
+            let removed: HashSet<&EntryGuid> = scan.removed_group_guids.iter().collect();
+            group_records
+                .iter()
+                .filter(|r| r.target_id.is_some())
+                .all(|r| removed.contains(&r.guid))
+        }
+        false => scan.groups.is_empty(),
+    };
     if let Some(group_base_dn) = &location.group_base_dn
-        && scan.groups.is_empty()
+        && no_groups_left
         && provisioned_groups > 0
     {
         return Err(format!(
@@ -366,6 +378,7 @@ pub fn guard_groups(
             operation,
             pending_members,
             reason: _,
+            source_stamp: _,
         } = op;
         let GroupOperation::Update {
             target_id,
@@ -392,8 +405,10 @@ pub fn guard_groups(
                 remove: remove_held,
             },
             pending_members: Vec::new(),
+            source_stamp: None,
         });
-        // What removes nobody still in scope goes ahead.
+        // What removes nobody still in scope goes ahead; the group is read whole again while
+        // removals wait.
         if rename.is_some() || !add.is_empty() || !remove.is_empty() {
             let mut reasons = Vec::new();
             if let Some(name) = &rename {
@@ -417,6 +432,7 @@ pub fn guard_groups(
                 },
                 pending_members,
                 reason: reasons.join(", "),
+                source_stamp: None,
             });
         }
     }
@@ -689,6 +705,7 @@ mod tests {
             status: scimbridge_model::RecordStatus::Provisioned,
             last_error: None,
             attempts: 0,
+            source_stamp: None,
         }
     }
 
@@ -700,6 +717,7 @@ mod tests {
             operation,
             pending_members: Vec::new(),
             reason: "left the source location".into(),
+            source_stamp: None,
         }
     }
 

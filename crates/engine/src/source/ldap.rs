@@ -1,12 +1,13 @@
 //! The LDAP data store: a full read, or an incremental one with the best change detection the
 //! server offers (RFC 4533 content synchronization, the Active Directory USN, timestamps).
 //!
-//! An incremental read returns the changed users, the GUIDs of users that are gone (deleted,
-//! moved out of the base DN or the filter, or out of the scope group), and the unchanged users
-//! by DN so that group members resolve. Groups are always read in full: there are few, and the
-//! memberof overlay changes memberships without touching any timestamp.
+//! An incremental read returns the changed users and the GUIDs of users that are gone (deleted,
+//! moved out of the base DN or the filter, or out of the scope group). Groups are read from
+//! their own entries, never from `memberOf` (the memberof overlay changes it without touching
+//! any timestamp): an incremental read takes the version of every group, without members, and
+//! reads whole only those that need it. A scope by group reads every group whole.
 
-use std::collections::{BTreeSet, HashSet};
+use std::collections::{BTreeSet, HashMap, HashSet};
 use std::time::Duration;
 
 use async_trait::async_trait;
@@ -21,9 +22,9 @@ use scimbridge_model::{
 use super::live::LiveFeed;
 use super::scope::GroupIndex;
 use super::{
-    DataStoreSample, EntryFailure, Known, KnownUser, OneUserRead, ReadRequest, Source, SourceError,
-    SourceRead, SourceScan, UserLookup, apply_group_scope, entry_guid, is_within, keyed_entry,
-    needs_every_record, normalize_dn, to_entry, to_group,
+    DataStoreSample, EntryFailure, Known, KnownUser, OneUserRead, ReadRequest, STAMP_ATTRIBUTES,
+    Source, SourceError, SourceRead, SourceScan, UserLookup, apply_group_scope, entry_guid,
+    group_stamp, is_within, keyed_entry, needs_every_record, normalize_dn, to_entry, to_group,
 };
 use crate::clock::{civil_from_days, days_from_civil};
 use crate::map::mapped_attributes;
@@ -109,6 +110,10 @@ impl Source for LdapSource<'_> {
             mechanism: read.mechanism,
             full,
             next_state: (!next_state.cursor.is_empty()).then_some(next_state),
+            groups_read_whole: read
+                .scan
+                .groups_incremental
+                .then_some((read.scan.groups.len(), read.scan.groups_in_scope)),
         };
         Ok((read.scan, source_read))
     }
@@ -662,7 +667,16 @@ pub async fn read(
     // Groups, and the group index for scope by group DN.
     let needs_index = location.user_group_dn.is_some() || location.group_group_dn.is_some();
     let mut index = GroupIndex::default();
-    if location.group_base_dn.is_some() || needs_index {
+    if !scan.complete && !needs_index && location.group_base_dn.is_some() {
+        let groups = GroupRead {
+            data_store,
+            settings,
+            location,
+            known,
+            naming_context: &cx.naming_context,
+        };
+        read_changed_groups(client, &groups, &mut scan).await?;
+    } else if location.group_base_dn.is_some() || needs_index {
         let naming_context = &cx.naming_context;
         read_groups(
             client,
@@ -1007,11 +1021,7 @@ async fn read_groups(
     index: &mut GroupIndex,
 ) -> Result<(), LdapError> {
     let class = format!("(objectClass={})", settings.group_object_class);
-    let attributes = [
-        "cn",
-        settings.entry_guid_attribute.as_str(),
-        settings.group_member_attribute.as_str(),
-    ];
+    let attributes = group_attributes(settings);
     let group_base = location.group_base_dn.as_deref().map(normalize_dn);
     let mut bases: Vec<String> = Vec::new();
     if needs_index {
@@ -1062,6 +1072,208 @@ async fn read_groups(
         }
     }
     Ok(())
+}
+
+/// What reading a channel's groups incrementally works with.
+struct GroupRead<'a> {
+    data_store: &'a str,
+    settings: &'a EffectiveSourceSettings,
+    location: &'a SourceLocation,
+    known: &'a Known<'a>,
+    naming_context: &'a str,
+}
+
+/// The attributes a group is read whole with: its name, GUID, members and version.
+fn group_attributes(settings: &EffectiveSourceSettings) -> Vec<&str> {
+    let mut attributes = vec![
+        "cn",
+        settings.entry_guid_attribute.as_str(),
+        settings.group_member_attribute.as_str(),
+    ];
+    attributes.extend(STAMP_ATTRIBUTES);
+    attributes
+}
+
+/// How many users one search for the groups of new users names.
+const MEMBER_SEARCH_CHUNK: usize = 50;
+
+/// An incremental read's groups. The version of every group in scope is read (no members);
+/// then, whole, the groups whose version moved, those the channel must read whole again, and
+/// those a user new to the channel is a member of (it may have joined the group before it
+/// came into scope). The channel's groups missing from the versions are gone. When most groups
+/// must be read whole, one search reads them all instead.
+async fn read_changed_groups(
+    client: &mut LdapClient,
+    read: &GroupRead<'_>,
+    scan: &mut SourceScan,
+) -> Result<(), SourceError> {
+    let GroupRead {
+        data_store,
+        settings,
+        location,
+        known,
+        naming_context,
+    } = *read;
+    let unreadable = unreadable_by(data_store);
+    let Some(group_base) = location.group_base_dn.as_deref() else {
+        return Ok(());
+    };
+    let class = format!("(objectClass={})", settings.group_object_class);
+    let filter = match location.group_filter.as_deref().map(str::trim) {
+        Some(extra) if !extra.is_empty() => format!("(&{class}{extra})"),
+        _ => class,
+    };
+    let mut version_attributes = vec![settings.entry_guid_attribute.as_str()];
+    version_attributes.extend(STAMP_ATTRIBUTES);
+    let mut versions: Vec<RawEntry> = Vec::new();
+    client
+        .search_subtree(group_base, &filter, &version_attributes, |r| {
+            versions.push(r)
+        })
+        .await
+        .map_err(&unreadable)?;
+    let stored: HashMap<&EntryGuid, Option<&str>> = known
+        .groups()
+        .iter()
+        .map(|g| (&g.guid, g.source_stamp.as_deref()))
+        .collect();
+    let recent = known
+        .groups()
+        .iter()
+        .filter_map(|g| g.source_stamp.as_deref()?.strip_prefix(TIMESTAMP_STAMP))
+        .max()
+        .and_then(one_second_before);
+    let mut present: HashSet<EntryGuid> = HashSet::new();
+    let mut failures = Vec::new();
+    let mut to_read: BTreeSet<String> = BTreeSet::new();
+    for record in &versions {
+        let entry = to_entry(record);
+        match entry_guid(&entry, settings) {
+            Ok(guid) => {
+                let now = group_stamp(&entry);
+                let before = stored.get(&guid).copied().flatten();
+                if must_read_whole(before, now.as_deref(), recent.as_deref()) {
+                    to_read.insert(record.dn.clone());
+                }
+                present.insert(guid);
+            }
+            Err(reason) => failures.push(EntryFailure {
+                dn: record.dn.clone(),
+                reason,
+            }),
+        }
+    }
+    let new_users = new_user_dns(known, scan).await?;
+    for chunk in new_users.chunks(MEMBER_SEARCH_CHUNK) {
+        let any: String = chunk
+            .iter()
+            .map(|dn| {
+                format!(
+                    "({}={})",
+                    settings.group_member_attribute,
+                    escape_filter_value(dn)
+                )
+            })
+            .collect();
+        client
+            .search_subtree(group_base, &format!("(&{filter}(|{any}))"), &["1.1"], |r| {
+                to_read.insert(r.dn);
+            })
+            .await
+            .map_err(&unreadable)?;
+    }
+    if to_read.len() * 2 > versions.len() {
+        let mut index = GroupIndex::default();
+        return read_groups(
+            client,
+            naming_context,
+            settings,
+            location,
+            false,
+            scan,
+            &mut index,
+        )
+        .await
+        .map_err(&unreadable);
+    }
+    scan.groups_incremental = true;
+    scan.groups_in_scope = versions.len();
+    scan.group_failures = failures;
+    scan.removed_group_guids = known
+        .groups()
+        .iter()
+        .filter(|g| !present.contains(&g.guid))
+        .map(|g| g.guid.clone())
+        .collect();
+    let attributes = group_attributes(settings);
+    for dn in to_read {
+        // Gone since the versions were read: the next read finds it missing.
+        let Some(record) = client
+            .read_matching(&dn, &filter, &attributes)
+            .await
+            .map_err(&unreadable)?
+        else {
+            continue;
+        };
+        let entry = to_entry(&record);
+        match entry_guid(&entry, settings) {
+            Ok(guid) => scan.groups.push(to_group(entry, guid, settings)),
+            Err(reason) => scan.group_failures.push(EntryFailure { dn, reason }),
+        }
+    }
+    Ok(())
+}
+
+/// The prefix of a version that is a timestamp (a second's resolution).
+const TIMESTAMP_STAMP: &str = "modifyTimestamp:";
+
+/// Whether a group must be read whole: the channel never did so with nothing left waiting
+/// (`before` is `None`), the server gives it no version, or its version moved. A timestamp has
+/// a second's resolution: a group changed again within the second of the newest version the
+/// channel holds (`recent`, one second before it) may keep its timestamp, so it is read again.
+fn must_read_whole(before: Option<&str>, now: Option<&str>, recent: Option<&str>) -> bool {
+    let (Some(before), Some(now)) = (before, now) else {
+        return true;
+    };
+    before != now
+        || now
+            .strip_prefix(TIMESTAMP_STAMP)
+            .zip(recent)
+            .is_some_and(|(time, recent)| time >= recent)
+}
+
+/// The DNs of the users this read found that the channel does not know: they may be members of
+/// groups that did not change since they joined.
+async fn new_user_dns(known: &Known<'_>, scan: &SourceScan) -> Result<Vec<String>, SourceError> {
+    let guids: Vec<EntryGuid> = scan.users.iter().map(|u| u.guid.clone()).collect();
+    let known: HashSet<EntryGuid> = known
+        .among(&guids)
+        .await?
+        .into_iter()
+        .map(|k| k.guid)
+        .collect();
+    Ok(scan
+        .users
+        .iter()
+        .filter(|u| !known.contains(&u.guid))
+        .map(|u| u.dn.clone())
+        .collect())
+}
+
+/// A value as an LDAP filter may hold it (RFC 4515): `*`, `(`, `)`, `\` and NUL escaped.
+fn escape_filter_value(value: &str) -> String {
+    let mut escaped = String::with_capacity(value.len());
+    for c in value.chars() {
+        match c {
+            '*' => escaped.push_str("\\2a"),
+            '(' => escaped.push_str("\\28"),
+            ')' => escaped.push_str("\\29"),
+            '\\' => escaped.push_str("\\5c"),
+            '\0' => escaped.push_str("\\00"),
+            c => escaped.push(c),
+        }
+    }
+    escaped
 }
 
 /// After an incremental read: users that left the scope group are removed, users that joined
@@ -1197,6 +1409,54 @@ pub fn one_second_before(timestamp: &str) -> Option<String> {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn a_group_is_read_whole_when_its_version_moved_or_is_unknown() {
+        let csn = "entryCSN:20261204101500.000001Z#000000#000#000000";
+        let later = "entryCSN:20261204101500.000002Z#000000#000#000000";
+        assert!(!must_read_whole(Some(csn), Some(csn), None));
+        assert!(must_read_whole(Some(csn), Some(later), None));
+        // Never read whole with nothing waiting, or a server that gives no version.
+        assert!(must_read_whole(None, Some(csn), None));
+        assert!(must_read_whole(Some(csn), None, None));
+        // A timestamp within the second of the newest one held may hide a second change.
+        let time = |t: &str| format!("{TIMESTAMP_STAMP}{t}");
+        let recent = one_second_before("20261204101500Z");
+        let recent = recent.as_deref();
+        assert!(must_read_whole(
+            Some(&time("20261204101500Z")),
+            Some(&time("20261204101500Z")),
+            recent
+        ));
+        assert!(must_read_whole(
+            Some(&time("20261204101459Z")),
+            Some(&time("20261204101459Z")),
+            recent
+        ));
+        assert!(!must_read_whole(
+            Some(&time("20261204101458Z")),
+            Some(&time("20261204101458Z")),
+            recent
+        ));
+        // Versions that are counters or CSNs are exact whatever their age.
+        assert!(!must_read_whole(
+            Some("uSNChanged:12"),
+            Some("uSNChanged:12"),
+            recent
+        ));
+    }
+
+    #[test]
+    fn filter_values_escape_what_rfc_4515_reserves() {
+        assert_eq!(
+            escape_filter_value("cn=a*b (x)\\2c,dc=example\0"),
+            "cn=a\\2ab \\28x\\29\\5c2c,dc=example\\00"
+        );
+        assert_eq!(
+            escape_filter_value("uid=ann,ou=people"),
+            "uid=ann,ou=people"
+        );
+    }
 
     #[test]
     fn one_second_before_crosses_minutes_days_and_years() {

@@ -122,6 +122,7 @@ impl Source for LdifSource {
                 settings_fingerprint: request.fingerprint.to_owned(),
                 last_full_read_ms: request.now_ms,
             }),
+            groups_read_whole: None,
         };
         Ok((file.scan, read))
     }

@@ -13,10 +13,12 @@ use std::collections::{BTreeMap, HashMap, HashSet};
 
 use async_trait::async_trait;
 use scimbridge_ldap::{GuidLayout, RawEntry, print_guid};
+/// DNs are compared normalised, as the state store keeps them.
+pub use scimbridge_model::normalize_dn;
 use scimbridge_model::{
     AttributeValue, ChangeDetection, Channel, ChannelKey, DataStore, DataStoreKind,
-    EffectiveSourceSettings, EntryGuid, EpochMs, GroupNameSource, Record, RecordStatus,
-    SourceEntry, SourceLocation, SyncState,
+    EffectiveSourceSettings, EntryGuid, EpochMs, GroupNameSource, GroupRecord, Record,
+    RecordStatus, SourceEntry, SourceLocation, SyncState,
 };
 
 use crate::state::{RecordKey, Store, StoreError};
@@ -146,13 +148,19 @@ pub struct SourceRead {
     pub full: bool,
     /// Saved once the cycle has been applied; `None` when the next read must be a full one.
     pub next_state: Option<SyncState>,
+    /// Groups read incrementally: how many were read whole, of how many in scope.
+    pub groups_read_whole: Option<(usize, usize)>,
 }
 
 impl SourceRead {
     /// "content-sync, incremental" and the like, for logs and `plan`.
     pub fn describe(&self) -> String {
+        let groups = match self.groups_read_whole {
+            Some((whole, of)) => format!(", {whole} of {of} groups read whole"),
+            None => String::new(),
+        };
         format!(
-            "{}, {}",
+            "{}, {}{groups}",
             self.mechanism.name(),
             if self.full {
                 "full read"
@@ -196,12 +204,10 @@ pub struct KnownUser {
 }
 
 /// Whether a cycle of a channel with this source location needs every record of the channel
-/// whatever the read: groups are read whole, and so is a scope given by group. Other channels'
-/// incremental cycles read the records they touch by key.
+/// whatever the read: a scope given by group is worked out from every group and every user.
+/// Other channels' incremental cycles read the records they touch by key.
 pub fn needs_every_record(location: &SourceLocation) -> bool {
-    location.group_base_dn.is_some()
-        || location.user_group_dn.is_some()
-        || location.group_group_dn.is_some()
+    location.user_group_dn.is_some() || location.group_group_dn.is_some()
 }
 
 /// How many record heads [`Known::absent`] reads at once (a few in tests, to see pages turn).
@@ -217,6 +223,9 @@ pub struct Known<'a> {
     from: KnownFrom<'a>,
     now_ms: EpochMs,
     everyone: tokio::sync::OnceCell<Vec<KnownUser>>,
+    /// The channel's group records without their members, when the read may read groups
+    /// incrementally.
+    groups: &'a [GroupRecord],
 }
 
 enum KnownFrom<'a> {
@@ -238,6 +247,7 @@ impl<'a> Known<'a> {
             from: KnownFrom::Records(records),
             now_ms,
             everyone: tokio::sync::OnceCell::new(),
+            groups: &[],
         }
     }
 
@@ -258,7 +268,19 @@ impl<'a> Known<'a> {
             },
             now_ms,
             everyone: tokio::sync::OnceCell::new(),
+            groups: &[],
         }
+    }
+
+    /// With the channel's group records (without members): an incremental read then reads
+    /// whole only the groups that need it.
+    pub fn with_groups(self, groups: &'a [GroupRecord]) -> Known<'a> {
+        Known { groups, ..self }
+    }
+
+    /// The channel's group records given to [`Known::with_groups`], without members.
+    pub fn groups(&self) -> &[GroupRecord] {
+        self.groups
     }
 
     fn known_user(&self, record: &Record) -> Option<KnownUser> {
@@ -403,6 +425,8 @@ pub struct SourceGroup {
     pub dn: String,
     pub display_name: String,
     pub member_dns: Vec<String>,
+    /// The entry's version ([`group_stamp`]).
+    pub stamp: Option<String>,
 }
 
 /// What a read of the data store found.
@@ -411,11 +435,20 @@ pub struct SourceScan {
     /// Every user in scope after a full read; only the changed ones after an incremental one.
     pub users: Vec<SourceEntry>,
     pub failures: Vec<EntryFailure>,
-    /// Every group in scope (groups are always read in full). Empty unless the channel has a
-    /// group base DN.
+    /// Every group in scope, or with `groups_incremental` only those to plan whole. Empty
+    /// unless the channel has a group base DN.
     pub groups: Vec<SourceGroup>,
     /// Groups in scope that cannot be keyed (no GUID).
     pub group_failures: Vec<EntryFailure>,
+    /// `groups` holds only the groups whose version moved, those the channel must read whole
+    /// again (failed, or with members waiting), and those a user new to the channel is a
+    /// member of; the others did not change.
+    pub groups_incremental: bool,
+    /// With `groups_incremental`: GUIDs of the channel's groups gone from the directory or
+    /// out of scope.
+    pub removed_group_guids: Vec<EntryGuid>,
+    /// With `groups_incremental`: how many groups are in scope.
+    pub groups_in_scope: usize,
     /// Whether `users` holds every user in scope, so that a record without an entry is gone.
     pub complete: bool,
     /// After an incremental read: GUIDs of users deleted or out of scope.
@@ -436,19 +469,6 @@ impl SourceScan {
             ..SourceScan::default()
         }
     }
-}
-
-/// Normalises a DN for comparison: case-insensitive, without spaces around separators.
-pub fn normalize_dn(dn: &str) -> String {
-    dn.split(',')
-        .map(|rdn| {
-            rdn.split('=')
-                .map(|part| part.trim().to_lowercase())
-                .collect::<Vec<_>>()
-                .join("=")
-        })
-        .collect::<Vec<_>>()
-        .join(",")
 }
 
 /// Whether `dn` is `base` or below it; both already normalised.
@@ -547,10 +567,31 @@ pub fn to_group(
     member_dns.dedup();
     SourceGroup {
         guid,
+        stamp: group_stamp(&entry),
         dn: entry.dn,
         display_name,
         member_dns,
     }
+}
+
+/// The attributes that version an entry, most precise first: any change of the entry moves
+/// them (a `member` added or removed included).
+pub const STAMP_ATTRIBUTES: [&str; 3] = ["entryCSN", "uSNChanged", "modifyTimestamp"];
+
+/// The entry's version, behind the name of the attribute it comes from: `None` when the entry
+/// has none of [`STAMP_ATTRIBUTES`] (an LDIF file without operational attributes).
+pub fn group_stamp(entry: &SourceEntry) -> Option<String> {
+    STAMP_ATTRIBUTES.iter().find_map(|attribute| {
+        entry
+            .values(attribute)
+            .iter()
+            .find_map(|value| match value {
+                AttributeValue::Text(text) if !text.trim().is_empty() => {
+                    Some(format!("{attribute}:{}", text.trim()))
+                }
+                _ => None,
+            })
+    })
 }
 
 /// The entry's GUID as text: a binary GUID in Active Directory's printed form, a text one as
