@@ -1,7 +1,8 @@
 //! Crash safety: `sync` killed with SIGKILL at many points of a 10,000-user first cycle, then
 //! run to the end, leaves the target exactly right: every user once, every group with its
-//! members, and nothing left to do. The same for an incremental cycle read by key from a real
-//! slapd (hires and changes in one batch).
+//! members, and nothing left to do. The same for incremental cycles read by key from a real
+//! slapd: hires and changes in one batch, and hires, leavers and members joining groups read by
+//! version.
 
 #![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
 
@@ -10,7 +11,7 @@ mod common;
 use std::collections::BTreeSet;
 use std::time::Duration;
 
-use common::change::replace;
+use common::change::{add, delete, replace};
 use common::*;
 use scimbridge_testkit::slapd::{SYNC_DN, SYNC_PASSWORD, Slapd};
 
@@ -204,4 +205,112 @@ fn an_incremental_cycle_read_by_key_killed_at_many_points_ends_exactly_right() {
         out.contains(&format!("(unchanged {},", STAFF + HIRES)),
         "{out}"
     );
+}
+
+/// An incremental cycle of a channel with groups, read by version: killed at many points while
+/// it creates 300 hires (already members of a group before they came), disables 200 leavers
+/// (whom the memberof overlay takes out of their groups without changing the groups' versions)
+/// and adds 75 people to a second group, then run to the end, it leaves every group with
+/// exactly its members, every user once, and nothing to read whole after.
+#[test]
+fn an_incremental_cycle_with_groups_killed_at_many_points_ends_exactly_right() {
+    const STAFF: usize = 1_000;
+    const HIRES: usize = 300;
+    const LEAVERS: usize = 200;
+    const JOINERS: usize = 100;
+    const TEAMS: usize = 4;
+    let ws = Workspace::new();
+    let slapd = Slapd::start(ws.dir());
+    let person = |i: usize| {
+        Entry::person(&uid(i))
+            .with("cn", &format!("User {i}"))
+            .with("sn", &i.to_string())
+    };
+    let team = |t: usize| format!("team{t}");
+    let hires: Vec<String> = (STAFF..STAFF + HIRES).map(uid).collect();
+    slapd.add(&changes((0..STAFF).map(person).chain((0..TEAMS).map(
+        |t| {
+            let members: Vec<String> = (t..STAFF).step_by(TEAMS).map(uid).collect();
+            Entry::group(&team(t)).members(&members)
+        },
+    ))));
+    slapd.add(&changes([Entry::group("newcomers")
+        .member(SYNC_DN)
+        .members(&hires)]));
+    let target = ws.target("t0ken");
+    let store = DataStore::ldap("directory", "openldap", &slapd.url, SYNC_DN, SYNC_PASSWORD);
+    ws.apply(
+        &Config::reading(store, &target.url, "t0ken")
+            .option("remove_user_action", "disable")
+            // A fifth of the staff leaves at once: the guard would hold it.
+            .guard("enabled", false)
+            .channel_setting("max_threads", 4)
+            .target("use_bulk", false)
+            .location("group_base_dn", GROUPS),
+    );
+    assert!(ws.sync().contains(&format!("created {STAFF},")));
+
+    slapd.add(&changes((STAFF..STAFF + HIRES).map(person)));
+    let leavers: String = (0..LEAVERS).map(|i| delete(&user_dn(&uid(i)))).collect();
+    slapd.modify(&leavers);
+    let joiners: String = (LEAVERS..LEAVERS + JOINERS)
+        .filter(|i| i % TEAMS != 1)
+        .map(|i| add(&group_dn(&team(1)), "member", &user_dn(&uid(i))))
+        .collect();
+    slapd.modify(&joiners);
+    let done = (STAFF + HIRES, LEAVERS);
+    let mut seen: Vec<(usize, usize)> = Vec::new();
+    let mut delay_ms = 100;
+    while delay_ms <= 10_000 && seen.last() != Some(&done) {
+        let sync = Running::start_quiet(&ws.data, &["sync", "app"]);
+        std::thread::sleep(Duration::from_millis(delay_ms));
+        drop(sync);
+        let users = target.client().users();
+        let inactive = users.iter().filter(|u| u["active"] == false).count();
+        seen.push((users.len(), inactive));
+        delay_ms += 150;
+    }
+    eprintln!("(users, inactive) in the target after each kill: {seen:?}");
+    assert!(
+        seen.iter()
+            .any(|(users, _)| *users > STAFF && *users < STAFF + HIRES),
+        "no kill landed among the creates: {seen:?}"
+    );
+
+    let out = ws.sync();
+    assert!(out.contains(", linked 0, "), "{out}");
+    let users = target.client().users();
+    let names: BTreeSet<&str> = users
+        .iter()
+        .map(|u| u["userName"].as_str().unwrap())
+        .collect();
+    assert_eq!(users.len(), STAFF + HIRES, "duplicates or missing: {out}");
+    assert_eq!(names.len(), STAFF + HIRES);
+    // Every group holds exactly the active members the directory gives it.
+    let mut expected: Vec<(String, Vec<String>)> = (0..TEAMS)
+        .map(|t| {
+            let mut members: Vec<String> = (LEAVERS..STAFF)
+                .filter(|i| i % TEAMS == t || (t == 1 && *i < LEAVERS + JOINERS))
+                .map(uid)
+                .collect();
+            members.sort();
+            (team(t), members)
+        })
+        .collect();
+    expected.push(("newcomers".into(), hires.clone()));
+    expected.sort();
+    let mut groups = target.client().groups();
+    groups.sort();
+    assert_eq!(groups, expected, "{out}");
+
+    let out = ws.sync();
+    assert!(
+        out.contains("created 0, linked 0, updated 0, disabled 0, deleted 0, failed 0"),
+        "{out}"
+    );
+    assert!(
+        out.contains("incremental, 0 of 5 groups read whole"),
+        "{out}"
+    );
+    assert!(!out.contains("groups:"), "{out}");
 }

@@ -239,6 +239,10 @@ async fn run_planned(cx: &CycleContext<'_>, data_store: &DataStore) -> Result<Ra
         },
         ..Tally::default()
     };
+    for group in &planned.unstamped_groups {
+        let change = crate::state::MemberChange::default();
+        cx.store.save_group_change(cx.key, group, change).await?;
+    }
     let bulk = bulk_capabilities(cx, &target, &planned).await;
     // New groups ride along: created empty first, then each Bulk request of users also adds
     // its users to their groups by bulkId.

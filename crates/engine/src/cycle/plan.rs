@@ -57,6 +57,10 @@ pub struct ChannelPlan {
     /// With groups read incrementally: the GUIDs of the groups planned (`desired_groups` and
     /// the group records gone); `group_records` holds their records only. `None`: every group.
     pub planned_groups: Option<Vec<EntryGuid>>,
+    /// Group records to save without their version before anything is applied: groups read
+    /// whole although their version did not move (a user new to the channel joined them), so
+    /// that a cycle stopped before they are planned reads them whole again.
+    pub unstamped_groups: Vec<GroupRecord>,
 }
 
 /// Reads the channel's data store and computes the plan, writing nothing. `now_ms` decides
@@ -181,6 +185,7 @@ pub async fn plan_channel(
         waiting_retry,
         ..
     } = detected;
+    let unstamped_groups = unstamped(&group_heads, &desired_groups);
     let mut plan = plan_changes(changes, failures, &by_guid, connection, channel, &settings);
     // By key, the records that share a user name or a target user with the plan are read too.
     if by_key {
@@ -264,7 +269,27 @@ pub async fn plan_channel(
         links: links(&heads),
         by_key,
         planned_groups,
+        unstamped_groups,
     })
+}
+
+/// The group records whose group was read whole at the version they keep, without it.
+fn unstamped(heads: &[GroupRecord], read: &[DesiredGroup]) -> Vec<GroupRecord> {
+    let read: HashMap<&EntryGuid, Option<&str>> = read
+        .iter()
+        .map(|g| (&g.guid, g.source_stamp.as_deref()))
+        .collect();
+    heads
+        .iter()
+        .filter(|head| {
+            head.source_stamp.is_some()
+                && read.get(&head.guid).copied().flatten() == head.source_stamp.as_deref()
+        })
+        .map(|head| GroupRecord {
+            source_stamp: None,
+            ..head.clone()
+        })
+        .collect()
 }
 
 /// By key: the records of the users the groups read name by DN, other than those the read
@@ -747,5 +772,51 @@ pub(super) fn outcome_unknown(records: &mut [Record], unsettled: &HashMap<&str, 
                 entry.operation, entry.cycle_id
             ));
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn group(guid: &str, stamp: Option<&str>) -> GroupRecord {
+        GroupRecord {
+            guid: guid.into(),
+            dn: format!("cn={guid}"),
+            display_name: guid.into(),
+            target_id: Some(format!("t-{guid}").into()),
+            members: Vec::new(),
+            status: RecordStatus::Provisioned,
+            last_error: None,
+            attempts: 0,
+            source_stamp: stamp.map(str::to_owned),
+        }
+    }
+
+    fn read(guid: &str, stamp: &str) -> DesiredGroup {
+        DesiredGroup {
+            guid: guid.into(),
+            dn: format!("cn={guid}"),
+            display_name: guid.into(),
+            member_guids: Vec::new(),
+            source_stamp: Some(stamp.into()),
+        }
+    }
+
+    #[test]
+    fn a_group_read_whole_at_the_version_its_record_keeps_forgets_it_until_planned() {
+        let heads = [
+            group("joined", Some("entryCSN:1")),
+            group("moved", Some("entryCSN:1")),
+            group("waiting", None),
+            group("unread", Some("entryCSN:1")),
+        ];
+        let read = [
+            read("joined", "entryCSN:1"),
+            read("moved", "entryCSN:2"),
+            read("waiting", "entryCSN:1"),
+        ];
+        let unstamped = unstamped(&heads, &read);
+        assert_eq!(unstamped, [group("joined", None)]);
     }
 }
