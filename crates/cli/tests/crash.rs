@@ -214,6 +214,17 @@ fn an_incremental_cycle_read_by_key_killed_at_many_points_ends_exactly_right() {
 /// exactly its members, every user once, and nothing to read whole after.
 #[test]
 fn an_incremental_cycle_with_groups_killed_at_many_points_ends_exactly_right() {
+    groups_killed_at_many_points("content-sync");
+}
+
+/// The same read by timestamps: the leavers are found by a sweep, which no longer lists a
+/// leaver once it is disabled, so a kill before the group stage must not lose their removal.
+#[test]
+fn an_incremental_cycle_with_groups_by_timestamps_killed_at_many_points_ends_exactly_right() {
+    groups_killed_at_many_points("timestamp");
+}
+
+fn groups_killed_at_many_points(algorithm: &str) {
     const STAFF: usize = 1_000;
     const HIRES: usize = 300;
     const LEAVERS: usize = 200;
@@ -242,6 +253,7 @@ fn an_incremental_cycle_with_groups_killed_at_many_points_ends_exactly_right() {
     ws.apply(
         &Config::reading(store, &target.url, "t0ken")
             .option("remove_user_action", "disable")
+            .source("changed_users_algorithm", algorithm)
             // A fifth of the staff leaves at once: the guard would hold it.
             .guard("enabled", false)
             .channel_setting("max_threads", 4)
@@ -279,6 +291,7 @@ fn an_incremental_cycle_with_groups_killed_at_many_points_ends_exactly_right() {
 
     let out = ws.sync();
     assert!(out.contains(", linked 0, "), "{out}");
+    assert!(out.contains(&format!("{algorithm}, incremental")), "{out}");
     let users = target.client().users();
     let names: BTreeSet<&str> = users
         .iter()

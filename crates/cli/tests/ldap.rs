@@ -1282,6 +1282,14 @@ fn groups_read_incrementally(algorithm: &str) {
     groups[1].1 = vec!["hal"];
     cycle(1, 4, &groups, "created 1,");
 
+    // A leaver deprovisioned on demand, with no group stage: the next cycle reads their groups
+    // whole and takes them out (by timestamps, no later read would name Bob again).
+    setup.slapd.modify(&delete(&user_dn("bob")));
+    let out = setup.run(&["sync", "app", "--user", &user_dn("bob")]);
+    assert!(out.contains("disable"), "{out}");
+    groups[3].1 = vec!["ann", "cara"];
+    cycle(1, 4, &groups, "disabled 0,");
+
     // A group deleted in the directory is deleted in the target.
     setup.slapd.modify(&delete(&group_dn("eng")));
     groups.remove(0);

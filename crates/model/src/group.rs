@@ -30,8 +30,8 @@ pub struct GroupRecord {
     pub status: RecordStatus,
     pub last_error: Option<String>,
     pub attempts: u32,
-    /// The group entry's version (`entryCSN`, `uSNChanged` or `modifyTimestamp`, behind the
-    /// attribute's name) when the channel last planned it whole with nothing left waiting: an
+    /// The group entry's version (`entryCSN`, `uSNChanged` with the server that counted it, or
+    /// `modifyTimestamp`, behind the attribute's name) when the channel last planned it whole with nothing left waiting: an
     /// incremental read reads whole only the groups whose version moved. `None`: read it whole
     /// at the next cycle (never read so, failed, or with members whose users are not in the
     /// target).

@@ -435,6 +435,27 @@ fn upsert_members(channel: &ChannelKey, group: &EntryGuid, members: &[GroupMembe
     query
 }
 
+/// One statement that saves everything of a group record but its members.
+fn upsert_group_head(channel: &ChannelKey, record: &GroupRecord) -> Statement {
+    in_channel(
+        "INSERT INTO group_records (connection, channel, guid, dn, display_name, target_id, status, last_error, attempts, source_stamp)
+         VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)
+         ON CONFLICT (connection, channel, guid) DO UPDATE SET
+           dn = excluded.dn, display_name = excluded.display_name, target_id = excluded.target_id,
+           status = excluded.status, last_error = excluded.last_error, attempts = excluded.attempts,
+           source_stamp = excluded.source_stamp",
+        channel,
+    )
+    .bind(record.guid.as_str().to_owned())
+    .bind(record.dn.clone())
+    .bind(record.display_name.clone())
+    .bind(record.target_id.as_deref().map(str::to_owned))
+    .bind(record.status.as_str())
+    .bind(record.last_error.clone())
+    .bind(i64::from(record.attempts))
+    .bind(record.source_stamp.clone())
+}
+
 /// One statement that deletes these members of a group, at most [`GUID_CHUNK`] of them.
 fn delete_members(channel: &ChannelKey, group: &EntryGuid, guids: &[EntryGuid]) -> Statement {
     let placeholders = vec!["?"; guids.len()].join(", ");
@@ -948,7 +969,14 @@ impl RecordStore for SqliteStore {
         // Statements, not a transaction: a group's save runs among the cycle's concurrent
         // operations (see `save_records`). Members added go first, members removed after, the
         // head last: each step is true of the target group on its own, so a crash in between
-        // leaves no member unrecorded.
+        // leaves no member unrecorded. A head that forgets the group's version goes first
+        // instead: a crash after the members changed must not leave the old version, which
+        // would let the next read skip the group.
+        let forgets_version = record.source_stamp.is_none();
+        if forgets_version {
+            let head = upsert_group_head(channel, record);
+            self.run(head, "saving a group record").await?;
+        }
         for chunk in change.added.chunks(MEMBER_CHUNK) {
             let query = upsert_members(channel, &record.guid, chunk);
             self.run(query, "saving group members").await?;
@@ -965,24 +993,10 @@ impl RecordStore for SqliteStore {
             let query = delete_members(channel, &record.guid, chunk);
             self.run(query, "saving group members").await?;
         }
-        let query = in_channel(
-            "INSERT INTO group_records (connection, channel, guid, dn, display_name, target_id, status, last_error, attempts, source_stamp)
-             VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)
-             ON CONFLICT (connection, channel, guid) DO UPDATE SET
-               dn = excluded.dn, display_name = excluded.display_name, target_id = excluded.target_id,
-               status = excluded.status, last_error = excluded.last_error, attempts = excluded.attempts,
-               source_stamp = excluded.source_stamp",
-            channel,
-        )
-        .bind(record.guid.as_str().to_owned())
-        .bind(record.dn.clone())
-        .bind(record.display_name.clone())
-        .bind(record.target_id.as_deref().map(str::to_owned))
-        .bind(record.status.as_str())
-        .bind(record.last_error.clone())
-        .bind(i64::from(record.attempts))
-        .bind(record.source_stamp.clone());
-        self.run(query, "saving a group record").await?;
+        if !forgets_version {
+            let head = upsert_group_head(channel, record);
+            self.run(head, "saving a group record").await?;
+        }
         Ok(())
     }
 

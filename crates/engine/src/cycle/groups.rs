@@ -402,3 +402,28 @@ fn member_change(
         .collect();
     (added, removed)
 }
+
+/// The groups these users are members of (as recorded) forget their version, so that the next
+/// cycle reads them whole: for a user who comes or goes without the group stage of a cycle.
+pub(super) async fn forget_group_versions(
+    store: &dyn Store,
+    key: &ChannelKey,
+    users: &[EntryGuid],
+) -> Result<(), CycleError> {
+    for group in store
+        .group_records_with(key, GroupKey::Members(users))
+        .await?
+    {
+        if group.source_stamp.is_some() {
+            let head = GroupRecord {
+                source_stamp: None,
+                members: Vec::new(),
+                ..group
+            };
+            store
+                .save_group_change(key, &head, MemberChange::default())
+                .await?;
+        }
+    }
+    Ok(())
+}

@@ -6,10 +6,12 @@ use std::collections::{HashMap, HashSet};
 use std::time::Duration;
 
 use scimbridge_model::{
-    Channel, ChannelKey, Connection, DataStore, EntryGuid, JournalEntry, PlannedOperation, Record,
+    Channel, ChannelKey, Connection, DataStore, EntryGuid, JournalEntry, Operation,
+    PlannedOperation, Record,
 };
 
 use super::CycleError;
+use super::groups::forget_group_versions;
 use super::plan::{map_candidate, outcome_unknown};
 use super::users::{save_user_record, schedule_retry};
 use crate::apply::{Applied, CheckFailure, Outcome, Owners, ScimClient, apply_operation};
@@ -150,6 +152,13 @@ pub async fn sync_one_user(
         }));
     }
     let existing = by_guid.get(&operation.guid);
+    if matches!(
+        operation.operation,
+        Operation::Create { .. } | Operation::Disable { .. } | Operation::Delete { .. }
+    ) {
+        // No group stage follows: the user's groups are read whole at the next cycle.
+        forget_group_versions(store, &key, std::slice::from_ref(&operation.guid)).await?;
+    }
     let client = ScimClient::new(&connection.target, Duration::from_secs(channel.timeout))?;
     let writes = operation.operation.writes_target();
     if let Some(kind) = operation.operation.kind() {

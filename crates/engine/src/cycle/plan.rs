@@ -58,8 +58,9 @@ pub struct ChannelPlan {
     /// the group records gone); `group_records` holds their records only. `None`: every group.
     pub planned_groups: Option<Vec<EntryGuid>>,
     /// Group records to save without their version before anything is applied: groups read
-    /// whole although their version did not move (a user new to the channel joined them), so
-    /// that a cycle stopped before they are planned reads them whole again.
+    /// whole although their version did not move (a user new to the channel joined them), and
+    /// unchanged groups planned for users who come or go, so that a cycle stopped before the
+    /// group stage reads them whole again.
     pub unstamped_groups: Vec<GroupRecord>,
 }
 
@@ -185,7 +186,7 @@ pub async fn plan_channel(
         waiting_retry,
         ..
     } = detected;
-    let unstamped_groups = unstamped(&group_heads, &desired_groups);
+    let mut unstamped_groups = unstamped(&group_heads, &desired_groups);
     let mut plan = plan_changes(changes, failures, &by_guid, connection, channel, &settings);
     // By key, the records that share a user name or a target user with the plan are read too.
     if by_key {
@@ -226,6 +227,15 @@ pub async fn plan_channel(
             let records = planned
                 .read(&mut desired_groups, &mut heads, &mut in_scope)
                 .await?;
+            // The unchanged groups of users who come or go are planned from their records: a
+            // cycle that stops before the group stage must read them whole next time, since no
+            // later read reports those users again.
+            let read: HashSet<&EntryGuid> = unstamped_groups.iter().map(|g| &g.guid).collect();
+            let more: Vec<GroupRecord> = unstamped(&group_heads, &desired_groups)
+                .into_iter()
+                .filter(|g| !read.contains(&g.guid))
+                .collect();
+            unstamped_groups.extend(more);
             let guids: BTreeSet<EntryGuid> = records
                 .iter()
                 .map(|r| r.guid.clone())
@@ -273,7 +283,8 @@ pub async fn plan_channel(
     })
 }
 
-/// The group records whose group was read whole at the version they keep, without it.
+/// The group records of the groups planned at the version they keep (read whole though it did
+/// not move, or planned from the record), without it.
 fn unstamped(heads: &[GroupRecord], read: &[DesiredGroup]) -> Vec<GroupRecord> {
     let read: HashMap<&EntryGuid, Option<&str>> = read
         .iter()
@@ -314,6 +325,10 @@ async fn members_by_dn(
         (r.source_fingerprint.is_some() || r.status == RecordStatus::Failed)
             && !removed.contains(&r.guid)
     });
+    // One user per DN: where two records claim one (an entry deleted while its record was
+    // failing, and another at its DN), the settled one.
+    found.sort_by_key(|r| (normalize_dn(&r.dn), r.status == RecordStatus::Failed));
+    found.dedup_by_key(|r| normalize_dn(&r.dn));
     scan.unchanged_users
         .extend(found.iter().map(|r| (r.dn.clone(), r.guid.clone())));
     Ok(found)

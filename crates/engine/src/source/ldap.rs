@@ -1058,7 +1058,8 @@ async fn read_groups(
         let provisioned = group_base.as_deref().is_some_and(|g| is_within(&dn, g))
             && matching.as_ref().is_none_or(|m| m.contains(&dn));
         let guid = entry_guid(&entry, settings);
-        let group = to_group(entry, guid.clone().unwrap_or_default(), settings);
+        let mut group = to_group(entry, guid.clone().unwrap_or_default(), settings);
+        group.stamp = of_server(group.stamp, client.url());
         index.insert(&group.dn, group.member_dns.clone());
         if !provisioned {
             continue;
@@ -1150,7 +1151,7 @@ async fn read_changed_groups(
         let entry = to_entry(record);
         match entry_guid(&entry, settings) {
             Ok(guid) => {
-                let now = group_stamp(&entry);
+                let now = of_server(group_stamp(&entry), client.url());
                 let before = stored.get(&guid).copied().flatten();
                 if must_read_whole(before, now.as_deref(), recent.as_deref()) {
                     to_read.insert(record.dn.clone());
@@ -1217,11 +1218,25 @@ async fn read_changed_groups(
         };
         let entry = to_entry(&record);
         match entry_guid(&entry, settings) {
-            Ok(guid) => scan.groups.push(to_group(entry, guid, settings)),
+            Ok(guid) => {
+                let mut group = to_group(entry, guid, settings);
+                group.stamp = of_server(group.stamp, client.url());
+                scan.groups.push(group);
+            }
             Err(reason) => scan.group_failures.push(EntryFailure { dn, reason }),
         }
     }
     Ok(())
+}
+
+/// A version only the server that gave it can compare names that server: Active Directory
+/// counts `uSNChanged` per domain controller, and another one may give the same number to
+/// another state of the group.
+fn of_server(stamp: Option<String>, server: &str) -> Option<String> {
+    stamp.map(|stamp| match stamp.strip_prefix("uSNChanged:") {
+        Some(usn) => format!("uSNChanged@{server}:{usn}"),
+        None => stamp,
+    })
 }
 
 /// The prefix of a version that is a timestamp (a second's resolution).
@@ -1444,6 +1459,16 @@ mod tests {
             Some("uSNChanged:12"),
             recent
         ));
+    }
+
+    #[test]
+    fn a_usn_names_the_domain_controller_that_counted_it() {
+        let dc1 = of_server(Some("uSNChanged:12".into()), "ldap://dc1");
+        let dc2 = of_server(Some("uSNChanged:12".into()), "ldap://dc2");
+        assert_eq!(dc1.as_deref(), Some("uSNChanged@ldap://dc1:12"));
+        assert!(must_read_whole(dc1.as_deref(), dc2.as_deref(), None));
+        let csn = Some("entryCSN:20261204101500.000001Z#000000#000#000000".to_owned());
+        assert_eq!(of_server(csn.clone(), "ldap://dc1"), csn);
     }
 
     #[test]
