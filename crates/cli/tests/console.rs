@@ -492,9 +492,12 @@ fn the_users_arrive_on_the_dashboard(browser: &mut Browser, target: &TargetProce
     assert_eq!(browser.text("#status"), "Active");
     assert!(browser.exists("#chart .cycle"));
     assert!(browser.text("#cycles").contains("staff"));
+    // The first cycle created them (the oldest row: the service may have run another since).
     assert_eq!(
-        browser.text("#cycles tbody tr:first-child td:nth-child(5)"),
-        "3"
+        browser.text("#cycles tbody tr:last-child td:nth-child(5)"),
+        "3",
+        "{}",
+        browser.text("#cycles")
     );
     browser.screenshot("dashboard");
     assert_eq!(target.client().users().len(), 3);
