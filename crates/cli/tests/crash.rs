@@ -9,6 +9,7 @@
 mod common;
 
 use std::collections::BTreeSet;
+use std::sync::{Mutex, MutexGuard, PoisonError};
 use std::time::Duration;
 
 use common::change::{add, delete, replace};
@@ -16,6 +17,13 @@ use common::*;
 use scimbridge_testkit::slapd::{SYNC_DN, SYNC_PASSWORD, Slapd};
 
 const USERS: usize = 10_000;
+
+/// The crash tests time their kills: one at a time, so that another's load does not move them.
+static ONE_AT_A_TIME: Mutex<()> = Mutex::new(());
+
+fn one_at_a_time() -> MutexGuard<'static, ()> {
+    ONE_AT_A_TIME.lock().unwrap_or_else(PoisonError::into_inner)
+}
 const GROUP_COUNT: usize = 5;
 
 fn uid(i: usize) -> String {
@@ -42,6 +50,7 @@ fn directory() -> String {
 
 #[test]
 fn killed_at_many_points_the_target_ends_exactly_right() {
+    let _one = one_at_a_time();
     let ws = Workspace::new();
     ws.write_ldif(&directory());
     let target = ws.target("t0ken");
@@ -125,6 +134,7 @@ fn the_next_cycle_leaves_every_user_once_and_every_group_whole(
 /// every user once with its new title, recognises its own creates, and has nothing left to do.
 #[test]
 fn an_incremental_cycle_read_by_key_killed_at_many_points_ends_exactly_right() {
+    let _one = one_at_a_time();
     const STAFF: usize = 1_500;
     const PROMOTED: usize = 500;
     const HIRES: usize = 600;
@@ -157,6 +167,7 @@ fn an_incremental_cycle_read_by_key_killed_at_many_points_ends_exactly_right() {
     // through the cycle, whatever the machine's speed, until one lets it finish.
     let mut seen: Vec<(usize, usize)> = Vec::new();
     let mut delay_ms = 100;
+    let mut step_ms = 150;
     while delay_ms <= 10_000 && seen.last() != Some(&(STAFF + HIRES, PROMOTED)) {
         let sync = Running::start_quiet(&ws.data, &["sync", "app"]);
         std::thread::sleep(Duration::from_millis(delay_ms));
@@ -164,7 +175,13 @@ fn an_incremental_cycle_read_by_key_killed_at_many_points_ends_exactly_right() {
         let users = target.client().users();
         let leads = users.iter().filter(|u| u["title"] == "Lead").count();
         seen.push((users.len(), leads));
-        delay_ms += 150;
+        // Once every hire is in, a run goes straight to the updates: short delays again, in
+        // small steps, so that kills land among them however fast they go.
+        if users.len() == STAFF + HIRES && leads == 0 && step_ms != 50 {
+            (delay_ms, step_ms) = (100, 50);
+        } else {
+            delay_ms += step_ms;
+        }
     }
     eprintln!("(users, leads) in the target after each kill: {seen:?}");
     // Kills landed among the updates and among the creates (the test would prove nothing
@@ -225,6 +242,7 @@ fn an_incremental_cycle_with_groups_by_timestamps_killed_at_many_points_ends_exa
 }
 
 fn groups_killed_at_many_points(algorithm: &str) {
+    let _one = one_at_a_time();
     const STAFF: usize = 1_000;
     const HIRES: usize = 300;
     const LEAVERS: usize = 200;
