@@ -163,26 +163,11 @@ fn an_incremental_cycle_read_by_key_killed_at_many_points_ends_exactly_right() {
         .map(|i| replace(&user_dn(&uid(i)), "title", "Lead"))
         .collect();
     slapd.modify(&promoted);
-    // Each killed cycle keeps what it settled, so kills at delays growing in small steps walk
-    // through the cycle, whatever the machine's speed, until one lets it finish.
-    let mut seen: Vec<(usize, usize)> = Vec::new();
-    let mut delay_ms = 100;
-    let mut step_ms = 150;
-    while delay_ms <= 10_000 && seen.last() != Some(&(STAFF + HIRES, PROMOTED)) {
-        let sync = Running::start_quiet(&ws.data, &["sync", "app"]);
-        std::thread::sleep(Duration::from_millis(delay_ms));
-        drop(sync);
+    let seen = killed_until(&ws, (STAFF + HIRES, PROMOTED), || {
         let users = target.client().users();
         let leads = users.iter().filter(|u| u["title"] == "Lead").count();
-        seen.push((users.len(), leads));
-        // Once every hire is in, a run goes straight to the updates: short delays again, in
-        // small steps, so that kills land among them however fast they go.
-        if users.len() == STAFF + HIRES && leads == 0 && step_ms != 50 {
-            (delay_ms, step_ms) = (100, 50);
-        } else {
-            delay_ms += step_ms;
-        }
-    }
+        (users.len(), leads)
+    });
     eprintln!("(users, leads) in the target after each kill: {seen:?}");
     // Kills landed among the updates and among the creates (the test would prove nothing
     // otherwise).
@@ -288,18 +273,11 @@ fn groups_killed_at_many_points(algorithm: &str) {
         .map(|i| add(&group_dn(&team(1)), "member", &user_dn(&uid(i))))
         .collect();
     slapd.modify(&joiners);
-    let done = (STAFF + HIRES, LEAVERS);
-    let mut seen: Vec<(usize, usize)> = Vec::new();
-    let mut delay_ms = 100;
-    while delay_ms <= 10_000 && seen.last() != Some(&done) {
-        let sync = Running::start_quiet(&ws.data, &["sync", "app"]);
-        std::thread::sleep(Duration::from_millis(delay_ms));
-        drop(sync);
+    let seen = killed_until(&ws, (STAFF + HIRES, LEAVERS), || {
         let users = target.client().users();
         let inactive = users.iter().filter(|u| u["active"] == false).count();
-        seen.push((users.len(), inactive));
-        delay_ms += 150;
-    }
+        (users.len(), inactive)
+    });
     eprintln!("(users, inactive) in the target after each kill: {seen:?}");
     assert!(
         seen.iter()
@@ -344,4 +322,32 @@ fn groups_killed_at_many_points(algorithm: &str) {
         "{out}"
     );
     assert!(!out.contains("groups:"), "{out}");
+}
+
+/// Kills `sync` at delays growing in small steps until `progress` (what the target holds: the
+/// users created, and those of the second phase done) reads `done`. Each killed cycle keeps
+/// what it settled, so the kills walk through the cycle whatever the machine's speed. Once the
+/// first phase is all done and the second not begun, a run goes straight to the second: the
+/// delays start short again, in smaller steps, so that kills land in it however fast it goes.
+/// Returns the progress after each kill.
+fn killed_until(
+    ws: &Workspace,
+    done: (usize, usize),
+    progress: impl Fn() -> (usize, usize),
+) -> Vec<(usize, usize)> {
+    let mut seen = Vec::new();
+    let (mut delay_ms, mut step_ms) = (100, 150);
+    while delay_ms <= 10_000 && seen.last() != Some(&done) {
+        let sync = Running::start_quiet(&ws.data, &["sync", "app"]);
+        std::thread::sleep(Duration::from_millis(delay_ms));
+        drop(sync);
+        let now = progress();
+        seen.push(now);
+        if now == (done.0, 0) && step_ms != 50 {
+            (delay_ms, step_ms) = (100, 50);
+        } else {
+            delay_ms += step_ms;
+        }
+    }
+    seen
 }

@@ -186,7 +186,6 @@ pub async fn plan_channel(
         waiting_retry,
         ..
     } = detected;
-    let mut unstamped_groups = unstamped(&group_heads, &desired_groups);
     let mut plan = plan_changes(changes, failures, &by_guid, connection, channel, &settings);
     // By key, the records that share a user name or a target user with the plan are read too.
     if by_key {
@@ -227,15 +226,6 @@ pub async fn plan_channel(
             let records = planned
                 .read(&mut desired_groups, &mut heads, &mut in_scope)
                 .await?;
-            // The unchanged groups of users who come or go are planned from their records: a
-            // cycle that stops before the group stage must read them whole next time, since no
-            // later read reports those users again.
-            let read: HashSet<&EntryGuid> = unstamped_groups.iter().map(|g| &g.guid).collect();
-            let more: Vec<GroupRecord> = unstamped(&group_heads, &desired_groups)
-                .into_iter()
-                .filter(|g| !read.contains(&g.guid))
-                .collect();
-            unstamped_groups.extend(more);
             let guids: BTreeSet<EntryGuid> = records
                 .iter()
                 .map(|r| r.guid.clone())
@@ -248,6 +238,10 @@ pub async fn plan_channel(
             None => (Vec::new(), None),
         },
     };
+    // Groups planned at the version their record keeps (read whole for a new user, or planned
+    // from the record for a user who comes or goes) forget it until the group stage: a cycle
+    // stopped before then leaves them to be read whole, as no later read may name those users.
+    let unstamped_groups = unstamped(&group_heads, &desired_groups);
     let guard = GuardInput {
         settings: &connection.guard,
         approved: &approved,
