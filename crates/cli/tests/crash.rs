@@ -257,6 +257,8 @@ fn groups_killed_at_many_points(algorithm: &str) {
         &Config::reading(store, &target.url, "t0ken")
             .option("remove_user_action", "disable")
             .source("changed_users_algorithm", algorithm)
+            // The leavers are deleted entries: timestamps find them by a sweep, every cycle here.
+            .source("delete_sweep_minutes", 0)
             // A fifth of the staff leaves at once: the guard would hold it.
             .guard("enabled", false)
             .channel_setting("max_threads", 4)

@@ -285,6 +285,71 @@ fn timestamps_with(algorithm: &str) {
     );
 }
 
+/// Timestamps show what changed, not what was deleted: a user moved out of the base DN or out
+/// of the filter leaves at the next cycle (found among the entries changed anywhere), a deleted
+/// one at the next sweep for deletes (every `delete_sweep_minutes`).
+#[test]
+fn timestamps_find_leavers_by_what_changed_and_deletes_by_a_sweep() {
+    let setup = setup(&[
+        Entry::ou("contractors"),
+        person("ann", "Ann Lee"),
+        person("bob", "Bob Stone"),
+        person("cara", "Cara Diaz"),
+        person("dan", "Dan Wu"),
+    ]);
+    let config = setup
+        .config("disable")
+        .source("changed_users_algorithm", "timestamp")
+        .location("user_filter", "(!(employeeType=retired))");
+    setup.apply(&config);
+    assert_has(&setup.sync(), &["created 4,", "timestamp, full read"]);
+
+    setup.slapd.modify(
+        &[
+            replace(&user_dn("ann"), "cn", "Ann Lee-Smith"),
+            rename(&user_dn("bob"), "uid=bob", Some(CONTRACTORS)),
+            add(&user_dn("cara"), "employeeType", "retired"),
+            delete(&user_dn("dan")),
+        ]
+        .concat(),
+    );
+    let out = setup.sync();
+    assert_has(
+        &out,
+        &["timestamp, incremental", "updated 1, disabled 2, deleted 0"],
+    );
+    assert!(!out.contains("swept"), "{out}");
+    assert_eq!(
+        setup.user_names(),
+        accounts(&[
+            ("ann", true),
+            ("bob", false),
+            ("cara", false),
+            ("dan", true)
+        ])
+    );
+
+    // The sweep is due (0: every cycle): Dan's delete is found; no full read for it.
+    setup.apply(&config.source("delete_sweep_minutes", 0));
+    let out = setup.sync();
+    assert_has(
+        &out,
+        &[
+            "timestamp, incremental, swept for deletes",
+            "updated 0, disabled 1, deleted 0",
+        ],
+    );
+    assert_eq!(
+        setup.user_names(),
+        accounts(&[
+            ("ann", true),
+            ("bob", false),
+            ("cara", false),
+            ("dan", false)
+        ])
+    );
+}
+
 #[test]
 fn a_failing_source_deprovisions_nobody_and_says_why() {
     let ws = Workspace::new();
@@ -671,19 +736,30 @@ fn content_sync_keyed_by_another_attribute_still_finds_deletes() {
         person("ann", "ann").with("employeeNumber", "1"),
         person("bob", "bob").with("employeeNumber", "2"),
     ]);
-    setup.apply(
-        &setup
-            .config("disable")
-            .source("entry_guid_attribute", "employeeNumber"),
-    );
+    let config = setup
+        .config("disable")
+        .source("entry_guid_attribute", "employeeNumber");
+    setup.apply(&config);
     assert!(setup.sync().contains("created 2,"));
-    // The server reports the delete by entryUUID, which is not this channel's key: the GUID
-    // sweep finds it instead.
+    // The server reports the delete by entryUUID, which is not this channel's key: a sweep of
+    // the GUIDs in scope finds it instead, every delete_sweep_minutes (15 by default, counted
+    // from the full read).
     setup.slapd.modify(&delete(&user_dn("bob")));
     let out = setup.sync();
     assert_has(
         &out,
-        &["source read: content-sync, incremental", "disabled 1,"],
+        &["source read: content-sync, incremental", "disabled 0,"],
+    );
+    assert!(!out.contains("swept"), "{out}");
+    // A sweep every cycle (0) is not a new reading of the entries: no full read.
+    setup.apply(&config.source("delete_sweep_minutes", 0));
+    let out = setup.sync();
+    assert_has(
+        &out,
+        &[
+            "source read: content-sync, incremental, swept for deletes",
+            "disabled 1,",
+        ],
     );
     assert_eq!(
         setup.user_names(),
@@ -1233,6 +1309,8 @@ fn groups_read_incrementally(algorithm: &str) {
         &setup
             .config("disable")
             .source("changed_users_algorithm", algorithm)
+            // Timestamps see a deleted entry by a sweep only: one every cycle.
+            .source("delete_sweep_minutes", 0)
             .location("group_base_dn", GROUPS),
     );
     let out = setup.sync();

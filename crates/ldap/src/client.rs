@@ -27,6 +27,13 @@ pub const SYNC_CONTROL_OID: &str = "1.3.6.1.4.1.4203.1.9.1.1";
 pub const DIRSYNC_CONTROL_OID: &str = "1.2.840.113556.1.4.841";
 /// The OID of the RFC 2696 paged results control.
 pub const PAGED_RESULTS_OID: &str = "1.2.840.113556.1.4.319";
+/// Active Directory's LDAP_SERVER_SHOW_DELETED_OID: a search sees deleted entries too.
+pub const SHOW_DELETED_OID: &str = "1.2.840.113556.1.4.417";
+
+/// A paged search, with the controls that go with every page.
+struct Paging {
+    extra: Vec<RawControl>,
+}
 
 /// LDAP result code e-syncRefreshRequired (RFC 4533 §2.5): the cookie is too old.
 const SYNC_REFRESH_REQUIRED: u32 = 4096;
@@ -401,6 +408,35 @@ impl LdapClient {
             .await
     }
 
+    /// A subtree search that sees Active Directory's deleted entries (tombstones, in the
+    /// naming context's Deleted Objects container) with the show-deleted control. Servers that
+    /// do not know the control refuse it (it is critical).
+    pub async fn search_deleted(
+        &mut self,
+        base: &str,
+        filter: &str,
+        attributes: &[&str],
+        each: impl FnMut(RawEntry),
+    ) -> Result<(), LdapError> {
+        let show_deleted = RawControl {
+            ctype: SHOW_DELETED_OID.to_owned(),
+            crit: true,
+            val: None,
+        };
+        let paging = Paging {
+            extra: vec![show_deleted],
+        };
+        self.search_raw(
+            base,
+            Scope::Subtree,
+            filter,
+            attributes,
+            Some(&paging),
+            each,
+        )
+        .await
+    }
+
     async fn search(
         &mut self,
         base: &str,
@@ -411,7 +447,9 @@ impl LdapClient {
         mut each: impl FnMut(RawEntry),
     ) -> Result<(), LdapError> {
         let mut ranged = Vec::new();
-        self.search_raw(base, scope, filter, attributes, paged, |record| {
+        let paging = Paging { extra: Vec::new() };
+        let paging = paged.then_some(&paging);
+        self.search_raw(base, scope, filter, attributes, paging, |record| {
             if has_ranged_values(&record) {
                 ranged.push(record);
             } else {
@@ -427,7 +465,7 @@ impl LdapClient {
         Ok(())
     }
 
-    /// A search that hands over entries as the server sent them; with `paged`, page by page
+    /// A search that hands over entries as the server sent them; with `paging`, page by page
     /// (RFC 2696), the paging driven here so that a malformed control from the server is an
     /// error, not a panic.
     async fn search_raw(
@@ -436,7 +474,7 @@ impl LdapClient {
         scope: Scope,
         filter: &str,
         attributes: &[&str],
-        paged: bool,
+        paging: Option<&Paging>,
         mut each: impl FnMut(RawEntry),
     ) -> Result<(), LdapError> {
         let operation = || format!("search of {base} for {filter}");
@@ -445,13 +483,16 @@ impl LdapClient {
         loop {
             let mut ldap = self.ldap.clone();
             ldap.with_timeout(self.settings.operation_timeout);
-            if paged {
-                let control: RawControl = ldap3::controls::PagedResults {
-                    size: self.page_size(),
-                    cookie: std::mem::take(&mut cookie),
-                }
-                .into();
-                ldap.with_controls(control);
+            if let Some(paging) = paging {
+                let mut controls: Vec<RawControl> = vec![
+                    ldap3::controls::PagedResults {
+                        size: self.page_size(),
+                        cookie: std::mem::take(&mut cookie),
+                    }
+                    .into(),
+                ];
+                controls.extend(paging.extra.iter().cloned());
+                ldap.with_controls(controls);
             }
             let mut stream = ldap
                 .streaming_search(base, scope, filter, attrs.clone())
@@ -459,7 +500,7 @@ impl LdapClient {
                 .map_err(|e| operation_error(operation(), describe(&e)))?;
             let result = drain(&mut stream, &mut each, &operation).await?;
             check_result(result.rc, &result.text, &result.matched, base, operation)?;
-            if !paged {
+            if paging.is_none() {
                 return Ok(());
             }
             // The server's paged-results control carries the cookie of the next page; an empty
@@ -514,7 +555,7 @@ impl LdapClient {
                     Scope::Base,
                     "(objectClass=*)",
                     &[wanted.as_str()],
-                    false,
+                    None,
                     |e| found = Some(e),
                 )
                 .await?;

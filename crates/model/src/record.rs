@@ -236,6 +236,10 @@ pub struct SyncState {
     pub settings_fingerprint: String,
     /// When the last full read was.
     pub last_full_read_ms: EpochMs,
+    /// When the GUIDs in scope were last compared with the known users (a full read or a
+    /// sweep for deletes); 0: never.
+    #[serde(default)]
+    pub last_sweep_ms: EpochMs,
 }
 
 /// An operation the mass-change guard held: shown by `scimbridge held`, applied once approved.

@@ -323,7 +323,17 @@ pub struct SourceSettings {
     /// compared, which catches anything the incremental path cannot see. 0 = never.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub full_reconciliation_hours: Option<u32>,
+    /// Minutes between sweeps for deletes: where the change detection cannot see a delete
+    /// (timestamps, the USN without a tombstone, a GUID attribute the server does not name
+    /// deletes by), the GUIDs in scope are read and compared with the known users. 0 = every
+    /// cycle.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub delete_sweep_minutes: Option<u32>,
 }
+
+/// Minutes between sweeps for deletes by default: a delete the change detection cannot see
+/// reaches the target within this; a sweep reads every GUID in scope (16 s at a million users).
+pub const DEFAULT_DELETE_SWEEP_MINUTES: u32 = 15;
 
 /// The account status rule after the preset is applied.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]
@@ -357,6 +367,10 @@ pub struct EffectiveSourceSettings {
     pub timestamp_attribute: String,
     pub account_status: AccountStatus,
     pub full_reconciliation_hours: u32,
+    /// Not part of the channel's fingerprint: when deletes are looked for changes nothing that
+    /// was read, so a new value needs no full read.
+    #[serde(skip)]
+    pub delete_sweep_minutes: u32,
 }
 
 impl SourceSettings {
@@ -438,6 +452,9 @@ impl SourceSettings {
             ),
             account_status,
             full_reconciliation_hours: self.full_reconciliation_hours.unwrap_or(24),
+            delete_sweep_minutes: self
+                .delete_sweep_minutes
+                .unwrap_or(DEFAULT_DELETE_SWEEP_MINUTES),
         }
     }
 

@@ -477,7 +477,7 @@ fn delete_members(channel: &ChannelKey, group: &EntryGuid, guids: &[EntryGuid]) 
 fn sync_state_from_row(row: &SqliteRow) -> Result<SyncState, StoreError> {
     let columns = Columns::of(row, "sync_states");
     Ok(from_columns!(columns => SyncState {
-        cursor, settings_fingerprint, last_full_read_ms;
+        cursor, settings_fingerprint, last_full_read_ms, last_sweep_ms;
         mechanism: columns.word("mechanism")?,
     }))
 }
@@ -1049,7 +1049,7 @@ impl RecordStore for SqliteStore {
 
     async fn sync_state(&self, channel: &ChannelKey) -> Result<Option<SyncState>, StoreError> {
         let query = in_channel(
-            "SELECT mechanism, cursor, settings_fingerprint, last_full_read_ms FROM sync_states WHERE connection = ? AND channel = ?",
+            "SELECT mechanism, cursor, settings_fingerprint, last_full_read_ms, last_sweep_ms FROM sync_states WHERE connection = ? AND channel = ?",
             channel,
         );
         Ok(self
@@ -1069,16 +1069,18 @@ impl RecordStore for SqliteStore {
                 channel,
             ),
             Some(state) => in_channel(
-                "INSERT INTO sync_states (connection, channel, mechanism, cursor, settings_fingerprint, last_full_read_ms) \
-                 VALUES (?, ?, ?, ?, ?, ?) ON CONFLICT (connection, channel) DO UPDATE SET \
+                "INSERT INTO sync_states (connection, channel, mechanism, cursor, settings_fingerprint, last_full_read_ms, last_sweep_ms) \
+                 VALUES (?, ?, ?, ?, ?, ?, ?) ON CONFLICT (connection, channel) DO UPDATE SET \
                  mechanism = excluded.mechanism, cursor = excluded.cursor, \
-                 settings_fingerprint = excluded.settings_fingerprint, last_full_read_ms = excluded.last_full_read_ms",
+                 settings_fingerprint = excluded.settings_fingerprint, last_full_read_ms = excluded.last_full_read_ms, \
+                 last_sweep_ms = excluded.last_sweep_ms",
                 channel,
             )
             .bind(state.mechanism.name())
             .bind(&state.cursor)
             .bind(&state.settings_fingerprint)
-            .bind(state.last_full_read_ms.millis()),
+            .bind(state.last_full_read_ms.millis())
+            .bind(state.last_sweep_ms.millis()),
         };
         self.run(query, "saving a sync state").await?;
         Ok(())

@@ -180,6 +180,7 @@ fn sync_state() -> SyncState {
         cursor: "cmlkPTAwMCxjc249MjAyNg==".into(),
         settings_fingerprint: "abc".into(),
         last_full_read_ms: EpochMs::from_millis(1_700_000_000_000),
+        last_sweep_ms: EpochMs::from_millis(1_700_000_600_000),
     }
 }
 
@@ -794,6 +795,7 @@ pub async fn each_channel_has_one_sync_state(store: &dyn Store) {
     let later = SyncState {
         cursor: "20261129101500Z".into(),
         mechanism: ChangeDetection::Timestamp,
+        last_sweep_ms: EpochMs::from_millis(1_700_000_900_000),
         ..state.clone()
     };
     store

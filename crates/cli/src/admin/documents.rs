@@ -255,6 +255,8 @@ pub struct SourceSettings {
     pub default_status: Option<bool>,
     #[serde(skip_serializing_if = "Option::is_none")]
     pub full_reconciliation_hours: Option<u32>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub delete_sweep_minutes: Option<u32>,
 }
 
 /// Where the channel's users and groups are, and which of them are in scope.
@@ -616,6 +618,7 @@ impl From<&model::SourceSettings> for SourceSettings {
             flag_comparison_status,
             default_status,
             full_reconciliation_hours,
+            delete_sweep_minutes,
         } = settings.clone();
         SourceSettings {
             entry_guid_attribute,
@@ -635,6 +638,7 @@ impl From<&model::SourceSettings> for SourceSettings {
             flag_comparison_status,
             default_status,
             full_reconciliation_hours,
+            delete_sweep_minutes,
         }
     }
 }
@@ -852,6 +856,7 @@ flag_comparison_value = "true"
 flag_comparison_status = false
 default_status = false
 full_reconciliation_hours = 12
+delete_sweep_minutes = 30
 [connection.channel.source_location]
 base_dn = "ou=people,dc=example,dc=com"
 group_base_dn = "ou=groups,dc=example,dc=com"

@@ -370,6 +370,13 @@ pub const SETTINGS: &[Setting] = &[
         WHOLE,
     ),
     setting(
+        "source-settings",
+        SourceSettings,
+        "delete_sweep_minutes",
+        "Sweep for Deletes Every (minutes; default 15)",
+        WHOLE,
+    ),
+    setting(
         "location",
         SourceLocation,
         "user_nested_search",

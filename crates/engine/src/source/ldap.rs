@@ -38,6 +38,9 @@ pub struct LdapReadRequest<'a> {
     /// The attributes the mapping reads.
     pub mapped: &'a [String],
     pub known: &'a Known<'a>,
+    /// An incremental read compares every GUID in scope with the known users, where its
+    /// change detection cannot see a delete (see [`sweep_due`]).
+    pub sweep_for_deletes: bool,
 }
 
 /// A read of the data store and how it was made.
@@ -48,6 +51,8 @@ pub struct LdapRead {
     pub mechanism: ChangeDetection,
     /// The cursor for the next incremental read.
     pub cursor: String,
+    /// Every GUID in scope was compared with the known users (a full read, or a sweep).
+    pub swept: bool,
 }
 
 /// An LDAP directory as a data store.
@@ -91,6 +96,8 @@ impl Source for LdapSource<'_> {
             location: &channel.source_location,
             mapped: &mapped,
             known: request.known,
+            sweep_for_deletes: previous
+                .is_some_and(|state| sweep_due(state, settings.delete_sweep_minutes, now_ms)),
         };
         let mut client = connect(data_store).await?;
         let result = read(&mut client, &data_store.name, &ldap_request, previous).await;
@@ -105,10 +112,15 @@ impl Source for LdapSource<'_> {
                 Some(state) if !full => state.last_full_read_ms,
                 _ => now_ms,
             },
+            last_sweep_ms: match previous {
+                Some(state) if !read.swept => state.last_sweep_ms,
+                _ => now_ms,
+            },
         };
         let source_read = SourceRead {
             mechanism: read.mechanism,
             full,
+            swept_for_deletes: read.swept && !full,
             next_state: (!next_state.cursor.is_empty()).then_some(next_state),
             groups_read_whole: read
                 .scan
@@ -265,6 +277,14 @@ pub fn incremental_allowed(
     let reconciliation_ms = i64::from(hours) * 3_600_000;
     state.settings_fingerprint == fingerprint
         && (reconciliation_ms == 0 || now_ms.ms_since(state.last_full_read_ms) < reconciliation_ms)
+}
+
+/// Whether an incremental read sweeps for deletes: `minutes` after the last sweep or full read
+/// (0: every read).
+pub fn sweep_due(state: &SyncState, minutes: u32, now_ms: EpochMs) -> bool {
+    let interval_ms = i64::from(minutes) * 60_000;
+    let last = state.last_sweep_ms.max(state.last_full_read_ms);
+    interval_ms == 0 || now_ms.ms_since(last) >= interval_ms
 }
 
 /// Connects and binds with the data store's settings.
@@ -586,6 +606,10 @@ struct ReadContext<'a> {
     base: &'a str,
     /// The server's suffix holding the base (DirSync reads from it).
     naming_context: String,
+    /// Sweep for deletes the change detection cannot see.
+    sweep_for_deletes: bool,
+    /// Active Directory: deleted entries leave tombstones, found with the show-deleted control.
+    tombstones: bool,
 }
 
 /// The users a read found changed (every user, after a full one), the GUIDs gone, and the
@@ -595,6 +619,8 @@ struct Changed {
     removed_guids: Vec<EntryGuid>,
     complete: bool,
     next_cursor: String,
+    /// Every GUID in scope was compared with the known users.
+    swept: bool,
 }
 
 fn unreadable_by(data_store: &str) -> impl Fn(LdapError) -> SourceError + '_ {
@@ -623,6 +649,7 @@ pub async fn read(
         location,
         mapped,
         known,
+        sweep_for_deletes,
     } = *request;
     let dse = client.root_dse().await.map_err(&unreadable)?;
     let attributes = user_attributes(settings, mapped);
@@ -649,6 +676,11 @@ pub async fn read(
         attrs: attributes.iter().map(String::as_str).collect(),
         base: location.base_dn.as_str(),
         naming_context: naming_context_of(&dse, &location.base_dn),
+        sweep_for_deletes,
+        tombstones: dse.highest_committed_usn.is_some()
+            && settings
+                .entry_guid_attribute
+                .eq_ignore_ascii_case("objectGUID"),
     };
     let changed = match (mechanism, cursor) {
         (ChangeDetection::ContentSync, cookie) => read_content_sync(client, &cx, cookie).await?,
@@ -719,6 +751,7 @@ pub async fn read(
         scan,
         mechanism,
         cursor: changed.next_cursor,
+        swept: changed.swept,
     })
 }
 
@@ -757,8 +790,12 @@ async fn read_content_sync(
         .settings
         .entry_guid_attribute
         .eq_ignore_ascii_case("entryUUID");
+    let mut swept = complete;
     if !complete && !uuid_is_guid {
-        removed_guids = sweep_removed(client, cx).await?;
+        if let Some(gone) = sweep_removed(client, cx).await? {
+            removed_guids = gone;
+            swept = true;
+        }
     } else if !complete {
         let changed_guids: HashSet<&str> = refresh
             .changed
@@ -780,6 +817,7 @@ async fn read_content_sync(
         removed_guids,
         complete,
         next_cursor,
+        swept,
     })
 }
 
@@ -834,19 +872,23 @@ async fn read_dirsync(
     if !gone_out.is_empty() {
         removed_guids.extend(cx.known.among(&gone_out).await?.into_iter().map(|k| k.guid));
     }
+    let mut swept = false;
     if !cx
         .settings
         .entry_guid_attribute
         .eq_ignore_ascii_case("objectGUID")
-    {
         // Tombstones carry objectGUID only: deletes are found by a sweep instead.
-        removed_guids = sweep_removed(client, cx).await?;
+        && let Some(gone) = sweep_removed(client, cx).await?
+    {
+        removed_guids = gone;
+        swept = true;
     }
     Ok(Changed {
         records,
         removed_guids,
         complete: false,
         next_cursor: BASE64.encode(&changes.cookie),
+        swept,
     })
 }
 
@@ -895,11 +937,15 @@ async fn read_everything(
         removed_guids: Vec::new(),
         complete: true,
         next_cursor,
+        swept: true,
     })
 }
 
-/// The users changed since the cursor, by USN or timestamp; deletes leave no USN or timestamp
-/// behind, so a sweep of the GUIDs in scope finds them.
+/// The users changed since the cursor, by USN or timestamp. A delete leaves no USN or timestamp
+/// behind: the users that left the scope are those changed anywhere in the naming context but
+/// not in scope, and Active Directory's tombstones; a sweep of the GUIDs in scope, when due,
+/// finds every delete (an entry deleted outside Active Directory, or whose tombstone the bind
+/// account cannot see).
 async fn read_changed_since(
     client: &mut LdapClient,
     cx: &ReadContext<'_>,
@@ -921,28 +967,133 @@ async fn read_changed_since(
         ),
         _ => format!("({}>={cursor})", settings.timestamp_attribute),
     };
+    // Before the users in scope: an entry changed after this search and in scope is among
+    // them, so what this finds and they lack has left the scope.
+    let anywhere = changed_anywhere(client, cx, &changed_filter).await;
     let mut records = Vec::new();
     let filter = format!("(&{}{changed_filter})", cx.filter);
     client
         .search_subtree(cx.base, &filter, &cx.attrs, |r| records.push(r))
         .await
         .map_err(&unreadable)?;
-    let removed_guids = sweep_removed(client, cx).await?;
+    let swept = cx.sweep_for_deletes || anywhere.is_err();
+    let removed_guids = match (&anywhere, swept) {
+        (Err(reason), _) => {
+            tracing::warn!(data_store = cx.data_store, %reason, "the changes outside the base DN cannot be read; sweeping for deletes instead");
+            sweep_every(client, cx).await?
+        }
+        (Ok(_), true) => sweep_every(client, cx).await?,
+        (Ok(anywhere), false) => {
+            let in_scope: HashSet<EntryGuid> = records
+                .iter()
+                .filter_map(|r| entry_guid(&to_entry(r), settings).ok())
+                .collect();
+            let mut left: Vec<EntryGuid> = anywhere
+                .guids
+                .iter()
+                .filter(|guid| !in_scope.contains(*guid))
+                .cloned()
+                .collect();
+            if cx.tombstones {
+                left.extend(tombstones(client, cx, &changed_filter).await);
+            }
+            match left.is_empty() {
+                true => Vec::new(),
+                false => cx
+                    .known
+                    .among(&left)
+                    .await?
+                    .into_iter()
+                    .map(|k| k.guid)
+                    .collect(),
+            }
+        }
+    };
     let next_cursor = match mechanism {
         ChangeDetection::ActiveDirectoryUsn => dse
             .highest_committed_usn
             .map(|u| format!("{u}@{}", client.url()))
             .unwrap_or(cursor),
-        _ => latest_timestamp(&records, &settings.timestamp_attribute)
-            .map(|t| t.max(cursor.clone()))
-            .unwrap_or(cursor),
+        // The newest change seen anywhere, read first: a user in scope changed later is read
+        // again by the next cycle rather than missed.
+        _ => match &anywhere {
+            Ok(anywhere) => anywhere.latest.clone(),
+            Err(_) => latest_timestamp(&records, &settings.timestamp_attribute),
+        }
+        .map(|t| t.max(cursor.clone()))
+        .unwrap_or(cursor),
     };
     Ok(Changed {
         records,
         removed_guids,
         complete: false,
         next_cursor,
+        swept,
     })
+}
+
+/// The entries of the user object class changed anywhere in the naming context: their GUIDs
+/// and the newest timestamp among them.
+struct ChangedAnywhere {
+    guids: Vec<EntryGuid>,
+    latest: Option<String>,
+}
+
+async fn changed_anywhere(
+    client: &mut LdapClient,
+    cx: &ReadContext<'_>,
+    changed_filter: &str,
+) -> Result<ChangedAnywhere, LdapError> {
+    let settings = cx.settings;
+    let filter = format!(
+        "(&(objectClass={}){changed_filter})",
+        settings.user_object_class
+    );
+    let attributes = [
+        settings.entry_guid_attribute.as_str(),
+        settings.timestamp_attribute.as_str(),
+    ];
+    let mut found = ChangedAnywhere {
+        guids: Vec::new(),
+        latest: None,
+    };
+    client
+        .search_subtree(&cx.naming_context, &filter, &attributes, |record| {
+            if let Some(stamp) = record.first_text(&settings.timestamp_attribute)
+                && found.latest.as_deref().is_none_or(|l| stamp > l)
+            {
+                found.latest = Some(stamp.to_owned());
+            }
+            if let Ok(guid) = entry_guid(&to_entry(&record), settings) {
+                found.guids.push(guid);
+            }
+        })
+        .await?;
+    Ok(found)
+}
+
+/// The GUIDs of the entries Active Directory deleted since the cursor (their tombstones). An
+/// account that may not see tombstones sees none, which is not an error: the sweep finds
+/// those deletes.
+async fn tombstones(
+    client: &mut LdapClient,
+    cx: &ReadContext<'_>,
+    changed_filter: &str,
+) -> Vec<EntryGuid> {
+    let filter = format!("(&(isDeleted=TRUE){changed_filter})");
+    let guid_attribute = cx.settings.entry_guid_attribute.as_str();
+    let mut guids = Vec::new();
+    let result = client
+        .search_deleted(&cx.naming_context, &filter, &[guid_attribute], |record| {
+            if let Ok(guid) = entry_guid(&to_entry(&record), cx.settings) {
+                guids.push(guid);
+            }
+        })
+        .await;
+    if let Err(error) = result {
+        tracing::warn!(data_store = cx.data_store, %error, "deleted entries cannot be read; deletes wait for the next sweep");
+    }
+    guids
 }
 
 /// The USN of an `active-directory-usn` cursor (`USN@server`).
@@ -954,9 +1105,20 @@ fn usn_of(cursor: &str) -> Option<u64> {
         .ok()
 }
 
+/// The known users whose GUID is no longer in scope, when a sweep is due (`None` otherwise).
+async fn sweep_removed(
+    client: &mut LdapClient,
+    cx: &ReadContext<'_>,
+) -> Result<Option<Vec<EntryGuid>>, SourceError> {
+    match cx.sweep_for_deletes {
+        true => Ok(Some(sweep_every(client, cx).await?)),
+        false => Ok(None),
+    }
+}
+
 /// The known users whose GUID is no longer in scope: one search reading only the GUID
 /// attribute, compared with the known users a page at a time.
-async fn sweep_removed(
+async fn sweep_every(
     client: &mut LdapClient,
     cx: &ReadContext<'_>,
 ) -> Result<Vec<EntryGuid>, SourceError> {
@@ -1530,6 +1692,7 @@ mod tests {
             cursor: "c".into(),
             settings_fingerprint: "f1".into(),
             last_full_read_ms: EpochMs::from_millis(10 * hour),
+            last_sweep_ms: EpochMs::from_millis(10 * hour),
         };
         assert!(incremental_allowed(
             &state,
@@ -1555,5 +1718,29 @@ mod tests {
             0,
             EpochMs::from_millis(1000 * hour)
         ));
+    }
+
+    #[test]
+    fn a_sweep_for_deletes_every_so_many_minutes_after_the_last_sweep_or_full_read() {
+        let minute = 60_000;
+        let at = |minutes: i64| EpochMs::from_millis(minutes * minute);
+        let state = SyncState {
+            mechanism: ChangeDetection::Timestamp,
+            cursor: "20261204100000Z".into(),
+            settings_fingerprint: "f1".into(),
+            last_full_read_ms: at(100),
+            last_sweep_ms: at(130),
+        };
+        assert!(!sweep_due(&state, 15, at(144)));
+        assert!(sweep_due(&state, 15, at(145)));
+        // 0: every read sweeps.
+        assert!(sweep_due(&state, 0, at(130)));
+        // A state saved before sweeps were dated: its full read was the last sweep.
+        let older = SyncState {
+            last_sweep_ms: EpochMs::default(),
+            ..state
+        };
+        assert!(!sweep_due(&older, 15, at(114)));
+        assert!(sweep_due(&older, 15, at(115)));
     }
 }

@@ -121,8 +121,10 @@ impl Source for LdifSource {
                 cursor: file.signature.encode(),
                 settings_fingerprint: request.fingerprint.to_owned(),
                 last_full_read_ms: request.now_ms,
+                last_sweep_ms: request.now_ms,
             }),
             groups_read_whole: None,
+            swept_for_deletes: false,
         };
         Ok((file.scan, read))
     }

@@ -150,6 +150,8 @@ pub struct SourceRead {
     pub next_state: Option<SyncState>,
     /// Groups read incrementally: how many were read whole, of how many in scope.
     pub groups_read_whole: Option<(usize, usize)>,
+    /// An incremental read swept every GUID in scope for deletes (`delete_sweep_minutes`).
+    pub swept_for_deletes: bool,
 }
 
 impl SourceRead {
@@ -160,12 +162,17 @@ impl SourceRead {
             None => String::new(),
         };
         format!(
-            "{}, {}{groups}",
+            "{}, {}{groups}{}",
             self.mechanism.name(),
             if self.full {
                 "full read"
             } else {
                 "incremental"
+            },
+            if self.swept_for_deletes {
+                ", swept for deletes"
+            } else {
+                ""
             }
         )
     }
