@@ -278,7 +278,8 @@ fn timestamps_with(algorithm: &str) {
         ]
         .concat(),
     );
-    // Ann is active again; Cara's delete is found by the GUID sweep.
+    // Ann is active again; Cara's delete takes her out of app-users (the overlay's refint),
+    // and so out of the scope.
     cycle(
         "incremental",
         &[("ann", true), ("bob", false), ("cara", false)],
@@ -347,6 +348,76 @@ fn timestamps_find_leavers_by_what_changed_and_deletes_by_a_sweep() {
             ("cara", false),
             ("dan", false)
         ])
+    );
+}
+
+/// A channel keyed by an attribute unique within its scope only: another entry holding a
+/// user's value changes outside the scope, and the user stays.
+#[test]
+fn timestamps_keep_a_user_whose_key_another_entry_outside_the_scope_shares() {
+    let setup = setup(&[
+        Entry::ou("contractors"),
+        person("ann", "Ann Lee").with("employeeNumber", "1"),
+        person("bob", "Bob Stone").with("employeeNumber", "2"),
+        person_in("contractors", "adm-ann", "Ann's admin account").with("employeeNumber", "1"),
+    ]);
+    setup.apply(
+        &setup
+            .config("disable")
+            .source("changed_users_algorithm", "timestamp")
+            .source("entry_guid_attribute", "employeeNumber"),
+    );
+    assert!(setup.sync().contains("created 2,"));
+    // Timestamps have a second's resolution and the last second is read again: a change two
+    // seconds later moves the cursor past the second Ann was written in.
+    std::thread::sleep(std::time::Duration::from_millis(2100));
+    setup
+        .slapd
+        .modify(&replace(&user_dn("bob"), "cn", "Bob Stone-Smith"));
+    assert!(setup.sync().contains("updated 1,"));
+    setup.slapd.modify(&replace(
+        &format!("uid=adm-ann,{CONTRACTORS}"),
+        "cn",
+        "Ann Lee (admin)",
+    ));
+    let out = setup.sync();
+    assert_has(
+        &out,
+        &["timestamp, incremental", "updated 0, disabled 0, deleted 0"],
+    );
+    assert_eq!(
+        setup.user_names(),
+        accounts(&[("ann", true), ("bob", true)])
+    );
+}
+
+/// A user filter on memberOf: leaving the group changes no timestamp of the user, so every
+/// incremental read sweeps, and the leaver leaves at the next cycle.
+#[test]
+fn timestamps_with_a_member_of_filter_sweep_at_every_cycle() {
+    let setup = setup(&[
+        person("ann", "Ann Lee"),
+        person("bob", "Bob Stone"),
+        group("app", &[&user_dn("ann"), &user_dn("bob")]),
+    ]);
+    setup.apply(
+        &setup
+            .config("disable")
+            .source("changed_users_algorithm", "timestamp")
+            .location("user_filter", format!("(memberOf={})", group_dn("app"))),
+    );
+    assert!(setup.sync().contains("created 2,"));
+    setup
+        .slapd
+        .modify(&remove(&group_dn("app"), "member", &user_dn("bob")));
+    let out = setup.sync();
+    assert_has(
+        &out,
+        &["timestamp, incremental, swept for deletes", "disabled 1,"],
+    );
+    assert_eq!(
+        setup.user_names(),
+        accounts(&[("ann", true), ("bob", false)])
     );
 }
 
@@ -736,23 +807,15 @@ fn content_sync_keyed_by_another_attribute_still_finds_deletes() {
         person("ann", "ann").with("employeeNumber", "1"),
         person("bob", "bob").with("employeeNumber", "2"),
     ]);
-    let config = setup
-        .config("disable")
-        .source("entry_guid_attribute", "employeeNumber");
-    setup.apply(&config);
+    setup.apply(
+        &setup
+            .config("disable")
+            .source("entry_guid_attribute", "employeeNumber"),
+    );
     assert!(setup.sync().contains("created 2,"));
     // The server reports the delete by entryUUID, which is not this channel's key: a sweep of
-    // the GUIDs in scope finds it instead, every delete_sweep_minutes (15 by default, counted
-    // from the full read).
+    // the GUIDs in scope tells who left, in the same cycle.
     setup.slapd.modify(&delete(&user_dn("bob")));
-    let out = setup.sync();
-    assert_has(
-        &out,
-        &["source read: content-sync, incremental", "disabled 0,"],
-    );
-    assert!(!out.contains("swept"), "{out}");
-    // A sweep every cycle (0) is not a new reading of the entries: no full read.
-    setup.apply(&config.source("delete_sweep_minutes", 0));
     let out = setup.sync();
     assert_has(
         &out,
@@ -765,6 +828,13 @@ fn content_sync_keyed_by_another_attribute_still_finds_deletes() {
         setup.user_names(),
         accounts(&[("ann", true), ("bob", false)])
     );
+    // Nothing left: no sweep (the next one is due in delete_sweep_minutes).
+    setup
+        .slapd
+        .modify(&replace(&user_dn("ann"), "cn", "Ann Lee-Smith"));
+    let out = setup.sync();
+    assert_has(&out, &["content-sync, incremental", "updated 1,"]);
+    assert!(!out.contains("swept"), "{out}");
 }
 
 #[test]
@@ -1378,4 +1448,83 @@ fn groups_read_incrementally(algorithm: &str) {
         "groups: created 0, linked 0, updated 0, deleted 1,",
     );
     cycle(0, 3, &groups, "created 0, linked 0, updated 0");
+
+    // Ivy is put in ops before her entry exists (ops is read, Ivy is nobody yet); her entry
+    // appears and an operator creates her on demand, with no group stage: the next cycle
+    // reads the groups whole, and Ivy joins ops.
+    setup
+        .slapd
+        .modify(&add(&group_dn("ops"), "member", &user_dn("ivy")));
+    cycle(1, 3, &groups, "created 0, linked 0, updated 0");
+    setup.slapd.add(&changes([person("ivy", "Ivy Holm")]));
+    let out = setup.run(&["sync", "app", "--user", &user_dn("ivy")]);
+    assert!(out.contains("create"), "{out}");
+    groups[1].1 = vec!["ivy"];
+    let out = setup.sync();
+    assert_has(&out, &["groups: created 0, linked 0, updated 1,"]);
+    assert_eq!(setup.groups(), expected(&groups), "{out}");
+    cycle(0, 3, &groups, "created 0, linked 0, updated 0");
+}
+
+/// A member whose user the channel keeps out of the target (disabled in the directory, so
+/// deleted from the target under `remove_user_action = delete`, as Active Directory keeps
+/// disabled accounts in their groups) leaves its group's version alone: the group is not read
+/// whole at every cycle for it. Once the user is enabled, its groups are read whole and it
+/// joins them again.
+#[test]
+fn a_member_kept_out_of_the_target_does_not_make_its_group_read_at_every_cycle() {
+    let setup = setup(&[
+        person("ann", "Ann Lee"),
+        person("bob", "Bob Stone"),
+        group("staff", &[&user_dn("ann"), &user_dn("bob")]),
+        group("eng", &[&user_dn("ann")]),
+    ]);
+    setup.apply(
+        &setup
+            .config("delete")
+            .source("account_status_algorithm", "flag")
+            .source("account_status_attribute", "employeeType")
+            .source("flag_comparison_value", "suspended")
+            .source("flag_comparison_status", false)
+            .location("group_base_dn", GROUPS),
+    );
+    let out = setup.sync();
+    assert_has(&out, &["created 2,", "content-sync, full read"]);
+    setup
+        .slapd
+        .modify(&add(&user_dn("bob"), "employeeType", "suspended"));
+    let out = setup.sync();
+    assert_has(&out, &["deleted 1,"]);
+    assert_eq!(setup.user_names(), accounts(&[("ann", true)]));
+    for _ in 0..2 {
+        let out = setup.sync();
+        assert_has(
+            &out,
+            &["content-sync, incremental, 0 of 2 groups read whole"],
+        );
+    }
+    assert_eq!(
+        setup.groups(),
+        expected_groups(&[("eng", &["ann"]), ("staff", &["ann"])])
+    );
+
+    // Bob is enabled: his groups are read whole and he joins staff again.
+    setup.slapd.modify(&clear(&user_dn("bob"), "employeeType"));
+    let out = setup.sync();
+    assert_has(
+        &out,
+        &[
+            "content-sync, incremental, 1 of 2 groups read whole",
+            "created 1,",
+        ],
+    );
+    assert_eq!(
+        setup.groups(),
+        expected_groups(&[("eng", &["ann"]), ("staff", &["ann", "bob"])])
+    );
+    let out = setup.sync();
+    assert_has(
+        &out,
+        &["content-sync, incremental, 0 of 2 groups read whole"],
+    );
 }

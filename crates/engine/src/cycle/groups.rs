@@ -165,12 +165,7 @@ pub(super) async fn apply_groups(
         suspect_read: planned.suspect_read.as_deref(),
     };
     let planned_operations = plan_groups(&planned.desired_groups, &read.groups, &members);
-    let versions = settled_versions(
-        &planned.desired_groups,
-        &read.groups,
-        &members,
-        &planned_operations,
-    );
+    let versions = settled_versions(&planned.desired_groups, &read.groups, &planned_operations);
     for record in versions {
         let change = MemberChange::default();
         cx.store.save_group_change(cx.key, &record, change).await?;
@@ -403,17 +398,23 @@ fn member_change(
     (added, removed)
 }
 
-/// The groups these users are members of (as recorded) forget their version, so that the next
-/// cycle reads them whole: for a user who comes or goes without the group stage of a cycle.
+/// The groups these users are members of (as recorded), or every group (`None`), forget their
+/// version, so that the next cycle reads them whole: for a user who comes or goes without the
+/// group stage of a cycle.
 pub(super) async fn forget_group_versions(
     store: &dyn Store,
     key: &ChannelKey,
-    users: &[EntryGuid],
+    users: Option<&[EntryGuid]>,
 ) -> Result<(), CycleError> {
-    for group in store
-        .group_records_with(key, GroupKey::Members(users))
-        .await?
-    {
+    let groups = match users {
+        Some(users) => {
+            store
+                .group_records_with(key, GroupKey::Members(users))
+                .await?
+        }
+        None => store.group_heads(key).await?,
+    };
+    for group in groups {
         if group.source_stamp.is_some() {
             let head = GroupRecord {
                 source_stamp: None,

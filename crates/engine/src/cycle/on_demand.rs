@@ -152,12 +152,16 @@ pub async fn sync_one_user(
         }));
     }
     let existing = by_guid.get(&operation.guid);
-    if matches!(
-        operation.operation,
-        Operation::Create { .. } | Operation::Disable { .. } | Operation::Delete { .. }
-    ) {
-        // No group stage follows: the user's groups are read whole at the next cycle.
-        forget_group_versions(store, &key, std::slice::from_ref(&operation.guid)).await?;
+    // No group stage follows: the user's groups are read whole at the next cycle. The groups
+    // a new user is a member of are not recorded (a group record lists the members in the
+    // target), and no later read may name the user again: every group is read whole.
+    match operation.operation {
+        Operation::Create { .. } => forget_group_versions(store, &key, None).await?,
+        Operation::Disable { .. } | Operation::Delete { .. } => {
+            let user = std::slice::from_ref(&operation.guid);
+            forget_group_versions(store, &key, Some(user)).await?;
+        }
+        _ => {}
     }
     let client = ScimClient::new(&connection.target, Duration::from_secs(channel.timeout))?;
     let writes = operation.operation.writes_target();

@@ -100,7 +100,9 @@ pub fn plan_groups(
             operation,
             pending_members: pending.clone(),
             reason,
-            source_stamp: stamp_to_keep(group, &pending),
+            // Members waiting for their user keep no group from its version: a user gets a
+            // target user only by being read, and the read then reads its groups whole.
+            source_stamp: group.source_stamp.clone(),
         };
         let Some((record, target_id)) = record.and_then(|r| r.target_id.as_ref().map(|t| (r, t)))
         else {
@@ -200,22 +202,12 @@ pub fn plan_groups(
     operations
 }
 
-/// The version a group record keeps once the group is as the directory has it: none while
-/// members wait for their user to be in the target, so that the next cycle reads it whole.
-fn stamp_to_keep(group: &DesiredGroup, pending: &[EntryGuid]) -> Option<String> {
-    match pending.is_empty() {
-        true => group.source_stamp.clone(),
-        false => None,
-    }
-}
-
 /// The group records whose version changes although no operation is planned for them (`planned`
 /// holds every operation planned, held ones included): a group whose version moved without a
-/// change for the channel, or whose members no longer wait.
+/// change for the channel.
 pub fn settled_versions(
     desired: &[DesiredGroup],
     records: &[GroupRecord],
-    members: &Members,
     planned: &[PlannedGroupOperation],
 ) -> Vec<GroupRecord> {
     let by_guid: HashMap<&EntryGuid, &GroupRecord> = records.iter().map(|r| (&r.guid, r)).collect();
@@ -225,10 +217,9 @@ pub fn settled_versions(
         .filter(|group| !with_operation.contains(&group.guid))
         .filter_map(|group| {
             let record = by_guid.get(&group.guid)?;
-            let (_, pending) = resolve(group, &members.targets);
-            let stamp = stamp_to_keep(group, &pending);
-            (record.source_stamp != stamp).then(|| GroupRecord {
-                source_stamp: stamp,
+            let stamp = &group.source_stamp;
+            (record.source_stamp != *stamp).then(|| GroupRecord {
+                source_stamp: stamp.clone(),
                 ..(*record).clone()
             })
         })
@@ -428,12 +419,13 @@ mod tests {
         let version = |records: &[GroupRecord]| -> Vec<Option<String>> {
             records.iter().map(|r| r.source_stamp.clone()).collect()
         };
-        // B's user is not in the target: nothing to send, and the group is read whole again.
+        // B's user is not in the target: nothing to send, and the group keeps its new version
+        // (B's groups are read whole when B is read again).
         let members = targets(&["A"]);
         let operations = plan_groups(&desired, &records, &members);
         assert!(operations.is_empty());
-        let settled = settled_versions(&desired, &records, &members, &operations);
-        assert_eq!(version(&settled), [None]);
+        let settled = settled_versions(&desired, &records, &operations);
+        assert_eq!(version(&settled), [Some("entryCSN:2".into())]);
         // Once B is in the target, the update that adds B leaves the group at its version.
         let operations = plan_groups(&desired, &records, &targets(&["A", "B"]));
         assert_eq!(operations[0].source_stamp.as_deref(), Some("entryCSN:2"));
@@ -443,10 +435,10 @@ mod tests {
             ..desired[0].clone()
         }];
         let operations = plan_groups(&only_a, &records, &members);
-        let settled = settled_versions(&only_a, &records, &members, &operations);
+        let settled = settled_versions(&only_a, &records, &operations);
         assert_eq!(version(&settled), [Some("entryCSN:2".into())]);
         // And at that version, nothing is written again.
-        let settled = settled_versions(&only_a, &settled, &members, &operations);
+        let settled = settled_versions(&only_a, &settled, &operations);
         assert!(settled.is_empty());
         // A group unchanged in the directory is planned as its record holds it.
         assert_eq!(unchanged_group(&old).member_guids, ["A"]);

@@ -287,6 +287,18 @@ pub fn sweep_due(state: &SyncState, minutes: u32, now_ms: EpochMs) -> bool {
     interval_ms == 0 || now_ms.ms_since(last) >= interval_ms
 }
 
+/// Scope exits that no change shows need a sweep at every incremental read: a user filter on
+/// the member-of attribute (a group membership change leaves the user's version alone), and
+/// entries keyed by DN (a rename is a new key, and the old one must go in the same cycle).
+fn sweeps_at_every_read(settings: &EffectiveSourceSettings, location: &SourceLocation) -> bool {
+    let member_of = settings.member_of_group_attribute.to_ascii_lowercase();
+    settings.use_dn_when_guid_missing
+        || location
+            .user_filter
+            .as_deref()
+            .is_some_and(|f| f.to_ascii_lowercase().contains(&member_of))
+}
+
 /// Connects and binds with the data store's settings.
 pub async fn connect(data_store: &DataStore) -> Result<LdapClient, SourceError> {
     let unreadable = |reason: String| SourceError::Unreadable {
@@ -676,7 +688,7 @@ pub async fn read(
         attrs: attributes.iter().map(String::as_str).collect(),
         base: location.base_dn.as_str(),
         naming_context: naming_context_of(&dse, &location.base_dn),
-        sweep_for_deletes,
+        sweep_for_deletes: sweep_for_deletes || sweeps_at_every_read(settings, location),
         tombstones: dse.highest_committed_usn.is_some()
             && settings
                 .entry_guid_attribute
@@ -699,16 +711,8 @@ pub async fn read(
     // Groups, and the group index for scope by group DN.
     let needs_index = location.user_group_dn.is_some() || location.group_group_dn.is_some();
     let mut index = GroupIndex::default();
-    if !scan.complete && !needs_index && location.group_base_dn.is_some() {
-        let groups = GroupRead {
-            data_store,
-            settings,
-            location,
-            known,
-            naming_context: &cx.naming_context,
-        };
-        read_changed_groups(client, &groups, &mut scan).await?;
-    } else if location.group_base_dn.is_some() || needs_index {
+    let groups_by_version = !scan.complete && !needs_index && location.group_base_dn.is_some();
+    if !groups_by_version && (location.group_base_dn.is_some() || needs_index) {
         let naming_context = &cx.naming_context;
         read_groups(
             client,
@@ -739,6 +743,17 @@ pub async fn read(
         complete_incremental(client, &incremental, &mut scan)
             .await
             .map_err(&unreadable)?;
+    }
+    // After the users retried are read: they may join groups that did not change.
+    if groups_by_version {
+        let groups = GroupRead {
+            data_store,
+            settings,
+            location,
+            known,
+            naming_context: &cx.naming_context,
+        };
+        read_changed_groups(client, &groups, &mut scan).await?;
     }
     apply_group_scope(
         &mut scan,
@@ -792,8 +807,11 @@ async fn read_content_sync(
         .eq_ignore_ascii_case("entryUUID");
     let mut swept = complete;
     if !complete && !uuid_is_guid {
-        if let Some(gone) = sweep_removed(client, cx).await? {
-            removed_guids = gone;
+        // The server names what left by entryUUID, which is not this channel's key: a sweep
+        // tells who, when the server says something left (or when a sweep is due anyway).
+        let something_left = !refresh.deleted.is_empty() || refresh.deletes_by_absence;
+        if something_left || cx.sweep_for_deletes {
+            removed_guids = sweep_every(client, cx).await?;
             swept = true;
         }
     } else if !complete {
@@ -842,6 +860,8 @@ async fn read_dirsync(
     let mut removed_guids = Vec::new();
     // Entries changed out of scope: removed if the channel knows them.
     let mut gone_out = Vec::new();
+    // Something left the scope that DirSync cannot name by the channel's GUID attribute.
+    let mut unnamed_left = false;
     for partial in changes.changed {
         // DirSync names objects by objectGUID; another GUID attribute is known only from the
         // whole entry.
@@ -850,6 +870,7 @@ async fn read_dirsync(
             .first_text("isDeleted")
             .is_some_and(|v| v.eq_ignore_ascii_case("true"));
         if deleted {
+            unnamed_left |= guid.is_none();
             removed_guids.extend(guid);
             continue;
         }
@@ -866,22 +887,20 @@ async fn read_dirsync(
             (Some(record), _) => records.push(record),
             // Moved below another OU, or no longer matching the user filter.
             (None, Some(guid)) => gone_out.push(guid),
-            _ => {}
+            (None, None) => unnamed_left = true,
         }
     }
     if !gone_out.is_empty() {
         removed_guids.extend(cx.known.among(&gone_out).await?.into_iter().map(|k| k.guid));
     }
-    let mut swept = false;
-    if !cx
+    let keyed_by_object_guid = cx
         .settings
         .entry_guid_attribute
-        .eq_ignore_ascii_case("objectGUID")
-        // Tombstones carry objectGUID only: deletes are found by a sweep instead.
-        && let Some(gone) = sweep_removed(client, cx).await?
-    {
-        removed_guids = gone;
-        swept = true;
+        .eq_ignore_ascii_case("objectGUID");
+    // Tombstones carry objectGUID only: with another key, a sweep tells who left.
+    let swept = !keyed_by_object_guid && (unnamed_left || cx.sweep_for_deletes);
+    if swept {
+        removed_guids = sweep_every(client, cx).await?;
     }
     Ok(Changed {
         records,
@@ -970,44 +989,49 @@ async fn read_changed_since(
     // Before the users in scope: an entry changed after this search and in scope is among
     // them, so what this finds and they lack has left the scope.
     let anywhere = changed_anywhere(client, cx, &changed_filter).await;
-    let mut records = Vec::new();
-    let filter = format!("(&{}{changed_filter})", cx.filter);
-    client
-        .search_subtree(cx.base, &filter, &cx.attrs, |r| records.push(r))
-        .await
-        .map_err(&unreadable)?;
-    let swept = cx.sweep_for_deletes || anywhere.is_err();
-    let removed_guids = match (&anywhere, swept) {
-        (Err(reason), _) => {
+    let records = match &anywhere {
+        // The users in scope among them, by the GUID values (indexed) rather than by a second
+        // search by version, which a NOT filter makes a scan of the whole directory on
+        // OpenLDAP. An entry changed since is read by the next cycle (the cursor is this
+        // search's newest change).
+        Ok(anywhere)
+            if anywhere.entries.len() <= READ_BY_VALUE_MAX
+                && anywhere.entries.iter().all(|(_, raw)| raw.is_some()) =>
+        {
+            let values: Vec<&[u8]> = anywhere
+                .entries
+                .iter()
+                .filter_map(|(_, raw)| raw.as_deref())
+                .collect();
+            in_scope_by_value(client, cx, &values, &cx.attrs)
+                .await
+                .map_err(&unreadable)?
+        }
+        _ => {
+            let mut records = Vec::new();
+            let filter = format!("(&{}{changed_filter})", cx.filter);
+            client
+                .search_subtree(cx.base, &filter, &cx.attrs, |r| records.push(r))
+                .await
+                .map_err(&unreadable)?;
+            records
+        }
+    };
+    let left = match &anywhere {
+        Ok(anywhere) if !cx.sweep_for_deletes => {
+            left_the_scope(client, cx, anywhere, &records, &changed_filter).await?
+        }
+        Ok(_) => None,
+        Err(reason) => {
             tracing::warn!(data_store = cx.data_store, %reason, "the changes outside the base DN cannot be read; sweeping for deletes instead");
-            sweep_every(client, cx).await?
+            None
         }
-        (Ok(_), true) => sweep_every(client, cx).await?,
-        (Ok(anywhere), false) => {
-            let in_scope: HashSet<EntryGuid> = records
-                .iter()
-                .filter_map(|r| entry_guid(&to_entry(r), settings).ok())
-                .collect();
-            let mut left: Vec<EntryGuid> = anywhere
-                .guids
-                .iter()
-                .filter(|guid| !in_scope.contains(*guid))
-                .cloned()
-                .collect();
-            if cx.tombstones {
-                left.extend(tombstones(client, cx, &changed_filter).await);
-            }
-            match left.is_empty() {
-                true => Vec::new(),
-                false => cx
-                    .known
-                    .among(&left)
-                    .await?
-                    .into_iter()
-                    .map(|k| k.guid)
-                    .collect(),
-            }
-        }
+    };
+    // No answer without a sweep: one now.
+    let swept = left.is_none();
+    let removed_guids = match left {
+        Some(left) => left,
+        None => sweep_every(client, cx).await?,
     };
     let next_cursor = match mechanism {
         ChangeDetection::ActiveDirectoryUsn => dse
@@ -1032,10 +1056,14 @@ async fn read_changed_since(
     })
 }
 
+/// Up to how many changed entries an incremental read by USN or timestamp reads by GUID value.
+const READ_BY_VALUE_MAX: usize = 1_000;
+
 /// The entries of the user object class changed anywhere in the naming context: their GUIDs
 /// and the newest timestamp among them.
 struct ChangedAnywhere {
-    guids: Vec<EntryGuid>,
+    /// Each entry's GUID and the raw value it was made from (none for a DN key).
+    entries: Vec<(EntryGuid, Option<Vec<u8>>)>,
     latest: Option<String>,
 }
 
@@ -1054,7 +1082,7 @@ async fn changed_anywhere(
         settings.timestamp_attribute.as_str(),
     ];
     let mut found = ChangedAnywhere {
-        guids: Vec::new(),
+        entries: Vec::new(),
         latest: None,
     };
     client
@@ -1065,35 +1093,135 @@ async fn changed_anywhere(
                 found.latest = Some(stamp.to_owned());
             }
             if let Ok(guid) = entry_guid(&to_entry(&record), settings) {
-                found.guids.push(guid);
+                let raw = record
+                    .values(&settings.entry_guid_attribute)
+                    .next()
+                    .map(<[u8]>::to_vec);
+                found.entries.push((guid, raw));
             }
         })
         .await?;
     Ok(found)
 }
 
+/// The known users that left the scope since the cursor: changed anywhere but not in scope
+/// (`in_scope`, read after them), and, on Active Directory, deleted. `None` when that cannot be
+/// told without a sweep (the tombstones could not be read).
+async fn left_the_scope(
+    client: &mut LdapClient,
+    cx: &ReadContext<'_>,
+    anywhere: &ChangedAnywhere,
+    in_scope: &[RawEntry],
+    changed_filter: &str,
+) -> Result<Option<Vec<EntryGuid>>, SourceError> {
+    let settings = cx.settings;
+    let in_scope: HashSet<EntryGuid> = in_scope
+        .iter()
+        .filter_map(|r| entry_guid(&to_entry(r), settings).ok())
+        .collect();
+    let outside: Vec<EntryGuid> = anywhere
+        .entries
+        .iter()
+        .filter(|(guid, _)| !in_scope.contains(guid))
+        .map(|(guid, _)| guid.clone())
+        .collect();
+    let mut left: Vec<EntryGuid> = match outside.is_empty() {
+        true => Vec::new(),
+        false => cx
+            .known
+            .among(&outside)
+            .await?
+            .into_iter()
+            .map(|k| k.guid)
+            .collect(),
+    };
+    if !left.is_empty() {
+        // A known user's GUID value seen outside the scope may still be in it: another entry
+        // holding the same value (an attribute unique within the scope only), or the user
+        // renamed while the scope was read. Asked again by value, in scope.
+        let known: HashSet<&EntryGuid> = left.iter().collect();
+        let values: Vec<&[u8]> = anywhere
+            .entries
+            .iter()
+            .filter(|(guid, _)| known.contains(guid))
+            .filter_map(|(_, raw)| raw.as_deref())
+            .collect();
+        let guid_attribute = [settings.entry_guid_attribute.as_str()];
+        let still: HashSet<EntryGuid> = in_scope_by_value(client, cx, &values, &guid_attribute)
+            .await
+            .map_err(unreadable_by(cx.data_store))?
+            .iter()
+            .filter_map(|r| entry_guid(&to_entry(r), settings).ok())
+            .collect();
+        left.retain(|guid| !still.contains(guid));
+    }
+    if cx.tombstones {
+        match tombstones(client, cx, changed_filter).await {
+            Ok(deleted) if !deleted.is_empty() => {
+                left.extend(cx.known.among(&deleted).await?.into_iter().map(|k| k.guid))
+            }
+            Ok(_) => {}
+            Err(error) => {
+                tracing::warn!(data_store = cx.data_store, %error, "deleted entries cannot be read; sweeping for deletes instead");
+                return Ok(None);
+            }
+        }
+    }
+    Ok(Some(left))
+}
+
+/// The users in scope whose GUID attribute holds one of `values` (escaped byte by byte, so
+/// that binary GUIDs match too) with `attributes`, 50 values a search.
+async fn in_scope_by_value(
+    client: &mut LdapClient,
+    cx: &ReadContext<'_>,
+    values: &[&[u8]],
+    attributes: &[&str],
+) -> Result<Vec<RawEntry>, LdapError> {
+    let guid_attribute = cx.settings.entry_guid_attribute.as_str();
+    // Each value once: entries sharing one would otherwise be read twice.
+    let values: Vec<&[u8]> = values
+        .iter()
+        .copied()
+        .collect::<BTreeSet<&[u8]>>()
+        .into_iter()
+        .collect();
+    let mut found = Vec::new();
+    for chunk in values.chunks(MEMBER_SEARCH_CHUNK) {
+        let any: String = chunk
+            .iter()
+            .map(|value| {
+                let escaped: String = value.iter().map(|b| format!("\\{b:02x}")).collect();
+                format!("({guid_attribute}={escaped})")
+            })
+            .collect();
+        let filter = format!("(&{}(|{any}))", cx.filter);
+        client
+            .search_subtree(cx.base, &filter, attributes, |record| found.push(record))
+            .await?;
+    }
+    Ok(found)
+}
+
 /// The GUIDs of the entries Active Directory deleted since the cursor (their tombstones). An
-/// account that may not see tombstones sees none, which is not an error: the sweep finds
-/// those deletes.
+/// account that may not see tombstones sees none, which is not an error: the sweep every
+/// `delete_sweep_minutes` finds those deletes.
 async fn tombstones(
     client: &mut LdapClient,
     cx: &ReadContext<'_>,
     changed_filter: &str,
-) -> Vec<EntryGuid> {
+) -> Result<Vec<EntryGuid>, LdapError> {
     let filter = format!("(&(isDeleted=TRUE){changed_filter})");
     let guid_attribute = cx.settings.entry_guid_attribute.as_str();
     let mut guids = Vec::new();
-    let result = client
+    client
         .search_deleted(&cx.naming_context, &filter, &[guid_attribute], |record| {
             if let Ok(guid) = entry_guid(&to_entry(&record), cx.settings) {
                 guids.push(guid);
             }
         })
-        .await;
-    if let Err(error) = result {
-        tracing::warn!(data_store = cx.data_store, %error, "deleted entries cannot be read; deletes wait for the next sweep");
-    }
-    guids
+        .await?;
+    Ok(guids)
 }
 
 /// The USN of an `active-directory-usn` cursor (`USN@server`).
@@ -1103,17 +1231,6 @@ fn usn_of(cursor: &str) -> Option<u64> {
         .map_or(cursor, |(usn, _)| usn)
         .parse()
         .ok()
-}
-
-/// The known users whose GUID is no longer in scope, when a sweep is due (`None` otherwise).
-async fn sweep_removed(
-    client: &mut LdapClient,
-    cx: &ReadContext<'_>,
-) -> Result<Option<Vec<EntryGuid>>, SourceError> {
-    match cx.sweep_for_deletes {
-        true => Ok(Some(sweep_every(client, cx).await?)),
-        false => Ok(None),
-    }
 }
 
 /// The known users whose GUID is no longer in scope: one search reading only the GUID
@@ -1326,8 +1443,8 @@ async fn read_changed_groups(
             }),
         }
     }
-    let new_users = new_user_dns(known, scan).await?;
-    for chunk in new_users.chunks(MEMBER_SEARCH_CHUNK) {
+    let joining = joining_user_dns(known, scan).await?;
+    for chunk in joining.chunks(MEMBER_SEARCH_CHUNK) {
         let any: String = chunk
             .iter()
             .map(|dn| {
@@ -1419,20 +1536,27 @@ fn must_read_whole(before: Option<&str>, now: Option<&str>, recent: Option<&str>
             .is_some_and(|(time, recent)| time >= recent)
 }
 
-/// The DNs of the users this read found that the channel does not know: they may be members of
-/// groups that did not change since they joined.
-async fn new_user_dns(known: &Known<'_>, scan: &SourceScan) -> Result<Vec<String>, SourceError> {
+/// The DNs of the users this read found that the target does not hold: new to the channel, or
+/// kept out of the target until now (a failed create, disabled, an option). They may be
+/// members of groups that did not change since they joined, which the group records do not
+/// list (a group record lists the members in the target, and its version does not wait for
+/// the others).
+async fn joining_user_dns(
+    known: &Known<'_>,
+    scan: &SourceScan,
+) -> Result<Vec<String>, SourceError> {
     let guids: Vec<EntryGuid> = scan.users.iter().map(|u| u.guid.clone()).collect();
-    let known: HashSet<EntryGuid> = known
+    let in_target: HashSet<EntryGuid> = known
         .among(&guids)
         .await?
         .into_iter()
+        .filter(|k| k.in_target)
         .map(|k| k.guid)
         .collect();
     Ok(scan
         .users
         .iter()
-        .filter(|u| !known.contains(&u.guid))
+        .filter(|u| !in_target.contains(&u.guid))
         .map(|u| u.dn.clone())
         .collect())
 }

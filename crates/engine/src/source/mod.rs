@@ -208,6 +208,8 @@ pub struct KnownUser {
     pub dn: String,
     /// The last attempt failed: read the entry again so that it is retried.
     pub retry: bool,
+    /// The target holds its user (active or disabled): it counts in its groups.
+    pub in_target: bool,
 }
 
 /// Whether a cycle of a channel with this source location needs every record of the channel
@@ -295,6 +297,7 @@ impl<'a> Known<'a> {
         (record.source_fingerprint.is_some() || failed).then(|| KnownUser {
             guid: record.guid.clone(),
             dn: record.dn.clone(),
+            in_target: record.target_id.is_some() && record.status != RecordStatus::Deleted,
             // Read again when its retry is due; an entry that changed meanwhile is among the
             // changes anyway.
             retry: failed
