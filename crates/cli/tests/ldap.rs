@@ -389,6 +389,10 @@ fn timestamps_keep_a_user_whose_key_another_entry_outside_the_scope_shares() {
         setup.user_names(),
         accounts(&[("ann", true), ("bob", true)])
     );
+
+    // A hire without the key fails alone, with the reason, rather than going unseen.
+    setup.slapd.add(&changes([person("cy", "Cy Young")]));
+    setup.sync_expecting(3, &["timestamp, incremental", "failed 1 "]);
 }
 
 /// A user filter on memberOf: leaving the group changes no timestamp of the user, so every
@@ -1464,6 +1468,43 @@ fn groups_read_incrementally(algorithm: &str) {
     assert_has(&out, &["groups: created 0, linked 0, updated 1,"]);
     assert_eq!(setup.groups(), expected(&groups), "{out}");
     cycle(0, 3, &groups, "created 0, linked 0, updated 0");
+}
+
+/// A user who left the scope (out of the filter: disabled, out of its groups, whose versions
+/// did not move) and whom an operator brings back with `sync --user` (no group stage) is in
+/// its groups again after the next cycle.
+#[test]
+fn a_user_brought_back_on_demand_rejoins_its_groups() {
+    let setup = setup(&[
+        person("ann", "Ann Lee"),
+        person("bob", "Bob Stone"),
+        group("staff", &[&user_dn("ann"), &user_dn("bob")]),
+    ]);
+    setup.apply(
+        &setup
+            .config("disable")
+            .location("user_filter", "(!(employeeType=retired))")
+            .location("group_base_dn", GROUPS),
+    );
+    assert!(setup.sync().contains("created 2,"));
+    setup
+        .slapd
+        .modify(&add(&user_dn("bob"), "employeeType", "retired"));
+    assert_has(&setup.sync(), &["disabled 1,"]);
+    assert_eq!(setup.groups(), expected_groups(&[("staff", &["ann"])]));
+
+    setup.slapd.modify(&clear(&user_dn("bob"), "employeeType"));
+    let out = setup.run(&["sync", "app", "--user", &user_dn("bob")]);
+    assert!(out.contains("update"), "{out}");
+    setup.sync();
+    assert_eq!(
+        setup.groups(),
+        expected_groups(&[("staff", &["ann", "bob"])])
+    );
+    assert_eq!(
+        setup.user_names(),
+        accounts(&[("ann", true), ("bob", true)])
+    );
 }
 
 /// A member whose user the channel keeps out of the target (disabled in the directory, so

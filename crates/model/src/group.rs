@@ -31,10 +31,11 @@ pub struct GroupRecord {
     pub last_error: Option<String>,
     pub attempts: u32,
     /// The group entry's version (`entryCSN`, `uSNChanged` with the server that counted it, or
-    /// `modifyTimestamp`, behind the attribute's name) when the channel last planned it whole with nothing left waiting: an
-    /// incremental read reads whole only the groups whose version moved. `None`: read it whole
-    /// at the next cycle (never read so, failed, or with members whose users are not in the
-    /// target).
+    /// `modifyTimestamp`, behind the attribute's name) when the channel last planned it whole:
+    /// an incremental read reads whole only the groups whose version moved. `None`: read it
+    /// whole at the next cycle (never read so, failed, or forgotten for a user who came or went
+    /// without a group stage). Members waiting for their user do not clear it: the read that
+    /// finds that user reads its groups whole.
     #[serde(default)]
     pub source_stamp: Option<String>,
 }

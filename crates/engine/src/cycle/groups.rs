@@ -72,7 +72,7 @@ pub(super) async fn prepare_rides(
             status: RecordStatus::Provisioned,
             last_error: None,
             attempts: 0,
-            // The group stage that follows the users keeps the version, once nothing waits.
+            // The group stage that follows the users keeps the version.
             source_stamp: None,
         };
         // Saved at once: a crash before the members are recorded leaves a group the next cycle

@@ -7,7 +7,7 @@ use std::time::Duration;
 
 use scimbridge_model::{
     Channel, ChannelKey, Connection, DataStore, EntryGuid, JournalEntry, Operation,
-    PlannedOperation, Record,
+    PlannedOperation, Record, RecordStatus,
 };
 
 use super::CycleError;
@@ -154,12 +154,18 @@ pub async fn sync_one_user(
     let existing = by_guid.get(&operation.guid);
     // No group stage follows: the user's groups are read whole at the next cycle. The groups
     // a new user is a member of are not recorded (a group record lists the members in the
-    // target), and no later read may name the user again: every group is read whole.
+    // target), and no later read may name the user again: every group is read whole; so for a
+    // user coming back into scope (it left its groups when it left).
+    let returning = existing
+        .is_some_and(|r| r.source_fingerprint.is_none() || r.status == RecordStatus::Deleted);
     match operation.operation {
         Operation::Create { .. } => forget_group_versions(store, &key, None).await?,
         Operation::Disable { .. } | Operation::Delete { .. } => {
             let user = std::slice::from_ref(&operation.guid);
             forget_group_versions(store, &key, Some(user)).await?;
+        }
+        Operation::Update { .. } if returning => {
+            forget_group_versions(store, &key, None).await?;
         }
         _ => {}
     }

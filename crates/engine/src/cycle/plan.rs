@@ -58,7 +58,7 @@ pub struct ChannelPlan {
     /// the group records gone); `group_records` holds their records only. `None`: every group.
     pub planned_groups: Option<Vec<EntryGuid>>,
     /// Group records to save without their version before anything is applied: groups read
-    /// whole although their version did not move (a user new to the channel joined them), and
+    /// whole although their version did not move (a user the target did not hold joined them), and
     /// unchanged groups planned for users who come or go, so that a cycle stopped before the
     /// group stage reads them whole again.
     pub unstamped_groups: Vec<GroupRecord>,

@@ -618,8 +618,11 @@ struct ReadContext<'a> {
     base: &'a str,
     /// The server's suffix holding the base (DirSync reads from it).
     naming_context: String,
-    /// Sweep for deletes the change detection cannot see.
+    /// Sweep for deletes the change detection cannot see (due, or at every read).
     sweep_for_deletes: bool,
+    /// Scope exits that no change of the user shows: every read sweeps (see
+    /// [`sweeps_at_every_read`]).
+    sweep_at_every_read: bool,
     /// Active Directory: deleted entries leave tombstones, found with the show-deleted control.
     tombstones: bool,
 }
@@ -689,6 +692,7 @@ pub async fn read(
         base: location.base_dn.as_str(),
         naming_context: naming_context_of(&dse, &location.base_dn),
         sweep_for_deletes: sweep_for_deletes || sweeps_at_every_read(settings, location),
+        sweep_at_every_read: sweeps_at_every_read(settings, location),
         tombstones: dse.highest_committed_usn.is_some()
             && settings
                 .entry_guid_attribute
@@ -875,7 +879,8 @@ async fn read_dirsync(
             continue;
         }
         // DirSync sends only what changed: read the whole entry, in scope or not.
-        let full = if is_within(&normalize_dn(&partial.dn), &normalized_base) {
+        let within = is_within(&normalize_dn(&partial.dn), &normalized_base);
+        let full = if within {
             client
                 .read_matching(&partial.dn, &cx.filter, &cx.attrs)
                 .await
@@ -887,7 +892,21 @@ async fn read_dirsync(
             (Some(record), _) => records.push(record),
             // Moved below another OU, or no longer matching the user filter.
             (None, Some(guid)) => gone_out.push(guid),
-            (None, None) => unnamed_left = true,
+            (None, None) if within => unnamed_left = true,
+            // Outside the base DN (moved out, or never a user of the channel): its key, read
+            // by DN, tells whether the channel knows it.
+            (None, None) => {
+                let guid_attribute = [cx.settings.entry_guid_attribute.as_str()];
+                let key = client
+                    .read(&partial.dn, &guid_attribute)
+                    .await
+                    .map_err(&unreadable)?
+                    .and_then(|r| entry_guid(&to_entry(&r), cx.settings).ok());
+                match key {
+                    Some(guid) => gone_out.push(guid),
+                    None => unnamed_left = true,
+                }
+            }
         }
     }
     if !gone_out.is_empty() {
@@ -897,8 +916,10 @@ async fn read_dirsync(
         .settings
         .entry_guid_attribute
         .eq_ignore_ascii_case("objectGUID");
-    // Tombstones carry objectGUID only: with another key, a sweep tells who left.
-    let swept = !keyed_by_object_guid && (unnamed_left || cx.sweep_for_deletes);
+    // Tombstones carry objectGUID only: with another key, a sweep tells who left. A memberOf
+    // filter is left by changing a group, which DirSync reports, not the user.
+    let swept =
+        (!keyed_by_object_guid && (unnamed_left || cx.sweep_for_deletes)) || cx.sweep_at_every_read;
     if swept {
         removed_guids = sweep_every(client, cx).await?;
     }
@@ -990,22 +1011,24 @@ async fn read_changed_since(
     // them, so what this finds and they lack has left the scope.
     let anywhere = changed_anywhere(client, cx, &changed_filter).await;
     let records = match &anywhere {
-        // The users in scope among them, by the GUID values (indexed) rather than by a second
-        // search by version, which a NOT filter makes a scan of the whole directory on
-        // OpenLDAP. An entry changed since is read by the next cycle (the cursor is this
-        // search's newest change).
-        Ok(anywhere)
-            if anywhere.entries.len() <= READ_BY_VALUE_MAX
-                && anywhere.entries.iter().all(|(_, raw)| raw.is_some()) =>
-        {
-            let values: Vec<&[u8]> = anywhere
-                .entries
-                .iter()
-                .filter_map(|(_, raw)| raw.as_deref())
-                .collect();
-            in_scope_by_value(client, cx, &values, &cx.attrs)
-                .await
-                .map_err(&unreadable)?
+        // The users in scope among them, each read by DN (in scope when below the base DN and
+        // matching the filter) rather than by a second search by version, which a NOT filter
+        // makes a scan of the whole directory on OpenLDAP. An entry changed since is read by
+        // the next cycle (the cursor is this search's newest change).
+        Ok(anywhere) if anywhere.entries.len() <= READ_BY_DN_MAX => {
+            let base = normalize_dn(cx.base);
+            let mut records = Vec::new();
+            for entry in &anywhere.entries {
+                if !is_within(&normalize_dn(&entry.dn), &base) {
+                    continue;
+                }
+                let found = client
+                    .read_matching(&entry.dn, &cx.filter, &cx.attrs)
+                    .await
+                    .map_err(&unreadable)?;
+                records.extend(found);
+            }
+            records
         }
         _ => {
             let mut records = Vec::new();
@@ -1056,15 +1079,22 @@ async fn read_changed_since(
     })
 }
 
-/// Up to how many changed entries an incremental read by USN or timestamp reads by GUID value.
-const READ_BY_VALUE_MAX: usize = 1_000;
+/// Up to how many changed entries an incremental read by USN or timestamp reads one by one.
+const READ_BY_DN_MAX: usize = 1_000;
 
 /// The entries of the user object class changed anywhere in the naming context: their GUIDs
 /// and the newest timestamp among them.
 struct ChangedAnywhere {
-    /// Each entry's GUID and the raw value it was made from (none for a DN key).
-    entries: Vec<(EntryGuid, Option<Vec<u8>>)>,
+    entries: Vec<ChangedEntry>,
     latest: Option<String>,
+}
+
+/// An entry changed anywhere: its DN, and its GUID with the raw value it was made from (none
+/// without one, or for a DN key).
+struct ChangedEntry {
+    dn: String,
+    guid: Option<EntryGuid>,
+    raw: Option<Vec<u8>>,
 }
 
 async fn changed_anywhere(
@@ -1092,13 +1122,16 @@ async fn changed_anywhere(
             {
                 found.latest = Some(stamp.to_owned());
             }
-            if let Ok(guid) = entry_guid(&to_entry(&record), settings) {
-                let raw = record
-                    .values(&settings.entry_guid_attribute)
-                    .next()
-                    .map(<[u8]>::to_vec);
-                found.entries.push((guid, raw));
-            }
+            let guid = entry_guid(&to_entry(&record), settings).ok();
+            let raw = record
+                .values(&settings.entry_guid_attribute)
+                .next()
+                .map(<[u8]>::to_vec);
+            found.entries.push(ChangedEntry {
+                dn: record.dn,
+                guid,
+                raw,
+            });
         })
         .await?;
     Ok(found)
@@ -1122,8 +1155,9 @@ async fn left_the_scope(
     let outside: Vec<EntryGuid> = anywhere
         .entries
         .iter()
-        .filter(|(guid, _)| !in_scope.contains(guid))
-        .map(|(guid, _)| guid.clone())
+        .filter_map(|e| e.guid.as_ref())
+        .filter(|guid| !in_scope.contains(*guid))
+        .cloned()
         .collect();
     let mut left: Vec<EntryGuid> = match outside.is_empty() {
         true => Vec::new(),
@@ -1143,8 +1177,8 @@ async fn left_the_scope(
         let values: Vec<&[u8]> = anywhere
             .entries
             .iter()
-            .filter(|(guid, _)| known.contains(guid))
-            .filter_map(|(_, raw)| raw.as_deref())
+            .filter(|e| e.guid.as_ref().is_some_and(|g| known.contains(g)))
+            .filter_map(|e| e.raw.as_deref())
             .collect();
         let guid_attribute = [settings.entry_guid_attribute.as_str()];
         let still: HashSet<EntryGuid> = in_scope_by_value(client, cx, &values, &guid_attribute)
@@ -1379,8 +1413,8 @@ const MEMBER_SEARCH_CHUNK: usize = 50;
 
 /// An incremental read's groups. The version of every group in scope is read (no members);
 /// then, whole, the groups whose version moved, those the channel must read whole again, and
-/// those a user new to the channel is a member of (it may have joined the group before it
-/// came into scope). The channel's groups missing from the versions are gone. When most groups
+/// those a user the read found and the target does not hold is a member of (it may have
+/// joined the group before it came into scope or could be provisioned). The channel's groups missing from the versions are gone. When most groups
 /// must be read whole, one search reads them all instead.
 async fn read_changed_groups(
     client: &mut LdapClient,
@@ -1521,7 +1555,7 @@ fn of_server(stamp: Option<String>, server: &str) -> Option<String> {
 /// The prefix of a version that is a timestamp (a second's resolution).
 const TIMESTAMP_STAMP: &str = "modifyTimestamp:";
 
-/// Whether a group must be read whole: the channel never did so with nothing left waiting
+/// Whether a group must be read whole: the channel never did so, or forgot its version
 /// (`before` is `None`), the server gives it no version, or its version moved. A timestamp has
 /// a second's resolution: a group changed again within the second of the newest version the
 /// channel holds (`recent`, one second before it) may keep its timestamp, so it is read again.

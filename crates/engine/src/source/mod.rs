@@ -451,8 +451,8 @@ pub struct SourceScan {
     /// Groups in scope that cannot be keyed (no GUID).
     pub group_failures: Vec<EntryFailure>,
     /// `groups` holds only the groups whose version moved, those the channel must read whole
-    /// again (failed, or with members waiting), and those a user new to the channel is a
-    /// member of; the others did not change.
+    /// again (failed, or their version forgotten), and those a user the read found and the
+    /// target does not hold is a member of; the others did not change.
     pub groups_incremental: bool,
     /// With `groups_incremental`: GUIDs of the channel's groups gone from the directory or
     /// out of scope.
