@@ -879,8 +879,7 @@ async fn read_dirsync(
             continue;
         }
         // DirSync sends only what changed: read the whole entry, in scope or not.
-        let within = is_within(&normalize_dn(&partial.dn), &normalized_base);
-        let full = if within {
+        let full = if is_within(&normalize_dn(&partial.dn), &normalized_base) {
             client
                 .read_matching(&partial.dn, &cx.filter, &cx.attrs)
                 .await
@@ -892,9 +891,10 @@ async fn read_dirsync(
             (Some(record), _) => records.push(record),
             // Moved below another OU, or no longer matching the user filter.
             (None, Some(guid)) => gone_out.push(guid),
-            (None, None) if within => unnamed_left = true,
-            // Outside the base DN (moved out, or never a user of the channel): its key, read
-            // by DN, tells whether the channel knows it.
+            // Out of scope (moved out, no longer matching, or never a user of the channel,
+            // such as a computer): its key, read by DN, tells whether the channel knows it.
+            // Without a key it cannot be a known user (unless its key went at the same time,
+            // which the scheduled sweep finds).
             (None, None) => {
                 let guid_attribute = [cx.settings.entry_guid_attribute.as_str()];
                 let key = client
@@ -902,10 +902,7 @@ async fn read_dirsync(
                     .await
                     .map_err(&unreadable)?
                     .and_then(|r| entry_guid(&to_entry(&r), cx.settings).ok());
-                match key {
-                    Some(guid) => gone_out.push(guid),
-                    None => unnamed_left = true,
-                }
+                gone_out.extend(key);
             }
         }
     }
@@ -1414,8 +1411,9 @@ const MEMBER_SEARCH_CHUNK: usize = 50;
 /// An incremental read's groups. The version of every group in scope is read (no members);
 /// then, whole, the groups whose version moved, those the channel must read whole again, and
 /// those a user the read found and the target does not hold is a member of (it may have
-/// joined the group before it came into scope or could be provisioned). The channel's groups missing from the versions are gone. When most groups
-/// must be read whole, one search reads them all instead.
+/// joined the group before it came into scope or could be provisioned). The channel's groups
+/// missing from the versions are gone. When most groups must be read whole, one search reads
+/// them all instead.
 async fn read_changed_groups(
     client: &mut LdapClient,
     read: &GroupRead<'_>,
