@@ -38,9 +38,9 @@ pub struct LdapReadRequest<'a> {
     /// The attributes the mapping reads.
     pub mapped: &'a [String],
     pub known: &'a Known<'a>,
-    /// An incremental read compares every GUID in scope with the known users, where its
-    /// change detection cannot see a delete (see [`sweep_due`]).
-    pub sweep_for_deletes: bool,
+    /// A sweep for deletes is due: an incremental read compares every GUID in scope with the
+    /// known users, where its change detection cannot see a delete (see [`sweep_due`]).
+    pub sweep_due: bool,
 }
 
 /// A read of the data store and how it was made.
@@ -96,7 +96,7 @@ impl Source for LdapSource<'_> {
             location: &channel.source_location,
             mapped: &mapped,
             known: request.known,
-            sweep_for_deletes: previous
+            sweep_due: previous
                 .is_some_and(|state| sweep_due(state, settings.delete_sweep_minutes, now_ms)),
         };
         let mut client = connect(data_store).await?;
@@ -618,8 +618,8 @@ struct ReadContext<'a> {
     base: &'a str,
     /// The server's suffix holding the base (DirSync reads from it).
     naming_context: String,
-    /// Sweep for deletes the change detection cannot see (due, or at every read).
-    sweep_for_deletes: bool,
+    /// A sweep for the deletes the change detection cannot see is due.
+    sweep_due: bool,
     /// Scope exits that no change of the user shows: every read sweeps (see
     /// [`sweeps_at_every_read`]).
     sweep_at_every_read: bool,
@@ -636,6 +636,13 @@ struct Changed {
     next_cursor: String,
     /// Every GUID in scope was compared with the known users.
     swept: bool,
+}
+
+impl ReadContext<'_> {
+    /// This read sweeps for deletes: due, or at every read.
+    fn sweeps(&self) -> bool {
+        self.sweep_due || self.sweep_at_every_read
+    }
 }
 
 fn unreadable_by(data_store: &str) -> impl Fn(LdapError) -> SourceError + '_ {
@@ -664,7 +671,7 @@ pub async fn read(
         location,
         mapped,
         known,
-        sweep_for_deletes,
+        sweep_due,
     } = *request;
     let dse = client.root_dse().await.map_err(&unreadable)?;
     let attributes = user_attributes(settings, mapped);
@@ -691,7 +698,7 @@ pub async fn read(
         attrs: attributes.iter().map(String::as_str).collect(),
         base: location.base_dn.as_str(),
         naming_context: naming_context_of(&dse, &location.base_dn),
-        sweep_for_deletes: sweep_for_deletes || sweeps_at_every_read(settings, location),
+        sweep_due,
         sweep_at_every_read: sweeps_at_every_read(settings, location),
         tombstones: dse.highest_committed_usn.is_some()
             && settings
@@ -814,7 +821,7 @@ async fn read_content_sync(
         // The server names what left by entryUUID, which is not this channel's key: a sweep
         // tells who, when the server says something left (or when a sweep is due anyway).
         let something_left = !refresh.deleted.is_empty() || refresh.deletes_by_absence;
-        if something_left || cx.sweep_for_deletes {
+        if something_left || cx.sweeps() {
             removed_guids = sweep_every(client, cx).await?;
             swept = true;
         }
@@ -915,8 +922,7 @@ async fn read_dirsync(
         .eq_ignore_ascii_case("objectGUID");
     // Tombstones carry objectGUID only: with another key, a sweep tells who left. A memberOf
     // filter is left by changing a group, which DirSync reports, not the user.
-    let swept =
-        (!keyed_by_object_guid && (unnamed_left || cx.sweep_for_deletes)) || cx.sweep_at_every_read;
+    let swept = (!keyed_by_object_guid && (unnamed_left || cx.sweep_due)) || cx.sweep_at_every_read;
     if swept {
         removed_guids = sweep_every(client, cx).await?;
     }
@@ -1038,7 +1044,7 @@ async fn read_changed_since(
         }
     };
     let left = match &anywhere {
-        Ok(anywhere) if !cx.sweep_for_deletes => {
+        Ok(anywhere) if !cx.sweeps() => {
             left_the_scope(client, cx, anywhere, &records, &changed_filter).await?
         }
         Ok(_) => None,
@@ -1177,13 +1183,9 @@ async fn left_the_scope(
             .filter(|e| e.guid.as_ref().is_some_and(|g| known.contains(g)))
             .filter_map(|e| e.raw.as_deref())
             .collect();
-        let guid_attribute = [settings.entry_guid_attribute.as_str()];
-        let still: HashSet<EntryGuid> = in_scope_by_value(client, cx, &values, &guid_attribute)
+        let still = in_scope_by_value(client, cx, &values)
             .await
-            .map_err(unreadable_by(cx.data_store))?
-            .iter()
-            .filter_map(|r| entry_guid(&to_entry(r), settings).ok())
-            .collect();
+            .map_err(unreadable_by(cx.data_store))?;
         left.retain(|guid| !still.contains(guid));
     }
     if cx.tombstones {
@@ -1201,23 +1203,15 @@ async fn left_the_scope(
     Ok(Some(left))
 }
 
-/// The users in scope whose GUID attribute holds one of `values` (escaped byte by byte, so
-/// that binary GUIDs match too) with `attributes`, 50 values a search.
+/// The GUIDs of the users in scope whose GUID attribute holds one of `values` (escaped byte by
+/// byte, so that binary GUIDs match too), 50 values a search.
 async fn in_scope_by_value(
     client: &mut LdapClient,
     cx: &ReadContext<'_>,
     values: &[&[u8]],
-    attributes: &[&str],
-) -> Result<Vec<RawEntry>, LdapError> {
+) -> Result<HashSet<EntryGuid>, LdapError> {
     let guid_attribute = cx.settings.entry_guid_attribute.as_str();
-    // Each value once: entries sharing one would otherwise be read twice.
-    let values: Vec<&[u8]> = values
-        .iter()
-        .copied()
-        .collect::<BTreeSet<&[u8]>>()
-        .into_iter()
-        .collect();
-    let mut found = Vec::new();
+    let mut found = HashSet::new();
     for chunk in values.chunks(MEMBER_SEARCH_CHUNK) {
         let any: String = chunk
             .iter()
@@ -1228,7 +1222,9 @@ async fn in_scope_by_value(
             .collect();
         let filter = format!("(&{}(|{any}))", cx.filter);
         client
-            .search_subtree(cx.base, &filter, attributes, |record| found.push(record))
+            .search_subtree(cx.base, &filter, &[guid_attribute], |record| {
+                found.extend(entry_guid(&to_entry(&record), cx.settings).ok());
+            })
             .await?;
     }
     Ok(found)
