@@ -841,6 +841,85 @@ fn content_sync_keyed_by_another_attribute_still_finds_deletes() {
     assert!(!out.contains("swept"), "{out}");
 }
 
+/// A full read of a directory in pages of two (paged search for timestamps, a refresh for
+/// content synchronization) is compared with the records page by page: a full reconciliation
+/// plans the hire, the change and the leaver, counts the rest unchanged, and the group keeps
+/// its unchanged members, found by DN.
+#[test]
+fn a_full_read_in_pages_plans_only_what_changed_and_finds_who_left() {
+    for method in ["timestamp", "content-sync"] {
+        let people = ["ann", "bob", "cara", "dan", "eli", "fay", "gus"];
+        let mut entries: Vec<Entry> = people.iter().map(|uid| person(uid, uid)).collect();
+        entries.push(group(
+            "staff",
+            &[
+                &user_dn("ann"),
+                &user_dn("bob"),
+                &user_dn("cara"),
+                &user_dn("dan"),
+            ],
+        ));
+        let setup = setup(&entries);
+        let store = DataStore::ldap(
+            "directory",
+            "openldap",
+            &setup.slapd.url,
+            SYNC_DN,
+            SYNC_PASSWORD,
+        )
+        .ldap_setting("page_size", 2);
+        let config = Config::reading(store, &setup.target.url, "t0ken")
+            .option("remove_user_action", "disable")
+            .map("displayName", "cn")
+            .source("changed_users_algorithm", method)
+            .location("group_base_dn", GROUPS);
+        setup.apply(&config);
+        assert_has(
+            &setup.sync(),
+            &["created 7,", &format!("{method}, full read")],
+        );
+
+        setup.slapd.add(&changes(&[person("hal", "hal")]));
+        setup.slapd.modify(
+            &[
+                replace(&user_dn("ann"), "cn", "Ann Lee"),
+                delete(&user_dn("bob")),
+                add(&group_dn("staff"), "member", &user_dn("hal")),
+            ]
+            .concat(),
+        );
+        setup.run(&["channel", "reset", "staff"]);
+        let out = setup.sync();
+        assert_has(
+            &out,
+            &[
+                &format!("{method}, full read"),
+                "created 1, linked 0, updated 1, disabled 1, deleted 0",
+                "(unchanged 5,",
+                "groups: created 0, linked 0, updated 1,",
+            ],
+        );
+        let mut expected: Vec<(&str, bool)> =
+            people.iter().map(|uid| (*uid, *uid != "bob")).collect();
+        expected.push(("hal", true));
+        assert_eq!(setup.user_names(), accounts(&expected), "{method}");
+        assert_eq!(
+            setup.groups(),
+            expected_groups(&[("staff", &["ann", "cara", "dan", "hal"])]),
+            "{method}"
+        );
+        // Nothing changed since: the next full read plans nothing.
+        setup.run(&["channel", "reset", "staff"]);
+        assert_has(
+            &setup.sync(),
+            &[
+                "created 0, linked 0, updated 0, disabled 0",
+                "(unchanged 7,",
+            ],
+        );
+    }
+}
+
 #[test]
 fn channel_reset_forces_a_full_read_and_all_state_relinks_without_duplicates() {
     let setup = setup(&[

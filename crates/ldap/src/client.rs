@@ -408,6 +408,17 @@ impl LdapClient {
             .await
     }
 
+    /// A paged subtree search, read with [`LdapClient::next_page`].
+    pub fn paged_search(base: &str, filter: &str, attributes: &[&str]) -> PagedSearch {
+        PagedSearch {
+            base: base.to_owned(),
+            filter: filter.to_owned(),
+            attributes: attributes.iter().map(|a| (*a).to_owned()).collect(),
+            cookie: Some(Vec::new()),
+            ranged: Vec::new(),
+        }
+    }
+
     /// A subtree search that sees Active Directory's deleted entries (tombstones, in the
     /// naming context's Deleted Objects container) with the show-deleted control. Servers that
     /// do not know the control refuse it (it is critical).
@@ -477,55 +488,118 @@ impl LdapClient {
         paging: Option<&Paging>,
         mut each: impl FnMut(RawEntry),
     ) -> Result<(), LdapError> {
-        let operation = || format!("search of {base} for {filter}");
-        let attrs: Vec<String> = attributes.iter().map(|a| (*a).to_owned()).collect();
         let mut cookie: Vec<u8> = Vec::new();
         loop {
-            let mut ldap = self.ldap.clone();
-            ldap.with_timeout(self.settings.operation_timeout);
-            if let Some(paging) = paging {
-                let mut controls: Vec<RawControl> = vec![
-                    ldap3::controls::PagedResults {
-                        size: self.page_size(),
-                        cookie: std::mem::take(&mut cookie),
-                    }
-                    .into(),
-                ];
-                controls.extend(paging.extra.iter().cloned());
-                ldap.with_controls(controls);
-            }
-            let mut stream = ldap
-                .streaming_search(base, scope, filter, attrs.clone())
-                .await
-                .map_err(|e| operation_error(operation(), describe(&e)))?;
-            let result = drain(&mut stream, &mut each, &operation).await?;
-            check_result(result.rc, &result.text, &result.matched, base, operation)?;
-            if paging.is_none() {
-                return Ok(());
-            }
-            // The server's paged-results control carries the cookie of the next page; an empty
-            // cookie (or no control: a server that does not page) ends the search.
-            let next = result
-                .ctrls
-                .iter()
-                .find(|Control(_, raw)| raw.ctype == PAGED_RESULTS_OID)
-                .map(|Control(_, raw)| {
-                    raw.val
-                        .as_deref()
-                        .and_then(parse_paged_results_cookie)
-                        .ok_or_else(|| {
-                            operation_error(
-                                operation(),
-                                "the server sent a malformed paged-results control",
-                            )
-                        })
-                })
-                .transpose()?;
+            let search = OneSearch {
+                base,
+                scope,
+                filter,
+                attributes,
+            };
+            let next = self.search_page(&search, paging, cookie, &mut each).await?;
             match next {
-                Some(next) if !next.is_empty() => cookie = next,
-                _ => return Ok(()),
+                Some(next) => cookie = next,
+                None => return Ok(()),
             }
         }
+    }
+
+    /// One search request: the whole search without `paging`, one page of it with (from
+    /// `cookie`, empty for the first). Returns the cookie of the next page, `None` at the end.
+    async fn search_page(
+        &mut self,
+        search: &OneSearch<'_>,
+        paging: Option<&Paging>,
+        cookie: Vec<u8>,
+        each: impl FnMut(RawEntry),
+    ) -> Result<Option<Vec<u8>>, LdapError> {
+        let OneSearch {
+            base,
+            scope,
+            filter,
+            attributes,
+        } = *search;
+        let operation = || format!("search of {base} for {filter}");
+        let attrs: Vec<String> = attributes.iter().map(|a| (*a).to_owned()).collect();
+        let mut ldap = self.ldap.clone();
+        ldap.with_timeout(self.settings.operation_timeout);
+        if let Some(paging) = paging {
+            let mut controls: Vec<RawControl> = vec![
+                ldap3::controls::PagedResults {
+                    size: self.page_size(),
+                    cookie,
+                }
+                .into(),
+            ];
+            controls.extend(paging.extra.iter().cloned());
+            ldap.with_controls(controls);
+        }
+        let mut stream = ldap
+            .streaming_search(base, scope, filter, attrs)
+            .await
+            .map_err(|e| operation_error(operation(), describe(&e)))?;
+        let result = drain(&mut stream, each, &operation).await?;
+        check_result(result.rc, &result.text, &result.matched, base, operation)?;
+        if paging.is_none() {
+            return Ok(None);
+        }
+        // The server's paged-results control carries the cookie of the next page; an empty
+        // cookie (or no control: a server that does not page) ends the search.
+        let next = result
+            .ctrls
+            .iter()
+            .find(|Control(_, raw)| raw.ctype == PAGED_RESULTS_OID)
+            .map(|Control(_, raw)| {
+                raw.val
+                    .as_deref()
+                    .and_then(parse_paged_results_cookie)
+                    .ok_or_else(|| {
+                        operation_error(
+                            operation(),
+                            "the server sent a malformed paged-results control",
+                        )
+                    })
+            })
+            .transpose()?;
+        Ok(next.filter(|next| !next.is_empty()))
+    }
+
+    /// The next page of a paged subtree search, `None` once it is done: the caller works on a
+    /// page before the next is asked for, so that a read of a million entries holds one page
+    /// at a time. Entries whose values come in ranges are completed once the search is done
+    /// and come as its last page.
+    pub async fn next_page(
+        &mut self,
+        search: &mut PagedSearch,
+    ) -> Result<Option<Vec<RawEntry>>, LdapError> {
+        let Some(cookie) = search.cookie.take() else {
+            let ranged = std::mem::take(&mut search.ranged);
+            let mut last = Vec::with_capacity(ranged.len());
+            for record in ranged {
+                last.push(self.complete_ranges(record).await?);
+            }
+            return Ok((!last.is_empty()).then_some(last));
+        };
+        let attributes: Vec<&str> = search.attributes.iter().map(String::as_str).collect();
+        let one = OneSearch {
+            base: &search.base,
+            scope: Scope::Subtree,
+            filter: &search.filter,
+            attributes: &attributes,
+        };
+        let paging = Paging { extra: Vec::new() };
+        let mut page = Vec::new();
+        let ranged = &mut search.ranged;
+        search.cookie = self
+            .search_page(&one, Some(&paging), cookie, |record| {
+                if has_ranged_values(&record) {
+                    ranged.push(record);
+                } else {
+                    page.push(record);
+                }
+            })
+            .await?;
+        Ok(Some(page))
     }
 
     fn page_size(&self) -> i32 {
@@ -825,6 +899,28 @@ fn parse_dirsync_response(value: &[u8]) -> Option<(bool, Vec<u8>)> {
 }
 
 /// Reads a search to its end, handing each entry to `each`, and returns the final result.
+/// One search request's base, scope, filter and attributes.
+#[derive(Clone, Copy)]
+struct OneSearch<'a> {
+    base: &'a str,
+    scope: Scope,
+    filter: &'a str,
+    attributes: &'a [&'a str],
+}
+
+/// A paged subtree search read a page at a time ([`LdapClient::next_page`]).
+#[derive(Debug)]
+pub struct PagedSearch {
+    base: String,
+    filter: String,
+    attributes: Vec<String>,
+    /// The cookie of the next page (empty for the first); `None` once the server has sent
+    /// the last page.
+    cookie: Option<Vec<u8>>,
+    /// Entries whose values come in ranges, completed at the end.
+    ranged: Vec<RawEntry>,
+}
+
 async fn drain<'a, S, A>(
     stream: &mut ldap3::SearchStream<'a, S, A>,
     mut each: impl FnMut(RawEntry),

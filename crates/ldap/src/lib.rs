@@ -4,6 +4,6 @@ pub mod client;
 pub mod guid;
 pub mod ldif;
 
-pub use client::{Bind, ClientSettings, LdapClient, LdapError, RootDse, SyncRefresh};
+pub use client::{Bind, ClientSettings, LdapClient, LdapError, PagedSearch, RootDse, SyncRefresh};
 pub use guid::{GuidLayout, print_guid};
 pub use ldif::{LdifError, RawAttribute, RawEntry, parse_ldif};

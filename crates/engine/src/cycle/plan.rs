@@ -10,6 +10,7 @@ use scimbridge_model::{
 };
 
 use super::CycleError;
+use super::full_read::{self, DetectedPages};
 use crate::apply::{Link, links};
 use crate::detect::{
     Changes, Fingerprinted, channel_fingerprint, defer_retries, detect, detect_incremental,
@@ -23,8 +24,8 @@ use crate::plan::guard::{
 };
 use crate::plan::{Candidate, plan_users, protect_shared_targets, refuse_shared_user_names};
 use crate::source::{
-    EntryFailure, Known, ReadRequest, SourceRead, SourceScan, needs_every_record, normalize_dn,
-    source_of,
+    EntryFailure, FullReadPages, Known, ReadRequest, SourceRead, SourceScan, needs_every_record,
+    normalize_dn, source_of,
 };
 use crate::state::Store;
 
@@ -51,8 +52,9 @@ pub struct ChannelPlan {
     pub suspect_read: Option<String>,
     /// Target id → the entry each target user belongs to, among the records read.
     pub links: HashMap<TargetId, Link>,
-    /// The records were read by key (an incremental read): the owner of a target user the
-    /// plan's records do not hold is looked up in the state store.
+    /// The records were read by key (an incremental read, or a full read compared page by
+    /// page): the owner of a target user the plan's records do not hold is looked up in the
+    /// state store.
     pub by_key: bool,
     /// With groups read incrementally: the GUIDs of the groups planned (`desired_groups` and
     /// the group records gone); `group_records` holds their records only. `None`: every group.
@@ -67,9 +69,10 @@ pub struct ChannelPlan {
 /// Reads the channel's data store and computes the plan, writing nothing. `now_ms` decides
 /// whether a full reconciliation is due and which failed records wait for their retry.
 ///
-/// A full read is compared with every record of the channel (without images). An incremental
-/// read of a channel that needs no other record (no groups, no scope by group) is compared with
-/// the records it touches, read by key: its cost follows the change, not the directory.
+/// A channel without a scope by group is planned by key: an incremental read is compared with
+/// the records it touches, and a full read with the records of each page of users as it reads
+/// them (`full_read`), keeping only what changed; its cost follows the change, not the
+/// directory. With a scope by group, every record of the channel (without images) is read.
 pub async fn plan_channel(
     store: &dyn Store,
     connection: &Connection,
@@ -90,6 +93,13 @@ pub async fn plan_channel(
     let unsettled_by_guid: HashMap<&str, &JournalEntry> =
         unsettled.iter().map(|e| (e.guid.as_str(), e)).collect();
     let by_key = !needs_every_record(&channel.source_location);
+    // By key, a full read is compared with its records page by page as it goes.
+    let pages = DetectedPages::new(
+        store,
+        &key,
+        &fingerprint,
+        unsettled_by_guid.keys().copied().collect(),
+    );
     // Before the read: every record without its image, or, by key, those that may be retried.
     let stored = match by_key {
         true => retrying(store, &key, &unsettled).await?,
@@ -117,24 +127,27 @@ pub async fn plan_channel(
             known: &known,
             previous: previous.as_ref(),
             now_ms,
+            pages: by_key.then_some(&pages as &dyn FullReadPages),
         };
         source_of(data_store).read(&request).await?
     };
-    let by_key = by_key && !scan.complete;
-    let (mut heads, counts) = match by_key {
-        true => {
+    // A full read by key went through the pages: `scan.users` holds what they kept.
+    let found = (by_key && scan.complete).then(|| pages.found());
+    let (mut heads, counts) = match (by_key, &found) {
+        (true, None) => {
             let (heads, counts) = touched_heads(store, &key, &scan, stored).await?;
             (heads, Some(counts))
         }
-        // A full read of a channel that read nothing before it: every record now.
-        false if !needs_every_record(&channel.source_location) => {
-            (store.record_heads(&key).await?, None)
+        (true, Some(found)) => {
+            let absent = full_read::absent(store, &key, &found.in_scope).await?;
+            let heads = merge_heads(stored, merge_heads(found.heads.clone(), absent));
+            (heads, Some(store.record_counts(&key).await?))
         }
-        false => (held, None),
+        (false, _) => (held, None),
     };
-    // The records not read are unchanged, and in scope: counted before an unsettled operation
-    // makes its record look failed, as the store counts them.
-    let unread_settled = counts.map(|c| {
+    // The records an incremental read did not touch are unchanged, and in scope: counted
+    // before an unsettled operation makes its record look failed, as the store counts them.
+    let unread_settled = counts.filter(|_| found.is_none()).map(|c| {
         c.settled_in_source
             .saturating_sub(settled_in_source(&heads))
     });
@@ -143,8 +156,12 @@ pub async fn plan_channel(
         Some(c) => (c.users as usize, c.active as usize),
         None => (provisioned_users(&heads), active_users(&heads)),
     };
+    let users_found = found
+        .as_ref()
+        .map_or(scan.users.len(), |f| f.in_scope.len());
     refuse_to_empty(
         &scan,
+        users_found,
         Provisioned::count(users, active, &heads, &scan),
         &group_heads,
         &channel.source_location,
@@ -154,9 +171,15 @@ pub async fn plan_channel(
         tracing::warn!(channel = %key, %guid, %dn, "entry GUID appears twice; the second entry is ignored");
     }
     // Everything the read removed is out of scope, whether or not this cycle deprovisions it.
-    let removed_by_read: HashSet<EntryGuid> = match by_key {
-        true => scan.removed_guids.iter().cloned().collect(),
-        false => HashSet::new(),
+    let removed_by_read: HashSet<EntryGuid> = match (by_key, &found) {
+        (true, None) => scan.removed_guids.iter().cloned().collect(),
+        // A full read removed every known user it did not find.
+        (true, Some(found)) => heads
+            .iter()
+            .filter(|r| !found.in_scope.contains(&r.guid))
+            .map(|r| r.guid.clone())
+            .collect(),
+        (false, _) => HashSet::new(),
     };
     // By key, the members of the groups read are found by DN among the records.
     let member_heads = match by_key {
@@ -171,6 +194,10 @@ pub async fn plan_channel(
     if let Some(unread_settled) = unread_settled {
         detected.changes.unchanged += unread_settled;
         widen_scope(&mut detected.in_scope, &heads, &removed_by_read);
+    }
+    if let Some(found) = found {
+        detected.changes.unchanged += found.unchanged;
+        detected.in_scope = found.in_scope;
     }
     let by_guid: HashMap<EntryGuid, Record> = records
         .iter()
@@ -384,9 +411,15 @@ impl PlannedGroups<'_> {
             .chain(self.removed_users.iter().cloned())
             .collect();
         let known: HashSet<EntryGuid> = read.into_iter().collect();
-        let mut unchanged = store
-            .group_records_with(key, GroupKey::Members(&changed_users))
-            .await?;
+        // Every group record is among those read already when every group was.
+        let mut unchanged = match self.every_group_read {
+            true => Vec::new(),
+            false => {
+                store
+                    .group_records_with(key, GroupKey::Members(&changed_users))
+                    .await?
+            }
+        };
         unchanged.retain(|r| !known.contains(&r.guid));
         // The members' heads: whether each is in the target, and in scope.
         let held: HashSet<&EntryGuid> = heads.iter().map(|r| &r.guid).collect();

@@ -15,10 +15,12 @@ use crate::source::SourceScan;
 
 /// A read that would deprovision every provisioned user, or delete every provisioned group,
 /// stops the cycle before anything is planned: that is a directory or a source location gone
-/// wrong, not the company emptied. `group_records` are every group record (members not
-/// needed). `Err` says why, to follow the data store's name.
+/// wrong, not the company emptied. `users_found` is how many users in scope a full read found
+/// (a full read compared page by page keeps only the changed ones in `scan`); `group_records`
+/// are every group record (members not needed). `Err` says why, to follow the data store's name.
 pub fn refuse_to_empty(
     scan: &SourceScan,
+    users_found: usize,
     provisioned: Provisioned,
     group_records: &[GroupRecord],
     location: &SourceLocation,
@@ -28,7 +30,7 @@ pub fn refuse_to_empty(
         active,
         removed,
     } = provisioned;
-    if scan.complete && scan.users.is_empty() && provisioned > 0 {
+    if scan.complete && users_found == 0 && provisioned > 0 {
         return Err(format!(
             "returned no users below {} while {provisioned} are provisioned; refusing to \
              deprovision everyone (check the data store and the source location)",

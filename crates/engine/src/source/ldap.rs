@@ -16,15 +16,16 @@ use base64::engine::general_purpose::STANDARD as BASE64;
 use scimbridge_ldap::{Bind, ClientSettings, LdapClient, LdapError, RawEntry, RootDse};
 use scimbridge_model::{
     AccountStatus, BindMethod, ChangeDetection, Channel, DataStore, EffectiveSourceSettings,
-    EntryGuid, EpochMs, LdapSettings, SourceLocation, SourceSettings, SyncState,
+    EntryGuid, EpochMs, LdapSettings, SourceEntry, SourceLocation, SourceSettings, SyncState,
 };
 
 use super::live::LiveFeed;
 use super::scope::GroupIndex;
 use super::{
-    DataStoreSample, EntryFailure, Known, KnownUser, OneUserRead, ReadRequest, STAMP_ATTRIBUTES,
-    Source, SourceError, SourceRead, SourceScan, UserLookup, apply_group_scope, entry_guid,
-    group_stamp, is_within, keyed_entry, needs_every_record, normalize_dn, to_entry, to_group,
+    DataStoreSample, EntryFailure, FullReadPages, Known, KnownUser, OneUserRead, ReadRequest,
+    STAMP_ATTRIBUTES, Source, SourceError, SourceRead, SourceScan, UserLookup, apply_group_scope,
+    entry_guid, group_stamp, is_within, keep_pages, keyed_entry, needs_every_record, normalize_dn,
+    to_entry, to_group,
 };
 use crate::clock::{civil_from_days, days_from_civil};
 use crate::map::mapped_attributes;
@@ -41,6 +42,8 @@ pub struct LdapReadRequest<'a> {
     /// A sweep for deletes is due: an incremental read compares every GUID in scope with the
     /// known users, where its change detection cannot see a delete (see [`sweep_due`]).
     pub sweep_due: bool,
+    /// Where a full read hands its users a page at a time (see [`FullReadPages`]).
+    pub pages: Option<&'a dyn FullReadPages>,
 }
 
 /// A read of the data store and how it was made.
@@ -98,6 +101,7 @@ impl Source for LdapSource<'_> {
             known: request.known,
             sweep_due: previous
                 .is_some_and(|state| sweep_due(state, settings.delete_sweep_minutes, now_ms)),
+            pages: request.pages,
         };
         let mut client = connect(data_store).await?;
         let result = read(&mut client, &data_store.name, &ldap_request, previous).await;
@@ -625,12 +629,14 @@ struct ReadContext<'a> {
     sweep_at_every_read: bool,
     /// Active Directory: deleted entries leave tombstones, found with the show-deleted control.
     tombstones: bool,
+    /// Where a full read hands its users a page at a time.
+    pages: Option<&'a dyn FullReadPages>,
 }
 
 /// The users a read found changed (every user, after a full one), the GUIDs gone, and the
 /// cursor for the next read.
 struct Changed {
-    records: Vec<RawEntry>,
+    users: Keyed,
     removed_guids: Vec<EntryGuid>,
     complete: bool,
     next_cursor: String,
@@ -672,6 +678,7 @@ pub async fn read(
         mapped,
         known,
         sweep_due,
+        pages,
     } = *request;
     let dse = client.root_dse().await.map_err(&unreadable)?;
     let attributes = user_attributes(settings, mapped);
@@ -704,6 +711,7 @@ pub async fn read(
             && settings
                 .entry_guid_attribute
                 .eq_ignore_ascii_case("objectGUID"),
+        pages,
     };
     let changed = match (mechanism, cursor) {
         (ChangeDetection::ContentSync, cookie) => read_content_sync(client, &cx, cookie).await?,
@@ -716,9 +724,8 @@ pub async fn read(
     let mut scan = SourceScan::complete();
     scan.complete = changed.complete;
     scan.removed_guids = changed.removed_guids;
-    for record in &changed.records {
-        add_user(&mut scan, record, settings);
-    }
+    scan.users = changed.users.users;
+    scan.failures = changed.users.failures;
     // Groups, and the group index for scope by group DN.
     let needs_index = location.user_group_dn.is_some() || location.group_group_dn.is_some();
     let mut index = GroupIndex::default();
@@ -841,8 +848,17 @@ async fn read_content_sync(
             removed_guids.extend(cx.known.absent(&there).await?.into_iter().map(|k| k.guid));
         }
     }
+    let users = match complete {
+        // A full refresh comes whole from the server: the pages are handed over as keyed.
+        true => {
+            Keyed::of(refresh.changed, cx.settings)
+                .kept(cx.pages)
+                .await?
+        }
+        false => Keyed::of(refresh.changed, cx.settings),
+    };
     Ok(Changed {
-        records: refresh.changed,
+        users,
         removed_guids,
         complete,
         next_cursor,
@@ -927,7 +943,7 @@ async fn read_dirsync(
         removed_guids = sweep_every(client, cx).await?;
     }
     Ok(Changed {
-        records,
+        users: Keyed::of(records, cx.settings),
         removed_guids,
         complete: false,
         next_cursor: BASE64.encode(&changes.cookie),
@@ -956,13 +972,17 @@ async fn read_everything(
     } else {
         String::new()
     };
-    let mut records = Vec::new();
-    client
-        .search_subtree(cx.base, &cx.filter, &cx.attrs, |record| {
-            records.push(record)
-        })
-        .await
-        .map_err(&unreadable)?;
+    // A page at a time: what the pages keep is held, not every entry.
+    let mut users = Keyed::default();
+    let mut latest: Option<String> = None;
+    let mut search = LdapClient::paged_search(cx.base, &cx.filter, &cx.attrs);
+    while let Some(page) = client.next_page(&mut search).await.map_err(&unreadable)? {
+        let newest = latest_timestamp(&page, &cx.settings.timestamp_attribute);
+        latest = latest.take().max(newest);
+        let page = Keyed::of(page, cx.settings).kept(cx.pages).await?;
+        users.users.extend(page.users);
+        users.failures.extend(page.failures);
+    }
     let next_cursor = match mechanism {
         ChangeDetection::DirSync => dirsync_cookie,
         // A USN means something on one domain controller only: the cursor names it.
@@ -971,12 +991,12 @@ async fn read_everything(
             .map(|u| format!("{u}@{}", client.url()))
             .unwrap_or_default(),
         ChangeDetection::Timestamp | ChangeDetection::TimestampNoNegation => {
-            latest_timestamp(&records, &cx.settings.timestamp_attribute).unwrap_or_default()
+            latest.unwrap_or_default()
         }
         _ => String::new(),
     };
     Ok(Changed {
-        records,
+        users,
         removed_guids: Vec::new(),
         complete: true,
         next_cursor,
@@ -1074,7 +1094,7 @@ async fn read_changed_since(
         .unwrap_or(cursor),
     };
     Ok(Changed {
-        records,
+        users: Keyed::of(records, settings),
         removed_guids,
         complete: false,
         next_cursor,
@@ -1307,13 +1327,43 @@ fn placeholder(guid: &EntryGuid, settings: &EffectiveSourceSettings) -> bool {
 fn add_user(scan: &mut SourceScan, record: &RawEntry, settings: &EffectiveSourceSettings) {
     let entry = to_entry(record);
     match entry_guid(&entry, settings) {
-        Ok(guid) => scan
-            .users
-            .push(scimbridge_model::SourceEntry { guid, ..entry }),
+        Ok(guid) => scan.users.push(SourceEntry { guid, ..entry }),
         Err(reason) => scan.failures.push(EntryFailure {
             dn: record.dn.clone(),
             reason,
         }),
+    }
+}
+
+/// Users read, keyed; those without a key fail alone.
+#[derive(Default)]
+struct Keyed {
+    users: Vec<SourceEntry>,
+    failures: Vec<EntryFailure>,
+}
+
+impl Keyed {
+    fn of(records: Vec<RawEntry>, settings: &EffectiveSourceSettings) -> Keyed {
+        let mut keyed = Keyed::default();
+        for record in records {
+            let entry = to_entry(&record);
+            match entry_guid(&entry, settings) {
+                Ok(guid) => keyed.users.push(SourceEntry { guid, ..entry }),
+                Err(reason) => keyed.failures.push(EntryFailure {
+                    dn: record.dn,
+                    reason,
+                }),
+            }
+        }
+        keyed
+    }
+
+    /// The users of a full read that `pages` keeps (all of them without it).
+    async fn kept(self, pages: Option<&dyn FullReadPages>) -> Result<Keyed, SourceError> {
+        Ok(Keyed {
+            users: keep_pages(pages, self.users).await?,
+            failures: self.failures,
+        })
     }
 }
 

@@ -126,7 +126,9 @@ impl Source for LdifSource {
             groups_read_whole: None,
             swept_for_deletes: false,
         };
-        Ok((file.scan, read))
+        let mut scan = file.scan;
+        scan.users = super::keep_pages(request.pages, std::mem::take(&mut scan.users)).await?;
+        Ok((scan, read))
     }
 
     async fn read_one_user(

@@ -137,6 +137,39 @@ pub struct ReadRequest<'a> {
     /// Where the last completed cycle's read stopped.
     pub previous: Option<&'a SyncState>,
     pub now_ms: EpochMs,
+    /// Where a full read hands its users, a page at a time, as it reads them: the users it
+    /// returns are those the scan keeps. `None`: the scan holds every user.
+    pub pages: Option<&'a dyn FullReadPages>,
+}
+
+/// Told the users of a full read a page at a time, as the data store gives them, and before the
+/// next page is read: it keeps those the cycle must plan (new, changed, failing) and counts the
+/// rest, so that a full read of a million users never holds them all.
+#[async_trait]
+pub trait FullReadPages: Send + Sync {
+    /// The users of `page` the scan keeps.
+    async fn keep(&self, page: Vec<SourceEntry>) -> Result<Vec<SourceEntry>, SourceError>;
+}
+
+/// How many users a source that reads everything at once hands to [`FullReadPages`] at a time.
+pub const FULL_READ_PAGE: usize = 1_000;
+
+/// The users of a full read `pages` keeps, handed over [`FULL_READ_PAGE`] at a time; every
+/// user without `pages`.
+pub async fn keep_pages(
+    pages: Option<&dyn FullReadPages>,
+    users: Vec<SourceEntry>,
+) -> Result<Vec<SourceEntry>, SourceError> {
+    let Some(pages) = pages else {
+        return Ok(users);
+    };
+    let mut kept = Vec::new();
+    let mut users = users.into_iter().peekable();
+    while users.peek().is_some() {
+        let page: Vec<SourceEntry> = users.by_ref().take(FULL_READ_PAGE).collect();
+        kept.extend(pages.keep(page).await?);
+    }
+    Ok(kept)
 }
 
 /// How a channel's data store was read, and where the next incremental read starts.

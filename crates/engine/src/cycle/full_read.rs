@@ -1,0 +1,258 @@
+//! A full read detected as it goes: each page of users the data store gives is compared with
+//! the records of its users, read by key, and only what the cycle must plan (new users, changed
+//! ones, failed ones) is kept; the unchanged are counted and dropped. Deletes are the known
+//! users the read did not find, compared a page of record heads at a time. So a full read of a
+//! channel without a scope by group holds the GUIDs in scope and what changed, not every entry
+//! and every record.
+
+use std::collections::{HashMap, HashSet};
+use std::sync::{Mutex, PoisonError};
+
+use async_trait::async_trait;
+use scimbridge_model::{ChannelKey, EntryGuid, Record, RecordStatus, SourceEntry};
+
+use crate::detect::entry_fingerprint;
+use crate::source::{FullReadPages, SourceError};
+use crate::state::{RecordKey, Store, StoreError};
+
+/// How many record heads the search for users gone reads at once.
+#[cfg(not(test))]
+const ABSENT_PAGE: u32 = 10_000;
+#[cfg(test)]
+const ABSENT_PAGE: u32 = 3;
+
+/// Compares each page of a full read with its records as the read goes (see the module).
+pub(super) struct DetectedPages<'a> {
+    store: &'a dyn Store,
+    key: &'a ChannelKey,
+    /// The channel's fingerprint, of which each entry's is made.
+    fingerprint: &'a str,
+    /// Users whose last operation was sent and never settled: planned again, changed or not.
+    unsettled: HashSet<&'a str>,
+    found: Mutex<Found>,
+}
+
+/// What the pages of a full read found, besides the users kept.
+#[derive(Debug, Default)]
+pub(super) struct Found {
+    /// Every user in scope (keyed), kept or not.
+    pub in_scope: HashSet<EntryGuid>,
+    /// Users unchanged since their record was settled: not kept.
+    pub unchanged: u64,
+    /// The records of the users kept that have one, without images.
+    pub heads: Vec<Record>,
+}
+
+impl<'a> DetectedPages<'a> {
+    pub(super) fn new(
+        store: &'a dyn Store,
+        key: &'a ChannelKey,
+        fingerprint: &'a str,
+        unsettled: HashSet<&'a str>,
+    ) -> DetectedPages<'a> {
+        DetectedPages {
+            store,
+            key,
+            fingerprint,
+            unsettled,
+            found: Mutex::new(Found::default()),
+        }
+    }
+
+    pub(super) fn found(self) -> Found {
+        self.found
+            .into_inner()
+            .unwrap_or_else(PoisonError::into_inner)
+    }
+
+    /// Whether `entry` is as its record was settled: not failed, nothing unsettled, the same
+    /// fingerprint.
+    fn unchanged(&self, entry: &SourceEntry, record: Option<&Record>) -> bool {
+        record.is_some_and(|record| {
+            record.status != RecordStatus::Failed
+                && !self.unsettled.contains(record.guid.as_str())
+                && record.source_fingerprint.as_deref()
+                    == Some(entry_fingerprint(self.fingerprint, entry).as_str())
+        })
+    }
+}
+
+#[async_trait]
+impl FullReadPages for DetectedPages<'_> {
+    async fn keep(&self, page: Vec<SourceEntry>) -> Result<Vec<SourceEntry>, SourceError> {
+        let guids: Vec<EntryGuid> = page.iter().map(|u| u.guid.clone()).collect();
+        let records = self
+            .store
+            .record_heads_with(self.key, RecordKey::Guids(&guids))
+            .await?;
+        let records: HashMap<&EntryGuid, &Record> = records.iter().map(|r| (&r.guid, r)).collect();
+        let mut found = self.found.lock().unwrap_or_else(PoisonError::into_inner);
+        let mut kept = Vec::new();
+        for entry in page {
+            if !found.in_scope.insert(entry.guid.clone()) {
+                // Two entries with one GUID: the first wins; the directory is inconsistent.
+                tracing::warn!(channel = %self.key, guid = %entry.guid, dn = %entry.dn, "entry GUID appears twice; the second entry is ignored");
+                continue;
+            }
+            let record = records.get(&entry.guid).copied();
+            if self.unchanged(&entry, record) {
+                found.unchanged += 1;
+                continue;
+            }
+            if let Some(record) = record {
+                found.heads.push(record.clone());
+            }
+            kept.push(entry);
+        }
+        Ok(kept)
+    }
+}
+
+/// The records of users the channel knows (in the source location, or failed) that are not in
+/// `in_scope`: those a full read did not find. Read a page of heads at a time.
+pub(super) async fn absent(
+    store: &dyn Store,
+    key: &ChannelKey,
+    in_scope: &HashSet<EntryGuid>,
+) -> Result<Vec<Record>, StoreError> {
+    let mut absent = Vec::new();
+    let mut after: Option<EntryGuid> = None;
+    loop {
+        let page = store
+            .record_heads_page(key, after.as_ref(), ABSENT_PAGE)
+            .await?;
+        let Some(last) = page.last() else {
+            return Ok(absent);
+        };
+        after = Some(last.guid.clone());
+        let full = page.len() as u32 >= ABSENT_PAGE;
+        absent.extend(page.into_iter().filter(|r| {
+            (r.source_fingerprint.is_some() || r.status == RecordStatus::Failed)
+                && !in_scope.contains(&r.guid)
+        }));
+        if !full {
+            return Ok(absent);
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    use crate::state::RecordStore;
+    use scimbridge_model::AttributeValue;
+
+    const CHANNEL_FINGERPRINT: &str = "channel";
+
+    fn entry(guid: &str, title: &str) -> SourceEntry {
+        SourceEntry {
+            dn: format!("uid={guid},ou=people,dc=example,dc=com"),
+            guid: guid.into(),
+            attributes: [("title".to_owned(), vec![AttributeValue::Text(title.into())])].into(),
+        }
+    }
+
+    /// The record of `entry` as a cycle settled it, with `status`.
+    fn settled(entry: &SourceEntry, status: RecordStatus) -> Record {
+        let mut record = scimbridge_testkit::store_conformance::record(entry.guid.as_str(), status);
+        record.source_fingerprint = Some(entry_fingerprint(CHANNEL_FINGERPRINT, entry));
+        record
+    }
+
+    fn guids(entries: &[SourceEntry]) -> Vec<&str> {
+        entries.iter().map(|e| e.guid.as_str()).collect()
+    }
+
+    /// Page by page, the users kept are those to plan: new, changed, failed, or with an
+    /// operation never settled; the unchanged are counted; a second entry with a GUID already
+    /// read is dropped. The users gone are the known ones not read, found a page of record
+    /// heads at a time.
+    #[tokio::test]
+    async fn a_full_read_keeps_what_changed_page_by_page_and_finds_who_is_gone() {
+        let dir = tempfile::tempdir().unwrap();
+        let store = scimbridge_store::SqliteStore::open(&dir.path().join("state.db"))
+            .await
+            .unwrap();
+        let key = ChannelKey::new("app", "staff");
+        let same: Vec<SourceEntry> = (0..5).map(|i| entry(&format!("u{i}"), "clerk")).collect();
+        let changed = entry("changed", "manager");
+        let failed = entry("failed", "clerk");
+        let unsettled = entry("unsettled", "clerk");
+        let mut records: Vec<Record> = same
+            .iter()
+            .chain([&failed, &unsettled])
+            .map(|e| settled(e, RecordStatus::Provisioned))
+            .collect();
+        records.push(settled(
+            &entry("changed", "clerk"),
+            RecordStatus::Provisioned,
+        ));
+        records[5].status = RecordStatus::Failed;
+        records.push(settled(&entry("gone", "clerk"), RecordStatus::Provisioned));
+        records.push(settled(
+            &entry("gone-failed", "clerk"),
+            RecordStatus::Failed,
+        ));
+        // A leaver disabled long ago has no entry and is no longer a known user.
+        let mut leaver = settled(&entry("leaver", "clerk"), RecordStatus::Disabled);
+        leaver.source_fingerprint = None;
+        records.push(leaver);
+        for record in &records {
+            store.save_record(&key, record).await.unwrap();
+        }
+
+        let pages = DetectedPages::new(
+            &store,
+            &key,
+            CHANNEL_FINGERPRINT,
+            ["unsettled"].into_iter().collect(),
+        );
+        let first = vec![
+            same[0].clone(),
+            changed.clone(),
+            entry("hire", "clerk"),
+            same[1].clone(),
+        ];
+        let kept = pages.keep(first).await.unwrap();
+        assert_eq!(guids(&kept), ["changed", "hire"]);
+        let mut twin = entry("u0", "clerk");
+        twin.dn = "uid=twin,ou=people,dc=example,dc=com".into();
+        let second = vec![
+            same[2].clone(),
+            failed.clone(),
+            same[3].clone(),
+            twin,
+            unsettled.clone(),
+            same[4].clone(),
+        ];
+        let kept = pages.keep(second).await.unwrap();
+        assert_eq!(guids(&kept), ["failed", "unsettled"]);
+
+        let found = pages.found();
+        assert_eq!(found.unchanged, 5);
+        let mut in_scope: Vec<&str> = found.in_scope.iter().map(EntryGuid::as_str).collect();
+        in_scope.sort();
+        assert_eq!(
+            in_scope,
+            [
+                "changed",
+                "failed",
+                "hire",
+                "u0",
+                "u1",
+                "u2",
+                "u3",
+                "u4",
+                "unsettled"
+            ]
+        );
+        let heads: Vec<&str> = found.heads.iter().map(|r| r.guid.as_str()).collect();
+        assert_eq!(heads, ["changed", "failed", "unsettled"]);
+        assert!(found.heads.iter().all(|r| r.applied_image.is_none()));
+
+        let gone = absent(&store, &key, &found.in_scope).await.unwrap();
+        let gone: Vec<&str> = gone.iter().map(|r| r.guid.as_str()).collect();
+        assert_eq!(gone, ["gone", "gone-failed"]);
+    }
+}
