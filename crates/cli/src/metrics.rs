@@ -64,11 +64,11 @@ impl Metrics {
                 .target_unreachable
                 .insert(channel.clone(), u64::from(report.outage.is_some()));
         }
-        for event in &report.events {
+        for ((event_type, success), count) in &report.event_counts {
             *state
                 .operations
-                .entry((channel.clone(), event.event_type.to_string(), event.success))
-                .or_default() += 1;
+                .entry((channel.clone(), event_type.to_string(), *success))
+                .or_default() += count;
         }
         if report.outage.is_none() {
             state

@@ -1,11 +1,14 @@
 //! Progress bars for cycles (drawn only on a terminal) and the cycle summary line.
 
+use std::sync::{Mutex, PoisonError};
 use std::time::Duration;
 
 use indicatif::{ProgressBar, ProgressState, ProgressStyle};
 use scimbridge_engine::apply::Outcome;
 use scimbridge_engine::{CycleReport, Progress};
-use scimbridge_model::{ChannelKey, PlannedOperation};
+use scimbridge_model::{AuditEvent, ChannelKey, PlannedOperation};
+
+use crate::context::DataDir;
 
 /// A rate as a person reads it: `1234/s`, `3.5/s` below ten.
 fn operations_per_second(rate: f64) -> String {
@@ -13,6 +16,59 @@ fn operations_per_second(rate: f64) -> String {
         format!("{rate:.0}/s")
     } else {
         format!("{rate:.1}/s")
+    }
+}
+
+/// A cycle's progress that also appends the events the cycle records to the data directory's
+/// audit log as it goes, a batch at a time. An append that fails is kept, so that the command
+/// says so once the cycle is over (the state store holds the events either way).
+pub struct AuditLogged<'a> {
+    pub progress: &'a dyn Progress,
+    pub dir: &'a DataDir,
+    failed: Mutex<Option<String>>,
+}
+
+impl<'a> AuditLogged<'a> {
+    pub fn new(progress: &'a dyn Progress, dir: &'a DataDir) -> AuditLogged<'a> {
+        AuditLogged {
+            progress,
+            dir,
+            failed: Mutex::new(None),
+        }
+    }
+
+    /// Why the audit log could not be written, the first time it could not.
+    pub fn failure(&self) -> Option<String> {
+        self.failed
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner)
+            .take()
+    }
+}
+
+impl Progress for AuditLogged<'_> {
+    fn begin(&self, channel: &ChannelKey, operations: u64) {
+        self.progress.begin(channel, operations);
+    }
+
+    fn advance(&self, operation: &PlannedOperation, outcome: &Outcome) {
+        self.progress.advance(operation, outcome);
+    }
+
+    fn end(&self) {
+        self.progress.end();
+    }
+
+    fn should_stop(&self) -> bool {
+        self.progress.should_stop()
+    }
+
+    fn audited(&self, events: &[AuditEvent]) {
+        self.progress.audited(events);
+        if let Err(e) = self.dir.append_audit(events) {
+            let mut failed = self.failed.lock().unwrap_or_else(PoisonError::into_inner);
+            failed.get_or_insert_with(|| format!("{e:#}"));
+        }
     }
 }
 

@@ -61,29 +61,40 @@ fn killed_at_many_points_the_target_ends_exactly_right() {
             .map("displayName", "cn")
             .map("workEmail", "mail"),
     );
-    let seen = killed_at_growing_delays(&ws, &target);
+    let kills = killed_at_growing_delays(&ws, &target);
+    let seen: Vec<usize> = kills.iter().map(|(users, _)| *users).collect();
     // The kills interrupted cycles half way (the test would prove nothing otherwise).
     assert!(
         seen.iter().any(|n| *n > 0 && *n < USERS),
         "users in the target after each kill: {seen:?}"
     );
-    eprintln!("users in the target after each kill: {seen:?}");
+    eprintln!("(users in the target, audit events) after each kill: {kills:?}");
+    // A cycle records its audit events a batch at a time as it goes, not at its end: what a
+    // killed cycle did up to its last batch is in the audit log.
+    assert!(
+        kills
+            .iter()
+            .any(|(users, events)| *users < USERS && *events > 0),
+        "(users in the target, audit events) after each kill: {kills:?}"
+    );
     the_next_cycle_leaves_every_user_once_and_every_group_whole(&ws, &target);
 }
 
 /// Kills at growing delays land in every phase: reading, the Bulk creates, record saves, the
 /// groups. Each run gets a little further before it dies; the delays grow until one run is let
 /// finish the creates, so that a slow machine only takes more kills. Returns the users in the
-/// target after each kill.
-fn killed_at_growing_delays(ws: &Workspace, target: &TargetProcess) -> Vec<usize> {
+/// target and the events in the audit log after each kill.
+fn killed_at_growing_delays(ws: &Workspace, target: &TargetProcess) -> Vec<(usize, usize)> {
     let mut seen = Vec::new();
     let mut delay_ms = 150.0_f64;
-    while delay_ms < 30_000.0 && seen.last() != Some(&USERS) {
+    while delay_ms < 30_000.0 && seen.last().map(|(users, _)| *users) != Some(USERS) {
         let sync = Running::start_quiet(&ws.data, &["sync", "app"]);
         std::thread::sleep(Duration::from_millis(delay_ms as u64));
         // SIGKILL: no chance to clean up.
         drop(sync);
-        seen.push(target.client().users().len());
+        let events =
+            std::fs::read_to_string(ws.data.join("audit.log")).map_or(0, |log| log.lines().count());
+        seen.push((target.client().users().len(), events));
         delay_ms *= 1.4;
     }
     seen

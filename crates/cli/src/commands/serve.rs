@@ -25,7 +25,7 @@ use crate::context::DataDir;
 use crate::metrics::{Metrics, QueueGauge};
 use crate::ops::service::RunNow;
 use crate::output::outln;
-use crate::progress::{failure_lines, summary_line};
+use crate::progress::{AuditLogged, failure_lines, summary_line};
 
 /// How often the service looks for configuration changes.
 const RELOAD_EVERY: Duration = Duration::from_secs(2);
@@ -267,15 +267,19 @@ async fn channel_worker(
                         changed.clone(),
                     )));
                 }
+                let progress = AuditLogged::new(&queue, &dir);
                 let cycle = run_cycle(
                     &dir.store,
                     &connection,
                     channel,
                     &data_store,
                     &SystemClock,
-                    &queue,
+                    &progress,
                 )
                 .await;
+                if let Some(failure) = progress.failure() {
+                    eprintln!("error: {failure}");
+                }
                 match cycle {
                     Ok(report) => {
                         metrics.cycle_completed(&report, SystemClock.now_ms().millis());
@@ -284,9 +288,6 @@ async fn channel_worker(
                         }
                         if let Ok(counts) = dir.store.record_counts(&key).await {
                             metrics.failed_records(&key, counts.failed);
-                        }
-                        if let Err(e) = dir.append_audit(&report.events) {
-                            eprintln!("error: {e:#}");
                         }
                         outln!("{}", summary_line(&report));
                         for line in failure_lines(&report, 20) {

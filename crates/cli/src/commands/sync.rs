@@ -19,7 +19,7 @@ use crate::commands::target::shutdown_signal;
 use crate::context::DataDir;
 use crate::ops::users::{WHO_FORMS, user_dn};
 use crate::output::outln;
-use crate::progress::{BarProgress, failure_lines, summary_line};
+use crate::progress::{AuditLogged, BarProgress, failure_lines, summary_line};
 use crate::{EXIT_RECORDS_FAILED, EXIT_TARGET_DOWN};
 
 #[derive(Debug, clap::Args)]
@@ -221,6 +221,7 @@ pub async fn sync_connection(
         ));
     }
     let mut reports = Vec::new();
+    let progress = AuditLogged::new(progress, dir);
     for channel in channels {
         let data_store = dir.data_store(&channel.data_store).await?;
         let report = run_cycle(
@@ -229,11 +230,13 @@ pub async fn sync_connection(
             channel,
             &data_store,
             &SystemClock,
-            progress,
+            &progress,
         )
         .await
         .map_err(|e| anyhow!("channel {}/{}: {e}", connection.name, channel.name))?;
-        dir.append_audit(&report.events)?;
+        if let Some(failure) = progress.failure() {
+            return Err(anyhow!(failure));
+        }
         reports.push(report);
     }
     Ok(reports)

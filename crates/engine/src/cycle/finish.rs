@@ -15,7 +15,7 @@ use super::{CycleContext, CycleError, Tally};
 /// is saved; groups, held operations and the cursor wait for the next cycle, which plans the
 /// unsent operations again.
 pub(super) async fn stopped(cx: &CycleContext<'_>, tally: &mut Tally) -> Result<(), CycleError> {
-    cx.store.record_audit_events(&tally.events).await?;
+    tally.record_events(cx, true).await?;
     // What the last completed cycle held still waits.
     tally.summary.held = cx.store.held_operations(cx.key).await?.len() as u64;
     Ok(())
@@ -48,7 +48,7 @@ pub(super) async fn completed(
     close_unsettled(cx, &plan.operations, &planned.unsettled, tally).await?;
     let held = held_operations(cx, &plan.held, held_groups);
     cx.store.save_held_operations(cx.key, &held).await?;
-    cx.store.record_audit_events(&tally.events).await?;
+    tally.record_events(cx, true).await?;
     // The cursor moves only once the changes it covers are applied: a crash before this line
     // reads them again, and the fingerprints make the second pass a no-op. While operations are
     // held it stays, so that the next cycle sees the held changes again. A full read's state

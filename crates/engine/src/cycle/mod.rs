@@ -17,11 +17,12 @@ mod outage;
 mod plan;
 mod users;
 
+use std::collections::BTreeMap;
 use std::time::Duration;
 
 use scimbridge_model::{
-    AuditEvent, Channel, ChannelKey, Connection, CycleSummary, DataStore, EpochMs, Operation,
-    PlannedOperation,
+    AuditEvent, AuditEventType, Channel, ChannelKey, Connection, CycleSummary, DataStore, EpochMs,
+    Operation, PlannedOperation,
 };
 
 pub use on_demand::{OneUser, sync_one_user};
@@ -57,6 +58,10 @@ pub trait Progress: Send + Sync {
     fn begin(&self, _channel: &ChannelKey, _operations: u64) {}
     fn advance(&self, _operation: &PlannedOperation, _outcome: &Outcome) {}
     fn end(&self) {}
+    /// The cycle's provisioning events, a batch at a time, as they are recorded in the state
+    /// store while the cycle goes on (for an audit log file): a cycle holds a batch of them, not
+    /// one per user, and a cycle killed half way has recorded what it did up to its last batch.
+    fn audited(&self, _events: &[AuditEvent]) {}
     /// Asked before each operation is sent: `true` (a service shutting down) sends nothing
     /// more; operations in flight finish and settle, and the next cycle sends the rest.
     fn should_stop(&self) -> bool {
@@ -79,8 +84,9 @@ pub struct CycleReport {
     pub failures: Vec<(String, String)>,
     /// How the data store was read: "content-sync, incremental" and the like.
     pub source: String,
-    /// The cycle's provisioning events, also saved in the state store.
-    pub events: Vec<AuditEvent>,
+    /// How many provisioning events of each type the cycle recorded, by whether they succeeded
+    /// (the events are in the state store, and were handed to [`Progress::audited`]).
+    pub event_counts: BTreeMap<(AuditEventType, bool), u64>,
     /// How long the target took to answer the cycle's requests.
     pub request_latency: Histogram,
     /// Operations left undone because the cycle was told to stop, or because the target was
@@ -111,14 +117,39 @@ struct TargetSession<'a> {
     owners: Owners<'a>,
 }
 
+/// How many audit events a cycle holds before it records them.
+const AUDIT_BATCH: usize = 1_000;
+
 /// What a cycle has done so far.
 #[derive(Default)]
 struct Tally {
     summary: CycleSummary,
     failures: Vec<(String, String)>,
+    /// Audit events not recorded yet (see [`Tally::record_events`]).
     events: Vec<AuditEvent>,
+    /// How many events of each type were recorded, by whether they succeeded.
+    event_counts: BTreeMap<(AuditEventType, bool), u64>,
     /// Operations not sent: the cycle was told to stop, or the target was found down.
     not_sent: u64,
+}
+
+impl Tally {
+    /// Records the audit events held, in the state store and with the progress, once they
+    /// make a batch (`all`: whatever is held, at the end of the cycle).
+    async fn record_events(&mut self, cx: &CycleContext<'_>, all: bool) -> Result<(), StoreError> {
+        if self.events.is_empty() || (!all && self.events.len() < AUDIT_BATCH) {
+            return Ok(());
+        }
+        cx.store.record_audit_events(&self.events).await?;
+        cx.progress.audited(&self.events);
+        for event in self.events.drain(..) {
+            *self
+                .event_counts
+                .entry((event.event_type, event.success))
+                .or_default() += 1;
+        }
+        Ok(())
+    }
 }
 
 /// Runs one cycle and records it in the history. Records that fail are counted and kept with
@@ -199,7 +230,7 @@ async fn end_cycle(
         duration_ms: finished.ms_since(started),
         failures: tally.failures,
         source,
-        events: tally.events,
+        event_counts: tally.event_counts,
         request_latency,
         not_sent: tally.not_sent,
         outage,

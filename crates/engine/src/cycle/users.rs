@@ -304,6 +304,7 @@ impl Settler<'_, '_> {
         self.tally
             .events
             .extend(cx.audit.user(op, &applied, existing));
+        self.tally.record_events(cx, false).await?;
         match &applied.outcome {
             Outcome::Failed(reason) => {
                 tracing::warn!(channel = %cx.key, user = op.label(), operation = op.operation.verb(), %reason, "record failed");
