@@ -666,6 +666,30 @@ impl LdapClient {
         attributes: &[&str],
         cookie: Option<Vec<u8>>,
     ) -> Result<SyncRefresh, LdapError> {
+        self.refresh(base, filter, attributes, cookie, true).await
+    }
+
+    /// The cookie of a refreshOnly search without one, which names every entry and is not
+    /// kept (no attributes asked for, none held): where a full read under content
+    /// synchronization starts from, before it reads the entries by a paged search.
+    pub async fn sync_cookie(
+        &mut self,
+        base: &str,
+        filter: &str,
+    ) -> Result<Option<Vec<u8>>, LdapError> {
+        let refresh = self.refresh(base, filter, &["1.1"], None, false).await?;
+        Ok(refresh.cookie)
+    }
+
+    /// [`LdapClient::sync_refresh`]; without `keep`, the entries are dropped as they come.
+    async fn refresh(
+        &mut self,
+        base: &str,
+        filter: &str,
+        attributes: &[&str],
+        cookie: Option<Vec<u8>>,
+        keep: bool,
+    ) -> Result<SyncRefresh, LdapError> {
         let operation = || format!("content synchronization of {base} for {filter}");
         let mut control: RawControl = SyncRequest {
             mode: RefreshMode::RefreshOnly,
@@ -728,6 +752,9 @@ impl LdapClient {
             };
             if let Some(cookie) = state.cookie {
                 refresh.cookie = Some(cookie);
+            }
+            if !keep {
+                continue;
             }
             let uuid = print_guid(&state.entry_uuid, GuidLayout::Rfc4122);
             match state.state {

@@ -72,6 +72,34 @@ async fn pages_through_more_entries_than_the_size_limit() {
     assert!(dse.naming_contexts.iter().any(|c| c == "dc=example,dc=com"));
 }
 
+/// A paged search read page by page: the server's pages of `page_size` entries, one per call,
+/// until there are no more.
+#[tokio::test]
+async fn a_paged_search_is_read_a_page_at_a_time() {
+    let dir = tempfile::tempdir().unwrap();
+    let slapd = Slapd::start(dir.path());
+    slapd.add(&users(650));
+    let mut client = LdapClient::connect(&settings(vec![slapd.url.clone()]))
+        .await
+        .unwrap();
+    let mut search = LdapClient::paged_search(
+        "ou=people,dc=example,dc=com",
+        "(objectClass=inetOrgPerson)",
+        &["uid"],
+    );
+    let mut sizes = Vec::new();
+    let mut found = Vec::new();
+    while let Some(page) = client.next_page(&mut search).await.unwrap() {
+        sizes.push(page.len());
+        found.extend(page.iter().map(|r| r.first_text("uid").unwrap().to_owned()));
+    }
+    assert_eq!(sizes, [100, 100, 100, 100, 100, 100, 50]);
+    found.sort();
+    found.dedup();
+    assert_eq!(found.len(), 650);
+    assert!(client.next_page(&mut search).await.unwrap().is_none());
+}
+
 #[tokio::test]
 async fn tries_hosts_in_order_and_says_why_each_failed() {
     let dir = tempfile::tempdir().unwrap();
@@ -177,6 +205,37 @@ async fn content_synchronization_reports_changes_and_deletes_after_the_cookie() 
         .collect();
     assert_eq!(changed, ["Renamed"]);
     assert_eq!(changes.deleted, [uuid_of("user0002")]);
+}
+
+/// The cookie of a refresh that keeps no entry is where content synchronization goes on
+/// from: the next refresh sends only what changed after it.
+#[tokio::test]
+async fn a_cookie_alone_starts_content_synchronization() {
+    let dir = tempfile::tempdir().unwrap();
+    let slapd = Slapd::start(dir.path());
+    slapd.add(&users(5));
+    let mut client = LdapClient::connect(&settings(vec![slapd.url.clone()]))
+        .await
+        .unwrap();
+    let base = "ou=people,dc=example,dc=com";
+    let filter = "(objectClass=inetOrgPerson)";
+    let cookie = client.sync_cookie(base, filter).await.unwrap();
+    assert!(cookie.is_some());
+    slapd.modify(
+        "dn: uid=user0001,ou=people,dc=example,dc=com\nchangetype: modify\nreplace: cn\ncn: Renamed\n\n\
+         dn: uid=user0002,ou=people,dc=example,dc=com\nchangetype: delete\n",
+    );
+    let changes = client
+        .sync_refresh(base, filter, &["cn", "entryUUID"], cookie)
+        .await
+        .unwrap();
+    let changed: Vec<_> = changes
+        .changed
+        .iter()
+        .map(|r| r.first_text("cn").unwrap())
+        .collect();
+    assert_eq!(changed, ["Renamed"]);
+    assert_eq!(changes.deleted.len(), 1, "{changes:?}");
 }
 
 #[tokio::test]

@@ -796,17 +796,16 @@ async fn read_content_sync(
     cookie: Option<String>,
 ) -> Result<Changed, SourceError> {
     let unreadable = unreadable_by(cx.data_store);
-    let cookie = cookie.and_then(|c| BASE64.decode(c).ok());
-    let incremental = cookie.is_some();
-    let mut complete = !incremental;
+    let Some(cookie) = cookie.and_then(|c| BASE64.decode(c).ok()) else {
+        return read_all_by_content_sync(client, cx).await;
+    };
     let refresh = match client
-        .sync_refresh(cx.base, &cx.filter, &cx.attrs, cookie)
+        .sync_refresh(cx.base, &cx.filter, &cx.attrs, Some(cookie))
         .await
     {
         Err(LdapError::SyncRefreshRequired(reason)) => {
             tracing::info!(data_store = cx.data_store, %reason, "the server asks for a full refresh");
-            complete = true;
-            client.sync_refresh(cx.base, &cx.filter, &cx.attrs, None).await
+            return read_all_by_content_sync(client, cx).await;
         }
         other => other,
     }
@@ -823,8 +822,8 @@ async fn read_content_sync(
         .settings
         .entry_guid_attribute
         .eq_ignore_ascii_case("entryUUID");
-    let mut swept = complete;
-    if !complete && !uuid_is_guid {
+    let mut swept = false;
+    if !uuid_is_guid {
         // The server names what left by entryUUID, which is not this channel's key: a sweep
         // tells who, when the server says something left (or when a sweep is due anyway).
         let something_left = !refresh.deleted.is_empty() || refresh.deletes_by_absence;
@@ -832,7 +831,7 @@ async fn read_content_sync(
             removed_guids = sweep_every(client, cx).await?;
             swept = true;
         }
-    } else if !complete {
+    } else {
         let changed_guids: HashSet<&str> = refresh
             .changed
             .iter()
@@ -848,22 +847,56 @@ async fn read_content_sync(
             removed_guids.extend(cx.known.absent(&there).await?.into_iter().map(|k| k.guid));
         }
     }
-    let users = match complete {
-        // A full refresh comes whole from the server: the pages are handed over as keyed.
-        true => {
-            Keyed::of(refresh.changed, cx.settings)
-                .kept(cx.pages)
-                .await?
-        }
-        false => Keyed::of(refresh.changed, cx.settings),
-    };
     Ok(Changed {
-        users,
+        users: Keyed::of(refresh.changed, cx.settings),
         removed_guids,
-        complete,
+        complete: false,
         next_cursor,
         swept,
     })
+}
+
+/// A full read under content synchronization. A refresh without a cookie comes whole from the
+/// server (RFC 4533 has no pages): it is asked for without attributes and not kept, for its
+/// cookie only; the users are then read by a paged search, a page at a time. The cookie is
+/// taken first, so that a change made during the read is sent again by the next refresh.
+async fn read_all_by_content_sync(
+    client: &mut LdapClient,
+    cx: &ReadContext<'_>,
+) -> Result<Changed, SourceError> {
+    let unreadable = unreadable_by(cx.data_store);
+    let cookie = client
+        .sync_cookie(cx.base, &cx.filter)
+        .await
+        .map_err(&unreadable)?;
+    let (users, _) = read_pages(client, cx).await?;
+    Ok(Changed {
+        users,
+        removed_guids: Vec::new(),
+        complete: true,
+        next_cursor: cookie.map(|c| BASE64.encode(c)).unwrap_or_default(),
+        swept: true,
+    })
+}
+
+/// Every user in scope by a paged search, each page handed to the read's pages as it comes;
+/// with the newest timestamp read.
+async fn read_pages(
+    client: &mut LdapClient,
+    cx: &ReadContext<'_>,
+) -> Result<(Keyed, Option<String>), SourceError> {
+    let unreadable = unreadable_by(cx.data_store);
+    let mut users = Keyed::default();
+    let mut latest: Option<String> = None;
+    let mut search = LdapClient::paged_search(cx.base, &cx.filter, &cx.attrs);
+    while let Some(page) = client.next_page(&mut search).await.map_err(&unreadable)? {
+        let newest = latest_timestamp(&page, &cx.settings.timestamp_attribute);
+        latest = latest.take().max(newest);
+        let page = Keyed::of(page, cx.settings).kept(cx.pages).await?;
+        users.users.extend(page.users);
+        users.failures.extend(page.failures);
+    }
+    Ok((users, latest))
 }
 
 /// Active Directory's DirSync: the objects changed since the cookie, partial; each one in scope
@@ -973,16 +1006,7 @@ async fn read_everything(
         String::new()
     };
     // A page at a time: what the pages keep is held, not every entry.
-    let mut users = Keyed::default();
-    let mut latest: Option<String> = None;
-    let mut search = LdapClient::paged_search(cx.base, &cx.filter, &cx.attrs);
-    while let Some(page) = client.next_page(&mut search).await.map_err(&unreadable)? {
-        let newest = latest_timestamp(&page, &cx.settings.timestamp_attribute);
-        latest = latest.take().max(newest);
-        let page = Keyed::of(page, cx.settings).kept(cx.pages).await?;
-        users.users.extend(page.users);
-        users.failures.extend(page.failures);
-    }
+    let (users, latest) = read_pages(client, cx).await?;
     let next_cursor = match mechanism {
         ChangeDetection::DirSync => dirsync_cookie,
         // A USN means something on one domain controller only: the cursor names it.
