@@ -132,15 +132,16 @@ pub async fn plan_channel(
         source_of(data_store).read(&request).await?
     };
     // A full read by key went through the pages: `scan.users` holds what they kept.
-    let found = (by_key && scan.complete).then(|| pages.found());
-    let (mut heads, counts) = match (by_key, &found) {
+    let mut found = (by_key && scan.complete).then(|| pages.found());
+    let (mut heads, counts) = match (by_key, &mut found) {
         (true, None) => {
             let (heads, counts) = touched_heads(store, &key, &scan, stored).await?;
             (heads, Some(counts))
         }
         (true, Some(found)) => {
             let absent = full_read::absent(store, &key, &found.in_scope).await?;
-            let heads = merge_heads(stored, merge_heads(found.heads.clone(), absent));
+            let kept = std::mem::take(&mut found.heads);
+            let heads = merge_heads(stored, merge_heads(kept, absent));
             (heads, Some(store.record_counts(&key).await?))
         }
         (false, _) => (held, None),
