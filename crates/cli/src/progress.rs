@@ -23,8 +23,8 @@ fn operations_per_second(rate: f64) -> String {
 /// audit log as it goes, a batch at a time. An append that fails is kept, so that the command
 /// says so once the cycle is over (the state store holds the events either way).
 pub struct AuditLogged<'a> {
-    pub progress: &'a dyn Progress,
-    pub dir: &'a DataDir,
+    progress: &'a dyn Progress,
+    dir: &'a DataDir,
     failed: Mutex<Option<String>>,
 }
 

@@ -590,15 +590,23 @@ impl LdapClient {
         let paging = Paging { extra: Vec::new() };
         let mut page = Vec::new();
         let ranged = &mut search.ranged;
-        search.cookie = self
-            .search_page(&one, Some(&paging), cookie, |record| {
+        let next = self
+            .search_page(&one, Some(&paging), cookie.clone(), |record| {
                 if has_ranged_values(&record) {
                     ranged.push(record);
                 } else {
                     page.push(record);
                 }
             })
-            .await?;
+            .await;
+        match next {
+            Ok(next) => search.cookie = next,
+            // The same page again, if asked: a failed page never looks like the last one.
+            Err(e) => {
+                search.cookie = Some(cookie);
+                return Err(e);
+            }
+        }
         Ok(Some(page))
     }
 
@@ -925,7 +933,6 @@ fn parse_dirsync_response(value: &[u8]) -> Option<(bool, Vec<u8>)> {
     Some((more, cookie))
 }
 
-/// Reads a search to its end, handing each entry to `each`, and returns the final result.
 /// One search request's base, scope, filter and attributes.
 #[derive(Clone, Copy)]
 struct OneSearch<'a> {
@@ -948,6 +955,7 @@ pub struct PagedSearch {
     ranged: Vec<RawEntry>,
 }
 
+/// Reads a search to its end, handing each entry to `each`, and returns the final result.
 async fn drain<'a, S, A>(
     stream: &mut ldap3::SearchStream<'a, S, A>,
     mut each: impl FnMut(RawEntry),

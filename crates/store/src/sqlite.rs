@@ -376,6 +376,33 @@ fn upsert_records(channel: &ChannelKey, records: &[Record]) -> Statement {
     query
 }
 
+/// How many audit events one statement inserts (eleven parameters each).
+const AUDIT_CHUNK: usize = 500;
+
+fn insert_audit_events(events: &[AuditEvent]) -> Statement {
+    let values = vec!["(?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)"; events.len()].join(", ");
+    // Only placeholders are formatted in; the values are bound.
+    let sql = format!(
+        "INSERT INTO audit_events (time_ms, cycle_id, connection, channel, event_type, source_id, dn, name, target_id, success, cause) VALUES {values}"
+    );
+    let mut query = sqlx::query(AssertSqlSafe(sql));
+    for event in events {
+        query = query
+            .bind(event.time_ms.millis())
+            .bind(event.cycle_id)
+            .bind(event.connection.clone())
+            .bind(event.channel.clone())
+            .bind(event.event_type.as_str())
+            .bind(event.source_id.as_str().to_owned())
+            .bind(event.dn.clone())
+            .bind(event.name.clone())
+            .bind(event.target_id.as_deref().map(str::to_owned))
+            .bind(i64::from(event.success))
+            .bind(event.cause.clone());
+    }
+    query
+}
+
 fn record_from_row(row: &SqliteRow) -> Result<Record, StoreError> {
     let columns = Columns::of(row, "records");
     let image: Option<String> = columns.get("applied_image")?;
@@ -1219,29 +1246,13 @@ impl JournalStore for SqliteStore {
 #[async_trait]
 impl AuditStore for SqliteStore {
     async fn record_audit_events(&self, events: &[AuditEvent]) -> Result<(), StoreError> {
-        const CONTEXT: &str = "recording audit events";
-        let mut transaction = self.pool.begin().await.map_err(failed(CONTEXT))?;
-        for event in events {
-            sqlx::query(
-                "INSERT INTO audit_events (time_ms, cycle_id, connection, channel, event_type, source_id, dn, name, target_id, success, cause) \
-                 VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
-            )
-            .bind(event.time_ms.millis())
-            .bind(event.cycle_id)
-            .bind(&event.connection)
-            .bind(&event.channel)
-            .bind(event.event_type.as_str())
-            .bind(event.source_id.as_str())
-            .bind(&event.dn)
-            .bind(&event.name)
-            .bind(event.target_id.as_deref())
-            .bind(i64::from(event.success))
-            .bind(&event.cause)
-            .execute(&mut *transaction)
-            .await
-            .map_err(failed(CONTEXT))?;
+        // One statement per chunk, not a transaction: a cycle records its events as it goes,
+        // and a transaction would hold the write lock across awaits.
+        for chunk in events.chunks(AUDIT_CHUNK) {
+            self.run(insert_audit_events(chunk), "recording audit events")
+                .await?;
         }
-        transaction.commit().await.map_err(failed(CONTEXT))
+        Ok(())
     }
 
     async fn audit_events_of(&self, who: &str, limit: u32) -> Result<Vec<AuditEvent>, StoreError> {

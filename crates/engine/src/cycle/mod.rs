@@ -134,10 +134,15 @@ struct Tally {
 }
 
 impl Tally {
+    /// Whether the audit events held make a batch to record.
+    fn events_due(&self) -> bool {
+        self.events.len() >= AUDIT_BATCH
+    }
+
     /// Records the audit events held, in the state store and with the progress, once they
     /// make a batch (`all`: whatever is held, at the end of the cycle).
     async fn record_events(&mut self, cx: &CycleContext<'_>, all: bool) -> Result<(), StoreError> {
-        if self.events.is_empty() || (!all && self.events.len() < AUDIT_BATCH) {
+        if self.events.is_empty() || (!all && !self.events_due()) {
             return Ok(());
         }
         cx.store.record_audit_events(&self.events).await?;
@@ -180,11 +185,16 @@ pub async fn run_cycle(
         progress,
         now_ms: started,
     };
-    let result = run_planned(&cx, data_store).await;
+    let mut tally = Tally::default();
+    let result = run_planned(&cx, data_store, &mut tally).await;
     let finished = clock.now_ms();
     match result {
-        Ok(ran) => Ok(end_cycle(store, cycle_id, key, started, finished, ran).await?),
+        Ok(ran) => Ok(end_cycle(store, cycle_id, key, started, finished, tally, ran).await?),
         Err(error) => {
+            // What the cycle did before it stopped is in the audit trail all the same.
+            if let Err(e) = tally.record_events(&cx, true).await {
+                tracing::warn!(channel = %key, error = %e, "the audit events of a stopped cycle could not be recorded");
+            }
             let message = crate::state::full_message(&error);
             tracing::error!(channel = %key, error = %message, "cycle stopped");
             store
@@ -202,10 +212,10 @@ async fn end_cycle(
     key: ChannelKey,
     started: EpochMs,
     finished: EpochMs,
+    mut tally: Tally,
     ran: Ran,
 ) -> Result<CycleReport, StoreError> {
     let Ran {
-        mut tally,
         source,
         request_latency,
         outage,
@@ -237,17 +247,21 @@ async fn end_cycle(
     })
 }
 
-/// What running a channel's plan gave.
+/// What running a channel's plan gave, besides its tally.
 struct Ran {
-    tally: Tally,
     /// How the data store was read.
     source: String,
     request_latency: Histogram,
     outage: Option<String>,
 }
 
-/// Plans the cycle and runs it: the users, then the groups, then what waits.
-async fn run_planned(cx: &CycleContext<'_>, data_store: &DataStore) -> Result<Ran, CycleError> {
+/// Plans the cycle and runs it: the users, then the groups, then what waits. `tally` says what
+/// was done, also when the cycle stops with an error.
+async fn run_planned(
+    cx: &CycleContext<'_>,
+    data_store: &DataStore,
+    tally: &mut Tally,
+) -> Result<Ran, CycleError> {
     let mut planned =
         plan_channel(cx.store, cx.connection, cx.channel, data_store, cx.now_ms).await?;
     announce(cx, &planned);
@@ -263,14 +277,8 @@ async fn run_planned(cx: &CycleContext<'_>, data_store: &DataStore) -> Result<Ra
             false => Owners::new(std::mem::take(&mut planned.links)),
         },
     };
-    let mut tally = Tally {
-        summary: CycleSummary {
-            unchanged: planned.plan.unchanged,
-            waiting_retry: planned.plan.waiting_retry,
-            ..CycleSummary::default()
-        },
-        ..Tally::default()
-    };
+    tally.summary.unchanged = planned.plan.unchanged;
+    tally.summary.waiting_retry = planned.plan.waiting_retry;
     for group in &planned.unstamped_groups {
         let change = crate::state::MemberChange::default();
         cx.store.save_group_change(cx.key, group, change).await?;
@@ -284,35 +292,26 @@ async fn run_planned(cx: &CycleContext<'_>, data_store: &DataStore) -> Result<Ra
         }
         _ => None,
     };
-    users::apply_users(
-        cx,
-        &target,
-        &planned,
-        bulk.as_ref(),
-        rides.as_ref(),
-        &mut tally,
-    )
-    .await?;
+    users::apply_users(cx, &target, &planned, bulk.as_ref(), rides.as_ref(), tally).await?;
     if let Some(rides) = rides {
-        groups::record_rides(cx, &planned, rides, &mut tally).await?;
+        groups::record_rides(cx, &planned, rides, tally).await?;
     }
     let stopped = tally.not_sent > 0 || target.outage.is_down();
     let held_groups = if stopped {
         Vec::new()
     } else {
-        groups::apply_groups(cx, &target, &planned, &mut tally).await?
+        groups::apply_groups(cx, &target, &planned, tally).await?
     };
     if stopped || target.outage.is_down() {
         if !target.outage.is_down() {
             tracing::warn!(channel = %cx.key, not_done = tally.not_sent, "cycle stopped early; the next cycle does the rest");
         }
-        finish::stopped(cx, &mut tally).await?;
+        finish::stopped(cx, tally).await?;
     } else {
-        finish::completed(cx, &planned, &held_groups, &mut tally).await?;
+        finish::completed(cx, &planned, &held_groups, tally).await?;
     }
     tally.summary.requests = target.client.requests();
     Ok(Ran {
-        tally,
         source: planned.read.describe(),
         request_latency: target.client.request_latency(),
         outage: target.outage.reason(),

@@ -335,6 +335,7 @@ async fn members_by_dn(
     removed: &HashSet<EntryGuid>,
 ) -> Result<Vec<Record>, CycleError> {
     let read: HashSet<String> = scan.users.iter().map(|u| normalize_dn(&u.dn)).collect();
+    let read_guids: HashSet<&EntryGuid> = scan.users.iter().map(|u| &u.guid).collect();
     let dns: BTreeSet<&String> = scan
         .groups
         .iter()
@@ -343,9 +344,12 @@ async fn members_by_dn(
         .collect();
     let dns: Vec<String> = dns.into_iter().cloned().collect();
     let mut found = store.record_heads_with(key, RecordKey::Dns(&dns)).await?;
+    // A user read at another DN is not at the DN its record keeps (renamed, and a group still
+    // names the old DN).
     found.retain(|r| {
         (r.source_fingerprint.is_some() || r.status == RecordStatus::Failed)
             && !removed.contains(&r.guid)
+            && !read_guids.contains(&r.guid)
     });
     // One user per DN: where two records claim one (an entry deleted while its record was
     // failing, and another at its DN), the settled one.

@@ -304,7 +304,11 @@ impl Settler<'_, '_> {
         self.tally
             .events
             .extend(cx.audit.user(op, &applied, existing));
-        self.tally.record_events(cx, false).await?;
+        if self.tally.events_due() {
+            // Only what is settled is logged: a crash after this cannot send it again.
+            self.close_settled().await?;
+            self.tally.record_events(cx, false).await?;
+        }
         match &applied.outcome {
             Outcome::Failed(reason) => {
                 tracing::warn!(channel = %cx.key, user = op.label(), operation = op.operation.verb(), %reason, "record failed");
