@@ -279,6 +279,11 @@ async fn run_planned(
     };
     tally.summary.unchanged = planned.plan.unchanged;
     tally.summary.waiting_retry = planned.plan.waiting_retry;
+    // The group stage reads the group records again once the users are in: the members the
+    // plan read of every group are not held through the users' apply.
+    for record in &mut planned.group_records {
+        record.members = Vec::new();
+    }
     for group in &planned.unstamped_groups {
         let change = crate::state::MemberChange::default();
         cx.store.save_group_change(cx.key, group, change).await?;
@@ -296,6 +301,8 @@ async fn run_planned(
     if let Some(rides) = rides {
         groups::record_rides(cx, &planned, rides, tally).await?;
     }
+    // Planned again by the group stage, with the users in.
+    planned.plan.group_operations = Vec::new();
     let stopped = tally.not_sent > 0 || target.outage.is_down();
     let held_groups = if stopped {
         Vec::new()
