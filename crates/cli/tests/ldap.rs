@@ -1433,6 +1433,38 @@ fn an_incremental_cycle_read_by_key_keeps_one_target_user_per_entry() {
     );
 }
 
+/// A group that names a renamed user's old DN (a dangling value: the overlay's refint moved the
+/// member to the new DN, and the group was edited back) does not have that user as a member: the
+/// user was read at its new DN, and the DN its record still keeps is stale.
+#[test]
+fn a_group_naming_a_renamed_users_old_dn_does_not_have_the_user() {
+    let setup = setup(&[
+        person("ann", "Ann Lee"),
+        person("bob", "Bob Stone"),
+        group("staff", &[&user_dn("ann"), &user_dn("bob")]),
+    ]);
+    setup.apply(&setup.config("disable").location("group_base_dn", GROUPS));
+    assert!(setup.sync().contains("created 2,"));
+    assert_eq!(
+        setup.groups(),
+        expected_groups(&[("staff", &["ann", "bob"])])
+    );
+
+    setup
+        .slapd
+        .modify(&rename(&user_dn("ann"), "uid=anna", None));
+    setup.slapd.modify(
+        &[
+            remove(&group_dn("staff"), "member", &user_dn("anna")),
+            add(&group_dn("staff"), "member", &user_dn("ann")),
+        ]
+        .concat(),
+    );
+    let out = setup.sync();
+    assert_has(&out, &["content-sync, incremental", "updated 1,"]);
+    assert_eq!(setup.groups(), expected_groups(&[("staff", &["bob"])]));
+}
+
 #[test]
 fn groups_are_read_whole_only_when_they_change_by_content_sync() {
     groups_read_incrementally("content-sync");
