@@ -12,14 +12,8 @@ use async_trait::async_trait;
 use scimbridge_model::{ChannelKey, EntryGuid, Record, RecordStatus, SourceEntry};
 
 use crate::detect::entry_fingerprint;
-use crate::source::{FullReadPages, SourceError};
+use crate::source::{FullReadPages, SourceError, record_heads_where};
 use crate::state::{RecordKey, Store, StoreError};
-
-/// How many record heads the search for users gone reads at once.
-#[cfg(not(test))]
-const ABSENT_PAGE: u32 = 10_000;
-#[cfg(test)]
-const ABSENT_PAGE: u32 = 3;
 
 /// Compares each page of a full read with its records as the read goes (see the module).
 pub(super) struct DetectedPages<'a> {
@@ -115,25 +109,11 @@ pub(super) async fn absent(
     key: &ChannelKey,
     in_scope: &HashSet<EntryGuid>,
 ) -> Result<Vec<Record>, StoreError> {
-    let mut absent = Vec::new();
-    let mut after: Option<EntryGuid> = None;
-    loop {
-        let page = store
-            .record_heads_page(key, after.as_ref(), ABSENT_PAGE)
-            .await?;
-        let Some(last) = page.last() else {
-            return Ok(absent);
-        };
-        after = Some(last.guid.clone());
-        let full = page.len() as u32 >= ABSENT_PAGE;
-        absent.extend(page.into_iter().filter(|r| {
-            (r.source_fingerprint.is_some() || r.status == RecordStatus::Failed)
-                && !in_scope.contains(&r.guid)
-        }));
-        if !full {
-            return Ok(absent);
-        }
-    }
+    record_heads_where(store, key, |r| {
+        let known = r.source_fingerprint.is_some() || r.status == RecordStatus::Failed;
+        (known && !in_scope.contains(&r.guid)).then_some(r)
+    })
+    .await
 }
 
 #[cfg(test)]

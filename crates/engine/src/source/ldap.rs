@@ -724,8 +724,7 @@ pub async fn read(
     let mut scan = SourceScan::complete();
     scan.complete = changed.complete;
     scan.removed_guids = changed.removed_guids;
-    scan.users = changed.users.users;
-    scan.failures = changed.users.failures;
+    changed.users.add_to(&mut scan);
     // Groups, and the group index for scope by group DN.
     let needs_index = location.user_group_dn.is_some() || location.group_group_dn.is_some();
     let mut index = GroupIndex::default();
@@ -1348,17 +1347,6 @@ fn placeholder(guid: &EntryGuid, settings: &EffectiveSourceSettings) -> bool {
     !settings.use_dn_when_guid_missing && guid.is_dn_key()
 }
 
-fn add_user(scan: &mut SourceScan, record: &RawEntry, settings: &EffectiveSourceSettings) {
-    let entry = to_entry(record);
-    match entry_guid(&entry, settings) {
-        Ok(guid) => scan.users.push(SourceEntry { guid, ..entry }),
-        Err(reason) => scan.failures.push(EntryFailure {
-            dn: record.dn.clone(),
-            reason,
-        }),
-    }
-}
-
 /// Users read, keyed; those without a key fail alone.
 #[derive(Default)]
 struct Keyed {
@@ -1370,9 +1358,8 @@ impl Keyed {
     fn of(records: Vec<RawEntry>, settings: &EffectiveSourceSettings) -> Keyed {
         let mut keyed = Keyed::default();
         for record in records {
-            let entry = to_entry(&record);
-            match entry_guid(&entry, settings) {
-                Ok(guid) => keyed.users.push(SourceEntry { guid, ..entry }),
+            match keyed_entry(&record, settings) {
+                Ok(entry) => keyed.users.push(entry),
                 Err(reason) => keyed.failures.push(EntryFailure {
                     dn: record.dn,
                     reason,
@@ -1380,6 +1367,12 @@ impl Keyed {
             }
         }
         keyed
+    }
+
+    /// Adds these users (and failures) to the scan's.
+    fn add_to(self, scan: &mut SourceScan) {
+        scan.users.extend(self.users);
+        scan.failures.extend(self.failures);
     }
 
     /// The users of a full read that `pages` keeps (all of them without it).
@@ -1731,7 +1724,7 @@ async fn complete_incremental(
         // The entry itself, if it still matches the channel's filter.
         let found = client.read_matching(&dn, &filter, &attrs).await?;
         match found {
-            Some(record) => add_user(scan, &record, settings),
+            Some(record) => Keyed::of(vec![record], settings).add_to(scan),
             None => retry_not_found.extend(retry.cloned()),
         }
     }

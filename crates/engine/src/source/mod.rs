@@ -252,11 +252,32 @@ pub fn needs_every_record(location: &SourceLocation) -> bool {
     location.user_group_dn.is_some() || location.group_group_dn.is_some()
 }
 
-/// How many record heads [`Known::absent`] reads at once (a few in tests, to see pages turn).
+/// How many record heads [`record_heads_where`] reads at once (a few in tests, to see pages turn).
 #[cfg(not(test))]
 const KNOWN_PAGE: u32 = 10_000;
 #[cfg(test)]
 const KNOWN_PAGE: u32 = 3;
+
+/// What `take` makes of the channel's record heads (without images), read a page of heads at a
+/// time, so that what is held is the answer, not every record.
+pub async fn record_heads_where<T>(
+    store: &dyn Store,
+    channel: &ChannelKey,
+    mut take: impl FnMut(Record) -> Option<T>,
+) -> Result<Vec<T>, StoreError> {
+    let mut taken = Vec::new();
+    let mut after: Option<EntryGuid> = None;
+    loop {
+        let page = store
+            .record_heads_page(channel, after.as_ref(), KNOWN_PAGE)
+            .await?;
+        let Some(last) = page.last() else {
+            return Ok(taken);
+        };
+        after = Some(last.guid.clone());
+        taken.extend(page.into_iter().filter_map(&mut take));
+    }
+}
 
 /// The users a channel knows (records in the source location, and failed ones), as a read asks
 /// for them: the records a cycle already holds, or the state store, read by key, or a page at a
@@ -377,22 +398,12 @@ impl<'a> Known<'a> {
             }
             KnownFrom::Store { store, channel, .. } => (*store, *channel),
         };
-        let mut absent = Vec::new();
-        let mut after: Option<EntryGuid> = None;
-        loop {
-            let page = store
-                .record_heads_page(channel, after.as_ref(), KNOWN_PAGE)
-                .await?;
-            let Some(last) = page.last() else {
-                break;
-            };
-            after = Some(last.guid.clone());
-            absent.extend(
-                page.iter()
-                    .filter(|r| !present(&r.guid))
-                    .filter_map(|r| self.known_user(self.as_known(r))),
-            );
-        }
+        let absent = record_heads_where(store, channel, |r| {
+            (!present(&r.guid))
+                .then(|| self.known_user(self.as_known(&r)))
+                .flatten()
+        })
+        .await?;
         Ok(absent)
     }
 
