@@ -283,8 +283,9 @@ pub struct QueueGauge {
 
 impl Progress for QueueGauge {
     fn begin(&self, _channel: &ChannelKey, operations: u64) {
+        // Added to: a full read creating its new users as it reads learns them page by page.
         self.metrics
-            .set_pending(&self.channel, |pending| *pending = operations);
+            .set_pending(&self.channel, |pending| *pending += operations);
     }
 
     fn advance(&self, _operation: &PlannedOperation, _outcome: &Outcome) {

@@ -1,5 +1,6 @@
 //! Progress bars for cycles (drawn only on a terminal) and the cycle summary line.
 
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Mutex, PoisonError};
 use std::time::Duration;
 
@@ -74,18 +75,28 @@ impl Progress for AuditLogged<'_> {
 
 pub struct BarProgress {
     bar: ProgressBar,
+    /// Between a cycle's first `begin` and its `end`: later calls make the bar longer.
+    shown: AtomicBool,
 }
 
 impl BarProgress {
     pub fn new() -> BarProgress {
         let bar = ProgressBar::hidden();
-        BarProgress { bar }
+        BarProgress {
+            bar,
+            shown: AtomicBool::new(false),
+        }
     }
 }
 
 impl Progress for BarProgress {
     fn begin(&self, channel: &ChannelKey, operations: u64) {
         if operations == 0 {
+            return;
+        }
+        if self.shown.swap(true, Ordering::Relaxed) {
+            // A full read creating its new users as it reads learns them a page at a time.
+            self.bar.inc_length(operations);
             return;
         }
         self.bar
@@ -118,6 +129,7 @@ impl Progress for BarProgress {
     }
 
     fn end(&self) {
+        self.shown.store(false, Ordering::Relaxed);
         self.bar.finish_and_clear();
     }
 }

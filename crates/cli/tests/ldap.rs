@@ -12,7 +12,7 @@ use std::time::Duration;
 use common::change::{add, clear, delete, remove, rename, replace};
 use common::*;
 use scimbridge_testkit::faults::FaultProxy;
-use scimbridge_testkit::slapd::{SYNC_DN, SYNC_PASSWORD, Slapd};
+use scimbridge_testkit::slapd::{CAPPED_DN, CAPPED_PASSWORD, SYNC_DN, SYNC_PASSWORD, Slapd};
 use serde_json::{Value, json};
 
 const CONTRACTORS: &str = "ou=contractors,dc=example,dc=com";
@@ -918,6 +918,43 @@ fn a_full_read_in_pages_plans_only_what_changed_and_finds_who_left() {
             ],
         );
     }
+}
+
+/// A first cycle creates its users as it reads them, a page at a time: a read that fails half
+/// way (an account that may read four entries of a paged search) has created the users of the
+/// pages it read and deprovisions nobody; the next cycle, reading everything, creates the rest
+/// and no user twice.
+#[test]
+fn a_first_cycle_creates_users_as_it_reads_and_a_read_failing_half_way_loses_nothing() {
+    let people = ["ann", "bob", "cara", "dan", "eli", "fay"];
+    let entries: Vec<Entry> = people.iter().map(|uid| person(uid, uid)).collect();
+    let setup = setup(&entries);
+    let reading_as = |dn: &str, password: &str| {
+        let store = DataStore::ldap("directory", "openldap", &setup.slapd.url, dn, password)
+            .ldap_setting("page_size", 2);
+        Config::reading(store, &setup.target.url, "t0ken")
+            .option("remove_user_action", "disable")
+            .map("displayName", "cn")
+            .source("changed_users_algorithm", "timestamp")
+    };
+    setup.apply(&reading_as(CAPPED_DN, CAPPED_PASSWORD));
+    let err = setup.fail(&["sync", "app"]);
+    assert!(err.contains("size limit exceeded"), "{err}");
+    let created = setup.user_names();
+    assert_eq!(created.len(), 4, "{created:?}");
+    assert!(created.iter().all(|(_, active)| *active), "{created:?}");
+
+    setup.apply(&reading_as(SYNC_DN, SYNC_PASSWORD));
+    assert_has(
+        &setup.sync(),
+        &[
+            "timestamp, full read",
+            "created 2, linked 0, updated 0, disabled 0",
+            "(unchanged 4,",
+        ],
+    );
+    let everyone: Vec<(&str, bool)> = people.iter().map(|uid| (*uid, true)).collect();
+    assert_eq!(setup.user_names(), accounts(&everyone));
 }
 
 #[test]

@@ -52,7 +52,7 @@ fn quickstart_once_provisions_the_sample_then_changes_nothing_then_follows_edits
 }
 
 /// Exactly the sample's people are created, with every creation in the audit trail, the groups'
-/// too (they ride along with the users' Bulk requests).
+/// too.
 fn the_first_run_creates_exactly_the_sample(ws: &Workspace, people: &[RawEntry]) {
     let out = ws.run(&["quickstart", "--once"]);
     let expected = format!(

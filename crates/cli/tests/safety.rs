@@ -526,6 +526,37 @@ fn the_guard_holds_mass_changes_on_a_small_channel() {
     assert_eq!(setup.members("big").len(), 11);
 }
 
+/// A directory whose users are all replaced by others (a source pointed at the wrong place):
+/// the new users are created as the read goes, and the leavers are still weighed against the
+/// users the channel had, not with the new ones: every one of them is held.
+#[test]
+fn users_created_as_the_read_goes_do_not_make_leavers_look_few() {
+    let setup = Setup::new(&directory(&numbered(10), &[]));
+    let config = setup
+        .config(&setup.target.url)
+        .option("remove_user_action", "disable")
+        .guard("max_deprovisions", 1000)
+        .guard("max_deprovision_percent", 60)
+        .guard("percent_from", 5);
+    setup.apply(&config);
+    assert!(setup.try_sync().1.contains("created 10,"));
+
+    let others: Vec<(String, usize)> = (0..10).map(|i| (format!("other{i:02}"), 100 + i)).collect();
+    setup.write(&directory(&others, &[]));
+    let (_, out) = setup.try_sync();
+    assert_has(&out, &["created 10,", "disabled 0,", "held 10:"]);
+    let held = setup.run(&["held", "app"]);
+    assert!(held.contains("10 of 10 users"), "{held}");
+    let active = setup
+        .target
+        .client()
+        .users()
+        .iter()
+        .filter(|u| u["active"] == true)
+        .count();
+    assert_eq!(active, 20);
+}
+
 #[test]
 fn a_target_that_is_down_stops_the_cycle_and_counts_against_no_record() {
     let people = numbered(30);

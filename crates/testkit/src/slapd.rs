@@ -16,7 +16,12 @@ pub const ADMIN_PASSWORD: &str = "secret";
 pub const SYNC_DN: &str = "cn=scim-sync,ou=services,dc=example,dc=com";
 pub const SYNC_PASSWORD: &str = "syncpass";
 
-/// The suffix, `ou=people`, `ou=groups`, `ou=services` and the sync account.
+/// An account that may read four entries in a paged search, no more (`size.prtotal`): its full
+/// read of a larger directory fails half way, after two pages of two.
+pub const CAPPED_DN: &str = "cn=scim-capped,ou=services,dc=example,dc=com";
+pub const CAPPED_PASSWORD: &str = "cappedpass";
+
+/// The suffix, `ou=people`, `ou=groups`, `ou=services`, the sync account and the capped one.
 pub const SKELETON: &str = "\
 dn: dc=example,dc=com
 objectClass: top
@@ -42,6 +47,12 @@ objectClass: applicationProcess
 objectClass: simpleSecurityObject
 cn: scim-sync
 userPassword: syncpass
+
+dn: cn=scim-capped,ou=services,dc=example,dc=com
+objectClass: applicationProcess
+objectClass: simpleSecurityObject
+cn: scim-capped
+userPassword: cappedpass
 ";
 
 #[derive(Default)]
@@ -235,6 +246,7 @@ index     modifyTimestamp,createTimestamp eq
 access to attrs=userPassword by self write by anonymous auth by * none
 access to * by dn.exact="{SYNC_DN}" read by users read by * none
 limits dn.exact="{SYNC_DN}" size=unlimited time=unlimited
+limits dn.exact="{CAPPED_DN}" size.soft=unlimited size.hard=unlimited size.prtotal=4
 overlay   memberof
 memberof-group-oc  groupOfNames
 memberof-member-ad member

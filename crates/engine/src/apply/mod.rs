@@ -163,10 +163,7 @@ pub async fn apply_operation(
         }
         Operation::Delete { target_id } => {
             let known = existing.and_then(|r| r.target_version.as_deref());
-            let result = conditionally(client, target_id, known, async |version| {
-                client.delete_user(target_id, version).await.map(|()| None)
-            })
-            .await;
+            let result = conditionally(client, target_id, known, UserWrite::Delete).await;
             match result {
                 // Already gone is what we wanted.
                 Ok(_) => deleted(op, existing),
@@ -353,15 +350,33 @@ async fn write_user(
         if operations.is_empty() {
             return Ok(known_version.map(str::to_owned));
         }
-        return conditionally(client, id, known_version, async |version| {
-            client.patch_user(id, &operations, version).await
-        })
-        .await;
+        return conditionally(client, id, known_version, UserWrite::Patch(&operations)).await;
     }
-    conditionally(client, id, known_version, async |version| {
-        client.replace_user(id, image, version).await
-    })
-    .await
+    conditionally(client, id, known_version, UserWrite::Replace(image)).await
+}
+
+/// A write to one target user.
+#[derive(Clone, Copy)]
+enum UserWrite<'w> {
+    Patch(&'w [Value]),
+    Replace(&'w Value),
+    Delete,
+}
+
+impl UserWrite<'_> {
+    /// Sends the write with `If-Match: version` when given; returns the new version.
+    async fn send(
+        self,
+        client: &ScimClient,
+        id: &str,
+        version: Option<&str>,
+    ) -> Result<Option<String>, ScimClientError> {
+        match self {
+            UserWrite::Patch(operations) => client.patch_user(id, operations, version).await,
+            UserWrite::Replace(image) => client.replace_user(id, image, version).await,
+            UserWrite::Delete => client.delete_user(id, version).await.map(|()| None),
+        }
+    }
 }
 
 /// Runs a write with `If-Match` when the target supports ETags: with the version of our last
@@ -373,20 +388,22 @@ async fn conditionally(
     client: &ScimClient,
     id: &str,
     known: Option<&str>,
-    write: impl AsyncFn(Option<&str>) -> Result<Option<String>, ScimClientError>,
+    write: UserWrite<'_>,
 ) -> Result<Option<String>, ScimClientError> {
+    // An enum, not an async closure: the futures of a cycle must stay provably `Send` when a
+    // page's creates are sent from within the read.
     if !client.capabilities().await?.etag {
-        return write(None).await;
+        return write.send(client, id, None).await;
     }
     let version = match known {
         Some(version) => Some(version.to_owned()),
         None => client.user_version(id).await?,
     };
-    match write(version.as_deref()).await {
+    match write.send(client, id, version.as_deref()).await {
         Err(e) if e.status() == Some(412) => {
             tracing::debug!(%id, "the user changed in the target since our last write; reading its version again");
             let fresh = client.user_version(id).await?;
-            write(fresh.as_deref()).await
+            write.send(client, id, fresh.as_deref()).await
         }
         other => other,
     }

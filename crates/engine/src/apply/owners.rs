@@ -79,13 +79,18 @@ impl<'a> Owners<'a> {
                 target_id: target_id.to_owned(),
                 reason: crate::state::full_message(&e),
             })?;
+        self.learn(links(&holders));
+        Ok(())
+    }
+
+    /// Adds links read from the store. What the cycle claimed meanwhile is newer than the
+    /// store; an active holder wins over a released one.
+    pub fn learn(&self, links: HashMap<TargetId, Link>) {
         let mut owners = self
             .by_target
             .lock()
             .unwrap_or_else(PoisonError::into_inner);
-        for (target, link) in links(&holders) {
-            // What the cycle claimed meanwhile is newer than the store; an active holder wins
-            // over a released one.
+        for (target, link) in links {
             match owners.get(&target) {
                 Some(kept) if !kept.released || link.released => {}
                 _ => {
@@ -93,7 +98,6 @@ impl<'a> Owners<'a> {
                 }
             }
         }
-        Ok(())
     }
 
     /// Claims the target user `target_id`, found by `identifier`, for the entry `guid` (`dn`):

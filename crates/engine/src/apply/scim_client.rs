@@ -928,10 +928,6 @@ impl ScimClient {
                 .and_then(Value::as_str)
                 .is_some_and(|name| wanted.contains(&name.to_lowercase()))
         };
-        let listed = async || {
-            self.list_matching(&self.users_path, USER_LOOKUP_ATTRIBUTES, is_wanted)
-                .await
-        };
         let found = if self.filters().await? {
             let filter = user_names
                 .iter()
@@ -953,12 +949,14 @@ impl ScimClient {
                 Ok(found) => found,
                 Err(e) if e.refuses_filter() => {
                     self.remember_filter_refused(&e);
-                    listed().await?
+                    self.list_matching(&self.users_path, USER_LOOKUP_ATTRIBUTES, &is_wanted)
+                        .await?
                 }
                 Err(e) => return Err(e),
             }
         } else {
-            listed().await?
+            self.list_matching(&self.users_path, USER_LOOKUP_ATTRIBUTES, &is_wanted)
+                .await?
         };
         let mut ids = std::collections::HashMap::new();
         for user in &found {
@@ -1011,10 +1009,6 @@ impl ScimClient {
                 .and_then(Value::as_str)
                 .is_some_and(|n| same_text(n, display_name))
         };
-        let listed = async || {
-            self.list_matching(&self.groups_path, "id,displayName", same_name)
-                .await
-        };
         let found: Vec<Value> = if self.filters().await? {
             let filter = format!(
                 "displayName eq {}",
@@ -1033,12 +1027,14 @@ impl ScimClient {
                 Ok(page) => page.into_iter().filter(|g| same_name(g)).collect(),
                 Err(e) if e.refuses_filter() => {
                     self.remember_filter_refused(&e);
-                    listed().await?
+                    self.list_matching(&self.groups_path, "id,displayName", &same_name)
+                        .await?
                 }
                 Err(e) => return Err(e),
             }
         } else {
-            listed().await?
+            self.list_matching(&self.groups_path, "id,displayName", &same_name)
+                .await?
         };
         match found.as_slice() {
             [] => Ok(None),

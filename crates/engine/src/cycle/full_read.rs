@@ -3,7 +3,8 @@
 //! ones, failed ones) is kept; the unchanged are counted and dropped. Deletes are the known
 //! users the read did not find, compared a page of record heads at a time. So a full read of a
 //! channel without a scope by group holds the GUIDs in scope and what changed, not every entry
-//! and every record.
+//! and every record. A cycle (not `plan`) also creates the page's new users before the next page
+//! is read ([`CreateAsRead`]): a first cycle does not hold the directory it provisions.
 
 use std::collections::{HashMap, HashSet};
 use std::sync::{Mutex, PoisonError};
@@ -11,9 +12,23 @@ use std::sync::{Mutex, PoisonError};
 use async_trait::async_trait;
 use scimbridge_model::{ChannelKey, EntryGuid, Record, RecordStatus, SourceEntry};
 
-use crate::detect::entry_fingerprint;
+use super::CycleError;
+use crate::detect::{Fingerprinted, entry_fingerprint};
 use crate::source::{FullReadPages, SourceError, record_heads_where};
 use crate::state::{RecordKey, Store, StoreError};
+
+/// Creates the new users of a full read as the read gives them, a page at a time.
+#[async_trait]
+pub(super) trait CreateAsRead: Send + Sync {
+    /// Applies what it can of a page's new users (no record, nothing unsettled) and returns the
+    /// rest, which the cycle's plan takes.
+    async fn create(&self, new_users: Vec<Fingerprinted>)
+    -> Result<Vec<Fingerprinted>, CycleError>;
+
+    /// How many users it has created: the guard does not count them among those the channel
+    /// had in the target.
+    fn created(&self) -> u64;
+}
 
 /// Compares each page of a full read with its records as the read goes (see the module).
 pub(super) struct DetectedPages<'a> {
@@ -23,7 +38,11 @@ pub(super) struct DetectedPages<'a> {
     fingerprint: &'a str,
     /// Users whose last operation was sent and never settled: planned again, changed or not.
     unsettled: HashSet<&'a str>,
+    /// Creates new users as the read goes (a cycle); `None`: keeps them (`plan`).
+    creates: Option<&'a dyn CreateAsRead>,
     found: Mutex<Found>,
+    /// Why creating a page's new users stopped the read.
+    stopped: Mutex<Option<CycleError>>,
 }
 
 /// What the pages of a full read found, besides the users kept.
@@ -43,13 +62,16 @@ impl<'a> DetectedPages<'a> {
         key: &'a ChannelKey,
         fingerprint: &'a str,
         unsettled: HashSet<&'a str>,
+        creates: Option<&'a dyn CreateAsRead>,
     ) -> DetectedPages<'a> {
         DetectedPages {
             store,
             key,
             fingerprint,
             unsettled,
+            creates,
             found: Mutex::new(Found::default()),
+            stopped: Mutex::new(None),
         }
     }
 
@@ -59,15 +81,38 @@ impl<'a> DetectedPages<'a> {
             .unwrap_or_else(PoisonError::into_inner)
     }
 
-    /// Whether `entry` is as its record was settled: not failed, nothing unsettled, the same
-    /// fingerprint.
-    fn unchanged(&self, entry: &SourceEntry, record: Option<&Record>) -> bool {
+    /// Why creating new users stopped the read, if it did: the cycle stops with it.
+    pub(super) fn stopped_by(&self) -> Option<CycleError> {
+        self.stopped
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner)
+            .take()
+    }
+
+    /// Whether an entry with this fingerprint is as its record was settled: not failed,
+    /// nothing unsettled, the same fingerprint.
+    fn unchanged(&self, fingerprint: &str, record: Option<&Record>) -> bool {
         record.is_some_and(|record| {
             record.status != RecordStatus::Failed
                 && !self.unsettled.contains(record.guid.as_str())
-                && record.source_fingerprint.as_deref()
-                    == Some(entry_fingerprint(self.fingerprint, entry).as_str())
+                && record.source_fingerprint.as_deref() == Some(fingerprint)
         })
+    }
+
+    /// Creates the new users of a page when the cycle does (see [`CreateAsRead`]); returns
+    /// those left to the plan.
+    async fn create(&self, new_users: Vec<Fingerprinted>) -> Result<Vec<SourceEntry>, SourceError> {
+        let Some(creates) = self.creates.filter(|_| !new_users.is_empty()) else {
+            return Ok(new_users.into_iter().map(|u| u.entry).collect());
+        };
+        match creates.create(new_users).await {
+            Ok(rest) => Ok(rest.into_iter().map(|u| u.entry).collect()),
+            Err(error) => {
+                let reason = crate::state::full_message(&error);
+                *self.stopped.lock().unwrap_or_else(PoisonError::into_inner) = Some(error);
+                Err(SourceError::Stopped { reason })
+            }
+        }
     }
 }
 
@@ -80,24 +125,37 @@ impl FullReadPages for DetectedPages<'_> {
             .record_heads_with(self.key, RecordKey::Guids(&guids))
             .await?;
         let records: HashMap<&EntryGuid, &Record> = records.iter().map(|r| (&r.guid, r)).collect();
-        let mut found = self.found.lock().unwrap_or_else(PoisonError::into_inner);
         let mut kept = Vec::new();
-        for entry in page {
-            if !found.in_scope.insert(entry.guid.clone()) {
-                // Two entries with one GUID: the first wins; the directory is inconsistent.
-                tracing::warn!(channel = %self.key, guid = %entry.guid, dn = %entry.dn, "entry GUID appears twice; the second entry is ignored");
-                continue;
+        let mut new_users = Vec::new();
+        {
+            let mut found = self.found.lock().unwrap_or_else(PoisonError::into_inner);
+            for entry in page {
+                if !found.in_scope.insert(entry.guid.clone()) {
+                    // Two entries with one GUID: the first wins; the directory is inconsistent.
+                    tracing::warn!(channel = %self.key, guid = %entry.guid, dn = %entry.dn, "entry GUID appears twice; the second entry is ignored");
+                    continue;
+                }
+                let record = records.get(&entry.guid).copied();
+                let fingerprint = entry_fingerprint(self.fingerprint, &entry);
+                if self.unchanged(&fingerprint, record) {
+                    found.unchanged += 1;
+                    continue;
+                }
+                match record {
+                    Some(record) => found.heads.push(record.clone()),
+                    // An operation never settled is checked in the target first: planned whole.
+                    None if self.creates.is_some()
+                        && !self.unsettled.contains(entry.guid.as_str()) =>
+                    {
+                        new_users.push(Fingerprinted { entry, fingerprint });
+                        continue;
+                    }
+                    None => {}
+                }
+                kept.push(entry);
             }
-            let record = records.get(&entry.guid).copied();
-            if self.unchanged(&entry, record) {
-                found.unchanged += 1;
-                continue;
-            }
-            if let Some(record) = record {
-                found.heads.push(record.clone());
-            }
-            kept.push(entry);
         }
+        kept.extend(self.create(new_users).await?);
         Ok(kept)
     }
 }
@@ -187,6 +245,7 @@ mod tests {
             &key,
             CHANNEL_FINGERPRINT,
             ["unsettled"].into_iter().collect(),
+            None,
         );
         let first = vec![
             same[0].clone(),

@@ -1,7 +1,7 @@
 //! One cycle of one channel, in the order it runs:
 //!
 //! 1. [`plan`]: load the state, read the data store (a [`crate::source::Source`]), detect, map,
-//!    plan, guard;
+//!    plan, guard; a full read creates its new users as it reads them ([`as_read`]);
 //! 2. [`users`]: apply the users' operations — units, journal, settle; a target found down
 //!    ([`outage`]) stops the cycle here;
 //! 3. [`groups`]: the groups, planned again once the users are in;
@@ -9,6 +9,7 @@
 //!
 //! [`on_demand`] runs the same stages for one user an operator asks for.
 
+mod as_read;
 mod finish;
 mod full_read;
 mod groups;
@@ -17,7 +18,7 @@ mod outage;
 mod plan;
 mod users;
 
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, HashMap};
 use std::time::Duration;
 
 use scimbridge_model::{
@@ -33,9 +34,11 @@ use crate::apply::{Outcome, Owners, ScimClient, ScimClientError};
 use crate::audit::AuditContext;
 use crate::clock::Clock;
 use crate::latency::Histogram;
-use crate::source::SourceError;
+use crate::source::{SourceError, needs_every_record};
 use crate::state::{Store, StoreError};
+use as_read::CreatedAsRead;
 use outage::OutageWatch;
+use plan::plan_creating;
 
 #[derive(Debug, thiserror::Error)]
 pub enum CycleError {
@@ -54,7 +57,9 @@ pub enum CycleError {
 
 /// Told about the cycle as it goes, for progress bars.
 pub trait Progress: Send + Sync {
-    /// `operations` is the number of operations that write to the target.
+    /// `operations` more operations that write to the target are known. Called once a cycle,
+    /// or once for each page of a full read whose new users are created as it reads (the
+    /// total is not known up front then): each call adds to what came before, until `end`.
     fn begin(&self, _channel: &ChannelKey, _operations: u64) {}
     fn advance(&self, _operation: &PlannedOperation, _outcome: &Outcome) {}
     fn end(&self) {}
@@ -191,6 +196,7 @@ pub async fn run_cycle(
     match result {
         Ok(ran) => Ok(end_cycle(store, cycle_id, key, started, finished, tally, ran).await?),
         Err(error) => {
+            progress.end();
             // What the cycle did before it stopped is in the audit trail all the same.
             if let Err(e) = tally.record_events(&cx, true).await {
                 tracing::warn!(channel = %key, error = %e, "the audit events of a stopped cycle could not be recorded");
@@ -262,21 +268,36 @@ async fn run_planned(
     data_store: &DataStore,
     tally: &mut Tally,
 ) -> Result<Ran, CycleError> {
-    let mut planned =
-        plan_channel(cx.store, cx.connection, cx.channel, data_store, cx.now_ms).await?;
-    announce(cx, &planned);
+    let by_key = !needs_every_record(&cx.channel.source_location);
     let target = TargetSession {
         client: ScimClient::new(
             &cx.connection.target,
             Duration::from_secs(cx.channel.timeout),
         )?,
         outage: OutageWatch::default(),
-        // A target user belongs to one entry: every user the channel links, and those it creates.
-        owners: match planned.by_key {
-            true => Owners::with_lookup(std::mem::take(&mut planned.links), cx.store, cx.key),
-            false => Owners::new(std::mem::take(&mut planned.links)),
+        // A target user belongs to one entry: every user the channel links, and those it
+        // creates. By key, the owners of the users the plan's records do not hold are read from
+        // the state store when needed.
+        owners: match by_key {
+            true => Owners::with_lookup(HashMap::new(), cx.store, cx.key),
+            false => Owners::new(HashMap::new()),
         },
     };
+    // A full read by key creates its new users as it reads them.
+    let creates = CreatedAsRead::new(cx, &target, data_store, tally);
+    let planned = plan_creating(
+        cx.store,
+        cx.connection,
+        cx.channel,
+        data_store,
+        cx.now_ms,
+        Some(&creates),
+    )
+    .await;
+    let tally = creates.into_tally();
+    let mut planned = planned?;
+    target.owners.learn(std::mem::take(&mut planned.links));
+    announce(cx, &planned);
     tally.summary.unchanged = planned.plan.unchanged;
     tally.summary.waiting_retry = planned.plan.waiting_retry;
     // The group stage reads the group records again once the users are in: the members the
@@ -288,7 +309,12 @@ async fn run_planned(
         let change = crate::state::MemberChange::default();
         cx.store.save_group_change(cx.key, group, change).await?;
     }
-    let bulk = bulk_capabilities(cx, &target, &planned).await;
+    let creates = planned
+        .plan
+        .operations
+        .iter()
+        .any(|o| matches!(o.operation, Operation::Create { .. }));
+    let bulk = bulk_capabilities(cx, &target, creates).await;
     // New groups ride along: created empty first, then each Bulk request of users also adds
     // its users to their groups by bulkId.
     let rides = match &bulk {
@@ -297,7 +323,12 @@ async fn run_planned(
         }
         _ => None,
     };
-    users::apply_users(cx, &target, &planned, bulk.as_ref(), rides.as_ref(), tally).await?;
+    let users = (
+        planned.plan.operations.as_slice(),
+        planned.records.as_slice(),
+    );
+    users::apply_users(cx, &target, users, bulk.as_ref(), rides.as_ref(), tally).await?;
+    cx.progress.end();
     if let Some(rides) = rides {
         groups::record_rides(cx, &planned, rides, tally).await?;
     }
@@ -338,16 +369,12 @@ fn announce(cx: &CycleContext<'_>, planned: &ChannelPlan) {
 
 /// Creates go in SCIM Bulk requests when the target offers Bulk (and users are identified by
 /// userName, so that a chunk is looked up with one filter); everything else one by one.
+/// `creates`: whether there are creates to send.
 async fn bulk_capabilities(
     cx: &CycleContext<'_>,
     target: &TargetSession<'_>,
-    planned: &ChannelPlan,
+    creates: bool,
 ) -> Option<crate::apply::Capabilities> {
-    let creates = planned
-        .plan
-        .operations
-        .iter()
-        .any(|o| matches!(o.operation, Operation::Create { .. }));
     if !(cx.connection.target.use_bulk && target.client.identifies_by_user_name() && creates) {
         return None;
     }

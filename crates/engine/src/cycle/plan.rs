@@ -10,7 +10,7 @@ use scimbridge_model::{
 };
 
 use super::CycleError;
-use super::full_read::{self, DetectedPages};
+use super::full_read::{self, CreateAsRead, DetectedPages};
 use crate::apply::{Link, links};
 use crate::detect::{
     Changes, Fingerprinted, channel_fingerprint, defer_retries, detect, detect_incremental,
@@ -80,6 +80,19 @@ pub async fn plan_channel(
     data_store: &DataStore,
     now_ms: EpochMs,
 ) -> Result<ChannelPlan, CycleError> {
+    plan_creating(store, connection, channel, data_store, now_ms, None).await
+}
+
+/// [`plan_channel`] for a cycle: with `creates`, a full read by key creates its new users as it
+/// reads them, and the plan holds the rest.
+pub(super) async fn plan_creating(
+    store: &dyn Store,
+    connection: &Connection,
+    channel: &Channel,
+    data_store: &DataStore,
+    now_ms: EpochMs,
+    creates: Option<&dyn CreateAsRead>,
+) -> Result<ChannelPlan, CycleError> {
     let key = ChannelKey::new(&connection.name, &channel.name);
     if channel.data_store != data_store.name {
         return Err(CycleError::UnknownDataStore {
@@ -99,6 +112,7 @@ pub async fn plan_channel(
         &key,
         &fingerprint,
         unsettled_by_guid.keys().copied().collect(),
+        creates.filter(|_| by_key),
     );
     // Before the read: every record without its image, or, by key, those that may be retried.
     let stored = match by_key {
@@ -129,7 +143,11 @@ pub async fn plan_channel(
             now_ms,
             pages: by_key.then_some(&pages as &dyn FullReadPages),
         };
-        source_of(data_store).read(&request).await?
+        match source_of(data_store).read(&request).await {
+            Ok(read) => read,
+            // Creating a page's new users stopped the read: the cycle stops for that reason.
+            Err(error) => return Err(pages.stopped_by().unwrap_or(error.into())),
+        }
     };
     // A full read by key went through the pages: `scan.users` holds what they kept.
     let mut found = (by_key && scan.complete).then(|| pages.found());
@@ -231,7 +249,12 @@ pub async fn plan_channel(
         .filter(|h| h.approved)
         .map(|h| (h.guid, h.operation))
         .collect();
-    let provisioned = counts.map_or_else(|| active_users(&heads), |c| c.active as usize);
+    // Users this cycle created as it read do not make what it deprovisions look a smaller share.
+    let created = creates.map_or(0, |c| c.created()) as usize;
+    let provisioned = counts.map_or_else(
+        || active_users(&heads),
+        |c| (c.active as usize).saturating_sub(created),
+    );
     let guard = GuardInput {
         settings: &connection.guard,
         approved: &approved,

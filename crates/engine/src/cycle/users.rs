@@ -11,7 +11,6 @@ use scimbridge_model::{JournalEntry, Operation, PlannedOperation, Record, Record
 
 use super::groups::Rides;
 use super::outage::IN_DOUBT_LIMIT;
-use super::plan::ChannelPlan;
 use super::{CycleContext, CycleError, Tally, TargetSession};
 use crate::apply::{Applied, Capabilities, Outcome, apply_operation, bulk};
 use crate::audit::AuditContext;
@@ -43,56 +42,36 @@ impl<'a> Unit<'a> {
 /// An operation with its record before, and what applying it gave.
 type Done<'a> = (&'a PlannedOperation, Option<&'a Record>, Applied);
 
-/// Applies the plan's user operations. `bulk`: the target's Bulk capabilities, when creates go
-/// in Bulk requests; `rides`: groups created ahead that those requests fill.
+/// Applies user operations; `records` are the whole records of their entries. `bulk`: the
+/// target's Bulk capabilities, when creates go in Bulk requests; `rides`: groups created ahead
+/// that those requests fill.
 pub(super) async fn apply_users(
     cx: &CycleContext<'_>,
     target: &TargetSession<'_>,
-    planned: &ChannelPlan,
+    (operations, records): (&[PlannedOperation], &[Record]),
     bulk: Option<&Capabilities>,
     rides: Option<&Rides>,
     tally: &mut Tally,
 ) -> Result<(), CycleError> {
-    let plan = &planned.plan;
-    let writes = plan
-        .operations
+    let writes = operations
         .iter()
         .filter(|o| o.operation.writes_target())
         .count() as u64;
     cx.progress.begin(cx.key, writes);
-    let by_guid: HashMap<&str, &Record> = planned
-        .records
-        .iter()
-        .map(|r| (r.guid.as_str(), r))
-        .collect();
-    let units = units(&plan.operations, bulk, rides);
-    let max_payload_size = bulk.map_or(0, |c| c.bulk_max_payload_size);
-    // Units journaled so far, a batch at a time ahead of sending.
-    let journaled = tokio::sync::Mutex::new(0usize);
-    let mut settled = stream::iter(units.iter().enumerate().map(|(index, unit)| {
-        let by_guid = &by_guid;
-        let journaled = &journaled;
-        let units = &units;
-        async move {
-            if cx.progress.should_stop() || target.outage.is_down() {
-                return Ok((Vec::new(), unit.operations()));
-            }
-            // Journaled before anything is sent: a crash from here on leaves an operation the
-            // next cycle knows to check.
-            {
-                let mut journaled = journaled.lock().await;
-                if *journaled <= index {
-                    let batch = &units[*journaled..(*journaled + JOURNAL_BATCH).min(units.len())];
-                    cx.store
-                        .journal_operations(cx.key, &journal_entries(batch, cx.audit))
-                        .await?;
-                    *journaled += batch.len();
-                }
-            }
-            send_unit(cx, target, unit, by_guid, max_payload_size, rides).await
-        }
-    }))
-    .buffer_unordered(cx.channel.max_threads.max(1) as usize);
+    let by_guid: HashMap<&str, &Record> = records.iter().map(|r| (r.guid.as_str(), r)).collect();
+    let units = units(operations, bulk, rides);
+    let sending = Sending {
+        cx,
+        target,
+        units: &units,
+        by_guid: &by_guid,
+        journaled: tokio::sync::Mutex::new(0),
+        max_payload_size: bulk.map_or(0, |c| c.bulk_max_payload_size),
+        rides,
+    };
+    let mut settled = stream::iter(0..units.len())
+        .map(|index| sending.send(index))
+        .buffer_unordered(cx.channel.max_threads.max(1) as usize);
     let mut settler = Settler {
         cx,
         tally,
@@ -133,8 +112,47 @@ pub(super) async fn apply_users(
             .await;
     settler.resolve(in_doubt.drain(..), down).await?;
     settler.close_settled().await?;
-    cx.progress.end();
     Ok(())
+}
+
+/// What sending the units of one apply shares.
+struct Sending<'s, 'a> {
+    cx: &'s CycleContext<'s>,
+    target: &'s TargetSession<'s>,
+    units: &'s [Unit<'a>],
+    by_guid: &'s HashMap<&'a str, &'a Record>,
+    /// Units journaled so far, a batch at a time ahead of sending.
+    journaled: tokio::sync::Mutex<usize>,
+    max_payload_size: usize,
+    rides: Option<&'s Rides>,
+}
+
+impl<'a> Sending<'_, 'a> {
+    /// Sends the unit at `index`, journaled first.
+    async fn send(
+        &self,
+        index: usize,
+    ) -> Result<(Vec<Done<'a>>, Vec<&'a PlannedOperation>), CycleError> {
+        let (cx, unit) = (self.cx, &self.units[index]);
+        if cx.progress.should_stop() || self.target.outage.is_down() {
+            return Ok((Vec::new(), unit.operations()));
+        }
+        // Journaled before anything is sent: a crash from here on leaves an operation the
+        // next cycle knows to check.
+        {
+            let mut journaled = self.journaled.lock().await;
+            if *journaled <= index {
+                let end = (*journaled + JOURNAL_BATCH).min(self.units.len());
+                let batch = &self.units[*journaled..end];
+                cx.store
+                    .journal_operations(cx.key, &journal_entries(batch, cx.audit))
+                    .await?;
+                *journaled += batch.len();
+            }
+        }
+        let (by_guid, payload, rides) = (self.by_guid, self.max_payload_size, self.rides);
+        send_unit(cx, self.target, unit, by_guid, payload, rides).await
+    }
 }
 
 /// The units of the plan: creates in Bulk chunks when `bulk` is set, everything else one by one.

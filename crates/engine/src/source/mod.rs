@@ -463,6 +463,9 @@ pub enum SourceError {
     /// The channel's scope cannot be worked out; the cycle stops and nobody is deprovisioned.
     #[error("data store \"{data_store}\": {reason}")]
     Scope { data_store: String, reason: String },
+    /// The cycle stopped the read: what it did with a page failed (the state store, the target).
+    #[error("the read was stopped: {reason}")]
+    Stopped { reason: String },
 }
 
 /// An entry in scope that cannot be keyed (no GUID): it fails alone.
