@@ -1,4 +1,5 @@
-//! Crash safety: `sync` killed with SIGKILL at many points of a 10,000-user first cycle, then
+//! Crash safety: `sync` killed with SIGKILL at many points of a 10,000-user first cycle (whose
+//! new users are created page by page as the read goes), then
 //! run to the end, leaves the target exactly right: every user once, every group with its
 //! members, and nothing left to do. The same for incremental cycles read by key from a real
 //! slapd: hires and changes in one batch, and hires, leavers and members joining groups read by
@@ -80,8 +81,9 @@ fn killed_at_many_points_the_target_ends_exactly_right() {
     the_next_cycle_leaves_every_user_once_and_every_group_whole(&ws, &target);
 }
 
-/// Kills at growing delays land in every phase: reading, the Bulk creates, record saves, the
-/// groups. Each run gets a little further before it dies; the delays grow until one run is let
+/// Kills at growing delays land in every phase: the read, with the Bulk creates of each page of
+/// new users made as it is read (a full read creates its new users as it reads them), record
+/// saves, the groups. Each run gets a little further before it dies; the delays grow until one run is let
 /// finish the creates, so that a slow machine only takes more kills. Returns the users in the
 /// target and the events in the audit log after each kill.
 fn killed_at_growing_delays(ws: &Workspace, target: &TargetProcess) -> Vec<(usize, usize)> {

@@ -339,6 +339,49 @@ fn two_entries_never_share_one_target_user() {
     assert_eq!(setup.target.client().users().len(), 4);
 }
 
+/// A user renamed to the userName of a newcomer read in the same cycle: the newcomer is created
+/// as the read goes and keeps the name; the rename fails alone, naming it, and nothing is sent
+/// for it (the target would refuse it, or keep two users with one name).
+#[test]
+fn a_rename_to_a_name_a_newcomer_took_fails_alone() {
+    let people = numbered(3);
+    let setup = Setup::new(&directory(&people, &[]));
+    setup.apply_to(&setup.target.url);
+    assert!(setup.try_sync().1.contains("created 3,"));
+
+    // user01 becomes "fresh" (same entry, same DN); a newcomer is "fresh" too.
+    let renamed = person("fresh", 1).at(&user_dn("user01"));
+    let newcomer = person("fresh", 60);
+    let mut entries = entries(&people, &[]);
+    entries[3] = renamed; // after the two OUs and user00
+    entries.push(newcomer);
+    setup.write(&ldif(entries));
+    let (code, out) = setup.try_sync();
+    assert_eq!(code, Some(3), "{out}");
+    assert_has(
+        &out,
+        &[
+            "created 1, linked 0, updated 0,",
+            "failed 1 ",
+            "userName fresh is also the userName of uid=fresh,",
+        ],
+    );
+    let names: Vec<String> = setup
+        .target
+        .client()
+        .users()
+        .iter()
+        .map(|u| u["userName"].as_str().unwrap().to_owned())
+        .collect();
+    assert_eq!(names.len(), 4, "{names:?}");
+    assert_eq!(
+        names.iter().filter(|n| *n == "fresh").count(),
+        1,
+        "{names:?}"
+    );
+    assert!(names.contains(&"user01".to_owned()), "{names:?}");
+}
+
 #[test]
 fn a_user_found_by_work_email_that_another_entry_owns_is_not_linked() {
     let people = numbered(2);

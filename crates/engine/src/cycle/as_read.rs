@@ -95,8 +95,11 @@ impl CreateAsRead for CreatedAsRead<'_, '_> {
     ) -> Result<Vec<Fingerprinted>, CycleError> {
         let cx = self.cx;
         let mut tally = self.tally.lock().await;
-        if tally.not_sent > 0 || self.target.outage.is_down() || cx.progress.should_stop() {
+        // As `users::apply_users` decides for each unit: a chunk left unsent by a target that
+        // answers again does not stop the creates of later pages.
+        if self.target.outage.is_down() || cx.progress.should_stop() {
             // The cycle stops early and keeps its cursor: the next one reads these users again.
+            // Every one counts (a failure to record too), so that the cycle is seen stopped.
             tally.not_sent += new_users.len() as u64;
             return Ok(Vec::new());
         }

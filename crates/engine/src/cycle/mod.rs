@@ -203,8 +203,9 @@ pub async fn run_cycle(
             }
             let message = crate::state::full_message(&error);
             tracing::error!(channel = %key, error = %message, "cycle stopped");
+            // What it did before it stopped counts (a full read creates users as it reads).
             store
-                .end_cycle(cycle_id, finished, &CycleSummary::default(), Some(&message))
+                .end_cycle(cycle_id, finished, &tally.summary, Some(&message))
                 .await?;
             Err(error)
         }

@@ -1,12 +1,14 @@
-//! Planning a cycle: load the state, read the data store, detect, map, plan, guard. Writes
-//! nothing: `scimbridge plan` prints what this returns.
+//! Planning a cycle: load the state, read the data store, detect, map, plan, guard.
+//! [`plan_channel`] writes nothing: `scimbridge plan` prints what it returns. A cycle's full
+//! read creates its new users as it reads them ([`plan_creating`]).
 
 use std::collections::{BTreeMap, BTreeSet, HashMap, HashSet};
 
 use crate::state::{GroupKey, RecordCounts, RecordKey};
 use scimbridge_model::{
     Channel, ChannelKey, Connection, DataStore, DesiredGroup, EffectiveSourceSettings, EntryGuid,
-    EpochMs, GroupRecord, JournalEntry, Operation, Plan, Record, RecordStatus, TargetId,
+    EpochMs, GroupRecord, JournalEntry, Operation, Plan, PlannedOperation, Record, RecordStatus,
+    TargetId,
 };
 
 use super::CycleError;
@@ -563,8 +565,8 @@ fn widen_scope(in_scope: &mut HashSet<EntryGuid>, heads: &[Record], removed: &Ha
     );
 }
 
-/// By key: `heads` with the records that hold a user name the plan creates, or a target user it
-/// deprovisions, so that one target user stays with one entry.
+/// By key: `heads` with the records that hold a user name the plan creates or renames a user
+/// to, or a target user it deprovisions, so that one target user stays with one entry.
 async fn with_sharers(
     store: &dyn Store,
     key: &ChannelKey,
@@ -572,10 +574,24 @@ async fn with_sharers(
     heads: Vec<Record>,
     in_scope: &mut HashSet<EntryGuid>,
 ) -> Result<Vec<Record>, CycleError> {
+    // The names of creates, and of updates that rename (to another name than their record's).
+    let held: HashMap<&EntryGuid, Option<&str>> = heads
+        .iter()
+        .map(|r| (&r.guid, r.user_name.as_deref()))
+        .collect();
+    let renames = |o: &&PlannedOperation| {
+        matches!(o.operation, Operation::Update { .. })
+            && held
+                .get(&o.guid)
+                .copied()
+                .flatten()
+                .zip(o.user_name.as_deref())
+                .is_some_and(|(old, new)| old.to_lowercase() != new.to_lowercase())
+    };
     let names: Vec<String> = plan
         .operations
         .iter()
-        .filter(|o| matches!(o.operation, Operation::Create { .. }))
+        .filter(|o| matches!(o.operation, Operation::Create { .. }) || renames(o))
         .filter_map(|o| o.user_name.clone())
         .collect();
     let targets: Vec<TargetId> = plan

@@ -240,6 +240,49 @@ fn a_user_name_another_entry_has_fails_the_second_entry_alone() {
 }
 
 #[test]
+fn a_rename_to_a_user_name_another_entry_keeps_fails_alone_and_a_swap_goes_ahead() {
+    let named = |guid: &str, user_name: &str| Candidate {
+        mapped: Ok(DesiredUser {
+            user_name: user_name.into(),
+            active: true,
+            image: image(user_name, "Engineer", true),
+            link_image: None,
+        }),
+        ..candidate(guid, "Engineer", true)
+    };
+    // bob renames himself to "ANN", which ann keeps; cat and dee swap their names.
+    let records: Vec<Record> = ["ann", "bob", "cat", "dee"]
+        .iter()
+        .map(|uid| provisioned(uid, "Engineer", true))
+        .collect();
+    let by_guid: HashMap<EntryGuid, Record> = records
+        .iter()
+        .map(|r| (r.guid.clone(), r.clone()))
+        .collect();
+    let mut plan = plan_users(
+        vec![
+            named("bob", "ANN"),
+            named("cat", "dee"),
+            named("dee", "cat"),
+        ],
+        Vec::new(),
+        &by_guid,
+        &ProvisioningOptions::default(),
+        0,
+    );
+    super::refuse_shared_user_names(&mut plan, &records);
+    let lines: Vec<String> = plan.operations.iter().map(|o| o.to_string()).collect();
+    assert_eq!(
+        lines,
+        [
+            "fail ANN: userName ANN is also the userName of uid=ann,ou=people,dc=example,dc=com: a target user belongs to one entry of a channel, so this user is not renamed (two entries map to one user: fix the directory)",
+            "update dee: changed: userName",
+            "update cat: changed: userName",
+        ]
+    );
+}
+
+#[test]
 fn the_totals_line_counts_in_cycle_order_whatever_the_order_of_the_operations() {
     let mut bad = candidate("bad", "x", true);
     bad.mapped = Err("required field userName has no value (mapped from uid)".into());
