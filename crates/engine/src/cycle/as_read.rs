@@ -7,8 +7,6 @@
 //! early; the users created do not count among those the guard takes its shares of.
 
 use std::collections::{HashMap, HashSet};
-use std::future::Future;
-use std::pin::Pin;
 use std::sync::atomic::{AtomicU64, Ordering};
 
 use async_trait::async_trait;
@@ -133,7 +131,15 @@ impl CreateAsRead for CreatedAsRead<'_, '_> {
             .get_or_init(|| bulk_capabilities(cx, self.target, true))
             .await;
         let before = tally.summary.created + tally.summary.linked;
-        apply_page(cx, self.target, &now, bulk.as_ref(), &mut tally).await?;
+        apply_users(
+            cx,
+            self.target,
+            (&now, &[]),
+            bulk.as_ref(),
+            None,
+            &mut tally,
+        )
+        .await?;
         let created = tally.summary.created + tally.summary.linked - before;
         self.created.fetch_add(created, Ordering::Relaxed);
         Ok(new_users
@@ -145,23 +151,4 @@ impl CreateAsRead for CreatedAsRead<'_, '_> {
     fn created(&self) -> u64 {
         self.created.load(Ordering::Relaxed)
     }
-}
-
-/// Applies a page's creates. A boxed future made in a plain function: proving that the apply is
-/// `Send` for the lifetimes named here works, where the trait method's generic ones do not.
-fn apply_page<'f>(
-    cx: &'f CycleContext<'_>,
-    target: &'f TargetSession<'_>,
-    operations: &'f [PlannedOperation],
-    bulk: Option<&'f Capabilities>,
-    tally: &'f mut Tally,
-) -> Pin<Box<dyn Future<Output = Result<(), CycleError>> + Send + 'f>> {
-    Box::pin(apply_users(
-        cx,
-        target,
-        (operations, &[]),
-        bulk,
-        None,
-        tally,
-    ))
 }
