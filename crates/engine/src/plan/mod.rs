@@ -127,40 +127,43 @@ pub fn refuse_shared_user_names(plan: &mut Plan, records: &[Record]) {
 /// target would refuse it, or keep two users with one name. (A full read creates its new users
 /// as it reads them, before the users it changes: the first user created keeps the name.)
 fn refuse_renames_to_names_held(plan: &mut Plan, records: &[Record]) {
+    // GUID → the userName (lower-cased) an update gives its user.
     let renamed_to: HashMap<&str, String> = plan
         .operations
         .iter()
         .filter(|o| matches!(o.operation, Operation::Update { .. }))
         .filter_map(|o| Some((o.guid.as_str(), o.user_name.as_deref()?.to_lowercase())))
         .collect();
+    // The users renamed: their record keeps another name.
+    let renamed: HashSet<EntryGuid> = records
+        .iter()
+        .filter(|r| {
+            renamed_to.get(r.guid.as_str()).is_some_and(|new| {
+                r.user_name.as_deref().map(str::to_lowercase).as_ref() != Some(new)
+            })
+        })
+        .map(|r| r.guid.clone())
+        .collect();
+    if renamed.is_empty() {
+        return;
+    }
     // userName (lower-cased) → the entry (GUID, DN) that keeps it after this plan.
     let kept: HashMap<String, (EntryGuid, String)> = records
         .iter()
-        .filter(|r| r.target_id.is_some() && !r.left_and_disabled())
+        .filter(|r| r.target_id.is_some() && !r.left_and_disabled() && !renamed.contains(&r.guid))
         .filter_map(|r| {
             let name = r.user_name.as_deref()?.to_lowercase();
-            let renamed_away = renamed_to
-                .get(r.guid.as_str())
-                .is_some_and(|new| *new != name);
-            (!renamed_away).then(|| (name, (r.guid.clone(), r.dn.clone())))
+            Some((name, (r.guid.clone(), r.dn.clone())))
         })
         .collect();
-    let names: HashMap<&str, String> = records
-        .iter()
-        .filter_map(|r| Some((r.guid.as_str(), r.user_name.as_deref()?.to_lowercase())))
-        .collect();
     for op in &mut plan.operations {
-        if !matches!(op.operation, Operation::Update { .. }) {
+        if !renamed.contains(&op.guid) || !matches!(op.operation, Operation::Update { .. }) {
             continue;
         }
         let Some(name) = op.user_name.clone() else {
             continue;
         };
-        let lower = name.to_lowercase();
-        if names.get(op.guid.as_str()) == Some(&lower) {
-            continue;
-        }
-        if let Some((_, dn)) = kept.get(&lower).filter(|(guid, _)| *guid != op.guid) {
+        if let Some((_, dn)) = kept.get(&name.to_lowercase()) {
             op.reason = format!(
                 "userName {name} is also the userName of {dn}: a target user belongs to one \
                  entry of a channel, so this user is not renamed (two entries map to one user: \
