@@ -59,10 +59,10 @@ fn new_password(username: &str) -> Result<String> {
         return long_enough(line.trim_end_matches(['\r', '\n']).to_owned());
     }
     let password = long_enough(
-        rpassword::prompt_password(format!("New password for \"{username}\": "))
+        hidden_line(&format!("New password for \"{username}\": "))
             .context("cannot read the password from the terminal")?,
     )?;
-    let again = rpassword::prompt_password("The same password again: ")
+    let again = hidden_line("The same password again: ")
         .context("cannot read the password from the terminal")?;
     if again != password {
         return Err(anyhow!(
@@ -70,6 +70,33 @@ fn new_password(username: &str) -> Result<String> {
         ));
     }
     Ok(password)
+}
+
+/// A line typed at the terminal without echo. Echo goes off before the prompt is shown, so that
+/// nothing typed as soon as it shows (or ahead of it) is echoed; it comes back however the read
+/// ends.
+fn hidden_line(prompt: &str) -> std::io::Result<String> {
+    use rustix::termios::{LocalModes, OptionalActions, tcgetattr, tcsetattr};
+    use std::io::{BufRead, BufReader, Write};
+    let tty = std::fs::OpenOptions::new()
+        .read(true)
+        .write(true)
+        .open("/dev/tty")?;
+    let shown = tcgetattr(&tty)?;
+    let mut hidden = shown.clone();
+    hidden.local_modes.remove(LocalModes::ECHO);
+    // The newline the user types is still shown, so that what follows starts on a new line.
+    hidden.local_modes.insert(LocalModes::ECHONL);
+    tcsetattr(&tty, OptionalActions::Now, &hidden)?;
+    let read = (|| {
+        (&tty).write_all(prompt.as_bytes())?;
+        (&tty).flush()?;
+        let mut line = String::new();
+        BufReader::new(&tty).read_line(&mut line)?;
+        Ok(line.trim_end_matches(['\r', '\n']).to_owned())
+    })();
+    tcsetattr(&tty, OptionalActions::Now, &shown)?;
+    read
 }
 
 fn long_enough(password: String) -> Result<String> {
