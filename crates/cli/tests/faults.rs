@@ -118,12 +118,9 @@ impl Setup {
 
     /// Asserts the target holds exactly these users, each once.
     fn assert_users(&self, count: usize) {
-        let users = self.target.client().users();
-        let names: BTreeSet<String> = users
-            .iter()
-            .map(|u| u["userName"].as_str().unwrap().to_owned())
-            .collect();
-        assert_eq!(users.len(), count, "{names:?}");
+        let listed = self.target.client().user_names();
+        let names: BTreeSet<String> = listed.iter().cloned().collect();
+        assert_eq!(listed.len(), count, "{names:?}");
         assert_eq!(names.len(), count, "a user exists twice");
     }
 }
@@ -286,13 +283,7 @@ fn a_record_that_keeps_failing_waits_longer_between_attempts() {
     setup.apply(&no_retry(&setup.target.url));
     setup.ws.sync_expecting(3, &["created 1, linked 0, updated 0, disabled 0, deleted 0, failed 0 (unchanged 0, skipped 0, blocked 0, failed earlier and waiting to be retried 2)"]);
     setup.ws.run(&["sync", "app", "--user", "user02"]);
-    let names: BTreeSet<String> = setup
-        .target
-        .client()
-        .users()
-        .iter()
-        .map(|u| u["userName"].as_str().unwrap().to_owned())
-        .collect();
+    let names: BTreeSet<String> = setup.target.client().user_names().into_iter().collect();
     assert_eq!(names, BTreeSet::from(["user01".into(), "user02".into()]));
     // user00 still waits: `channels` counts it as failed and says the last cycle left some.
     let (channels, row) = setup.ws.channels_row("app");

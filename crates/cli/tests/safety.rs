@@ -366,13 +366,7 @@ fn a_rename_to_a_name_a_newcomer_took_fails_alone() {
             "userName fresh is also the userName of uid=fresh,",
         ],
     );
-    let names: Vec<String> = setup
-        .target
-        .client()
-        .users()
-        .iter()
-        .map(|u| u["userName"].as_str().unwrap().to_owned())
-        .collect();
+    let names = setup.target.client().user_names();
     assert_eq!(names.len(), 4, "{names:?}");
     assert_eq!(
         names.iter().filter(|n| *n == "fresh").count(),

@@ -247,6 +247,14 @@ impl ScimReader {
         self.all("/Users")
     }
 
+    /// Every user's userName, as listed (a name held twice is listed twice).
+    pub fn user_names(&self) -> Vec<String> {
+        self.users()
+            .iter()
+            .map(|u| u["userName"].as_str().unwrap().to_owned())
+            .collect()
+    }
+
     /// Every group with its members' user names, sorted by name (a name held twice is listed
     /// twice). A member that is no user shows as `?` and its id, so no expected list matches
     /// it, while a test polling a running service can still wait for the engine to remove it

@@ -136,23 +136,27 @@ impl FullReadPages for DetectedPages<'_> {
                     continue;
                 }
                 let record = records.get(&entry.guid).copied();
+                // A new user is created now, unless an operation sent for it was never settled
+                // (it is checked in the target first: planned whole) or this is `plan`.
+                let created_now = record.is_none()
+                    && self.creates.is_some()
+                    && !self.unsettled.contains(entry.guid.as_str());
+                if record.is_none() && !created_now {
+                    kept.push(entry);
+                    continue;
+                }
                 let fingerprint = entry_fingerprint(self.fingerprint, &entry);
                 if self.unchanged(&fingerprint, record) {
                     found.unchanged += 1;
                     continue;
                 }
                 match record {
-                    Some(record) => found.heads.push(record.clone()),
-                    // An operation never settled is checked in the target first: planned whole.
-                    None if self.creates.is_some()
-                        && !self.unsettled.contains(entry.guid.as_str()) =>
-                    {
-                        new_users.push(Fingerprinted { entry, fingerprint });
-                        continue;
+                    Some(record) => {
+                        found.heads.push(record.clone());
+                        kept.push(entry);
                     }
-                    None => {}
+                    None => new_users.push(Fingerprinted { entry, fingerprint }),
                 }
-                kept.push(entry);
             }
         }
         kept.extend(self.create(new_users).await?);

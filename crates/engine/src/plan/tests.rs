@@ -27,6 +27,19 @@ fn candidate(guid: &str, title: &str, active: bool) -> Candidate {
     }
 }
 
+/// The entry `guid` mapped to an active engineer named `user_name`.
+fn named(guid: &str, user_name: &str) -> Candidate {
+    Candidate {
+        mapped: Ok(DesiredUser {
+            user_name: user_name.into(),
+            active: true,
+            image: image(user_name, "Engineer", true),
+            link_image: None,
+        }),
+        ..candidate(guid, "Engineer", true)
+    }
+}
+
 fn provisioned(guid: &str, title: &str, active: bool) -> Record {
     Record {
         guid: guid.into(),
@@ -193,15 +206,6 @@ fn a_leaver_that_never_reached_the_target_is_forgotten() {
 
 #[test]
 fn a_user_name_another_entry_has_fails_the_second_entry_alone() {
-    let named = |guid: &str, user_name: &str| Candidate {
-        mapped: Ok(DesiredUser {
-            user_name: user_name.into(),
-            active: true,
-            image: image(user_name, "Engineer", true),
-            link_image: None,
-        }),
-        ..candidate(guid, "Engineer", true)
-    };
     // "ann" is provisioned; "bob" renames himself to "cat" while a newcomer takes "bob".
     let records = vec![provisioned("ann", "Engineer", true), {
         let mut bob = provisioned("bob", "Engineer", true);
@@ -241,15 +245,6 @@ fn a_user_name_another_entry_has_fails_the_second_entry_alone() {
 
 #[test]
 fn a_rename_to_a_user_name_another_entry_keeps_fails_alone_and_a_swap_goes_ahead() {
-    let named = |guid: &str, user_name: &str| Candidate {
-        mapped: Ok(DesiredUser {
-            user_name: user_name.into(),
-            active: true,
-            image: image(user_name, "Engineer", true),
-            link_image: None,
-        }),
-        ..candidate(guid, "Engineer", true)
-    };
     // bob renames himself to "ANN", which ann keeps; cat and dee swap their names.
     let records: Vec<Record> = ["ann", "bob", "cat", "dee"]
         .iter()
