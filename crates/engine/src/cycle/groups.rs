@@ -144,11 +144,7 @@ pub(super) async fn apply_groups(
     planned: &ChannelPlan,
     tally: &mut Tally,
 ) -> Result<Vec<PlannedGroupOperation>, CycleError> {
-    for (dn, reason) in &planned.group_failures {
-        tracing::warn!(channel = %cx.key, group = %dn, %reason, "group failed");
-        tally.summary.groups_failed += 1;
-        tally.failures.push((format!("group {dn}"), reason.clone()));
-    }
+    report_group_failures(cx, planned, tally);
     if cx.channel.source_location.group_base_dn.is_none()
         || (planned.desired_groups.is_empty() && planned.group_records.is_empty())
     {
@@ -173,6 +169,19 @@ pub(super) async fn apply_groups(
     let (operations, held) = guard_groups(planned_operations, &read.population, &guard);
     send_all(cx, target, &operations, &read.groups, tally).await?;
     Ok(held)
+}
+
+/// Counts the group entries in scope that could not be keyed as failed groups.
+pub(super) fn report_group_failures(
+    cx: &CycleContext<'_>,
+    planned: &ChannelPlan,
+    tally: &mut Tally,
+) {
+    for (dn, reason) in &planned.group_failures {
+        tracing::warn!(channel = %cx.key, group = %dn, %reason, "group failed");
+        tally.summary.groups_failed += 1;
+        tally.failures.push((format!("group {dn}"), reason.clone()));
+    }
 }
 
 /// What the group stage reads again once the users are applied.
@@ -230,7 +239,7 @@ async fn read_again(cx: &CycleContext<'_>, planned: &ChannelPlan) -> Result<Read
 
 /// Sends the group operations, up to `max_threads` at once; failures that may be the target's
 /// wait for the outage watch's verdict, as the users' do.
-async fn send_all(
+pub(super) async fn send_all(
     cx: &CycleContext<'_>,
     target: &TargetSession<'_>,
     operations: &[PlannedGroupOperation],

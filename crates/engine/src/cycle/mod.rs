@@ -16,6 +16,7 @@ mod groups;
 mod on_demand;
 mod outage;
 mod plan;
+mod read_groups;
 mod users;
 
 use std::collections::{BTreeMap, HashMap};
@@ -29,6 +30,7 @@ use scimbridge_model::{
 pub use on_demand::{OneUser, sync_one_user};
 pub use outage::outage_text;
 pub use plan::{ChannelPlan, plan_channel};
+pub use read_groups::ReadGroups;
 
 use crate::apply::{Outcome, Owners, ScimClient, ScimClientError};
 use crate::audit::AuditContext;
@@ -336,10 +338,10 @@ async fn run_planned(
     // Planned again by the group stage, with the users in.
     planned.plan.group_operations = Vec::new();
     let stopped = tally.not_sent > 0 || target.outage.is_down();
-    let held_groups = if stopped {
-        Vec::new()
-    } else {
-        groups::apply_groups(cx, &target, &planned, tally).await?
+    let held_groups = match &planned.read_groups {
+        _ if stopped => Vec::new(),
+        Some(read) => read_groups::apply_read_groups(cx, &target, &planned, read, tally).await?,
+        None => groups::apply_groups(cx, &target, &planned, tally).await?,
     };
     if stopped || target.outage.is_down() {
         if !target.outage.is_down() {

@@ -13,6 +13,7 @@ use scimbridge_model::{
 
 use super::CycleError;
 use super::full_read::{self, CreateAsRead, DetectedPages};
+use super::read_groups::ReadGroups;
 use crate::apply::{Link, links};
 use crate::detect::{
     Changes, Fingerprinted, channel_fingerprint, defer_retries, detect, detect_incremental,
@@ -66,6 +67,10 @@ pub struct ChannelPlan {
     /// unchanged groups planned for users who come or go, so that a cycle stopped before the
     /// group stage reads them whole again.
     pub unstamped_groups: Vec<GroupRecord>,
+    /// A cycle's full read by key: the groups as read, which the group stage plans a few at a
+    /// time once the users are in (`desired_groups` and `group_records` are then empty, and the
+    /// plan has no group operation).
+    pub read_groups: Option<ReadGroups>,
 }
 
 /// Reads the channel's data store and computes the plan, writing nothing. `now_ms` decides
@@ -202,6 +207,13 @@ pub(super) async fn plan_creating(
             .collect(),
         (false, _) => HashSet::new(),
     };
+    // A cycle's full read by key leaves its groups to the group stage, which finds their
+    // members a few groups at a time: the plan does not hold every member's record.
+    let read_groups = (creates.is_some()
+        && found.is_some()
+        && !scan.groups_incremental
+        && channel.source_location.group_base_dn.is_some())
+    .then(|| ReadGroups::take(&mut scan));
     // By key, the members of the groups read are found by DN among the records.
     let member_heads = match by_key {
         true => members_by_dn(store, &key, &mut scan, &removed_by_read).await?,
@@ -265,7 +277,8 @@ pub(super) async fn plan_creating(
         suspect_read: suspect_read.as_deref(),
     };
     guard_users(&mut plan, &by_guid, &guard);
-    let groups_by_key = by_key && channel.source_location.group_base_dn.is_some();
+    let groups_by_key =
+        by_key && channel.source_location.group_base_dn.is_some() && read_groups.is_none();
     let (group_records, planned_groups) = match groups_by_key {
         true => {
             let planned = PlannedGroups {
@@ -287,14 +300,22 @@ pub(super) async fn plan_creating(
             (records, Some(guids.into_iter().collect()))
         }
         false => match channel.source_location.group_base_dn {
-            Some(_) => (store.group_records(&key).await?, None),
-            None => (Vec::new(), None),
+            Some(_) if read_groups.is_none() => (store.group_records(&key).await?, None),
+            _ => (Vec::new(), None),
         },
     };
     // Groups planned at the version their record keeps (read whole for a new user, or planned
     // from the record for a user who comes or goes) forget it until the group stage: a cycle
     // stopped before then leaves them to be read whole, as no later read may name those users.
-    let unstamped_groups = unstamped(&group_heads, &desired_groups);
+    let unstamped_groups = match &read_groups {
+        Some(read) => unstamped(&group_heads, read.versions()),
+        None => unstamped(
+            &group_heads,
+            desired_groups
+                .iter()
+                .map(|g| (&g.guid, g.source_stamp.as_deref())),
+        ),
+    };
     let guard = GuardInput {
         settings: &connection.guard,
         approved: &approved,
@@ -327,16 +348,17 @@ pub(super) async fn plan_creating(
         by_key,
         planned_groups,
         unstamped_groups,
+        read_groups,
     })
 }
 
 /// The group records of the groups planned at the version they keep (read whole though it did
 /// not move, or planned from the record), without it.
-fn unstamped(heads: &[GroupRecord], read: &[DesiredGroup]) -> Vec<GroupRecord> {
-    let read: HashMap<&EntryGuid, Option<&str>> = read
-        .iter()
-        .map(|g| (&g.guid, g.source_stamp.as_deref()))
-        .collect();
+fn unstamped<'r>(
+    heads: &[GroupRecord],
+    read: impl Iterator<Item = (&'r EntryGuid, Option<&'r str>)>,
+) -> Vec<GroupRecord> {
+    let read: HashMap<&EntryGuid, Option<&str>> = read.collect();
     heads
         .iter()
         .filter(|head| {
@@ -368,21 +390,30 @@ async fn members_by_dn(
         .filter(|dn| !read.contains(*dn))
         .collect();
     let dns: Vec<String> = dns.into_iter().cloned().collect();
-    let mut found = store.record_heads_with(key, RecordKey::Dns(&dns)).await?;
+    let found = store.record_heads_with(key, RecordKey::Dns(&dns)).await?;
     // A user read at another DN is not at the DN its record keeps (renamed, and a group still
     // names the old DN).
-    found.retain(|r| {
-        (r.source_fingerprint.is_some() || r.status == RecordStatus::Failed)
-            && !removed.contains(&r.guid)
-            && !read_guids.contains(&r.guid)
+    let found = members_found_by_dn(found, |r| {
+        !removed.contains(&r.guid) && !read_guids.contains(&r.guid)
     });
-    // One user per DN: where two records claim one (an entry deleted while its record was
-    // failing, and another at its DN), the settled one.
-    found.sort_by_key(|r| (normalize_dn(&r.dn), r.status == RecordStatus::Failed));
-    found.dedup_by_key(|r| normalize_dn(&r.dn));
     scan.unchanged_users
         .extend(found.iter().map(|r| (r.dn.clone(), r.guid.clone())));
     Ok(found)
+}
+
+/// Of the records found at the DNs groups name, those that are the members named: users known
+/// in the source location (or failed) that `keep` accepts, one per DN (where two records claim
+/// one, an entry deleted while its record was failing and another at its DN, the settled one).
+pub(super) fn members_found_by_dn(
+    mut found: Vec<Record>,
+    keep: impl Fn(&Record) -> bool,
+) -> Vec<Record> {
+    found.retain(|r| {
+        (r.source_fingerprint.is_some() || r.status == RecordStatus::Failed) && keep(r)
+    });
+    found.sort_by_key(|r| (normalize_dn(&r.dn), r.status == RecordStatus::Failed));
+    found.dedup_by_key(|r| normalize_dn(&r.dn));
+    found
 }
 
 /// By key, which groups a cycle plans: those the read returned, those gone (every group record,
@@ -902,7 +933,8 @@ mod tests {
             read("moved", "entryCSN:2"),
             read("waiting", "entryCSN:1"),
         ];
-        let unstamped = unstamped(&heads, &read);
+        let read = read.iter().map(|g| (&g.guid, g.source_stamp.as_deref()));
+        let unstamped = unstamped(&heads, read);
         assert_eq!(unstamped, [group("joined", None)]);
     }
 }
