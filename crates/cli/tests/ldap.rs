@@ -842,9 +842,10 @@ fn content_sync_keyed_by_another_attribute_still_finds_deletes() {
 }
 
 /// A full read of a directory in pages of two (paged search for timestamps, a refresh for
-/// content synchronization) is compared with the records page by page: a full reconciliation
-/// plans the hire, the change and the leaver, counts the rest unchanged, and the group keeps
-/// its unchanged members, found by DN.
+/// content synchronization) is compared with the records page by page: the first cycle creates
+/// the group ahead and each page's Bulk request adds its members; a full reconciliation plans
+/// the hire, the change and the leaver, counts the rest unchanged, and the group keeps its
+/// unchanged members, found by DN.
 #[test]
 fn a_full_read_in_pages_plans_only_what_changed_and_finds_who_left() {
     for method in ["timestamp", "content-sync"] {
@@ -872,11 +873,25 @@ fn a_full_read_in_pages_plans_only_what_changed_and_finds_who_left() {
             .option("remove_user_action", "disable")
             .map("displayName", "cn")
             .source("changed_users_algorithm", method)
-            .location("group_base_dn", GROUPS);
+            .location("group_base_dn", GROUPS)
+            .target("group_member_chunk_size", 1);
         setup.apply(&config);
+        // The groups are read before the users: the discovery, a look-up and a Bulk request
+        // creating staff empty, then a look-up and a Bulk request per page of two users, which
+        // also adds the page's members of staff. The group stage has nothing left to send.
         assert_has(
             &setup.sync(),
-            &["created 7,", &format!("{method}, full read")],
+            &[
+                "created 7,",
+                &format!("{method}, full read"),
+                "groups: created 1, linked 0, updated 0,",
+                "(11 requests;",
+            ],
+        );
+        assert_eq!(
+            setup.groups(),
+            expected_groups(&[("staff", &["ann", "bob", "cara", "dan"])]),
+            "{method}"
         );
 
         setup.slapd.add(&changes(&[person("hal", "hal")]));

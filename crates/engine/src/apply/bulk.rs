@@ -37,7 +37,7 @@ pub fn chunk_size(max_operations: usize) -> usize {
 #[derive(Debug)]
 pub struct GroupRides {
     /// User GUID → the target ids of the groups it joins.
-    groups_of_user: HashMap<EntryGuid, Vec<TargetId>>,
+    groups_of_user: Mutex<HashMap<EntryGuid, Vec<TargetId>>>,
     chunk_size: usize,
     state: Mutex<RideState>,
 }
@@ -65,9 +65,17 @@ struct Ride {
 impl GroupRides {
     pub fn new(groups_of_user: HashMap<EntryGuid, Vec<TargetId>>, chunk_size: usize) -> GroupRides {
         GroupRides {
-            groups_of_user,
+            groups_of_user: Mutex::new(groups_of_user),
             chunk_size: chunk_size.max(1),
             state: Mutex::default(),
+        }
+    }
+
+    /// The users of the next requests and their groups, in place of those before: members
+    /// created by earlier requests and still waiting stay for a later PATCH.
+    pub fn next_users(&self, groups_of_user: HashMap<EntryGuid, Vec<TargetId>>) {
+        if let Ok(mut users) = self.groups_of_user.lock() {
+            *users = groups_of_user;
         }
     }
 
@@ -79,12 +87,23 @@ impl GroupRides {
             .unwrap_or_default()
     }
 
+    /// Group target id → members added by the Bulk requests since the last call.
+    pub fn take_confirmed(&self) -> HashMap<TargetId, Vec<GroupMember>> {
+        self.state
+            .lock()
+            .map(|mut s| std::mem::take(&mut s.confirmed))
+            .unwrap_or_default()
+    }
+
     /// The groups of the batch's users, and which get a PATCH in this request.
     fn take(&self, chunk: &[(&PlannedOperation, Option<&Record>)], batch: &[usize]) -> Vec<Ride> {
         let mut rides: Vec<Ride> = Vec::new();
+        let Ok(groups_of_user) = self.groups_of_user.lock() else {
+            return Vec::new();
+        };
         for &index in batch {
             let guid = chunk[index].0.guid.as_str();
-            for group in self.groups_of_user.get(guid).into_iter().flatten() {
+            for group in groups_of_user.get(guid).into_iter().flatten() {
                 match rides.iter_mut().find(|r| &r.group == group) {
                     Some(ride) => ride.own.push(index),
                     None => rides.push(Ride {
@@ -96,6 +115,7 @@ impl GroupRides {
                 }
             }
         }
+        drop(groups_of_user);
         let Ok(mut state) = self.state.lock() else {
             return Vec::new();
         };

@@ -14,12 +14,16 @@ use scimbridge_model::{ChannelKey, EntryGuid, Record, RecordStatus, SourceEntry}
 
 use super::CycleError;
 use crate::detect::{Fingerprinted, entry_fingerprint};
-use crate::source::{FullReadPages, SourceError, record_heads_where};
+use crate::source::{FullReadPages, SourceError, SourceGroup, record_heads_where};
 use crate::state::{RecordKey, Store, StoreError};
 
 /// Creates the new users of a full read as the read gives them, a page at a time.
 #[async_trait]
 pub(super) trait CreateAsRead: Send + Sync {
+    /// The groups of the read, before its first page, where the source has them by then: new
+    /// groups may be created ahead for the users' Bulk requests to fill.
+    async fn groups(&self, groups: &[SourceGroup]) -> Result<(), CycleError>;
+
     /// Applies what it can of a page's new users (no record, nothing unsettled) and returns the
     /// rest, which the cycle's plan takes.
     async fn create(&self, new_users: Vec<Fingerprinted>)
@@ -107,17 +111,27 @@ impl<'a> DetectedPages<'a> {
         };
         match creates.create(new_users).await {
             Ok(rest) => Ok(rest.into_iter().map(|u| u.entry).collect()),
-            Err(error) => {
-                let reason = crate::state::full_message(&error);
-                *self.stopped.lock().unwrap_or_else(PoisonError::into_inner) = Some(error);
-                Err(SourceError::Stopped { reason })
-            }
+            Err(error) => Err(self.stop(error)),
         }
+    }
+
+    /// Keeps why the cycle's work stopped the read, and stops it.
+    fn stop(&self, error: CycleError) -> SourceError {
+        let reason = crate::state::full_message(&error);
+        *self.stopped.lock().unwrap_or_else(PoisonError::into_inner) = Some(error);
+        SourceError::Stopped { reason }
     }
 }
 
 #[async_trait]
 impl FullReadPages for DetectedPages<'_> {
+    async fn groups(&self, groups: &[SourceGroup]) -> Result<(), SourceError> {
+        match self.creates {
+            Some(creates) => creates.groups(groups).await.map_err(|e| self.stop(e)),
+            None => Ok(()),
+        }
+    }
+
     async fn keep(&self, page: Vec<SourceEntry>) -> Result<Vec<SourceEntry>, SourceError> {
         let guids: Vec<EntryGuid> = page.iter().map(|u| u.guid.clone()).collect();
         let records = self

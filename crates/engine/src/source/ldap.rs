@@ -713,6 +713,32 @@ pub async fn read(
                 .eq_ignore_ascii_case("objectGUID"),
         pages,
     };
+    // Groups, and the group index for scope by group DN.
+    let needs_index = location.user_group_dn.is_some() || location.group_group_dn.is_some();
+    // A read known to be full before it starts hands its groups over before its users, so that
+    // the users it creates as it goes can join them (`FullReadPages::groups`).
+    let full_up_front = mechanism == ChangeDetection::FullScan || cursor.is_none();
+    let mut groups_first = None;
+    if let Some(pages) = pages.filter(|_| full_up_front && !needs_index)
+        && location.group_base_dn.is_some()
+    {
+        let mut first = SourceScan::complete();
+        let naming_context = &cx.naming_context;
+        let mut index = GroupIndex::default();
+        read_groups(
+            client,
+            naming_context,
+            settings,
+            location,
+            false,
+            &mut first,
+            &mut index,
+        )
+        .await
+        .map_err(&unreadable)?;
+        pages.groups(&first.groups).await?;
+        groups_first = Some(first);
+    }
     let changed = match (mechanism, cursor) {
         (ChangeDetection::ContentSync, cookie) => read_content_sync(client, &cx, cookie).await?,
         (ChangeDetection::DirSync, Some(cookie)) => read_dirsync(client, &cx, &cookie).await?,
@@ -725,11 +751,12 @@ pub async fn read(
     scan.complete = changed.complete;
     scan.removed_guids = changed.removed_guids;
     changed.users.add_to(&mut scan);
-    // Groups, and the group index for scope by group DN.
-    let needs_index = location.user_group_dn.is_some() || location.group_group_dn.is_some();
     let mut index = GroupIndex::default();
     let groups_by_version = !scan.complete && !needs_index && location.group_base_dn.is_some();
-    if !groups_by_version && (location.group_base_dn.is_some() || needs_index) {
+    if let Some(first) = groups_first.filter(|_| scan.complete) {
+        scan.groups = first.groups;
+        scan.group_failures = first.group_failures;
+    } else if !groups_by_version && (location.group_base_dn.is_some() || needs_index) {
         let naming_context = &cx.naming_context;
         read_groups(
             client,

@@ -127,6 +127,9 @@ impl Source for LdifSource {
             swept_for_deletes: false,
         };
         let mut scan = file.scan;
+        if let Some(pages) = request.pages {
+            pages.groups(&scan.groups).await?;
+        }
         scan.users = super::keep_pages(request.pages, std::mem::take(&mut scan.users)).await?;
         Ok((scan, read))
     }

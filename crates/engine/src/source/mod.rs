@@ -147,6 +147,13 @@ pub struct ReadRequest<'a> {
 /// rest, so that a full read of a million users never holds them all.
 #[async_trait]
 pub trait FullReadPages: Send + Sync {
+    /// The groups in scope of the full read, handed over before its first page of users by a
+    /// source that has them by then (so that the users created as the read goes can join
+    /// them); they stay in the scan all the same.
+    async fn groups(&self, _groups: &[SourceGroup]) -> Result<(), SourceError> {
+        Ok(())
+    }
+
     /// The users of `page` the scan keeps.
     async fn keep(&self, page: Vec<SourceEntry>) -> Result<Vec<SourceEntry>, SourceError>;
 }
