@@ -157,6 +157,11 @@ impl GroupRides {
                     .is_some_and(|a| matches!(read_status(a), Some(200 | 204)));
             let list = if patched {
                 state.confirmed.entry(ride.group).or_default()
+            } else if ride.sent {
+                // Refused (a member failed to be created, a target that will not take it): the
+                // group stage adds them, one chunk per PATCH; sent again here, the list would
+                // grow with every request.
+                continue;
             } else {
                 state.waiting.entry(ride.group).or_default()
             };
@@ -339,6 +344,15 @@ pub async fn create_users(
         if let Some(rides) = rides {
             rides.settle(chunk, memberships, &by_bulk_id);
         }
+        // The users created are claimed below: their owners asked of the store at once.
+        let created: Vec<TargetId> = answers
+            .iter()
+            .filter_map(|answer| match read_answer(answer) {
+                BulkResult::Created { id, .. } => Some(TargetId::from(id)),
+                _ => None,
+            })
+            .collect();
+        owners.look_up_all(&created).await;
         for &index in &batch {
             let (op, existing) = chunk[index];
             let Operation::Create { image } = &op.operation else {
@@ -562,6 +576,87 @@ mod tests {
             BulkResult::Failed("bulk POST /Users: HTTP 400: bad email".into())
         );
         assert_eq!(read_answer(&json!({"status": "201"})), BulkResult::Unsure);
+    }
+
+    fn create(guid: &str) -> PlannedOperation {
+        PlannedOperation {
+            guid: guid.into(),
+            dn: format!("uid={guid},ou=people,dc=example,dc=com"),
+            user_name: Some(guid.to_owned()),
+            fingerprint: None,
+            operation: Operation::Create { image: json!({}) },
+            reason: String::new(),
+            link_image: None,
+            resumed_cycle: None,
+        }
+    }
+
+    /// The answers of a Bulk request that created `created` (by index) and whose ride PATCHes
+    /// got `patch` (by position).
+    fn answers(created: &[usize], patch: &[(usize, &str)]) -> Vec<Value> {
+        let users = created.iter().map(|&i| {
+            json!({"bulkId": bulk_id(i), "status": "201", "location": format!("/Users/id-u{i}")})
+        });
+        let patches = patch
+            .iter()
+            .map(|(position, status)| json!({"bulkId": ride_id(*position), "status": status}));
+        users.chain(patches).collect()
+    }
+
+    /// Across pages, members wait until a PATCH can carry a chunk, the confirmed ones are taken
+    /// page by page, and members of a PATCH the target refused are left to the group stage
+    /// rather than sent again with every later request.
+    #[test]
+    fn group_rides_go_across_pages_and_a_refused_patch_is_not_sent_again() {
+        let staff = TargetId::from("staff");
+        let rides = GroupRides::new(HashMap::new(), 2);
+        let joins = |guids: &[&str]| -> HashMap<EntryGuid, Vec<TargetId>> {
+            guids
+                .iter()
+                .map(|g| (EntryGuid::from(*g), vec![staff.clone()]))
+                .collect()
+        };
+        let settle_page = |ops: &[PlannedOperation], created: &[usize], patch: &str| {
+            let chunk: Vec<(&PlannedOperation, Option<&Record>)> =
+                ops.iter().map(|op| (op, None)).collect();
+            let batch: Vec<usize> = (0..chunk.len()).collect();
+            let taken = rides.take(&chunk, &batch);
+            let sent = taken.iter().any(|r| r.sent);
+            let answers = answers(created, &[(0, patch)]);
+            let by_id: HashMap<&str, &Value> = answers
+                .iter()
+                .filter_map(|a| Some((a.get("bulkId")?.as_str()?, a)))
+                .collect();
+            rides.settle(&chunk, taken, &by_id);
+            sent
+        };
+
+        // Page one: a member alone waits.
+        let page = [create("a")];
+        rides.next_users(joins(&["a"]));
+        assert!(!settle_page(&page, &[0], "200"));
+        assert!(rides.take_confirmed().is_empty());
+        // Page two: with the one waiting, a chunk goes, and both are confirmed.
+        let page = [create("b")];
+        rides.next_users(joins(&["b"]));
+        assert!(settle_page(&page, &[0], "200"));
+        let confirmed = rides.take_confirmed().remove(&staff).unwrap();
+        let mut guids: Vec<&str> = confirmed.iter().map(|m| m.guid.as_str()).collect();
+        guids.sort();
+        assert_eq!(guids, ["a", "b"]);
+        assert!(rides.take_confirmed().is_empty());
+        // Page three: the PATCH is refused (one of the two was not created): nothing waits.
+        let page = [create("c"), create("d")];
+        rides.next_users(joins(&["c", "d"]));
+        assert!(settle_page(&page, &[0], "409"));
+        assert!(rides.take_confirmed().is_empty());
+        // Page four: one new member alone waits again; nothing from page three is sent.
+        let page = [create("e")];
+        rides.next_users(joins(&["e"]));
+        assert!(!settle_page(&page, &[0], "200"));
+        let waiting = rides.state.lock().unwrap().waiting.remove(&staff).unwrap();
+        assert_eq!(waiting.len(), 1);
+        assert_eq!(waiting[0].guid.as_str(), "e");
     }
 
     #[test]

@@ -4,7 +4,7 @@
 //! fails the operation instead. The one exception is a user who left and was disabled: its
 //! account passes to the new entry that takes its name (a rehire), and the old record goes.
 
-use std::collections::HashMap;
+use std::collections::{HashMap, HashSet};
 use std::sync::{Mutex, PoisonError};
 
 use scimbridge_model::{ChannelKey, EntryGuid, Record, TargetId};
@@ -28,6 +28,10 @@ pub struct Link {
 #[derive(Default)]
 pub struct Owners<'a> {
     by_target: Mutex<HashMap<TargetId, Link>>,
+    /// Target ids the store was asked about and no record holds (users a Bulk request just
+    /// created): claimed without asking again. Only this cycle writes the channel's records,
+    /// and what it claims goes in `by_target` first.
+    free: Mutex<HashSet<TargetId>>,
     lookup: Option<(&'a dyn Store, &'a ChannelKey)>,
 }
 
@@ -40,6 +44,7 @@ impl<'a> Owners<'a> {
     pub fn new(links: HashMap<TargetId, Link>) -> Owners<'a> {
         Owners {
             by_target: Mutex::new(links),
+            free: Mutex::default(),
             lookup: None,
         }
     }
@@ -52,6 +57,7 @@ impl<'a> Owners<'a> {
     ) -> Owners<'a> {
         Owners {
             by_target: Mutex::new(links),
+            free: Mutex::default(),
             lookup: Some((store, channel)),
         }
     }
@@ -68,7 +74,7 @@ impl<'a> Owners<'a> {
             .unwrap_or_else(PoisonError::into_inner)
             .get(target_id)
             .is_some_and(|link| !link.released);
-        if known {
+        if known || self.is_free(target_id) {
             return Ok(());
         }
         let wanted = [TargetId::from(target_id)];
@@ -81,6 +87,68 @@ impl<'a> Owners<'a> {
             })?;
         self.learn(links(&holders));
         Ok(())
+    }
+
+    fn is_free(&self, target_id: &str) -> bool {
+        self.free
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner)
+            .contains(target_id)
+    }
+
+    /// Asks the store once about these target ids (a Bulk request's new users) before each is
+    /// claimed, rather than once per user. Best effort: a failure leaves each claim to ask.
+    pub async fn look_up_all(&self, target_ids: &[TargetId]) {
+        let Some((store, channel)) = self.lookup else {
+            return;
+        };
+        let unknown: Vec<TargetId> = {
+            let owners = self
+                .by_target
+                .lock()
+                .unwrap_or_else(PoisonError::into_inner);
+            target_ids
+                .iter()
+                .filter(|id| !owners.contains_key(*id) && !self.is_free(id.as_str()))
+                .cloned()
+                .collect()
+        };
+        if unknown.is_empty() {
+            return;
+        }
+        let holders = match store
+            .record_heads_with(channel, RecordKey::TargetIds(&unknown))
+            .await
+        {
+            Ok(holders) => holders,
+            Err(e) => {
+                tracing::debug!(error = %e, "owners look-up failed; each claim asks on its own");
+                return;
+            }
+        };
+        let held = links(&holders);
+        self.free
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner)
+            .extend(unknown.into_iter().filter(|id| !held.contains_key(id)));
+        self.learn(held);
+    }
+
+    /// Forgets the links the cycle holds once the records of the users it claimed are saved,
+    /// when the store is there to answer for them: a full read creating a million users a page
+    /// at a time does not hold a million links. Without a store, nothing is forgotten.
+    pub fn forget_saved(&self) {
+        if self.lookup.is_some() {
+            self.by_target
+                .lock()
+                .unwrap_or_else(PoisonError::into_inner)
+                .clear();
+            // Their records hold them now: no longer free.
+            self.free
+                .lock()
+                .unwrap_or_else(PoisonError::into_inner)
+                .clear();
+        }
     }
 
     /// Adds links read from the store. What the cycle claimed meanwhile is newer than the
@@ -207,6 +275,60 @@ mod tests {
                 .unwrap(),
             None
         );
+    }
+
+    /// With a store to look up, the links of users whose records are saved are forgotten (a
+    /// first cycle does not hold one per user created) and the store still answers for them;
+    /// without one, nothing is forgotten.
+    #[tokio::test]
+    async fn claims_whose_records_are_saved_are_forgotten_and_still_refused() {
+        use crate::state::RecordStore;
+        let dir = tempfile::tempdir().unwrap();
+        let store = scimbridge_store::SqliteStore::open(&dir.path().join("state.db"))
+            .await
+            .unwrap();
+        let channel = ChannelKey::new("app", "staff");
+        let owners = Owners::with_lookup(HashMap::new(), &store, &channel);
+        owners
+            .claim("t1", "ann", &"g1".into(), "uid=ann")
+            .await
+            .unwrap();
+        let mut record = scimbridge_testkit::store_conformance::record(
+            "g1",
+            scimbridge_model::RecordStatus::Provisioned,
+        );
+        record.target_id = Some("t1".into());
+        store.save_record(&channel, &record).await.unwrap();
+        owners.forget_saved();
+        assert!(owners.by_target.lock().unwrap().is_empty());
+        let refused = owners.claim("t1", "ann", &"g2".into(), "uid=ann2").await;
+        assert!(refused.is_err(), "{refused:?}");
+
+        // Asked at once about a Bulk request's users: a free id is claimed once, a held one
+        // stays its holder's, and both are forgotten with the page.
+        owners.look_up_all(&["t1".into(), "t9".into()]).await;
+        assert!(owners.is_free("t9") && !owners.is_free("t1"));
+        owners
+            .claim("t9", "cy", &"g3".into(), "uid=cy")
+            .await
+            .unwrap();
+        let taken = owners.claim("t9", "cy", &"g4".into(), "uid=cy2").await;
+        assert!(taken.is_err(), "{taken:?}");
+        let held = owners.claim("t1", "ann", &"g2".into(), "uid=ann2").await;
+        assert!(held.is_err(), "{held:?}");
+        owners.forget_saved();
+        assert!(!owners.is_free("t9"));
+
+        let without_store = Owners::default();
+        without_store
+            .claim("t1", "ann", &"g1".into(), "uid=ann")
+            .await
+            .unwrap();
+        without_store.forget_saved();
+        let refused = without_store
+            .claim("t1", "ann", &"g2".into(), "uid=ann2")
+            .await;
+        assert!(refused.is_err(), "{refused:?}");
     }
 
     #[tokio::test]

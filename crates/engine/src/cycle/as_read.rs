@@ -6,8 +6,9 @@
 //! keeps the name. Creates are never held by the guard, so nothing the guard weighs is sent
 //! early; the users created do not count among those the guard takes its shares of.
 //!
-//! When the source hands the read's groups over before its users (an LDIF file) and creates go
-//! in Bulk requests, the new groups are created empty first and each page's Bulk requests add
+//! When the source hands the read's groups over before its users (an LDIF file; LDAP when the
+//! read is full from the start), the cycle is a first one (no user of the channel in the target
+//! yet) and creates go in Bulk requests, the new groups are created empty first and each page's Bulk requests add
 //! their users to them (`groups::Rides`), as a cycle's plan does for the users it creates: the
 //! members the target confirmed are recorded after each page, and those still waiting for a
 //! PATCH are left to the group stage.
@@ -326,6 +327,8 @@ impl CreateAsRead for CreatedAsRead<'_, '_> {
         if let Some(read) = rides {
             self.record_rides(read).await?;
         }
+        // The page's records are saved: the store answers for the users it claimed.
+        self.target.owners.forget_saved();
         let created = tally.summary.created + tally.summary.linked - before;
         self.created.fetch_add(created, Ordering::Relaxed);
         Ok(new_users

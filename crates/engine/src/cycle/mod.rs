@@ -343,7 +343,8 @@ async fn run_planned(
         Some(read) => read_groups::apply_read_groups(cx, &target, &planned, read, tally).await?,
         None => groups::apply_groups(cx, &target, &planned, tally).await?,
     };
-    if stopped || target.outage.is_down() {
+    // Stopped before the group stage, or in it (told to, or the target found down).
+    if tally.not_sent > 0 || target.outage.is_down() {
         if !target.outage.is_down() {
             tracing::warn!(channel = %cx.key, not_done = tally.not_sent, "cycle stopped early; the next cycle does the rest");
         }

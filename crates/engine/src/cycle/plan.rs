@@ -405,15 +405,20 @@ async fn members_by_dn(
 /// in the source location (or failed) that `keep` accepts, one per DN (where two records claim
 /// one, an entry deleted while its record was failing and another at its DN, the settled one).
 pub(super) fn members_found_by_dn(
-    mut found: Vec<Record>,
+    found: Vec<Record>,
     keep: impl Fn(&Record) -> bool,
 ) -> Vec<Record> {
-    found.retain(|r| {
-        (r.source_fingerprint.is_some() || r.status == RecordStatus::Failed) && keep(r)
-    });
-    found.sort_by_key(|r| (normalize_dn(&r.dn), r.status == RecordStatus::Failed));
-    found.dedup_by_key(|r| normalize_dn(&r.dn));
-    found
+    // Each DN normalised once: sorting by a key computed in every comparison cost seconds at
+    // a few hundred thousand members.
+    let failed = |r: &Record| r.status == RecordStatus::Failed;
+    let mut by_dn: Vec<(String, Record)> = found
+        .into_iter()
+        .filter(|r| (r.source_fingerprint.is_some() || failed(r)) && keep(r))
+        .map(|r| (normalize_dn(&r.dn), r))
+        .collect();
+    by_dn.sort_by(|(a, ra), (b, rb)| (a, failed(ra)).cmp(&(b, failed(rb))));
+    by_dn.dedup_by(|(a, _), (b, _)| a == b);
+    by_dn.into_iter().map(|(_, r)| r).collect()
 }
 
 /// By key, which groups a cycle plans: those the read returned, those gone (every group record,

@@ -21,7 +21,7 @@ use crate::state::{GroupKey, MemberChange, RecordKey, Store};
 
 /// The member DNs a batch of groups names, at most (a group larger than this is a batch of
 /// its own): what bounds the records the group stage holds at once.
-const MEMBERS_PER_BATCH: usize = 20_000;
+const MEMBERS_PER_BATCH: usize = 5_000;
 
 /// The groups a full read returned, left by the plan to the group stage.
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
@@ -100,11 +100,16 @@ pub(super) async fn apply_read_groups(
         kept_guids: read.kept_users.values().collect(),
         in_scope: &planned.in_scope,
     };
+    let mut looked_at = 0;
     for batch in batches(&read.entries, MEMBERS_PER_BATCH) {
-        if target.outage.is_down() {
-            // The cycle stops here; the next one plans these groups again.
+        if target.outage.is_down() || cx.progress.should_stop() {
+            // The cycle stops here: the groups not looked at are not done. Their records
+            // forgot their version before the users were applied, so the next cycle reads
+            // them whole and plans them.
+            tally.not_sent += (read.entries.len() - looked_at) as u64;
             break;
         }
+        looked_at += batch.len();
         let (desired, member_heads) = members.of(batch).await?;
         let guids: Vec<EntryGuid> = batch.iter().map(|g| g.guid.clone()).collect();
         let records = cx
