@@ -972,6 +972,49 @@ fn a_first_cycle_creates_users_as_it_reads_and_a_read_failing_half_way_loses_not
     assert_eq!(setup.user_names(), accounts(&everyone));
 }
 
+/// Two entries on different pages of a first cycle map to one userName. The second one's page
+/// is planned while the first one's may still be applied (its record not saved yet): it is left
+/// to the plan all the same, which refuses it and names the first; one user has the name.
+#[test]
+fn two_entries_on_different_pages_with_one_user_name_make_one_user() {
+    let people = [
+        ("ann", "sam"),
+        ("bob", "bob"),
+        ("cara", "cara"),
+        ("dan", "Sam"),
+        ("eli", "eli"),
+    ];
+    let entries: Vec<Entry> = people.iter().map(|(uid, cn)| person(uid, cn)).collect();
+    let setup = setup(&entries);
+    let store = DataStore::ldap(
+        "directory",
+        "openldap",
+        &setup.slapd.url,
+        SYNC_DN,
+        SYNC_PASSWORD,
+    )
+    .ldap_setting("page_size", 2);
+    let config = Config::reading(store, &setup.target.url, "t0ken")
+        .map("userName", "cn")
+        .source("changed_users_algorithm", "timestamp");
+    setup.apply(&config);
+    let (_, out) = setup.try_sync();
+    assert_has(
+        &out,
+        &[
+            "created 4, linked 0, updated 0, disabled 0, deleted 0, failed 1",
+            "is also the userName of uid=",
+        ],
+    );
+    let mut names: Vec<String> = setup
+        .user_names()
+        .into_iter()
+        .map(|(name, _)| name.to_lowercase())
+        .collect();
+    names.sort();
+    assert_eq!(names, ["bob", "cara", "eli", "sam"], "{out}");
+}
+
 #[test]
 fn channel_reset_forces_a_full_read_and_all_state_relinks_without_duplicates() {
     let setup = setup(&[

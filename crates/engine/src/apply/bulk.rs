@@ -71,11 +71,11 @@ impl GroupRides {
         }
     }
 
-    /// The users of the next requests and their groups, in place of those before: members
-    /// created by earlier requests and still waiting stay for a later PATCH.
-    pub fn next_users(&self, groups_of_user: HashMap<EntryGuid, Vec<TargetId>>) {
+    /// Adds the users of later requests and their groups (a full read's next page, while the
+    /// requests of the page before may still be going).
+    pub fn add_users(&self, groups_of_user: HashMap<EntryGuid, Vec<TargetId>>) {
         if let Ok(mut users) = self.groups_of_user.lock() {
-            *users = groups_of_user;
+            users.extend(groups_of_user);
         }
     }
 
@@ -98,16 +98,17 @@ impl GroupRides {
     /// The groups of the batch's users, and which get a PATCH in this request.
     fn take(&self, chunk: &[(&PlannedOperation, Option<&Record>)], batch: &[usize]) -> Vec<Ride> {
         let mut rides: Vec<Ride> = Vec::new();
-        let Ok(groups_of_user) = self.groups_of_user.lock() else {
+        let Ok(mut groups_of_user) = self.groups_of_user.lock() else {
             return Vec::new();
         };
         for &index in batch {
+            // A user goes in one request: its groups are taken with it.
             let guid = chunk[index].0.guid.as_str();
-            for group in groups_of_user.get(guid).into_iter().flatten() {
-                match rides.iter_mut().find(|r| &r.group == group) {
+            for group in groups_of_user.remove(guid).into_iter().flatten() {
+                match rides.iter_mut().find(|r| r.group == group) {
                     Some(ride) => ride.own.push(index),
                     None => rides.push(Ride {
-                        group: group.clone(),
+                        group,
                         earlier: Vec::new(),
                         own: vec![index],
                         sent: false,
@@ -633,12 +634,12 @@ mod tests {
 
         // Page one: a member alone waits.
         let page = [create("a")];
-        rides.next_users(joins(&["a"]));
+        rides.add_users(joins(&["a"]));
         assert!(!settle_page(&page, &[0], "200"));
         assert!(rides.take_confirmed().is_empty());
         // Page two: with the one waiting, a chunk goes, and both are confirmed.
         let page = [create("b")];
-        rides.next_users(joins(&["b"]));
+        rides.add_users(joins(&["b"]));
         assert!(settle_page(&page, &[0], "200"));
         let confirmed = rides.take_confirmed().remove(&staff).unwrap();
         let mut guids: Vec<&str> = confirmed.iter().map(|m| m.guid.as_str()).collect();
@@ -647,12 +648,12 @@ mod tests {
         assert!(rides.take_confirmed().is_empty());
         // Page three: the PATCH is refused (one of the two was not created): nothing waits.
         let page = [create("c"), create("d")];
-        rides.next_users(joins(&["c", "d"]));
+        rides.add_users(joins(&["c", "d"]));
         assert!(settle_page(&page, &[0], "409"));
         assert!(rides.take_confirmed().is_empty());
         // Page four: one new member alone waits again; nothing from page three is sent.
         let page = [create("e")];
-        rides.next_users(joins(&["e"]));
+        rides.add_users(joins(&["e"]));
         assert!(!settle_page(&page, &[0], "200"));
         let waiting = rides.state.lock().unwrap().waiting.remove(&staff).unwrap();
         assert_eq!(waiting.len(), 1);

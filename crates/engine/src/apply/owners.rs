@@ -134,20 +134,29 @@ impl<'a> Owners<'a> {
         self.learn(held);
     }
 
-    /// Forgets the links the cycle holds once the records of the users it claimed are saved,
-    /// when the store is there to answer for them: a full read creating a million users a page
-    /// at a time does not hold a million links. Without a store, nothing is forgotten.
-    pub fn forget_saved(&self) {
-        if self.lookup.is_some() {
-            self.by_target
-                .lock()
-                .unwrap_or_else(PoisonError::into_inner)
-                .clear();
-            // Their records hold them now: no longer free.
-            self.free
-                .lock()
-                .unwrap_or_else(PoisonError::into_inner)
-                .clear();
+    /// Forgets the links of these users once their records are saved, when the store is there
+    /// to answer for them: a full read creating a million users a page at a time does not hold
+    /// a million links. Without a store, nothing is forgotten. Only these users' links go: the
+    /// users of a page still being applied keep theirs.
+    pub fn forget_saved(&self, saved: &HashSet<&EntryGuid>) {
+        if self.lookup.is_none() || saved.is_empty() {
+            return;
+        }
+        let mut forgotten = Vec::new();
+        self.by_target
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner)
+            .retain(|target_id, link| {
+                let keep = !saved.contains(&link.guid);
+                if !keep {
+                    forgotten.push(target_id.clone());
+                }
+                keep
+            });
+        // Their records hold them now: no longer free.
+        let mut free = self.free.lock().unwrap_or_else(PoisonError::into_inner);
+        for target_id in &forgotten {
+            free.remove(target_id);
         }
     }
 
@@ -299,13 +308,20 @@ mod tests {
         );
         record.target_id = Some("t1".into());
         store.save_record(&channel, &record).await.unwrap();
-        owners.forget_saved();
+        let saved =
+            |guids: &[&str]| -> Vec<EntryGuid> { guids.iter().map(|g| (*g).into()).collect() };
+        owners.forget_saved(&saved(&["g1"]).iter().collect());
         assert!(owners.by_target.lock().unwrap().is_empty());
         let refused = owners.claim("t1", "ann", &"g2".into(), "uid=ann2").await;
         assert!(refused.is_err(), "{refused:?}");
 
         // Asked at once about a Bulk request's users: a free id is claimed once, a held one
-        // stays its holder's, and both are forgotten with the page.
+        // stays its holder's, and both are forgotten with the page; the claim of a user of
+        // a page still being applied stays.
+        owners
+            .claim("t5", "eve", &"g5".into(), "uid=eve")
+            .await
+            .unwrap();
         owners.look_up_all(&["t1".into(), "t9".into()]).await;
         assert!(owners.is_free("t9") && !owners.is_free("t1"));
         owners
@@ -316,15 +332,22 @@ mod tests {
         assert!(taken.is_err(), "{taken:?}");
         let held = owners.claim("t1", "ann", &"g2".into(), "uid=ann2").await;
         assert!(held.is_err(), "{held:?}");
-        owners.forget_saved();
+        owners.forget_saved(&saved(&["g3"]).iter().collect());
         assert!(!owners.is_free("t9"));
+        let kept = owners.claim("t5", "eve", &"g6".into(), "uid=eve2").await;
+        assert!(kept.is_err(), "{kept:?}");
+        let (kept, forgotten) = {
+            let links = owners.by_target.lock().unwrap();
+            (links.contains_key("t5"), !links.contains_key("t9"))
+        };
+        assert!(kept && forgotten);
 
         let without_store = Owners::default();
         without_store
             .claim("t1", "ann", &"g1".into(), "uid=ann")
             .await
             .unwrap();
-        without_store.forget_saved();
+        without_store.forget_saved(&saved(&["g1"]).iter().collect());
         let refused = without_store
             .claim("t1", "ann", &"g2".into(), "uid=ann2")
             .await;

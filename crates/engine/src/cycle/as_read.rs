@@ -1,10 +1,13 @@
 //! The new users of a full read, created as the read gives them (see [`CreateAsRead`]): each
-//! page's new users are mapped, planned and applied before the next page is read, so that a
-//! first cycle holds a page of users, not the directory it provisions. A user whose userName a
-//! record already holds, or an earlier user of the page, is left to the cycle's plan, which
-//! decides between them as it always does (`refuse_shared_user_names`): the first user created
-//! keeps the name. Creates are never held by the guard, so nothing the guard weighs is sent
-//! early; the users created do not count among those the guard takes its shares of.
+//! page's new users are mapped and planned as the read goes, and applied while the read goes
+//! on (a page or two at a time, see [`CreatedAsRead::send_pages`]), so that a first cycle holds
+//! a few pages of users, not the directory it provisions, and the target is kept busy while the
+//! next page is read. A user whose userName a record already holds, an earlier user of the
+//! page, or a user of a page still being applied, is left to the cycle's plan, which decides
+//! between them as it always does (`refuse_shared_user_names`) once every page is applied: the
+//! first user created keeps the name. Creates are never held by the guard, so nothing the guard
+//! weighs is sent early; the users created do not count among those the guard takes its shares
+//! of.
 //!
 //! When the source hands the read's groups over before its users (an LDIF file; LDAP when the
 //! read is full from the start), the cycle is a first one (no user of the channel in the target
@@ -15,30 +18,38 @@
 
 use std::collections::{HashMap, HashSet};
 use std::hash::{DefaultHasher, Hash, Hasher};
+use std::sync::PoisonError;
 use std::sync::atomic::{AtomicU64, Ordering};
+
+use futures_util::stream::{self, StreamExt};
 
 use async_trait::async_trait;
 use scimbridge_model::{
     DataStore, EffectiveSourceSettings, EntryGuid, GroupOperation, GroupRecord, Operation,
-    PlannedGroupOperation, PlannedOperation, RecordStatus, TargetId,
+    PlannedGroupOperation, PlannedOperation, TargetId,
 };
-use tokio::sync::{Mutex, OnceCell};
+use tokio::sync::{Mutex, OnceCell, mpsc, watch};
 
 use super::full_read::CreateAsRead;
-use super::groups::Rides;
+use super::groups::{NewGroup, Rides, create_ahead};
 use super::plan::map_candidate;
 use super::users::apply_users;
 use super::{CycleContext, CycleError, Tally, TargetSession, bulk_capabilities};
 use crate::apply::Capabilities;
-use crate::apply::bulk::{self, GroupRides};
+use crate::apply::bulk::GroupRides;
 use crate::apply::groups::{AppliedGroup, GroupOutcome};
 use crate::detect::Fingerprinted;
 use crate::plan::plan_users;
 use crate::source::{SourceGroup, normalize_dn};
 use crate::state::{MemberChange, RecordKey};
 
+/// How many pages of new users are applied at once: the requests of the next page start as
+/// those of the page before are answered, so that the target always has `max_threads` of them.
+const PAGES_IN_FLIGHT: usize = 2;
+
 /// Creates the new users of a cycle's full read page by page, with the cycle's target session
-/// and tally.
+/// and tally. The read plans each page and queues it; [`CreatedAsRead::send_pages`], run beside
+/// the read in the same task, applies the pages queued.
 pub(super) struct CreatedAsRead<'c, 'a> {
     cx: &'c CycleContext<'a>,
     target: &'c TargetSession<'a>,
@@ -50,6 +61,17 @@ pub(super) struct CreatedAsRead<'c, 'a> {
     created: AtomicU64,
     /// The groups created ahead, when the read handed its groups over first.
     rides: OnceCell<ReadRides>,
+    /// Where the read queues each page's operations; `None` once the read is over.
+    queue: std::sync::Mutex<Option<mpsc::Sender<Vec<PlannedOperation>>>>,
+    /// The other end, taken by `send_pages`.
+    queued: std::sync::Mutex<Option<mpsc::Receiver<Vec<PlannedOperation>>>>,
+    /// The userNames (lower-cased) of the creates queued or being applied: their records are
+    /// not saved yet, so the store does not know them.
+    names_in_flight: std::sync::Mutex<HashSet<String>>,
+    /// Why applying a page failed: the read stops with it.
+    failed: std::sync::Mutex<Option<CycleError>>,
+    /// Whether `send_pages` is over: every page queued applied, or one failed.
+    all_sent: watch::Sender<bool>,
 }
 
 /// Groups created empty before the first page, and who joins them.
@@ -95,6 +117,8 @@ impl<'c, 'a> CreatedAsRead<'c, 'a> {
         data_store: &DataStore,
         tally: &'c mut Tally,
     ) -> CreatedAsRead<'c, 'a> {
+        // One page waits while the pages in flight are applied.
+        let (queue, queued) = mpsc::channel(1);
         CreatedAsRead {
             cx,
             target,
@@ -103,7 +127,102 @@ impl<'c, 'a> CreatedAsRead<'c, 'a> {
             tally: Mutex::new(tally),
             created: AtomicU64::new(0),
             rides: OnceCell::new(),
+            queue: std::sync::Mutex::new(Some(queue)),
+            queued: std::sync::Mutex::new(Some(queued)),
+            names_in_flight: std::sync::Mutex::default(),
+            failed: std::sync::Mutex::default(),
+            all_sent: watch::Sender::new(false),
         }
+    }
+
+    /// Applies the pages the read queues, [`PAGES_IN_FLIGHT`] at a time, until the read is over
+    /// ([`CreatedAsRead::close`]) and every page queued is applied, or one fails (the read then
+    /// stops with its error). Runs beside the read, in the same task: the read waits for it when
+    /// the queue is full.
+    pub(super) async fn send_pages(&self) {
+        let queued = self
+            .queued
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner)
+            .take();
+        if let Some(queued) = queued {
+            let pages = stream::unfold(queued, |mut queued| async move {
+                let page = queued.recv().await?;
+                Some((page, queued))
+            });
+            let applied = pages
+                .map(|page| self.apply_page(page))
+                .buffer_unordered(PAGES_IN_FLIGHT);
+            let mut applied = std::pin::pin!(applied);
+            while let Some(result) = applied.next().await {
+                if let Err(error) = result {
+                    // The pages in flight stop where they are, as after a crash: what they
+                    // sent is journaled and checked by the next cycle.
+                    self.failed
+                        .lock()
+                        .unwrap_or_else(PoisonError::into_inner)
+                        .get_or_insert(error);
+                    break;
+                }
+            }
+        }
+        self.all_sent.send_replace(true);
+    }
+
+    /// The read is over: no page comes any more.
+    pub(super) fn close(&self) {
+        self.queue
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner)
+            .take();
+    }
+
+    fn take_failure(&self) -> Option<CycleError> {
+        self.failed
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner)
+            .take()
+    }
+
+    /// Applies one page's operations, with a tally of its own added to the cycle's.
+    async fn apply_page(&self, operations: Vec<PlannedOperation>) -> Result<(), CycleError> {
+        let cx = self.cx;
+        let bulk = self.bulk().await;
+        let rides = self.rides.get().filter(|_| bulk.is_some());
+        let mut tally = Tally::default();
+        let ridden = rides.map(|r| &r.rides);
+        let mut applied = apply_users(
+            cx,
+            self.target,
+            (&operations, &[]),
+            bulk,
+            ridden,
+            &mut tally,
+        )
+        .await;
+        if let (Ok(()), Some(read)) = (&applied, rides) {
+            applied = self.record_rides(read).await;
+        }
+        if applied.is_ok() {
+            // The page's records are saved: the store answers for the users it claimed, and
+            // knows their names.
+            let saved: HashSet<&EntryGuid> = operations.iter().map(|op| &op.guid).collect();
+            self.target.owners.forget_saved(&saved);
+            let mut names = self
+                .names_in_flight
+                .lock()
+                .unwrap_or_else(PoisonError::into_inner);
+            for name in operations.iter().filter_map(|op| op.user_name.as_deref()) {
+                names.remove(&name.to_lowercase());
+            }
+        }
+        let created = tally.summary.created + tally.summary.linked;
+        self.created.fetch_add(created, Ordering::Relaxed);
+        let mut cycle = self.tally.lock().await;
+        cycle.absorb(tally);
+        applied?;
+        cycle.record_events(cx, false).await?;
+        Ok(())
     }
 
     /// The target's Bulk capabilities when creates go in Bulk requests: asked once.
@@ -142,7 +261,8 @@ impl<'c, 'a> CreatedAsRead<'c, 'a> {
         self.tally.into_inner()
     }
 
-    /// The userNames (lower-cased) of `operations`' creates that a record of the channel holds.
+    /// The userNames (lower-cased) of `operations`' creates that a record of the channel holds,
+    /// or a create still being applied.
     async fn names_held(
         &self,
         operations: &[PlannedOperation],
@@ -155,16 +275,24 @@ impl<'c, 'a> CreatedAsRead<'c, 'a> {
         if names.is_empty() {
             return Ok(HashSet::new());
         }
+        // Taken before the store is asked: a page applied meanwhile has its records saved.
+        let mut held = self
+            .names_in_flight
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner)
+            .clone();
         let holders = self
             .cx
             .store
             .record_heads_with(self.cx.key, RecordKey::UserNames(&names))
             .await?;
-        Ok(holders
-            .iter()
-            .filter_map(|r| r.user_name.as_deref())
-            .map(str::to_lowercase)
-            .collect())
+        held.extend(
+            holders
+                .iter()
+                .filter_map(|r| r.user_name.as_deref())
+                .map(str::to_lowercase),
+        );
+        Ok(held)
     }
 }
 
@@ -195,50 +323,28 @@ impl CreateAsRead for CreatedAsRead<'_, '_> {
         let Some(max_operations) = self.bulk().await.map(|c| c.bulk_max_operations) else {
             return Ok(());
         };
-        if max_operations != 0 && new_groups.len() * 2 > max_operations {
+        let ahead: Vec<NewGroup<'_>> = new_groups
+            .iter()
+            .map(|g| NewGroup {
+                guid: &g.guid,
+                dn: &g.dn,
+                display_name: &g.display_name,
+            })
+            .collect();
+        let Some(records) = create_ahead(cx, self.target, &ahead, max_operations).await? else {
             return Ok(());
-        }
-        let mut to_create = Vec::new();
-        for group in &new_groups {
-            // A group the target already has is linked by the group stage, as usual.
-            match self.target.client.find_group(&group.display_name).await {
-                Ok(None) => to_create.push((group.guid.clone(), group.display_name.clone())),
-                Ok(Some(_)) => {}
-                Err(e) => {
-                    tracing::debug!(error = %e, "group look-up failed; groups go after the users");
-                    return Ok(());
-                }
-            }
-        }
-        let ids = bulk::create_empty_groups(&self.target.client, &to_create, max_operations).await;
-        let mut created: Vec<GroupRecord> = Vec::new();
+        };
+        let mut created: Vec<GroupRecord> = Vec::with_capacity(records.len());
         let mut joins: HashMap<u128, Vec<u32>> = HashMap::new();
         let mut tally = self.tally.lock().await;
-        for group in new_groups {
-            let Some(target_id) = ids.get(&group.guid) else {
-                continue;
-            };
-            let record = GroupRecord {
-                guid: group.guid.clone(),
-                dn: group.dn.clone(),
-                display_name: group.display_name.clone(),
-                target_id: Some(target_id.clone()),
-                members: Vec::new(),
-                status: RecordStatus::Provisioned,
-                last_error: None,
-                attempts: 0,
-                // The group stage keeps the version, once every member is in.
-                source_stamp: None,
-            };
-            // Saved at once: a crash before the members are recorded leaves a group the next
-            // cycle fills, never a second group.
-            cx.store.save_group_record(cx.key, &record).await?;
-            let index = created.len() as u32;
+        for (index, record) in records {
+            let group = new_groups[index];
+            let position = created.len() as u32;
             for dn in &group.member_dns {
                 let groups = joins.entry(dn_hash(dn)).or_default();
                 // A member listed twice joins once.
-                if groups.last() != Some(&index) {
-                    groups.push(index);
+                if groups.last() != Some(&position) {
+                    groups.push(position);
                 }
             }
             let planned = PlannedGroupOperation {
@@ -264,9 +370,6 @@ impl CreateAsRead for CreatedAsRead<'_, '_> {
             tally.summary.groups_created += 1;
             created.push(record);
         }
-        if created.is_empty() {
-            return Ok(());
-        }
         let chunk_size = cx.connection.target.group_member_chunk_size.max(1) as usize;
         let rides = Rides {
             rides: GroupRides::new(HashMap::new(), chunk_size),
@@ -282,13 +385,15 @@ impl CreateAsRead for CreatedAsRead<'_, '_> {
         new_users: Vec<Fingerprinted>,
     ) -> Result<Vec<Fingerprinted>, CycleError> {
         let cx = self.cx;
-        let mut tally = self.tally.lock().await;
+        if let Some(error) = self.take_failure() {
+            return Err(error);
+        }
         // As `users::apply_users` decides for each unit: a chunk left unsent by a target that
         // answers again does not stop the creates of later pages.
         if self.target.outage.is_down() || cx.progress.should_stop() {
             // The cycle stops early and keeps its cursor: the next one reads these users again.
             // Every one counts (a failure to record too), so that the cycle is seen stopped.
-            tally.not_sent += new_users.len() as u64;
+            self.tally.lock().await.not_sent += new_users.len() as u64;
             return Ok(Vec::new());
         }
         let no_records = HashMap::new();
@@ -317,24 +422,44 @@ impl CreateAsRead for CreatedAsRead<'_, '_> {
             });
         let left: HashSet<&EntryGuid> = left.iter().map(|op| &op.guid).collect();
         let bulk = self.bulk().await;
-        let rides = self.rides.get().filter(|_| bulk.is_some());
-        if let Some(read) = rides {
-            read.rides.rides.next_users(read.groups_of(&now));
+        if let Some(read) = self.rides.get().filter(|_| bulk.is_some()) {
+            read.rides.rides.add_users(read.groups_of(&now));
         }
-        let before = tally.summary.created + tally.summary.linked;
-        let ridden = rides.map(|r| &r.rides);
-        apply_users(cx, self.target, (&now, &[]), bulk, ridden, &mut tally).await?;
-        if let Some(read) = rides {
-            self.record_rides(read).await?;
+        self.names_in_flight
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner)
+            .extend(taken);
+        let queue = self
+            .queue
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner)
+            .clone();
+        let unsent = match queue {
+            Some(queue) => queue.send(now).await.err().map(|e| e.0),
+            None => Some(now),
+        };
+        if let Some(now) = unsent {
+            // Nobody applies the pages any more: a page failed, or the read was closed.
+            match self.take_failure() {
+                Some(error) => return Err(error),
+                None => self.apply_page(now).await?,
+            }
         }
-        // The page's records are saved: the store answers for the users it claimed.
-        self.target.owners.forget_saved();
-        let created = tally.summary.created + tally.summary.linked - before;
-        self.created.fetch_add(created, Ordering::Relaxed);
         Ok(new_users
             .into_iter()
             .filter(|user| left.contains(&user.entry.guid))
             .collect())
+    }
+
+    async fn finish(&self) -> Result<(), CycleError> {
+        self.close();
+        let mut all_sent = self.all_sent.subscribe();
+        // The sender lives as long as `self`: waiting ends when `send_pages` is over.
+        let _ = all_sent.wait_for(|sent| *sent).await;
+        match self.take_failure() {
+            Some(error) => Err(error),
+            None => Ok(()),
+        }
     }
 
     fn created(&self) -> u64 {

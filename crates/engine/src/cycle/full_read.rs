@@ -29,6 +29,10 @@ pub(super) trait CreateAsRead: Send + Sync {
     async fn create(&self, new_users: Vec<Fingerprinted>)
     -> Result<Vec<Fingerprinted>, CycleError>;
 
+    /// Waits until every page given is applied, once the read is over; the error of a page
+    /// that failed. The plan goes on from there: the users created have their records.
+    async fn finish(&self) -> Result<(), CycleError>;
+
     /// How many users it has created: the guard does not count them among those the channel
     /// had in the target.
     fn created(&self) -> u64;

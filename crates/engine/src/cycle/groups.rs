@@ -35,20 +35,67 @@ pub(super) async fn prepare_rides(
     planned: &ChannelPlan,
     max_operations: usize,
 ) -> Result<Option<Rides>, CycleError> {
-    let new_groups: Vec<&PlannedGroupOperation> = planned
+    let new_groups: Vec<NewGroup<'_>> = planned
         .plan
         .group_operations
         .iter()
         .filter(|g| matches!(g.operation, GroupOperation::Create { .. }))
+        .map(|g| NewGroup {
+            guid: &g.guid,
+            dn: &g.dn,
+            display_name: &g.display_name,
+        })
         .collect();
+    let Some(created) = create_ahead(cx, target, &new_groups, max_operations).await? else {
+        return Ok(None);
+    };
+    let mut groups_of_user: HashMap<EntryGuid, Vec<TargetId>> = HashMap::new();
+    for (_, record) in &created {
+        let Some(target_id) = &record.target_id else {
+            continue;
+        };
+        let desired = planned
+            .desired_groups
+            .iter()
+            .find(|d| d.guid == record.guid);
+        for member in desired.into_iter().flat_map(|d| &d.member_guids) {
+            groups_of_user
+                .entry(member.clone())
+                .or_default()
+                .push(target_id.clone());
+        }
+    }
+    let chunk_size = cx.connection.target.group_member_chunk_size.max(1) as usize;
+    Ok(Some(Rides {
+        rides: GroupRides::new(groups_of_user, chunk_size),
+        created: created.into_iter().map(|(_, record)| record).collect(),
+    }))
+}
+
+/// A group to create empty ahead of its members.
+pub(super) struct NewGroup<'g> {
+    pub guid: &'g EntryGuid,
+    pub dn: &'g str,
+    pub display_name: &'g str,
+}
+
+/// Creates `new_groups` empty in Bulk requests (those the target does not have already: the
+/// group stage links them, as usual) and saves their records; returns each group created with
+/// its index in `new_groups`. `None` when none was created, a look-up failed, or there are too
+/// many groups for the target's `maxOperations`: the groups then go after the users.
+pub(super) async fn create_ahead(
+    cx: &CycleContext<'_>,
+    target: &TargetSession<'_>,
+    new_groups: &[NewGroup<'_>],
+    max_operations: usize,
+) -> Result<Option<Vec<(usize, GroupRecord)>>, CycleError> {
     if new_groups.is_empty() || (max_operations != 0 && new_groups.len() * 2 > max_operations) {
         return Ok(None);
     }
     let mut to_create = Vec::new();
-    for group in &new_groups {
-        // A group the target already has is linked by the group stage, as usual.
-        match target.client.find_group(&group.display_name).await {
-            Ok(None) => to_create.push((group.guid.clone(), group.display_name.clone())),
+    for group in new_groups {
+        match target.client.find_group(group.display_name).await {
+            Ok(None) => to_create.push((group.guid.clone(), group.display_name.to_owned())),
             Ok(Some(_)) => {}
             Err(e) => {
                 tracing::debug!(error = %e, "group look-up failed; groups go after the users");
@@ -58,43 +105,28 @@ pub(super) async fn prepare_rides(
     }
     let ids = bulk::create_empty_groups(&target.client, &to_create, max_operations).await;
     let mut created = Vec::new();
-    let mut groups_of_user: HashMap<EntryGuid, Vec<TargetId>> = HashMap::new();
-    for group in new_groups {
-        let Some(target_id) = ids.get(&group.guid) else {
+    for (index, group) in new_groups.iter().enumerate() {
+        let Some(target_id) = ids.get(group.guid) else {
             continue;
         };
         let record = GroupRecord {
             guid: group.guid.clone(),
-            dn: group.dn.clone(),
-            display_name: group.display_name.clone(),
+            dn: group.dn.to_owned(),
+            display_name: group.display_name.to_owned(),
             target_id: Some(target_id.clone()),
             members: Vec::new(),
             status: RecordStatus::Provisioned,
             last_error: None,
             attempts: 0,
-            // The group stage that follows the users keeps the version.
+            // The group stage that follows the users keeps the version, once every member is in.
             source_stamp: None,
         };
         // Saved at once: a crash before the members are recorded leaves a group the next cycle
         // fills, never a second group.
         cx.store.save_group_record(cx.key, &record).await?;
-        let desired = planned.desired_groups.iter().find(|d| d.guid == group.guid);
-        for member in desired.into_iter().flat_map(|d| &d.member_guids) {
-            groups_of_user
-                .entry(member.clone())
-                .or_default()
-                .push(target_id.clone());
-        }
-        created.push(record);
+        created.push((index, record));
     }
-    if created.is_empty() {
-        return Ok(None);
-    }
-    let chunk_size = cx.connection.target.group_member_chunk_size.max(1) as usize;
-    Ok(Some(Rides {
-        rides: GroupRides::new(groups_of_user, chunk_size),
-        created,
-    }))
+    Ok((!created.is_empty()).then_some(created))
 }
 
 /// Records the groups that rode along with the members the target confirmed, and their

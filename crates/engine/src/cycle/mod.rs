@@ -122,6 +122,9 @@ struct TargetSession<'a> {
     client: ScimClient,
     outage: OutageWatch,
     owners: Owners<'a>,
+    /// `max_threads` permits: the users' units in flight at once, across the applies of a cycle
+    /// (pages of a full read are applied two at a time, and the target sees `max_threads`).
+    sending: tokio::sync::Semaphore,
 }
 
 /// How many audit events a cycle holds before it records them.
@@ -141,6 +144,17 @@ struct Tally {
 }
 
 impl Tally {
+    /// Adds what `other` (a page applied on its own) did.
+    fn absorb(&mut self, other: Tally) {
+        self.summary.add(&other.summary);
+        self.failures.extend(other.failures);
+        self.events.extend(other.events);
+        for (key, count) in other.event_counts {
+            *self.event_counts.entry(key).or_default() += count;
+        }
+        self.not_sent += other.not_sent;
+    }
+
     /// Whether the audit events held make a batch to record.
     fn events_due(&self) -> bool {
         self.events.len() >= AUDIT_BATCH
@@ -285,18 +299,26 @@ async fn run_planned(
             true => Owners::with_lookup(HashMap::new(), cx.store, cx.key),
             false => Owners::new(HashMap::new()),
         },
+        sending: tokio::sync::Semaphore::new(cx.channel.max_threads.max(1) as usize),
     };
     // A full read by key creates its new users as it reads them.
+    // The pages it plans are applied beside the read, in this task.
     let creates = CreatedAsRead::new(cx, &target, data_store, tally);
-    let planned = plan_creating(
-        cx.store,
-        cx.connection,
-        cx.channel,
-        data_store,
-        cx.now_ms,
-        Some(&creates),
-    )
-    .await;
+    let read = async {
+        let planned = plan_creating(
+            cx.store,
+            cx.connection,
+            cx.channel,
+            data_store,
+            cx.now_ms,
+            Some(&creates),
+        )
+        .await;
+        // Also when the plan failed before its read: the pages stop coming.
+        creates.close();
+        planned
+    };
+    let (planned, ()) = tokio::join!(read, creates.send_pages());
     let tally = creates.into_tally();
     let mut planned = planned?;
     target.owners.learn(std::mem::take(&mut planned.links));

@@ -150,10 +150,18 @@ pub(super) async fn plan_creating(
             now_ms,
             pages: by_key.then_some(&pages as &dyn FullReadPages),
         };
-        match source_of(data_store).read(&request).await {
-            Ok(read) => read,
+        let read = source_of(data_store).read(&request).await;
+        // The pages of new users still being applied are applied first: what follows reads
+        // their records.
+        let finished = match creates {
+            Some(creates) => creates.finish().await,
+            None => Ok(()),
+        };
+        match (read, finished) {
+            (Ok(read), Ok(())) => read,
             // Creating a page's new users stopped the read: the cycle stops for that reason.
-            Err(error) => return Err(pages.stopped_by().unwrap_or(error.into())),
+            (Err(error), _) => return Err(pages.stopped_by().unwrap_or(error.into())),
+            (Ok(_), Err(error)) => return Err(error),
         }
     };
     // A full read by key went through the pages: `scan.users` holds what they kept.

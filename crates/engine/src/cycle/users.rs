@@ -150,6 +150,12 @@ impl<'a> Sending<'_, 'a> {
                 *journaled += batch.len();
             }
         }
+        // Never closed: a permit is always given. Waiting for one may take a while: asked again.
+        let _permit = self.target.sending.acquire().await.ok();
+        if cx.progress.should_stop() || self.target.outage.is_down() {
+            // Journaled and not sent: its entry is closed with the unsent.
+            return Ok((Vec::new(), unit.operations()));
+        }
         let (by_guid, payload, rides) = (self.by_guid, self.max_payload_size, self.rides);
         send_unit(cx, self.target, unit, by_guid, payload, rides).await
     }
