@@ -14,6 +14,7 @@ use scimbridge_model::{ChannelKey, EntryGuid, Record, RecordStatus, SourceEntry}
 
 use super::CycleError;
 use crate::detect::{Fingerprinted, entry_fingerprint};
+use crate::plan::GuidSet;
 use crate::source::{FullReadPages, SourceError, SourceGroup, record_heads_where};
 use crate::state::{RecordKey, Store, StoreError};
 
@@ -57,7 +58,7 @@ pub(super) struct DetectedPages<'a> {
 #[derive(Debug, Default)]
 pub(super) struct Found {
     /// Every user in scope (keyed), kept or not.
-    pub in_scope: HashSet<EntryGuid>,
+    pub in_scope: GuidSet,
     /// Users unchanged since their record was settled: not kept.
     pub unchanged: u64,
     /// The records of the users kept that have one, without images.
@@ -148,7 +149,7 @@ impl FullReadPages for DetectedPages<'_> {
         {
             let mut found = self.found.lock().unwrap_or_else(PoisonError::into_inner);
             for entry in page {
-                if !found.in_scope.insert(entry.guid.clone()) {
+                if !found.in_scope.insert(&entry.guid) {
                     // Two entries with one GUID: the first wins; the directory is inconsistent.
                     tracing::warn!(channel = %self.key, guid = %entry.guid, dn = %entry.dn, "entry GUID appears twice; the second entry is ignored");
                     continue;
@@ -187,7 +188,7 @@ impl FullReadPages for DetectedPages<'_> {
 pub(super) async fn absent(
     store: &dyn Store,
     key: &ChannelKey,
-    in_scope: &HashSet<EntryGuid>,
+    in_scope: &GuidSet,
 ) -> Result<Vec<Record>, StoreError> {
     record_heads_where(store, key, |r| {
         let known = r.source_fingerprint.is_some() || r.status == RecordStatus::Failed;
@@ -292,21 +293,22 @@ mod tests {
 
         let found = pages.found();
         assert_eq!(found.unchanged, 5);
-        let mut in_scope: Vec<&str> = found.in_scope.iter().map(EntryGuid::as_str).collect();
-        in_scope.sort();
-        assert_eq!(
-            in_scope,
-            [
-                "changed",
-                "failed",
-                "hire",
-                "u0",
-                "u1",
-                "u2",
-                "u3",
-                "u4",
-                "unsettled"
-            ]
+        let in_scope = [
+            "changed",
+            "failed",
+            "hire",
+            "u0",
+            "u1",
+            "u2",
+            "u3",
+            "u4",
+            "unsettled",
+        ];
+        assert_eq!(found.in_scope.len(), in_scope.len());
+        assert!(
+            in_scope
+                .iter()
+                .all(|g| found.in_scope.contains(&(*g).into()))
         );
         let heads: Vec<&str> = found.heads.iter().map(|r| r.guid.as_str()).collect();
         assert_eq!(heads, ["changed", "failed", "unsettled"]);

@@ -2,7 +2,7 @@
 //! one entry, read by DN (or by GUID when it moved). The mass-change guard does not apply: an
 //! operator asked for it.
 
-use std::collections::{HashMap, HashSet};
+use std::collections::HashMap;
 use std::time::Duration;
 
 use scimbridge_model::{
@@ -18,7 +18,9 @@ use crate::apply::{Applied, CheckFailure, Outcome, Owners, ScimClient, apply_ope
 use crate::audit::AuditContext;
 use crate::clock::Clock;
 use crate::detect::{Fingerprinted, channel_fingerprint, entry_fingerprint};
-use crate::plan::{Candidate, plan_users, protect_shared_targets, refuse_shared_user_names};
+use crate::plan::{
+    Candidate, GuidSet, plan_users, protect_shared_targets, refuse_shared_user_names,
+};
 use crate::source::{UserLookup, normalize_dn, source_of};
 use crate::state::Store;
 
@@ -132,10 +134,10 @@ pub async fn sync_one_user(
     refuse_shared_user_names(&mut plan, &heads);
     // The entries in scope at their last cycle: their target users are never deprovisioned
     // for another entry.
-    let seen: HashSet<EntryGuid> = heads
+    let seen: GuidSet = heads
         .iter()
         .filter(|r| r.source_fingerprint.is_some())
-        .map(|r| r.guid.clone())
+        .map(|r| &r.guid)
         .collect();
     protect_shared_targets(&mut plan, &heads, &seen);
     let Some(mut operation) = plan.operations.into_iter().next() else {

@@ -25,7 +25,9 @@ use crate::plan::groups::{Members, desired_groups, plan_groups, unchanged_group}
 use crate::plan::guard::{
     Approvals, GuardInput, Provisioned, guard_groups, guard_users, refuse_to_empty,
 };
-use crate::plan::{Candidate, plan_users, protect_shared_targets, refuse_shared_user_names};
+use crate::plan::{
+    Candidate, GuidSet, plan_users, protect_shared_targets, refuse_shared_user_names,
+};
 use crate::source::{
     EntryFailure, FullReadPages, Known, ReadRequest, SourceRead, SourceScan, needs_every_record,
     normalize_dn, source_of,
@@ -48,7 +50,7 @@ pub struct ChannelPlan {
     /// Operations an interrupted cycle sent and never settled; this plan tries them again.
     pub unsettled: Vec<JournalEntry>,
     /// GUIDs of the users in the source location now.
-    pub in_scope: HashSet<EntryGuid>,
+    pub in_scope: GuidSet,
     /// Held operations an operator approved.
     pub approved: Approvals,
     /// Why the read may be incomplete (see `SourceScan::suspect`).
@@ -450,7 +452,7 @@ impl PlannedGroups<'_> {
         &self,
         desired: &mut Vec<DesiredGroup>,
         heads: &mut Vec<Record>,
-        in_scope: &mut HashSet<EntryGuid>,
+        in_scope: &mut GuidSet,
     ) -> Result<Vec<GroupRecord>, CycleError> {
         let (store, key) = (self.store, self.key);
         let read: Vec<EntryGuid> = desired
@@ -599,7 +601,7 @@ fn settled_in_source(records: &[Record]) -> u64 {
 
 /// By key, the users in scope among the records read: every known user the read did not
 /// remove (the records not read are in scope too; nothing asks about them).
-fn widen_scope(in_scope: &mut HashSet<EntryGuid>, heads: &[Record], removed: &HashSet<EntryGuid>) {
+fn widen_scope(in_scope: &mut GuidSet, heads: &[Record], removed: &HashSet<EntryGuid>) {
     in_scope.extend(
         heads
             .iter()
@@ -616,7 +618,7 @@ async fn with_sharers(
     key: &ChannelKey,
     plan: &Plan,
     heads: Vec<Record>,
-    in_scope: &mut HashSet<EntryGuid>,
+    in_scope: &mut GuidSet,
 ) -> Result<Vec<Record>, CycleError> {
     // The names of creates, and of updates that rename (to another name than their record's).
     let held: HashMap<&EntryGuid, Option<&str>> = heads
@@ -711,7 +713,7 @@ struct Detected {
     failures: Vec<(EntryFailure, EntryGuid)>,
     /// GUIDs of the records the plan needs whole.
     wanted: Vec<EntryGuid>,
-    in_scope: HashSet<EntryGuid>,
+    in_scope: GuidSet,
     desired_groups: Vec<DesiredGroup>,
     group_failures: Vec<(String, String)>,
     suspect_read: Option<String>,
@@ -736,7 +738,7 @@ fn detect_changes(
                 .map(|(dn, guid)| (dn.as_str(), guid.as_str())),
         )
         .collect();
-    let in_scope: HashSet<EntryGuid> = users_by_dn
+    let in_scope: GuidSet = users_by_dn
         .iter()
         .map(|(_, guid)| EntryGuid::from(*guid))
         .collect();

@@ -14,6 +14,7 @@ use scimbridge_model::{
 use super::groups::{report_group_failures, send_all};
 use super::plan::{ChannelPlan, members_found_by_dn, with_whole};
 use super::{CycleContext, CycleError, Tally, TargetSession};
+use crate::plan::GuidSet;
 use crate::plan::groups::{Members, desired_groups, plan_groups, settled_versions};
 use crate::plan::guard::{GuardInput, guard_groups};
 use crate::source::{SourceGroup, SourceScan, normalize_dn};
@@ -190,7 +191,7 @@ struct MemberFinder<'a> {
     key: &'a ChannelKey,
     read: &'a ReadGroups,
     kept_guids: HashSet<&'a EntryGuid>,
-    in_scope: &'a HashSet<EntryGuid>,
+    in_scope: &'a GuidSet,
 }
 
 impl MemberFinder<'_> {

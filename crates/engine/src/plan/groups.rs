@@ -9,6 +9,7 @@ use scimbridge_model::{
     Record, RecordStatus, TargetId,
 };
 
+use super::GuidSet;
 use crate::source::{SourceGroup, normalize_dn};
 
 /// Each group in scope with its members limited to the channel's users, given as (DN, GUID).
@@ -51,11 +52,7 @@ impl Members {
     /// From the channel's records. `in_scope` holds the GUIDs of the users in the source
     /// location now; `leaving` those whose disable or delete this cycle sends (when the plan is
     /// made before they are applied).
-    pub fn of(
-        records: &[Record],
-        in_scope: &HashSet<EntryGuid>,
-        leaving: &HashSet<&str>,
-    ) -> Members {
+    pub fn of(records: &[Record], in_scope: &GuidSet, leaving: &HashSet<&str>) -> Members {
         let mut members = Members::default();
         for record in records {
             let Some(target_id) = &record.target_id else {
@@ -491,7 +488,7 @@ mod tests {
             user("gone", RecordStatus::Disabled),
             user("leaving", RecordStatus::Provisioned),
         ];
-        let in_scope: HashSet<EntryGuid> = ["failing".into()].into();
+        let in_scope: GuidSet = ["failing".into()].into();
         let members = Members::of(&records, &in_scope, &["leaving"].into());
         let everyone = ["failing", "held", "retrying", "blocked", "gone", "leaving"];
         assert_eq!(members.targets.len(), everyone.len());

@@ -11,6 +11,7 @@ use scimbridge_model::{
 };
 use serde_json::Value;
 
+use super::GuidSet;
 use crate::source::SourceScan;
 
 /// A read that would deprovision every provisioned user, or delete every provisioned group,
@@ -116,7 +117,7 @@ pub struct GuardInput<'a> {
     /// GUIDs of the users in the source location now. Only their removals from groups count
     /// as member removals: a user who left is removed because it was deprovisioned, which the
     /// deprovisioning rule weighs.
-    pub in_scope: &'a HashSet<EntryGuid>,
+    pub in_scope: &'a GuidSet,
     /// Why the source may have been read incompletely (an LDIF file that looks cut): then every
     /// deprovision, clearing update, group delete and member removal is held, however few.
     pub suspect_read: Option<&'a str>,
@@ -527,8 +528,9 @@ mod tests {
         provisioned: usize,
         approved: &'a Approvals,
     ) -> GuardInput<'a> {
-        static EVERYONE: std::sync::LazyLock<HashSet<EntryGuid>> =
-            std::sync::LazyLock::new(|| (0..100).map(|i| format!("u{i}").into()).collect());
+        static EVERYONE: std::sync::LazyLock<GuidSet> = std::sync::LazyLock::new(|| {
+            (0..100).map(|i| EntryGuid::from(format!("u{i}"))).collect()
+        });
         GuardInput {
             settings,
             approved,

@@ -2,6 +2,9 @@
 //! provisioning options. Pure: the plan is the dry run.
 
 pub mod groups;
+pub mod guid_set;
+
+pub use guid_set::GuidSet;
 pub mod guard;
 
 use std::collections::{HashMap, HashSet};
@@ -178,7 +181,7 @@ fn refuse_renames_to_names_held(plan: &mut Plan, records: &[Record]) {
 /// Never deprovisions a target user that an entry in the source location still has (two records
 /// sharing one user, left by a version that let them): the leaver's record is forgotten instead,
 /// and a disable of an entry still in scope fails, naming the other entry.
-pub fn protect_shared_targets(plan: &mut Plan, records: &[Record], in_scope: &HashSet<EntryGuid>) {
+pub fn protect_shared_targets(plan: &mut Plan, records: &[Record], in_scope: &GuidSet) {
     let mut holder_in_scope: HashMap<&str, &Record> = HashMap::new();
     for record in records.iter().filter(|r| in_scope.contains(&r.guid)) {
         if let Some(target_id) = &record.target_id {
