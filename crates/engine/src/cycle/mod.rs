@@ -301,8 +301,8 @@ async fn run_planned(
         },
         sending: tokio::sync::Semaphore::new(cx.channel.max_threads.max(1) as usize),
     };
-    // A full read by key creates its new users as it reads them.
-    // The pages it plans are applied beside the read, in this task.
+    // A full read by key creates its new users as it reads them: the pages it plans are
+    // applied beside the read, in this task.
     let creates = CreatedAsRead::new(cx, &target, data_store, tally);
     let read = async {
         let planned = plan_creating(
