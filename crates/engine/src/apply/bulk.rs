@@ -79,6 +79,16 @@ impl GroupRides {
         }
     }
 
+    /// Forgets the groups of users whose requests are over: those a Bulk request created were
+    /// taken with it; these were linked, failed or not sent.
+    pub fn forget_users<'g>(&self, guids: impl IntoIterator<Item = &'g EntryGuid>) {
+        if let Ok(mut users) = self.groups_of_user.lock() {
+            for guid in guids {
+                users.remove(guid);
+            }
+        }
+    }
+
     /// Group target id → members added by the Bulk requests.
     pub fn confirmed(&self) -> HashMap<TargetId, Vec<GroupMember>> {
         self.state
@@ -658,6 +668,12 @@ mod tests {
         let waiting = rides.state.lock().unwrap().waiting.remove(&staff).unwrap();
         assert_eq!(waiting.len(), 1);
         assert_eq!(waiting[0].guid.as_str(), "e");
+        // Every user taken went with its request; a user whose page is over without a Bulk
+        // create (linked, failed) is forgotten with the page.
+        assert!(rides.groups_of_user.lock().unwrap().is_empty());
+        rides.add_users(joins(&["f"]));
+        rides.forget_users([&EntryGuid::from("f")]);
+        assert!(rides.groups_of_user.lock().unwrap().is_empty());
     }
 
     #[test]

@@ -18,7 +18,7 @@
 
 use std::collections::{HashMap, HashSet};
 use std::sync::PoisonError;
-use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 
 use futures_util::stream::{self, StreamExt};
 
@@ -70,6 +70,9 @@ pub(super) struct CreatedAsRead<'c, 'a> {
     names_in_flight: std::sync::Mutex<HashSet<String>>,
     /// Why applying a page failed: the read stops with it.
     failed: std::sync::Mutex<Option<CycleError>>,
+    /// A page failed: the pages still queued are not applied (the pages in flight finish, so
+    /// that what they did is counted and audited).
+    stopping: AtomicBool,
     /// Whether `send_pages` is over: every page queued applied, or one failed.
     all_sent: watch::Sender<bool>,
 }
@@ -107,8 +110,8 @@ const MORE: u32 = 1 << 31;
 struct Joins {
     /// The 64-bit hash of a member's normalized DN → the one group it joins, or, marked with
     /// [`MORE`], where in `more` the groups of a member of several are. Two DNs sharing a hash
-    /// would ride along each other's groups, and the group stage, which compares by DN, would
-    /// take the stray member out again.
+    /// would ride along each other's groups until the group stage, which compares by DN, takes
+    /// the stray member out (the next cycle's, if this one stops early).
     first: HashMap<u64, u32>,
     more: Vec<Vec<u32>>,
 }
@@ -163,6 +166,7 @@ impl<'c, 'a> CreatedAsRead<'c, 'a> {
             queued: std::sync::Mutex::new(Some(queued)),
             names_in_flight: std::sync::Mutex::default(),
             failed: std::sync::Mutex::default(),
+            stopping: AtomicBool::new(false),
             all_sent: watch::Sender::new(false),
         }
     }
@@ -188,13 +192,13 @@ impl<'c, 'a> CreatedAsRead<'c, 'a> {
             let mut applied = std::pin::pin!(applied);
             while let Some(result) = applied.next().await {
                 if let Err(error) = result {
-                    // The pages in flight stop where they are, as after a crash: what they
-                    // sent is journaled and checked by the next cycle.
+                    // The read stops at its next page; the page in flight beside this one
+                    // finishes, and the pages still queued are counted as not sent.
+                    self.stopping.store(true, Ordering::Relaxed);
                     self.failed
                         .lock()
                         .unwrap_or_else(PoisonError::into_inner)
                         .get_or_insert(error);
-                    break;
                 }
             }
         }
@@ -219,9 +223,15 @@ impl<'c, 'a> CreatedAsRead<'c, 'a> {
     /// Applies one page's operations, with a tally of its own added to the cycle's.
     async fn apply_page(&self, operations: Vec<PlannedOperation>) -> Result<(), CycleError> {
         let cx = self.cx;
+        let mut tally = Tally::default();
+        if self.stopping.load(Ordering::Relaxed) {
+            // A page failed and the cycle ends with its error: nothing of this one was sent.
+            tally.not_sent = operations.len() as u64;
+            self.tally.lock().await.absorb(tally);
+            return Ok(());
+        }
         let bulk = self.bulk().await;
         let rides = self.rides.get().filter(|_| bulk.is_some());
-        let mut tally = Tally::default();
         let ridden = rides.map(|r| &r.rides);
         let mut applied = apply_users(
             cx,
@@ -235,11 +245,19 @@ impl<'c, 'a> CreatedAsRead<'c, 'a> {
         if let (Ok(()), Some(read)) = (&applied, rides) {
             applied = self.record_rides(read).await;
         }
+        if let Some(read) = rides {
+            read.rides
+                .rides
+                .forget_users(operations.iter().map(|op| &op.guid));
+        }
         if applied.is_ok() {
-            // The page's records are saved: the store answers for the users it claimed, and
-            // knows their names.
+            // The page's records are saved: the store answers for the users it claimed.
             let saved: HashSet<&EntryGuid> = operations.iter().map(|op| &op.guid).collect();
             self.target.owners.forget_saved(&saved);
+        }
+        // And knows their names, unless some went unsent (the cycle is stopping): their names
+        // stay taken, so that no later user of this cycle takes one.
+        if applied.is_ok() && tally.not_sent == 0 {
             let mut names = self
                 .names_in_flight
                 .lock()

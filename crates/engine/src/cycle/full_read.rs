@@ -3,8 +3,8 @@
 //! ones, failed ones) is kept; the unchanged are counted and dropped. Deletes are the known
 //! users the read did not find, compared a page of record heads at a time. So a full read of a
 //! channel without a scope by group holds the GUIDs in scope and what changed, not every entry
-//! and every record. A cycle (not `plan`) also creates the page's new users before the next page
-//! is read ([`CreateAsRead`]): a first cycle does not hold the directory it provisions.
+//! and every record. A cycle (not `plan`) also creates the page's new users while the read goes
+//! on ([`CreateAsRead`]): a first cycle does not hold the directory it provisions.
 
 use std::collections::{HashMap, HashSet};
 use std::sync::{Mutex, PoisonError};
@@ -25,8 +25,8 @@ pub(super) trait CreateAsRead: Send + Sync {
     /// groups may be created ahead for the users' Bulk requests to fill.
     async fn groups(&self, groups: &[SourceGroup]) -> Result<(), CycleError>;
 
-    /// Applies what it can of a page's new users (no record, nothing unsettled) and returns the
-    /// rest, which the cycle's plan takes.
+    /// Plans what it can of a page's new users (no record, nothing unsettled) and queues them to
+    /// be applied; returns the rest, which the cycle's plan takes.
     async fn create(&self, new_users: Vec<Fingerprinted>)
     -> Result<Vec<Fingerprinted>, CycleError>;
 
