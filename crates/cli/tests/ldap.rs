@@ -841,6 +841,12 @@ fn content_sync_keyed_by_another_attribute_still_finds_deletes() {
     assert!(!out.contains("swept"), "{out}");
 }
 
+/// The directory read as `dn`, a paged search of two entries a page.
+fn in_pages_of_two(setup: &Setup, dn: &str, password: &str) -> DataStore {
+    DataStore::ldap("directory", "openldap", &setup.slapd.url, dn, password)
+        .ldap_setting("page_size", 2)
+}
+
 /// A full read of a directory in pages of two (paged search for timestamps, a refresh for
 /// content synchronization) is compared with the records page by page: the first cycle creates
 /// the group ahead and each page's Bulk request adds its members; a full reconciliation plans
@@ -861,14 +867,7 @@ fn a_full_read_in_pages_plans_only_what_changed_and_finds_who_left() {
             ],
         ));
         let setup = setup(&entries);
-        let store = DataStore::ldap(
-            "directory",
-            "openldap",
-            &setup.slapd.url,
-            SYNC_DN,
-            SYNC_PASSWORD,
-        )
-        .ldap_setting("page_size", 2);
+        let store = in_pages_of_two(&setup, SYNC_DN, SYNC_PASSWORD);
         let config = Config::reading(store, &setup.target.url, "t0ken")
             .option("remove_user_action", "disable")
             .map("displayName", "cn")
@@ -945,8 +944,7 @@ fn a_first_cycle_creates_users_as_it_reads_and_a_read_failing_half_way_loses_not
     let entries: Vec<Entry> = people.iter().map(|uid| person(uid, uid)).collect();
     let setup = setup(&entries);
     let reading_as = |dn: &str, password: &str| {
-        let store = DataStore::ldap("directory", "openldap", &setup.slapd.url, dn, password)
-            .ldap_setting("page_size", 2);
+        let store = in_pages_of_two(&setup, dn, password);
         Config::reading(store, &setup.target.url, "t0ken")
             .option("remove_user_action", "disable")
             .map("displayName", "cn")
@@ -986,14 +984,7 @@ fn two_entries_on_different_pages_with_one_user_name_make_one_user() {
     ];
     let entries: Vec<Entry> = people.iter().map(|(uid, cn)| person(uid, cn)).collect();
     let setup = setup(&entries);
-    let store = DataStore::ldap(
-        "directory",
-        "openldap",
-        &setup.slapd.url,
-        SYNC_DN,
-        SYNC_PASSWORD,
-    )
-    .ldap_setting("page_size", 2);
+    let store = in_pages_of_two(&setup, SYNC_DN, SYNC_PASSWORD);
     let config = Config::reading(store, &setup.target.url, "t0ken")
         .map("userName", "cn")
         .source("changed_users_algorithm", "timestamp");
