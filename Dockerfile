@@ -19,11 +19,8 @@ RUN apt-get update \
     && install -d -o scimbridge -g scimbridge -m 0700 /data
 COPY --from=build /src/target/release/scimbridge /usr/local/bin/scimbridge
 USER scimbridge
-# Two glibc arenas: a large cycle's freed pages are not kept by one arena per thread
-# (docs/PERFORMANCE.md, "Where a first cycle's memory goes").
 ENV SCIMBRIDGE_DATA_DIR=/data \
-    SCIMBRIDGE_LOG_FORMAT=json \
-    MALLOC_ARENA_MAX=2
+    SCIMBRIDGE_LOG_FORMAT=json
 VOLUME ["/data"]
 EXPOSE 9464
 HEALTHCHECK --interval=30s --timeout=5s --start-period=10s --retries=3 \

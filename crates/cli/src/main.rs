@@ -8,6 +8,7 @@ mod auth;
 mod commands;
 mod console;
 mod context;
+mod memory;
 mod metrics;
 mod ops;
 mod output;
@@ -145,6 +146,7 @@ fn init_logging(verbose: u8, format: LogFormat) {
 }
 
 fn main() -> ExitCode {
+    memory::limit_malloc_arenas();
     let cli = Cli::parse();
     init_logging(cli.verbose, cli.log_format);
     let runtime = match tokio::runtime::Builder::new_multi_thread()

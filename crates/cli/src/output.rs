@@ -64,6 +64,50 @@ pub fn write_json(value: &impl serde::Serialize, indent: usize) {
     }
 }
 
+/// Writes the fields of `object` (a JSON object, never empty) as [`write_json`] does, after
+/// the fields of an object already open: its opening brace is written as a comma, and its
+/// closing brace closes that object.
+pub fn write_json_fields_after(object: &impl serde::Serialize, indent: usize) {
+    let stdout = io::stdout().lock();
+    let mut writer = Indented {
+        inner: OpeningBraceAsComma {
+            inner: io::BufWriter::new(stdout),
+            started: false,
+        },
+        indent,
+    };
+    let result = serde_json::to_writer_pretty(&mut writer, object)
+        .map_err(io::Error::from)
+        .and_then(|()| writer.inner.flush());
+    if let Err(error) = result {
+        stopped(&error);
+    }
+}
+
+/// Writes a comma for the first byte, an object's opening brace.
+struct OpeningBraceAsComma<W: Write> {
+    inner: W,
+    started: bool,
+}
+
+impl<W: Write> Write for OpeningBraceAsComma<W> {
+    fn write(&mut self, buf: &[u8]) -> io::Result<usize> {
+        match buf.split_first() {
+            Some((b'{', rest)) if !self.started => {
+                self.inner.write_all(b",")?;
+                self.inner.write_all(rest)?;
+            }
+            _ => self.inner.write_all(buf)?,
+        }
+        self.started |= !buf.is_empty();
+        Ok(buf.len())
+    }
+
+    fn flush(&mut self) -> io::Result<()> {
+        self.inner.flush()
+    }
+}
+
 /// Indents every line after the first.
 struct Indented<W: Write> {
     inner: W,

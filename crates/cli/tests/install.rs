@@ -36,11 +36,6 @@ fn health(url: &str) -> std::process::Output {
 #[test]
 fn the_systemd_unit_verifies_and_its_command_serves() {
     let unit = read("deploy/scimbridge.service");
-    // Two glibc arenas keep a large cycle's resident memory down (docs/operations.md).
-    assert!(
-        unit.contains("\nEnvironment=MALLOC_ARENA_MAX=2\n"),
-        "{unit}"
-    );
     let dir = temp_dir();
     // The unit's binary path, pointed at the binary under test.
     let local = unit.replace("/usr/local/bin/scimbridge", bin());
@@ -100,7 +95,6 @@ fn the_container_image_s_command_serves_and_its_health_check_tells_up_from_down(
     let health_check = json_array("CMD [\"scimbridge\", \"health\"");
     assert!(dockerfile.contains("USER scimbridge"));
     assert!(dockerfile.contains("VOLUME [\"/data\"]"));
-    assert!(dockerfile.contains("MALLOC_ARENA_MAX=2"));
 
     let data = temp_dir();
     let args: Vec<String> = cmd

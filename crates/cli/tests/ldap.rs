@@ -875,6 +875,23 @@ fn a_full_read_in_pages_plans_only_what_changed_and_finds_who_left() {
             .location("group_base_dn", GROUPS)
             .target("group_member_chunk_size", 1);
         setup.apply(&config);
+        // `plan` plans the users page by page as it reads them, and the group with them: each
+        // member waits for its user.
+        assert_has(
+            &setup.run(&["plan", "app"]),
+            &[
+                "create group staff: new in the source location (4 members wait for their user",
+                &format!("data store read with {method}, full read"),
+                "total: create 7, create group 1, unchanged 0",
+            ],
+        );
+        let plan: Value = serde_json::from_str(&setup.run(&["plan", "app", "--json"])).unwrap();
+        let plan = &plan["staff"];
+        let creates = plan["operations"].as_array().unwrap();
+        assert_eq!(creates.len(), 7, "{plan}");
+        assert!(creates.iter().all(|o| o["type"] == "create"), "{plan}");
+        let pending = plan["group_operations"][0]["pending_members"].as_array();
+        assert_eq!(pending.map(Vec::len), Some(4), "{plan}");
         // The groups are read before the users: the discovery, a look-up and a Bulk request
         // creating staff empty, then a look-up and a Bulk request per page of two users, which
         // also adds the page's members of staff. The group stage has nothing left to send.
@@ -989,6 +1006,14 @@ fn two_entries_on_different_pages_with_one_user_name_make_one_user() {
         .map("userName", "cn")
         .source("changed_users_algorithm", "timestamp");
     setup.apply(&config);
+    // `plan`, which plans each page as it reads it, says the same of the second entry.
+    assert_has(
+        &setup.run(&["plan", "app"]),
+        &[
+            "fail Sam: userName Sam is also the userName of uid=ann,",
+            "total: create 4, fail 1, unchanged 0",
+        ],
+    );
     let (_, out) = setup.try_sync();
     assert_has(
         &out,

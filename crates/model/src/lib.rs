@@ -25,7 +25,7 @@ pub use mapping::{
     AttributeMapping, CharacterCase, ExtensionMapping, ExtensionPath, FieldMapping, FieldTarget,
     ScimField, ValueParser,
 };
-pub use plan::{Operation, Plan, PlannedOperation};
+pub use plan::{Operation, Plan, PlanTotals, PlannedOperation};
 pub use record::{
     AuditEvent, AuditEventType, ChannelKey, CycleSummary, HeldOperation, JournalEntry,
     OperationKind, Record, RecordStatus, SyncState, retry_backoff_ms,

@@ -149,30 +149,42 @@ fn is_zero(count: &u64) -> bool {
 
 impl fmt::Display for Plan {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        for operation in self
+        write!(f, "{}", self.lines())?;
+        writeln!(f, "{}", self.totals())
+    }
+}
+
+/// A plan's lines without its totals: its operations (a refresh shows nothing), held ones and
+/// the failed records waiting for their retry.
+pub struct PlanLines<'a>(&'a Plan);
+
+impl fmt::Display for PlanLines<'_> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        let plan = self.0;
+        for operation in plan
             .operations
             .iter()
             .filter(|o| o.operation != Operation::Refresh)
         {
             writeln!(f, "{operation}")?;
         }
-        for operation in &self.group_operations {
+        for operation in &plan.group_operations {
             writeln!(f, "{operation}")?;
         }
-        for operation in &self.held {
+        for operation in &plan.held {
             writeln!(f, "held: {operation}")?;
         }
-        for operation in &self.held_groups {
+        for operation in &plan.held_groups {
             writeln!(f, "held: {operation}")?;
         }
-        if self.waiting_retry > 0 {
-            writeln!(f, "failed, waiting to be retried: {}", self.waiting_retry)?;
+        if plan.waiting_retry > 0 {
+            writeln!(f, "failed, waiting to be retried: {}", plan.waiting_retry)?;
         }
-        writeln!(f, "{}", self.totals())
+        Ok(())
     }
 }
 
-/// The order of the counts in [`Plan::totals`]: users, then groups, as the cycle does them.
+/// The order of the counts in [`PlanTotals`]: users, then groups, as the cycle does them.
 const TOTALS_ORDER: [&str; 12] = [
     "create",
     "update",
@@ -188,34 +200,196 @@ const TOTALS_ORDER: [&str; 12] = [
     "forget group",
 ];
 
-impl Plan {
-    /// One line counting what the plan does, for a reader who scrolled past the operations:
-    /// `total: create 2, update 1, held 3, unchanged 97`. Unchanged is always there.
-    pub fn totals(&self) -> String {
-        let mut counts = [0u64; TOTALS_ORDER.len()];
-        let verbs = self
-            .operations
-            .iter()
-            .filter(|o| o.operation != Operation::Refresh)
-            .map(|o| o.operation.verb())
-            .chain(self.group_operations.iter().map(|g| g.operation.verb()));
-        for verb in verbs {
-            if let Some(at) = TOTALS_ORDER.iter().position(|v| *v == verb) {
-                counts[at] += 1;
-            }
+/// What a plan does, counted, for a reader who scrolled past the operations:
+/// `total: create 2, update 1, held 3, unchanged 97`. Unchanged is always there. Counts the
+/// operations of a plan printed as they come too ([`PlanTotals::count`]).
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct PlanTotals {
+    counts: [u64; TOTALS_ORDER.len()],
+    held: u64,
+    waiting_retry: u64,
+    unchanged: u64,
+}
+
+impl PlanTotals {
+    /// Counts one user operation (a refresh is not counted: it shows nothing).
+    pub fn count(&mut self, operation: &PlannedOperation) {
+        if operation.operation != Operation::Refresh {
+            self.count_verb(operation.operation.verb());
         }
-        let held = (self.held.len() + self.held_groups.len()) as u64;
+    }
+
+    fn count_verb(&mut self, verb: &str) {
+        if let Some(at) = TOTALS_ORDER.iter().position(|v| *v == verb) {
+            self.counts[at] += 1;
+        }
+    }
+
+    /// Adds everything `plan` holds.
+    pub fn add(&mut self, plan: &Plan) {
+        for operation in &plan.operations {
+            self.count(operation);
+        }
+        for operation in &plan.group_operations {
+            self.count_verb(operation.operation.verb());
+        }
+        self.held += (plan.held.len() + plan.held_groups.len()) as u64;
+        self.waiting_retry += plan.waiting_retry;
+        self.unchanged += plan.unchanged;
+    }
+}
+
+impl fmt::Display for PlanTotals {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         let parts: Vec<String> = TOTALS_ORDER
             .iter()
-            .zip(counts)
+            .zip(self.counts)
             .chain([
-                (&"held", held),
+                (&"held", self.held),
                 (&"waiting to be retried", self.waiting_retry),
             ])
             .filter(|(_, count)| *count > 0)
             .chain([(&"unchanged", self.unchanged)])
             .map(|(verb, count)| format!("{verb} {count}"))
             .collect();
-        format!("total: {}", parts.join(", "))
+        write!(f, "total: {}", parts.join(", "))
+    }
+}
+
+/// A plan's JSON fields after `operations`, for a plan whose operations are written as they
+/// come (`plan`, streamed): the plan's own JSON is `operations` and these.
+#[derive(Debug, Serialize)]
+pub struct PlanAfterOperations<'a> {
+    unchanged: u64,
+    #[serde(skip_serializing_if = "<[_]>::is_empty")]
+    group_operations: &'a [PlannedGroupOperation],
+    #[serde(skip_serializing_if = "<[_]>::is_empty")]
+    held: &'a [PlannedOperation],
+    #[serde(skip_serializing_if = "<[_]>::is_empty")]
+    held_groups: &'a [PlannedGroupOperation],
+    #[serde(skip_serializing_if = "is_zero")]
+    waiting_retry: u64,
+}
+
+impl Plan {
+    /// The plan's lines without its totals.
+    pub fn lines(&self) -> PlanLines<'_> {
+        PlanLines(self)
+    }
+
+    /// One line counting what the plan does (see [`PlanTotals`]).
+    pub fn totals(&self) -> String {
+        let mut totals = PlanTotals::default();
+        totals.add(self);
+        totals.to_string()
+    }
+
+    /// The plan's JSON fields after `operations`.
+    pub fn after_operations(&self) -> PlanAfterOperations<'_> {
+        PlanAfterOperations {
+            unchanged: self.unchanged,
+            group_operations: &self.group_operations,
+            held: &self.held,
+            held_groups: &self.held_groups,
+            waiting_retry: self.waiting_retry,
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::group::GroupOperation;
+
+    fn user(guid: &str, operation: Operation) -> PlannedOperation {
+        PlannedOperation {
+            guid: guid.into(),
+            dn: format!("uid={guid},ou=people"),
+            user_name: Some(guid.into()),
+            fingerprint: None,
+            operation,
+            reason: "new in the source location".into(),
+            link_image: None,
+            resumed_cycle: None,
+        }
+    }
+
+    fn group(guid: &str) -> PlannedGroupOperation {
+        PlannedGroupOperation {
+            guid: guid.into(),
+            dn: format!("cn={guid},ou=groups"),
+            display_name: guid.into(),
+            operation: GroupOperation::Delete {
+                target_id: "g1".into(),
+            },
+            pending_members: Vec::new(),
+            reason: "gone".into(),
+            source_stamp: None,
+        }
+    }
+
+    /// A plan written as its operations come is the plan's own JSON: `operations`, then the
+    /// fields after them, with the same fields left out when empty.
+    #[test]
+    fn the_fields_after_the_operations_complete_the_plan_s_json() {
+        let create = Operation::Create {
+            image: serde_json::json!({"userName": "ann"}),
+        };
+        let full = Plan {
+            operations: vec![user("ann", create)],
+            unchanged: 7,
+            group_operations: vec![group("staff")],
+            held: vec![user("bob", Operation::Fail)],
+            held_groups: vec![group("old")],
+            waiting_retry: 2,
+        };
+        for plan in [full, Plan::default()] {
+            let mut composed = serde_json::Map::new();
+            composed.insert(
+                "operations".into(),
+                serde_json::to_value(&plan.operations).unwrap(),
+            );
+            let after = serde_json::to_value(plan.after_operations()).unwrap();
+            composed.extend(after.as_object().unwrap().clone());
+            assert_eq!(
+                serde_json::Value::Object(composed),
+                serde_json::to_value(&plan).unwrap()
+            );
+        }
+    }
+
+    /// Totals counted operation by operation, as a streamed plan prints them, match those of
+    /// the plan that holds them all; a refresh is not counted.
+    #[test]
+    fn totals_count_operations_as_they_come_as_the_plan_counts_them() {
+        let create = || Operation::Create {
+            image: serde_json::json!({}),
+        };
+        let whole = Plan {
+            operations: vec![
+                user("ann", create()),
+                user("bob", create()),
+                user("cara", Operation::Fail),
+                user("dan", Operation::Refresh),
+            ],
+            unchanged: 3,
+            group_operations: vec![group("staff")],
+            held: vec![user("eve", Operation::Fail)],
+            ..Plan::default()
+        };
+        assert_eq!(
+            whole.totals(),
+            "total: create 2, fail 1, delete group 1, held 1, unchanged 3"
+        );
+        let mut streamed = PlanTotals::default();
+        for operation in &whole.operations[..2] {
+            streamed.count(operation);
+        }
+        let rest = Plan {
+            operations: whole.operations[2..].to_vec(),
+            ..whole.clone()
+        };
+        streamed.add(&rest);
+        assert_eq!(streamed.to_string(), whole.totals());
     }
 }

@@ -2,12 +2,15 @@
 
 use std::path::Path;
 use std::process::ExitCode;
+use std::sync::{Mutex, PoisonError};
 
 use anyhow::Result;
+use scimbridge_engine::PlanStream;
+use scimbridge_model::{Operation, PlanTotals, PlannedOperation};
 
 use crate::context::DataDir;
-use crate::ops::plan::plan_one;
-use crate::output::{out, outln, write_json};
+use crate::ops::plan::plan_one_streamed;
+use crate::output::{out, outln, write_json, write_json_fields_after};
 
 #[derive(Debug, clap::Args)]
 pub struct Args {
@@ -20,30 +23,79 @@ pub struct Args {
 pub async fn run(data_dir: &Path, args: Args) -> Result<ExitCode> {
     let dir = DataDir::open(data_dir, false).await?;
     let connection = dir.connection(&args.connection).await?;
-    // JSON: an object of each channel's plan, printed as each is planned, never built whole.
+    // Each channel's operations are printed as they are planned: a full read's new users page
+    // by page while the read goes on, then the rest. Neither the plan nor its text is held.
     let mut first = true;
     for channel in connection.channels.iter().filter(|c| c.active) {
-        let planned = plan_one(&dir, &connection, channel).await?;
+        let printer = Printer {
+            json: args.json,
+            printed: Mutex::default(),
+        };
         if args.json {
             out!(
-                "{}\n  {}: ",
+                "{}\n  {}: {{\n    \"operations\": [",
                 if first { "{" } else { "," },
-                serde_json::to_string(&planned.channel)?
+                serde_json::to_string(&channel.name)?
             );
-            write_json(&planned.plan, 2);
-            first = false;
         } else {
-            // Each channel as soon as it is planned: a long plan starts printing at once.
-            outln!(
-                "channel {} (data store read with {}):",
-                planned.channel,
-                planned.read
+            outln!("channel {}:", channel.name);
+        }
+        first = false;
+        let mut planned = plan_one_streamed(&dir, &connection, channel, Some(&printer)).await?;
+        printer.operations(std::mem::take(&mut planned.plan.operations));
+        let printed = printer
+            .printed
+            .into_inner()
+            .unwrap_or_else(PoisonError::into_inner);
+        if args.json {
+            out!(
+                "{}",
+                if printed.operations > 0 {
+                    "\n    ]"
+                } else {
+                    "]"
+                }
             );
-            out!("{}", planned.plan);
+            write_json_fields_after(&planned.plan.after_operations(), 2);
+        } else {
+            out!("{}", planned.plan.lines());
+            let mut totals = printed.totals;
+            totals.add(&planned.plan);
+            outln!("data store read with {}", planned.read);
+            outln!("{totals}");
         }
     }
     if args.json {
         outln!("{}", if first { "{}" } else { "\n}" });
     }
     Ok(ExitCode::SUCCESS)
+}
+
+/// Prints a channel's user operations as they come, counting them.
+struct Printer {
+    json: bool,
+    printed: Mutex<Printed>,
+}
+
+#[derive(Default)]
+struct Printed {
+    /// User operations printed.
+    operations: u64,
+    totals: PlanTotals,
+}
+
+impl PlanStream for Printer {
+    fn operations(&self, operations: Vec<PlannedOperation>) {
+        let mut printed = self.printed.lock().unwrap_or_else(PoisonError::into_inner);
+        for operation in &operations {
+            if self.json {
+                out!("{}\n      ", if printed.operations > 0 { "," } else { "" });
+                write_json(operation, 6);
+            } else if operation.operation != Operation::Refresh {
+                outln!("{operation}");
+            }
+            printed.operations += 1;
+            printed.totals.count(operation);
+        }
+    }
 }

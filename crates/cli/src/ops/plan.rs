@@ -5,7 +5,7 @@ use std::fmt;
 
 use scimbridge_engine::clock::{Clock, SystemClock};
 use scimbridge_engine::map::fields::mask;
-use scimbridge_engine::{CycleError, plan_channel};
+use scimbridge_engine::{CycleError, PlanStream, plan_channel, plan_channel_streamed};
 use scimbridge_model::{Channel, Connection, Operation, Plan, PlannedOperation};
 
 use crate::context::DataDir;
@@ -64,18 +64,37 @@ pub async fn plan_one(
     connection: &Connection,
     channel: &Channel,
 ) -> Result<ChannelPlan, PlanError> {
+    plan_one_streamed(dir, connection, channel, None).await
+}
+
+/// Plans one channel of the connection; with `stream`, the operations a full read plans page
+/// by page go there as they are planned (masked), and the plan returned holds the rest.
+pub async fn plan_one_streamed(
+    dir: &DataDir,
+    connection: &Connection,
+    channel: &Channel,
+    stream: Option<&dyn PlanStream>,
+) -> Result<ChannelPlan, PlanError> {
     let data_store = dir
         .data_store(&channel.data_store)
         .await
         .map_err(PlanError::DataStore)?;
-    let planned = plan_channel(
-        &dir.store,
-        connection,
-        channel,
-        &data_store,
-        SystemClock.now_ms(),
-    )
-    .await
+    let now_ms = SystemClock.now_ms();
+    let planned = match stream {
+        Some(stream) => {
+            let masked = Masked { stream, channel };
+            plan_channel_streamed(
+                &dir.store,
+                connection,
+                channel,
+                &data_store,
+                now_ms,
+                &masked,
+            )
+            .await
+        }
+        None => plan_channel(&dir.store, connection, channel, &data_store, now_ms).await,
+    }
     .map_err(PlanError::Cycle)?;
     let mut plan = planned.plan;
     for operation in plan.operations.iter_mut().chain(plan.held.iter_mut()) {
@@ -86,6 +105,21 @@ pub async fn plan_one(
         read: planned.read.describe(),
         plan,
     })
+}
+
+/// Hides masked fields before the operations go on.
+struct Masked<'a> {
+    stream: &'a dyn PlanStream,
+    channel: &'a Channel,
+}
+
+impl PlanStream for Masked<'_> {
+    fn operations(&self, mut operations: Vec<PlannedOperation>) {
+        for operation in &mut operations {
+            mask_operation(operation, self.channel);
+        }
+        self.stream.operations(operations);
+    }
 }
 
 /// Masked fields stay hidden in every image an operation carries.

@@ -511,6 +511,15 @@ impl CreateAsRead for CreatedAsRead<'_, '_> {
     fn created(&self) -> u64 {
         self.created.load(Ordering::Relaxed)
     }
+
+    fn applies(&self) -> bool {
+        true
+    }
+
+    /// The users created have their records, saved page by page.
+    fn unsaved_users(&self) -> Vec<(String, EntryGuid)> {
+        Vec::new()
+    }
 }
 
 #[cfg(test)]

@@ -3,8 +3,8 @@
 //! ones, failed ones) is kept; the unchanged are counted and dropped. Deletes are the known
 //! users the read did not find, compared a page of record heads at a time. So a full read of a
 //! channel without a scope by group holds the GUIDs in scope and what changed, not every entry
-//! and every record. A cycle (not `plan`) also creates the page's new users while the read goes
-//! on ([`CreateAsRead`]): a first cycle does not hold the directory it provisions.
+//! and every record. A cycle also creates the page's new users while the read goes on, and
+//! `plan` plans and prints them ([`CreateAsRead`]): neither holds the directory it provisions.
 
 use std::collections::{HashMap, HashSet};
 use std::sync::{Mutex, PoisonError};
@@ -37,6 +37,14 @@ pub(super) trait CreateAsRead: Send + Sync {
     /// How many users it has created: the guard does not count them among those the channel
     /// had in the target.
     fn created(&self) -> u64;
+
+    /// Whether it applies what it plans (a cycle) or only shows it (`plan`): a cycle leaves
+    /// the groups of its full read to the group stage, `plan` plans them.
+    fn applies(&self) -> bool;
+
+    /// The (DN, GUID) of the users it planned that have no record (`plan`'s), for the groups'
+    /// members to resolve to; taken once.
+    fn unsaved_users(&self) -> Vec<(String, EntryGuid)>;
 }
 
 /// Compares each page of a full read with its records as the read goes (see the module).
@@ -47,7 +55,7 @@ pub(super) struct DetectedPages<'a> {
     fingerprint: &'a str,
     /// Users whose last operation was sent and never settled: planned again, changed or not.
     unsettled: HashSet<&'a str>,
-    /// Creates new users as the read goes (a cycle); `None`: keeps them (`plan`).
+    /// Creates new users as the read goes (a cycle), or plans them (`plan`); `None`: keeps them.
     creates: Option<&'a dyn CreateAsRead>,
     found: Mutex<Found>,
     /// Why creating a page's new users stopped the read.
@@ -155,8 +163,8 @@ impl FullReadPages for DetectedPages<'_> {
                     continue;
                 }
                 let record = records.get(&entry.guid).copied();
-                // A new user is created now, unless an operation sent for it was never settled
-                // (it is checked in the target first: planned whole) or this is `plan`.
+                // A new user is created (or planned) now, unless an operation sent for it was
+                // never settled: it is checked in the target first, planned whole.
                 let created_now = record.is_none()
                     && self.creates.is_some()
                     && !self.unsettled.contains(entry.guid.as_str());

@@ -16,6 +16,7 @@ mod groups;
 mod on_demand;
 mod outage;
 mod plan;
+mod planned_as_read;
 mod read_groups;
 mod users;
 
@@ -29,7 +30,8 @@ use scimbridge_model::{
 
 pub use on_demand::{OneUser, sync_one_user};
 pub use outage::outage_text;
-pub use plan::{ChannelPlan, plan_channel};
+pub use plan::{ChannelPlan, plan_channel, plan_channel_streamed};
+pub use planned_as_read::PlanStream;
 pub use read_groups::ReadGroups;
 
 use crate::apply::{Outcome, Owners, ScimClient, ScimClientError};

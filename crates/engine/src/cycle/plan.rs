@@ -13,6 +13,7 @@ use scimbridge_model::{
 
 use super::CycleError;
 use super::full_read::{self, CreateAsRead, DetectedPages};
+use super::planned_as_read::{PlanStream, PlannedAsRead};
 use super::read_groups::ReadGroups;
 use crate::apply::{Link, links};
 use crate::detect::{
@@ -90,6 +91,31 @@ pub async fn plan_channel(
     now_ms: EpochMs,
 ) -> Result<ChannelPlan, CycleError> {
     plan_creating(store, connection, channel, data_store, now_ms, None).await
+}
+
+/// [`plan_channel`] for `plan`, streamed: a full read by key hands the creates (and failures)
+/// of each page's new users to `stream` as it reads them, and the plan returned holds the rest.
+/// So the plan of a first cycle holds a page of users at a time, not the directory.
+pub async fn plan_channel_streamed(
+    store: &dyn Store,
+    connection: &Connection,
+    channel: &Channel,
+    data_store: &DataStore,
+    now_ms: EpochMs,
+    stream: &dyn PlanStream,
+) -> Result<ChannelPlan, CycleError> {
+    let key = ChannelKey::new(&connection.name, &channel.name);
+    let settings = channel.source_settings.effective(data_store.ldap_type());
+    let planned = PlannedAsRead::new(store, &key, channel, &connection.options, settings, stream);
+    plan_creating(
+        store,
+        connection,
+        channel,
+        data_store,
+        now_ms,
+        Some(&planned),
+    )
+    .await
 }
 
 /// [`plan_channel`] for a cycle: with `creates`, a full read by key creates its new users as it
@@ -219,16 +245,19 @@ pub(super) async fn plan_creating(
     };
     // A cycle's full read by key leaves its groups to the group stage, which finds their
     // members a few groups at a time: the plan does not hold every member's record.
-    let read_groups = (creates.is_some()
+    let read_groups = (creates.is_some_and(|c| c.applies())
         && found.is_some()
         && !scan.groups_incremental
         && channel.source_location.group_base_dn.is_some())
     .then(|| ReadGroups::take(&mut scan));
     // By key, the members of the groups read are found by DN among the records.
+    // Users `plan` planned as it read have no record: members resolve to them as read.
+    let unsaved = creates.map(|c| c.unsaved_users()).unwrap_or_default();
     let member_heads = match by_key {
-        true => members_by_dn(store, &key, &mut scan, &removed_by_read).await?,
+        true => members_by_dn(store, &key, &mut scan, &removed_by_read, &unsaved).await?,
         false => Vec::new(),
     };
+    scan.unchanged_users.extend(unsaved);
     let removed_groups = std::mem::take(&mut scan.removed_group_guids);
     let every_group_read = !scan.groups_incremental;
     let mut detected = detect_changes(scan, &heads, &fingerprint, now_ms);
@@ -383,15 +412,23 @@ fn unstamped<'r>(
 }
 
 /// By key: the records of the users the groups read name by DN, other than those the read
-/// returned, in scope and not removed by the read; listed in the scan as unchanged users, so
-/// that the members resolve. Their heads are returned.
+/// returned (kept, or `unsaved`: planned as read, without a record), in scope and not removed
+/// by the read; listed in the scan as unchanged users, so that the members resolve. Their
+/// heads are returned.
 async fn members_by_dn(
     store: &dyn Store,
     key: &ChannelKey,
     scan: &mut SourceScan,
     removed: &HashSet<EntryGuid>,
+    unsaved: &[(String, EntryGuid)],
 ) -> Result<Vec<Record>, CycleError> {
-    let read: HashSet<String> = scan.users.iter().map(|u| normalize_dn(&u.dn)).collect();
+    let read: HashSet<String> = scan
+        .users
+        .iter()
+        .map(|u| &u.dn)
+        .chain(unsaved.iter().map(|(dn, _)| dn))
+        .map(|dn| normalize_dn(dn))
+        .collect();
     let read_guids: HashSet<&EntryGuid> = scan.users.iter().map(|u| &u.guid).collect();
     let dns: BTreeSet<&String> = scan
         .groups

@@ -107,15 +107,7 @@ pub fn refuse_shared_user_names(plan: &mut Plan, records: &[Record]) {
                 let taken = (op.guid.clone(), op.dn.clone(), false);
                 holders.insert(name.to_lowercase(), taken);
             }
-            Some((_, dn, false)) => {
-                op.reason = format!(
-                    "userName {name} is also the userName of {dn}: a target user belongs to one \
-                     entry of a channel, so nothing is written for this one (two entries map to \
-                     one user: fix the directory)"
-                );
-                op.operation = Operation::Fail;
-                op.link_image = None;
-            }
+            Some((_, dn, false)) => refuse_user_name_of(op, dn),
             None => {
                 let taken = (op.guid.clone(), op.dn.clone(), false);
                 holders.insert(name.to_lowercase(), taken);
@@ -123,6 +115,19 @@ pub fn refuse_shared_user_names(plan: &mut Plan, records: &[Record]) {
         }
     }
     refuse_renames_to_names_held(plan, records);
+}
+
+/// A create whose userName is that of `holder` (the DN of another entry of the channel) fails
+/// alone, naming it.
+pub fn refuse_user_name_of(op: &mut PlannedOperation, holder: &str) {
+    let name = op.user_name.as_deref().unwrap_or_default();
+    op.reason = format!(
+        "userName {name} is also the userName of {holder}: a target user belongs to one entry \
+         of a channel, so nothing is written for this one (two entries map to one user: fix \
+         the directory)"
+    );
+    op.operation = Operation::Fail;
+    op.link_image = None;
 }
 
 /// An update that renames a user to a userName another entry's target user keeps (that entry

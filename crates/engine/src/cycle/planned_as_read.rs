@@ -1,0 +1,207 @@
+//! `plan` of a full read, streamed: each page's new users are mapped and planned as the read
+//! gives them and handed to a [`PlanStream`] (the command prints them), so that the plan of a
+//! first cycle holds a page of users, not the directory. What a cycle would decide is decided
+//! the same way: a user whose userName a record holds is left to the plan, as in a cycle; one
+//! whose userName an earlier user of the read took fails alone, naming that user's entry, as the
+//! cycle's plan would once the first user is created.
+
+use std::collections::{HashMap, HashSet};
+use std::sync::{Mutex, PoisonError};
+
+use async_trait::async_trait;
+use scimbridge_model::{
+    Channel, ChannelKey, EffectiveSourceSettings, EntryGuid, Operation, PlannedOperation,
+    ProvisioningOptions,
+};
+
+use super::CycleError;
+use super::full_read::CreateAsRead;
+use super::plan::map_candidate;
+use crate::detect::Fingerprinted;
+use crate::plan::guid_set::hash64;
+use crate::plan::{plan_users, refuse_user_name_of};
+use crate::source::SourceGroup;
+use crate::state::{RecordKey, Store};
+
+/// Takes the operations of a streamed plan as they are planned: the creates (and the failures)
+/// of each page of new users of a full read. The plan returned holds the rest.
+pub trait PlanStream: Send + Sync {
+    fn operations(&self, operations: Vec<PlannedOperation>);
+}
+
+/// Plans the new users of a full read page by page for `plan` (see the module).
+pub(super) struct PlannedAsRead<'a> {
+    store: &'a dyn Store,
+    key: &'a ChannelKey,
+    channel: &'a Channel,
+    options: &'a ProvisioningOptions,
+    settings: EffectiveSourceSettings,
+    stream: &'a dyn PlanStream,
+    claimed: Mutex<Claims>,
+    /// The (DN, GUID) of every user streamed, when the channel provisions groups: they have no
+    /// record, and the groups' members resolve to them.
+    members: Mutex<Vec<(String, EntryGuid)>>,
+}
+
+/// The userNames the creates streamed so far take, with the DN of the entry that took each:
+/// 64-bit hashes of the lower-cased names, the DNs in one string. (Two names sharing a hash
+/// would show the second user failing in the plan, never in a cycle.)
+#[derive(Default)]
+struct Claims {
+    by_name: HashMap<u64, (u32, u32)>,
+    dns: String,
+}
+
+impl Claims {
+    /// The DN of the entry that took `name` (lower-cased) first, or `None` after taking it for
+    /// `dn`.
+    fn claim(&mut self, name: &str, dn: &str) -> Option<&str> {
+        let hash = hash64(name);
+        match self.by_name.get(&hash) {
+            Some(&(start, end)) => self.dns.get(start as usize..end as usize),
+            None => {
+                let start = self.dns.len() as u32;
+                self.dns.push_str(dn);
+                self.by_name.insert(hash, (start, self.dns.len() as u32));
+                None
+            }
+        }
+    }
+}
+
+impl<'a> PlannedAsRead<'a> {
+    pub(super) fn new(
+        store: &'a dyn Store,
+        key: &'a ChannelKey,
+        channel: &'a Channel,
+        options: &'a ProvisioningOptions,
+        settings: EffectiveSourceSettings,
+        stream: &'a dyn PlanStream,
+    ) -> PlannedAsRead<'a> {
+        PlannedAsRead {
+            store,
+            key,
+            channel,
+            options,
+            settings,
+            stream,
+            claimed: Mutex::default(),
+            members: Mutex::default(),
+        }
+    }
+
+    /// The lower-cased userNames of `operations`' creates that a record of the channel holds.
+    async fn names_held(
+        &self,
+        operations: &[PlannedOperation],
+    ) -> Result<HashSet<String>, CycleError> {
+        let names: Vec<String> = operations
+            .iter()
+            .filter(|o| matches!(o.operation, Operation::Create { .. }))
+            .filter_map(|o| o.user_name.clone())
+            .collect();
+        if names.is_empty() {
+            return Ok(HashSet::new());
+        }
+        let holders = self
+            .store
+            .record_heads_with(self.key, RecordKey::UserNames(&names))
+            .await?;
+        Ok(holders
+            .iter()
+            .filter_map(|r| r.user_name.as_deref())
+            .map(str::to_lowercase)
+            .collect())
+    }
+}
+
+#[async_trait]
+impl CreateAsRead for PlannedAsRead<'_> {
+    async fn groups(&self, _groups: &[SourceGroup]) -> Result<(), CycleError> {
+        Ok(())
+    }
+
+    async fn create(
+        &self,
+        new_users: Vec<Fingerprinted>,
+    ) -> Result<Vec<Fingerprinted>, CycleError> {
+        let no_records = HashMap::new();
+        let candidates = new_users
+            .iter()
+            .map(|user| map_candidate(user.clone(), self.channel, &self.settings, &no_records))
+            .collect();
+        let plan = plan_users(candidates, Vec::new(), &no_records, self.options, 0);
+        let held = self.names_held(&plan.operations).await?;
+        let mut streamed = Vec::with_capacity(plan.operations.len());
+        let mut left = HashSet::new();
+        {
+            let mut claimed = self.claimed.lock().unwrap_or_else(PoisonError::into_inner);
+            for mut op in plan.operations {
+                if let (Operation::Create { .. }, Some(name)) = (&op.operation, &op.user_name) {
+                    let name = name.to_lowercase();
+                    if held.contains(&name) {
+                        // The plan decides between a record and this user, as a cycle's does.
+                        left.insert(op.guid);
+                        continue;
+                    }
+                    if let Some(holder) = claimed.claim(&name, &op.dn) {
+                        let holder = holder.to_owned();
+                        refuse_user_name_of(&mut op, &holder);
+                    }
+                }
+                streamed.push(op);
+            }
+        }
+        if self.channel.source_location.group_base_dn.is_some() {
+            self.members
+                .lock()
+                .unwrap_or_else(PoisonError::into_inner)
+                .extend(streamed.iter().map(|op| (op.dn.clone(), op.guid.clone())));
+        }
+        if !streamed.is_empty() {
+            self.stream.operations(streamed);
+        }
+        Ok(new_users
+            .into_iter()
+            .filter(|user| left.contains(&user.entry.guid))
+            .collect())
+    }
+
+    async fn finish(&self) -> Result<(), CycleError> {
+        Ok(())
+    }
+
+    fn created(&self) -> u64 {
+        0
+    }
+
+    fn applies(&self) -> bool {
+        false
+    }
+
+    fn unsaved_users(&self) -> Vec<(String, EntryGuid)> {
+        std::mem::take(&mut *self.members.lock().unwrap_or_else(PoisonError::into_inner))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// The first entry to take a userName keeps it, whatever its case; later ones learn its DN.
+    #[test]
+    fn claims_name_the_entry_that_took_a_user_name_first() {
+        let mut claims = Claims::default();
+        assert_eq!(claims.claim("ann", "uid=ann,ou=people"), None);
+        assert_eq!(claims.claim("bob", "uid=bob,ou=people"), None);
+        assert_eq!(
+            claims.claim("ann", "uid=ann2,ou=people"),
+            Some("uid=ann,ou=people")
+        );
+        assert_eq!(
+            claims.claim("bob", "uid=bob2,ou=people"),
+            Some("uid=bob,ou=people")
+        );
+        assert_eq!(claims.claim("cara", "uid=cara,ou=people"), None);
+    }
+}
