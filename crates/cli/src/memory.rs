@@ -14,7 +14,11 @@ const ARENAS: i32 = 2;
 #[cfg(all(target_os = "linux", target_env = "gnu"))]
 #[allow(unsafe_code)]
 pub fn limit_malloc_arenas() {
-    if operator_chose() {
+    let tunables = std::env::var("GLIBC_TUNABLES").ok();
+    if operator_chose(
+        std::env::var_os("MALLOC_ARENA_MAX").is_some(),
+        tunables.as_deref(),
+    ) {
         return;
     }
     // SAFETY: mallopt sets one of the allocator's parameters and touches no memory of ours; it
@@ -27,9 +31,29 @@ pub fn limit_malloc_arenas() {
 #[cfg(not(all(target_os = "linux", target_env = "gnu")))]
 pub fn limit_malloc_arenas() {}
 
-/// Whether the environment sets the number of arenas: it wins.
+/// Whether the environment sets the number of arenas (`MALLOC_ARENA_MAX` is set, or
+/// `GLIBC_TUNABLES` holds `glibc.malloc.arena_max`): it wins.
 #[cfg_attr(not(all(target_os = "linux", target_env = "gnu")), allow(dead_code))]
-fn operator_chose() -> bool {
-    std::env::var_os("MALLOC_ARENA_MAX").is_some()
-        || std::env::var("GLIBC_TUNABLES").is_ok_and(|t| t.contains("glibc.malloc.arena_max"))
+fn operator_chose(arena_max_set: bool, tunables: Option<&str>) -> bool {
+    arena_max_set
+        || tunables.is_some_and(|t| {
+            t.split(':')
+                .any(|setting| setting.starts_with("glibc.malloc.arena_max="))
+        })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_operator_s_arena_setting_wins() {
+        assert!(!operator_chose(false, None));
+        assert!(operator_chose(true, None));
+        assert!(operator_chose(
+            false,
+            Some("glibc.malloc.check=3:glibc.malloc.arena_max=8")
+        ));
+        assert!(!operator_chose(false, Some("glibc.malloc.arena_test=4")));
+    }
 }

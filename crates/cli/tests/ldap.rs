@@ -1031,6 +1031,43 @@ fn two_entries_on_different_pages_with_one_user_name_make_one_user() {
     assert_eq!(names, ["bob", "cara", "eli", "sam"], "{out}");
 }
 
+/// A full read whose new user takes the userName an existing user is renamed to: the new user
+/// is created as the read goes, so the rename fails naming it; `plan`, which plans new users as
+/// it reads them, says so too.
+#[test]
+fn a_rename_to_the_user_name_of_a_user_new_in_the_same_full_read_fails_in_plan_and_cycle() {
+    let setup = setup(&[person("ann", "ann"), person("bob", "bob")]);
+    let store = in_pages_of_two(&setup, SYNC_DN, SYNC_PASSWORD);
+    let config = Config::reading(store, &setup.target.url, "t0ken")
+        .map("userName", "cn")
+        .source("changed_users_algorithm", "timestamp");
+    setup.apply(&config);
+    assert_has(&setup.sync(), &["created 2,"]);
+    setup.slapd.add(&changes(&[person("sam", "Sam")]));
+    setup.slapd.modify(&replace(&user_dn("bob"), "cn", "SAM"));
+    setup.run(&["channel", "reset", "staff"]);
+    let failure = format!(
+        "fail SAM: userName SAM is also the userName of {}",
+        user_dn("sam")
+    );
+    assert_has(
+        &setup.run(&["plan", "app"]),
+        &[
+            "create Sam: new in the source location",
+            &failure,
+            "total: create 1, fail 1, unchanged 1",
+        ],
+    );
+    let (_, out) = setup.try_sync();
+    assert_has(
+        &out,
+        &[
+            "created 1, linked 0, updated 0, disabled 0, deleted 0, failed 1",
+            &format!("is also the userName of {}", user_dn("sam")),
+        ],
+    );
+}
+
 #[test]
 fn channel_reset_forces_a_full_read_and_all_state_relinks_without_duplicates() {
     let setup = setup(&[

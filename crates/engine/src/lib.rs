@@ -5,6 +5,9 @@
 //! the target, and `state` (the `scimbridge-state` crate) defines the [`state::Store`] every
 //! backend implements. `cycle` wires one cycle of one channel together, stage by stage.
 
+// Only the binary may call into C (cli/src/memory.rs); the workspace denies it, this forbids it.
+#![forbid(unsafe_code)]
+
 pub mod apply;
 pub mod audit;
 pub mod clock;

@@ -1,5 +1,8 @@
 //! LDAP-side input for scimbridge: the LDIF reader and the LDAP client.
 
+// Only the binary may call into C (cli/src/memory.rs); the workspace denies it, this forbids it.
+#![forbid(unsafe_code)]
+
 pub mod client;
 pub mod guid;
 pub mod ldif;

@@ -1,6 +1,9 @@
 //! The vocabulary of scimbridge, shared by every other crate: data stores, connections, channels,
 //! source entries, records, plans. No I/O happens here.
 
+// Only the binary may call into C (cli/src/memory.rs); the workspace denies it, this forbids it.
+#![forbid(unsafe_code)]
+
 pub mod config;
 pub mod entry;
 pub mod group;

@@ -2,6 +2,9 @@
 //! error bodies, filter parsing and evaluation, PATCH application and
 //! discovery documents.
 
+// Only the binary may call into C (cli/src/memory.rs); the workspace denies it, this forbids it.
+#![forbid(unsafe_code)]
+
 pub mod discovery;
 pub mod error;
 pub mod filter;

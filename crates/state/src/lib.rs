@@ -6,6 +6,9 @@
 //! every role is a `Store`. This crate holds the interface and its types and nothing else, so
 //! that a backend depends on the model, not on the engine and its HTTP, LDAP and template crates.
 
+// Only the binary may call into C (cli/src/memory.rs); the workspace denies it, this forbids it.
+#![forbid(unsafe_code)]
+
 mod error;
 mod roles;
 mod types;

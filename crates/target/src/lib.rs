@@ -5,6 +5,9 @@
 //! `displayName` indexes) and are written through to SQLite in the same
 //! request, so a restart on the same file shows the same resources.
 
+// Only the binary may call into C (cli/src/memory.rs); the workspace denies it, this forbids it.
+#![forbid(unsafe_code)]
+
 mod faults;
 mod http;
 mod resources;

@@ -1,6 +1,8 @@
 //! Test-only helpers, used as a dev-dependency: the `Store` conformance suite every backend runs,
 //! and launchers for real third-party servers on loopback, stopped by PID when dropped.
 
+// Only the binary may call into C (cli/src/memory.rs); the workspace denies it, this forbids it.
+#![forbid(unsafe_code)]
 #![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
 
 pub mod faults;

@@ -520,6 +520,11 @@ impl CreateAsRead for CreatedAsRead<'_, '_> {
     fn unsaved_users(&self) -> Vec<(String, EntryGuid)> {
         Vec::new()
     }
+
+    /// The records of the users created hold their names.
+    fn name_taken_by(&self, _name: &str) -> Option<String> {
+        None
+    }
 }
 
 #[cfg(test)]

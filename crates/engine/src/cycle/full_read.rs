@@ -45,6 +45,10 @@ pub(super) trait CreateAsRead: Send + Sync {
     /// The (DN, GUID) of the users it planned that have no record (`plan`'s), for the groups'
     /// members to resolve to; taken once.
     fn unsaved_users(&self) -> Vec<(String, EntryGuid)>;
+
+    /// The DN of the entry whose planned create took `name` (lower-cased) and has no record
+    /// (`plan`'s): the rest of the plan cannot give the name to another user.
+    fn name_taken_by(&self, name: &str) -> Option<String>;
 }
 
 /// Compares each page of a full read with its records as the read goes (see the module).

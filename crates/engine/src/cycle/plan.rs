@@ -27,7 +27,8 @@ use crate::plan::guard::{
     Approvals, GuardInput, Provisioned, guard_groups, guard_users, refuse_to_empty,
 };
 use crate::plan::{
-    Candidate, GuidSet, plan_users, protect_shared_targets, refuse_shared_user_names,
+    Candidate, GuidSet, plan_users, protect_shared_targets, refuse_names_taken_as_read,
+    refuse_shared_user_names,
 };
 use crate::source::{
     EntryFailure, FullReadPages, Known, ReadRequest, SourceRead, SourceScan, needs_every_record,
@@ -95,7 +96,8 @@ pub async fn plan_channel(
 
 /// [`plan_channel`] for `plan`, streamed: a full read by key hands the creates (and failures)
 /// of each page's new users to `stream` as it reads them, and the plan returned holds the rest.
-/// So the plan of a first cycle holds a page of users at a time, not the directory.
+/// So the plan of a first cycle holds a page of images at a time and, for the rest of the
+/// plan, each new user's userName and DN (and GUID, with groups), not every image.
 pub async fn plan_channel_streamed(
     store: &dyn Store,
     connection: &Connection,
@@ -292,6 +294,9 @@ pub(super) async fn plan_creating(
         heads = merge_heads(member_heads, heads);
     }
     refuse_shared_user_names(&mut plan, &heads);
+    if let Some(creates) = creates {
+        refuse_names_taken_as_read(&mut plan, &heads, |name| creates.name_taken_by(name));
+    }
     protect_shared_targets(&mut plan, &heads, &in_scope);
     plan.waiting_retry = waiting_retry;
     note_unsettled(&mut plan, &unsettled_by_guid);

@@ -1,9 +1,10 @@
 //! `plan` of a full read, streamed: each page's new users are mapped and planned as the read
 //! gives them and handed to a [`PlanStream`] (the command prints them), so that the plan of a
-//! first cycle holds a page of users, not the directory. What a cycle would decide is decided
-//! the same way: a user whose userName a record holds is left to the plan, as in a cycle; one
-//! whose userName an earlier user of the read took fails alone, naming that user's entry, as the
-//! cycle's plan would once the first user is created.
+//! first cycle holds a page of images, not the directory's. What a cycle would decide is
+//! decided the same way: a user whose userName a record holds is left to the plan, as in a
+//! cycle; one whose userName an earlier user of the read took fails alone, naming that user's
+//! entry, and so do a create or a rename left to the plan that wants it
+//! (`refuse_names_taken_as_read`), as the cycle's plan would once the first user is created.
 
 use std::collections::{HashMap, HashSet};
 use std::sync::{Mutex, PoisonError};
@@ -44,11 +45,12 @@ pub(super) struct PlannedAsRead<'a> {
 }
 
 /// The userNames the creates streamed so far take, with the DN of the entry that took each:
-/// 64-bit hashes of the lower-cased names, the DNs in one string. (Two names sharing a hash
-/// would show the second user failing in the plan, never in a cycle.)
+/// 64-bit hashes of the lower-cased names, the DNs in one string (about 70 bytes a user at a
+/// million, where a user's image is kilobytes). Two names sharing a hash would show the second
+/// user failing in the plan, never in a cycle.
 #[derive(Default)]
 struct Claims {
-    by_name: HashMap<u64, (u32, u32)>,
+    by_name: HashMap<u64, (usize, usize)>,
     dns: String,
 }
 
@@ -57,15 +59,19 @@ impl Claims {
     /// `dn`.
     fn claim(&mut self, name: &str, dn: &str) -> Option<&str> {
         let hash = hash64(name);
-        match self.by_name.get(&hash) {
-            Some(&(start, end)) => self.dns.get(start as usize..end as usize),
-            None => {
-                let start = self.dns.len() as u32;
-                self.dns.push_str(dn);
-                self.by_name.insert(hash, (start, self.dns.len() as u32));
-                None
-            }
+        if !self.by_name.contains_key(&hash) {
+            let start = self.dns.len();
+            self.dns.push_str(dn);
+            self.by_name.insert(hash, (start, self.dns.len()));
+            return None;
         }
+        self.holder(name)
+    }
+
+    /// The DN of the entry that took `name` (lower-cased).
+    fn holder(&self, name: &str) -> Option<&str> {
+        let &(start, end) = self.by_name.get(&hash64(name))?;
+        self.dns.get(start..end)
     }
 }
 
@@ -182,6 +188,11 @@ impl CreateAsRead for PlannedAsRead<'_> {
     fn unsaved_users(&self) -> Vec<(String, EntryGuid)> {
         std::mem::take(&mut *self.members.lock().unwrap_or_else(PoisonError::into_inner))
     }
+
+    fn name_taken_by(&self, name: &str) -> Option<String> {
+        let claimed = self.claimed.lock().unwrap_or_else(PoisonError::into_inner);
+        claimed.holder(name).map(str::to_owned)
+    }
 }
 
 #[cfg(test)]
@@ -203,5 +214,7 @@ mod tests {
             Some("uid=bob,ou=people")
         );
         assert_eq!(claims.claim("cara", "uid=cara,ou=people"), None);
+        assert_eq!(claims.holder("cara"), Some("uid=cara,ou=people"));
+        assert_eq!(claims.holder("dan"), None);
     }
 }

@@ -172,13 +172,63 @@ fn refuse_renames_to_names_held(plan: &mut Plan, records: &[Record]) {
             continue;
         };
         if let Some((_, dn)) = kept.get(&name.to_lowercase()) {
-            op.reason = format!(
-                "userName {name} is also the userName of {dn}: a target user belongs to one \
-                 entry of a channel, so this user is not renamed (two entries map to one user: \
-                 fix the directory)"
-            );
-            op.operation = Operation::Fail;
-            op.link_image = None;
+            refuse_rename_to_name_of(op, dn);
+        }
+    }
+}
+
+/// An update renaming its user to the userName of `holder` (the DN of another entry of the
+/// channel) fails alone, naming it.
+fn refuse_rename_to_name_of(op: &mut PlannedOperation, holder: &str) {
+    let name = op.user_name.as_deref().unwrap_or_default();
+    op.reason = format!(
+        "userName {name} is also the userName of {holder}: a target user belongs to one entry \
+         of a channel, so this user is not renamed (two entries map to one user: fix the \
+         directory)"
+    );
+    op.operation = Operation::Fail;
+    op.link_image = None;
+}
+
+/// `plan` of a full read, whose new users were planned as it read them and have no record:
+/// a create, or an update renaming its user (its record keeps another name), to a userName
+/// one of them took fails alone, naming that user's entry, as the cycle's plan does once that
+/// user is created. `taken_by` gives the DN of the entry that took a (lower-cased) name.
+pub fn refuse_names_taken_as_read(
+    plan: &mut Plan,
+    records: &[Record],
+    taken_by: impl Fn(&str) -> Option<String>,
+) {
+    let names: HashMap<&str, Option<String>> = records
+        .iter()
+        .map(|r| {
+            (
+                r.guid.as_str(),
+                r.user_name.as_deref().map(str::to_lowercase),
+            )
+        })
+        .collect();
+    for op in &mut plan.operations {
+        let Some(name) = op.user_name.as_deref().map(str::to_lowercase) else {
+            continue;
+        };
+        let renamed = || {
+            names
+                .get(op.guid.as_str())
+                .is_some_and(|kept| kept.as_ref() != Some(&name))
+        };
+        match &op.operation {
+            Operation::Create { .. } => {
+                if let Some(holder) = taken_by(&name) {
+                    refuse_user_name_of(op, &holder);
+                }
+            }
+            Operation::Update { .. } if renamed() => {
+                if let Some(holder) = taken_by(&name) {
+                    refuse_rename_to_name_of(op, &holder);
+                }
+            }
+            _ => {}
         }
     }
 }

@@ -277,6 +277,49 @@ fn a_rename_to_a_user_name_another_entry_keeps_fails_alone_and_a_swap_goes_ahead
     );
 }
 
+/// `plan` of a full read: a create left to the plan (its operation never settled) and a
+/// rename to a userName a user planned as the read went took fail alone, naming that user's
+/// entry; an update that keeps its user's name, and a create of a free name, go ahead.
+#[test]
+fn names_taken_by_users_planned_as_read_fail_the_creates_and_renames_that_want_them() {
+    let records: Vec<Record> = ["bob", "cat"]
+        .iter()
+        .map(|uid| provisioned(uid, "Engineer", true))
+        .collect();
+    let by_guid: HashMap<EntryGuid, Record> = records
+        .iter()
+        .map(|r| (r.guid.clone(), r.clone()))
+        .collect();
+    let mut plan = plan_users(
+        vec![
+            named("bob", "Sam"),
+            candidate("cat", "Manager", true),
+            named("unsettled", "SAM"),
+            named("free", "free"),
+        ],
+        Vec::new(),
+        &by_guid,
+        &ProvisioningOptions::default(),
+        0,
+    );
+    let streamed = |name: &str| {
+        ["sam", "cat"]
+            .contains(&name)
+            .then(|| format!("uid={name}-as-read,ou=people"))
+    };
+    super::refuse_names_taken_as_read(&mut plan, &records, streamed);
+    let lines: Vec<String> = plan.operations.iter().map(|o| o.to_string()).collect();
+    assert_eq!(
+        lines,
+        [
+            "fail Sam: userName Sam is also the userName of uid=sam-as-read,ou=people: a target user belongs to one entry of a channel, so this user is not renamed (two entries map to one user: fix the directory)",
+            "update cat: changed: title",
+            "fail SAM: userName SAM is also the userName of uid=sam-as-read,ou=people: a target user belongs to one entry of a channel, so nothing is written for this one (two entries map to one user: fix the directory)",
+            "create free: new in the source location",
+        ]
+    );
+}
+
 #[test]
 fn the_totals_line_counts_in_cycle_order_whatever_the_order_of_the_operations() {
     let mut bad = candidate("bad", "x", true);
