@@ -249,6 +249,22 @@ fn created_inactive_then_activated_it_runs_in_the_service(api: &Api, target: &Ta
         Some(connection(&target.url, Some(SECRET), false)),
     );
     assert_eq!(status, 409);
+    // Before the first cycle the plan creates three users: an answer of at most two holds the
+    // first two, and counts them all.
+    let (status, plan) = api.call("POST", "/connections/App/plan?limit=2", None);
+    assert_eq!(status, 200, "{plan}");
+    let staff = &plan["staff"];
+    assert_eq!(
+        staff["operations"].as_array().map(Vec::len),
+        Some(2),
+        "{plan}"
+    );
+    assert_eq!(staff["omitted"], 1, "{plan}");
+    assert_eq!(
+        staff["totals"],
+        json!({"create": 3, "unchanged": 0}),
+        "{plan}"
+    );
 
     let (status, body) = api.call(
         "PUT",

@@ -239,17 +239,29 @@ impl PlanTotals {
     }
 }
 
-impl fmt::Display for PlanTotals {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        let parts: Vec<String> = TOTALS_ORDER
+impl PlanTotals {
+    /// Each count that is not zero, in the cycle's order, then `unchanged` (always):
+    /// `("create", 2), ("create group", 1), ("held", 3), ("unchanged", 97)`.
+    pub fn counts(&self) -> Vec<(&'static str, u64)> {
+        TOTALS_ORDER
             .iter()
+            .copied()
             .zip(self.counts)
             .chain([
-                (&"held", self.held),
-                (&"waiting to be retried", self.waiting_retry),
+                ("held", self.held),
+                ("waiting to be retried", self.waiting_retry),
             ])
             .filter(|(_, count)| *count > 0)
-            .chain([(&"unchanged", self.unchanged)])
+            .chain([("unchanged", self.unchanged)])
+            .collect()
+    }
+}
+
+impl fmt::Display for PlanTotals {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        let parts: Vec<String> = self
+            .counts()
+            .into_iter()
             .map(|(verb, count)| format!("{verb} {count}"))
             .collect();
         write!(f, "total: {}", parts.join(", "))

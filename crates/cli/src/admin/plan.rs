@@ -1,27 +1,101 @@
 //! What the next cycle of a connection would do: `POST /api/connections/{name}/plan`.
 
+use std::sync::{Mutex, PoisonError};
+
 use axum::Json;
 use axum::extract::{Path as UrlPath, State};
 use axum::http::StatusCode;
-use scimbridge_model::{self as model, EntryGuid, GroupOperation, Operation, TargetId};
-use serde::Serialize;
+use scimbridge_engine::PlanStream;
+use scimbridge_model::{self as model, EntryGuid, GroupOperation, Operation, PlanTotals, TargetId};
 use serde::ser::SerializeMap;
+use serde::{Deserialize, Serialize};
 use serde_json::Value;
 use utoipa::ToSchema;
 
-use super::{Admin, ApiError, ApiResult, Problems, stored_connection};
+use super::{Admin, ApiError, ApiResult, Params, Problems, stored_connection};
 use crate::ops::plan::{self, ChannelPlan};
 
+/// How many operations of each list a plan answer holds unless `limit` says otherwise, and at
+/// most: a first cycle of a million users is neither answered nor held whole.
+const DEFAULT_LIMIT: usize = 1_000;
+const MAX_LIMIT: usize = 100_000;
+
 /// The plans of a connection's active channels, by channel name, in the channels' order.
-pub(super) struct Plans(Vec<ChannelPlan>);
+pub(super) struct Plans(Vec<Shown>);
 
 impl Serialize for Plans {
     fn serialize<S: serde::Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
         let mut map = serializer.serialize_map(Some(self.0.len()))?;
-        for planned in &self.0 {
-            map.serialize_entry(&planned.channel, &Plan::from(planned))?;
+        for shown in &self.0 {
+            map.serialize_entry(&shown.planned.channel, &Plan::shown(shown))?;
         }
         map.end()
+    }
+}
+
+/// A channel's plan as answered: at most `limit` operations in each list, every one counted.
+pub(super) struct Shown {
+    planned: ChannelPlan,
+    totals: PlanTotals,
+    omitted: u64,
+}
+
+/// Keeps the first `limit` user operations a streamed plan hands over, and counts them all.
+struct Kept {
+    limit: usize,
+    kept: Mutex<(Vec<model::PlannedOperation>, PlanTotals, u64)>,
+}
+
+impl Kept {
+    fn new(limit: usize) -> Kept {
+        Kept {
+            limit,
+            kept: Mutex::default(),
+        }
+    }
+
+    /// The plan with the operations kept first and every list cut to `limit`; what was cut is
+    /// counted in `omitted`, and everything in `totals`.
+    fn shown(self, mut planned: ChannelPlan) -> Shown {
+        let (mut operations, mut totals, mut omitted) = self
+            .kept
+            .into_inner()
+            .unwrap_or_else(PoisonError::into_inner);
+        totals.add(&planned.plan);
+        let plan = &mut planned.plan;
+        operations.append(&mut plan.operations);
+        plan.operations = operations;
+        omitted += cut(&mut plan.operations, self.limit)
+            + cut(&mut plan.held, self.limit)
+            + cut(&mut plan.group_operations, self.limit)
+            + cut(&mut plan.held_groups, self.limit);
+        Shown {
+            planned,
+            totals,
+            omitted,
+        }
+    }
+}
+
+/// Cuts `list` to `limit` items; how many went.
+fn cut<T>(list: &mut Vec<T>, limit: usize) -> u64 {
+    let cut = list.len().saturating_sub(limit) as u64;
+    list.truncate(limit);
+    cut
+}
+
+impl PlanStream for Kept {
+    fn operations(&self, operations: Vec<model::PlannedOperation>) {
+        let mut kept = self.kept.lock().unwrap_or_else(PoisonError::into_inner);
+        let (list, totals, omitted) = &mut *kept;
+        for operation in operations {
+            totals.count(&operation);
+            if list.len() < self.limit {
+                list.push(operation);
+            } else {
+                *omitted += 1;
+            }
+        }
     }
 }
 
@@ -48,6 +122,42 @@ pub(super) struct Plan<'a> {
     /// How the data store would be read.
     #[schema(example = "a full read")]
     source_read: &'a str,
+    /// What the plan does, counted, the operations left out included: each count that is not
+    /// zero, in the cycle's order, and `unchanged`.
+    #[schema(value_type = HashMap<String, u64>, example = json!({"create": 2, "updateGroup": 1, "held": 3, "unchanged": 97}))]
+    totals: Totals,
+    /// Operations left out of this answer: each list holds at most `limit` (counted in
+    /// `totals`).
+    #[serde(skip_serializing_if = "is_zero")]
+    omitted: u64,
+}
+
+/// A plan's counts, keyed in camelCase (`createGroup`), in the cycle's order.
+#[derive(Debug)]
+struct Totals(Vec<(&'static str, u64)>);
+
+impl Serialize for Totals {
+    fn serialize<S: serde::Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
+        let mut map = serializer.serialize_map(Some(self.0.len()))?;
+        for (verb, count) in &self.0 {
+            map.serialize_entry(&camel_case(verb), count)?;
+        }
+        map.end()
+    }
+}
+
+/// `create group` → `createGroup`.
+fn camel_case(words: &str) -> String {
+    let mut camel = String::with_capacity(words.len());
+    for (i, word) in words.split(' ').enumerate() {
+        let mut chars = word.chars();
+        match chars.next() {
+            Some(first) if i > 0 => camel.extend(first.to_uppercase().chain(chars)),
+            Some(first) => camel.extend(std::iter::once(first).chain(chars)),
+            None => {}
+        }
+    }
+    camel
 }
 
 /// What is done to one user.
@@ -161,8 +271,21 @@ fn is_zero(count: &u64) -> bool {
     *count == 0
 }
 
+impl<'a> Plan<'a> {
+    /// A plan as answered, with its totals and what was left out.
+    fn shown(shown: &'a Shown) -> Plan<'a> {
+        Plan {
+            totals: Totals(shown.totals.counts()),
+            omitted: shown.omitted,
+            ..Plan::from(&shown.planned)
+        }
+    }
+}
+
 impl<'a> From<&'a ChannelPlan> for Plan<'a> {
     fn from(planned: &'a ChannelPlan) -> Plan<'a> {
+        let mut totals = PlanTotals::default();
+        totals.add(&planned.plan);
         let model::Plan {
             operations,
             unchanged,
@@ -185,6 +308,8 @@ impl<'a> From<&'a ChannelPlan> for Plan<'a> {
                 .collect(),
             waiting_retry: *waiting_retry,
             source_read: &planned.read,
+            totals: Totals(totals.counts()),
+            omitted: 0,
         }
     }
 }
@@ -303,18 +428,33 @@ impl<'a> From<&'a model::PlannedGroupOperation> for PlannedGroupOperation<'a> {
     path = "/api/connections/{name}/plan",
     tag = "operations",
     summary = "What the next cycle would do; writes nothing",
-    params(("name" = String, Path, description = "The connection name")),
-    responses((status = 200, description = "Plan per active channel, by channel name", body = HashMap<String, Plan>), (status = 404, description = "No such connection", body = Problems), (status = 422, description = "The data store cannot be read", body = Problems))
+    params(("name" = String, Path, description = "The connection name"), ("limit" = Option<u32>, Query, description = "At most this many operations in each list of a channel's plan (1,000; at most 100,000); the rest are counted in `totals` and `omitted`")),
+    responses((status = 200, description = "Plan per active channel, by channel name", body = HashMap<String, Plan>), (status = 400, description = "A query parameter is malformed", body = Problems), (status = 404, description = "No such connection", body = Problems), (status = 422, description = "The data store cannot be read", body = Problems))
 )]
 pub(super) async fn plan(
     State(admin): State<Admin>,
     UrlPath(name): UrlPath<String>,
+    Params(query): Params<Limit>,
 ) -> ApiResult<Json<Plans>> {
+    let limit = query.limit.unwrap_or(DEFAULT_LIMIT).clamp(1, MAX_LIMIT);
     let connection = stored_connection(&admin, &name).await?;
-    let plans = plan::plan_connection(&admin.dir, &connection)
-        .await
-        .map_err(|e| ApiError::new(StatusCode::UNPROCESSABLE_ENTITY, e.to_string()))?;
+    let mut plans = Vec::new();
+    // Streamed: a full read's new users are counted as they are planned, and only the first
+    // `limit` kept, so that the service never holds a million images for an answer.
+    for channel in connection.channels.iter().filter(|c| c.active) {
+        let kept = Kept::new(limit);
+        let planned = plan::plan_one(&admin.dir, &connection, channel, &kept)
+            .await
+            .map_err(|e| ApiError::new(StatusCode::UNPROCESSABLE_ENTITY, e.to_string()))?;
+        plans.push(kept.shown(planned));
+    }
     Ok(Json(Plans(plans)))
+}
+
+/// `?limit=N`.
+#[derive(Debug, Deserialize)]
+pub(super) struct Limit {
+    limit: Option<usize>,
 }
 
 #[cfg(test)]
@@ -435,32 +575,86 @@ mod tests {
         }
     }
 
-    /// A plan as the API wrote it before its bodies were typed.
-    fn untyped(planned: &ChannelPlan) -> Value {
+    /// A plan as the API wrote it before its bodies were typed, with the totals it added
+    /// since.
+    fn untyped(planned: &ChannelPlan, totals: Value) -> Value {
         let mut value = serde_json::to_value(&planned.plan).unwrap();
+        let object = value.as_object_mut().unwrap();
+        object.insert("source_read".into(), Value::String(planned.read.clone()));
+        let mut value = camel_json(value);
         value
             .as_object_mut()
             .unwrap()
-            .insert("source_read".into(), Value::String(planned.read.clone()));
-        camel_json(value)
+            .insert("totals".into(), totals);
+        value
     }
 
     #[test]
     fn a_typed_plan_writes_what_the_untyped_one_did() {
         let planned = every_operation("title");
         let typed = serde_json::to_value(Plan::from(&planned)).unwrap();
-        assert_eq!(typed, untyped(&planned));
+        let totals = json!({
+            "create": 1, "update": 1, "disable": 1, "delete": 1, "forget": 1, "skip": 1,
+            "blocked": 1, "fail": 1, "createGroup": 1, "updateGroup": 2, "deleteGroup": 1,
+            "forgetGroup": 1, "held": 4, "waitingToBeRetried": 2, "unchanged": 3
+        });
+        assert_eq!(typed, untyped(&planned, totals));
         let empty = ChannelPlan {
             channel: "staff".into(),
             read: "a full read".into(),
             plan: model::Plan::default(),
         };
         let typed = serde_json::to_value(Plan::from(&empty)).unwrap();
-        assert_eq!(typed, untyped(&empty));
+        assert_eq!(typed, untyped(&empty, json!({"unchanged": 0})));
+        let shown = Kept::new(DEFAULT_LIMIT).shown(empty);
         assert_eq!(
-            serde_json::to_value(Plans(vec![empty])).unwrap(),
-            json!({"staff": {"operations": [], "unchanged": 0, "sourceRead": "a full read"}})
+            serde_json::to_value(Plans(vec![shown])).unwrap(),
+            json!({"staff": {
+                "operations": [], "unchanged": 0, "sourceRead": "a full read",
+                "totals": {"unchanged": 0}
+            }})
         );
+    }
+
+    /// A plan answered with a limit holds the first operations streamed, then the plan's own,
+    /// at most `limit` in each list; the rest are counted as omitted, and everything in the
+    /// totals.
+    #[test]
+    fn an_answer_keeps_the_first_operations_of_each_list_and_counts_them_all() {
+        let create = |guid: &str| {
+            let mut planned = user(
+                Operation::Create {
+                    image: json!({"userName": guid}),
+                },
+                "title",
+            );
+            planned.guid = guid.into();
+            planned
+        };
+        let kept = Kept::new(3);
+        kept.operations(vec![create("s1"), create("s2")]);
+        kept.operations(vec![create("s3"), create("s4")]);
+        let mut planned = every_operation("title");
+        planned.plan.group_operations.truncate(2);
+        let shown = kept.shown(planned);
+        let guids: Vec<&str> = shown
+            .planned
+            .plan
+            .operations
+            .iter()
+            .map(|o| o.guid.as_str())
+            .collect();
+        assert_eq!(guids, ["s1", "s2", "s3"]);
+        // One streamed create over the limit and the plan's nine operations; the two held
+        // and the two group operations, under the limit, are all there.
+        assert_eq!(shown.omitted, 1 + 9);
+        assert_eq!(shown.planned.plan.held.len(), 2);
+        assert_eq!(shown.planned.plan.group_operations.len(), 2);
+        let answer = serde_json::to_value(Plan::shown(&shown)).unwrap();
+        assert_eq!(answer["omitted"], 10, "{answer}");
+        assert_eq!(answer["totals"]["create"], 5, "{answer}");
+        assert_eq!(answer["totals"]["createGroup"], 1, "{answer}");
+        assert_eq!(answer["totals"]["held"], 4, "{answer}");
     }
 
     #[test]
@@ -478,6 +672,9 @@ mod tests {
             assert_eq!(operation["image"]["badge_number"], "x", "{operation}");
             assert_eq!(operation["linkImage"]["badge_number"], "x", "{operation}");
         }
-        assert_ne!(typed, untyped(&planned));
+        assert_ne!(
+            typed["operations"],
+            untyped(&planned, json!({}))["operations"]
+        );
     }
 }

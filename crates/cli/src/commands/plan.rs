@@ -9,7 +9,7 @@ use scimbridge_engine::PlanStream;
 use scimbridge_model::{Operation, PlanTotals, PlannedOperation};
 
 use crate::context::DataDir;
-use crate::ops::plan::plan_one_streamed;
+use crate::ops::plan::plan_one;
 use crate::output::{out, outln, write_json, write_json_fields_after};
 
 #[derive(Debug, clap::Args)]
@@ -41,7 +41,7 @@ pub async fn run(data_dir: &Path, args: Args) -> Result<ExitCode> {
             outln!("channel {}:", channel.name);
         }
         first = false;
-        let mut planned = plan_one_streamed(&dir, &connection, channel, Some(&printer)).await?;
+        let mut planned = plan_one(&dir, &connection, channel, &printer).await?;
         printer.operations(std::mem::take(&mut planned.plan.operations));
         let printed = printer
             .printed

@@ -5,7 +5,7 @@ use std::fmt;
 
 use scimbridge_engine::clock::{Clock, SystemClock};
 use scimbridge_engine::map::fields::mask;
-use scimbridge_engine::{CycleError, PlanStream, plan_channel, plan_channel_streamed};
+use scimbridge_engine::{CycleError, PlanStream, plan_channel_streamed};
 use scimbridge_model::{Channel, Connection, Operation, Plan, PlannedOperation};
 
 use crate::context::DataDir;
@@ -46,55 +46,28 @@ impl From<PlanError> for anyhow::Error {
     }
 }
 
-/// Plans every active channel of the connection, in order.
-pub async fn plan_connection(
-    dir: &DataDir,
-    connection: &Connection,
-) -> Result<Vec<ChannelPlan>, PlanError> {
-    let mut plans = Vec::new();
-    for channel in connection.channels.iter().filter(|c| c.active) {
-        plans.push(plan_one(dir, connection, channel).await?);
-    }
-    Ok(plans)
-}
-
-/// Plans one channel of the connection.
+/// Plans one channel of the connection. The operations a full read plans page by page go to
+/// `stream` as they are planned (masked); the plan returned holds the rest.
 pub async fn plan_one(
     dir: &DataDir,
     connection: &Connection,
     channel: &Channel,
-) -> Result<ChannelPlan, PlanError> {
-    plan_one_streamed(dir, connection, channel, None).await
-}
-
-/// Plans one channel of the connection; with `stream`, the operations a full read plans page
-/// by page go there as they are planned (masked), and the plan returned holds the rest.
-pub async fn plan_one_streamed(
-    dir: &DataDir,
-    connection: &Connection,
-    channel: &Channel,
-    stream: Option<&dyn PlanStream>,
+    stream: &dyn PlanStream,
 ) -> Result<ChannelPlan, PlanError> {
     let data_store = dir
         .data_store(&channel.data_store)
         .await
         .map_err(PlanError::DataStore)?;
-    let now_ms = SystemClock.now_ms();
-    let planned = match stream {
-        Some(stream) => {
-            let masked = Masked { stream, channel };
-            plan_channel_streamed(
-                &dir.store,
-                connection,
-                channel,
-                &data_store,
-                now_ms,
-                &masked,
-            )
-            .await
-        }
-        None => plan_channel(&dir.store, connection, channel, &data_store, now_ms).await,
-    }
+    let masked = Masked { stream, channel };
+    let planned = plan_channel_streamed(
+        &dir.store,
+        connection,
+        channel,
+        &data_store,
+        SystemClock.now_ms(),
+        &masked,
+    )
+    .await
     .map_err(PlanError::Cycle)?;
     let mut plan = planned.plan;
     for operation in plan.operations.iter_mut().chain(plan.held.iter_mut()) {
