@@ -1460,7 +1460,11 @@ async fn read_groups(
         let guid = entry_guid(&entry, settings);
         let mut group = to_group(entry, guid.clone().unwrap_or_default(), settings);
         group.stamp = of_server(group.stamp, client.url());
-        index.insert(&group.dn, group.member_dns.clone());
+        // Only a scope by group looks members up in the index: a million member DNs are not
+        // held twice for nothing.
+        if needs_index {
+            index.insert(&group.dn, group.member_dns.clone());
+        }
         if !provisioned {
             continue;
         }
