@@ -435,13 +435,13 @@ async fn members_by_dn(
         .map(|dn| normalize_dn(dn))
         .collect();
     let read_guids: HashSet<&EntryGuid> = scan.users.iter().map(|u| &u.guid).collect();
-    let dns: BTreeSet<&String> = scan
+    let dns: BTreeSet<&str> = scan
         .groups
         .iter()
         .flat_map(|g| &g.member_dns)
         .filter(|dn| !read.contains(*dn))
         .collect();
-    let dns: Vec<String> = dns.into_iter().cloned().collect();
+    let dns: Vec<String> = dns.into_iter().map(str::to_owned).collect();
     let found = store.record_heads_with(key, RecordKey::Dns(&dns)).await?;
     // A user read at another DN is not at the DN its record keeps (renamed, and a group still
     // names the old DN).

@@ -201,11 +201,11 @@ impl MemberFinder<'_> {
         &self,
         batch: &[SourceGroup],
     ) -> Result<(Vec<DesiredGroup>, Vec<Record>), CycleError> {
-        let named: BTreeSet<&String> = batch.iter().flat_map(|g| &g.member_dns).collect();
-        let (kept, by_record): (Vec<&String>, Vec<&String>) = named
+        let named: BTreeSet<&str> = batch.iter().flat_map(|g| &g.member_dns).collect();
+        let (kept, by_record): (Vec<&str>, Vec<&str>) = named
             .into_iter()
             .partition(|dn| self.read.kept_users.contains_key(*dn));
-        let by_record: Vec<String> = by_record.into_iter().cloned().collect();
+        let by_record: Vec<String> = by_record.into_iter().map(str::to_owned).collect();
         let found = self
             .store
             .record_heads_with(self.key, RecordKey::Dns(&by_record))
@@ -219,7 +219,7 @@ impl MemberFinder<'_> {
             .iter()
             .filter_map(|dn| {
                 let guid = self.read.kept_users.get(*dn)?;
-                Some((dn.as_str(), guid.as_str()))
+                Some((*dn, guid.as_str()))
             })
             .chain(found.iter().map(|r| (r.dn.as_str(), r.guid.as_str())))
             .collect();

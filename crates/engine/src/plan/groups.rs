@@ -315,11 +315,10 @@ mod tests {
             guid: "g1".into(),
             dn: "cn=staff,ou=groups".into(),
             display_name: "staff".into(),
-            member_dns: vec![
-                "uid=b,ou=people".into(),
-                "uid=a,ou=people".into(),
-                "uid=x,ou=contractors".into(),
-            ],
+            member_dns: ["uid=b,ou=people", "uid=a,ou=people", "uid=x,ou=contractors"]
+                .map(String::from)
+                .into_iter()
+                .collect(),
             stamp: None,
         };
         let users = [("uid=a,ou=people", "A"), ("UID=b, ou=People", "B")];

@@ -714,7 +714,7 @@ entryUUID: 3333
             ("2222", "staff")
         );
         assert_eq!(
-            staff.member_dns,
+            staff.member_dns.iter().collect::<Vec<_>>(),
             [
                 "uid=alice,ou=people,dc=example,dc=com",
                 "uid=bob,ou=contractors,dc=example,dc=com"

@@ -3,16 +3,16 @@
 
 use std::collections::{HashMap, HashSet};
 
-use super::normalize_dn;
+use super::{MemberDns, normalize_dn};
 
 /// The directory's groups: normalised DN → normalised member DNs.
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
 pub struct GroupIndex {
-    members: HashMap<String, Vec<String>>,
+    members: HashMap<String, MemberDns>,
 }
 
 impl GroupIndex {
-    pub fn insert(&mut self, dn: &str, member_dns: Vec<String>) {
+    pub fn insert(&mut self, dn: &str, member_dns: MemberDns) {
         self.members.insert(normalize_dn(dn), member_dns);
     }
 
@@ -27,13 +27,13 @@ impl GroupIndex {
         let direct = self.members.get(&root)?;
         let mut found: HashSet<String> = HashSet::new();
         let mut visited: HashSet<&str> = HashSet::from([root.as_str()]);
-        let mut queue: Vec<&String> = direct.iter().collect();
+        let mut queue: Vec<&str> = direct.iter().collect();
         while let Some(member) = queue.pop() {
-            if !found.insert(member.clone()) || !nested {
+            if !found.insert(member.to_owned()) || !nested {
                 continue;
             }
             if let Some(inner) = self.members.get(member)
-                && visited.insert(member.as_str())
+                && visited.insert(member)
             {
                 queue.extend(inner.iter());
             }
@@ -51,16 +51,18 @@ mod tests {
         index.insert(
             "cn=staff,ou=groups,dc=x",
             vec![
-                "uid=ann,ou=people,dc=x".into(),
-                "cn=eng,ou=groups,dc=x".into(),
-            ],
+                "uid=ann,ou=people,dc=x".to_owned(),
+                "cn=eng,ou=groups,dc=x".to_owned(),
+            ]
+            .into(),
         );
         index.insert(
             "cn=eng,ou=groups,dc=x",
             vec![
-                "uid=bob,ou=people,dc=x".into(),
-                "cn=staff,ou=groups,dc=x".into(),
-            ],
+                "uid=bob,ou=people,dc=x".to_owned(),
+                "cn=staff,ou=groups,dc=x".to_owned(),
+            ]
+            .into(),
         );
         index
     }
