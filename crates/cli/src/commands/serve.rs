@@ -312,9 +312,7 @@ async fn channel_worker(
             Some(()) = run_now.recv() => {}
             Some(()) = changes.recv() => {
                 change_signalled = Some(std::time::Instant::now());
-                // Changes come in bursts (an import, a group edit): let the burst settle.
-                tokio::time::sleep(Duration::from_millis(300)).await;
-                while changes.try_recv().is_ok() {}
+                settle(&mut changes).await;
             }
         }
         if *stop.borrow() {
@@ -323,6 +321,28 @@ async fn channel_worker(
     }
     if let Some(feed) = feed {
         feed.abort();
+    }
+}
+
+/// How long no change must come before a cycle applies those that came, and how long a burst
+/// of changes is waited for at most.
+const SETTLE: Duration = Duration::from_millis(50);
+const SETTLE_AT_MOST: Duration = Duration::from_millis(500);
+
+/// Changes come in bursts (an import, a group edit, which the memberof overlay turns into an
+/// edit of each member): waits until none came for [`SETTLE`], or [`SETTLE_AT_MOST`], so that
+/// a burst makes one cycle and a lone change starts one at once (it waited 300 ms before).
+async fn settle(changes: &mut mpsc::Receiver<()>) {
+    let started = tokio::time::Instant::now();
+    loop {
+        tokio::time::sleep(SETTLE).await;
+        let mut more = false;
+        while changes.try_recv().is_ok() {
+            more = true;
+        }
+        if !more || started.elapsed() >= SETTLE_AT_MOST {
+            return;
+        }
     }
 }
 
