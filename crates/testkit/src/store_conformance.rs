@@ -475,6 +475,30 @@ pub async fn record_counts_count_users_failures_and_blocks(store: &dyn Store) {
     assert_eq!((counts.users, counts.failed, counts.blocked), (4, 1, 1));
     let none = store.record_counts(&contractors()).await.unwrap();
     assert_eq!((none.users, none.failed, none.blocked), (0, 0, 0));
+    // A record saved again in another status moves; in one statement with a new one too.
+    store
+        .save_records(
+            &employees(),
+            &[
+                record("a", RecordStatus::Disabled),
+                record("f", RecordStatus::Provisioned),
+            ],
+        )
+        .await
+        .unwrap();
+    let counts = store.record_counts(&employees()).await.unwrap();
+    assert_eq!((counts.users, counts.active, counts.blocked), (5, 3, 1));
+    save_records(store, &contractors(), &[record("a", RecordStatus::Failed)]).await;
+    // A channel forgotten has nothing left to count; the other keeps its counts.
+    store.forget_channel(&employees()).await.unwrap();
+    let gone = store.record_counts(&employees()).await.unwrap();
+    assert_eq!(
+        (gone.users, gone.failed, gone.active),
+        (0, 0, 0),
+        "{gone:?}"
+    );
+    let other = store.record_counts(&contractors()).await.unwrap();
+    assert_eq!(other.failed, 1, "{other:?}");
 }
 
 pub async fn record_heads_are_found_by_user_name_target_id_or_failure(store: &dyn Store) {
