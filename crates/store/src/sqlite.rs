@@ -332,7 +332,9 @@ fn image_from_text(text: String) -> Result<Value, StoreError> {
     }
 }
 
-/// The columns a record is saved in, and how a saved record replaces the one with its GUID.
+/// The columns a record is saved in, and how a saved record replaces the one with its GUID: an
+/// update, never a REPLACE, whose delete would not fire the triggers that count records by
+/// status (migration 0013; a migration that rebuilds `records` must create them again).
 const RECORD_COLUMNS: &str = "INSERT INTO records (connection, channel, guid, dn, user_name, \
      target_id, source_fingerprint, applied_image, target_version, status, last_error, attempts, \
      retry_after_ms, failed_fingerprint, user_name_key, dn_key) VALUES ";

@@ -146,8 +146,12 @@ impl Serialize for Totals {
     }
 }
 
-/// `create group` → `createGroup`.
+/// `create group` → `createGroup`; `waiting to be retried` is `waitingRetry`, as the plan's own
+/// field.
 fn camel_case(words: &str) -> String {
+    if words == "waiting to be retried" {
+        return "waitingRetry".into();
+    }
     let mut camel = String::with_capacity(words.len());
     for (i, word) in words.split(' ').enumerate() {
         let mut chars = word.chars();
@@ -596,7 +600,7 @@ mod tests {
         let totals = json!({
             "create": 1, "update": 1, "disable": 1, "delete": 1, "forget": 1, "skip": 1,
             "blocked": 1, "fail": 1, "createGroup": 1, "updateGroup": 2, "deleteGroup": 1,
-            "forgetGroup": 1, "held": 4, "waitingToBeRetried": 2, "unchanged": 3
+            "forgetGroup": 1, "held": 4, "waitingRetry": 2, "unchanged": 3
         });
         assert_eq!(typed, untyped(&planned, totals));
         let empty = ChannelPlan {
