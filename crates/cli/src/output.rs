@@ -51,11 +51,12 @@ pub fn write(text: fmt::Arguments<'_>) {
 /// tree first (a plan of a million operations), each line after the first indented by
 /// `indent` spaces so that it can sit inside an object being printed.
 pub fn write_json(value: &impl serde::Serialize, indent: usize) {
-    let stdout = io::stdout().lock();
-    let mut writer = Indented {
-        inner: io::BufWriter::new(stdout),
-        indent,
-    };
+    write_indented(io::BufWriter::new(io::stdout().lock()), value, indent);
+}
+
+/// Writes `value` as indented JSON to `inner` (standard output, buffered) and flushes it.
+fn write_indented(inner: impl Write, value: &impl serde::Serialize, indent: usize) {
+    let mut writer = Indented { inner, indent };
     let result = serde_json::to_writer_pretty(&mut writer, value)
         .map_err(io::Error::from)
         .and_then(|()| writer.inner.flush());
@@ -68,20 +69,11 @@ pub fn write_json(value: &impl serde::Serialize, indent: usize) {
 /// the fields of an object already open: its opening brace is written as a comma, and its
 /// closing brace closes that object.
 pub fn write_json_fields_after(object: &impl serde::Serialize, indent: usize) {
-    let stdout = io::stdout().lock();
-    let mut writer = Indented {
-        inner: OpeningBraceAsComma {
-            inner: io::BufWriter::new(stdout),
-            started: false,
-        },
-        indent,
+    let inner = OpeningBraceAsComma {
+        inner: io::BufWriter::new(io::stdout().lock()),
+        started: false,
     };
-    let result = serde_json::to_writer_pretty(&mut writer, object)
-        .map_err(io::Error::from)
-        .and_then(|()| writer.inner.flush());
-    if let Err(error) = result {
-        stopped(&error);
-    }
+    write_indented(inner, object, indent);
 }
 
 /// Writes a comma for the first byte, an object's opening brace.

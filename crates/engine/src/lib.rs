@@ -23,6 +23,6 @@ pub mod source;
 pub use scimbridge_state as state;
 
 pub use cycle::{
-    ChannelPlan, CycleError, CycleReport, NoProgress, PlanStream, Progress, plan_channel,
-    plan_channel_streamed, run_cycle,
+    ChannelPlan, CycleError, CycleReport, NoProgress, PlanStream, Progress, plan_channel_streamed,
+    run_cycle,
 };

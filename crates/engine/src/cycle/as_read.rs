@@ -24,8 +24,8 @@ use futures_util::stream::{self, StreamExt};
 
 use async_trait::async_trait;
 use scimbridge_model::{
-    DataStore, EffectiveSourceSettings, EntryGuid, GroupOperation, GroupRecord, Operation,
-    PlannedGroupOperation, PlannedOperation, TargetId,
+    ChannelKey, DataStore, EffectiveSourceSettings, EntryGuid, GroupOperation, GroupRecord,
+    Operation, PlannedGroupOperation, PlannedOperation, TargetId,
 };
 use tokio::sync::{Mutex, OnceCell, mpsc, watch};
 
@@ -41,7 +41,7 @@ use crate::detect::Fingerprinted;
 use crate::plan::guid_set::hash64;
 use crate::plan::plan_users;
 use crate::source::{SourceGroup, normalize_dn};
-use crate::state::{MemberChange, RecordKey};
+use crate::state::{MemberChange, RecordKey, Store};
 
 /// How many pages of new users are applied at once: the requests of the next page start as
 /// those of the page before are answered, so that the target always has `max_threads` of them.
@@ -317,33 +317,39 @@ impl<'c, 'a> CreatedAsRead<'c, 'a> {
         &self,
         operations: &[PlannedOperation],
     ) -> Result<HashSet<String>, CycleError> {
-        let names: Vec<String> = operations
-            .iter()
-            .filter(|o| matches!(o.operation, Operation::Create { .. }))
-            .filter_map(|o| o.user_name.clone())
-            .collect();
-        if names.is_empty() {
-            return Ok(HashSet::new());
-        }
         // Taken before the store is asked: a page applied meanwhile has its records saved.
         let mut held = self
             .names_in_flight
             .lock()
             .unwrap_or_else(PoisonError::into_inner)
             .clone();
-        let holders = self
-            .cx
-            .store
-            .record_heads_with(self.cx.key, RecordKey::UserNames(&names))
-            .await?;
-        held.extend(
-            holders
-                .iter()
-                .filter_map(|r| r.user_name.as_deref())
-                .map(str::to_lowercase),
-        );
+        held.extend(names_held_by_records(self.cx.store, self.cx.key, operations).await?);
         Ok(held)
     }
+}
+
+/// The userNames (lower-cased) of `operations`' creates that a record of the channel holds.
+pub(super) async fn names_held_by_records(
+    store: &dyn Store,
+    key: &ChannelKey,
+    operations: &[PlannedOperation],
+) -> Result<HashSet<String>, CycleError> {
+    let names: Vec<String> = operations
+        .iter()
+        .filter(|o| matches!(o.operation, Operation::Create { .. }))
+        .filter_map(|o| o.user_name.clone())
+        .collect();
+    if names.is_empty() {
+        return Ok(HashSet::new());
+    }
+    let holders = store
+        .record_heads_with(key, RecordKey::UserNames(&names))
+        .await?;
+    Ok(holders
+        .iter()
+        .filter_map(|r| r.user_name.as_deref())
+        .map(str::to_lowercase)
+        .collect())
 }
 
 #[async_trait]

@@ -30,7 +30,7 @@ use scimbridge_model::{
 
 pub use on_demand::{OneUser, sync_one_user};
 pub use outage::outage_text;
-pub use plan::{ChannelPlan, plan_channel, plan_channel_streamed};
+pub use plan::{ChannelPlan, plan_channel_streamed};
 pub use planned_as_read::PlanStream;
 pub use read_groups::ReadGroups;
 

@@ -1,6 +1,6 @@
 //! Planning a cycle: load the state, read the data store, detect, map, plan, guard.
-//! [`plan_channel`] writes nothing: `scimbridge plan` prints what it returns. A cycle's full
-//! read creates its new users as it reads them ([`plan_creating`]).
+//! [`plan_channel_streamed`] writes nothing: `scimbridge plan` prints what it streams and
+//! returns. A cycle's full read creates its new users as it reads them ([`plan_creating`]).
 
 use std::collections::{BTreeMap, BTreeSet, HashMap, HashSet};
 
@@ -84,20 +84,11 @@ pub struct ChannelPlan {
 /// the records it touches, and a full read with the records of each page of users as it reads
 /// them (`full_read`), keeping only what changed; its cost follows the change, not the
 /// directory. With a scope by group, every record of the channel (without images) is read.
-pub async fn plan_channel(
-    store: &dyn Store,
-    connection: &Connection,
-    channel: &Channel,
-    data_store: &DataStore,
-    now_ms: EpochMs,
-) -> Result<ChannelPlan, CycleError> {
-    plan_creating(store, connection, channel, data_store, now_ms, None).await
-}
-
-/// [`plan_channel`] for `plan`, streamed: a full read by key hands the creates (and failures)
-/// of each page's new users to `stream` as it reads them, and the plan returned holds the rest.
-/// So the plan of a first cycle holds a page of images at a time and, for the rest of the
-/// plan, each new user's userName and DN (and GUID, with groups), not every image.
+///
+/// Streamed: a full read by key hands the creates (and failures) of each page's new users to
+/// `stream` as it reads them, and the plan returned holds the rest. So the plan of a first
+/// cycle holds a page of images at a time and, for the rest of the plan, each new user's
+/// userName and DN (and GUID, with groups), not every image.
 pub async fn plan_channel_streamed(
     store: &dyn Store,
     connection: &Connection,
@@ -120,7 +111,7 @@ pub async fn plan_channel_streamed(
     .await
 }
 
-/// [`plan_channel`] for a cycle: with `creates`, a full read by key creates its new users as it
+/// [`plan_channel_streamed`] for a cycle: with `creates`, a full read by key creates its new users as it
 /// reads them, and the plan holds the rest.
 pub(super) async fn plan_creating(
     store: &dyn Store,

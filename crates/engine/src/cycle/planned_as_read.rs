@@ -16,13 +16,14 @@ use scimbridge_model::{
 };
 
 use super::CycleError;
+use super::as_read::names_held_by_records;
 use super::full_read::CreateAsRead;
 use super::plan::map_candidate;
 use crate::detect::Fingerprinted;
 use crate::plan::guid_set::hash64;
 use crate::plan::{plan_users, refuse_user_name_of};
 use crate::source::SourceGroup;
-use crate::state::{RecordKey, Store};
+use crate::state::Store;
 
 /// Takes the operations of a streamed plan as they are planned: the creates (and the failures)
 /// of each page of new users of a full read. The plan returned holds the rest.
@@ -95,30 +96,6 @@ impl<'a> PlannedAsRead<'a> {
             members: Mutex::default(),
         }
     }
-
-    /// The lower-cased userNames of `operations`' creates that a record of the channel holds.
-    async fn names_held(
-        &self,
-        operations: &[PlannedOperation],
-    ) -> Result<HashSet<String>, CycleError> {
-        let names: Vec<String> = operations
-            .iter()
-            .filter(|o| matches!(o.operation, Operation::Create { .. }))
-            .filter_map(|o| o.user_name.clone())
-            .collect();
-        if names.is_empty() {
-            return Ok(HashSet::new());
-        }
-        let holders = self
-            .store
-            .record_heads_with(self.key, RecordKey::UserNames(&names))
-            .await?;
-        Ok(holders
-            .iter()
-            .filter_map(|r| r.user_name.as_deref())
-            .map(str::to_lowercase)
-            .collect())
-    }
 }
 
 #[async_trait]
@@ -137,7 +114,7 @@ impl CreateAsRead for PlannedAsRead<'_> {
             .map(|user| map_candidate(user.clone(), self.channel, &self.settings, &no_records))
             .collect();
         let plan = plan_users(candidates, Vec::new(), &no_records, self.options, 0);
-        let held = self.names_held(&plan.operations).await?;
+        let held = names_held_by_records(self.store, self.key, &plan.operations).await?;
         let mut streamed = Vec::with_capacity(plan.operations.len());
         let mut left = HashSet::new();
         {
