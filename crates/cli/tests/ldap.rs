@@ -718,6 +718,30 @@ fn watch_follows_the_live_change_feed_within_seconds() {
     assert!(status.success(), "{status:?}");
 }
 
+/// A feed reopened after the directory went away starts from then: what changed while it was
+/// down is read by a cycle at once, not at the next scheduled one (an hour away here).
+#[test]
+fn a_live_feed_that_broke_reads_what_it_missed_when_it_reopens() {
+    let mut setup = setup(&[person("ann", "Ann Lee")]);
+    setup.apply(&setup.config("disable"));
+    let watch = Running::start(
+        &setup.data,
+        &["sync", "app", "--watch", "--interval", "3600"],
+    );
+    watch.read_until("following the directory's live change feed");
+    assert!(setup.target.client().user_by_name("ann").is_some());
+
+    // The feed breaks and waits 5 s before it reopens; the change is made meanwhile.
+    setup.slapd.restart();
+    setup.slapd.add(&changes([person("bob", "Bob Stone")]));
+    wait_until(Duration::from_secs(30), "the missed change arrives", || {
+        setup.target.client().user_by_name("bob").is_some()
+    });
+
+    let (status, _) = watch.stop();
+    assert!(status.success(), "{status:?}");
+}
+
 #[test]
 fn ldap_filters_scope_users_and_groups() {
     let setup = setup(&[

@@ -172,17 +172,32 @@ pub struct DirSyncChanges {
 pub struct ChangeFeed {
     stream: ldap3::SearchStream<'static, String, Vec<String>>,
     refreshed: bool,
+    /// Started from a cookie taken just before: the refresh holds only what changed since,
+    /// which the feed reports. `None` once the feed runs without one.
+    from_cookie: Option<Vec<u8>>,
+    /// To start again without the cookie when the server refuses it.
+    ldap: Ldap,
+    base: String,
 }
 
 impl ChangeFeed {
-    /// Waits for the next change after the initial refresh; `Ok(false)` when the server ended
-    /// the search.
+    /// Waits for the next change; `Ok(false)` when the server ended the search.
     pub async fn next_change(&mut self) -> Result<bool, LdapError> {
         loop {
             let item = match self.stream.next().await {
                 Ok(Some(item)) => item,
-                Ok(None) => return Ok(false),
-                Err(e) => return Err(operation_error("change feed", describe(&e))),
+                Ok(None) => {
+                    if self.restarted_without_cookie().await? {
+                        continue;
+                    }
+                    return Ok(false);
+                }
+                Err(e) => {
+                    if self.restarted_without_cookie().await? {
+                        continue;
+                    }
+                    return Err(operation_error("change feed", describe(&e)));
+                }
             };
             if item.is_intermediate() {
                 // The refresh phase ends with a Sync Info message saying refreshDone.
@@ -195,11 +210,66 @@ impl ChangeFeed {
                 }
                 continue;
             }
-            if self.refreshed && !item.is_ref() {
+            if item.is_ref() {
+                continue;
+            }
+            if self.refreshed || self.from_cookie.is_some() && is_change(&item) {
                 return Ok(true);
             }
         }
     }
+
+    /// Whether the feed runs from a cookie (rather than from a refresh that lists every
+    /// entry); a refused cookie is known once [`ChangeFeed::next_change`] has met the refusal.
+    pub fn started_from_cookie(&self) -> bool {
+        self.from_cookie.is_some()
+    }
+
+    /// A server may refuse a cookie it did not give for this very search (RFC 4533 lets it):
+    /// the feed then starts again without one, listing every entry once.
+    async fn restarted_without_cookie(&mut self) -> Result<bool, LdapError> {
+        if self.refreshed || self.from_cookie.take().is_none() {
+            return Ok(false);
+        }
+        tracing::debug!(base = %self.base, "the change feed's cookie was refused; starting without one");
+        self.stream = persist(&mut self.ldap, &self.base, None).await?;
+        Ok(true)
+    }
+}
+
+/// An entry of a refresh that says it was added, modified or deleted (not merely present).
+fn is_change(item: &ResultEntry) -> bool {
+    item.1.iter().any(|Control(kind, raw)| {
+        matches!(kind, Some(ControlType::SyncState))
+            && raw
+                .val
+                .as_deref()
+                .and_then(parse_sync_state)
+                .is_some_and(|state| !matches!(state.state, EntryState::Present))
+    })
+}
+
+/// Starts a refreshAndPersist search of every entry below `base`, attributes none.
+async fn persist(
+    ldap: &mut Ldap,
+    base: &str,
+    cookie: Option<Vec<u8>>,
+) -> Result<ldap3::SearchStream<'static, String, Vec<String>>, LdapError> {
+    let control: RawControl = SyncRequest {
+        mode: RefreshMode::RefreshAndPersist,
+        cookie,
+        reload_hint: false,
+    }
+    .into();
+    ldap.with_controls(control)
+        .streaming_search(
+            base,
+            Scope::Subtree,
+            "(objectClass=*)",
+            vec!["1.1".to_owned()],
+        )
+        .await
+        .map_err(|e| operation_error(format!("change feed of {base}"), describe(&e)))
 }
 
 /// A bound connection to one directory server.
@@ -674,7 +744,8 @@ impl LdapClient {
         attributes: &[&str],
         cookie: Option<Vec<u8>>,
     ) -> Result<SyncRefresh, LdapError> {
-        self.refresh(base, filter, attributes, cookie, true).await
+        self.refresh(base, Scope::Subtree, filter, attributes, cookie, true)
+            .await
     }
 
     /// The cookie of a refreshOnly search without one, which names every entry and is not
@@ -685,7 +756,9 @@ impl LdapClient {
         base: &str,
         filter: &str,
     ) -> Result<Option<Vec<u8>>, LdapError> {
-        let refresh = self.refresh(base, filter, &["1.1"], None, false).await?;
+        let refresh = self
+            .refresh(base, Scope::Subtree, filter, &["1.1"], None, false)
+            .await?;
         Ok(refresh.cookie)
     }
 
@@ -693,6 +766,7 @@ impl LdapClient {
     async fn refresh(
         &mut self,
         base: &str,
+        scope: Scope,
         filter: &str,
         attributes: &[&str],
         cookie: Option<Vec<u8>>,
@@ -712,7 +786,7 @@ impl LdapClient {
             .ldap
             .with_timeout(self.settings.operation_timeout)
             .with_controls(control)
-            .streaming_search(base, Scope::Subtree, filter, attrs)
+            .streaming_search(base, scope, filter, attrs)
             .await
             .map_err(|e| operation_error(operation(), describe(&e)))?;
         // A refresh that finds nothing new may send no cookie: the old one stays good.
@@ -851,29 +925,39 @@ impl LdapClient {
     }
 
     /// Opens a live feed of the changes below `base` (no operation timeout: it waits for the
-    /// server). The initial refresh of a feed without cookie lists every entry; they are
-    /// skipped, and only later changes are reported.
-    pub async fn watch(self, base: &str) -> Result<ChangeFeed, LdapError> {
-        let LdapClient { mut ldap, .. } = self;
-        let control: RawControl = SyncRequest {
-            mode: RefreshMode::RefreshAndPersist,
-            cookie: None,
-            reload_hint: false,
-        }
-        .into();
-        let stream = ldap
-            .with_controls(control)
-            .streaming_search(
-                base,
-                Scope::Subtree,
-                "(objectClass=*)",
-                vec!["1.1".to_owned()],
-            )
+    /// server). It starts from the cookie of the base entry alone, which says "now": a feed
+    /// without cookie would first list every entry below the base (seconds at a million, and
+    /// the changes made meanwhile wait for the list's end).
+    pub async fn watch(mut self, base: &str) -> Result<ChangeFeed, LdapError> {
+        let cookie = match self
+            .refresh(base, Scope::Base, "(objectClass=*)", &["1.1"], None, false)
             .await
-            .map_err(|e| operation_error(format!("change feed of {base}"), describe(&e)))?;
+        {
+            Ok(refresh) => refresh.cookie,
+            Err(e) => {
+                tracing::debug!(base, error = %e, "no cookie to start the change feed from");
+                None
+            }
+        };
+        self.watch_from(base, cookie).await
+    }
+
+    /// Opens a live feed of the changes below `base` made after `cookie`, reported as changes.
+    /// Without a cookie, or where the server refuses it, the feed starts without one and
+    /// skips what its refresh lists: every entry below the base.
+    pub async fn watch_from(
+        self,
+        base: &str,
+        cookie: Option<Vec<u8>>,
+    ) -> Result<ChangeFeed, LdapError> {
+        let LdapClient { mut ldap, .. } = self;
+        let stream = persist(&mut ldap, base, cookie.clone()).await?;
         Ok(ChangeFeed {
             stream,
             refreshed: false,
+            from_cookie: cookie,
+            ldap,
+            base: base.to_owned(),
         })
     }
 

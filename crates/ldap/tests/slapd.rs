@@ -312,3 +312,61 @@ async fn a_server_that_accepts_but_never_answers_times_out() {
     );
     held.join().unwrap();
 }
+
+const NAMING_CONTEXT: &str = "dc=example,dc=com";
+
+fn retitle(uid: &str, title: &str) -> String {
+    format!(
+        "dn: uid={uid},ou=people,dc=example,dc=com\nchangetype: modify\nreplace: title\ntitle: {title}\n"
+    )
+}
+
+/// The live feed starts from "now" (a cookie of the base entry): its refresh lists nothing,
+/// and each later change is reported.
+#[tokio::test]
+async fn a_change_feed_starts_from_now_and_reports_each_change() {
+    let dir = tempfile::tempdir().unwrap();
+    let slapd = Slapd::start(dir.path());
+    slapd.add(&users(300));
+    let client = LdapClient::connect(&settings(vec![slapd.url.clone()]))
+        .await
+        .unwrap();
+    let mut feed = client.watch(NAMING_CONTEXT).await.unwrap();
+    assert!(feed.started_from_cookie());
+    let quiet = tokio::time::timeout(Duration::from_millis(500), feed.next_change()).await;
+    assert!(
+        quiet.is_err(),
+        "a change was reported before any: {quiet:?}"
+    );
+
+    for title in ["First", "Second"] {
+        slapd.modify(&retitle("user0007", title));
+        let change = tokio::time::timeout(Duration::from_secs(10), feed.next_change()).await;
+        assert!(matches!(change, Ok(Ok(true))), "{change:?}");
+    }
+}
+
+/// A cookie the server refuses (here one from its future, as after a restore from backup)
+/// does not end the feed: it starts again without one, and reports changes as before.
+#[tokio::test]
+async fn a_change_feed_whose_cookie_is_refused_starts_without_one() {
+    let dir = tempfile::tempdir().unwrap();
+    let slapd = Slapd::start(dir.path());
+    slapd.add(&users(30));
+    let client = LdapClient::connect(&settings(vec![slapd.url.clone()]))
+        .await
+        .unwrap();
+    let future = b"rid=000,csn=20991231000000.000000Z#000000#000#000000".to_vec();
+    let mut feed = client
+        .watch_from(NAMING_CONTEXT, Some(future))
+        .await
+        .unwrap();
+    // The refusal, the restart and its refresh (whose entries are not changes) come first.
+    let quiet = tokio::time::timeout(Duration::from_secs(1), feed.next_change()).await;
+    assert!(quiet.is_err(), "{quiet:?}");
+    assert!(!feed.started_from_cookie());
+
+    slapd.modify(&retitle("user0003", "After"));
+    let change = tokio::time::timeout(Duration::from_secs(10), feed.next_change()).await;
+    assert!(matches!(change, Ok(Ok(true))), "{change:?}");
+}

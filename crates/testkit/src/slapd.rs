@@ -69,6 +69,7 @@ pub struct Slapd {
     /// `ldaps://127.0.0.1:PORT` when started with TLS.
     pub ldaps_url: Option<String>,
     pub dir: PathBuf,
+    listeners: String,
     pid: u32,
 }
 
@@ -111,25 +112,12 @@ impl Slapd {
             listeners.push_str(&format!(" {url}/"));
             url
         });
-        run("slapd", &["-f", path_str(&config), "-h", &listeners]);
-        let pid_file = dir.join("slapd.pid");
-        let deadline = Instant::now() + Duration::from_secs(20);
-        let pid = loop {
-            let started = std::fs::read_to_string(&pid_file)
-                .ok()
-                .and_then(|text| text.trim().parse::<u32>().ok());
-            if let Some(pid) = started
-                && std::net::TcpStream::connect(("127.0.0.1", port)).is_ok()
-            {
-                break pid;
-            }
-            assert!(Instant::now() < deadline, "slapd did not start on {url}");
-            std::thread::sleep(Duration::from_millis(50));
-        };
+        let pid = launch(&dir, &listeners, port);
         let slapd = Slapd {
             url,
             ldaps_url,
             dir,
+            listeners,
             pid,
         };
         if options.preload.is_none() {
@@ -148,6 +136,29 @@ impl Slapd {
         self.ldap_tool("ldapmodify", ldif);
     }
 
+    /// Stops the server (by PID, as a drop does) and waits until it has exited.
+    pub fn stop(&self) {
+        let _ = Command::new("kill").arg(self.pid.to_string()).status();
+        let deadline = Instant::now() + Duration::from_secs(5);
+        while Path::new(&format!("/proc/{}", self.pid)).exists() && Instant::now() < deadline {
+            std::thread::sleep(Duration::from_millis(20));
+        }
+    }
+
+    /// Starts the stopped server again on its ports, with its data.
+    pub fn restart(&mut self) {
+        self.stop();
+        let port = self
+            .url
+            .rsplit(':')
+            .next()
+            .and_then(|port| port.parse().ok())
+            .unwrap();
+        // The PID file of the stopped server must not pass for the new one's.
+        let _ = std::fs::remove_file(self.dir.join("slapd.pid"));
+        self.pid = launch(&self.dir, &self.listeners, port);
+    }
+
     fn ldap_tool(&self, tool: &str, ldif: &str) {
         crate::ldap_tool(tool, &self.url, ADMIN_DN, ADMIN_PASSWORD, &self.dir, ldif);
     }
@@ -155,11 +166,30 @@ impl Slapd {
 
 impl Drop for Slapd {
     fn drop(&mut self) {
-        let _ = Command::new("kill").arg(self.pid.to_string()).status();
-        let deadline = Instant::now() + Duration::from_secs(5);
-        while Path::new(&format!("/proc/{}", self.pid)).exists() && Instant::now() < deadline {
-            std::thread::sleep(Duration::from_millis(20));
+        self.stop();
+    }
+}
+
+/// Starts slapd on the configuration in `dir` and waits until it answers on `port`.
+fn launch(dir: &Path, listeners: &str, port: u16) -> u32 {
+    let config = dir.join("slapd.conf");
+    run("slapd", &["-f", path_str(&config), "-h", listeners]);
+    let pid_file = dir.join("slapd.pid");
+    let deadline = Instant::now() + Duration::from_secs(20);
+    loop {
+        let started = std::fs::read_to_string(&pid_file)
+            .ok()
+            .and_then(|text| text.trim().parse::<u32>().ok());
+        if let Some(pid) = started
+            && std::net::TcpStream::connect(("127.0.0.1", port)).is_ok()
+        {
+            return pid;
         }
+        assert!(
+            Instant::now() < deadline,
+            "slapd did not start on {listeners}"
+        );
+        std::thread::sleep(Duration::from_millis(50));
     }
 }
 

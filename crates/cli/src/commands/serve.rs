@@ -348,8 +348,8 @@ async fn settle(changes: &mut mpsc::Receiver<()>) {
 
 /// Follows the directory's live feed (RFC 4533 refreshAndPersist, or Active Directory's
 /// `highestCommittedUSN` every `channel.live_poll_interval`) and signals each change on
-/// `changed`; reopens a broken feed after a pause. Returns when the directory offers no feed:
-/// the channel is then polled every `interval`.
+/// `changed`; reopens a broken feed after a pause, and signals once then for what it missed.
+/// Returns when the directory offers no feed: the channel is then polled every `interval`.
 pub async fn follow_change_feed(
     name: String,
     data_store: DataStore,
@@ -358,6 +358,7 @@ pub async fn follow_change_feed(
     changed: mpsc::Sender<()>,
 ) {
     let poll = Duration::from_secs(channel.live_poll_interval);
+    let mut opened_before = false;
     loop {
         match source_of(&data_store)
             .live_feed(&channel.source_location, poll)
@@ -365,6 +366,12 @@ pub async fn follow_change_feed(
         {
             Ok(Some(mut feed)) => {
                 outln!("channel {name}: {}", feed.describe());
+                if opened_before {
+                    // A feed starts from now: what changed while it was down is read by a
+                    // cycle at once rather than at the next scheduled one.
+                    let _ = changed.try_send(());
+                }
+                opened_before = true;
                 loop {
                     match feed.next_change().await {
                         // A full buffer means a cycle is already due.

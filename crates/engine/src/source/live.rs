@@ -42,7 +42,12 @@ impl LiveFeed {
                 path.display(),
                 interval.as_secs_f64()
             ),
-            LiveFeed::Persist { .. } => "following the directory's live change feed".into(),
+            LiveFeed::Persist { feed, .. } if feed.started_from_cookie() => {
+                "following the directory's live change feed".into()
+            }
+            LiveFeed::Persist { .. } => "following the directory's live change feed (without a \
+                 cookie to start from: it lists every entry first, and changes wait for the list)"
+                .into(),
             LiveFeed::UsnPoll { interval, .. } => format!(
                 "watching the directory's highestCommittedUSN every {} s",
                 interval.as_secs_f64()
