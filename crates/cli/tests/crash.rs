@@ -1,7 +1,7 @@
 //! Crash safety: `sync` killed with SIGKILL at many points of a 10,000-user first cycle (whose
-//! new users are created page by page as the read goes), then
-//! run to the end, leaves the target exactly right: every user once, every group with its
-//! members, and nothing left to do. The same for incremental cycles read by key from a real
+//! new users are created page by page as the read goes), then of a full read updating every
+//! user after a mapping change (page by page too), then run to the end, leaves the target
+//! exactly right: every user once, every group with its members, and nothing left to do. The same for incremental cycles read by key from a real
 //! slapd: hires and changes in one batch, and hires, leavers and members joining groups read by
 //! version.
 
@@ -55,13 +55,12 @@ fn killed_at_many_points_the_target_ends_exactly_right() {
     let ws = Workspace::new();
     ws.write_ldif(&directory());
     let target = ws.target("t0ken");
-    ws.apply(
-        &Config::ldif(&ws.ldif, &target.url, "t0ken")
-            .channel_setting("max_threads", 4)
-            .location("group_base_dn", GROUPS)
-            .map("displayName", "cn")
-            .map("workEmail", "mail"),
-    );
+    let config = Config::ldif(&ws.ldif, &target.url, "t0ken")
+        .channel_setting("max_threads", 4)
+        .location("group_base_dn", GROUPS)
+        .map("displayName", "cn")
+        .map("workEmail", "mail");
+    ws.apply(&config);
     let kills = killed_at_growing_delays(&ws, &target);
     let seen: Vec<usize> = kills.iter().map(|(users, _)| *users).collect();
     // The kills interrupted cycles half way (the test would prove nothing otherwise).
@@ -79,6 +78,51 @@ fn killed_at_many_points_the_target_ends_exactly_right() {
         "(users in the target, audit events) after each kill: {kills:?}"
     );
     the_next_cycle_leaves_every_user_once_and_every_group_whole(&ws, &target);
+    a_mapping_change_killed_at_many_points_updates_every_user_once(&ws, &target, config);
+}
+
+/// The display name now comes from sn: a full read updates every user as it reads them (a page
+/// at a time). Killed at growing delays, then run to the end, it leaves every user once with
+/// the new value, and nothing to do.
+fn a_mapping_change_killed_at_many_points_updates_every_user_once(
+    ws: &Workspace,
+    target: &TargetProcess,
+    config: Config,
+) {
+    ws.apply(&config.map("displayName", "sn"));
+    let updated = || {
+        let users = target.client().users();
+        let updated = users
+            .iter()
+            .filter(|u| !u["displayName"].as_str().unwrap().starts_with("User "))
+            .count();
+        (users.len(), updated)
+    };
+    let mut seen = Vec::new();
+    let mut delay_ms = 150.0_f64;
+    while delay_ms < 30_000.0 && seen.last().map(|(_, n)| *n) != Some(USERS) {
+        let sync = Running::start_quiet(&ws.data, &["sync", "app"]);
+        std::thread::sleep(Duration::from_millis(delay_ms as u64));
+        drop(sync);
+        seen.push(updated());
+        delay_ms *= 1.4;
+    }
+    eprintln!("(users, users updated) after each kill: {seen:?}");
+    assert!(
+        seen.iter().any(|(_, n)| *n > 0 && *n < USERS),
+        "no kill landed among the updates: {seen:?}"
+    );
+    let out = ws.sync();
+    assert!(out.contains("created 0, linked 0, "), "{out}");
+    assert_eq!(updated(), (USERS, USERS), "{out}");
+    let names: BTreeSet<String> = target.client().user_names().into_iter().collect();
+    assert_eq!(names.len(), USERS);
+    let out = ws.sync();
+    assert!(
+        out.contains("created 0, linked 0, updated 0, disabled 0, deleted 0, failed 0"),
+        "{out}"
+    );
+    assert!(out.contains(&format!("(unchanged {USERS},")), "{out}");
 }
 
 /// Kills at growing delays land in every phase: the read, with the Bulk creates of each page of

@@ -563,6 +563,56 @@ fn the_guard_holds_mass_changes_on_a_small_channel() {
     assert_eq!(setup.members("big").len(), 11);
 }
 
+/// A mapping change touches every user: the updates that blank nothing and rename nobody are
+/// applied page by page as the read goes (the cycle holds no directory's worth of updates), the
+/// rest is decided by the plan as before; a change that sends nothing only brings the records
+/// up to date, and is counted unchanged by `plan` and the cycle alike.
+#[test]
+fn a_mapping_change_that_touches_every_user_is_applied_as_the_read_goes() {
+    let people = numbered(50);
+    let setup = Setup::new(&directory(&people, &[]));
+    setup.apply_to(&setup.target.url);
+    assert!(setup.try_sync().1.contains("created 50,"));
+
+    // The title now comes from cn; in the same cycle user04 is renamed and user05 loses its
+    // mail (one user in fifty: under the guard's limits).
+    let mut renamed = directory(&people, &[]);
+    renamed = renamed
+        .replace("uid=user04,", "uid=user04b,")
+        .replace("uid: user04\n", "uid: user04b\n");
+    renamed = renamed.replace("mail: user05@example.com\n", "");
+    setup.write(&renamed);
+    let config = setup.config(&setup.target.url).map("title", "cn");
+    setup.apply_unchecked(&config);
+    let plan = setup.run(&["plan", "app"]);
+    assert!(plan.contains("total: update 50, unchanged 0"), "{plan}");
+    assert!(plan.contains("update user17:"), "{plan}");
+    let (_, out) = setup.try_sync();
+    assert_has(
+        &out,
+        &["created 0,", "updated 50,", "failed 0 (unchanged 0,"],
+    );
+    assert!(!out.contains("held"), "{out}");
+    let users = setup.target.client().users();
+    assert_eq!(users.len(), 50);
+    for user in &users {
+        let name = user["userName"].as_str().unwrap();
+        let cn = if name == "user04b" { "user04" } else { name };
+        assert_eq!(user["title"], cn, "{user}");
+        assert_eq!(user.get("emails").is_some(), name != "user05", "{user}");
+    }
+    assert!(setup.target.client().user_by_name("user04").is_none());
+
+    // A mapping of an attribute no entry has: every user's fingerprint moves, nothing to send.
+    setup.apply_unchecked(&config.map("nickName", "roomNumber"));
+    let plan = setup.run(&["plan", "app"]);
+    assert!(plan.contains("total: unchanged 50"), "{plan}");
+    let (_, out) = setup.try_sync();
+    assert_has(&out, &["updated 0,", "(unchanged 50,"]);
+    let plan = setup.run(&["plan", "app"]);
+    assert!(plan.contains("total: unchanged 50"), "{plan}");
+}
+
 /// A directory whose users are all replaced by others (a source pointed at the wrong place):
 /// the new users are created as the read goes, and the leavers are still weighed against the
 /// users the channel had, not with the new ones: every one of them is held.

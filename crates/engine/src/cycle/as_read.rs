@@ -1,4 +1,4 @@
-//! The new users of a full read, created as the read gives them (see [`CreateAsRead`]): each
+//! The new users of a full read, created as the read gives them (see [`AsRead`]): each
 //! page's new users are mapped and planned as the read goes, and applied while the read goes
 //! on (a page or two at a time, see [`CreatedAsRead::send_pages`]), so that a first cycle holds
 //! a few pages of users, not the directory it provisions, and the target is kept busy while the
@@ -25,11 +25,11 @@ use futures_util::stream::{self, StreamExt};
 use async_trait::async_trait;
 use scimbridge_model::{
     ChannelKey, DataStore, EffectiveSourceSettings, EntryGuid, GroupOperation, GroupRecord,
-    Operation, PlannedGroupOperation, PlannedOperation, TargetId,
+    Operation, PlannedGroupOperation, PlannedOperation, Record, TargetId,
 };
 use tokio::sync::{Mutex, OnceCell, mpsc, watch};
 
-use super::full_read::CreateAsRead;
+use super::full_read::{AsRead, updates_as_read};
 use super::groups::{NewGroup, Rides, create_ahead};
 use super::plan::map_candidate;
 use super::users::apply_users;
@@ -59,12 +59,14 @@ pub(super) struct CreatedAsRead<'c, 'a> {
     tally: Mutex<&'c mut Tally>,
     /// Users created or linked so far.
     created: AtomicU64,
+    /// Changed users found unchanged after all, queued to have their records refreshed.
+    refreshed: AtomicU64,
     /// The groups created ahead, when the read handed its groups over first.
     rides: OnceCell<ReadRides>,
     /// Where the read queues each page's operations; `None` once the read is over.
-    queue: std::sync::Mutex<Option<mpsc::Sender<Vec<PlannedOperation>>>>,
+    queue: std::sync::Mutex<Option<mpsc::Sender<Page>>>,
     /// The other end, taken by `send_pages`.
-    queued: std::sync::Mutex<Option<mpsc::Receiver<Vec<PlannedOperation>>>>,
+    queued: std::sync::Mutex<Option<mpsc::Receiver<Page>>>,
     /// The userNames (lower-cased) of the creates queued or being applied: their records are
     /// not saved yet, so the store does not know them.
     names_in_flight: std::sync::Mutex<HashSet<String>>,
@@ -75,6 +77,13 @@ pub(super) struct CreatedAsRead<'c, 'a> {
     stopping: AtomicBool,
     /// Whether `send_pages` is over: every page queued applied, or one failed.
     all_sent: watch::Sender<bool>,
+}
+
+/// A page's operations queued to be applied: its new users' creates, or its changed users'
+/// updates with their whole records.
+struct Page {
+    operations: Vec<PlannedOperation>,
+    records: Vec<Record>,
 }
 
 /// Groups created empty before the first page, and who joins them.
@@ -161,6 +170,7 @@ impl<'c, 'a> CreatedAsRead<'c, 'a> {
             bulk: OnceCell::new(),
             tally: Mutex::new(tally),
             created: AtomicU64::new(0),
+            refreshed: AtomicU64::new(0),
             rides: OnceCell::new(),
             queue: std::sync::Mutex::new(Some(queue)),
             queued: std::sync::Mutex::new(Some(queued)),
@@ -221,7 +231,11 @@ impl<'c, 'a> CreatedAsRead<'c, 'a> {
     }
 
     /// Applies one page's operations, with a tally of its own added to the cycle's.
-    async fn apply_page(&self, operations: Vec<PlannedOperation>) -> Result<(), CycleError> {
+    async fn apply_page(&self, page: Page) -> Result<(), CycleError> {
+        let Page {
+            operations,
+            records,
+        } = page;
         let cx = self.cx;
         let mut tally = Tally::default();
         if self.stopping.load(Ordering::Relaxed) {
@@ -236,7 +250,7 @@ impl<'c, 'a> CreatedAsRead<'c, 'a> {
         let mut applied = apply_users(
             cx,
             self.target,
-            (&operations, &[]),
+            (&operations, &records),
             bulk,
             ridden,
             &mut tally,
@@ -273,6 +287,28 @@ impl<'c, 'a> CreatedAsRead<'c, 'a> {
         applied?;
         cycle.record_events(cx, false).await?;
         Ok(())
+    }
+
+    /// Queues a page for `send_pages`, or applies it here when nobody applies pages any more
+    /// (the read was closed); the error of a page that failed.
+    async fn queue_page(&self, page: Page) -> Result<(), CycleError> {
+        let queue = self
+            .queue
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner)
+            .clone();
+        let unsent = match queue {
+            Some(queue) => queue.send(page).await.err().map(|e| e.0),
+            None => Some(page),
+        };
+        let Some(page) = unsent else {
+            return Ok(());
+        };
+        // Nobody applies the pages any more: a page failed, or the read was closed.
+        match self.take_failure() {
+            Some(error) => Err(error),
+            None => self.apply_page(page).await,
+        }
     }
 
     /// The target's Bulk capabilities when creates go in Bulk requests: asked once.
@@ -353,7 +389,7 @@ pub(super) async fn names_held_by_records(
 }
 
 #[async_trait]
-impl CreateAsRead for CreatedAsRead<'_, '_> {
+impl AsRead for CreatedAsRead<'_, '_> {
     async fn groups(&self, groups: &[SourceGroup]) -> Result<(), CycleError> {
         let cx = self.cx;
         // A first cycle creates every user; a later full read creates few, and the group stage
@@ -481,25 +517,53 @@ impl CreateAsRead for CreatedAsRead<'_, '_> {
             .lock()
             .unwrap_or_else(PoisonError::into_inner)
             .extend(taken);
-        let queue = self
-            .queue
-            .lock()
-            .unwrap_or_else(PoisonError::into_inner)
-            .clone();
-        let unsent = match queue {
-            Some(queue) => queue.send(now).await.err().map(|e| e.0),
-            None => Some(now),
-        };
-        if let Some(now) = unsent {
-            // Nobody applies the pages any more: a page failed, or the read was closed.
-            match self.take_failure() {
-                Some(error) => return Err(error),
-                None => self.apply_page(now).await?,
-            }
-        }
+        self.queue_page(Page {
+            operations: now,
+            records: Vec::new(),
+        })
+        .await?;
         Ok(new_users
             .into_iter()
             .filter(|user| left.contains(&user.entry.guid))
+            .collect())
+    }
+
+    async fn update(&self, changed: Vec<Fingerprinted>) -> Result<Vec<Fingerprinted>, CycleError> {
+        let cx = self.cx;
+        if let Some(error) = self.take_failure() {
+            return Err(error);
+        }
+        if self.target.outage.is_down() || cx.progress.should_stop() {
+            // As for creates: the next cycle reads these users again.
+            self.tally.lock().await.not_sent += changed.len() as u64;
+            return Ok(Vec::new());
+        }
+        let updates = updates_as_read(
+            cx.store,
+            cx.key,
+            cx.channel,
+            &self.settings,
+            &cx.connection.options,
+            &changed,
+        )
+        .await?;
+        let refreshed = updates
+            .operations
+            .iter()
+            .filter(|op| op.operation == Operation::Refresh)
+            .count();
+        self.refreshed
+            .fetch_add(refreshed as u64, Ordering::Relaxed);
+        if !updates.operations.is_empty() {
+            self.queue_page(Page {
+                operations: updates.operations,
+                records: updates.records,
+            })
+            .await?;
+        }
+        Ok(changed
+            .into_iter()
+            .filter(|user| updates.left.contains(&user.entry.guid))
             .collect())
     }
 
@@ -516,6 +580,10 @@ impl CreateAsRead for CreatedAsRead<'_, '_> {
 
     fn created(&self) -> u64 {
         self.created.load(Ordering::Relaxed)
+    }
+
+    fn refreshed(&self) -> u64 {
+        self.refreshed.load(Ordering::Relaxed)
     }
 
     fn applies(&self) -> bool {

@@ -3,24 +3,31 @@
 //! ones, failed ones) is kept; the unchanged are counted and dropped. Deletes are the known
 //! users the read did not find, compared a page of record heads at a time. So a full read of a
 //! channel without a scope by group holds the GUIDs in scope and what changed, not every entry
-//! and every record. A cycle also creates the page's new users while the read goes on, and
-//! `plan` plans and prints them ([`CreateAsRead`]): neither holds the directory it provisions.
+//! and every record. A cycle also creates the page's new users and updates its changed ones
+//! while the read goes on, and `plan` plans and prints them ([`AsRead`]): neither holds the
+//! directory it provisions, also when a mapping change touches every user.
 
 use std::collections::{HashMap, HashSet};
 use std::sync::{Mutex, PoisonError};
 
 use async_trait::async_trait;
-use scimbridge_model::{ChannelKey, EntryGuid, Record, RecordStatus, SourceEntry};
+use scimbridge_model::{
+    Channel, ChannelKey, EffectiveSourceSettings, EntryGuid, Operation, PlannedOperation,
+    ProvisioningOptions, Record, RecordStatus, SourceEntry,
+};
 
 use super::CycleError;
+use super::plan::map_candidate;
 use crate::detect::{Fingerprinted, entry_fingerprint};
-use crate::plan::GuidSet;
+use crate::plan::guard::blanks_nothing;
+use crate::plan::{GuidSet, plan_users};
 use crate::source::{FullReadPages, SourceError, SourceGroup, record_heads_where};
 use crate::state::{RecordKey, Store, StoreError};
 
-/// Creates the new users of a full read as the read gives them, a page at a time.
+/// Creates the new users and updates the changed ones of a full read as the read gives them,
+/// a page at a time (a cycle), or plans them (`plan`).
 #[async_trait]
-pub(super) trait CreateAsRead: Send + Sync {
+pub(super) trait AsRead: Send + Sync {
     /// The groups of the read, before its first page, where the source has them by then: new
     /// groups may be created ahead for the users' Bulk requests to fill.
     async fn groups(&self, groups: &[SourceGroup]) -> Result<(), CycleError>;
@@ -30,6 +37,11 @@ pub(super) trait CreateAsRead: Send + Sync {
     async fn create(&self, new_users: Vec<Fingerprinted>)
     -> Result<Vec<Fingerprinted>, CycleError>;
 
+    /// Plans a page's changed users (settled, provisioned, with a record: see
+    /// [`updates_as_read`]) and queues what is safe before the read is over; returns the rest,
+    /// which the cycle's plan takes.
+    async fn update(&self, changed: Vec<Fingerprinted>) -> Result<Vec<Fingerprinted>, CycleError>;
+
     /// Waits until every page given is applied, once the read is over; the error of a page
     /// that failed. The plan goes on from there: the users created have their records.
     async fn finish(&self) -> Result<(), CycleError>;
@@ -37,6 +49,10 @@ pub(super) trait CreateAsRead: Send + Sync {
     /// How many users it has created: the guard does not count them among those the channel
     /// had in the target.
     fn created(&self) -> u64;
+
+    /// How many changed users it found unchanged after all (a refresh: nothing to send, the
+    /// record brought up to date): the plan counts them among its unchanged.
+    fn refreshed(&self) -> u64;
 
     /// Whether it applies what it plans (a cycle) or only shows it (`plan`): a cycle leaves
     /// the groups of its full read to the group stage, `plan` plans them.
@@ -60,7 +76,7 @@ pub(super) struct DetectedPages<'a> {
     /// Users whose last operation was sent and never settled: planned again, changed or not.
     unsettled: HashSet<&'a str>,
     /// Creates new users as the read goes (a cycle), or plans them (`plan`); `None`: keeps them.
-    creates: Option<&'a dyn CreateAsRead>,
+    creates: Option<&'a dyn AsRead>,
     found: Mutex<Found>,
     /// Why creating a page's new users stopped the read.
     stopped: Mutex<Option<CycleError>>,
@@ -83,7 +99,7 @@ impl<'a> DetectedPages<'a> {
         key: &'a ChannelKey,
         fingerprint: &'a str,
         unsettled: HashSet<&'a str>,
-        creates: Option<&'a dyn CreateAsRead>,
+        creates: Option<&'a dyn AsRead>,
     ) -> DetectedPages<'a> {
         DetectedPages {
             store,
@@ -120,7 +136,7 @@ impl<'a> DetectedPages<'a> {
         })
     }
 
-    /// Creates the new users of a page when the cycle does (see [`CreateAsRead`]); returns
+    /// Creates the new users of a page when the cycle does (see [`AsRead`]); returns
     /// those left to the plan.
     async fn create(&self, new_users: Vec<Fingerprinted>) -> Result<Vec<SourceEntry>, SourceError> {
         let Some(creates) = self.creates.filter(|_| !new_users.is_empty()) else {
@@ -130,6 +146,27 @@ impl<'a> DetectedPages<'a> {
             Ok(rest) => Ok(rest.into_iter().map(|u| u.entry).collect()),
             Err(error) => Err(self.stop(error)),
         }
+    }
+
+    /// Whether the changed user of this record is handed to [`AsRead::update`]: its record is
+    /// settled (nothing unsettled, not failed), provisioned and in the source location last
+    /// time. A user coming back, disabled or failed is left to the plan, as it was.
+    fn updates_as_read(&self, record: &Record) -> bool {
+        self.creates.is_some()
+            && record.status == RecordStatus::Provisioned
+            && record.source_fingerprint.is_some()
+            && !self.unsettled.contains(record.guid.as_str())
+    }
+
+    /// Updates the changed users of a page when the cycle does; returns those left to the plan.
+    async fn update(&self, changed: Vec<Fingerprinted>) -> Result<Vec<Fingerprinted>, SourceError> {
+        let Some(creates) = self.creates.filter(|_| !changed.is_empty()) else {
+            return Ok(changed);
+        };
+        creates
+            .update(changed)
+            .await
+            .map_err(|error| self.stop(error))
     }
 
     /// Keeps why the cycle's work stopped the read, and stops it.
@@ -158,6 +195,8 @@ impl FullReadPages for DetectedPages<'_> {
         let records: HashMap<&EntryGuid, &Record> = records.iter().map(|r| (&r.guid, r)).collect();
         let mut kept = Vec::new();
         let mut new_users = Vec::new();
+        let mut changed = Vec::new();
+        let mut changed_heads = HashMap::new();
         {
             let mut found = self.found.lock().unwrap_or_else(PoisonError::into_inner);
             for entry in page {
@@ -182,6 +221,10 @@ impl FullReadPages for DetectedPages<'_> {
                     continue;
                 }
                 match record {
+                    Some(record) if self.updates_as_read(record) => {
+                        changed_heads.insert(entry.guid.clone(), record.clone());
+                        changed.push(Fingerprinted { entry, fingerprint });
+                    }
                     Some(record) => {
                         found.heads.push(record.clone());
                         kept.push(entry);
@@ -191,8 +234,72 @@ impl FullReadPages for DetectedPages<'_> {
             }
         }
         kept.extend(self.create(new_users).await?);
+        let left = self.update(changed).await?;
+        let mut found = self.found.lock().unwrap_or_else(PoisonError::into_inner);
+        for user in left {
+            found.heads.extend(changed_heads.remove(&user.entry.guid));
+            kept.push(user.entry);
+        }
         Ok(kept)
     }
+}
+
+/// What of a page's changed users a full read updates (or `plan` shows) as it reads them, with
+/// the whole records they are applied from: the updates that keep the user's userName and blank
+/// no attribute, and the refreshes (nothing to send). Neither is anything the mass-change guard
+/// weighs, nor a name two users could want. The rest (renames, blanking updates, disables) is
+/// left to the cycle's plan, which holds them until the read is over and weighs them together.
+#[derive(Debug, Default)]
+pub(super) struct UpdatesAsRead {
+    pub operations: Vec<PlannedOperation>,
+    pub records: Vec<Record>,
+    /// The users left to the plan, by GUID.
+    pub left: HashSet<EntryGuid>,
+}
+
+/// Maps and plans a page's changed users against their whole records (see [`UpdatesAsRead`]).
+pub(super) async fn updates_as_read(
+    store: &dyn Store,
+    key: &ChannelKey,
+    channel: &Channel,
+    settings: &EffectiveSourceSettings,
+    options: &ProvisioningOptions,
+    changed: &[Fingerprinted],
+) -> Result<UpdatesAsRead, CycleError> {
+    let guids: Vec<EntryGuid> = changed.iter().map(|u| u.entry.guid.clone()).collect();
+    let mut records: HashMap<EntryGuid, Record> = store
+        .records_by_guid(key, &guids)
+        .await?
+        .into_iter()
+        .map(|r| (r.guid.clone(), r))
+        .collect();
+    let candidates = changed
+        .iter()
+        .map(|user| map_candidate(user.clone(), channel, settings, &records))
+        .collect();
+    let plan = plan_users(candidates, Vec::new(), &records, options, 0);
+    let mut updates = UpdatesAsRead::default();
+    for op in plan.operations {
+        let safe = match &op.operation {
+            Operation::Refresh => true,
+            Operation::Update { image, .. } => records.get(&op.guid).is_some_and(|record| {
+                record.user_name == op.user_name && blanks_nothing(record, image)
+            }),
+            _ => false,
+        };
+        match safe {
+            true => updates.operations.push(op),
+            false => {
+                updates.left.insert(op.guid);
+            }
+        }
+    }
+    updates.records = updates
+        .operations
+        .iter()
+        .filter_map(|op| records.remove(&op.guid))
+        .collect();
+    Ok(updates)
 }
 
 /// The records of users the channel knows (in the source location, or failed) that are not in

@@ -12,7 +12,7 @@ use scimbridge_model::{
 };
 
 use super::CycleError;
-use super::full_read::{self, CreateAsRead, DetectedPages};
+use super::full_read::{self, AsRead, DetectedPages};
 use super::planned_as_read::{PlanStream, PlannedAsRead};
 use super::read_groups::ReadGroups;
 use crate::apply::{Link, links};
@@ -119,7 +119,7 @@ pub(super) async fn plan_creating(
     channel: &Channel,
     data_store: &DataStore,
     now_ms: EpochMs,
-    creates: Option<&dyn CreateAsRead>,
+    creates: Option<&dyn AsRead>,
 ) -> Result<ChannelPlan, CycleError> {
     let key = ChannelKey::new(&connection.name, &channel.name);
     if channel.data_store != data_store.name {
@@ -261,7 +261,7 @@ pub(super) async fn plan_creating(
         widen_scope(&mut detected.in_scope, &heads, &removed_by_read);
     }
     if let Some(found) = found {
-        detected.changes.unchanged += found.unchanged;
+        detected.changes.unchanged += found.unchanged + creates.map_or(0, |c| c.refreshed());
         detected.in_scope = found.in_scope;
     }
     let by_guid: HashMap<EntryGuid, Record> = records

@@ -5,8 +5,10 @@
 //! cycle; one whose userName an earlier user of the read took fails alone, naming that user's
 //! entry, and so do a create or a rename left to the plan that wants it
 //! (`refuse_names_taken_as_read`), as the cycle's plan would once the first user is created.
+//! The changed users' updates that a cycle applies as it reads are streamed too.
 
 use std::collections::{HashMap, HashSet};
+use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Mutex, PoisonError};
 
 use async_trait::async_trait;
@@ -17,16 +19,18 @@ use scimbridge_model::{
 
 use super::CycleError;
 use super::as_read::names_held_by_records;
-use super::full_read::CreateAsRead;
+use super::full_read::{AsRead, updates_as_read};
 use super::plan::map_candidate;
 use crate::detect::Fingerprinted;
 use crate::plan::guid_set::hash64;
 use crate::plan::{plan_users, refuse_user_name_of};
-use crate::source::SourceGroup;
+use crate::source::{SourceGroup, normalize_dn};
 use crate::state::Store;
 
 /// Takes the operations of a streamed plan as they are planned: the creates (and the failures)
-/// of each page of new users of a full read. The plan returned holds the rest.
+/// of each page of new users of a full read, and the updates and refreshes of its changed users
+/// that a cycle applies as it reads (refreshes, which send nothing, are only counted). The plan
+/// returned holds the rest.
 pub trait PlanStream: Send + Sync {
     fn operations(&self, operations: Vec<PlannedOperation>);
 }
@@ -43,6 +47,8 @@ pub(super) struct PlannedAsRead<'a> {
     /// The (DN, GUID) of every user streamed, when the channel provisions groups: they have no
     /// record, and the groups' members resolve to them.
     members: Mutex<Vec<(String, EntryGuid)>>,
+    /// Changed users found unchanged after all: counted, not streamed.
+    refreshed: AtomicU64,
 }
 
 /// The userNames the creates streamed so far take, with the DN of the entry that took each:
@@ -94,12 +100,13 @@ impl<'a> PlannedAsRead<'a> {
             stream,
             claimed: Mutex::default(),
             members: Mutex::default(),
+            refreshed: AtomicU64::new(0),
         }
     }
 }
 
 #[async_trait]
-impl CreateAsRead for PlannedAsRead<'_> {
+impl AsRead for PlannedAsRead<'_> {
     async fn groups(&self, _groups: &[SourceGroup]) -> Result<(), CycleError> {
         Ok(())
     }
@@ -150,12 +157,61 @@ impl CreateAsRead for PlannedAsRead<'_> {
             .collect())
     }
 
+    /// Streams the changed users' updates a cycle would apply as it reads (as long as the
+    /// user keeps its DN: the groups of `plan` find their members by the DN of the records).
+    async fn update(&self, changed: Vec<Fingerprinted>) -> Result<Vec<Fingerprinted>, CycleError> {
+        let mut updates = updates_as_read(
+            self.store,
+            self.key,
+            self.channel,
+            &self.settings,
+            self.options,
+            &changed,
+        )
+        .await?;
+        let dns: HashMap<&EntryGuid, &str> = changed
+            .iter()
+            .map(|user| (&user.entry.guid, user.entry.dn.as_str()))
+            .collect();
+        let moved: HashSet<&EntryGuid> = updates
+            .records
+            .iter()
+            .filter(|record| {
+                dns.get(&record.guid)
+                    .is_some_and(|dn| normalize_dn(dn) != normalize_dn(&record.dn))
+            })
+            .map(|record| &record.guid)
+            .collect();
+        let mut streamed = Vec::with_capacity(updates.operations.len());
+        for op in updates.operations {
+            if moved.contains(&op.guid) {
+                updates.left.insert(op.guid);
+            } else if op.operation == Operation::Refresh {
+                // Counted, not shown: a refresh sends nothing.
+                self.refreshed.fetch_add(1, Ordering::Relaxed);
+            } else {
+                streamed.push(op);
+            }
+        }
+        if !streamed.is_empty() {
+            self.stream.operations(streamed);
+        }
+        Ok(changed
+            .into_iter()
+            .filter(|user| updates.left.contains(&user.entry.guid))
+            .collect())
+    }
+
     async fn finish(&self) -> Result<(), CycleError> {
         Ok(())
     }
 
     fn created(&self) -> u64 {
         0
+    }
+
+    fn refreshed(&self) -> u64 {
+        self.refreshed.load(Ordering::Relaxed)
     }
 
     fn applies(&self) -> bool {

@@ -442,6 +442,15 @@ pub fn guard_groups(
     (kept, held)
 }
 
+/// Whether an update of `record`'s user to `image` leaves a value in every attribute its
+/// applied image has: what [`guard_users`] never holds.
+pub(crate) fn blanks_nothing(record: &Record, image: &Value) -> bool {
+    record
+        .applied_image
+        .as_ref()
+        .is_none_or(|before| cleared_attributes(before, image).is_empty())
+}
+
 /// The attributes (`title`, `name.givenName`, `emails`, `urn:…:User.manager`) that have a value
 /// in `before` and none in `after`.
 fn cleared_attributes(before: &Value, after: &Value) -> Vec<String> {
