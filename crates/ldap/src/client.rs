@@ -181,23 +181,22 @@ pub struct ChangeFeed {
 }
 
 impl ChangeFeed {
-    /// Waits for the next change; `Ok(false)` when the server ended the search.
+    /// Waits for the next change; `Ok(false)` when the server ended the search. A feed started
+    /// again without the cookie the server refused reports a change: what changed since the
+    /// cookie was taken is in no feed, so a cycle must read it.
     pub async fn next_change(&mut self) -> Result<bool, LdapError> {
         loop {
             let item = match self.stream.next().await {
                 Ok(Some(item)) => item,
                 Ok(None) => {
-                    if self.restarted_without_cookie().await? {
-                        continue;
+                    let result = self.stream.finish().await;
+                    if !self.refreshed && self.from_cookie.is_some() && result.rc != 0 {
+                        self.restart_without_cookie(&result).await?;
+                        return Ok(true);
                     }
                     return Ok(false);
                 }
-                Err(e) => {
-                    if self.restarted_without_cookie().await? {
-                        continue;
-                    }
-                    return Err(operation_error("change feed", describe(&e)));
-                }
+                Err(e) => return Err(operation_error("change feed", describe(&e))),
             };
             if item.is_intermediate() {
                 // The refresh phase ends with a Sync Info message saying refreshDone.
@@ -226,14 +225,22 @@ impl ChangeFeed {
     }
 
     /// A server may refuse a cookie it did not give for this very search (RFC 4533 lets it):
-    /// the feed then starts again without one, listing every entry once.
-    async fn restarted_without_cookie(&mut self) -> Result<bool, LdapError> {
-        if self.refreshed || self.from_cookie.take().is_none() {
-            return Ok(false);
-        }
-        tracing::debug!(base = %self.base, "the change feed's cookie was refused; starting without one");
+    /// the feed starts again without one, listing every entry once. The cookie is forgotten
+    /// only once the new search runs.
+    async fn restart_without_cookie(
+        &mut self,
+        refusal: &ldap3::LdapResult,
+    ) -> Result<(), LdapError> {
+        tracing::warn!(
+            base = %self.base,
+            code = refusal.rc,
+            reason = %refusal.text,
+            "the directory refused the change feed's cookie: the feed starts without one, \
+             listing every entry below the base first (changes made meanwhile wait for the list)"
+        );
         self.stream = persist(&mut self.ldap, &self.base, None).await?;
-        Ok(true)
+        self.from_cookie = None;
+        Ok(())
     }
 }
 
@@ -927,7 +934,10 @@ impl LdapClient {
     /// Opens a live feed of the changes below `base` (no operation timeout: it waits for the
     /// server). It starts from the cookie of the base entry alone, which says "now": a feed
     /// without cookie would first list every entry below the base (seconds at a million, and
-    /// the changes made meanwhile wait for the list's end).
+    /// the changes made meanwhile wait for the list's end). OpenLDAP's cookie is its
+    /// contextCSN, whatever the search; a server whose cookie belongs to one search refuses it,
+    /// and the feed starts without. Changes made before the feed opened are not reported: a
+    /// caller reads them once it is open.
     pub async fn watch(mut self, base: &str) -> Result<ChangeFeed, LdapError> {
         let cookie = match self
             .refresh(base, Scope::Base, "(objectClass=*)", &["1.1"], None, false)

@@ -136,18 +136,21 @@ impl Slapd {
         self.ldap_tool("ldapmodify", ldif);
     }
 
-    /// Stops the server (by PID, as a drop does) and waits until it has exited.
-    pub fn stop(&self) {
+    /// Stops the server (by PID, as a drop does) and waits until it has exited (20 s at most);
+    /// whether it has.
+    pub fn stop(&self) -> bool {
         let _ = Command::new("kill").arg(self.pid.to_string()).status();
-        let deadline = Instant::now() + Duration::from_secs(5);
-        while Path::new(&format!("/proc/{}", self.pid)).exists() && Instant::now() < deadline {
+        let deadline = Instant::now() + Duration::from_secs(20);
+        let running = || Path::new(&format!("/proc/{}", self.pid)).exists();
+        while running() && Instant::now() < deadline {
             std::thread::sleep(Duration::from_millis(20));
         }
+        !running()
     }
 
     /// Starts the stopped server again on its ports, with its data.
     pub fn restart(&mut self) {
-        self.stop();
+        assert!(self.stop(), "slapd {} did not stop", self.pid);
         let port = self
             .url
             .rsplit(':')
@@ -166,7 +169,7 @@ impl Slapd {
 
 impl Drop for Slapd {
     fn drop(&mut self) {
-        self.stop();
+        let _ = self.stop();
     }
 }
 

@@ -259,13 +259,18 @@ async fn channel_worker(
         match dir.data_store(&channel.data_store).await {
             Ok(data_store) => {
                 if feed.is_none() && source_of(&data_store).may_have_live_feed() {
+                    let (opened, open) = tokio::sync::oneshot::channel();
                     feed = Some(tokio::spawn(follow_change_feed(
                         key.to_string(),
                         data_store.clone(),
                         channel.clone(),
                         frequency,
                         changed.clone(),
+                        Some(opened),
                     )));
+                    // The first cycle reads once the feed follows: a change made meanwhile is
+                    // in one or the other. A feed that cannot open does not hold the cycle up.
+                    let _ = tokio::time::timeout(FEED_OPENING, open).await;
                 }
                 let progress = AuditLogged::new(&queue, &dir);
                 let cycle = run_cycle(
@@ -324,6 +329,9 @@ async fn channel_worker(
     }
 }
 
+/// How long a channel's first cycle waits for its live feed to open.
+const FEED_OPENING: Duration = Duration::from_secs(5);
+
 /// How long no change must come before a cycle applies those that came, and how long a burst
 /// of changes is waited for at most.
 const SETTLE: Duration = Duration::from_millis(50);
@@ -348,17 +356,20 @@ async fn settle(changes: &mut mpsc::Receiver<()>) {
 
 /// Follows the directory's live feed (RFC 4533 refreshAndPersist, or Active Directory's
 /// `highestCommittedUSN` every `channel.live_poll_interval`) and signals each change on
-/// `changed`; reopens a broken feed after a pause, and signals once then for what it missed.
-/// Returns when the directory offers no feed: the channel is then polled every `interval`.
+/// `changed`; reopens a broken feed after a pause. A feed reports what changes once it is
+/// open: when it first opens it says so on `opened` (the caller's first cycle then reads what
+/// came before), or, without `opened`, signals a change; a reopened feed signals one, for what
+/// changed while it was down. Returns when the directory offers no feed: the channel is then
+/// polled every `interval`.
 pub async fn follow_change_feed(
     name: String,
     data_store: DataStore,
     channel: Channel,
     interval: Duration,
     changed: mpsc::Sender<()>,
+    mut opened: Option<tokio::sync::oneshot::Sender<()>>,
 ) {
     let poll = Duration::from_secs(channel.live_poll_interval);
-    let mut opened_before = false;
     loop {
         match source_of(&data_store)
             .live_feed(&channel.source_location, poll)
@@ -366,12 +377,14 @@ pub async fn follow_change_feed(
         {
             Ok(Some(mut feed)) => {
                 outln!("channel {name}: {}", feed.describe());
-                if opened_before {
-                    // A feed starts from now: what changed while it was down is read by a
-                    // cycle at once rather than at the next scheduled one.
-                    let _ = changed.try_send(());
+                match opened.take() {
+                    Some(opened) => {
+                        let _ = opened.send(());
+                    }
+                    None => {
+                        let _ = changed.try_send(());
+                    }
                 }
-                opened_before = true;
                 loop {
                     match feed.next_change().await {
                         // A full buffer means a cycle is already due.

@@ -173,6 +173,9 @@ async fn watch(dir: &DataDir, connection: &Connection, interval: Duration) -> Re
             channel.clone(),
             interval,
             changed,
+            // The cycle before the feeds opened may have missed what changed until then: a
+            // feed signals a change as it opens.
+            None,
         ));
     }
     drop(changed);

@@ -59,7 +59,7 @@ pub(super) struct CreatedAsRead<'c, 'a> {
     tally: Mutex<&'c mut Tally>,
     /// Users created or linked so far.
     created: AtomicU64,
-    /// Changed users found unchanged after all, queued to have their records refreshed.
+    /// Changed users found unchanged after all whose records were refreshed.
     refreshed: AtomicU64,
     /// The groups created ahead, when the read handed its groups over first.
     rides: OnceCell<ReadRides>,
@@ -80,10 +80,13 @@ pub(super) struct CreatedAsRead<'c, 'a> {
 }
 
 /// A page's operations queued to be applied: its new users' creates, or its changed users'
-/// updates with their whole records.
-struct Page {
-    operations: Vec<PlannedOperation>,
-    records: Vec<Record>,
+/// updates and refreshes with their whole records.
+enum Page {
+    Creates(Vec<PlannedOperation>),
+    Updates {
+        operations: Vec<PlannedOperation>,
+        records: Vec<Record>,
+    },
 }
 
 /// Groups created empty before the first page, and who joins them.
@@ -232,10 +235,13 @@ impl<'c, 'a> CreatedAsRead<'c, 'a> {
 
     /// Applies one page's operations, with a tally of its own added to the cycle's.
     async fn apply_page(&self, page: Page) -> Result<(), CycleError> {
-        let Page {
-            operations,
-            records,
-        } = page;
+        let (operations, records, creates) = match page {
+            Page::Creates(operations) => (operations, Vec::new(), true),
+            Page::Updates {
+                operations,
+                records,
+            } => (operations, records, false),
+        };
         let cx = self.cx;
         let mut tally = Tally::default();
         if self.stopping.load(Ordering::Relaxed) {
@@ -269,9 +275,9 @@ impl<'c, 'a> CreatedAsRead<'c, 'a> {
             let saved: HashSet<&EntryGuid> = operations.iter().map(|op| &op.guid).collect();
             self.target.owners.forget_saved(&saved);
         }
-        // And knows their names, unless some went unsent (the cycle is stopping): their names
-        // stay taken, so that no later user of this cycle takes one.
-        if applied.is_ok() && tally.not_sent == 0 {
+        // And knows the names of its creates, unless some went unsent (the cycle is stopping):
+        // their names stay taken, so that no later user of this cycle takes one.
+        if creates && applied.is_ok() && tally.not_sent == 0 {
             let mut names = self
                 .names_in_flight
                 .lock()
@@ -280,8 +286,19 @@ impl<'c, 'a> CreatedAsRead<'c, 'a> {
                 names.remove(&name.to_lowercase());
             }
         }
-        let created = tally.summary.created + tally.summary.linked;
-        self.created.fetch_add(created, Ordering::Relaxed);
+        // Users of a page of updates created again (the target had lost them) were in the
+        // target before the cycle: the guard's population keeps them.
+        if creates {
+            let created = tally.summary.created + tally.summary.linked;
+            self.created.fetch_add(created, Ordering::Relaxed);
+        } else if applied.is_ok() {
+            let refreshed = operations
+                .iter()
+                .filter(|op| op.operation == Operation::Refresh)
+                .count();
+            self.refreshed
+                .fetch_add(refreshed as u64, Ordering::Relaxed);
+        }
         let mut cycle = self.tally.lock().await;
         cycle.absorb(tally);
         applied?;
@@ -517,11 +534,7 @@ impl AsRead for CreatedAsRead<'_, '_> {
             .lock()
             .unwrap_or_else(PoisonError::into_inner)
             .extend(taken);
-        self.queue_page(Page {
-            operations: now,
-            records: Vec::new(),
-        })
-        .await?;
+        self.queue_page(Page::Creates(now)).await?;
         Ok(new_users
             .into_iter()
             .filter(|user| left.contains(&user.entry.guid))
@@ -547,15 +560,8 @@ impl AsRead for CreatedAsRead<'_, '_> {
             &changed,
         )
         .await?;
-        let refreshed = updates
-            .operations
-            .iter()
-            .filter(|op| op.operation == Operation::Refresh)
-            .count();
-        self.refreshed
-            .fetch_add(refreshed as u64, Ordering::Relaxed);
         if !updates.operations.is_empty() {
-            self.queue_page(Page {
+            self.queue_page(Page::Updates {
                 operations: updates.operations,
                 records: updates.records,
             })

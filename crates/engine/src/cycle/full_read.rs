@@ -75,10 +75,11 @@ pub(super) struct DetectedPages<'a> {
     fingerprint: &'a str,
     /// Users whose last operation was sent and never settled: planned again, changed or not.
     unsettled: HashSet<&'a str>,
-    /// Creates new users as the read goes (a cycle), or plans them (`plan`); `None`: keeps them.
+    /// Creates new users and updates changed ones as the read goes (a cycle), or plans them
+    /// (`plan`); `None`: keeps them.
     creates: Option<&'a dyn AsRead>,
     found: Mutex<Found>,
-    /// Why creating a page's new users stopped the read.
+    /// Why creating or updating a page's users stopped the read.
     stopped: Mutex<Option<CycleError>>,
 }
 

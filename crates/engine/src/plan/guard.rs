@@ -15,7 +15,8 @@ use super::GuidSet;
 use crate::source::SourceScan;
 
 /// A read that would deprovision every provisioned user, or delete every provisioned group,
-/// stops the cycle before anything is planned (a full read may have created its new users): that is a directory or a source location gone
+/// stops the cycle before anything is planned (a full read may have created its new users and
+/// updated its changed ones, nothing the guard weighs): that is a directory or a source location gone
 /// wrong, not the company emptied. `users_found` is how many users in scope a full read found
 /// (a full read compared page by page keeps only the changed ones in `scan`); `group_records`
 /// are every group record (members not needed). `Err` says why, to follow the data store's name.
