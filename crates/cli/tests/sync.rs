@@ -225,8 +225,8 @@ fn literal_secrets_are_encrypted_and_never_exported() {
         "{out}"
     );
 
-    // Forced past the check, a wrong token fails every record with the target's answer, and
-    // nothing else breaks.
+    // Forced past the check, a wrong token stops the cycle as a target that is down does: the
+    // probe is refused too, so no record is counted failed for it, and nothing else breaks.
     ws.apply_unchecked(&wrong);
     let output = ws.try_run(&["check", "app"]);
     assert_eq!(output.status.code(), Some(1));
@@ -237,8 +237,15 @@ fn literal_secrets_are_encrypted_and_never_exported() {
     );
     ws.write_ldif(&directory().replace("title: Engineer", "title: Lead"));
     let output = ws.try_run(&["sync", "app"]);
-    assert_eq!(output.status.code(), Some(3));
-    assert!(stdout(&output).contains("HTTP 401"), "{}", stdout(&output));
+    assert_eq!(output.status.code(), Some(4), "{}", both(&output));
+    assert_has(
+        &stdout(&output),
+        &[
+            "failed 0 (",
+            "target unreachable: the target refused the credentials",
+            "HTTP 401",
+        ],
+    );
 }
 
 #[test]

@@ -85,8 +85,11 @@ pub(super) async fn apply_users(
         close_unsent(cx.store, cx.key, &unsent).await?;
         for (op, existing, applied) in done {
             if applied.target_failure.is_none() {
-                // The target answers: the failures in doubt were the records' own.
-                settler.resolve(in_doubt.drain(..), false).await?;
+                // The target answers: the failures in doubt were the records' own. An
+                // operation that sends nothing (a refresh, a failure to map) says nothing of it.
+                if op.operation.writes_target() {
+                    settler.resolve(in_doubt.drain(..), false).await?;
+                }
                 settler.save(op, existing, &applied).await?;
                 settler.settle(op, existing, applied).await?;
             } else if target.outage.is_down() {
