@@ -61,7 +61,15 @@ fn killed_at_many_points_the_target_ends_exactly_right() {
         .map("displayName", "cn")
         .map("workEmail", "mail");
     ws.apply(&config);
-    let kills = killed_at_growing_delays(&ws, &target);
+    let kills = killed_at_growing_delays(
+        &ws,
+        || {
+            let events = std::fs::read_to_string(ws.data.join("audit.log"))
+                .map_or(0, |log| log.lines().count());
+            (target.client().users().len(), events)
+        },
+        |(users, _)| *users == USERS,
+    );
     let seen: Vec<usize> = kills.iter().map(|(users, _)| *users).collect();
     // The kills interrupted cycles half way (the test would prove nothing otherwise).
     assert!(
@@ -98,15 +106,7 @@ fn a_mapping_change_killed_at_many_points_updates_every_user_once(
             .count();
         (users.len(), updated)
     };
-    let mut seen = Vec::new();
-    let mut delay_ms = 150.0_f64;
-    while delay_ms < 30_000.0 && seen.last().map(|(_, n)| *n) != Some(USERS) {
-        let sync = Running::start_quiet(&ws.data, &["sync", "app"]);
-        std::thread::sleep(Duration::from_millis(delay_ms as u64));
-        drop(sync);
-        seen.push(updated());
-        delay_ms *= 1.4;
-    }
+    let seen = killed_at_growing_delays(ws, updated, |(_, n)| *n == USERS);
     eprintln!("(users, users updated) after each kill: {seen:?}");
     assert!(
         seen.iter().any(|(_, n)| *n > 0 && *n < USERS),
@@ -127,20 +127,22 @@ fn a_mapping_change_killed_at_many_points_updates_every_user_once(
 
 /// Kills at growing delays land in every phase: the read, with the Bulk creates of each page of
 /// new users made as it is read (a full read creates its new users as it reads them), record
-/// saves, the groups. Each run gets a little further before it dies; the delays grow until one run is let
-/// finish the creates, so that a slow machine only takes more kills. Returns the users in the
-/// target and the events in the audit log after each kill.
-fn killed_at_growing_delays(ws: &Workspace, target: &TargetProcess) -> Vec<(usize, usize)> {
-    let mut seen = Vec::new();
+/// saves, the groups. Each run gets a little further before it dies; the delays grow until one
+/// run is let finish (`done` says so of its `progress`), so that a slow machine only takes more
+/// kills. Returns the progress after each kill.
+fn killed_at_growing_delays<T>(
+    ws: &Workspace,
+    progress: impl Fn() -> T,
+    done: impl Fn(&T) -> bool,
+) -> Vec<T> {
+    let mut seen: Vec<T> = Vec::new();
     let mut delay_ms = 150.0_f64;
-    while delay_ms < 30_000.0 && seen.last().map(|(users, _)| *users) != Some(USERS) {
+    while delay_ms < 30_000.0 && !seen.last().is_some_and(&done) {
         let sync = Running::start_quiet(&ws.data, &["sync", "app"]);
         std::thread::sleep(Duration::from_millis(delay_ms as u64));
         // SIGKILL: no chance to clean up.
         drop(sync);
-        let events =
-            std::fs::read_to_string(ws.data.join("audit.log")).map_or(0, |log| log.lines().count());
-        seen.push((target.client().users().len(), events));
+        seen.push(progress());
         delay_ms *= 1.4;
     }
     seen

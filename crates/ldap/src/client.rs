@@ -173,8 +173,8 @@ pub struct ChangeFeed {
     stream: ldap3::SearchStream<'static, String, Vec<String>>,
     refreshed: bool,
     /// Started from a cookie taken just before: the refresh holds only what changed since,
-    /// which the feed reports. `None` once the feed runs without one.
-    from_cookie: Option<Vec<u8>>,
+    /// which the feed reports. False once the feed runs without one.
+    from_cookie: bool,
     /// To start again without the cookie when the server refuses it.
     ldap: Ldap,
     base: String,
@@ -190,7 +190,7 @@ impl ChangeFeed {
                 Ok(Some(item)) => item,
                 Ok(None) => {
                     let result = self.stream.finish().await;
-                    if !self.refreshed && self.from_cookie.is_some() && result.rc != 0 {
+                    if !self.refreshed && self.from_cookie && result.rc != 0 {
                         self.restart_without_cookie(&result).await?;
                         return Ok(true);
                     }
@@ -212,7 +212,7 @@ impl ChangeFeed {
             if item.is_ref() {
                 continue;
             }
-            if self.refreshed || self.from_cookie.is_some() && is_change(&item) {
+            if self.refreshed || self.from_cookie && is_change(&item) {
                 return Ok(true);
             }
         }
@@ -221,7 +221,7 @@ impl ChangeFeed {
     /// Whether the feed runs from a cookie (rather than from a refresh that lists every
     /// entry); a refused cookie is known once [`ChangeFeed::next_change`] has met the refusal.
     pub fn started_from_cookie(&self) -> bool {
-        self.from_cookie.is_some()
+        self.from_cookie
     }
 
     /// A server may refuse a cookie it did not give for this very search (RFC 4533 lets it):
@@ -239,7 +239,7 @@ impl ChangeFeed {
              listing every entry below the base first (changes made meanwhile wait for the list)"
         );
         self.stream = persist(&mut self.ldap, &self.base, None).await?;
-        self.from_cookie = None;
+        self.from_cookie = false;
         Ok(())
     }
 }
@@ -961,11 +961,12 @@ impl LdapClient {
         cookie: Option<Vec<u8>>,
     ) -> Result<ChangeFeed, LdapError> {
         let LdapClient { mut ldap, .. } = self;
-        let stream = persist(&mut ldap, base, cookie.clone()).await?;
+        let from_cookie = cookie.is_some();
+        let stream = persist(&mut ldap, base, cookie).await?;
         Ok(ChangeFeed {
             stream,
             refreshed: false,
-            from_cookie: cookie,
+            from_cookie,
             ldap,
             base: base.to_owned(),
         })

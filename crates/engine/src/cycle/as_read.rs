@@ -306,6 +306,22 @@ impl<'c, 'a> CreatedAsRead<'c, 'a> {
         Ok(())
     }
 
+    /// Whether a page of `users` goes no further: the error of a page that failed, or `true`
+    /// when the target is down or the cycle stops. As `users::apply_users` decides for each
+    /// unit: a chunk left unsent by a target that answers again does not stop later pages.
+    async fn stopped_before(&self, users: usize) -> Result<bool, CycleError> {
+        if let Some(error) = self.take_failure() {
+            return Err(error);
+        }
+        if !(self.target.outage.is_down() || self.cx.progress.should_stop()) {
+            return Ok(false);
+        }
+        // The cycle stops early and keeps its cursor: the next one reads these users again.
+        // Every one counts (a failure to record too), so that the cycle is seen stopped.
+        self.tally.lock().await.not_sent += users as u64;
+        Ok(true)
+    }
+
     /// Queues a page for `send_pages`, or applies it here when nobody applies pages any more
     /// (the read was closed); the error of a page that failed.
     async fn queue_page(&self, page: Page) -> Result<(), CycleError> {
@@ -490,15 +506,7 @@ impl AsRead for CreatedAsRead<'_, '_> {
         new_users: Vec<Fingerprinted>,
     ) -> Result<Vec<Fingerprinted>, CycleError> {
         let cx = self.cx;
-        if let Some(error) = self.take_failure() {
-            return Err(error);
-        }
-        // As `users::apply_users` decides for each unit: a chunk left unsent by a target that
-        // answers again does not stop the creates of later pages.
-        if self.target.outage.is_down() || cx.progress.should_stop() {
-            // The cycle stops early and keeps its cursor: the next one reads these users again.
-            // Every one counts (a failure to record too), so that the cycle is seen stopped.
-            self.tally.lock().await.not_sent += new_users.len() as u64;
+        if self.stopped_before(new_users.len()).await? {
             return Ok(Vec::new());
         }
         let no_records = HashMap::new();
@@ -543,12 +551,7 @@ impl AsRead for CreatedAsRead<'_, '_> {
 
     async fn update(&self, changed: Vec<Fingerprinted>) -> Result<Vec<Fingerprinted>, CycleError> {
         let cx = self.cx;
-        if let Some(error) = self.take_failure() {
-            return Err(error);
-        }
-        if self.target.outage.is_down() || cx.progress.should_stop() {
-            // As for creates: the next cycle reads these users again.
-            self.tally.lock().await.not_sent += changed.len() as u64;
+        if self.stopped_before(changed.len()).await? {
             return Ok(Vec::new());
         }
         let updates = updates_as_read(

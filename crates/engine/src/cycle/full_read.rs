@@ -77,7 +77,7 @@ pub(super) struct DetectedPages<'a> {
     unsettled: HashSet<&'a str>,
     /// Creates new users and updates changed ones as the read goes (a cycle), or plans them
     /// (`plan`); `None`: keeps them.
-    creates: Option<&'a dyn AsRead>,
+    as_read: Option<&'a dyn AsRead>,
     found: Mutex<Found>,
     /// Why creating or updating a page's users stopped the read.
     stopped: Mutex<Option<CycleError>>,
@@ -100,14 +100,14 @@ impl<'a> DetectedPages<'a> {
         key: &'a ChannelKey,
         fingerprint: &'a str,
         unsettled: HashSet<&'a str>,
-        creates: Option<&'a dyn AsRead>,
+        as_read: Option<&'a dyn AsRead>,
     ) -> DetectedPages<'a> {
         DetectedPages {
             store,
             key,
             fingerprint,
             unsettled,
-            creates,
+            as_read,
             found: Mutex::new(Found::default()),
             stopped: Mutex::new(None),
         }
@@ -140,10 +140,10 @@ impl<'a> DetectedPages<'a> {
     /// Creates the new users of a page when the cycle does (see [`AsRead`]); returns
     /// those left to the plan.
     async fn create(&self, new_users: Vec<Fingerprinted>) -> Result<Vec<SourceEntry>, SourceError> {
-        let Some(creates) = self.creates.filter(|_| !new_users.is_empty()) else {
+        let Some(as_read) = self.as_read.filter(|_| !new_users.is_empty()) else {
             return Ok(new_users.into_iter().map(|u| u.entry).collect());
         };
-        match creates.create(new_users).await {
+        match as_read.create(new_users).await {
             Ok(rest) => Ok(rest.into_iter().map(|u| u.entry).collect()),
             Err(error) => Err(self.stop(error)),
         }
@@ -152,8 +152,8 @@ impl<'a> DetectedPages<'a> {
     /// Whether the changed user of this record is handed to [`AsRead::update`]: its record is
     /// settled (nothing unsettled, not failed), provisioned and in the source location last
     /// time. A user coming back, disabled or failed is left to the plan, as it was.
-    fn updates_as_read(&self, record: &Record) -> bool {
-        self.creates.is_some()
+    fn may_update_as_read(&self, record: &Record) -> bool {
+        self.as_read.is_some()
             && record.status == RecordStatus::Provisioned
             && record.source_fingerprint.is_some()
             && !self.unsettled.contains(record.guid.as_str())
@@ -161,10 +161,10 @@ impl<'a> DetectedPages<'a> {
 
     /// Updates the changed users of a page when the cycle does; returns those left to the plan.
     async fn update(&self, changed: Vec<Fingerprinted>) -> Result<Vec<Fingerprinted>, SourceError> {
-        let Some(creates) = self.creates.filter(|_| !changed.is_empty()) else {
+        let Some(as_read) = self.as_read.filter(|_| !changed.is_empty()) else {
             return Ok(changed);
         };
-        creates
+        as_read
             .update(changed)
             .await
             .map_err(|error| self.stop(error))
@@ -181,8 +181,8 @@ impl<'a> DetectedPages<'a> {
 #[async_trait]
 impl FullReadPages for DetectedPages<'_> {
     async fn groups(&self, groups: &[SourceGroup]) -> Result<(), SourceError> {
-        match self.creates {
-            Some(creates) => creates.groups(groups).await.map_err(|e| self.stop(e)),
+        match self.as_read {
+            Some(as_read) => as_read.groups(groups).await.map_err(|e| self.stop(e)),
             None => Ok(()),
         }
     }
@@ -210,7 +210,7 @@ impl FullReadPages for DetectedPages<'_> {
                 // A new user is created (or planned) now, unless an operation sent for it was
                 // never settled: it is checked in the target first, planned whole.
                 let created_now = record.is_none()
-                    && self.creates.is_some()
+                    && self.as_read.is_some()
                     && !self.unsettled.contains(entry.guid.as_str());
                 if record.is_none() && !created_now {
                     kept.push(entry);
@@ -222,7 +222,7 @@ impl FullReadPages for DetectedPages<'_> {
                     continue;
                 }
                 match record {
-                    Some(record) if self.updates_as_read(record) => {
+                    Some(record) if self.may_update_as_read(record) => {
                         changed_heads.insert(entry.guid.clone(), record.clone());
                         changed.push(Fingerprinted { entry, fingerprint });
                     }
