@@ -69,53 +69,76 @@ pub(super) async fn apply_users(
         max_payload_size: bulk.map_or(0, |c| c.bulk_max_payload_size),
         rides,
     };
-    let mut settled = stream::iter(0..units.len())
+    let threads = cx.channel.max_threads.max(1) as usize;
+    let settled = stream::iter(0..units.len())
         .map(|index| sending.send(index))
-        .buffer_unordered(cx.channel.max_threads.max(1) as usize);
-    let mut settler = Settler {
-        cx,
-        tally,
-        settled_guids: Vec::new(),
-        pending: Vec::new(),
-    };
-    let mut in_doubt: Vec<Done> = Vec::new();
-    while let Some(result) = settled.next().await {
-        let (done, unsent) = result?;
-        settler.tally.not_sent += unsent.len() as u64;
-        close_unsent(cx.store, cx.key, &unsent).await?;
-        for (op, existing, applied) in done {
-            if applied.target_failure.is_none() {
-                // The target answers: the failures in doubt were the records' own. An
-                // operation that sends nothing (a refresh, a failure to map) says nothing of it.
-                if op.operation.writes_target() {
-                    settler.resolve(in_doubt.drain(..), false).await?;
+        .buffer_unordered(threads);
+    // The units are driven here, beside the settling: while the settler waits for the store,
+    // the answers of the units in flight are read and the next units sent. Driven only between
+    // the settler's writes, the target waited for each write of the state store.
+    let (answers, mut answered) = tokio::sync::mpsc::channel(threads);
+    let driving = async move {
+        let mut settled = std::pin::pin!(settled);
+        loop {
+            tokio::select! {
+                result = settled.next() => {
+                    let Some(result) = result else { break };
+                    if answers.send(result).await.is_err() {
+                        break;
+                    }
                 }
-                settler.save(op, existing, &applied).await?;
-                settler.settle(op, existing, applied).await?;
-            } else if target.outage.is_down() {
-                // Sent while the target was found down: nobody's failure.
-                settler.leave(op, &applied).await?;
-            } else {
-                in_doubt.push((op, existing, applied));
-                if in_doubt.len() >= IN_DOUBT_LIMIT {
-                    let down = target
-                        .outage
-                        .target_down(&target.client, all_forbidden(&in_doubt))
-                        .await;
-                    settler.resolve(in_doubt.drain(..), down).await?;
+                // The settler stopped on an error: nothing more is sent.
+                () = answers.closed() => break,
+            }
+        }
+    };
+    let settling = async move {
+        let mut settler = Settler {
+            cx,
+            tally,
+            settled_guids: Vec::new(),
+            pending: Vec::new(),
+        };
+        let mut in_doubt: Vec<Done> = Vec::new();
+        while let Some(result) = answered.recv().await {
+            let (done, unsent) = result?;
+            settler.tally.not_sent += unsent.len() as u64;
+            close_unsent(cx.store, cx.key, &unsent).await?;
+            for (op, existing, applied) in done {
+                if applied.target_failure.is_none() {
+                    // The target answers: the failures in doubt were the records' own. An
+                    // operation that sends nothing (a refresh, a failure to map) says nothing
+                    // of it.
+                    if op.operation.writes_target() {
+                        settler.resolve(in_doubt.drain(..), false).await?;
+                    }
+                    settler.save(op, existing, &applied).await?;
+                    settler.settle(op, existing, applied).await?;
+                } else if target.outage.is_down() {
+                    // Sent while the target was found down: nobody's failure.
+                    settler.leave(op, &applied).await?;
+                } else {
+                    in_doubt.push((op, existing, applied));
+                    if in_doubt.len() >= IN_DOUBT_LIMIT {
+                        let down = target
+                            .outage
+                            .target_down(&target.client, all_forbidden(&in_doubt))
+                            .await;
+                        settler.resolve(in_doubt.drain(..), down).await?;
+                    }
                 }
             }
         }
-    }
-    drop(settled);
-    let down = !in_doubt.is_empty()
-        && target
-            .outage
-            .target_down(&target.client, all_forbidden(&in_doubt))
-            .await;
-    settler.resolve(in_doubt.drain(..), down).await?;
-    settler.close_settled().await?;
-    Ok(())
+        let down = !in_doubt.is_empty()
+            && target
+                .outage
+                .target_down(&target.client, all_forbidden(&in_doubt))
+                .await;
+        settler.resolve(in_doubt.drain(..), down).await?;
+        settler.close_settled().await
+    };
+    let ((), settled) = tokio::join!(driving, settling);
+    settled
 }
 
 /// What sending the units of one apply shares.
