@@ -71,10 +71,10 @@ const CHANNEL_STATE: [&str; 6] = [
 ];
 
 /// One connection writes and the others read. SQLite lets one connection write at a time
-/// anyway; with every pooled connection writing in turn, a write waiting for SQLite's lock
-/// slept in SQLite's busy handler while holding its connection, and at `max_threads = 8` the
-/// reads of a first cycle found no connection for 30 s ("pool timed out"). Writes now wait
-/// their turn for the writer, and reads never wait for a write.
+/// anyway: writes wait their turn for the writer, in order, rather than in SQLite's busy
+/// handler (which sleeps up to 100 ms a try while holding its connection), and the look-ups of
+/// a cycle's operations in flight never take the connection a write needs (at
+/// `max_threads = 8`, a first cycle stopped with "pool timed out" when they shared four).
 pub struct SqliteStore {
     writer: SqlitePool,
     readers: SqlitePool,

@@ -10,6 +10,7 @@ use scimbridge_model::{
     RecordStatus, TargetId,
 };
 
+use super::driven::driven;
 use super::outage::IN_DOUBT_LIMIT;
 use super::plan::{ChannelPlan, active_users, with_whole};
 use super::{CycleContext, CycleError, Tally, TargetSession};
@@ -284,7 +285,7 @@ pub(super) async fn send_all(
         membership: cx.connection.target.group_membership_handling,
         chunk_size: cx.connection.target.group_member_chunk_size.max(1) as usize,
     };
-    let mut settled = stream::iter(operations.iter().map(|op| {
+    let settled = stream::iter(operations.iter().map(|op| {
         let existing = existing.get(op.guid.as_str()).copied();
         async move {
             if target.outage.is_down() {
@@ -298,40 +299,46 @@ pub(super) async fn send_all(
         }
     }))
     .buffer_unordered(cx.channel.max_threads.max(1) as usize);
-    let mut settler = GroupSettler {
-        cx,
-        existing: &existing,
-        tally,
-    };
-    let mut in_doubt: Vec<(&PlannedGroupOperation, AppliedGroup)> = Vec::new();
-    while let Some(result) = settled.next().await {
-        let Some((op, applied)) = result? else {
-            settler.tally.not_sent += 1;
-            continue;
+    // Driven beside the settling: the settler's saves never wait for a group in flight.
+    let (driving, mut answered) = driven(settled);
+    let existing = &existing;
+    let settling = async move {
+        let mut settler = GroupSettler {
+            cx,
+            existing,
+            tally,
         };
-        if applied.target_failure.is_none() {
-            settler.resolve(in_doubt.drain(..), false).await?;
-            settler.settle(op, applied);
-        } else if target.outage.is_down() {
-            settler.tally.not_sent += 1;
-        } else {
-            in_doubt.push((op, applied));
-            if in_doubt.len() >= IN_DOUBT_LIMIT {
-                let down = target
-                    .outage
-                    .target_down(&target.client, all_forbidden(&in_doubt))
-                    .await;
-                settler.resolve(in_doubt.drain(..), down).await?;
+        let mut in_doubt: Vec<(&PlannedGroupOperation, AppliedGroup)> = Vec::new();
+        while let Some(result) = answered.recv().await {
+            let Some((op, applied)) = result? else {
+                settler.tally.not_sent += 1;
+                continue;
+            };
+            if applied.target_failure.is_none() {
+                settler.resolve(in_doubt.drain(..), false).await?;
+                settler.settle(op, applied);
+            } else if target.outage.is_down() {
+                settler.tally.not_sent += 1;
+            } else {
+                in_doubt.push((op, applied));
+                if in_doubt.len() >= IN_DOUBT_LIMIT {
+                    let down = target
+                        .outage
+                        .target_down(&target.client, all_forbidden(&in_doubt))
+                        .await;
+                    settler.resolve(in_doubt.drain(..), down).await?;
+                }
             }
         }
-    }
-    drop(settled);
-    let down = !in_doubt.is_empty()
-        && target
-            .outage
-            .target_down(&target.client, all_forbidden(&in_doubt))
-            .await;
-    settler.resolve(in_doubt.drain(..), down).await
+        let down = !in_doubt.is_empty()
+            && target
+                .outage
+                .target_down(&target.client, all_forbidden(&in_doubt))
+                .await;
+        settler.resolve(in_doubt.drain(..), down).await
+    };
+    let ((), settled) = tokio::join!(driving, settling);
+    settled
 }
 
 /// Counts the group operations that settled.

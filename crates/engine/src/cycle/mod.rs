@@ -10,6 +10,7 @@
 //! [`on_demand`] runs the same stages for one user an operator asks for.
 
 mod as_read;
+mod driven;
 mod finish;
 mod full_read;
 mod groups;

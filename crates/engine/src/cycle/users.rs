@@ -9,6 +9,7 @@ use std::collections::HashMap;
 use futures_util::stream::{self, StreamExt};
 use scimbridge_model::{JournalEntry, Operation, PlannedOperation, Record, RecordStatus};
 
+use super::driven::driven;
 use super::groups::Rides;
 use super::outage::IN_DOUBT_LIMIT;
 use super::{CycleContext, CycleError, Tally, TargetSession};
@@ -69,29 +70,10 @@ pub(super) async fn apply_users(
         max_payload_size: bulk.map_or(0, |c| c.bulk_max_payload_size),
         rides,
     };
-    let threads = cx.channel.max_threads.max(1) as usize;
     let settled = stream::iter(0..units.len())
         .map(|index| sending.send(index))
-        .buffer_unordered(threads);
-    // The units are driven here, beside the settling: while the settler waits for the store,
-    // the answers of the units in flight are read and the next units sent. Driven only between
-    // the settler's writes, the target waited for each write of the state store.
-    let (answers, mut answered) = tokio::sync::mpsc::channel(threads);
-    let driving = async move {
-        let mut settled = std::pin::pin!(settled);
-        loop {
-            tokio::select! {
-                result = settled.next() => {
-                    let Some(result) = result else { break };
-                    if answers.send(result).await.is_err() {
-                        break;
-                    }
-                }
-                // The settler stopped on an error: nothing more is sent.
-                () = answers.closed() => break,
-            }
-        }
-    };
+        .buffer_unordered(cx.channel.max_threads.max(1) as usize);
+    let (driving, mut answered) = driven(settled);
     let settling = async move {
         let mut settler = Settler {
             cx,
