@@ -196,6 +196,17 @@ impl SqliteStore {
 
 type Statement = Query<'static, Sqlite, SqliteArguments>;
 
+/// The rows `query` returns on `pool`, each read with `read`.
+async fn rows_of<T>(
+    query: Statement,
+    pool: &SqlitePool,
+    context: &'static str,
+    read: fn(&SqliteRow) -> Result<T, StoreError>,
+) -> Result<Vec<T>, StoreError> {
+    let rows = query.fetch_all(pool).await.map_err(failed(context))?;
+    rows.iter().map(read).collect()
+}
+
 /// A statement whose first two parameters are the channel's connection and name.
 fn in_channel(sql: &'static str, channel: &ChannelKey) -> Statement {
     sqlx::query(sql)
@@ -659,25 +670,17 @@ impl SqliteStore {
         context: &'static str,
         read: fn(&SqliteRow) -> Result<T, StoreError>,
     ) -> Result<Vec<T>, StoreError> {
-        let rows = query
-            .fetch_all(&self.readers)
-            .await
-            .map_err(failed(context))?;
-        rows.iter().map(read).collect()
+        rows_of(query, &self.readers, context, read).await
     }
 
-    /// Runs `query`, a statement that writes and returns rows, and reads them with `read`.
+    /// [`SqliteStore::fetch`] for a statement that writes and returns rows.
     async fn write_returning<T>(
         &self,
         query: Statement,
         context: &'static str,
         read: fn(&SqliteRow) -> Result<T, StoreError>,
     ) -> Result<Vec<T>, StoreError> {
-        let rows = query
-            .fetch_all(&self.writer)
-            .await
-            .map_err(failed(context))?;
-        rows.iter().map(read).collect()
+        rows_of(query, &self.writer, context, read).await
     }
 
     async fn data_store(&self, name: &str) -> Result<Option<DataStore>, StoreError> {
