@@ -944,6 +944,29 @@ fn a_full_read_in_pages_plans_only_what_changed_and_finds_who_left() {
             .concat(),
         );
         setup.run(&["channel", "reset", "staff"]);
+        // The group is planned after the users, a batch of groups at a time: the leaver the
+        // plan disables loses the membership, the new member waits for its user.
+        assert_has(
+            &setup.run(&["plan", "app"]),
+            &[
+                "disable bob: left the source location\nupdate group staff: 1 member(s) to remove (1 member waits for its user",
+                "total: create 1, update 1, disable 1, update group 1, unchanged 5",
+            ],
+        );
+        let plan: Value = serde_json::from_str(&setup.run(&["plan", "app", "--json"])).unwrap();
+        let plan = &plan["staff"];
+        let update = &plan["group_operations"][0];
+        let bob = plan["operations"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .find(|o| o["user_name"] == "bob" && o["type"] == "disable");
+        assert_eq!(
+            update["remove"][0]["target_id"],
+            bob.unwrap()["target_id"],
+            "{plan}"
+        );
+        assert_eq!(update["pending_members"].as_array().map(Vec::len), Some(1));
         let out = setup.sync();
         assert_has(
             &out,

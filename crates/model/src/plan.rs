@@ -66,6 +66,11 @@ impl Operation {
         }
     }
 
+    /// Whether the operation deprovisions the user (a disable or a delete).
+    pub fn deprovisions(&self) -> bool {
+        matches!(self, Operation::Disable { .. } | Operation::Delete { .. })
+    }
+
     /// Whether the operation writes to the target.
     pub fn writes_target(&self) -> bool {
         matches!(
@@ -219,6 +224,16 @@ impl PlanTotals {
         }
     }
 
+    /// Counts one group operation.
+    pub fn count_group(&mut self, operation: &PlannedGroupOperation) {
+        self.count_verb(operation.operation.verb());
+    }
+
+    /// Counts operations the guard holds.
+    pub fn count_held(&mut self, held: usize) {
+        self.held += held as u64;
+    }
+
     fn count_verb(&mut self, verb: &str) {
         if let Some(at) = TOTALS_ORDER.iter().position(|v| *v == verb) {
             self.counts[at] += 1;
@@ -231,7 +246,7 @@ impl PlanTotals {
             self.count(operation);
         }
         for operation in &plan.group_operations {
-            self.count_verb(operation.operation.verb());
+            self.count_group(operation);
         }
         self.held += (plan.held.len() + plan.held_groups.len()) as u64;
         self.waiting_retry += plan.waiting_retry;

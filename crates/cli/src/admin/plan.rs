@@ -40,10 +40,32 @@ pub(super) struct Shown {
     omitted: u64,
 }
 
-/// Keeps the first `limit` user operations a streamed plan hands over, and counts them all.
+/// Keeps the first `limit` operations of each list a streamed plan hands over, and counts them
+/// all.
 struct Kept {
     limit: usize,
-    kept: Mutex<(Vec<model::PlannedOperation>, PlanTotals, u64)>,
+    kept: Mutex<KeptLists>,
+}
+
+#[derive(Default)]
+struct KeptLists {
+    operations: Vec<model::PlannedOperation>,
+    group_operations: Vec<model::PlannedGroupOperation>,
+    held_groups: Vec<model::PlannedGroupOperation>,
+    totals: PlanTotals,
+    omitted: u64,
+}
+
+impl KeptLists {
+    /// Keeps `item` in `list` unless it holds `limit` items already: then it is counted as
+    /// omitted.
+    fn keep<T>(list: &mut Vec<T>, item: T, limit: usize, omitted: &mut u64) {
+        if list.len() < limit {
+            list.push(item);
+        } else {
+            *omitted += 1;
+        }
+    }
 }
 
 impl Kept {
@@ -57,7 +79,13 @@ impl Kept {
     /// The plan with the operations kept first and every list cut to `limit`; what was cut is
     /// counted in `omitted`, and everything in `totals`.
     fn shown(self, mut planned: ChannelPlan) -> Shown {
-        let (mut operations, mut totals, mut omitted) = self
+        let KeptLists {
+            mut operations,
+            mut group_operations,
+            mut held_groups,
+            mut totals,
+            mut omitted,
+        } = self
             .kept
             .into_inner()
             .unwrap_or_else(PoisonError::into_inner);
@@ -65,6 +93,10 @@ impl Kept {
         let plan = &mut planned.plan;
         operations.append(&mut plan.operations);
         plan.operations = operations;
+        group_operations.append(&mut plan.group_operations);
+        plan.group_operations = group_operations;
+        held_groups.append(&mut plan.held_groups);
+        plan.held_groups = held_groups;
         omitted += cut(&mut plan.operations, self.limit)
             + cut(&mut plan.held, self.limit)
             + cut(&mut plan.group_operations, self.limit)
@@ -87,14 +119,38 @@ fn cut<T>(list: &mut Vec<T>, limit: usize) -> u64 {
 impl PlanStream for Kept {
     fn operations(&self, operations: Vec<model::PlannedOperation>) {
         let mut kept = self.kept.lock().unwrap_or_else(PoisonError::into_inner);
-        let (list, totals, omitted) = &mut *kept;
+        let KeptLists {
+            operations: list,
+            totals,
+            omitted,
+            ..
+        } = &mut *kept;
         for operation in operations {
             totals.count(&operation);
-            if list.len() < self.limit {
-                list.push(operation);
-            } else {
-                *omitted += 1;
-            }
+            KeptLists::keep(list, operation, self.limit, omitted);
+        }
+    }
+
+    fn groups(
+        &self,
+        operations: Vec<model::PlannedGroupOperation>,
+        held: Vec<model::PlannedGroupOperation>,
+    ) {
+        let mut kept = self.kept.lock().unwrap_or_else(PoisonError::into_inner);
+        let KeptLists {
+            group_operations,
+            held_groups,
+            totals,
+            omitted,
+            ..
+        } = &mut *kept;
+        totals.count_held(held.len());
+        for operation in operations {
+            totals.count_group(&operation);
+            KeptLists::keep(group_operations, operation, self.limit, omitted);
+        }
+        for operation in held {
+            KeptLists::keep(held_groups, operation, self.limit, omitted);
         }
     }
 }
@@ -659,6 +715,31 @@ mod tests {
         assert_eq!(answer["totals"]["create"], 5, "{answer}");
         assert_eq!(answer["totals"]["createGroup"], 1, "{answer}");
         assert_eq!(answer["totals"]["held"], 4, "{answer}");
+
+        // Groups streamed a batch at a time come first in their lists, and count alike.
+        let kept = Kept::new(3);
+        let planned = every_operation("title");
+        let streamed = |name: &str| {
+            let mut planned = group(GroupOperation::Forget);
+            planned.display_name = name.into();
+            planned
+        };
+        kept.groups(vec![streamed("s1"), streamed("s2")], vec![streamed("h1")]);
+        kept.groups(vec![streamed("s3")], vec![streamed("h2"), streamed("h3")]);
+        let shown = kept.shown(planned);
+        let names = |list: &[GroupPlanned]| -> Vec<String> {
+            list.iter().map(|o| o.display_name.clone()).collect()
+        };
+        assert_eq!(
+            names(&shown.planned.plan.group_operations),
+            ["s1", "s2", "s3"]
+        );
+        assert_eq!(names(&shown.planned.plan.held_groups), ["h1", "h2", "h3"]);
+        // Of the plan's own: six of nine users, five groups and two held groups over the limit.
+        assert_eq!(shown.omitted, 6 + 5 + 2);
+        let answer = serde_json::to_value(Plan::shown(&shown)).unwrap();
+        assert_eq!(answer["totals"]["forgetGroup"], 4, "{answer}");
+        assert_eq!(answer["totals"]["held"], 4 + 3, "{answer}");
     }
 
     #[test]

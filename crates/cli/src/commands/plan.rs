@@ -6,7 +6,7 @@ use std::sync::{Mutex, PoisonError};
 
 use anyhow::Result;
 use scimbridge_engine::PlanStream;
-use scimbridge_model::{Operation, PlanTotals, PlannedOperation};
+use scimbridge_model::{Operation, PlanTotals, PlannedGroupOperation, PlannedOperation};
 
 use crate::context::DataDir;
 use crate::ops::plan::plan_one;
@@ -47,15 +47,14 @@ pub async fn run(data_dir: &Path, args: Args) -> Result<ExitCode> {
             .printed
             .into_inner()
             .unwrap_or_else(PoisonError::into_inner);
+        // Held group operations go with the held user operations, after the others.
+        planned.plan.held_groups.extend(printed.held_groups);
         if args.json {
-            out!(
-                "{}",
-                if printed.operations > 0 {
-                    "\n    ]"
-                } else {
-                    "]"
-                }
-            );
+            let open = match printed.group_operations {
+                0 => printed.operations,
+                _ => printed.group_operations,
+            };
+            out!("{}", if open > 0 { "\n    ]" } else { "]" });
             write_json_fields_after(&planned.plan.after_operations(), 2);
         } else {
             out!("{}", planned.plan.lines());
@@ -71,7 +70,8 @@ pub async fn run(data_dir: &Path, args: Args) -> Result<ExitCode> {
     Ok(ExitCode::SUCCESS)
 }
 
-/// Prints a channel's user operations as they come, counting them.
+/// Prints a channel's operations as they come, counting them: the user operations, then the
+/// groups' (in JSON, in their own list).
 struct Printer {
     json: bool,
     printed: Mutex<Printed>,
@@ -81,6 +81,10 @@ struct Printer {
 struct Printed {
     /// User operations printed.
     operations: u64,
+    /// Group operations printed.
+    group_operations: u64,
+    /// Group operations the guard holds, printed with the held user operations.
+    held_groups: Vec<PlannedGroupOperation>,
     totals: PlanTotals,
 }
 
@@ -97,5 +101,36 @@ impl PlanStream for Printer {
             printed.operations += 1;
             printed.totals.count(operation);
         }
+    }
+
+    fn groups(&self, operations: Vec<PlannedGroupOperation>, held: Vec<PlannedGroupOperation>) {
+        let mut printed = self.printed.lock().unwrap_or_else(PoisonError::into_inner);
+        for operation in &operations {
+            if self.json {
+                if printed.group_operations == 0 {
+                    // The users' list ends and the groups' begins.
+                    let users_end = if printed.operations > 0 {
+                        "\n    ]"
+                    } else {
+                        "]"
+                    };
+                    out!("{users_end},\n    \"group_operations\": [");
+                }
+                out!(
+                    "{}\n      ",
+                    if printed.group_operations > 0 {
+                        ","
+                    } else {
+                        ""
+                    }
+                );
+                write_json(operation, 6);
+            } else {
+                outln!("{operation}");
+            }
+            printed.group_operations += 1;
+            printed.totals.count_group(operation);
+        }
+        printed.held_groups.extend(held);
     }
 }

@@ -6,7 +6,9 @@ use std::fmt;
 use scimbridge_engine::clock::{Clock, SystemClock};
 use scimbridge_engine::map::fields::mask;
 use scimbridge_engine::{CycleError, PlanStream, plan_channel_streamed};
-use scimbridge_model::{Channel, Connection, Operation, Plan, PlannedOperation};
+use scimbridge_model::{
+    Channel, Connection, Operation, Plan, PlannedGroupOperation, PlannedOperation,
+};
 
 use crate::context::DataDir;
 
@@ -92,6 +94,10 @@ impl PlanStream for Masked<'_> {
             mask_operation(operation, self.channel);
         }
         self.stream.operations(operations);
+    }
+
+    fn groups(&self, operations: Vec<PlannedGroupOperation>, held: Vec<PlannedGroupOperation>) {
+        self.stream.groups(operations, held);
     }
 }
 

@@ -595,10 +595,6 @@ impl AsRead for CreatedAsRead<'_, '_> {
         self.refreshed.load(Ordering::Relaxed)
     }
 
-    fn applies(&self) -> bool {
-        true
-    }
-
     /// The users created have their records, saved page by page.
     fn unsaved_users(&self) -> Vec<(String, EntryGuid)> {
         Vec::new()

@@ -54,10 +54,6 @@ pub(super) trait AsRead: Send + Sync {
     /// record brought up to date): the plan counts them among its unchanged.
     fn refreshed(&self) -> u64;
 
-    /// Whether it applies what it plans (a cycle) or only shows it (`plan`): a cycle leaves
-    /// the groups of its full read to the group stage, `plan` plans them.
-    fn applies(&self) -> bool;
-
     /// The (DN, GUID) of the users it planned that have no record (`plan`'s), for the groups'
     /// members to resolve to; taken once.
     fn unsaved_users(&self) -> Vec<(String, EntryGuid)>;

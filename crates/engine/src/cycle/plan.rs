@@ -14,7 +14,7 @@ use scimbridge_model::{
 use super::CycleError;
 use super::full_read::{self, AsRead, DetectedPages};
 use super::planned_as_read::{PlanStream, PlannedAsRead};
-use super::read_groups::ReadGroups;
+use super::read_groups::{ReadGroups, stream_read_groups};
 use crate::apply::{Link, links};
 use crate::detect::{
     Changes, Fingerprinted, channel_fingerprint, defer_retries, detect, detect_incremental,
@@ -100,7 +100,7 @@ pub async fn plan_channel_streamed(
     let key = ChannelKey::new(&connection.name, &channel.name);
     let settings = channel.source_settings.effective(data_store.ldap_type());
     let planned = PlannedAsRead::new(store, &key, channel, &connection.options, settings, stream);
-    plan_creating(
+    let mut planned = plan_creating(
         store,
         connection,
         channel,
@@ -108,7 +108,22 @@ pub async fn plan_channel_streamed(
         now_ms,
         Some(&planned),
     )
-    .await
+    .await?;
+    // The groups of a full read come a batch at a time, after the users: as they look
+    // before the users are applied, so the users the plan deprovisions lose their memberships.
+    if let Some(read) = planned.read_groups.take() {
+        let operations = std::mem::take(&mut planned.plan.operations);
+        let leaving: HashSet<EntryGuid> = operations
+            .iter()
+            .filter(|o| o.operation.deprovisions())
+            .map(|o| o.guid.clone())
+            .collect();
+        stream.operations(operations);
+        let leaving: HashSet<&str> = leaving.iter().map(EntryGuid::as_str).collect();
+        let guard = &connection.guard;
+        stream_read_groups(store, &key, guard, &planned, &read, leaving, stream).await?;
+    }
+    Ok(planned)
 }
 
 /// [`plan_channel_streamed`] for a cycle: with `creates`, a full read by key creates its new users as it
@@ -236,16 +251,17 @@ pub(super) async fn plan_creating(
             .collect(),
         (false, _) => HashSet::new(),
     };
-    // A cycle's full read by key leaves its groups to the group stage, which finds their
-    // members a few groups at a time: the plan does not hold every member's record.
-    let read_groups = (creates.is_some_and(|c| c.applies())
+    // Users `plan` planned as it read have no record: members resolve to them as read.
+    let mut unsaved = creates.map(|c| c.unsaved_users()).unwrap_or_default();
+    // A full read by key leaves its groups to the group stage (a cycle's, or `plan`'s once the
+    // users are planned), which finds their members a few groups at a time: the plan does not
+    // hold every member's record.
+    let read_groups = (creates.is_some()
         && found.is_some()
         && !scan.groups_incremental
         && channel.source_location.group_base_dn.is_some())
-    .then(|| ReadGroups::take(&mut scan));
+    .then(|| ReadGroups::take(&mut scan, std::mem::take(&mut unsaved)));
     // By key, the members of the groups read are found by DN among the records.
-    // Users `plan` planned as it read have no record: members resolve to them as read.
-    let unsaved = creates.map(|c| c.unsaved_users()).unwrap_or_default();
     let member_heads = match by_key {
         true => members_by_dn(store, &key, &mut scan, &removed_by_read, &unsaved).await?,
         false => Vec::new(),
@@ -418,6 +434,9 @@ async fn members_by_dn(
     removed: &HashSet<EntryGuid>,
     unsaved: &[(String, EntryGuid)],
 ) -> Result<Vec<Record>, CycleError> {
+    if scan.groups.is_empty() {
+        return Ok(Vec::new());
+    }
     let read: HashSet<String> = scan
         .users
         .iter()
@@ -726,12 +745,7 @@ fn plan_guarded_groups(
     let leaving: HashSet<&str> = plan
         .operations
         .iter()
-        .filter(|o| {
-            matches!(
-                o.operation,
-                Operation::Disable { .. } | Operation::Delete { .. }
-            )
-        })
+        .filter(|o| o.operation.deprovisions())
         .map(|o| o.guid.as_str())
         .collect();
     let members = Members::of(heads, guard.in_scope, &leaving);

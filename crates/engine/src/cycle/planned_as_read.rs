@@ -13,8 +13,8 @@ use std::sync::{Mutex, PoisonError};
 
 use async_trait::async_trait;
 use scimbridge_model::{
-    Channel, ChannelKey, EffectiveSourceSettings, EntryGuid, Operation, PlannedOperation,
-    ProvisioningOptions,
+    Channel, ChannelKey, EffectiveSourceSettings, EntryGuid, Operation, PlannedGroupOperation,
+    PlannedOperation, ProvisioningOptions,
 };
 
 use super::CycleError;
@@ -29,10 +29,14 @@ use crate::state::Store;
 
 /// Takes the operations of a streamed plan as they are planned: the creates (and the failures)
 /// of each page of new users of a full read, and the updates and refreshes of its changed users
-/// that a cycle applies as it reads (refreshes, which send nothing, are only counted). The plan
-/// returned holds the rest.
+/// that a cycle applies as it reads (refreshes, which send nothing, are only counted); then,
+/// when the full read's groups are planned a batch at a time, the rest of the user operations
+/// and the groups' operations. The plan returned holds the rest.
 pub trait PlanStream: Send + Sync {
     fn operations(&self, operations: Vec<PlannedOperation>);
+
+    /// A batch of groups' operations, and those of them the mass-change guard holds.
+    fn groups(&self, operations: Vec<PlannedGroupOperation>, held: Vec<PlannedGroupOperation>);
 }
 
 /// Plans the new users of a full read page by page for `plan` (see the module).
@@ -212,10 +216,6 @@ impl AsRead for PlannedAsRead<'_> {
 
     fn refreshed(&self) -> u64 {
         self.refreshed.load(Ordering::Relaxed)
-    }
-
-    fn applies(&self) -> bool {
-        false
     }
 
     fn unsaved_users(&self) -> Vec<(String, EntryGuid)> {

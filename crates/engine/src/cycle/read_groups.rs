@@ -8,11 +8,12 @@
 use std::collections::{BTreeSet, HashMap, HashSet};
 
 use scimbridge_model::{
-    ChannelKey, DesiredGroup, EntryGuid, GroupRecord, PlannedGroupOperation, Record,
+    ChannelKey, DesiredGroup, EntryGuid, GroupRecord, GuardSettings, PlannedGroupOperation, Record,
 };
 
 use super::groups::{report_group_failures, send_all};
 use super::plan::{ChannelPlan, members_found_by_dn, with_whole};
+use super::planned_as_read::PlanStream;
 use super::{CycleContext, CycleError, Tally, TargetSession};
 use crate::plan::GuidSet;
 use crate::plan::groups::{Members, desired_groups, plan_groups, settled_versions};
@@ -35,15 +36,19 @@ pub struct ReadGroups {
 }
 
 impl ReadGroups {
-    /// Takes the groups out of a full read's scan.
-    pub(super) fn take(scan: &mut SourceScan) -> ReadGroups {
+    /// Takes the groups out of a full read's scan. `unsaved`: the (DN, GUID) of the users
+    /// `plan` planned as it read, who have no record; members resolve to them as read.
+    pub(super) fn take(scan: &mut SourceScan, unsaved: Vec<(String, EntryGuid)>) -> ReadGroups {
+        let read = scan
+            .users
+            .iter()
+            .map(|u| (normalize_dn(&u.dn), u.guid.clone()));
+        let unsaved = unsaved
+            .into_iter()
+            .map(|(dn, guid)| (normalize_dn(&dn), guid));
         ReadGroups {
             entries: std::mem::take(&mut scan.groups),
-            kept_users: scan
-                .users
-                .iter()
-                .map(|u| (normalize_dn(&u.dn), u.guid.clone()))
-                .collect(),
+            kept_users: read.chain(unsaved).collect(),
         }
     }
 
@@ -80,27 +85,13 @@ pub(super) async fn apply_read_groups(
         heads: &heads,
         guard: &guard,
     };
-    let read_guids: HashSet<&EntryGuid> = read.entries.iter().map(|g| &g.guid).collect();
-    let gone: Vec<EntryGuid> = heads
-        .iter()
-        .filter(|head| !read_guids.contains(&head.guid))
-        .map(|head| head.guid.clone())
-        .collect();
     let mut held = Vec::new();
+    let gone = gone_records(cx.store, cx.key, &heads, read).await?;
     if !gone.is_empty() {
-        let records = cx
-            .store
-            .group_records_with(cx.key, GroupKey::Guids(&gone))
-            .await?;
-        held.extend(stage.send(&[], &records, Members::default(), tally).await?);
+        held.extend(stage.send(&[], &gone, Members::default(), tally).await?);
     }
-    let members = MemberFinder {
-        store: cx.store,
-        key: cx.key,
-        read,
-        kept_guids: read.kept_users.values().collect(),
-        in_scope: &planned.in_scope,
-    };
+    // The users are applied: their records say who left.
+    let members = MemberFinder::new(cx.store, cx.key, read, &planned.in_scope, HashSet::new());
     let mut looked_at = 0;
     for batch in batches(&read.entries, MEMBERS_PER_BATCH) {
         if target.outage.is_down() || cx.progress.should_stop() {
@@ -111,19 +102,72 @@ pub(super) async fn apply_read_groups(
             break;
         }
         looked_at += batch.len();
-        let (desired, member_heads) = members.of(batch).await?;
-        let guids: Vec<EntryGuid> = batch.iter().map(|g| g.guid.clone()).collect();
-        let records = cx
-            .store
-            .group_records_with(cx.key, GroupKey::Guids(&guids))
-            .await?;
-        let member_heads = members
-            .with_recorded(member_heads, &desired, &records)
-            .await?;
-        let users = Members::of(&member_heads, &planned.in_scope, &HashSet::new());
+        let (desired, records, users) = members.batch(batch).await?;
         held.extend(stage.send(&desired, &records, users, tally).await?);
     }
     Ok(held)
+}
+
+/// For `plan`: the groups of a full read planned a batch at a time as the group stage plans
+/// them, as they look before the users are applied (`leaving`: the GUIDs of the users whose
+/// disable or delete the plan sends, who lose their memberships), guarded, and handed to
+/// `stream` (see the module).
+pub(super) async fn stream_read_groups(
+    store: &dyn Store,
+    key: &ChannelKey,
+    guard: &GuardSettings,
+    planned: &ChannelPlan,
+    read: &ReadGroups,
+    leaving: HashSet<&str>,
+    stream: &dyn PlanStream,
+) -> Result<(), CycleError> {
+    let heads = store.group_heads(key).await?;
+    if read.entries.is_empty() && heads.is_empty() {
+        return Ok(());
+    }
+    let guard = GuardInput {
+        settings: guard,
+        approved: &planned.approved,
+        provisioned: store.record_counts(key).await?.active as usize,
+        in_scope: &planned.in_scope,
+        suspect_read: planned.suspect_read.as_deref(),
+    };
+    let planned_groups = |desired: &[DesiredGroup], records: &[GroupRecord], users: &Members| {
+        let operations = plan_groups(desired, records, users);
+        let (operations, held) = guard_groups(operations, &with_whole(&heads, records), &guard);
+        stream.groups(operations, held);
+    };
+    let gone = gone_records(store, key, &heads, read).await?;
+    if !gone.is_empty() {
+        planned_groups(&[], &gone, &Members::default());
+    }
+    let members = MemberFinder::new(store, key, read, &planned.in_scope, leaving);
+    for batch in batches(&read.entries, MEMBERS_PER_BATCH) {
+        let (desired, records, users) = members.batch(batch).await?;
+        planned_groups(&desired, &records, &users);
+    }
+    Ok(())
+}
+
+/// The records of the groups recorded (`heads`) that the read did not return.
+async fn gone_records(
+    store: &dyn Store,
+    key: &ChannelKey,
+    heads: &[GroupRecord],
+    read: &ReadGroups,
+) -> Result<Vec<GroupRecord>, CycleError> {
+    let read_guids: HashSet<&EntryGuid> = read.entries.iter().map(|g| &g.guid).collect();
+    let gone: Vec<EntryGuid> = heads
+        .iter()
+        .filter(|head| !read_guids.contains(&head.guid))
+        .map(|head| head.guid.clone())
+        .collect();
+    if gone.is_empty() {
+        return Ok(Vec::new());
+    }
+    Ok(store
+        .group_records_with(key, GroupKey::Guids(&gone))
+        .await?)
 }
 
 /// What each batch of groups is planned, guarded and sent with.
@@ -192,9 +236,44 @@ struct MemberFinder<'a> {
     read: &'a ReadGroups,
     kept_guids: HashSet<&'a EntryGuid>,
     in_scope: &'a GuidSet,
+    /// The users whose disable or delete is planned and not yet applied (`plan`'s).
+    leaving: HashSet<&'a str>,
 }
 
-impl MemberFinder<'_> {
+impl<'a> MemberFinder<'a> {
+    fn new(
+        store: &'a dyn Store,
+        key: &'a ChannelKey,
+        read: &'a ReadGroups,
+        in_scope: &'a GuidSet,
+        leaving: HashSet<&'a str>,
+    ) -> MemberFinder<'a> {
+        MemberFinder {
+            store,
+            key,
+            read,
+            kept_guids: read.kept_users.values().collect(),
+            in_scope,
+            leaving,
+        }
+    }
+
+    /// The groups of `batch` as read, their records, and who can be their members.
+    async fn batch(
+        &self,
+        batch: &[SourceGroup],
+    ) -> Result<(Vec<DesiredGroup>, Vec<GroupRecord>, Members), CycleError> {
+        let (desired, member_heads) = self.of(batch).await?;
+        let guids: Vec<EntryGuid> = batch.iter().map(|g| g.guid.clone()).collect();
+        let records = self
+            .store
+            .group_records_with(self.key, GroupKey::Guids(&guids))
+            .await?;
+        let member_heads = self.with_recorded(member_heads, &desired, &records).await?;
+        let users = Members::of(&member_heads, self.in_scope, &self.leaving);
+        Ok((desired, records, users))
+    }
+
     /// The groups of `batch` with their members in scope, and the records of those members
     /// found by DN (the users the read kept are found by the DN read, their heads not yet read).
     async fn of(
