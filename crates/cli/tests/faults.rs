@@ -194,6 +194,47 @@ fn failing_creates(setup: &Setup) -> FaultProxy {
     )
 }
 
+/// A target that answers a create with a user it has (an upsert, matching on something the
+/// look-up did not ask about) gives away another entry's user: the create fails naming that
+/// entry, and nothing is linked to the user. The state store is asked about such users a batch
+/// at a time, before the creates' records are saved.
+#[test]
+fn a_create_answered_with_another_entry_s_user_is_not_linked() {
+    let setup = setup(3);
+    setup.apply(&setup.config(&setup.target.url));
+    setup.ws.sync_expecting(0, &["created 3,"]);
+    let client = setup.target.client();
+    let user00 = client.id_of("user00");
+
+    let proxy = setup.proxy(
+        json!([{"method": "POST", "path": "/scim/v2/Users", "count": -1,
+                                    "fault": "existing", "user_name": "user00"}]),
+    );
+    setup.apply(&setup.config(&proxy.url("/scim/v2")));
+    setup.ws.write_ldif(&directory(5));
+    let out = setup
+        .ws
+        .sync_expecting(3, &["created 0, linked 0,", "failed 2"]);
+    for newcomer in ["user03", "user04"] {
+        let refused = format!(
+            "failed {newcomer}: the target user {newcomer} (id {user00}) belongs to another \
+             entry of this channel, uid=user00,"
+        );
+        assert!(out.contains(&refused), "no {refused:?} in:\n{out}");
+    }
+    setup.assert_users(3);
+
+    // The target behaves: the newcomers get users of their own, and user00 keeps its.
+    drop(proxy);
+    setup.apply(&setup.config(&setup.target.url));
+    setup
+        .ws
+        .sync_expecting(0, &["created 2, linked 0,", "failed 0"]);
+    setup.assert_users(5);
+    assert_eq!(client.id_of("user00"), user00);
+    assert_ne!(client.id_of("user03"), user00);
+}
+
 #[test]
 fn a_target_that_keeps_failing_fails_the_records_which_the_next_cycle_retries() {
     let setup = setup(4);

@@ -7,12 +7,14 @@ usage: python fault_proxy.py PORT UPSTREAM_BASE_URL RULES_JSON
      "query_contains": "filter=",          match a substring of the decoded query (optional)
      "skip": 0,            let this many matching requests through first
      "count": 1,           then fault this many (-1: all)
-     "fault": "status" | "drop" | "delay_after" | "delay_before",
+     "fault": "status" | "drop" | "delay_after" | "delay_before" | "existing",
      "status": 503, "retry_after": "1",   for "status" (and "scim_type": "invalidFilter")
-     "seconds": 2.0}                      for the delays
+     "seconds": 2.0,                      for the delays
+     "user_name": "ann"}                  for "existing"
   "drop" closes the connection without an answer; "delay_after" forwards the request, lets the
   upstream act on it, and only answers after the delay (a client timeout then happens after
-  the write).
+  the write). "existing" answers a create as a target that matches it to a user it has (an
+  upsert) would: 201 with the user whose userName is "user_name", upstream, and creates nothing.
 GET /_proxy/stats answers {"METHOD /path": count} of the requests received (query removed, ids
 after Users/ and Groups/ replaced by {id}), {"faults": n}, and {"METHOD /path STATUS": count}
 of the upstream's answers (those of delayed requests included). Prints "ready" once listening.
@@ -83,6 +85,13 @@ class Handler(BaseHTTPRequestHandler):
                 error["scimType"] = rule["scim_type"]
             detail = json.dumps(error)
             return self.answer(rule["status"], headers, detail.encode())
+        if fault == "existing":
+            query = urllib.parse.urlencode({"filter": f'userName eq "{rule["user_name"]}"'})
+            lookup = urllib.request.Request(f"{upstream}{self.path.split('?')[0]}?{query}")
+            lookup.add_header("Authorization", self.headers.get("Authorization", ""))
+            with urllib.request.urlopen(lookup, timeout=30) as response:
+                existing = json.load(response)["Resources"][0]
+            return self.answer(201, {"Content-Type": "application/scim+json"}, json.dumps(existing).encode())
         if fault == "delay_before":
             time.sleep(rule["seconds"])
         status, headers, data = self.forward(body)

@@ -17,7 +17,7 @@ use scimbridge_model::{
 use serde_json::Value;
 
 pub use auth::AuthError;
-pub use owners::{Link, Owners, links};
+pub use owners::{Claim, Link, Owners, Verdict, links};
 pub use politeness::RetryPolicy;
 pub use scim_client::{
     Capabilities, CheckFailure, CheckReport, ScimClient, ScimClientError, TransportKind,
@@ -68,6 +68,19 @@ pub struct Applied {
     /// The GUID of the entry that left and whose disabled account this create took over: its
     /// record is dropped.
     pub took_over: Option<EntryGuid>,
+    /// A create's claim of the user it made, not yet checked against the state store
+    /// ([`Owners::claim_created`]): the cycle checks it ([`Applied::checked`]) before the
+    /// record is saved or the outcome counted.
+    pub unchecked_claim: Option<UncheckedClaim>,
+}
+
+/// The user a create made, claimed without asking the state store whether another entry has
+/// it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct UncheckedClaim {
+    pub target_id: TargetId,
+    /// The unique user identifier's value the create was made with.
+    pub identifier: String,
 }
 
 /// A failure that may be the target's rather than the record's.
@@ -97,6 +110,42 @@ impl Applied {
             outcome,
             target_failure: None,
             took_over: None,
+            unchecked_claim: None,
+        }
+    }
+
+    /// This create as the state store's `verdict` on its unchecked claim leaves it: as it was,
+    /// taking over a released entry's account, or failed (another entry has the user, or the
+    /// store could not say: `Err(reason)`), unlinked, as a claim refused in the create would.
+    pub fn checked(
+        self,
+        op: &PlannedOperation,
+        existing: Option<&Record>,
+        verdict: Result<&Verdict, &str>,
+    ) -> Applied {
+        let Some(claim) = &self.unchecked_claim else {
+            return self;
+        };
+        let refused = |error: ScimClientError| failed_by(op, existing, &error, false, false);
+        match verdict {
+            Ok(Verdict::Ours) => Applied {
+                unchecked_claim: None,
+                ..self
+            },
+            Ok(Verdict::TookOver(old)) => Applied {
+                took_over: Some(old.clone()),
+                unchecked_claim: None,
+                ..self
+            },
+            Ok(Verdict::Taken { owner }) => refused(ScimClientError::TargetUserTaken {
+                identifier: claim.identifier.clone(),
+                target_id: claim.target_id.to_string(),
+                owner: owner.clone(),
+            }),
+            Err(reason) => refused(ScimClientError::OwnerUnknown {
+                target_id: claim.target_id.to_string(),
+                reason: reason.to_owned(),
+            }),
         }
     }
 }
@@ -134,6 +183,7 @@ pub async fn apply_operation(
                         version,
                         outcome,
                         took_over: None,
+                        unchecked: None,
                     },
                     image,
                 ),
@@ -256,16 +306,31 @@ async fn look_up_and_create(
                 version,
                 outcome,
                 took_over,
+                unchecked: None,
             });
         }
         match client.create_user(image).await {
             Ok((id, version)) => {
-                owners.claim(&id, &identifier, &op.guid, &op.dn).await?;
+                // Whether another entry has the user is asked of the store with other
+                // creates', before the record is saved (`UncheckedClaim`).
+                let target_id = TargetId::from(id);
+                let (took_over, unchecked) =
+                    match owners.claim_created(&target_id, &identifier, &op.guid, &op.dn)? {
+                        Claim::Checked(took_over) => (took_over, None),
+                        Claim::Unchecked => (
+                            None,
+                            Some(UncheckedClaim {
+                                target_id: target_id.clone(),
+                                identifier,
+                            }),
+                        ),
+                    };
                 return Ok(Written {
-                    target_id: id.into(),
+                    target_id,
                     version,
                     outcome: Outcome::Created,
-                    took_over: None,
+                    took_over,
+                    unchecked,
                 });
             }
             // Created by someone else between our look-up and our create: link it.
@@ -279,6 +344,7 @@ async fn look_up_and_create(
                             version,
                             outcome: Outcome::Linked,
                             took_over,
+                            unchecked: None,
                         })
                     }
                     None => Err(e),
@@ -301,6 +367,8 @@ struct Written {
     outcome: Outcome,
     /// The released entry whose account this write took over (see `Owners::claim`).
     took_over: Option<EntryGuid>,
+    /// The claim of a created user that the state store has not confirmed yet.
+    unchecked: Option<UncheckedClaim>,
 }
 
 /// Updates a provisioned user from the image last applied. Returns the new version. After an
@@ -468,6 +536,7 @@ fn settled(
     };
     Applied {
         took_over: written.took_over,
+        unchecked_claim: written.unchecked,
         ..Applied::new(Some(record), written.outcome)
     }
 }

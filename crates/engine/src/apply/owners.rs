@@ -32,6 +32,10 @@ pub struct Owners<'a> {
     /// created): claimed without asking again. Only this cycle writes the channel's records,
     /// and what it claims goes in `by_target` first.
     free: Mutex<HashSet<TargetId>>,
+    /// Users creates made that the store was not asked about yet ([`Owners::claim_created`]),
+    /// each with the first entry that claimed it: until [`Owners::check`], no other entry gets
+    /// them.
+    unchecked: Mutex<HashMap<TargetId, Link>>,
     lookup: Option<(&'a dyn Store, &'a ChannelKey)>,
 }
 
@@ -45,6 +49,7 @@ impl<'a> Owners<'a> {
         Owners {
             by_target: Mutex::new(links),
             free: Mutex::default(),
+            unchecked: Mutex::default(),
             lookup: None,
         }
     }
@@ -58,6 +63,7 @@ impl<'a> Owners<'a> {
         Owners {
             by_target: Mutex::new(links),
             free: Mutex::default(),
+            unchecked: Mutex::default(),
             lookup: Some((store, channel)),
         }
     }
@@ -67,14 +73,7 @@ impl<'a> Owners<'a> {
         let Some((store, channel)) = self.lookup else {
             return Ok(());
         };
-        // A released link may hide an active holder the cycle did not read: ask the store then.
-        let known = self
-            .by_target
-            .lock()
-            .unwrap_or_else(PoisonError::into_inner)
-            .get(target_id)
-            .is_some_and(|link| !link.released);
-        if known || self.is_free(target_id) {
+        if self.knows(target_id) || self.is_free(target_id) {
             return Ok(());
         }
         let wanted = [TargetId::from(target_id)];
@@ -188,22 +187,154 @@ impl<'a> Owners<'a> {
         dn: &str,
     ) -> Result<Option<EntryGuid>, ScimClientError> {
         self.look_up(target_id).await?;
+        self.claim_known(target_id, identifier, guid, dn)
+    }
+
+    /// Claims the target user a create just made, `target_id`, as [`Owners::claim`] does, but
+    /// without asking the state store when the cycle does not know the user: then the claim
+    /// waits (`Ok(Claim::Unchecked)`), and the caller has [`Owners::check`] ask the store about
+    /// many such claims at once, before their records are saved. A target should give a create
+    /// a user nobody has; one that gives another entry's (an upsert) is found out there.
+    pub fn claim_created(
+        &self,
+        target_id: &str,
+        identifier: &str,
+        guid: &EntryGuid,
+        dn: &str,
+    ) -> Result<Claim, ScimClientError> {
+        if self.lookup.is_none() || self.knows(target_id) || self.is_free(target_id) {
+            return self
+                .claim_known(target_id, identifier, guid, dn)
+                .map(Claim::Checked);
+        }
+        // A second entry given the same user waits too: the check names who really has it.
+        self.unchecked
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner)
+            .entry(target_id.into())
+            .or_insert_with(|| Link {
+                guid: guid.clone(),
+                dn: dn.to_owned(),
+                released: false,
+            });
+        Ok(Claim::Unchecked)
+    }
+
+    /// Whether the cycle knows which entry holds `target_id` (a released holder may hide an
+    /// active one the cycle did not read).
+    fn knows(&self, target_id: &str) -> bool {
+        self.by_target
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner)
+            .get(target_id)
+            .is_some_and(|link| !link.released)
+    }
+
+    /// Asks the state store, at once, about the claims [`Owners::claim_created`] left
+    /// unchecked: (target id, the entry that claimed it). Returns the verdict on each, in
+    /// order, as [`Owners::claim`] would have decided: another entry's record holding the user
+    /// refuses it, then an entry of this cycle that claimed it first; a released holder's
+    /// account passes. The user is then the winner's, or the holder's.
+    pub async fn check(
+        &self,
+        claims: &[(TargetId, &EntryGuid)],
+    ) -> Result<Vec<Verdict>, crate::state::StoreError> {
+        let Some((store, channel)) = self.lookup else {
+            return Ok(vec![Verdict::Ours; claims.len()]);
+        };
+        if claims.is_empty() {
+            return Ok(Vec::new());
+        }
+        let wanted: Vec<TargetId> = claims.iter().map(|(id, _)| id.clone()).collect();
+        let read = store
+            .record_heads_with(channel, RecordKey::TargetIds(&wanted))
+            .await;
+        let mut unchecked = self
+            .unchecked
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner);
+        let holders = match read {
+            Ok(heads) => links(&heads),
+            Err(e) => {
+                // These creates fail unlinked: their users are nobody's claim any more.
+                for (target_id, guid) in claims {
+                    if unchecked.get(target_id).is_some_and(|f| f.guid == **guid) {
+                        unchecked.remove(target_id);
+                    }
+                }
+                return Err(e);
+            }
+        };
+        let mut owners = self
+            .by_target
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner);
+        let mut verdicts = Vec::with_capacity(claims.len());
+        for (target_id, guid) in claims {
+            let holder = holders.get(target_id).filter(|h| h.guid != **guid);
+            let first = unchecked.get(target_id).filter(|f| f.guid != **guid);
+            // An entry of this cycle whose claim was decided already (a first claimant checked
+            // before this one) holds it now.
+            let decided = owners
+                .get(target_id)
+                .filter(|o| o.guid != **guid && !o.released);
+            let verdict = match (holder, first.or(decided)) {
+                (Some(holder), _) if !holder.released => Verdict::Taken {
+                    owner: holder.dn.clone(),
+                },
+                (_, Some(earlier)) => Verdict::Taken {
+                    owner: earlier.dn.clone(),
+                },
+                (Some(holder), None) => Verdict::TookOver(holder.guid.clone()),
+                (None, None) => Verdict::Ours,
+            };
+            if first.is_none()
+                && let Some(mine) = unchecked.remove(target_id)
+            {
+                // The first claimant decided: the user is its, or the holder's.
+                let owner = match (&verdict, holder) {
+                    (Verdict::Taken { .. }, Some(holder)) => holder.clone(),
+                    _ => mine,
+                };
+                owners.insert(target_id.clone(), owner);
+            }
+            verdicts.push(verdict);
+        }
+        Ok(verdicts)
+    }
+
+    /// The in-memory part of a claim: refused when the cycle knows another entry has the user.
+    fn claim_known(
+        &self,
+        target_id: &str,
+        identifier: &str,
+        guid: &EntryGuid,
+        dn: &str,
+    ) -> Result<Option<EntryGuid>, ScimClientError> {
+        let taken = |owner: &Link| ScimClientError::TargetUserTaken {
+            identifier: identifier.to_owned(),
+            target_id: target_id.to_owned(),
+            owner: owner.dn.clone(),
+        };
+        // A user another entry's create made and the store was not asked about yet.
+        let first = self
+            .unchecked
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner)
+            .get(target_id)
+            .filter(|first| first.guid != *guid)
+            .cloned();
         // The map is changed in single inserts: a panic elsewhere cannot leave it half-done.
         let mut owners = self
             .by_target
             .lock()
             .unwrap_or_else(PoisonError::into_inner);
-        let previous = match owners.get(target_id) {
-            Some(owner) if owner.guid == *guid => None,
-            Some(owner) if !owner.released => {
-                return Err(ScimClientError::TargetUserTaken {
-                    identifier: identifier.to_owned(),
-                    target_id: target_id.to_owned(),
-                    owner: owner.dn.clone(),
-                });
-            }
-            Some(owner) => Some(owner.guid.clone()),
-            None => None,
+        let previous = match (owners.get(target_id), &first) {
+            (Some(owner), _) if owner.guid == *guid => None,
+            (Some(owner), _) if !owner.released => return Err(taken(owner)),
+            (_, Some(first)) => return Err(taken(first)),
+            (Some(owner), None) => Some(owner.guid.clone()),
+            (None, None) => None,
         };
         owners.insert(
             target_id.into(),
@@ -215,6 +346,27 @@ impl<'a> Owners<'a> {
         );
         Ok(previous)
     }
+}
+
+/// How a claim of a created user stands (see [`Owners::claim_created`]).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Claim {
+    /// Taken with what the cycle knows: `Some(guid)` when the user passes from that released
+    /// entry.
+    Checked(Option<EntryGuid>),
+    /// Taken without asking the state store: [`Owners::check`] decides.
+    Unchecked,
+}
+
+/// What the state store says of a claim taken unchecked.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Verdict {
+    /// No other entry holds the user.
+    Ours,
+    /// The user passes from this released entry (a rehire), whose record goes.
+    TookOver(EntryGuid),
+    /// Another entry (at `owner`, its DN) holds the user: the claim is refused.
+    Taken { owner: String },
 }
 
 /// Target id → the entry whose user it is, from the records. Where two records name one target
@@ -352,6 +504,121 @@ mod tests {
             .claim("t1", "ann", &"g2".into(), "uid=ann2")
             .await;
         assert!(refused.is_err(), "{refused:?}");
+    }
+
+    /// Users creates made are claimed without asking the store, then checked a batch at a time
+    /// with the verdicts `claim` would have given: a record holding the user refuses it (every
+    /// claimant learns who holds it), then the first entry of the cycle that claimed it; a
+    /// released holder's account passes. Meanwhile no other entry gets the user.
+    #[tokio::test]
+    async fn created_users_are_claimed_unchecked_then_checked_at_once() {
+        use crate::state::RecordStore;
+        let dir = tempfile::tempdir().unwrap();
+        let store = scimbridge_store::SqliteStore::open(&dir.path().join("state.db"))
+            .await
+            .unwrap();
+        let channel = ChannelKey::new("app", "staff");
+        let save = async |guid: &str, target_id: &str, status| {
+            let mut record = scimbridge_testkit::store_conformance::record(guid, status);
+            record.target_id = Some(target_id.into());
+            if status == scimbridge_model::RecordStatus::Disabled {
+                record.source_fingerprint = None;
+            }
+            store.save_record(&channel, &record).await.unwrap();
+            record.dn
+        };
+        let holder_dn = save("g1", "t1", scimbridge_model::RecordStatus::Provisioned).await;
+        save("g9", "t4", scimbridge_model::RecordStatus::Disabled).await;
+        let owners = Owners::with_lookup(HashMap::new(), &store, &channel);
+        let created = |target: &str, guid: &str| {
+            owners.claim_created(target, "name", &guid.into(), &format!("uid={guid}"))
+        };
+        let guid = |g: &str| EntryGuid::from(g);
+        let (g2, g3, g5, g7, g8, g10) = (
+            guid("g2"),
+            guid("g3"),
+            guid("g5"),
+            guid("g7"),
+            guid("g8"),
+            guid("g10"),
+        );
+
+        // Held by a record: both claimants are refused, naming the holder.
+        assert_eq!(created("t1", "g2").unwrap(), Claim::Unchecked);
+        assert_eq!(created("t1", "g3").unwrap(), Claim::Unchecked);
+        let verdicts = owners
+            .check(&[("t1".into(), &g2), ("t1".into(), &g3)])
+            .await
+            .unwrap();
+        let taken = Verdict::Taken {
+            owner: holder_dn.clone(),
+        };
+        assert_eq!(verdicts, [taken.clone(), taken]);
+        let later = owners.claim("t1", "name", &"g4".into(), "uid=g4").await;
+        assert!(later.unwrap_err().to_string().contains(&holder_dn));
+
+        // Held by nobody: another entry finding the user before the check is refused, naming
+        // the first claimant, which then has it.
+        assert_eq!(created("t2", "g5").unwrap(), Claim::Unchecked);
+        let found = owners.claim("t2", "name", &"g6".into(), "uid=g6").await;
+        assert!(found.unwrap_err().to_string().contains("uid=g5"));
+        assert_eq!(
+            owners.check(&[("t2".into(), &g5)]).await.unwrap(),
+            [Verdict::Ours]
+        );
+        assert_eq!(created("t2", "g5").unwrap(), Claim::Checked(None));
+        assert!(created("t2", "g6").is_err());
+
+        // The second claimant checked before the first.
+        created("t3", "g7").unwrap();
+        created("t3", "g8").unwrap();
+        let second = owners.check(&[("t3".into(), &g8)]).await.unwrap();
+        assert_eq!(
+            second,
+            [Verdict::Taken {
+                owner: "uid=g7".into()
+            }]
+        );
+        assert_eq!(
+            owners.check(&[("t3".into(), &g7)]).await.unwrap(),
+            [Verdict::Ours]
+        );
+
+        // The first claimant checked first, in one batch, or in batches one after the other.
+        created("t5", "g7").unwrap();
+        created("t5", "g8").unwrap();
+        let both = owners
+            .check(&[("t5".into(), &g7), ("t5".into(), &g8)])
+            .await
+            .unwrap();
+        let second = Verdict::Taken {
+            owner: "uid=g7".into(),
+        };
+        assert_eq!(both, [Verdict::Ours, second.clone()]);
+        created("t6", "g7").unwrap();
+        created("t6", "g8").unwrap();
+        assert_eq!(
+            owners.check(&[("t6".into(), &g7)]).await.unwrap(),
+            [Verdict::Ours]
+        );
+        assert_eq!(owners.check(&[("t6".into(), &g8)]).await.unwrap(), [second]);
+
+        // A released holder's account passes, once.
+        created("t4", "g10").unwrap();
+        created("t4", "g5").unwrap();
+        let passed = owners
+            .check(&[("t4".into(), &g10), ("t4".into(), &g5)])
+            .await
+            .unwrap();
+        let refused = Verdict::Taken {
+            owner: "uid=g10".into(),
+        };
+        assert_eq!(passed, [Verdict::TookOver("g9".into()), refused]);
+
+        // Without a store to ask, what the cycle knows decides at once.
+        let without_store = Owners::default();
+        let claim = without_store.claim_created("t1", "name", &g2, "uid=g2");
+        assert_eq!(claim.unwrap(), Claim::Checked(None));
     }
 
     #[tokio::test]

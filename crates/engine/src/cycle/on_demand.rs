@@ -213,6 +213,7 @@ pub async fn sync_one_user(
                 outcome: Outcome::Failed(reason),
                 target_failure: Some(failure),
                 took_over: None,
+                unchecked_claim: None,
             }),
             target_down: true,
         }));

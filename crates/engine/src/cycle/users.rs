@@ -13,10 +13,10 @@ use super::driven::driven;
 use super::groups::Rides;
 use super::outage::IN_DOUBT_LIMIT;
 use super::{CycleContext, CycleError, Tally, TargetSession};
-use crate::apply::{Applied, Capabilities, Outcome, apply_operation, bulk};
+use crate::apply::{Applied, Capabilities, Outcome, Owners, apply_operation, bulk};
 use crate::audit::AuditContext;
 use crate::state::Store;
-use scimbridge_model::{ChannelKey, EntryGuid, EpochMs, retry_backoff_ms};
+use scimbridge_model::{ChannelKey, EntryGuid, EpochMs, TargetId, retry_backoff_ms};
 
 /// How many units are journaled at once, ahead of sending them.
 const JOURNAL_BATCH: usize = 64;
@@ -77,9 +77,11 @@ pub(super) async fn apply_users(
     let settling = async move {
         let mut settler = Settler {
             cx,
+            owners: &target.owners,
             tally,
             settled_guids: Vec::new(),
             pending: Vec::new(),
+            unchecked: Vec::new(),
         };
         let mut in_doubt: Vec<Done> = Vec::new();
         while let Some(result) = answered.recv().await {
@@ -94,8 +96,7 @@ pub(super) async fn apply_users(
                     if op.operation.writes_target() {
                         settler.resolve(in_doubt.drain(..), false).await?;
                     }
-                    settler.save(op, existing, &applied).await?;
-                    settler.settle(op, existing, applied).await?;
+                    settler.answered(op, existing, applied).await?;
                 } else if target.outage.is_down() {
                     // Sent while the target was found down: nobody's failure.
                     settler.leave(op, &applied).await?;
@@ -117,6 +118,7 @@ pub(super) async fn apply_users(
                 .target_down(&target.client, all_forbidden(&in_doubt))
                 .await;
         settler.resolve(in_doubt.drain(..), down).await?;
+        settler.check_claims().await?;
         settler.close_settled().await
     };
     let ((), settled) = tokio::join!(driving, settling);
@@ -267,16 +269,66 @@ fn plain_save<'r>(
 /// Counts what settled: events, failures, the summary, progress; saves the records a batch at a
 /// time, and then closes the journal entries of settled operations a batch at a time (a crash
 /// before a batch is saved or closed only makes the next cycle check those users in the target
-/// once more: their journal entries are still open).
-struct Settler<'c, 'a> {
+/// once more: their journal entries are still open). Creates whose claim of the user they made
+/// is unchecked wait until a batch of them is checked against the state store at once.
+struct Settler<'c, 'a, 'o> {
     cx: &'c CycleContext<'a>,
+    owners: &'c Owners<'a>,
     tally: &'c mut Tally,
     settled_guids: Vec<EntryGuid>,
     /// Records to save, whose journal entries stay open until they are.
     pending: Vec<Record>,
+    /// Creates waiting for their claim of the user they made (its target id) to be checked
+    /// ([`Owners::claim_created`]).
+    unchecked: Vec<(TargetId, Done<'o>)>,
 }
 
-impl Settler<'_, '_> {
+impl<'o> Settler<'_, '_, 'o> {
+    /// An operation the target answered: saved and settled, or, for a create whose claim is
+    /// unchecked, once a batch of them is checked.
+    async fn answered(
+        &mut self,
+        op: &'o PlannedOperation,
+        existing: Option<&'o Record>,
+        applied: Applied,
+    ) -> Result<(), CycleError> {
+        if let Some(claim) = &applied.unchecked_claim {
+            self.unchecked
+                .push((claim.target_id.clone(), (op, existing, applied)));
+            if self.unchecked.len() >= SAVE_BATCH {
+                self.check_claims().await?;
+            }
+            return Ok(());
+        }
+        self.save(op, existing, &applied).await?;
+        self.settle(op, existing, applied).await
+    }
+
+    /// Asks the state store at once whether other entries have the users the waiting creates
+    /// made, then saves and settles each as the verdict leaves it (a user another entry has is
+    /// not linked: the create fails, as a claim refused in the create would).
+    async fn check_claims(&mut self) -> Result<(), CycleError> {
+        let waiting = std::mem::take(&mut self.unchecked);
+        let claims: Vec<(TargetId, &EntryGuid)> = waiting
+            .iter()
+            .map(|(target_id, (op, _, _))| (target_id.clone(), &op.guid))
+            .collect();
+        let verdicts = match self.owners.check(&claims).await {
+            Ok(verdicts) => verdicts.into_iter().map(Ok).collect(),
+            Err(e) => vec![Err(crate::state::full_message(&e)); claims.len()],
+        };
+        for ((_, (op, existing, applied)), verdict) in waiting.into_iter().zip(verdicts) {
+            let verdict = verdict.as_ref().map_err(String::as_str);
+            let mut applied = applied.checked(op, existing, verdict);
+            if let Some(record) = &mut applied.record {
+                schedule_retry(record, self.cx.now_ms);
+            }
+            self.save(op, existing, &applied).await?;
+            self.settle(op, existing, applied).await?;
+        }
+        Ok(())
+    }
+
     /// Saves what a settled operation left: a plain save joins the batch, the rest (a record
     /// dropped, an account taken over) is done at once.
     async fn save(
@@ -367,17 +419,16 @@ impl Settler<'_, '_> {
 
     /// The verdict on failures in doubt: the target is down (`down`), and they are nobody's;
     /// or it answers, and they are the records' own.
-    async fn resolve<'a>(
+    async fn resolve(
         &mut self,
-        in_doubt: impl Iterator<Item = Done<'a>>,
+        in_doubt: impl Iterator<Item = Done<'o>>,
         down: bool,
     ) -> Result<(), CycleError> {
         for (op, existing, applied) in in_doubt {
             if down {
                 self.leave(op, &applied).await?;
             } else {
-                self.save(op, existing, &applied).await?;
-                self.settle(op, existing, applied).await?;
+                self.answered(op, existing, applied).await?;
             }
         }
         Ok(())
