@@ -123,8 +123,12 @@ impl SqliteStore {
             .busy_timeout(Duration::from_secs(10))
             .foreign_keys(true);
         let cannot_open = |e| StoreError::backend(format!("cannot open {}", path.display()), e);
+        // A connection to a local file is not tested before each use: the test is a round
+        // trip to the connection's SQLite thread on every call, and a connection whose
+        // thread is gone fails its statement anyway.
         let writer = SqlitePoolOptions::new()
             .max_connections(1)
+            .test_before_acquire(false)
             // Writes queue here, not in SQLite's busy handler (which sleeps up to 100 ms
             // between tries): a burst of them waits its turn rather than failing.
             .acquire_timeout(WRITE_QUEUE_TIMEOUT)
@@ -137,6 +141,7 @@ impl SqliteStore {
             .map_err(|e| StoreError::backend("migration failed", e))?;
         let readers = SqlitePoolOptions::new()
             .max_connections(READERS)
+            .test_before_acquire(false)
             .connect_with(options)
             .await
             .map_err(cannot_open)?;

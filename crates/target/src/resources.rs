@@ -368,9 +368,11 @@ impl Resources {
             .synchronous(SqliteSynchronous::Normal)
             .busy_timeout(Duration::from_secs(5));
         // One connection is enough: reads are served from memory and writes
-        // are serialised anyway.
+        // are serialised anyway. A connection to a local file is not tested before each use
+        // (by default a round trip to its SQLite thread on every write).
         let pool = SqlitePoolOptions::new()
             .max_connections(1)
+            .test_before_acquire(false)
             .connect_with(options)
             .await?;
         sqlx::raw_sql(SCHEMA_SQL).execute(&pool).await?;
@@ -603,69 +605,96 @@ impl Resources {
         })
     }
 
+    /// Writes in one transaction; a write of one statement commits on its own (SQLite makes
+    /// every statement atomic), without the round trips of `BEGIN` and `COMMIT` to SQLite's
+    /// thread: a user created or replaced is one call.
     async fn persist_tx(&self, writes: &[Write<'_>]) -> Result<(), sqlx::Error> {
+        if let [write] = writes
+            && write.statements() == 1
+        {
+            let mut connection = self.pool.acquire().await?;
+            return execute(&mut connection, write).await;
+        }
         let mut tx = self.pool.begin().await?;
         for write in writes {
-            match write {
-                Write::Insert(kind, id, record) => {
-                    sqlx::query(
-                        "INSERT INTO scim_resources \
-                         (seq, id, resource_type, json, created, last_modified, version, unique_name) \
-                         VALUES (?, ?, ?, ?, ?, ?, ?, ?)",
-                    )
-                    .bind(record.seq)
-                    .bind(*id)
-                    .bind(kind.resource_type())
-                    .bind(record.json.to_string())
-                    .bind(meta_str(&record.json, "created"))
-                    .bind(meta_str(&record.json, "lastModified"))
-                    .bind(record.version)
-                    .bind(unique_name(*kind, &record.json))
-                    .execute(&mut *tx)
-                    .await?;
-                    for (position, member) in &record.members.by_position {
-                        insert_member(&mut tx, id, *position, member).await?;
-                    }
-                }
-                Write::Update(change) => {
-                    sqlx::query(
-                        "UPDATE scim_resources SET json = ?, last_modified = ?, version = ?, unique_name = ? \
-                         WHERE id = ?",
-                    )
-                    .bind(change.json.to_string())
-                    .bind(meta_str(&change.json, "lastModified"))
-                    .bind(change.version)
-                    .bind(unique_name(change.kind, &change.json))
-                    .bind(&change.id)
-                    .execute(&mut *tx)
-                    .await?;
-                    for value in &change.members.removed {
-                        sqlx::query(
-                            "DELETE FROM scim_group_members WHERE group_id = ? AND value = ?",
-                        )
-                        .bind(&change.id)
-                        .bind(value)
-                        .execute(&mut *tx)
-                        .await?;
-                    }
-                    for (position, _, member) in &change.members.added {
-                        insert_member(&mut tx, &change.id, *position, member).await?;
-                    }
-                }
-                Write::Delete(id) => {
-                    sqlx::query("DELETE FROM scim_resources WHERE id = ?")
-                        .bind(*id)
-                        .execute(&mut *tx)
-                        .await?;
-                    sqlx::query("DELETE FROM scim_group_members WHERE group_id = ?")
-                        .bind(*id)
-                        .execute(&mut *tx)
-                        .await?;
-                }
-            }
+            execute(&mut tx, write).await?;
         }
         tx.commit().await
     }
+}
+
+impl Write<'_> {
+    /// How many statements it takes.
+    fn statements(&self) -> usize {
+        match self {
+            Write::Insert(_, _, record) => 1 + record.members.by_position.len(),
+            Write::Update(change) => 1 + change.members.removed.len() + change.members.added.len(),
+            Write::Delete(_) => 2,
+        }
+    }
+}
+
+/// Runs the statements of one write.
+async fn execute(
+    connection: &mut sqlx::SqliteConnection,
+    write: &Write<'_>,
+) -> Result<(), sqlx::Error> {
+    match write {
+        Write::Insert(kind, id, record) => {
+            sqlx::query(
+                "INSERT INTO scim_resources \
+                 (seq, id, resource_type, json, created, last_modified, version, unique_name) \
+                 VALUES (?, ?, ?, ?, ?, ?, ?, ?)",
+            )
+            .bind(record.seq)
+            .bind(*id)
+            .bind(kind.resource_type())
+            .bind(record.json.to_string())
+            .bind(meta_str(&record.json, "created"))
+            .bind(meta_str(&record.json, "lastModified"))
+            .bind(record.version)
+            .bind(unique_name(*kind, &record.json))
+            .execute(&mut *connection)
+            .await?;
+            for (position, member) in &record.members.by_position {
+                insert_member(connection, id, *position, member).await?;
+            }
+        }
+        Write::Update(change) => {
+            sqlx::query(
+                "UPDATE scim_resources SET json = ?, last_modified = ?, version = ?, unique_name = ? \
+                 WHERE id = ?",
+            )
+            .bind(change.json.to_string())
+            .bind(meta_str(&change.json, "lastModified"))
+            .bind(change.version)
+            .bind(unique_name(change.kind, &change.json))
+            .bind(&change.id)
+            .execute(&mut *connection)
+            .await?;
+            for value in &change.members.removed {
+                sqlx::query("DELETE FROM scim_group_members WHERE group_id = ? AND value = ?")
+                    .bind(&change.id)
+                    .bind(value)
+                    .execute(&mut *connection)
+                    .await?;
+            }
+            for (position, _, member) in &change.members.added {
+                insert_member(connection, &change.id, *position, member).await?;
+            }
+        }
+        Write::Delete(id) => {
+            sqlx::query("DELETE FROM scim_resources WHERE id = ?")
+                .bind(*id)
+                .execute(&mut *connection)
+                .await?;
+            sqlx::query("DELETE FROM scim_group_members WHERE group_id = ?")
+                .bind(*id)
+                .execute(&mut *connection)
+                .await?;
+        }
+    }
+    Ok(())
 }
 
 async fn insert_member(
