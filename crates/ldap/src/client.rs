@@ -803,7 +803,12 @@ impl LdapClient {
         };
         let mut ranged = Vec::new();
         loop {
-            let item = match stream.next().await {
+            // A refresh is not paged, and ldap3 queues what the server sends without bound: this
+            // loop takes everything queued before it lets the connection read more (tokio's
+            // budget would have it yield after 128), so the queue holds about one read of the
+            // socket, not the directory, when the engine gets less CPU than the server.
+            let next = tokio::task::unconstrained(stream.next()).await;
+            let item = match next {
                 Ok(Some(item)) => item,
                 Ok(None) => break,
                 Err(e) => {

@@ -397,6 +397,13 @@ pub fn links<'a>(records: impl IntoIterator<Item = &'a Record>) -> HashMap<Targe
 mod tests {
     use super::*;
 
+    /// A state store in `dir`.
+    async fn store_in(dir: &tempfile::TempDir) -> scimbridge_store::SqliteStore {
+        scimbridge_store::SqliteStore::open(&dir.path().join("state.db"))
+            .await
+            .unwrap()
+    }
+
     fn link(guid: &str, released: bool) -> Link {
         Link {
             guid: guid.into(),
@@ -445,9 +452,7 @@ mod tests {
     async fn claims_whose_records_are_saved_are_forgotten_and_still_refused() {
         use crate::state::RecordStore;
         let dir = tempfile::tempdir().unwrap();
-        let store = scimbridge_store::SqliteStore::open(&dir.path().join("state.db"))
-            .await
-            .unwrap();
+        let store = store_in(&dir).await;
         let channel = ChannelKey::new("app", "staff");
         let owners = Owners::with_lookup(HashMap::new(), &store, &channel);
         owners
@@ -514,9 +519,7 @@ mod tests {
     async fn created_users_are_claimed_unchecked_then_checked_at_once() {
         use crate::state::RecordStore;
         let dir = tempfile::tempdir().unwrap();
-        let store = scimbridge_store::SqliteStore::open(&dir.path().join("state.db"))
-            .await
-            .unwrap();
+        let store = store_in(&dir).await;
         let channel = ChannelKey::new("app", "staff");
         let save = async |guid: &str, target_id: &str, status| {
             let mut record = scimbridge_testkit::store_conformance::record(guid, status);

@@ -1,8 +1,9 @@
 //! Applying the users' operations. They go in units (one operation, or a chunk of creates sent
 //! with SCIM Bulk), journaled a batch ahead of sending, up to `max_threads` units at once over the
 //! client's one connection pool; the records of settled operations are saved a batch at a time
-//! (one write each batch), before their journal entries are closed. A failure that may be the
-//! target's waits for the outage watch's verdict before it counts.
+//! (one write each batch), before their journal entries are closed; a create's claim of the
+//! user it made is checked against the state store with others' before then. A failure that
+//! may be the target's waits for the outage watch's verdict before it counts.
 
 use std::collections::HashMap;
 
