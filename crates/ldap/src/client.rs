@@ -186,7 +186,10 @@ impl ChangeFeed {
     /// cookie was taken is in no feed, so a cycle must read it.
     pub async fn next_change(&mut self) -> Result<bool, LdapError> {
         loop {
-            let item = match self.stream.next().await {
+            // Drained before the connection reads more, as `LdapClient::refresh` does: a refresh
+            // without a cookie lists every entry below the base.
+            let next = tokio::task::unconstrained(self.stream.next()).await;
+            let item = match next {
                 Ok(Some(item)) => item,
                 Ok(None) => {
                     let result = self.stream.finish().await;
