@@ -277,8 +277,9 @@ impl<'a> Owners<'a> {
             // before this one) holds it now.
             let decided = owners
                 .get(target_id)
-                .filter(|o| o.guid != **guid && !o.released);
-            let verdict = match (holder, first.or(decided)) {
+                .filter(|o| o.guid != **guid && !o.released)
+                .cloned();
+            let verdict = match (holder, first.or(decided.as_ref())) {
                 (Some(holder), _) if !holder.released => Verdict::Taken {
                     owner: holder.dn.clone(),
                 },
@@ -292,8 +293,9 @@ impl<'a> Owners<'a> {
                 && let Some(mine) = unchecked.remove(target_id)
             {
                 // The first claimant decided: the user is its, or the holder's.
-                let owner = match (&verdict, holder) {
-                    (Verdict::Taken { .. }, Some(holder)) => holder.clone(),
+                let owner = match (&verdict, holder, decided) {
+                    (Verdict::Taken { .. }, Some(holder), _) => holder.clone(),
+                    (Verdict::Taken { .. }, None, Some(earlier)) => earlier,
                     _ => mine,
                 };
                 owners.insert(target_id.clone(), owner);
