@@ -385,7 +385,8 @@ fn a_user_found_by_work_email_that_another_entry_owns_is_not_linked() {
             .config(&setup.target.url)
             .target("unique_user_identifier", "workEmail"),
     );
-    assert!(setup.try_sync().1.contains("created 2,"));
+    let (_, out) = setup.try_sync();
+    assert!(out.contains("created 2,"), "{out}");
 
     // A newcomer whose mail is user00's: the look-up by email finds user00's account.
     let newcomer = person("newcomer", 60).set("mail", "user00@example.com");

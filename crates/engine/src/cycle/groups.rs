@@ -324,7 +324,10 @@ pub(super) async fn send_all(
                 if in_doubt.len() >= IN_DOUBT_LIMIT {
                     let down = target
                         .outage
-                        .target_down(&target.client, all_forbidden(&in_doubt))
+                        .target_down(
+                            &target.client,
+                            in_doubt.iter().map(|(_, a)| a.target_failure),
+                        )
                         .await;
                     settler.resolve(in_doubt.drain(..), down).await?;
                 }
@@ -333,7 +336,10 @@ pub(super) async fn send_all(
         let down = !in_doubt.is_empty()
             && target
                 .outage
-                .target_down(&target.client, all_forbidden(&in_doubt))
+                .target_down(
+                    &target.client,
+                    in_doubt.iter().map(|(_, a)| a.target_failure),
+                )
                 .await;
         settler.resolve(in_doubt.drain(..), down).await
     };
@@ -393,12 +399,6 @@ impl GroupSettler<'_, '_> {
         }
         Ok(())
     }
-}
-
-fn all_forbidden(in_doubt: &[(&PlannedGroupOperation, AppliedGroup)]) -> bool {
-    in_doubt
-        .iter()
-        .all(|(_, a)| a.target_failure.is_some_and(|f| f.forbidden))
 }
 
 async fn save_group_record(

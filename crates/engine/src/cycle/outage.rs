@@ -4,7 +4,7 @@
 
 use std::sync::OnceLock;
 
-use crate::apply::{CheckFailure, ScimClient};
+use crate::apply::{CheckFailure, ScimClient, TargetFailure};
 
 /// How many failures in doubt wait before the target is asked whether it is up.
 pub(super) const IN_DOUBT_LIMIT: usize = 3;
@@ -21,13 +21,20 @@ impl OutageWatch {
         self.down.get().is_some()
     }
 
-    /// Probes the target; `true` (and nothing more is sent) when it is down. `all_forbidden`:
-    /// every failure in doubt was a 403, so that a 403 to the probe too means the credentials
-    /// may do nothing any more (revoked scopes), not one resource refused.
-    pub(super) async fn target_down(&self, client: &ScimClient, all_forbidden: bool) -> bool {
+    /// Probes the target about these failures in doubt; `true` (and nothing more is sent) when
+    /// it is down. When every one was a 403, a 403 to the probe too means the credentials may do
+    /// nothing any more (revoked scopes), not one resource refused.
+    pub(super) async fn target_down(
+        &self,
+        client: &ScimClient,
+        in_doubt: impl IntoIterator<Item = Option<TargetFailure>>,
+    ) -> bool {
         if self.is_down() {
             return true;
         }
+        let all_forbidden = in_doubt
+            .into_iter()
+            .all(|failure| failure.is_some_and(|f| f.forbidden));
         match client.probe().await {
             Err(e) if e.status() == Some(403) && !all_forbidden => false,
             Err(e) if e.target_unavailable() => {

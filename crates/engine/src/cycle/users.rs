@@ -106,7 +106,10 @@ pub(super) async fn apply_users(
                     if in_doubt.len() >= IN_DOUBT_LIMIT {
                         let down = target
                             .outage
-                            .target_down(&target.client, all_forbidden(&in_doubt))
+                            .target_down(
+                                &target.client,
+                                in_doubt.iter().map(|(_, _, a)| a.target_failure),
+                            )
                             .await;
                         settler.resolve(in_doubt.drain(..), down).await?;
                     }
@@ -116,7 +119,10 @@ pub(super) async fn apply_users(
         let down = !in_doubt.is_empty()
             && target
                 .outage
-                .target_down(&target.client, all_forbidden(&in_doubt))
+                .target_down(
+                    &target.client,
+                    in_doubt.iter().map(|(_, _, a)| a.target_failure),
+                )
                 .await;
         settler.resolve(in_doubt.drain(..), down).await?;
         settler.check_claims().await?;
@@ -449,13 +455,6 @@ impl<'o> Settler<'_, '_, 'o> {
         }
         Ok(())
     }
-}
-
-/// Whether every operation in doubt failed with a 403.
-fn all_forbidden(in_doubt: &[Done]) -> bool {
-    in_doubt
-        .iter()
-        .all(|(_, _, a)| a.target_failure.is_some_and(|f| f.forbidden))
 }
 
 /// The journal entries of the operations of these units that write to the target.
