@@ -1,6 +1,6 @@
 //! The new users of a full read, created as the read gives them (see [`AsRead`]): each
 //! page's new users are mapped and planned as the read goes, and applied while the read goes
-//! on (a page or two at a time, see [`CreatedAsRead::send_pages`]), so that a first cycle holds
+//! on (up to three pages at a time, see [`CreatedAsRead::send_pages`]), so that a first cycle holds
 //! a few pages of users, not the directory it provisions, and the target is kept busy while the
 //! next page is read. A user whose userName a record already holds, an earlier user of the
 //! page, or a user of a page still being applied, is left to the cycle's plan, which decides
@@ -32,7 +32,7 @@ use tokio::sync::{Mutex, OnceCell, mpsc, watch};
 use super::full_read::{AsRead, updates_as_read};
 use super::groups::{NewGroup, Rides, create_ahead};
 use super::plan::map_candidate;
-use super::users::apply_users;
+use super::users::{Journaled, apply_users, close_unsent, journal_ahead};
 use super::{CycleContext, CycleError, Tally, TargetSession, bulk_capabilities};
 use crate::apply::Capabilities;
 use crate::apply::bulk::GroupRides;
@@ -44,8 +44,10 @@ use crate::source::{SourceGroup, normalize_dn};
 use crate::state::{MemberChange, RecordKey, Store};
 
 /// How many pages of new users are applied at once: the requests of the next page start as
-/// those of the page before are answered, so that the target always has `max_threads` of them.
-const PAGES_IN_FLIGHT: usize = 2;
+/// those of the page before are answered, so that the target always has `max_threads` of them,
+/// also while two pages save what they settled (their records, audit events and the members of
+/// the groups their Bulk requests filled).
+const PAGES_IN_FLIGHT: usize = 3;
 
 /// Creates the new users of a cycle's full read page by page, with the cycle's target session
 /// and tally. The read plans each page and queues it; [`CreatedAsRead::send_pages`], run beside
@@ -80,13 +82,21 @@ pub(super) struct CreatedAsRead<'c, 'a> {
 }
 
 /// A page's operations queued to be applied: its new users' creates, or its changed users'
-/// updates and refreshes with their whole records.
+/// updates and refreshes with their whole records. Journaled before it is queued.
 enum Page {
     Creates(Vec<PlannedOperation>),
     Updates {
         operations: Vec<PlannedOperation>,
         records: Vec<Record>,
     },
+}
+
+impl Page {
+    fn operations(&self) -> &[PlannedOperation] {
+        match self {
+            Page::Creates(operations) | Page::Updates { operations, .. } => operations,
+        }
+    }
 }
 
 /// Groups created empty before the first page, and who joins them.
@@ -248,7 +258,8 @@ impl<'c, 'a> CreatedAsRead<'c, 'a> {
             // A page failed and the cycle ends with its error: nothing of this one was sent.
             tally.not_sent = operations.len() as u64;
             self.tally.lock().await.absorb(tally);
-            return Ok(());
+            let unsent: Vec<&PlannedOperation> = operations.iter().collect();
+            return close_unsent(cx.store, cx.key, &unsent).await;
         }
         let bulk = self.bulk().await;
         let rides = self.rides.get().filter(|_| bulk.is_some());
@@ -257,6 +268,7 @@ impl<'c, 'a> CreatedAsRead<'c, 'a> {
             cx,
             self.target,
             (&operations, &records),
+            Journaled::Ahead,
             bulk,
             ridden,
             &mut tally,
@@ -322,9 +334,11 @@ impl<'c, 'a> CreatedAsRead<'c, 'a> {
         Ok(true)
     }
 
-    /// Queues a page for `send_pages`, or applies it here when nobody applies pages any more
-    /// (the read was closed); the error of a page that failed.
+    /// Journals a page and queues it for `send_pages`, or applies it here when nobody applies
+    /// pages any more (the read was closed); the error of a page that failed. Journaled here,
+    /// while the pages queued before are applied: the read has time, the target does not.
     async fn queue_page(&self, page: Page) -> Result<(), CycleError> {
+        journal_ahead(self.cx, page.operations()).await?;
         let queue = self
             .queue
             .lock()
@@ -339,7 +353,11 @@ impl<'c, 'a> CreatedAsRead<'c, 'a> {
         };
         // Nobody applies the pages any more: a page failed, or the read was closed.
         match self.take_failure() {
-            Some(error) => Err(error),
+            Some(error) => {
+                let unsent: Vec<&PlannedOperation> = page.operations().iter().collect();
+                close_unsent(self.cx.store, self.cx.key, &unsent).await?;
+                Err(error)
+            }
             None => self.apply_page(page).await,
         }
     }

@@ -126,7 +126,7 @@ struct TargetSession<'a> {
     outage: OutageWatch,
     owners: Owners<'a>,
     /// `max_threads` permits: the users' units in flight at once, across the applies of a cycle
-    /// (pages of a full read are applied two at a time, and the target sees `max_threads`).
+    /// (pages of a full read are applied three at a time, and the target sees `max_threads`).
     sending: tokio::sync::Semaphore,
 }
 
@@ -355,7 +355,17 @@ async fn run_planned(
         planned.plan.operations.as_slice(),
         planned.records.as_slice(),
     );
-    users::apply_users(cx, &target, users, bulk.as_ref(), rides.as_ref(), tally).await?;
+    let journaled = users::Journaled::AsSent;
+    users::apply_users(
+        cx,
+        &target,
+        users,
+        journaled,
+        bulk.as_ref(),
+        rides.as_ref(),
+        tally,
+    )
+    .await?;
     cx.progress.end();
     if let Some(rides) = rides {
         groups::record_rides(cx, &planned, rides, tally).await?;

@@ -1,5 +1,6 @@
 //! Applying the users' operations. They go in units (one operation, or a chunk of creates sent
-//! with SCIM Bulk), journaled a batch ahead of sending, up to `max_threads` units at once over the
+//! with SCIM Bulk), journaled a batch ahead of sending (or all of them before, by the caller:
+//! [`Journaled::Ahead`]), up to `max_threads` units at once over the
 //! client's one connection pool; the records of settled operations are saved a batch at a time
 //! (one write each batch), before their journal entries are closed; a create's claim of the
 //! user it made is checked against the state store with others' before then. A failure that
@@ -26,6 +27,30 @@ const JOURNAL_CLOSE_BATCH: usize = 256;
 /// How many settled records are saved at once (their journal entries stay open until then).
 const SAVE_BATCH: usize = 128;
 
+/// Who journals the operations before they are sent.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(super) enum Journaled {
+    /// [`apply_users`], a batch of units ahead of sending them.
+    AsSent,
+    /// The caller, all of them, before [`apply_users`] (see [`journal_ahead`]): a full read's
+    /// pages are journaled as they are queued, so that a page's first requests do not wait
+    /// behind the store writes of the pages being settled.
+    Ahead,
+}
+
+/// Journals `operations` (those that write the target) before they are applied with
+/// [`Journaled::Ahead`].
+pub(super) async fn journal_ahead(
+    cx: &CycleContext<'_>,
+    operations: &[PlannedOperation],
+) -> Result<(), CycleError> {
+    let entries = journal_entries(operations.iter(), cx.audit);
+    if !entries.is_empty() {
+        cx.store.journal_operations(cx.key, &entries).await?;
+    }
+    Ok(())
+}
+
 /// Operations applied together: one, or a chunk of creates sent with SCIM Bulk.
 enum Unit<'a> {
     One(&'a PlannedOperation),
@@ -51,6 +76,7 @@ pub(super) async fn apply_users(
     cx: &CycleContext<'_>,
     target: &TargetSession<'_>,
     (operations, records): (&[PlannedOperation], &[Record]),
+    journaled: Journaled,
     bulk: Option<&Capabilities>,
     rides: Option<&Rides>,
     tally: &mut Tally,
@@ -67,7 +93,10 @@ pub(super) async fn apply_users(
         target,
         units: &units,
         by_guid: &by_guid,
-        journaled: tokio::sync::Mutex::new(0),
+        journaled: tokio::sync::Mutex::new(match journaled {
+            Journaled::AsSent => 0,
+            Journaled::Ahead => units.len(),
+        }),
         max_payload_size: bulk.map_or(0, |c| c.bulk_max_payload_size),
         rides,
     };
@@ -161,8 +190,9 @@ impl<'a> Sending<'_, 'a> {
             if *journaled <= index {
                 let end = (*journaled + JOURNAL_BATCH).min(self.units.len());
                 let batch = &self.units[*journaled..end];
+                let operations = batch.iter().flat_map(Unit::operations);
                 cx.store
-                    .journal_operations(cx.key, &journal_entries(batch, cx.audit))
+                    .journal_operations(cx.key, &journal_entries(operations, cx.audit))
                     .await?;
                 *journaled += batch.len();
             }
@@ -457,12 +487,13 @@ impl<'o> Settler<'_, '_, 'o> {
     }
 }
 
-/// The journal entries of the operations of these units that write to the target.
-fn journal_entries(units: &[Unit], audit: &AuditContext<'_>) -> Vec<JournalEntry> {
+/// The journal entries of those of `operations` that write to the target.
+fn journal_entries<'o>(
+    operations: impl Iterator<Item = &'o PlannedOperation>,
+    audit: &AuditContext<'_>,
+) -> Vec<JournalEntry> {
     let now_ms = audit.clock.now_ms();
-    units
-        .iter()
-        .flat_map(Unit::operations)
+    operations
         .filter_map(|op| {
             Some(JournalEntry {
                 guid: op.guid.clone(),
@@ -479,7 +510,7 @@ fn journal_entries(units: &[Unit], audit: &AuditContext<'_>) -> Vec<JournalEntry
 /// Closes the journal entries of operations journaled ahead and then not sent (the cycle was
 /// told to stop): nothing was sent, so there is nothing to check. An entry an earlier,
 /// interrupted cycle left stays.
-async fn close_unsent(
+pub(super) async fn close_unsent(
     store: &dyn Store,
     key: &ChannelKey,
     unsent: &[&PlannedOperation],
