@@ -444,6 +444,46 @@ fn serve_stopped_mid_cycle_finishes_what_is_in_flight_and_leaves_the_rest() {
     setup.assert_users(PEOPLE);
 }
 
+/// A first cycle with Bulk stopped while pages of new users wait to be sent (a page is 1,000
+/// users, each journaled when the read queues it): what was not sent has its journal entry
+/// closed, and the next cycle creates the rest once each.
+#[test]
+fn serve_stopped_while_pages_wait_leaves_no_journal_entry_open() {
+    const PEOPLE: usize = 3_500;
+    let ws = Workspace::new();
+    // Each answer takes 100 ms: 70 requests two at a time last seconds.
+    let target = TargetProcess::start_with(
+        &ws.path("target.db"),
+        "t0ken",
+        &["--fault-latency-after-ms", "100"],
+    );
+    let setup = Setup { ws, target };
+    setup.ws.write_ldif(&directory(PEOPLE));
+    setup.apply(&setup.config(&setup.target.url).target("use_bulk", true));
+    let client = setup.target.client();
+
+    let service = Service::start(&setup.ws.data);
+    wait_until(Duration::from_secs(30), "the cycle did not start", || {
+        !client.users().is_empty()
+    });
+    let (status, printed) = service.process.stop();
+    let printed = printed.join("\n");
+    assert!(status.success(), "{status:?}\n{printed}");
+    let done = client.users().len();
+    assert!(
+        done < PEOPLE - 1_000,
+        "the stop came too late to prove anything"
+    );
+    assert_eq!(setup.unsettled(), 0);
+
+    let out = setup.ws.sync();
+    assert!(
+        out.contains(&format!("created {}, linked 0,", PEOPLE - done)),
+        "{done} were in the target: {out}"
+    );
+    setup.assert_users(PEOPLE);
+}
+
 /// Rewrites the `sn` of `user{i:02}` in the directory file.
 fn rename(ws: &Workspace, i: usize, sn: &str) {
     ws.edit_ldif(|text| with_value(text, &user_dn(&uid(i)), "sn", sn));

@@ -215,8 +215,9 @@ impl<'c, 'a> CreatedAsRead<'c, 'a> {
             let mut applied = std::pin::pin!(applied);
             while let Some(result) = applied.next().await {
                 if let Err(error) = result {
-                    // The read stops at its next page; the page in flight beside this one
-                    // finishes, and the pages still queued are counted as not sent.
+                    // The read stops at its next page; the pages in flight beside this one
+                    // finish, and the pages still queued are counted as not sent (their
+                    // journal entries closed).
                     self.stopping.store(true, Ordering::Relaxed);
                     self.failed
                         .lock()
