@@ -403,45 +403,62 @@ fn an_interrupted_operation_for_a_user_no_longer_in_scope_is_reported() {
     assert!(history.contains("user-unsettled"), "{history}");
 }
 
-#[test]
-fn serve_stopped_mid_cycle_finishes_what_is_in_flight_and_leaves_the_rest() {
-    const PEOPLE: usize = 60;
+/// `serve` started on a first cycle of `people` into a target answering each request after
+/// `latency_ms`, and stopped once the target holds `started` users; the setup, what the
+/// service printed, and how many users the target holds after the stop.
+fn serve_stopped_during_a_first_cycle(
+    people: usize,
+    latency_ms: u32,
+    use_bulk: bool,
+    started: usize,
+) -> (Setup, String, usize) {
     let ws = Workspace::new();
-    // A slow target: each answer takes 50 ms, so the cycle lasts seconds.
     let target = TargetProcess::start_with(
         &ws.path("target.db"),
         "t0ken",
-        &["--fault-latency-after-ms", "50"],
+        &["--fault-latency-after-ms", &latency_ms.to_string()],
     );
     let setup = Setup { ws, target };
-    setup.ws.write_ldif(&directory(PEOPLE));
-    setup.apply(&setup.config(&setup.target.url));
+    setup.ws.write_ldif(&directory(people));
+    setup.apply(&setup.config(&setup.target.url).target("use_bulk", use_bulk));
     let client = setup.target.client();
 
     let service = Service::start(&setup.ws.data);
     wait_until(Duration::from_secs(30), "the cycle did not start", || {
-        client.users().len() >= 5
+        client.users().len() >= started
     });
     let (status, printed) = service.process.stop();
     let printed = printed.join("\n");
     assert!(status.success(), "{status:?}\n{printed}");
+    let done = client.users().len();
+    (setup, printed, done)
+}
+
+/// The next cycle creates the `people - done` users the stopped one did not, links nothing,
+/// duplicates nothing.
+fn the_next_cycle_creates_the_rest(setup: &Setup, people: usize, done: usize) {
+    let out = setup.ws.sync();
+    assert!(
+        out.contains(&format!("created {}, linked 0,", people - done)),
+        "{done} were in the target: {out}"
+    );
+    setup.assert_users(people);
+}
+
+#[test]
+fn serve_stopped_mid_cycle_finishes_what_is_in_flight_and_leaves_the_rest() {
+    const PEOPLE: usize = 60;
+    // A slow target: each answer takes 50 ms, so the cycle lasts seconds.
+    let (setup, printed, done) = serve_stopped_during_a_first_cycle(PEOPLE, 50, false, 5);
     assert!(
         printed.contains("operations not done, the next cycle does them"),
         "{printed}"
     );
-    let done = client.users().len();
     assert!(done < PEOPLE, "the stop came too late to prove anything");
     // What was journaled and not sent had its entry closed: nothing is left to check.
     assert_eq!(setup.unsettled(), 0);
-
-    // Everything in flight settled before the exit: the next cycle creates the rest, links
-    // nothing, duplicates nothing.
-    let out = setup.ws.sync();
-    assert!(
-        out.contains(&format!("created {}, linked 0,", PEOPLE - done)),
-        "{done} were in the target: {out}"
-    );
-    setup.assert_users(PEOPLE);
+    // Everything in flight settled before the exit.
+    the_next_cycle_creates_the_rest(&setup, PEOPLE, done);
 }
 
 /// A first cycle with Bulk stopped while pages of new users wait to be sent (a page is 1,000
@@ -450,38 +467,14 @@ fn serve_stopped_mid_cycle_finishes_what_is_in_flight_and_leaves_the_rest() {
 #[test]
 fn serve_stopped_while_pages_wait_leaves_no_journal_entry_open() {
     const PEOPLE: usize = 3_500;
-    let ws = Workspace::new();
     // Each answer takes 100 ms: 70 requests two at a time last seconds.
-    let target = TargetProcess::start_with(
-        &ws.path("target.db"),
-        "t0ken",
-        &["--fault-latency-after-ms", "100"],
-    );
-    let setup = Setup { ws, target };
-    setup.ws.write_ldif(&directory(PEOPLE));
-    setup.apply(&setup.config(&setup.target.url).target("use_bulk", true));
-    let client = setup.target.client();
-
-    let service = Service::start(&setup.ws.data);
-    wait_until(Duration::from_secs(30), "the cycle did not start", || {
-        !client.users().is_empty()
-    });
-    let (status, printed) = service.process.stop();
-    let printed = printed.join("\n");
-    assert!(status.success(), "{status:?}\n{printed}");
-    let done = client.users().len();
+    let (setup, _, done) = serve_stopped_during_a_first_cycle(PEOPLE, 100, true, 1);
     assert!(
         done < PEOPLE - 1_000,
         "the stop came too late to prove anything"
     );
     assert_eq!(setup.unsettled(), 0);
-
-    let out = setup.ws.sync();
-    assert!(
-        out.contains(&format!("created {}, linked 0,", PEOPLE - done)),
-        "{done} were in the target: {out}"
-    );
-    setup.assert_users(PEOPLE);
+    the_next_cycle_creates_the_rest(&setup, PEOPLE, done);
 }
 
 /// Rewrites the `sn` of `user{i:02}` in the directory file.

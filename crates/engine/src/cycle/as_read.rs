@@ -1,8 +1,8 @@
 //! The new users of a full read, created as the read gives them (see [`AsRead`]): each
 //! page's new users are mapped and planned as the read goes, and applied while the read goes
-//! on (up to three pages at a time, see [`CreatedAsRead::send_pages`]), so that a first cycle holds
-//! a few pages of users, not the directory it provisions, and the target is kept busy while the
-//! next page is read. A user whose userName a record already holds, an earlier user of the
+//! on (up to three pages at a time, see [`CreatedAsRead::send_pages`]), so that a first cycle
+//! holds a few pages of users, not the directory it provisions, and the target is kept busy
+//! while the next page is read. A user whose userName a record already holds, an earlier user of the
 //! page, or a user of a page still being applied, is left to the cycle's plan, which decides
 //! between them as it always does (`refuse_shared_user_names`) once every page is applied: the
 //! first user created keeps the name. Creates are never held by the guard, so nothing the guard
